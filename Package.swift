@@ -1,0 +1,71 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One list of settings for every target, as in hummingbird and swift-websocket.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "auction-trader",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "auction-agent", targets: ["Agent"]),
+        .executable(name: "atctl", targets: ["Control"]),
+        .executable(name: "bench", targets: ["Bench"]),
+        .library(name: "Engine", targets: ["Engine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Pure, deterministic core: no I/O, no clock, Foundation only for basics.
+        .target(name: "Engine", swiftSettings: swiftSettings),
+        // Reading recorded trades and quotes (CSV, optionally gzip) into Engine events.
+        .target(name: "MarketData", dependencies: ["Engine", "CZlib"], swiftSettings: swiftSettings),
+        // Bybit v5: request signing (REST and WebSocket auth) over OpenSSL's HMAC-SHA256.
+        .target(name: "Exchange", dependencies: ["Engine", "COpenSSL"], swiftSettings: swiftSettings),
+        // The synthetic market generator (and, later, the Bybit-compatible venue).
+        .target(name: "Simulator", dependencies: ["Engine"], swiftSettings: swiftSettings),
+        // Everything behind the `auction-agent` executable: configuration and commands.
+        .target(
+            name: "AgentKit",
+            dependencies: [
+                "Engine", "MarketData", "Simulator", "Exchange",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "Agent", dependencies: ["AgentKit"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Control",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Bench",
+            dependencies: ["Engine", "MarketData", "Simulator"],
+            swiftSettings: swiftSettings
+        ),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MarketDataTests",
+            dependencies: ["MarketData", "Engine", "CZlib"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ExchangeTests", dependencies: ["Exchange"], swiftSettings: swiftSettings),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AgentKitTests",
+            dependencies: ["AgentKit", "Engine", "MarketData", "Agent"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

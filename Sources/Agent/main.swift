@@ -1,0 +1,3 @@
+import AgentKit
+
+runAuctionAgent()

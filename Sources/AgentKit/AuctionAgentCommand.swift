@@ -1,0 +1,53 @@
+public import ArgumentParser
+
+/// `auction-agent`: the trading agent's executable and its offline tools.
+public struct AuctionAgentCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "auction-agent",
+        abstract: "Auction Market Theory trading agent for Bybit BTC perpetuals: research tools.",
+        discussion: """
+            Offline tools on recorded or simulated market data:
+              simulate   write a synthetic market (trades.csv, quotes.csv)
+              features   one row of bars, order flow and rolling value area per minute (SPEC §7)
+              config     validate and print an environment's configuration
+
+            Configuration: --env NAME finds NAME.yaml in --config-dir, $AUCTION_CONFIG_DIR,
+            /etc/auction-agent/environments, then ./config/environments; --config FILE names a file;
+            --set group.key=value overrides any parameter (repeatable).
+            """,
+        version: agentVersion,
+        subcommands: [FeaturesCommand.self, SimulateCommand.self, ConfigCommand.self]
+    )
+
+    public init() {}
+}
+
+/// The agent's version.
+public let agentVersion = "0.1.0"
+
+/// The entry point of the `auction-agent` executable.
+public func runAuctionAgent() {
+    AuctionAgentCommand.main()
+}
+
+/// `--env`, `--config`, `--config-dir` and `--set`, shared by every command that reads configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .customLong("env"), help: ArgumentHelp("Environment name: NAME.yaml on the search path.", valueName: "name"))
+    var environment: String?
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("A configuration file (instead of --env).", valueName: "file"))
+    var configFile: String?
+
+    @Option(name: .customLong("config-dir"), help: ArgumentHelp("First directory searched for --env.", valueName: "dir"))
+    var configDirectory: String?
+
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override one parameter, e.g. --set value_area.va_fraction=0.68 (repeatable).", valueName: "group.key=value")
+    )
+    var overrides: [String] = []
+
+    var selection: ConfigSelection {
+        ConfigSelection(environment: environment, file: configFile, directory: configDirectory, overrides: overrides)
+    }
+}

@@ -1,0 +1,81 @@
+import Engine
+
+/// Every parameter of SPEC.md with its default, grouped as the spec groups them. Environment files may list any
+/// subset; what they leave out takes the default here. Order is the order `config check` prints.
+public enum ConfigSchema {
+    public static let groups = [
+        "instrument", "value_area", "order_flow", "signal", "sizing", "risk", "execution", "backtest",
+    ]
+
+    public static let parameters: [Parameter] = [
+        // instrument (SPEC, instrument defaults)
+        Parameter("instrument.symbol", .text, .text("BTCUSDT"), "Bybit linear perpetual"),
+        Parameter("instrument.tick_size", .positiveDecimal, .decimal(.init(mantissa: 1, scale: 1)), "price increment (USDT)"),
+        Parameter("instrument.qty_step", .positiveDecimal, .decimal(.init(mantissa: 1, scale: 3)), "quantity increment (BTC)"),
+        Parameter("instrument.min_qty", .positiveDecimal, .decimal(.init(mantissa: 1, scale: 3)), "smallest order quantity (BTC)"),
+
+        // value_area (SPEC §5–§6)
+        Parameter("value_area.rolling_window_minutes", .integer(2...10_080), .integer(240), "bars in the rolling profile"),
+        Parameter("value_area.va_fraction", .real(lower: 0, upper: 1, openLower: true), .real(0.70), "share of volume in the value area"),
+        Parameter("value_area.min_va_bins", .integer(1...100_000), .integer(20), "bins with volume for a valid value area"),
+        Parameter("value_area.warmup_minutes", .integer(0...10_080), .integer(240), "history before signals may fire"),
+        Parameter("value_area.alpha_bin", .real(lower: 0, upper: 1_000, openLower: true), .real(0.1), "bin width = alpha * mid * sigma_240"),
+        Parameter("value_area.base_bin_ticks", .integer(1...1_000_000), .integer(5), "base histogram bin width (ticks)"),
+        Parameter("value_area.bin_width_max_ticks", .integer(1...10_000_000), .integer(500), "largest bin width (ticks)"),
+        Parameter("value_area.rebucket_change_pct", .real(lower: 0, upper: 100, openLower: true), .real(0.25), "relative width change that rebuckets"),
+        Parameter("value_area.rebucket_interval_minutes", .integer(1...10_080), .integer(15), "rebucket on minutes divisible by this"),
+
+        // order_flow (SPEC §3–§4)
+        Parameter("order_flow.side_source", .choice(["auto", "inferred", "exchange"]), .text("auto"), "where a trade's sign comes from"),
+        Parameter("order_flow.use_tick_rule_fallback", .boolean, .boolean(true), "ambiguous prints take the tick-rule sign"),
+        Parameter("order_flow.max_quote_staleness_ms", .integer(0...3_600_000), .integer(250), "older aligned quote counts as stale"),
+        Parameter("order_flow.qimb_ema_span_seconds", .real(lower: 0, upper: 86_400, openLower: true), .real(60), "quote imbalance EMA time constant"),
+
+        // signal (SPEC §8–§9)
+        Parameter("signal.accept_outside_k", .integer(1...1_000), .integer(3), "closes outside that make acceptance"),
+        Parameter("signal.stop_buffer_ticks", .integer(0...100_000), .integer(2), "stop distance beyond the structure (ticks)"),
+        Parameter("signal.enable_retest_mode", .boolean, .boolean(false), "breakouts wait for a retest of the level"),
+        Parameter("signal.retest_timeout_minutes", .integer(1...10_080), .integer(30), "how long a breakout waits for its retest"),
+        Parameter("signal.enable_flip_on_signal", .boolean, .boolean(true), "an opposite signal flips the position"),
+        Parameter("signal.qimb_signal", .choice(["ema", "close"]), .text("ema"), "which quote imbalance confirms"),
+        Parameter("signal.use_qimb", .boolean, .boolean(true), "quote imbalance may confirm a setup"),
+        Parameter("signal.ambiguous_trade_frac_max", .real(lower: 0, upper: 1), .real(0.35), "above it, OF and qimb must both confirm"),
+        Parameter("signal.of_entry_min", .real(lower: 0, upper: 1e9), .real(0), "break-in: order flow above this (BTC)"),
+        Parameter("signal.of_entry_min_norm", .real(lower: -1, upper: 1), .real(0.1), "break-in: or normalised order flow above this"),
+        Parameter("signal.qimb_entry_min", .real(lower: -1, upper: 1), .real(0.1), "break-in: or quote imbalance above this"),
+        Parameter("signal.of_breakout_min", .real(lower: 0, upper: 1e9), .real(0), "breakout: order flow above this (BTC)"),
+        Parameter("signal.of_breakout_min_norm", .real(lower: -1, upper: 1), .real(0.15), "breakout: or normalised order flow above this"),
+        Parameter("signal.qimb_breakout_min", .real(lower: -1, upper: 1), .real(0.15), "breakout: or quote imbalance above this"),
+        Parameter("signal.of_fail_min", .real(lower: -1e9, upper: 1e9), .real(0), "failed breakout short: order flow at or below this (BTC)"),
+        Parameter("signal.of_fail_min_norm", .real(lower: -1, upper: 1), .real(-0.1), "failed breakout short: or normalised OF at or below"),
+        Parameter("signal.qimb_fail_min", .real(lower: -1, upper: 1), .real(-0.1), "failed breakout short: or qimb at or below"),
+
+        // sizing (SPEC §11)
+        Parameter("sizing.risk_pct", .real(lower: 0, upper: 1, openLower: true), .real(0.02), "share of available margin risked per trade"),
+        Parameter("sizing.max_leverage", .real(lower: 0, upper: 100, openLower: true), .real(10), "notional cap as a multiple of available margin"),
+        Parameter("sizing.tp1_pct", .real(lower: 0, upper: 1, openLower: true), .real(0.5), "share of the position closed at TP1"),
+        Parameter("sizing.move_stop_to_breakeven_after_tp1", .boolean, .boolean(true), "stop to entry after TP1"),
+
+        // risk (SPEC §11, DESIGN)
+        Parameter("risk.max_daily_loss_pct", .real(lower: 0, upper: 1, openLower: true), .real(0.05), "kill switch: day loss over equity at 00:00 UTC"),
+        Parameter("risk.cooldown_minutes", .integer(0...10_080), .integer(3), "no entries this long after a position closes"),
+        Parameter("risk.max_hold_minutes", .integer(1...100_000), .integer(60), "time stop"),
+        Parameter("risk.extend_if_profitable", .boolean, .boolean(true), "time stop waits while P&L covers round-trip fees"),
+        Parameter("risk.stale_feed_seconds", .integer(1...3_600), .integer(10), "no quote for this long: stale data, entries vetoed"),
+
+        // execution (SPEC §10, §1)
+        Parameter("execution.use_limit_for_entry", .boolean, .boolean(false), "enter with a limit at the trigger bar's close"),
+        Parameter("execution.limit_order_timeout_minutes", .integer(1...1_440), .integer(1), "unfilled entry limit becomes a market order"),
+        Parameter("execution.taker_fee_bps", .real(lower: -100, upper: 100), .real(5.5), "taker fee (bps of notional)"),
+        Parameter("execution.maker_fee_bps", .real(lower: -100, upper: 100), .real(2.0), "maker fee (bps; negative is a rebate)"),
+        Parameter("execution.close_grace_ms", .integer(0...60_000), .integer(250), "live: a minute closes this long after its end"),
+
+        // backtest (SPEC §10, §12)
+        Parameter("backtest.initial_equity", .real(lower: 0, upper: 1e12, openLower: true), .real(10_000), "starting equity (USDT)"),
+        Parameter("backtest.entry_slippage_ticks", .integer(0...100_000), .integer(1), "market entries fill this far beyond the quote"),
+        Parameter("backtest.exit_slippage_ticks", .integer(0...100_000), .integer(1), "market exits fill this far beyond the quote"),
+        Parameter("backtest.funding_rate_8h_bps", .real(lower: -1_000, upper: 1_000), .real(1.0), "funding paid by longs every 8 h (bps)"),
+    ]
+
+    public static let byKey: [String: Parameter] = Dictionary(uniqueKeysWithValues: parameters.map { ($0.key, $0) })
+}

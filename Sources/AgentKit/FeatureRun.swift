@@ -1,0 +1,197 @@
+public import Engine
+public import MarketData
+import Foundation
+
+/// What a features run did, for the summary and for tests.
+public struct FeatureRunSummary: Sendable {
+    public var rows = 0
+    public var firstMinute: Millis?
+    public var lastMinute: Millis?
+    public var trades: LoadReport
+    public var quotes: LoadReport?
+    public var lateEvents = 0
+    public var orderFlow = OrderFlowTotals()
+    public var volume: Lots = 0
+    public var validMinutes = 0
+    public var last: MinuteFeatures?
+    public var seconds = 0.0
+}
+
+/// A features run failed; the message names the file and what to do.
+public struct FeatureRunError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Reads trades (and quotes), runs the feature pipeline and writes the features CSV of SPEC §7.
+///
+/// The output is written to a temporary file beside `outPath` and renamed into place at the end, so a failed run
+/// never leaves a half-written file where a good one stood.
+public func runFeatures(
+    tradesPath: String,
+    quotesPath: String?,
+    outPath: String,
+    config: ResolvedConfig,
+    options: ReadOptions
+) throws -> FeatureRunSummary {
+    let started = Date()
+    let instrument = config.instrument
+    let features = config.features
+    let (trades, tradesReport) = try readTrades(path: tradesPath, instrument: instrument, options: options)
+    guard !trades.isEmpty else { throw FeatureRunError(description: "\(tradesPath): no trades to build bars from") }
+    if features.sideSource == .exchange && !tradesReport.hasSide {
+        throw FeatureRunError(
+            description: "\(tradesPath): order_flow.side_source is 'exchange' but the file has no side column "
+                + "(set order_flow.side_source=auto or inferred)"
+        )
+    }
+    var quotes: [QuoteEvent] = []
+    var quotesReport: LoadReport?
+    if let quotesPath {
+        let q = try readQuotes(path: quotesPath, instrument: instrument, options: options)
+        quotes = q.quotes
+        quotesReport = q.report
+    }
+
+    var summary = FeatureRunSummary(trades: tradesReport, quotes: quotesReport)
+    var out: [UInt8] = []
+    out.reserveCapacity(256 * (Int((trades.last!.ts - trades.first!.ts) / millisPerMinute) + 2))
+    out.append(contentsOf: FeaturesCSV.header.utf8)
+    out.append(0x0A)
+    var pipeline = FeaturePipeline(config: features)
+    func drain() {
+        for f in pipeline.takeClosed() {
+            out.append(contentsOf: FeaturesCSV.row(f, instrument: instrument).utf8)
+            out.append(0x0A)
+            summary.rows += 1
+            if summary.firstMinute == nil { summary.firstMinute = f.ts }
+            summary.lastMinute = f.ts
+            summary.volume += f.volume
+            if f.valueAreaValid { summary.validMinutes += 1 }
+            summary.last = f
+        }
+    }
+    var sinceDrain = 0
+    mergeEvents(trades: trades, quotes: quotes) { event in
+        pipeline.process(event)
+        sinceDrain += 1
+        if sinceDrain == 65_536 {
+            sinceDrain = 0
+            drain()
+        }
+    }
+    pipeline.finish()
+    drain()
+    summary.lateEvents = pipeline.lateEvents
+    summary.orderFlow = pipeline.runOrderFlow
+    try writeAtomically(out, to: outPath)
+    summary.seconds = Date().timeIntervalSince(started)
+    return summary
+}
+
+/// Writes bytes to `path` through a temporary file in the same directory and a rename.
+public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let directory = url.deletingLastPathComponent()
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw FeatureRunError(description: "\(path): the directory \(directory.path) does not exist")
+    }
+    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    do {
+        try Data(bytes).write(to: temporary)
+        if FileManager.default.fileExists(atPath: path) {
+            _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+        } else {
+            try FileManager.default.moveItem(at: temporary, to: url)
+        }
+    } catch {
+        try? FileManager.default.removeItem(at: temporary)
+        throw FeatureRunError(description: "\(path): cannot be written: \(error.localizedDescription)")
+    }
+}
+
+/// ISO 8601 of a timestamp, to the minute or millisecond, UTC.
+public func isoTime(_ ts: Millis, milliseconds: Bool = false) -> String {
+    let days = floorDiv(ts, 86_400_000)
+    let msOfDay = ts - days * 86_400_000
+    let (y, m, d) = civilFromDays(Int(days))
+    let h = msOfDay / 3_600_000
+    let mi = msOfDay / 60_000 % 60
+    let s = msOfDay / 1000 % 60
+    let ms = msOfDay % 1000
+    func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    var text = "\(y)-\(two(Int64(m)))-\(two(Int64(d)))T\(two(h)):\(two(mi))"
+    if milliseconds {
+        text += ":\(two(s)).\(String(format: "%03d", ms))"
+    }
+    return text + "Z"
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
+    let z = z0 + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+    let y = yoe + era * 400
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    return (m <= 2 ? y + 1 : y, m, d)
+}
+
+/// Percent with one decimal.
+func percent(_ x: Double) -> String { String(format: "%.1f %%", x * 100) }
+
+/// Integer with thousands separators.
+func grouped(_ n: Int) -> String {
+    let s = String(n.magnitude)
+    var out = ""
+    for (i, c) in s.enumerated() {
+        if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return (n < 0 ? "-" : "") + out
+}
+
+extension FeatureRunSummary {
+    /// The human summary printed after a run.
+    public func render(outPath: String, instrument: Instrument) -> String {
+        var lines: [String] = []
+        let span = firstMinute.map { "\(isoTime($0)) .. \(isoTime(lastMinute!))" } ?? "-"
+        lines.append("features: \(grouped(rows)) minutes (\(span)) written to \(outPath)")
+        func describe(_ label: String, _ r: LoadReport) -> String {
+            var s = "\(label): \(r.file): \(grouped(r.rows)) rows, timestamps in \(r.timestampUnit?.description ?? "-")"
+            if r.reordered { s += ", sorted by time" }
+            if r.skippedRows > 0 { s += ", \(grouped(r.skippedRows)) bad rows skipped" }
+            return s
+        }
+        lines.append(describe("trades", trades))
+        for example in trades.skippedExamples { lines.append("  skipped \(example)") }
+        if let quotes {
+            lines.append(describe("quotes", quotes))
+            for example in quotes.skippedExamples { lines.append("  skipped \(example)") }
+        } else {
+            lines.append("quotes: none given: every print is ambiguous and the quote columns are empty")
+        }
+        let ambiguous = volume == 0 ? 0 : Double(orderFlow.ambiguousVolume) / Double(volume)
+        let stale = orderFlow.prints == 0 ? 0 : Double(orderFlow.staleAlignedPrints) / Double(orderFlow.prints)
+        var flow = "order flow: \(grouped(orderFlow.prints)) prints, ambiguous \(percent(ambiguous)) of volume, "
+            + "stale-aligned \(percent(stale)) of prints"
+        if let accuracy = orderFlow.inferenceAccuracy {
+            flow += ", inferred side matches the exchange's on \(percent(accuracy)) of volume"
+        }
+        lines.append(flow)
+        var va = "value area: valid in \(grouped(validMinutes)) of \(grouped(rows)) minutes"
+        if let last, let area = last.valueArea {
+            va += "; last: POC \(formatNumber(instrument.price(area.pocTwiceTicks, over: 2))) "
+                + "VAH \(formatNumber(instrument.price(area.vahTicks))) VAL \(formatNumber(instrument.price(area.valTicks))) "
+                + "(bin \(formatNumber(instrument.price(area.binTicks))))"
+        }
+        lines.append(va)
+        if lateEvents > 0 { lines.append("late events dropped: \(grouped(lateEvents))") }
+        lines.append(String(format: "time: %.2f s", seconds))
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,79 @@
+/// The aggressor (taker) side of a trade as the feed reports it.
+public enum TakerSide: Int8, Sendable, Hashable {
+    case sell = -1
+    case unknown = 0
+    case buy = 1
+}
+
+/// One trade: a fill between an aggressive order and a resting one.
+public struct TradeEvent: Sendable, Hashable {
+    public var ts: Millis
+    public var price: Ticks
+    public var size: Lots
+    /// The feed's taker side where it carries one (Bybit `S`), else `.unknown`.
+    public var side: TakerSide
+
+    public init(ts: Millis, price: Ticks, size: Lots, side: TakerSide = .unknown) {
+        self.ts = ts
+        self.price = price
+        self.size = size
+        self.side = side
+    }
+}
+
+/// One top-of-book (L1) quote.
+public struct QuoteEvent: Sendable, Hashable {
+    public var ts: Millis
+    public var bidPrice: Ticks
+    public var bidSize: Lots
+    public var askPrice: Ticks
+    public var askSize: Lots
+
+    public init(ts: Millis, bidPrice: Ticks, bidSize: Lots, askPrice: Ticks, askSize: Lots) {
+        self.ts = ts
+        self.bidPrice = bidPrice
+        self.bidSize = bidSize
+        self.askPrice = askPrice
+        self.askSize = askSize
+    }
+
+    /// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (SPEC §4).
+    @inlinable
+    public var imbalance: Double {
+        let total = bidSize + askSize
+        return total == 0 ? 0 : Double(bidSize - askSize) / Double(total)
+    }
+}
+
+/// A market-data event in the one ordered stream the Engine consumes.
+public enum MarketEvent: Sendable, Hashable {
+    case quote(QuoteEvent)
+    case trade(TradeEvent)
+
+    public var ts: Millis {
+        switch self {
+        case .quote(let q): q.ts
+        case .trade(let t): t.ts
+        }
+    }
+}
+
+/// Merges two time-ordered streams into the Engine's order: by timestamp, a quote before a trade with the same
+/// timestamp, and arrival order inside each source (SPEC §1).
+public func mergeEvents(
+    trades: [TradeEvent],
+    quotes: [QuoteEvent],
+    _ body: (MarketEvent) throws -> Void
+) rethrows {
+    var ti = 0
+    var qi = 0
+    while ti < trades.count || qi < quotes.count {
+        if qi < quotes.count && (ti >= trades.count || quotes[qi].ts <= trades[ti].ts) {
+            try body(.quote(quotes[qi]))
+            qi += 1
+        } else {
+            try body(.trade(trades[ti]))
+            ti += 1
+        }
+    }
+}

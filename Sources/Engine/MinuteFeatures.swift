@@ -1,0 +1,66 @@
+/// The L1 quote in force at a minute's close.
+public struct QuoteAtClose: Sendable, Hashable {
+    public var bidPrice: Ticks
+    public var bidSize: Lots
+    public var askPrice: Ticks
+    public var askSize: Lots
+    /// Timestamp of the quote.
+    public var ts: Millis
+
+    /// `bid + ask` in ticks: twice the mid, exact.
+    public var midTwiceTicks: Int64 { bidPrice + askPrice }
+    /// `ask - bid` in ticks.
+    public var spreadTicks: Int64 { askPrice - bidPrice }
+    /// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0.
+    public var imbalance: Double {
+        let total = bidSize + askSize
+        return total == 0 ? 0 : Double(bidSize - askSize) / Double(total)
+    }
+}
+
+/// Everything the pipeline knows about one closed minute: the bar, order flow, quote state, volatility and the
+/// rolling value area (SPEC §2–§7). Prices are in ticks and sizes in lots; `Instrument` turns them into numbers.
+public struct MinuteFeatures: Sendable, Hashable {
+    /// Start of the minute (`ts_min`).
+    public var ts: Millis
+    /// Position of this bar counted from the first row (0-based).
+    public var index: Int
+    public var open: Ticks
+    public var high: Ticks
+    public var low: Ticks
+    public var close: Ticks
+    public var volume: Lots
+    /// `sum(ticks * lots)`; vwap = `tickLots / volume` ticks (the previous close when the minute is empty).
+    public var tickLots: Int64
+    public var tradeCount: Int
+    /// The latest quote with `ts <= minute + 59999`, however old; nil until the first quote.
+    public var quote: QuoteAtClose?
+    /// Sum of `spread_close` ticks over the bars in the 60-minute average, and how many bars had a quote.
+    public var spreadSumTicks: Int64
+    public var spreadCount: Int
+    public var sigma240: Double
+    /// The applied bin width in ticks.
+    public var binTicks: Int64
+    /// The value area of the window; nil when the window holds no volume.
+    public var valueArea: ValueArea?
+    /// `va_valid`: enough bins with volume.
+    public var valueAreaValid: Bool
+    public var orderFlow: OrderFlowTotals
+    /// The quote-imbalance EMA carried to the minute's end; nil until the first quote.
+    public var qimbEma: Double?
+
+    /// Volume-weighted average price in ticks (a ratio; the previous close for an empty minute).
+    public var vwapTicks: Double { volume == 0 ? Double(close) : Double(tickLots) / Double(volume) }
+    /// Milliseconds between the quote used and the minute's decision time (`ts + 60000`).
+    public var quoteAgeMs: Millis? { quote.map { ts + millisPerMinute - $0.ts } }
+    /// `spread_avg_60m` in ticks; nil before the first quote.
+    public var spreadAverageTicks: Double? {
+        spreadCount == 0 ? nil : Double(spreadSumTicks) / Double(spreadCount)
+    }
+    /// `of_norm_1m`: signed volume over volume, 0 when the minute is empty.
+    public var ofNorm: Double { volume == 0 ? 0 : Double(orderFlow.signedVolume) / Double(volume) }
+    /// `ambiguous_frac_1m`: ambiguous volume over volume, 0 when the minute is empty.
+    public var ambiguousFraction: Double { volume == 0 ? 0 : Double(orderFlow.ambiguousVolume) / Double(volume) }
+    /// The decision time of this minute (`ts + 60000`).
+    public var decisionTs: Millis { ts + millisPerMinute }
+}

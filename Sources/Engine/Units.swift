@@ -1,0 +1,44 @@
+/// Milliseconds since the Unix epoch, UTC. Every timestamp in the Engine is one of these.
+public typealias Millis = Int64
+
+/// A price counted in whole ticks of the instrument (`round(price / tick)`).
+public typealias Ticks = Int64
+
+/// A size counted in whole quantity steps of the instrument (`round(size / qty_step)`).
+public typealias Lots = Int64
+
+/// One minute in milliseconds.
+public let millisPerMinute: Millis = 60_000
+
+/// The start of the minute that holds `ts`: `floor(ts / 60000) * 60000`.
+@inlinable
+public func minuteStart(of ts: Millis) -> Millis {
+    floorDiv(ts, millisPerMinute) * millisPerMinute
+}
+
+/// Integer division rounding towards negative infinity.
+@inlinable
+public func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q
+}
+
+/// `numerator / denominator` rounded to the nearest integer, halves away from zero (SPEC §1).
+@inlinable
+public func roundedDiv(_ numerator: Int64, _ denominator: Int64) -> Int64 {
+    precondition(denominator != 0)
+    let q = numerator / denominator
+    let r = numerator % denominator
+    if r == 0 { return q }
+    let twiceR = r.magnitude * 2
+    if twiceR >= denominator.magnitude {
+        return (numerator < 0) != (denominator < 0) ? q - 1 : q + 1
+    }
+    return q
+}
+
+/// `x` rounded to the nearest integer, halves away from zero (SPEC §1).
+@inlinable
+public func roundHalfAway(_ x: Double) -> Double {
+    x.rounded(.toNearestOrAwayFromZero)
+}

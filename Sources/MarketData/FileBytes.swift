@@ -1,0 +1,49 @@
+import CZlib
+import Foundation
+
+/// Reads a whole file into memory; a name ending in `.gz` is decompressed on the way (gzip, via zlib).
+public func readFileBytes(_ path: String) throws(DataFileError) -> [UInt8] {
+    if path.hasSuffix(".gz") { return try readGzip(path) }
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        throw DataFileError(file: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+    }
+    defer { try? handle.close() }
+    do {
+        let data = try handle.readToEnd() ?? Data()
+        return [UInt8](data)
+    } catch {
+        throw DataFileError(file: path, reason: "read failed: \(error.localizedDescription)")
+    }
+}
+
+private func readGzip(_ path: String) throws(DataFileError) -> [UInt8] {
+    guard FileManager.default.fileExists(atPath: path) else { throw DataFileError(file: path, reason: "no such file") }
+    guard let gz = gzopen(path, "rb") else { throw DataFileError(file: path, reason: "cannot be opened") }
+    defer { gzclose(gz) }
+    _ = gzbuffer(gz, 1 << 20)
+    var out: [UInt8] = []
+    let chunk = 1 << 22
+    while true {
+        let before = out.count
+        out.reserveCapacity(before + chunk)
+        out.append(contentsOf: repeatElement(0, count: chunk))
+        let n = out.withUnsafeMutableBufferPointer { buf in
+            gzread(gz, buf.baseAddress! + before, UInt32(chunk))
+        }
+        if n < 0 {
+            var code: Int32 = 0
+            let message = gzerror(gz, &code).map { String(cString: $0) } ?? "unknown zlib error"
+            throw DataFileError(file: path, reason: "gzip data is corrupt: \(message)")
+        }
+        out.removeLast(chunk - Int(n))
+        if n == 0 {
+            var code: Int32 = 0
+            let message = gzerror(gz, &code).map { String(cString: $0) } ?? ""
+            if code != Z_OK && code != Z_STREAM_END {
+                throw DataFileError(file: path, reason: "gzip data is corrupt or truncated: \(message)")
+            }
+            break
+        }
+    }
+    return out
+}

@@ -1,0 +1,255 @@
+public import Engine
+import Foundation
+
+/// What reading one file found, for the run summary.
+public struct LoadReport: Sendable, Equatable {
+    public var file: String
+    public var rows = 0
+    public var timestampUnit: TimestampUnit?
+    /// The file was not in time order and was sorted (stable).
+    public var reordered = false
+    /// The file has a taker-side column.
+    public var hasSide = false
+    /// Rows skipped with `--skip-bad-rows`, and the first few reasons.
+    public var skippedRows = 0
+    public var skippedExamples: [DataFileError] = []
+}
+
+/// Options of the readers.
+public struct ReadOptions: Sendable {
+    /// Count and report malformed rows instead of stopping at the first.
+    public var skipBadRows = false
+    public init(skipBadRows: Bool = false) { self.skipBadRows = skipBadRows }
+}
+
+/// Column names accepted for each field, most preferred first.
+enum ColumnNames {
+    static let timestamp = ["timestamp", "ts", "ts_ms", "time", "T"]
+    static let price = ["price", "p"]
+    static let size = ["size", "qty", "v", "volume"]
+    static let side = ["side", "S"]
+    static let bidPrice = ["bid_px", "bid_price", "bid1_price", "best_bid_price", "best_bid", "bid"]
+    static let bidSize = ["bid_sz", "bid_size", "bid_qty", "bid1_size", "best_bid_size", "bid_volume"]
+    static let askPrice = ["ask_px", "ask_price", "ask1_price", "best_ask_price", "best_ask", "ask"]
+    static let askSize = ["ask_sz", "ask_size", "ask_qty", "ask1_size", "best_ask_size", "ask_volume"]
+}
+
+/// Reads a trades CSV (Bybit's public dumps as they are, or any file with the accepted column names).
+public func readTrades(
+    path: String,
+    instrument: Instrument,
+    options: ReadOptions = ReadOptions()
+) throws(DataFileError) -> (trades: [TradeEvent], report: LoadReport) {
+    try readTrades(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
+}
+
+/// Reads a quotes CSV: timestamp, bid price, bid size, ask price, ask size.
+public func readQuotes(
+    path: String,
+    instrument: Instrument,
+    options: ReadOptions = ReadOptions()
+) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
+    try readQuotes(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
+}
+
+/// Reads trades from bytes already in memory; `name` appears in errors.
+public func readTrades(
+    bytes: [UInt8],
+    name: String,
+    instrument: Instrument,
+    options: ReadOptions = ReadOptions()
+) throws(DataFileError) -> (trades: [TradeEvent], report: LoadReport) {
+    var reader = RowReader(name: name, options: options)
+    var trades: [TradeEvent] = []
+    trades.reserveCapacity(bytes.count / 40)
+    try bytes.withUnsafeBufferPointer { (buffer) throws(DataFileError) in
+        var scanner = CSVScanner(bytes: buffer)
+        guard let headerLine = scanner.nextLine() else { throw DataFileError(file: name, reason: "the file is empty") }
+        let names = headerNames(headerLine)
+        let ts = try reader.column(names, ColumnNames.timestamp, "timestamp")
+        let price = try reader.column(names, ColumnNames.price, "price")
+        let size = try reader.column(names, ColumnNames.size, "size")
+        let side = findColumn(names, ColumnNames.side)
+        reader.report.hasSide = side != nil
+        var fields = [Range<Int>](repeating: 0..<0, count: max(ts, price, size, side ?? 0) + 1)
+        while let line = scanner.nextLine() {
+            let found = splitFields(line, into: &fields)
+            do throws(RowProblem) {
+                guard found == fields.count else { throw .fieldCount(found, fields.count) }
+                let t = try reader.timestamp(line, fields[ts])
+                let p = try reader.decimal(line, fields[price], "price")
+                let s = try reader.decimal(line, fields[size], "size")
+                guard let ticks = instrument.ticks(p), ticks > 0 else { throw .value("price", p.description, "must be positive") }
+                guard let lots = instrument.lots(s), lots > 0 else {
+                    throw .value("size", s.description, "is below one qty step (\(instrument.qtyStep))")
+                }
+                var takerSide = TakerSide.unknown
+                if let side { takerSide = try parseSide(UnsafeBufferPointer(rebasing: line[fields[side]])) }
+                trades.append(TradeEvent(ts: t, price: ticks, size: lots, side: takerSide))
+                reader.report.rows += 1
+            } catch {
+                try reader.bad(error, line: scanner.lineNumber, text: line)
+            }
+        }
+    }
+    reader.report.reordered = sortStable(&trades, by: \.ts)
+    return (trades, reader.report)
+}
+
+/// Reads quotes from bytes already in memory; `name` appears in errors.
+public func readQuotes(
+    bytes: [UInt8],
+    name: String,
+    instrument: Instrument,
+    options: ReadOptions = ReadOptions()
+) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
+    var reader = RowReader(name: name, options: options)
+    var quotes: [QuoteEvent] = []
+    quotes.reserveCapacity(bytes.count / 40)
+    try bytes.withUnsafeBufferPointer { (buffer) throws(DataFileError) in
+        var scanner = CSVScanner(bytes: buffer)
+        guard let headerLine = scanner.nextLine() else { throw DataFileError(file: name, reason: "the file is empty") }
+        let names = headerNames(headerLine)
+        let ts = try reader.column(names, ColumnNames.timestamp, "timestamp")
+        let bidPx = try reader.column(names, ColumnNames.bidPrice, "bid price")
+        let bidSz = try reader.column(names, ColumnNames.bidSize, "bid size")
+        let askPx = try reader.column(names, ColumnNames.askPrice, "ask price")
+        let askSz = try reader.column(names, ColumnNames.askSize, "ask size")
+        var fields = [Range<Int>](repeating: 0..<0, count: max(ts, bidPx, bidSz, askPx, askSz) + 1)
+        while let line = scanner.nextLine() {
+            let found = splitFields(line, into: &fields)
+            do throws(RowProblem) {
+                guard found == fields.count else { throw .fieldCount(found, fields.count) }
+                let t = try reader.timestamp(line, fields[ts])
+                let bp = try reader.decimal(line, fields[bidPx], "bid price")
+                let bs = try reader.decimal(line, fields[bidSz], "bid size")
+                let ap = try reader.decimal(line, fields[askPx], "ask price")
+                let asz = try reader.decimal(line, fields[askSz], "ask size")
+                guard let bidTicks = instrument.ticks(bp), bidTicks > 0 else { throw .value("bid price", bp.description, "must be positive") }
+                guard let askTicks = instrument.ticks(ap), askTicks > 0 else { throw .value("ask price", ap.description, "must be positive") }
+                guard let bidLots = instrument.lots(bs), bidLots >= 0 else { throw .value("bid size", bs.description, "must not be negative") }
+                guard let askLots = instrument.lots(asz), askLots >= 0 else { throw .value("ask size", asz.description, "must not be negative") }
+                quotes.append(QuoteEvent(ts: t, bidPrice: bidTicks, bidSize: bidLots, askPrice: askTicks, askSize: askLots))
+                reader.report.rows += 1
+            } catch {
+                try reader.bad(error, line: scanner.lineNumber, text: line)
+            }
+        }
+    }
+    reader.report.reordered = sortStable(&quotes, by: \.ts)
+    return (quotes, reader.report)
+}
+
+/// What is wrong with one row.
+enum RowProblem: Error {
+    case fieldCount(Int, Int)
+    case field(String, String, String)
+    case value(String, String, String)
+    case timestamp(String, TimestampProblem)
+
+    var reason: String {
+        switch self {
+        case .fieldCount(let found, let needed): "expected at least \(needed) fields, found \(found)"
+        case .field(let name, let text, let why): "\(name) '\(text)' \(why)"
+        case .value(let name, let text, let why): "\(name) \(text) \(why)"
+        case .timestamp(let text, .malformed): "timestamp '\(text)' is not a number of seconds/ms/µs/ns or ISO 8601"
+        case .timestamp(let text, .undetectable):
+            "cannot detect the timestamp unit of '\(text)': expected seconds (optionally with a fraction), "
+                + "milliseconds, microseconds or nanoseconds since 1970, or ISO 8601"
+        case .timestamp(let text, .unitChanged(let unit)):
+            "timestamp '\(text)' is not in \(unit), the unit detected from the first row"
+        }
+    }
+}
+
+/// Shared state of one file's reading: report, timestamp unit, error policy.
+struct RowReader {
+    let name: String
+    let options: ReadOptions
+    var report: LoadReport
+    var timestamps = TimestampReader()
+
+    init(name: String, options: ReadOptions) {
+        self.name = name
+        self.options = options
+        report = LoadReport(file: name)
+    }
+
+    func column(_ names: [String], _ candidates: [String], _ what: String) throws(DataFileError) -> Int {
+        guard let i = findColumn(names, candidates) else {
+            throw DataFileError(
+                file: name, line: 1,
+                reason: "no \(what) column in the header (accepted names: \(candidates.joined(separator: ", ")); "
+                    + "found: \(names.joined(separator: ", ")))"
+            )
+        }
+        return i
+    }
+
+    @inline(__always)
+    mutating func timestamp(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(RowProblem) -> Int64 {
+        let field = UnsafeBufferPointer(rebasing: line[range])
+        do {
+            let ms = try timestamps.parse(field)
+            report.timestampUnit = timestamps.unit
+            return ms
+        } catch {
+            throw .timestamp(String(decoding: field, as: UTF8.self), error)
+        }
+    }
+
+    @inline(__always)
+    func decimal(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ what: String) throws(RowProblem) -> ScaledDecimal {
+        let field = UnsafeBufferPointer(rebasing: line[range])
+        guard let d = ScaledDecimal.parse(field) else {
+            throw .field(what, String(decoding: field, as: UTF8.self), "is not a decimal number")
+        }
+        return d
+    }
+
+    mutating func bad(_ problem: RowProblem, line: Int, text: UnsafeBufferPointer<UInt8>) throws(DataFileError) {
+        let error = DataFileError(file: name, line: line, reason: problem.reason)
+        guard options.skipBadRows else { throw error }
+        report.skippedRows += 1
+        if report.skippedExamples.count < 5 { report.skippedExamples.append(error) }
+    }
+}
+
+@inline(__always)
+func parseSide(_ f: UnsafeBufferPointer<UInt8>) throws(RowProblem) -> TakerSide {
+    if f.isEmpty { return .unknown }
+    let first = f[0] | 0x20  // ASCII lower case
+    let text = String(decoding: f, as: UTF8.self).lowercased()
+    if first == UInt8(ascii: "b") && (f.count == 1 || text == "buy") { return .buy }
+    if first == UInt8(ascii: "s") && (f.count == 1 || text == "sell") { return .sell }
+    throw .field("side", String(decoding: f, as: UTF8.self), "is not Buy or Sell")
+}
+
+/// Sorts by a timestamp key keeping the file order of equal keys. Returns whether anything moved.
+func sortStable<T>(_ items: inout [T], by key: (T) -> Int64) -> Bool {
+    var ascending = true
+    var descending = true
+    for i in items.indices.dropFirst() {
+        let a = key(items[i - 1])
+        let b = key(items[i])
+        if b < a { ascending = false }
+        if b > a { descending = false }
+        if !ascending && !descending { break }
+    }
+    if ascending { return false }
+    if descending {
+        // Newest first (Bybit's dumps): reverse, then restore the file order inside each run of equal keys.
+        items.reverse()
+        var start = 0
+        while start < items.count {
+            var end = start + 1
+            while end < items.count && key(items[end]) == key(items[start]) { end += 1 }
+            items[start..<end].reverse()
+            start = end
+        }
+        return true
+    }
+    let order = items.indices.sorted { (key(items[$0]), $0) < (key(items[$1]), $1) }
+    items = order.map { items[$0] }
+    return true
+}

@@ -1,0 +1,166 @@
+import Testing
+import Engine
+
+@Suite struct OrderFlowTests {
+    /// SPEC §3 / issue example: bid 50000 / ask 50001.
+    @Test func workedExample() {
+        let rows = run([
+            quote(t0, bid: "50000", "1", ask: "50001", "1"),
+            trade(t0 + 1, "50001", "0.1"),
+            trade(t0 + 2, "50000", "0.2"),
+            trade(t0 + 3, "50000.5", "0.15"),
+            trade(t0 + 4, "50001", "0.25"),
+        ])
+        let m = rows[0]
+        #expect(m.orderFlow.signedVolume == sz("0.3"))
+        #expect(formatNumber(btc.size(m.orderFlow.signedVolume)) == "0.3")
+        #expect(isClose(m.ofNorm, 0.3 / 0.7))
+        #expect(formatNumber(m.ofNorm).hasPrefix("0.4285"))
+        #expect(isClose(m.ambiguousFraction, 0.15 / 0.7))
+        #expect(formatNumber(m.ambiguousFraction).hasPrefix("0.2142"))
+        #expect(m.orderFlow.prints == 4)
+    }
+
+    @Test func tradesWithOneTimestampAreOnePrint() {
+        // Split fill: 50000.1 x 0.1 and 50000.3 x 0.1 → print price 50000.2, inside a 50000.0 / 50000.4 quote.
+        // One print, classified once: ambiguous, and with no predecessor the tick rule gives 0.
+        let rows = run([
+            quote(t0, bid: "50000", "1", ask: "50000.4", "1"),
+            trade(t0 + 5, "50000.1", "0.1"),
+            trade(t0 + 5, "50000.3", "0.1"),
+        ])
+        #expect(rows[0].orderFlow.prints == 1)
+        #expect(rows[0].orderFlow.ambiguousVolume == sz("0.2"))
+        #expect(rows[0].orderFlow.signedVolume == 0)
+    }
+
+    @Test func printPriceIsTheSizeWeightedMean() {
+        // 50000 x 0.3 + 50001 x 0.1 → 50000.25 < ask 50001, > bid 50000: ambiguous. Against a quote whose ask is
+        // 50000.2 it is a buy (price >= ask), compared exactly in integers.
+        let rows = run([
+            quote(t0, bid: "49999.9", "1", ask: "50000.2", "1"),
+            trade(t0 + 5, "50000", "0.3"),
+            trade(t0 + 5, "50001", "0.1"),
+        ])
+        #expect(rows[0].orderFlow.signedVolume == sz("0.4"))
+        #expect(rows[0].orderFlow.ambiguousVolume == 0)
+    }
+
+    @Test func priceAtTheAskIsABuyAndAtTheBidASell() {
+        let rows = run([
+            quote(t0, bid: "50000", "1", ask: "50000.1", "1"),
+            trade(t0 + 1, "50000.1", "1"),
+            trade(t0 + 2, "50000.2", "2"),
+            trade(t0 + 3, "50000", "4"),
+            trade(t0 + 4, "49999", "8"),
+        ])
+        #expect(rows[0].orderFlow.signedVolume == sz("1") + sz("2") - sz("4") - sz("8"))
+    }
+
+    @Test func noQuoteYetIsAmbiguousAndTheFirstPrintHasNoTickSign() {
+        let rows = run([
+            trade(t0 + 1, "50000", "1"),
+            trade(t0 + 2, "50001", "2"),
+            trade(t0 + 3, "50000.5", "4"),
+        ])
+        // First: 0 (no previous print); second: up tick +2; third: down tick -4.
+        #expect(rows[0].orderFlow.signedVolume == sz("2") - sz("4"))
+        #expect(rows[0].orderFlow.ambiguousVolume == sz("7"))
+        #expect(rows[0].ambiguousFraction == 1)
+    }
+
+    @Test func zeroTickContinuesThePreviousFinalSign() {
+        let rows = run([
+            quote(t0, bid: "49990", "1", ask: "50010", "1"),
+            trade(t0 + 1, "50010", "1"),  // at ask: +1
+            trade(t0 + 2, "50000", "1"),  // inside, down tick: -1
+            trade(t0 + 3, "50000", "1"),  // inside, zero tick: previous final sign -1
+            trade(t0 + 4, "49990", "1"),  // at bid: -1
+            trade(t0 + 5, "49990", "1"),  // at bid: -1
+            trade(t0 + 6, "50000", "1"),  // inside, up tick: +1
+            trade(t0 + 7, "50000", "1"),  // inside, zero tick: +1
+        ])
+        #expect(rows[0].orderFlow.signedVolume == sz("1") * (1 - 1 - 1 - 1 - 1 + 1 + 1))
+        #expect(rows[0].orderFlow.ambiguousVolume == sz("4"))
+    }
+
+    @Test func zeroTickAfterAQuoteRuleSignUsesIt() {
+        let rows = run([
+            quote(t0, bid: "49990", "1", ask: "50000", "1"),
+            trade(t0 + 1, "50000", "1"),  // at ask: +1
+            quote(t0 + 2, bid: "49990", "1", ask: "50010", "1"),
+            trade(t0 + 3, "50000", "1"),  // inside now, same price as before: +1
+        ])
+        #expect(rows[0].orderFlow.signedVolume == sz("2"))
+    }
+
+    @Test func withoutFallbackAmbiguousPrintsStayUnsigned() {
+        var config = FeatureConfig()
+        config.useTickRuleFallback = false
+        let rows = run(
+            [
+                quote(t0, bid: "49990", "1", ask: "50010", "1"),
+                trade(t0 + 1, "50010", "1"),
+                trade(t0 + 2, "50005", "1"),
+            ],
+            config: config
+        )
+        #expect(rows[0].orderFlow.signedVolume == sz("1"))
+        #expect(rows[0].orderFlow.ambiguousVolume == sz("1"))
+    }
+
+    @Test func staleQuotesAreStillUsedAndCounted() {
+        let rows = run([
+            quote(t0, bid: "50000", "1", ask: "50000.1", "1"),
+            trade(t0 + 250, "50000.1", "1"),  // exactly at the limit: not stale
+            trade(t0 + 251, "50000", "1"),  // stale, still a sell
+        ])
+        #expect(rows[0].orderFlow.staleAlignedPrints == 1)
+        #expect(rows[0].orderFlow.signedVolume == 0)
+        #expect(rows[0].orderFlow.ambiguousVolume == 0)
+    }
+
+    @Test func quoteWithTheSameTimestampComesFirst() {
+        var p = FeaturePipeline(config: FeatureConfig())
+        let quotes = [
+            QuoteEvent(ts: t0, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1),
+            QuoteEvent(ts: t0 + 7, bidPrice: px("50001"), bidSize: 1, askPrice: px("50001.1"), askSize: 1),
+        ]
+        let trades = [TradeEvent(ts: t0 + 7, price: px("50001"), size: sz("1"))]
+        mergeEvents(trades: trades, quotes: quotes) { p.process($0) }
+        p.finish()
+        // Aligned to the quote at t0 + 7 (bid 50001): a sell. Against the earlier quote it would be a buy.
+        #expect(p.takeClosed()[0].orderFlow.signedVolume == -sz("1"))
+    }
+
+    @Test func exchangeSideAndInferenceAccuracy() {
+        let events = [
+            quote(t0, bid: "50000", "1", ask: "50000.1", "1"),
+            trade(t0 + 1, "50000.1", "1", .buy),  // inferred +1, agrees
+            trade(t0 + 2, "50000", "2", .buy),  // inferred -1, disagrees
+            trade(t0 + 3, "50000", "3", .sell),  // inferred -1, agrees
+        ]
+        var config = FeatureConfig()
+        config.sideSource = .inferred
+        let inferred = run(events, config: config)[0]
+        #expect(inferred.orderFlow.signedVolume == sz("1") - sz("5"))
+        config.sideSource = .exchange
+        let exchange = run(events, config: config)[0]
+        #expect(exchange.orderFlow.signedVolume == sz("3") - sz("3"))
+        config.sideSource = .auto
+        let auto = run(events, config: config)[0]
+        #expect(auto.orderFlow.signedVolume == 0)
+        #expect(auto.orderFlow.inferredSignedVolume == sz("1") - sz("5"))
+        #expect(auto.orderFlow.inferenceAccuracy == 4.0 / 6.0)
+    }
+
+    @Test func autoFallsBackToInferenceWhereTheFeedHasNoSide() {
+        let rows = run([
+            quote(t0, bid: "50000", "1", ask: "50000.1", "1"),
+            trade(t0 + 1, "50000", "1", .buy),  // exchange says buy (counts +1 under auto)
+            trade(t0 + 2, "50000", "2"),  // no side: inferred -1
+        ])
+        #expect(rows[0].orderFlow.signedVolume == sz("1") - sz("2"))
+        #expect(rows[0].orderFlow.inferenceAccuracy == 0)
+    }
+}
