@@ -48,7 +48,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Bench",
-            dependencies: ["Engine", "MarketData", "Simulator"],
+            dependencies: ["Engine", "MarketData", "Simulator", "AgentKit"],
             swiftSettings: swiftSettings
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),

@@ -99,10 +99,9 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
     do {
         try Data(bytes).write(to: temporary)
-        if FileManager.default.fileExists(atPath: path) {
-            _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-        } else {
-            try FileManager.default.moveItem(at: temporary, to: url)
+        // rename(2) replaces the target atomically: readers see the old file or the new one, never a mix.
+        guard rename(temporary.path, url.path) == 0 else {
+            throw FeatureRunError(description: String(cString: strerror(errno)))
         }
     } catch {
         try? FileManager.default.removeItem(at: temporary)

@@ -1,1 +1,118 @@
-print("bench")
+import AgentKit
+import Engine
+import Foundation
+import MarketData
+import Simulator
+
+// `bench`: the speed figures of docs/BENCHMARKS.md. Build in release and run on an idle machine:
+//     swift run -c release bench [--hours H] [--seed S] [--repeat N]
+// Everything runs on one thread (one core).
+
+var hours = 24.0
+var seed: UInt64 = 1
+var repeats = 3
+var arguments = CommandLine.arguments.dropFirst()
+while let flag = arguments.popFirst() {
+    guard let value = arguments.popFirst() else {
+        FileHandle.standardError.write(Data("bench: \(flag) needs a value\n".utf8))
+        exit(2)
+    }
+    switch flag {
+    case "--hours": hours = Double(value) ?? hours
+    case "--seed": seed = UInt64(value) ?? seed
+    case "--repeat": repeats = max(1, Int(value) ?? repeats)
+    default:
+        FileHandle.standardError.write(Data("usage: bench [--hours H] [--seed S] [--repeat N]\n".utf8))
+        exit(2)
+    }
+}
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+}
+
+func report(_ name: String, _ value: String) {
+    print("| \(name) | \(value) |")
+}
+
+var settings = MarketGeneratorConfig()
+settings.hours = hours
+settings.seed = seed
+var generator = MarketGenerator(config: settings)
+let (trades, quotes) = generator.generateAll()
+var events: [MarketEvent] = []
+events.reserveCapacity(trades.count + quotes.count)
+mergeEvents(trades: trades, quotes: quotes) { events.append($0) }
+print("bench: \(formatNumber(hours)) h synthetic market, seed \(seed): \(trades.count) trades, \(quotes.count) quotes\n")
+print("| measure | figure |")
+print("| --- | --- |")
+
+// 1. Feature pipeline throughput on in-memory events.
+var best = Double.infinity
+for _ in 0..<repeats {
+    var pipeline = FeaturePipeline(config: FeatureConfig())
+    let t0 = now()
+    for e in events { pipeline.process(e) }
+    pipeline.finish()
+    let dt = now() - t0
+    precondition(pipeline.takeClosed().count >= Int(hours * 60))
+    best = min(best, dt)
+}
+report("feature pipeline, in-memory events", String(format: "%.2f M events/s (%d events in %.3f s, best of %d)", Double(events.count) / best / 1e6, events.count, best, repeats))
+
+// 2. Minute close: the event that closes a minute pays for the bar, profile update, rebucket and value area.
+var closes: [Double] = []
+do {
+    var pipeline = FeaturePipeline(config: FeatureConfig())
+    for e in events {
+        if pipeline.hasStarted && e.ts >= pipeline.openMinute + millisPerMinute {
+            let t0 = now()
+            pipeline.process(e)
+            closes.append(now() - t0)
+            _ = pipeline.takeClosed()
+        } else {
+            pipeline.process(e)
+        }
+    }
+}
+closes.sort()
+report("minute close (profile update, rebucket, value area)", String(format: "p50 %.1f µs, p99 %.1f µs, max %.1f µs over %d closes", percentile(closes, 0.5) * 1e6, percentile(closes, 0.99) * 1e6, closes.last! * 1e6, closes.count))
+
+// 3. CSV ingestion and 4. the whole day from CSV to the features file.
+let dir = FileManager.default.temporaryDirectory.appendingPathComponent("auction-bench-\(getpid())")
+try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: dir) }
+let tradesPath = dir.appendingPathComponent("trades.csv").path
+let quotesPath = dir.appendingPathComponent("quotes.csv").path
+var tw = try RecordingWriter(path: tradesPath, header: RecordingWriter.tradesHeader, instrument: .btcusdt)
+for t in trades { try tw.write(t) }
+try tw.close()
+var qw = try RecordingWriter(path: quotesPath, header: RecordingWriter.quotesHeader, instrument: .btcusdt)
+for q in quotes { try qw.write(q) }
+try qw.close()
+let bytes = Double((try FileManager.default.attributesOfItem(atPath: tradesPath)[.size] as! Int) + (try FileManager.default.attributesOfItem(atPath: quotesPath)[.size] as! Int))
+
+var bestRead = Double.infinity
+for _ in 0..<repeats {
+    let t0 = now()
+    let t = try readTrades(path: tradesPath, instrument: .btcusdt)
+    let q = try readQuotes(path: quotesPath, instrument: .btcusdt)
+    bestRead = min(bestRead, now() - t0)
+    precondition(t.trades.count == trades.count && q.quotes.count == quotes.count)
+}
+report("CSV ingestion (read + parse + sort check)", String(format: "%.0f MB/s (%.1f MB in %.3f s, best of %d)", bytes / bestRead / 1e6, bytes / 1e6, bestRead, repeats))
+
+let config = try ConfigLoader.load(ConfigSelection(), defaultEnvironment: nil)
+var bestDay = Double.infinity
+for _ in 0..<repeats {
+    let t0 = now()
+    _ = try runFeatures(tradesPath: tradesPath, quotesPath: quotesPath, outPath: dir.appendingPathComponent("features.csv").path, config: config, options: ReadOptions())
+    bestDay = min(bestDay, now() - t0)
+}
+report("CSV to features file, whole run", String(format: "%.2f s wall (best of %d)", bestDay, repeats))

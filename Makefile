@@ -1,0 +1,29 @@
+# auction-trader: the two commands of the README, and a few more.
+#   make run    set up, build, and run the main job (sim market -> features, no keys, no network)
+#   make test   set up, build and run every test
+SWIFT ?= swift
+
+.PHONY: run test build release bench setup clean
+
+setup:
+	bash scripts/setup
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+run: release
+	bash scripts/demo
+
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --disable-xctest
+
+bench: setup
+	$(SWIFT) build -c release --product bench
+	.build/release/bench
+
+clean:
+	rm -rf .build data/demo

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+/// Runs the built `auction-agent` as a process, from the package root.
+struct Run {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func agentBinary() -> URL {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("auction-agent")
+    if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+    return packageRoot.appendingPathComponent(".build/debug/auction-agent")
+}
+
+func agent(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    let process = Process()
+    process.executableURL = agentBinary()
+    process.arguments = arguments
+    process.currentDirectoryURL = packageRoot
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "AUCTION_CONFIG_DIR")
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes to the end before waiting, so a full pipe never blocks the child.
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(
+        status: process.terminationStatus,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self)
+    )
+}
+
+@Suite(.serialized) struct CommandLineTests {
+    @Test func simulateThenFeaturesEndToEnd() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sim = try agent(["simulate", "--hours", "1", "--seed", "4", "--out", dir.path])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        #expect(sim.stderr.contains("trades"))
+        let out = dir.appendingPathComponent("features.csv").path
+        let run = try agent([
+            "features", "--trades", dir.appendingPathComponent("trades.csv").path,
+            "--quotes", dir.appendingPathComponent("quotes.csv").path, "--env", "backtest", "--out", out,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("features: 60 minutes"))
+        #expect(run.stderr.contains("inferred side matches the exchange's"))
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 61)
+        #expect(lines[0] == "ts_min,open,high,low,close,volume,vwap,trade_count,bid_px_close,ask_px_close,bid_sz_close,ask_sz_close,mid_close,spread_close,spread_avg_60m,sigma_240,bin_width,poc,vah,val,va_coverage,va_bin_count,profile_bins,va_valid,total_volume_4h,of_1m,of_norm_1m,ambiguous_frac_1m,qimb_close,qimb_ema_60s")
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 30 })
+        #expect(lines[1].hasPrefix("1767225600000,"))
+
+        // Same inputs, same bytes.
+        let again = dir.appendingPathComponent("again.csv").path
+        let second = try agent([
+            "features", "--trades", dir.appendingPathComponent("trades.csv").path,
+            "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", again,
+        ])
+        #expect(second.status == 0)
+        #expect(FileManager.default.contents(atPath: out) == FileManager.default.contents(atPath: again))
+    }
+
+    @Test func malformedRowStopsTheRunAndKeepsTheOldOutput() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trades = dir.appendingPathComponent("t.csv")
+        try "ts,price,size\n1767225600000,50000,1\n1767225600001,5O000,1\n".write(to: trades, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("f.csv")
+        try "previous results\n".write(to: out, atomically: true, encoding: .utf8)
+        let run = try agent(["features", "--trades", trades.path, "--out", out.path])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("\(trades.path):3: price '5O000' is not a decimal number"), "\(run.stderr)")
+        #expect(try String(contentsOf: out, encoding: .utf8) == "previous results\n")
+
+        let skipping = try agent(["features", "--trades", trades.path, "--out", out.path, "--skip-bad-rows"])
+        #expect(skipping.status == 0, "\(skipping.stderr)")
+        #expect(skipping.stderr.contains("1 bad rows skipped"))
+        #expect(skipping.stderr.contains("quotes: none given"))
+    }
+
+    @Test func configCheckPrintsTheEffectiveConfiguration() throws {
+        let ok = try agent(["config", "check", "--env", "backtest", "--set", "sizing.risk_pct=0.01"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("risk_pct: 0.01"))
+        #expect(ok.stdout.contains("# effective configuration of environment 'backtest' (config/environments/backtest.yaml)"))
+        let bad = try agent(["config", "check", "--env", "backtest", "--set", "value_area.va_fraction=2"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--set: value_area.va_fraction: 2 is out of range (0, 1]"), "\(bad.stderr)")
+    }
+
+    @Test func helpListsOnlyWorkingCommands() throws {
+        let help = try agent(["--help"])
+        #expect(help.status == 0)
+        for command in ["features", "simulate", "config"] { #expect(help.stdout.contains(command)) }
+    }
+}
