@@ -31,7 +31,8 @@ public func runFeatures(
     quotesPath: String?,
     outPath: String,
     config: ResolvedConfig,
-    options: ReadOptions
+    options: ReadOptions,
+    orderFlowPath: String? = nil
 ) throws -> FeatureRunSummary {
     let started = Date()
     let instrument = config.instrument
@@ -57,11 +58,20 @@ public func runFeatures(
     out.reserveCapacity(256 * (Int((trades.last!.ts - trades.first!.ts) / millisPerMinute) + 2))
     out.append(contentsOf: FeaturesCSV.header.utf8)
     out.append(0x0A)
+    var flowOut: [UInt8] = []
+    if orderFlowPath != nil {
+        flowOut.append(contentsOf: OrderFlowCSV.header.utf8)
+        flowOut.append(0x0A)
+    }
     var pipeline = FeaturePipeline(config: features)
     func drain() {
         for f in pipeline.takeClosed() {
             out.append(contentsOf: FeaturesCSV.row(f, instrument: instrument).utf8)
             out.append(0x0A)
+            if orderFlowPath != nil {
+                flowOut.append(contentsOf: OrderFlowCSV.row(f, instrument: instrument).utf8)
+                flowOut.append(0x0A)
+            }
             summary.rows += 1
             if summary.firstMinute == nil { summary.firstMinute = f.ts }
             summary.lastMinute = f.ts
@@ -84,6 +94,7 @@ public func runFeatures(
     summary.lateEvents = pipeline.lateEvents
     summary.orderFlow = pipeline.runOrderFlow
     try writeAtomically(out, to: outPath)
+    if let orderFlowPath { try writeAtomically(flowOut, to: orderFlowPath) }
     summary.seconds = Date().timeIntervalSince(started)
     return summary
 }

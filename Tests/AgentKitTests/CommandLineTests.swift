@@ -63,12 +63,21 @@ func agent(_ arguments: [String], environment: [String: String] = [:]) throws ->
 
         // Same inputs, same bytes.
         let again = dir.appendingPathComponent("again.csv").path
+        let flow = dir.appendingPathComponent("flow.csv").path
         let second = try agent([
             "features", "--trades", dir.appendingPathComponent("trades.csv").path,
-            "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", again,
+            "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", again, "--order-flow-out", flow,
         ])
         #expect(second.status == 0)
         #expect(FileManager.default.contents(atPath: out) == FileManager.default.contents(atPath: again))
+
+        // Per-minute inference accuracy: the generator's trades carry the taker side.
+        let flowLines = try String(contentsOfFile: flow, encoding: .utf8).split(separator: "\n")
+        #expect(flowLines.count == 61)
+        #expect(flowLines[0].hasSuffix("exchange_sided_volume,agreeing_volume,inference_accuracy"))
+        let accuracy = flowLines.dropFirst().compactMap { Double($0.split(separator: ",", omittingEmptySubsequences: false)[9]) }
+        #expect(accuracy.count == 60)
+        #expect(accuracy.allSatisfy { $0 > 0.5 && $0 <= 1 })
     }
 
     @Test func malformedRowStopsTheRunAndKeepsTheOldOutput() throws {

@@ -28,6 +28,15 @@ struct FeaturesCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the features CSV.", valueName: "file"))
     var out: String
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write per-minute order-flow diagnostics: prints, stale-aligned prints, ambiguous volume, and the "
+                + "inferred side's accuracy against the exchange's side.",
+            valueName: "file"
+        )
+    )
+    var orderFlowOut: String?
+
     @Flag(help: "Count and report malformed rows instead of stopping at the first.")
     var skipBadRows = false
 
@@ -40,7 +49,8 @@ struct FeaturesCommand: ParsableCommand {
             quotesPath: quotes,
             outPath: out,
             config: resolved,
-            options: ReadOptions(skipBadRows: skipBadRows)
+            options: ReadOptions(skipBadRows: skipBadRows),
+            orderFlowPath: orderFlowOut
         )
         FileHandle.standardError.write(Data((summary.render(outPath: out, instrument: resolved.instrument) + "\n").utf8))
     }
