@@ -9,6 +9,7 @@ public struct AuctionAgentCommand: ParsableCommand {
             Offline tools on recorded or simulated market data:
               simulate   write a synthetic market (trades.csv, quotes.csv)
               features   one row of bars, order flow and rolling value area per minute (SPEC §7)
+              backtest   the strategy on recorded data: trades, fills, signals, equity, metrics, report
               config     validate and print an environment's configuration
 
             Configuration: --env NAME finds NAME.yaml in --config-dir, $AUCTION_CONFIG_DIR,
@@ -16,7 +17,7 @@ public struct AuctionAgentCommand: ParsableCommand {
             --set group.key=value overrides any parameter (repeatable).
             """,
         version: agentVersion,
-        subcommands: [FeaturesCommand.self, SimulateCommand.self, ConfigCommand.self]
+        subcommands: [FeaturesCommand.self, BacktestCommand.self, SimulateCommand.self, ConfigCommand.self]
     )
 
     public init() {}

@@ -17,8 +17,9 @@ public struct FeaturePipeline: Sendable {
     private var barVolume: Lots = 0
     private var barTickLots: Int64 = 0
     private var barTrades = 0
-    /// Base-histogram keys and lots of the open minute's trades, kept to leave the window later.
-    private var barKeys: [(key: Int64, lots: Lots)] = []
+    /// Price and lots of the open minute's trades: the crossing test reads the prices, and the compacted
+    /// base-histogram entries leave the window later.
+    private var barPrints: [(price: Ticks, lots: Lots)] = []
 
     private var lastQuote: QuoteEvent?
     private var orderFlow: OrderFlowClassifier
@@ -112,7 +113,7 @@ public struct FeaturePipeline: Sendable {
         barTickLots += t.price * t.size
         let key = floorDiv(t.price, config.baseBinTicks)
         histogram.add(t.size, at: key)
-        barKeys.append((key, t.size))
+        barPrints.append((t.price, t.size))
         orderFlow.onTrade(t)
     }
 
@@ -177,6 +178,15 @@ public struct FeaturePipeline: Sendable {
         let k = applied / config.baseBinTicks
         let firstBin = histogram.aggregate(binsOf: k, into: &aggregated)
         let va = ValueArea.compute(bins: aggregated, firstBin: firstBin, binTicks: applied, fraction: config.vaFraction)
+        var crossesVAH = false
+        var crossesVAL = false
+        if let va {
+            for t in barPrints {
+                if !crossesVAH && crossingDistanceHolds(abs(t.price - va.vahTicks), spreadSum, spreadCount) { crossesVAH = true }
+                if !crossesVAL && crossingDistanceHolds(abs(t.price - va.valTicks), spreadSum, spreadCount) { crossesVAL = true }
+                if crossesVAH && crossesVAL { break }
+            }
+        }
 
         closed.append(
             MinuteFeatures(
@@ -196,6 +206,8 @@ public struct FeaturePipeline: Sendable {
                 binTicks: applied,
                 valueArea: va,
                 valueAreaValid: va?.isValid(minBins: config.minVABins) ?? false,
+                crossesVAH: crossesVAH,
+                crossesVAL: crossesVAL,
                 orderFlow: flow,
                 qimbEma: qimb.value(at: minute + millisPerMinute)
             )
@@ -204,8 +216,8 @@ public struct FeaturePipeline: Sendable {
 
         // Window: this minute joins as compacted entries; once it holds `rolling_window_minutes` closed minutes,
         // the oldest leaves, so the next minute's trades complete a window of exactly that many bars.
-        _ = window.push(compact(barKeys))
-        barKeys.removeAll(keepingCapacity: true)
+        _ = window.push(compact(barPrints))
+        barPrints.removeAll(keepingCapacity: true)
         if window.count >= config.rollingWindowMinutes, let oldest = window.popFirst() {
             for e in oldest { histogram.add(-e.lots, at: e.key) }
         }
@@ -216,7 +228,8 @@ public struct FeaturePipeline: Sendable {
         barTrades = 0
     }
 
-    private func compact(_ entries: [(key: Int64, lots: Lots)]) -> [(key: Int64, lots: Lots)] {
+    private func compact(_ trades: [(price: Ticks, lots: Lots)]) -> [(key: Int64, lots: Lots)] {
+        let entries = trades.map { (key: floorDiv($0.price, config.baseBinTicks), lots: $0.lots) }
         guard entries.count > 1 else { return entries }
         let sorted = entries.sorted { $0.key < $1.key }
         var out: [(key: Int64, lots: Lots)] = []

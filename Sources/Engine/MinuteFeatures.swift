@@ -45,6 +45,10 @@ public struct MinuteFeatures: Sendable, Hashable {
     public var valueArea: ValueArea?
     /// `va_valid`: enough bins with volume.
     public var valueAreaValid: Bool
+    /// One of the minute's trades printed within the crossing distance of this minute's VAH (SPEC §8).
+    public var crossesVAH: Bool
+    /// One of the minute's trades printed within the crossing distance of this minute's VAL (SPEC §8).
+    public var crossesVAL: Bool
     public var orderFlow: OrderFlowTotals
     /// The quote-imbalance EMA carried to the minute's end; nil until the first quote.
     public var qimbEma: Double?
@@ -63,4 +67,22 @@ public struct MinuteFeatures: Sendable, Hashable {
     public var ambiguousFraction: Double { volume == 0 ? 0 : Double(orderFlow.ambiguousVolume) / Double(volume) }
     /// The decision time of this minute (`ts + 60000`).
     public var decisionTs: Millis { ts + millisPerMinute }
+
+    /// `|p - level| <= N` with `N = max(spread_avg_60m, tick)`, exactly (SPEC §8).
+    public func isWithinCrossingDistance(_ p: Ticks, of level: Ticks) -> Bool {
+        crossingDistanceHolds(abs(p - level), spreadSumTicks, spreadCount)
+    }
+
+    /// `p <= level + N`, exactly (the retest test of SPEC §8, mirrored with `level - p` for shorts).
+    public func isAtMostCrossingDistance(above level: Ticks, _ p: Ticks) -> Bool {
+        p <= level || crossingDistanceHolds(p - level, spreadSumTicks, spreadCount)
+    }
+}
+
+/// `distance <= max(S / n, 1)` ticks as `distance * n <= max(S, n)`, with no spread history meaning one tick.
+@inline(__always)
+func crossingDistanceHolds(_ distance: Int64, _ spreadSum: Int64, _ spreadCount: Int) -> Bool {
+    if spreadCount == 0 { return distance <= 1 }
+    let n = Int64(spreadCount)
+    return distance * n <= max(spreadSum, n)
 }

@@ -82,6 +82,45 @@ public struct ResolvedConfig: Sendable {
         f.closeGraceMs = Millis(integer("execution.close_grace_ms"))
         return f
     }
+
+    /// The strategy's parameters (signals, sizing, risk, execution, backtest).
+    public var strategy: StrategyConfig {
+        var s = StrategyConfig()
+        s.acceptOutsideK = integer("signal.accept_outside_k")
+        s.stopBufferTicks = Int64(integer("signal.stop_buffer_ticks"))
+        s.enableRetestMode = boolean("signal.enable_retest_mode")
+        s.retestTimeoutMinutes = integer("signal.retest_timeout_minutes")
+        s.enableFlipOnSignal = boolean("signal.enable_flip_on_signal")
+        s.warmupMinutes = integer("value_area.warmup_minutes")
+        s.qimbSignal = QimbSignal(rawValue: text("signal.qimb_signal"))!
+        s.useQimb = boolean("signal.use_qimb")
+        s.ambiguousTradeFracMax = real("signal.ambiguous_trade_frac_max")
+        s.entry = ConfirmationThresholds(
+            ofMin: real("signal.of_entry_min"), ofMinNorm: real("signal.of_entry_min_norm"), qimbMin: real("signal.qimb_entry_min"))
+        s.breakout = ConfirmationThresholds(
+            ofMin: real("signal.of_breakout_min"), ofMinNorm: real("signal.of_breakout_min_norm"),
+            qimbMin: real("signal.qimb_breakout_min"))
+        s.fail = ConfirmationThresholds(
+            ofMin: real("signal.of_fail_min"), ofMinNorm: real("signal.of_fail_min_norm"), qimbMin: real("signal.qimb_fail_min"))
+        s.riskPct = real("sizing.risk_pct")
+        s.maxLeverage = real("sizing.max_leverage")
+        s.tp1Pct = real("sizing.tp1_pct")
+        s.moveStopToBreakevenAfterTP1 = boolean("sizing.move_stop_to_breakeven_after_tp1")
+        s.maxDailyLossPct = real("risk.max_daily_loss_pct")
+        s.cooldownMinutes = integer("risk.cooldown_minutes")
+        s.maxHoldMinutes = integer("risk.max_hold_minutes")
+        s.extendIfProfitable = boolean("risk.extend_if_profitable")
+        s.staleFeedSeconds = integer("risk.stale_feed_seconds")
+        s.useLimitForEntry = boolean("execution.use_limit_for_entry")
+        s.limitOrderTimeoutMinutes = integer("execution.limit_order_timeout_minutes")
+        s.takerFeeBps = real("execution.taker_fee_bps")
+        s.makerFeeBps = real("execution.maker_fee_bps")
+        s.initialEquity = real("backtest.initial_equity")
+        s.entrySlippageTicks = Int64(integer("backtest.entry_slippage_ticks"))
+        s.exitSlippageTicks = Int64(integer("backtest.exit_slippage_ticks"))
+        s.fundingRate8hBps = real("backtest.funding_rate_8h_bps")
+        return s
+    }
 }
 
 /// How the command line names the configuration.

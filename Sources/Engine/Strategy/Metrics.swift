@@ -1,0 +1,124 @@
+import Foundation
+
+/// Performance figures of a set of round trips (SPEC §12).
+public struct TradeStats: Sendable, Hashable {
+    public var trades = 0
+    public var wins = 0
+    public var losses = 0
+    public var grossPnL = 0.0
+    public var netPnL = 0.0
+    public var fees = 0.0
+    public var funding = 0.0
+    public var grossWins = 0.0
+    public var grossLosses = 0.0
+
+    public init(_ trips: [RoundTrip]) {
+        for t in trips {
+            trades += 1
+            grossPnL += t.grossPnL
+            netPnL += t.netPnL
+            fees += t.fees
+            funding += t.funding
+            if t.netPnL > 0 {
+                wins += 1
+                grossWins += t.netPnL
+            } else {
+                losses += 1
+                grossLosses += -t.netPnL
+            }
+        }
+    }
+
+    public var winRate: Double? { trades == 0 ? nil : Double(wins) / Double(trades) }
+    public var averageWin: Double? { wins == 0 ? nil : grossWins / Double(wins) }
+    public var averageLoss: Double? { losses == 0 ? nil : -grossLosses / Double(losses) }
+    /// Net winnings over net losings; nil without losses.
+    public var profitFactor: Double? { grossLosses == 0 ? nil : grossWins / grossLosses }
+}
+
+/// Distribution summary: mean, median, 90th percentile.
+public struct Distribution: Sendable, Hashable {
+    public var count: Int
+    public var mean: Double?
+    public var p50: Double?
+    public var p90: Double?
+
+    public init(_ values: [Double]) {
+        count = values.count
+        guard !values.isEmpty else { return }
+        let sorted = values.sorted()
+        mean = values.reduce(0, +) / Double(values.count)
+        p50 = Distribution.quantile(sorted, 0.5)
+        p90 = Distribution.quantile(sorted, 0.9)
+    }
+
+    /// Nearest-rank quantile.
+    static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        let rank = Int((q * Double(sorted.count)).rounded(.up))
+        return sorted[max(0, min(sorted.count - 1, rank - 1))]
+    }
+}
+
+/// Everything `metrics.json` reports.
+public struct BacktestMetrics: Sendable, Hashable {
+    public var initialEquity: Double
+    public var finalEquity: Double
+    public var overall: TradeStats
+    public var bySetup: [Setup: TradeStats]
+    /// Fees and funding of the whole run (equal to the trades' when everything is closed).
+    public var fees: Double
+    public var funding: Double
+    public var maxDrawdown: Double
+    public var maxDrawdownPct: Double
+    /// Mean over standard deviation of one-minute equity returns, times sqrt(525600).
+    public var sharpe: Double?
+    /// Spread paid by taker fills, in bps of mid: `|price - mid| / mid`.
+    public var spreadPaidBps: Distribution
+    /// `ambiguous_frac_1m` over minutes with trades.
+    public var ambiguousFraction: Distribution
+    public var minutes: Int
+    public var fills: Int
+
+    public init(
+        initialEquity: Double, equity: [EquityRow], trips: [RoundTrip], fills: [Fill], ambiguous: [Double],
+        fees: Double, funding: Double, instrument: Instrument
+    ) {
+        self.initialEquity = initialEquity
+        finalEquity = equity.last?.equity ?? initialEquity
+        overall = TradeStats(trips)
+        var by: [Setup: TradeStats] = [:]
+        for s in Setup.allCases { by[s] = TradeStats(trips.filter { $0.setup == s }) }
+        bySetup = by
+        self.fees = fees
+        self.funding = funding
+        var peak = initialEquity
+        var ddAbs = 0.0
+        var ddPct = 0.0
+        var previous = initialEquity
+        var returns: [Double] = []
+        returns.reserveCapacity(equity.count)
+        for row in equity {
+            peak = max(peak, row.equity)
+            ddAbs = max(ddAbs, peak - row.equity)
+            if peak > 0 { ddPct = max(ddPct, (peak - row.equity) / peak) }
+            if previous != 0 { returns.append(row.equity / previous - 1) }
+            previous = row.equity
+        }
+        maxDrawdown = ddAbs
+        maxDrawdownPct = ddPct
+        if returns.count >= 2 {
+            let mean = returns.reduce(0, +) / Double(returns.count)
+            let variance = returns.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(returns.count - 1)
+            sharpe = variance > 0 ? mean / variance.squareRoot() * (525_600.0).squareRoot() : nil
+        }
+        spreadPaidBps = Distribution(
+            fills.compactMap { f in
+                guard f.liquidity == .taker, let mid = f.referenceMidTwice, mid > 0 else { return nil }
+                return Double(abs(2 * f.price - mid)) / Double(mid) * 10_000
+            }
+        )
+        ambiguousFraction = Distribution(ambiguous)
+        minutes = equity.count
+        self.fills = fills.count
+    }
+}

@@ -1,0 +1,114 @@
+/// The three setups of SPEC §8.
+public enum Setup: String, Sendable, Hashable, Codable, CaseIterable {
+    case breakIn = "breakin"
+    case failedBreakout = "failbreak"
+    case breakout = "breakout"
+}
+
+/// Why a position (or part of it) was closed.
+public enum ExitReason: String, Sendable, Hashable, Codable {
+    case stop, tp1, tp2
+    case timeStop = "time_stop"
+    case closeInside = "close_inside"
+    case flip
+    case killSwitch = "kill_switch"
+    case flatten
+    case endOfData = "end_of_data"
+}
+
+/// What an order is for.
+public enum OrderPurpose: Sendable, Hashable {
+    case entry(Setup)
+    case exit(ExitReason)
+
+    public var isEntry: Bool { if case .entry = self { true } else { false } }
+
+    /// `entry:breakin`, `exit:stop`, ...
+    public var label: String {
+        switch self {
+        case .entry(let s): "entry:\(s.rawValue)"
+        case .exit(let r): "exit:\(r.rawValue)"
+        }
+    }
+}
+
+/// Market, or limit at a price in ticks.
+public enum OrderType: Sendable, Hashable {
+    case market
+    case limit(Ticks)
+}
+
+/// An order the Engine wants on the venue. Its `id` is deterministic (it becomes Bybit's `orderLinkId`), so a
+/// retry or a restart can never place it twice.
+public struct OrderIntent: Sendable, Hashable {
+    public var id: String
+    /// `.long` buys, `.short` sells.
+    public var side: Direction
+    public var qty: Lots
+    public var type: OrderType
+    public var reduceOnly: Bool
+    public var purpose: OrderPurpose
+    /// When the Engine decided it.
+    public var decisionTs: Millis
+
+    public init(id: String, side: Direction, qty: Lots, type: OrderType, reduceOnly: Bool, purpose: OrderPurpose, decisionTs: Millis) {
+        self.id = id
+        self.side = side
+        self.qty = qty
+        self.type = type
+        self.reduceOnly = reduceOnly
+        self.purpose = purpose
+        self.decisionTs = decisionTs
+    }
+}
+
+/// What the Engine asks of the venue.
+public enum OrderAction: Sendable, Hashable {
+    case submit(OrderIntent)
+    case cancel(id: String)
+}
+
+/// Maker or taker.
+public enum Liquidity: String, Sendable, Hashable {
+    case maker, taker
+}
+
+/// An execution reported by the venue.
+public struct Fill: Sendable, Hashable {
+    public var orderId: String
+    public var side: Direction
+    public var qty: Lots
+    public var price: Ticks
+    public var ts: Millis
+    public var decisionTs: Millis
+    public var liquidity: Liquidity
+    /// Fee in quote currency (negative is a rebate).
+    public var fee: Double
+    public var purpose: OrderPurpose
+    /// `bid + ask` of the quote the fill was measured against, for the spread paid.
+    public var referenceMidTwice: Int64?
+
+    public init(
+        orderId: String, side: Direction, qty: Lots, price: Ticks, ts: Millis, decisionTs: Millis, liquidity: Liquidity,
+        fee: Double, purpose: OrderPurpose, referenceMidTwice: Int64?
+    ) {
+        self.orderId = orderId
+        self.side = side
+        self.qty = qty
+        self.price = price
+        self.ts = ts
+        self.decisionTs = decisionTs
+        self.liquidity = liquidity
+        self.fee = fee
+        self.purpose = purpose
+        self.referenceMidTwice = referenceMidTwice
+    }
+}
+
+/// An alert the Engine raises for the operator.
+public struct EngineAlert: Sendable, Hashable {
+    public var ts: Millis
+    /// `leverage_cap_hit`, `kill_switch`.
+    public var kind: String
+    public var message: String
+}
