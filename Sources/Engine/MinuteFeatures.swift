@@ -1,5 +1,13 @@
 /// The L1 quote in force at a minute's close.
 public struct QuoteAtClose: Sendable, Hashable {
+    public init(bidPrice: Ticks, bidSize: Lots, askPrice: Ticks, askSize: Lots, ts: Millis) {
+        self.bidPrice = bidPrice
+        self.bidSize = bidSize
+        self.askPrice = askPrice
+        self.askSize = askSize
+        self.ts = ts
+    }
+
     public var bidPrice: Ticks
     public var bidSize: Lots
     public var askPrice: Ticks
@@ -52,6 +60,34 @@ public struct MinuteFeatures: Sendable, Hashable {
     public var orderFlow: OrderFlowTotals
     /// The quote-imbalance EMA carried to the minute's end; nil until the first quote.
     public var qimbEma: Double?
+
+    public init(
+        ts: Millis, index: Int, open: Ticks, high: Ticks, low: Ticks, close: Ticks, volume: Lots, tickLots: Int64,
+        tradeCount: Int, quote: QuoteAtClose?, spreadSumTicks: Int64, spreadCount: Int, sigma240: Double, binTicks: Int64,
+        valueArea: ValueArea?, valueAreaValid: Bool, crossesVAH: Bool, crossesVAL: Bool, orderFlow: OrderFlowTotals,
+        qimbEma: Double?
+    ) {
+        self.ts = ts
+        self.index = index
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.tickLots = tickLots
+        self.tradeCount = tradeCount
+        self.quote = quote
+        self.spreadSumTicks = spreadSumTicks
+        self.spreadCount = spreadCount
+        self.sigma240 = sigma240
+        self.binTicks = binTicks
+        self.valueArea = valueArea
+        self.valueAreaValid = valueAreaValid
+        self.crossesVAH = crossesVAH
+        self.crossesVAL = crossesVAL
+        self.orderFlow = orderFlow
+        self.qimbEma = qimbEma
+    }
 
     /// Volume-weighted average price in ticks (a ratio; the previous close for an empty minute).
     public var vwapTicks: Double { volume == 0 ? Double(close) : Double(tickLots) / Double(volume) }

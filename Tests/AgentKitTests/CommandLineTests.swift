@@ -108,9 +108,49 @@ func agent(_ arguments: [String], environment: [String: String] = [:]) throws ->
         #expect(bad.stderr.contains("--set: value_area.va_fraction: 2 is out of range (0, 1]"), "\(bad.stderr)")
     }
 
+    @Test func backtestWritesEveryOutputAndTheSameBytesTwice() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sim = try agent(["simulate", "--hours", "3", "--seed", "8", "--out", dir.path])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        let settings = ["--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
+                        "--set", "value_area.min_va_bins=10"]
+        var outputs: [[String: Data]] = []
+        for run in ["a", "b"] {
+            let out = dir.appendingPathComponent(run).path
+            let result = try agent([
+                "backtest", "--trades", dir.appendingPathComponent("trades.csv").path,
+                "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", out,
+            ] + settings)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.contains("backtest: 180 minutes"))
+            var files: [String: Data] = [:]
+            for name in ["trades.csv", "fills.csv", "signals.csv", "equity.csv", "metrics.json", "report.html"] {
+                files[name] = FileManager.default.contents(atPath: "\(out)/\(name)")
+                #expect(files[name] != nil, "\(name) missing")
+            }
+            outputs.append(files)
+        }
+        #expect(outputs[0] == outputs[1], "same inputs, same bytes")
+        let signals = String(decoding: outputs[0]["signals.csv"]!, as: UTF8.self).split(separator: "\n")
+        #expect(signals.count == 181)
+        #expect(signals[0].hasPrefix("ts_min,breakin_long,breakin_short,failbreak_long,failbreak_short,breakout_long,breakout_short,action,reason"))
+        let equity = String(decoding: outputs[0]["equity.csv"]!, as: UTF8.self).split(separator: "\n")
+        #expect(equity.count == 181)
+        let html = String(decoding: outputs[0]["report.html"]!, as: UTF8.self)
+        #expect(html.contains("<svg") && html.contains("Metrics") && !html.contains("http://") && !html.contains("https://") && !html.contains("<script"))
+        let metrics = try JSONSerialization.jsonObject(with: outputs[0]["metrics.json"]!) as! [String: Any]
+        #expect(metrics["initial_equity"] as? Double == 10_000)
+        #expect((metrics["by_setup"] as? [String: Any])?.keys.sorted() == ["breakin", "breakout", "failbreak"])
+        // P&L identity: initial equity + the trades' net P&L = final equity.
+        let trades = String(decoding: outputs[0]["trades.csv"]!, as: UTF8.self).split(separator: "\n").dropFirst()
+        let net = trades.map { Double($0.split(separator: ",").last!)! }.reduce(0, +)
+        #expect(abs(10_000 + net - (metrics["final_equity"] as! Double)) < 1e-6)
+    }
+
     @Test func helpListsOnlyWorkingCommands() throws {
         let help = try agent(["--help"])
         #expect(help.status == 0)
-        for command in ["features", "simulate", "config"] { #expect(help.stdout.contains(command)) }
+        for command in ["features", "backtest", "simulate", "config"] { #expect(help.stdout.contains(command)) }
     }
 }

@@ -36,7 +36,7 @@ public func runBacktest(
     progress?(1)
     let ambiguous = bt.features.filter { $0.volume > 0 }.map(\.ambiguousFraction)
     let metrics = BacktestMetrics(
-        initialEquity: strategy.initialEquity, equity: bt.equity, trips: bt.trader.roundTrips, fills: bt.fills,
+        initialEquity: strategy.initialEquity, finalEquity: bt.trader.equity, equity: bt.equity, trips: bt.trader.roundTrips, fills: bt.fills,
         ambiguous: ambiguous, fees: bt.trader.feesPaid, funding: bt.trader.fundingPaid, instrument: instrument
     )
     return BacktestResult(

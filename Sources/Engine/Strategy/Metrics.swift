@@ -79,12 +79,14 @@ public struct BacktestMetrics: Sendable, Hashable {
     public var minutes: Int
     public var fills: Int
 
+    /// `finalEquity` is the account after everything was closed at the end of the data (the last equity row is
+    /// taken at the last minute's close, before that).
     public init(
-        initialEquity: Double, equity: [EquityRow], trips: [RoundTrip], fills: [Fill], ambiguous: [Double],
-        fees: Double, funding: Double, instrument: Instrument
+        initialEquity: Double, finalEquity: Double, equity: [EquityRow], trips: [RoundTrip], fills: [Fill],
+        ambiguous: [Double], fees: Double, funding: Double, instrument: Instrument
     ) {
         self.initialEquity = initialEquity
-        finalEquity = equity.last?.equity ?? initialEquity
+        self.finalEquity = finalEquity
         overall = TradeStats(trips)
         var by: [Setup: TradeStats] = [:]
         for s in Setup.allCases { by[s] = TradeStats(trips.filter { $0.setup == s }) }

@@ -1,0 +1,136 @@
+import Testing
+import Engine
+
+@Suite struct FillModelTests {
+    let config = StrategyConfig()
+
+    func intent(_ side: Direction, _ type: OrderType = .market, purpose: OrderPurpose = .entry(.breakIn), at ts: Millis = 1_000) -> OrderIntent {
+        OrderIntent(id: "o", side: side, qty: sz("0.4"), type: type, reduceOnly: !purpose.isEntry, purpose: purpose, decisionTs: ts)
+    }
+
+    @Test func marketFillsAtTheFirstLaterQuoteWithSlippage() {
+        var venue = PaperFillModel(config: config, instrument: btc)
+        venue.submit(intent(.long), at: 1_000)
+        // A quote at the decision time itself is not later.
+        #expect(venue.onQuote(QuoteEvent(ts: 1_000, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1)).isEmpty)
+        let fills = venue.onQuote(QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+        #expect(fills.count == 1)
+        #expect(fills[0].price == px("50000.2"), "ask + 1 tick of entry slippage")
+        #expect(fills[0].liquidity == .taker)
+        #expect(isClose(fills[0].fee, 50000.2 * 0.4 * 5.5 / 10_000, tolerance: 1e-9))
+        #expect(fills[0].ts > fills[0].decisionTs)
+    }
+
+    @Test func sellsFillAtTheBidLessExitSlippage() {
+        var c = config
+        c.exitSlippageTicks = 3
+        var venue = PaperFillModel(config: c, instrument: btc)
+        venue.submit(intent(.short, purpose: .exit(.stop)), at: 1_000)
+        let fills = venue.onQuote(QuoteEvent(ts: 2_000, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+        #expect(fills[0].price == px("49999.7"))
+    }
+
+    @Test func limitFillsOnlyWhenATradePrintsThrough() {
+        var venue = PaperFillModel(config: config, instrument: btc)
+        _ = venue.onQuote(QuoteEvent(ts: 500, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+        venue.submit(intent(.long, .limit(px("50000"))), at: 1_000)
+        #expect(venue.onQuote(QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1)).isEmpty)
+        #expect(venue.onTrade(TradeEvent(ts: 1_002, price: px("50000"), size: 1)).isEmpty, "at the price is not through")
+        let fills = venue.onTrade(TradeEvent(ts: 1_003, price: px("49999.9"), size: 1))
+        #expect(fills.count == 1 && fills[0].price == px("50000") && fills[0].liquidity == .maker)
+        #expect(isClose(fills[0].fee, 50000 * 0.4 * 2.0 / 10_000, tolerance: 1e-9))
+    }
+
+    @Test func marketableLimitIsAMarketOrder() {
+        var venue = PaperFillModel(config: config, instrument: btc)
+        _ = venue.onQuote(QuoteEvent(ts: 500, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+        venue.submit(intent(.long, .limit(px("50000.1"))), at: 1_000)
+        let fills = venue.onQuote(QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+        #expect(fills.count == 1 && fills[0].liquidity == .taker)
+    }
+
+    @Test func cancelledOrdersDoNotFill() {
+        var venue = PaperFillModel(config: config, instrument: btc)
+        venue.submit(intent(.long), at: 1_000)
+        let first = venue.cancel(id: "o")
+        let second = venue.cancel(id: "o")
+        #expect(first && !second)
+        #expect(venue.onQuote(QuoteEvent(ts: 2_000, bidPrice: 1, bidSize: 1, askPrice: 2, askSize: 1)).isEmpty)
+    }
+}
+
+/// A synthetic market with many setups: a deterministic random walk with balance and trend spells.
+func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quotes: [QuoteEvent]) {
+    var rng = SplitMix(state: seed)
+    var trades: [TradeEvent] = []
+    var quotes: [QuoteEvent] = []
+    var mid: Int64 = 500_000
+    var drift: Int64 = 0
+    for m in 0..<minutes {
+        if m % 47 == 0 { drift = Int64.random(in: -3...3, using: &rng) }
+        for s in 0..<20 {
+            let ts = t0 + Millis(m) * 60_000 + Millis(s) * 3_000
+            mid += drift + Int64.random(in: -12...12, using: &rng)
+            quotes.append(QuoteEvent(ts: ts, bidPrice: mid, bidSize: Lots.random(in: 1...3000, using: &rng), askPrice: mid + 1, askSize: Lots.random(in: 1...3000, using: &rng)))
+            for k in 0..<2 {
+                let buy = Int.random(in: 0..<100, using: &rng) < 50 + Int(drift) * 5
+                trades.append(TradeEvent(ts: ts + 100 + Millis(k) * 1_000, price: buy ? mid + 1 : mid, size: Lots.random(in: 1...800, using: &rng), side: buy ? .buy : .sell))
+            }
+        }
+    }
+    return (trades, quotes)
+}
+
+@Suite struct BacktestTests {
+    func backtest(_ market: (trades: [TradeEvent], quotes: [QuoteEvent]), strategy: StrategyConfig = StrategyConfig()) -> Backtester {
+        var features = FeatureConfig()
+        features.minVABins = 10
+        var bt = Backtester(features: features, strategy: strategy, instrument: btc)
+        mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
+        bt.finish()
+        return bt
+    }
+
+    @Test func tradesHappenAndEveryFillIsLaterThanItsDecision() {
+        let bt = backtest(syntheticMarket(minutes: 1_500, seed: 11))
+        #expect(bt.trader.roundTrips.count >= 3, "the market should produce trades: \(bt.trader.roundTrips.count)")
+        #expect(bt.fills.allSatisfy { $0.ts > $0.decisionTs })
+        #expect(bt.trader.position == nil, "closed at the end")
+    }
+
+    @Test func pnlIdentity() {
+        let bt = backtest(syntheticMarket(minutes: 1_500, seed: 12))
+        let net = bt.trader.roundTrips.reduce(0) { $0 + $1.netPnL }
+        #expect(isClose(10_000 + net, bt.trader.equity, tolerance: 1e-6))
+        #expect(isClose(bt.trader.roundTrips.reduce(0) { $0 + $1.fees }, bt.trader.feesPaid, tolerance: 1e-6))
+        #expect(isClose(bt.trader.roundTrips.reduce(0) { $0 + $1.funding }, bt.trader.fundingPaid, tolerance: 1e-6))
+    }
+
+    @Test func sameInputsSameRecords() {
+        let market = syntheticMarket(minutes: 600, seed: 13)
+        let a = backtest(market)
+        let b = backtest(market)
+        #expect(a.fills == b.fills && a.signals == b.signals && a.equity == b.equity && a.trader.roundTrips == b.trader.roundTrips)
+    }
+
+    @Test func featuresOfAMinuteUseNothingAfterIt() {
+        let market = syntheticMarket(minutes: 300, seed: 14)
+        var full = FeaturePipeline(config: FeatureConfig())
+        mergeEvents(trades: market.trades, quotes: market.quotes) { full.process($0) }
+        full.finish()
+        let all = full.takeClosed()
+        // Cut the stream at the first event of minute 200: minutes 0...199 must come out the same.
+        let cut = t0 + 200 * 60_000
+        var partial = FeaturePipeline(config: FeatureConfig())
+        mergeEvents(trades: market.trades.filter { $0.ts <= cut }, quotes: market.quotes.filter { $0.ts <= cut }) { partial.process($0) }
+        let early = partial.takeClosed()
+        #expect(early.count == 200)
+        #expect(Array(all.prefix(200)) == early)
+    }
+
+    @Test func signalsAndEquityHaveOneRowPerMinute() {
+        let bt = backtest(syntheticMarket(minutes: 400, seed: 15))
+        #expect(bt.signals.count == 400 && bt.equity.count == 400)
+        #expect(bt.signals.prefix(239).allSatisfy { $0.reason == "warmup" || $0.reason == "invalid_va" || $0.action == "EXIT" })
+    }
+}
