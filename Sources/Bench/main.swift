@@ -116,3 +116,27 @@ for _ in 0..<repeats {
     bestDay = min(bestDay, now() - t0)
 }
 report("CSV to features file, whole run", String(format: "%.2f s wall (best of %d)", bestDay, repeats))
+
+// 5. Full backtest (features + signals + fills) on in-memory events, and from CSV to every output file.
+var bestBacktest = Double.infinity
+var roundTrips = 0
+for _ in 0..<repeats {
+    var bt = Backtester(features: FeatureConfig(), strategy: StrategyConfig(), instrument: .btcusdt)
+    let t0 = now()
+    for e in events { bt.process(e) }
+    bt.finish()
+    bestBacktest = min(bestBacktest, now() - t0)
+    roundTrips = bt.trader.roundTrips.count
+}
+report("full backtest, in-memory events", String(format: "%.2f M events/s (%d events in %.3f s, %d round trips, best of %d)", Double(events.count) / bestBacktest / 1e6, events.count, bestBacktest, roundTrips, repeats))
+
+var bestBacktestDay = Double.infinity
+for _ in 0..<repeats {
+    let t0 = now()
+    let t = try readTrades(path: tradesPath, instrument: .btcusdt)
+    let q = try readQuotes(path: quotesPath, instrument: .btcusdt)
+    let result = runBacktest(trades: t.trades, quotes: q.quotes, features: FeatureConfig(), strategy: StrategyConfig(), instrument: .btcusdt)
+    try writeBacktest(result, to: dir.appendingPathComponent("bt").path, instrument: .btcusdt, initialEquity: 10_000, title: "bench")
+    bestBacktestDay = min(bestBacktestDay, now() - t0)
+}
+report("CSV to backtest outputs, whole run", String(format: "%.2f s wall (best of %d)", bestBacktestDay, repeats))

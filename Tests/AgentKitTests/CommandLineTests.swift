@@ -148,9 +148,32 @@ func agent(_ arguments: [String], environment: [String: String] = [:]) throws ->
         #expect(abs(10_000 + net - (metrics["final_equity"] as! Double)) < 1e-6)
     }
 
+    @Test func gridWritesRankedResultsAndSQLiteRows() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try agent(["simulate", "--hours", "2", "--seed", "9", "--out", dir.path])
+        let grid = dir.appendingPathComponent("grid.yaml")
+        try "rank_by: final_equity\nparameters:\n  sizing.risk_pct: [0.01, 0.02]\n  signal.accept_outside_k: [2, 3]\n"
+            .write(to: grid, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("g").path
+        let run = try agent([
+            "grid", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes", dir.appendingPathComponent("quotes.csv").path,
+            "--grid", grid.path, "--workers", "2", "--out", out,
+            "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("4 of 4 runs finished"))
+        let csv = try String(contentsOfFile: "\(out)/results.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 5)
+        #expect(csv[0].hasPrefix("rank,run,sizing.risk_pct,signal.accept_outside_k,trades"))
+        let finals = csv.dropFirst().map { Double($0.split(separator: ",").last!)! }
+        #expect(finals == finals.sorted(by: >))
+        #expect(FileManager.default.fileExists(atPath: "\(out)/grid.sqlite"))
+    }
+
     @Test func helpListsOnlyWorkingCommands() throws {
         let help = try agent(["--help"])
         #expect(help.status == 0)
-        for command in ["features", "backtest", "simulate", "config"] { #expect(help.stdout.contains(command)) }
+        for command in ["features", "backtest", "grid", "simulate", "config"] { #expect(help.stdout.contains(command)) }
     }
 }

@@ -134,3 +134,19 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         #expect(bt.signals.prefix(239).allSatisfy { $0.reason == "warmup" || $0.reason == "invalid_va" || $0.action == "EXIT" })
     }
 }
+
+@Suite struct ReplayTests {
+    @Test func replayingPrecomputedFeaturesGivesTheSameBacktest() {
+        let market = syntheticMarket(minutes: 900, seed: 21)
+        var features = FeatureConfig()
+        features.minVABins = 10
+        var live = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        mergeEvents(trades: market.trades, quotes: market.quotes) { live.process($0) }
+        live.finish()
+        var replayed = Backtester(precomputed: live.features, strategy: StrategyConfig(), instrument: btc)
+        mergeEvents(trades: market.trades, quotes: market.quotes) { replayed.process($0) }
+        replayed.finish()
+        #expect(live.trader.roundTrips.count > 0)
+        #expect(live.fills == replayed.fills && live.signals == replayed.signals && live.equity == replayed.equity)
+    }
+}

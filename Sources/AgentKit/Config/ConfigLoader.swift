@@ -184,7 +184,7 @@ public enum ConfigLoader {
             config = ResolvedConfig(source: nil, environment: nil)
         }
         try applyOverrides(selection.overrides, to: &config)
-        try validate(config)
+        try check(config)
         return config
     }
 
@@ -267,7 +267,7 @@ public enum ConfigLoader {
     }
 
     /// Rules that tie parameters together.
-    static func validate(_ config: ResolvedConfig) throws(ConfigError) {
+    public static func check(_ config: ResolvedConfig) throws(ConfigError) {
         let source = config.source ?? "defaults"
         func fail(_ key: String, _ message: String) -> ConfigError {
             var line: Int?

@@ -13,7 +13,11 @@ public struct EquityRow: Sendable, Hashable {
 /// The backtest loop: the feature pipeline, the trader and the paper fill model fed from one ordered event stream,
 /// exactly as the agent will feed them live. Deterministic: the same events and config give the same records.
 public struct Backtester: Sendable {
-    public private(set) var pipeline: FeaturePipeline
+    /// Computes features from the events; nil when replaying features computed before.
+    private var pipeline: FeaturePipeline?
+    private var replay: [MinuteFeatures] = []
+    private var replayNext = 0
+    private var latestQuote: QuoteEvent?
     public private(set) var trader: Trader
     private var venue: PaperFillModel
 
@@ -31,17 +35,34 @@ public struct Backtester: Sendable {
         venue = PaperFillModel(config: strategy, instrument: instrument)
     }
 
+    /// Replays features computed earlier from the same events (a grid search shares them between runs that
+    /// differ only in strategy parameters). Feed the same events: each minute closes at the first event at or after
+    /// its decision time, exactly as the pipeline would close it.
+    public init(precomputed: [MinuteFeatures], strategy: StrategyConfig, instrument: Instrument) {
+        replay = precomputed
+        trader = Trader(config: strategy, instrument: instrument)
+        venue = PaperFillModel(config: strategy, instrument: instrument)
+    }
+
     /// Feeds one event.
     public mutating func process(_ event: MarketEvent) {
         let ts = event.ts
         lastTs = ts
         trader.advanceTime(to: ts)
-        pipeline.process(event)
-        if pipeline.closed.count > 0 {
-            for f in pipeline.takeClosed() { close(f) }
+        if pipeline != nil {
+            pipeline!.process(event)
+            if pipeline!.closed.count > 0 {
+                for f in pipeline!.takeClosed() { close(f) }
+            }
+        } else {
+            while replayNext < replay.count && replay[replayNext].decisionTs <= ts {
+                close(replay[replayNext])
+                replayNext += 1
+            }
         }
         switch event {
         case .quote(let q):
+            latestQuote = q
             trader.onQuote(q)
             apply(venue.onQuote(q))
         case .trade(let t):
@@ -52,11 +73,18 @@ public struct Backtester: Sendable {
 
     /// End of data: closes the last minute, and whatever is still open at the last quote.
     public mutating func finish() {
-        pipeline.finish()
-        for f in pipeline.takeClosed() { close(f) }
+        if pipeline != nil {
+            pipeline!.finish()
+            for f in pipeline!.takeClosed() { close(f) }
+        } else {
+            while replayNext < replay.count {
+                close(replay[replayNext])
+                replayNext += 1
+            }
+        }
         execute(trader.closeAtEnd(at: lastTs), at: lastTs)
         // Fill the closing order at the last quote known (there is no later one).
-        if let q = pipeline.latestQuote {
+        if let q = latestQuote {
             var last = q
             last.ts = lastTs + 1
             apply(venue.onQuote(last))
