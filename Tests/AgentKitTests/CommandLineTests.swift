@@ -146,6 +146,17 @@ func agent(_ arguments: [String], environment: [String: String] = [:]) throws ->
         let trades = String(decoding: outputs[0]["trades.csv"]!, as: UTF8.self).split(separator: "\n").dropFirst()
         let net = trades.map { Double($0.split(separator: ",").last!)! }.reduce(0, +)
         #expect(abs(10_000 + net - (metrics["final_equity"] as! Double)) < 1e-6)
+
+        // The same data as stored features, replayed without ticks.
+        let features = dir.appendingPathComponent("features.csv").path
+        let f = try agent(["features", "--trades", dir.appendingPathComponent("trades.csv").path,
+                           "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", features] + settings)
+        #expect(f.status == 0, "\(f.stderr)")
+        let bars = try agent(["backtest", "--bars-only", "--features", features, "--out", dir.appendingPathComponent("bars").path] + settings)
+        #expect(bars.status == 0, "\(bars.stderr)")
+        #expect(bars.stderr.contains("backtest: 180 minutes"))
+        let misuse = try agent(["backtest", "--bars-only", "--out", dir.path])
+        #expect(misuse.status != 0 && misuse.stderr.contains("--bars-only needs --features FILE"))
     }
 
     @Test func gridWritesRankedResultsAndSQLiteRows() throws {

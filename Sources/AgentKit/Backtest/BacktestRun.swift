@@ -45,6 +45,23 @@ public func runBacktest(
     )
 }
 
+/// Runs the bar-only backtest over stored minutes.
+public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig, instrument: Instrument) -> BacktestResult {
+    var bt = BarBacktester(strategy: strategy, instrument: instrument)
+    for f in minutes { bt.process(f) }
+    bt.finish()
+    let ambiguous = minutes.filter { $0.volume > 0 }.map(\.ambiguousFraction)
+    let metrics = BacktestMetrics(
+        initialEquity: strategy.initialEquity, finalEquity: bt.trader.equity, equity: bt.equity,
+        trips: bt.trader.roundTrips, fills: bt.fills, ambiguous: ambiguous, fees: bt.trader.feesPaid,
+        funding: bt.trader.fundingPaid, instrument: instrument
+    )
+    return BacktestResult(
+        metrics: metrics, roundTrips: bt.trader.roundTrips, fills: bt.fills, signals: bt.signals, equity: bt.equity,
+        alerts: bt.trader.alerts, features: bt.features
+    )
+}
+
 /// Writes trades.csv, fills.csv, signals.csv, equity.csv, metrics.json and report.html into `directory`.
 public func writeBacktest(_ r: BacktestResult, to directory: String, instrument: Instrument, initialEquity: Double, title: String) throws {
     do {

@@ -14,15 +14,24 @@ struct BacktestCommand: ParsableCommand {
             signals.csv (per minute: the six setup flags, action, reason code, acceptance state), equity.csv (per \
             minute), metrics.json (SPEC §12, overall and per setup) and report.html (a self-contained page). \
             A position still open at the end is closed at the last quote (exit reason end_of_data). \
+            --bars-only --features FILE replays a stored features file without ticks: market orders fill at the \
+            decision's close quote, stops and targets at their level when a later bar reaches it (the stop first when \
+            a bar reaches both); see docs/STRATEGY.md. \
             The same inputs and configuration always write the same bytes. Input formats as for `features`.
             """
     )
 
     @Option(help: ArgumentHelp("Trades CSV (or .csv.gz).", valueName: "file"))
-    var trades: String
+    var trades: String?
 
     @Option(help: ArgumentHelp("L1 quotes CSV (or .csv.gz). Needed for fills.", valueName: "file"))
-    var quotes: String
+    var quotes: String?
+
+    @Flag(help: "Replay a stored features file (--features) without ticks, with the bar fill rule of SPEC §10.")
+    var barsOnly = false
+
+    @Option(help: ArgumentHelp("With --bars-only: a features CSV written by `auction-agent features`.", valueName: "file"))
+    var features: String?
 
     @Option(help: ArgumentHelp("Directory for the outputs (created if missing).", valueName: "dir"))
     var out: String
@@ -32,11 +41,32 @@ struct BacktestCommand: ParsableCommand {
 
     @OptionGroup var config: ConfigOptions
 
+    func validate() throws {
+        if barsOnly {
+            guard features != nil else { throw ValidationError("--bars-only needs --features FILE") }
+            guard trades == nil && quotes == nil else { throw ValidationError("--bars-only replays --features; drop --trades/--quotes") }
+        } else {
+            guard trades != nil && quotes != nil else { throw ValidationError("give --trades and --quotes (or --bars-only --features FILE)") }
+            guard features == nil else { throw ValidationError("--features is for --bars-only") }
+        }
+    }
+
     func run() throws {
         let resolved = try ConfigLoader.load(config.selection)
         let instrument = resolved.instrument
-        let options = ReadOptions(skipBadRows: skipBadRows)
         let started = Date()
+        if barsOnly, let features {
+            let minutes = try readFeatures(path: features, instrument: instrument)
+            guard !minutes.isEmpty else { throw FeatureRunError(description: "\(features): no minutes") }
+            let result = runBarBacktest(minutes, strategy: resolved.strategy, instrument: instrument)
+            try writeBacktest(result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
+                              title: "auction-trader backtest (bars only): \(URL(fileURLWithPath: features).lastPathComponent)")
+            let summary = result.render(directory: out) + String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
+            return
+        }
+        guard let trades, let quotes else { return }
+        let options = ReadOptions(skipBadRows: skipBadRows)
         let (tradeEvents, tradesReport) = try readTrades(path: trades, instrument: instrument, options: options)
         let (quoteEvents, quotesReport) = try readQuotes(path: quotes, instrument: instrument, options: options)
         guard !tradeEvents.isEmpty else { throw FeatureRunError(description: "\(trades): no trades") }
