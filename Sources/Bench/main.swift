@@ -140,3 +140,19 @@ for _ in 0..<repeats {
     bestBacktestDay = min(bestBacktestDay, now() - t0)
 }
 report("CSV to backtest outputs, whole run", String(format: "%.2f s wall (best of %d)", bestBacktestDay, repeats))
+
+// 6. Grid search scaling: the same 8-run grid (2 feature sets x 4 strategy variants) with 1 and 2 workers.
+let gridSpec = try GridSpec.parse(
+    yaml: "parameters:\n  value_area.va_fraction: [0.68, 0.72]\n  sizing.risk_pct: [0.01, 0.015, 0.02, 0.025]\n", source: "bench")
+var gridTimes: [Int: Double] = [:]
+for workers in [1, 2] {
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let t0 = now()
+        let outcomes = try runGrid(gridSpec, base: config, trades: trades, quotes: quotes, workers: workers)
+        precondition(outcomes.count == 8)
+        best = min(best, now() - t0)
+    }
+    gridTimes[workers] = best
+}
+report("grid search, 8 runs (2 feature sets)", String(format: "1 worker %.2f s, 2 workers %.2f s: %.2fx (best of %d)", gridTimes[1]!, gridTimes[2]!, gridTimes[1]! / gridTimes[2]!, repeats))
