@@ -39,10 +39,7 @@ public struct QuoteEvent: Sendable, Hashable {
 
     /// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (SPEC §4).
     @inlinable
-    public var imbalance: Double {
-        let total = bidSize + askSize
-        return total == 0 ? 0 : Double(bidSize - askSize) / Double(total)
-    }
+    public var imbalance: Double { quoteImbalance(bidSize: bidSize, askSize: askSize) }
 }
 
 /// A market-data event in the one ordered stream the Engine consumes.
@@ -76,4 +73,11 @@ public func mergeEvents(
             ti += 1
         }
     }
+}
+
+/// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (SPEC §4).
+@inlinable
+public func quoteImbalance(bidSize: Lots, askSize: Lots) -> Double {
+    let total = bidSize + askSize
+    return total == 0 ? 0 : Double(bidSize - askSize) / Double(total)
 }

@@ -20,10 +20,7 @@ public struct QuoteAtClose: Sendable, Hashable {
     /// `ask - bid` in ticks.
     public var spreadTicks: Int64 { askPrice - bidPrice }
     /// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0.
-    public var imbalance: Double {
-        let total = bidSize + askSize
-        return total == 0 ? 0 : Double(bidSize - askSize) / Double(total)
-    }
+    public var imbalance: Double { quoteImbalance(bidSize: bidSize, askSize: askSize) }
 }
 
 /// Everything the pipeline knows about one closed minute: the bar, order flow, quote state, volatility and the

@@ -34,11 +34,7 @@ public func runBacktest(
     }
     bt.finish()
     progress?(1)
-    let ambiguous = bt.features.filter { $0.volume > 0 }.map(\.ambiguousFraction)
-    let metrics = BacktestMetrics(
-        initialEquity: strategy.initialEquity, finalEquity: bt.trader.equity, equity: bt.equity, trips: bt.trader.roundTrips, fills: bt.fills,
-        ambiguous: ambiguous, fees: bt.trader.feesPaid, funding: bt.trader.fundingPaid, instrument: instrument
-    )
+    let metrics = BacktestMetrics(trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: bt.features)
     return BacktestResult(
         metrics: metrics, roundTrips: bt.trader.roundTrips, fills: bt.fills, signals: bt.signals, equity: bt.equity,
         alerts: bt.trader.alerts, features: bt.features
@@ -50,12 +46,7 @@ public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig
     var bt = BarBacktester(strategy: strategy, instrument: instrument)
     for f in minutes { bt.process(f) }
     bt.finish()
-    let ambiguous = minutes.filter { $0.volume > 0 }.map(\.ambiguousFraction)
-    let metrics = BacktestMetrics(
-        initialEquity: strategy.initialEquity, finalEquity: bt.trader.equity, equity: bt.equity,
-        trips: bt.trader.roundTrips, fills: bt.fills, ambiguous: ambiguous, fees: bt.trader.feesPaid,
-        funding: bt.trader.fundingPaid, instrument: instrument
-    )
+    let metrics = BacktestMetrics(trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: minutes)
     return BacktestResult(
         metrics: metrics, roundTrips: bt.trader.roundTrips, fills: bt.fills, signals: bt.signals, equity: bt.equity,
         alerts: bt.trader.alerts, features: bt.features

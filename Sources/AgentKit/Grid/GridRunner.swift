@@ -121,12 +121,7 @@ public func runGrid(
             bt.keepFeatures = false
             mergeEvents(trades: trades, quotes: quotes) { bt.process($0) }
             bt.finish()
-            let ambiguous = rows.filter { $0.volume > 0 }.map(\.ambiguousFraction)
-            let metrics = BacktestMetrics(
-                initialEquity: config.strategy.initialEquity, finalEquity: bt.trader.equity, equity: bt.equity,
-                trips: bt.trader.roundTrips, fills: bt.fills, ambiguous: ambiguous, fees: bt.trader.feesPaid,
-                funding: bt.trader.fundingPaid, instrument: config.instrument
-            )
+            let metrics = BacktestMetrics(trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: rows)
             let outcome = GridOutcome(index: i, parameters: combinations[i], metrics: metrics)
             onFinish(outcome)
             progress(state.finish(outcome), runConfigs.count)

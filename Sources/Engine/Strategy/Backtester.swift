@@ -96,12 +96,7 @@ public struct Backtester: Sendable {
         execute(actions, at: f.decisionTs)
         signals.append(record)
         if keepFeatures { features.append(f) }
-        equity.append(
-            EquityRow(
-                ts: f.decisionTs, equity: trader.equity, cash: trader.cash, unrealized: trader.unrealized,
-                positionLots: trader.signedQty, fees: trader.feesPaid, funding: trader.fundingPaid, heat: trader.heat
-            )
-        )
+        equity.append(trader.equityRow(at: f.decisionTs))
     }
 
     private mutating func execute(_ actions: [OrderAction], at ts: Millis) {

@@ -97,12 +97,7 @@ public struct BarBacktester: Sendable {
         }
         signals.append(signal)
         features.append(f)
-        equity.append(
-            EquityRow(
-                ts: f.decisionTs, equity: trader.equity, cash: trader.cash, unrealized: trader.unrealized,
-                positionLots: trader.signedQty, fees: trader.feesPaid, funding: trader.fundingPaid, heat: trader.heat
-            )
-        )
+        equity.append(trader.equityRow(at: f.decisionTs))
         previous = f
     }
 
@@ -129,12 +124,8 @@ public struct BarBacktester: Sendable {
                 return
             }
         }
-        let notional = instrument.price(price) * instrument.size(qty)
-        let bps = liquidity == .taker ? config.takerFeeBps : config.makerFeeBps
-        let fill = Fill(
-            orderId: o.id, side: o.side, qty: qty, price: price, ts: ts, decisionTs: o.decisionTs, liquidity: liquidity,
-            fee: notional * bps / 10_000, purpose: o.purpose, referenceMidTwice: mid
-        )
+        let fill = PaperFillModel.fill(o, qty: qty, price: price, at: ts, liquidity: liquidity, mid: mid, config: config,
+                                       instrument: instrument)
         trader.onFill(fill)
         fills.append(fill)
     }

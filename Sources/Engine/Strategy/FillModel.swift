@@ -79,10 +79,18 @@ public struct PaperFillModel: Sendable {
     }
 
     private func fill(_ o: OrderIntent, price: Ticks, at ts: Millis, liquidity: Liquidity, mid: Int64?) -> Fill {
-        let notional = instrument.price(price) * instrument.size(o.qty)
+        Self.fill(o, qty: o.qty, price: price, at: ts, liquidity: liquidity, mid: mid, config: config, instrument: instrument)
+    }
+
+    /// A fill of `qty` of an order, with its fee: `notional × fee_bps / 10000`, taker or maker (SPEC §10).
+    public static func fill(
+        _ o: OrderIntent, qty: Lots, price: Ticks, at ts: Millis, liquidity: Liquidity, mid: Int64?,
+        config: StrategyConfig, instrument: Instrument
+    ) -> Fill {
+        let notional = instrument.price(price) * instrument.size(qty)
         let bps = liquidity == .taker ? config.takerFeeBps : config.makerFeeBps
         return Fill(
-            orderId: o.id, side: o.side, qty: o.qty, price: price, ts: ts, decisionTs: o.decisionTs, liquidity: liquidity,
+            orderId: o.id, side: o.side, qty: qty, price: price, ts: ts, decisionTs: o.decisionTs, liquidity: liquidity,
             fee: notional * bps / 10_000, purpose: o.purpose, referenceMidTwice: mid
         )
     }

@@ -79,6 +79,15 @@ public struct BacktestMetrics: Sendable, Hashable {
     public var minutes: Int
     public var fills: Int
 
+    /// The metrics of a finished run: the trader after `finish()`, its equity curve and fills, and the minutes seen.
+    public init(trader: Trader, equity: [EquityRow], fills: [Fill], minutes: [MinuteFeatures]) {
+        self.init(
+            initialEquity: trader.config.initialEquity, finalEquity: trader.equity, equity: equity, trips: trader.roundTrips,
+            fills: fills, ambiguous: minutes.filter { $0.volume > 0 }.map(\.ambiguousFraction), fees: trader.feesPaid,
+            funding: trader.fundingPaid, instrument: trader.instrument
+        )
+    }
+
     /// `finalEquity` is the account after everything was closed at the end of the data (the last equity row is
     /// taken at the last minute's close, before that).
     public init(

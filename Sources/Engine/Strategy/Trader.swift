@@ -129,6 +129,14 @@ public struct Trader: Sendable {
 
     private var lotTickValue: Double { instrument.tick.doubleValue * instrument.qtyStep.doubleValue }
 
+    /// The account at `ts`, as one row of the equity curve.
+    public func equityRow(at ts: Millis) -> EquityRow {
+        EquityRow(
+            ts: ts, equity: equity, cash: cash, unrealized: unrealized, positionLots: signedQty, fees: feesPaid,
+            funding: fundingPaid, heat: heat
+        )
+    }
+
     /// Whether an entry order is working.
     public var hasWorkingEntry: Bool { workingEntry != nil }
 
