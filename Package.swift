@@ -28,9 +28,9 @@ let package = Package(
         // Reading recorded trades and quotes (CSV, optionally gzip) into Engine events.
         .target(name: "MarketData", dependencies: ["Engine", "CZlib"], swiftSettings: swiftSettings),
         // Bybit v5: request signing (REST and WebSocket auth) over OpenSSL's HMAC-SHA256.
-        .target(name: "Exchange", dependencies: ["Engine", "COpenSSL"], swiftSettings: swiftSettings),
+        .target(name: "Exchange", dependencies: ["Engine", "COpenSSL", "CCurl"], swiftSettings: swiftSettings),
         // The synthetic market generator (and, later, the Bybit-compatible venue).
-        .target(name: "Simulator", dependencies: ["Engine"], swiftSettings: swiftSettings),
+        .target(name: "Simulator", dependencies: ["Engine", "Exchange"], swiftSettings: swiftSettings),
         // Everything behind the `auction-agent` executable: configuration and commands.
         .target(
             name: "AgentKit",
@@ -55,6 +55,7 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: swiftSettings),
         .testTarget(
@@ -62,7 +63,7 @@ let package = Package(
             dependencies: ["MarketData", "Engine", "CZlib"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ExchangeTests", dependencies: ["Exchange"], swiftSettings: swiftSettings),
+        .testTarget(name: "ExchangeTests", dependencies: ["Exchange", "Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentKitTests",

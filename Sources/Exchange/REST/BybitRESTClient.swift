@@ -1,0 +1,445 @@
+public import Engine
+import Foundation
+
+/// API keys. Their description never shows the secret or the key.
+public struct BybitCredentials: Sendable, CustomStringConvertible {
+    public var apiKey: String
+    public var apiSecret: String
+
+    public init(apiKey: String, apiSecret: String) {
+        self.apiKey = apiKey
+        self.apiSecret = apiSecret
+    }
+
+    public var description: String { "BybitCredentials(<redacted>)" }
+}
+
+/// The client's settings.
+public struct BybitRESTConfig: Sendable {
+    /// `https://api.bybit.com`, the testnet, or the simulator on loopback.
+    public var baseURL: String
+    public var recvWindowMs: Int = 5_000
+    public var category = "linear"
+    public var symbol = "BTCUSDT"
+    /// Attempts for a call that meets 5xx, a transport error, 10006/429 (the first try included).
+    public var maxAttempts = 4
+    /// Exponential back-off for 5xx and transport errors: first delay, cap.
+    public var backoffBaseMs = 250
+    public var backoffCapMs = 8_000
+    /// After HTTP 403 (IP ban), no call for this long.
+    public var banBackoffMs: Int64 = 10 * 60_000
+    /// Longest wait for a rate-limit reset before the call fails.
+    public var maxRateLimitWaitMs: Int64 = 30_000
+
+    public init(baseURL: String) { self.baseURL = baseURL }
+}
+
+/// Rate-limit state from the last reply (`X-Bapi-Limit-Status`, `X-Bapi-Limit`, `X-Bapi-Limit-Reset-Timestamp`).
+public struct RateLimitStatus: Sendable, Hashable {
+    public var remaining: Int
+    public var limit: Int
+    public var resetAt: Int64
+}
+
+/// Bybit v5 REST over libcurl: signing, server-time sync, retries and back-off, idempotent orders, typed calls.
+///
+/// - 10002 (timestamp outside the recv window): resync the clock offset, retry once.
+/// - 10006 and HTTP 429: wait until `X-Bapi-Limit-Reset-Timestamp`, retry.
+/// - HTTP 403: the IP is banned; every call fails fast for `banBackoffMs` and `onAlert` is told.
+/// - 5xx, 10016 and transport errors: exponential back-off with jitter, bounded attempts.
+/// - Orders carry the caller's `orderLinkId`; a retry re-sends the same one, and 110072 (duplicate) is answered by
+///   querying that order, never by a new id.
+public final class BybitRESTClient: @unchecked Sendable {
+    // Mutable state (offset, limits, ban, rng) is guarded by `lock`; calls themselves may run concurrently,
+    // the transport serialises its handle.
+    private let lock = NSLock()
+    public let config: BybitRESTConfig
+    private let transport: any HTTPTransport
+    private let credentials: BybitCredentials?
+    private let now: @Sendable () -> Int64
+    private let sleep: @Sendable (Int64) -> Void
+    private let onAlert: @Sendable (String) -> Void
+    private var offsetMs: Int64 = 0
+    private var bannedUntil: Int64 = 0
+    private var limits: [String: RateLimitStatus] = [:]
+    private var rng: UInt64 = 0x9E37_79B9_7F4A_7C15
+    public private(set) var lastSuccessAt: Int64?
+
+    public init(
+        config: BybitRESTConfig,
+        credentials: BybitCredentials?,
+        transport: any HTTPTransport = CurlTransport(),
+        now: @escaping @Sendable () -> Int64 = wallClockMillis,
+        sleep: @escaping @Sendable (Int64) -> Void = sleepMillis,
+        onAlert: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.config = config
+        self.credentials = credentials
+        self.transport = transport
+        self.now = now
+        self.sleep = sleep
+        self.onAlert = onAlert
+    }
+
+    /// Server time minus local time, from the last sync.
+    public var clockOffsetMs: Int64 { lock.withLock { offsetMs } }
+
+    /// The last rate-limit status seen for an endpoint path.
+    public func rateLimit(for path: String) -> RateLimitStatus? { lock.withLock { limits[path] } }
+
+    // MARK: - Calls
+
+    /// `GET /v5/market/time`; also measures the clock offset (server minus local, at the request's midpoint).
+    @discardableResult
+    public func syncTime() throws(BybitError) -> Int64 {
+        let sent = now()
+        let result = try call("GET", "/v5/market/time", [], signed: false, allowResync: false)
+        let received = now()
+        let nano = try result.string("timeNano")
+        let serverMs: Int64
+        if let n = Int64(nano), nano.count >= 13 { serverMs = n / 1_000_000 } else { serverMs = try result.int64("timeSecond") * 1000 }
+        let offset = serverMs - (sent + received) / 2
+        lock.withLock { offsetMs = offset }
+        return offset
+    }
+
+    public func instrumentInfo() throws(BybitError) -> InstrumentInfo {
+        let r = try call("GET", "/v5/market/instruments-info", [("category", config.category), ("symbol", config.symbol)], signed: false)
+        guard let item = try r.list("list").first else { throw r.fail("list", "is empty: unknown symbol \(config.symbol)") }
+        let price = try item.object("priceFilter")
+        let lot = try item.object("lotSizeFilter")
+        return InstrumentInfo(
+            symbol: try item.string("symbol"), status: try item.string("status"), tickSize: try price.decimal("tickSize"),
+            qtyStep: try lot.decimal("qtyStep"), minOrderQty: try lot.decimal("minOrderQty"),
+            maxOrderQty: try lot.decimal("maxOrderQty"), maxMarketOrderQty: try lot.optionalDecimal("maxMktOrderQty")
+        )
+    }
+
+    public func ticker() throws(BybitError) -> Ticker {
+        let r = try call("GET", "/v5/market/tickers", [("category", config.category), ("symbol", config.symbol)], signed: false)
+        guard let t = try r.list("list").first else { throw r.fail("list", "is empty") }
+        return Ticker(
+            symbol: try t.string("symbol"), bid1Price: try t.decimal("bid1Price"), ask1Price: try t.decimal("ask1Price"),
+            markPrice: try t.decimal("markPrice"), fundingRate: try t.optionalDecimal("fundingRate"),
+            nextFundingTime: t.optionalString("nextFundingTime").flatMap { Int64($0) }
+        )
+    }
+
+    public func fundingHistory(startTime: Int64, endTime: Int64, limit: Int = 200) throws(BybitError) -> [FundingRecord] {
+        let r = try call("GET", "/v5/market/funding/history", [
+            ("category", config.category), ("symbol", config.symbol), ("startTime", String(startTime)),
+            ("endTime", String(endTime)), ("limit", String(limit)),
+        ], signed: false)
+        var out: [FundingRecord] = []
+        for f in try r.list("list") { out.append(FundingRecord(rate: try f.decimal("fundingRate"), ts: try f.int64("fundingRateTimestamp"))) }
+        return out
+    }
+
+    public func recentTrades(limit: Int = 1000) throws(BybitError) -> [RecentTrade] {
+        let r = try call("GET", "/v5/market/recent-trade", [("category", config.category), ("symbol", config.symbol), ("limit", String(min(limit, 1000)))], signed: false)
+        var out: [RecentTrade] = []
+        for t in try r.list("list") {
+            out.append(RecentTrade(execId: try t.string("execId"), price: try t.decimal("price"), size: try t.decimal("size"),
+                                   side: try parseSide(try t.string("side"), t, "side"), time: try t.int64("time")))
+        }
+        return out
+    }
+
+    /// Candles, newest first as Bybit sends them.
+    public func klines(interval: String, start: Int64, end: Int64, limit: Int = 200) throws(BybitError) -> [Kline] {
+        let r = try call("GET", "/v5/market/kline", [
+            ("category", config.category), ("symbol", config.symbol), ("interval", interval), ("start", String(start)),
+            ("end", String(end)), ("limit", String(limit)),
+        ], signed: false)
+        var out: [Kline] = []
+        for (i, row) in try r.rows("list").enumerated() {
+            guard row.count >= 7, let start = Int64(row[0]) else { throw r.fail("list[\(i)]", "is not [start, o, h, l, c, volume, turnover]") }
+            let d = row[1...6].compactMap { ScaledDecimal($0) }
+            guard d.count == 6 else { throw r.fail("list[\(i)]", "has a value that is not a decimal") }
+            out.append(Kline(start: start, open: d[0], high: d[1], low: d[2], close: d[3], volume: d[4], turnover: d[5]))
+        }
+        return out
+    }
+
+    public func walletBalance() throws(BybitError) -> WalletBalance {
+        let r = try call("GET", "/v5/account/wallet-balance", [("accountType", "UNIFIED")], signed: true)
+        guard let w = try r.list("list").first else { throw r.fail("list", "is empty") }
+        return WalletBalance(totalEquity: try w.decimal("totalEquity"), totalAvailableBalance: try w.decimal("totalAvailableBalance"))
+    }
+
+    public func positions() throws(BybitError) -> [PositionInfo] {
+        let r = try call("GET", "/v5/position/list", [("category", config.category), ("symbol", config.symbol)], signed: true)
+        var out: [PositionInfo] = []
+        for p in try r.list("list") {
+            let sideText = p.optionalString("side")
+            out.append(PositionInfo(
+                symbol: try p.string("symbol"), side: try sideText.map { s throws(BybitError) in try parseSide(s, p, "side") },
+                size: try p.decimal("size"), avgPrice: try p.optionalDecimal("avgPrice"), markPrice: try p.optionalDecimal("markPrice"),
+                unrealisedPnl: try p.optionalDecimal("unrealisedPnl"), positionIdx: try p.int64("positionIdx"),
+                stopLoss: try p.optionalDecimal("stopLoss"), takeProfit: try p.optionalDecimal("takeProfit")
+            ))
+        }
+        return out
+    }
+
+    /// Places an order. Idempotent: transport failures and 5xx are retried with the same `orderLinkId`, and a
+    /// duplicate (110072) is resolved by querying the order that already exists.
+    public func createOrder(_ o: OrderRequest) throws(BybitError) -> OrderAck {
+        guard o.hasValidLinkId else {
+            throw BybitError(.api(retCode: BybitRetCode.badParameter, retMsg: "orderLinkId"), endpoint: "POST /v5/order/create",
+                             message: "orderLinkId '\(o.orderLinkId)' is not 1-36 of [A-Za-z0-9_-]")
+        }
+        var body: [(String, JSONScalar)] = [
+            ("category", .string(config.category)), ("symbol", .string(config.symbol)), ("side", .string(o.side.bybitSide)),
+            ("orderType", .string(o.orderType)), ("qty", .string(o.qty.description)),
+        ]
+        if let p = o.price { body.append(("price", .string(p.description))) }
+        if let tif = o.timeInForce { body.append(("timeInForce", .string(tif))) }
+        body.append(("orderLinkId", .string(o.orderLinkId)))
+        body.append(("reduceOnly", .bool(o.reduceOnly)))
+        if o.closeOnTrigger { body.append(("closeOnTrigger", .bool(true))) }
+        body.append(("positionIdx", .int(0)))
+        do {
+            let r = try call("POST", "/v5/order/create", body: body)
+            return OrderAck(orderId: try r.string("orderId"), orderLinkId: try r.string("orderLinkId"))
+        } catch where error.retCode == BybitRetCode.duplicateOrderLinkId {
+            // A retry of an order that already exists: it was accepted; report the existing one.
+            guard let existing = try order(linkId: o.orderLinkId) else { throw error }
+            return OrderAck(orderId: existing.orderId, orderLinkId: existing.orderLinkId)
+        }
+    }
+
+    public func cancelOrder(linkId: String) throws(BybitError) -> OrderAck {
+        let r = try call("POST", "/v5/order/cancel", body: [
+            ("category", .string(config.category)), ("symbol", .string(config.symbol)), ("orderLinkId", .string(linkId)),
+        ])
+        return OrderAck(orderId: try r.string("orderId"), orderLinkId: try r.string("orderLinkId"))
+    }
+
+    public func cancelAll() throws(BybitError) -> [OrderAck] {
+        let r = try call("POST", "/v5/order/cancel-all", body: [("category", .string(config.category)), ("symbol", .string(config.symbol))])
+        var out: [OrderAck] = []
+        for a in try r.list("list") { out.append(OrderAck(orderId: try a.string("orderId"), orderLinkId: try a.string("orderLinkId"))) }
+        return out
+    }
+
+    /// Orders of the symbol; `openOnly` lists the working ones.
+    public func orders(openOnly: Bool = true, linkId: String? = nil) throws(BybitError) -> [OrderInfo] {
+        var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol), ("openOnly", openOnly ? "0" : "1")]
+        if let linkId { q.append(("orderLinkId", linkId)) }
+        let r = try call("GET", "/v5/order/realtime", q, signed: true)
+        var out: [OrderInfo] = []
+        for o in try r.list("list") {
+            out.append(OrderInfo(
+                orderId: try o.string("orderId"), orderLinkId: try o.string("orderLinkId"), symbol: try o.string("symbol"),
+                side: try parseSide(try o.string("side"), o, "side"), orderType: try o.string("orderType"),
+                orderStatus: try o.string("orderStatus"), price: try o.optionalDecimal("price"), qty: try o.decimal("qty"),
+                cumExecQty: try o.decimal("cumExecQty"), leavesQty: try o.decimal("leavesQty"),
+                avgPrice: try o.optionalDecimal("avgPrice"), reduceOnly: (try? o.bool("reduceOnly")) ?? false
+            ))
+        }
+        return out
+    }
+
+    /// One order by its client id, open or closed.
+    public func order(linkId: String) throws(BybitError) -> OrderInfo? {
+        try orders(openOnly: false, linkId: linkId).first
+    }
+
+    public func executions(linkId: String? = nil, startTime: Int64? = nil) throws(BybitError) -> [Execution] {
+        var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol)]
+        if let linkId { q.append(("orderLinkId", linkId)) }
+        if let startTime { q.append(("startTime", String(startTime))) }
+        let r = try call("GET", "/v5/execution/list", q, signed: true)
+        var out: [Execution] = []
+        for e in try r.list("list") {
+            out.append(Execution(
+                execId: try e.string("execId"), orderId: try e.string("orderId"), orderLinkId: e.optionalString("orderLinkId") ?? "",
+                side: try parseSide(try e.string("side"), e, "side"), execPrice: try e.decimal("execPrice"),
+                execQty: try e.decimal("execQty"), execFee: try e.decimal("execFee"), execType: try e.string("execType"),
+                isMaker: try e.bool("isMaker"), execTime: try e.int64("execTime")
+            ))
+        }
+        return out
+    }
+
+    /// A protective stop (and optional take-profit) held by the exchange on the whole position.
+    public func setTradingStop(stopLoss: ScaledDecimal?, takeProfit: ScaledDecimal?) throws(BybitError) {
+        var body: [(String, JSONScalar)] = [("category", .string(config.category)), ("symbol", .string(config.symbol))]
+        body.append(("stopLoss", .string(stopLoss?.description ?? "0")))
+        body.append(("takeProfit", .string(takeProfit?.description ?? "0")))
+        body.append(("positionIdx", .int(0)))
+        _ = try call("POST", "/v5/position/trading-stop", body: body)
+    }
+
+    // MARK: - Transport, signing, retries
+
+    private func call(_ method: String, _ path: String, body: [(String, JSONScalar)]) throws(BybitError) -> JSONFields {
+        try call(method, path, [], body: renderJSON(body), signed: true)
+    }
+
+    private func call(
+        _ method: String, _ path: String, _ query: [(String, String)], body: String? = nil, signed: Bool = true,
+        allowResync: Bool = true
+    ) throws(BybitError) -> JSONFields {
+        let endpoint = "\(method) \(path)"
+        let queryString = query.map { "\($0.0)=\(percentEncode($0.1))" }.joined(separator: "&")
+        var resynced = !allowResync
+        var attempt = 0
+        while true {
+            attempt += 1
+            let banned = lock.withLock { bannedUntil }
+            if now() < banned {
+                throw BybitError(.ipBanned(until: banned), endpoint: endpoint, message: "IP banned (HTTP 403); no calls until \(banned)")
+            }
+            var headers = ["Content-Type: application/json"]
+            if signed {
+                guard let credentials else { throw BybitError(.missingCredentials, endpoint: endpoint, message: "API key and secret are not set") }
+                let ts = now() + clockOffsetMs
+                let payload = method == "GET" ? queryString : (body ?? "")
+                let sign = BybitSigner.restSignature(timestamp: ts, apiKey: credentials.apiKey, recvWindow: config.recvWindowMs,
+                                                     payload: payload, secret: credentials.apiSecret)
+                headers += ["X-BAPI-API-KEY: \(credentials.apiKey)", "X-BAPI-TIMESTAMP: \(ts)",
+                            "X-BAPI-RECV-WINDOW: \(config.recvWindowMs)", "X-BAPI-SIGN: \(sign)", "X-BAPI-SIGN-TYPE: 2"]
+            }
+            let url = config.baseURL + path + (queryString.isEmpty ? "" : "?" + queryString)
+            let reply: HTTPReply
+            do {
+                reply = try transport.send(method: method, url: url, headers: headers, body: body.map { Array($0.utf8) })
+            } catch {
+                if attempt < config.maxAttempts {
+                    sleep(backoff(attempt))
+                    continue
+                }
+                throw BybitError(.transport(timedOut: error.timedOut), endpoint: endpoint, message: error.message)
+            }
+            recordLimits(reply, path: path)
+            switch reply.status {
+            case 200:
+                break
+            case 403:
+                let until = now() + config.banBackoffMs
+                lock.withLock { bannedUntil = until }
+                onAlert("Bybit answered HTTP 403 (IP rate limit or ban) on \(endpoint); no REST calls for \(config.banBackoffMs / 60_000) min")
+                throw BybitError(.ipBanned(until: until), endpoint: endpoint, message: "HTTP 403: IP rate limit or ban")
+            case 429:
+                if attempt < config.maxAttempts, try waitForReset(reply, endpoint) { continue }
+                throw BybitError(.http(429), endpoint: endpoint, message: "too many requests")
+            case 500...599:
+                if attempt < config.maxAttempts {
+                    sleep(backoff(attempt))
+                    continue
+                }
+                throw BybitError(.http(reply.status), endpoint: endpoint, message: "server error")
+            default:
+                throw BybitError(.http(reply.status), endpoint: endpoint, message: String(decoding: reply.body.prefix(200), as: UTF8.self))
+            }
+            guard let json = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any] else {
+                throw BybitError(.decoding, endpoint: endpoint, message: "reply is not a JSON object")
+            }
+            let envelope = JSONFields(json, path: "reply", endpoint: endpoint)
+            let code = Int(try envelope.int64("retCode"))
+            if code == 0 {
+                lock.withLock { lastSuccessAt = now() }
+                return JSONFields((json["result"] as? [String: Any]) ?? [:], path: "result", endpoint: endpoint)
+            }
+            let message = envelope.optionalString("retMsg") ?? ""
+            switch code {
+            case BybitRetCode.timestampOutsideWindow where !resynced:
+                resynced = true
+                attempt -= 1
+                _ = try syncTime()
+                continue
+            case BybitRetCode.tooManyVisits where attempt < config.maxAttempts:
+                if try waitForReset(reply, endpoint) { continue }
+            case BybitRetCode.serverError where attempt < config.maxAttempts:
+                sleep(backoff(attempt))
+                continue
+            default:
+                break
+            }
+            throw BybitError(.api(retCode: code, retMsg: message), endpoint: endpoint, message: "")
+        }
+    }
+
+    /// Waits until the reply's rate-limit reset time; false when it is too far away to wait for.
+    private func waitForReset(_ reply: HTTPReply, _ endpoint: String) throws(BybitError) -> Bool {
+        let reset = reply.headers["x-bapi-limit-reset-timestamp"].flatMap { Int64($0) } ?? (now() + 1_000)
+        let wait = max(0, reset - now() - clockOffsetMs)
+        guard wait <= config.maxRateLimitWaitMs else { return false }
+        sleep(wait + 1)
+        return true
+    }
+
+    private func recordLimits(_ reply: HTTPReply, path: String) {
+        guard let remaining = reply.headers["x-bapi-limit-status"].flatMap({ Int($0) }),
+            let limit = reply.headers["x-bapi-limit"].flatMap({ Int($0) }),
+            let reset = reply.headers["x-bapi-limit-reset-timestamp"].flatMap({ Int64($0) })
+        else { return }
+        lock.withLock { limits[path] = RateLimitStatus(remaining: remaining, limit: limit, resetAt: reset) }
+    }
+
+    /// `base × 2^(attempt-1)`, capped, with up to 50 % jitter.
+    private func backoff(_ attempt: Int) -> Int64 {
+        let base = min(config.backoffCapMs, config.backoffBaseMs << min(attempt - 1, 20))
+        let jitter = lock.withLock { () -> Int in
+            rng ^= rng << 13
+            rng ^= rng >> 7
+            rng ^= rng << 17
+            return Int(rng % UInt64(max(1, base / 2)))
+        }
+        return Int64(base / 2 + jitter)
+    }
+}
+
+/// A JSON scalar of a request body.
+enum JSONScalar {
+    case string(String)
+    case bool(Bool)
+    case int(Int)
+}
+
+/// A compact JSON object with keys in the given order: the exact bytes sent and signed.
+func renderJSON(_ fields: [(String, JSONScalar)]) -> String {
+    var out = "{"
+    for (i, (k, v)) in fields.enumerated() {
+        if i > 0 { out += "," }
+        out += "\"\(k)\":"
+        switch v {
+        case .string(let s): out += "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let n): out += String(n)
+        }
+    }
+    return out + "}"
+}
+
+/// Percent-encodes a query value (unreserved characters stay).
+func percentEncode(_ s: String) -> String {
+    var out = ""
+    for b in s.utf8 {
+        let c = Character(Unicode.Scalar(b))
+        if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "-_.~".contains(c) {
+            out.append(c)
+        } else {
+            out += String(format: "%%%02X", b)
+        }
+    }
+    return out
+}
+
+/// Milliseconds since the epoch from the system clock.
+@Sendable public func wallClockMillis() -> Int64 {
+    Int64(Date().timeIntervalSince1970 * 1000)
+}
+
+/// Blocks the calling thread for `ms` milliseconds.
+@Sendable public func sleepMillis(_ ms: Int64) {
+    guard ms > 0 else { return }
+    var remaining = ms
+    while remaining > 0 {
+        let chunk = min(remaining, 1_000)
+        usleep(UInt32(chunk) * 1000)
+        remaining -= chunk
+    }
+}

@@ -1,0 +1,164 @@
+public import Engine
+
+/// `GET /v5/market/instruments-info`: the rules that drive price and quantity rounding.
+public struct InstrumentInfo: Sendable, Hashable {
+    public var symbol: String
+    public var status: String
+    public var tickSize: ScaledDecimal
+    public var qtyStep: ScaledDecimal
+    public var minOrderQty: ScaledDecimal
+    public var maxOrderQty: ScaledDecimal
+    public var maxMarketOrderQty: ScaledDecimal?
+
+    /// The Engine's instrument.
+    public var instrument: Instrument {
+        Instrument(symbol: symbol, tick: tickSize, qtyStep: qtyStep, minQty: minOrderQty)
+    }
+}
+
+/// `GET /v5/market/tickers`.
+public struct Ticker: Sendable, Hashable {
+    public var symbol: String
+    public var bid1Price: ScaledDecimal
+    public var ask1Price: ScaledDecimal
+    public var markPrice: ScaledDecimal
+    public var fundingRate: ScaledDecimal?
+    public var nextFundingTime: Int64?
+}
+
+/// One funding rate from `GET /v5/market/funding/history`.
+public struct FundingRecord: Sendable, Hashable {
+    public var rate: ScaledDecimal
+    public var ts: Int64
+}
+
+/// One trade from `GET /v5/market/recent-trade`.
+public struct RecentTrade: Sendable, Hashable {
+    public var execId: String
+    public var price: ScaledDecimal
+    public var size: ScaledDecimal
+    /// Taker side.
+    public var side: Direction
+    public var time: Int64
+}
+
+/// One candle from `GET /v5/market/kline`.
+public struct Kline: Sendable, Hashable {
+    public var start: Int64
+    public var open, high, low, close, volume, turnover: ScaledDecimal
+}
+
+/// `GET /v5/account/wallet-balance` (UNIFIED).
+public struct WalletBalance: Sendable, Hashable {
+    public var totalEquity: ScaledDecimal
+    public var totalAvailableBalance: ScaledDecimal
+}
+
+/// One entry of `GET /v5/position/list`.
+public struct PositionInfo: Sendable, Hashable {
+    public var symbol: String
+    /// nil when flat (`side: ""`).
+    public var side: Direction?
+    public var size: ScaledDecimal
+    public var avgPrice: ScaledDecimal?
+    public var markPrice: ScaledDecimal?
+    public var unrealisedPnl: ScaledDecimal?
+    public var positionIdx: Int64
+    public var stopLoss: ScaledDecimal?
+    public var takeProfit: ScaledDecimal?
+}
+
+/// `POST /v5/order/create` and `/cancel` acceptance.
+public struct OrderAck: Sendable, Hashable {
+    public var orderId: String
+    public var orderLinkId: String
+}
+
+/// One order from `GET /v5/order/realtime`.
+public struct OrderInfo: Sendable, Hashable {
+    public var orderId: String
+    public var orderLinkId: String
+    public var symbol: String
+    public var side: Direction
+    public var orderType: String
+    public var orderStatus: String
+    public var price: ScaledDecimal?
+    public var qty: ScaledDecimal
+    public var cumExecQty: ScaledDecimal
+    public var leavesQty: ScaledDecimal
+    public var avgPrice: ScaledDecimal?
+    public var reduceOnly: Bool
+
+    /// `New`, `PartiallyFilled`, `Untriggered`.
+    public var isOpen: Bool { ["New", "PartiallyFilled", "Untriggered"].contains(orderStatus) }
+}
+
+/// One execution from `GET /v5/execution/list` (and the private `execution` stream).
+public struct Execution: Sendable, Hashable {
+    public var execId: String
+    public var orderId: String
+    public var orderLinkId: String
+    public var side: Direction
+    public var execPrice: ScaledDecimal
+    public var execQty: ScaledDecimal
+    public var execFee: ScaledDecimal
+    /// `Trade`, `Funding`, ...
+    public var execType: String
+    public var isMaker: Bool
+    public var execTime: Int64
+}
+
+/// An order to place.
+public struct OrderRequest: Sendable, Hashable {
+    public var side: Direction
+    /// `Market` or `Limit`.
+    public var orderType: String
+    public var qty: ScaledDecimal
+    public var price: ScaledDecimal?
+    /// `GTC`, `IOC`, `PostOnly`; nil lets the exchange choose (IOC for market).
+    public var timeInForce: String?
+    /// Deterministic client id (≤ 36 of `[A-Za-z0-9_-]`): a retry re-sends the same one.
+    public var orderLinkId: String
+    public var reduceOnly: Bool
+    public var closeOnTrigger: Bool
+
+    public init(
+        side: Direction, orderType: String, qty: ScaledDecimal, price: ScaledDecimal? = nil, timeInForce: String? = nil,
+        orderLinkId: String, reduceOnly: Bool = false, closeOnTrigger: Bool = false
+    ) {
+        self.side = side
+        self.orderType = orderType
+        self.qty = qty
+        self.price = price
+        self.timeInForce = timeInForce
+        self.orderLinkId = orderLinkId
+        self.reduceOnly = reduceOnly
+        self.closeOnTrigger = closeOnTrigger
+    }
+
+    /// Whether `orderLinkId` is one Bybit accepts.
+    public var hasValidLinkId: Bool {
+        !orderLinkId.isEmpty && orderLinkId.count <= 36
+            && orderLinkId.unicodeScalars.allSatisfy { CharacterSetASCII.isLinkIdCharacter($0) }
+    }
+}
+
+enum CharacterSetASCII {
+    static func isLinkIdCharacter(_ u: Unicode.Scalar) -> Bool {
+        (u >= "a" && u <= "z") || (u >= "A" && u <= "Z") || (u >= "0" && u <= "9") || u == "-" || u == "_"
+    }
+}
+
+/// `Buy` / `Sell` ↔ direction.
+func parseSide(_ s: String, _ fields: JSONFields, _ key: String) throws(BybitError) -> Direction {
+    switch s {
+    case "Buy": return .long
+    case "Sell": return .short
+    default: throw fields.fail(key, "'\(s)' is not Buy or Sell")
+    }
+}
+
+extension Direction {
+    /// Bybit's `Buy` / `Sell`.
+    public var bybitSide: String { self == .long ? "Buy" : "Sell" }
+}

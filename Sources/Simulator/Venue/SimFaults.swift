@@ -1,0 +1,21 @@
+/// Faults the simulator injects, switchable per test and at run time (`POST /sim/faults`).
+public struct SimFaults: Sendable, Hashable {
+    /// The next N REST replies carry this retCode (10006, 10002, 10016, ...) instead of the real answer.
+    public var failNextRetCode: Int?
+    public var failNextCount = 0
+    /// The next N REST replies are this HTTP status (403, 429, 500, 503) with no envelope.
+    public var failNextHTTPStatus: Int?
+    public var failNextHTTPCount = 0
+    /// Delay every REST reply by this long (ms) — with a short client timeout, a lost reply.
+    public var replyDelayMs: Int64 = 0
+    /// Process the next N requests but drop the reply (the client sees a timeout; the order exists).
+    public var dropRepliesCount = 0
+    /// Reject every new order with retCode 110007 (insufficient balance).
+    public var rejectOrders = false
+    /// Report every execution twice on the private stream.
+    public var duplicateExecutions = false
+    /// Server clock skew (ms) applied to the recv-window check and /v5/market/time.
+    public var clockSkewMs: Int64 = 0
+
+    public init() {}
+}
