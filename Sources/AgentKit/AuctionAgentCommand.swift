@@ -8,6 +8,7 @@ public struct AuctionAgentCommand: ParsableCommand {
         discussion: """
             Offline tools on recorded or simulated market data:
               simulate   write a synthetic market (trades.csv, quotes.csv)
+              sim-exchange  the Bybit-compatible venue on loopback (REST), for tests and demos
               features   one row of bars, order flow and rolling value area per minute (SPEC §7)
               backtest   the strategy on recorded data: trades, fills, signals, equity, metrics, report
               grid       the backtest over a grid of parameters, ranked, stored in SQLite
@@ -18,7 +19,7 @@ public struct AuctionAgentCommand: ParsableCommand {
             --set group.key=value overrides any parameter (repeatable).
             """,
         version: agentVersion,
-        subcommands: [FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, ConfigCommand.self]
+        subcommands: [FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self, ConfigCommand.self]
     )
 
     public init() {}

@@ -64,6 +64,7 @@ final class SimFixture: @unchecked Sendable {
         let q = try #require(sim.venue.currentQuote)
         #expect(Instrument.btcusdt.ticks(ticker.bid1Price) == q.bidPrice)
         #expect(Instrument.btcusdt.ticks(ticker.ask1Price) == q.askPrice)
+        #expect(ticker.markPrice.doubleValue == Double(q.bidPrice + q.askPrice) / 20, "the mark is the mid")
         let trades = try client.recentTrades(limit: 50)
         #expect(trades.count == 50 && trades[0].time >= trades[49].time)
         let klines = try client.klines(interval: "1", start: 0, end: .max, limit: 10)

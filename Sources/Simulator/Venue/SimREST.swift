@@ -110,7 +110,7 @@ extension SimVenue {
             return ok(["category": "linear", "list": [[
                 "symbol": i.symbol, "bid1Price": price(q.bidPrice), "ask1Price": price(q.askPrice),
                 "bid1Size": size(q.bidSize), "ask1Size": size(q.askSize),
-                "markPrice": formatScaled((q.bidPrice + q.askPrice) * i.tick.mantissa, scale: i.tick.scale + 1),
+                "markPrice": formatScaled((q.bidPrice + q.askPrice) * 5 * i.tick.mantissa, scale: i.tick.scale + 1),
                 "lastPrice": recentTrades.last.map { price($0.price) } ?? price(q.bidPrice),
                 "fundingRate": formatNumber(config.fundingRate8hBps / 10_000), "nextFundingTime": String(next),
             ]]])
@@ -280,7 +280,7 @@ extension SimVenue {
         let size = formatScaled(abs(positionLots) * i.qtyStep.mantissa, scale: i.qtyStep.scale)
         var avg = "0"
         if positionLots != 0 { avg = formatNumber(Double(positionTickLots) / Double(abs(positionLots)) * i.tick.doubleValue) }
-        let mark = quote.map { formatScaled(($0.bidPrice + $0.askPrice) * i.tick.mantissa, scale: i.tick.scale + 1) } ?? "0"
+        let mark = quote.map { formatScaled(($0.bidPrice + $0.askPrice) * 5 * i.tick.mantissa, scale: i.tick.scale + 1) } ?? "0"
         return [
             "symbol": i.symbol, "side": positionLots > 0 ? "Buy" : positionLots < 0 ? "Sell" : "", "size": size,
             "avgPrice": avg, "entryPrice": avg, "markPrice": mark, "unrealisedPnl": formatNumber(unrealised()), "positionIdx": 0,
