@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Pure, deterministic core: no I/O, no clock, Foundation only for basics.
@@ -29,8 +31,19 @@ let package = Package(
         .target(name: "MarketData", dependencies: ["Engine", "CZlib"], swiftSettings: swiftSettings),
         // Bybit v5: request signing (REST and WebSocket auth) over OpenSSL's HMAC-SHA256.
         .target(name: "Exchange", dependencies: ["Engine", "COpenSSL", "CCurl"], swiftSettings: swiftSettings),
+        // Bybit's public and private WebSocket streams (swift-websocket's WSClient over NIO), kept apart from the
+        // REST client so that what needs no NIO builds without it.
+        .target(
+            name: "ExchangeStreams",
+            dependencies: [
+                "Exchange", "Engine",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The synthetic market generator (and, later, the Bybit-compatible venue).
-        .target(name: "Simulator", dependencies: ["Engine", "Exchange"], swiftSettings: swiftSettings),
+        .target(name: "Simulator", dependencies: ["Engine", "Exchange", "COpenSSL"], swiftSettings: swiftSettings),
         // Everything behind the `auction-agent` executable: configuration and commands.
         .target(
             name: "AgentKit",
@@ -63,7 +76,7 @@ let package = Package(
             dependencies: ["MarketData", "Engine", "CZlib"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ExchangeTests", dependencies: ["Exchange", "Simulator", "Engine"], swiftSettings: swiftSettings),
+        .testTarget(name: "ExchangeTests", dependencies: ["Exchange", "ExchangeStreams", "Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentKitTests",

@@ -20,8 +20,7 @@ final class SimFixture: @unchecked Sendable {
 
     init(minutes: Double = 20) throws {
         venue = SimVenue()
-        let v = venue
-        server = SimHTTPServer { r in v.handle(r, wallClock: wallClockMillis()) }
+        server = venue.makeServer()
         try server.start()
         var config = MarketGeneratorConfig()
         config.hours = minutes / 60

@@ -12,16 +12,19 @@ nonisolated(unsafe) private var simStop: sig_atomic_t = 0
 struct SimExchangeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim-exchange",
-        abstract: "Run the Bybit v5-compatible simulated venue on 127.0.0.1 (REST).",
+        abstract: "Run the Bybit v5-compatible simulated venue on 127.0.0.1 (REST and WebSocket).",
         discussion: """
-            Serves the REST endpoints of BYBIT.md on http://127.0.0.1:PORT with signatures and the recv window \
+            Serves the REST endpoints of BYBIT.md on http://127.0.0.1:PORT, and the public (/v5/public/linear: \
+            publicTrade, orderbook.1) and private (/v5/private: auth, order, execution, position, wallet) \
+            WebSockets on the same port, with signatures and the recv window \
             checked as the exchange does (key sim-key, secret sim-secret), rate-limit headers, a matching engine \
             against its own L1, a position, a wallet, fees and funding. The market comes from the generator (--seed, \
             --speed: 60 plays an hour a minute) or from a recording (--replay-trades/--replay-quotes), with \
             --warm-minutes of history played at once so indicators have data. Faults switch at run time:
               curl -X POST http://127.0.0.1:PORT/sim/faults -d '{"failNextRetCode":10006,"failNextCount":3}'
             (fields: failNextRetCode/failNextCount, failNextHTTPStatus/failNextHTTPCount, replyDelayMs, \
-            dropRepliesCount, rejectOrders, duplicateExecutions, clockSkewMs). GET /sim/state shows the venue.
+            dropRepliesCount, rejectOrders, duplicateExecutions, clockSkewMs, stallWebSockets, dropWebSockets); \
+            POST /sim/restart makes the next book message say u=1. GET /sim/state shows the venue.
             Stops on Ctrl-C or SIGTERM.
             """
     )
@@ -67,10 +70,11 @@ struct SimExchangeCommand: ParsableCommand {
         var first = source
         let start = first.peek()?.ts ?? 0
         driver.prefill(until: start + Int64(warmMinutes) * 60_000)
-        let server = SimHTTPServer { r in venue.handle(r, wallClock: wallClockMillis()) }
+        let server = venue.makeServer()
         try server.start(port: port)
         driver.start()
-        let banner = "sim-exchange: REST on http://127.0.0.1:\(server.port) (key sim-key, secret sim-secret), speed \(formatNumber(speed))x\n"
+        let banner = "sim-exchange: REST on http://127.0.0.1:\(server.port), public WebSocket ws://127.0.0.1:\(server.port)/v5/public/linear, "
+            + "private ws://127.0.0.1:\(server.port)/v5/private (key sim-key, secret sim-secret), speed \(formatNumber(speed))x\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
         signal(SIGINT) { _ in simStop = 1 }
         signal(SIGTERM) { _ in simStop = 1 }

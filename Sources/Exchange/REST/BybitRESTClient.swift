@@ -164,21 +164,13 @@ public final class BybitRESTClient: @unchecked Sendable {
     public func walletBalance() throws(BybitError) -> WalletBalance {
         let r = try call("GET", "/v5/account/wallet-balance", [("accountType", "UNIFIED")], signed: true)
         guard let w = try r.list("list").first else { throw r.fail("list", "is empty") }
-        return WalletBalance(totalEquity: try w.decimal("totalEquity"), totalAvailableBalance: try w.decimal("totalAvailableBalance"))
+        return try WalletBalance(w)
     }
 
     public func positions() throws(BybitError) -> [PositionInfo] {
         let r = try call("GET", "/v5/position/list", [("category", config.category), ("symbol", config.symbol)], signed: true)
         var out: [PositionInfo] = []
-        for p in try r.list("list") {
-            let sideText = p.optionalString("side")
-            out.append(PositionInfo(
-                symbol: try p.string("symbol"), side: try sideText.map { s throws(BybitError) in try parseSide(s, p, "side") },
-                size: try p.decimal("size"), avgPrice: try p.optionalDecimal("avgPrice"), markPrice: try p.optionalDecimal("markPrice"),
-                unrealisedPnl: try p.optionalDecimal("unrealisedPnl"), positionIdx: try p.int64("positionIdx"),
-                stopLoss: try p.optionalDecimal("stopLoss"), takeProfit: try p.optionalDecimal("takeProfit")
-            ))
-        }
+        for p in try r.list("list") { out.append(try PositionInfo(p)) }
         return out
     }
 
@@ -229,15 +221,7 @@ public final class BybitRESTClient: @unchecked Sendable {
         if let linkId { q.append(("orderLinkId", linkId)) }
         let r = try call("GET", "/v5/order/realtime", q, signed: true)
         var out: [OrderInfo] = []
-        for o in try r.list("list") {
-            out.append(OrderInfo(
-                orderId: try o.string("orderId"), orderLinkId: try o.string("orderLinkId"), symbol: try o.string("symbol"),
-                side: try parseSide(try o.string("side"), o, "side"), orderType: try o.string("orderType"),
-                orderStatus: try o.string("orderStatus"), price: try o.optionalDecimal("price"), qty: try o.decimal("qty"),
-                cumExecQty: try o.decimal("cumExecQty"), leavesQty: try o.decimal("leavesQty"),
-                avgPrice: try o.optionalDecimal("avgPrice"), reduceOnly: (try? o.bool("reduceOnly")) ?? false
-            ))
-        }
+        for o in try r.list("list") { out.append(try OrderInfo(o)) }
         return out
     }
 
@@ -252,14 +236,7 @@ public final class BybitRESTClient: @unchecked Sendable {
         if let startTime { q.append(("startTime", String(startTime))) }
         let r = try call("GET", "/v5/execution/list", q, signed: true)
         var out: [Execution] = []
-        for e in try r.list("list") {
-            out.append(Execution(
-                execId: try e.string("execId"), orderId: try e.string("orderId"), orderLinkId: e.optionalString("orderLinkId") ?? "",
-                side: try parseSide(try e.string("side"), e, "side"), execPrice: try e.decimal("execPrice"),
-                execQty: try e.decimal("execQty"), execFee: try e.decimal("execFee"), execType: try e.string("execType"),
-                isMaker: try e.bool("isMaker"), execTime: try e.int64("execTime")
-            ))
-        }
+        for e in try r.list("list") { out.append(try Execution(e)) }
         return out
     }
 

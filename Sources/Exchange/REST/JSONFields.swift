@@ -15,7 +15,7 @@ public struct JSONFields: @unchecked Sendable {
         self.endpoint = endpoint
     }
 
-    func fail(_ key: String, _ why: String) -> BybitError {
+    public func fail(_ key: String, _ why: String) -> BybitError {
         BybitError(.decoding, endpoint: endpoint, message: "\(path).\(key) \(why)")
     }
 

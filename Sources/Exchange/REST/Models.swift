@@ -162,3 +162,46 @@ extension Direction {
     /// Bybit's `Buy` / `Sell`.
     public var bybitSide: String { self == .long ? "Buy" : "Sell" }
 }
+
+// Decoding from Bybit's JSON, shared by REST replies and private stream messages.
+
+extension WalletBalance {
+    public init(_ w: JSONFields) throws(BybitError) {
+        self.init(totalEquity: try w.decimal("totalEquity"), totalAvailableBalance: try w.decimal("totalAvailableBalance"))
+    }
+}
+
+extension PositionInfo {
+    public init(_ p: JSONFields) throws(BybitError) {
+        let sideText = p.optionalString("side")
+        self.init(
+            symbol: try p.string("symbol"), side: try sideText.map { s throws(BybitError) in try parseSide(s, p, "side") },
+            size: try p.decimal("size"), avgPrice: try p.optionalDecimal("avgPrice"), markPrice: try p.optionalDecimal("markPrice"),
+            unrealisedPnl: try p.optionalDecimal("unrealisedPnl"), positionIdx: try p.int64("positionIdx"),
+            stopLoss: try p.optionalDecimal("stopLoss"), takeProfit: try p.optionalDecimal("takeProfit")
+        )
+    }
+}
+
+extension OrderInfo {
+    public init(_ o: JSONFields) throws(BybitError) {
+        self.init(
+            orderId: try o.string("orderId"), orderLinkId: try o.string("orderLinkId"), symbol: try o.string("symbol"),
+            side: try parseSide(try o.string("side"), o, "side"), orderType: try o.string("orderType"),
+            orderStatus: try o.string("orderStatus"), price: try o.optionalDecimal("price"), qty: try o.decimal("qty"),
+            cumExecQty: try o.decimal("cumExecQty"), leavesQty: try o.decimal("leavesQty"),
+            avgPrice: try o.optionalDecimal("avgPrice"), reduceOnly: (try? o.bool("reduceOnly")) ?? false
+        )
+    }
+}
+
+extension Execution {
+    public init(_ e: JSONFields) throws(BybitError) {
+        self.init(
+            execId: try e.string("execId"), orderId: try e.string("orderId"), orderLinkId: e.optionalString("orderLinkId") ?? "",
+            side: try parseSide(try e.string("side"), e, "side"), execPrice: try e.decimal("execPrice"),
+            execQty: try e.decimal("execQty"), execFee: try e.decimal("execFee"), execType: try e.string("execType"),
+            isMaker: try e.bool("isMaker"), execTime: try e.int64("execTime")
+        )
+    }
+}

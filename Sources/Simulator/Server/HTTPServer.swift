@@ -11,6 +11,8 @@ public final class SimHTTPServer: @unchecked Sendable {
     private var stopped = false
     private var connections: Set<Int32> = []
     private let handler: @Sendable (SimRequest) -> SimReply
+    /// Serves an upgraded WebSocket until it ends (runs on the connection's thread).
+    public var webSocketHandler: (@Sendable (SimRequest, WebSocketConnection) -> Void)?
     /// The port bound (useful with port 0).
     public private(set) var port: UInt16 = 0
     /// Largest request accepted (headers + body).
@@ -105,6 +107,12 @@ public final class SimHTTPServer: @unchecked Sendable {
             }
             guard let (req, used) = request else { return }
             buffer.removeFirst(used)
+            if req.headers["upgrade"]?.lowercased() == "websocket", let key = req.headers["sec-websocket-key"], let ws = webSocketHandler {
+                let connection = WebSocketConnection(fd: fd, leftover: buffer)
+                guard connection.handshake(key: key) else { return }
+                ws(req, connection)
+                return
+            }
             let reply = handler(req)
             if reply.delayMs > 0 { sleepMillis(reply.delayMs) }
             if reply.drop { return }

@@ -16,6 +16,8 @@ public struct SimFaults: Sendable, Hashable {
     public var duplicateExecutions = false
     /// Server clock skew (ms) applied to the recv-window check and /v5/market/time.
     public var clockSkewMs: Int64 = 0
+    /// WebSockets go silent: no data, no pongs (the client must declare them dead).
+    public var stallWebSockets = false
 
     public init() {}
 }

@@ -139,13 +139,7 @@ extension SimVenue {
             }
             return ok(["category": "linear", "symbol": i.symbol, "list": rows])
         case ("GET", "/v5/account/wallet-balance"):
-            let eq = equity()
-            return ok(["list": [[
-                "accountType": "UNIFIED", "totalEquity": formatNumber(eq), "totalWalletBalance": formatNumber(balance),
-                "totalAvailableBalance": formatNumber(availableBalance()),
-                "coin": [["coin": "USDT", "equity": formatNumber(eq), "walletBalance": formatNumber(balance),
-                          "unrealisedPnl": formatNumber(unrealised())]],
-            ]]])
+            return ok(["list": [walletJSON()]])
         case ("GET", "/v5/position/list"):
             return ok(["category": "linear", "list": [positionJSON()]])
         case ("POST", "/v5/order/create"):
@@ -199,7 +193,7 @@ extension SimVenue {
             guard let sl = level("stopLoss"), let tp = level("takeProfit") else { return fail(10001, "stopLoss/takeProfit invalid") }
             stopLoss = sl
             takeProfit = tp
-            privateEvents.append(.position)
+            emit(.position)
             return ok([:])
         default:
             return SimReply(status: 404, headers: [("Content-Type", "text/plain")], body: Array("not found".utf8))
@@ -226,6 +220,8 @@ extension SimVenue {
             f.rejectOrders = p["rejectOrders"] == "true"
             f.duplicateExecutions = p["duplicateExecutions"] == "true"
             f.clockSkewMs = p["clockSkewMs"].flatMap { Int64($0) } ?? 0
+            f.stallWebSockets = p["stallWebSockets"] == "true"
+            if p["dropWebSockets"] == "true" { webSocketDropGeneration += 1 }
             faults = f
             return json(["ok": true])
         case ("POST", "/sim/restart"):
@@ -272,6 +268,16 @@ extension SimVenue {
             ("X-Bapi-Limit-Status", String(max(0, config.rateLimitPerSecond - used))),
             ("X-Bapi-Limit", String(config.rateLimitPerSecond)),
             ("X-Bapi-Limit-Reset-Timestamp", String((serverTime / 1000 + 1) * 1000)),
+        ]
+    }
+
+    func walletJSON() -> [String: Any] {
+        let eq = equity()
+        return [
+            "accountType": "UNIFIED", "totalEquity": formatNumber(eq), "totalWalletBalance": formatNumber(balance),
+            "totalAvailableBalance": formatNumber(availableBalance()),
+            "coin": [["coin": "USDT", "equity": formatNumber(eq), "walletBalance": formatNumber(balance),
+                      "unrealisedPnl": formatNumber(unrealised())]],
         ]
     }
 

@@ -89,7 +89,9 @@ public final class SimVenue: @unchecked Sendable {
     var balance: Double
     var fundingHistory: [(ts: Int64, rate: Double)] = []
     var lastFundingBoundary: Int64?
-    var privateEvents: [SimPrivateEvent] = []
+    /// Private-stream events with their sequence number (bounded; each stream keeps its own cursor).
+    var privateLog: [(seq: Int, event: SimPrivateEvent)] = []
+    var privateSeq = 0
     var rateWindows: [String: (second: Int64, count: Int)] = [:]
     /// The venue's clock: market time (event timestamps), advanced by the driver.
     public private(set) var marketTime: Int64 = 0
@@ -98,6 +100,8 @@ public final class SimVenue: @unchecked Sendable {
     public internal(set) var restartPending = false
     /// Order-book update id.
     var bookUpdateId: Int64 = 0
+    /// Raised to drop every open WebSocket once.
+    public internal(set) var webSocketDropGeneration = 0
 
     public init(config: SimVenueConfig = SimVenueConfig()) {
         self.config = config
@@ -119,7 +123,7 @@ public final class SimVenue: @unchecked Sendable {
             case .trade(let t):
                 tradeSeq += 1
                 recentTrades.append(t)
-                if recentTrades.count > 2_000 { recentTrades.removeFirst(recentTrades.count - 1_000) }
+                if recentTrades.count > 20_000 { recentTrades.removeFirst(recentTrades.count - 10_000) }
                 addToCandle(t)
                 matchRestingAgainstTrade(t)
                 checkProtectiveStops(t)
@@ -127,12 +131,35 @@ public final class SimVenue: @unchecked Sendable {
         }
     }
 
-    /// Events the private streams still have to publish.
-    public func takePrivateEvents() -> [SimPrivateEvent] {
+    /// Private-stream events after `cursor`, and the new cursor.
+    public func privateEvents(after cursor: Int) -> (events: [SimPrivateEvent], cursor: Int) {
         lock.withLock {
-            defer { privateEvents.removeAll() }
-            return privateEvents
+            let events = privateLog.filter { $0.seq > cursor }.map(\.event)
+            return (events, privateSeq)
         }
+    }
+
+    /// Every private event so far (tests).
+    public func takePrivateEvents() -> [SimPrivateEvent] { privateEvents(after: 0).events }
+
+    /// Trades after `cursor` (a trade sequence number), at most `limit`, and the new cursor.
+    public func trades(after cursor: Int, limit: Int = 1024) -> (trades: [TradeEvent], cursor: Int) {
+        lock.withLock {
+            let missing = tradeSeq - cursor
+            guard missing > 0 else { return ([], tradeSeq) }
+            let available = min(missing, recentTrades.count, limit)
+            let slice = recentTrades[(recentTrades.count - missing)...].prefix(available)
+            return (Array(slice), cursor + available)
+        }
+    }
+
+    /// The current trade sequence number (a new stream starts here).
+    public var tradeCursor: Int { lock.withLock { tradeSeq } }
+
+    func emit(_ e: SimPrivateEvent) {
+        privateSeq += 1
+        privateLog.append((privateSeq, e))
+        if privateLog.count > 20_000 { privateLog.removeFirst(10_000) }
     }
 
     /// The current L1, if any.
@@ -196,7 +223,7 @@ public final class SimVenue: @unchecked Sendable {
             updatedAt: marketTime
         )
         orderIdsByLink[linkId] = id
-        privateEvents.append(.order(order))
+        emit(.order(order))
         if let q = quote {
             // Takes liquidity at once: a market order, or a limit that crosses the L1.
             let crosses = type == "Market" || (side == .long ? price! >= q.askPrice : price! <= q.bidPrice)
@@ -207,7 +234,7 @@ public final class SimVenue: @unchecked Sendable {
         }
         if order.filled == order.qty { order.status = "Filled" }
         orders[id] = order
-        if order.status != "New" { privateEvents.append(.order(order)) }
+        if order.status != "New" { emit(.order(order)) }
         return order
     }
 
@@ -237,7 +264,7 @@ public final class SimVenue: @unchecked Sendable {
             fill(&o, price: limit, lots: min(o.qty - o.filled, max(1, o.side == .long ? q.askSize : q.bidSize)), maker: true)
             o.status = o.filled == o.qty ? "Filled" : "PartiallyFilled"
             orders[id] = o
-            privateEvents.append(.order(o))
+            emit(.order(o))
         }
     }
 
@@ -250,7 +277,7 @@ public final class SimVenue: @unchecked Sendable {
             fill(&o, price: limit, lots: min(o.qty - o.filled, t.size), maker: true)
             o.status = o.filled == o.qty ? "Filled" : "PartiallyFilled"
             orders[id] = o
-            privateEvents.append(.order(o))
+            emit(.order(o))
         }
     }
 
@@ -301,10 +328,10 @@ public final class SimVenue: @unchecked Sendable {
         )
         executions.append(e)
         if executions.count > 20_000 { executions.removeFirst(10_000) }
-        privateEvents.append(.execution(e))
-        if faults.duplicateExecutions { privateEvents.append(.execution(e)) }
-        privateEvents.append(.position)
-        privateEvents.append(.wallet)
+        emit(.execution(e))
+        if faults.duplicateExecutions { emit(.execution(e)) }
+        emit(.position)
+        emit(.wallet)
     }
 
     func cancel(linkId: String?, orderId: String?) throws(Rejection) -> SimOrder {
@@ -313,7 +340,7 @@ public final class SimVenue: @unchecked Sendable {
         o.status = "Cancelled"
         o.updatedAt = marketTime
         orders[id] = o
-        privateEvents.append(.order(o))
+        emit(.order(o))
         return o
     }
 
@@ -341,7 +368,7 @@ public final class SimVenue: @unchecked Sendable {
         takeLiquidity(&o, q)
         o.status = "Filled"
         orders[o.orderId] = o
-        privateEvents.append(.order(o))
+        emit(.order(o))
     }
 
     // MARK: - Account
@@ -387,8 +414,8 @@ public final class SimVenue: @unchecked Sendable {
                     execType: "Funding"
                 )
                 executions.append(e)
-                privateEvents.append(.execution(e))
-                privateEvents.append(.wallet)
+                emit(.execution(e))
+                emit(.wallet)
             }
             lastFundingBoundary = boundary
             boundary += eight

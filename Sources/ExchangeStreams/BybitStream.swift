@@ -1,0 +1,245 @@
+public import Engine
+public import Exchange
+import Foundation
+public import Logging
+import NIOCore
+import WSClient
+
+/// The time and a flag shared by a connection's reader and pinger.
+final class ConnectionClock: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var last: Int64
+    init(_ now: Int64) { last = now }
+    func touch(_ now: Int64) { lock.withLock { last = now } }
+    var lastHeard: Int64 { lock.withLock { last } }
+}
+
+/// The connection went silent past `deadAfterMs`.
+struct StreamDead: Error {}
+
+/// One Bybit WebSocket, kept alive: connects, runs the `session` (authentication, subscriptions), pings every
+/// `pingIntervalMs`, declares the connection dead after `deadAfterMs` without data or pong, reconnects with
+/// exponential back-off and jitter, and reports each gap. Runs until its task is cancelled.
+struct StreamRunner: Sendable {
+    let settings: StreamSettings
+    let logger: Logger
+    let now: @Sendable () -> Int64
+
+    /// `open` returns the messages to send on connect; `handle` receives every text message.
+    func run(
+        open: @escaping @Sendable () -> [String],
+        ping: @escaping @Sendable () -> String,
+        handle: @escaping @Sendable (String) -> Void,
+        status: @escaping @Sendable (StreamStatus) -> Void
+    ) async {
+        var attempt = 0
+        var rng = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            attempt += 1
+            status(.connecting(attempt: attempt))
+            let clock = ConnectionClock(now())
+            let gotData = ConnectionClock(0)
+            var configuration = WebSocketClientConfiguration()
+            configuration.maxFrameSize = settings.maxMessageBytes
+            configuration.autoPing = .disabled
+            var reason = "closed by the server"
+            do {
+                try await WebSocketClient.connect(url: settings.url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+                    status(.connected)
+                    for message in open() { try await outbound.write(.text(message)) }
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for try await message in inbound.messages(maxSize: settings.maxMessageBytes) {
+                                let t = now()
+                                clock.touch(t)
+                                if gotData.lastHeard == 0 { gotData.touch(t) }
+                                if case .text(let text) = message { handle(text) }
+                            }
+                        }
+                        group.addTask {
+                            var lastPing = now()
+                            while !Task.isCancelled {
+                                try await Task.sleep(for: .milliseconds(min(settings.pingIntervalMs, 250)))
+                                let t = now()
+                                if t - clock.lastHeard > settings.deadAfterMs { throw StreamDead() }
+                                if t - lastPing >= settings.pingIntervalMs {
+                                    lastPing = t
+                                    try await outbound.write(.text(ping()))
+                                }
+                            }
+                        }
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                }
+            } catch is StreamDead {
+                reason = "no data or pong for \(settings.deadAfterMs) ms"
+            } catch {
+                reason = "\(error)"
+            }
+            if Task.isCancelled { return }
+            let heard = gotData.lastHeard
+            if heard != 0 {
+                // The connection carried data: the back-off starts again (the gap is reported by the stream).
+                attempt = 0
+            }
+            status(.disconnected(reason: reason))
+            let delay = settings.reconnectDelay(attempt: max(attempt, 1), random: Double.random(in: 0...1, using: &rng))
+            try? await Task.sleep(for: .milliseconds(delay))
+        }
+    }
+}
+
+/// Bybit's public linear stream for one symbol: trades and L1 as Engine events, gaps reported.
+public struct BybitPublicStream: Sendable {
+    public let settings: StreamSettings
+    public let instrument: Instrument
+    private let logger: Logger
+    private let now: @Sendable () -> Int64
+
+    public init(settings: StreamSettings, instrument: Instrument, logger: Logger = Logger(label: "auction.stream.public"),
+                now: @escaping @Sendable () -> Int64 = wallClockMillis) {
+        self.settings = settings
+        self.instrument = instrument
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Runs until the task is cancelled, delivering messages and status.
+    public func run(onMessage: @escaping @Sendable (PublicMessage) -> Void, onStatus: @escaping @Sendable (StreamStatus) -> Void) async {
+        let parser = PublicMessageParser(instrument: instrument)
+        let symbol = instrument.symbol
+        let gaps = GapTracker()
+        let counter = RequestCounter()
+        await StreamRunner(settings: settings, logger: logger, now: now).run(
+            open: { [#"{"req_id":"\#(counter.next())","op":"subscribe","args":["publicTrade.\#(symbol)","orderbook.1.\#(symbol)"]}"#] },
+            ping: { #"{"req_id":"\#(counter.next())","op":"ping"}"# },
+            handle: { text in
+                do {
+                    let message = try parser.parse(text)
+                    switch message {
+                    case .trades(let t) where !t.isEmpty: gaps.heard(t[0].ts, onStatus)
+                    case .quote(let q, _): gaps.heard(q.ts, onStatus)
+                    case .control(let op, let success, _) where op == "subscribe" && success: onStatus(.ready)
+                    default: break
+                    }
+                    onMessage(message)
+                } catch {
+                    onStatus(.malformed("\(error)"))
+                }
+            },
+            status: { s in
+                if case .disconnected = s { gaps.dropped() }
+                onStatus(s)
+            }
+        )
+    }
+}
+
+/// Bybit's private stream: authenticated, `order`, `execution`, `position`, `wallet`; executions de-duplicated by
+/// `execId` (a fill may be reported twice).
+public struct BybitPrivateStream: Sendable {
+    public let settings: StreamSettings
+    private let credentials: BybitCredentials
+    private let logger: Logger
+    private let now: @Sendable () -> Int64
+
+    public init(settings: StreamSettings, credentials: BybitCredentials, logger: Logger = Logger(label: "auction.stream.private"),
+                now: @escaping @Sendable () -> Int64 = wallClockMillis) {
+        self.settings = settings
+        self.credentials = credentials
+        self.logger = logger
+        self.now = now
+    }
+
+    public func run(onMessage: @escaping @Sendable (PrivateMessage) -> Void, onStatus: @escaping @Sendable (StreamStatus) -> Void) async {
+        let parser = PrivateMessageParser()
+        let credentials = credentials
+        let now = now
+        let seen = ExecutionDeduplicator()
+        let counter = RequestCounter()
+        await StreamRunner(settings: settings, logger: logger, now: now).run(
+            open: {
+                let expires = now() + 10_000
+                let signature = BybitSigner.websocketSignature(expires: expires, secret: credentials.apiSecret)
+                return [
+                    #"{"req_id":"\#(counter.next())","op":"auth","args":["\#(credentials.apiKey)",\#(expires),"\#(signature)"]}"#,
+                    #"{"req_id":"\#(counter.next())","op":"subscribe","args":["order","execution","position","wallet"]}"#,
+                ]
+            },
+            ping: { #"{"req_id":"\#(counter.next())","op":"ping"}"# },
+            handle: { text in
+                do {
+                    var message = try parser.parse(text)
+                    switch message {
+                    case .executions(let list):
+                        message = .executions(list.filter { seen.isNew($0.execId) })
+                        if case .executions(let kept) = message, kept.isEmpty { return }
+                    case .control(let op, let success, let text) where op == "auth" && !success:
+                        onStatus(.disconnected(reason: "authentication refused: \(text)"))
+                    case .control(let op, let success, _) where op == "subscribe" && success:
+                        onStatus(.ready)
+                    default: break
+                    }
+                    onMessage(message)
+                } catch {
+                    onStatus(.malformed("\(error)"))
+                }
+            },
+            status: onStatus
+        )
+    }
+}
+
+/// Reports a gap once data flows again after a drop.
+final class GapTracker: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var lastHeard: Int64?
+    private var droppedAfter: Int64?
+
+    func heard(_ ts: Int64, _ status: @Sendable (StreamStatus) -> Void) {
+        let gap: (Int64, Int64)? = lock.withLock {
+            defer { lastHeard = ts }
+            if let from = droppedAfter {
+                droppedAfter = nil
+                return (from, ts)
+            }
+            return nil
+        }
+        if let gap { status(.gap(from: gap.0, to: gap.1)) }
+    }
+
+    func dropped() {
+        lock.withLock { if droppedAfter == nil, let last = lastHeard { droppedAfter = last } }
+    }
+}
+
+/// Remembers recent execution ids.
+final class ExecutionDeduplicator: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var ids: Set<String> = []
+    private var order: [String] = []
+
+    func isNew(_ id: String) -> Bool {
+        lock.withLock {
+            guard ids.insert(id).inserted else { return false }
+            order.append(id)
+            if order.count > 50_000 {
+                for old in order.prefix(25_000) { ids.remove(old) }
+                order.removeFirst(25_000)
+            }
+            return true
+        }
+    }
+}
+
+/// `req_id` values.
+final class RequestCounter: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var n = 0
+    func next() -> String { lock.withLock { n += 1; return String(n) } }
+}

@@ -1,0 +1,172 @@
+import Engine
+import Exchange
+import ExchangeStreams
+import Foundation
+import Simulator
+import Testing
+
+/// Collects what a stream delivers, for the test to wait on.
+final class Inbox<Message: Sendable>: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var messages: [Message] = []
+    private var statuses: [StreamStatus] = []
+
+    func add(_ m: Message) { lock.withLock { messages.append(m) } }
+    func add(status s: StreamStatus) { lock.withLock { statuses.append(s) } }
+    var all: [Message] { lock.withLock { messages } }
+    var allStatuses: [StreamStatus] { lock.withLock { statuses } }
+
+    /// Waits (polling every 10 ms) until `condition` holds, at most `seconds`; returns whether it did.
+    func wait(seconds: Double = 10, _ condition: (Inbox) -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition(self) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return condition(self)
+    }
+}
+
+/// Feeds the venue a generated market, a few events every millisecond, until cancelled.
+func feed(_ venue: SimVenue, seed: UInt64) -> Task<Void, Never> {
+    Task.detached {
+        var config = MarketGeneratorConfig()
+        config.seed = seed
+        config.hours = 24
+        config.startMs = venue.marketTime + 1
+        var g = MarketGenerator(config: config)
+        while !Task.isCancelled, let e = g.next() {
+            venue.onMarket(e)
+            if e.ts % 7 == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+        }
+    }
+}
+
+func quickSettings(_ url: String) -> StreamSettings {
+    var s = StreamSettings(url: url)
+    s.reconnectBaseMs = 50
+    s.reconnectCapMs = 200
+    s.pingIntervalMs = 200
+    s.deadAfterMs = 800
+    return s
+}
+
+@Suite(.serialized) struct StreamTests {
+    @Test func publicStreamDeliversTradesAndQuotes() async throws {
+        let sim = try SimFixture(minutes: 2)
+        let inbox = Inbox<PublicMessage>()
+        let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
+        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        defer { task.cancel() }
+        #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
+        let market = feed(sim.venue, seed: 5)
+        defer { market.cancel() }
+        let flowing = await inbox.wait { box in
+            let m = box.all
+            return m.contains { if case .trades(let t) = $0 { !t.isEmpty } else { false } }
+                && m.contains { if case .quote = $0 { true } else { false } }
+        }
+        #expect(flowing)
+        // Every trade delivered is one the venue printed, in order.
+        let trades: [TradeEvent] = inbox.all.flatMap { m -> [TradeEvent] in if case .trades(let t) = m { t } else { [] } }
+        #expect(zip(trades, trades.dropFirst()).allSatisfy { $0.ts <= $1.ts })
+        #expect(trades.allSatisfy { $0.size > 0 && $0.price > 0 && $0.side != .unknown })
+    }
+
+    @Test func droppedConnectionReconnectsAndReportsTheGap() async throws {
+        let sim = try SimFixture(minutes: 2)
+        let market = feed(sim.venue, seed: 6)
+        defer { market.cancel() }
+        let inbox = Inbox<PublicMessage>()
+        let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
+        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        defer { task.cancel() }
+        #expect(await inbox.wait { $0.all.count > 20 })
+        try sim.setFaults(#"{"dropWebSockets": true}"#)
+        let reconnected = await inbox.wait { box in
+            box.allStatuses.contains { if case .gap(let from, let to) = $0 { from <= to } else { false } }
+        }
+        #expect(reconnected, "statuses: \(inbox.allStatuses)")
+        #expect(inbox.allStatuses.filter { $0 == .ready }.count >= 2, "resubscribed after the reconnect")
+    }
+
+    @Test func silentConnectionIsDeclaredDead() async throws {
+        let sim = try SimFixture(minutes: 2)
+        let inbox = Inbox<PublicMessage>()
+        let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
+        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        defer { task.cancel() }
+        #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
+        try sim.setFaults(#"{"stallWebSockets": true}"#)
+        let dead = await inbox.wait { box in
+            box.allStatuses.contains { if case .disconnected(let reason) = $0 { reason.contains("no data or pong") } else { false } }
+        }
+        #expect(dead, "statuses: \(inbox.allStatuses)")
+        try sim.setFaults("{}")
+        #expect(await inbox.wait { $0.allStatuses.filter { $0 == .ready }.count >= 2 })
+    }
+
+    @Test func serviceRestartIsVisible() async throws {
+        let sim = try SimFixture(minutes: 2)
+        let market = feed(sim.venue, seed: 7)
+        defer { market.cancel() }
+        let inbox = Inbox<PublicMessage>()
+        let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
+        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        defer { task.cancel() }
+        #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
+        sim.venue.injectRestart()
+        #expect(await inbox.wait { box in box.all.contains { if case .quote(_, let u) = $0 { u == 1 } else { false } } })
+    }
+
+    @Test func privateStreamAuthenticatesAndDeduplicatesExecutions() async throws {
+        let sim = try SimFixture(minutes: 2)
+        try sim.setFaults(#"{"duplicateExecutions": true}"#)
+        let inbox = Inbox<PrivateMessage>()
+        let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
+                                        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
+        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        defer { task.cancel() }
+        #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
+        _ = try sim.client().createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "ws-1"))
+        let got = await inbox.wait { box in
+            box.all.contains { if case .positions(let p) = $0 { p.first?.size == ScaledDecimal("0.2") } else { false } }
+        }
+        #expect(got)
+        let executions: [Execution] = inbox.all.flatMap { m -> [Execution] in if case .executions(let e) = m { e } else { [] } }
+        #expect(!executions.isEmpty && Set(executions.map(\.execId)).count == executions.count, "no execution twice")
+        #expect(await inbox.wait { box in
+            box.all.contains { if case .orders(let o) = $0 { o.contains { $0.orderLinkId == "ws-1" && $0.orderStatus == "Filled" } } else { false } }
+        })
+    }
+
+    @Test func wrongKeyIsRefused() async throws {
+        let sim = try SimFixture(minutes: 1)
+        let inbox = Inbox<PrivateMessage>()
+        let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
+                                        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "nope"))
+        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        defer { task.cancel() }
+        #expect(await inbox.wait { box in
+            box.allStatuses.contains { if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false } }
+        })
+        #expect(!inbox.allStatuses.contains(.ready))
+    }
+
+    @Test func malformedMessagesAreErrorsNotCrashes() {
+        let parser = PublicMessageParser(instrument: .btcusdt)
+        #expect(throws: BybitError.self) { _ = try parser.parse("{not json") }
+        #expect(throws: BybitError.self) { _ = try parser.parse(#"{"topic":"publicTrade.BTCUSDT","data":[{"T":1,"p":"x","v":"1"}]}"#) }
+        #expect(throws: BybitError.self) { _ = try parser.parse(#"{"topic":"orderbook.1.BTCUSDT","data":{"b":[],"a":[],"u":3},"ts":1}"#) }
+        #expect(throws: BybitError.self) { _ = try PrivateMessageParser().parse(#"{"topic":"order","data":[{"orderId":"1"}]}"#) }
+    }
+
+    @Test func reconnectDelaysGrowAndCap() {
+        let s = StreamSettings(url: "ws://x")
+        #expect(s.reconnectDelay(attempt: 1, random: 1) == 500)
+        #expect(s.reconnectDelay(attempt: 1, random: 0) == 250)
+        #expect(s.reconnectDelay(attempt: 3, random: 1) == 2_000)
+        #expect(s.reconnectDelay(attempt: 20, random: 1) == 60_000)
+    }
+}
