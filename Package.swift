@@ -63,7 +63,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Bench",
-            dependencies: ["Engine", "MarketData", "Simulator", "AgentKit"],
+            dependencies: ["Engine", "MarketData", "Simulator", "AgentKit", "Exchange", "ExchangeStreams"],
             swiftSettings: swiftSettings
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),

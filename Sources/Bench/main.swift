@@ -3,6 +3,8 @@ import Engine
 import Foundation
 import MarketData
 import Simulator
+import Exchange
+import ExchangeStreams
 
 // `bench`: the speed figures of docs/BENCHMARKS.md. Build in release and run on an idle machine:
 //     swift run -c release bench [--hours H] [--seed S] [--repeat N]
@@ -156,3 +158,47 @@ for workers in [1, 2] {
     gridTimes[workers] = best
 }
 report("grid search, 8 runs (2 feature sets)", String(format: "1 worker %.2f s, 2 workers %.2f s: %.2fx (best of %d)", gridTimes[1]!, gridTimes[2]!, gridTimes[1]! / gridTimes[2]!, repeats))
+
+// 7. Bybit stream decoding: publicTrade messages (1-3 trades each, as the exchange batches them at this rate).
+do {
+    let venue = SimVenue()
+    var texts: [String] = []
+    var k = 0
+    var i = 0
+    while texts.count < 200_000 {
+        let n = 1 + (k % 3)
+        k += 1
+        let batch = Array(trades[i..<min(i + n, trades.count)])
+        i = (i + n) % (trades.count - 4)
+        texts.append(venue.publicTradeMessage(batch, now: batch[0].ts))
+    }
+    let parser = PublicMessageParser(instrument: .btcusdt)
+    var bestDecode = Double.infinity
+    for _ in 0..<repeats {
+        let t0 = now()
+        var count = 0
+        for t in texts { if case .trades(let batch) = try parser.parse(t) { count += batch.count } }
+        bestDecode = min(bestDecode, now() - t0)
+        precondition(count > 0)
+    }
+    report("publicTrade message decode", String(format: "%.0f k messages/s (%d messages in %.3f s, best of %d)", Double(texts.count) / bestDecode / 1e3, texts.count, bestDecode, repeats))
+}
+
+// 8. Signed REST round trip to the simulator on loopback (wallet balance: signature checked by the venue).
+do {
+    let venue = SimVenue()
+    for e in events.prefix(100_000) { venue.onMarket(e) }
+    let server = venue.makeServer()
+    try server.start()
+    defer { server.stop() }
+    let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
+                                 credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
+    var times: [Double] = []
+    for n in 0..<2_000 {
+        let t0 = now()
+        if n % 2 == 0 { _ = try client.walletBalance() } else { _ = try client.positions() }
+        times.append(now() - t0)
+    }
+    times.sort()
+    report("signed REST round trip to the simulator (loopback)", String(format: "p50 %.0f µs, p99 %.0f µs over %d calls", percentile(times, 0.5) * 1e6, percentile(times, 0.99) * 1e6, times.count))
+}

@@ -18,6 +18,52 @@ public struct PublicMessageParser: Sendable {
     public init(instrument: Instrument) { self.instrument = instrument }
 
     public func parse(_ text: String) throws(BybitError) -> PublicMessage {
+        var copy = text
+        if let fast = copy.withUTF8({ fastParse($0) }) { return fast }
+        return try slowParse(text)
+    }
+
+    /// Trades and book snapshots without Foundation; nil sends the message to the general parser (which also
+    /// produces the error naming what is wrong).
+    public func fastParse(_ buffer: UnsafeBufferPointer<UInt8>) -> PublicMessage? {
+        var reader = FastJSON(buffer)
+        guard let root = reader.parse(), let topic = reader.text(reader.member(root, "topic")) else { return nil }
+        func ticks(_ r: Range<Int>) -> Ticks? {
+            ScaledDecimal.parse(UnsafeBufferPointer(rebasing: buffer[r])).flatMap { instrument.ticks($0) }
+        }
+        func lots(_ r: Range<Int>) -> Lots? {
+            ScaledDecimal.parse(UnsafeBufferPointer(rebasing: buffer[r])).flatMap { instrument.lots($0) }
+        }
+        if reader.hasPrefix(topic, "publicTrade.") {
+            guard case .array(let items)? = reader.member(root, "data") else { return nil }
+            var trades: [TradeEvent] = []
+            trades.reserveCapacity(items.count)
+            for item in items {
+                guard let ts = reader.int64(reader.member(item, "T")), let p = reader.text(reader.member(item, "p")),
+                    let v = reader.text(reader.member(item, "v")), let price = ticks(p), let size = lots(v)
+                else { return nil }
+                var side = TakerSide.unknown
+                if let s = reader.text(reader.member(item, "S")) {
+                    side = reader.equals(s, "Buy") ? .buy : reader.equals(s, "Sell") ? .sell : .unknown
+                }
+                trades.append(TradeEvent(ts: ts, price: price, size: size, side: side))
+            }
+            return .trades(trades)
+        }
+        if reader.hasPrefix(topic, "orderbook.") {
+            guard let data = reader.member(root, "data"), case .array(let b)? = reader.member(data, "b"),
+                case .array(let a)? = reader.member(data, "a"), case .array(let bid)? = b.first, case .array(let ask)? = a.first,
+                bid.count >= 2, ask.count >= 2, let bp = reader.text(bid[0]), let bs = reader.text(bid[1]),
+                let ap = reader.text(ask[0]), let asz = reader.text(ask[1]), let u = reader.int64(reader.member(data, "u")),
+                let ts = reader.int64(reader.member(root, "cts")) ?? reader.int64(reader.member(root, "ts")),
+                let bpt = ticks(bp), let bsl = lots(bs), let apt = ticks(ap), let asl = lots(asz)
+            else { return nil }
+            return .quote(QuoteEvent(ts: ts, bidPrice: bpt, bidSize: bsl, askPrice: apt, askSize: asl), updateId: u)
+        }
+        return nil
+    }
+
+    public func slowParse(_ text: String) throws(BybitError) -> PublicMessage {
         guard let json = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
             throw BybitError(.decoding, endpoint: "public stream", message: "not a JSON object: \(text.prefix(120))")
         }

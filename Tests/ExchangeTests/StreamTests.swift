@@ -170,3 +170,36 @@ func quickSettings(_ url: String) -> StreamSettings {
         #expect(s.reconnectDelay(attempt: 20, random: 1) == 60_000)
     }
 }
+
+@Suite struct FastParserTests {
+    @Test func fastAndGeneralParsersAgree() throws {
+        let venue = SimVenue()
+        var config = MarketGeneratorConfig()
+        config.hours = 0.05
+        var g = MarketGenerator(config: config)
+        let (trades, quotes) = g.generateAll()
+        let parser = PublicMessageParser(instrument: .btcusdt)
+        var checked = 0
+        for k in stride(from: 0, to: trades.count - 3, by: 3) {
+            let text = venue.publicTradeMessage(Array(trades[k..<(k + 1 + k % 3)]), now: trades[k].ts)
+            var copy = text
+            let fast = copy.withUTF8 { parser.fastParse($0) }
+            #expect(fast != nil)
+            #expect(fast == (try parser.slowParse(text)))
+            checked += 1
+        }
+        for (n, q) in quotes.prefix(500).enumerated() {
+            let text = venue.bookMessage(q, updateId: Int64(n + 1), now: q.ts + 3)
+            var copy = text
+            #expect(copy.withUTF8 { parser.fastParse($0) } == (try parser.slowParse(text)))
+        }
+        #expect(checked > 100)
+        // What the fast path does not read (escapes, acks, truncation) goes to the general parser.
+        var ack = #"{"success":true,"ret_msg":"","conn_id":"c","op":"subscribe"}"#
+        #expect(ack.withUTF8 { parser.fastParse($0) } == nil)
+        #expect(try parser.parse(ack) == .control(op: "subscribe", success: true, message: ""))
+        var truncated = #"{"topic":"publicTrade.BTCUSDT","data":[{"T":1,"p":"1","v":"1"}"#
+        #expect(truncated.withUTF8 { parser.fastParse($0) } == nil)
+        #expect(throws: BybitError.self) { _ = try parser.parse(truncated) }
+    }
+}

@@ -1,4 +1,4 @@
-import Engine
+public import Engine
 import Exchange
 import Foundation
 
@@ -78,7 +78,7 @@ extension SimVenue {
         }
     }
 
-    func publicTradeMessage(_ trades: [TradeEvent], now: Int64) -> String {
+    public func publicTradeMessage(_ trades: [TradeEvent], now: Int64) -> String {
         let i = config.instrument
         var items: [String] = []
         items.reserveCapacity(trades.count)
@@ -91,7 +91,7 @@ extension SimVenue {
         return #"{"topic":"publicTrade.\#(i.symbol)","type":"snapshot","ts":\#(now),"data":[\#(items.joined(separator: ","))]}"#
     }
 
-    func bookMessage(_ q: QuoteEvent, updateId: Int64, now: Int64) -> String {
+    public func bookMessage(_ q: QuoteEvent, updateId: Int64, now: Int64) -> String {
         let i = config.instrument
         func px(_ t: Ticks) -> String { formatScaled(t * i.tick.mantissa, scale: i.tick.scale) }
         func sz(_ l: Lots) -> String { formatScaled(l * i.qtyStep.mantissa, scale: i.qtyStep.scale) }
