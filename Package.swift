@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "AgentKit",
             dependencies: [
-                "Engine", "MarketData", "Simulator", "Exchange",
+                "Engine", "MarketData", "Simulator", "Exchange", "ExchangeStreams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentKitTests",
-            dependencies: ["AgentKit", "Engine", "MarketData", "Agent"],
+            dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Simulator", "Exchange"],
             swiftSettings: swiftSettings
         ),
     ]

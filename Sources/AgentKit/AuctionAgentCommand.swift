@@ -12,6 +12,7 @@ public struct AuctionAgentCommand: ParsableCommand {
               features   one row of bars, order flow and rolling value area per minute (SPEC §7)
               backtest   the strategy on recorded data: trades, fills, signals, equity, metrics, report
               grid       the backtest over a grid of parameters, ranked, stored in SQLite
+              preflight  check keys, REST, clock, instrument, wallet, position, orders and streams
               config     validate and print an environment's configuration
 
             Configuration: --env NAME finds NAME.yaml in --config-dir, $AUCTION_CONFIG_DIR,
@@ -19,7 +20,7 @@ public struct AuctionAgentCommand: ParsableCommand {
             --set group.key=value overrides any parameter (repeatable).
             """,
         version: agentVersion,
-        subcommands: [FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self, ConfigCommand.self]
+        subcommands: [FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self, PreflightCommand.self, ConfigCommand.self]
     )
 
     public init() {}

@@ -4,7 +4,7 @@ import Engine
 /// subset; what they leave out takes the default here. Order is the order `config check` prints.
 public enum ConfigSchema {
     public static let groups = [
-        "instrument", "value_area", "order_flow", "signal", "sizing", "risk", "execution", "backtest",
+        "instrument", "value_area", "order_flow", "signal", "sizing", "risk", "execution", "backtest", "exchange",
     ]
 
     public static let parameters: [Parameter] = [
@@ -75,6 +75,14 @@ public enum ConfigSchema {
         Parameter("backtest.entry_slippage_ticks", .integer(0...100_000), .integer(1), "market entries fill this far beyond the quote"),
         Parameter("backtest.exit_slippage_ticks", .integer(0...100_000), .integer(1), "market exits fill this far beyond the quote"),
         Parameter("backtest.funding_rate_8h_bps", .real(lower: -1_000, upper: 1_000), .real(1.0), "funding paid by longs every 8 h (bps)"),
+
+        // exchange (BYBIT.md): where to connect and which environment variables hold the keys
+        Parameter("exchange.rest_url", .text, .text("https://api.bybit.com"), "REST base URL"),
+        Parameter("exchange.public_ws_url", .text, .text("wss://stream.bybit.com/v5/public/linear"), "public WebSocket"),
+        Parameter("exchange.private_ws_url", .text, .text("wss://stream.bybit.com/v5/private"), "private WebSocket"),
+        Parameter("exchange.api_key_env", .text, .text("BYBIT_API_KEY"), "environment variable holding the API key"),
+        Parameter("exchange.api_secret_env", .text, .text("BYBIT_API_SECRET"), "environment variable holding the API secret"),
+        Parameter("exchange.recv_window_ms", .integer(1_000...60_000), .integer(5_000), "X-BAPI-RECV-WINDOW"),
     ]
 
     public static let byKey: [String: Parameter] = Dictionary(uniqueKeysWithValues: parameters.map { ($0.key, $0) })

@@ -1,0 +1,189 @@
+import ArgumentParser
+import Engine
+import Exchange
+import ExchangeStreams
+import Foundation
+
+/// One preflight check's outcome.
+struct PreflightCheck {
+    var name: String
+    var ok: Bool
+    var detail: String
+}
+
+/// Holds what the stream checks saw, across their tasks.
+final class StreamProbe: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var publicData = false
+    private var privateReady = false
+    private var privateRefused: String?
+    func sawPublicData() { lock.withLock { publicData = true } }
+    func sawPrivateReady() { lock.withLock { privateReady = true } }
+    func refused(_ reason: String) { lock.withLock { privateRefused = reason } }
+    var state: (Bool, Bool, String?) { lock.withLock { (publicData, privateReady, privateRefused) } }
+}
+
+/// `auction-agent preflight`: everything an operator checks before `systemctl start`.
+struct PreflightCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preflight",
+        abstract: "Check configuration, keys, REST, clock, instrument, wallet, position, orders and both streams.",
+        discussion: """
+            Runs against the environment's exchange URLs (exchange.rest_url, exchange.public_ws_url, \
+            exchange.private_ws_url) with the keys from the environment variables the config names \
+            (exchange.api_key_env, exchange.api_secret_env; their values are never printed). Checks: the \
+            configuration is valid; the keys are present; REST answers; the clock offset to the exchange is under \
+            --max-clock-offset-ms; the instrument's rules; the wallet is readable; the position and open orders \
+            (listed); the public stream delivers data and the private stream authenticates within --stream-timeout \
+            seconds. Exit status 0 when every check passes, 1 otherwise (each failure says why). --json prints one \
+            JSON object for scripts.
+            """
+    )
+
+    @OptionGroup var config: ConfigOptions
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @Option(help: "Seconds to wait for each stream.")
+    var streamTimeout: Double = 10
+
+    @Option(help: "Largest acceptable clock offset to the exchange (ms).")
+    var maxClockOffsetMs: Int64 = 1_000
+
+    func run() throws {
+        var checks: [PreflightCheck] = []
+        func add(_ name: String, _ ok: Bool, _ detail: String) { checks.append(PreflightCheck(name: name, ok: ok, detail: detail)) }
+        defer { report(checks) }
+
+        let resolved: ResolvedConfig
+        do {
+            resolved = try ConfigLoader.load(config.selection, defaultEnvironment: nil)
+            add("config", true, resolved.source ?? "built-in defaults")
+        } catch {
+            add("config", false, "\(error)")
+            throw ExitCode.failure
+        }
+        let env = ProcessInfo.processInfo.environment
+        let keyName = resolved.text("exchange.api_key_env")
+        let secretName = resolved.text("exchange.api_secret_env")
+        let key = env[keyName].flatMap { $0.isEmpty ? nil : $0 }
+        let secret = env[secretName].flatMap { $0.isEmpty ? nil : $0 }
+        let credentials = key.flatMap { k in secret.map { BybitCredentials(apiKey: k, apiSecret: $0) } }
+        add("keys", credentials != nil, credentials != nil ? "present in \(keyName), \(secretName)"
+            : "missing: set \([key == nil ? keyName : nil, secret == nil ? secretName : nil].compactMap { $0 }.joined(separator: " and "))")
+
+        var rest = BybitRESTConfig(baseURL: resolved.text("exchange.rest_url"))
+        rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
+        rest.symbol = resolved.instrument.symbol
+        rest.maxAttempts = 2
+        let client = BybitRESTClient(config: rest, credentials: credentials)
+        do {
+            let offset = try client.syncTime()
+            add("rest", true, "\(rest.baseURL) answers")
+            add("clock", abs(offset) <= maxClockOffsetMs, "offset \(offset) ms to the exchange (limit \(maxClockOffsetMs) ms)")
+        } catch {
+            add("rest", false, "\(error)")
+        }
+        var instrument = resolved.instrument
+        do {
+            let info = try client.instrumentInfo()
+            instrument = info.instrument
+            let same = info.tickSize == resolved.instrument.tick && info.qtyStep == resolved.instrument.qtyStep
+            add("instrument", info.status == "Trading",
+                "\(info.symbol) \(info.status): tick \(info.tickSize), qty step \(info.qtyStep), min \(info.minOrderQty)"
+                    + (same ? "" : " (differs from config; the exchange's rules are used)"))
+        } catch {
+            add("instrument", false, "\(error)")
+        }
+        if credentials != nil {
+            do {
+                let w = try client.walletBalance()
+                add("wallet", true, "equity \(w.totalEquity) USDT, available \(w.totalAvailableBalance)")
+            } catch {
+                add("wallet", false, "\(error)")
+            }
+            do {
+                let positions = try client.positions().filter { $0.side != nil }
+                add("position", true, positions.isEmpty ? "flat" : positions.map { "\($0.side!) \($0.size) @ \($0.avgPrice?.description ?? "?")" }.joined(separator: "; "))
+            } catch {
+                add("position", false, "\(error)")
+            }
+            do {
+                let open = try client.orders(openOnly: true)
+                add("orders", true, open.isEmpty ? "none open" : open.map { "\($0.orderLinkId) \($0.side) \($0.qty) \($0.orderStatus)" }.joined(separator: "; "))
+            } catch {
+                add("orders", false, "\(error)")
+            }
+        }
+
+        // Streams, concurrently, each within the timeout.
+        let probe = StreamProbe()
+        let timeout = streamTimeout
+        let publicStream = BybitPublicStream(settings: StreamSettings(url: resolved.text("exchange.public_ws_url")), instrument: instrument)
+        let privateURL = resolved.text("exchange.private_ws_url")
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await publicStream.run(
+                        onMessage: { m in
+                            switch m {
+                            case .trades(let t) where !t.isEmpty: probe.sawPublicData()
+                            case .quote: probe.sawPublicData()
+                            default: break
+                            }
+                        },
+                        onStatus: { _ in }
+                    )
+                }
+                if let credentials {
+                    let privateStream = BybitPrivateStream(settings: StreamSettings(url: privateURL), credentials: credentials)
+                    group.addTask {
+                        await privateStream.run(onMessage: { _ in }, onStatus: { s in
+                            if s == .ready { probe.sawPrivateReady() }
+                            if case .disconnected(let reason) = s, reason.contains("authentication") { probe.refused(reason) }
+                        })
+                    }
+                }
+                let deadline = Date().addingTimeInterval(timeout)
+                while Date() < deadline {
+                    let (pub, priv, refused) = probe.state
+                    if pub && (credentials == nil || priv || refused != nil) { break }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                group.cancelAll()
+            }
+            done.signal()
+        }
+        done.wait()
+        let (pub, priv, refused) = probe.state
+        add("public stream", pub, pub ? "data received" : "no data within \(formatNumber(timeout)) s from \(resolved.text("exchange.public_ws_url"))")
+        if credentials != nil {
+            add("private stream", priv, priv ? "authenticated and subscribed" : refused ?? "not ready within \(formatNumber(timeout)) s")
+        }
+        if checks.contains(where: { !$0.ok }) { throw ExitCode.failure }
+    }
+
+    private func report(_ checks: [PreflightCheck]) {
+        if json {
+            var list: [JSONValue] = []
+            for c in checks {
+                var o = JSONObject()
+                o["name"] = .string(c.name)
+                o["ok"] = .bool(c.ok)
+                o["detail"] = .string(c.detail)
+                list.append(.object(o))
+            }
+            var root = JSONObject()
+            root["ok"] = .bool(!checks.contains { !$0.ok })
+            root["checks"] = .array(list)
+            print(JSONValue.object(root).render(indent: 0))
+        } else {
+            for c in checks { print("\(c.ok ? "ok  " : "FAIL") \(c.name): \(c.detail)") }
+            let failed = checks.filter { !$0.ok }.count
+            print(failed == 0 ? "preflight: all \(checks.count) checks passed" : "preflight: \(failed) of \(checks.count) checks failed")
+        }
+    }
+}

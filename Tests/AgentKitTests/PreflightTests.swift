@@ -1,0 +1,70 @@
+import Exchange
+import Foundation
+import Simulator
+import Testing
+
+/// The simulated venue on a loopback port, fed a generated market on a background thread.
+final class SimExchangeProcess: @unchecked Sendable {
+    let venue = SimVenue()
+    let server: SimHTTPServer
+    let driver: SimMarketDriver
+    var port: UInt16 { server.port }
+
+    init(speed: Double = 60) throws {
+        var market = MarketGeneratorConfig()
+        market.hours = 24
+        market.startMs = wallClockMillis() - 30 * 60_000
+        driver = SimMarketDriver(venue: venue, source: GeneratedMarket(config: market), speed: speed)
+        driver.prefill(until: market.startMs + 30 * 60_000)
+        server = venue.makeServer()
+        try server.start()
+        driver.start()
+    }
+
+    deinit {
+        driver.stop()
+        server.stop()
+    }
+
+    var settings: [String] {
+        ["--set", "exchange.rest_url=http://127.0.0.1:\(port)", "--set", "exchange.public_ws_url=ws://127.0.0.1:\(port)/v5/public/linear",
+         "--set", "exchange.private_ws_url=ws://127.0.0.1:\(port)/v5/private"]
+    }
+}
+
+@Suite(.serialized) struct PreflightTests {
+    @Test func preflightPassesAgainstTheSimulator() throws {
+        let sim = try SimExchangeProcess()
+        let run = try agent(["preflight", "--env", "backtest", "--json", "--stream-timeout", "10"] + sim.settings,
+                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]
+        #expect(json["ok"] as? Bool == true)
+        let names = (json["checks"] as! [[String: Any]]).map { $0["name"] as! String }
+        #expect(names == ["config", "keys", "rest", "clock", "instrument", "wallet", "position", "orders", "public stream", "private stream"])
+        #expect(!run.stdout.contains("sim-secret"), "the secret is never printed")
+    }
+
+    @Test func missingKeysAndBadSecretFailWithReasons() throws {
+        let sim = try SimExchangeProcess()
+        let none = try agent(["preflight", "--env", "backtest", "--stream-timeout", "3"] + sim.settings,
+                             environment: ["BYBIT_API_KEY": "", "BYBIT_API_SECRET": ""])
+        #expect(none.status == 1)
+        #expect(none.stdout.contains("FAIL keys: missing: set BYBIT_API_KEY and BYBIT_API_SECRET"), "\(none.stdout)")
+        let bad = try agent(["preflight", "--env", "backtest", "--stream-timeout", "5"] + sim.settings,
+                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "wrong-secret-value"])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("FAIL wallet: GET /v5/account/wallet-balance: retCode 10004"), "\(bad.stdout)")
+        #expect(bad.stdout.contains("FAIL private stream"), "\(bad.stdout)")
+        #expect(!bad.stdout.contains("wrong-secret-value") && !bad.stderr.contains("wrong-secret-value"))
+    }
+
+    @Test func unreachableExchangeFails() throws {
+        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "1", "--set", "exchange.rest_url=http://127.0.0.1:9",
+                             "--set", "exchange.public_ws_url=ws://127.0.0.1:9/v5/public/linear", "--set", "exchange.private_ws_url=ws://127.0.0.1:9/v5/private"],
+                            environment: ["BYBIT_API_KEY": "k", "BYBIT_API_SECRET": "s"])
+        #expect(run.status == 1)
+        #expect(run.stdout.contains("FAIL rest: GET /v5/market/time"), "\(run.stdout)")
+        #expect(run.stdout.contains("FAIL public stream: no data within 1 s"))
+    }
+}
