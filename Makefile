@@ -3,7 +3,7 @@
 #   make test   set up, build and run every test
 SWIFT ?= swift
 
-.PHONY: run test build release bench setup clean
+.PHONY: run test build release bench soak setup clean
 
 setup:
 	bash scripts/setup

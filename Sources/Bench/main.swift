@@ -40,7 +40,8 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 }
 
 func report(_ name: String, _ value: String) {
-    print("| \(name) | \(value) |")
+    // Written at once, so a run cut short still shows what it measured.
+    FileHandle.standardOutput.write(Data("| \(name) | \(value) |\n".utf8))
 }
 
 var settings = MarketGeneratorConfig()
@@ -51,9 +52,7 @@ let (trades, quotes) = generator.generateAll()
 var events: [MarketEvent] = []
 events.reserveCapacity(trades.count + quotes.count)
 mergeEvents(trades: trades, quotes: quotes) { events.append($0) }
-print("bench: \(formatNumber(hours)) h synthetic market, seed \(seed): \(trades.count) trades, \(quotes.count) quotes\n")
-print("| measure | figure |")
-print("| --- | --- |")
+FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic market, seed \(seed): \(trades.count) trades, \(quotes.count) quotes\n\n| measure | figure |\n| --- | --- |\n".utf8))
 
 // 1. Feature pipeline throughput on in-memory events.
 var best = Double.infinity
@@ -185,8 +184,11 @@ do {
 }
 
 // 8. Signed REST round trip to the simulator on loopback (wallet balance: signature checked by the venue).
+//    The venue's rate limit is lifted: this measures the round trip, not waits for a limit reset.
+var unlimited = SimVenueConfig()
+unlimited.rateLimitPerSecond = 1_000_000
 do {
-    let venue = SimVenue()
+    let venue = SimVenue(config: unlimited)
     for e in events.prefix(100_000) { venue.onMarket(e) }
     let server = venue.makeServer()
     try server.start()
@@ -201,4 +203,66 @@ do {
     }
     times.sort()
     report("signed REST round trip to the simulator (loopback)", String(format: "p50 %.0f µs, p99 %.0f µs over %d calls", percentile(times, 0.5) * 1e6, percentile(times, 0.99) * 1e6, times.count))
+}
+
+// 9. Soak on loopback: 10,000 orders through the REST client, then 1,000 WebSocket drops and reconnects; open
+//    descriptors and resident memory before and after.
+func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+func residentKB() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return -1 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+}
+if CommandLine.arguments.contains("--soak") || ProcessInfo.processInfo.environment["BENCH_SOAK"] == "1" {
+    let venue = SimVenue(config: unlimited)
+    for e in events.prefix(200_000) { venue.onMarket(e) }
+    let server = venue.makeServer()
+    try server.start()
+    let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
+                                 credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
+    _ = try client.walletBalance()
+    let fds0 = openDescriptors()
+    let rss0 = residentKB()
+    let t0 = now()
+    for n in 0..<10_000 {
+        _ = try client.createOrder(OrderRequest(side: n % 2 == 0 ? .long : .short, orderType: "Market", qty: ScaledDecimal("0.001")!,
+                                                orderLinkId: "soak-\(n)"))
+    }
+    let orderSeconds = now() - t0
+    let fds1 = openDescriptors()
+    let rss1 = residentKB()
+    report("soak: 10,000 market orders over REST", String(format: "%.1f s (%.0f orders/s); fds %d → %d; RSS %d → %d kB", orderSeconds, 10_000 / orderSeconds, fds0, fds1, rss0, rss1))
+
+    final class Counts: @unchecked Sendable {
+        // Guarded by `lock`.
+        let lock = NSLock()
+        var ready = 0
+    }
+    let counts = Counts()
+    var settings = StreamSettings(url: "ws://127.0.0.1:\(server.port)/v5/public/linear")
+    settings.reconnectBaseMs = 1
+    settings.reconnectCapMs = 2
+    let stream = BybitPublicStream(settings: settings, instrument: .btcusdt)
+    let task = Task.detached { await stream.run(onMessage: { _ in }, onStatus: { s in if s == .ready { counts.lock.withLock { counts.ready += 1 } } }) }
+    func readyCount() -> Int { counts.lock.withLock { counts.ready } }
+    while readyCount() < 1 { usleep(1_000) }
+    let fds2 = openDescriptors()
+    let rss2 = residentKB()
+    let t1 = now()
+    for n in 1...1_000 {
+        _ = try CurlTransport().send(method: "POST", url: "http://127.0.0.1:\(server.port)/sim/faults", headers: [], body: Array(#"{"dropWebSockets": true}"#.utf8))
+        let waitStart = now()
+        while readyCount() < n + 1 {
+            usleep(200)
+            if now() - waitStart > 10 { FileHandle.standardError.write(Data("soak: reconnect \(n) not ready after 10 s (ready \(readyCount()))\n".utf8)); exit(1) }
+        }
+    }
+    let reconnectSeconds = now() - t1
+    task.cancel()
+    usleep(200_000)
+    let fds3 = openDescriptors()
+    let rss3 = residentKB()
+    report("soak: 1,000 WebSocket drops and reconnects", String(format: "%.1f s; fds %d → %d (client and server, after), server connections open %d; RSS %d → %d kB", reconnectSeconds, fds2, fds3, server.openConnections, rss2, rss3))
+    server.stop()
 }
