@@ -25,5 +25,10 @@ bench: setup
 	$(SWIFT) build -c release --product bench
 	.build/release/bench
 
+# bench plus the loopback soak (10,000 orders, 1,000 WebSocket reconnects)
+soak: setup
+	$(SWIFT) build -c release --product bench
+	BENCH_SOAK=1 .build/release/bench
+
 clean:
 	rm -rf .build data/demo
