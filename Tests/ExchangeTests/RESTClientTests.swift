@@ -197,6 +197,37 @@ final class SimFixture: @unchecked Sendable {
         #expect(try client.positions().first?.size == ScaledDecimal("0.1"))
     }
 
+    @Test func fundingHistoryComesFromTheVenuesEightHourBoundaries() throws {
+        let sim = try SimFixture(minutes: 20)
+        // Push the venue's market across two funding times.
+        let t = sim.venue.marketTime
+        let q = sim.venue.currentQuote!
+        for h in [8, 16] {
+            var next = q
+            next.ts = (t / 28_800_000 + Int64(h / 8)) * 28_800_000 + 1
+            sim.venue.onMarket(.quote(next))
+        }
+        let history = try sim.client().fundingHistory(startTime: 0, endTime: .max)
+        #expect(history.count >= 2)
+        #expect(history.allSatisfy { $0.rate == ScaledDecimal("0.0001") && $0.ts % 28_800_000 == 0 })
+    }
+
+    @Test func slowRepliesTimeOutAndAreRetried() throws {
+        let sim = try SimFixture()
+        let sleeps = SleepLog()
+        let client = sim.client(timeoutMs: 200, sleeps: sleeps)
+        try sim.setFaults(#"{"replyDelayMs": 400}"#)
+        do {
+            _ = try client.ticker()
+            Issue.record("every reply is later than the timeout")
+        } catch {
+            #expect(error.kind == .transport(timedOut: true))
+            #expect(sleeps.all.count == 3, "four attempts, three back-offs")
+        }
+        try sim.setFaults("{}")
+        _ = try client.ticker()
+    }
+
     @Test func rejectedOrdersCarryTheRetCode() throws {
         let sim = try SimFixture()
         try sim.setFaults(#"{"rejectOrders": true}"#)

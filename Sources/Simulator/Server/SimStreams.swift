@@ -26,6 +26,45 @@ extension SimVenue {
         var tradeCursor = self.tradeCursor
         var lastBookId: Int64 = -1
         var lastBookSent: Int64 = 0
+        streamLoop(ws, connectionId: connectionId) { op, reqId, o in
+            switch op {
+            case "ping":
+                ws.send(#"{"success":true,"ret_msg":"pong","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"ping"}"#)
+            case "subscribe":
+                let args = (o["args"] as? [String]) ?? []
+                var ok = !args.isEmpty
+                for a in args {
+                    if a == "publicTrade.\(symbol)" { trades = true } else if a == "orderbook.1.\(symbol)" { book = true } else { ok = false }
+                }
+                ws.send(#"{"success":\#(ok),"ret_msg":"\#(ok ? "" : "error:handler not found")","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"subscribe"}"#)
+            default:
+                ws.send(#"{"success":false,"ret_msg":"error:unknown op","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"\#(op)"}"#)
+            }
+        } push: {
+            let now = wallClockMillis()
+            if trades {
+                let (batch, cursor) = self.trades(after: tradeCursor)
+                tradeCursor = cursor
+                if !batch.isEmpty, !ws.send(publicTradeMessage(batch, now: now)) { return false }
+            }
+            if book, let q = currentQuote {
+                let restarted = takeRestart()
+                let id = currentBookUpdateId
+                if restarted || id != lastBookId || now - lastBookSent >= 3_000 {
+                    lastBookId = id
+                    lastBookSent = now
+                    if !ws.send(bookMessage(q, updateId: restarted ? 1 : max(id, 2), now: now)) { return false }
+                }
+            }
+            return true
+        }
+    }
+
+    /// The loop every simulated stream runs: the drop and stall faults, a read every 10 ms, client ops (JSON with
+    /// `op` and `req_id`) to `handle`, then `push` (false ends the stream).
+    private func streamLoop(
+        _ ws: WebSocketConnection, connectionId: String, handle: (String, String, [String: Any]) -> Void, push: () -> Bool
+    ) {
         let generation = lock.withLock { webSocketDropGeneration }
         while true {
             let (dropped, stalled) = lock.withLock { (webSocketDropGeneration != generation, faults.stallWebSockets) }
@@ -45,36 +84,9 @@ extension SimVenue {
                     ws.send(#"{"success":false,"ret_msg":"error:request not valid JSON","conn_id":"\#(connectionId)","op":""}"#)
                     continue
                 }
-                let reqId = (o["req_id"] as? String) ?? ""
-                switch op {
-                case "ping":
-                    ws.send(#"{"success":true,"ret_msg":"pong","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"ping"}"#)
-                case "subscribe":
-                    let args = (o["args"] as? [String]) ?? []
-                    var ok = !args.isEmpty
-                    for a in args {
-                        if a == "publicTrade.\(symbol)" { trades = true } else if a == "orderbook.1.\(symbol)" { book = true } else { ok = false }
-                    }
-                    ws.send(#"{"success":\#(ok),"ret_msg":"\#(ok ? "" : "error:handler not found")","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"subscribe"}"#)
-                default:
-                    ws.send(#"{"success":false,"ret_msg":"error:unknown op","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"\#(op)"}"#)
-                }
+                handle(op, (o["req_id"] as? String) ?? "", o)
             }
-            let now = wallClockMillis()
-            if trades {
-                let (batch, cursor) = self.trades(after: tradeCursor)
-                tradeCursor = cursor
-                if !batch.isEmpty, !ws.send(publicTradeMessage(batch, now: now)) { return }
-            }
-            if book, let q = currentQuote {
-                let restarted = takeRestart()
-                let id = currentBookUpdateId
-                if restarted || id != lastBookId || now - lastBookSent >= 3_000 {
-                    lastBookId = id
-                    lastBookSent = now
-                    if !ws.send(bookMessage(q, updateId: restarted ? 1 : max(id, 2), now: now)) { return }
-                }
-            }
+            if !push() { return }
         }
     }
 
@@ -104,58 +116,39 @@ extension SimVenue {
         var authed = false
         var topics: Set<String> = []
         var cursor = 0
-        let generation = lock.withLock { webSocketDropGeneration }
-        while true {
-            let (dropped, stalled) = lock.withLock { (webSocketDropGeneration != generation, faults.stallWebSockets) }
-            if dropped {
-                ws.drop()
-                return
-            }
-            if stalled {
-                usleep(10_000)
-                continue
-            }
-            switch ws.read(timeoutMs: 10) {
-            case .close: return
-            case .ping, .idle: break
-            case .text(let text):
-                guard let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any], let op = o["op"] as? String else {
-                    ws.send(#"{"success":false,"ret_msg":"error:request not valid JSON","conn_id":"\#(connectionId)","op":""}"#)
-                    continue
-                }
-                let reqId = (o["req_id"] as? String) ?? ""
-                let args = (o["args"] as? [Any]) ?? []
-                switch op {
-                case "ping":
-                    ws.send(#"{"req_id":"\#(reqId)","op":"pong","args":["\#(wallClockMillis())"],"conn_id":"\#(connectionId)"}"#)
-                case "auth":
-                    var message = "Params Error"
-                    if args.count == 3, let key = args[0] as? String, let secret = config.keys[key],
-                        let expires = (args[1] as? NSNumber)?.int64Value ?? (args[1] as? String).flatMap({ Int64($0) }),
-                        let signature = args[2] as? String
-                    {
-                        if expires <= wallClockMillis() {
-                            message = "Request expired"
-                        } else if signature == BybitSigner.websocketSignature(expires: expires, secret: secret) {
-                            authed = true
-                            cursor = privateEvents(after: Int.max).cursor
-                            message = ""
-                        } else {
-                            message = "Invalid sign"
-                        }
+        streamLoop(ws, connectionId: connectionId) { op, reqId, o in
+            let args = (o["args"] as? [Any]) ?? []
+            switch op {
+            case "ping":
+                ws.send(#"{"req_id":"\#(reqId)","op":"pong","args":["\#(wallClockMillis())"],"conn_id":"\#(connectionId)"}"#)
+            case "auth":
+                var message = "Params Error"
+                if args.count == 3, let key = args[0] as? String, let secret = config.keys[key],
+                    let expires = (args[1] as? NSNumber)?.int64Value ?? (args[1] as? String).flatMap({ Int64($0) }),
+                    let signature = args[2] as? String
+                {
+                    if expires <= wallClockMillis() {
+                        message = "Request expired"
+                    } else if signature == BybitSigner.websocketSignature(expires: expires, secret: secret) {
+                        authed = true
+                        cursor = privateEvents(after: Int.max).cursor
+                        message = ""
+                    } else {
+                        message = "Invalid sign"
                     }
-                    ws.send(#"{"success":\#(authed),"ret_msg":"\#(message)","op":"auth","conn_id":"\#(connectionId)","req_id":"\#(reqId)"}"#)
-                case "subscribe":
-                    let names = args.compactMap { $0 as? String }
-                    let known: Set<String> = ["order", "execution", "position", "wallet"]
-                    let ok = authed && !names.isEmpty && names.allSatisfy { known.contains($0) }
-                    if ok { topics.formUnion(names) }
-                    ws.send(#"{"success":\#(ok),"ret_msg":"\#(ok ? "" : authed ? "error:handler not found" : "Request not authorized")","op":"subscribe","conn_id":"\#(connectionId)","req_id":"\#(reqId)"}"#)
-                default:
-                    ws.send(#"{"success":false,"ret_msg":"error:unknown op","op":"\#(op)","conn_id":"\#(connectionId)"}"#)
                 }
+                ws.send(#"{"success":\#(authed),"ret_msg":"\#(message)","op":"auth","conn_id":"\#(connectionId)","req_id":"\#(reqId)"}"#)
+            case "subscribe":
+                let names = args.compactMap { $0 as? String }
+                let known: Set<String> = ["order", "execution", "position", "wallet"]
+                let ok = authed && !names.isEmpty && names.allSatisfy { known.contains($0) }
+                if ok { topics.formUnion(names) }
+                ws.send(#"{"success":\#(ok),"ret_msg":"\#(ok ? "" : authed ? "error:handler not found" : "Request not authorized")","op":"subscribe","conn_id":"\#(connectionId)","req_id":"\#(reqId)"}"#)
+            default:
+                ws.send(#"{"success":false,"ret_msg":"error:unknown op","op":"\#(op)","conn_id":"\#(connectionId)"}"#)
             }
-            guard authed, !topics.isEmpty else { continue }
+        } push: {
+            guard authed, !topics.isEmpty else { return true }
             let (events, next) = privateEvents(after: cursor)
             cursor = next
             for e in events {
@@ -170,8 +163,9 @@ extension SimVenue {
                 let message: [String: Any] = ["id": "\(connectionId)-\(cursor)", "topic": topic, "creationTime": wallClockMillis(), "data": [payload]]
                 guard let data = try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys]),
                     ws.send(String(decoding: data, as: UTF8.self))
-                else { return }
+                else { return false }
             }
+            return true
         }
     }
 }
