@@ -35,7 +35,7 @@ final class SimExchangeProcess: @unchecked Sendable {
 @Suite(.serialized) struct PreflightTests {
     @Test func preflightPassesAgainstTheSimulator() throws {
         let sim = try SimExchangeProcess()
-        let run = try agent(["preflight", "--env", "backtest", "--json", "--stream-timeout", "10"] + sim.settings,
+        let run = try agent(["preflight", "--env", "backtest", "--json", "--stream-timeout", "30"] + sim.settings,
                             environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]

@@ -17,8 +17,9 @@ final class Inbox<Message: Sendable>: @unchecked Sendable {
     var all: [Message] { lock.withLock { messages } }
     var allStatuses: [StreamStatus] { lock.withLock { statuses } }
 
-    /// Waits (polling every 10 ms) until `condition` holds, at most `seconds`; returns whether it did.
-    func wait(seconds: Double = 10, _ condition: (Inbox) -> Bool) async -> Bool {
+    /// Waits (polling every 10 ms) until `condition` holds, at most `seconds` (generous: the whole suite runs in
+    /// parallel on two cores); returns whether it did.
+    func wait(seconds: Double = 30, _ condition: (Inbox) -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if condition(self) { return true }
