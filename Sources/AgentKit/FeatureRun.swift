@@ -17,8 +17,8 @@ public struct FeatureRunSummary: Sendable {
     public var seconds = 0.0
 }
 
-/// A features run failed; the message names the file and what to do.
-public struct FeatureRunError: Error, CustomStringConvertible {
+/// A command failed; the message names the file and what to do.
+public struct CommandError: Error, CustomStringConvertible {
     public var description: String
 }
 
@@ -38,9 +38,9 @@ public func runFeatures(
     let instrument = config.instrument
     let features = config.features
     let (trades, tradesReport) = try readTrades(path: tradesPath, instrument: instrument, options: options)
-    guard !trades.isEmpty else { throw FeatureRunError(description: "\(tradesPath): no trades to build bars from") }
+    guard !trades.isEmpty else { throw CommandError(description: "\(tradesPath): no trades to build bars from") }
     if features.sideSource == .exchange && !tradesReport.hasSide {
-        throw FeatureRunError(
+        throw CommandError(
             description: "\(tradesPath): order_flow.side_source is 'exchange' but the file has no side column "
                 + "(set order_flow.side_source=auto or inferred)"
         )
@@ -105,18 +105,18 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     let directory = url.deletingLastPathComponent()
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw FeatureRunError(description: "\(path): the directory \(directory.path) does not exist")
+        throw CommandError(description: "\(path): the directory \(directory.path) does not exist")
     }
     let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
     do {
         try Data(bytes).write(to: temporary)
         // rename(2) replaces the target atomically: readers see the old file or the new one, never a mix.
         guard rename(temporary.path, url.path) == 0 else {
-            throw FeatureRunError(description: String(cString: strerror(errno)))
+            throw CommandError(description: String(cString: strerror(errno)))
         }
     } catch {
         try? FileManager.default.removeItem(at: temporary)
-        throw FeatureRunError(description: "\(path): cannot be written: \(error.localizedDescription)")
+        throw CommandError(description: "\(path): cannot be written: \(error.localizedDescription)")
     }
 }
 

@@ -58,7 +58,7 @@ public func writeBacktest(_ r: BacktestResult, to directory: String, instrument:
     do {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
-        throw FeatureRunError(description: "\(directory): cannot create the directory: \(error.localizedDescription)")
+        throw CommandError(description: "\(directory): cannot create the directory: \(error.localizedDescription)")
     }
     let files: [(String, String)] = [
         ("trades.csv", BacktestOutputs.tradesCSV(r.roundTrips, instrument)),

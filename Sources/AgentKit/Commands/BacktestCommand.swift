@@ -57,7 +57,7 @@ struct BacktestCommand: ParsableCommand {
         let started = Date()
         if barsOnly, let features {
             let minutes = try readFeatures(path: features, instrument: instrument)
-            guard !minutes.isEmpty else { throw FeatureRunError(description: "\(features): no minutes") }
+            guard !minutes.isEmpty else { throw CommandError(description: "\(features): no minutes") }
             let result = runBarBacktest(minutes, strategy: resolved.strategy, instrument: instrument)
             try writeBacktest(result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
                               title: "auction-trader backtest (bars only): \(URL(fileURLWithPath: features).lastPathComponent)")
@@ -69,8 +69,8 @@ struct BacktestCommand: ParsableCommand {
         let options = ReadOptions(skipBadRows: skipBadRows)
         let (tradeEvents, tradesReport) = try readTrades(path: trades, instrument: instrument, options: options)
         let (quoteEvents, quotesReport) = try readQuotes(path: quotes, instrument: instrument, options: options)
-        guard !tradeEvents.isEmpty else { throw FeatureRunError(description: "\(trades): no trades") }
-        guard !quoteEvents.isEmpty else { throw FeatureRunError(description: "\(quotes): no quotes; fills need quotes") }
+        guard !tradeEvents.isEmpty else { throw CommandError(description: "\(trades): no trades") }
+        guard !quoteEvents.isEmpty else { throw CommandError(description: "\(quotes): no quotes; fills need quotes") }
         for report in [tradesReport, quotesReport] where report.skippedRows > 0 {
             FileHandle.standardError.write(Data("\(report.file): \(report.skippedRows) bad rows skipped\n".utf8))
         }

@@ -68,9 +68,9 @@ struct GridCommand: ParsableCommand {
         let instrument = base.instrument
         let (tradeEvents, _) = try readTrades(path: trades, instrument: instrument)
         let (quoteEvents, _) = try readQuotes(path: quotes, instrument: instrument)
-        guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else { throw FeatureRunError(description: "\(trades), \(quotes): need trades and quotes") }
+        guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else { throw CommandError(description: "\(trades), \(quotes): need trades and quotes") }
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-            throw FeatureRunError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
+            throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
         }
         let gridId = "grid-\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())"
         let store = try GridStore(path: db ?? "\(out)/grid.sqlite", gridId: gridId)

@@ -57,7 +57,7 @@ struct SimulateCommand: ParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         } catch {
-            throw FeatureRunError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
+            throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
         }
         let started = Date()
         var generator = MarketGenerator(config: settings)
