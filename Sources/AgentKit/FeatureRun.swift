@@ -205,3 +205,12 @@ extension FeatureRunSummary {
         return lines.joined(separator: "\n")
     }
 }
+
+/// Unblocks SIGINT and SIGTERM for this thread and the threads it creates later.
+func unblockStopSignals() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+}

@@ -59,6 +59,35 @@ final class SimExchangeProcess: @unchecked Sendable {
         #expect(!bad.stdout.contains("wrong-secret-value") && !bad.stderr.contains("wrong-secret-value"))
     }
 
+    /// `sim-exchange` as its own process: it serves, writes its port, passes preflight, and stops on SIGTERM.
+    @Test(.timeLimit(.minutes(2))) func simExchangeProcessServesPreflight() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let portFile = dir.appendingPathComponent("port").path
+        let process = Process()
+        process.executableURL = agentBinary()
+        process.arguments = ["sim-exchange", "--port", "0", "--port-file", portFile, "--speed", "60", "--warm-minutes", "30"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var port: Int?
+        for _ in 0..<600 where port == nil {
+            port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if port == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let p = try #require(port, "sim-exchange never wrote its port")
+        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "30",
+                             "--set", "exchange.rest_url=http://127.0.0.1:\(p)", "--set", "exchange.public_ws_url=ws://127.0.0.1:\(p)/v5/public/linear",
+                             "--set", "exchange.private_ws_url=ws://127.0.0.1:\(p)/v5/private"],
+                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        #expect(run.status == 0, "\(run.stdout)")
+        process.terminate()
+        for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "sim-exchange stops on SIGTERM")
+        #expect(process.isRunning || process.terminationStatus == 0)
+    }
+
     @Test func unreachableExchangeFails() throws {
         let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "1", "--set", "exchange.rest_url=http://127.0.0.1:9",
                              "--set", "exchange.public_ws_url=ws://127.0.0.1:9/v5/public/linear", "--set", "exchange.private_ws_url=ws://127.0.0.1:9/v5/private"],

@@ -78,6 +78,7 @@ struct GridCommand: ParsableCommand {
         let total = spec.combinations.count
         FileHandle.standardError.write(Data("grid: \(total) runs, \(workerCount) workers, grid id \(gridId)\n".utf8))
 
+        unblockStopSignals()
         signal(SIGINT) { _ in gridInterrupted = 1 }
         let bar = ProgressBar("grid")
         let outcomes = try runGrid(

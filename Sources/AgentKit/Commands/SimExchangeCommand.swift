@@ -32,6 +32,9 @@ struct SimExchangeCommand: ParsableCommand {
     @Option(help: "Port on 127.0.0.1 (0: any free port, printed at start).")
     var port: UInt16 = 18_080
 
+    @Option(help: ArgumentHelp("Write the bound port to this file once serving (for scripts and tests with --port 0).", valueName: "file"))
+    var portFile: String?
+
     @Option(help: "Market generator seed.")
     var seed: UInt64 = 1
 
@@ -53,6 +56,9 @@ struct SimExchangeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // A parent may start us with SIGTERM/SIGINT blocked (Foundation's Process does); threads inherit the mask,
+        // so unblock before any is created, or a stop request would stay pending forever.
+        unblockStopSignals()
         let venue = SimVenue()
         let source: any SimEventSource
         if let replayTrades, let replayQuotes {
@@ -76,6 +82,7 @@ struct SimExchangeCommand: ParsableCommand {
         let banner = "sim-exchange: REST on http://127.0.0.1:\(server.port), public WebSocket ws://127.0.0.1:\(server.port)/v5/public/linear, "
             + "private ws://127.0.0.1:\(server.port)/v5/private (key sim-key, secret sim-secret), speed \(formatNumber(speed))x\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
+        if let portFile { try writeAtomically(Array("\(server.port)\n".utf8), to: portFile) }
         signal(SIGINT) { _ in simStop = 1 }
         signal(SIGTERM) { _ in simStop = 1 }
         while simStop == 0 { usleep(100_000) }
