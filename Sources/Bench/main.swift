@@ -35,10 +35,6 @@ func now() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
-func percentile(_ sorted: [Double], _ p: Double) -> Double {
-    sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
-}
-
 func report(_ name: String, _ value: String) {
     // Written at once, so a run cut short still shows what it measured.
     FileHandle.standardOutput.write(Data("| \(name) | \(value) |\n".utf8))
@@ -83,7 +79,7 @@ do {
     }
 }
 closes.sort()
-report("minute close (profile update, rebucket, value area)", String(format: "p50 %.1f µs, p99 %.1f µs, max %.1f µs over %d closes", percentile(closes, 0.5) * 1e6, percentile(closes, 0.99) * 1e6, closes.last! * 1e6, closes.count))
+report("minute close (profile update, rebucket, value area)", String(format: "p50 %.1f µs, p99 %.1f µs, max %.1f µs over %d closes", Distribution.quantile(closes, 0.5) * 1e6, Distribution.quantile(closes, 0.99) * 1e6, closes.last! * 1e6, closes.count))
 
 // 3. CSV ingestion and 4. the whole day from CSV to the features file.
 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("auction-bench-\(getpid())")
@@ -202,7 +198,7 @@ do {
         times.append(now() - t0)
     }
     times.sort()
-    report("signed REST round trip to the simulator (loopback)", String(format: "p50 %.0f µs, p99 %.0f µs over %d calls", percentile(times, 0.5) * 1e6, percentile(times, 0.99) * 1e6, times.count))
+    report("signed REST round trip to the simulator (loopback)", String(format: "p50 %.0f µs, p99 %.0f µs over %d calls", Distribution.quantile(times, 0.5) * 1e6, Distribution.quantile(times, 0.99) * 1e6, times.count))
 }
 
 // 9. Soak on loopback: 10,000 orders through the REST client, then 1,000 WebSocket drops and reconnects; open

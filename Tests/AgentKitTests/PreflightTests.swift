@@ -3,8 +3,8 @@ import Foundation
 import Simulator
 import Testing
 
-/// The simulated venue on a loopback port, fed a generated market on a background thread.
-final class SimExchangeProcess: @unchecked Sendable {
+/// The simulated venue in this process on a loopback port, fed a generated market on a background thread.
+final class InProcessVenue: @unchecked Sendable {
     let venue = SimVenue()
     let server: SimHTTPServer
     let driver: SimMarketDriver
@@ -26,15 +26,18 @@ final class SimExchangeProcess: @unchecked Sendable {
         server.stop()
     }
 
-    var settings: [String] {
-        ["--set", "exchange.rest_url=http://127.0.0.1:\(port)", "--set", "exchange.public_ws_url=ws://127.0.0.1:\(port)/v5/public/linear",
-         "--set", "exchange.private_ws_url=ws://127.0.0.1:\(port)/v5/private"]
-    }
+    var settings: [String] { exchangeSettings(port: Int(port)) }
+}
+
+/// `--set` overrides pointing every exchange URL at a venue on loopback.
+func exchangeSettings(port: Int) -> [String] {
+    ["--set", "exchange.rest_url=http://127.0.0.1:\(port)", "--set", "exchange.public_ws_url=ws://127.0.0.1:\(port)/v5/public/linear",
+     "--set", "exchange.private_ws_url=ws://127.0.0.1:\(port)/v5/private"]
 }
 
 @Suite(.serialized) struct PreflightTests {
     @Test func preflightPassesAgainstTheSimulator() throws {
-        let sim = try SimExchangeProcess()
+        let sim = try InProcessVenue()
         let run = try agent(["preflight", "--env", "backtest", "--json", "--stream-timeout", "30"] + sim.settings,
                             environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
@@ -46,7 +49,7 @@ final class SimExchangeProcess: @unchecked Sendable {
     }
 
     @Test func missingKeysAndBadSecretFailWithReasons() throws {
-        let sim = try SimExchangeProcess()
+        let sim = try InProcessVenue()
         let none = try agent(["preflight", "--env", "backtest", "--stream-timeout", "3"] + sim.settings,
                              environment: ["BYBIT_API_KEY": "", "BYBIT_API_SECRET": ""])
         #expect(none.status == 1)
@@ -77,9 +80,7 @@ final class SimExchangeProcess: @unchecked Sendable {
             if port == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
         let p = try #require(port, "sim-exchange never wrote its port")
-        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "30",
-                             "--set", "exchange.rest_url=http://127.0.0.1:\(p)", "--set", "exchange.public_ws_url=ws://127.0.0.1:\(p)/v5/public/linear",
-                             "--set", "exchange.private_ws_url=ws://127.0.0.1:\(p)/v5/private"],
+        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "30"] + exchangeSettings(port: p),
                             environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
         #expect(run.status == 0, "\(run.stdout)")
         process.terminate()
@@ -89,8 +90,7 @@ final class SimExchangeProcess: @unchecked Sendable {
     }
 
     @Test func unreachableExchangeFails() throws {
-        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "1", "--set", "exchange.rest_url=http://127.0.0.1:9",
-                             "--set", "exchange.public_ws_url=ws://127.0.0.1:9/v5/public/linear", "--set", "exchange.private_ws_url=ws://127.0.0.1:9/v5/private"],
+        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "1"] + exchangeSettings(port: 9),
                             environment: ["BYBIT_API_KEY": "k", "BYBIT_API_SECRET": "s"])
         #expect(run.status == 1)
         #expect(run.stdout.contains("FAIL rest: GET /v5/market/time"), "\(run.stdout)")

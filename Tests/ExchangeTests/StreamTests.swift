@@ -53,12 +53,17 @@ func quickSettings(_ url: String) -> StreamSettings {
     return s
 }
 
+/// Runs the public stream against the fixture's venue, delivering into `inbox`, until the task is cancelled.
+func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> Task<Void, Never> {
+    let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
+    return Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+}
+
 @Suite(.serialized) struct StreamTests {
     @Test func publicStreamDeliversTradesAndQuotes() async throws {
         let sim = try SimFixture(minutes: 2)
         let inbox = Inbox<PublicMessage>()
-        let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
-        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        let task = startPublicStream(sim, into: inbox)
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
         let market = feed(sim.venue, seed: 5)
@@ -80,8 +85,7 @@ func quickSettings(_ url: String) -> StreamSettings {
         let market = feed(sim.venue, seed: 6)
         defer { market.cancel() }
         let inbox = Inbox<PublicMessage>()
-        let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
-        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        let task = startPublicStream(sim, into: inbox)
         defer { task.cancel() }
         #expect(await inbox.wait { $0.all.count > 20 })
         try sim.setFaults(#"{"dropWebSockets": true}"#)
@@ -95,8 +99,7 @@ func quickSettings(_ url: String) -> StreamSettings {
     @Test func silentConnectionIsDeclaredDead() async throws {
         let sim = try SimFixture(minutes: 2)
         let inbox = Inbox<PublicMessage>()
-        let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
-        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        let task = startPublicStream(sim, into: inbox)
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
         try sim.setFaults(#"{"stallWebSockets": true}"#)
@@ -113,8 +116,7 @@ func quickSettings(_ url: String) -> StreamSettings {
         let market = feed(sim.venue, seed: 7)
         defer { market.cancel() }
         let inbox = Inbox<PublicMessage>()
-        let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
-        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        let task = startPublicStream(sim, into: inbox)
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
         sim.venue.injectRestart()

@@ -52,8 +52,8 @@ public struct Distribution: Sendable, Hashable {
         p90 = Distribution.quantile(sorted, 0.9)
     }
 
-    /// Nearest-rank quantile.
-    static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+    /// Nearest-rank quantile of sorted values.
+    public static func quantile(_ sorted: [Double], _ q: Double) -> Double {
         let rank = Int((q * Double(sorted.count)).rounded(.up))
         return sorted[max(0, min(sorted.count - 1, rank - 1))]
     }
