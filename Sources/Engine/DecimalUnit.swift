@@ -1,6 +1,6 @@
 /// An exact decimal number `mantissa / 10^scale`, used for an instrument's tick and quantity step and for prices
 /// and sizes read from text, so that converting them to ticks and lots never goes through binary floating point.
-public struct ScaledDecimal: Sendable, Hashable, CustomStringConvertible {
+public struct ScaledDecimal: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The digits of the number with the decimal point removed.
     public var mantissa: Int64
     /// How many of those digits stand after the decimal point (0...18).

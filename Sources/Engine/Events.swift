@@ -22,7 +22,7 @@ public struct TradeEvent: Sendable, Hashable {
 }
 
 /// One top-of-book (L1) quote.
-public struct QuoteEvent: Sendable, Hashable {
+public struct QuoteEvent: Sendable, Hashable, Codable {
     public var ts: Millis
     public var bidPrice: Ticks
     public var bidSize: Lots

@@ -2,7 +2,7 @@
 ///
 /// They come from the exchange's instrument info at run time and from config in backtests; logic never
 /// hard-codes them (SPEC, instrument defaults).
-public struct Instrument: Sendable, Hashable {
+public struct Instrument: Sendable, Hashable, Codable {
     public var symbol: String
     /// Price increment (BTCUSDT: 0.1).
     public var tick: ScaledDecimal

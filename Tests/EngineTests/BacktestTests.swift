@@ -1,5 +1,6 @@
 import Testing
 import Engine
+import Foundation
 
 @Suite struct FillModelTests {
     let config = StrategyConfig()
@@ -148,5 +149,54 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         replayed.finish()
         #expect(live.trader.roundTrips.count > 0)
         #expect(live.fills == replayed.fills && live.signals == replayed.signals && live.equity == replayed.equity)
+    }
+}
+
+@Suite struct SnapshotTests {
+    /// The agent snapshots the trader and the paper venue as JSON and restores them after a restart: a run that is
+    /// snapshotted and restored midway must decide exactly as one that never stopped.
+    @Test func restoredStateDecidesAsIfNeverStopped() throws {
+        let market = syntheticMarket(minutes: 1_500, seed: 11)
+        var features = FeatureConfig()
+        features.minVABins = 10
+        var straight = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        var restored = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        var n = 0
+        var snapshots = 0
+        mergeEvents(trades: market.trades, quotes: market.quotes) { e in
+            straight.process(e)
+            restored.process(e)
+            n += 1
+            // Snapshot often, so some land mid-position and with orders working.
+            if n % 5_000 == 0 {
+                let (trader, venue) = restored.strategyState
+                let data = try! JSONEncoder().encode(trader)
+                let venueData = try! JSONEncoder().encode(venue)
+                restored.strategyState = (try! JSONDecoder().decode(Trader.self, from: data),
+                                          try! JSONDecoder().decode(PaperFillModel.self, from: venueData))
+                snapshots += 1
+            }
+        }
+        straight.finish()
+        restored.finish()
+        #expect(snapshots > 10)
+        #expect(straight.trader.roundTrips.count >= 3)
+        #expect(straight.fills == restored.fills)
+        #expect(straight.signals == restored.signals)
+        #expect(straight.equity == restored.equity)
+    }
+
+    @Test func entryVetoRecordsTheSignalAndTakesNoEntry() {
+        let market = syntheticMarket(minutes: 1_500, seed: 11)
+        var features = FeatureConfig()
+        features.minVABins = 10
+        var bt = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        var state = bt.strategyState
+        state.trader.entryVeto = "observing"
+        bt.strategyState = state
+        mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
+        bt.finish()
+        #expect(bt.fills.isEmpty)
+        #expect(bt.signals.contains { $0.reason == "observing" })
     }
 }

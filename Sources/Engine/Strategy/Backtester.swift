@@ -44,6 +44,12 @@ public struct Backtester: Sendable {
         venue = PaperFillModel(config: strategy, instrument: instrument)
     }
 
+    /// The trader and the paper venue together: what the agent snapshots and restores. Setting it replaces both.
+    public var strategyState: (trader: Trader, venue: PaperFillModel) {
+        get { (trader, venue) }
+        set { (trader, venue) = newValue }
+    }
+
     /// Feeds one event.
     public mutating func process(_ event: MarketEvent) {
         let ts = event.ts

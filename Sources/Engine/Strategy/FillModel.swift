@@ -5,16 +5,25 @@
 /// - A limit order fills at its price when a later trade prints strictly through it (a buy: a trade below the
 ///   price), maker fee; marketable on arrival (a buy at or above the ask), it is a market order.
 /// - Orders fill whole: the model has no depth beyond L1.
-public struct PaperFillModel: Sendable {
-    public let config: StrategyConfig
+public struct PaperFillModel: Sendable, Codable {
+    /// An order waiting for its fill.
+    struct Working: Sendable, Codable {
+        var intent: OrderIntent
+        var since: Millis
+        var market: Bool
+    }
+    public private(set) var config: StrategyConfig
     public let instrument: Instrument
-    private var working: [(intent: OrderIntent, since: Millis, market: Bool)] = []
+    private var working: [Working] = []
     private var lastQuote: QuoteEvent?
 
     public init(config: StrategyConfig, instrument: Instrument) {
         self.config = config
         self.instrument = instrument
     }
+
+    /// New parameters (fees, slippage), keeping the working orders.
+    public mutating func reconfigure(_ config: StrategyConfig) { self.config = config }
 
     /// Orders not yet filled.
     public var workingOrders: [OrderIntent] { working.map(\.intent) }
@@ -30,7 +39,7 @@ public struct PaperFillModel: Sendable {
                 market = false
             }
         }
-        working.append((intent, ts, market))
+        working.append(Working(intent: intent, since: ts, market: market))
     }
 
     /// Cancels a working order; false when it is no longer working (filled or unknown).
@@ -46,7 +55,7 @@ public struct PaperFillModel: Sendable {
         lastQuote = q
         guard !working.isEmpty else { return [] }
         var fills: [Fill] = []
-        var keep: [(intent: OrderIntent, since: Millis, market: Bool)] = []
+        var keep: [Working] = []
         for order in working {
             guard order.market, q.ts > order.since else {
                 keep.append(order)
@@ -64,7 +73,7 @@ public struct PaperFillModel: Sendable {
     public mutating func onTrade(_ t: TradeEvent) -> [Fill] {
         guard !working.isEmpty else { return [] }
         var fills: [Fill] = []
-        var keep: [(intent: OrderIntent, since: Millis, market: Bool)] = []
+        var keep: [Working] = []
         for order in working {
             guard !order.market, case .limit(let price) = order.intent.type, t.ts > order.since,
                 order.intent.side == .long ? t.price < price : t.price > price

@@ -17,7 +17,7 @@ public enum ExitReason: String, Sendable, Hashable, Codable {
 }
 
 /// What an order is for.
-public enum OrderPurpose: Sendable, Hashable {
+public enum OrderPurpose: Sendable, Hashable, Codable {
     case entry(Setup)
     case exit(ExitReason)
 
@@ -33,14 +33,14 @@ public enum OrderPurpose: Sendable, Hashable {
 }
 
 /// Market, or limit at a price in ticks.
-public enum OrderType: Sendable, Hashable {
+public enum OrderType: Sendable, Hashable, Codable {
     case market
     case limit(Ticks)
 }
 
 /// An order the Engine wants on the venue. Its `id` is deterministic (it becomes Bybit's `orderLinkId`), so a
 /// retry or a restart can never place it twice.
-public struct OrderIntent: Sendable, Hashable {
+public struct OrderIntent: Sendable, Hashable, Codable {
     public var id: String
     /// `.long` buys, `.short` sells.
     public var side: Direction
@@ -69,12 +69,12 @@ public enum OrderAction: Sendable, Hashable {
 }
 
 /// Maker or taker.
-public enum Liquidity: String, Sendable, Hashable {
+public enum Liquidity: String, Sendable, Hashable, Codable {
     case maker, taker
 }
 
 /// An execution reported by the venue.
-public struct Fill: Sendable, Hashable {
+public struct Fill: Sendable, Hashable, Codable {
     public var orderId: String
     public var side: Direction
     public var qty: Lots
@@ -106,7 +106,7 @@ public struct Fill: Sendable, Hashable {
 }
 
 /// An alert the Engine raises for the operator.
-public struct EngineAlert: Sendable, Hashable {
+public struct EngineAlert: Sendable, Hashable, Codable {
     public var ts: Millis
     /// `leverage_cap_hit`, `kill_switch`.
     public var kind: String

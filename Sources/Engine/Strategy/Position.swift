@@ -1,6 +1,6 @@
 /// The open position and the plan it was entered with. Levels are kept in half ticks (`2 × ticks`) because the
 /// POC, a target, is the middle of a bin.
-public struct Position: Sendable, Hashable {
+public struct Position: Sendable, Hashable, Codable {
     public var direction: Direction
     public var setup: Setup
     /// Open quantity.
@@ -35,7 +35,7 @@ public struct Position: Sendable, Hashable {
 }
 
 /// One finished round trip (SPEC §12).
-public struct RoundTrip: Sendable, Hashable {
+public struct RoundTrip: Sendable, Hashable, Codable {
     public var setup: Setup
     public var direction: Direction
     public var entryTs: Millis

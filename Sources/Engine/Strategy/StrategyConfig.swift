@@ -1,5 +1,5 @@
 /// Order-flow thresholds of one setup, stated for a long (SPEC §9; shorts mirror them).
-public struct ConfirmationThresholds: Sendable, Hashable {
+public struct ConfirmationThresholds: Sendable, Hashable, Codable {
     /// `of_1m` above this (BTC).
     public var ofMin: Double
     /// or `of_norm_1m` above this.
@@ -15,13 +15,13 @@ public struct ConfirmationThresholds: Sendable, Hashable {
 }
 
 /// Which quote imbalance confirms a setup.
-public enum QimbSignal: String, Sendable, Hashable {
+public enum QimbSignal: String, Sendable, Hashable, Codable {
     case ema, close
 }
 
 /// The parameters of signals, sizing, risk, execution and the backtest (SPEC §8–§12). Defaults are the spec's, and
 /// docs/FEATURES.md lists those the spec leaves open.
-public struct StrategyConfig: Sendable, Hashable {
+public struct StrategyConfig: Sendable, Hashable, Codable {
     // §8
     public var acceptOutsideK = 3
     public var stopBufferTicks: Int64 = 2

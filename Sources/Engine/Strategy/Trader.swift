@@ -34,8 +34,16 @@ public struct SignalRecord: Sendable, Hashable {
     }
 }
 
+/// A breakout waiting for its retest (SPEC §8, retest mode).
+struct PendingRetest: Sendable, Codable {
+    var direction: Direction
+    var level: Ticks
+    var deadline: Millis
+    var setAt: Millis
+}
+
 /// A candidate entry found at a minute close.
-struct Candidate {
+struct Candidate: Sendable, Codable {
     var setup: Setup
     var direction: Direction
     var stop: Ticks
@@ -46,7 +54,7 @@ struct Candidate {
 }
 
 /// An entry order on its way: the plan to apply when it fills.
-struct WorkingEntry {
+struct WorkingEntry: Sendable, Codable {
     var intent: OrderIntent
     var candidate: Candidate
     var submittedAt: Millis
@@ -57,13 +65,13 @@ struct WorkingEntry {
 /// management. It sees closed minutes, trades (for stop and target triggers), quotes (for the mark), fills and the
 /// passage of time (funding, the UTC day); it answers with order actions. No clock, no I/O: the backtest and the
 /// agent drive the same code.
-public struct Trader: Sendable {
-    public let config: StrategyConfig
+public struct Trader: Sendable, Codable {
+    public private(set) var config: StrategyConfig
     public let instrument: Instrument
 
     public private(set) var above = AcceptanceSide(direction: .long)
     public private(set) var below = AcceptanceSide(direction: .short)
-    private var pendingRetest: (direction: Direction, level: Ticks, deadline: Millis, setAt: Millis)?
+    private var pendingRetest: PendingRetest?
 
     public private(set) var position: Position?
     private var workingEntry: WorkingEntry?
@@ -77,6 +85,9 @@ public struct Trader: Sendable {
     public private(set) var realizedGross = 0.0
     public private(set) var roundTrips: [RoundTrip] = []
     public private(set) var alerts: [EngineAlert] = []
+    /// A veto from outside the rules (the agent's state: `observing`, `paused`, `halted`, `stale_feed`): setups are
+    /// still detected and recorded with this reason, no entry is taken. Exits are managed as always.
+    public var entryVeto: String?
 
     private var markMidTwice: Int64?
     private var cooldownUntil: Millis = .min
@@ -420,8 +431,8 @@ public struct Trader: Sendable {
                         detections.breakoutShort = true
                     }
                     if config.enableRetestMode {
-                        pendingRetest = (direction, side.level,
-                                         now + Millis(config.retestTimeoutMinutes) * millisPerMinute, now)
+                        pendingRetest = PendingRetest(direction: direction, level: side.level,
+                                                      deadline: now + Millis(config.retestTimeoutMinutes) * millisPerMinute, setAt: now)
                     } else {
                         let stop = direction == .long ? side.lowestLow - buffer : side.highestHigh + buffer
                         candidates.append(Candidate(setup: .breakout, direction: direction, stop: stop,
@@ -479,6 +490,7 @@ public struct Trader: Sendable {
         var c = group[0]
         let now = f.decisionTs
         if killSwitchActive { return (nil, "kill_switch", []) }
+        if let veto = entryVeto { return (nil, veto, []) }
         guard let q = f.quote, now - q.ts <= Millis(config.staleFeedSeconds) * 1000 else { return (nil, "stale_data", []) }
         if workingEntry != nil { return (nil, "entry_working", []) }
         var flip = false
@@ -528,13 +540,42 @@ public struct Trader: Sendable {
 
     /// Closes whatever is open at the end of the data (reason `end_of_data`): cancels a working entry and
     /// returns the exit to fill.
-    public mutating func closeAtEnd(at ts: Millis) -> [OrderAction] {
+    public mutating func closeAtEnd(at ts: Millis) -> [OrderAction] { closeAll(.endOfData, at: ts) }
+
+    /// Cancels a working entry and closes the position with a market order for `reason` (the agent's flatten).
+    public mutating func closeAll(_ reason: ExitReason, at ts: Millis) -> [OrderAction] {
         var actions: [OrderAction] = []
         if let w = workingEntry {
             actions.append(.cancel(id: w.intent.id))
             workingEntry = nil
         }
-        if var p = position, !p.closing { actions.append(exitAll(&p, .endOfData, at: ts)) }
+        if var p = position, !p.closing { actions.append(exitAll(&p, reason, at: ts)) }
         return actions
     }
+
+    // MARK: - The agent's levers
+
+    /// Alerts raised since the last call.
+    public mutating func takeAlerts() -> [EngineAlert] {
+        defer { alerts.removeAll() }
+        return alerts
+    }
+
+    /// The operator clears the kill switch: trading may resume, and the day's loss is measured from the equity now.
+    public mutating func resetKillSwitch() {
+        killSwitchActive = false
+        dayStartEquity = equity
+    }
+
+    /// New parameters (a config reload, or a restart that restores a snapshot); the state is kept.
+    public mutating func reconfigure(_ config: StrategyConfig) { self.config = config }
+
+    /// The entry order working, if any.
+    public var workingEntryOrder: OrderIntent? { workingEntry?.intent }
+
+    /// The exit orders working.
+    public var workingExitOrders: [OrderIntent] { workingExits.values.sorted { $0.id < $1.id } }
+
+    /// Until when new entries wait after an exit (SPEC §11 cooldown).
+    public var cooldownEnds: Millis? { cooldownUntil == .min ? nil : cooldownUntil }
 }
