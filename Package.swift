@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure, deterministic core: no I/O, no clock, Foundation only for basics.
@@ -44,21 +45,26 @@ let package = Package(
         ),
         // The synthetic market generator (and, later, the Bybit-compatible venue).
         .target(name: "Simulator", dependencies: ["Engine", "Exchange", "COpenSSL"], swiftSettings: swiftSettings),
-        // Everything behind the `auction-agent` executable: configuration and commands.
+        // The request and reply types both sides of the control socket share (Codable, no I/O).
+        .target(name: "ControlProtocol", swiftSettings: swiftSettings),
+        // Everything behind the `auction-agent` executable: configuration, commands and the daemon.
         .target(
             name: "AgentKit",
             dependencies: [
-                "Engine", "MarketData", "Simulator", "Exchange", "ExchangeStreams",
+                "Engine", "MarketData", "Simulator", "Exchange", "ExchangeStreams", "ControlProtocol", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "Agent", dependencies: ["AgentKit"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "Control",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ControlProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -69,6 +75,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: swiftSettings),
         .testTarget(
@@ -80,7 +87,7 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentKitTests",
-            dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Simulator", "Exchange"],
+            dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ControlProtocol"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -4,8 +4,12 @@ public import ArgumentParser
 public struct AuctionAgentCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "auction-agent",
-        abstract: "Auction Market Theory trading agent for Bybit BTC perpetuals: research tools.",
+        abstract: "Auction Market Theory trading agent for Bybit BTC perpetuals.",
         discussion: """
+            The daemon:
+              run        trade an environment (sim, paper): recovery, market data, engine, control socket
+                         (atctl), systemd notify and watchdog, JSON or journald logs
+
             Offline tools on recorded or simulated market data:
               simulate   write a synthetic market (trades.csv, quotes.csv)
               sim-exchange  the Bybit-compatible venue on loopback (REST), for tests and demos
@@ -20,14 +24,11 @@ public struct AuctionAgentCommand: ParsableCommand {
             --set group.key=value overrides any parameter (repeatable).
             """,
         version: agentVersion,
-        subcommands: [FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self, PreflightCommand.self, ConfigCommand.self]
+        subcommands: [RunCommand.self, FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self, PreflightCommand.self, ConfigCommand.self]
     )
 
     public init() {}
 }
-
-/// The agent's version.
-public let agentVersion = "0.1.0"
 
 /// The entry point of the `auction-agent` executable.
 public func runAuctionAgent() {

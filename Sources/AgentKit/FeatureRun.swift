@@ -20,6 +20,9 @@ public struct FeatureRunSummary: Sendable {
 /// A command failed; the message names the file and what to do.
 public struct CommandError: Error, CustomStringConvertible {
     public var description: String
+
+    public init(description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// Reads trades (and quotes), runs the feature pipeline and writes the features CSV of SPEC §7.

@@ -5,6 +5,7 @@ import Engine
 public enum ConfigSchema {
     public static let groups = [
         "instrument", "value_area", "order_flow", "signal", "sizing", "risk", "execution", "backtest", "exchange",
+        "agent", "live", "sim",
     ]
 
     public static let parameters: [Parameter] = [
@@ -83,6 +84,23 @@ public enum ConfigSchema {
         Parameter("exchange.api_key_env", .text, .text("BYBIT_API_KEY"), "environment variable holding the API key"),
         Parameter("exchange.api_secret_env", .text, .text("BYBIT_API_SECRET"), "environment variable holding the API secret"),
         Parameter("exchange.recv_window_ms", .integer(1_000...60_000), .integer(5_000), "X-BAPI-RECV-WINDOW"),
+
+        // agent (DESIGN: modes, states, persistence): the daemon `auction-agent run`
+        Parameter("agent.mode", .choice(["sim", "paper", "shadow", "live"]), .text("paper"), "where orders go (DESIGN, Modes)"),
+        Parameter("agent.require_manual_activation", .boolean, .boolean(true), "stay observing after warm-up until `atctl activate`"),
+        Parameter("agent.state_dir", .text, .text(""), "database directory (empty: $STATE_DIRECTORY, else ./state/<env>)"),
+        Parameter("agent.raw_retention_hours", .integer(5...10_000), .integer(48), "raw trades and quotes kept this long"),
+        Parameter("agent.graceful_stop_seconds", .integer(1...600), .integer(20), "SIGTERM: budget for cancelling and the last snapshot"),
+        Parameter("agent.ambiguous_alert_frac", .real(lower: 0, upper: 1), .real(0.6), "alert when a minute's ambiguous share exceeds this"),
+        Parameter("agent.alert_webhook_env", .text, .text("AUCTION_ALERT_WEBHOOK"), "environment variable holding the alert webhook URL"),
+
+        // live (DESIGN: live starts only when armed and keys are present)
+        Parameter("live.armed", .boolean, .boolean(false), "allow mode live to start"),
+
+        // sim (the built-in simulator, mode sim)
+        Parameter("sim.speed", .real(lower: 0, upper: 10_000, openLower: true), .real(60), "market minutes per wall-clock minute"),
+        Parameter("sim.warm_minutes", .integer(0...10_080), .integer(250), "history generated before the paced market starts"),
+        Parameter("sim.seed", .integer(0...Int(Int32.max)), .integer(1), "market generator seed"),
     ]
 
     public static let byKey: [String: Parameter] = Dictionary(uniqueKeysWithValues: parameters.map { ($0.key, $0) })

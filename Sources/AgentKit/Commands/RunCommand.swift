@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+
+/// `auction-agent run`: the trading daemon.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the trading agent for one environment until SIGTERM (the systemd service's command).",
+        discussion: """
+            Start-up: load the configuration, open the environment's database (agent.state_dir, else \
+            $STATE_DIRECTORY under systemd, else ./state/ENV), load the last snapshot, rebuild the 240-minute window \
+            from stored trades and quotes, then report READY (sd_notify) and serve the control socket \
+            (--socket, else $RUNTIME_DIRECTORY/control.sock under systemd, else ./run/ENV/control.sock).
+
+            States: starting → recovering → warming → observing → active ↔ paused → flattening → halted → stopping. \
+            With agent.require_manual_activation (the default) trading starts only after `atctl activate`. A halt \
+            (kill switch, `atctl flatten`) survives restarts until `atctl resume`.
+
+            Modes (agent.mode): sim runs the built-in simulator in-process on loopback at sim.speed (no keys, no \
+            network; a first start stores sim.warm_minutes of generated history so the window is warm at once); \
+            paper reads the configured public stream and fills orders with the paper fill model; nothing is sent \
+            anywhere. shadow and live are refused by this build.
+
+            Logs: one JSON object per line on stdout; under journald native fields (EVENT=, ORDER_LINK_ID=, ...). \
+            SIGTERM or SIGINT: no new orders, a working entry cancelled, the last snapshot written, exit 0.
+
+            Example:  auction-agent run --env sim        then, in another shell:  atctl --env sim status
+            """
+    )
+
+    @OptionGroup var config: ConfigOptions
+
+    @Option(help: ArgumentHelp("Control socket path.", valueName: "path"))
+    var socket: String?
+
+    @Option(help: ArgumentHelp("Database directory (overrides agent.state_dir).", valueName: "dir"))
+    var stateDir: String?
+
+    func validate() throws {
+        guard config.environment != nil || config.configFile != nil else {
+            throw ValidationError("name the environment: --env sim (or --config FILE)")
+        }
+    }
+
+    func run() throws {
+        // A parent may start us with SIGTERM/SIGINT blocked (Foundation's Process does); threads inherit the mask.
+        unblockStopSignals()
+        AgentTestHooks.install()
+        let code = AgentDaemon(options: DaemonOptions(selection: config.selection, socketPath: socket, stateDirectory: stateDir)).run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}

@@ -1,0 +1,321 @@
+import ControlProtocol
+import Engine
+import Exchange
+import ExchangeStreams
+public import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Simulator
+
+/// The version the agent and `atctl version` report.
+public let agentVersion = "0.2.0"
+
+/// What `auction-agent run` was asked to do.
+public struct DaemonOptions: Sendable {
+    public var selection: ConfigSelection
+    public var socketPath: String?
+    public var stateDirectory: String?
+
+    public init(selection: ConfigSelection, socketPath: String? = nil, stateDirectory: String? = nil) {
+        self.selection = selection
+        self.socketPath = socketPath
+        self.stateDirectory = stateDirectory
+    }
+}
+
+/// `auction-agent run`: recovery, then the services (engine loop, market data, control socket, watchdog) under
+/// swift-service-lifecycle until SIGTERM or SIGINT, then a graceful stop. Returns the exit status.
+public final class AgentDaemon: @unchecked Sendable {
+    let options: DaemonOptions
+    let env: [String: String]
+
+    public init(options: DaemonOptions, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.options = options
+        self.env = environment
+    }
+
+    public func run() -> Int32 {
+        let sink = LogSink(environment: env)
+        LoggingSystem.bootstrap { label in AgentLogHandler(label: label, sink: sink) }
+        let logger = Logger(label: "agent")
+        do {
+            return try runChecked(sink: sink, logger: logger)
+        } catch {
+            logger.critical("\(error)", metadata: ["event": "agent.failed"])
+            FileHandle.standardError.write(Data("auction-agent: \(error)\n".utf8))
+            return 1
+        }
+    }
+
+    private func runChecked(sink: LogSink, logger: Logger) throws -> Int32 {
+        let started = wallClockMillis()
+        let resolved = try ConfigLoader.load(options.selection)
+        let envName = options.selection.environment ?? resolved.environment ?? "custom"
+        let settings = AgentSettings(resolved, environment: envName)
+        sink.setContext([("env", envName), ("mode", settings.mode.rawValue)])
+        sink.setState(AgentState.starting.rawValue)
+        try checkMode(settings, sink: sink)
+
+        let stateDir = options.stateDirectory ?? (resolved.text("agent.state_dir").isEmpty ? nil : resolved.text("agent.state_dir"))
+            ?? env["STATE_DIRECTORY"].map { String($0.split(separator: ":")[0]) } ?? "state/\(envName)"
+        let store = try AgentStore(directory: stateDir, instrument: settings.instrument)
+        try checkEnvironmentSwitch(store: store, settings: settings)
+        logger.notice("starting", metadata: ["event": "agent.starting", "version": "\(agentVersion)", "state_dir": "\(stateDir)",
+                                             "config": "\(resolved.source ?? "defaults")", "pid": "\(getpid())"])
+
+        let notifier = SystemdNotifier(environment: env)
+        let board = StatusBoard()
+        let queue = EventQueue()
+        var webhook: WebhookDelivery?
+        if let url = env[settings.alertWebhookEnv], !url.isEmpty {
+            let w = WebhookDelivery(url: url, logger: Logger(label: "alerts"))
+            w.start()
+            webhook = w
+        }
+
+        // The market: the built-in simulator for mode sim, else the configured public stream.
+        var clock = MarketClock.realTime()
+        var sim: InProcessSimulator?
+        var publicURL = resolved.text("exchange.public_ws_url")
+        if settings.mode == .sim {
+            let s = try InProcessSimulator.start(settings: settings, store: store, logger: logger)
+            clock = s.clock
+            publicURL = s.publicURL
+            sim = s
+        }
+
+        let engine = AgentEngine(settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: webhook,
+                                 clock: clock, version: agentVersion, startedWall: started)
+        let selection = options.selection
+        engine.reloadSource = { try ConfigLoader.load(selection) }
+        if let usec = notifier.watchdogUsec {
+            engine.watchdogDescription = "systemd watchdog every \(usec / 1000) ms"
+        } else if notifier.enabled {
+            engine.watchdogDescription = "under systemd, no watchdog"
+        }
+        notifier.notify("STATUS=recovering")
+        let restored = try engine.recover(wall: wallClockMillis())
+        logger.notice("recovered: \(restored)", metadata: ["event": "agent.recovered", "recovery_ms": "\(wallClockMillis() - started)"])
+
+        let socketPath = options.socketPath ?? ControlSocketPath.forAgent(environment: envName, processEnvironment: env)
+        let server = ControlServer(path: socketPath, board: board, store: store, queue: queue, logger: Logger(label: "control"),
+                                   versionInfo: VersionReport(version: agentVersion, environment: envName, mode: settings.mode.rawValue,
+                                                              pid: getpid()))
+        try server.start()
+        if let sim { engine.clock = sim.startPacing() }
+
+        notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
+        logger.notice("ready", metadata: ["event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)"])
+
+        let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger)
+        let market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
+        let control = ClosureService { try? await gracefulShutdown(); server.stop() }
+        let watchdog = WatchdogService(board: board, notifier: notifier)
+        var config = ServiceGroupConfiguration(
+            services: [
+                .init(service: watchdog, serviceName: "watchdog"),
+                .init(service: control, serviceName: "control"),
+                .init(service: market, serviceName: "market-data"),
+                .init(service: engineService, serviceName: "engine"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "lifecycle")
+        )
+        config.maximumGracefulShutdownDuration = .seconds(settings.gracefulStopSeconds)
+        let group = ServiceGroup(configuration: config)
+        let done = DispatchSemaphore(value: 0)
+        let failure = FailureBox()
+        Task.detached {
+            do {
+                try await group.run()
+            } catch {
+                failure.set("\(error)")
+            }
+            done.signal()
+        }
+        done.wait()
+        sim?.stop()
+        webhook?.stop()
+        store.flushRaw()
+        if let f = failure.value {
+            logger.critical("stopped on an error: \(f)", metadata: ["event": "agent.failed"])
+            return 1
+        }
+        logger.notice("exit", metadata: ["event": "agent.exit"])
+        return 0
+    }
+
+    /// `live` needs `live.armed: true` and both keys; nothing else needs keys yet.
+    private func checkMode(_ s: AgentSettings, sink: LogSink) throws {
+        let keyEnv = s.resolved.text("exchange.api_key_env")
+        let secretEnv = s.resolved.text("exchange.api_secret_env")
+        // Whatever the mode, a key in the environment is never logged.
+        sink.redact([env[keyEnv], env[secretEnv]].compactMap { $0 })
+        switch s.mode {
+        case .sim, .paper: return
+        case .shadow, .live:
+            if s.mode == .live && !s.liveArmed {
+                throw CommandError("mode live needs live.armed: true in the environment's configuration (and the keys in \(keyEnv)/\(secretEnv))")
+            }
+            guard let k = env[keyEnv], !k.isEmpty, let v = env[secretEnv], !v.isEmpty else {
+                throw CommandError("mode \(s.mode.rawValue) needs API keys in the environment variables \(keyEnv) and \(secretEnv)")
+            }
+            throw CommandError("mode \(s.mode.rawValue) is not available in this build: only sim and paper trade so far "
+                + "(orders would go to the exchange; see the README's status section)")
+        }
+    }
+
+    /// A state directory belongs to one environment and mode; changing either needs a flat position.
+    private func checkEnvironmentSwitch(store: AgentStore, settings: AgentSettings) throws {
+        let previousEnv = try store.meta("environment")
+        let previousMode = try store.meta("mode")
+        if (previousEnv != nil && previousEnv != settings.environment) || (previousMode != nil && previousMode != settings.mode.rawValue),
+            let snap = try store.lastSnapshot()
+        {
+            let trader = try JSONDecoder().decode(Trader.self, from: snap.trader)
+            let venue = try JSONDecoder().decode(PaperFillModel.self, from: snap.venue)
+            if trader.position != nil || !venue.workingOrders.isEmpty {
+                throw CommandError("the state in \(store.path) belongs to environment \(previousEnv ?? "?") in mode \(previousMode ?? "?") "
+                    + "and shows an open position or working orders; start it again in that environment and run `atctl flatten`, "
+                    + "then switch")
+            }
+        }
+        try store.setMeta("environment", settings.environment)
+        try store.setMeta("mode", settings.mode.rawValue)
+    }
+}
+
+final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text: String?
+    func set(_ s: String) { lock.withLock { text = s } }
+    var value: String? { lock.withLock { text } }
+}
+
+/// The engine loop on its own thread: inputs from the queue, a clock tick every 100 ms.
+struct EngineService: Service {
+    let engine: AgentEngine
+    let queue: EventQueue
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async throws {
+        let finished = Completion()
+        let thread = Thread {
+            var lastTick = wallClockMillis()
+            var running = true
+            while running {
+                var inputs = queue.takeAll(timeoutMs: 100)
+                let wall = wallClockMillis()
+                if wall - lastTick >= 100 {
+                    engine.loopLagMs = max(0, wall - lastTick - 100)
+                    lastTick = wall
+                    inputs.append(.tick(wall: wall))
+                }
+                running = engine.step(inputs, wall: wall)
+            }
+            finished.finish()
+        }
+        thread.name = "engine"
+        thread.stackSize = 4 << 20
+        thread.start()
+        try? await gracefulShutdown()
+        notifier.notify("STOPPING=1\nSTATUS=stopping")
+        logger.notice("stop requested", metadata: ["event": "agent.stopping"])
+        queue.put(.stop(reason: "SIGTERM: graceful stop", done: {}))
+        await finished.wait()
+    }
+}
+
+/// Bybit's public stream into the engine's queue.
+struct MarketDataService: Service {
+    let url: String
+    let instrument: Instrument
+    let queue: EventQueue
+
+    func run() async throws {
+        let stream = BybitPublicStream(settings: StreamSettings(url: url), instrument: instrument, logger: Logger(label: "stream.public"))
+        let queue = self.queue
+        try? await cancelWhenGracefulShutdown {
+            await stream.run(
+                onMessage: { m in
+                    switch m {
+                    case .trades(let t): queue.put(.trades(t, wall: wallClockMillis()))
+                    case .quote(let q, _): queue.put(.quote(q, wall: wallClockMillis()))
+                    case .control: break
+                    }
+                },
+                onStatus: { s in queue.put(.stream(s, wall: wallClockMillis())) }
+            )
+        }
+    }
+}
+
+/// `WATCHDOG=1` only while the engine loop has run within half the watchdog interval; `STATUS=` as it changes.
+struct WatchdogService: Service {
+    let board: StatusBoard
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        guard notifier.enabled else {
+            try? await gracefulShutdown()
+            return
+        }
+        let halfMs = notifier.watchdogUsec.map { Int64($0 / 2_000) } ?? 0
+        let periodMs = halfMs > 0 ? max(50, min(halfMs / 2, 1_000)) : 1_000
+        try? await cancelWhenGracefulShutdown {
+            var last = ""
+            while !Task.isCancelled {
+                let status = board.systemdStatus
+                if status != last {
+                    notifier.notify("STATUS=\(status)")
+                    last = status
+                }
+                if halfMs > 0, !AgentTestHooks.watchdogSuppressed, wallClockMillis() - board.lastBeat < halfMs {
+                    notifier.notify("WATCHDOG=1")
+                }
+                try await Task.sleep(for: .milliseconds(periodMs))
+            }
+        }
+    }
+}
+
+/// Hooks for the end-to-end tests; each is inert unless its signal arrives.
+public enum AgentTestHooks {
+    nonisolated(unsafe) static var suppressWatchdog: sig_atomic_t = 0
+
+    /// SIGUSR2 stops the watchdog pings, as a hung engine loop would (systemd then restarts the agent).
+    public static func install() {
+        signal(SIGUSR2) { _ in AgentTestHooks.suppressWatchdog = 1 }
+    }
+
+    static var watchdogSuppressed: Bool { suppressWatchdog != 0 }
+}
+
+/// A one-shot completion an async caller can await.
+final class Completion: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func finish() {
+        let w = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            done = true
+            defer { waiters = [] }
+            return waiters
+        }
+        for c in w { c.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if done { return true }
+                waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+}

@@ -1,0 +1,610 @@
+public import ControlProtocol
+public import Engine
+import Exchange
+import ExchangeStreams
+public import Foundation
+public import Logging
+
+/// What the engine publishes after each step for readers on other threads (control socket, watchdog).
+public struct PublishedState: Sendable {
+    public var status: StatusReport
+    public var positions: [PositionReport]
+    public var orders: [OrderReport]
+    public var valueArea: ValueAreaReport?
+}
+
+/// A lock-protected box of the latest published state and the engine's heartbeat.
+public final class StatusBoard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var published: PublishedState?
+    private var heartbeatWall: Int64 = 0
+    private var statusLine = ""
+
+    public init() {}
+
+    public var current: PublishedState? { lock.withLock { published } }
+    public func publish(_ p: PublishedState, statusLine line: String) {
+        lock.withLock {
+            published = p
+            statusLine = line
+        }
+    }
+    /// The engine loop ran at this wall time.
+    public func beat(_ wall: Int64) { lock.withLock { heartbeatWall = wall } }
+    public var lastBeat: Int64 { lock.withLock { heartbeatWall } }
+    /// `STATUS=` for systemd: state, mode, position.
+    public var systemdStatus: String { lock.withLock { statusLine } }
+}
+
+/// The single owner of the trading state (DESIGN, "Data flow"): the feature pipeline, the trader, the paper venue
+/// and the supervisor, stepped by one thread from one ordered stream of inputs. Everything it decides is recorded
+/// (orders before they are sent) and logged; other threads read what it publishes on the `StatusBoard`.
+public final class AgentEngine: @unchecked Sendable {
+    public internal(set) var settings: AgentSettings
+    let store: AgentStore
+    let board: StatusBoard
+    let logger: Logger
+    let sink: LogSink
+    let webhook: WebhookDelivery?
+    public let version: String
+    var clock: MarketClock
+
+    var pipeline: FeaturePipeline
+    public internal(set) var trader: Trader
+    var paper: PaperFillModel
+    public internal(set) var supervisor: Supervisor
+
+    // Market data and health.
+    var lastQuote: QuoteEvent?
+    var lastQuoteWall: Int64?
+    var lastMessageWall: Int64?
+    var lastMarketTs: Int64 = 0
+    var lastTrade: TradeEvent?
+    var streamState = "not started"
+    var reconnects = 0
+    var gapCount = 0
+    var staleAlerted = false
+    var loopLagMs: Int64 = 0
+    var databaseWritable = true
+    var clockOffsetMs: Int64?
+    let startedWall: Int64
+
+    // Records of the current step, written together.
+    var batch = StoreBatch()
+    var rawTrades: [TradeEvent] = []
+    var rawQuotes: [QuoteEvent] = []
+    var lastRawFlushWall: Int64 = 0
+    var lastPurgeWall: Int64 = 0
+    var lastSnapshotWall: Int64 = 0
+    var lastFeatures: MinuteFeatures?
+    var lastSignal: SignalRecord?
+    var lastMinute: Int64?
+    var lastAmbiguousAlertTs: Int64 = .min
+    var invalidVAAlerted = false
+    var stateSinceWall: Int64
+
+    // Flatten: who waits for it, since when, and what was done.
+    var flattenWaiters: [(call: ControlCall, deadlineWall: Int64)] = []
+    var flattenStartedWall: Int64?
+    var flattenSteps: [String] = []
+    /// Re-reads the configuration for `reload` (nil: reload is refused).
+    public var reloadSource: (@Sendable () throws -> ResolvedConfig)?
+    /// How systemd's watchdog is served, for `health`.
+    public var watchdogDescription = "not under systemd"
+
+    /// Paper mode: when no quote arrives to fill the close, fill it at the last quote after this long (wall ms).
+    let paperFlattenQuoteWaitMs: Int64 = 2_000
+
+    public init(settings: AgentSettings, store: AgentStore, board: StatusBoard, logger: Logger, sink: LogSink,
+                webhook: WebhookDelivery?, clock: MarketClock, version: String, startedWall: Int64) {
+        self.settings = settings
+        self.store = store
+        self.board = board
+        self.logger = logger
+        self.sink = sink
+        self.webhook = webhook
+        self.clock = clock
+        self.version = version
+        self.startedWall = startedWall
+        stateSinceWall = startedWall
+        pipeline = FeaturePipeline(config: settings.features)
+        trader = Trader(config: settings.strategy, instrument: settings.instrument)
+        paper = PaperFillModel(config: settings.strategy, instrument: settings.instrument)
+        supervisor = Supervisor(requireManualActivation: settings.requireManualActivation)
+    }
+
+    // MARK: - Recovery
+
+    /// Loads the last snapshot, rebuilds the window from stored trades and quotes, and moves the supervisor to the
+    /// state it may resume. Returns what was restored, for the log.
+    @discardableResult
+    public func recover(wall: Int64) throws -> String {
+        note(supervisor.beginRecovery(), wall: wall)
+        var restored: [String] = []
+        let snapshot = try store.lastSnapshot()
+        if let s = snapshot {
+            var t = try JSONDecoder().decode(Trader.self, from: s.trader)
+            var v = try JSONDecoder().decode(PaperFillModel.self, from: s.venue)
+            guard t.instrument == settings.instrument else {
+                throw CommandError("the snapshot in \(store.path) is for \(t.instrument.symbol) with other instrument rules; "
+                    + "the instrument cannot change while state exists (flatten, then move the state directory away)")
+            }
+            t.reconfigure(settings.strategy)
+            v.reconfigure(settings.strategy)
+            trader = t
+            paper = v
+            supervisor.restoreActivation(s.activated)
+            lastMinute = s.lastMinute
+            restored.append("snapshot \(s.id) from \(isoTime(s.wallTs, milliseconds: true)) (state \(s.state.rawValue))")
+        }
+        let window = try rebuildWindow(wall: wall)
+        restored.append(window)
+        let warm = isWarm
+        note(supervisor.recovered(previous: snapshot?.state, previousReason: snapshot?.reason, warm: warm), wall: wall)
+        if supervisor.state == .flattening { startFlatten(reason: supervisor.reason, wall: wall) }
+        try writeBatch(snapshot: true, wall: wall)
+        publish(wall: wall)
+        return restored.joined(separator: "; ")
+    }
+
+    /// Replays stored market data through a fresh pipeline: the window comes back without a fresh warm-up when the
+    /// data gap is shorter than the window. Minutes closed by the replay are not decided again.
+    func rebuildWindow(wall: Int64) throws -> String {
+        pipeline = FeaturePipeline(config: settings.features)
+        guard let last = try store.lastRawTs() else { return "no stored market data; warming up from live data" }
+        let span = Int64(max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2) * millisPerMinute
+        let from = minuteStart(of: last) - span
+        let (trades, quotes) = try store.rawEvents(from: from)
+        var lastF: MinuteFeatures?
+        mergeEvents(trades: trades, quotes: quotes) { e in
+            pipeline.process(e)
+            if !pipeline.closed.isEmpty { lastF = pipeline.takeClosed().last ?? lastF }
+        }
+        // Close what lies between the stored data and now (empty minutes when the agent was down).
+        pipeline.advanceClock(to: clock.now(wall: wall) - clock.deliveryAllowanceMs)
+        lastF = pipeline.takeClosed().last ?? lastF
+        lastFeatures = lastF
+        lastQuote = quotes.last
+        lastTrade = trades.last
+        lastMarketTs = last
+        let minutes = (lastF?.index ?? -1) + 1
+        return "window rebuilt from \(trades.count) trades and \(quotes.count) quotes since \(isoTime(from)) (\(minutes) minutes)"
+    }
+
+    /// Whether the window holds the warm-up's minutes.
+    var isWarm: Bool {
+        guard let f = lastFeatures else { return false }
+        return f.index >= settings.strategy.warmupMinutes - 1
+    }
+
+    // MARK: - The loop
+
+    /// Steps every input of one batch, then writes what they recorded. Returns false once stopped.
+    public func step(_ inputs: [EngineInput], wall: Int64) -> Bool {
+        var running = true
+        for input in inputs {
+            switch input {
+            case .trades(let ts, let w): for t in ts { onTrade(t, wall: w) }
+            case .quote(let q, let w): onQuote(q, wall: w)
+            case .stream(let s, let w): onStream(s, wall: w)
+            case .tick(let w): onTick(wall: w)
+            case .command(let call): onCommand(call, wall: wall)
+            case .stop(let reason, let done):
+                stop(reason: reason, wall: wall)
+                done()
+                running = false
+            }
+        }
+        board.beat(wall)
+        do {
+            try writeBatch(snapshot: false, wall: wall)
+        } catch {
+            databaseWritable = false
+            logger.critical("cannot write to the database", metadata: ["event": "store.failed", "error": "\(error)"])
+        }
+        return running
+    }
+
+    func onTrade(_ t: TradeEvent, wall: Int64) {
+        marketEvent(ts: t.ts, wall: wall)
+        rawTrades.append(t)
+        lastTrade = t
+        pipeline.onTrade(t)
+        decideClosedMinutes(wall: wall)
+        apply(paper.onTrade(t), wall: wall)
+        execute(trader.onTrade(t), at: t.ts, wall: wall)
+    }
+
+    func onQuote(_ q: QuoteEvent, wall: Int64) {
+        marketEvent(ts: q.ts, wall: wall)
+        rawQuotes.append(q)
+        lastQuote = q
+        lastQuoteWall = wall
+        pipeline.onQuote(q)
+        decideClosedMinutes(wall: wall)
+        trader.onQuote(q)
+        apply(paper.onQuote(q), wall: wall)
+        if staleAlerted {
+            staleAlerted = false
+            logger.notice("market data is back", metadata: ["event": "feed.fresh"])
+        }
+    }
+
+    private func marketEvent(ts: Int64, wall: Int64) {
+        lastMessageWall = wall
+        if ts > lastMarketTs { lastMarketTs = ts }
+        clockOffsetMs = clock.now(wall: wall) - ts
+        trader.advanceTime(to: max(ts, lastMarketTs))
+    }
+
+    /// Decides the minutes the pipeline closed (an event of a later minute closes the ones before it), before the
+    /// event itself reaches the trader and the venue, as in the backtest.
+    private func decideClosedMinutes(wall: Int64) {
+        guard !pipeline.closed.isEmpty else { return }
+        for f in pipeline.takeClosed() { onMinuteClosed(f, wall: wall) }
+    }
+
+    func onStream(_ s: StreamStatus, wall: Int64) {
+        switch s {
+        case .connecting(let attempt):
+            streamState = "connecting (attempt \(attempt))"
+            if attempt > 1 { reconnects += 1 }
+            if attempt == 8 {
+                raise("reconnect_storm", .warning, "public stream: \(attempt) connection attempts in a row", wall: wall)
+            }
+        case .connected: streamState = "connected"
+        case .ready:
+            streamState = "ready"
+            logger.info("public stream subscribed", metadata: ["event": "stream.ready"])
+        case .disconnected(let reason):
+            streamState = "disconnected"
+            logger.warning("public stream disconnected", metadata: ["event": "stream.disconnected", "reason": "\(reason)"])
+        case .gap(let from, let to):
+            gapCount += 1
+            batch.gaps.append((wall, from, to))
+            logger.warning("market data gap", metadata: ["event": "stream.gap", "gap.from": "\(isoTime(from, milliseconds: true))",
+                                                         "gap.to": "\(isoTime(to, milliseconds: true))", "gap.ms": "\(to - from)"])
+        case .malformed(let m):
+            logger.warning("malformed stream message", metadata: ["event": "stream.malformed", "detail": "\(m.prefix(200))"])
+        }
+    }
+
+    func onTick(wall: Int64) {
+        let now = clock.now(wall: wall)
+        // Minutes close on the clock too, so a quiet or dead feed still produces decisions (which then veto
+        // entries on stale data).
+        if pipeline.hasStarted {
+            pipeline.advanceClock(to: now - clock.deliveryAllowanceMs)
+            decideClosedMinutes(wall: wall)
+        }
+        // Stale feed: no quote for stale_feed_seconds.
+        if isStale(wall: wall), !staleAlerted, supervisor.state != .recovering {
+            staleAlerted = true
+            let age = lastQuoteWall.map { "\((wall - $0) / 1000) s" } ?? "never"
+            raise("stale_feed", .warning, "no quote for \(age) (limit \(settings.strategy.staleFeedSeconds) s); entries vetoed", wall: wall)
+        }
+        progressFlatten(wall: wall)
+        // Raw data off the engine thread, once a second; purge hourly.
+        if wall - lastRawFlushWall >= 1_000 { flushRaw(wall: wall) }
+        if wall - lastPurgeWall >= 3_600_000 {
+            lastPurgeWall = wall
+            let cutoff = lastMarketTs - Int64(settings.rawRetentionHours) * 3_600_000
+            let store = self.store
+            let logger = self.logger
+            DispatchQueue.global(qos: .utility).async {
+                do {
+                    let n = try store.purgeRaw(before: cutoff)
+                    if n > 0 { logger.info("purged raw market data", metadata: ["event": "store.purged", "rows": "\(n)"]) }
+                } catch {
+                    logger.error("purge failed", metadata: ["event": "store.purge_failed", "error": "\(error)"])
+                }
+            }
+        }
+        if let e = store.takeRawError() {
+            databaseWritable = false
+            logger.critical("raw market data write failed", metadata: ["event": "store.failed", "error": "\(e)"])
+        }
+        if wall - lastSnapshotWall >= 300_000 { batch.snapshot = makeSnapshot(wall: wall) }
+        publish(wall: wall)
+    }
+
+    func isStale(wall: Int64) -> Bool {
+        guard let w = lastQuoteWall else { return wall - startedWall > Int64(settings.strategy.staleFeedSeconds) * 1000 }
+        return wall - w > Int64(settings.strategy.staleFeedSeconds) * 1000
+    }
+
+    func flushRaw(wall: Int64) {
+        lastRawFlushWall = wall
+        store.appendRaw(trades: rawTrades, quotes: rawQuotes)
+        rawTrades.removeAll(keepingCapacity: true)
+        rawQuotes.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: - Minute close
+
+    /// Why entries are vetoed now, beyond the Engine's own rules.
+    var entryVeto: String? {
+        switch supervisor.state {
+        case .active: return staleAlerted ? "stale_feed" : nil
+        case .warming: return "warmup"
+        case .observing: return "observing"
+        case .paused: return "paused"
+        case .flattening, .halted: return "halted"
+        case .starting, .recovering, .stopping: return supervisor.state.rawValue
+        }
+    }
+
+    func onMinuteClosed(_ f: MinuteFeatures, wall: Int64) {
+        lastFeatures = f
+        if f.index >= settings.strategy.warmupMinutes - 1 { note(supervisor.windowWarm(), wall: wall) }
+        trader.entryVeto = entryVeto
+        let (record, actions) = trader.onMinuteClose(f)
+        lastSignal = record
+        lastMinute = f.ts
+        batch.features.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument)))
+        batch.signals.append(record)
+        execute(actions, at: f.decisionTs, wall: wall)
+        logFeatures(f, record)
+        for a in trader.takeAlerts() {
+            raise(a.kind, a.kind == "kill_switch" ? .critical : .warning, a.message, wall: wall)
+        }
+        if trader.killSwitchActive && supervisor.state != .halted && supervisor.state != .flattening {
+            startFlatten(reason: "kill_switch", wall: wall)
+        }
+        if f.volume > 0 && f.ambiguousFraction > settings.ambiguousAlertFrac && f.ts - lastAmbiguousAlertTs >= 15 * millisPerMinute {
+            lastAmbiguousAlertTs = f.ts
+            raise("high_ambiguous_fraction", .warning,
+                  "ambiguous share \(formatNumber(f.ambiguousFraction)) above \(formatNumber(settings.ambiguousAlertFrac)) at \(isoTime(f.ts))",
+                  wall: wall)
+        }
+        if isWarm && !f.valueAreaValid {
+            if !invalidVAAlerted {
+                invalidVAAlerted = true
+                raise("invalid_value_area", .warning, "value area invalid at \(isoTime(f.ts)): too few bins with volume", wall: wall)
+            }
+        } else if f.valueAreaValid {
+            invalidVAAlerted = false
+        }
+        batch.snapshot = makeSnapshot(wall: wall)
+    }
+
+    private func logFeatures(_ f: MinuteFeatures, _ r: SignalRecord) {
+        var m: Logger.Metadata = [
+            "event": "features.minute", "minute": "\(isoTime(f.ts))", "close": "\(priceText(f.close))",
+            "volume": "\(sizeText(f.volume))", "trades": "\(f.tradeCount)", "va_valid": "\(f.valueAreaValid)",
+            "of_1m": "\(formatNumber(settings.instrument.size(f.orderFlow.signedVolume)))", "of_norm": "\(formatNumber(f.ofNorm))",
+            "ambiguous_frac": "\(formatNumber(f.ambiguousFraction))", "action": "\(r.action)", "reason": "\(r.reason)",
+            "window_minutes": "\(f.index + 1)",
+        ]
+        if let va = f.valueArea {
+            m["poc"] = "\(halfTickText(va.pocTwiceTicks))"
+            m["vah"] = "\(priceText(va.vahTicks))"
+            m["val"] = "\(priceText(va.valTicks))"
+        }
+        if let q = f.qimbEma { m["qimb_ema"] = "\(formatNumber(q))" }
+        let detected = detectedNames(r.detections)
+        if !detected.isEmpty { m["detected"] = "\(detected.joined(separator: " "))" }
+        logger.info("minute \(isoTime(f.ts)) closed: \(r.action) (\(r.reason))", metadata: m)
+        if r.action != "HOLD" {
+            logger.notice("signal \(r.action) \(r.reason)", metadata: ["event": "signal.action", "action": "\(r.action)", "reason": "\(r.reason)",
+                                                                   "minute": "\(isoTime(f.ts))"])
+        }
+    }
+
+    // MARK: - Orders and fills (paper venue)
+
+    func execute(_ actions: [OrderAction], at ts: Int64, wall: Int64) {
+        for a in actions {
+            switch a {
+            case .submit(let intent):
+                batch.orders.append(OrderRow(intent: intent, status: "submitted", wallTs: wall))
+                // The record is written before the order can fill: writeBatch runs before the next input.
+                paper.submit(intent, at: ts)
+                logger.notice("order submitted", metadata: orderMetadata(intent, event: "order.submitted"))
+                logger.info("order acknowledged by the paper venue", metadata: orderMetadata(intent, event: "order.acknowledged"))
+            case .cancel(let id):
+                if paper.cancel(id: id) {
+                    trader.onOrderGone(id: id)
+                    if let row = pendingIntent(id) { batch.orders.append(OrderRow(intent: row, status: "cancelled", wallTs: wall)) }
+                    logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
+                }
+            }
+        }
+    }
+
+    private func pendingIntent(_ id: String) -> OrderIntent? {
+        paper.workingOrders.first { $0.id == id } ?? batch.orders.last { $0.intent.id == id }?.intent
+            ?? (try? store.orders(status: "submitted"))?.first { $0.intent.id == id }?.intent
+    }
+
+    func apply(_ fills: [Fill], wall: Int64) {
+        for var fill in fills {
+            // Reduce-only: never more than the open position, and nothing when flat.
+            if !fill.purpose.isEntry {
+                let open = trader.position?.qty ?? 0
+                guard open > 0 else {
+                    trader.onOrderGone(id: fill.orderId)
+                    logger.warning("reduce-only order found nothing to reduce", metadata: ["event": "order.cancelled",
+                                                                                          "order_link_id": "\(fill.orderId)"])
+                    continue
+                }
+                if fill.qty > open {
+                    fill.fee = fill.fee * Double(open) / Double(fill.qty)
+                    fill.qty = open
+                }
+            } else if trader.position != nil, trader.position?.direction == fill.side {
+                // Never stack an entry on an open position in the same direction (see Trader.onFill).
+                logger.critical("entry fill while a position is open in the same direction; ignored",
+                                metadata: ["event": "order.rejected", "order_link_id": "\(fill.orderId)"])
+                continue
+            }
+            trader.onFill(fill)
+            batch.fills.append(fill)
+            if let intent = batch.orders.last(where: { $0.intent.id == fill.orderId })?.intent
+                ?? (try? store.orders(status: "submitted"))?.first(where: { $0.intent.id == fill.orderId })?.intent {
+                batch.orders.append(OrderRow(intent: intent, status: "filled", wallTs: wall))
+            }
+            var m: Logger.Metadata = [
+                "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)", "qty": "\(sizeText(fill.qty))",
+                "price": "\(priceText(fill.price))", "purpose": "\(fill.purpose.label)", "liquidity": "\(fill.liquidity.rawValue)",
+                "fee": "\(formatNumber(fill.fee))", "latency_ms": "\(fill.ts - fill.decisionTs)",
+            ]
+            if let mid = fill.referenceMidTwice {
+                // Slippage against the mid, in ticks, positive when it cost us.
+                let slip = Double(2 * fill.price - mid) / 2 * Double(fill.side.sign)
+                m["slippage_ticks"] = "\(formatNumber(slip))"
+            }
+            logger.notice("order filled", metadata: m)
+        }
+        if !fills.isEmpty { batch.snapshot = makeSnapshot(wall: wall) }
+    }
+
+    private func orderMetadata(_ i: OrderIntent, event: String) -> Logger.Metadata {
+        var m: Logger.Metadata = [
+            "event": "\(event)", "order_link_id": "\(i.id)", "side": "\(i.side)", "qty": "\(sizeText(i.qty))",
+            "purpose": "\(i.purpose.label)", "reduce_only": "\(i.reduceOnly)", "decision": "\(isoTime(i.decisionTs, milliseconds: true))",
+        ]
+        if case .limit(let p) = i.type { m["price"] = "\(priceText(p))" } else { m["type"] = "market" }
+        return m
+    }
+
+    // MARK: - Flatten
+
+    func startFlatten(reason: String, wall: Int64) {
+        note(supervisor.beginFlatten(reason), wall: wall)
+        flattenStartedWall = wall
+        let now = max(lastMarketTs, clock.now(wall: wall))
+        let actions = trader.closeAll(.flatten, at: now)
+        // Any other working order (exits of a closing position stay: they close it).
+        execute(actions, at: now, wall: wall)
+        if actions.isEmpty {
+            flattenSteps.append(trader.position == nil ? "already flat" : "position already closing")
+        } else {
+            for a in actions {
+                switch a {
+                case .cancel(let id): flattenSteps.append("cancelled \(id)")
+                case .submit(let i): flattenSteps.append("close order \(i.id): \(i.side) \(sizeText(i.qty)) market reduce-only")
+                }
+            }
+        }
+        progressFlatten(wall: wall)
+    }
+
+    func progressFlatten(wall: Int64) {
+        guard supervisor.state == .flattening else {
+            answerFlattenWaiters(wall: wall, done: supervisor.state == .halted)
+            return
+        }
+        let flat = trader.position == nil && paper.workingOrders.isEmpty && trader.workingEntryOrder == nil
+        if flat {
+            flattenSteps.append("flat confirmed")
+            note(supervisor.flat(), wall: wall)
+            logger.notice("flat; trading halted", metadata: ["event": "flatten.done", "reason": "\(supervisor.reason)"])
+            answerFlattenWaiters(wall: wall, done: true)
+            return
+        }
+        // Paper: the close fills at the next quote; with market data down, at the last quote known.
+        if let started = flattenStartedWall, wall - started >= paperFlattenQuoteWaitMs, let q = lastQuote {
+            var last = q
+            last.ts = max(lastMarketTs, clock.now(wall: wall)) + 1
+            let fills = paper.onQuote(last)
+            if !fills.isEmpty {
+                flattenSteps.append("no fresh quote: paper close filled at the last quote (\(isoTime(q.ts, milliseconds: true)))")
+                logger.warning("flatten filled at the last known quote", metadata: ["event": "flatten.stale_quote"])
+                apply(fills, wall: wall)
+                progressFlatten(wall: wall)
+                return
+            }
+        }
+        answerFlattenWaiters(wall: wall, done: false)
+    }
+
+    private func answerFlattenWaiters(wall: Int64, done: Bool) {
+        guard !flattenWaiters.isEmpty else { return }
+        var keep: [(call: ControlCall, deadlineWall: Int64)] = []
+        for w in flattenWaiters {
+            if done {
+                reply(w.call, ActionReport(state: supervisor.state.rawValue, message: "flat; trading halted (\(supervisor.reason))",
+                                           steps: flattenSteps))
+            } else if wall >= w.deadlineWall {
+                replyError(w.call, ControlFailure(ControlFailure.timeout, "not flat yet after the flatten timeout; still flattening: "
+                    + flattenSteps.joined(separator: "; ")))
+            } else {
+                keep.append(w)
+            }
+        }
+        flattenWaiters = keep
+    }
+
+    // MARK: - Stop
+
+    func stop(reason: String, wall: Int64) {
+        note(supervisor.stop(reason), wall: wall)
+        // No new orders; a working entry is cancelled. The position keeps its protection (the venue's stop in shadow
+        // and live) and is restored on the next start.
+        if let w = trader.workingEntryOrder {
+            execute([.cancel(id: w.id)], at: lastMarketTs, wall: wall)
+        }
+        flushRaw(wall: wall)
+        store.flushRaw()
+        batch.snapshot = makeSnapshot(wall: wall)
+        do {
+            try writeBatch(snapshot: true, wall: wall)
+        } catch {
+            logger.critical("last snapshot not written", metadata: ["event": "store.failed", "error": "\(error)"])
+        }
+        logger.notice("stopped; snapshot written", metadata: ["event": "agent.stopped"])
+        for w in flattenWaiters { replyError(w.call, ControlFailure(ControlFailure.failed, "the agent is stopping")) }
+        flattenWaiters = []
+        publish(wall: wall)
+    }
+
+    // MARK: - Records
+
+    func note(_ t: Transition?, wall: Int64) {
+        guard let t else { return }
+        batch.transitions.append((wall, t))
+        stateSinceWall = wall
+        sink.setState(t.to.rawValue)
+        logger.notice("state \(t.from.rawValue) → \(t.to.rawValue): \(t.reason)",
+                      metadata: ["event": "state.changed", "from": "\(t.from.rawValue)", "to": "\(t.to.rawValue)", "reason": "\(t.reason)"])
+        batch.snapshot = makeSnapshot(wall: wall)
+    }
+
+    enum Severity: String { case info, warning, critical }
+
+    func raise(_ kind: String, _ severity: Severity, _ message: String, wall: Int64) {
+        batch.alerts.append((wall, kind, severity.rawValue, message))
+        let m: Logger.Metadata = ["event": "alert.raised", "alert.kind": "\(kind)", "alert.severity": "\(severity.rawValue)"]
+        switch severity {
+        case .info: logger.info("alert: \(message)", metadata: m)
+        case .warning: logger.warning("alert: \(message)", metadata: m)
+        case .critical: logger.critical("alert: \(message)", metadata: m)
+        }
+        webhook?.send(environment: settings.environment, kind: kind, severity: severity.rawValue, message: message, wallTs: wall)
+    }
+
+    func makeSnapshot(wall: Int64) -> SnapshotRow {
+        let encoder = JSONEncoder()
+        let kept = supervisor.persistentState
+        return SnapshotRow(id: 0, wallTs: wall, marketTs: lastMarketTs, state: kept.state, reason: kept.reason,
+                           activated: supervisor.activated, lastMinute: lastMinute,
+                           trader: (try? encoder.encode(trader)) ?? Data(), venue: (try? encoder.encode(paper)) ?? Data())
+    }
+
+    func writeBatch(snapshot: Bool, wall: Int64) throws {
+        if snapshot && batch.snapshot == nil { batch.snapshot = makeSnapshot(wall: wall) }
+        guard !batch.isEmpty else { return }
+        let b = batch
+        batch = StoreBatch()
+        try store.record(b)
+        if b.snapshot != nil { lastSnapshotWall = wall }
+        databaseWritable = true
+    }
+
+    // MARK: - Formatting
+
+    func priceText(_ ticks: Int64) -> String { settings.instrument.priceText(ticks) }
+    func halfTickText(_ twice: Int64) -> String { settings.instrument.halfTickText(twice) }
+    func sizeText(_ lots: Int64) -> String { settings.instrument.sizeText(lots) }
+}

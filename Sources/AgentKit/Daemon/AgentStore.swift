@@ -1,0 +1,464 @@
+import Dispatch
+public import Engine
+public import Foundation
+import GRDB
+
+/// A stored snapshot of the trading state (DESIGN, "Recovery and persistence").
+public struct SnapshotRow: Sendable {
+    public var id: Int64
+    public var wallTs: Int64
+    /// Market time of the last event the state had seen.
+    public var marketTs: Int64
+    public var state: AgentState
+    public var reason: String
+    public var activated: Bool
+    /// The last minute the trader decided (its start).
+    public var lastMinute: Int64?
+    public var trader: Data
+    public var venue: Data
+}
+
+/// An order as stored: recorded before it is sent, updated as the venue reports.
+public struct OrderRow: Sendable, Hashable {
+    public var intent: OrderIntent
+    /// `submitted`, `filled`, `cancelled`, `rejected`.
+    public var status: String
+    public var wallTs: Int64
+}
+
+/// Everything the engine records in one step, written in one transaction (so a crash leaves all or nothing).
+public struct StoreBatch: Sendable {
+    public var orders: [OrderRow] = []
+    public var fills: [Fill] = []
+    public var features: [(ts: Int64, row: String)] = []
+    public var signals: [SignalRecord] = []
+    public var transitions: [(wallTs: Int64, transition: Transition)] = []
+    public var alerts: [(wallTs: Int64, kind: String, severity: String, message: String)] = []
+    public var commands: [(wallTs: Int64, uid: UInt32, cmd: String, args: String, ok: Bool, result: String)] = []
+    public var gaps: [(wallTs: Int64, from: Int64, to: Int64)] = []
+    public var snapshot: SnapshotRow?
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        orders.isEmpty && fills.isEmpty && features.isEmpty && signals.isEmpty && transitions.isEmpty && alerts.isEmpty
+            && commands.isEmpty && gaps.isEmpty && snapshot == nil
+    }
+}
+
+/// The agent's SQLite database, one per environment: `<state_dir>/agent.sqlite` in WAL mode.
+///
+/// Raw trades and quotes arrive in batches from the engine and are written off its thread; everything else
+/// (orders, fills, signals, snapshots, transitions, alerts, operator commands) is written synchronously, in one
+/// transaction per engine step, before the step's orders are sent.
+public final class AgentStore: @unchecked Sendable {
+    public let path: String
+    private let pool: DatabasePool
+    private let rawQueue = DispatchQueue(label: "auction.store.raw")
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var rawError: (any Error)?
+    private var pendingRaw = 0
+
+    /// Formats prices in stored signal rows.
+    public let instrument: Instrument
+
+    public init(directory: String, instrument: Instrument) throws {
+        self.instrument = instrument
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = (directory as NSString).appendingPathComponent("agent.sqlite")
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL survives a killed process without loss; NORMAL skips the fsync per commit, which only a power
+            // cut could make matter.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1_agent") { db in
+            try db.create(table: "meta") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+            try db.create(table: "trades") { t in
+                t.column("ts", .integer).notNull()
+                t.column("price", .integer).notNull()
+                t.column("size", .integer).notNull()
+                t.column("side", .integer).notNull()
+            }
+            try db.create(index: "trades_by_ts", on: "trades", columns: ["ts"])
+            try db.create(table: "quotes") { t in
+                t.column("ts", .integer).notNull()
+                t.column("bid", .integer).notNull()
+                t.column("bid_size", .integer).notNull()
+                t.column("ask", .integer).notNull()
+                t.column("ask_size", .integer).notNull()
+            }
+            try db.create(index: "quotes_by_ts", on: "quotes", columns: ["ts"])
+            try db.create(table: "features") { t in
+                t.primaryKey("ts", .integer)
+                t.column("row", .text).notNull()
+            }
+            try db.create(table: "signals") { t in
+                t.primaryKey("ts", .integer)
+                t.column("action", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("detected", .text).notNull()
+                t.column("above", .text).notNull()
+                t.column("below", .text).notNull()
+            }
+            try db.create(table: "orders") { t in
+                t.primaryKey("id", .text)
+                t.column("decision_ts", .integer).notNull()
+                t.column("side", .text).notNull()
+                t.column("qty", .integer).notNull()
+                t.column("type", .text).notNull()
+                t.column("price", .integer)
+                t.column("reduce_only", .boolean).notNull()
+                t.column("purpose", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("intent", .text).notNull()
+                t.column("updated_wall", .integer).notNull()
+            }
+            try db.create(table: "fills") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("order_id", .text).notNull()
+                t.column("ts", .integer).notNull()
+                t.column("decision_ts", .integer).notNull()
+                t.column("side", .text).notNull()
+                t.column("qty", .integer).notNull()
+                t.column("price", .integer).notNull()
+                t.column("fee", .double).notNull()
+                t.column("liquidity", .text).notNull()
+                t.column("purpose", .text).notNull()
+                t.column("reference_mid_twice", .integer)
+            }
+            try db.create(index: "fills_by_order", on: "fills", columns: ["order_id"])
+            try db.create(table: "snapshots") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("wall_ts", .integer).notNull()
+                t.column("market_ts", .integer).notNull()
+                t.column("state", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("activated", .boolean).notNull()
+                t.column("last_minute", .integer)
+                t.column("trader", .blob).notNull()
+                t.column("venue", .blob).notNull()
+            }
+            try db.create(table: "transitions") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("wall_ts", .integer).notNull()
+                t.column("from_state", .text).notNull()
+                t.column("to_state", .text).notNull()
+                t.column("reason", .text).notNull()
+            }
+            try db.create(table: "alerts") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("wall_ts", .integer).notNull()
+                t.column("kind", .text).notNull()
+                t.column("severity", .text).notNull()
+                t.column("message", .text).notNull()
+            }
+            try db.create(table: "commands") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("wall_ts", .integer).notNull()
+                t.column("uid", .integer).notNull()
+                t.column("cmd", .text).notNull()
+                t.column("args", .text).notNull()
+                t.column("ok", .boolean).notNull()
+                t.column("result", .text).notNull()
+            }
+            try db.create(table: "gaps") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("wall_ts", .integer).notNull()
+                t.column("from_ts", .integer).notNull()
+                t.column("to_ts", .integer).notNull()
+            }
+        }
+        return m
+    }
+
+    // MARK: - Meta
+
+    public func meta(_ key: String) throws -> String? {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setMeta(_ key: String, _ value: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           arguments: [key, value])
+        }
+    }
+
+    // MARK: - Raw market data
+
+    /// Queues raw events for writing off the caller's thread. A failure is kept and reported by `takeRawError`.
+    public func appendRaw(trades: [TradeEvent], quotes: [QuoteEvent]) {
+        guard !trades.isEmpty || !quotes.isEmpty else { return }
+        lock.withLock { pendingRaw += 1 }
+        rawQueue.async { [self] in
+            do {
+                try writeRaw(trades: trades, quotes: quotes)
+            } catch {
+                lock.withLock { rawError = error }
+            }
+            lock.withLock { pendingRaw -= 1 }
+        }
+    }
+
+    /// Writes raw events now, on the caller's thread.
+    public func writeRaw(trades: [TradeEvent], quotes: [QuoteEvent]) throws {
+        try pool.write { db in
+            if !trades.isEmpty {
+                let s = try db.makeStatement(sql: "INSERT INTO trades (ts, price, size, side) VALUES (?, ?, ?, ?)")
+                for t in trades { try s.execute(arguments: [t.ts, t.price, t.size, Int(t.side.rawValue)]) }
+            }
+            if !quotes.isEmpty {
+                let s = try db.makeStatement(sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
+                for q in quotes { try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize]) }
+            }
+        }
+    }
+
+    /// Waits until the queued raw writes are done.
+    public func flushRaw() { rawQueue.sync {} }
+
+    /// Batches queued and not yet written (backlog shows as degraded health).
+    public var rawBacklog: Int { lock.withLock { pendingRaw } }
+
+    /// The last failure of a raw write, once.
+    public func takeRawError() -> (any Error)? {
+        lock.withLock {
+            defer { rawError = nil }
+            return rawError
+        }
+    }
+
+    /// The newest stored market time, trades or quotes.
+    public func lastRawTs() throws -> Int64? {
+        try pool.read { db in
+            let t = try Int64.fetchOne(db, sql: "SELECT MAX(ts) FROM trades")
+            let q = try Int64.fetchOne(db, sql: "SELECT MAX(ts) FROM quotes")
+            switch (t, q) {
+            case let (a?, b?): return max(a, b)
+            case let (a?, nil): return a
+            case let (nil, b?): return b
+            default: return nil
+            }
+        }
+    }
+
+    /// The last stored trade (its price continues a simulated market).
+    public func lastTrade() throws -> TradeEvent? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT ts, price, size, side FROM trades ORDER BY ts DESC, rowid DESC LIMIT 1").map {
+                TradeEvent(ts: $0["ts"], price: $0["price"], size: $0["size"], side: TakerSide(rawValue: $0["side"]) ?? .unknown)
+            }
+        }
+    }
+
+    /// Stored trades and quotes from `ts` on, in arrival order per kind.
+    public func rawEvents(from ts: Int64) throws -> (trades: [TradeEvent], quotes: [QuoteEvent]) {
+        try pool.read { db in
+            var trades: [TradeEvent] = []
+            let tc = try Row.fetchCursor(db, sql: "SELECT ts, price, size, side FROM trades WHERE ts >= ? ORDER BY ts, rowid", arguments: [ts])
+            while let r = try tc.next() {
+                trades.append(TradeEvent(ts: r[0], price: r[1], size: r[2], side: TakerSide(rawValue: r[3]) ?? .unknown))
+            }
+            var quotes: [QuoteEvent] = []
+            let qc = try Row.fetchCursor(db, sql: "SELECT ts, bid, bid_size, ask, ask_size FROM quotes WHERE ts >= ? ORDER BY ts, rowid",
+                                         arguments: [ts])
+            while let r = try qc.next() {
+                quotes.append(QuoteEvent(ts: r[0], bidPrice: r[1], bidSize: r[2], askPrice: r[3], askSize: r[4]))
+            }
+            return (trades, quotes)
+        }
+    }
+
+    /// Deletes raw rows older than `ts` in batches of `batch` rows (each its own short transaction, so the engine's
+    /// writes are never held up long). Returns the rows deleted.
+    @discardableResult
+    public func purgeRaw(before ts: Int64, batch: Int = 5_000) throws -> Int {
+        var total = 0
+        for table in ["trades", "quotes"] {
+            while true {
+                let n = try pool.write { db -> Int in
+                    try db.execute(sql: "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE ts < ? LIMIT ?)",
+                                   arguments: [ts, batch])
+                    return db.changesCount
+                }
+                total += n
+                if n < batch { break }
+            }
+        }
+        return total
+    }
+
+    // MARK: - The engine's records
+
+    /// Writes one step's records in one transaction.
+    public func record(_ b: StoreBatch) throws {
+        guard !b.isEmpty else { return }
+        let encoder = JSONEncoder()
+        try pool.write { db in
+            for o in b.orders {
+                let i = o.intent
+                var price: Int64?
+                if case .limit(let p) = i.type { price = p }
+                let intentJSON = String(decoding: try encoder.encode(i), as: UTF8.self)
+                try db.execute(
+                    sql: """
+                        INSERT INTO orders (id, decision_ts, side, qty, type, price, reduce_only, purpose, status, intent, updated_wall)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET status = excluded.status, updated_wall = excluded.updated_wall
+                        """,
+                    arguments: [i.id, i.decisionTs, i.side.description, i.qty, price == nil ? "market" : "limit", price, i.reduceOnly,
+                                i.purpose.label, o.status, intentJSON, o.wallTs]
+                )
+            }
+            for f in b.fills {
+                try db.execute(
+                    sql: """
+                        INSERT INTO fills (order_id, ts, decision_ts, side, qty, price, fee, liquidity, purpose, reference_mid_twice)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [f.orderId, f.ts, f.decisionTs, f.side.description, f.qty, f.price, f.fee, f.liquidity.rawValue,
+                                f.purpose.label, f.referenceMidTwice]
+                )
+            }
+            for (ts, row) in b.features {
+                try db.execute(sql: "INSERT OR REPLACE INTO features (ts, row) VALUES (?, ?)", arguments: [ts, row])
+            }
+            for s in b.signals {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO signals (ts, action, reason, detected, above, below) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [s.ts, s.action, s.reason, detectedNames(s.detections).joined(separator: " "),
+                                describeAcceptance(s.above, instrument), describeAcceptance(s.below, instrument)]
+                )
+            }
+            for (ts, t) in b.transitions {
+                try db.execute(sql: "INSERT INTO transitions (wall_ts, from_state, to_state, reason) VALUES (?, ?, ?, ?)",
+                               arguments: [ts, t.from.rawValue, t.to.rawValue, t.reason])
+            }
+            for a in b.alerts {
+                try db.execute(sql: "INSERT INTO alerts (wall_ts, kind, severity, message) VALUES (?, ?, ?, ?)",
+                               arguments: [a.wallTs, a.kind, a.severity, a.message])
+            }
+            for c in b.commands {
+                try db.execute(sql: "INSERT INTO commands (wall_ts, uid, cmd, args, ok, result) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [c.wallTs, Int64(c.uid), c.cmd, c.args, c.ok, c.result])
+            }
+            for g in b.gaps {
+                try db.execute(sql: "INSERT INTO gaps (wall_ts, from_ts, to_ts) VALUES (?, ?, ?)", arguments: [g.wallTs, g.from, g.to])
+            }
+            if let s = b.snapshot {
+                try db.execute(
+                    sql: """
+                        INSERT INTO snapshots (wall_ts, market_ts, state, reason, activated, last_minute, trader, venue)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [s.wallTs, s.marketTs, s.state.rawValue, s.reason, s.activated, s.lastMinute, s.trader, s.venue]
+                )
+                // Keep the recent history of snapshots, not every minute's forever.
+                try db.execute(sql: "DELETE FROM snapshots WHERE id < (SELECT MAX(id) FROM snapshots) - 2000")
+            }
+        }
+    }
+
+    // MARK: - Reads
+
+    public func lastSnapshot() throws -> SnapshotRow? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM snapshots ORDER BY id DESC LIMIT 1").map { r in
+                SnapshotRow(id: r["id"], wallTs: r["wall_ts"], marketTs: r["market_ts"],
+                            state: AgentState(rawValue: r["state"]) ?? .starting, reason: r["reason"], activated: r["activated"],
+                            lastMinute: r["last_minute"], trader: r["trader"], venue: r["venue"])
+            }
+        }
+    }
+
+    public func count(_ table: String) throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+    }
+
+    /// The newest signals, newest first.
+    public func recentSignals(_ n: Int) throws -> [(ts: Int64, action: String, reason: String, detected: String, above: String, below: String)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM signals ORDER BY ts DESC LIMIT ?", arguments: [n]).map {
+                (ts: $0["ts"], action: $0["action"], reason: $0["reason"], detected: $0["detected"], above: $0["above"], below: $0["below"])
+            }
+        }
+    }
+
+    /// The newest alerts, newest first.
+    public func recentAlerts(_ n: Int) throws -> [(wallTs: Int64, kind: String, severity: String, message: String)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM alerts ORDER BY id DESC LIMIT ?", arguments: [n]).map {
+                (wallTs: $0["wall_ts"], kind: $0["kind"], severity: $0["severity"], message: $0["message"])
+            }
+        }
+    }
+
+    /// Stored orders by status.
+    public func orders(status: String? = nil) throws -> [OrderRow] {
+        try pool.read { db in
+            let rows = status == nil
+                ? try Row.fetchAll(db, sql: "SELECT intent, status, updated_wall FROM orders ORDER BY decision_ts, id")
+                : try Row.fetchAll(db, sql: "SELECT intent, status, updated_wall FROM orders WHERE status = ? ORDER BY decision_ts, id",
+                                   arguments: [status])
+            return try rows.map { r in
+                let text: String = r["intent"]
+                return OrderRow(intent: try JSONDecoder().decode(OrderIntent.self, from: Data(text.utf8)), status: r["status"],
+                                wallTs: r["updated_wall"])
+            }
+        }
+    }
+
+    /// Whether the database takes a write now (health).
+    public func probeWritable() -> Bool {
+        do {
+            try setMeta("health_probe", "\(Int64(Date().timeIntervalSince1970 * 1000))")
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// `breakin_long breakout_short`: the setups a minute detected.
+func detectedNames(_ d: Detections) -> [String] {
+    var out: [String] = []
+    if d.breakInLong { out.append("breakin_long") }
+    if d.breakInShort { out.append("breakin_short") }
+    if d.failedBreakoutLong { out.append("failbreak_long") }
+    if d.failedBreakoutShort { out.append("failbreak_short") }
+    if d.breakoutLong { out.append("breakout_long") }
+    if d.breakoutShort { out.append("breakout_short") }
+    return out
+}
+
+/// `running 2 at 64100.1`, `used`, `-`: one side's acceptance state.
+func describeAcceptance(_ a: AcceptanceSide, _ instrument: Instrument) -> String {
+    if a.running { return "running \(a.count) at \(instrument.priceText(a.level))\(a.used ? " used" : "")" }
+    return a.used ? "used" : "-"
+}
+
+extension Instrument {
+    /// A price in ticks as a decimal in the tick's precision (`64250.1`).
+    func priceText(_ ticks: Int64) -> String { ScaledDecimal(mantissa: ticks * tick.mantissa, scale: tick.scale).description }
+
+    /// A price in half ticks (a POC between two ticks: `64250.15`).
+    func halfTickText(_ twice: Int64) -> String {
+        if twice % 2 == 0 { return priceText(twice / 2) }
+        return ScaledDecimal(mantissa: twice * tick.mantissa * 5, scale: tick.scale + 1).description
+    }
+
+    /// A quantity in lots as a decimal (`0.125`).
+    func sizeText(_ lots: Int64) -> String { ScaledDecimal(mantissa: lots * qtyStep.mantissa, scale: qtyStep.scale).description }
+}

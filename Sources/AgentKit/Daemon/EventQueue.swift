@@ -1,0 +1,61 @@
+public import ControlProtocol
+public import Engine
+public import ExchangeStreams
+public import Foundation
+
+/// An operator's command on its way to the engine, with the way back.
+public struct ControlCall: Sendable {
+    public var request: ControlRequest
+    public var command: ControlCommand
+    public var peerUid: UInt32
+    /// Called once with the reply line (without the newline).
+    public var reply: @Sendable (Data) -> Void
+}
+
+/// What enters the engine: every input on one ordered stream (DESIGN, "Data flow").
+public enum EngineInput: Sendable {
+    case trades([TradeEvent], wall: Int64)
+    case quote(QuoteEvent, wall: Int64)
+    case stream(StreamStatus, wall: Int64)
+    case tick(wall: Int64)
+    case command(ControlCall)
+    /// Graceful stop: cancel working entries, write the last snapshot, then call back.
+    case stop(reason: String, done: @Sendable () -> Void)
+}
+
+/// A multi-producer, single-consumer queue that blocks the consumer while empty.
+public final class EventQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var items: [EngineInput] = []
+    private var head = 0
+
+    public init() {}
+
+    public func put(_ item: EngineInput) {
+        condition.lock()
+        items.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Takes everything queued, waiting up to `timeoutMs` for the first item.
+    public func takeAll(timeoutMs: Int) -> [EngineInput] {
+        condition.lock()
+        defer { condition.unlock() }
+        if items.count == head {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(timeoutMs) / 1000))
+        }
+        let out = Array(items[head...])
+        items.removeAll(keepingCapacity: items.count < 65_536)
+        head = 0
+        return out
+    }
+
+    /// Items waiting (health: a growing backlog means the engine falls behind).
+    public var depth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return items.count - head
+    }
+}

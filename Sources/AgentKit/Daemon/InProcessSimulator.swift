@@ -1,0 +1,92 @@
+import Engine
+import Exchange
+import Foundation
+import Logging
+import Simulator
+
+/// Mode `sim`: the Bybit-compatible simulator inside the agent's process, serving its public stream on a free
+/// loopback port, with the market generator paced at `sim.speed`.
+///
+/// On a first start the generator plays `sim.warm_minutes` of history at once into the venue and into the agent's
+/// database, so the normal recovery path rebuilds a full window and signals come within minutes. On a restart the
+/// market continues from the last stored trade (time and price), so the stored window stays valid.
+final class InProcessSimulator: @unchecked Sendable {
+    let venue: SimVenue
+    let server: SimHTTPServer
+    let driver: SimMarketDriver
+    /// Market time until pacing starts (recovery uses it), anchored again by `startPacing`.
+    let clock: MarketClock
+    let publicURL: String
+
+    private init(venue: SimVenue, server: SimHTTPServer, driver: SimMarketDriver, clock: MarketClock) {
+        self.venue = venue
+        self.server = server
+        self.driver = driver
+        self.clock = clock
+        publicURL = "ws://127.0.0.1:\(server.port)/v5/public/linear"
+    }
+
+    static func start(settings: AgentSettings, store: AgentStore, logger: Logger) throws -> InProcessSimulator {
+        var venueConfig = SimVenueConfig()
+        venueConfig.instrument = settings.instrument
+        venueConfig.rateLimitPerSecond = 10_000
+        let venue = SimVenue(config: venueConfig)
+        var market = MarketGeneratorConfig()
+        market.seed = settings.simSeed
+        market.hours = 24 * 365
+        let now = wallClockMillis()
+        var warmEnd: Int64
+        if let last = try store.lastRawTs(), let trade = try store.lastTrade() {
+            // Continue the stored market: same seed, from the next millisecond, at the last price.
+            market.startMs = last + 1
+            market.startPriceTicks = trade.price
+            warmEnd = market.startMs
+        } else {
+            market.startMs = minuteStart(of: now) - Int64(settings.simWarmMinutes) * millisPerMinute
+            warmEnd = minuteStart(of: now)
+        }
+        var source = GeneratedMarket(config: market)
+        var trades: [TradeEvent] = []
+        var quotes: [QuoteEvent] = []
+        var written = 0
+        while let e = source.peek(), e.ts < warmEnd {
+            let event = source.next()!
+            venue.onMarket(event)
+            switch event {
+            case .trade(let t): trades.append(t)
+            case .quote(let q): quotes.append(q)
+            }
+            if trades.count + quotes.count >= 50_000 {
+                try store.writeRaw(trades: trades, quotes: quotes)
+                written += trades.count + quotes.count
+                trades.removeAll(keepingCapacity: true)
+                quotes.removeAll(keepingCapacity: true)
+            }
+        }
+        try store.writeRaw(trades: trades, quotes: quotes)
+        written += trades.count + quotes.count
+        if written > 0 {
+            logger.notice("simulated warm history stored", metadata: ["event": "sim.warm_history", "events": "\(written)",
+                                                                      "minutes": "\(settings.simWarmMinutes)"])
+        }
+        let driver = SimMarketDriver(venue: venue, source: source, speed: settings.simSpeed)
+        let server = venue.makeServer()
+        try server.start(port: 0)
+        let firstPaced = source.peek()?.ts ?? warmEnd
+        let clock = MarketClock(speed: settings.simSpeed, anchorMarket: firstPaced, anchorWall: wallClockMillis())
+        logger.notice("simulator listening on loopback", metadata: ["event": "sim.started", "port": "\(server.port)",
+                                                                   "speed": "\(formatNumber(settings.simSpeed))"])
+        return InProcessSimulator(venue: venue, server: server, driver: driver, clock: clock)
+    }
+
+    /// Starts the paced market; returns the market clock anchored at this moment.
+    func startPacing() -> MarketClock {
+        driver.start()
+        return MarketClock(speed: clock.speed, anchorMarket: clock.anchorMarket, anchorWall: wallClockMillis())
+    }
+
+    func stop() {
+        driver.stop()
+        server.stop()
+    }
+}

@@ -1,0 +1,280 @@
+/// The results of the control commands. Prices and quantities are decimal strings in the instrument's own
+/// precision (`"64250.1"`, `"0.125"`), never binary floating point; money is USDT as a number.
+
+/// The open position (`positions`, and inside `status`).
+public struct PositionReport: Codable, Sendable, Hashable {
+    /// `long` or `short`.
+    public var side: String
+    public var qty: String
+    public var setup: String
+    public var entryPrice: String
+    public var entryTime: String
+    public var stop: String
+    public var tp1: String?
+    public var tp2: String?
+    public var tp1Done: Bool
+    public var unrealizedPnL: Double
+    /// An exit of the whole position is working.
+    public var closing: Bool
+
+    public init(side: String, qty: String, setup: String, entryPrice: String, entryTime: String, stop: String, tp1: String?,
+                tp2: String?, tp1Done: Bool, unrealizedPnL: Double, closing: Bool) {
+        self.side = side
+        self.qty = qty
+        self.setup = setup
+        self.entryPrice = entryPrice
+        self.entryTime = entryTime
+        self.stop = stop
+        self.tp1 = tp1
+        self.tp2 = tp2
+        self.tp1Done = tp1Done
+        self.unrealizedPnL = unrealizedPnL
+        self.closing = closing
+    }
+}
+
+/// A working order (`orders`).
+public struct OrderReport: Codable, Sendable, Hashable {
+    /// The deterministic orderLinkId.
+    public var id: String
+    public var side: String
+    public var qty: String
+    /// `market` or `limit`.
+    public var type: String
+    public var price: String?
+    public var reduceOnly: Bool
+    /// `entry:breakin`, `exit:stop`, ...
+    public var purpose: String
+    public var decidedAt: String
+
+    public init(id: String, side: String, qty: String, type: String, price: String?, reduceOnly: Bool, purpose: String, decidedAt: String) {
+        self.id = id
+        self.side = side
+        self.qty = qty
+        self.type = type
+        self.price = price
+        self.reduceOnly = reduceOnly
+        self.purpose = purpose
+        self.decidedAt = decidedAt
+    }
+}
+
+/// The account (`pnl`).
+public struct PnLReport: Codable, Sendable, Hashable {
+    public var equity: Double
+    public var cash: Double
+    public var unrealizedPnL: Double
+    /// Equity now less equity at 00:00 UTC (fees and funding included).
+    public var todayPnL: Double
+    public var dayStartEquity: Double
+    /// The loss at which the kill switch fires today (a negative number).
+    public var killSwitchLoss: Double
+    /// How much more may be lost today before the kill switch fires.
+    public var killSwitchDistance: Double
+    public var killSwitchActive: Bool
+    public var feesPaid: Double
+    public var fundingPaid: Double
+    public var roundTrips: Int
+    public var winningRoundTrips: Int
+    public var netPnLAllTime: Double
+
+    public init(equity: Double, cash: Double, unrealizedPnL: Double, todayPnL: Double, dayStartEquity: Double, killSwitchLoss: Double,
+                killSwitchDistance: Double, killSwitchActive: Bool, feesPaid: Double, fundingPaid: Double, roundTrips: Int,
+                winningRoundTrips: Int, netPnLAllTime: Double) {
+        self.equity = equity
+        self.cash = cash
+        self.unrealizedPnL = unrealizedPnL
+        self.todayPnL = todayPnL
+        self.dayStartEquity = dayStartEquity
+        self.killSwitchLoss = killSwitchLoss
+        self.killSwitchDistance = killSwitchDistance
+        self.killSwitchActive = killSwitchActive
+        self.feesPaid = feesPaid
+        self.fundingPaid = fundingPaid
+        self.roundTrips = roundTrips
+        self.winningRoundTrips = winningRoundTrips
+        self.netPnLAllTime = netPnLAllTime
+    }
+}
+
+/// The value area of the last closed minute (`va`).
+public struct ValueAreaReport: Codable, Sendable, Hashable {
+    /// The minute (its start, UTC).
+    public var minute: String
+    public var close: String
+    public var poc: String?
+    public var vah: String?
+    public var val: String?
+    public var valid: Bool
+    public var binWidth: String
+    public var coverage: Double?
+    /// Minutes of history in the window (the warm-up counts up to the window length).
+    public var minutesInWindow: Int
+
+    public init(minute: String, close: String, poc: String?, vah: String?, val: String?, valid: Bool, binWidth: String,
+                coverage: Double?, minutesInWindow: Int) {
+        self.minute = minute
+        self.close = close
+        self.poc = poc
+        self.vah = vah
+        self.val = val
+        self.valid = valid
+        self.binWidth = binWidth
+        self.coverage = coverage
+        self.minutesInWindow = minutesInWindow
+    }
+}
+
+/// One minute's decision (`signals`).
+public struct SignalReport: Codable, Sendable, Hashable {
+    public var minute: String
+    /// `ENTER_LONG`, `FLIP_SHORT`, `EXIT`, ... or `HOLD`.
+    public var action: String
+    /// The setup taken or the veto's reason code (`observing`, `cooldown`, `stale_data`, ...).
+    public var reason: String
+    /// The setups detected this minute (`breakin_long`, ...).
+    public var detected: [String]
+    /// The acceptance state above VAH and below VAL (`running 2 at 64100.0`, `used`, `-`).
+    public var acceptanceAbove: String
+    public var acceptanceBelow: String
+
+    public init(minute: String, action: String, reason: String, detected: [String], acceptanceAbove: String, acceptanceBelow: String) {
+        self.minute = minute
+        self.action = action
+        self.reason = reason
+        self.detected = detected
+        self.acceptanceAbove = acceptanceAbove
+        self.acceptanceBelow = acceptanceBelow
+    }
+}
+
+/// Health (`health`, and its summary inside `status`).
+public struct HealthReport: Codable, Sendable, Hashable {
+    /// `healthy`, `degraded` or `unhealthy`.
+    public var status: String
+    public var reasons: [String]
+    /// Wall-clock time since the last market message (trade or quote).
+    public var marketDataAgeMs: Int64?
+    public var publicStream: String
+    /// Seconds since the venue last answered (shadow and live), nil when the mode uses none.
+    public var lastVenueSuccessAgoMs: Int64?
+    public var databaseWritable: Bool
+    /// How late the engine loop ran its last clock tick.
+    public var loopLagMs: Int64
+    /// Local clock less market time at the last message (positive: the data is that old when it arrives).
+    public var clockOffsetMs: Int64?
+    public var reconnects: Int
+    public var gaps: Int
+    public var watchdog: String
+
+    public init(status: String, reasons: [String], marketDataAgeMs: Int64?, publicStream: String, lastVenueSuccessAgoMs: Int64?,
+                databaseWritable: Bool, loopLagMs: Int64, clockOffsetMs: Int64?, reconnects: Int, gaps: Int, watchdog: String) {
+        self.status = status
+        self.reasons = reasons
+        self.marketDataAgeMs = marketDataAgeMs
+        self.publicStream = publicStream
+        self.lastVenueSuccessAgoMs = lastVenueSuccessAgoMs
+        self.databaseWritable = databaseWritable
+        self.loopLagMs = loopLagMs
+        self.clockOffsetMs = clockOffsetMs
+        self.reconnects = reconnects
+        self.gaps = gaps
+        self.watchdog = watchdog
+    }
+}
+
+/// An alert (`alerts`).
+public struct AlertReport: Codable, Sendable, Hashable {
+    public var time: String
+    public var kind: String
+    /// `info`, `warning` or `critical`.
+    public var severity: String
+    public var message: String
+
+    public init(time: String, kind: String, severity: String, message: String) {
+        self.time = time
+        self.kind = kind
+        self.severity = severity
+        self.message = message
+    }
+}
+
+/// Everything `atctl status` shows on one screen.
+public struct StatusReport: Codable, Sendable, Hashable {
+    public var environment: String
+    public var mode: String
+    public var state: String
+    /// Why the agent is in this state (`operator_flatten`, `kill_switch`, `warming 120/240`, ...).
+    public var stateReason: String
+    public var stateSince: String
+    public var activated: Bool
+    public var requireManualActivation: Bool
+    public var marketTime: String?
+    public var position: PositionReport?
+    public var workingOrders: Int
+    public var pnl: PnLReport
+    /// Margin in use over equity (SPEC §11 heat).
+    public var heat: Double
+    public var valueArea: ValueAreaReport?
+    public var lastSignal: SignalReport?
+    public var lastTrade: String?
+    public var health: HealthReport
+    public var uptimeSeconds: Int64
+    public var version: String
+    public var pid: Int32
+
+    public init(environment: String, mode: String, state: String, stateReason: String, stateSince: String, activated: Bool,
+                requireManualActivation: Bool, marketTime: String?, position: PositionReport?, workingOrders: Int, pnl: PnLReport,
+                heat: Double, valueArea: ValueAreaReport?, lastSignal: SignalReport?, lastTrade: String?, health: HealthReport,
+                uptimeSeconds: Int64, version: String, pid: Int32) {
+        self.environment = environment
+        self.mode = mode
+        self.state = state
+        self.stateReason = stateReason
+        self.stateSince = stateSince
+        self.activated = activated
+        self.requireManualActivation = requireManualActivation
+        self.marketTime = marketTime
+        self.position = position
+        self.workingOrders = workingOrders
+        self.pnl = pnl
+        self.heat = heat
+        self.valueArea = valueArea
+        self.lastSignal = lastSignal
+        self.lastTrade = lastTrade
+        self.health = health
+        self.uptimeSeconds = uptimeSeconds
+        self.version = version
+        self.pid = pid
+    }
+}
+
+/// The answer of a command that changes something.
+public struct ActionReport: Codable, Sendable, Hashable {
+    /// The state after the command.
+    public var state: String
+    public var message: String
+    /// What was done, in order (flatten: cancels, the close order, the confirmation).
+    public var steps: [String]
+
+    public init(state: String, message: String, steps: [String] = []) {
+        self.state = state
+        self.message = message
+        self.steps = steps
+    }
+}
+
+/// `version`.
+public struct VersionReport: Codable, Sendable, Hashable {
+    public var version: String
+    public var environment: String
+    public var mode: String
+    public var pid: Int32
+
+    public init(version: String, environment: String, mode: String, pid: Int32) {
+        self.version = version
+        self.environment = environment
+        self.mode = mode
+        self.pid = pid
+    }
+}
