@@ -237,7 +237,7 @@ struct MarketDataService: Service {
     func run() async throws {
         let stream = BybitPublicStream(settings: StreamSettings(url: url), instrument: instrument, logger: Logger(label: "stream.public"))
         let queue = self.queue
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await stream.run(
                 onMessage: { m in
                     switch m {

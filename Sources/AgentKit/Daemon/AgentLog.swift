@@ -184,10 +184,10 @@ public struct AgentLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                    file: String, function: String, line: UInt) {
+    public func log(event: LogEvent) {
         var all = metadata
-        if let explicit { all.merge(explicit) { $1 } }
-        sink.write(level: level, message: message.description, metadata: all, label: label)
+        if let explicit = event.metadata { all.merge(explicit) { $1 } }
+        if let error = event.error { all["error"] = "\(error)" }
+        sink.write(level: event.level, message: event.message.description, metadata: all, label: label)
     }
 }
