@@ -206,7 +206,11 @@ public final class ControlServer: @unchecked Sendable {
                     discarding = false
                 } else {
                     buffer.append(contentsOf: chunk[start..<i])
-                    if !handleLine(buffer, fd: fd, uid: uid) { return }
+                    if buffer.count > maxLineBytes {
+                        if !send(fd, tooLargeReply) { return }
+                    } else if !handleLine(buffer, fd: fd, uid: uid) {
+                        return
+                    }
                 }
                 buffer.removeAll(keepingCapacity: true)
                 start = i + 1
@@ -215,10 +219,14 @@ public final class ControlServer: @unchecked Sendable {
             if buffer.count > maxLineBytes {
                 buffer.removeAll()
                 discarding = true
-                if !send(fd, encodeReply(ControlReply<NoResult>(id: nil, error: ControlFailure(
-                    ControlFailure.tooLarge, "request line over \(maxLineBytes) bytes; discarded up to the next newline")))) { return }
+                if !send(fd, tooLargeReply) { return }
             }
         }
+    }
+
+    private var tooLargeReply: Data {
+        encodeReply(ControlReply<NoResult>(id: nil, error: ControlFailure(
+            ControlFailure.tooLarge, "request line over \(maxLineBytes) bytes; discarded up to the next newline")))
     }
 
     /// Answers one line; false when the connection should close (the peer stopped reading).

@@ -1,0 +1,226 @@
+import AgentKit
+import ControlProtocol
+import Engine
+import Exchange
+import Foundation
+import Testing
+
+extension AgentProcess {
+    /// The loopback port of the in-process simulator (mode sim), from the `sim.started` log line.
+    var simPort: Int? {
+        events("sim.started").first.flatMap { ($0["port"] as? String).flatMap(Int.init) }
+    }
+
+    /// Switches a simulator fault (`/sim/faults`).
+    func simFault(_ json: String) throws {
+        guard let port = simPort else { throw CommandError("no sim.started line in the log") }
+        let reply = try CurlTransport().send(method: "POST", url: "http://127.0.0.1:\(port)/sim/faults",
+                                             headers: ["Content-Type: application/json"], body: Array(json.utf8))
+        #expect(reply.status == 200)
+    }
+}
+
+/// The agent as a process against its built-in simulator, driven with atctl (DESIGN: modes, states, recovery).
+@Suite(.serialized) struct AgentEndToEndTests {
+    @Test func warmsUpThenObservesUntilActivatedThenPausesAndResumes() throws {
+        let agent = try AgentProcess()
+        // A 30-minute window with 10 minutes of history: the agent starts warming.
+        try agent.start(env: "sim", quickSim + ["--set", "sim.warm_minutes=10", "--set", "agent.require_manual_activation=true"])
+        #expect(agent.waitForState("warming"), "\(agent.log.suffix(2_000))")
+        // Twenty simulated minutes of warm-up remain (20 s at 60x): activation is refused meanwhile.
+        let early = try agent.ctl(["activate"])
+        #expect(early.status == 1, "\(early.stdout)")
+        #expect(early.stderr.contains("warming"), "\(early.stderr)")
+        #expect(agent.waitForState("observing"), "\(agent.log.suffix(2_000))")
+        #expect(agent.status()?.activated == false)
+        let activate = try agent.ctl(["activate"])
+        #expect(activate.status == 0, "\(activate.stderr)")
+        #expect(activate.stdout.contains("observing → active"))
+        #expect(agent.status()?.state == "active")
+        #expect(try agent.ctl(["pause"]).status == 0)
+        #expect(agent.status()?.state == "paused")
+        #expect(try agent.ctl(["resume"]).status == 0)
+        #expect(agent.status()?.state == "active")
+        // Every transition is logged and stored.
+        let moves = agent.events("state.changed").compactMap { $0["to"] as? String }
+        #expect(moves.starts(with: ["recovering", "warming", "observing", "active", "paused", "active"]), "\(moves)")
+        #expect(agent.terminate() == 0)
+        let store = try AgentStore(directory: agent.stateDir, instrument: .btcusdt)
+        #expect(try store.count("transitions") >= 7)
+        #expect(try store.count("commands") >= 4, "operator commands are stored")
+    }
+
+    @Test func paperRoundTripSurvivesKillNineWithoutDuplicateOrders() throws {
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim)
+        #expect(agent.wait { agent.status()?.position != nil }, "a position opens: \(agent.log.suffix(3_000))")
+        let before = try #require(agent.status()?.position)
+        let submitted = agent.events("order.submitted").count
+        agent.kill9()
+
+        // Restart on the same state: the position, its plan and the acceptance state come back.
+        let again = try AgentProcess(directory: agent.directory)
+        try again.start(env: "sim", quickSim)
+        #expect(again.waitForState("active") || again.waitForState("observing"), "\(again.log.suffix(2_000))")
+        let recovered = again.events("agent.recovered").first?["message"] as? String ?? ""
+        #expect(recovered.contains("snapshot"), "\(recovered)")
+        if let after = again.status()?.position {
+            #expect(after.entryPrice == before.entryPrice && after.qty == before.qty && after.entryTime == before.entryTime)
+            #expect(after.stop == before.stop || after.tp1Done)
+        } else {
+            // Closed in the moment between: then as a round trip.
+            #expect((again.status()?.pnl.roundTrips ?? 0) >= 1)
+        }
+        // The round trip completes (stop, target or time stop within the simulated hour).
+        #expect(again.wait(seconds: 150) { (again.status()?.pnl.roundTrips ?? 0) >= 1 }, "\(again.log.suffix(3_000))")
+        #expect(again.terminate() == 0)
+        #expect(again.events("agent.stopped").count == 1)
+
+        // No order was placed twice and every fill belongs to one recorded order.
+        let store = try AgentStore(directory: agent.stateDir, instrument: .btcusdt)
+        let orders = try store.orders()
+        #expect(Set(orders.map(\.intent.id)).count == orders.count)
+        #expect(orders.count >= submitted)
+        let entryIds = orders.filter { $0.intent.purpose.isEntry }.map(\.intent.id)
+        #expect(!entryIds.isEmpty)
+        let filled = orders.filter { $0.status == "filled" }.map(\.intent.id)
+        #expect(Set(filled).count == filled.count)
+    }
+
+    @Test func flattenClosesHaltsAndTheHaltSurvivesARestart() throws {
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim)
+        #expect(agent.wait { agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
+        let run = try agent.ctl(["flatten", "--yes"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("flat confirmed"))
+        let s = try #require(agent.status())
+        #expect(s.state == "halted" && s.stateReason == "operator_flatten" && s.position == nil && s.workingOrders == 0)
+        // A second flatten while halted and flat answers at once.
+        #expect(try agent.ctl(["flatten", "--yes"]).status == 0)
+        #expect(agent.terminate() == 0)
+
+        let again = try AgentProcess(directory: agent.directory)
+        try again.start(env: "sim", quickSim)
+        #expect(again.waitForState("halted"), "\(again.log.suffix(2_000))")
+        #expect(again.status()?.stateReason == "operator_flatten")
+        let resume = try again.ctl(["resume"])
+        #expect(resume.status == 0, "\(resume.stderr)")
+        #expect(again.status()?.state == "active")
+        #expect(again.terminate() == 0)
+    }
+
+    @Test func flattenWorksWithMarketDataCut() throws {
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim + ["--set", "risk.stale_feed_seconds=2"])
+        #expect(agent.wait { agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
+        try agent.simFault(#"{"stallWebSockets":true}"#)
+        #expect(agent.wait { agent.status()?.health.reasons.contains { $0.hasPrefix("stale market data") } == true })
+        #expect(agent.status()?.health.status == "degraded")
+        let run = try agent.ctl(["flatten", "--yes"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("last quote"))
+        #expect(agent.status()?.position == nil)
+        let alerts = try #require(try agent.json(["alerts"], as: [AlertReport].self))
+        #expect(alerts.contains { $0.kind == "stale_feed" })
+        #expect(agent.terminate() == 0)
+    }
+
+    @Test func webSocketDropIsReconnectedAndTheGapRecorded() throws {
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim)
+        #expect(agent.wait { agent.status()?.health.publicStream == "ready" })
+        try agent.simFault(#"{"dropWebSockets":true}"#)
+        #expect(agent.wait { (agent.status()?.health.gaps ?? 0) >= 1 }, "\(agent.log.suffix(2_000))")
+        #expect(agent.wait { agent.status()?.health.publicStream == "ready" })
+        #expect(agent.events("stream.gap").count >= 1)
+        #expect(agent.terminate() == 0)
+        let store = try AgentStore(directory: agent.stateDir, instrument: .btcusdt)
+        #expect(try store.count("gaps") >= 1)
+    }
+
+    @Test func notifiesSystemdReadyStatusWatchdogAndStopping() throws {
+        let listener = try NotifyListener()
+        let agent = try AgentProcess(environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
+        try agent.start(env: "sim", quickSim)
+        #expect(listener.wait { $0.contains { $0.contains("READY=1") } }, "\(listener.messages)")
+        #expect(listener.wait { $0.contains { $0.contains("WATCHDOG=1") } })
+        #expect(listener.wait { $0.contains { $0.hasPrefix("STATUS=") && $0.contains("sim") } })
+        #expect(agent.status()?.health.watchdog.contains("2000 ms") == true)
+        #expect(agent.terminate() == 0)
+        #expect(listener.wait { $0.contains { $0.contains("STOPPING=1") } })
+        // READY comes after recovery: no READY before the recovered line is logged.
+        let ready = listener.messages.firstIndex { $0.contains("READY=1") } ?? -1
+        let recovering = listener.messages.firstIndex { $0.contains("STATUS=recovering") } ?? -1
+        #expect(recovering >= 0 && recovering < ready)
+    }
+
+    @Test func refusesLiveUnarmedAndShadowWithoutKeys() throws {
+        let live = try agent(["run", "--env", "sim", "--set", "agent.mode=live", "--state-dir", NSTemporaryDirectory() + "live-\(UUID())"])
+        #expect(live.status == 1)
+        #expect(live.stderr.contains("live.armed"))
+        let shadow = try agent(["run", "--env", "sim", "--set", "agent.mode=shadow", "--state-dir", NSTemporaryDirectory() + "sh-\(UUID())"],
+                               environment: ["BYBIT_API_KEY": "", "BYBIT_API_SECRET": ""])
+        #expect(shadow.status == 1)
+        #expect(shadow.stderr.contains("BYBIT_API_KEY"))
+    }
+
+    @Test func atctlReportsAnUnreachableAgentAndUsageErrors() throws {
+        let missing = try atctl(["--socket", NSTemporaryDirectory() + "nothing-\(UUID()).sock", "status"])
+        #expect(missing.status == 3)
+        #expect(missing.stderr.contains("unreachable"))
+        let usage = try atctl(["status", "--bogus"])
+        #expect(usage.status == 2)
+        let help = try atctl(["flatten", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("reduce-only"))
+    }
+}
+
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+final class NotifyListener: @unchecked Sendable {
+    let path: String
+    private let fd: Int32
+    private let lock = NSLock()
+    private var received: [String] = []
+
+    init() throws {
+        path = NSTemporaryDirectory() + "notify-\(UUID().uuidString.prefix(8)).sock"
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard r == 0 else { throw CommandError("bind \(path)") }
+        let t = Thread { [self] in
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { return }
+                let text = String(decoding: buf[0..<n], as: UTF8.self)
+                lock.withLock { received.append(contentsOf: text.split(separator: "\n").map(String.init)) }
+            }
+        }
+        t.start()
+    }
+
+    var messages: [String] { lock.withLock { received } }
+
+    func wait(seconds: Double = 60, _ condition: ([String]) -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if condition(messages) { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        unlink(path)
+    }
+}

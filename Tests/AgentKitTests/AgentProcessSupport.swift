@@ -1,0 +1,140 @@
+import ControlProtocol
+import Foundation
+import Testing
+
+/// The built `atctl` beside the test bundle (or in .build/debug).
+func atctlBinary() -> URL {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("atctl")
+    if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+    return packageRoot.appendingPathComponent(".build/debug/atctl")
+}
+
+/// Runs atctl to completion.
+func atctl(_ arguments: [String], stdin: String? = nil) throws -> Run {
+    let process = Process()
+    process.executableURL = atctlBinary()
+    process.arguments = arguments
+    process.currentDirectoryURL = packageRoot
+    var env = ProcessInfo.processInfo.environment
+    env["NO_COLOR"] = "1"
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    if let stdin {
+        let input = Pipe()
+        process.standardInput = input
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try? input.fileHandleForWriting.close()
+    }
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+               stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Settings that make the sim environment quick to test: a 30-minute window warm at once, a market at 60x.
+let quickSim = [
+    "--set", "sim.warm_minutes=40", "--set", "value_area.rolling_window_minutes=30", "--set", "value_area.warmup_minutes=30",
+    "--set", "value_area.min_va_bins=5", "--set", "sim.speed=60",
+]
+
+/// An `auction-agent run` process in a temporary directory, driven through its control socket with atctl.
+final class AgentProcess {
+    let directory: URL
+    let socket: String
+    let stateDir: String
+    let logPath: String
+    let process = Process()
+    var extraEnvironment: [String: String]
+
+    init(directory: URL? = nil, environment: [String: String] = [:]) throws {
+        let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        self.directory = dir
+        socket = dir.appendingPathComponent("control.sock").path
+        stateDir = dir.appendingPathComponent("state").path
+        logPath = dir.appendingPathComponent("agent-\(UUID().uuidString.prefix(4)).log").path
+        extraEnvironment = environment
+    }
+
+    /// Starts `auction-agent run --env ENV` with the socket and state in the temporary directory.
+    func start(env: String = "sim", _ extra: [String] = []) throws {
+        process.executableURL = agentBinary()
+        process.arguments = ["run", "--env", env, "--socket", socket, "--state-dir", stateDir] + extra
+        process.currentDirectoryURL = packageRoot
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "AUCTION_CONFIG_DIR")
+        environment.removeValue(forKey: "NOTIFY_SOCKET")
+        environment.removeValue(forKey: "JOURNAL_STREAM")
+        for (k, v) in extraEnvironment { environment[k] = v }
+        process.environment = environment
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    /// Runs atctl against this agent.
+    func ctl(_ arguments: [String], stdin: String? = nil) throws -> Run {
+        try atctl(["--socket", socket] + arguments, stdin: stdin)
+    }
+
+    /// `atctl --json CMD`, decoded.
+    func json<R: Codable & Sendable>(_ cmd: [String], as: R.Type) throws -> R? {
+        let run = try ctl(cmd + ["--json"])
+        guard run.status == 0 else { return nil }
+        return try JSONDecoder().decode(ControlReply<R>.self, from: Data(run.stdout.utf8)).result
+    }
+
+    func status() -> StatusReport? { try? json(["status"], as: StatusReport.self) }
+
+    /// Polls until `condition` holds (every 200 ms, up to `seconds`); false on timeout or when the agent exits.
+    @discardableResult
+    func wait(seconds: Double = 90, _ condition: () -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            if !process.isRunning { return condition() }
+            usleep(200_000)
+        }
+        return false
+    }
+
+    func waitForState(_ state: String, seconds: Double = 90) -> Bool { wait(seconds: seconds) { status()?.state == state } }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Log lines with this event.
+    func events(_ name: String) -> [[String: Any]] {
+        log.split(separator: "\n").compactMap { line in
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], obj["event"] as? String == name
+            else { return nil }
+            return obj
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    func terminate() -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// kill -9.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
