@@ -1,9 +1,10 @@
 # auction-trader: the two commands of the README, and a few more.
-#   make run    set up, build, and run the main job (sim market -> features, no keys, no network)
+#   make run    set up, build, and run the main job: the agent in sim mode (no keys, no network); Ctrl-C stops it
+#   make demo   the offline research demo (12 h synthetic market -> features -> backtest)
 #   make test   set up, build and run every test
 SWIFT ?= swift
 
-.PHONY: run test build release bench soak setup clean
+.PHONY: run demo test build release bench soak setup clean
 
 setup:
 	bash scripts/setup
@@ -14,7 +15,11 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
+# The agent against its built-in simulator; `atctl status` in another shell (control socket run/sim/control.sock).
 run: release
+	.build/release/auction-agent run --env sim
+
+demo: release
 	bash scripts/demo
 
 test: setup
@@ -31,4 +36,4 @@ soak: setup
 	BENCH_SOAK=1 .build/release/bench
 
 clean:
-	rm -rf .build data/demo
+	rm -rf .build data/demo state/sim run/sim
