@@ -167,6 +167,64 @@ extension AgentProcess {
         #expect(shadow.stderr.contains("BYBIT_API_KEY"))
     }
 
+    @Test func concurrentClientsAllGetAnswers() throws {
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim)
+        #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")
+        let results = ResultBox()
+        let group = DispatchGroup()
+        for i in 0..<8 {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                let cmd = ["status", "health", "signals", "va", "orders", "positions", "pnl", "alerts"][i]
+                for _ in 0..<5 {
+                    let run = try? agent.ctl([cmd])
+                    results.add(run?.status ?? -1)
+                }
+            }.start()
+        }
+        group.wait()
+        #expect(results.values.count == 40 && results.values.allSatisfy { $0 == 0 }, "\(results.values)")
+        #expect(agent.terminate() == 0)
+    }
+
+    /// Root runs the tests in CI: a client under another uid is kept out by the socket's mode (0660), and when the
+    /// mode is loosened by mistake, by the agent's peer-credential check.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func anotherUidIsRefused() throws {
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim)
+        #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")
+        // The client binary where uid 65534 can run it.
+        let copy = agent.directory.appendingPathComponent("atctl").path
+        try FileManager.default.copyItem(atPath: atctlBinary().path, toPath: copy)
+        chmod(copy, 0o755)
+        chmod(agent.directory.path, 0o755)
+        func asNobody() throws -> Run {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", copy, "--socket", agent.socket, "status"]
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = Pipe()
+            try p.run()
+            let e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return Run(status: p.terminationStatus, stdout: "", stderr: String(decoding: e, as: UTF8.self))
+        }
+        let blocked = try asNobody()
+        #expect(blocked.status == 3, "\(blocked.stderr)")
+        #expect(blocked.stderr.contains("Permission denied"))
+        chmod(agent.socket, 0o666)
+        let refused = try asNobody()
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("permission_denied"))
+        #expect(agent.wait { !agent.events("control.refused").isEmpty })
+        #expect(agent.events("control.refused").first?["peer.uid"] as? String == "65534")
+        #expect(agent.terminate() == 0)
+    }
+
     @Test func atctlReportsAnUnreachableAgentAndUsageErrors() throws {
         let missing = try atctl(["--socket", NSTemporaryDirectory() + "nothing-\(UUID()).sock", "status"])
         #expect(missing.status == 3)
@@ -225,4 +283,11 @@ final class NotifyListener: @unchecked Sendable {
         close(fd)
         unlink(path)
     }
+}
+
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Int32] = []
+    func add(_ v: Int32) { lock.withLock { items.append(v) } }
+    var values: [Int32] { lock.withLock { items } }
 }

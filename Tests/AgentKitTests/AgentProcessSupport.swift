@@ -43,7 +43,7 @@ let quickSim = [
 ]
 
 /// An `auction-agent run` process in a temporary directory, driven through its control socket with atctl.
-final class AgentProcess {
+final class AgentProcess: @unchecked Sendable {
     let directory: URL
     let socket: String
     let stateDir: String
