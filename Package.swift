@@ -69,7 +69,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "Bench",
-            dependencies: ["Engine", "MarketData", "Simulator", "AgentKit", "Exchange", "ExchangeStreams"],
+            dependencies: ["Engine", "MarketData", "Simulator", "AgentKit", "Exchange", "ExchangeStreams", "ControlProtocol",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),

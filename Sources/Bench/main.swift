@@ -5,6 +5,8 @@ import MarketData
 import Simulator
 import Exchange
 import ExchangeStreams
+import ControlProtocol
+import Logging
 
 // `bench`: the speed figures of docs/BENCHMARKS.md. Build in release and run on an idle machine:
 //     swift run -c release bench [--hours H] [--seed S] [--repeat N]
@@ -199,6 +201,109 @@ do {
     }
     times.sort()
     report("signed REST round trip to the simulator (loopback)", String(format: "p50 %.0f µs, p99 %.0f µs over %d calls", Distribution.quantile(times, 0.5) * 1e6, Distribution.quantile(times, 0.99) * 1e6, times.count))
+}
+
+// 10. The agent's engine in-process: the whole market through `AgentEngine.step` as the daemon feeds it (batches
+//     of WebSocket-sized inputs), SQLite writes included. Minute-close steps (features, decision, records written
+//     before anything is sent) and those that placed an order; resident memory after the whole market; a restart
+//     (snapshot + full window rebuilt from the store); `status` round trips over the control socket.
+do {
+    let dir = NSTemporaryDirectory() + "bench-agent-\(getpid())"
+    try? FileManager.default.removeItem(atPath: dir)
+    let resolved = try ConfigLoader.load(ConfigSelection(environment: "sim", directory: "config/environments",
+                                                          overrides: ["agent.mode=paper", "agent.require_manual_activation=false"]))
+    let settings = AgentSettings(resolved, environment: "bench")
+    let devnull = open("/dev/null", O_WRONLY)
+    let sink = LogSink(output: .jsonLines, fd: devnull, environment: [:])
+    let logger = Logger(label: "bench") { AgentLogHandler(label: $0, sink: sink) }
+    func makeEngine(_ store: AgentStore, _ board: StatusBoard) -> AgentEngine {
+        AgentEngine(settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: nil,
+                    clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: wallClockMillis()),
+                    version: agentVersion, startedWall: wallClockMillis())
+    }
+    let store = try AgentStore(directory: dir, instrument: settings.instrument)
+    let board = StatusBoard()
+    let engine = makeEngine(store, board)
+    try engine.recover(wall: wallClockMillis())
+    var closeTimes: [Double] = []
+    var orderTimes: [Double] = []
+    var batch: [EngineInput] = []
+    var pendingTrades: [TradeEvent] = []
+    let t0 = now()
+    for e in events {
+        switch e {
+        case .trade(let t): pendingTrades.append(t)
+        case .quote(let q):
+            if !pendingTrades.isEmpty { batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true) }
+            batch.append(.quote(q, wall: wallClockMillis()))
+        }
+        if batch.count >= 8 {
+            let minute = engine.lastMinute
+            let submitted = engine.trader.workingEntryOrder?.id
+            let s = now()
+            _ = engine.step(batch, wall: wallClockMillis())
+            let dt = now() - s
+            if engine.lastMinute != minute {
+                closeTimes.append(dt)
+                if let id = engine.trader.workingEntryOrder?.id ?? engine.trader.position.map({ _ in "pos" }), id != submitted,
+                    engine.lastSignal?.action != "HOLD" { orderTimes.append(dt) }
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+    let engineSeconds = now() - t0
+    store.flushRaw()
+    closeTimes.sort()
+    orderTimes.sort()
+    report("agent engine: \(formatNumber(hours)) h market through AgentEngine.step (paper, SQLite writes)",
+           String(format: "%.1f s (%.0f events/s)", engineSeconds, Double(events.count) / engineSeconds))
+    report("agent engine: minute-close step (features, decision, records committed)",
+           String(format: "p50 %.2f ms, p99 %.2f ms over %d minutes", Distribution.quantile(closeTimes, 0.5) * 1e3,
+                  Distribution.quantile(closeTimes, 0.99) * 1e3, closeTimes.count))
+    if !orderTimes.isEmpty {
+        report("agent engine: bar close → order recorded and handed to the venue",
+               String(format: "p50 %.2f ms, p99 %.2f ms over %d orders", Distribution.quantile(orderTimes, 0.5) * 1e3,
+                      Distribution.quantile(orderTimes, 0.99) * 1e3, orderTimes.count))
+    }
+
+    // Restart: a new engine on the same database, as after kill -9.
+    _ = engine.step([.stop(reason: "bench", done: {})], wall: wallClockMillis())
+    let r0 = now()
+    let restarted = makeEngine(try AgentStore(directory: dir, instrument: settings.instrument), StatusBoard())
+    let restored = try restarted.recover(wall: wallClockMillis())
+    report("agent restart: snapshot + window rebuilt from the store → ready", String(format: "%.0f ms (%@)", (now() - r0) * 1e3, restored))
+
+    // Control socket: status round trips on one connection.
+    let sockPath = dir + "/c.sock"
+    let server = ControlServer(path: sockPath, board: board, store: store, queue: EventQueue(), logger: logger,
+                               versionInfo: VersionReport(version: agentVersion, environment: "bench", mode: "paper", pid: getpid()))
+    try server.start()
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in sockPath.utf8.enumerated() { raw[i] = b } }
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    let request = Array(#"{"id":1,"cmd":"status"}"#.utf8) + [0x0A]
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    var rtt: [Double] = []
+    for _ in 0..<5_000 {
+        let s = now()
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var got = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, $0.count - got, 0) }
+            if n <= 0 { break }
+            got += n
+            if buffer[got - 1] == 0x0A { break }
+        }
+        rtt.append(now() - s)
+    }
+    close(fd)
+    rtt.sort()
+    report("control socket: status request → reply", String(format: "p50 %.0f µs, p99 %.0f µs over %d requests",
+                                                              Distribution.quantile(rtt, 0.5) * 1e6, Distribution.quantile(rtt, 0.99) * 1e6, rtt.count))
+    server.stop()
+    try? FileManager.default.removeItem(atPath: dir)
 }
 
 // 9. Soak on loopback: 10,000 orders through the REST client, then 1,000 WebSocket drops and reconnects; open

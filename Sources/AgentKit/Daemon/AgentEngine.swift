@@ -77,8 +77,8 @@ public final class AgentEngine: @unchecked Sendable {
     var lastPurgeWall: Int64 = 0
     var lastSnapshotWall: Int64 = 0
     var lastFeatures: MinuteFeatures?
-    var lastSignal: SignalRecord?
-    var lastMinute: Int64?
+    public internal(set) var lastSignal: SignalRecord?
+    public internal(set) var lastMinute: Int64?
     var lastAmbiguousAlertTs: Int64 = .min
     var invalidVAAlerted = false
     var stateSinceWall: Int64
@@ -154,21 +154,22 @@ public final class AgentEngine: @unchecked Sendable {
         guard let last = try store.lastRawTs() else { return "no stored market data; warming up from live data" }
         let span = Int64(max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2) * millisPerMinute
         let from = minuteStart(of: last) - span
-        let (trades, quotes) = try store.rawEvents(from: from)
         var lastF: MinuteFeatures?
-        mergeEvents(trades: trades, quotes: quotes) { e in
-            pipeline.process(e)
-            if !pipeline.closed.isEmpty { lastF = pipeline.takeClosed().last ?? lastF }
+        var replayed = FeaturePipeline(config: settings.features)
+        let counts = try store.replayRaw(from: from) { e in
+            replayed.process(e)
+            if !replayed.closed.isEmpty { lastF = replayed.takeClosed().last ?? lastF }
         }
+        pipeline = replayed
         // Close what lies between the stored data and now (empty minutes when the agent was down).
         pipeline.advanceClock(to: clock.now(wall: wall) - clock.deliveryAllowanceMs)
         lastF = pipeline.takeClosed().last ?? lastF
         lastFeatures = lastF
-        lastQuote = quotes.last
-        lastTrade = trades.last
+        lastQuote = counts.lastQuote
+        lastTrade = counts.lastTrade
         lastMarketTs = last
         let minutes = (lastF?.index ?? -1) + 1
-        return "window rebuilt from \(trades.count) trades and \(quotes.count) quotes since \(isoTime(from)) (\(minutes) minutes)"
+        return "window rebuilt from \(counts.trades) trades and \(counts.quotes) quotes since \(isoTime(from)) (\(minutes) minutes)"
     }
 
     /// Whether the window holds the warm-up's minutes.

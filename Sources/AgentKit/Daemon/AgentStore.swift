@@ -263,21 +263,37 @@ public final class AgentStore: @unchecked Sendable {
         }
     }
 
-    /// Stored trades and quotes from `ts` on, in arrival order per kind.
-    public func rawEvents(from ts: Int64) throws -> (trades: [TradeEvent], quotes: [QuoteEvent]) {
+    /// Replays stored trades and quotes from `ts` on, merged in time order (a quote before a trade at the same
+    /// millisecond, as `mergeEvents` orders them), straight from two cursors: memory stays flat however long the
+    /// window. Returns the counts and the last trade and quote.
+    public func replayRaw(from ts: Int64, _ body: (MarketEvent) -> Void) throws -> (trades: Int, quotes: Int, lastTrade: TradeEvent?, lastQuote: QuoteEvent?) {
         try pool.read { db in
-            var trades: [TradeEvent] = []
             let tc = try Row.fetchCursor(db, sql: "SELECT ts, price, size, side FROM trades WHERE ts >= ? ORDER BY ts, rowid", arguments: [ts])
-            while let r = try tc.next() {
-                trades.append(TradeEvent(ts: r[0], price: r[1], size: r[2], side: TakerSide(rawValue: r[3]) ?? .unknown))
-            }
-            var quotes: [QuoteEvent] = []
             let qc = try Row.fetchCursor(db, sql: "SELECT ts, bid, bid_size, ask, ask_size FROM quotes WHERE ts >= ? ORDER BY ts, rowid",
                                          arguments: [ts])
-            while let r = try qc.next() {
-                quotes.append(QuoteEvent(ts: r[0], bidPrice: r[1], bidSize: r[2], askPrice: r[3], askSize: r[4]))
+            func nextTrade() throws -> TradeEvent? {
+                try tc.next().map { TradeEvent(ts: $0[0], price: $0[1], size: $0[2], side: TakerSide(rawValue: $0[3]) ?? .unknown) }
             }
-            return (trades, quotes)
+            func nextQuote() throws -> QuoteEvent? {
+                try qc.next().map { QuoteEvent(ts: $0[0], bidPrice: $0[1], bidSize: $0[2], askPrice: $0[3], askSize: $0[4]) }
+            }
+            var t = try nextTrade()
+            var q = try nextQuote()
+            var counts = (trades: 0, quotes: 0, lastTrade: TradeEvent?.none, lastQuote: QuoteEvent?.none)
+            while t != nil || q != nil {
+                if let quote = q, t == nil || quote.ts <= t!.ts {
+                    body(.quote(quote))
+                    counts.quotes += 1
+                    counts.lastQuote = quote
+                    q = try nextQuote()
+                } else if let trade = t {
+                    body(.trade(trade))
+                    counts.trades += 1
+                    counts.lastTrade = trade
+                    t = try nextTrade()
+                }
+            }
+            return counts
         }
     }
 
