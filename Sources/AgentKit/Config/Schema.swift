@@ -5,7 +5,7 @@ import Engine
 public enum ConfigSchema {
     public static let groups = [
         "instrument", "value_area", "order_flow", "signal", "sizing", "risk", "execution", "backtest", "exchange",
-        "agent", "live", "sim",
+        "agent", "shadow", "live", "sim",
     ]
 
     public static let parameters: [Parameter] = [
@@ -93,6 +93,13 @@ public enum ConfigSchema {
         Parameter("agent.graceful_stop_seconds", .integer(1...600), .integer(20), "SIGTERM: budget for cancelling and the last snapshot"),
         Parameter("agent.ambiguous_alert_frac", .real(lower: 0, upper: 1), .real(0.6), "alert when a minute's ambiguous share exceeds this"),
         Parameter("agent.alert_webhook_env", .text, .text("AUCTION_ALERT_WEBHOOK"), "environment variable holding the alert webhook URL"),
+
+        // shadow (DESIGN, Modes): the same orders on the testnet, fills and position compared
+        Parameter("shadow.rest_url", .text, .text("https://api-testnet.bybit.com"), "testnet REST (sim: the built-in simulator)"),
+        Parameter("shadow.private_ws_url", .text, .text("wss://stream-testnet.bybit.com/v5/private"), "testnet private WebSocket (sim: built-in)"),
+        Parameter("shadow.api_key_env", .text, .text("BYBIT_TESTNET_API_KEY"), "environment variable holding the testnet API key"),
+        Parameter("shadow.api_secret_env", .text, .text("BYBIT_TESTNET_API_SECRET"), "environment variable holding the testnet secret"),
+        Parameter("shadow.price_tolerance_ticks", .integer(0...1_000_000), .integer(20), "fill price difference that is a divergence"),
 
         // live (DESIGN: live starts only when armed and keys are present)
         Parameter("live.armed", .boolean, .boolean(false), "allow mode live to start"),

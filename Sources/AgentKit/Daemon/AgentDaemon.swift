@@ -74,14 +74,18 @@ public final class AgentDaemon: @unchecked Sendable {
             webhook = w
         }
 
-        // The market: the built-in simulator for mode sim, else the configured public stream.
+        // The market: the built-in simulator for mode sim, or wherever a URL says "sim"; else the configured ones.
         var clock = MarketClock.realTime()
         var sim: InProcessSimulator?
         var publicURL = resolved.text("exchange.public_ws_url")
-        if settings.mode == .sim {
+        var shadowREST = resolved.text("shadow.rest_url")
+        var shadowPrivate = resolved.text("shadow.private_ws_url")
+        if settings.mode == .sim || [publicURL, shadowREST, shadowPrivate].contains("sim") {
             let s = try InProcessSimulator.start(settings: settings, store: store, logger: logger)
             clock = s.clock
-            publicURL = s.publicURL
+            if settings.mode == .sim || publicURL == "sim" { publicURL = s.publicURL }
+            if shadowREST == "sim" { shadowREST = "http://127.0.0.1:\(s.server.port)" }
+            if shadowPrivate == "sim" { shadowPrivate = "ws://127.0.0.1:\(s.server.port)/v5/private" }
             sim = s
         }
 
@@ -89,6 +93,19 @@ public final class AgentDaemon: @unchecked Sendable {
                                  clock: clock, version: agentVersion, startedWall: started)
         let selection = options.selection
         engine.reloadSource = { try ConfigLoader.load(selection) }
+        if settings.mode == .shadow {
+            let credentials = BybitCredentials(apiKey: env[resolved.text("shadow.api_key_env")] ?? "",
+                                               apiSecret: env[resolved.text("shadow.api_secret_env")] ?? "")
+            var rest = BybitRESTConfig(baseURL: shadowREST)
+            rest.symbol = settings.instrument.symbol
+            rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
+            let restLogger = Logger(label: "venue")
+            let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: { message in
+                restLogger.critical("testnet REST: \(message)", metadata: ["event": "venue.alert"])
+            })
+            engine.mirror = ExchangeMirror(client: client, instrument: settings.instrument, privateSettings: StreamSettings(url: shadowPrivate),
+                                           credentials: credentials, queue: queue, logger: restLogger)
+        }
         if let usec = notifier.watchdogUsec {
             engine.watchdogDescription = "systemd watchdog every \(usec / 1000) ms"
         } else if notifier.enabled {
@@ -103,12 +120,14 @@ public final class AgentDaemon: @unchecked Sendable {
                                    versionInfo: VersionReport(version: agentVersion, environment: envName, mode: settings.mode.rawValue,
                                                               pid: getpid()))
         try server.start()
+        engine.mirror?.start()
         if let sim { engine.clock = sim.startPacing() }
 
         notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
         logger.notice("ready", metadata: ["event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)"])
 
-        let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger)
+        let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger,
+                                          mirrorStopMs: Int64(settings.gracefulStopSeconds) * 500)
         let market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
         let control = ClosureService { try? await gracefulShutdown(); server.stop() }
         let watchdog = WatchdogService(board: board, notifier: notifier)
@@ -150,19 +169,25 @@ public final class AgentDaemon: @unchecked Sendable {
     private func checkMode(_ s: AgentSettings, sink: LogSink) throws {
         let keyEnv = s.resolved.text("exchange.api_key_env")
         let secretEnv = s.resolved.text("exchange.api_secret_env")
+        let testKeyEnv = s.resolved.text("shadow.api_key_env")
+        let testSecretEnv = s.resolved.text("shadow.api_secret_env")
         // Whatever the mode, a key in the environment is never logged.
-        sink.redact([env[keyEnv], env[secretEnv]].compactMap { $0 })
+        sink.redact([env[keyEnv], env[secretEnv], env[testKeyEnv], env[testSecretEnv]].compactMap { $0 })
         switch s.mode {
         case .sim, .paper: return
-        case .shadow, .live:
-            if s.mode == .live && !s.liveArmed {
+        case .shadow:
+            guard let k = env[testKeyEnv], !k.isEmpty, let v = env[testSecretEnv], !v.isEmpty else {
+                throw CommandError("mode shadow needs the testnet API keys in the environment variables \(testKeyEnv) and \(testSecretEnv)")
+            }
+        case .live:
+            if !s.liveArmed {
                 throw CommandError("mode live needs live.armed: true in the environment's configuration (and the keys in \(keyEnv)/\(secretEnv))")
             }
             guard let k = env[keyEnv], !k.isEmpty, let v = env[secretEnv], !v.isEmpty else {
-                throw CommandError("mode \(s.mode.rawValue) needs API keys in the environment variables \(keyEnv) and \(secretEnv)")
+                throw CommandError("mode live needs API keys in the environment variables \(keyEnv) and \(secretEnv)")
             }
-            throw CommandError("mode \(s.mode.rawValue) is not available in this build: only sim and paper trade so far "
-                + "(orders would go to the exchange; see the README's status section)")
+            throw CommandError("mode live is not available in this build: orders to mainnet land with the live venue "
+                + "(exchange-authoritative fills and reconciliation); run shadow meanwhile")
         }
     }
 
@@ -199,6 +224,8 @@ struct EngineService: Service {
     let queue: EventQueue
     let notifier: SystemdNotifier
     let logger: Logger
+    /// How long the venue mirror may take to finish its queued calls (the cancel of a working entry) on stop.
+    let mirrorStopMs: Int64
 
     func run() async throws {
         let finished = Completion()
@@ -225,6 +252,7 @@ struct EngineService: Service {
         logger.notice("stop requested", metadata: ["event": "agent.stopping"])
         queue.put(.stop(reason: "SIGTERM: graceful stop", done: {}))
         await finished.wait()
+        engine.mirror?.stop(deadlineMs: mirrorStopMs)
     }
 }
 

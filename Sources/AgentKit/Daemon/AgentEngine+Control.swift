@@ -169,9 +169,13 @@ extension AgentEngine {
         if loopLagMs > 1_000 { degraded.append("engine loop lag \(loopLagMs) ms") }
         if trader.killSwitchActive { degraded.append("kill switch active") }
         if settings.mode != .sim, let off = clockOffsetMs, abs(off) > 2_000 { degraded.append("clock offset \(off) ms against market time") }
+        if mirror != nil {
+            if mirrorState.streamState != "ready" { degraded.append("testnet private stream \(mirrorState.streamState)") }
+            if mirrorState.positionDivergent { degraded.append("paper and testnet positions differ") }
+        }
         let status = !unhealthy.isEmpty ? "unhealthy" : (!degraded.isEmpty ? "degraded" : "healthy")
         return HealthReport(status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: streamState,
-                            lastVenueSuccessAgoMs: nil, databaseWritable: databaseWritable, loopLagMs: loopLagMs,
+                            lastVenueSuccessAgoMs: mirror?.lastSuccessWall.map { wall - $0 }, databaseWritable: databaseWritable, loopLagMs: loopLagMs,
                             clockOffsetMs: clockOffsetMs, reconnects: reconnects, gaps: gapCount, watchdog: watchdogDescription)
     }
 

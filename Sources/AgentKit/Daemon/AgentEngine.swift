@@ -87,6 +87,10 @@ public final class AgentEngine: @unchecked Sendable {
     var flattenWaiters: [(call: ControlCall, deadlineWall: Int64)] = []
     var flattenStartedWall: Int64?
     var flattenSteps: [String] = []
+    /// Shadow mode: the testnet mirror of every order.
+    public var mirror: ExchangeMirror?
+    var mirrorState = MirrorState()
+
     /// Re-reads the configuration for `reload` (nil: reload is refused).
     public var reloadSource: (@Sendable () throws -> ResolvedConfig)?
     /// How systemd's watchdog is served, for `health`.
@@ -141,6 +145,7 @@ public final class AgentEngine: @unchecked Sendable {
         restored.append(window)
         let warm = isWarm
         note(supervisor.recovered(previous: snapshot?.state, previousReason: snapshot?.reason, warm: warm), wall: wall)
+        reconcileWithVenue(wall: wall)
         if supervisor.state == .flattening { startFlatten(reason: supervisor.reason, wall: wall) }
         try writeBatch(snapshot: true, wall: wall)
         publish(wall: wall)
@@ -190,6 +195,7 @@ public final class AgentEngine: @unchecked Sendable {
             case .stream(let s, let w): onStream(s, wall: w)
             case .tick(let w): onTick(wall: w)
             case .command(let call): onCommand(call, wall: wall)
+            case .venue(let r, let w): onVenue(r, wall: w)
             case .stop(let reason, let done):
                 stop(reason: reason, wall: wall)
                 done()
@@ -403,7 +409,9 @@ public final class AgentEngine: @unchecked Sendable {
                 paper.submit(intent, at: ts)
                 logger.notice("order submitted", metadata: orderMetadata(intent, event: "order.submitted"))
                 logger.info("order acknowledged by the paper venue", metadata: orderMetadata(intent, event: "order.acknowledged"))
+                mirrorSubmit(intent)
             case .cancel(let id):
+                mirrorCancel(id)
                 if paper.cancel(id: id) {
                     trader.onOrderGone(id: id)
                     if let row = pendingIntent(id) { batch.orders.append(OrderRow(intent: row, status: "cancelled", wallTs: wall)) }
@@ -456,6 +464,7 @@ public final class AgentEngine: @unchecked Sendable {
                 m["slippage_ticks"] = "\(formatNumber(slip))"
             }
             logger.notice("order filled", metadata: m)
+            mirrorPaperFill(fill, wall: wall)
         }
         if !fills.isEmpty { batch.snapshot = makeSnapshot(wall: wall) }
     }
@@ -474,6 +483,7 @@ public final class AgentEngine: @unchecked Sendable {
     func startFlatten(reason: String, wall: Int64) {
         note(supervisor.beginFlatten(reason), wall: wall)
         flattenStartedWall = wall
+        mirrorState.flattenResult = nil
         let now = max(lastMarketTs, clock.now(wall: wall))
         let actions = trader.closeAll(.flatten, at: now)
         // Any other working order (exits of a closing position stay: they close it).
@@ -488,6 +498,11 @@ public final class AgentEngine: @unchecked Sendable {
                 }
             }
         }
+        if let mirror {
+            // After the mirrored close above: cancel everything on the venue, close its own position, confirm flat.
+            mirror.flatten(wall: wall)
+            mirrorState.flattenAsked = true
+        }
         progressFlatten(wall: wall)
     }
 
@@ -497,9 +512,15 @@ public final class AgentEngine: @unchecked Sendable {
             return
         }
         let flat = trader.position == nil && paper.workingOrders.isEmpty && trader.workingEntryOrder == nil
-        if flat {
+        let venueDone = mirror == nil || !mirrorState.flattenAsked || mirrorState.flattenResult != nil
+        if flat && venueDone {
             flattenSteps.append("flat confirmed")
             note(supervisor.flat(), wall: wall)
+            if mirrorState.flattenResult == false {
+                raise("flatten_failed", .critical, "the testnet position could not be confirmed flat: "
+                    + flattenSteps.filter { $0.hasPrefix("venue:") }.joined(separator: "; "), wall: wall)
+            }
+            mirrorState.flattenAsked = false
             logger.notice("flat; trading halted", metadata: ["event": "flatten.done", "reason": "\(supervisor.reason)"])
             answerFlattenWaiters(wall: wall, done: true)
             return
@@ -524,7 +545,10 @@ public final class AgentEngine: @unchecked Sendable {
         guard !flattenWaiters.isEmpty else { return }
         var keep: [(call: ControlCall, deadlineWall: Int64)] = []
         for w in flattenWaiters {
-            if done {
+            if done && mirrorState.flattenResult == false {
+                replyError(w.call, ControlFailure(ControlFailure.failed, "paper flat and halted, but the testnet position is NOT confirmed "
+                    + "flat: " + flattenSteps.joined(separator: "; ")))
+            } else if done {
                 reply(w.call, ActionReport(state: supervisor.state.rawValue, message: "flat; trading halted (\(supervisor.reason))",
                                            steps: flattenSteps))
             } else if wall >= w.deadlineWall {

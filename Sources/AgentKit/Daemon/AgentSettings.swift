@@ -19,6 +19,7 @@ public struct AgentSettings: Sendable {
     public var ambiguousAlertFrac: Double
     public var alertWebhookEnv: String
     public var liveArmed: Bool
+    public var shadowPriceToleranceTicks: Int
     public var simSpeed: Double
     public var simWarmMinutes: Int
     public var simSeed: UInt64
@@ -37,6 +38,7 @@ public struct AgentSettings: Sendable {
         ambiguousAlertFrac = c.real("agent.ambiguous_alert_frac")
         alertWebhookEnv = c.text("agent.alert_webhook_env")
         liveArmed = c.boolean("live.armed")
+        shadowPriceToleranceTicks = c.integer("shadow.price_tolerance_ticks")
         simSpeed = c.real("sim.speed")
         simWarmMinutes = c.integer("sim.warm_minutes")
         simSeed = UInt64(c.integer("sim.seed"))
@@ -45,7 +47,7 @@ public struct AgentSettings: Sendable {
 
     /// Groups and keys whose change needs a restart, whatever the position.
     static let restartKeys: Set<String> = ["agent.mode", "agent.state_dir", "live.armed"]
-    static let restartGroups: Set<String> = ["instrument", "exchange", "sim"]
+    static let restartGroups: Set<String> = ["instrument", "exchange", "sim", "shadow"]
     /// Groups whose change rebuilds the window, which is refused while a position is open.
     static let flatGroups: Set<String> = ["value_area", "order_flow"]
 

@@ -19,6 +19,8 @@ public enum EngineInput: Sendable {
     case stream(StreamStatus, wall: Int64)
     case tick(wall: Int64)
     case command(ControlCall)
+    /// What the exchange said (shadow mode's testnet mirror).
+    case venue(VenueReport, wall: Int64)
     /// Graceful stop: cancel working entries, write the last snapshot, then call back.
     case stop(reason: String, done: @Sendable () -> Void)
 }

@@ -17,6 +17,7 @@ final class InProcessSimulator: @unchecked Sendable {
     /// Market time until pacing starts (recovery uses it), anchored again by `startPacing`.
     let clock: MarketClock
     let publicURL: String
+    var port: UInt16 { server.port }
 
     private init(venue: SimVenue, server: SimHTTPServer, driver: SimMarketDriver, clock: MarketClock) {
         self.venue = venue
