@@ -83,7 +83,7 @@ func renderStatus(_ s: StatusReport) -> String {
     row("orders", "\(s.workingOrders) working")
     row("P&L today", "\(Style.money(s.pnl.todayPnL)) USDT (equity \(String(format: "%.2f", s.pnl.equity)); kill switch "
         + (s.pnl.killSwitchActive ? Style.red("ACTIVE") : "in \(String(format: "%.2f", s.pnl.killSwitchDistance)) USDT") + ")")
-    row("heat", String(format: "%.1f%%", s.heat * 100))
+    row("heat", s.heat.map { String(format: "%.1f%% of available margin at risk to the stop", $0 * 100) } ?? "no free margin (the position uses all of it)")
     if let va = s.valueArea {
         row("value area", "POC \(va.poc ?? "-")  VAH \(va.vah ?? "-")  VAL \(va.val ?? "-")  \(va.valid ? "valid" : Style.yellow("invalid"))"
             + "  (close \(va.close), \(va.minute), \(va.minutesInWindow) min)")

@@ -213,8 +213,8 @@ public struct StatusReport: Codable, Sendable, Hashable {
     public var position: PositionReport?
     public var workingOrders: Int
     public var pnl: PnLReport
-    /// Margin in use over equity (SPEC §11 heat).
-    public var heat: Double
+    /// Risk to the stop over available margin (SPEC §11 heat); nil when no margin is free (the position uses it all).
+    public var heat: Double?
     public var valueArea: ValueAreaReport?
     public var lastSignal: SignalReport?
     public var lastTrade: String?
@@ -225,7 +225,7 @@ public struct StatusReport: Codable, Sendable, Hashable {
 
     public init(environment: String, mode: String, state: String, stateReason: String, stateSince: String, activated: Bool,
                 requireManualActivation: Bool, marketTime: String?, position: PositionReport?, workingOrders: Int, pnl: PnLReport,
-                heat: Double, valueArea: ValueAreaReport?, lastSignal: SignalReport?, lastTrade: String?, health: HealthReport,
+                heat: Double?, valueArea: ValueAreaReport?, lastSignal: SignalReport?, lastTrade: String?, health: HealthReport,
                 uptimeSeconds: Int64, version: String, pid: Int32) {
         self.environment = environment
         self.mode = mode

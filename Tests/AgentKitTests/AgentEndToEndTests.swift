@@ -161,10 +161,74 @@ extension AgentProcess {
         let live = try agent(["run", "--env", "sim", "--set", "agent.mode=live", "--state-dir", NSTemporaryDirectory() + "live-\(UUID())"])
         #expect(live.status == 1)
         #expect(live.stderr.contains("live.armed"))
-        let shadow = try agent(["run", "--env", "sim", "--set", "agent.mode=shadow", "--state-dir", NSTemporaryDirectory() + "sh-\(UUID())"],
-                               environment: ["BYBIT_API_KEY": "", "BYBIT_API_SECRET": ""])
+        let shadow = try agent(["run", "--env", "shadow", "--state-dir", NSTemporaryDirectory() + "sh-\(UUID())"],
+                               environment: ["BYBIT_TESTNET_API_KEY": "", "BYBIT_TESTNET_API_SECRET": ""])
         #expect(shadow.status == 1)
-        #expect(shadow.stderr.contains("BYBIT_API_KEY"))
+        #expect(shadow.stderr.contains("BYBIT_TESTNET_API_KEY"))
+    }
+
+    // MARK: - Shadow: the paper venue decides, the built-in simulator stands in for the testnet
+
+    static let shadowKeys = ["BYBIT_TESTNET_API_KEY": "sim-key", "BYBIT_TESTNET_API_SECRET": "sim-secret"]
+    static let shadowSim = quickSim + ["--set", "exchange.public_ws_url=sim", "--set", "shadow.rest_url=sim", "--set", "shadow.private_ws_url=sim",
+                                       "--set", "agent.require_manual_activation=false"]
+
+    @Test func shadowMirrorsOrdersAndAlertsDivergenceWhileTradingContinues() throws {
+        let agent = try AgentProcess(environment: Self.shadowKeys)
+        try agent.start(env: "shadow", Self.shadowSim)
+        #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")
+        #expect(!agent.events("reconcile.ok").isEmpty)
+        // The testnet refuses every order from now on: the paper side trades on, the divergence is alerted.
+        try agent.simFault(#"{"rejectOrders":true}"#)
+        #expect(agent.wait { agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
+        #expect(agent.wait { (try? agent.json(["alerts"], as: [AlertReport].self))??.contains { $0.kind == "shadow_divergence" } == true })
+        #expect(agent.wait { agent.status()?.health.reasons.contains("paper and testnet positions differ") == true },
+                "\(String(describing: agent.status()?.health))")
+        #expect(agent.events("order.rejected").contains { $0["venue"] as? String == "testnet" })
+        #expect(agent.status()?.state == "active", "a divergence does not stop trading")
+        #expect(agent.terminate() == 0)
+    }
+
+    @Test func shadowFillsAreComparedAndTheVenueHoldsTheStop() throws {
+        let agent = try AgentProcess(environment: Self.shadowKeys)
+        try agent.start(env: "shadow", Self.shadowSim)
+        #expect(agent.wait { agent.events("order.filled").contains { $0["venue"] as? String == "testnet" } }, "\(agent.log.suffix(3_000))")
+        #expect(agent.wait { !agent.events("venue.stop_set").isEmpty })
+        #expect(agent.status()?.health.lastVenueSuccessAgoMs != nil)
+        #expect(agent.terminate() == 0)
+    }
+
+    @Test func shadowFlattenRetriesWhenTheVenueRejectsTheFirstClose() throws {
+        let agent = try AgentProcess(environment: Self.shadowKeys)
+        try agent.start(env: "shadow", Self.shadowSim)
+        #expect(agent.wait { agent.events("venue.stop_set").count >= 1 && agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
+        try agent.simFault(#"{"failNextRetCode":10001,"failNextCount":1}"#)
+        let run = try agent.ctl(["flatten", "--yes"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("venue: flat confirmed"), "\(run.stdout)")
+        let s = try #require(agent.status())
+        #expect(s.state == "halted" && s.position == nil)
+        #expect(agent.terminate() == 0)
+    }
+
+    /// kill -9 mid-position: the built-in testnet restarts flat while the snapshot holds a position. The agent
+    /// must see it, alert and halt, and change nothing.
+    @Test func reconciliationMismatchHalts() throws {
+        let agent = try AgentProcess(environment: Self.shadowKeys)
+        try agent.start(env: "shadow", Self.shadowSim)
+        #expect(agent.wait { agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
+        agent.kill9()
+        let again = try AgentProcess(directory: agent.directory, environment: Self.shadowKeys)
+        try again.start(env: "shadow", Self.shadowSim)
+        #expect(again.waitForState("halted"), "\(again.log.suffix(3_000))")
+        let s = try #require(again.status())
+        #expect(s.stateReason.hasPrefix("position_mismatch"), "\(s.stateReason)")
+        #expect(s.position != nil, "the paper position is kept as it was: never fixed silently")
+        let alerts = try #require(try again.json(["alerts"], as: [AlertReport].self))
+        #expect(alerts.contains { $0.kind == "position_mismatch" && $0.severity == "critical" })
+        let resume = try again.ctl(["resume"])
+        #expect(resume.status == 1 && resume.stderr.contains("mismatch"), "\(resume.stderr)")
+        #expect(again.terminate() == 0)
     }
 
     @Test func concurrentClientsAllGetAnswers() throws {

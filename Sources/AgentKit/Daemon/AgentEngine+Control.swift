@@ -142,7 +142,7 @@ extension AgentEngine {
             stateReason: stateReason, stateSince: isoTime(stateSinceWall, milliseconds: true), activated: supervisor.activated,
             requireManualActivation: settings.requireManualActivation,
             marketTime: lastMarketTs > 0 ? isoTime(lastMarketTs, milliseconds: true) : nil, position: position,
-            workingOrders: orders.count, pnl: pnl, heat: trader.heat, valueArea: va, lastSignal: lastSignal.map(signalReport),
+            workingOrders: orders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil, valueArea: va, lastSignal: lastSignal.map(signalReport),
             lastTrade: lastTrade.map { "\(priceText($0.price)) × \(sizeText($0.size)) at \(isoTime($0.ts, milliseconds: true))" },
             health: health, uptimeSeconds: (wall - startedWall) / 1000, version: version, pid: getpid()
         )

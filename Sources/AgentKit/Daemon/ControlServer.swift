@@ -28,6 +28,8 @@ public final class ControlServer: @unchecked Sendable {
     private let lock = NSLock()
     // Guarded by `lock`.
     private var listenFd: Int32 = -1
+    /// The inode of the socket file we bound: stop removes the file only while it is still ours.
+    private var boundInode: UInt64 = 0
     private var stopped = false
     private var connections = 0
     private var served = 0
@@ -69,6 +71,8 @@ public final class ControlServer: @unchecked Sendable {
             throw CommandError("cannot bind \(path): \(e)")
         }
         chmod(path, 0o660)
+        var created = stat()
+        if stat(path, &created) == 0 { lock.withLock { boundInode = UInt64(created.st_ino) } }
         guard listen(fd, 64) == 0 else {
             close(fd)
             throw CommandError("listen on \(path): \(String(cString: strerror(errno)))")
@@ -90,7 +94,9 @@ public final class ControlServer: @unchecked Sendable {
             shutdown(fd, Int32(SHUT_RDWR))
             close(fd)
         }
-        unlink(path)
+        // Another agent may have replaced a socket it found dead; never remove its file.
+        var st = stat()
+        if stat(path, &st) == 0, UInt64(st.st_ino) == lock.withLock({ boundInode }) { unlink(path) }
     }
 
     /// Connections accepted so far (tests and benchmarks).
