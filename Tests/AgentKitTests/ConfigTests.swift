@@ -38,6 +38,19 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
         #expect(config.features == FeatureConfig())
     }
 
+    @Test func everyEnvironmentValidatesAndDiffersFromBacktestOnlyWhereItMust() throws {
+        let dir = packageRoot.appendingPathComponent("config/environments").path
+        let base = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir))
+        let allowed: Set<String> = ["agent.mode", "agent.require_manual_activation"]
+        for env in ["sim", "paper", "shadow", "live"] {
+            let c = try ConfigLoader.load(ConfigSelection(environment: env, directory: dir))
+            #expect(c.text("agent.mode") == env, "\(env)")
+            let differing = ConfigSchema.parameters.map(\.key).filter { c.values[$0] != base.values[$0] }
+            #expect(Set(differing).isSubset(of: allowed), "\(env): \(differing)")
+        }
+        #expect(try ConfigLoader.load(ConfigSelection(environment: "live", directory: dir)).boolean("live.armed") == false)
+    }
+
     @Test func unknownKeysNameFileLineAndKey() {
         expectConfigError("x.yaml:3: value_area.va_fractoin: unknown key") {
             _ = try ConfigLoader.parse(yaml: "value_area:\n  va_fraction: 0.7\n  va_fractoin: 0.6\n", source: "x.yaml", environment: nil)

@@ -19,7 +19,10 @@ struct RunCommand: ParsableCommand {
             Modes (agent.mode): sim runs the built-in simulator in-process on loopback at sim.speed (no keys, no \
             network; a first start stores sim.warm_minutes of generated history so the window is warm at once); \
             paper reads the configured public stream and fills orders with the paper fill model; nothing is sent \
-            anywhere. shadow and live are refused by this build.
+            anywhere. shadow trades like paper and sends every order to the testnet too (shadow.* URLs, keys in \
+            the variables shadow.api_key_env/api_secret_env), compares fills and positions, alerts divergence, \
+            keeps an exchange-held stop, and reconciles at start (a mismatch halts). live is refused by this build. \
+            A URL set to "sim" uses the built-in simulator.
 
             Logs: one JSON object per line on stdout; under journald native fields (EVENT=, ORDER_LINK_ID=, ...). \
             SIGTERM or SIGINT: no new orders, a working entry cancelled, the last snapshot written, exit 0.
