@@ -231,6 +231,38 @@ extension AgentProcess {
         #expect(again.terminate() == 0)
     }
 
+    @Test func alertsArePostedToTheWebhookLoggedAndStored() throws {
+        let hook = try HookServer()
+        let agent = try AgentProcess(environment: ["AUCTION_ALERT_WEBHOOK": "http://127.0.0.1:\(hook.port)/alerts"])
+        // Any ambiguous print at all raises the high-ambiguity alert: one at the first minute.
+        try agent.start(env: "sim", quickSim + ["--set", "agent.ambiguous_alert_frac=0"])
+        #expect(hook.wait { $0.contains { $0.contains(#""kind":"high_ambiguous_fraction""#) } }, "\(hook.bodies) \(agent.log.suffix(2_000))")
+        let body = try #require(hook.bodies.first { $0.contains("high_ambiguous_fraction") })
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])
+        #expect(obj["agent"] == "auction-agent" && obj["environment"] == "sim" && obj["severity"] == "warning")
+        #expect(obj["time"]?.hasSuffix("Z") == true && obj["message"]?.contains("ambiguous") == true)
+        #expect(agent.events("alert.raised").contains { $0["alert.kind"] as? String == "high_ambiguous_fraction" })
+        let stored = try #require(try agent.json(["alerts"], as: [AlertReport].self))
+        #expect(stored.contains { $0.kind == "high_ambiguous_fraction" })
+        #expect(agent.terminate() == 0)
+    }
+
+    /// SIGTERM while the testnet is slow to answer an order: the stop waits for the call in flight, writes the
+    /// last snapshot and exits 0; the order was recorded before it was sent.
+    @Test func sigtermWithAnOrderInFlightStopsCleanly() throws {
+        let agent = try AgentProcess(environment: Self.shadowKeys)
+        try agent.start(env: "shadow", Self.shadowSim)
+        #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")
+        try agent.simFault(#"{"replyDelayMs":1500}"#)
+        #expect(agent.wait { !agent.events("order.submitted").isEmpty }, "\(agent.log.suffix(3_000))")
+        #expect(agent.terminate() == 0)
+        #expect(agent.events("agent.stopped").count == 1)
+        let store = try AgentStore(directory: agent.stateDir, instrument: .btcusdt)
+        #expect(try store.orders().count >= 1)
+        let last = try #require(try store.lastSnapshot())
+        #expect(last.state == .active, "the snapshot keeps the state before the stop")
+    }
+
     @Test func concurrentClientsAllGetAnswers() throws {
         let agent = try AgentProcess()
         try agent.start(env: "sim", quickSim)

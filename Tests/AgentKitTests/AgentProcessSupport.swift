@@ -138,3 +138,72 @@ final class AgentProcess: @unchecked Sendable {
         }
     }
 }
+
+/// A loopback HTTP endpoint that records request bodies (the alert webhook's receiver).
+final class HookServer: @unchecked Sendable {
+    let port: UInt16
+    private let fd: Int32
+    private let lock = NSLock()
+    private var received: [String] = []
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 16)
+        var bound = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        port = UInt16(bigEndian: bound.sin_port)
+        self.fd = fd
+        let listener = fd
+        Thread { [self] in
+            while true {
+                let c = accept(listener, nil, nil)
+                if c < 0 { return }
+                var data: [UInt8] = []
+                var buf = [UInt8](repeating: 0, count: 8192)
+                while true {
+                    let n = buf.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { break }
+                    data += buf[0..<n]
+                    let text = String(decoding: data, as: UTF8.self)
+                    if let end = text.range(of: "\r\n\r\n") {
+                        let head = text[..<end.lowerBound].lowercased()
+                        let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                        let body = text[end.upperBound...]
+                        if body.utf8.count >= length {
+                            lock.withLock { received.append(String(body)) }
+                            break
+                        }
+                    }
+                }
+                let reply = Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
+                _ = reply.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(c)
+            }
+        }.start()
+    }
+
+    var bodies: [String] { lock.withLock { received } }
+
+    func wait(seconds: Double = 60, _ condition: ([String]) -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if condition(bodies) { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}

@@ -79,7 +79,7 @@ public final class AgentEngine: @unchecked Sendable {
     var lastFeatures: MinuteFeatures?
     public internal(set) var lastSignal: SignalRecord?
     public internal(set) var lastMinute: Int64?
-    var lastAmbiguousAlertTs: Int64 = .min
+    var lastAmbiguousAlertTs: Int64?
     var invalidVAAlerted = false
     var stateSinceWall: Int64
 
@@ -358,7 +358,7 @@ public final class AgentEngine: @unchecked Sendable {
         if trader.killSwitchActive && supervisor.state != .halted && supervisor.state != .flattening {
             startFlatten(reason: "kill_switch", wall: wall)
         }
-        if f.volume > 0 && f.ambiguousFraction > settings.ambiguousAlertFrac && f.ts - lastAmbiguousAlertTs >= 15 * millisPerMinute {
+        if f.volume > 0 && f.ambiguousFraction > settings.ambiguousAlertFrac && lastAmbiguousAlertTs.map({ f.ts - $0 >= 15 * millisPerMinute }) ?? true {
             lastAmbiguousAlertTs = f.ts
             raise("high_ambiguous_fraction", .warning,
                   "ambiguous share \(formatNumber(f.ambiguousFraction)) above \(formatNumber(settings.ambiguousAlertFrac)) at \(isoTime(f.ts))",
