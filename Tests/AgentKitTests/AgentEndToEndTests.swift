@@ -263,6 +263,46 @@ extension AgentProcess {
         #expect(last.state == .active, "the snapshot keeps the state before the stop")
     }
 
+    // MARK: - Live, against the built-in simulator standing in for the exchange
+
+    static let liveKeys = ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"]
+    static let liveSim = quickSim + ["--set", "live.armed=true", "--set", "exchange.public_ws_url=sim", "--set", "exchange.rest_url=sim",
+                                     "--set", "exchange.private_ws_url=sim", "--set", "agent.require_manual_activation=false",
+                                     "--set", "risk.max_hold_minutes=5", "--set", "risk.extend_if_profitable=false"]
+
+    @Test func liveWaitsForTheOperatorTradesOnExchangeFillsAndFlattens() throws {
+        let agent = try AgentProcess(environment: Self.liveKeys)
+        try agent.start(env: "live", Self.liveSim)
+        // Live waits for the operator even when the configuration says it need not.
+        #expect(agent.waitForState("observing"), "\(agent.log.suffix(2_000))")
+        #expect(!agent.events("reconcile.ok").isEmpty)
+        #expect(try agent.ctl(["activate"]).status == 0)
+        #expect(agent.wait { agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
+        // The fill came from the exchange: acknowledged by it, then an exchange-held stop on the position.
+        #expect(agent.events("order.acknowledged").allSatisfy { $0["venue"] as? String == "exchange" })
+        #expect(agent.wait { !agent.events("venue.stop_set").isEmpty })
+        let run = try agent.ctl(["flatten", "--yes"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("venue: flat confirmed"))
+        let s = try #require(agent.status())
+        #expect(s.state == "halted" && s.position == nil && s.workingOrders == 0)
+        #expect(agent.terminate() == 0)
+        // A restart asks the operator again (the halt stands in any case).
+        let again = try AgentProcess(directory: agent.directory, environment: Self.liveKeys)
+        try again.start(env: "live", Self.liveSim)
+        #expect(again.waitForState("halted"), "\(again.log.suffix(2_000))")
+        #expect(again.status()?.activated == false)
+        #expect(again.terminate() == 0)
+    }
+
+    @Test func liveHaltsWhenTheAgentsEquityExceedsTheWallet() throws {
+        let agent = try AgentProcess(environment: Self.liveKeys)
+        try agent.start(env: "live", Self.liveSim + ["--set", "backtest.initial_equity=1000000"])
+        #expect(agent.waitForState("halted"), "\(agent.log.suffix(2_000))")
+        #expect(agent.status()?.stateReason.contains("exceeds the exchange wallet") == true, "\(String(describing: agent.status()?.stateReason))")
+        #expect(agent.terminate() == 0)
+    }
+
     @Test func concurrentClientsAllGetAnswers() throws {
         let agent = try AgentProcess()
         try agent.start(env: "sim", quickSim)

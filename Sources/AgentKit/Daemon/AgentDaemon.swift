@@ -78,14 +78,15 @@ public final class AgentDaemon: @unchecked Sendable {
         var clock = MarketClock.realTime()
         var sim: InProcessSimulator?
         var publicURL = resolved.text("exchange.public_ws_url")
-        var shadowREST = resolved.text("shadow.rest_url")
-        var shadowPrivate = resolved.text("shadow.private_ws_url")
-        if settings.mode == .sim || [publicURL, shadowREST, shadowPrivate].contains("sim") {
+        // The venue orders go to: the testnet in shadow, the exchange in live.
+        var venueREST = resolved.text(settings.mode == .live ? "exchange.rest_url" : "shadow.rest_url")
+        var venuePrivate = resolved.text(settings.mode == .live ? "exchange.private_ws_url" : "shadow.private_ws_url")
+        if settings.mode == .sim || [publicURL, venueREST, venuePrivate].contains("sim") {
             let s = try InProcessSimulator.start(settings: settings, store: store, logger: logger)
             clock = s.clock
             if settings.mode == .sim || publicURL == "sim" { publicURL = s.publicURL }
-            if shadowREST == "sim" { shadowREST = "http://127.0.0.1:\(s.server.port)" }
-            if shadowPrivate == "sim" { shadowPrivate = "ws://127.0.0.1:\(s.server.port)/v5/private" }
+            if venueREST == "sim" { venueREST = "http://127.0.0.1:\(s.server.port)" }
+            if venuePrivate == "sim" { venuePrivate = "ws://127.0.0.1:\(s.server.port)/v5/private" }
             sim = s
         }
 
@@ -93,17 +94,18 @@ public final class AgentDaemon: @unchecked Sendable {
                                  clock: clock, version: agentVersion, startedWall: started)
         let selection = options.selection
         engine.reloadSource = { try ConfigLoader.load(selection) }
-        if settings.mode == .shadow {
-            let credentials = BybitCredentials(apiKey: env[resolved.text("shadow.api_key_env")] ?? "",
-                                               apiSecret: env[resolved.text("shadow.api_secret_env")] ?? "")
-            var rest = BybitRESTConfig(baseURL: shadowREST)
+        if settings.mode == .shadow || settings.mode == .live {
+            let group = settings.mode == .live ? "exchange" : "shadow"
+            let credentials = BybitCredentials(apiKey: env[resolved.text("\(group).api_key_env")] ?? "",
+                                               apiSecret: env[resolved.text("\(group).api_secret_env")] ?? "")
+            var rest = BybitRESTConfig(baseURL: venueREST)
             rest.symbol = settings.instrument.symbol
             rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
             let restLogger = Logger(label: "venue")
             let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: { message in
-                restLogger.critical("testnet REST: \(message)", metadata: ["event": "venue.alert"])
+                restLogger.critical("\(group) REST: \(message)", metadata: ["event": "venue.alert"])
             })
-            engine.mirror = ExchangeMirror(client: client, instrument: settings.instrument, privateSettings: StreamSettings(url: shadowPrivate),
+            engine.mirror = ExchangeMirror(client: client, instrument: settings.instrument, privateSettings: StreamSettings(url: venuePrivate),
                                            credentials: credentials, queue: queue, logger: restLogger)
         }
         if let usec = notifier.watchdogUsec {
@@ -186,8 +188,6 @@ public final class AgentDaemon: @unchecked Sendable {
             guard let k = env[keyEnv], !k.isEmpty, let v = env[secretEnv], !v.isEmpty else {
                 throw CommandError("mode live needs API keys in the environment variables \(keyEnv) and \(secretEnv)")
             }
-            throw CommandError("mode live is not available in this build: orders to mainnet land with the live venue "
-                + "(exchange-authoritative fills and reconciliation); run shadow meanwhile")
         }
     }
 

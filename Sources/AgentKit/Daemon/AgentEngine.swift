@@ -87,9 +87,13 @@ public final class AgentEngine: @unchecked Sendable {
     var flattenWaiters: [(call: ControlCall, deadlineWall: Int64)] = []
     var flattenStartedWall: Int64?
     var flattenSteps: [String] = []
-    /// Shadow mode: the testnet mirror of every order.
+    /// Shadow mode: the testnet mirror of every order; live mode: the exchange itself.
     public var mirror: ExchangeMirror?
+    /// Live: the exchange's executions are the fills; the paper model only keeps the book of working orders.
+    var isLive: Bool { settings.mode == .live }
     var mirrorState = MirrorState()
+    /// Live: fees of each order's executions so far (the exchange's, in USDT).
+    var venueFees: [String: Double] = [:]
 
     /// Re-reads the configuration for `reload` (nil: reload is refused).
     public var reloadSource: (@Sendable () throws -> ResolvedConfig)?
@@ -114,7 +118,8 @@ public final class AgentEngine: @unchecked Sendable {
         pipeline = FeaturePipeline(config: settings.features)
         trader = Trader(config: settings.strategy, instrument: settings.instrument)
         paper = PaperFillModel(config: settings.strategy, instrument: settings.instrument)
-        supervisor = Supervisor(requireManualActivation: settings.requireManualActivation)
+        // Live always waits for the operator, whatever the configuration says.
+        supervisor = Supervisor(requireManualActivation: settings.requireManualActivation || settings.mode == .live)
     }
 
     // MARK: - Recovery
@@ -137,7 +142,8 @@ public final class AgentEngine: @unchecked Sendable {
             v.reconfigure(settings.strategy)
             trader = t
             paper = v
-            supervisor.restoreActivation(s.activated)
+            // Live asks the operator again after every start; the other modes resume as they were.
+            if !isLive { supervisor.restoreActivation(s.activated) }
             lastMinute = s.lastMinute
             restored.append("snapshot \(s.id) from \(isoTime(s.wallTs, milliseconds: true)) (state \(s.state.rawValue))")
         }
@@ -218,7 +224,7 @@ public final class AgentEngine: @unchecked Sendable {
         lastTrade = t
         pipeline.onTrade(t)
         decideClosedMinutes(wall: wall)
-        apply(paper.onTrade(t), wall: wall)
+        if !isLive { apply(paper.onTrade(t), wall: wall) }
         execute(trader.onTrade(t), at: t.ts, wall: wall)
     }
 
@@ -230,7 +236,7 @@ public final class AgentEngine: @unchecked Sendable {
         pipeline.onQuote(q)
         decideClosedMinutes(wall: wall)
         trader.onQuote(q)
-        apply(paper.onQuote(q), wall: wall)
+        if !isLive { apply(paper.onQuote(q), wall: wall) }
         if staleAlerted {
             staleAlerted = false
             logger.notice("market data is back", metadata: ["event": "feed.fresh"])
@@ -406,13 +412,17 @@ public final class AgentEngine: @unchecked Sendable {
             case .submit(let intent):
                 batch.orders.append(OrderRow(intent: intent, status: "submitted", wallTs: wall))
                 // The record is written before the order can fill: writeBatch runs before the next input.
+                // Live: the paper book only keeps the working orders (the snapshot restores them); the exchange fills.
                 paper.submit(intent, at: ts)
                 logger.notice("order submitted", metadata: orderMetadata(intent, event: "order.submitted"))
-                logger.info("order acknowledged by the paper venue", metadata: orderMetadata(intent, event: "order.acknowledged"))
+                if !isLive {
+                    logger.info("order acknowledged by the paper venue", metadata: orderMetadata(intent, event: "order.acknowledged"))
+                }
                 mirrorSubmit(intent)
             case .cancel(let id):
                 mirrorCancel(id)
-                if paper.cancel(id: id) {
+                // Live: the order is gone when the exchange says so (or fills meanwhile).
+                if !isLive, paper.cancel(id: id) {
                     trader.onOrderGone(id: id)
                     if let row = pendingIntent(id) { batch.orders.append(OrderRow(intent: row, status: "cancelled", wallTs: wall)) }
                     logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
@@ -526,7 +536,7 @@ public final class AgentEngine: @unchecked Sendable {
             return
         }
         // Paper: the close fills at the next quote; with market data down, at the last quote known.
-        if let started = flattenStartedWall, wall - started >= paperFlattenQuoteWaitMs, let q = lastQuote {
+        if !isLive, let started = flattenStartedWall, wall - started >= paperFlattenQuoteWaitMs, let q = lastQuote {
             var last = q
             last.ts = max(lastMarketTs, clock.now(wall: wall)) + 1
             let fills = paper.onQuote(last)
@@ -625,6 +635,8 @@ public final class AgentEngine: @unchecked Sendable {
         try store.record(b)
         if b.snapshot != nil { lastSnapshotWall = wall }
         databaseWritable = true
+        // Orders leave for the venue only once their record is committed.
+        releaseVenueJobs()
     }
 
     // MARK: - Formatting

@@ -74,6 +74,13 @@ public final class ExchangeMirror: @unchecked Sendable {
         return (signed, open)
     }
 
+    /// The account's total equity (USDT), from REST.
+    public func walletEquity() throws(BybitError) -> Double {
+        let w = try client.walletBalance()
+        markSuccess()
+        return Double(w.totalEquity.description) ?? 0
+    }
+
     // MARK: - Running
 
     public func start() {
