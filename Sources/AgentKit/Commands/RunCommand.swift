@@ -21,8 +21,10 @@ struct RunCommand: ParsableCommand {
             paper reads the configured public stream and fills orders with the paper fill model; nothing is sent \
             anywhere. shadow trades like paper and sends every order to the testnet too (shadow.* URLs, keys in \
             the variables shadow.api_key_env/api_secret_env), compares fills and positions, alerts divergence, \
-            keeps an exchange-held stop, and reconciles at start (a mismatch halts). live is refused by this build. \
-            A URL set to "sim" uses the built-in simulator.
+            keeps an exchange-held stop, and reconciles at start (a mismatch halts). live sends orders to \
+            exchange.rest_url and takes the exchange's executions as fills; it needs live.armed: true and the keys \
+            in exchange.api_key_env/api_secret_env, and waits for `atctl activate` after every start. A URL set \
+            to "sim" uses the built-in simulator.
 
             Logs: one JSON object per line on stdout; under journald native fields (EVENT=, ORDER_LINK_ID=, ...). \
             SIGTERM or SIGINT: no new orders, a working entry cancelled, the last snapshot written, exit 0.
