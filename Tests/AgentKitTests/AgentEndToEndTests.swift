@@ -303,6 +303,75 @@ extension AgentProcess {
         #expect(agent.terminate() == 0)
     }
 
+    @Test func killSwitchResetReloadAndVersionEndToEnd() throws {
+        // Run from a copy of sim.yaml, so the test can change the file and reload it.
+        let agent = try AgentProcess()
+        let config = agent.directory.appendingPathComponent("sim.yaml")
+        let original = try String(contentsOf: packageRoot.appendingPathComponent("config/environments/sim.yaml"), encoding: .utf8)
+        try original.write(to: config, atomically: true, encoding: .utf8)
+        try agent.start(env: nil, ["--config", config.path] + quickSim)
+        #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")
+        let version = try agent.ctl(["version"])
+        #expect(version.status == 0 && version.stdout.contains("atctl 0.2.0") && version.stdout.contains("auction-agent 0.2.0"))
+        let reset = try agent.ctl(["kill-switch", "reset"])
+        #expect(reset.status == 0 && reset.stdout.contains("not active"), "\(reset.stdout)")
+        let same = try agent.ctl(["reload"])
+        #expect(same.status == 0 && same.stdout.contains("unchanged"), "\(same.stdout) \(same.stderr)")
+        try original.replacingOccurrences(of: "cooldown_minutes: 3", with: "cooldown_minutes: 5").write(to: config, atomically: true, encoding: .utf8)
+        let applied = try agent.ctl(["reload"])
+        #expect(applied.status == 0 && applied.stdout.contains("risk.cooldown_minutes = 5"), "\(applied.stdout) \(applied.stderr)")
+        try original.replacingOccurrences(of: "tick_size: 0.1", with: "tick_size: 0.5").write(to: config, atomically: true, encoding: .utf8)
+        let refused = try agent.ctl(["reload"])
+        #expect(refused.status == 1 && refused.stderr.contains("instrument.tick_size"), "\(refused.stderr)")
+        try "value_area:\n  va_fraction: 7\n".write(to: config, atomically: true, encoding: .utf8)
+        let broken = try agent.ctl(["reload"])
+        #expect(broken.status == 1 && broken.stderr.contains("va_fraction"), "\(broken.stderr)")
+        #expect(agent.status()?.state == "active", "a refused reload changes nothing")
+        // Every changing command is stored with the peer's uid.
+        #expect(agent.terminate() == 0)
+        let store = try AgentStore(directory: agent.stateDir, instrument: .btcusdt)
+        #expect(try store.count("commands") >= 5)
+    }
+
+    @Test func atctlTimesOutOnASilentAgent() throws {
+        // A socket that accepts connections (the kernel's backlog) and never answers.
+        let path = NSTemporaryDirectory() + "silent-\(UUID().uuidString.prefix(8)).sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        listen(fd, 4)
+        defer { close(fd); unlink(path) }
+        let run = try atctl(["--socket", path, "--timeout", "0.5", "status"])
+        #expect(run.status == 4, "\(run.stderr)")
+        #expect(run.stderr.contains("no answer"))
+    }
+
+    /// 100,000 random and mutated requests against the agent process itself: it stays healthy, answers a clean
+    /// request afterwards, and its resident memory does not grow beyond noise.
+    @Test func fuzzingTheAgentsSocketLeavesItHealthy() throws {
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim)
+        #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")
+        func rssKB() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        // Warm the server's paths once, then measure.
+        _ = fuzz(socket: agent.socket, total: 2_000, workers: 2, seed: 99)
+        let before = rssKB()
+        let answered = fuzz(socket: agent.socket, total: 100_000, workers: 4, seed: 7)
+        let after = rssKB()
+        #expect(answered >= 99_000, "\(answered) replies")
+        #expect(after - before < 16_384, "RSS \(before) → \(after) kB")
+        let s = try #require(agent.status())
+        #expect(s.state == "active")
+        #expect(s.health.status == "healthy", "\(s.health.reasons)")
+        #expect(agent.terminate() == 0)
+    }
+
     @Test func concurrentClientsAllGetAnswers() throws {
         let agent = try AgentProcess()
         try agent.start(env: "sim", quickSim)

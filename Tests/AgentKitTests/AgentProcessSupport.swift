@@ -62,9 +62,9 @@ final class AgentProcess: @unchecked Sendable {
     }
 
     /// Starts `auction-agent run --env ENV` with the socket and state in the temporary directory.
-    func start(env: String = "sim", _ extra: [String] = []) throws {
+    func start(env: String? = "sim", _ extra: [String] = []) throws {
         process.executableURL = agentBinary()
-        process.arguments = ["run", "--env", env, "--socket", socket, "--state-dir", stateDir] + extra
+        process.arguments = ["run"] + (env.map { ["--env", $0] } ?? []) + ["--socket", socket, "--state-dir", stateDir] + extra
         process.currentDirectoryURL = packageRoot
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AUCTION_CONFIG_DIR")
