@@ -306,6 +306,95 @@ do {
     try? FileManager.default.removeItem(atPath: dir)
 }
 
+// 11. Live mode against the simulated venue on loopback: bar close → the order's REST request on the wire. The
+//     engine, the venue mirror (worker thread, libcurl) and the private stream run as in the daemon; the transport
+//     notes when each order-create request starts, and each is matched with the minute-close step that decided it.
+final class TimedTransport: HTTPTransport, @unchecked Sendable {
+    let inner = CurlTransport()
+    let lock = NSLock()
+    var creates: [Double] = []
+    func send(method: String, url: String, headers: [String], body: [UInt8]?) throws(TransportError) -> HTTPReply {
+        // Entries are decided at a minute close (exits mostly on trades): time those.
+        if url.hasSuffix("/v5/order/create"), let body, String(decoding: body, as: UTF8.self).contains("\"at-e-") {
+            lock.withLock { creates.append(now()) }
+        }
+        return try inner.send(method: method, url: url, headers: headers, body: body)
+    }
+}
+do {
+    let dir = NSTemporaryDirectory() + "bench-live-\(getpid())"
+    try? FileManager.default.removeItem(atPath: dir)
+    let venue = SimVenue(config: unlimited)
+    let server = venue.makeServer()
+    try server.start(port: 0)
+    let resolved = try ConfigLoader.load(ConfigSelection(environment: "sim", directory: "config/environments",
+                                                          overrides: ["agent.mode=live", "live.armed=true"]))
+    let settings = AgentSettings(resolved, environment: "bench-live")
+    let devnull = open("/dev/null", O_WRONLY)
+    let sink = LogSink(output: .jsonLines, fd: devnull, environment: [:])
+    let logger = Logger(label: "bench") { AgentLogHandler(label: $0, sink: sink) }
+    let store = try AgentStore(directory: dir, instrument: settings.instrument)
+    let queue = EventQueue()
+    let engine = AgentEngine(settings: settings, store: store, board: StatusBoard(), logger: logger, sink: sink, webhook: nil,
+                             clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: wallClockMillis()),
+                             version: agentVersion, startedWall: wallClockMillis())
+    let transport = TimedTransport()
+    let credentials = BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret")
+    let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"), credentials: credentials, transport: transport)
+    let mirror = ExchangeMirror(client: client, instrument: settings.instrument,
+                                privateSettings: StreamSettings(url: "ws://127.0.0.1:\(server.port)/v5/private"),
+                                credentials: credentials, queue: queue, logger: logger)
+    engine.mirror = mirror
+    try engine.recover(wall: wallClockMillis())
+    mirror.start()
+    usleep(300_000)  // the private stream authenticates
+    var closeStarts: [Double] = []
+    var batch: [EngineInput] = []
+    var pendingTrades: [TradeEvent] = []
+    for e in events {
+        venue.onMarket(e)
+        switch e {
+        case .trade(let t): pendingTrades.append(t)
+        case .quote(let q):
+            if !pendingTrades.isEmpty { batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true) }
+            batch.append(.quote(q, wall: wallClockMillis()))
+        }
+        if batch.count >= 8 {
+            batch += queue.takeAll(timeoutMs: 0)
+            let minute = engine.lastMinute
+            let s = now()
+            _ = engine.step(batch, wall: wallClockMillis())
+            if engine.lastMinute != minute { closeStarts.append(s) }
+            batch.removeAll(keepingCapacity: true)
+            // Let the venue answer an order in flight before the market moves on (the daemon's market is live).
+            if engine.trader.workingEntryOrder != nil || !engine.trader.workingExitOrders.isEmpty {
+                var spins = 0
+                while spins < 200, engine.trader.workingEntryOrder != nil || !engine.trader.workingExitOrders.isEmpty {
+                    usleep(1_000)
+                    spins += 1
+                    let reports = queue.takeAll(timeoutMs: 0)
+                    if !reports.isEmpty { _ = engine.step(reports, wall: wallClockMillis()) }
+                }
+            }
+        }
+    }
+    var wire: [Double] = []
+    for t in transport.lock.withLock({ transport.creates }) {
+        if let s = closeStarts.last(where: { $0 <= t }) { wire.append(t - s) }
+    }
+    wire.sort()
+    if wire.isEmpty {
+        report("live: bar close → order request on the wire", "no orders in this market")
+    } else {
+        report("live: bar close → entry order request on the wire (simulated venue, loopback)",
+               String(format: "p50 %.2f ms, p99 %.2f ms over %d entries (%d round trips)", Distribution.quantile(wire, 0.5) * 1e3,
+                      Distribution.quantile(wire, 0.99) * 1e3, wire.count, engine.trader.roundTrips.count))
+    }
+    mirror.stop(deadlineMs: 1_000)
+    server.stop()
+    try? FileManager.default.removeItem(atPath: dir)
+}
+
 // 9. Soak on loopback: 10,000 orders through the REST client, then 1,000 WebSocket drops and reconnects; open
 //    descriptors and resident memory before and after.
 func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }

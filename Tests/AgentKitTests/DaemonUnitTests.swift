@@ -64,6 +64,25 @@ import Testing
     }
 }
 
+@Suite struct AgentStoreTests {
+    @Test func rawDataIsPurgedInBatchesAndReplayedInTimeOrder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString.prefix(8))").path
+        let store = try AgentStore(directory: dir, instrument: .btcusdt)
+        let trades = (0..<3_000).map { TradeEvent(ts: Int64($0) * 10, price: 500_000, size: 1) }
+        let quotes = (0..<3_000).map { QuoteEvent(ts: Int64($0) * 10, bidPrice: 499_999, bidSize: 1, askPrice: 500_000, askSize: 1) }
+        try store.writeRaw(trades: trades, quotes: quotes)
+        var replayed: [MarketEvent] = []
+        let counts = try store.replayRaw(from: 29_000) { replayed.append($0) }
+        #expect(counts.trades == 100 && counts.quotes == 100)
+        if case .quote(let q)? = replayed.first { #expect(q.ts == 29_000) } else { Issue.record("a quote comes first at equal times") }
+        #expect(zip(replayed, replayed.dropFirst()).allSatisfy { $0.ts <= $1.ts })
+        let deleted = try store.purgeRaw(before: 20_000, batch: 250)
+        #expect(deleted == 4_000)
+        #expect(try store.count("trades") == 1_000 && store.count("quotes") == 1_000)
+        #expect(try store.lastRawTs() == 29_990)
+    }
+}
+
 @Suite struct LogSinkTests {
     @Test func jsonLinesCarryContextEventAndDottedMetadataAndNeverASecret() throws {
         var fds: [Int32] = [0, 0]
