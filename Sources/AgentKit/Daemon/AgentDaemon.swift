@@ -69,9 +69,7 @@ public final class AgentDaemon: @unchecked Sendable {
         let queue = EventQueue()
         var webhook: WebhookDelivery?
         if let url = env[settings.alertWebhookEnv], !url.isEmpty {
-            let w = WebhookDelivery(url: url, logger: Logger(label: "alerts"))
-            w.start()
-            webhook = w
+            webhook = WebhookDelivery(url: url, logger: Logger(label: "alerts"))
         }
 
         // The market: the built-in simulator for mode sim, or wherever a URL says "sim"; else the configured ones.
@@ -122,24 +120,33 @@ public final class AgentDaemon: @unchecked Sendable {
                                    versionInfo: VersionReport(version: agentVersion, environment: envName, mode: settings.mode.rawValue,
                                                               pid: getpid()))
         try server.start()
-        engine.mirror?.start()
         if let sim { engine.clock = sim.startPacing() }
 
         notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
         logger.notice("ready", metadata: ["event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)"])
 
-        let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger,
-                                          mirrorStopMs: Int64(settings.gracefulStopSeconds) * 500)
+        // Graceful shutdown runs in reverse order: the engine first (no new orders, a working entry cancelled, the
+        // last snapshot), then market data, the venue (its queued calls, the cancel included, finish), the control
+        // socket, the watchdog, persistence (raw data flushed) and alert delivery last.
+        let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger)
         let market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
         let control = ClosureService { try? await gracefulShutdown(); server.stop() }
         let watchdog = WatchdogService(board: board, notifier: notifier)
+        let persistence = ClosureService { try? await gracefulShutdown(); store.flushRaw() }
+        let stopBudgetMs = Int64(settings.gracefulStopSeconds) * 500
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let webhook {
+            services.append(.init(service: ClosureService { webhook.start(); try? await gracefulShutdown(); webhook.stop() }, serviceName: "alerts"))
+        }
+        services += [.init(service: persistence, serviceName: "persistence"), .init(service: watchdog, serviceName: "watchdog"),
+                     .init(service: control, serviceName: "control")]
+        if let mirror = engine.mirror {
+            services.append(.init(service: ClosureService { mirror.start(); try? await gracefulShutdown(); mirror.stop(deadlineMs: stopBudgetMs) },
+                                  serviceName: "venue"))
+        }
+        services += [.init(service: market, serviceName: "market-data"), .init(service: engineService, serviceName: "engine")]
         var config = ServiceGroupConfiguration(
-            services: [
-                .init(service: watchdog, serviceName: "watchdog"),
-                .init(service: control, serviceName: "control"),
-                .init(service: market, serviceName: "market-data"),
-                .init(service: engineService, serviceName: "engine"),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "lifecycle")
         )
@@ -157,8 +164,6 @@ public final class AgentDaemon: @unchecked Sendable {
         }
         done.wait()
         sim?.stop()
-        webhook?.stop()
-        store.flushRaw()
         if let f = failure.value {
             logger.critical("stopped on an error: \(f)", metadata: ["event": "agent.failed"])
             return 1
@@ -224,8 +229,6 @@ struct EngineService: Service {
     let queue: EventQueue
     let notifier: SystemdNotifier
     let logger: Logger
-    /// How long the venue mirror may take to finish its queued calls (the cancel of a working entry) on stop.
-    let mirrorStopMs: Int64
 
     func run() async throws {
         let finished = Completion()
@@ -252,7 +255,6 @@ struct EngineService: Service {
         logger.notice("stop requested", metadata: ["event": "agent.stopping"])
         queue.put(.stop(reason: "SIGTERM: graceful stop", done: {}))
         await finished.wait()
-        engine.mirror?.stop(deadlineMs: mirrorStopMs)
     }
 }
 

@@ -301,17 +301,7 @@ public final class AgentEngine: @unchecked Sendable {
         if wall - lastRawFlushWall >= 1_000 { flushRaw(wall: wall) }
         if wall - lastPurgeWall >= 3_600_000 {
             lastPurgeWall = wall
-            let cutoff = lastMarketTs - Int64(settings.rawRetentionHours) * 3_600_000
-            let store = self.store
-            let logger = self.logger
-            DispatchQueue.global(qos: .utility).async {
-                do {
-                    let n = try store.purgeRaw(before: cutoff)
-                    if n > 0 { logger.info("purged raw market data", metadata: ["event": "store.purged", "rows": "\(n)"]) }
-                } catch {
-                    logger.error("purge failed", metadata: ["event": "store.purge_failed", "error": "\(error)"])
-                }
-            }
+            store.purgeRawLater(before: lastMarketTs - Int64(settings.rawRetentionHours) * 3_600_000, logger: logger)
         }
         if let e = store.takeRawError() {
             databaseWritable = false

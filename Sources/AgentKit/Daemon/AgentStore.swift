@@ -2,6 +2,7 @@ import Dispatch
 public import Engine
 public import Foundation
 import GRDB
+public import Logging
 
 /// A stored snapshot of the trading state (DESIGN, "Recovery and persistence").
 public struct SnapshotRow: Sendable {
@@ -222,6 +223,18 @@ public final class AgentStore: @unchecked Sendable {
             if !quotes.isEmpty {
                 let s = try db.makeStatement(sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
                 for q in quotes { try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize]) }
+            }
+        }
+    }
+
+    /// Queues a purge behind the raw writes (off the engine's thread); the outcome is logged.
+    public func purgeRawLater(before ts: Int64, logger: Logger) {
+        rawQueue.async { [self] in
+            do {
+                let n = try purgeRaw(before: ts)
+                if n > 0 { logger.info("purged raw market data", metadata: ["event": "store.purged", "rows": "\(n)"]) }
+            } catch {
+                logger.error("purge failed", metadata: ["event": "store.purge_failed", "error": "\(error)"])
             }
         }
     }
