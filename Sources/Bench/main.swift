@@ -203,6 +203,20 @@ do {
     report("signed REST round trip to the simulator (loopback)", String(format: "p50 %.0f µs, p99 %.0f µs over %d calls", Distribution.quantile(times, 0.5) * 1e6, Distribution.quantile(times, 0.99) * 1e6, times.count))
 }
 
+/// An agent engine over a fresh database in `dir` (config `sim` plus `overrides`), logging to /dev/null, its clock
+/// at the bench market's end (so no tick closes minutes the market has not reached).
+@MainActor func benchEngine(_ dir: String, overrides: [String], board: StatusBoard = StatusBoard()) throws -> (AgentEngine, AgentStore, Logger) {
+    let resolved = try ConfigLoader.load(ConfigSelection(environment: "sim", directory: "config/environments", overrides: overrides))
+    let settings = AgentSettings(resolved, environment: "bench")
+    let sink = LogSink(output: .jsonLines, fd: open("/dev/null", O_WRONLY), environment: [:])
+    let logger = Logger(label: "bench") { AgentLogHandler(label: $0, sink: sink) }
+    let store = try AgentStore(directory: dir, instrument: settings.instrument)
+    let engine = AgentEngine(settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: nil,
+                             clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: wallClockMillis()),
+                             version: agentVersion, startedWall: wallClockMillis())
+    return (engine, store, logger)
+}
+
 // 10. The agent's engine in-process: the whole market through `AgentEngine.step` as the daemon feeds it (batches
 //     of WebSocket-sized inputs), SQLite writes included. Minute-close steps (features, decision, records written
 //     before anything is sent) and those that placed an order; resident memory after the whole market; a restart
@@ -210,20 +224,9 @@ do {
 do {
     let dir = NSTemporaryDirectory() + "bench-agent-\(getpid())"
     try? FileManager.default.removeItem(atPath: dir)
-    let resolved = try ConfigLoader.load(ConfigSelection(environment: "sim", directory: "config/environments",
-                                                          overrides: ["agent.mode=paper", "agent.require_manual_activation=false"]))
-    let settings = AgentSettings(resolved, environment: "bench")
-    let devnull = open("/dev/null", O_WRONLY)
-    let sink = LogSink(output: .jsonLines, fd: devnull, environment: [:])
-    let logger = Logger(label: "bench") { AgentLogHandler(label: $0, sink: sink) }
-    func makeEngine(_ store: AgentStore, _ board: StatusBoard) -> AgentEngine {
-        AgentEngine(settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: nil,
-                    clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: wallClockMillis()),
-                    version: agentVersion, startedWall: wallClockMillis())
-    }
-    let store = try AgentStore(directory: dir, instrument: settings.instrument)
+    let overrides = ["agent.mode=paper", "agent.require_manual_activation=false"]
     let board = StatusBoard()
-    let engine = makeEngine(store, board)
+    let (engine, store, logger) = try benchEngine(dir, overrides: overrides, board: board)
     try engine.recover(wall: wallClockMillis())
     var closeTimes: [Double] = []
     var orderTimes: [Double] = []
@@ -269,7 +272,7 @@ do {
     // Restart: a new engine on the same database, as after kill -9.
     _ = engine.step([.stop(reason: "bench", done: {})], wall: wallClockMillis())
     let r0 = now()
-    let restarted = makeEngine(try AgentStore(directory: dir, instrument: settings.instrument), StatusBoard())
+    let (restarted, _, _) = try benchEngine(dir, overrides: overrides)
     let restored = try restarted.recover(wall: wallClockMillis())
     report("agent restart: snapshot + window rebuilt from the store → ready", String(format: "%.0f ms (%@)", (now() - r0) * 1e3, restored))
 
@@ -327,21 +330,12 @@ do {
     let venue = SimVenue(config: unlimited)
     let server = venue.makeServer()
     try server.start(port: 0)
-    let resolved = try ConfigLoader.load(ConfigSelection(environment: "sim", directory: "config/environments",
-                                                          overrides: ["agent.mode=live", "live.armed=true"]))
-    let settings = AgentSettings(resolved, environment: "bench-live")
-    let devnull = open("/dev/null", O_WRONLY)
-    let sink = LogSink(output: .jsonLines, fd: devnull, environment: [:])
-    let logger = Logger(label: "bench") { AgentLogHandler(label: $0, sink: sink) }
-    let store = try AgentStore(directory: dir, instrument: settings.instrument)
     let queue = EventQueue()
-    let engine = AgentEngine(settings: settings, store: store, board: StatusBoard(), logger: logger, sink: sink, webhook: nil,
-                             clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: wallClockMillis()),
-                             version: agentVersion, startedWall: wallClockMillis())
+    let (engine, _, logger) = try benchEngine(dir, overrides: ["agent.mode=live", "live.armed=true"])
     let transport = TimedTransport()
     let credentials = BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret")
     let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"), credentials: credentials, transport: transport)
-    let mirror = ExchangeMirror(client: client, instrument: settings.instrument,
+    let mirror = ExchangeMirror(client: client, instrument: engine.settings.instrument,
                                 privateSettings: StreamSettings(url: "ws://127.0.0.1:\(server.port)/v5/private"),
                                 credentials: credentials, queue: queue, logger: logger)
     engine.mirror = mirror

@@ -86,7 +86,7 @@ public final class LogSink: @unchecked Sendable {
         var line = "{"
         for (i, (k, v)) in fields.enumerated() {
             if i > 0 { line += "," }
-            line += jsonString(k) + ":" + jsonString(v)
+            line += jsonQuote(k) + ":" + jsonQuote(v)
         }
         line += "}\n"
         lock.withLock {
@@ -144,27 +144,6 @@ public final class LogSink: @unchecked Sendable {
         case .critical: 2
         }
     }
-}
-
-/// A JSON string literal.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 {
-                out += String(format: "\\u%04x", u.value)
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-    }
-    return out + "\""
 }
 
 /// swift-log's handler over a `LogSink`.

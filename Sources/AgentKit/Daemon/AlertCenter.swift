@@ -43,8 +43,8 @@ public final class WebhookDelivery: @unchecked Sendable {
 
     /// Queues one alert; drops the oldest when the webhook has been down for a thousand alerts.
     public func send(environment: String, kind: String, severity: String, message: String, wallTs: Int64) {
-        let body = "{\"agent\":\"auction-agent\",\"environment\":\(jsonString(environment)),\"kind\":\(jsonString(kind)),"
-            + "\"severity\":\(jsonString(severity)),\"message\":\(jsonString(message)),\"time\":\(jsonString(isoTime(wallTs, milliseconds: true)))}"
+        let body = "{\"agent\":\"auction-agent\",\"environment\":\(jsonQuote(environment)),\"kind\":\(jsonQuote(kind)),"
+            + "\"severity\":\(jsonQuote(severity)),\"message\":\(jsonQuote(message)),\"time\":\(jsonQuote(isoTime(wallTs, milliseconds: true)))}"
         condition.lock()
         if queue.count >= maxQueued { queue.removeFirst() }
         queue.append(Array(body.utf8))
