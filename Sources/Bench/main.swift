@@ -316,10 +316,16 @@ final class TimedTransport: HTTPTransport, @unchecked Sendable {
     let inner = CurlTransport()
     let lock = NSLock()
     var creates: [Double] = []
+    var allCreates: [Double] = []
     func send(method: String, url: String, headers: [String], body: [UInt8]?) throws(TransportError) -> HTTPReply {
-        // Entries are decided at a minute close (exits mostly on trades): time those.
-        if url.hasSuffix("/v5/order/create"), let body, String(decoding: body, as: UTF8.self).contains("\"at-e-") {
-            lock.withLock { creates.append(now()) }
+        if url.hasSuffix("/v5/order/create"), let body {
+            let t = now()
+            // Entries are decided at a minute close (exits mostly on trades): those are timed from the close.
+            let entry = String(decoding: body, as: UTF8.self).contains("\"at-e-")
+            lock.withLock {
+                allCreates.append(t)
+                if entry { creates.append(t) }
+            }
         }
         return try inner.send(method: method, url: url, headers: headers, body: body)
     }
@@ -343,6 +349,8 @@ do {
     mirror.start()
     usleep(300_000)  // the private stream authenticates
     var closeStarts: [Double] = []
+    var flattenTimes: [Double] = []
+    var lastFlattened: Int64 = 0
     var batch: [EngineInput] = []
     var pendingTrades: [TradeEvent] = []
     for e in events {
@@ -360,6 +368,28 @@ do {
             _ = engine.step(batch, wall: wallClockMillis())
             if engine.lastMinute != minute { closeStarts.append(s) }
             batch.removeAll(keepingCapacity: true)
+            // Every position: the operator's flatten, timed from the command's arrival at the engine to the close order's
+            // request on the wire; then resume.
+            if let p = engine.trader.position, engine.supervisor.state == .active, p.entryTs != lastFlattened {
+                lastFlattened = p.entryTs
+                let mark = transport.lock.withLock { transport.allCreates.count }
+                let t0 = now()
+                let call = ControlCall(request: ControlRequest(id: 1, cmd: "flatten", args: ["timeout": .number(5)]), command: .flatten,
+                                       peerUid: 0, reply: { _ in })
+                _ = engine.step([.command(call)], wall: wallClockMillis())
+                var spins = 0
+                while spins < 2_000, engine.supervisor.state != .halted {
+                    usleep(500)
+                    spins += 1
+                    let reports = queue.takeAll(timeoutMs: 0)
+                    _ = engine.step(reports + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
+                }
+                if let sent = transport.lock.withLock({ transport.allCreates.count > mark ? transport.allCreates[mark] : nil }) {
+                    flattenTimes.append(sent - t0)
+                }
+                let resume = ControlCall(request: ControlRequest(id: 2, cmd: "resume"), command: .resume, peerUid: 0, reply: { _ in })
+                _ = engine.step([.command(resume)], wall: wallClockMillis())
+            }
             // Let the venue answer an order in flight before the market moves on (the daemon's market is live).
             if engine.trader.workingEntryOrder != nil || !engine.trader.workingExitOrders.isEmpty {
                 var spins = 0
@@ -383,6 +413,12 @@ do {
         report("live: bar close → entry order request on the wire (simulated venue, loopback)",
                String(format: "p50 %.2f ms, p99 %.2f ms over %d entries (%d round trips)", Distribution.quantile(wire, 0.5) * 1e3,
                       Distribution.quantile(wire, 0.99) * 1e3, wire.count, engine.trader.roundTrips.count))
+    }
+    flattenTimes.sort()
+    if !flattenTimes.isEmpty {
+        report("live: flatten command at the engine → reduce-only close on the wire (add the atctl process, 10–20 ms)",
+               String(format: "p50 %.2f ms, p99 %.2f ms over %d flattens", Distribution.quantile(flattenTimes, 0.5) * 1e3,
+                      Distribution.quantile(flattenTimes, 0.99) * 1e3, flattenTimes.count))
     }
     mirror.stop(deadlineMs: 1_000)
     server.stop()

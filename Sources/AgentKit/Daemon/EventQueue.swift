@@ -10,6 +10,13 @@ public struct ControlCall: Sendable {
     public var peerUid: UInt32
     /// Called once with the reply line (without the newline).
     public var reply: @Sendable (Data) -> Void
+
+    public init(request: ControlRequest, command: ControlCommand, peerUid: UInt32, reply: @escaping @Sendable (Data) -> Void) {
+        self.request = request
+        self.command = command
+        self.peerUid = peerUid
+        self.reply = reply
+    }
 }
 
 /// What enters the engine: every input on one ordered stream (DESIGN, "Data flow").
