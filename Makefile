@@ -4,7 +4,7 @@
 #   make test   set up, build and run every test
 SWIFT ?= swift
 
-.PHONY: run demo test build release bench soak setup clean
+.PHONY: run demo test build release bench soak setup clean install uninstall
 
 setup:
 	bash scripts/setup
@@ -34,6 +34,13 @@ bench: setup
 soak: setup
 	$(SWIFT) build -c release --product bench
 	BENCH_SOAK=1 .build/release/bench
+
+# Binaries, units, sysusers/tmpfiles, example configs and EnvironmentFile (DESTDIR=/some/root to stage).
+install: release
+	DESTDIR="$(DESTDIR)" bash scripts/install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" bash scripts/install --uninstall
 
 clean:
 	rm -rf .build data/demo state/sim run/sim
