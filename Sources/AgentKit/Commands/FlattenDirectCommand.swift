@@ -1,0 +1,146 @@
+import ArgumentParser
+import ControlProtocol
+import Engine
+import Exchange
+import Foundation
+
+/// `auction-agent flatten-direct`: the emergency path when the agent does not answer.
+struct FlattenDirectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flatten-direct",
+        abstract: "Emergency: cancel every order and close the position directly at the exchange, without the agent.",
+        discussion: """
+            For when the agent is unresponsive: stop the unit first (systemctl stop auction-agent), then run this \
+            with the environment's keys (the same environment variables the agent uses: exchange.* for live, \
+            shadow.* for shadow). It cancels every open order of the symbol, closes the whole position with a \
+            reduce-only market order for the exchange's own size, and confirms flat from the exchange (three \
+            attempts). It refuses while the agent's control socket answers (use `atctl flatten`), unless --force.
+
+            When the agent's state directory is readable (--state-dir, else agent.state_dir, else \
+            $STATE_DIRECTORY, else /var/lib/auction-agent/main when it exists, else ./state/ENV), the close is \
+            also booked there and the state set to halted (operator_flatten_direct), so the next start \
+            reconciles cleanly and stays halted until `atctl resume`. Otherwise the next start halts with \
+            position_mismatch, as it must. Exit 0 only when the exchange confirms flat.
+            """
+    )
+
+    @OptionGroup var config: ConfigOptions
+
+    @Option(help: ArgumentHelp("The agent's state directory.", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(help: ArgumentHelp("The agent's control socket (to check that it is not running).", valueName: "path"))
+    var socket: String?
+
+    @Flag(help: "Proceed even though the agent's control socket answers.")
+    var force = false
+
+    func run() throws {
+        let resolved = try ConfigLoader.load(config.selection)
+        let envName = config.environment ?? resolved.environment ?? "custom"
+        let mode = resolved.text("agent.mode")
+        guard mode == "live" || mode == "shadow" else {
+            throw CommandError("environment \(envName) is mode \(mode): its position lives only in the agent's state, not at an exchange; "
+                + "start the agent and run `atctl --env \(envName) flatten`")
+        }
+        let env = ProcessInfo.processInfo.environment
+        let socketPath = socket ?? ControlSocketPath.forClient(environment: envName) { FileManager.default.fileExists(atPath: $0) }
+        if !force, ControlServer.isAlive(socketPath) {
+            throw CommandError("the agent answers on \(socketPath): use `atctl --env \(envName) flatten` (or stop it first, or --force)")
+        }
+        let group = mode == "live" ? "exchange" : "shadow"
+        let keyName = resolved.text("\(group).api_key_env")
+        let secretName = resolved.text("\(group).api_secret_env")
+        guard let key = env[keyName], !key.isEmpty, let secret = env[secretName], !secret.isEmpty else {
+            throw CommandError("the keys are missing: set \(keyName) and \(secretName) (the agent's EnvironmentFile has them)")
+        }
+        var rest = BybitRESTConfig(baseURL: resolved.text("\(group).rest_url"))
+        rest.symbol = resolved.instrument.symbol
+        rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
+        let client = BybitRESTClient(config: rest, credentials: BybitCredentials(apiKey: key, apiSecret: secret))
+        let instrument = resolved.instrument
+        func say(_ s: String) { print(s) }
+        _ = try client.syncTime()
+        let cancelled = try client.cancelAll()
+        say("cancelled \(cancelled.count) open order(s)")
+        func position() throws -> Lots {
+            var signed: Lots = 0
+            for p in try client.positions() where p.symbol == instrument.symbol {
+                if let side = p.side, let lots = instrument.lots(p.size) { signed += lots * side.sign }
+            }
+            return signed
+        }
+        var closed: (id: String, side: Direction, lots: Lots)?
+        let wall = wallClockMillis()
+        for attempt in 1...3 {
+            let pos = try position()
+            if pos == 0 {
+                say("flat confirmed by the exchange")
+                if let closed { try bookInAgentState(resolved, envName: envName, client: client, closed: closed) }
+                return
+            }
+            let side: Direction = pos > 0 ? .short : .long
+            let id = "at-d-\(wall)-\(attempt)"
+            do {
+                _ = try client.createOrder(OrderRequest(
+                    side: side, orderType: "Market", qty: ScaledDecimal(mantissa: abs(pos) * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
+                    orderLinkId: id, reduceOnly: true))
+                closed = (id, side, abs(pos))
+                say("close order \(id): \(side) \(ScaledDecimal(mantissa: abs(pos) * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale)) market reduce-only")
+            } catch {
+                say("close attempt \(attempt) failed: \(error)")
+            }
+            for _ in 0..<10 where try position() != 0 { sleepMillis(300) }
+        }
+        if try position() == 0 {
+            say("flat confirmed by the exchange")
+            if let closed { try bookInAgentState(resolved, envName: envName, client: client, closed: closed) }
+            return
+        }
+        throw CommandError("NOT flat after three attempts: close the position in the exchange's web interface now")
+    }
+
+    /// Books the close in the agent's last snapshot (a flatten exit at the exchange's average price) and halts it.
+    private func bookInAgentState(_ resolved: ResolvedConfig, envName: String, client: BybitRESTClient,
+                                  closed: (id: String, side: Direction, lots: Lots)) throws {
+        let env = ProcessInfo.processInfo.environment
+        let configured = resolved.text("agent.state_dir")
+        let dir = stateDir ?? (configured.isEmpty ? nil : configured) ?? env["STATE_DIRECTORY"]
+            ?? (FileManager.default.fileExists(atPath: "/var/lib/auction-agent/main/agent.sqlite") ? "/var/lib/auction-agent/main" : "state/\(envName)")
+        guard FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("agent.sqlite")) else {
+            print("no agent state in \(dir): the next start will halt with position_mismatch until the state is set aside")
+            return
+        }
+        let instrument = resolved.instrument
+        let store = try AgentStore(directory: dir, instrument: instrument)
+        guard let snap = try store.lastSnapshot() else { return }
+        var trader = try JSONDecoder().decode(Trader.self, from: snap.trader)
+        var venue = try JSONDecoder().decode(PaperFillModel.self, from: snap.venue)
+        for o in venue.workingOrders { _ = venue.cancel(id: o.id); trader.onOrderGone(id: o.id) }
+        var batch = StoreBatch()
+        if trader.position != nil {
+            let executions = (try? client.executions(linkId: closed.id)) ?? []
+            var lots: Int64 = 0, tickLots: Int64 = 0, fee = 0.0
+            for e in executions {
+                guard let l = instrument.lots(e.execQty), let t = instrument.ticks(e.execPrice) else { continue }
+                lots += l
+                tickLots += l * t
+                fee += Double(e.execFee.description) ?? 0
+            }
+            let price = lots > 0 ? roundedDiv(tickLots, lots) : (trader.position?.entryPrice ?? 0)
+            let now = wallClockMillis()
+            let fill = Fill(orderId: closed.id, side: closed.side, qty: trader.position?.qty ?? closed.lots, price: price, ts: now,
+                            decisionTs: now, liquidity: .taker, fee: fee, purpose: .exit(.flatten), referenceMidTwice: nil)
+            trader.onFill(fill)
+            batch.fills.append(fill)
+            print("booked in \(dir): exit at \(instrument.priceText(price)) (\(lots > 0 ? "the exchange's average" : "no executions found: entry price"))")
+        }
+        let wall = wallClockMillis()
+        batch.transitions.append((wall, Transition(from: snap.state, to: .halted, reason: "operator_flatten_direct")))
+        batch.snapshot = SnapshotRow(id: 0, wallTs: wall, marketTs: snap.marketTs, state: .halted, reason: "operator_flatten_direct",
+                                     activated: snap.activated, lastMinute: snap.lastMinute, trader: try JSONEncoder().encode(trader),
+                                     venue: try JSONEncoder().encode(venue))
+        try store.record(batch)
+        print("agent state set to halted (operator_flatten_direct); after the start, `atctl --env \(envName) resume` to trade again")
+    }
+}
