@@ -101,7 +101,8 @@ public final class AgentDaemon: @unchecked Sendable {
             rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
             let restLogger = Logger(label: "venue")
             let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: { message in
-                restLogger.critical("\(group) REST: \(message)", metadata: ["event": "venue.alert"])
+                // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
+                queue.put(.venue(.failed(what: "rest", reason: message), wall: wallClockMillis()))
             })
             engine.mirror = ExchangeMirror(client: client, instrument: settings.instrument, privateSettings: StreamSettings(url: venuePrivate),
                                            credentials: credentials, queue: queue, logger: restLogger)

@@ -131,6 +131,9 @@ extension AgentEngine {
             logger.info("exchange-held stop set", metadata: ["event": "venue.stop_set", "stop": "\(ticks.map(settings.instrument.priceText) ?? "none")"])
         case .failed(let what, let reason):
             logger.warning("testnet call failed: \(what)", metadata: ["event": "venue.failed", "what": "\(what)", "reason": "\(reason)"])
+            if what == "rest" {
+                raise("rate_limited_or_banned", .critical, "\(venueName) REST: \(reason)", wall: wall)
+            }
             if what == "trading-stop" {
                 raise("shadow_divergence", .warning, "the testnet refused the protective stop: \(reason)", wall: wall)
                 mirrorState.stopTicks = nil
