@@ -372,6 +372,16 @@ extension AgentProcess {
         #expect(agent.terminate() == 0)
     }
 
+    @Test func anotherEnvironmentOnAStateWithAPositionIsRefused() throws {
+        let sim = try AgentProcess()
+        try sim.start(env: "sim", quickSim)
+        #expect(sim.wait { sim.status()?.position != nil }, "\(sim.log.suffix(3_000))")
+        #expect(sim.terminate() == 0)
+        let run = try agent(["run", "--env", "paper", "--state-dir", sim.stateDir, "--socket", sim.socket])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("belongs to environment sim") && run.stderr.contains("atctl flatten"), "\(run.stderr)")
+    }
+
     @Test func concurrentClientsAllGetAnswers() throws {
         let agent = try AgentProcess()
         try agent.start(env: "sim", quickSim)
