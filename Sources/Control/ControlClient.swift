@@ -68,6 +68,8 @@ final class ControlConnection {
         line.append(0x0A)
         let sent = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == line.count else {
+            // The agent may have answered and closed before reading (a refused peer): its reply is still readable.
+            if let reply = try? readLine() { return reply }
             throw ClientFailure(outcome: .unreachable, message: "the agent closed the connection (\(path))")
         }
         return try readLine()
