@@ -4,7 +4,7 @@
 #   make test   set up, build and run every test
 SWIFT ?= swift
 
-.PHONY: run demo test build release bench soak setup clean install uninstall
+.PHONY: run demo test build release bench soak setup clean install uninstall systemd-e2e
 
 setup:
 	bash scripts/setup
@@ -35,12 +35,18 @@ soak: setup
 	$(SWIFT) build -c release --product bench
 	BENCH_SOAK=1 .build/release/bench
 
-# Binaries, units, sysusers/tmpfiles, example configs and EnvironmentFile (DESTDIR=/some/root to stage).
-install: release
-	DESTDIR="$(DESTDIR)" bash scripts/install
+# Binaries, units, sysusers/tmpfiles, example configs and EnvironmentFile (DESTDIR=/some/root to stage). Build
+# first (make release); BUILD_DIR names another build (the systemd end-to-end test uses a static one).
+BUILD_DIR ?= .build/release
+install:
+	DESTDIR="$(DESTDIR)" BUILD_DIR="$(BUILD_DIR)" bash scripts/install
 
 uninstall:
 	DESTDIR="$(DESTDIR)" bash scripts/install --uninstall
 
+# The units under a real systemd in a systemd-nspawn container (root; debootstrap cached in .cache/nspawn).
+systemd-e2e: setup
+	bash scripts/systemd-e2e
+
 clean:
-	rm -rf .build data/demo state/sim run/sim
+	rm -rf .build .build-static data/demo state/sim run/sim
