@@ -368,6 +368,11 @@ do {
             _ = engine.step(batch, wall: wallClockMillis())
             if engine.lastMinute != minute { closeStarts.append(s) }
             batch.removeAll(keepingCapacity: true)
+            // Live waits for the operator once warm.
+            if engine.supervisor.state == .observing {
+                let activate = ControlCall(request: ControlRequest(id: 0, cmd: "activate"), command: .activate, peerUid: 0, reply: { _ in })
+                _ = engine.step([.command(activate)], wall: wallClockMillis())
+            }
             // Every position: the operator's flatten, timed from the command's arrival at the engine to the close order's
             // request on the wire; then resume.
             if let p = engine.trader.position, engine.supervisor.state == .active, p.entryTs != lastFlattened {
