@@ -382,6 +382,8 @@ do {
                 let call = ControlCall(request: ControlRequest(id: 1, cmd: "flatten", args: ["timeout": .number(5)]), command: .flatten,
                                        peerUid: 0, reply: { _ in })
                 _ = engine.step([.command(call)], wall: wallClockMillis())
+                // The daemon's clock ticks drive the flatten to its end; here market time stands at the current event.
+                engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
                 var spins = 0
                 while spins < 2_000, engine.supervisor.state != .halted {
                     usleep(500)
@@ -425,6 +427,7 @@ do {
                String(format: "p50 %.2f ms, p99 %.2f ms over %d flattens", Distribution.quantile(flattenTimes, 0.5) * 1e3,
                       Distribution.quantile(flattenTimes, 0.99) * 1e3, flattenTimes.count))
     }
+    FileHandle.standardError.write(Data("bench live: final state \(engine.supervisor.state.rawValue) (\(engine.supervisor.reason)), last signal \(engine.lastSignal?.reason ?? "-"), position \(engine.trader.position != nil), entry working \(engine.trader.workingEntryOrder?.id ?? "-"), exits \(engine.trader.workingExitOrders.map(\.id))\n".utf8))
     mirror.stop(deadlineMs: 1_000)
     server.stop()
     try? FileManager.default.removeItem(atPath: dir)

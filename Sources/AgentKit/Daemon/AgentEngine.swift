@@ -47,7 +47,8 @@ public final class AgentEngine: @unchecked Sendable {
     let sink: LogSink
     let webhook: WebhookDelivery?
     public let version: String
-    var clock: MarketClock
+    /// Market time from the wall clock (the simulator runs faster; a bench re-anchors it).
+    public var clock: MarketClock
 
     var pipeline: FeaturePipeline
     public internal(set) var trader: Trader
