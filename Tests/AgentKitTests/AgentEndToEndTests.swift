@@ -417,16 +417,7 @@ extension AgentProcess {
         chmod(copy, 0o755)
         chmod(agent.directory.path, 0o755)
         func asNobody() throws -> Run {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", copy, "--socket", agent.socket, "status"]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = Pipe()
-            try p.run()
-            let e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return Run(status: p.terminationStatus, stdout: "", stderr: String(decoding: e, as: UTF8.self))
+            try runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", copy, "--socket", agent.socket, "status"])
         }
         let blocked = try asNobody()
         #expect(blocked.status == 3, "\(blocked.stderr)")

@@ -36,6 +36,27 @@ func atctl(_ arguments: [String], stdin: String? = nil) throws -> Run {
                stderr: String(decoding: errData, as: UTF8.self))
 }
 
+/// Runs a program to completion from the package root, capturing both outputs (read before waiting, so a full
+/// pipe never blocks the child). `environment` adds to (or, with "", blanks) the test's own.
+func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    p.currentDirectoryURL = packageRoot
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    p.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
 /// Settings that make the sim environment quick to test: a 30-minute window warm at once, a market at 60x.
 let quickSim = [
     "--set", "sim.warm_minutes=40", "--set", "value_area.rolling_window_minutes=30", "--set", "value_area.warmup_minutes=30",

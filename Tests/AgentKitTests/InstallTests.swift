@@ -5,23 +5,8 @@ import Testing
 /// keeps the operator's edits; uninstall removes the program and keeps configuration and secrets.
 @Suite struct InstallTests {
     func install(_ root: String, _ args: [String] = []) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [packageRoot.appendingPathComponent("scripts/install").path] + args
-        p.currentDirectoryURL = packageRoot
-        var env = ProcessInfo.processInfo.environment
-        env["DESTDIR"] = root
-        env["BUILD_DIR"] = agentBinary().deletingLastPathComponent().path
-        p.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        try runProcess("/bin/bash", [packageRoot.appendingPathComponent("scripts/install").path] + args,
+                       environment: ["DESTDIR": root, "BUILD_DIR": agentBinary().deletingLastPathComponent().path])
     }
 
     func mode(_ path: String) -> Int? {

@@ -15,20 +15,7 @@ struct SystemdUnitTests {
         return path
     }
 
-    func analyze(_ arguments: [String]) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
-        p.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
+    func analyze(_ arguments: [String]) throws -> Run { try runProcess("/usr/bin/systemd-analyze", arguments) }
 
     @Test(arguments: [("auction-agent.service", "auction-agent.service"), ("auction-agent@.service", "auction-agent@paper.service")])
     func verifiesAndRatesAtMostTwo(unit: String, name: String) throws {
