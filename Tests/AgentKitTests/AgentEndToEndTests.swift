@@ -87,6 +87,8 @@ extension AgentProcess {
         #expect(!entryIds.isEmpty)
         let filled = orders.filter { $0.status == "filled" }.map(\.intent.id)
         #expect(Set(filled).count == filled.count)
+        #expect(orders.contains { $0.status == "filled" && $0.intent.purpose.isEntry }, "fills update the order rows")
+        #expect(orders.contains { $0.status == "filled" && !$0.intent.purpose.isEntry })
     }
 
     @Test func flattenClosesHaltsAndTheHaltSurvivesARestart() throws {
@@ -337,9 +339,7 @@ extension AgentProcess {
         // A socket that accepts connections (the kernel's backlog) and never answers.
         let path = NSTemporaryDirectory() + "silent-\(UUID().uuidString.prefix(8)).sock"
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        var addr = try #require(unixSocketAddress(path))
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         listen(fd, 4)
         defer { close(fd); unlink(path) }
@@ -452,11 +452,7 @@ final class NotifyListener: @unchecked Sendable {
     init() throws {
         path = NSTemporaryDirectory() + "notify-\(UUID().uuidString.prefix(8)).sock"
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in path.utf8.enumerated() { raw[i] = b }
-        }
+        guard var addr = unixSocketAddress(path) else { throw CommandError("socket path too long: \(path)") }
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }

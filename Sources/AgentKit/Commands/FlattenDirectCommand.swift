@@ -114,8 +114,7 @@ struct FlattenDirectCommand: ParsableCommand {
         let instrument = resolved.instrument
         let store = try AgentStore(directory: dir, instrument: instrument)
         guard let snap = try store.lastSnapshot() else { return }
-        var trader = try JSONDecoder().decode(Trader.self, from: snap.trader)
-        var venue = try JSONDecoder().decode(PaperFillModel.self, from: snap.venue)
+        var (trader, venue) = try snap.decoded()
         for o in venue.workingOrders { _ = venue.cancel(id: o.id); trader.onOrderGone(id: o.id) }
         var batch = StoreBatch()
         if trader.position != nil {

@@ -236,9 +236,7 @@ extension AgentEngine {
 
     /// A live order cancelled or rejected by the exchange: out of the book and the trader.
     private func venueOrderGone(_ id: String, status: String, wall: Int64) {
-        if let intent = paper.workingOrders.first(where: { $0.id == id }) {
-            batch.orders.append(OrderRow(intent: intent, status: status, wallTs: wall))
-        }
+        batch.orderUpdates.append((id, status, wall))
         _ = paper.cancel(id: id)
         trader.onOrderGone(id: id)
         venueFees.removeValue(forKey: id)

@@ -133,8 +133,7 @@ public final class AgentEngine: @unchecked Sendable {
         var restored: [String] = []
         let snapshot = try store.lastSnapshot()
         if let s = snapshot {
-            var t = try JSONDecoder().decode(Trader.self, from: s.trader)
-            var v = try JSONDecoder().decode(PaperFillModel.self, from: s.venue)
+            var (t, v) = try s.decoded()
             guard t.instrument == settings.instrument else {
                 throw CommandError("the snapshot in \(store.path) is for \(t.instrument.symbol) with other instrument rules; "
                     + "the instrument cannot change while state exists (flatten, then move the state directory away)")
@@ -415,16 +414,11 @@ public final class AgentEngine: @unchecked Sendable {
                 // Live: the order is gone when the exchange says so (or fills meanwhile).
                 if !isLive, paper.cancel(id: id) {
                     trader.onOrderGone(id: id)
-                    if let row = pendingIntent(id) { batch.orders.append(OrderRow(intent: row, status: "cancelled", wallTs: wall)) }
+                    batch.orderUpdates.append((id, "cancelled", wall))
                     logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
                 }
             }
         }
-    }
-
-    private func pendingIntent(_ id: String) -> OrderIntent? {
-        paper.workingOrders.first { $0.id == id } ?? batch.orders.last { $0.intent.id == id }?.intent
-            ?? (try? store.orders(status: "submitted"))?.first { $0.intent.id == id }?.intent
     }
 
     func apply(_ fills: [Fill], wall: Int64) {
@@ -450,10 +444,7 @@ public final class AgentEngine: @unchecked Sendable {
             }
             trader.onFill(fill)
             batch.fills.append(fill)
-            if let intent = batch.orders.last(where: { $0.intent.id == fill.orderId })?.intent
-                ?? (try? store.orders(status: "submitted"))?.first(where: { $0.intent.id == fill.orderId })?.intent {
-                batch.orders.append(OrderRow(intent: intent, status: "filled", wallTs: wall))
-            }
+            batch.orderUpdates.append((fill.orderId, "filled", wall))
             var m: Logger.Metadata = [
                 "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)", "qty": "\(sizeText(fill.qty))",
                 "price": "\(priceText(fill.price))", "purpose": "\(fill.purpose.label)", "liquidity": "\(fill.liquidity.rawValue)",

@@ -17,6 +17,11 @@ public struct SnapshotRow: Sendable {
     public var lastMinute: Int64?
     public var trader: Data
     public var venue: Data
+
+    /// The trader and the paper book (the working orders) the snapshot holds.
+    public func decoded() throws -> (trader: Trader, venue: PaperFillModel) {
+        (try JSONDecoder().decode(Trader.self, from: trader), try JSONDecoder().decode(PaperFillModel.self, from: venue))
+    }
 }
 
 /// An order as stored: recorded before it is sent, updated as the venue reports.
@@ -29,7 +34,11 @@ public struct OrderRow: Sendable, Hashable {
 
 /// Everything the engine records in one step, written in one transaction (so a crash leaves all or nothing).
 public struct StoreBatch: Sendable {
+    /// Orders recorded (submitted) in this step.
     public var orders: [OrderRow] = []
+    /// Status changes of recorded orders (`filled`, `cancelled`, `rejected`), applied after `orders`; an id with no
+    /// row (a fill the agent did not order) changes nothing.
+    public var orderUpdates: [(id: String, status: String, wallTs: Int64)] = []
     public var fills: [Fill] = []
     public var features: [(ts: Int64, row: String)] = []
     public var signals: [SignalRecord] = []
@@ -42,7 +51,7 @@ public struct StoreBatch: Sendable {
     public init() {}
 
     public var isEmpty: Bool {
-        orders.isEmpty && fills.isEmpty && features.isEmpty && signals.isEmpty && transitions.isEmpty && alerts.isEmpty
+        orders.isEmpty && orderUpdates.isEmpty && fills.isEmpty && features.isEmpty && signals.isEmpty && transitions.isEmpty && alerts.isEmpty
             && commands.isEmpty && gaps.isEmpty && snapshot == nil
     }
 }
@@ -350,6 +359,9 @@ public final class AgentStore: @unchecked Sendable {
                     arguments: [i.id, i.decisionTs, i.side.description, i.qty, price == nil ? "market" : "limit", price, i.reduceOnly,
                                 i.purpose.label, o.status, intentJSON, o.wallTs]
                 )
+            }
+            for u in b.orderUpdates {
+                try db.execute(sql: "UPDATE orders SET status = ?, updated_wall = ? WHERE id = ?", arguments: [u.status, u.wallTs, u.id])
             }
             for f in b.fills {
                 try db.execute(
