@@ -282,9 +282,7 @@ do {
                                versionInfo: VersionReport(version: agentVersion, environment: "bench", mode: "paper", pid: getpid()))
     try server.start()
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in sockPath.utf8.enumerated() { raw[i] = b } }
+    var addr = unixSocketAddress(sockPath)!
     _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
     let request = Array(#"{"id":1,"cmd":"status"}"#.utf8) + [0x0A]
     var buffer = [UInt8](repeating: 0, count: 1 << 16)

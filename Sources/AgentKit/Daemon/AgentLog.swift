@@ -89,18 +89,17 @@ public final class LogSink: @unchecked Sendable {
             line += jsonQuote(k) + ":" + jsonQuote(v)
         }
         line += "}\n"
+        let bytes = Array(line.utf8)
         lock.withLock {
-            var bytes = Array(line.utf8)
             var offset = 0
             while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
                 if n <= 0 {
                     if n < 0 && errno == EINTR { continue }
                     break
                 }
                 offset += n
             }
-            bytes.removeAll()
         }
     }
 

@@ -103,14 +103,7 @@ public final class ControlServer: @unchecked Sendable {
     public var connectionsServed: Int { lock.withLock { served } }
 
     static func address(_ path: String) throws -> sockaddr_un {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw CommandError("socket path too long: \(path)") }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-            raw[bytes.count] = 0
-        }
+        guard let addr = unixSocketAddress(path) else { throw CommandError("socket path too long: \(path)") }
         return addr
     }
 

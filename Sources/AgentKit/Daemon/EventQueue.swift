@@ -37,7 +37,6 @@ public final class EventQueue: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var items: [EngineInput] = []
-    private var head = 0
 
     public init() {}
 
@@ -52,19 +51,11 @@ public final class EventQueue: @unchecked Sendable {
     public func takeAll(timeoutMs: Int) -> [EngineInput] {
         condition.lock()
         defer { condition.unlock() }
-        if items.count == head {
+        if items.isEmpty {
             _ = condition.wait(until: Date(timeIntervalSinceNow: Double(timeoutMs) / 1000))
         }
-        let out = Array(items[head...])
+        let out = items
         items.removeAll(keepingCapacity: items.count < 65_536)
-        head = 0
         return out
-    }
-
-    /// Items waiting (health: a growing backlog means the engine falls behind).
-    public var depth: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return items.count - head
     }
 }
