@@ -18,6 +18,11 @@ final class ConnectionClock: @unchecked Sendable {
 /// The connection went silent past `deadAfterMs`.
 struct StreamDead: Error {}
 
+/// The session asked to close the connection (a refused `auth`: Bybit keeps such a socket open and silent).
+struct StreamRefused: Error {
+    let reason: String
+}
+
 /// One Bybit WebSocket, kept alive: connects, runs the `session` (authentication, subscriptions), pings every
 /// `pingIntervalMs`, declares the connection dead after `deadAfterMs` without data or pong, reconnects with
 /// exponential back-off and jitter, and reports each gap. Runs until its task is cancelled.
@@ -26,11 +31,12 @@ struct StreamRunner: Sendable {
     let logger: Logger
     let now: @Sendable () -> Int64
 
-    /// `open` returns the messages to send on connect; `handle` receives every text message.
+    /// `open` returns the messages to send on connect; `handle` receives every text message and returns a reason to
+    /// close the connection (and reconnect), or nil.
     func run(
         open: @escaping @Sendable () -> [String],
         ping: @escaping @Sendable () -> String,
-        handle: @escaping @Sendable (String) -> Void,
+        handle: @escaping @Sendable (String) -> String?,
         status: @escaping @Sendable (StreamStatus) -> Void
     ) async {
         var attempt = 0
@@ -54,7 +60,7 @@ struct StreamRunner: Sendable {
                                 let t = now()
                                 clock.touch(t)
                                 if gotData.lastHeard == 0 { gotData.touch(t) }
-                                if case .text(let text) = message { handle(text) }
+                                if case .text(let text) = message, let refusal = handle(text) { throw StreamRefused(reason: refusal) }
                             }
                         }
                         group.addTask {
@@ -75,6 +81,8 @@ struct StreamRunner: Sendable {
                 }
             } catch is StreamDead {
                 reason = "no data or pong for \(settings.deadAfterMs) ms"
+            } catch let refused as StreamRefused {
+                reason = refused.reason
             } catch {
                 reason = "\(error)"
             }
@@ -115,7 +123,7 @@ public struct BybitPublicStream: Sendable {
         await StreamRunner(settings: settings, logger: logger, now: now).run(
             open: { [#"{"req_id":"\#(counter.next())","op":"subscribe","args":["publicTrade.\#(symbol)","orderbook.1.\#(symbol)"]}"#] },
             ping: { #"{"req_id":"\#(counter.next())","op":"ping"}"# },
-            handle: { text in
+            handle: { text -> String? in
                 do {
                     let message = try parser.parse(text)
                     switch message {
@@ -128,6 +136,7 @@ public struct BybitPublicStream: Sendable {
                 } catch {
                     onStatus(.malformed("\(error)"))
                 }
+                return nil
             },
             status: { s in
                 if case .disconnected = s { gaps.dropped() }
@@ -138,7 +147,9 @@ public struct BybitPublicStream: Sendable {
 }
 
 /// Bybit's private stream: authenticated, `order`, `execution`, `position`, `wallet`; executions de-duplicated by
-/// `execId` (a fill may be reported twice).
+/// `execId` (a fill may be reported twice). A refused `auth` closes the connection and reconnects (Bybit leaves
+/// such a socket open and silent). `now` should be the exchange's clock (local time plus the REST clock offset):
+/// `expires` is checked against it.
 public struct BybitPrivateStream: Sendable {
     public let settings: StreamSettings
     private let credentials: BybitCredentials
@@ -169,15 +180,15 @@ public struct BybitPrivateStream: Sendable {
                 ]
             },
             ping: { #"{"req_id":"\#(counter.next())","op":"ping"}"# },
-            handle: { text in
+            handle: { text -> String? in
                 do {
                     var message = try parser.parse(text)
                     switch message {
                     case .executions(let list):
                         message = .executions(list.filter { seen.isNew($0.execId) })
-                        if case .executions(let kept) = message, kept.isEmpty { return }
+                        if case .executions(let kept) = message, kept.isEmpty { return nil }
                     case .control(let op, let success, let text) where op == "auth" && !success:
-                        onStatus(.disconnected(reason: "authentication refused: \(text)"))
+                        return "authentication refused: \(text)"
                     case .control(let op, let success, _) where op == "subscribe" && success:
                         onStatus(.ready)
                     default: break
@@ -186,6 +197,7 @@ public struct BybitPrivateStream: Sendable {
                 } catch {
                     onStatus(.malformed("\(error)"))
                 }
+                return nil
             },
             status: onStatus
         )

@@ -18,8 +18,8 @@ final class SimFixture: @unchecked Sendable {
     let venue: SimVenue
     let server: SimHTTPServer
 
-    init(minutes: Double = 20) throws {
-        venue = SimVenue()
+    init(minutes: Double = 20, config: SimVenueConfig = SimVenueConfig()) throws {
+        venue = SimVenue(config: config)
         server = venue.makeServer()
         try server.start()
         var config = MarketGeneratorConfig()

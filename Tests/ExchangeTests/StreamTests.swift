@@ -157,6 +157,35 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
         #expect(!inbox.allStatuses.contains(.ready))
     }
 
+    @Test func refusedAuthClosesAndReconnectsThenAuthenticates() async throws {
+        // Bybit leaves a socket whose auth failed open and silent: the client must close it and try again.
+        let sim = try SimFixture(minutes: 1)
+        try sim.setFaults(#"{"failPrivateAuth": true}"#)
+        let inbox = Inbox<PrivateMessage>()
+        let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
+                                        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
+        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        defer { task.cancel() }
+        #expect(await inbox.wait { box in
+            box.allStatuses.contains { if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false } }
+        })
+        try sim.setFaults("{}")
+        #expect(await inbox.wait { $0.allStatuses.contains(.ready) }, "a new connection authenticates")
+    }
+
+    @Test func expiresFollowsTheExchangeClock() async throws {
+        // The exchange's clock is 30 s ahead: `expires` from the local clock would be in its past.
+        let sim = try SimFixture(minutes: 1)
+        try sim.setFaults(#"{"clockSkewMs": 30000}"#)
+        let inbox = Inbox<PrivateMessage>()
+        let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
+                                        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
+                                        now: { wallClockMillis() + 30_000 })
+        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        defer { task.cancel() }
+        #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
+    }
+
     @Test func malformedMessagesAreErrorsNotCrashes() {
         let parser = PublicMessageParser(instrument: .btcusdt)
         #expect(throws: BybitError.self) { _ = try parser.parse("{not json") }

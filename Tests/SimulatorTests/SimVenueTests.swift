@@ -74,11 +74,38 @@ import Testing
     @Test func exchangeHeldStopClosesThePosition() throws {
         let v = venue()
         _ = try v.lock.withLock { try v.place(linkId: "b", side: .long, type: "Market", qty: 100, price: nil, reduceOnly: false, timeInForce: nil) }
-        v.lock.withLock { v.stopLoss = 499_900 }
+        #expect(v.lock.withLock { v.setPositionLevels(stopLoss: 499_900, takeProfit: nil) })
+        #expect(!v.lock.withLock { v.setPositionLevels(stopLoss: 499_900, takeProfit: nil) }, "the same stop again: not modified")
+        let stopOrder = try #require(v.lock.withLock { v.orders.values.first { $0.stopOrderType == "StopLoss" } })
+        #expect(stopOrder.status == "Untriggered" && stopOrder.orderLinkId.isEmpty && stopOrder.isOpen && stopOrder.closeOnTrigger)
         v.onMarket(.trade(TradeEvent(ts: t0 + 5, price: 499_950, size: 1)))
         #expect(v.lock.withLock { v.positionLots } == 100)
         v.onMarket(.trade(TradeEvent(ts: t0 + 6, price: 499_900, size: 1)))
         #expect(v.lock.withLock { v.positionLots } == 0)
+        let statuses = v.takePrivateEvents().compactMap { e -> String? in
+            if case .order(let o) = e, o.orderId == stopOrder.orderId { o.status } else { nil }
+        }
+        #expect(statuses == ["Untriggered", "Triggered", "Filled"])
+        let last = try #require(v.lock.withLock { v.executions.last })
+        #expect(last.orderId == stopOrder.orderId && last.orderLinkId.isEmpty && last.stopOrderType == "StopLoss")
+    }
+
+    @Test func marketOrderBeyondTheProtectionBandIsCancelledWithItsFills() throws {
+        var config = SimVenueConfig()
+        config.marketProtectionTicks = 2
+        let v = SimVenue(config: config)
+        v.onMarket(.quote(QuoteEvent(ts: t0, bidPrice: 500_000, bidSize: 100, askPrice: 500_001, askSize: 100)))
+        let o = try v.lock.withLock { try v.place(linkId: "a", side: .long, type: "Market", qty: 1_000, price: nil, reduceOnly: false, timeInForce: nil) }
+        #expect(o.status == "Cancelled" && o.filled == 300, "three levels of 100 within 2 ticks of the best")
+        #expect(v.lock.withLock { v.positionLots } == 300)
+    }
+
+    @Test func adlClosesPartOfThePositionAsAnExecutionOnly() throws {
+        let v = venue()
+        _ = try v.lock.withLock { try v.place(linkId: "b", side: .long, type: "Market", qty: 100, price: nil, reduceOnly: false, timeInForce: nil) }
+        let e = try #require(v.forceClose(lots: 40, execType: "AdlTrade"))
+        #expect(e.execType == "AdlTrade" && e.qty == 40 && e.orderLinkId.isEmpty && e.fee == 0 && e.side == .short)
+        #expect(v.lock.withLock { v.positionLots } == 60)
     }
 
     @Test func duplicateExecutionsFaultReportsEachFillTwice() throws {

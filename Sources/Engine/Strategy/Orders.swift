@@ -14,6 +14,11 @@ public enum ExitReason: String, Sendable, Hashable, Codable {
     case killSwitch = "kill_switch"
     case flatten
     case endOfData = "end_of_data"
+    /// The exchange closed part of the position itself: auto-deleveraging, liquidation, delivery or settlement
+    /// (live only; the backtest never produces them).
+    case adl
+    case liquidation
+    case delivery
 }
 
 /// What an order is for.

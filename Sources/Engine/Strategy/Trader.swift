@@ -88,6 +88,11 @@ public struct Trader: Sendable, Codable {
     /// A veto from outside the rules (the agent's state: `observing`, `paused`, `halted`, `stale_feed`): setups are
     /// still detected and recorded with this reason, no entry is taken. Exits are managed as always.
     public var entryVeto: String?
+    /// Live: size entries from at most this equity (the smaller of the allocation and the exchange wallet); nil
+    /// sizes from the books' own equity, as the backtest does.
+    public var sizingEquityCap: Double?
+    /// Live: funding is what the exchange charged (`bookFunding`), not the model of SPEC §10; nil or false models it.
+    public var fundingFromVenue: Bool?
 
     private var markMidTwice: Int64?
     private var cooldownUntil: Millis = .min
@@ -171,7 +176,7 @@ public struct Trader: Sendable, Codable {
                 dayStartEquity = equity
                 killSwitchActive = false
             }
-            if var p = position, let mid = markMidTwice {
+            if fundingFromVenue != true, var p = position, let mid = markMidTwice {
                 // Long pays when the rate is positive.
                 let notional = instrument.price(mid, over: 2) * instrument.size(p.qty)
                 let payment = notional * config.fundingRate8hBps / 10_000 * Double(p.direction.sign)
@@ -254,8 +259,11 @@ public struct Trader: Sendable, Codable {
                 breakoutLevel: c.breakoutLevel, fees: fill.fee
             )
         case .exit(let reason):
-            workingExits.removeValue(forKey: fill.orderId)
+            let exit = workingExits.removeValue(forKey: fill.orderId)
             guard var p = position else { return }
+            // A whole-position exit that filled only in part (the exchange cancelled the rest): the position is no
+            // longer closing, so its stop and targets trigger again for what is left.
+            if let exit, fill.qty < exit.qty, reason != .tp1 { p.closing = false }
             let lots = min(fill.qty, p.qty)
             let gross = Double((fill.price - p.entryPrice) * p.direction.sign) * lotTickValue * Double(lots)
             cash += gross
@@ -285,6 +293,16 @@ public struct Trader: Sendable, Codable {
             } else {
                 position = p
             }
+        }
+    }
+
+    /// Funding the exchange charged (positive paid, negative received), booked on the account and the position.
+    public mutating func bookFunding(_ payment: Double) {
+        cash -= payment
+        fundingPaid += payment
+        if var p = position {
+            p.funding += payment
+            position = p
         }
     }
 
@@ -511,7 +529,7 @@ public struct Trader: Sendable, Codable {
         // Targets are fixed at entry from this bar's value area; one that the entry already passed is no target.
         if let tp2 = c.tp2Twice, (tp2 - 2 * expected) * c.direction.sign <= 0 { return (nil, "target_behind_entry", []) }
         if let tp1 = c.tp1Twice, (tp1 - 2 * expected) * c.direction.sign <= 0 { c.tp1Twice = nil }
-        let margin = equity - initialMargin(includePosition: !flip)
+        let margin = min(equity, sizingEquityCap ?? .infinity) - initialMargin(includePosition: !flip)
         guard let size = Sizing.size(direction: c.direction, entry: expected, stop: c.stop, availableMargin: margin,
                                      config: config, instrument: instrument)
         else { return (nil, "invalid_stop", []) }

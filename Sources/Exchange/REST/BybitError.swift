@@ -51,4 +51,10 @@ public enum BybitRetCode {
     public static let insufficientBalance = 110007
     public static let reduceOnlyNotSatisfied = 110017
     public static let duplicateOrderLinkId = 110072
+    /// Leverage not modified: nothing to do.
+    public static let leverageNotModified = 110043
+    /// Position mode not modified: nothing to do.
+    public static let positionModeNotModified = 110025
+    /// TP/SL not modified (the same stop set again): success.
+    public static let tpslNotModified = 34040
 }

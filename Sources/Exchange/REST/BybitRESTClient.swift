@@ -215,38 +215,71 @@ public final class BybitRESTClient: @unchecked Sendable {
         return out
     }
 
-    /// Orders of the symbol; `openOnly` lists the working ones.
+    /// Orders of the symbol, every page (`nextPageCursor` followed): by default the open ones, active and
+    /// conditional (the position's own stop among them); `openOnly: false` the recently closed ones instead; an
+    /// order asked for by `linkId` in whatever state.
     public func orders(openOnly: Bool = true, linkId: String? = nil) throws(BybitError) -> [OrderInfo] {
-        var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol), ("openOnly", openOnly ? "0" : "1")]
-        if let linkId { q.append(("orderLinkId", linkId)) }
-        let r = try call("GET", "/v5/order/realtime", q, signed: true)
+        var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol)]
+        if let linkId { q.append(("orderLinkId", linkId)) } else { q.append(("openOnly", openOnly ? "0" : "1")) }
+        q.append(("limit", "50"))
         var out: [OrderInfo] = []
-        for o in try r.list("list") { out.append(try OrderInfo(o)) }
+        try forEachPage("/v5/order/realtime", q) { (item: JSONFields) throws(BybitError) in out.append(try OrderInfo(item)) }
         return out
     }
 
-    /// One order by its client id, open or closed.
+    /// One order by its client id, open or closed; nil when the exchange does not know it (yet).
     public func order(linkId: String) throws(BybitError) -> OrderInfo? {
-        try orders(openOnly: false, linkId: linkId).first
+        try orders(linkId: linkId).first
     }
 
-    public func executions(linkId: String? = nil, startTime: Int64? = nil) throws(BybitError) -> [Execution] {
+    /// Executions of every kind (trades, a stop's, funding, ADL, liquidation), oldest first, every page: since
+    /// `startTime` (the exchange allows a span of 7 days), or of one order.
+    public func executions(linkId: String? = nil, orderId: String? = nil, startTime: Int64? = nil) throws(BybitError) -> [Execution] {
         var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol)]
         if let linkId { q.append(("orderLinkId", linkId)) }
-        if let startTime { q.append(("startTime", String(startTime))) }
-        let r = try call("GET", "/v5/execution/list", q, signed: true)
+        if let orderId { q.append(("orderId", orderId)) }
+        if let startTime {
+            q.append(("startTime", String(startTime)))
+            q.append(("endTime", String(min(startTime + 7 * 86_400_000 - 1, now() + clockOffsetMs + 60_000))))
+        }
+        q.append(("limit", "100"))
         var out: [Execution] = []
-        for e in try r.list("list") { out.append(try Execution(e)) }
-        return out
+        try forEachPage("/v5/execution/list", q) { (item: JSONFields) throws(BybitError) in out.append(try Execution(item)) }
+        return out.sorted { ($0.execTime, $0.execId) < ($1.execTime, $1.execId) }
     }
 
-    /// A protective stop (and optional take-profit) held by the exchange on the whole position.
-    public func setTradingStop(stopLoss: ScaledDecimal?, takeProfit: ScaledDecimal?) throws(BybitError) {
-        var body: [(String, JSONScalar)] = [("category", .string(config.category)), ("symbol", .string(config.symbol))]
-        body.append(("stopLoss", .string(stopLoss?.description ?? "0")))
-        body.append(("takeProfit", .string(takeProfit?.description ?? "0")))
-        body.append(("positionIdx", .int(0)))
-        _ = try call("POST", "/v5/position/trading-stop", body: body)
+    /// The protective stop (and optional take-profit) held by the exchange on the whole position, in Full mode on a
+    /// one-way position (`tpslMode=Full`, `positionIdx=0`, both required). The same levels again (34040, not
+    /// modified) is success. Returns false when nothing changed.
+    @discardableResult
+    public func setTradingStop(stopLoss: ScaledDecimal?, takeProfit: ScaledDecimal?) throws(BybitError) -> Bool {
+        let body: [(String, JSONScalar)] = [
+            ("category", .string(config.category)), ("symbol", .string(config.symbol)), ("tpslMode", .string("Full")),
+            ("positionIdx", .int(0)), ("stopLoss", .string(stopLoss?.description ?? "0")),
+            ("takeProfit", .string(takeProfit?.description ?? "0")), ("slTriggerBy", .string("LastPrice")),
+        ]
+        do {
+            _ = try call("POST", "/v5/position/trading-stop", body: body)
+            return true
+        } catch where error.retCode == BybitRetCode.tpslNotModified {
+            return false
+        }
+    }
+
+    /// Calls a paginated list endpoint until `nextPageCursor` is empty (at most 100 pages).
+    private func forEachPage(
+        _ path: String, _ query: [(String, String)], _ body: (JSONFields) throws(BybitError) -> Void
+    ) throws(BybitError) {
+        var cursor = ""
+        for _ in 0..<100 {
+            var q = query
+            if !cursor.isEmpty { q.append(("cursor", cursor)) }
+            let r = try call("GET", path, q, signed: true)
+            for item in try r.list("list") { try body(item) }
+            cursor = r.optionalString("nextPageCursor") ?? ""
+            if cursor.isEmpty { return }
+        }
+        throw BybitError(.decoding, endpoint: "GET \(path)", message: "more than 100 pages")
     }
 
     // MARK: - Transport, signing, retries

@@ -88,9 +88,21 @@ public struct OrderInfo: Sendable, Hashable {
     public var leavesQty: ScaledDecimal
     public var avgPrice: ScaledDecimal?
     public var reduceOnly: Bool
+    /// Empty for an ordinary order; `StopLoss`, `TakeProfit`, `TrailingStop`, ... for a conditional order, such as
+    /// the ones the exchange creates for a position's `trading-stop` (with an empty `orderLinkId`).
+    public var stopOrderType: String = ""
+    public var triggerPrice: ScaledDecimal?
+    public var closeOnTrigger: Bool = false
+    public var cancelType: String = ""
+    public var rejectReason: String = ""
+    public var updatedTime: Int64 = 0
 
     /// `New`, `PartiallyFilled`, `Untriggered`.
     public var isOpen: Bool { ["New", "PartiallyFilled", "Untriggered"].contains(orderStatus) }
+    /// Filled, cancelled (possibly with fills), rejected or deactivated: nothing more will execute.
+    public var isFinal: Bool { ["Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled"].contains(orderStatus) }
+    /// A conditional order (the position's stop or target, or another stop order).
+    public var isConditional: Bool { !stopOrderType.isEmpty }
 }
 
 /// One execution from `GET /v5/execution/list` (and the private `execution` stream).
@@ -102,10 +114,15 @@ public struct Execution: Sendable, Hashable {
     public var execPrice: ScaledDecimal
     public var execQty: ScaledDecimal
     public var execFee: ScaledDecimal
-    /// `Trade`, `Funding`, ...
+    /// `Trade`, `Funding`, `AdlTrade`, `BustTrade`, `Delivery`, `Settle`, `BlockTrade`, `MovePosition`.
     public var execType: String
     public var isMaker: Bool
     public var execTime: Int64
+    /// Set when a conditional order (a position's stop) executed.
+    public var stopOrderType: String = ""
+
+    /// Every kind but `Funding` changes the position.
+    public var changesPosition: Bool { execType != "Funding" }
 }
 
 /// An order to place.
@@ -190,7 +207,12 @@ extension OrderInfo {
             side: try parseSide(try o.string("side"), o, "side"), orderType: try o.string("orderType"),
             orderStatus: try o.string("orderStatus"), price: try o.optionalDecimal("price"), qty: try o.decimal("qty"),
             cumExecQty: try o.decimal("cumExecQty"), leavesQty: try o.decimal("leavesQty"),
-            avgPrice: try o.optionalDecimal("avgPrice"), reduceOnly: (try? o.bool("reduceOnly")) ?? false
+            avgPrice: try o.optionalDecimal("avgPrice"), reduceOnly: (try? o.bool("reduceOnly")) ?? false,
+            stopOrderType: stopOrderTypeValue(o.optionalString("stopOrderType")),
+            triggerPrice: try o.optionalDecimal("triggerPrice").flatMap { $0.mantissa == 0 ? nil : $0 },
+            closeOnTrigger: (try? o.bool("closeOnTrigger")) ?? false, cancelType: o.optionalString("cancelType") ?? "",
+            rejectReason: o.optionalString("rejectReason") ?? "",
+            updatedTime: o.optionalString("updatedTime").flatMap { Int64($0) } ?? 0
         )
     }
 }
@@ -201,7 +223,14 @@ extension Execution {
             execId: try e.string("execId"), orderId: try e.string("orderId"), orderLinkId: e.optionalString("orderLinkId") ?? "",
             side: try parseSide(try e.string("side"), e, "side"), execPrice: try e.decimal("execPrice"),
             execQty: try e.decimal("execQty"), execFee: try e.decimal("execFee"), execType: try e.string("execType"),
-            isMaker: try e.bool("isMaker"), execTime: try e.int64("execTime")
+            isMaker: (try? e.bool("isMaker")) ?? false, execTime: try e.int64("execTime"),
+            stopOrderType: stopOrderTypeValue(e.optionalString("stopOrderType"))
         )
     }
+}
+
+/// Bybit sends `""` or `"UNKNOWN"` where an order is not conditional.
+func stopOrderTypeValue(_ s: String?) -> String {
+    guard let s, s != "UNKNOWN" else { return "" }
+    return s
 }

@@ -63,11 +63,16 @@ extension SimVenue {
     /// The loop every simulated stream runs: the drop and stall faults, a read every 10 ms, client ops (JSON with
     /// `op` and `req_id`) to `handle`, then `push` (false ends the stream).
     private func streamLoop(
-        _ ws: WebSocketConnection, connectionId: String, handle: (String, String, [String: Any]) -> Void, push: () -> Bool
+        _ ws: WebSocketConnection, connectionId: String, isPrivate: Bool = false, handle: (String, String, [String: Any]) -> Void,
+        push: () -> Bool
     ) {
-        let generation = lock.withLock { webSocketDropGeneration }
+        let (generation, privateGeneration) = lock.withLock { (webSocketDropGeneration, privateDropGeneration) }
         while true {
-            let (dropped, stalled) = lock.withLock { (webSocketDropGeneration != generation, faults.stallWebSockets) }
+            let (dropped, stalled) = lock.withLock {
+                (webSocketDropGeneration != generation
+                    || (isPrivate && (privateDropGeneration != privateGeneration || faults.cutPrivateStreams)),
+                 faults.stallWebSockets)
+            }
             if dropped {
                 ws.drop()
                 return
@@ -116,7 +121,7 @@ extension SimVenue {
         var authed = false
         var topics: Set<String> = []
         var cursor = 0
-        streamLoop(ws, connectionId: connectionId) { op, reqId, o in
+        streamLoop(ws, connectionId: connectionId, isPrivate: true) { op, reqId, o in
             let args = (o["args"] as? [Any]) ?? []
             switch op {
             case "ping":
@@ -127,7 +132,9 @@ extension SimVenue {
                     let expires = (args[1] as? NSNumber)?.int64Value ?? (args[1] as? String).flatMap({ Int64($0) }),
                     let signature = args[2] as? String
                 {
-                    if expires <= wallClockMillis() {
+                    if lock.withLock({ faults.failPrivateAuth }) {
+                        message = "Invalid apikey"
+                    } else if expires <= wallClockMillis() + lock.withLock({ faults.clockSkewMs }) {
                         message = "Request expired"
                     } else if signature == BybitSigner.websocketSignature(expires: expires, secret: secret) {
                         authed = true

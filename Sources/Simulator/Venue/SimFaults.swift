@@ -18,6 +18,15 @@ public struct SimFaults: Sendable, Hashable {
     public var clockSkewMs: Int64 = 0
     /// WebSockets go silent: no data, no pongs (the client must declare them dead).
     public var stallWebSockets = false
+    /// The private streams are cut: open ones are dropped and new ones closed at once, while the venue keeps
+    /// trading (fills, a triggered stop, a cancel happen and are only in REST afterwards).
+    public var cutPrivateStreams = false
+    /// Private `auth` is refused; the socket stays open and silent, as Bybit's does.
+    public var failPrivateAuth = false
+    /// The book behind the top holds only this many lots for the next `thinBookCount` orders that take liquidity
+    /// (0: every one while set): a market order fills that much and the rest is cancelled.
+    public var thinBookLots: Int64?
+    public var thinBookCount = 0
 
     public init() {}
 }

@@ -141,6 +141,16 @@ extension SimVenue {
         case ("GET", "/v5/account/wallet-balance"):
             return ok(["list": [walletJSON()]])
         case ("GET", "/v5/position/list"):
+            if hedgeMode {
+                // Hedge mode lists one row per side (1 long, 2 short); this venue keeps them flat.
+                return ok(["category": "linear", "list": [1, 2].map { idx -> [String: Any] in
+                    var row = positionJSON()
+                    row["positionIdx"] = idx
+                    row["side"] = ""
+                    row["size"] = "0"
+                    return row
+                }])
+            }
             return ok(["category": "linear", "list": [positionJSON()]])
         case ("POST", "/v5/order/create"):
             guard let sideText = params["side"], let side = sideText == "Buy" ? Direction.long : sideText == "Sell" ? .short : nil else {
@@ -155,6 +165,7 @@ extension SimVenue {
             }
             let link = params["orderLinkId"] ?? ""
             guard link.count <= 36 else { return fail(10001, "orderLinkId too long") }
+            if let failure = positionIdxFailure(params) { return failure }
             do {
                 let o = try place(linkId: link.isEmpty ? "auto-\(orderSeq + 1)" : link, side: side, type: type, qty: qty,
                                   price: type == "Limit" ? px : nil, reduceOnly: params["reduceOnly"] == "true", timeInForce: params["timeInForce"])
@@ -171,18 +182,41 @@ extension SimVenue {
             }
         case ("POST", "/v5/order/cancel-all"):
             return ok(["list": cancelAll().map { ["orderId": $0.orderId, "orderLinkId": $0.orderLinkId] }, "success": "1"])
-        case ("GET", "/v5/order/realtime"):
-            let all = params["openOnly"] == "1"
-            var list = orders.values.filter { all || $0.leaves > 0 }
+        case ("GET", "/v5/order/realtime"), ("GET", "/v5/order/history"):
+            // Realtime: open orders (active and the position's conditional ones, without orderFilter) unless
+            // openOnly=1; an order asked for by id is found whatever its state. History: closed ones.
+            var list = Array(orders.values)
+            let byId = params["orderLinkId"] != nil || params["orderId"] != nil
             if let link = params["orderLinkId"] { list = list.filter { $0.orderLinkId == link } }
-            list.sort { $0.orderId > $1.orderId }
-            return ok(["category": "linear", "list": list.map(orderJSON)])
+            if let id = params["orderId"] { list = list.filter { $0.orderId == id } }
+            if r.path == "/v5/order/history" {
+                if !byId { list = list.filter { !$0.isOpen } }
+            } else if !byId {
+                list = list.filter { params["openOnly"] == "1" ? !$0.isOpen : $0.isOpen }
+            }
+            switch params["orderFilter"] {
+            case "Order": list = list.filter { $0.stopOrderType.isEmpty }
+            case "StopOrder", "tpslOrder": list = list.filter { !$0.stopOrderType.isEmpty }
+            default: break
+            }
+            list.sort { ($0.createdAt, $0.orderId) > ($1.createdAt, $1.orderId) }
+            return page(list.map(orderJSON), params, maxLimit: 50, ok: ok, fail: fail)
         case ("GET", "/v5/execution/list"):
-            var list = executions.filter { $0.execType == "Trade" || params["execType"] == "Funding" }
+            // Every kind of execution unless execType narrows it; newest first; the last 7 days without a range.
+            var list = executions
+            if let type = params["execType"] { list = list.filter { $0.execType == type } }
             if let link = params["orderLinkId"] { list = list.filter { $0.orderLinkId == link } }
-            if let start = params["startTime"].flatMap({ Int64($0) }) { list = list.filter { $0.ts >= start } }
-            return ok(["category": "linear", "list": list.suffix(100).reversed().map(executionJSON)])
+            if let id = params["orderId"] { list = list.filter { $0.orderId == id } }
+            let end = params["endTime"].flatMap { Int64($0) } ?? marketTime
+            let start = params["startTime"].flatMap { Int64($0) } ?? (end - 7 * 86_400_000)
+            guard end - start <= 7 * 86_400_000 else { return fail(10001, "startTime and endTime must be within 7 days") }
+            list = list.filter { $0.ts >= start && $0.ts <= end }
+            return page(list.reversed().map(executionJSON), params, maxLimit: 100, ok: ok, fail: fail)
         case ("POST", "/v5/position/trading-stop"):
+            guard params["tpslMode"] != nil else { return fail(10001, "params error: tpslMode is required") }
+            guard params["tpslMode"] == "Full" else { return fail(10001, "only tpslMode Full is simulated") }
+            guard params["positionIdx"] != nil else { return fail(10001, "params error: positionIdx is required") }
+            if let failure = positionIdxFailure(params) { return failure }
             guard positionLots != 0 else { return fail(10001, "can not set tp/sl/ts for zero position") }
             func level(_ key: String) -> Ticks?? {
                 guard let text = params[key] else { return .some(nil) }
@@ -190,14 +224,52 @@ extension SimVenue {
                 guard let d = ScaledDecimal(text), let t = i.ticks(d) else { return nil }
                 return .some(t)
             }
-            guard let sl = level("stopLoss"), let tp = level("takeProfit") else { return fail(10001, "stopLoss/takeProfit invalid") }
-            stopLoss = sl
-            takeProfit = tp
-            emit(.position)
+            // A level left out keeps its value; "0" removes it.
+            guard let sl = params["stopLoss"] == nil ? .some(stopLoss) : level("stopLoss"),
+                let tp = params["takeProfit"] == nil ? .some(takeProfit) : level("takeProfit")
+            else { return fail(10001, "stopLoss/takeProfit invalid") }
+            if let q = quote {
+                // The mark must not have passed the levels already.
+                let mark2 = q.bidPrice + q.askPrice
+                let long = positionLots > 0
+                if let sl, long ? 2 * sl >= mark2 : 2 * sl <= mark2 {
+                    return fail(10001, "StopLoss:\(price(sl)) set for \(long ? "Buy" : "Sell") position should be \(long ? "lower" : "higher") than base_price")
+                }
+                if let tp, long ? 2 * tp <= mark2 : 2 * tp >= mark2 {
+                    return fail(10001, "TakeProfit:\(price(tp)) set for \(long ? "Buy" : "Sell") position should be \(long ? "higher" : "lower") than base_price")
+                }
+            }
+            guard setPositionLevels(stopLoss: sl, takeProfit: tp) else { return fail(34040, "not modified") }
             return ok([:])
         default:
             return SimReply(status: 404, headers: [("Content-Type", "text/plain")], body: Array("not found".utf8))
         }
+    }
+
+    /// One page of a list: `limit` rows (20 by default, at most `maxLimit`) from the opaque `cursor`, and the
+    /// `nextPageCursor` of the next page (empty on the last).
+    private func page(
+        _ rows: [[String: Any]], _ params: [String: String], maxLimit: Int, ok: ([String: Any]) -> SimReply,
+        fail: (Int, String) -> SimReply
+    ) -> SimReply {
+        let limit = Int(params["limit"] ?? "") ?? 20
+        guard limit >= 1 && limit <= maxLimit else { return fail(10001, "limit must be 1-\(maxLimit)") }
+        var offset = 0
+        if let c = params["cursor"], !c.isEmpty {
+            guard c.hasPrefix("page:"), let n = Int(c.dropFirst(5)), n >= 0 else { return fail(10001, "cursor invalid") }
+            offset = n
+        }
+        let slice = Array(rows.dropFirst(offset).prefix(limit))
+        let next = offset + slice.count < rows.count ? "page:\(offset + slice.count)" : ""
+        return ok(["category": "linear", "list": slice, "nextPageCursor": next])
+    }
+
+    /// `positionIdx` 0 in hedge mode (or 1/2 in one-way mode) is refused as Bybit refuses it.
+    private func positionIdxFailure(_ params: [String: String]) -> SimReply? {
+        let idx = Int(params["positionIdx"] ?? "0") ?? -1
+        let fits = hedgeMode ? (idx == 1 || idx == 2) : idx == 0
+        guard !fits else { return nil }
+        return envelope(10001, "position idx not match position mode", [:], "", "public", marketTime)
     }
 
     /// Test and operator controls (loopback only): `POST /sim/faults` with any of the `SimFaults` fields as JSON,
@@ -221,16 +293,39 @@ extension SimVenue {
             f.duplicateExecutions = p["duplicateExecutions"] == "true"
             f.clockSkewMs = p["clockSkewMs"].flatMap { Int64($0) } ?? 0
             f.stallWebSockets = p["stallWebSockets"] == "true"
+            f.cutPrivateStreams = p["cutPrivateStreams"] == "true"
+            f.failPrivateAuth = p["failPrivateAuth"] == "true"
+            f.thinBookLots = p["thinBookLots"].flatMap { Int64($0) }
+            f.thinBookCount = p["thinBookCount"].flatMap { Int($0) } ?? 0
             if p["dropWebSockets"] == "true" { webSocketDropGeneration += 1 }
+            if p["dropPrivateWebSockets"] == "true" { privateDropGeneration += 1 }
             faults = f
             return json(["ok": true])
+        case ("POST", "/sim/adl"):
+            // {"qty": "0.5", "execType": "AdlTrade" | "BustTrade"}: the exchange closes part of the position.
+            let p = parseBody(r.body)
+            var lots: Lots?
+            if let text = p["qty"] {
+                guard let d = ScaledDecimal(text), let l = config.instrument.lots(d) else { return json(["ok": false, "error": "qty invalid"]) }
+                lots = l
+            }
+            let type = p["execType"] ?? "AdlTrade"
+            guard ["AdlTrade", "BustTrade"].contains(type) else { return json(["ok": false, "error": "execType must be AdlTrade or BustTrade"]) }
+            guard let e = forceCloseLocked(lots: lots, execType: type) else { return json(["ok": false, "error": "no position"]) }
+            return json(["ok": true, "execId": e.execId, "qty": formatScaled(e.qty * config.instrument.qtyStep.mantissa, scale: config.instrument.qtyStep.scale)])
+        case ("POST", "/sim/account"):
+            // {"hedgeMode": true}: the account's position mode.
+            let p = parseBody(r.body)
+            if let h = p["hedgeMode"] { hedgeMode = h == "true" }
+            return json(["ok": true, "hedgeMode": hedgeMode])
         case ("POST", "/sim/restart"):
             restartPending = true
             bookUpdateId = 0
             return json(["ok": true])
         case ("GET", "/sim/state"):
             return json(["marketTime": marketTime, "positionLots": positionLots, "orders": orders.count,
-                         "executions": executions.count, "balance": balance])
+                         "openOrders": orders.values.filter(\.isOpen).count, "executions": executions.count, "balance": balance,
+                         "stopLoss": stopLoss.map { formatScaled($0 * config.instrument.tick.mantissa, scale: config.instrument.tick.scale) } ?? ""])
         default:
             return SimReply(status: 404, headers: [], body: Array("not found".utf8))
         }
@@ -305,7 +400,10 @@ extension SimVenue {
             "price": o.price.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "0",
             "qty": size(o.qty), "cumExecQty": size(o.filled), "leavesQty": size(o.leaves),
             "avgPrice": o.filled == 0 ? "" : formatNumber(Double(o.filledTickLots) / Double(o.filled) * i.tick.doubleValue),
-            "timeInForce": o.timeInForce, "reduceOnly": o.reduceOnly, "positionIdx": 0,
+            "timeInForce": o.timeInForce, "reduceOnly": o.reduceOnly, "closeOnTrigger": o.closeOnTrigger, "positionIdx": 0,
+            "stopOrderType": o.stopOrderType,
+            "triggerPrice": o.triggerPrice.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "",
+            "cancelType": o.cancelType.isEmpty ? "UNKNOWN" : o.cancelType, "rejectReason": "EC_NoError",
             "createdTime": String(o.createdAt), "updatedTime": String(o.updatedAt),
         ]
     }
@@ -316,7 +414,7 @@ extension SimVenue {
             "execId": e.execId, "orderId": e.orderId, "orderLinkId": e.orderLinkId, "symbol": i.symbol, "side": e.side.bybitSide,
             "execPrice": formatScaled(e.price * i.tick.mantissa, scale: i.tick.scale),
             "execQty": formatScaled(e.qty * i.qtyStep.mantissa, scale: i.qtyStep.scale), "execFee": formatNumber(e.fee),
-            "execType": e.execType, "isMaker": e.isMaker, "execTime": String(e.ts),
+            "execType": e.execType, "stopOrderType": e.stopOrderType, "isMaker": e.isMaker, "execTime": String(e.ts),
         ]
     }
 }

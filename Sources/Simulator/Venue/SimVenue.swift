@@ -18,8 +18,18 @@ public struct SimOrder: Sendable, Hashable {
     public var timeInForce: String
     public var createdAt: Int64
     public var updatedAt: Int64
+    /// Empty for an ordinary order; `StopLoss` / `TakeProfit` for the position's own conditional orders, which the
+    /// exchange creates for `trading-stop` (with an empty `orderLinkId`).
+    public var stopOrderType = ""
+    /// The trigger of a conditional order.
+    public var triggerPrice: Ticks?
+    public var closeOnTrigger = false
+    /// Why the exchange cancelled it (`""` when it did not).
+    public var cancelType = ""
 
     public var leaves: Lots { status == "New" || status == "PartiallyFilled" ? qty - filled : 0 }
+    /// `New`, `PartiallyFilled`, `Untriggered`: what `/v5/order/realtime` lists by default.
+    public var isOpen: Bool { status == "New" || status == "PartiallyFilled" || status == "Untriggered" }
 }
 
 /// One simulated execution.
@@ -33,8 +43,10 @@ public struct SimExecution: Sendable, Hashable {
     public var fee: Double
     public var isMaker: Bool
     public var ts: Int64
-    /// `Trade` or `Funding`.
+    /// `Trade`, `Funding`, `AdlTrade`, `BustTrade`.
     public var execType: String
+    /// Set when a conditional order (the position's stop) executed.
+    public var stopOrderType = ""
 }
 
 /// What the private streams publish, in order.
@@ -58,6 +70,9 @@ public struct SimVenueConfig: Sendable {
     public var rateLimitPerSecond = 50
     public var maxOrderQty: Lots = 100_000
     public var maxMarketOrderQty: Lots = 100_000
+    /// Slippage protection of market orders: they take liquidity at most this many ticks beyond the best price;
+    /// what cannot fill there is cancelled (`Cancelled` with `cumExecQty` > 0), as Bybit does.
+    public var marketProtectionTicks: Ticks = 200
 
     public init() {}
 }
@@ -102,6 +117,10 @@ public final class SimVenue: @unchecked Sendable {
     var bookUpdateId: Int64 = 0
     /// Raised to drop every open WebSocket once.
     public internal(set) var webSocketDropGeneration = 0
+    /// Raised to drop the private WebSockets once.
+    public internal(set) var privateDropGeneration = 0
+    /// The account's position mode: one-way (`positionIdx` 0) unless switched to hedge mode (`/sim/account`).
+    public internal(set) var hedgeMode = false
 
     public init(config: SimVenueConfig = SimVenueConfig()) {
         self.config = config
@@ -230,7 +249,12 @@ public final class SimVenue: @unchecked Sendable {
             if crosses { takeLiquidity(&order, q) }
         }
         if order.orderType == "Market" || order.timeInForce == "IOC" {
-            if order.filled < order.qty { order.status = order.filled > 0 ? "PartiallyFilledCanceled" : "Cancelled" }
+            // On derivatives an IOC order that could not fill in full ends `Cancelled`, with or without fills
+            // (`PartiallyFilledCanceled` is spot only).
+            if order.filled < order.qty {
+                order.status = "Cancelled"
+                order.cancelType = "CancelByProtection"
+            }
         }
         if order.filled == order.qty { order.status = "Filled" }
         orders[id] = order
@@ -239,16 +263,26 @@ public final class SimVenue: @unchecked Sendable {
     }
 
     /// Fills against the L1: the top level's size at the best price, then one tick worse per further top-size
-    /// chunk (a thin book behind the top), up to the limit price for a limit order.
+    /// chunk (a thin book behind the top), up to the limit price for a limit order and within the slippage
+    /// protection for a market order. The `thinBookLots` fault caps what the whole book holds for one order.
     private func takeLiquidity(_ order: inout SimOrder, _ q: QuoteEvent) {
         let best = order.side == .long ? q.askPrice : q.bidPrice
         let depth = max(1, order.side == .long ? q.askSize : q.bidSize)
+        var available = faults.thinBookLots.map { max(0, $0) } ?? Lots.max
+        if faults.thinBookLots != nil && faults.thinBookCount > 0 {
+            faults.thinBookCount -= 1
+            if faults.thinBookCount == 0 { faults.thinBookLots = nil }
+        }
         var level: Ticks = 0
-        while order.filled < order.qty {
+        while order.filled < order.qty && available > 0 {
             let price = best + level * order.side.sign
             if let limit = order.price, (price - limit) * order.side.sign > 0 { break }
-            let lots = min(depth, order.qty - order.filled)
+            if order.price == nil && level > config.marketProtectionTicks { break }
+            let lots = min(depth, order.qty - order.filled, available)
+            let before = order.filled
             fill(&order, price: price, lots: lots, maker: false)
+            if order.filled == before { break }
+            available -= order.filled - before
             level += 1
             if level > 1_000 { break }
         }
@@ -282,7 +316,7 @@ public final class SimVenue: @unchecked Sendable {
     }
 
     /// Records one execution: position, wallet (fee and realised P&L), streams.
-    private func fill(_ o: inout SimOrder, price: Ticks, lots: Lots, maker: Bool) {
+    private func fill(_ o: inout SimOrder, price: Ticks, lots: Lots, maker: Bool, execType: String = "Trade") {
         var lots = lots
         if o.reduceOnly {
             let reducible = o.side == .long ? max(0, -positionLots) : max(0, positionLots)
@@ -296,7 +330,8 @@ public final class SimVenue: @unchecked Sendable {
         o.filledTickLots += price * lots
         o.updatedAt = marketTime
         let i = config.instrument
-        let fee = i.price(price) * i.size(lots) * (maker ? config.makerFeeBps : config.takerFeeBps) / 10_000
+        // ADL closes at the bankruptcy price without a fee; everything else pays the maker or taker rate.
+        let fee = execType == "AdlTrade" ? 0 : i.price(price) * i.size(lots) * (maker ? config.makerFeeBps : config.takerFeeBps) / 10_000
         balance -= fee
         // Position: a fill against the position realises P&L on the closed part at the average entry.
         let signed = lots * o.side.sign
@@ -313,10 +348,7 @@ public final class SimVenue: @unchecked Sendable {
                 positionLots += opening * signed.signum()
                 positionTickLots = price * opening
             }
-            if positionLots == 0 {
-                stopLoss = nil
-                takeProfit = nil
-            }
+            if positionLots == 0 { positionClosed() }
         } else {
             positionLots += signed
             positionTickLots += price * lots
@@ -324,7 +356,8 @@ public final class SimVenue: @unchecked Sendable {
         execSeq += 1
         let e = SimExecution(
             execId: String(format: "exec-%010d", execSeq), orderId: o.orderId, orderLinkId: o.orderLinkId, side: o.side,
-            price: price, qty: lots, fee: fee, isMaker: maker, ts: marketTime, execType: "Trade"
+            price: price, qty: lots, fee: fee, isMaker: maker, ts: marketTime, execType: execType,
+            stopOrderType: o.stopOrderType
         )
         executions.append(e)
         if executions.count > 20_000 { executions.removeFirst(10_000) }
@@ -336,7 +369,9 @@ public final class SimVenue: @unchecked Sendable {
 
     func cancel(linkId: String?, orderId: String?) throws(Rejection) -> SimOrder {
         let id = orderId ?? linkId.flatMap { orderIdsByLink[$0] }
-        guard let id, var o = orders[id], o.leaves > 0 else { throw Rejection(retCode: 110001, message: "order not exists or too late to cancel") }
+        guard let id, var o = orders[id], o.leaves > 0, o.stopOrderType.isEmpty else {
+            throw Rejection(retCode: 110001, message: "order not exists or too late to cancel")
+        }
         o.status = "Cancelled"
         o.updatedAt = marketTime
         orders[id] = o
@@ -352,23 +387,115 @@ public final class SimVenue: @unchecked Sendable {
         return out
     }
 
-    /// The exchange-held stop: a trade at or beyond it closes the whole position at market.
+    // MARK: - The position's own stop and target (trading-stop)
+
+    /// `trading-stop` in Full mode: the exchange keeps one conditional order per level (`StopLoss`, `TakeProfit`)
+    /// with an empty `orderLinkId`, `Untriggered` until a trade reaches it; `nil` removes it (`Deactivated`).
+    /// Returns false when nothing changed (the exchange answers 34040).
+    func setPositionLevels(stopLoss sl: Ticks?, takeProfit tp: Ticks?) -> Bool {
+        guard sl != stopLoss || tp != takeProfit else { return false }
+        stopLoss = sl
+        takeProfit = tp
+        updateConditional("StopLoss", trigger: sl)
+        updateConditional("TakeProfit", trigger: tp)
+        emit(.position)
+        return true
+    }
+
+    private func conditional(_ type: String) -> String? {
+        orders.values.first { $0.stopOrderType == type && $0.status == "Untriggered" }?.orderId
+    }
+
+    private func updateConditional(_ type: String, trigger: Ticks?) {
+        let existing = conditional(type)
+        if let id = existing, var o = orders[id] {
+            if let trigger {
+                guard o.triggerPrice != trigger else { return }
+                o.triggerPrice = trigger
+                o.qty = abs(positionLots)
+            } else {
+                o.status = "Deactivated"
+            }
+            o.updatedAt = marketTime
+            orders[id] = o
+            emit(.order(o))
+            return
+        }
+        guard let trigger, positionLots != 0 else { return }
+        orderSeq += 1
+        let o = SimOrder(
+            orderId: String(format: "sim-%08d", orderSeq), orderLinkId: "", side: positionLots > 0 ? .short : .long,
+            orderType: "Market", price: nil, qty: abs(positionLots), status: "Untriggered", reduceOnly: true,
+            timeInForce: "IOC", createdAt: marketTime, updatedAt: marketTime, stopOrderType: type, triggerPrice: trigger,
+            closeOnTrigger: true
+        )
+        orders[o.orderId] = o
+        emit(.order(o))
+    }
+
+    /// The position is flat: its conditional orders are deactivated and its levels cleared.
+    private func positionClosed() {
+        stopLoss = nil
+        takeProfit = nil
+        for id in orders.keys.sorted() {
+            guard var o = orders[id], !o.stopOrderType.isEmpty, o.status == "Untriggered" else { continue }
+            o.status = "Deactivated"
+            o.updatedAt = marketTime
+            orders[id] = o
+            emit(.order(o))
+        }
+    }
+
+    /// The position's conditional orders: a trade at or beyond a trigger fires it (`Triggered`), it closes the whole
+    /// position at market (executions with its `orderId`, its `stopOrderType` and an empty `orderLinkId`), then
+    /// `Filled`.
     private func checkProtectiveStops(_ t: TradeEvent) {
         guard positionLots != 0, let q = quote else { return }
         let long = positionLots > 0
-        let hitStop = stopLoss.map { long ? t.price <= $0 : t.price >= $0 } ?? false
-        let hitTP = takeProfit.map { long ? t.price >= $0 : t.price <= $0 } ?? false
-        guard hitStop || hitTP else { return }
+        for id in orders.keys.sorted() {
+            guard var o = orders[id], !o.stopOrderType.isEmpty, o.status == "Untriggered", let trigger = o.triggerPrice else { continue }
+            let isStop = o.stopOrderType == "StopLoss"
+            let hit = isStop ? (long ? t.price <= trigger : t.price >= trigger) : (long ? t.price >= trigger : t.price <= trigger)
+            guard hit, positionLots != 0 else { continue }
+            o.status = "Triggered"
+            o.qty = abs(positionLots)
+            o.side = long ? .short : .long
+            o.updatedAt = marketTime
+            orders[id] = o
+            emit(.order(o))
+            takeLiquidity(&o, q)
+            o.status = o.filled == o.qty ? "Filled" : "Cancelled"
+            orders[id] = o
+            emit(.order(o))
+            if positionLots != 0 && positionLots.signum() == (long ? 1 : -1) {
+                // What the protection band could not close stays open; its levels stay.
+                continue
+            }
+            break
+        }
+    }
+
+    // MARK: - Events the account did not order
+
+    /// Auto-deleveraging (`AdlTrade`) or liquidation (`BustTrade`): the exchange closes `lots` of the position at
+    /// the mark, reported only as executions (empty `orderLinkId`) and position and wallet updates.
+    /// Returns the execution, or nil when flat.
+    public func forceClose(lots: Lots?, execType: String) -> SimExecution? {
+        lock.withLock { forceCloseLocked(lots: lots, execType: execType) }
+    }
+
+    func forceCloseLocked(lots: Lots?, execType: String) -> SimExecution? {
+        guard positionLots != 0, let q = quote else { return nil }
+        let qty = min(abs(positionLots), max(1, lots ?? abs(positionLots)))
         orderSeq += 1
         var o = SimOrder(
-            orderId: String(format: "sim-%08d", orderSeq), orderLinkId: "", side: long ? .short : .long, orderType: "Market",
-            price: nil, qty: abs(positionLots), status: "Triggered", reduceOnly: true, timeInForce: "IOC",
+            orderId: String(format: "sim-%08d", orderSeq), orderLinkId: "", side: positionLots > 0 ? .short : .long,
+            orderType: "Market", price: nil, qty: qty, status: "Filled", reduceOnly: true, timeInForce: "IOC",
             createdAt: marketTime, updatedAt: marketTime
         )
-        takeLiquidity(&o, q)
-        o.status = "Filled"
+        fill(&o, price: (q.bidPrice + q.askPrice) / 2, lots: qty, maker: false, execType: execType)
         orders[o.orderId] = o
-        emit(.order(o))
+        return executions.last
     }
 
     // MARK: - Account
