@@ -297,11 +297,14 @@ extension AgentProcess {
         #expect(again.terminate() == 0)
     }
 
-    @Test func liveHaltsWhenTheAgentsEquityExceedsTheWallet() throws {
+    /// The account is the truth for money: books richer than the wallet are alerted and entries are sized from the
+    /// wallet (the smaller of it and live.allocated_equity), not from backtest.initial_equity.
+    @Test func liveSizesFromTheWalletAndAlertsWhenTheBooksAreRicher() throws {
         let agent = try AgentProcess(environment: Self.liveKeys)
         try agent.start(env: "live", Self.liveSim + ["--set", "backtest.initial_equity=1000000"])
-        #expect(agent.waitForState("halted"), "\(agent.log.suffix(2_000))")
-        #expect(agent.status()?.stateReason.contains("exceeds the exchange wallet") == true, "\(String(describing: agent.status()?.stateReason))")
+        #expect(agent.waitForState("observing"), "\(agent.log.suffix(2_000))")
+        let alerts = try #require(try agent.json(["alerts"], as: [AlertReport].self))
+        #expect(alerts.contains { $0.kind == "wallet_mismatch" && $0.message.contains("sized from 100000") }, "\(alerts)")
         #expect(agent.terminate() == 0)
     }
 

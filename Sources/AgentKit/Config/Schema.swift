@@ -103,6 +103,12 @@ public enum ConfigSchema {
 
         // live (DESIGN: live starts only when armed and keys are present)
         Parameter("live.armed", .boolean, .boolean(false), "allow mode live to start"),
+        Parameter("live.allocated_equity", .real(lower: 0, upper: 1e12), .real(0),
+                  "USDT the agent may size from; the smaller of this and the wallet's equity (0: the wallet's)"),
+        Parameter("live.max_unprotected_seconds", .integer(1...3_600), .integer(30),
+                  "a position without a stop held by the exchange this long is flattened"),
+        Parameter("live.wallet_tolerance_pct", .real(lower: 0, upper: 1), .real(0.01),
+                  "agent equity above the wallet's by more than this share is alerted"),
 
         // sim (the built-in simulator, mode sim)
         Parameter("sim.speed", .real(lower: 0, upper: 10_000, openLower: true), .real(60), "market minutes per wall-clock minute"),

@@ -170,8 +170,11 @@ extension AgentEngine {
         if trader.killSwitchActive { degraded.append("kill switch active") }
         if settings.mode != .sim, let off = clockOffsetMs, abs(off) > 2_000 { degraded.append("clock offset \(off) ms against market time") }
         if mirror != nil {
-            if mirrorState.streamState != "ready" { degraded.append("testnet private stream \(mirrorState.streamState)") }
-            if mirrorState.positionDivergent { degraded.append("paper and testnet positions differ") }
+            if mirrorState.streamState != "ready" { degraded.append("\(venueName) private stream \(mirrorState.streamState)") }
+            if mirrorState.positionDivergent { degraded.append("agent and \(venueName) positions differ") }
+            if let since = mirrorState.unprotectedSince { degraded.append("position without an exchange-held stop for \((wall - since) / 1000) s") }
+            let unknown = mirrorState.book.unknownIds
+            if !unknown.isEmpty { degraded.append("order outcome unknown: \(unknown.joined(separator: ", "))") }
         }
         let status = !unhealthy.isEmpty ? "unhealthy" : (!degraded.isEmpty ? "degraded" : "healthy")
         return HealthReport(status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: streamState,

@@ -92,9 +92,7 @@ public final class AgentEngine: @unchecked Sendable {
     public var mirror: ExchangeMirror?
     /// Live: the exchange's executions are the fills; the paper model only keeps the book of working orders.
     var isLive: Bool { settings.mode == .live }
-    var mirrorState = MirrorState()
-    /// Live: fees of each order's executions so far (the exchange's, in USDT).
-    var venueFees: [String: Double] = [:]
+    var mirrorState: MirrorState
 
     /// Re-reads the configuration for `reload` (nil: reload is refused).
     public var reloadSource: (@Sendable () throws -> ResolvedConfig)?
@@ -119,6 +117,9 @@ public final class AgentEngine: @unchecked Sendable {
         pipeline = FeaturePipeline(config: settings.features)
         trader = Trader(config: settings.strategy, instrument: settings.instrument)
         paper = PaperFillModel(config: settings.strategy, instrument: settings.instrument)
+        mirrorState = MirrorState(instrument: settings.instrument)
+        // Live books the funding the exchange charges, not the model.
+        if settings.mode == .live { trader.fundingFromVenue = true }
         // Live always waits for the operator, whatever the configuration says.
         supervisor = Supervisor(requireManualActivation: settings.requireManualActivation || settings.mode == .live)
     }
@@ -140,6 +141,7 @@ public final class AgentEngine: @unchecked Sendable {
             }
             t.reconfigure(settings.strategy)
             v.reconfigure(settings.strategy)
+            t.fundingFromVenue = isLive ? true : nil
             trader = t
             paper = v
             // Live asks the operator again after every start; the other modes resume as they were.
@@ -296,6 +298,7 @@ public final class AgentEngine: @unchecked Sendable {
             let age = lastQuoteWall.map { "\((wall - $0) / 1000) s" } ?? "never"
             raise("stale_feed", .warning, "no quote for \(age) (limit \(settings.strategy.staleFeedSeconds) s); entries vetoed", wall: wall)
         }
+        venueTick(wall: wall)
         progressFlatten(wall: wall)
         // Raw data off the engine thread, once a second; purge hourly.
         if wall - lastRawFlushWall >= 1_000 { flushRaw(wall: wall) }
@@ -328,7 +331,11 @@ public final class AgentEngine: @unchecked Sendable {
     /// Why entries are vetoed now, beyond the Engine's own rules.
     var entryVeto: String? {
         switch supervisor.state {
-        case .active: return staleAlerted ? "stale_feed" : nil
+        case .active:
+            if staleAlerted { return "stale_feed" }
+            // Shadow and live: no entry while the exchange's private stream is not authenticated.
+            if mirror != nil && mirrorState.streamState != "ready" { return "private_stream" }
+            return nil
         case .warming: return "warmup"
         case .observing: return "observing"
         case .paused: return "paused"
@@ -410,6 +417,7 @@ public final class AgentEngine: @unchecked Sendable {
                 }
                 mirrorSubmit(intent)
             case .cancel(let id):
+                // Live: the order is gone when the exchange says so, with whatever executed meanwhile.
                 mirrorCancel(id)
                 // Live: the order is gone when the exchange says so (or fills meanwhile).
                 if !isLive, paper.cancel(id: id) {
@@ -503,8 +511,26 @@ public final class AgentEngine: @unchecked Sendable {
             answerFlattenWaiters(wall: wall, done: supervisor.state == .halted)
             return
         }
-        let flat = trader.position == nil && paper.workingOrders.isEmpty && trader.workingEntryOrder == nil
+        var flat = trader.position == nil && paper.workingOrders.isEmpty && trader.workingEntryOrder == nil
         let venueDone = mirror == nil || !mirrorState.flattenAsked || mirrorState.flattenResult != nil
+        if isLive, mirrorState.flattenResult == true, !flat, !mirrorState.book.hasOrdersInFlight, let p = trader.position {
+            // The exchange is confirmed flat, yet the agent's books still hold a position: they were wrong. The
+            // exchange is the truth; the rest is booked closed at the last mid, loudly, so that the flatten ends.
+            let mid = lastQuote.map { ($0.bidPrice + $0.askPrice) / 2 } ?? p.entryPrice
+            raise("position_mismatch", .critical, "the exchange is flat but the agent's books held \(sizeText(p.qty)) \(p.direction); "
+                + "booked closed at \(priceText(mid)) (last mid)", wall: wall)
+            flattenSteps.append("books corrected: \(sizeText(p.qty)) the exchange no longer held, closed at the last mid")
+            for w in trader.workingExitOrders { trader.onOrderGone(id: w.id) }
+            apply([Fill(orderId: "venue-flat-\(wall)", side: p.direction.opposite, qty: p.qty, price: mid, ts: clock.now(wall: wall),
+                        decisionTs: clock.now(wall: wall), liquidity: .taker, fee: 0, purpose: .exit(.flatten), referenceMidTwice: nil)],
+                  wall: wall)
+            for w in paper.workingOrders { _ = paper.cancel(id: w.id) }
+            flat = trader.position == nil && trader.workingEntryOrder == nil
+        }
+        if isLive, let p = trader.position, !p.closing, mirrorState.flattenResult == nil, !mirrorState.book.hasOrdersInFlight {
+            // An exit that filled only in part: close the rest.
+            execute(trader.closeAll(.flatten, at: max(lastMarketTs, clock.now(wall: wall))), at: lastMarketTs, wall: wall)
+        }
         if flat && venueDone {
             flattenSteps.append("flat confirmed")
             note(supervisor.flat(), wall: wall)

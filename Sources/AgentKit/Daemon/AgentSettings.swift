@@ -19,6 +19,9 @@ public struct AgentSettings: Sendable {
     public var ambiguousAlertFrac: Double
     public var alertWebhookEnv: String
     public var liveArmed: Bool
+    public var liveAllocatedEquity: Double
+    public var maxUnprotectedSeconds: Int
+    public var walletTolerancePct: Double
     public var shadowPriceToleranceTicks: Int
     public var simSpeed: Double
     public var simWarmMinutes: Int
@@ -38,6 +41,9 @@ public struct AgentSettings: Sendable {
         ambiguousAlertFrac = c.real("agent.ambiguous_alert_frac")
         alertWebhookEnv = c.text("agent.alert_webhook_env")
         liveArmed = c.boolean("live.armed")
+        liveAllocatedEquity = c.real("live.allocated_equity")
+        maxUnprotectedSeconds = c.integer("live.max_unprotected_seconds")
+        walletTolerancePct = c.real("live.wallet_tolerance_pct")
         shadowPriceToleranceTicks = c.integer("shadow.price_tolerance_ticks")
         simSpeed = c.real("sim.speed")
         simWarmMinutes = c.integer("sim.warm_minutes")

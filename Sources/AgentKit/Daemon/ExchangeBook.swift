@@ -80,6 +80,9 @@ struct ExchangeBook: Sendable {
 
     func isTracked(_ id: String) -> Bool { orders[id] != nil }
 
+    /// Ids of the orders in flight.
+    var trackedIds: [String] { orders.keys.sorted() }
+
     // MARK: - Our side
 
     /// An order on its way to the exchange.

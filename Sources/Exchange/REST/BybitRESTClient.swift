@@ -238,10 +238,8 @@ public final class BybitRESTClient: @unchecked Sendable {
         var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol)]
         if let linkId { q.append(("orderLinkId", linkId)) }
         if let orderId { q.append(("orderId", orderId)) }
-        if let startTime {
-            q.append(("startTime", String(startTime)))
-            q.append(("endTime", String(min(startTime + 7 * 86_400_000 - 1, now() + clockOffsetMs + 60_000))))
-        }
+        // With only a start, the exchange answers the 7 days that follow it.
+        if let startTime { q.append(("startTime", String(startTime))) }
         q.append(("limit", "100"))
         var out: [Execution] = []
         try forEachPage("/v5/execution/list", q) { (item: JSONFields) throws(BybitError) in out.append(try Execution(item)) }

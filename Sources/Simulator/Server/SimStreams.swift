@@ -71,7 +71,7 @@ extension SimVenue {
             let (dropped, stalled) = lock.withLock {
                 (webSocketDropGeneration != generation
                     || (isPrivate && (privateDropGeneration != privateGeneration || faults.cutPrivateStreams)),
-                 faults.stallWebSockets)
+                 faults.stallWebSockets || (isPrivate && faults.stallPrivateStreams))
             }
             if dropped {
                 ws.drop()

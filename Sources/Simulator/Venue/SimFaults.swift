@@ -21,6 +21,13 @@ public struct SimFaults: Sendable, Hashable {
     /// The private streams are cut: open ones are dropped and new ones closed at once, while the venue keeps
     /// trading (fills, a triggered stop, a cancel happen and are only in REST afterwards).
     public var cutPrivateStreams = false
+    /// The private streams stay connected but go silent (no data, no pongs, no auth answer): the client must
+    /// declare them dead, and learn what happened meanwhile from REST.
+    public var stallPrivateStreams = false
+    /// Process the next N order creates but drop their replies (every other call answers).
+    public var dropCreateRepliesCount = 0
+    /// Refuse every `trading-stop` (retCode 10001), as the exchange does for a stop it will not take.
+    public var rejectTradingStop = false
     /// Private `auth` is refused; the socket stays open and silent, as Bybit's does.
     public var failPrivateAuth = false
     /// The book behind the top holds only this many lots for the next `thinBookCount` orders that take liquidity

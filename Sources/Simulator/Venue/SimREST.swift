@@ -48,6 +48,9 @@ extension SimVenue {
         if faults.dropRepliesCount > 0 {
             faults.dropRepliesCount -= 1
             reply.drop = true
+        } else if faults.dropCreateRepliesCount > 0 && r.path == "/v5/order/create" {
+            faults.dropCreateRepliesCount -= 1
+            reply.drop = true
         }
         return reply
     }
@@ -207,8 +210,11 @@ extension SimVenue {
             if let type = params["execType"] { list = list.filter { $0.execType == type } }
             if let link = params["orderLinkId"] { list = list.filter { $0.orderLinkId == link } }
             if let id = params["orderId"] { list = list.filter { $0.orderId == id } }
-            let end = params["endTime"].flatMap { Int64($0) } ?? marketTime
-            let start = params["startTime"].flatMap { Int64($0) } ?? (end - 7 * 86_400_000)
+            // Bybit: only a start gives the 7 days after it; only an end the 7 days before; neither the last 7 days.
+            let startParam = params["startTime"].flatMap { Int64($0) }
+            let endParam = params["endTime"].flatMap { Int64($0) }
+            let end = endParam ?? startParam.map { $0 + 7 * 86_400_000 } ?? marketTime
+            let start = startParam ?? (end - 7 * 86_400_000)
             guard end - start <= 7 * 86_400_000 else { return fail(10001, "startTime and endTime must be within 7 days") }
             list = list.filter { $0.ts >= start && $0.ts <= end }
             return page(list.reversed().map(executionJSON), params, maxLimit: 100, ok: ok, fail: fail)
@@ -218,6 +224,7 @@ extension SimVenue {
             guard params["positionIdx"] != nil else { return fail(10001, "params error: positionIdx is required") }
             if let failure = positionIdxFailure(params) { return failure }
             guard positionLots != 0 else { return fail(10001, "can not set tp/sl/ts for zero position") }
+            if faults.rejectTradingStop { return fail(10001, "StopLoss refused (injected fault)") }
             func level(_ key: String) -> Ticks?? {
                 guard let text = params[key] else { return .some(nil) }
                 if text == "0" || text.isEmpty { return .some(nil) }
@@ -295,6 +302,9 @@ extension SimVenue {
             f.stallWebSockets = p["stallWebSockets"] == "true"
             f.cutPrivateStreams = p["cutPrivateStreams"] == "true"
             f.failPrivateAuth = p["failPrivateAuth"] == "true"
+            f.stallPrivateStreams = p["stallPrivateStreams"] == "true"
+            f.rejectTradingStop = p["rejectTradingStop"] == "true"
+            f.dropCreateRepliesCount = p["dropCreateRepliesCount"].flatMap { Int($0) } ?? 0
             f.thinBookLots = p["thinBookLots"].flatMap { Int64($0) }
             f.thinBookCount = p["thinBookCount"].flatMap { Int($0) } ?? 0
             if p["dropWebSockets"] == "true" { webSocketDropGeneration += 1 }
