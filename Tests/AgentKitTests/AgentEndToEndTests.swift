@@ -184,7 +184,7 @@ extension AgentProcess {
         try agent.simFault(#"{"rejectOrders":true}"#)
         #expect(agent.wait { agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
         #expect(agent.wait { (try? agent.json(["alerts"], as: [AlertReport].self))??.contains { $0.kind == "shadow_divergence" } == true })
-        #expect(agent.wait { agent.status()?.health.reasons.contains("paper and testnet positions differ") == true },
+        #expect(agent.wait { agent.status()?.health.reasons.contains("agent and testnet positions differ") == true },
                 "\(String(describing: agent.status()?.health))")
         #expect(agent.events("order.rejected").contains { $0["venue"] as? String == "testnet" })
         #expect(agent.status()?.state == "active", "a divergence does not stop trading")

@@ -11,10 +11,10 @@ import Testing
 @Suite(.serialized) struct LiveExchangeTruthTests {
     /// A restart with a position and its exchange-held stop: the stop is the position's own conditional order, not
     /// a foreign one; the agent comes back observing (live asks the operator again), not halted.
-    @Test func restartWithAPositionAndItsExchangeStopIsNotAMismatch() throws {
+    @Test func restartWithAPositionAndItsExchangeStopIsNotAMismatch() async throws {
         let h = try LiveHarness()
         try h.start()
-        #expect(h.tradeUntilPositionIsProtected(), "\(h.events("signal.action").count) signals \(h.state) \(h.engine.lastSignal.map { "\($0.action) \($0.reason)" } ?? "-") \(h.engine.lastFeatures?.index ?? -1) \(h.marketTs)")
+        #expect(await h.tradeUntilPositionIsProtected(), "\(h.events("signal.action").count) signals \(h.state) \(h.engine.lastSignal.map { "\($0.action) \($0.reason)" } ?? "-") \(h.engine.lastFeatures?.index ?? -1) \(h.marketTs)")
         let qty = h.engine.trader.signedQty
         #expect(qty == h.venuePosition)
         #expect(h.venue.lock.withLock { h.venue.orders.values.contains { $0.stopOrderType == "StopLoss" && $0.status == "Untriggered" } })
@@ -26,18 +26,18 @@ import Testing
         // Setting the same stop again answers 34040: success, not an alert.
         let held = try #require(h.engine.mirrorState.stopHeld)
         h.mirror.setStop(ticks: held)
-        #expect(h.wait { $0.events("venue.stop_set").contains { ($0["message"] as? String)?.contains("34040") == true } })
+        #expect(await h.wait { $0.events("venue.stop_set").contains { ($0["message"] as? String)?.contains("34040") == true } })
         #expect(h.alerts("stop_refused").isEmpty)
         h.stop()
     }
 
     /// A market entry the exchange fills in part and cancels: the agent's position is what executed, and the
     /// exchange holds its stop.
-    @Test func partialFillThenCancelLeavesTheAgentEqualToTheExchangeAndProtected() throws {
+    @Test func partialFillThenCancelLeavesTheAgentEqualToTheExchangeAndProtected() async throws {
         let h = try LiveHarness()
         try h.start()
         try h.fault(#"{"thinBookLots":"2","thinBookCount":"1"}"#)
-        #expect(h.tradeUntilPositionIsProtected())
+        #expect(await h.tradeUntilPositionIsProtected())
         let p = try #require(h.engine.trader.position)
         #expect(p.qty == 2, "the two lots that executed, not the order's quantity")
         #expect(h.venuePosition == h.engine.trader.signedQty)
@@ -49,34 +49,34 @@ import Testing
 
     /// The private stream stalls (connected, silent): an entry fills unseen; the REST re-read finds it, books it at
     /// its real size and the exchange gets its stop.
-    @Test func fillDuringAPrivateStreamOutageIsBookedAndProtected() throws {
+    @Test func fillDuringAPrivateStreamOutageIsBookedAndProtected() async throws {
         // The stall is noticed after 30 s without data or pong, as in production.
         let h = try LiveHarness(streamDeadAfterMs: 30_000)
         try h.start()
-        h.run(minutes: 40)
-        #expect(h.wait { $0.engine.mirrorState.streamState == "ready" })
+        await h.run(minutes: 40)
+        #expect(await h.wait { $0.engine.mirrorState.streamState == "ready" })
         try h.fault(#"{"stallPrivateStreams":true}"#)
         // Trade until an order executes at the venue while the stream is silent (the agent still believes it).
-        h.run(minutes: 600) { h in h.venuePosition != 0 || h.engine.mirrorState.streamState != "ready" }
+        await h.run(minutes: 600) { h in h.venuePosition != 0 || h.engine.mirrorState.streamState != "ready" }
         #expect(h.venuePosition != 0)
-        #expect(h.wait(seconds: 90) { $0.engine.trader.signedQty == $0.venuePosition && $0.venueStop != nil },
+        #expect(await h.wait(seconds: 90) { $0.engine.trader.signedQty == $0.venuePosition && $0.venueStop != nil },
                 "agent \(h.engine.trader.signedQty), venue \(h.venuePosition), stream \(h.engine.mirrorState.streamState)")
         #expect(h.events("venue.resync").count >= 1)
         #expect(h.state == "active", "\(h.engine.supervisor.reason)")
-        #expect(h.wait { !$0.alerts("private_stream").isEmpty }, "the silent stream is alerted after 10 s")
+        #expect(await h.wait { !$0.alerts("private_stream").isEmpty }, "the silent stream is alerted after 10 s")
         #expect(h.engine.entryVeto == "stale_feed" || h.engine.entryVeto == "private_stream")
         try h.fault("{}")
-        #expect(h.wait { $0.engine.mirrorState.streamState == "ready" })
+        #expect(await h.wait { $0.engine.mirrorState.streamState == "ready" })
         h.stop()
     }
 
     /// Every reply to the entry's create is lost: the order is queried by its id, found, and booked once.
-    @Test func lostCreateReplyEndsInOneOrder() throws {
+    @Test func lostCreateReplyEndsInOneOrder() async throws {
         let h = try LiveHarness()
         try h.start()
         // libcurl retries a dead kept-alive connection once by itself: ten drops cover the client's four attempts.
         try h.fault(#"{"dropCreateRepliesCount":"10"}"#)
-        #expect(h.tradeUntilPositionIsProtected())
+        #expect(await h.tradeUntilPositionIsProtected())
         #expect(!h.events("order.unknown").isEmpty, "the create's outcome was unknown: \(h.events("order.acknowledged"))")
         #expect(h.alerts("order_rejected").isEmpty && h.alerts("position_mismatch").isEmpty)
         let entry = try #require(h.events("order.submitted").first { ($0["purpose"] as? String)?.hasPrefix("entry") == true })
@@ -88,18 +88,18 @@ import Testing
 
     /// ADL closes half the position: booked as the exchange reports it, entries halted until resume, the exchange
     /// still holds the stop; a flatten then ends flat at the exchange.
-    @Test func adlReducesThePositionAndHaltsEntries() throws {
+    @Test func adlReducesThePositionAndHaltsEntries() async throws {
         let h = try LiveHarness()
         try h.start()
-        #expect(h.tradeUntilPositionIsProtected())
+        #expect(await h.tradeUntilPositionIsProtected())
         let before = try #require(h.engine.trader.position).qty
         let e = try #require(h.venue.forceClose(lots: max(1, before / 2), execType: "AdlTrade"))
-        #expect(h.wait { $0.state == "halted" }, "\(h.state)")
+        #expect(await h.wait { $0.state == "halted" }, "\(h.state)")
         #expect(h.engine.trader.position?.qty == before - e.qty)
         #expect(h.venuePosition == h.engine.trader.signedQty)
         #expect(!h.alerts("adl").isEmpty && h.alerts("position_mismatch").isEmpty)
         #expect(h.engine.supervisor.reason.hasPrefix("adl"))
-        let reply = h.command(.flatten, args: ["timeout": .number(30)])
+        let reply = await h.command(.flatten, args: ["timeout": .number(30)])
         #expect(reply.contains(#""ok":true"#), "\(reply)")
         #expect(h.venuePosition == 0 && h.engine.trader.position == nil && h.state == "halted")
         h.stop()
@@ -107,17 +107,17 @@ import Testing
 
     /// The issue's story: ADL of half the position while the private stream is down for 15 s. The re-read books it
     /// within seconds; `flatten` closes what the exchange holds and returns.
-    @Test func adlDuringAnOutageIsFoundAndFlattenEnds() throws {
+    @Test func adlDuringAnOutageIsFoundAndFlattenEnds() async throws {
         let h = try LiveHarness()
         try h.start()
-        #expect(h.tradeUntilPositionIsProtected())
+        #expect(await h.tradeUntilPositionIsProtected())
         try h.fault(#"{"cutPrivateStreams":true}"#)
-        #expect(h.wait { $0.engine.mirrorState.streamState != "ready" })
+        #expect(await h.wait { $0.engine.mirrorState.streamState != "ready" })
         let before = try #require(h.engine.trader.position).qty
         _ = h.venue.forceClose(lots: max(1, before / 2), execType: "AdlTrade")
-        #expect(h.wait { $0.engine.trader.signedQty == $0.venuePosition }, "agent \(h.engine.trader.signedQty), venue \(h.venuePosition)")
+        #expect(await h.wait { $0.engine.trader.signedQty == $0.venuePosition }, "agent \(h.engine.trader.signedQty), venue \(h.venuePosition)")
         #expect(h.state == "halted" && !h.alerts("adl").isEmpty)
-        let reply = h.command(.flatten, args: ["timeout": .number(30)])
+        let reply = await h.command(.flatten, args: ["timeout": .number(30)])
         #expect(reply.contains(#""ok":true"#), "\(reply)")
         #expect(h.venuePosition == 0 && h.engine.trader.position == nil)
         try h.fault("{}")
@@ -125,26 +125,26 @@ import Testing
     }
 
     /// A refused stop is critical in live, retried, and a position left without one past the limit is flattened.
-    @Test func refusedStopIsRetriedAndAnUnprotectedPositionIsFlattened() throws {
+    @Test func refusedStopIsRetriedAndAnUnprotectedPositionIsFlattened() async throws {
         let h = try LiveHarness(overrides: ["live.max_unprotected_seconds=3"])
         try h.start()
-        #expect(h.tradeUntilPositionIsProtected())
+        #expect(await h.tradeUntilPositionIsProtected())
         // The exchange loses the stop (cleared by hand, say) and refuses every new one.
         _ = h.venue.lock.withLock { h.venue.setPositionLevels(stopLoss: nil, takeProfit: nil) }
         try h.fault(#"{"rejectTradingStop":true}"#)
         h.engine.mirrorState.lastResyncWall = 0
-        #expect(h.wait { !$0.alerts("unprotected_position").isEmpty }, "\(h.events("venue.resync").count)")
-        #expect(h.wait { $0.venuePosition == 0 && $0.engine.trader.position == nil && $0.state == "halted" }, "\(h.state)")
+        #expect(await h.wait { !$0.alerts("unprotected_position").isEmpty }, "\(h.events("venue.resync").count)")
+        #expect(await h.wait { $0.venuePosition == 0 && $0.engine.trader.position == nil && $0.state == "halted" }, "\(h.state)")
         #expect(!h.alerts("stop_refused").isEmpty)
         #expect(h.alerts("stop_refused").allSatisfy { $0["alert.severity"] as? String == "critical" })
         h.stop()
     }
 
     /// Funding executions are what live books, not the model.
-    @Test func liveBooksTheExchangesFunding() throws {
+    @Test func liveBooksTheExchangesFunding() async throws {
         let h = try LiveHarness()
         try h.start()
-        #expect(h.tradeUntilPositionIsProtected())
+        #expect(await h.tradeUntilPositionIsProtected())
         #expect(h.engine.trader.fundingFromVenue == true)
         let paidBefore = h.engine.trader.fundingPaid
         // Jump the venue's market past the next 8-hour boundary.
@@ -152,7 +152,7 @@ import Testing
         let q = try #require(h.venue.currentQuote)
         h.venue.onMarket(.quote(QuoteEvent(ts: boundary + 1, bidPrice: q.bidPrice, bidSize: q.bidSize, askPrice: q.askPrice, askSize: q.askSize)))
         let charged = try #require(h.venue.lock.withLock { h.venue.executions.last { $0.execType == "Funding" } })
-        #expect(h.wait { !$0.events("funding.booked").isEmpty })
+        #expect(await h.wait { !$0.events("funding.booked").isEmpty })
         #expect(abs(h.engine.trader.fundingPaid - paidBefore - charged.fee) < 1e-6)
         h.stop()
     }

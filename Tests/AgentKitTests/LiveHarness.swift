@@ -12,7 +12,8 @@ import Testing
 /// stream, the daemon's own code) against a `SimVenue` on loopback. The test feeds the generated market to the venue
 /// and the engine in lockstep and steps the engine with whatever the venue reported, as the daemon's loop does. A
 /// restart is a new engine on the same database and the same venue, which the built-in simulator of a process
-/// cannot offer (it starts afresh with the agent).
+/// cannot offer (it starts afresh with the agent). Waiting never blocks the test's thread (it sleeps as a task), so
+/// the async tests that share the process keep the cooperative pool.
 final class LiveHarness: @unchecked Sendable {
     let venue: SimVenue
     let server: SimHTTPServer
@@ -27,6 +28,12 @@ final class LiveHarness: @unchecked Sendable {
     private var logFD: Int32 = -1
     /// Activate whenever the agent waits in observing while the market runs.
     var autoActivate = true
+    /// Market ms per wall ms while running (nil: as fast as the engine goes). The chaos soak paces the market so
+    /// that the wall-clock limits (stream death, re-reads, the unprotected limit) mean what they mean in production.
+    var speed: Double?
+    private var paceAnchor: (market: Int64, wall: Int64)?
+    /// Called after every market second (the chaos soak's schedule and measurements).
+    var everySecond: ((LiveHarness) async -> Void)?
     /// Market time of the last event fed.
     private(set) var marketTs: Int64 = 0
 
@@ -114,7 +121,7 @@ final class LiveHarness: @unchecked Sendable {
 
     /// Feeds `minutes` of market to the venue and the engine, stepping the engine with the venue's reports after
     /// every market second, and waiting for the venue whenever an order or a stop is on its way.
-    func run(minutes: Double, until done: (LiveHarness) -> Bool = { _ in false }) {
+    func run(minutes: Double, until done: (LiveHarness) -> Bool = { _ in false }) async {
         guard let first = market.peek() else { return }
         let end = (marketTs == 0 ? first.ts : marketTs) + Int64(minutes * 60_000)
         var inputs: [EngineInput] = []
@@ -136,46 +143,64 @@ final class LiveHarness: @unchecked Sendable {
                 inputs.append(.tick(wall: wallClockMillis()))
                 _ = engine.step(inputs + queue.takeAll(timeoutMs: 0), wall: wallClockMillis())
                 inputs = []
-                settle()
+                await settle()
+                await pace()
+                await everySecond?(self)
                 // The operator activates once the window is warm (live always waits for it).
-                if autoActivate && engine.supervisor.state == .observing { command(.activate) }
+                if autoActivate && engine.supervisor.state == .observing { await command(.activate) }
                 if done(self) { return }
+                await Task.yield()
             }
         }
         if !trades.isEmpty { inputs.append(.trades(trades, wall: wallClockMillis())) }
         _ = engine.step(inputs + queue.takeAll(timeoutMs: 0), wall: wallClockMillis())
-        settle()
+        await settle()
+    }
+
+    /// Waits (stepping the engine with reports and ticks) until the market is no further ahead of the wall clock
+    /// than `speed` allows.
+    private func pace() async {
+        guard let speed else { return }
+        let anchor = paceAnchor ?? (marketTs, wallClockMillis())
+        paceAnchor = anchor
+        let due = anchor.wall + Int64(Double(marketTs - anchor.market) / speed)
+        while wallClockMillis() < due {
+            _ = engine.step(queue.takeAll(timeoutMs: 0) + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
+            try? await Task.sleep(for: .milliseconds(min(20, max(1, due - wallClockMillis()))))
+        }
     }
 
     /// Steps the engine with the venue's reports until nothing of ours is on its way (at most 20 s).
-    func settle() {
+    func settle() async {
         let deadline = wallClockMillis() + 20_000
         while wallClockMillis() < deadline {
             let busy = engine.mirrorState.book.hasOrdersInFlight || engine.mirrorState.stopInFlight || engine.mirrorState.resyncInFlight
                 || engine.mirrorState.flattenAsked && engine.mirrorState.flattenResult == nil
-            let got = queue.takeAll(timeoutMs: busy ? 20 : 0)
+            let got = queue.takeAll(timeoutMs: 0)
             _ = engine.step(got + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
             if !busy && got.isEmpty { return }
+            if got.isEmpty { try? await Task.sleep(for: .milliseconds(5)) }
         }
     }
 
     /// Steps the engine (ticks and reports, no market) until `condition` holds; false after `seconds`.
-    func wait(seconds: Double = 30, _ condition: (LiveHarness) -> Bool) -> Bool {
+    func wait(seconds: Double = 30, _ condition: (LiveHarness) -> Bool) async -> Bool {
         let deadline = wallClockMillis() + Int64(seconds * 1000)
         while wallClockMillis() < deadline {
             if condition(self) { return true }
-            _ = engine.step(queue.takeAll(timeoutMs: 20) + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
+            _ = engine.step(queue.takeAll(timeoutMs: 0) + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
+            try? await Task.sleep(for: .milliseconds(10))
         }
         return condition(self)
     }
 
     /// An operator command, answered synchronously.
     @discardableResult
-    func command(_ cmd: ControlCommand, args: [String: ControlArg]? = nil) -> String {
+    func command(_ cmd: ControlCommand, args: [String: ControlArg]? = nil) async -> String {
         let box = ReplyBox()
         let call = ControlCall(request: ControlRequest(id: 1, cmd: cmd.rawValue, args: args), command: cmd, peerUid: 0) { box.set($0) }
         _ = engine.step([.command(call)], wall: wallClockMillis())
-        _ = wait(seconds: 30) { _ in box.value != nil }
+        _ = await wait(seconds: 30) { _ in box.value != nil }
         return box.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
@@ -204,8 +229,8 @@ final class LiveHarness: @unchecked Sendable {
     func alerts(_ kind: String) -> [[String: Any]] { events("alert.raised").filter { $0["alert.kind"] as? String == kind } }
 
     /// Trades the market (activated) until the agent holds a position that the exchange holds too, with its stop.
-    func tradeUntilPositionIsProtected(maxMinutes: Double = 600) -> Bool {
-        run(minutes: maxMinutes) { h in
+    func tradeUntilPositionIsProtected(maxMinutes: Double = 600) async -> Bool {
+        await run(minutes: maxMinutes) { h in
             h.engine.trader.position != nil && h.venuePosition != 0 && h.venueStop != nil && !h.engine.mirrorState.book.hasOrdersInFlight
         }
         return engine.trader.position != nil && venueStop != nil

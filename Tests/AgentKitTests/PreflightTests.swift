@@ -44,8 +44,41 @@ func exchangeSettings(port: Int) -> [String] {
         let json = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]
         #expect(json["ok"] as? Bool == true)
         let names = (json["checks"] as! [[String: Any]]).map { $0["name"] as! String }
-        #expect(names == ["config", "keys", "rest", "clock", "instrument", "wallet", "position", "orders", "public stream", "private stream"])
+        #expect(names == ["config", "venue", "keys", "rest", "clock", "instrument", "wallet", "position mode", "position", "orders",
+                          "public stream", "private stream"])
         #expect(!run.stdout.contains("sim-secret"), "the secret is never printed")
+    }
+
+    /// Shadow sends its orders to the testnet: preflight checks the testnet's keys and URLs, not the mainnet's.
+    @Test func shadowPreflightChecksTheTestnetKeysAndURLs() throws {
+        let sim = try InProcessVenue()
+        let testnet = ["--set", "shadow.rest_url=http://127.0.0.1:\(sim.port)", "--set", "shadow.private_ws_url=ws://127.0.0.1:\(sim.port)/v5/private",
+                       "--set", "exchange.rest_url=http://127.0.0.1:9", "--set", "exchange.private_ws_url=ws://127.0.0.1:9/v5/private",
+                       "--set", "exchange.public_ws_url=ws://127.0.0.1:\(sim.port)/v5/public/linear"]
+        // Mainnet keys alone do not make shadow ready.
+        let mainnetOnly = try agent(["preflight", "--env", "shadow", "--stream-timeout", "3"] + testnet,
+                                    environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret",
+                                                  "BYBIT_TESTNET_API_KEY": "", "BYBIT_TESTNET_API_SECRET": ""])
+        #expect(mainnetOnly.status == 1)
+        #expect(mainnetOnly.stdout.contains("FAIL keys: missing: set BYBIT_TESTNET_API_KEY and BYBIT_TESTNET_API_SECRET"), "\(mainnetOnly.stdout)")
+        let run = try agent(["preflight", "--env", "shadow", "--stream-timeout", "30"] + testnet,
+                            environment: ["BYBIT_TESTNET_API_KEY": "sim-key", "BYBIT_TESTNET_API_SECRET": "sim-secret"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("ok   venue: testnet (mode shadow): http://127.0.0.1:\(sim.port)"), "\(run.stdout)")
+        #expect(run.stdout.contains("ok   position mode: one-way"))
+    }
+
+    /// Hedge mode and instrument rules that differ from the configuration fail, naming what differs.
+    @Test func hedgeModeAndDifferentInstrumentRulesFail() throws {
+        let sim = try InProcessVenue()
+        let reply = try CurlTransport().send(method: "POST", url: "http://127.0.0.1:\(sim.port)/sim/account", headers: [],
+                                             body: Array(#"{"hedgeMode":true}"#.utf8))
+        #expect(reply.status == 200)
+        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "3", "--set", "instrument.tick_size=0.5"] + sim.settings,
+                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        #expect(run.status == 1)
+        #expect(run.stdout.contains("instrument.tick_size: exchange 0.1, configuration 0.5"), "\(run.stdout)")
+        #expect(run.stdout.contains("FAIL position mode: the account is in hedge mode"), "\(run.stdout)")
     }
 
     @Test func missingKeysAndBadSecretFailWithReasons() throws {

@@ -30,14 +30,17 @@ struct PreflightCommand: ParsableCommand {
         commandName: "preflight",
         abstract: "Check configuration, keys, REST, clock, instrument, wallet, position, orders and both streams.",
         discussion: """
-            Runs against the environment's exchange URLs (exchange.rest_url, exchange.public_ws_url, \
-            exchange.private_ws_url) with the keys from the environment variables the config names \
-            (exchange.api_key_env, exchange.api_secret_env; their values are never printed). Checks: the \
-            configuration is valid; the keys are present; REST answers; the clock offset to the exchange is under \
-            --max-clock-offset-ms; the instrument's rules; the wallet is readable; the position and open orders \
-            (listed); the public stream delivers data and the private stream authenticates within --stream-timeout \
-            seconds. Exit status 0 when every check passes, 1 otherwise (each failure says why). --json prints one \
-            JSON object for scripts.
+            Runs against what the environment's mode will use: orders and the private stream go to the exchange \
+            (exchange.rest_url, exchange.private_ws_url, keys in exchange.api_key_env/api_secret_env) in live and \
+            the other modes, to the testnet in shadow (shadow.rest_url, shadow.private_ws_url, keys in \
+            shadow.api_key_env/api_secret_env); market data always from exchange.public_ws_url. Key values are never \
+            printed. Checks: the configuration is valid; the keys are present; REST answers; the clock offset to \
+            the exchange is under --max-clock-offset-ms; the instrument's rules equal the configuration's \
+            (tick, qty step, minimum; a difference fails naming both values); the account is in one-way position \
+            mode; the wallet can margin one minimum position; the position and open orders (listed, the \
+            position's own stop orders marked); the public stream delivers data and the private stream \
+            authenticates within --stream-timeout seconds. Exit status 0 when every check passes, 1 otherwise \
+            (each failure says why). --json prints one JSON object for scripts.
             """
     )
 
@@ -66,15 +69,19 @@ struct PreflightCommand: ParsableCommand {
             throw ExitCode.failure
         }
         let env = ProcessInfo.processInfo.environment
-        let keyName = resolved.text("exchange.api_key_env")
-        let secretName = resolved.text("exchange.api_secret_env")
+        // Shadow sends its orders to the testnet: its keys and URLs are what the agent will use.
+        let group = resolved.text("agent.mode") == "shadow" ? "shadow" : "exchange"
+        add("venue", true, group == "shadow" ? "testnet (mode shadow): \(resolved.text("shadow.rest_url"))"
+            : "exchange (mode \(resolved.text("agent.mode"))): \(resolved.text("exchange.rest_url"))")
+        let keyName = resolved.text("\(group).api_key_env")
+        let secretName = resolved.text("\(group).api_secret_env")
         let key = env[keyName].flatMap { $0.isEmpty ? nil : $0 }
         let secret = env[secretName].flatMap { $0.isEmpty ? nil : $0 }
         let credentials = key.flatMap { k in secret.map { BybitCredentials(apiKey: k, apiSecret: $0) } }
         add("keys", credentials != nil, credentials != nil ? "present in \(keyName), \(secretName)"
             : "missing: set \([key == nil ? keyName : nil, secret == nil ? secretName : nil].compactMap { $0 }.joined(separator: " and "))")
 
-        var rest = BybitRESTConfig(baseURL: resolved.text("exchange.rest_url"))
+        var rest = BybitRESTConfig(baseURL: resolved.text("\(group).rest_url"))
         rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
         rest.symbol = resolved.instrument.symbol
         rest.maxAttempts = 2
@@ -90,29 +97,46 @@ struct PreflightCommand: ParsableCommand {
         do {
             let info = try client.instrumentInfo()
             instrument = info.instrument
-            let same = info.tickSize == resolved.instrument.tick && info.qtyStep == resolved.instrument.qtyStep
-            add("instrument", info.status == "Trading",
-                "\(info.symbol) \(info.status): tick \(info.tickSize), qty step \(info.qtyStep), min \(info.minOrderQty)"
-                    + (same ? "" : " (differs from config; the exchange's rules are used)"))
+            let differences = VenueRules.differences(info, resolved.instrument)
+            add("instrument", differences.isEmpty,
+                "\(info.symbol) \(info.status): tick \(info.tickSize), qty step \(info.qtyStep), min \(info.minOrderQty), "
+                    + "max market \(info.maxMarketOrderQty?.description ?? "?")"
+                    + (differences.isEmpty ? "" : "; differs from the configuration: " + differences.joined(separator: "; ")))
         } catch {
             add("instrument", false, "\(error)")
         }
         if credentials != nil {
             do {
                 let w = try client.walletBalance()
-                add("wallet", true, "equity \(w.totalEquity) USDT, available \(w.totalAvailableBalance)")
+                // One minimum position at the ask, at the strategy's leverage cap, must fit the available balance.
+                let ask = (try? client.ticker().ask1Price.doubleValue) ?? 0
+                let margin = ask * resolved.instrument.minQty.doubleValue / resolved.strategy.maxLeverage
+                let available = w.totalAvailableBalance.doubleValue
+                add("wallet", available >= margin, "equity \(w.totalEquity) USDT, available \(w.totalAvailableBalance)"
+                    + (available >= margin ? "" : "; one minimum position needs \(formatNumber(margin)) USDT of margin"))
             } catch {
                 add("wallet", false, "\(error)")
             }
             do {
-                let positions = try client.positions().filter { $0.side != nil }
-                add("position", true, positions.isEmpty ? "flat" : positions.map { "\($0.side!) \($0.size) @ \($0.avgPrice?.description ?? "?")" }.joined(separator: "; "))
+                let all = try client.positions()
+                if let problem = VenueRules.positionModeProblem(all) {
+                    add("position mode", false, problem)
+                } else {
+                    add("position mode", true, "one-way")
+                }
+                let positions = all.filter { $0.side != nil }
+                add("position", true, positions.isEmpty ? "flat" : positions.map { p in
+                    "\(p.side!) \(p.size) @ \(p.avgPrice?.description ?? "?")" + (p.stopLoss.map { ", stop \($0)" } ?? "")
+                }.joined(separator: "; "))
             } catch {
                 add("position", false, "\(error)")
             }
             do {
                 let open = try client.orders(openOnly: true)
-                add("orders", true, open.isEmpty ? "none open" : open.map { "\($0.orderLinkId) \($0.side) \($0.qty) \($0.orderStatus)" }.joined(separator: "; "))
+                add("orders", true, open.isEmpty ? "none open" : open.map { o in
+                    o.isConditional ? "the position's \(o.stopOrderType) at \(o.triggerPrice?.description ?? "?")"
+                        : "\(o.orderLinkId) \(o.side) \(o.qty) \(o.orderStatus)"
+                }.joined(separator: "; "))
             } catch {
                 add("orders", false, "\(error)")
             }
@@ -122,7 +146,7 @@ struct PreflightCommand: ParsableCommand {
         let probe = StreamProbe()
         let timeout = streamTimeout
         let publicStream = BybitPublicStream(settings: StreamSettings(url: resolved.text("exchange.public_ws_url")), instrument: instrument)
-        let privateURL = resolved.text("exchange.private_ws_url")
+        let privateURL = resolved.text("\(group).private_ws_url")
         let done = DispatchSemaphore(value: 0)
         Task.detached {
             await withTaskGroup(of: Void.self) { group in

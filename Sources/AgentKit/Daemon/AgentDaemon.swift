@@ -104,8 +104,25 @@ public final class AgentDaemon: @unchecked Sendable {
                 // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
                 queue.put(.venue(.failed(what: "rest", reason: message), wall: wallClockMillis()))
             })
-            engine.mirror = ExchangeMirror(client: client, instrument: settings.instrument, privateSettings: StreamSettings(url: venuePrivate),
-                                           credentials: credentials, queue: queue, logger: restLogger)
+            // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.
+            do {
+                try VenueRules.check(client, settings.instrument, venue: settings.mode == .live ? "exchange" : "testnet")
+            } catch let error as CommandError {
+                throw error
+            } catch {
+                throw CommandError("cannot read the instrument's rules from \(venueREST): \(error)")
+            }
+            // Protective calls (stops, cancels, exits, flatten) on their own connection, with shorter timeouts.
+            var protectiveRest = rest
+            protectiveRest.maxAttempts = 3
+            protectiveRest.backoffBaseMs = 100
+            let protective = BybitRESTClient(config: protectiveRest, credentials: credentials,
+                                             transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: { message in
+                queue.put(.venue(.failed(what: "rest", reason: message), wall: wallClockMillis()))
+            })
+            engine.mirror = ExchangeMirror(client: client, protectiveClient: protective, instrument: settings.instrument,
+                                           privateSettings: StreamSettings(url: venuePrivate), credentials: credentials, queue: queue,
+                                           logger: restLogger)
         }
         if let usec = notifier.watchdogUsec {
             engine.watchdogDescription = "systemd watchdog every \(usec / 1000) ms"

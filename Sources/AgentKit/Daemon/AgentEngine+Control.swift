@@ -1,5 +1,6 @@
 import ControlProtocol
 import Engine
+import Exchange
 import Foundation
 import Logging
 
@@ -142,7 +143,7 @@ extension AgentEngine {
             stateReason: stateReason, stateSince: isoTime(stateSinceWall, milliseconds: true), activated: supervisor.activated,
             requireManualActivation: settings.requireManualActivation,
             marketTime: lastMarketTs > 0 ? isoTime(lastMarketTs, milliseconds: true) : nil, position: position,
-            workingOrders: orders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil, valueArea: va, lastSignal: lastSignal.map(signalReport),
+            workingOrders: paper.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil, valueArea: va, lastSignal: lastSignal.map(signalReport),
             lastTrade: lastTrade.map { "\(priceText($0.price)) × \(sizeText($0.size)) at \(isoTime($0.ts, milliseconds: true))" },
             health: health, uptimeSeconds: (wall - startedWall) / 1000, version: version, pid: getpid()
         )
@@ -205,12 +206,20 @@ extension AgentEngine {
     }
 
     func orderReports() -> [OrderReport] {
-        paper.workingOrders.map { i in
+        let ours = paper.workingOrders.map { i in
             var price: String?
             if case .limit(let p) = i.type { price = priceText(p) }
+            let unknown = mirrorState.book.unknownIds.contains(i.id)
             return OrderReport(id: i.id, side: "\(i.side)", qty: sizeText(i.qty), type: price == nil ? "market" : "limit", price: price,
-                               reduceOnly: i.reduceOnly, purpose: i.purpose.label, decidedAt: isoTime(i.decisionTs, milliseconds: true))
+                               reduceOnly: i.reduceOnly, purpose: i.purpose.label + (unknown ? " (outcome unknown: querying)" : ""),
+                               decidedAt: isoTime(i.decisionTs, milliseconds: true))
         }
+        // The position's own conditional orders the exchange holds (shadow: the testnet's).
+        let held = mirrorState.book.conditionals.values.sorted { $0.orderId < $1.orderId }.map { o in
+            OrderReport(id: o.orderId, side: "\(o.side)", qty: o.qty.description, type: "stop-market", price: o.triggerPrice?.description,
+                        reduceOnly: true, purpose: "\(venueName)-held \(o.stopOrderType)", decidedAt: "")
+        }
+        return ours + held
     }
 
     func valueAreaReport() -> ValueAreaReport? {

@@ -65,6 +65,8 @@ extension AgentEngine {
             let since: Int64? = lastMarketTs > 0 ? lastMarketTs - 5 * 60_000 : nil
             let venue = try mirror.snapshot(executionsSince: since)
             mirrorState.book.reconciled(position: venue.position, openOrders: venue.openOrders, recentExecutions: [])
+            // What was booked before the restart is never booked again (the ids are written with their fills).
+            mirrorState.book.alreadyBooked(try store.bookedExecutionIds(since: (since ?? lastMarketTs) - 8 * 86_400_000))
             mirrorState.stopHeld = venue.stopTicks
             for w in paper.workingOrders {
                 mirrorState.book.track(w)
@@ -81,11 +83,13 @@ extension AgentEngine {
             mirrorState.book.position = venue.position
             // In live, what the exchange did on its own while the agent was down, as far as it explains the gap.
             if isLive {
-                for e in venue.executions where !workingIds.contains(e.orderLinkId) && e.changesPosition {
+                for e in venue.executions where !workingIds.contains(e.orderLinkId) && e.changesPosition && !mirrorState.book.hasSeen(e.execId) {
                     guard trader.signedQty != venue.position, let lots = settings.instrument.lots(e.execQty),
                         let ticks = settings.instrument.ticks(e.execPrice), let p = trader.position, e.side != p.direction,
                         abs(trader.signedQty - lots * p.direction.sign - venue.position) < abs(trader.signedQty - venue.position)
                     else { continue }
+                    mirrorState.book.alreadyBooked([e.execId])
+                    batch.executions.append((e.execId, e.execTime))
                     applyForeign(e, lots: lots, ticks: ticks, wall: wall)
                 }
                 mirrorState.book.position = venue.position
@@ -252,9 +256,11 @@ extension AgentEngine {
     func handleOutcomes(_ outcomes: [BookOutcome], wall: Int64) {
         for o in outcomes {
             switch o {
-            case .done(let intent, let lots, let tickLots, let fee, let isMaker, let ts, let status, let reason):
+            case .done(let intent, let lots, let tickLots, let fee, let isMaker, let ts, let status, let reason, let executions):
+                batch.executions += executions
                 orderDone(intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status, reason: reason, wall: wall)
             case .foreign(let e, let lots, let ticks):
+                batch.executions.append((e.execId, e.execTime))
                 if isLive {
                     applyForeign(e, lots: lots, ticks: ticks, wall: wall)
                 } else {
@@ -265,6 +271,7 @@ extension AgentEngine {
                     ])
                 }
             case .funding(let e):
+                batch.executions.append((e.execId, e.execTime))
                 let paid = Double(e.execFee.description) ?? 0
                 if isLive {
                     trader.bookFunding(paid)

@@ -2,7 +2,7 @@ public import ControlProtocol
 public import Engine
 import Exchange
 import ExchangeStreams
-public import Foundation
+import Foundation
 public import Logging
 
 /// What the engine publishes after each step for readers on other threads (control socket, watchdog).

@@ -46,13 +46,16 @@ public struct StoreBatch: Sendable {
     public var alerts: [(wallTs: Int64, kind: String, severity: String, message: String)] = []
     public var commands: [(wallTs: Int64, uid: UInt32, cmd: String, args: String, ok: Bool, result: String)] = []
     public var gaps: [(wallTs: Int64, from: Int64, to: Int64)] = []
+    /// The exchange's executions this step booked (shadow and live), by `execId` with their `execTime`: written
+    /// with the fills they made, so that a restart neither books one twice nor loses one.
+    public var executions: [(execId: String, execTime: Int64)] = []
     public var snapshot: SnapshotRow?
 
     public init() {}
 
     public var isEmpty: Bool {
         orders.isEmpty && orderUpdates.isEmpty && fills.isEmpty && features.isEmpty && signals.isEmpty && transitions.isEmpty && alerts.isEmpty
-            && commands.isEmpty && gaps.isEmpty && snapshot == nil
+            && commands.isEmpty && gaps.isEmpty && executions.isEmpty && snapshot == nil
     }
 }
 
@@ -189,6 +192,13 @@ public final class AgentStore: @unchecked Sendable {
                 t.column("from_ts", .integer).notNull()
                 t.column("to_ts", .integer).notNull()
             }
+        }
+        m.registerMigration("v2_venue_executions") { db in
+            try db.create(table: "venue_executions") { t in
+                t.primaryKey("exec_id", .text)
+                t.column("exec_time", .integer).notNull()
+            }
+            try db.create(index: "venue_executions_by_time", on: "venue_executions", columns: ["exec_time"])
         }
         return m
     }
@@ -398,6 +408,9 @@ public final class AgentStore: @unchecked Sendable {
             for g in b.gaps {
                 try db.execute(sql: "INSERT INTO gaps (wall_ts, from_ts, to_ts) VALUES (?, ?, ?)", arguments: [g.wallTs, g.from, g.to])
             }
+            for e in b.executions {
+                try db.execute(sql: "INSERT OR IGNORE INTO venue_executions (exec_id, exec_time) VALUES (?, ?)", arguments: [e.execId, e.execTime])
+            }
             if let s = b.snapshot {
                 try db.execute(
                     sql: """
@@ -447,6 +460,31 @@ public final class AgentStore: @unchecked Sendable {
     }
 
     /// Stored orders by status.
+    /// The exchange's executions already booked since `execTime` (the REST re-reads after a restart skip them).
+    public func bookedExecutionIds(since execTime: Int64) throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT exec_id FROM venue_executions WHERE exec_time >= ?", arguments: [execTime])
+        }
+    }
+
+    /// Audit: the lots booked per order id (`fills`), for comparing with the exchange's executions.
+    public func filledLotsByOrder() throws -> [String: Int64] {
+        try pool.read { db in
+            var out: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT order_id, SUM(qty) AS lots FROM fills GROUP BY order_id") {
+                out[row["order_id"]] = row["lots"]
+            }
+            return out
+        }
+    }
+
+    /// Audit: the reasons of every move into `state`, oldest first.
+    public func transitionReasons(to state: String) throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT reason FROM transitions WHERE to_state = ? ORDER BY id", arguments: [state])
+        }
+    }
+
     public func orders(status: String? = nil) throws -> [OrderRow] {
         try pool.read { db in
             let rows = status == nil

@@ -25,6 +25,8 @@ struct TrackedOrder: Sendable {
     var fee = 0.0
     var isMaker = false
     var lastExecTime: Int64 = 0
+    /// The executions counted, booked together when the order is done.
+    var executions: [(execId: String, execTime: Int64)] = []
     /// The exchange said the order is over (`Filled`, `Cancelled`, `Rejected`, `Deactivated`) with this many lots
     /// executed (`cumExecQty`); the order is done once its executions add up to it.
     var finalStatus: String?
@@ -36,7 +38,8 @@ struct TrackedOrder: Sendable {
 enum BookOutcome: Sendable {
     /// One of our orders is over: it executed `lots` (0: nothing) at `tickLots / lots`, with the exchange's fees.
     /// Its status is the exchange's (`Filled`, `Cancelled`, `Rejected`, ...).
-    case done(OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String, reason: String)
+    case done(OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String, reason: String,
+              executions: [(execId: String, execTime: Int64)])
     /// An execution of no order in flight: the position's own stop, the exchange acting on its own (ADL,
     /// liquidation, delivery), the venue flatten's close, or a hand on the account.
     case foreign(Execution, lots: Lots, ticks: Ticks)
@@ -79,6 +82,9 @@ struct ExchangeBook: Sendable {
     var unknownIds: [String] { orders.values.filter { $0.state == .unknown }.map(\.intent.id).sorted() }
 
     func isTracked(_ id: String) -> Bool { orders[id] != nil }
+
+    /// Whether this execution was counted already (in this run, or booked before a restart).
+    func hasSeen(_ execId: String) -> Bool { seenExecIds.contains(execId) }
 
     /// Ids of the orders in flight.
     var trackedIds: [String] { orders.keys.sorted() }
@@ -167,6 +173,7 @@ struct ExchangeBook: Sendable {
         o.fee += Double(e.execFee.description) ?? 0
         o.isMaker = e.isMaker
         o.lastExecTime = max(o.lastExecTime, e.execTime)
+        o.executions.append((e.execId, e.execTime))
         if o.state != .partiallyFilled && o.lots < o.intent.qty { o.state = .partiallyFilled }
         if o.orderId == nil { o.orderId = e.orderId }
         orders[e.orderLinkId] = o
@@ -189,7 +196,7 @@ struct ExchangeBook: Sendable {
         }
         let status = complete ? "Filled" : (o.finalStatus ?? "Cancelled")
         return [.done(o.intent, lots: o.lots, tickLots: o.tickLots, fee: o.fee, isMaker: o.isMaker, ts: o.lastExecTime,
-                      status: status, reason: o.rejectReason)]
+                      status: status, reason: o.rejectReason, executions: o.executions)]
     }
 
     private mutating func remember(_ execId: String) -> Bool {
@@ -203,6 +210,12 @@ struct ExchangeBook: Sendable {
     }
 
     // MARK: - Reconciliation
+
+    /// Executions booked before a restart (from the database): never counted again.
+    mutating func alreadyBooked(_ execIds: [String]) {
+        for id in execIds { _ = remember(id) }
+    }
+
 
     /// Start-up: the exchange's position and open orders as REST lists them, and the executions of the last
     /// minutes (remembered so a stream replay of them is not counted again).

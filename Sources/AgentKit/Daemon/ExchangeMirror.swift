@@ -72,6 +72,8 @@ public final class ExchangeMirror: @unchecked Sendable {
     }
 
     let client: BybitRESTClient
+    /// The same account through its own connection with shorter timeouts: stops, cancels, exits and flatten.
+    let protective: BybitRESTClient
     let instrument: Instrument
     let privateSettings: StreamSettings
     let credentials: BybitCredentials
@@ -86,11 +88,14 @@ public final class ExchangeMirror: @unchecked Sendable {
     private var idle = true
     private var lastSuccess: Int64?
     private var streamTask: Task<Void, Never>?
+    /// The private stream runs on its own thread: the account's news must not wait for the shared pool.
+    private let streamExecutor = DedicatedExecutor(label: "venue-private-stream")
     private let done = DispatchSemaphore(value: 0)
 
-    public init(client: BybitRESTClient, instrument: Instrument, privateSettings: StreamSettings, credentials: BybitCredentials,
-                queue: EventQueue, logger: Logger) {
+    public init(client: BybitRESTClient, protectiveClient: BybitRESTClient? = nil, instrument: Instrument, privateSettings: StreamSettings,
+                credentials: BybitCredentials, queue: EventQueue, logger: Logger) {
         self.client = client
+        protective = protectiveClient ?? client
         self.instrument = instrument
         self.privateSettings = privateSettings
         self.credentials = credentials
@@ -143,7 +148,7 @@ public final class ExchangeMirror: @unchecked Sendable {
         let credentials = credentials
         let queue = queue
         let client = client
-        streamTask = Task.detached {
+        streamTask = Task(executorPreference: streamExecutor) {
             // `expires` of the auth is checked against the exchange's clock: local time plus the REST offset.
             let stream = BybitPrivateStream(settings: settings, credentials: credentials, logger: Logger(label: "stream.private"),
                                             now: { wallClockMillis() + client.clockOffsetMs })
@@ -242,7 +247,7 @@ public final class ExchangeMirror: @unchecked Sendable {
                 price: price, timeInForce: price == nil ? nil : "GTC", orderLinkId: intent.id, reduceOnly: intent.reduceOnly)
             let t0 = wallClockMillis()
             do {
-                let ack = try client.createOrder(request)
+                let ack = try (intent.reduceOnly ? protective : client).createOrder(request)
                 markSuccess()
                 report(.acknowledged(id: intent.id, orderId: ack.orderId, latencyMs: wallClockMillis() - t0))
             } catch where Self.isDefinite(error) {
@@ -271,7 +276,7 @@ public final class ExchangeMirror: @unchecked Sendable {
             }
         case .cancel(let id):
             do {
-                _ = try client.cancelOrder(linkId: id)
+                _ = try protective.cancelOrder(linkId: id)
                 markSuccess()
             } catch {
                 // Already filled or gone: the order's own report says which.
@@ -281,7 +286,7 @@ public final class ExchangeMirror: @unchecked Sendable {
         case .stop(let ticks):
             do {
                 let price = ticks.map { ScaledDecimal(mantissa: $0 * instrument.tick.mantissa, scale: instrument.tick.scale) }
-                let changed = try client.setTradingStop(stopLoss: price, takeProfit: nil)
+                let changed = try protective.setTradingStop(stopLoss: price, takeProfit: nil)
                 markSuccess()
                 report(.stopSet(ticks: ticks, changed: changed))
             } catch {
@@ -331,7 +336,7 @@ public final class ExchangeMirror: @unchecked Sendable {
     private func flattenVenue(wall: Int64) -> VenueReport {
         var steps: [String] = []
         do {
-            let cancelled = try client.cancelAll()
+            let cancelled = try protective.cancelAll()
             steps.append("venue: cancelled \(cancelled.count) order(s)")
         } catch {
             steps.append("venue: cancel-all failed: \(error)")
@@ -346,7 +351,7 @@ public final class ExchangeMirror: @unchecked Sendable {
                 let side: Direction = position > 0 ? .short : .long
                 let qty = abs(position)
                 let id = "at-f-\(wall)-\(attempt)"
-                _ = try client.createOrder(OrderRequest(
+                _ = try protective.createOrder(OrderRequest(
                     side: side, orderType: "Market",
                     qty: ScaledDecimal(mantissa: qty * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
                     orderLinkId: id, reduceOnly: true))
