@@ -113,6 +113,7 @@ import Testing
         #expect(await h.tradeUntilPositionIsProtected())
         try h.fault(#"{"cutPrivateStreams":true}"#)
         #expect(await h.wait { $0.engine.mirrorState.streamState != "ready" })
+        #expect(h.state == "active" && h.engine.entryVeto == "private_stream", "no entry while the stream is not authenticated")
         let before = try #require(h.engine.trader.position).qty
         _ = h.venue.forceClose(lots: max(1, before / 2), execType: "AdlTrade")
         #expect(await h.wait { $0.engine.trader.signedQty == $0.venuePosition }, "agent \(h.engine.trader.signedQty), venue \(h.venuePosition)")

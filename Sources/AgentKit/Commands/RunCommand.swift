@@ -22,9 +22,15 @@ struct RunCommand: ParsableCommand {
             anywhere. shadow trades like paper and sends every order to the testnet too (shadow.* URLs, keys in \
             the variables shadow.api_key_env/api_secret_env), compares fills and positions, alerts divergence, \
             keeps an exchange-held stop, and reconciles at start (a mismatch halts). live sends orders to \
-            exchange.rest_url and takes the exchange's executions as fills; it needs live.armed: true and the keys \
-            in exchange.api_key_env/api_secret_env, and waits for `atctl activate` after every start. A URL set \
-            to "sim" uses the built-in simulator.
+            exchange.rest_url and keeps the exchange's books: each order enters the books when the exchange says \
+            it is over, at what executed; REST re-reads after every private-stream reconnect and every minute; \
+            the position's stop held by the exchange (tpslMode Full), retried when refused, the position \
+            flattened after live.max_unprotected_seconds without one; ADL, liquidation and funding booked as \
+            reported (ADL and liquidation halt); sizing from the smaller of live.allocated_equity and the wallet \
+            (docs/EXCHANGE.md). It needs live.armed: true and the keys in exchange.api_key_env/api_secret_env, \
+            refuses to start when the exchange's instrument rules or position mode disagree with the \
+            configuration, and waits for `atctl activate` after every start. A URL set to "sim" uses the built-in \
+            simulator.
 
             Logs: one JSON object per line on stdout; under journald native fields (EVENT=, ORDER_LINK_ID=, ...). \
             SIGTERM or SIGINT: no new orders, a working entry cancelled, the last snapshot written, exit 0.
