@@ -30,7 +30,8 @@ let package = Package(
         .target(name: "Engine", swiftSettings: swiftSettings),
         // Reading recorded trades and quotes (CSV, optionally gzip) into Engine events.
         .target(name: "MarketData", dependencies: ["Engine", "CZlib"], swiftSettings: swiftSettings),
-        // Bybit v5: request signing (REST and WebSocket auth) over OpenSSL's HMAC-SHA256.
+        // Bybit v5: the REST client over libcurl (signing with OpenSSL's HMAC-SHA256, time sync, retries, paging,
+        // typed replies) and the WebSocket auth signature.
         .target(name: "Exchange", dependencies: ["Engine", "COpenSSL", "CCurl"], swiftSettings: swiftSettings),
         // Bybit's public and private WebSocket streams (swift-websocket's WSClient over NIO), kept apart from the
         // REST client so that what needs no NIO builds without it.
@@ -43,7 +44,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The synthetic market generator (and, later, the Bybit-compatible venue).
+        // The synthetic market generator and the Bybit-compatible venue (REST and WebSocket on loopback, faults).
         .target(name: "Simulator", dependencies: ["Engine", "Exchange", "COpenSSL"], swiftSettings: swiftSettings),
         // The request and reply types both sides of the control socket share (Codable, no I/O).
         .target(name: "ControlProtocol", swiftSettings: swiftSettings),

@@ -7,7 +7,7 @@ public struct AuctionAgentCommand: ParsableCommand {
         abstract: "Auction Market Theory trading agent for Bybit BTC perpetuals.",
         discussion: """
             The daemon:
-              run        trade an environment (sim, paper): recovery, market data, engine, control socket
+              run        trade an environment (sim, paper, shadow, live): recovery, market data, engine, control socket
                          (atctl), systemd notify and watchdog, JSON or journald logs
               flatten-direct  emergency: cancel and close at the exchange without the agent (unit stopped)
 

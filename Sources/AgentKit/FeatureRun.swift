@@ -176,7 +176,11 @@ extension FeatureRunSummary {
         lines.append("features: \(grouped(rows)) minutes (\(span)) written to \(outPath)")
         func describe(_ label: String, _ r: LoadReport) -> String {
             var s = "\(label): \(r.file): \(grouped(r.rows)) rows, timestamps in \(r.timestampUnit?.description ?? "-")"
-            if r.reordered { s += ", sorted by time" }
+            if r.reversed {
+                s += ", newest first: read in reverse"
+            } else if r.reordered {
+                s += ", not in time order: sorted by time (stable)"
+            }
             if r.skippedRows > 0 { s += ", \(grouped(r.skippedRows)) bad rows skipped" }
             return s
         }

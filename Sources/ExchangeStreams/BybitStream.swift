@@ -228,24 +228,13 @@ final class GapTracker: @unchecked Sendable {
     }
 }
 
-/// Remembers recent execution ids.
+/// Remembers recent execution ids, for the stream's tasks.
 final class ExecutionDeduplicator: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
-    private var ids: Set<String> = []
-    private var order: [String] = []
+    private var seen = RecentIds()
 
-    func isNew(_ id: String) -> Bool {
-        lock.withLock {
-            guard ids.insert(id).inserted else { return false }
-            order.append(id)
-            if order.count > 50_000 {
-                for old in order.prefix(25_000) { ids.remove(old) }
-                order.removeFirst(25_000)
-            }
-            return true
-        }
-    }
+    func isNew(_ id: String) -> Bool { lock.withLock { seen.insert(id) } }
 }
 
 /// `req_id` values.

@@ -6,8 +6,10 @@ public struct LoadReport: Sendable, Equatable {
     public var file: String
     public var rows = 0
     public var timestampUnit: TimestampUnit?
-    /// The file was not in time order and was sorted (stable).
+    /// The file was not in time order: read in reverse (newest first) or sorted (stable).
     public var reordered = false
+    /// The file ran newest first (Bybit's dumps) and was read in reverse, prints at one timestamp included.
+    public var reversed = false
     /// The file has a taker-side column.
     public var hasSide = false
     /// Rows skipped with `--skip-bad-rows`, and the first few reasons.
@@ -92,7 +94,7 @@ public func readTrades(
             }
         }
     }
-    reader.report.reordered = sortStable(&trades, by: \.ts)
+    (reader.report.reordered, reader.report.reversed) = putInTimeOrder(&trades, by: \.ts)
     return (trades, reader.report)
 }
 
@@ -136,7 +138,7 @@ public func readQuotes(
             }
         }
     }
-    reader.report.reordered = sortStable(&quotes, by: \.ts)
+    (reader.report.reordered, reader.report.reversed) = putInTimeOrder(&quotes, by: \.ts)
     return (quotes, reader.report)
 }
 
@@ -225,8 +227,11 @@ func parseSide(_ f: UnsafeBufferPointer<UInt8>) throws(RowProblem) -> TakerSide 
     throw .field("side", String(decoding: f, as: UTF8.self), "is not Buy or Sell")
 }
 
-/// Sorts by a timestamp key keeping the file order of equal keys. Returns whether anything moved.
-func sortStable<T>(_ items: inout [T], by key: (T) -> Int64) -> Bool {
+/// Puts rows in time order. A file whose timestamps never rise is a log written newest first (Bybit's public dumps):
+/// it is read in reverse as a whole, so prints that share a timestamp come out in the order they happened. Any other
+/// disorder is sorted by time, keeping the file order of equal timestamps. Returns whether anything moved and
+/// whether the file was reversed.
+func putInTimeOrder<T>(_ items: inout [T], by key: (T) -> Int64) -> (moved: Bool, reversed: Bool) {
     var ascending = true
     var descending = true
     for i in items.indices.dropFirst() {
@@ -236,20 +241,12 @@ func sortStable<T>(_ items: inout [T], by key: (T) -> Int64) -> Bool {
         if b > a { descending = false }
         if !ascending && !descending { break }
     }
-    if ascending { return false }
+    if ascending { return (false, false) }
     if descending {
-        // Newest first (Bybit's dumps): reverse, then restore the file order inside each run of equal keys.
         items.reverse()
-        var start = 0
-        while start < items.count {
-            var end = start + 1
-            while end < items.count && key(items[end]) == key(items[start]) { end += 1 }
-            items[start..<end].reverse()
-            start = end
-        }
-        return true
+        return (true, true)
     }
     let order = items.indices.sorted { (key(items[$0]), $0) < (key(items[$1]), $1) }
     items = order.map { items[$0] }
-    return true
+    return (true, false)
 }

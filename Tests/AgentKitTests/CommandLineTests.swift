@@ -14,11 +14,11 @@ func agentBinary() -> URL {
     return packageRoot.appendingPathComponent(".build/debug/auction-agent")
 }
 
-func agent(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+func agent(_ arguments: [String], environment: [String: String] = [:], in directory: URL = packageRoot) throws -> Run {
     let process = Process()
     process.executableURL = agentBinary()
     process.arguments = arguments
-    process.currentDirectoryURL = packageRoot
+    process.currentDirectoryURL = directory
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "AUCTION_CONFIG_DIR")
     for (k, v) in environment { env[k] = v }
@@ -57,6 +57,19 @@ func agent(_ arguments: [String], environment: [String: String] = [:]) throws ->
         let text = try String(contentsOfFile: out, encoding: .utf8)
         let lines = text.split(separator: "\n")
         #expect(lines.count == 61)
+        // From another directory, with no environment files anywhere: the built-in defaults, said on stderr; the
+        // same features as the backtest environment's (whose values are the defaults).
+        if !FileManager.default.fileExists(atPath: "/etc/auction-agent/environments/backtest.yaml") {
+            let elsewhere = dir.appendingPathComponent("defaults.csv").path
+            let outside = try agent(["features", "--trades", dir.appendingPathComponent("trades.csv").path,
+                                     "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", elsewhere], in: dir)
+            #expect(outside.status == 0, "\(outside.stderr)")
+            #expect(outside.stderr.contains("using the built-in defaults"), "\(outside.stderr)")
+            #expect(try String(contentsOfFile: elsewhere, encoding: .utf8) == text)
+            let named = try agent(["features", "--env", "backtest", "--trades", dir.appendingPathComponent("trades.csv").path,
+                                   "--out", elsewhere], in: dir)
+            #expect(named.status != 0 && named.stderr.contains("no backtest.yaml"), "an environment asked for by name must exist")
+        }
         #expect(lines[0] == "ts_min,open,high,low,close,volume,vwap,trade_count,bid_px_close,ask_px_close,bid_sz_close,ask_sz_close,mid_close,spread_close,spread_avg_60m,sigma_240,bin_width,poc,vah,val,va_coverage,va_bin_count,profile_bins,va_valid,total_volume_4h,of_1m,of_norm_1m,ambiguous_frac_1m,qimb_close,qimb_ema_60s")
         #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 30 })
         #expect(lines[1].hasPrefix("1767225600000,"))
@@ -136,16 +149,42 @@ func agent(_ arguments: [String], environment: [String: String] = [:]) throws ->
         #expect(signals.count == 181)
         #expect(signals[0].hasPrefix("ts_min,breakin_long,breakin_short,failbreak_long,failbreak_short,breakout_long,breakout_short,action,reason"))
         let equity = String(decoding: outputs[0]["equity.csv"]!, as: UTF8.self).split(separator: "\n")
-        #expect(equity.count == 181)
+        // One row per minute, and one after the end-of-data close when a position was open at the end.
+        #expect(equity.count == 181 || equity.count == 182)
         let html = String(decoding: outputs[0]["report.html"]!, as: UTF8.self)
+        #expect(html.contains(#"<line class="grid""#), "the charts have a time axis")
         #expect(html.contains("<svg") && html.contains("Metrics") && !html.contains("http://") && !html.contains("https://") && !html.contains("<script"))
         let metrics = try JSONSerialization.jsonObject(with: outputs[0]["metrics.json"]!) as! [String: Any]
         #expect(metrics["initial_equity"] as? Double == 10_000)
         #expect((metrics["by_setup"] as? [String: Any])?.keys.sorted() == ["breakin", "breakout", "failbreak"])
         // P&L identity: initial equity + the trades' net P&L = final equity.
-        let trades = String(decoding: outputs[0]["trades.csv"]!, as: UTF8.self).split(separator: "\n").dropFirst()
-        let net = trades.map { Double($0.split(separator: ",").last!)! }.reduce(0, +)
+        let tradeLines = String(decoding: outputs[0]["trades.csv"]!, as: UTF8.self).split(separator: "\n")
+        let columns = tradeLines[0].split(separator: ",").map(String.init)
+        #expect(columns.suffix(7) == ["initial_stop", "tp1", "tp2", "exit_stop", "available_margin", "risk", "leverage_capped"])
+        let rows = tradeLines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        func value(_ row: [String], _ name: String) -> Double? { Double(row[columns.firstIndex(of: name)!]) }
+        let net = rows.map { value($0, "net_pnl")! }.reduce(0, +)
+        // Every trade can be audited against SPEC §11: the risk is the margin's risk_pct (2 %), the stop lies on the
+        // losing side of the entry, and an uncapped size risks about that much at the stop.
+        #expect(!rows.isEmpty)
+        for row in rows {
+            let margin = try #require(value(row, "available_margin"))
+            let risk = try #require(value(row, "risk"))
+            #expect(abs(risk - margin * 0.02) < 1e-6)
+            let entry = value(row, "entry_price")!
+            let stop = try #require(value(row, "initial_stop"))
+            #expect((entry - stop) * (row[columns.firstIndex(of: "side")!] == "long" ? 1 : -1) > 0)
+            #expect(value(row, "exit_stop") != nil)
+            if row[columns.firstIndex(of: "leverage_capped")!] == "false" {
+                let atRisk = value(row, "qty")! * abs(entry - stop)
+                #expect(atRisk > risk * 0.5 && atRisk < risk * 1.5, "\(row)")
+            }
+        }
         #expect(abs(10_000 + net - (metrics["final_equity"] as! Double)) < 1e-6)
+        // equity.csv ends where metrics.json does: after the close.
+        let header = equity[0].split(separator: ",").map(String.init)
+        let lastEquity = Double(equity.last!.split(separator: ",", omittingEmptySubsequences: false)[header.firstIndex(of: "equity")!])!
+        #expect(abs(lastEquity - (metrics["final_equity"] as! Double)) < 0.01, "\(equity.last!)")
 
         // The same data as stored features, replayed without ticks.
         let features = dir.appendingPathComponent("features.csv").path

@@ -136,6 +136,16 @@ import Testing
         #expect(!book.hasOrdersInFlight)
     }
 
+    @Test func staleFeedAlertSaysWhatHappened() throws {
+        let h = try LiveHarness()
+        try h.start()
+        let started = h.engine.startedWall
+        #expect(h.engine.staleFeedMessage(wall: started + 12_000) == "no quote received yet, 12 s after start (limit 10 s); entries vetoed")
+        h.engine.lastQuoteWall = started + 1_000
+        #expect(h.engine.staleFeedMessage(wall: started + 15_000) == "no quote for 14 s (limit 10 s); entries vetoed")
+        h.stop()
+    }
+
     @Test func venueRulesNameBothValues() throws {
         let info = InstrumentInfo(symbol: "BTCUSDT", status: "Trading", tickSize: ScaledDecimal("0.5")!, qtyStep: ScaledDecimal("0.001")!,
                                   minOrderQty: ScaledDecimal("0.001")!, maxOrderQty: ScaledDecimal("100")!, maxMarketOrderQty: nil)

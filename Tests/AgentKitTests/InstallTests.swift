@@ -25,11 +25,15 @@ import Testing
             ("etc/sysusers.d/auction-agent.conf", 0o644), ("etc/tmpfiles.d/auction-agent.conf", 0o644),
             ("etc/auction-agent", 0o750), ("etc/auction-agent/environments", 0o750), ("etc/auction-agent/agent.env", 0o600),
             ("etc/auction-agent/environments/sim.yaml", 0o640), ("etc/auction-agent/environments/live.yaml", 0o640),
+            ("etc/auction-agent/environments/backtest.yaml", 0o640),
             ("usr/local/share/doc/auction-agent/README.md", 0o644), ("usr/local/share/doc/auction-agent/runbooks/agent.md", 0o644),
         ]
         for (path, m) in expected {
             #expect(mode("\(root)/\(path)") == m, "\(path): \(String(mode("\(root)/\(path)") ?? -1, radix: 8))")
         }
+        // Installed as root:root (a package build): tmpfiles gives the files to the service's group at boot.
+        let tmpfiles = try String(contentsOfFile: "\(root)/etc/tmpfiles.d/auction-agent.conf", encoding: .utf8)
+        #expect(tmpfiles.contains("z /etc/auction-agent/environments/*.yaml 0640 root auction -"))
         // The operator's edits survive a second install; new examples land beside them.
         let env = "\(root)/etc/auction-agent/agent.env"
         try "AUCTION_ENV=paper\n".write(toFile: env, atomically: false, encoding: .utf8)

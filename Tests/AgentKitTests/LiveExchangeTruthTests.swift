@@ -157,4 +157,23 @@ import Testing
         #expect(abs(h.engine.trader.fundingPaid - paidBefore - charged.fee) < 1e-6)
         h.stop()
     }
+
+    /// The venue does not answer at start: retried, then halted as unreachable (not a mismatch); `resume` waits
+    /// until a re-read answers and agrees.
+    @Test func unreachableVenueAtStartHaltsUntilItAnswersAndAgrees() async throws {
+        let h = try LiveHarness()
+        h.startRetryMs = 1_500
+        try h.fault(#"{"failNextHTTPStatus":503,"failNextHTTPCount":"100000"}"#)
+        try h.start()
+        #expect(h.state == "halted" && h.engine.supervisor.reason.hasPrefix("venue_unreachable"), "\(h.engine.supervisor.reason)")
+        #expect(!h.events("reconcile.retry").isEmpty)
+        #expect(h.alerts("position_mismatch").isEmpty)
+        let refused = await h.command(.resume)
+        #expect(refused.contains("has not answered"), "\(refused)")
+        try h.fault("{}")
+        #expect(await h.wait { $0.alerts("venue_unreachable").contains { $0["alert.severity"] as? String == "info" } })
+        let resumed = await h.command(.resume)
+        #expect(resumed.contains(#""ok":true"#), "\(resumed)")
+        h.stop()
+    }
 }

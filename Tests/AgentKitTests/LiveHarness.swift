@@ -26,6 +26,8 @@ final class LiveHarness: @unchecked Sendable {
     var mirror: ExchangeMirror!
     var queue = EventQueue()
     private var logFD: Int32 = -1
+    /// How long a start retries an unreachable venue (nil: the engine's default).
+    var startRetryMs: Int64?
     /// Activate whenever the agent waits in observing while the market runs.
     var autoActivate = true
     /// Market ms per wall ms while running (nil: as fast as the engine goes). The chaos soak paces the market so
@@ -100,6 +102,7 @@ final class LiveHarness: @unchecked Sendable {
                                 credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"), queue: queue, logger: logger)
         mirror.notReceivedAfterMs = 2_000
         engine.mirror = mirror
+        if let startRetryMs { engine.startRetryMs = startRetryMs }
         try engine.recover(wall: wallClockMillis())
         mirror.start()
     }

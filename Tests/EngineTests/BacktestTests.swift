@@ -89,6 +89,7 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         var bt = Backtester(features: features, strategy: strategy, instrument: btc)
         mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
         bt.finish()
+        expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)
         return bt
     }
 
@@ -131,7 +132,10 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
 
     @Test func signalsAndEquityHaveOneRowPerMinute() {
         let bt = backtest(syntheticMarket(minutes: 400, seed: 15))
-        #expect(bt.signals.count == 400 && bt.equity.count == 400)
+        // Equity: one row per minute, and one after the end-of-data close when a position was open at the end.
+        let closedAtEnd = bt.fills.last?.purpose == .exit(.endOfData)
+        #expect(bt.signals.count == 400 && bt.equity.count == 400 + (closedAtEnd ? 1 : 0))
+        expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)
         #expect(bt.signals.prefix(239).allSatisfy { $0.reason == "warmup" || $0.reason == "invalid_va" || $0.action == "EXIT" })
     }
 }
@@ -144,9 +148,11 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         var live = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
         mergeEvents(trades: market.trades, quotes: market.quotes) { live.process($0) }
         live.finish()
+        expectCurveEndsAtTheRoundTrips(live.equity, live.trader)
         var replayed = Backtester(precomputed: live.features, strategy: StrategyConfig(), instrument: btc)
         mergeEvents(trades: market.trades, quotes: market.quotes) { replayed.process($0) }
         replayed.finish()
+        expectCurveEndsAtTheRoundTrips(replayed.equity, replayed.trader)
         #expect(live.trader.roundTrips.count > 0)
         #expect(live.fills == replayed.fills && live.signals == replayed.signals && live.equity == replayed.equity)
     }
@@ -178,7 +184,9 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
             }
         }
         straight.finish()
+        expectCurveEndsAtTheRoundTrips(straight.equity, straight.trader)
         restored.finish()
+        expectCurveEndsAtTheRoundTrips(restored.equity, restored.trader)
         #expect(snapshots > 10)
         #expect(straight.trader.roundTrips.count >= 3)
         #expect(straight.fills == restored.fills)
@@ -196,6 +204,7 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         bt.strategyState = state
         mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
         bt.finish()
+        expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)
         #expect(bt.fills.isEmpty)
         #expect(bt.signals.contains { $0.reason == "observing" })
     }

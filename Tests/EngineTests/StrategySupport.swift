@@ -1,4 +1,5 @@
 import Engine
+import Testing
 
 /// A closed minute built from literal values, for the strategy's tests. Prices are text in USDT (tick 0.1).
 /// By default: a valid value area, a fresh one-tick quote at the close, 10 BTC of volume, neutral order flow.
@@ -45,3 +46,12 @@ func fill(_ intent: OrderIntent, at price: String, ts: Millis, config: StrategyC
 }
 
 let warm = 300
+
+/// The curve ends after the end-of-data close: its last equity is the initial equity plus the round trips' net P&L.
+func expectCurveEndsAtTheRoundTrips(_ equity: [EquityRow], _ trader: Trader, sourceLocation: SourceLocation = #_sourceLocation) {
+    guard let last = equity.last else { return }
+    #expect(trader.position == nil, sourceLocation: sourceLocation)
+    let net = trader.roundTrips.reduce(0) { $0 + $1.netPnL }
+    #expect(abs(last.equity - (trader.config.initialEquity + net)) < 1e-6, "last row \(last.equity), trips \(net)",
+            sourceLocation: sourceLocation)
+}

@@ -156,5 +156,18 @@ import Testing
         let client = sim.client()
         try long(client, "0.1", id: "at-e-1-1")
         #expect(try client.orders(openOnly: false).contains { $0.orderLinkId == "at-e-1-1" && $0.orderStatus == "Filled" })
+        let history = try client.orderHistory()
+        #expect(history.map(\.orderLinkId) == ["at-e-1-1"] && history[0].isFinal)
+        #expect(try client.orderHistory(linkId: "at-e-1-1").first?.cumExecQty == ScaledDecimal("0.1"))
+    }
+
+    @Test func orderBookListsLevelsBestFirst() throws {
+        let sim = try SimFixture()
+        let book = try sim.client().orderBook(limit: 5)
+        let q = try #require(sim.venue.currentQuote)
+        #expect(book.bids.count == 5 && book.asks.count == 5)
+        #expect(Instrument.btcusdt.ticks(book.bids[0].price) == q.bidPrice && Instrument.btcusdt.ticks(book.asks[0].price) == q.askPrice)
+        #expect(zip(book.bids, book.bids.dropFirst()).allSatisfy { $0.price.doubleValue > $1.price.doubleValue })
+        #expect(zip(book.asks, book.asks.dropFirst()).allSatisfy { $0.price.doubleValue < $1.price.doubleValue })
     }
 }

@@ -38,10 +38,11 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
         #expect(report.timestampUnit == .seconds)
         #expect(report.reordered)
         #expect(report.hasSide)
+        #expect(report.reversed)
         #expect(t.map(\.ts) == [1_756_771_200_000, 1_756_771_201_598, 1_756_771_201_598])
-        // Equal timestamps keep their file order.
-        #expect(t.map(\.price) == [1_090_010, 1_090_005, 1_090_004])
-        #expect(t.map(\.size) == [1500, 4, 10])
+        // The whole file is a reversed log: prints at one timestamp come out in the order they happened.
+        #expect(t.map(\.price) == [1_090_010, 1_090_004, 1_090_005])
+        #expect(t.map(\.size) == [1500, 10, 4])
         #expect(t.map(\.side) == [.buy, .sell, .sell])
     }
 
@@ -97,9 +98,32 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
         #expect(report.skippedExamples.map(\.line) == [3, 5])
     }
 
+    /// The same prints, oldest first and as a Bybit dump (newest first, bursts sharing a timestamp), read the same.
+    @Test func aDumpReadsExactlyLikeTheSameTradesOldestFirst() throws {
+        var rows: [(ts: Int64, price: Int, size: Int, side: String)] = []
+        var ts: Int64 = 1_756_771_200_000
+        var x: UInt64 = 42
+        for n in 0..<2_000 {
+            x = x &* 6364136223846793005 &+ 1442695040888963407
+            if x >> 61 != 0 { ts += Int64((x >> 33) % 900) + 1 }  // most prints start a new 0.1 ms; some share one
+            rows.append((ts, 1_090_000 + Int(x >> 40) % 50, 1 + n % 7, x & 1 == 0 ? "Buy" : "Sell"))
+        }
+        func line(_ r: (ts: Int64, price: Int, size: Int, side: String)) -> String {
+            "\(r.ts / 1000).\(String(format: "%03d", r.ts % 1000)),BTCUSDT,\(r.side),0.\(String(format: "%03d", r.size)),\(r.price / 10).\(r.price % 10),ZeroPlusTick,id,1,1,1"
+        }
+        let header = "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossValue,homeNotional,foreignNotional\n"
+        let oldestFirst = header + rows.map(line).joined(separator: "\n") + "\n"
+        let dump = header + rows.reversed().map(line).joined(separator: "\n") + "\n"
+        let (a, ra) = try trades(oldestFirst)
+        let (b, rb) = try trades(dump)
+        #expect(!ra.reordered && rb.reversed)
+        #expect(Set(rows.map(\.ts)).count < rows.count, "the data has bursts at one timestamp")
+        #expect(a == b)
+    }
+
     @Test func unsortedRowsAreSortedStably() throws {
         let (t, report) = try trades("ts,price,size\n3000000000000,1,1\n2000000000000,2,1\n3000000000000,3,1\n1000000000000,4,1\n2000000000000,5,1\n")
-        #expect(report.reordered)
+        #expect(report.reordered && !report.reversed)
         #expect(t.map(\.price) == [4, 2, 5, 1, 3].map { Int64($0) * 10 })
     }
 

@@ -5,7 +5,9 @@ import Foundation
 /// run always gives the same bytes.
 enum BacktestOutputs {
     static func tradesCSV(_ trips: [RoundTrip], _ i: Instrument) -> String {
-        var out = "trade_id,setup,side,entry_ts,entry_time,entry_price,qty,exit_ts,exit_time,exit_price,exit_reason,fees,funding,gross_pnl,net_pnl\n"
+        var out = "trade_id,setup,side,entry_ts,entry_time,entry_price,qty,exit_ts,exit_time,exit_price,exit_reason,fees,funding,gross_pnl,net_pnl,"
+            + "initial_stop,tp1,tp2,exit_stop,available_margin,risk,leverage_capped\n"
+        func level(_ twice: Int64?) -> String { twice.map { formatNumber(i.price($0, over: 2)) } ?? "" }
         for (n, t) in trips.enumerated() {
             let fields: [String] = [
                 String(n + 1), t.setup.rawValue, t.direction.description, String(t.entryTs), isoTime(t.entryTs, milliseconds: true),
@@ -13,6 +15,9 @@ enum BacktestOutputs {
                 isoTime(t.exitTs, milliseconds: true), formatNumber(i.price(t.exitTickLots, over: t.qty)),
                 t.exitReasons.map(\.rawValue).joined(separator: "+"), formatNumber(t.fees), formatNumber(t.funding),
                 formatNumber(t.grossPnL), formatNumber(t.netPnL),
+                level(t.initialStopTwice), level(t.tp1Twice), level(t.tp2Twice), level(t.exitStopTwice),
+                t.entrySizing.map { formatNumber($0.availableMargin) } ?? "", t.entrySizing.map { formatNumber($0.risk) } ?? "",
+                t.entrySizing.map { $0.leverageCapHit ? "true" : "false" } ?? "",
             ]
             out += fields.joined(separator: ",") + "\n"
         }

@@ -14,6 +14,15 @@ enum ReportHTML {
         let t1 = max(xs.last ?? 1, t0 + 1)
         func x(_ ts: Millis) -> Double { 60 + (Double(ts) - t0) / (t1 - t0) * (width - 80) }
         let step = max(1, features.count / 1500)
+        let axisTicks = timeAxisTicks(from: Int64(t0), to: Int64(t1))
+        /// Grid lines and UTC labels along the bottom of a chart `height` high.
+        func timeAxis(_ height: Double) -> String {
+            axisTicks.map { t in
+                let px = String(format: "%.1f", x(t.ts))
+                return #"<line class="grid" x1="\#(px)" y1="0" x2="\#(px)" y2="\#(Int(height) - 14)"/>"#
+                    + #"<text x="\#(px)" y="\#(Int(height) - 3)" font-size="10" text-anchor="middle">\#(t.label)</text>"#
+            }.joined()
+        }
 
         // Price panel.
         let priceHeight = 320.0
@@ -105,6 +114,7 @@ enum ReportHTML {
             svg{background:#fafafa;border:1px solid #ddd}
             .close{fill:none;stroke:#333;stroke-width:1}.vah,.val{fill:none;stroke:#1f77b4;stroke-width:1;stroke-dasharray:4 2}
             .poc{fill:none;stroke:#ff7f0e;stroke-width:1}.eq{fill:none;stroke:#2ca02c;stroke-width:1.5}.dd{fill:#d62728;opacity:.5}
+            .grid{stroke:#ddd;stroke-width:1}
             .buy{fill:#2ca02c}.sell{fill:#d62728}.win{fill:none;stroke:#2ca02c;stroke-width:1.5}.loss{fill:none;stroke:#d62728;stroke-width:1.5}
             table{border-collapse:collapse;margin-top:8px}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
             .legend span{margin-right:14px}
@@ -115,15 +125,16 @@ enum ReportHTML {
             <p class="legend"><span>— close</span><span style="color:#1f77b4">- - VAH / VAL</span><span style="color:#ff7f0e">— POC</span><span style="color:#2ca02c">▲ long entry</span><span style="color:#d62728">▼ short entry</span><span>○ exit (green win, red loss)</span></p>
             <svg width="\(Int(width))" height="\(Int(priceHeight))" viewBox="0 0 \(Int(width)) \(Int(priceHeight))">
             <text x="4" y="16" font-size="11">\(String(format: "%.1f", pHi))</text><text x="4" y="\(Int(priceHeight) - 8)" font-size="11">\(String(format: "%.1f", pLo))</text>
+            \(timeAxis(priceHeight))
             <path class="vah" d="\(vah)"/><path class="val" d="\(val)"/><path class="poc" d="\(poc)"/><path class="close" d="\(close)"/>
             \(marks)
             </svg>
             <h2>Equity</h2>
             <svg width="\(Int(width))" height="\(Int(eqHeight))" viewBox="0 0 \(Int(width)) \(Int(eqHeight))">
             <text x="4" y="14" font-size="11">\(String(format: "%.0f", eHi))</text><text x="4" y="\(Int(eqHeight) - 6)" font-size="11">\(String(format: "%.0f", eLo))</text>
-            <path class="eq" d="\(eqPath)"/></svg>
+            \(timeAxis(eqHeight))<path class="eq" d="\(eqPath)"/></svg>
             <h2>Drawdown (max \(String(format: "%.2f", metrics.maxDrawdown)))</h2>
-            <svg width="\(Int(width))" height="\(Int(ddHeight))" viewBox="0 0 \(Int(width)) \(Int(ddHeight))"><path class="dd" d="\(ddPath)"/></svg>
+            <svg width="\(Int(width))" height="\(Int(ddHeight))" viewBox="0 0 \(Int(width)) \(Int(ddHeight))">\(timeAxis(ddHeight))<path class="dd" d="\(ddPath)"/></svg>
             <h2>Metrics</h2>
             <table>
             \(table)
@@ -131,6 +142,25 @@ enum ReportHTML {
             </body></html>
 
             """
+    }
+
+    /// Round times between `t0` and `t1` (ms) for a time axis: the smallest step of 15 min, 30 min, 1, 2, 4, 6, 12 h,
+    /// 1, 2 or 7 days that gives at most 12 ticks, labelled `HH:MM` (UTC), with the date where a day starts.
+    static func timeAxisTicks(from t0: Int64, to t1: Int64) -> [(ts: Int64, label: String)] {
+        guard t1 > t0 else { return [] }
+        let minute: Int64 = 60_000
+        let steps: [Int64] = [15, 30, 60, 120, 240, 360, 720, 1_440, 2_880, 10_080].map { $0 * minute }
+        let step: Int64 = steps.first { (t1 - t0) / $0 <= 12 } ?? steps[steps.count - 1]
+        var out: [(Int64, String)] = []
+        var t = (t0 + step - 1) / step * step
+        while t <= t1 {
+            let iso = isoTime(t)  // 2026-01-01T08:00Z
+            let time = String(iso.dropFirst(11).prefix(5))
+            let date = String(iso.dropFirst(5).prefix(5))
+            out.append((t, t % 86_400_000 == 0 || step >= 1_440 * minute ? "\(date) \(time)" : time))
+            t += step
+        }
+        return out
     }
 
     static func escape(_ s: String) -> String {

@@ -173,13 +173,20 @@ public enum ConfigLoader {
                 throw ConfigError(source: "--env", message: "'\(name)' is not an environment name (letters, digits, - and _)")
             }
             let dirs = searchPath(directory: selection.directory, environment: processEnvironment)
-            guard let dir = dirs.first(where: { FileManager.default.fileExists(atPath: "\($0)/\(name).yaml") }) else {
+            if let dir = dirs.first(where: { FileManager.default.fileExists(atPath: "\($0)/\(name).yaml") }) {
+                config = try loadFile("\(dir)/\(name).yaml", environment: name)
+            } else if selection.environment == nil {
+                // No --env given and no file for the default one (a research command outside the repository, say):
+                // the built-in defaults, which are the backtest environment's, and a word about it.
+                FileHandle.standardError.write(Data(("note: no \(name).yaml in \(dirs.joined(separator: ", ")); "
+                    + "using the built-in defaults (give --env or --config to choose)\n").utf8))
+                config = ResolvedConfig(source: nil, environment: nil)
+            } else {
                 throw ConfigError(
                     source: "--env",
                     message: "no \(name).yaml in \(dirs.joined(separator: ", ")) (set --config-dir or AUCTION_CONFIG_DIR)"
                 )
             }
-            config = try loadFile("\(dir)/\(name).yaml", environment: name)
         } else {
             config = ResolvedConfig(source: nil, environment: nil)
         }

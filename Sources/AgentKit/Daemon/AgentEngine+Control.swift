@@ -16,10 +16,14 @@ extension AgentEngine {
         case .pause:
             outcome = transition(call, wall: wall) { s throws(SupervisorRefusal) in try s.pause() }
         case .resume:
-            let blocker: String? = trader.killSwitchActive
-                ? "the kill switch is active (atctl kill-switch-reset first)"
-                : (supervisor.state == .halted && supervisor.reason.hasPrefix("position_mismatch")
-                    ? "a position mismatch halted trading; resolve it at the exchange, then restart the agent" : nil)
+            var blocker: String?
+            if trader.killSwitchActive {
+                blocker = "the kill switch is active (atctl kill-switch-reset first)"
+            } else if supervisor.state == .halted && supervisor.reason.hasPrefix("position_mismatch") {
+                blocker = "a position mismatch halted trading; resolve it at the exchange, then restart the agent"
+            } else if mirrorState.reconcilePending {
+                blocker = "the \(venueName) has not answered since the start; trading resumes only once it is reconciled"
+            }
             outcome = transition(call, wall: wall) { s throws(SupervisorRefusal) in try s.resume(blocker: blocker) }
         case .killSwitchReset:
             if trader.killSwitchActive {

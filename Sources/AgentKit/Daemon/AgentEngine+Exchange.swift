@@ -38,6 +38,8 @@ struct MirrorState {
     /// Consecutive re-reads whose position differed from the executions' sum.
     var positionStrikes = 0
     var lastWalletWall: Int64 = 0
+    /// The start-up reconciliation could not reach the venue: the first re-read that answers does it.
+    var reconcilePending = false
     var walletEquity: Double?
     var walletAlerted = false
     /// The mirror's flatten: nil while running (or not asked), then its outcome.
@@ -63,7 +65,22 @@ extension AgentEngine {
             // Executions since the last market data the agent stored (less a margin) may explain a difference; the
             // exchange's own time runs in its market data, so the span is measured there.
             let since: Int64? = lastMarketTs > 0 ? lastMarketTs - 5 * 60_000 : nil
-            let venue = try mirror.snapshot(executionsSince: since)
+            // A rate-limit storm or a short outage at start is waited out (up to `startRetryMs`), not a halt.
+            var attempt = 0
+            var venue: VenueResync
+            while true {
+                attempt += 1
+                do {
+                    venue = try mirror.snapshot(executionsSince: since)
+                    break
+                } catch {
+                    guard wallClockMillis() - wall < startRetryMs else { throw error }
+                    logger.warning("\(venueName) not answering at start; retrying", metadata: [
+                        "event": "reconcile.retry", "attempt": "\(attempt)", "reason": "\(error)",
+                    ])
+                    sleepMillis(min(5_000, 500 * Int64(attempt)))
+                }
+            }
             mirrorState.book.reconciled(position: venue.position, openOrders: venue.openOrders, recentExecutions: [])
             // What was booked before the restart is never booked again (the ids are written with their fills).
             mirrorState.book.alreadyBooked(try store.bookedExecutionIds(since: (since ?? lastMarketTs) - 8 * 86_400_000))
@@ -125,8 +142,27 @@ extension AgentEngine {
             mirrorState.streamDownSince = wall
             syncVenueStop(wall: wall)
         } catch {
-            raise("position_mismatch", .critical, "reconciliation impossible, \(venueName) unreachable: \(error); trading halted", wall: wall)
-            note(supervisor.halt("position_mismatch: venue unreachable at start"), wall: wall)
+            // Nothing is known to be wrong, only nothing is known: halted until a re-read answers and agrees.
+            mirrorState.reconcilePending = true
+            raise("venue_unreachable", .critical, "reconciliation impossible, \(venueName) unreachable for "
+                + "\((wallClockMillis() - wall) / 1000) s at start: \(error); trading halted until it answers", wall: wall)
+            note(supervisor.halt("venue_unreachable: \(error)"), wall: wall)
+        }
+    }
+
+    /// After a start that could not reconcile: the first re-read that answers does it.
+    private func reconcileLate(_ r: VenueResync, wall: Int64) {
+        mirrorState.reconcilePending = false
+        let known = Set(paper.workingOrders.map(\.id))
+        let foreign = r.openOrders.filter { !$0.isConditional && !known.contains($0.orderLinkId) }
+        if r.position == trader.signedQty && foreign.isEmpty {
+            raise("venue_unreachable", .info, "the \(venueName) answers again and agrees (position \(sizeText(r.position))); "
+                + "`atctl resume` to trade", wall: wall)
+        } else {
+            let text = "position: agent \(sizeText(trader.signedQty)), \(venueName) \(sizeText(r.position))"
+                + (foreign.isEmpty ? "" : "; orders unknown to the agent: \(foreign.map(\.orderId).joined(separator: ", "))")
+            raise("position_mismatch", .critical, "reconciliation: \(text); trading halted, nothing was changed", wall: wall)
+            note(supervisor.halt("position_mismatch: \(text)"), wall: wall)
         }
     }
 
@@ -319,7 +355,8 @@ extension AgentEngine {
         _ = paper.cancel(id: intent.id)
         if lots == 0 {
             batch.orderUpdates.append((intent.id, status == "Rejected" ? "rejected" : "cancelled", wall))
-            trader.onOrderGone(id: intent.id)
+            // A timed-out limit entry confirmed gone with nothing filled: its market replacement goes now.
+            execute(trader.onOrderGone(id: intent.id), at: max(lastMarketTs, ts), wall: wall)
             if status == "Rejected" {
                 let exposed = !intent.purpose.isEntry
                 raise("order_rejected", exposed ? .critical : .warning, "the exchange rejected \(intent.id)"
@@ -412,6 +449,10 @@ extension AgentEngine {
     private func onResync(_ r: VenueResync, wall: Int64) {
         mirrorState.resyncInFlight = false
         if mirrorState.resyncAskedAt > 0 { mirrorState.resyncFrom = mirrorState.resyncAskedAt }
+        if mirrorState.reconcilePending {
+            mirrorState.book.position = r.position
+            reconcileLate(r, wall: wall)
+        }
         for e in r.executions { handleOutcomes(mirrorState.book.onExecution(e), wall: wall) }
         for o in r.asked { handleOutcomes(mirrorState.book.onOrder(o), wall: wall) }
         for o in r.openOrders { handleOutcomes(mirrorState.book.onOrder(o), wall: wall) }

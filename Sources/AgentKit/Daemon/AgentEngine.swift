@@ -99,6 +99,9 @@ public final class AgentEngine: @unchecked Sendable {
     /// How systemd's watchdog is served, for `health`.
     public var watchdogDescription = "not under systemd"
 
+    /// Shadow and live: how long the start-up reconciliation retries an unreachable venue before it halts (wall ms).
+    public var startRetryMs: Int64 = 60_000
+
     /// Paper mode: when no quote arrives to fill the close, fill it at the last quote after this long (wall ms).
     let paperFlattenQuoteWaitMs: Int64 = 2_000
 
@@ -119,7 +122,10 @@ public final class AgentEngine: @unchecked Sendable {
         paper = PaperFillModel(config: settings.strategy, instrument: settings.instrument)
         mirrorState = MirrorState(instrument: settings.instrument)
         // Live books the funding the exchange charges, not the model.
-        if settings.mode == .live { trader.fundingFromVenue = true }
+        if settings.mode == .live {
+            trader.fundingFromVenue = true
+            trader.confirmCancelBeforeReplacing = true
+        }
         // Live always waits for the operator, whatever the configuration says.
         supervisor = Supervisor(requireManualActivation: settings.requireManualActivation || settings.mode == .live)
     }
@@ -142,6 +148,7 @@ public final class AgentEngine: @unchecked Sendable {
             t.reconfigure(settings.strategy)
             v.reconfigure(settings.strategy)
             t.fundingFromVenue = isLive ? true : nil
+            t.confirmCancelBeforeReplacing = isLive ? true : nil
             trader = t
             paper = v
             // Live asks the operator again after every start; the other modes resume as they were.
@@ -295,8 +302,7 @@ public final class AgentEngine: @unchecked Sendable {
         // Stale feed: no quote for stale_feed_seconds.
         if isStale(wall: wall), !staleAlerted, supervisor.state != .recovering {
             staleAlerted = true
-            let age = lastQuoteWall.map { "\((wall - $0) / 1000) s" } ?? "never"
-            raise("stale_feed", .warning, "no quote for \(age) (limit \(settings.strategy.staleFeedSeconds) s); entries vetoed", wall: wall)
+            raise("stale_feed", .warning, staleFeedMessage(wall: wall), wall: wall)
         }
         venueTick(wall: wall)
         progressFlatten(wall: wall)
@@ -312,6 +318,15 @@ public final class AgentEngine: @unchecked Sendable {
         }
         if wall - lastSnapshotWall >= 300_000 { batch.snapshot = makeSnapshot(wall: wall) }
         publish(wall: wall)
+    }
+
+    /// What the stale-feed alert says: how long since the last quote, or that none came since the start.
+    func staleFeedMessage(wall: Int64) -> String {
+        let limit = "limit \(settings.strategy.staleFeedSeconds) s"
+        guard let last = lastQuoteWall else {
+            return "no quote received yet, \((wall - startedWall) / 1000) s after start (\(limit)); entries vetoed"
+        }
+        return "no quote for \((wall - last) / 1000) s (\(limit)); entries vetoed"
     }
 
     func isStale(wall: Int64) -> Bool {

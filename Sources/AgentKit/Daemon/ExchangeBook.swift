@@ -67,11 +67,9 @@ struct ExchangeBook: Sendable {
     private(set) var lastExecTime: Int64 = 0
     /// The position's own conditional orders (stop, target) the exchange holds, by `orderId`.
     private(set) var conditionals: [String: OrderInfo] = [:]
-    private var seenExecIds: Set<String> = []
-    private var seenOrder: [String] = []
+    private var seenExecIds = RecentIds()
     /// Ids of orders done recently: a late or repeated report of them is not news.
-    private var doneIds: Set<String> = []
-    private var doneOrder: [String] = []
+    private var doneIds = RecentIds(capacity: 1_000)
 
     init(instrument: Instrument) { self.instrument = instrument }
 
@@ -188,26 +186,13 @@ struct ExchangeBook: Sendable {
         let reported = o.finalLots.map { o.lots >= $0 } ?? false
         guard complete || reported else { return [] }
         orders.removeValue(forKey: id)
-        doneIds.insert(id)
-        doneOrder.append(id)
-        if doneOrder.count > 1_000 {
-            for old in doneOrder.prefix(500) { doneIds.remove(old) }
-            doneOrder.removeFirst(500)
-        }
+        _ = doneIds.insert(id)
         let status = complete ? "Filled" : (o.finalStatus ?? "Cancelled")
         return [.done(o.intent, lots: o.lots, tickLots: o.tickLots, fee: o.fee, isMaker: o.isMaker, ts: o.lastExecTime,
                       status: status, reason: o.rejectReason, executions: o.executions)]
     }
 
-    private mutating func remember(_ execId: String) -> Bool {
-        guard seenExecIds.insert(execId).inserted else { return false }
-        seenOrder.append(execId)
-        if seenOrder.count > 50_000 {
-            for old in seenOrder.prefix(25_000) { seenExecIds.remove(old) }
-            seenOrder.removeFirst(25_000)
-        }
-        return true
-    }
+    private mutating func remember(_ execId: String) -> Bool { seenExecIds.insert(execId) }
 
     // MARK: - Reconciliation
 

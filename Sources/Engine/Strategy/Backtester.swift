@@ -88,6 +88,7 @@ public struct Backtester: Sendable {
                 replayNext += 1
             }
         }
+        let open = trader.position != nil
         execute(trader.closeAtEnd(at: lastTs), at: lastTs)
         // Fill the closing order at the last quote known (there is no later one).
         if let q = latestQuote {
@@ -95,6 +96,8 @@ public struct Backtester: Sendable {
             last.ts = lastTs + 1
             apply(venue.onQuote(last))
         }
+        // The curve ends after the close: its last equity is the initial equity plus the round trips' net P&L.
+        if open { equity.append(trader.equityRow(at: lastTs + 1)) }
     }
 
     private mutating func close(_ f: MinuteFeatures) {

@@ -107,12 +107,15 @@ public struct BarBacktester: Sendable {
         for a in trader.closeAtEnd(at: last.decisionTs) {
             if case .submit(let intent) = a { pending.append(intent) }
         }
+        let open = trader.position != nil
         for intent in pending where !intent.purpose.isEntry {
             guard let q = last.quote else { continue }
             let price = intent.side == .long ? q.askPrice + config.exitSlippageTicks : q.bidPrice - config.exitSlippageTicks
             record(intent, price: price, at: last.decisionTs + 1, liquidity: .taker, mid: q.midTwiceTicks)
         }
         pending.removeAll()
+        // The curve ends after the close, as in the tick backtest.
+        if open { equity.append(trader.equityRow(at: last.decisionTs + 1)) }
     }
 
     private mutating func record(_ o: OrderIntent, price: Ticks, at ts: Millis, liquidity: Liquidity, mid: Int64?) {

@@ -32,6 +32,25 @@ public struct Position: Sendable, Hashable, Codable {
     public var exitedQty: Lots = 0
     public var exitReasons: [ExitReason] = []
     public var lastExitTs: Millis = 0
+    /// The stop at entry (before any move to breakeven); nil in positions restored from before it was kept.
+    public var initialStopTwice: Int64?
+    /// How the entry was sized (SPEC §11), for the audit columns of trades.csv.
+    public var entrySizing: EntrySizing?
+}
+
+/// How an entry was sized (SPEC §11): `risk = available_margin × risk_pct`, `qty = risk / |entry − stop|`, capped at
+/// `available_margin × max_leverage` of notional.
+public struct EntrySizing: Sendable, Hashable, Codable {
+    public var availableMargin: Double
+    public var risk: Double
+    /// The leverage cap, not the risk, set the size.
+    public var leverageCapHit: Bool
+
+    public init(availableMargin: Double, risk: Double, leverageCapHit: Bool) {
+        self.availableMargin = availableMargin
+        self.risk = risk
+        self.leverageCapHit = leverageCapHit
+    }
 }
 
 /// One finished round trip (SPEC §12).
@@ -49,6 +68,13 @@ public struct RoundTrip: Sendable, Hashable, Codable {
     public var fees: Double
     public var funding: Double
     public var grossPnL: Double
+    /// The plan, for auditing the trade: the stop at entry, the targets, the stop when it ended (after a move to
+    /// breakeven) and how it was sized. nil where not known (positions from older snapshots, no target).
+    public var initialStopTwice: Int64? = nil
+    public var tp1Twice: Int64? = nil
+    public var tp2Twice: Int64? = nil
+    public var exitStopTwice: Int64? = nil
+    public var entrySizing: EntrySizing? = nil
     /// Gross minus fees minus funding.
     public var netPnL: Double { grossPnL - fees - funding }
 }

@@ -51,6 +51,8 @@ struct Candidate: Sendable, Codable {
     var tp2Twice: Int64?
     var breakoutLevel: Ticks?
     var fromRetest = false
+    /// Set when the entry is sized.
+    var sizing: EntrySizing?
 }
 
 /// An entry order on its way: the plan to apply when it fills.
@@ -59,6 +61,9 @@ struct WorkingEntry: Sendable, Codable {
     var candidate: Candidate
     var submittedAt: Millis
     var isLimit: Bool
+    /// A timed-out limit whose cancel is on its way: a market order replaces it once the venue confirms it gone
+    /// with nothing filled (`confirmCancelBeforeReplacing`).
+    var replaceOnceGone: Bool?
 }
 
 /// The trading decisions of SPEC §8–§11 as a state machine: setups, confirmations, vetoes, sizing and position
@@ -93,6 +98,9 @@ public struct Trader: Sendable, Codable {
     public var sizingEquityCap: Double?
     /// Live: funding is what the exchange charged (`bookFunding`), not the model of SPEC §10; nil or false models it.
     public var fundingFromVenue: Bool?
+    /// Live: a timed-out limit entry is replaced only once the venue confirms its cancel with nothing filled (a
+    /// partial fill becomes the position instead). nil or false: replaced at once, as the paper venue allows.
+    public var confirmCancelBeforeReplacing: Bool?
 
     private var markMidTwice: Int64?
     private var cooldownUntil: Millis = .min
@@ -256,7 +264,7 @@ public struct Trader: Sendable, Codable {
                 direction: fill.side, setup: c.setup, qty: fill.qty, entryQty: fill.qty, entryPrice: fill.price,
                 entryTs: fill.ts, entryDecisionTs: fill.decisionTs, stopTwice: 2 * c.stop,
                 tp1Twice: tp1Lots == nil ? nil : c.tp1Twice, tp2Twice: c.tp2Twice, tp1Lots: tp1Lots,
-                breakoutLevel: c.breakoutLevel, fees: fill.fee
+                breakoutLevel: c.breakoutLevel, fees: fill.fee, initialStopTwice: 2 * c.stop, entrySizing: c.sizing
             )
         case .exit(let reason):
             let exit = workingExits.removeValue(forKey: fill.orderId)
@@ -284,7 +292,9 @@ public struct Trader: Sendable, Codable {
                     RoundTrip(
                         setup: p.setup, direction: p.direction, entryTs: p.entryTs, entryPrice: p.entryPrice,
                         qty: p.entryQty, exitTs: fill.ts, exitTickLots: p.exitTickLots,
-                        exitReasons: p.exitReasons, fees: p.fees, funding: p.funding, grossPnL: p.grossPnL
+                        exitReasons: p.exitReasons, fees: p.fees, funding: p.funding, grossPnL: p.grossPnL,
+                        initialStopTwice: p.initialStopTwice, tp1Twice: p.tp1Twice, tp2Twice: p.tp2Twice, exitStopTwice: p.stopTwice,
+                        entrySizing: p.entrySizing
                     )
                 )
                 position = nil
@@ -306,14 +316,32 @@ public struct Trader: Sendable, Codable {
         }
     }
 
-    /// The venue refused or cancelled an order (reduce-only with nothing to reduce, a cancel that won).
-    public mutating func onOrderGone(id: String) {
-        if workingEntry?.intent.id == id { workingEntry = nil }
+    /// The market order that replaces a timed-out limit entry; it becomes the working entry.
+    private mutating func replacement(of w: WorkingEntry, at now: Millis) -> OrderIntent {
+        var market = w.intent
+        market.id = nextId("e", now)
+        market.type = .market
+        market.decisionTs = now
+        workingEntry = WorkingEntry(intent: market, candidate: w.candidate, submittedAt: now, isLimit: false)
+        return market
+    }
+
+    /// The venue refused or cancelled an order (reduce-only with nothing to reduce, a cancel that won). Returns the
+    /// market replacement of a timed-out limit entry whose cancel this confirms (`confirmCancelBeforeReplacing`).
+    @discardableResult
+    public mutating func onOrderGone(id: String) -> [OrderAction] {
+        if let w = workingEntry, w.intent.id == id {
+            workingEntry = nil
+            if w.replaceOnceGone == true, position == nil, entryVeto == nil, !killSwitchActive {
+                return [.submit(replacement(of: w, at: lastTs ?? w.submittedAt))]
+            }
+        }
         if let exit = workingExits.removeValue(forKey: id), var p = position {
             if case .exit(let reason) = exit.purpose, reason != .tp1 { p.closing = false }
             if case .exit(.tp1) = exit.purpose { p.tp1Triggered = false }
             position = p
         }
+        return []
     }
 
     // MARK: - Minute close
@@ -355,14 +383,16 @@ public struct Trader: Sendable, Codable {
         }
 
         // A limit entry unfilled after its timeout becomes a market order.
-        if let w = workingEntry, w.isLimit, now >= w.submittedAt + Millis(config.limitOrderTimeoutMinutes) * millisPerMinute {
+        if var w = workingEntry, w.isLimit, w.replaceOnceGone != true,
+            now >= w.submittedAt + Millis(config.limitOrderTimeoutMinutes) * millisPerMinute
+        {
             actions.append(.cancel(id: w.intent.id))
-            var market = w.intent
-            market.id = nextId("e", now)
-            market.type = .market
-            market.decisionTs = now
-            workingEntry = WorkingEntry(intent: market, candidate: w.candidate, submittedAt: now, isLimit: false)
-            actions.append(.submit(market))
+            if confirmCancelBeforeReplacing == true {
+                w.replaceOnceGone = true
+                workingEntry = w
+            } else {
+                actions.append(.submit(replacement(of: w, at: now)))
+            }
         }
 
         // Setups.
@@ -539,6 +569,7 @@ public struct Trader: Sendable, Codable {
         }
         let minLots = instrument.minQty.count(of: instrument.qtyStep) ?? 1
         guard size.lots >= max(minLots, 1) else { return (nil, "size_below_min", []) }
+        c.sizing = EntrySizing(availableMargin: margin, risk: margin * config.riskPct, leverageCapHit: size.leverageCapHit)
 
         var actions: [OrderAction] = []
         if flip, var p = position, !p.closing {

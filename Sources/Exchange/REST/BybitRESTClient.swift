@@ -125,6 +125,23 @@ public final class BybitRESTClient: @unchecked Sendable {
         )
     }
 
+    /// The order book's best `limit` levels on each side (1-500 for linear; 25 by default).
+    public func orderBook(limit: Int = 25) throws(BybitError) -> OrderBook {
+        let r = try call("GET", "/v5/market/orderbook", [("category", config.category), ("symbol", config.symbol), ("limit", String(limit))],
+                         signed: false)
+        func levels(_ key: String) throws(BybitError) -> [OrderBook.Level] {
+            var out: [OrderBook.Level] = []
+            for (n, row) in try r.rows(key).enumerated() {
+                guard row.count >= 2, let p = ScaledDecimal(row[0]), let s = ScaledDecimal(row[1]) else {
+                    throw r.fail("\(key)[\(n)]", "is not [price, size]")
+                }
+                out.append(OrderBook.Level(price: p, size: s))
+            }
+            return out
+        }
+        return OrderBook(bids: try levels("b"), asks: try levels("a"), updateId: try r.int64("u"), ts: try r.int64("ts"))
+    }
+
     public func fundingHistory(startTime: Int64, endTime: Int64, limit: Int = 200) throws(BybitError) -> [FundingRecord] {
         let r = try call("GET", "/v5/market/funding/history", [
             ("category", config.category), ("symbol", config.symbol), ("startTime", String(startTime)),
@@ -224,6 +241,17 @@ public final class BybitRESTClient: @unchecked Sendable {
         q.append(("limit", "50"))
         var out: [OrderInfo] = []
         try forEachPage("/v5/order/realtime", q) { (item: JSONFields) throws(BybitError) in out.append(try OrderInfo(item)) }
+        return out
+    }
+
+    /// Closed orders of the symbol (filled, cancelled, rejected, deactivated), newest first, every page: where the
+    /// orders that ended while the private stream was down are found.
+    public func orderHistory(linkId: String? = nil) throws(BybitError) -> [OrderInfo] {
+        var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol)]
+        if let linkId { q.append(("orderLinkId", linkId)) }
+        q.append(("limit", "50"))
+        var out: [OrderInfo] = []
+        try forEachPage("/v5/order/history", q) { (item: JSONFields) throws(BybitError) in out.append(try OrderInfo(item)) }
         return out
     }
 

@@ -26,6 +26,19 @@ public struct Ticker: Sendable, Hashable {
     public var nextFundingTime: Int64?
 }
 
+/// `GET /v5/market/orderbook`: levels best first.
+public struct OrderBook: Sendable, Hashable {
+    public struct Level: Sendable, Hashable {
+        public var price: ScaledDecimal
+        public var size: ScaledDecimal
+    }
+    public var bids: [Level]
+    public var asks: [Level]
+    /// Update id (`u`); 1 after a service restart.
+    public var updateId: Int64
+    public var ts: Int64
+}
+
 /// One funding rate from `GET /v5/market/funding/history`.
 public struct FundingRecord: Sendable, Hashable {
     public var rate: ScaledDecimal

@@ -117,6 +117,14 @@ extension SimVenue {
                 "lastPrice": recentTrades.last.map { price($0.price) } ?? price(q.bidPrice),
                 "fundingRate": formatNumber(config.fundingRate8hBps / 10_000), "nextFundingTime": String(next),
             ]]])
+        case ("GET", "/v5/market/orderbook"):
+            // The venue's book as its matching sees it: the L1, then one tick worse per level with the top size.
+            guard let q = quote else { return fail(10016, "no market yet") }
+            let limit = Int(params["limit"] ?? "") ?? 25
+            guard limit >= 1 && limit <= 500 else { return fail(10001, "limit must be 1-500") }
+            let bids = (0..<Int64(limit)).map { [price(q.bidPrice - $0), size(max(1, q.bidSize))] }
+            let asks = (0..<Int64(limit)).map { [price(q.askPrice + $0), size(max(1, q.askSize))] }
+            return ok(["s": i.symbol, "b": bids, "a": asks, "ts": marketTime, "u": bookUpdateId, "seq": bookUpdateId, "cts": q.ts])
         case ("GET", "/v5/market/funding/history"):
             let start = Int64(params["startTime"] ?? "") ?? .min
             let end = Int64(params["endTime"] ?? "") ?? .max
