@@ -23,8 +23,14 @@ struct SimExchangeCommand: ParsableCommand {
             --warm-minutes of history played at once so indicators have data. Faults switch at run time:
               curl -X POST http://127.0.0.1:PORT/sim/faults -d '{"failNextRetCode":10006,"failNextCount":3}'
             (fields: failNextRetCode/failNextCount, failNextHTTPStatus/failNextHTTPCount, replyDelayMs, \
-            dropRepliesCount, rejectOrders, duplicateExecutions, clockSkewMs, stallWebSockets, dropWebSockets); \
-            POST /sim/restart makes the next book message say u=1. GET /sim/state shows the venue.
+            dropRepliesCount, dropCreateRepliesCount, rejectOrders, rejectTradingStop, duplicateExecutions, \
+            clockSkewMs, stallWebSockets, dropWebSockets, dropPrivateWebSockets, cutPrivateStreams, \
+            stallPrivateStreams, failPrivateAuth, thinBookLots/thinBookCount); POST /sim/restart makes the next \
+            book message say u=1; POST /sim/adl {"qty":"0.1","execType":"AdlTrade"|"BustTrade"} makes the exchange \
+            close part of the position; POST /sim/account {"hedgeMode":true} switches the position mode. GET \
+            /sim/state shows the venue. The venue does what Bybit documents: the position's stop is a conditional \
+            order (listed, pushed, triggered), trading-stop needs tpslMode and answers 34040 when unchanged, market \
+            orders stop at a slippage band and end Cancelled with their fills, lists are paged (docs/EXCHANGE.md).
             Stops on Ctrl-C or SIGTERM.
             """
     )
