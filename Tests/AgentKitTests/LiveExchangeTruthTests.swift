@@ -176,4 +176,31 @@ import Testing
         #expect(resumed.contains(#""ok":true"#), "\(resumed)")
         h.stop()
     }
+
+    // MARK: - Shadow: the paper venue decides, the testnet's books are compared
+
+    /// Shadow restarts with a testnet position and its stop: the testnet's own stop order is recognised.
+    @Test func shadowRestartWithATestnetPositionAndItsStopIsNotAMismatch() async throws {
+        let h = try LiveHarness(mode: "shadow")
+        try h.start()
+        #expect(await h.tradeUntilPositionIsProtected())
+        #expect(h.venuePosition == h.engine.trader.signedQty)
+        h.stop()
+        try h.start()
+        #expect(h.state != "halted", "\(h.engine.supervisor.reason)")
+        #expect(h.alerts("position_mismatch").isEmpty && h.alerts("shadow_divergence").isEmpty)
+        h.stop()
+    }
+
+    /// A testnet entry that partly fills is a divergence to alert; the paper side trades on.
+    @Test func shadowPartialTestnetFillIsADivergenceNotAHalt() async throws {
+        let h = try LiveHarness(mode: "shadow")
+        try h.start()
+        try h.fault(#"{"thinBookLots":"1","thinBookCount":"1"}"#)
+        await h.run(minutes: 600) { h in h.engine.trader.position != nil && h.venuePosition != 0 }
+        #expect(h.venuePosition == 1 && (h.engine.trader.position?.qty ?? 0) > 1)
+        #expect(await h.wait { !$0.alerts("shadow_divergence").isEmpty })
+        #expect(h.state == "active")
+        h.stop()
+    }
 }

@@ -29,9 +29,10 @@ final class Inbox<Message: Sendable>: @unchecked Sendable {
     }
 }
 
-/// Feeds the venue a generated market, a few events every millisecond, until cancelled.
+/// Feeds the venue a generated market, a few events every millisecond, until cancelled (on a thread of its own: the
+/// suite's other tests may hold the shared pool).
 func feed(_ venue: SimVenue, seed: UInt64) -> Task<Void, Never> {
-    Task.detached {
+    Task(executorPreference: DedicatedExecutor(label: "test-feed")) {
         var config = MarketGeneratorConfig()
         config.seed = seed
         config.hours = 24
@@ -56,7 +57,9 @@ func quickSettings(_ url: String) -> StreamSettings {
 /// Runs the public stream against the fixture's venue, delivering into `inbox`, until the task is cancelled.
 func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> Task<Void, Never> {
     let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
-    return Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+    return Task(executorPreference: DedicatedExecutor(label: "test-public-stream")) {
+        await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
+    }
 }
 
 @Suite(.serialized) struct StreamTests {
@@ -129,7 +132,9 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
         let inbox = Inbox<PrivateMessage>()
         let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
                                         credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
-        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
+            await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
+        }
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
         _ = try sim.client().createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "ws-1"))
@@ -149,7 +154,9 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
         let inbox = Inbox<PrivateMessage>()
         let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
                                         credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "nope"))
-        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
+            await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
+        }
         defer { task.cancel() }
         #expect(await inbox.wait { box in
             box.allStatuses.contains { if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false } }
@@ -164,7 +171,9 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
         let inbox = Inbox<PrivateMessage>()
         let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
                                         credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
-        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
+            await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
+        }
         defer { task.cancel() }
         #expect(await inbox.wait { box in
             box.allStatuses.contains { if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false } }
@@ -181,7 +190,9 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
         let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
                                         credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
                                         now: { wallClockMillis() + 30_000 })
-        let task = Task { await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) }) }
+        let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
+            await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
+        }
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
     }

@@ -84,15 +84,15 @@ public struct BacktestMetrics: Sendable, Hashable {
         self.init(
             initialEquity: trader.config.initialEquity, finalEquity: trader.equity, equity: equity, trips: trader.roundTrips,
             fills: fills, ambiguous: minutes.filter { $0.volume > 0 }.map(\.ambiguousFraction), fees: trader.feesPaid,
-            funding: trader.fundingPaid, instrument: trader.instrument
+            funding: trader.fundingPaid, instrument: trader.instrument, minuteCount: minutes.count
         )
     }
 
-    /// `finalEquity` is the account after everything was closed at the end of the data (the last equity row is
-    /// taken at the last minute's close, before that).
+    /// `finalEquity` is the account after everything was closed at the end of the data (the equity curve's last row,
+    /// after that close). `minuteCount`: the minutes decided (nil: one per equity row).
     public init(
         initialEquity: Double, finalEquity: Double, equity: [EquityRow], trips: [RoundTrip], fills: [Fill],
-        ambiguous: [Double], fees: Double, funding: Double, instrument: Instrument
+        ambiguous: [Double], fees: Double, funding: Double, instrument: Instrument, minuteCount: Int? = nil
     ) {
         self.initialEquity = initialEquity
         self.finalEquity = finalEquity
@@ -129,7 +129,7 @@ public struct BacktestMetrics: Sendable, Hashable {
             }
         )
         ambiguousFraction = Distribution(ambiguous)
-        minutes = equity.count
+        minutes = minuteCount ?? equity.count
         self.fills = fills.count
     }
 }
