@@ -62,6 +62,20 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
     }
 }
 
+/// Runs the private stream against the fixture's venue (key `sim-key`), delivering into the returned inbox, until the
+/// task is cancelled.
+func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @escaping @Sendable () -> Int64 = wallClockMillis)
+    -> (Inbox<PrivateMessage>, Task<Void, Never>)
+{
+    let inbox = Inbox<PrivateMessage>()
+    let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
+                                    credentials: BybitCredentials(apiKey: "sim-key", apiSecret: secret), now: now)
+    let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
+        await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
+    }
+    return (inbox, task)
+}
+
 @Suite(.serialized) struct StreamTests {
     @Test func publicStreamDeliversTradesAndQuotes() async throws {
         let sim = try SimFixture(minutes: 2)
@@ -129,12 +143,7 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
     @Test func privateStreamAuthenticatesAndDeduplicatesExecutions() async throws {
         let sim = try SimFixture(minutes: 2)
         try sim.setFaults(#"{"duplicateExecutions": true}"#)
-        let inbox = Inbox<PrivateMessage>()
-        let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
-                                        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
-        let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
-            await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
-        }
+        let (inbox, task) = startPrivateStream(sim)
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
         _ = try sim.client().createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "ws-1"))
@@ -151,12 +160,7 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
 
     @Test func wrongKeyIsRefused() async throws {
         let sim = try SimFixture(minutes: 1)
-        let inbox = Inbox<PrivateMessage>()
-        let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
-                                        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "nope"))
-        let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
-            await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
-        }
+        let (inbox, task) = startPrivateStream(sim, secret: "nope")
         defer { task.cancel() }
         #expect(await inbox.wait { box in
             box.allStatuses.contains { if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false } }
@@ -168,12 +172,7 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
         // Bybit leaves a socket whose auth failed open and silent: the client must close it and try again.
         let sim = try SimFixture(minutes: 1)
         try sim.setFaults(#"{"failPrivateAuth": true}"#)
-        let inbox = Inbox<PrivateMessage>()
-        let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
-                                        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
-        let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
-            await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
-        }
+        let (inbox, task) = startPrivateStream(sim)
         defer { task.cancel() }
         #expect(await inbox.wait { box in
             box.allStatuses.contains { if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false } }
@@ -186,13 +185,7 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
         // The exchange's clock is 30 s ahead: `expires` from the local clock would be in its past.
         let sim = try SimFixture(minutes: 1)
         try sim.setFaults(#"{"clockSkewMs": 30000}"#)
-        let inbox = Inbox<PrivateMessage>()
-        let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
-                                        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
-                                        now: { wallClockMillis() + 30_000 })
-        let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
-            await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
-        }
+        let (inbox, task) = startPrivateStream(sim, now: { wallClockMillis() + 30_000 })
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
     }
