@@ -81,6 +81,18 @@ func exchangeSettings(port: Int) -> [String] {
         #expect(run.stdout.contains("FAIL position mode: the account is in hedge mode"), "\(run.stdout)")
     }
 
+    /// The agent itself refuses to start live when the exchange's rules differ from the configuration.
+    @Test func liveRefusesToStartOnDifferentInstrumentRules() throws {
+        let sim = try InProcessVenue()
+        let dir = NSTemporaryDirectory() + "rules-\(UUID())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = try agent(["run", "--env", "live", "--state-dir", dir, "--socket", dir + "/c.sock", "--set", "live.armed=true",
+                             "--set", "instrument.qty_step=0.01", "--set", "instrument.min_qty=0.01"] + sim.settings,
+                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("instrument.qty_step: exchange 0.001, configuration 0.01"), "\(run.stderr)")
+    }
+
     @Test func missingKeysAndBadSecretFailWithReasons() throws {
         let sim = try InProcessVenue()
         let none = try agent(["preflight", "--env", "backtest", "--stream-timeout", "3"] + sim.settings,
