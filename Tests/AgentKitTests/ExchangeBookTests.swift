@@ -33,7 +33,7 @@ import Testing
     @Test func marketOrderPartlyFilledThenCancelledEndsAtWhatExecuted() throws {
         var book = ExchangeBook(instrument: instrument)
         book.track(intent())
-        book.acknowledged("at-e-1-1", orderId: "o-1")
+        book.acknowledged("at-e-1-1")
         #expect(try book.onOrder(order("at-e-1-1", "New", cum: "0")).isEmpty)
         #expect(try book.onExecution(execution("x1", link: "at-e-1-1", qty: "0.003", price: "50000.0")).isEmpty)
         #expect(try book.onExecution(execution("x2", link: "at-e-1-1", qty: "0.001", price: "50000.4")).isEmpty)
@@ -80,7 +80,7 @@ import Testing
         let stop = try order("", "Untriggered", cum: "0", orderId: "sl-1", stopOrderType: "StopLoss", trigger: "49000.0")
         #expect(book.onOrder(stop).isEmpty)
         #expect(book.heldStopTicks == 490_000)
-        book.reconciled(position: 10, openOrders: [stop], recentExecutions: [])
+        book.reconciled(position: 10, openOrders: [stop])
         #expect(book.heldStopTicks == 490_000)
         // It fires: its executions carry its stopOrderType and no orderLinkId; the order ends.
         let out = try book.onExecution(execution("x9", link: "", qty: "0.010", price: "48999.0", side: "Sell", stopOrderType: "StopLoss"))
@@ -95,7 +95,7 @@ import Testing
 
     @Test func fundingLeavesThePositionAdlChangesIt() throws {
         var book = ExchangeBook(instrument: instrument)
-        book.reconciled(position: 10, openOrders: [], recentExecutions: [])
+        book.reconciled(position: 10, openOrders: [])
         let funding = try book.onExecution(execution("f1", link: "", qty: "0.010", type: "Funding", fee: "0.5"))
         guard case .funding? = funding.first else {
             Issue.record("expected funding: \(funding)")
@@ -126,7 +126,7 @@ import Testing
         book.track(intent())
         book.outcomeUnknown("at-e-1-1")
         #expect(book.unknownIds == ["at-e-1-1"] && book.hasOrdersInFlight)
-        book.acknowledged("at-e-1-1", orderId: "o-1")
+        book.acknowledged("at-e-1-1")
         #expect(book.unknownIds.isEmpty && book.hasOrdersInFlight)
         _ = try book.onExecution(execution("x1", link: "at-e-1-1", qty: "0.010"))
         #expect(!book.hasOrdersInFlight)

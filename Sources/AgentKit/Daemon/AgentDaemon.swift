@@ -100,10 +100,11 @@ public final class AgentDaemon: @unchecked Sendable {
             rest.symbol = settings.instrument.symbol
             rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
             let restLogger = Logger(label: "venue")
-            let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: { message in
-                // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
+            // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
+            let alert: @Sendable (String) -> Void = { message in
                 queue.put(.venue(.failed(what: "rest", reason: message), wall: wallClockMillis()))
-            })
+            }
+            let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: alert)
             // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.
             do {
                 try VenueRules.check(client, settings.instrument, venue: settings.mode == .live ? "exchange" : "testnet")
@@ -117,9 +118,7 @@ public final class AgentDaemon: @unchecked Sendable {
             protectiveRest.maxAttempts = 3
             protectiveRest.backoffBaseMs = 100
             let protective = BybitRESTClient(config: protectiveRest, credentials: credentials,
-                                             transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: { message in
-                queue.put(.venue(.failed(what: "rest", reason: message), wall: wallClockMillis()))
-            })
+                                             transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert)
             engine.mirror = ExchangeMirror(client: client, protectiveClient: protective, instrument: settings.instrument,
                                            privateSettings: StreamSettings(url: venuePrivate), credentials: credentials, queue: queue,
                                            logger: restLogger)

@@ -40,7 +40,6 @@ struct MirrorState {
     var lastWalletWall: Int64 = 0
     /// The start-up reconciliation could not reach the venue: the first re-read that answers does it.
     var reconcilePending = false
-    var walletEquity: Double?
     var walletAlerted = false
     /// The mirror's flatten: nil while running (or not asked), then its outcome.
     var flattenResult: Bool?
@@ -81,13 +80,13 @@ extension AgentEngine {
                     sleepMillis(min(5_000, 500 * Int64(attempt)))
                 }
             }
-            mirrorState.book.reconciled(position: venue.position, openOrders: venue.openOrders, recentExecutions: [])
+            mirrorState.book.reconciled(position: venue.position, openOrders: venue.openOrders)
             // What was booked before the restart is never booked again (the ids are written with their fills).
             mirrorState.book.alreadyBooked(try store.bookedExecutionIds(since: (since ?? lastMarketTs) - 8 * 86_400_000))
             mirrorState.stopHeld = venue.stopTicks
             for w in paper.workingOrders {
                 mirrorState.book.track(w)
-                mirrorState.book.acknowledged(w.id, orderId: nil)
+                mirrorState.book.acknowledged(w.id)
             }
             // Orders that were working: their executions and final state, as the exchange has them.
             let workingIds = Set(paper.workingOrders.map(\.id))
@@ -109,19 +108,8 @@ extension AgentEngine {
                     batch.executions.append((e.execId, e.execTime))
                     applyForeign(e, lots: lots, ticks: ticks, wall: wall)
                 }
-                mirrorState.book.position = venue.position
             }
-            let known = Set(paper.workingOrders.map(\.id))
-            let foreign = venue.openOrders.filter { !$0.isConditional && !known.contains($0.orderLinkId) }
-            let paperQty = trader.signedQty
-            var problems: [String] = []
-            if venue.position != paperQty && !mirrorState.book.hasOrdersInFlight {
-                problems.append("position: agent \(sizeText(paperQty)), \(venueName) \(sizeText(venue.position))")
-            }
-            if !foreign.isEmpty {
-                problems.append("\(venueName) orders unknown to the agent: "
-                    + foreign.map { $0.orderLinkId.isEmpty ? $0.orderId : $0.orderLinkId }.joined(separator: ", "))
-            }
+            let problems = reconciliationProblems(position: venue.position, openOrders: venue.openOrders)
             if isLive {
                 let equity = try mirror.walletEquity()
                 onWallet(equity, wall: wall)
@@ -133,9 +121,7 @@ extension AgentEngine {
                     + "\(venue.openOrders.count) open order(s) (\(own) the position's own)"
                 logger.notice("\(text)", metadata: ["event": "reconcile.ok"])
             } else {
-                let text = problems.joined(separator: "; ")
-                raise("position_mismatch", .critical, "reconciliation: \(text); trading halted, nothing was changed", wall: wall)
-                note(supervisor.halt("position_mismatch: \(text)"), wall: wall)
+                haltOnMismatch(problems, wall: wall)
             }
             mirrorState.lastResyncWall = wall
             mirrorState.resyncFrom = since ?? 0
@@ -153,17 +139,36 @@ extension AgentEngine {
     /// After a start that could not reconcile: the first re-read that answers does it.
     private func reconcileLate(_ r: VenueResync, wall: Int64) {
         mirrorState.reconcilePending = false
-        let known = Set(paper.workingOrders.map(\.id))
-        let foreign = r.openOrders.filter { !$0.isConditional && !known.contains($0.orderLinkId) }
-        if r.position == trader.signedQty && foreign.isEmpty {
+        let problems = reconciliationProblems(position: r.position, openOrders: r.openOrders)
+        if problems.isEmpty {
             raise("venue_unreachable", .info, "the \(venueName) answers again and agrees (position \(sizeText(r.position))); "
                 + "`atctl resume` to trade", wall: wall)
         } else {
-            let text = "position: agent \(sizeText(trader.signedQty)), \(venueName) \(sizeText(r.position))"
-                + (foreign.isEmpty ? "" : "; orders unknown to the agent: \(foreign.map(\.orderId).joined(separator: ", "))")
-            raise("position_mismatch", .critical, "reconciliation: \(text); trading halted, nothing was changed", wall: wall)
-            note(supervisor.halt("position_mismatch: \(text)"), wall: wall)
+            haltOnMismatch(problems, wall: wall)
         }
+    }
+
+    /// What the venue's position and open orders say that the agent's books do not: a position that differs with
+    /// nothing in flight, open orders that are neither the agent's nor the position's own conditional ones.
+    private func reconciliationProblems(position: Lots, openOrders: [OrderInfo]) -> [String] {
+        let known = Set(paper.workingOrders.map(\.id))
+        let foreign = openOrders.filter { !$0.isConditional && !known.contains($0.orderLinkId) }
+        var problems: [String] = []
+        if position != trader.signedQty && !mirrorState.book.hasOrdersInFlight {
+            problems.append("position: agent \(sizeText(trader.signedQty)), \(venueName) \(sizeText(position))")
+        }
+        if !foreign.isEmpty {
+            problems.append("\(venueName) orders unknown to the agent: "
+                + foreign.map { $0.orderLinkId.isEmpty ? $0.orderId : $0.orderLinkId }.joined(separator: ", "))
+        }
+        return problems
+    }
+
+    /// A reconciliation that found problems: alerted, halted, nothing changed.
+    private func haltOnMismatch(_ problems: [String], wall: Int64) {
+        let text = problems.joined(separator: "; ")
+        raise("position_mismatch", .critical, "reconciliation: \(text); trading halted, nothing was changed", wall: wall)
+        note(supervisor.halt("position_mismatch: \(text)"), wall: wall)
     }
 
     // MARK: - Orders out
@@ -202,7 +207,7 @@ extension AgentEngine {
     func onVenue(_ r: VenueReport, wall: Int64) {
         switch r {
         case .acknowledged(let id, let orderId, let latency):
-            mirrorState.book.acknowledged(id, orderId: orderId)
+            mirrorState.book.acknowledged(id)
             logger.info("order acknowledged by the \(venueName)", metadata: ["event": "order.acknowledged", "order_link_id": "\(id)",
                                                                                "order_id": "\(orderId)", "venue": "\(venueName)",
                                                                                "latency_ms": "\(latency)"])
@@ -402,7 +407,7 @@ extension AgentEngine {
                         liquidity: e.isMaker ? .maker : .taker, fee: Double(e.execFee.description) ?? 0, purpose: .exit(reason),
                         referenceMidTwice: nil)], wall: wall)
             if [.adl, .liquidation, .delivery].contains(reason) {
-                let kind = reason == .adl ? "adl" : reason == .liquidation ? "liquidation" : "delivery"
+                let kind = reason.rawValue
                 raise(kind, .critical, "the exchange closed \(sizeText(booked)) of the position itself (\(text)); booked as reported, "
                     + "entries halted until `atctl resume`", wall: wall)
                 if supervisor.state != .flattening && supervisor.state != .halted {
@@ -486,7 +491,6 @@ extension AgentEngine {
 
     /// Live: the wallet's equity caps sizing (with `live.allocated_equity`); an agent richer than the wallet is alerted.
     func onWallet(_ equity: Double, wall: Int64) {
-        mirrorState.walletEquity = equity
         mirrorState.lastWalletWall = wall
         guard isLive else { return }
         let cap = settings.liveAllocatedEquity > 0 ? min(settings.liveAllocatedEquity, equity) : equity

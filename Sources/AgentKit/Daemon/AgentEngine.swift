@@ -121,11 +121,7 @@ public final class AgentEngine: @unchecked Sendable {
         trader = Trader(config: settings.strategy, instrument: settings.instrument)
         paper = PaperFillModel(config: settings.strategy, instrument: settings.instrument)
         mirrorState = MirrorState(instrument: settings.instrument)
-        // Live books the funding the exchange charges, not the model.
-        if settings.mode == .live {
-            trader.fundingFromVenue = true
-            trader.confirmCancelBeforeReplacing = true
-        }
+        Self.applyVenueRules(to: &trader, live: settings.mode == .live)
         // Live always waits for the operator, whatever the configuration says.
         supervisor = Supervisor(requireManualActivation: settings.requireManualActivation || settings.mode == .live)
     }
@@ -147,8 +143,7 @@ public final class AgentEngine: @unchecked Sendable {
             }
             t.reconfigure(settings.strategy)
             v.reconfigure(settings.strategy)
-            t.fundingFromVenue = isLive ? true : nil
-            t.confirmCancelBeforeReplacing = isLive ? true : nil
+            Self.applyVenueRules(to: &t, live: isLive)
             trader = t
             paper = v
             // Live asks the operator again after every start; the other modes resume as they were.
@@ -190,6 +185,13 @@ public final class AgentEngine: @unchecked Sendable {
         lastMarketTs = last
         let minutes = (lastF?.index ?? -1) + 1
         return "window rebuilt from \(counts.trades) trades and \(counts.quotes) quotes since \(isoTime(from)) (\(minutes) minutes)"
+    }
+
+    /// Live books the funding the exchange charges, not the model, and replaces a timed-out limit entry only once the
+    /// exchange confirms its cancel; the other modes keep the backtest's rules.
+    static func applyVenueRules(to t: inout Trader, live: Bool) {
+        t.fundingFromVenue = live ? true : nil
+        t.confirmCancelBeforeReplacing = live ? true : nil
     }
 
     /// Whether the window holds the warm-up's minutes.
@@ -432,7 +434,6 @@ public final class AgentEngine: @unchecked Sendable {
                 }
                 mirrorSubmit(intent)
             case .cancel(let id):
-                // Live: the order is gone when the exchange says so, with whatever executed meanwhile.
                 mirrorCancel(id)
                 // Live: the order is gone when the exchange says so (or fills meanwhile).
                 if !isLive, paper.cancel(id: id) {

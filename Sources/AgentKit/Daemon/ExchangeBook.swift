@@ -8,16 +8,14 @@ enum VenueOrderState: String, Sendable {
     /// The create call ended without an answer (lost reply, timeout, 5xx): the order may exist; it is queried by
     /// `orderLinkId` until the exchange says.
     case unknown
-    /// Accepted (`New`), nothing executed yet.
+    /// Accepted: working at the exchange (what executed so far is in `TrackedOrder.lots`).
     case working
-    case partiallyFilled
 }
 
 /// One of the agent's orders at the exchange: what it asked for and what executed so far.
 struct TrackedOrder: Sendable {
     var intent: OrderIntent
     var state: VenueOrderState
-    var orderId: String?
     /// Executed lots and `sum(price ticks × lots)`, from executions (de-duplicated by `execId`).
     var lots: Lots = 0
     var tickLots: Int64 = 0
@@ -96,10 +94,9 @@ struct ExchangeBook: Sendable {
     }
 
     /// The create call was accepted.
-    mutating func acknowledged(_ id: String, orderId: String?) {
+    mutating func acknowledged(_ id: String) {
         guard var o = orders[id] else { return }
-        if o.state == .sending || o.state == .unknown { o.state = .working }
-        if let orderId { o.orderId = orderId }
+        o.state = .working
         orders[id] = o
     }
 
@@ -130,18 +127,12 @@ struct ExchangeBook: Sendable {
             return []
         }
         guard var o = orders[info.orderLinkId] else { return [] }
-        o.orderId = info.orderId
-        switch info.orderStatus {
-        case "New", "Untriggered":
-            if o.state == .sending || o.state == .unknown { o.state = .working }
-        case "PartiallyFilled":
-            o.state = .partiallyFilled
-        default:
-            if info.isFinal {
-                o.finalStatus = info.orderStatus == "PartiallyFilledCanceled" ? "Cancelled" : info.orderStatus
-                o.finalLots = instrument.lots(info.cumExecQty) ?? o.lots
-                o.rejectReason = info.rejectReason == "EC_NoError" ? "" : info.rejectReason
-            }
+        // Any report of it means the exchange has it.
+        o.state = .working
+        if info.isFinal {
+            o.finalStatus = info.orderStatus == "PartiallyFilledCanceled" ? "Cancelled" : info.orderStatus
+            o.finalLots = instrument.lots(info.cumExecQty) ?? o.lots
+            o.rejectReason = info.rejectReason == "EC_NoError" ? "" : info.rejectReason
         }
         orders[info.orderLinkId] = o
         var out = settle(info.orderLinkId)
@@ -172,8 +163,7 @@ struct ExchangeBook: Sendable {
         o.isMaker = e.isMaker
         o.lastExecTime = max(o.lastExecTime, e.execTime)
         o.executions.append((e.execId, e.execTime))
-        if o.state != .partiallyFilled && o.lots < o.intent.qty { o.state = .partiallyFilled }
-        if o.orderId == nil { o.orderId = e.orderId }
+        o.state = .working
         orders[e.orderLinkId] = o
         return settle(e.orderLinkId)
     }
@@ -201,17 +191,11 @@ struct ExchangeBook: Sendable {
         for id in execIds { _ = remember(id) }
     }
 
-
-    /// Start-up: the exchange's position and open orders as REST lists them, and the executions of the last
-    /// minutes (remembered so a stream replay of them is not counted again).
-    mutating func reconciled(position: Lots, openOrders: [OrderInfo], recentExecutions: [Execution]) {
+    /// Start-up: the exchange's position and its own conditional orders as REST lists them.
+    mutating func reconciled(position: Lots, openOrders: [OrderInfo]) {
         self.position = position
         conditionals = [:]
         for o in openOrders where o.isConditional && o.orderLinkId.isEmpty { conditionals[o.orderId] = o }
-        for e in recentExecutions {
-            _ = remember(e.execId)
-            lastExecTime = max(lastExecTime, e.execTime)
-        }
     }
 
     /// The conditional stop order the exchange holds for the position, if any (its trigger in ticks).

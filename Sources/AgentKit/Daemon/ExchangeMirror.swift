@@ -9,8 +9,6 @@ public import Logging
 public struct VenueResync: Sendable {
     public var executions: [Execution]
     public var asked: [OrderInfo]
-    /// Ids asked about that the exchange does not know.
-    public var unknownToVenue: [String]
     public var openOrders: [OrderInfo]
     /// Signed lots.
     public var position: Lots
@@ -116,8 +114,7 @@ public final class ExchangeMirror: @unchecked Sendable {
         let open = try client.orders(openOnly: true)
         let executions = try executionsSince.map { since throws(BybitError) in try client.executions(startTime: since) } ?? []
         markSuccess()
-        return VenueResync(executions: executions, asked: [], unknownToVenue: [], openOrders: open, position: position,
-                           stopTicks: stop, reason: "start")
+        return VenueResync(executions: executions, asked: [], openOrders: open, position: position, stopTicks: stop, reason: "start")
     }
 
     private func readPosition() throws(BybitError) -> (Lots, Ticks?) {
@@ -298,16 +295,16 @@ public final class ExchangeMirror: @unchecked Sendable {
             do {
                 // Executions first: what executed before the orders and position were read is then in them.
                 let executions = try client.executions(startTime: since)
+                // An order the exchange does not know is left to its `.resolve` query.
                 var asked: [OrderInfo] = []
-                var unknown: [String] = []
                 for id in ids {
-                    if let o = try client.order(linkId: id) { asked.append(o) } else { unknown.append(id) }
+                    if let o = try client.order(linkId: id) { asked.append(o) }
                 }
                 let open = try client.orders(openOnly: true)
                 let (position, stop) = try readPosition()
                 markSuccess()
-                report(.resync(VenueResync(executions: executions, asked: asked, unknownToVenue: unknown, openOrders: open,
-                                           position: position, stopTicks: stop, reason: reason)))
+                report(.resync(VenueResync(executions: executions, asked: asked, openOrders: open, position: position, stopTicks: stop,
+                                           reason: reason)))
             } catch {
                 report(.resyncFailed(reason: "\(error)"))
             }

@@ -238,10 +238,7 @@ public final class BybitRESTClient: @unchecked Sendable {
     public func orders(openOnly: Bool = true, linkId: String? = nil) throws(BybitError) -> [OrderInfo] {
         var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol)]
         if let linkId { q.append(("orderLinkId", linkId)) } else { q.append(("openOnly", openOnly ? "0" : "1")) }
-        q.append(("limit", "50"))
-        var out: [OrderInfo] = []
-        try forEachPage("/v5/order/realtime", q) { (item: JSONFields) throws(BybitError) in out.append(try OrderInfo(item)) }
-        return out
+        return try orderPages("/v5/order/realtime", q)
     }
 
     /// Closed orders of the symbol (filled, cancelled, rejected, deactivated), newest first, every page: where the
@@ -249,10 +246,7 @@ public final class BybitRESTClient: @unchecked Sendable {
     public func orderHistory(linkId: String? = nil) throws(BybitError) -> [OrderInfo] {
         var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol)]
         if let linkId { q.append(("orderLinkId", linkId)) }
-        q.append(("limit", "50"))
-        var out: [OrderInfo] = []
-        try forEachPage("/v5/order/history", q) { (item: JSONFields) throws(BybitError) in out.append(try OrderInfo(item)) }
-        return out
+        return try orderPages("/v5/order/history", q)
     }
 
     /// One order by its client id, open or closed; nil when the exchange does not know it (yet).
@@ -290,6 +284,13 @@ public final class BybitRESTClient: @unchecked Sendable {
         } catch where error.retCode == BybitRetCode.tpslNotModified {
             return false
         }
+    }
+
+    /// Every order a paginated order list answers, 50 a page.
+    private func orderPages(_ path: String, _ query: [(String, String)]) throws(BybitError) -> [OrderInfo] {
+        var out: [OrderInfo] = []
+        try forEachPage(path, query + [("limit", "50")]) { (item: JSONFields) throws(BybitError) in out.append(try OrderInfo(item)) }
+        return out
     }
 
     /// Calls a paginated list endpoint until `nextPageCursor` is empty (at most 100 pages).

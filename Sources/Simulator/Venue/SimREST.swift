@@ -176,7 +176,7 @@ extension SimVenue {
             }
             let link = params["orderLinkId"] ?? ""
             guard link.count <= 36 else { return fail(10001, "orderLinkId too long") }
-            if let failure = positionIdxFailure(params) { return failure }
+            guard positionIdxFits(params) else { return fail(10001, "position idx not match position mode") }
             do {
                 let o = try place(linkId: link.isEmpty ? "auto-\(orderSeq + 1)" : link, side: side, type: type, qty: qty,
                                   price: type == "Limit" ? px : nil, reduceOnly: params["reduceOnly"] == "true", timeInForce: params["timeInForce"])
@@ -230,7 +230,7 @@ extension SimVenue {
             guard params["tpslMode"] != nil else { return fail(10001, "params error: tpslMode is required") }
             guard params["tpslMode"] == "Full" else { return fail(10001, "only tpslMode Full is simulated") }
             guard params["positionIdx"] != nil else { return fail(10001, "params error: positionIdx is required") }
-            if let failure = positionIdxFailure(params) { return failure }
+            guard positionIdxFits(params) else { return fail(10001, "position idx not match position mode") }
             guard positionLots != 0 else { return fail(10001, "can not set tp/sl/ts for zero position") }
             if faults.rejectTradingStop { return fail(10001, "StopLoss refused (injected fault)") }
             func level(_ key: String) -> Ticks?? {
@@ -279,12 +279,10 @@ extension SimVenue {
         return ok(["category": "linear", "list": slice, "nextPageCursor": next])
     }
 
-    /// `positionIdx` 0 in hedge mode (or 1/2 in one-way mode) is refused as Bybit refuses it.
-    private func positionIdxFailure(_ params: [String: String]) -> SimReply? {
+    /// Whether `positionIdx` fits the account's mode: 0 in one-way mode, 1 or 2 in hedge mode (Bybit refuses the rest).
+    private func positionIdxFits(_ params: [String: String]) -> Bool {
         let idx = Int(params["positionIdx"] ?? "0") ?? -1
-        let fits = hedgeMode ? (idx == 1 || idx == 2) : idx == 0
-        guard !fits else { return nil }
-        return envelope(10001, "position idx not match position mode", [:], "", "public", marketTime)
+        return hedgeMode ? (idx == 1 || idx == 2) : idx == 0
     }
 
     /// Test and operator controls (loopback only): `POST /sim/faults` with any of the `SimFaults` fields as JSON,

@@ -467,10 +467,7 @@ public final class SimVenue: @unchecked Sendable {
             o.status = o.filled == o.qty ? "Filled" : "Cancelled"
             orders[id] = o
             emit(.order(o))
-            if positionLots != 0 && positionLots.signum() == (long ? 1 : -1) {
-                // What the protection band could not close stays open; its levels stay.
-                continue
-            }
+            // One level fires per trade; what the protection band could not close stays open with its levels.
             break
         }
     }
