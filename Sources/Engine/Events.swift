@@ -81,3 +81,45 @@ public func quoteImbalance(bidSize: Lots, askSize: Lots) -> Double {
     let total = bidSize + askSize
     return total == 0 ? 0 : Double(bidSize - askSize) / Double(total)
 }
+
+/// A one-minute bar known only from the exchange's candles (Bybit `GET /v5/market/kline`), not from its trades.
+///
+/// Open, high, low, close and volume are exact; where inside the range the volume traded, who was the aggressor
+/// and what the quotes were is not known. The pipeline takes such a minute as approximate (`addKline`).
+public struct KlineBar: Sendable, Hashable, Codable {
+    /// Start of the minute.
+    public var ts: Millis
+    public var open: Ticks
+    public var high: Ticks
+    public var low: Ticks
+    public var close: Ticks
+    public var volume: Lots
+    /// `sum(ticks * lots)` of the minute's trades (from the candle's turnover), nil when unknown: the VWAP.
+    public var tickLots: Int64?
+
+    public init(ts: Millis, open: Ticks, high: Ticks, low: Ticks, close: Ticks, volume: Lots, tickLots: Int64? = nil) {
+        self.ts = ts
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.tickLots = tickLots
+    }
+
+    /// The bar of a minute's trades (all in the same minute, in time order): what a candle of them says.
+    public init?(minute: Millis, trades: some Sequence<TradeEvent>) {
+        var it = trades.makeIterator()
+        guard let first = it.next() else { return nil }
+        var bar = KlineBar(ts: minute, open: first.price, high: first.price, low: first.price, close: first.price, volume: first.size,
+                           tickLots: first.price * first.size)
+        while let t = it.next() {
+            bar.high = max(bar.high, t.price)
+            bar.low = min(bar.low, t.price)
+            bar.close = t.price
+            bar.volume += t.size
+            bar.tickLots! += t.price * t.size
+        }
+        self = bar
+    }
+}

@@ -20,6 +20,12 @@ public struct FeaturePipeline: Sendable {
     /// Price and lots of the open minute's trades: the crossing test reads the prices, and the compacted
     /// base-histogram entries leave the window later.
     private var barPrints: [(price: Ticks, lots: Lots)] = []
+    /// The open minute came from a candle (`addKline`): its volume is spread over its range, not from trades.
+    private var barApproximate = false
+    /// Approximate volume in the window's closed minutes.
+    private var approximateInWindow: Lots = 0
+    /// Candles have been taken: a minute without a quote uses its close where a mid is needed (σ, bin width).
+    private var closesStandInForMids = false
 
     private var lastQuote: QuoteEvent?
     private var orderFlow: OrderFlowClassifier
@@ -28,7 +34,7 @@ public struct FeaturePipeline: Sendable {
     private var binWidth: BinWidthPolicy
     private var histogram = BaseHistogram()
     /// Closed minutes still inside the window, oldest first, each as its compacted base-histogram entries.
-    private var window: Ring<[(key: Int64, lots: Lots)]>
+    private var window: Ring<(entries: [(key: Int64, lots: Lots)], approximate: Bool)>
     private var spreads: Ring<Int64?>
     private var spreadSum: Int64 = 0
     private var spreadCount = 0
@@ -37,8 +43,10 @@ public struct FeaturePipeline: Sendable {
 
     /// Minutes closed and not yet taken.
     public private(set) var closed: [MinuteFeatures] = []
-    /// Events dropped because their minute had already closed.
+    /// Events dropped because their minute had already closed, or because a candle already gave their minute.
     public private(set) var lateEvents = 0
+    /// Candles dropped because their minute had closed or already held trades (exact data wins).
+    public private(set) var droppedKlines = 0
     /// Order-flow totals of the whole run.
     public private(set) var runOrderFlow = OrderFlowTotals()
 
@@ -98,6 +106,10 @@ public struct FeaturePipeline: Sendable {
             return
         } else if t.ts >= minute + millisPerMinute {
             closeMinutes(before: minuteStart(of: t.ts))
+        } else if barApproximate {
+            // The candle already holds this minute's volume.
+            lateEvents += 1
+            return
         }
         if barTrades == 0 {
             barOpen = t.price
@@ -115,6 +127,56 @@ public struct FeaturePipeline: Sendable {
         histogram.add(t.size, at: key)
         barPrints.append((t.price, t.size))
         orderFlow.onTrade(t)
+    }
+
+    /// Feeds a minute known only from its candle (a warm-up from the exchange's klines): the bar is exact, its
+    /// volume is spread evenly over the base bins of its range `[low, high]` (an approximation: the profile's
+    /// shape inside one minute is not known), it has no order flow, and the closes stand in for mids where no
+    /// quote is known. Minutes before it close as usual; the window reports how much of its volume is
+    /// approximate (`MinuteFeatures.approximateLots`). Returns false, and changes nothing, when the minute has
+    /// already closed or holds trades: exact data wins. A later trade in the same minute is dropped as late.
+    @discardableResult
+    public mutating func addKline(_ k: KlineBar) -> Bool {
+        precondition(k.low <= k.high && k.volume >= 0, "a candle with low above high or negative volume")
+        let m = minuteStart(of: k.ts)
+        if !started {
+            started = true
+            minute = m
+        } else if m < minute {
+            droppedKlines += 1
+            return false
+        } else if m >= minute + millisPerMinute {
+            closeMinutes(before: m)
+        }
+        guard barTrades == 0 && !barApproximate else {
+            droppedKlines += 1
+            return false
+        }
+        // A quote older than a candle's minute says nothing about it or what follows.
+        lastQuote = nil
+        closesStandInForMids = true
+        barApproximate = true
+        barOpen = k.open
+        barHigh = k.high
+        barLow = k.low
+        barClose = k.close
+        barVolume = k.volume
+        barTickLots = k.tickLots ?? roundedDiv((k.high + k.low) * k.volume, 2)
+        let lowKey = floorDiv(k.low, config.baseBinTicks)
+        let highKey = floorDiv(k.high, config.baseBinTicks)
+        let n = highKey - lowKey + 1
+        // Bin i gets floor((i+1)V/n) - floor(iV/n): whole lots, evenly, summing to V.
+        var previous: Int64 = 0
+        for i in 0..<n {
+            let upTo = (k.volume * (i + 1)) / n
+            let lots = upTo - previous
+            previous = upTo
+            if lots > 0 {
+                histogram.add(lots, at: lowKey + i)
+                barPrints.append((price: (lowKey + i) * config.baseBinTicks, lots: lots))
+            }
+        }
+        return true
     }
 
     /// Live clock: closes every minute whose end plus `close_grace_ms` is at or before `now`.
@@ -146,7 +208,7 @@ public struct FeaturePipeline: Sendable {
 
     private mutating func closeOpenMinute() {
         // Bar (an empty minute repeats the previous close).
-        if barTrades == 0 {
+        if barTrades == 0 && !barApproximate {
             barOpen = barClose
             barHigh = barClose
             barLow = barClose
@@ -169,8 +231,10 @@ public struct FeaturePipeline: Sendable {
         }
 
         // Volatility and bin width.
-        let sigma = volatility.add(midTwiceTicks: quote?.midTwiceTicks)
-        let midTicks = quote.map { Double($0.midTwiceTicks) / 2 } ?? 0
+        // After candles, a minute without a quote uses its close for the mid (approximate).
+        let midTwice = quote?.midTwiceTicks ?? (closesStandInForMids ? 2 * barClose : nil)
+        let sigma = volatility.add(midTwiceTicks: midTwice)
+        let midTicks = midTwice.map { Double($0) / 2 } ?? 0
         let computed = binWidth.computedTicks(midTicks: midTicks, sigma: sigma)
         let applied = binWidth.update(minute: minute, computed: computed)
 
@@ -180,7 +244,11 @@ public struct FeaturePipeline: Sendable {
         let va = ValueArea.compute(bins: aggregated, firstBin: firstBin, binTicks: applied, fraction: config.vaFraction)
         var crossesVAH = false
         var crossesVAL = false
-        if let va {
+        if let va, barApproximate {
+            // Trades are taken to have printed anywhere in the candle's range.
+            crossesVAH = rangeWithinCrossingDistance(of: va.vahTicks)
+            crossesVAL = rangeWithinCrossingDistance(of: va.valTicks)
+        } else if let va {
             for t in barPrints {
                 if !crossesVAH && crossingDistanceHolds(abs(t.price - va.vahTicks), spreadSum, spreadCount) { crossesVAH = true }
                 if !crossesVAL && crossingDistanceHolds(abs(t.price - va.valTicks), spreadSum, spreadCount) { crossesVAL = true }
@@ -209,23 +277,38 @@ public struct FeaturePipeline: Sendable {
                 crossesVAH: crossesVAH,
                 crossesVAL: crossesVAL,
                 orderFlow: flow,
-                qimbEma: qimb.value(at: minute + millisPerMinute)
+                qimbEma: qimb.value(at: minute + millisPerMinute),
+                approximate: barApproximate,
+                approximateLots: approximateInWindow + (barApproximate ? barVolume : 0)
             )
         )
         barsClosed += 1
 
         // Window: this minute joins as compacted entries; once it holds `rolling_window_minutes` closed minutes,
         // the oldest leaves, so the next minute's trades complete a window of exactly that many bars.
-        _ = window.push(compact(barPrints))
+        _ = window.push((compact(barPrints), barApproximate))
+        if barApproximate { approximateInWindow += barVolume }
         barPrints.removeAll(keepingCapacity: true)
         if window.count >= config.rollingWindowMinutes, let oldest = window.popFirst() {
-            for e in oldest { histogram.add(-e.lots, at: e.key) }
+            var lots: Lots = 0
+            for e in oldest.entries {
+                histogram.add(-e.lots, at: e.key)
+                lots += e.lots
+            }
+            if oldest.approximate { approximateInWindow -= lots }
         }
 
         // Reset the bar.
         barVolume = 0
         barTickLots = 0
         barTrades = 0
+        barApproximate = false
+    }
+
+    /// Some price in `[low, high]` of the open bar lies within the crossing distance of `level`.
+    private func rangeWithinCrossingDistance(of level: Ticks) -> Bool {
+        let distance = level < barLow ? barLow - level : level > barHigh ? level - barHigh : 0
+        return crossingDistanceHolds(distance, spreadSum, spreadCount)
     }
 
     private func compact(_ trades: [(price: Ticks, lots: Lots)]) -> [(key: Int64, lots: Lots)] {

@@ -57,12 +57,17 @@ public struct MinuteFeatures: Sendable, Hashable {
     public var orderFlow: OrderFlowTotals
     /// The quote-imbalance EMA carried to the minute's end; nil until the first quote.
     public var qimbEma: Double?
+    /// The minute is known only from its candle (`source=kline`): its bar is exact, its profile is spread over its
+    /// range, it has no order flow.
+    public var approximate: Bool
+    /// Volume of the window (this minute included) that came from candles.
+    public var approximateLots: Lots
 
     public init(
         ts: Millis, index: Int, open: Ticks, high: Ticks, low: Ticks, close: Ticks, volume: Lots, tickLots: Int64,
         tradeCount: Int, quote: QuoteAtClose?, spreadSumTicks: Int64, spreadCount: Int, sigma240: Double, binTicks: Int64,
         valueArea: ValueArea?, valueAreaValid: Bool, crossesVAH: Bool, crossesVAL: Bool, orderFlow: OrderFlowTotals,
-        qimbEma: Double?
+        qimbEma: Double?, approximate: Bool = false, approximateLots: Lots = 0
     ) {
         self.ts = ts
         self.index = index
@@ -84,7 +89,18 @@ public struct MinuteFeatures: Sendable, Hashable {
         self.crossesVAL = crossesVAL
         self.orderFlow = orderFlow
         self.qimbEma = qimbEma
+        self.approximate = approximate
+        self.approximateLots = approximateLots
     }
+
+    /// Share of the window's volume (the profile the value area is drawn from) that came from candles: 0 when
+    /// every minute was built from trades.
+    public var approximateShare: Double {
+        guard let total = valueArea?.total, total > 0 else { return approximateLots > 0 ? 1 : 0 }
+        return Double(approximateLots) / Double(total)
+    }
+    /// `trades` or `kline`: where the minute's bar came from (stored with its features row).
+    public var source: String { approximate ? "kline" : "trades" }
 
     /// Volume-weighted average price in ticks (a ratio; the previous close for an empty minute).
     public var vwapTicks: Double { volume == 0 ? Double(close) : Double(tickLots) / Double(volume) }
