@@ -86,7 +86,8 @@ func renderStatus(_ s: StatusReport) -> String {
     row("heat", s.heat.map { String(format: "%.1f%% of available margin at risk to the stop", $0 * 100) } ?? "no free margin (the position uses all of it)")
     if let va = s.valueArea {
         row("value area", "POC \(va.poc ?? "-")  VAH \(va.vah ?? "-")  VAL \(va.val ?? "-")  \(va.valid ? "valid" : Style.yellow("invalid"))"
-            + "  (close \(va.close), \(va.minute), \(va.minutesInWindow) min)")
+            + "  (close \(va.close), \(va.minute), \(va.minutesInWindow) min)"
+            + (va.approximateShare > 0 ? Style.yellow(String(format: "  %.0f%% from klines (%d min)", va.approximateShare * 100, va.approximateMinutes)) : ""))
     } else {
         row("value area", "none yet")
     }

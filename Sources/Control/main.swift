@@ -193,14 +193,15 @@ extension ATCtl {
     }
 
     struct VA: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "va", abstract: "The value area of the last closed minute: POC, VAH, VAL, validity.")
+        static let configuration = CommandConfiguration(commandName: "va", abstract: "The value area of the last closed minute: POC, VAH, VAL, validity, and how much of it is from klines.")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try global.show("va", ValueAreaReport.self) { v in
                 guard let v else { return "" }
-                return table(["MINUTE", "CLOSE", "POC", "VAH", "VAL", "VALID", "BIN", "COVERAGE", "WINDOW"], [[
+                return table(["MINUTE", "CLOSE", "POC", "VAH", "VAL", "VALID", "BIN", "COVERAGE", "WINDOW", "FROM KLINES"], [[
                     v.minute, v.close, v.poc ?? "-", v.vah ?? "-", v.val ?? "-", v.valid ? "yes" : Style.yellow("no"), v.binWidth,
                     v.coverage.map { String(format: "%.3f", $0) } ?? "-", "\(v.minutesInWindow) min",
+                    v.approximateShare > 0 ? String(format: "%.1f%% (%d min)", v.approximateShare * 100, v.approximateMinutes) : "none",
                 ]])
             }
         }

@@ -110,9 +110,14 @@ public struct ValueAreaReport: Codable, Sendable, Hashable {
     public var coverage: Double?
     /// Minutes of history in the window (the warm-up counts up to the window length).
     public var minutesInWindow: Int
+    /// Share of the window's volume known only from the exchange's 1-minute candles (a warm start): 0 when every
+    /// minute came from trades. Entries wait while it is above `agent.max_approximate_va_share`.
+    public var approximateShare: Double
+    /// Minutes of the window known only from candles.
+    public var approximateMinutes: Int
 
     public init(minute: String, close: String, poc: String?, vah: String?, val: String?, valid: Bool, binWidth: String,
-                coverage: Double?, minutesInWindow: Int) {
+                coverage: Double?, minutesInWindow: Int, approximateShare: Double = 0, approximateMinutes: Int = 0) {
         self.minute = minute
         self.close = close
         self.poc = poc
@@ -122,6 +127,8 @@ public struct ValueAreaReport: Codable, Sendable, Hashable {
         self.binWidth = binWidth
         self.coverage = coverage
         self.minutesInWindow = minutesInWindow
+        self.approximateShare = approximateShare
+        self.approximateMinutes = approximateMinutes
     }
 }
 

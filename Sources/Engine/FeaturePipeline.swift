@@ -24,6 +24,7 @@ public struct FeaturePipeline: Sendable {
     private var barApproximate = false
     /// Approximate volume in the window's closed minutes.
     private var approximateInWindow: Lots = 0
+    private var approximateMinutesInWindow = 0
     /// Candles have been taken: a minute without a quote uses its close where a mid is needed (σ, bin width).
     private var closesStandInForMids = false
 
@@ -279,7 +280,8 @@ public struct FeaturePipeline: Sendable {
                 orderFlow: flow,
                 qimbEma: qimb.value(at: minute + millisPerMinute),
                 approximate: barApproximate,
-                approximateLots: approximateInWindow + (barApproximate ? barVolume : 0)
+                approximateLots: approximateInWindow + (barApproximate ? barVolume : 0),
+                approximateMinutes: approximateMinutesInWindow + (barApproximate ? 1 : 0)
             )
         )
         barsClosed += 1
@@ -287,7 +289,10 @@ public struct FeaturePipeline: Sendable {
         // Window: this minute joins as compacted entries; once it holds `rolling_window_minutes` closed minutes,
         // the oldest leaves, so the next minute's trades complete a window of exactly that many bars.
         _ = window.push((compact(barPrints), barApproximate))
-        if barApproximate { approximateInWindow += barVolume }
+        if barApproximate {
+            approximateInWindow += barVolume
+            approximateMinutesInWindow += 1
+        }
         barPrints.removeAll(keepingCapacity: true)
         if window.count >= config.rollingWindowMinutes, let oldest = window.popFirst() {
             var lots: Lots = 0
@@ -295,7 +300,10 @@ public struct FeaturePipeline: Sendable {
                 histogram.add(-e.lots, at: e.key)
                 lots += e.lots
             }
-            if oldest.approximate { approximateInWindow -= lots }
+            if oldest.approximate {
+                approximateInWindow -= lots
+                approximateMinutesInWindow -= 1
+            }
         }
 
         // Reset the bar.

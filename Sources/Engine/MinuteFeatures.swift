@@ -62,12 +62,15 @@ public struct MinuteFeatures: Sendable, Hashable {
     public var approximate: Bool
     /// Volume of the window (this minute included) that came from candles.
     public var approximateLots: Lots
+    /// Minutes of the window (this one included) known only from candles.
+    public var approximateMinutes: Int
 
     public init(
         ts: Millis, index: Int, open: Ticks, high: Ticks, low: Ticks, close: Ticks, volume: Lots, tickLots: Int64,
         tradeCount: Int, quote: QuoteAtClose?, spreadSumTicks: Int64, spreadCount: Int, sigma240: Double, binTicks: Int64,
         valueArea: ValueArea?, valueAreaValid: Bool, crossesVAH: Bool, crossesVAL: Bool, orderFlow: OrderFlowTotals,
-        qimbEma: Double?, approximate: Bool = false, approximateLots: Lots = 0
+        qimbEma: Double?, approximate: Bool = false, approximateLots: Lots = 0,
+        approximateMinutes: Int = 0
     ) {
         self.ts = ts
         self.index = index
@@ -91,6 +94,7 @@ public struct MinuteFeatures: Sendable, Hashable {
         self.qimbEma = qimbEma
         self.approximate = approximate
         self.approximateLots = approximateLots
+        self.approximateMinutes = approximateMinutes
     }
 
     /// Share of the window's volume (the profile the value area is drawn from) that came from candles: 0 when

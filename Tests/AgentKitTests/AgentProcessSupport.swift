@@ -61,6 +61,8 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
 let quickSim = [
     "--set", "sim.warm_minutes=40", "--set", "value_area.rolling_window_minutes=30", "--set", "value_area.warmup_minutes=30",
     "--set", "value_area.min_va_bins=5", "--set", "sim.speed=60",
+    // The window comes from the simulator's klines at start: trade on it at once (WarmStartTests pins the veto).
+    "--set", "agent.max_approximate_va_share=1",
 ]
 
 /// An `auction-agent run` process in a temporary directory, driven through its control socket with atctl.

@@ -92,6 +92,10 @@ public enum ConfigSchema {
         Parameter("agent.raw_retention_hours", .integer(5...10_000), .integer(48), "raw trades and quotes kept this long"),
         Parameter("agent.graceful_stop_seconds", .integer(1...600), .integer(20), "SIGTERM: budget for cancelling and the last snapshot"),
         Parameter("agent.ambiguous_alert_frac", .real(lower: 0, upper: 1), .real(0.6), "alert when a minute's ambiguous share exceeds this"),
+        Parameter("agent.warm_start", .choice(["exchange", "off"]), .text("exchange"),
+                  "a short stored window is filled at start from the exchange's 1-minute klines and recent trades"),
+        Parameter("agent.max_approximate_va_share", .real(lower: 0, upper: 1), .real(0.5),
+                  "no entry while more of the value area's volume than this comes from klines"),
         Parameter("agent.alert_webhook_env", .text, .text("AUCTION_ALERT_WEBHOOK"), "environment variable holding the alert webhook URL"),
 
         // shadow (DESIGN, Modes): the same orders on the testnet, fills and position compared

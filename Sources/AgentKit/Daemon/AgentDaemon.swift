@@ -76,13 +76,18 @@ public final class AgentDaemon: @unchecked Sendable {
         var clock = MarketClock.realTime()
         var sim: InProcessSimulator?
         var publicURL = resolved.text("exchange.public_ws_url")
+        // The public market history for a warm start: the same venue as the public stream.
+        var marketREST = resolved.text("exchange.rest_url")
         // The venue orders go to: the testnet in shadow, the exchange in live.
         var venueREST = resolved.text(settings.mode == .live ? "exchange.rest_url" : "shadow.rest_url")
         var venuePrivate = resolved.text(settings.mode == .live ? "exchange.private_ws_url" : "shadow.private_ws_url")
         if settings.mode == .sim || [publicURL, venueREST, venuePrivate].contains("sim") {
             let s = try InProcessSimulator.start(settings: settings, store: store, logger: logger)
             clock = s.clock
-            if settings.mode == .sim || publicURL == "sim" { publicURL = s.publicURL }
+            if settings.mode == .sim || publicURL == "sim" {
+                publicURL = s.publicURL
+                marketREST = "http://127.0.0.1:\(s.server.port)"
+            }
             if venueREST == "sim" { venueREST = "http://127.0.0.1:\(s.server.port)" }
             if venuePrivate == "sim" { venuePrivate = "ws://127.0.0.1:\(s.server.port)/v5/private" }
             sim = s
@@ -90,6 +95,15 @@ public final class AgentDaemon: @unchecked Sendable {
 
         let engine = AgentEngine(settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: webhook,
                                  clock: clock, version: agentVersion, startedWall: started)
+        if settings.warmFromExchange && marketREST != "sim" {
+            var rest = BybitRESTConfig(baseURL: marketREST)
+            rest.symbol = settings.instrument.symbol
+            rest.maxAttempts = 2
+            // Public data only: a slow or unreachable exchange delays the start by seconds, not minutes.
+            let client = BybitRESTClient(config: rest, credentials: BybitCredentials(apiKey: "", apiSecret: ""),
+                                         transport: CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 5_000))
+            engine.marketHistory = BybitMarketHistory(client: client, instrument: settings.instrument)
+        }
         let selection = options.selection
         engine.reloadSource = { try ConfigLoader.load(selection) }
         if settings.mode == .shadow || settings.mode == .live {

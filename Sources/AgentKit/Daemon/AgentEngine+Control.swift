@@ -231,7 +231,8 @@ extension AgentEngine {
         return ValueAreaReport(
             minute: isoTime(f.ts), close: priceText(f.close), poc: f.valueArea.map { halfTickText($0.pocTwiceTicks) },
             vah: f.valueArea.map { priceText($0.vahTicks) }, val: f.valueArea.map { priceText($0.valTicks) }, valid: f.valueAreaValid,
-            binWidth: priceText(f.binTicks), coverage: f.valueArea?.coverage, minutesInWindow: min(f.index + 1, settings.features.rollingWindowMinutes)
+            binWidth: priceText(f.binTicks), coverage: f.valueArea?.coverage, minutesInWindow: min(f.index + 1, settings.features.rollingWindowMinutes),
+            approximateShare: f.approximateShare, approximateMinutes: f.approximateMinutes
         )
     }
 

@@ -99,6 +99,9 @@ public final class AgentEngine: @unchecked Sendable {
     /// How systemd's watchdog is served, for `health`.
     public var watchdogDescription = "not under systemd"
 
+    /// Where a warm start reads the exchange's 1-minute candles and recent trades (nil: no warm start).
+    public var marketHistory: (any MarketHistory)?
+
     /// Shadow and live: how long the start-up reconciliation retries an unreachable venue before it halts (wall ms).
     public var startRetryMs: Int64 = 60_000
 
@@ -162,29 +165,110 @@ public final class AgentEngine: @unchecked Sendable {
         return restored.joined(separator: "; ")
     }
 
-    /// Replays stored market data through a fresh pipeline: the window comes back without a fresh warm-up when the
-    /// data gap is shorter than the window. Minutes closed by the replay are not decided again.
+    /// Replays stored market data (trades, quotes and the minutes known only from candles) through a fresh
+    /// pipeline: the window comes back without a fresh warm-up when the data gap is shorter than the window. Then,
+    /// with `agent.warm_start: exchange`, the minutes missing up to now come from the exchange's history
+    /// (`warmFromExchange`). Minutes closed by the replay are not decided again; those without a stored features
+    /// row (a backfill, a warm start) get one.
     func rebuildWindow(wall: Int64) throws -> String {
-        pipeline = FeaturePipeline(config: settings.features)
-        guard let last = try store.lastRawTs() else { return "no stored market data; warming up from live data" }
-        let span = Int64(max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2) * millisPerMinute
-        let from = minuteStart(of: last) - span
-        var lastF: MinuteFeatures?
+        let needed = max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2
+        let last = try store.lastRawTs()
+        let lastKline = try store.klines(from: (last ?? 0) + 1).last?.ts
+        let storedEnd = [last, lastKline.map { $0 + millisPerMinute - 1 }].compactMap { $0 }.max()
         var replayed = FeaturePipeline(config: settings.features)
-        let counts = try store.replayRaw(from: from) { e in
-            replayed.process(e)
-            if !replayed.closed.isEmpty { lastF = replayed.takeClosed().last ?? lastF }
+        var lastF: MinuteFeatures?
+        var report: [String] = []
+        var newRows: [(ts: Int64, row: String, source: String)] = []
+        var knownRows: Set<Int64> = []
+        func take() {
+            for f in replayed.takeClosed() {
+                lastF = f
+                if !knownRows.contains(f.ts) { newRows.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument), f.source)) }
+            }
         }
+        if let end = storedEnd {
+            var from = minuteStart(of: end) - Int64(needed) * millisPerMinute
+            // A backfill asks for its whole span to be replayed once, so that its minutes get their features rows.
+            if let text = try store.meta("replay_from"), let backfilled = Int64(text) { from = min(from, minuteStart(of: backfilled)) }
+            knownRows = try store.featureMinutes(from: from)
+            var klines = try store.klines(from: from)[...]
+            let storedKlines = klines.count
+            let counts = try store.replayRaw(from: from) { e in
+                while let k = klines.first, k.ts <= e.ts {
+                    replayed.addKline(k)
+                    klines.removeFirst()
+                }
+                replayed.process(e)
+                if !replayed.closed.isEmpty { take() }
+            }
+            for k in klines { replayed.addKline(k) }
+            take()
+            lastQuote = counts.lastQuote
+            lastTrade = counts.lastTrade
+            lastMarketTs = end
+            report.append("window rebuilt from \(counts.trades) trades, \(counts.quotes) quotes"
+                + (storedKlines == 0 ? "" : " and \(storedKlines) stored kline minutes") + " since \(isoTime(from))")
+        } else {
+            report.append("no stored market data")
+        }
+        let now = clock.now(wall: wall) - clock.deliveryAllowanceMs
+        if settings.warmFromExchange, let history = marketHistory,
+           let gap = WarmPlan.missing(now: now, neededMinutes: needed, storedLastTs: storedEnd)
+        {
+            report.append(warmFromExchange(history, gap: gap, now: now, storedEnd: storedEnd, pipeline: &replayed, wall: wall))
+            take()
+        } else if storedEnd == nil {
+            report.append("warming up from live data")
+        }
+        // Close what lies between the data and now (empty minutes when nothing traded or nothing was known).
+        replayed.advanceClock(to: now)
+        take()
         pipeline = replayed
-        // Close what lies between the stored data and now (empty minutes when the agent was down).
-        pipeline.advanceClock(to: clock.now(wall: wall) - clock.deliveryAllowanceMs)
-        lastF = pipeline.takeClosed().last ?? lastF
         lastFeatures = lastF
-        lastQuote = counts.lastQuote
-        lastTrade = counts.lastTrade
-        lastMarketTs = last
+        batch.features.append(contentsOf: newRows)
+        try store.setMeta("replay_from", "")
         let minutes = (lastF?.index ?? -1) + 1
-        return "window rebuilt from \(counts.trades) trades and \(counts.quotes) quotes since \(isoTime(from)) (\(minutes) minutes)"
+        var text = report.joined(separator: "; ") + " (\(minutes) minutes)"
+        if let f = lastF, f.approximateMinutes > 0 {
+            text += "; \(f.approximateMinutes) of the window's minutes from klines, \(formatNumber((f.approximateShare * 1000).rounded() / 10))% of its volume"
+        }
+        return text
+    }
+
+    /// The warm start from the exchange (issue "ready in seconds"): the missing minutes' 1-minute candles, then
+    /// the recent trades that continue them exactly (`WarmPlan`). What it adds is stored, so a restart replays
+    /// it; a failure is alerted and the window warms from live data as it would have.
+    func warmFromExchange(_ history: any MarketHistory, gap: (from: Int64, to: Int64), now: Int64, storedEnd: Int64?,
+                          pipeline p: inout FeaturePipeline, wall: Int64) -> String {
+        let started = wallClockMillis()
+        do {
+            let bars = try history.klines(from: gap.from, to: gap.to)
+            let recent = try history.recentTrades()
+            let plan = WarmPlan.make(now: now, neededMinutes: Int((gap.to - gap.from) / millisPerMinute), storedLastTs: storedEnd,
+                                     klines: bars, recent: recent)
+            for k in plan.klines { p.addKline(k) }
+            for t in plan.trades { p.onTrade(t) }
+            try store.writeKlines(plan.klines)
+            try store.writeRaw(trades: plan.trades, quotes: [])
+            if let t = plan.trades.last {
+                lastTrade = t
+                lastMarketTs = max(lastMarketTs, t.ts)
+            } else if let k = plan.klines.last {
+                lastMarketTs = max(lastMarketTs, k.ts + millisPerMinute - 1)
+            }
+            let missingBars = Int((min(plan.firstExactMinute ?? gap.to, gap.to) - gap.from) / millisPerMinute) - plan.klines.count
+            logger.notice("warm start from the exchange", metadata: [
+                "event": "warm.exchange", "from": "\(isoTime(gap.from))", "to": "\(isoTime(gap.to))", "klines": "\(plan.klines.count)",
+                "recent_trades": "\(plan.trades.count)", "first_exact_minute": "\(plan.firstExactMinute.map { isoTime($0) } ?? "-")",
+                "missing_klines": "\(max(0, missingBars))", "ms": "\(wallClockMillis() - started)",
+            ])
+            return "warm start: \(plan.klines.count) minutes from klines since \(isoTime(gap.from)), \(plan.trades.count) recent trades"
+                + (plan.firstExactMinute.map { " exact from \(isoTime($0))" } ?? "")
+        } catch {
+            raise("warm_start_failed", .warning, "the warm start could not read the exchange's history (\(error)); the window warms from live data",
+                  wall: wall)
+            return "warm start failed: \(error)"
+        }
     }
 
     /// Live books the funding the exchange charges, not the model, and replaces a timed-out limit entry only once the
@@ -350,6 +434,8 @@ public final class AgentEngine: @unchecked Sendable {
         switch supervisor.state {
         case .active:
             if staleAlerted { return "stale_feed" }
+            // A value area mostly drawn from candles (a warm start) is not traded on.
+            if let f = lastFeatures, f.approximateShare > settings.maxApproximateVAShare { return "approximate_va" }
             // Shadow and live: no entry while the exchange's private stream is not authenticated.
             if mirror != nil && mirrorState.streamState != "ready" { return "private_stream" }
             return nil
@@ -368,7 +454,7 @@ public final class AgentEngine: @unchecked Sendable {
         let (record, actions) = trader.onMinuteClose(f)
         lastSignal = record
         lastMinute = f.ts
-        batch.features.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument)))
+        batch.features.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument), f.source))
         batch.signals.append(record)
         execute(actions, at: f.decisionTs, wall: wall)
         logFeatures(f, record)
@@ -401,8 +487,9 @@ public final class AgentEngine: @unchecked Sendable {
             "volume": "\(sizeText(f.volume))", "trades": "\(f.tradeCount)", "va_valid": "\(f.valueAreaValid)",
             "of_1m": "\(formatNumber(settings.instrument.size(f.orderFlow.signedVolume)))", "of_norm": "\(formatNumber(f.ofNorm))",
             "ambiguous_frac": "\(formatNumber(f.ambiguousFraction))", "action": "\(r.action)", "reason": "\(r.reason)",
-            "window_minutes": "\(f.index + 1)",
+            "window_minutes": "\(f.index + 1)", "source": "\(f.source)",
         ]
+        if f.approximateLots > 0 { m["approximate_share"] = "\(formatNumber((f.approximateShare * 10_000).rounded() / 10_000))" }
         if let va = f.valueArea {
             m["poc"] = "\(halfTickText(va.pocTwiceTicks))"
             m["vah"] = "\(priceText(va.vahTicks))"

@@ -17,6 +17,10 @@ public struct AgentSettings: Sendable {
     public var rawRetentionHours: Int
     public var gracefulStopSeconds: Int
     public var ambiguousAlertFrac: Double
+    /// `agent.warm_start`: fill a short window from the exchange's klines and recent trades at start.
+    public var warmFromExchange: Bool
+    /// `agent.max_approximate_va_share`: entries wait while a larger share of the window's volume is from klines.
+    public var maxApproximateVAShare: Double
     public var alertWebhookEnv: String
     public var liveArmed: Bool
     public var liveAllocatedEquity: Double
@@ -39,6 +43,8 @@ public struct AgentSettings: Sendable {
         rawRetentionHours = c.integer("agent.raw_retention_hours")
         gracefulStopSeconds = c.integer("agent.graceful_stop_seconds")
         ambiguousAlertFrac = c.real("agent.ambiguous_alert_frac")
+        warmFromExchange = c.text("agent.warm_start") == "exchange"
+        maxApproximateVAShare = c.real("agent.max_approximate_va_share")
         alertWebhookEnv = c.text("agent.alert_webhook_env")
         liveArmed = c.boolean("live.armed")
         liveAllocatedEquity = c.real("live.allocated_equity")

@@ -40,7 +40,7 @@ public struct StoreBatch: Sendable {
     /// row (a fill the agent did not order) changes nothing.
     public var orderUpdates: [(id: String, status: String, wallTs: Int64)] = []
     public var fills: [Fill] = []
-    public var features: [(ts: Int64, row: String)] = []
+    public var features: [(ts: Int64, row: String, source: String)] = []
     public var signals: [SignalRecord] = []
     public var transitions: [(wallTs: Int64, transition: Transition)] = []
     public var alerts: [(wallTs: Int64, kind: String, severity: String, message: String)] = []
@@ -200,6 +200,21 @@ public final class AgentStore: @unchecked Sendable {
             }
             try db.create(index: "venue_executions_by_time", on: "venue_executions", columns: ["exec_time"])
         }
+        m.registerMigration("v3_kline_minutes") { db in
+            // Minutes known only from the exchange's candles (a warm start): replayed with the raw data.
+            try db.create(table: "kline_minutes") { t in
+                t.primaryKey("ts", .integer)
+                t.column("open", .integer).notNull()
+                t.column("high", .integer).notNull()
+                t.column("low", .integer).notNull()
+                t.column("close", .integer).notNull()
+                t.column("volume", .integer).notNull()
+                t.column("tick_lots", .integer)
+            }
+            try db.alter(table: "features") { t in
+                t.add(column: "source", .text).notNull().defaults(to: "trades")
+            }
+        }
         return m
     }
 
@@ -329,12 +344,46 @@ public final class AgentStore: @unchecked Sendable {
         }
     }
 
+    /// Stores minutes known only from candles (a warm start); a minute already stored is replaced.
+    public func writeKlines(_ bars: [KlineBar]) throws {
+        guard !bars.isEmpty else { return }
+        try pool.write { db in
+            let s = try db.makeStatement(sql: """
+                INSERT OR REPLACE INTO kline_minutes (ts, open, high, low, close, volume, tick_lots) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for k in bars { try s.execute(arguments: [k.ts, k.open, k.high, k.low, k.close, k.volume, k.tickLots]) }
+        }
+    }
+
+    /// The stored candle minutes from `ts` on, oldest first.
+    public func klines(from ts: Int64) throws -> [KlineBar] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT ts, open, high, low, close, volume, tick_lots FROM kline_minutes WHERE ts >= ? ORDER BY ts",
+                             arguments: [ts]).map {
+                KlineBar(ts: $0[0], open: $0[1], high: $0[2], low: $0[3], close: $0[4], volume: $0[5], tickLots: $0[6])
+            }
+        }
+    }
+
+    /// Features rows stored for minutes from `from` up to `to` (exclusive), oldest first: (minute, row, source).
+    public func featureRows(from: Int64, to: Int64 = .max) throws -> [(ts: Int64, row: String, source: String)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT ts, row, source FROM features WHERE ts >= ? AND ts < ? ORDER BY ts", arguments: [from, to])
+                .map { ($0[0], $0[1], $0[2]) }
+        }
+    }
+
+    /// The minutes from `from` on that have a features row.
+    public func featureMinutes(from: Int64) throws -> Set<Int64> {
+        try pool.read { db in Set(try Int64.fetchAll(db, sql: "SELECT ts FROM features WHERE ts >= ?", arguments: [from])) }
+    }
+
     /// Deletes raw rows older than `ts` in batches of `batch` rows (each its own short transaction, so the engine's
     /// writes are never held up long). Returns the rows deleted.
     @discardableResult
     public func purgeRaw(before ts: Int64, batch: Int = 5_000) throws -> Int {
         var total = 0
-        for table in ["trades", "quotes"] {
+        for table in ["trades", "quotes", "kline_minutes"] {
             while true {
                 let n = try pool.write { db -> Int in
                     try db.execute(sql: "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE ts < ? LIMIT ?)",
@@ -383,8 +432,8 @@ public final class AgentStore: @unchecked Sendable {
                                 f.purpose.label, f.referenceMidTwice]
                 )
             }
-            for (ts, row) in b.features {
-                try db.execute(sql: "INSERT OR REPLACE INTO features (ts, row) VALUES (?, ?)", arguments: [ts, row])
+            for (ts, row, source) in b.features {
+                try db.execute(sql: "INSERT OR REPLACE INTO features (ts, row, source) VALUES (?, ?, ?)", arguments: [ts, row, source])
             }
             for s in b.signals {
                 try db.execute(

@@ -7,9 +7,9 @@ import Simulator
 /// Mode `sim`: the Bybit-compatible simulator inside the agent's process, serving its public stream on a free
 /// loopback port, with the market generator paced at `sim.speed`.
 ///
-/// On a first start the generator plays `sim.warm_minutes` of history at once into the venue and into the agent's
-/// database, so the normal recovery path rebuilds a full window and signals come within minutes. On a restart the
-/// market continues from the last stored trade (time and price), so the stored window stays valid.
+/// On a first start the generator plays `sim.warm_minutes` of history at once into the venue, which serves it as
+/// Bybit does (`/v5/market/kline`, `/v5/market/recent-trade`): the agent's warm start reads it from there. On a
+/// restart the market continues from the last stored trade (time and price), so the stored window stays valid.
 final class InProcessSimulator: @unchecked Sendable {
     let venue: SimVenue
     let server: SimHTTPServer
@@ -47,28 +47,16 @@ final class InProcessSimulator: @unchecked Sendable {
             warmEnd = minuteStart(of: now)
         }
         var source = GeneratedMarket(config: market)
-        var trades: [TradeEvent] = []
-        var quotes: [QuoteEvent] = []
-        var written = 0
+        // The history goes to the venue only, as an exchange keeps it: the agent reads it as it would Bybit's
+        // (klines and recent trades: the warm start), not from its own database.
+        var played = 0
         while let e = source.peek(), e.ts < warmEnd {
-            let event = source.next()!
-            venue.onMarket(event)
-            switch event {
-            case .trade(let t): trades.append(t)
-            case .quote(let q): quotes.append(q)
-            }
-            if trades.count + quotes.count >= 50_000 {
-                try store.writeRaw(trades: trades, quotes: quotes)
-                written += trades.count + quotes.count
-                trades.removeAll(keepingCapacity: true)
-                quotes.removeAll(keepingCapacity: true)
-            }
+            venue.onMarket(source.next()!)
+            played += 1
         }
-        try store.writeRaw(trades: trades, quotes: quotes)
-        written += trades.count + quotes.count
-        if written > 0 {
-            logger.notice("simulated warm history stored", metadata: ["event": "sim.warm_history", "events": "\(written)",
-                                                                      "minutes": "\(settings.simWarmMinutes)"])
+        if played > 0 {
+            logger.notice("simulated history played into the venue", metadata: ["event": "sim.warm_history", "events": "\(played)",
+                                                                              "minutes": "\(settings.simWarmMinutes)"])
         }
         let driver = SimMarketDriver(venue: venue, source: source, speed: settings.simSpeed)
         let server = venue.makeServer()

@@ -134,7 +134,8 @@ extension SimVenue {
                 ["symbol": i.symbol, "fundingRate": formatNumber($0.rate), "fundingRateTimestamp": String($0.ts)]
             }])
         case ("GET", "/v5/market/recent-trade"):
-            let limit = min(1000, Int(params["limit"] ?? "") ?? 500)
+            let limit = Int(params["limit"] ?? "") ?? 500
+            guard (1...1000).contains(limit) else { return fail(10001, "limit must be 1-1000") }
             let trades = recentTrades.suffix(limit).reversed().enumerated().map { (n, t) -> [String: Any] in
                 ["execId": "t-\(tradeSeq - n)", "symbol": i.symbol, "price": price(t.price), "size": size(t.size),
                  "side": t.side == .sell ? "Sell" : "Buy", "time": String(t.ts), "isBlockTrade": false]
@@ -145,6 +146,8 @@ extension SimVenue {
             let start = Int64(params["start"] ?? "") ?? .min
             let end = Int64(params["end"] ?? "") ?? .max
             let limit = Int(params["limit"] ?? "") ?? 200
+            guard (1...1000).contains(limit) else { return fail(10001, "limit must be 1-1000") }
+            guard start <= end else { return fail(10001, "start must not be after end") }
             let rows = candles.filter { $0.start >= start && $0.start <= end }.suffix(limit).reversed().map {
                 [String($0.start), price($0.o), price($0.h), price($0.l), price($0.c), size($0.volume), formatNumber($0.turnover)]
             }

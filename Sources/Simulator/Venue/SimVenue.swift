@@ -199,6 +199,14 @@ public final class SimVenue: @unchecked Sendable {
         if let last = candles.last, last.start == start {
             candles[candles.count - 1] = (start, last.o, max(last.h, t.price), min(last.l, t.price), t.price, last.volume + t.size, last.turnover + value)
         } else {
+            // Bybit lists a candle for every minute: one without trades is flat at the previous close.
+            if let last = candles.last {
+                var m = last.start + 60_000
+                while m < start {
+                    candles.append((m, last.c, last.c, last.c, last.c, 0, 0))
+                    m += 60_000
+                }
+            }
             candles.append((start, t.price, t.price, t.price, t.price, t.size, value))
             if candles.count > 5_000 { candles.removeFirst(1_000) }
         }
