@@ -10,6 +10,7 @@ public struct AuctionAgentCommand: ParsableCommand {
               run        trade an environment (sim, paper, shadow, live): recovery, market data, engine, control socket
                          (atctl), systemd notify and watchdog, JSON or journald logs
               flatten-direct  emergency: cancel and close at the exchange without the agent (unit stopped)
+              backfill   import recorded trades (Bybit dumps) and quotes into an environment's database (unit stopped)
 
             Offline tools on recorded or simulated market data:
               simulate   write a synthetic market (trades.csv, quotes.csv)
@@ -25,7 +26,7 @@ public struct AuctionAgentCommand: ParsableCommand {
             --set group.key=value overrides any parameter (repeatable).
             """,
         version: agentVersion,
-        subcommands: [RunCommand.self, FlattenDirectCommand.self, FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self, PreflightCommand.self, ConfigCommand.self]
+        subcommands: [RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self, PreflightCommand.self, ConfigCommand.self]
     )
 
     public init() {}

@@ -21,7 +21,12 @@ public struct LoadReport: Sendable, Equatable {
 public struct ReadOptions: Sendable {
     /// Count and report malformed rows instead of stopping at the first.
     public var skipBadRows = false
-    public init(skipBadRows: Bool = false) { self.skipBadRows = skipBadRows }
+    /// When the trades file has a `symbol` column (Bybit's dumps), every row must name this symbol.
+    public var expectedSymbol: String?
+    public init(skipBadRows: Bool = false, expectedSymbol: String? = nil) {
+        self.skipBadRows = skipBadRows
+        self.expectedSymbol = expectedSymbol
+    }
 }
 
 /// Column names accepted for each field, most preferred first.
@@ -73,7 +78,9 @@ public func readTrades(
         let size = try reader.column(names, ColumnNames.size, "size")
         let side = findColumn(names, ColumnNames.side)
         reader.report.hasSide = side != nil
-        var fields = [Range<Int>](repeating: 0..<0, count: max(ts, price, size, side ?? 0) + 1)
+        let expected = options.expectedSymbol.map { Array($0.utf8) }
+        let symbol = expected == nil ? nil : findColumn(names, ["symbol"])
+        var fields = [Range<Int>](repeating: 0..<0, count: max(ts, price, size, side ?? 0, symbol ?? 0) + 1)
         while let line = scanner.nextLine() {
             let found = splitFields(line, into: &fields)
             do throws(RowProblem) {
@@ -84,6 +91,10 @@ public func readTrades(
                 guard let ticks = instrument.ticks(p), ticks > 0 else { throw .value("price", p.description, "must be positive") }
                 guard let lots = instrument.lots(s), lots > 0 else {
                     throw .value("size", s.description, "is below one qty step (\(instrument.qtyStep))")
+                }
+                if let symbol, let expected, !line[fields[symbol]].elementsEqual(expected) {
+                    let found = String(decoding: UnsafeBufferPointer(rebasing: line[fields[symbol]]), as: UTF8.self)
+                    throw .value("symbol", found, "is not the instrument's symbol \(options.expectedSymbol!)")
                 }
                 var takerSide = TakerSide.unknown
                 if let side { takerSide = try parseSide(UnsafeBufferPointer(rebasing: line[fields[side]])) }

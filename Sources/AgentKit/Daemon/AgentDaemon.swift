@@ -59,6 +59,9 @@ public final class AgentDaemon: @unchecked Sendable {
 
         let stateDir = options.stateDirectory ?? (resolved.text("agent.state_dir").isEmpty ? nil : resolved.text("agent.state_dir"))
             ?? env["STATE_DIRECTORY"].map { String($0.split(separator: ":")[0]) } ?? "state/\(envName)"
+        // One agent per state directory; offline tools that change it (backfill) wait for it to stop.
+        let lock = try StateLock.acquire(directory: stateDir, holder: "auction-agent run --env \(envName)")
+        defer { withExtendedLifetime(lock) {} }
         let store = try AgentStore(directory: stateDir, instrument: settings.instrument)
         try checkEnvironmentSwitch(store: store, settings: settings)
         logger.notice("starting", metadata: ["event": "agent.starting", "version": "\(agentVersion)", "state_dir": "\(stateDir)",

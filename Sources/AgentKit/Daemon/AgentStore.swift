@@ -344,6 +344,60 @@ public final class AgentStore: @unchecked Sendable {
         }
     }
 
+    /// What importing recorded data changed (`backfill`).
+    public struct ImportCount: Sendable, Equatable {
+        public var inserted = 0
+        /// Stored rows inside the imported span, replaced by the file's.
+        public var replaced = 0
+        /// Minutes known only from candles that the file's trades now give exactly.
+        public var klineMinutesReplaced = 0
+    }
+
+    /// Imports recorded trades (in time order) into the raw data: inside their span `[first.ts, last.ts]` they replace
+    /// what is stored (the agent's own recording of the same prints, or candles), so nothing is counted twice; outside
+    /// it nothing changes. Features rows of replaced candle minutes are dropped, so the next start writes them again
+    /// from the trades. One transaction: a failure leaves the database as it was.
+    public func importTrades(_ trades: [TradeEvent]) throws -> ImportCount {
+        guard let first = trades.first?.ts, let last = trades.last?.ts else { return ImportCount() }
+        return try pool.write { db in
+            var c = ImportCount()
+            try db.execute(sql: "DELETE FROM trades WHERE ts >= ? AND ts <= ?", arguments: [first, last])
+            c.replaced = db.changesCount
+            let from = minuteStart(of: first)
+            try db.execute(sql: "DELETE FROM kline_minutes WHERE ts >= ? AND ts <= ?", arguments: [from, last])
+            c.klineMinutesReplaced = db.changesCount
+            try db.execute(sql: "DELETE FROM features WHERE source = 'kline' AND ts >= ? AND ts <= ?", arguments: [from, last])
+            let s = try db.makeStatement(sql: "INSERT INTO trades (ts, price, size, side) VALUES (?, ?, ?, ?)")
+            for t in trades { try s.execute(arguments: [t.ts, t.price, t.size, Int(t.side.rawValue)]) }
+            c.inserted = trades.count
+            try Self.askReplay(from: first, db)
+            return c
+        }
+    }
+
+    /// Imports recorded quotes (in time order): inside their span they replace what is stored, as `importTrades`.
+    public func importQuotes(_ quotes: [QuoteEvent]) throws -> ImportCount {
+        guard let first = quotes.first?.ts, let last = quotes.last?.ts else { return ImportCount() }
+        return try pool.write { db in
+            var c = ImportCount()
+            try db.execute(sql: "DELETE FROM quotes WHERE ts >= ? AND ts <= ?", arguments: [first, last])
+            c.replaced = db.changesCount
+            let s = try db.makeStatement(sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
+            for q in quotes { try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize]) }
+            c.inserted = quotes.count
+            try Self.askReplay(from: first, db)
+            return c
+        }
+    }
+
+    /// The next start replays the raw data from `ts` (or earlier, if asked already) and writes the missing features rows.
+    private static func askReplay(from ts: Int64, _ db: Database) throws {
+        let asked = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'replay_from'").flatMap { Int64($0) }
+        let value = String(min(ts, asked ?? .max))
+        try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('replay_from', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [value])
+    }
+
     /// Stores minutes known only from candles (a warm start); a minute already stored is replaced.
     public func writeKlines(_ bars: [KlineBar]) throws {
         guard !bars.isEmpty else { return }
