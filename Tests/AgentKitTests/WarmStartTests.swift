@@ -201,3 +201,37 @@ import Testing
         #expect(try engine.store.count("alerts") == 1)
     }
 }
+
+/// A first start of paper against the built-in simulator: warm from its klines at once, the approximate share
+/// falling as live minutes arrive, entries vetoed meanwhile.
+@Suite(.serialized) struct WarmStartProcessTests {
+    @Test func aFirstPaperStartIsReadyWithAValueAreaAndItsApproximateShareFalls() throws {
+        let agent = try AgentProcess()
+        // The default window (240 minutes) from 250 minutes of simulated history; the market at 120x.
+        try agent.start(env: "paper", ["--set", "exchange.public_ws_url=sim", "--set", "sim.speed=120"])
+        #expect(agent.waitForState("observing", seconds: 60), "\(agent.log.suffix(2_000))")
+        let first = try #require(try agent.json(["va"], as: ValueAreaReport.self))
+        #expect(first.minutesInWindow == 240 && first.poc != nil, "\(first)")
+        #expect(first.approximateShare > 0.9 && first.approximateMinutes > 200, "\(first)")
+        let ready = try #require(agent.events("agent.ready").first)
+        let warm = try #require(agent.events("warm.exchange").first)
+        #expect((warm["klines"] as? String).flatMap(Int.init) ?? 0 >= 240, "\(warm)")
+        print("first paper start: ready after \(ready["ready_ms"] ?? "?") ms, warm start \(warm["ms"] ?? "?") ms")
+        // Live minutes replace the klines' minutes one by one.
+        #expect(agent.wait(seconds: 60) {
+            ((try? agent.json(["va"], as: ValueAreaReport.self))?.approximateMinutes ?? 999) <= first.approximateMinutes - 5
+        })
+        let later = try #require(try agent.json(["va"], as: ValueAreaReport.self))
+        #expect(later.approximateShare < first.approximateShare)
+        let status = try agent.ctl(["status"])
+        #expect(status.stdout.contains("from klines"), "\(status.stdout)")
+        #expect(agent.terminate() == 0)
+        // Restarted, the klines' minutes are replayed from the store: still approximate, no new warm start needed.
+        let again = try AgentProcess(directory: agent.directory)
+        try again.start(env: "paper", ["--set", "exchange.public_ws_url=sim", "--set", "sim.speed=120"])
+        #expect(again.waitForState("observing", seconds: 60), "\(again.log.suffix(2_000))")
+        let replayed = try #require(try again.json(["va"], as: ValueAreaReport.self))
+        #expect(replayed.approximateMinutes > 0 && replayed.approximateMinutes <= later.approximateMinutes, "\(replayed)")
+        #expect(again.terminate() == 0)
+    }
+}
