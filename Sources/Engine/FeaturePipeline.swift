@@ -131,8 +131,9 @@ public struct FeaturePipeline: Sendable {
     }
 
     /// Feeds a minute known only from its candle (a warm-up from the exchange's klines): the bar is exact, its
-    /// volume is spread evenly over the base bins of its range `[low, high]` (an approximation: the profile's
-    /// shape inside one minute is not known), it has no order flow, and the closes stand in for mids where no
+    /// volume is spread over the base bins of its range `[low, high]` as a triangle whose mean is the candle's VWAP
+    /// (an approximation: the profile's shape inside one minute is not known; docs/FEATURES.md compares it with an
+    /// even spread), it has no order flow, and the closes stand in for mids where no
     /// quote is known. Minutes before it close as usual; the window reports how much of its volume is
     /// approximate (`MinuteFeatures.approximateLots`). Returns false, and changes nothing, when the minute has
     /// already closed or holds trades: exact data wins. A later trade in the same minute is dropped as late.
@@ -166,19 +167,35 @@ public struct FeaturePipeline: Sendable {
         let lowKey = floorDiv(k.low, config.baseBinTicks)
         let highKey = floorDiv(k.high, config.baseBinTicks)
         let n = highKey - lowKey + 1
-        // Bin i gets floor((i+1)V/n) - floor(iV/n): whole lots, evenly, summing to V.
+        // Weights: a triangle over the ticks low…high (half a tick beyond each end, so both ends traded) whose mean
+        // is the candle's VWAP, summed per base bin; whole lots by cumulative rounding, summing to V.
+        let lo = Double(k.low) - 0.5, hi = Double(k.high) + 0.5
+        let vwap = min(max(Double(barTickLots) / Double(max(k.volume, 1)), Double(k.low)), Double(k.high))
+        let mode = min(max(3 * vwap - lo - hi, lo), hi)
+        var weights = [Double](repeating: 0, count: Int(n))
+        for price in k.low...k.high {
+            let x = Double(price)
+            let w = x <= mode ? (x - lo) / (mode - lo) : (hi - x) / (hi - mode)
+            weights[Int(floorDiv(price, config.baseBinTicks) - lowKey)] += w
+        }
+        let total = weights.reduce(0, +)
+        var cumulative = 0.0
         var previous: Int64 = 0
-        for i in 0..<n {
-            let upTo = (k.volume * (i + 1)) / n
+        for i in 0..<Int(n) {
+            cumulative += weights[i]
+            let upTo = i == Int(n) - 1 ? k.volume : Int64((Double(k.volume) * cumulative / total).rounded())
             let lots = upTo - previous
             previous = upTo
             if lots > 0 {
-                histogram.add(lots, at: lowKey + i)
-                barPrints.append((price: (lowKey + i) * config.baseBinTicks, lots: lots))
+                histogram.add(lots, at: lowKey + Int64(i))
+                barPrints.append((price: (lowKey + Int64(i)) * config.baseBinTicks, lots: lots))
             }
         }
         return true
     }
+
+    /// Volume in the window's profile at one base bin (key `floor(ticks / base_bin_ticks)`), the open minute included.
+    public func volume(atBaseBin key: Int64) -> Lots { histogram.volume(at: key) }
 
     /// Live clock: closes every minute whose end plus `close_grace_ms` is at or before `now`.
     public mutating func advanceClock(to now: Millis) {

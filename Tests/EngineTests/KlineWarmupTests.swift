@@ -17,7 +17,7 @@ import Testing
         KlineBar(ts: t0 + Int64(minute) * 60_000, open: px(open), high: px(high), low: px(low), close: px(close), volume: sz(volume))
     }
 
-    @Test func aCandleMinuteKeepsItsBarAndSpreadsItsVolumeEvenly() {
+    @Test func aCandleMinuteKeepsItsBarAndSpreadsItsVolumeOverItsRange() {
         var p = FeaturePipeline(config: Self.narrow)
         let added1 = p.addKline(bar(0, "100.1", "100.3", "100.0", "100.2", "0.010"))
         #expect(added1)
@@ -26,7 +26,7 @@ import Testing
         #expect(f.ts == t0 && f.open == px("100.1") && f.high == px("100.3") && f.low == px("100.0") && f.close == px("100.2"))
         #expect(f.volume == 10 && f.tradeCount == 0 && f.approximate && f.source == "kline")
         #expect(f.orderFlow == OrderFlowTotals())
-        // 10 lots over the 4 one-tick bins 100.0…100.3: 2, 3, 2, 3 (evenly, in whole lots, summing to 10).
+        // 10 lots over the 4 one-tick bins 100.0…100.3, every one of them, in whole lots.
         let va = try! #require(f.valueArea)
         #expect(va.total == 10 && va.profileBins == 4)
         #expect(f.approximateLots == 10 && f.approximateShare == 1)
@@ -34,14 +34,27 @@ import Testing
         #expect(f.vwapTicks == Double(px("100.1")) + 0.5)
     }
 
-    @Test func evenSpreadMatchesAScratchProfile() {
-        var p = FeaturePipeline(config: Self.narrow)
-        p.addKline(bar(0, "100.0", "100.3", "100.0", "100.3", "0.010"))
-        p.finish()
-        let va = try! #require(p.takeClosed()[0].valueArea)
-        let spread = [TradeEvent(ts: t0, price: px("100.0"), size: 2), TradeEvent(ts: t0, price: px("100.1"), size: 3),
-                      TradeEvent(ts: t0, price: px("100.2"), size: 2), TradeEvent(ts: t0, price: px("100.3"), size: 3)]
-        #expect(va == scratchValueArea(trades: spread, binTicks: 1, fraction: 0.7))
+    @Test func theSpreadKeepsTheCandlesVWAPAndPeaksNearIt() {
+        // VWAP near the high (from the turnover): the volume leans there; VWAP in the middle: symmetric.
+        let high = KlineBar(ts: t0, open: 1000, high: 1010, low: 1000, close: 1010, volume: 1_000, tickLots: 1_007 * 1_000)
+        let spreadHigh = Self.spread(high, config: Self.narrow)
+        #expect(spreadHigh.reduce(0, +) == 1_000 && spreadHigh.allSatisfy { $0 > 0 }, "\(spreadHigh)")
+        #expect(spreadHigh.firstIndex(of: spreadHigh.max()!)! >= 8, "\(spreadHigh)")
+        let mean = zip(spreadHigh, 1000...1010).map { Double($0) * Double($1) }.reduce(0, +) / 1_000
+        #expect(abs(mean - 1007) < 0.5, "the spread keeps the candle's VWAP: \(mean)")
+        let middle = KlineBar(ts: t0, open: 1000, high: 1010, low: 1000, close: 1010, volume: 1_000)
+        let spreadMiddle = Self.spread(middle, config: Self.narrow)
+        #expect(spreadMiddle[5] == spreadMiddle.max() && spreadMiddle.reduce(0, +) == 1_000, "\(spreadMiddle)")
+        #expect(zip(spreadMiddle, spreadMiddle.reversed()).allSatisfy { abs($0 - $1) <= 1 }, "\(spreadMiddle)")
+        // A one-price candle puts everything there.
+        #expect(Self.spread(KlineBar(ts: t0, open: 1000, high: 1000, low: 1000, close: 1000, volume: 7), config: Self.narrow) == [7])
+    }
+
+    /// Volume per one-tick bin of a candle minute, low to high.
+    static func spread(_ k: KlineBar, config: FeatureConfig) -> [Lots] {
+        var p = FeaturePipeline(config: config)
+        p.addKline(k)
+        return (k.low...k.high).map { p.volume(atBaseBin: floorDiv($0, config.baseBinTicks)) }
     }
 
     @Test func exactDataWins() {
