@@ -121,6 +121,22 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         #expect(bad.stderr.contains("--set: value_area.va_fraction: 2 is out of range (0, 1]"), "\(bad.stderr)")
     }
 
+    @Test func backtestWarmFromKlinesComparesTheWarmedValueAreaWithTheExactOne() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try agent(["simulate", "--hours", "3", "--seed", "8", "--out", dir.path]).status == 0)
+        let settings = ["--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60", "--set", "value_area.min_va_bins=10"]
+        let out = dir.appendingPathComponent("out").path
+        let run = try agent(["backtest", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+                             dir.appendingPathComponent("quotes.csv").path, "--out", out, "--warm-from-klines", "--warm-every", "5"] + settings)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("warm from klines: |warmed - exact| in ticks over 25 minutes") && run.stderr.contains("p99  POC"), "\(run.stderr)")
+        let csv = try String(contentsOfFile: out + "/warm_from_klines.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 26 && csv[0].hasPrefix("minute,exact_poc,exact_vah,exact_val,warmed_poc"))
+        let bars = try agent(["backtest", "--bars-only", "--features", out + "/warm_from_klines.csv", "--out", out, "--warm-from-klines"])
+        #expect(bars.status != 0 && bars.stderr.contains("--warm-from-klines needs the trades"), "\(bars.stderr)")
+    }
+
     @Test func backtestWritesEveryOutputAndTheSameBytesTwice() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

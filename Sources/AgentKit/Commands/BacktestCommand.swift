@@ -36,15 +36,25 @@ struct BacktestCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Directory for the outputs (created if missing).", valueName: "dir"))
     var out: String
 
+    @Flag(help: ArgumentHelp(
+        "Also compare, every --warm-every minutes, the value area an agent would warm from this data's 1-minute klines alone with "
+            + "the exact one: warm_from_klines.csv and p50/p99 in the summary (docs/FEATURES.md, \"Warm start from klines\")."))
+    var warmFromKlines = false
+
+    @Option(help: ArgumentHelp("With --warm-from-klines: minutes between compared minutes.", valueName: "minutes"))
+    var warmEvery = 10
+
     @Flag(help: "Count and report malformed rows instead of stopping at the first.")
     var skipBadRows = false
 
     @OptionGroup var config: ConfigOptions
 
     func validate() throws {
+        guard warmEvery >= 1 else { throw ValidationError("--warm-every must be at least 1") }
         if barsOnly {
             guard features != nil else { throw ValidationError("--bars-only needs --features FILE") }
             guard trades == nil && quotes == nil else { throw ValidationError("--bars-only replays --features; drop --trades/--quotes") }
+            guard !warmFromKlines else { throw ValidationError("--warm-from-klines needs the trades (not --bars-only)") }
         } else {
             guard trades != nil && quotes != nil else { throw ValidationError("give --trades and --quotes (or --bars-only --features FILE)") }
             guard features == nil else { throw ValidationError("--features is for --bars-only") }
@@ -81,7 +91,12 @@ struct BacktestCommand: ParsableCommand {
         )
         try writeBacktest(result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
                           title: "auction-trader backtest: \(URL(fileURLWithPath: trades).lastPathComponent)")
-        let summary = result.render(directory: out) + String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))
+        var summary = result.render(directory: out)
+        if warmFromKlines {
+            summary += "\n" + (try WarmFromKlinesReport.write(minutes: result.features, config: resolved.features, everyMinutes: warmEvery,
+                                                             instrument: instrument, directory: out))
+        }
+        summary += String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))
         FileHandle.standardError.write(Data((summary + "\n").utf8))
     }
 }
