@@ -9,7 +9,9 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Start-up: load the configuration, open the environment's database (agent.state_dir, else \
             $STATE_DIRECTORY under systemd, else ./state/ENV), load the last snapshot, rebuild the 240-minute window \
-            from stored trades and quotes, then report READY (sd_notify) and serve the control socket \
+            from stored trades, quotes and kline minutes, fill what it lacks from the exchange's 1-minute klines and \
+            recent trades (agent.warm_start: exchange; entries wait while more than agent.max_approximate_va_share \
+            of the value area's volume is from klines, reason approximate_va), then report READY (sd_notify) and serve the control socket \
             (--socket, else $RUNTIME_DIRECTORY/control.sock under systemd, else ./run/ENV/control.sock).
 
             States: starting → recovering → warming → observing → active ↔ paused → flattening → halted → stopping. \
@@ -17,7 +19,8 @@ struct RunCommand: ParsableCommand {
             (kill switch, `atctl flatten`) survives restarts until `atctl resume`.
 
             Modes (agent.mode): sim runs the built-in simulator in-process on loopback at sim.speed (no keys, no \
-            network; a first start stores sim.warm_minutes of generated history so the window is warm at once); \
+            network; on a first start the simulator holds sim.warm_minutes of generated history, served as Bybit \
+            serves klines and recent trades, so the warm start finds a window at once); \
             paper reads the configured public stream and fills orders with the paper fill model; nothing is sent \
             anywhere. shadow trades like paper and sends every order to the testnet too (shadow.* URLs, keys in \
             the variables shadow.api_key_env/api_secret_env), compares fills and positions, alerts divergence, \
