@@ -48,7 +48,8 @@ struct BackfillCommand: ParsableCommand {
     func run() throws {
         let resolved = try ConfigLoader.load(config.selection)
         let envName = config.environment ?? resolved.environment ?? "custom"
-        let dir = Backfill.stateDirectory(explicit: stateDir, resolved: resolved, environment: envName)
+        let dir = StateLock.stateDirectory(explicit: stateDir, resolved: resolved, environment: envName,
+                                           processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
         let report = try Backfill.run(trades: trades, quotes: quotes, stateDirectory: dir, resolved: resolved, environment: envName,
                                       options: ReadOptions(skipBadRows: skipBadRows, expectedSymbol: resolved.instrument.symbol),
                                       now: wallClockMillis())
@@ -58,18 +59,6 @@ struct BackfillCommand: ParsableCommand {
 
 /// The work of `backfill`, callable from tests.
 enum Backfill {
-    /// The state directory of an environment for an offline tool, by the daemon's rule plus the packaged path.
-    static func stateDirectory(explicit: String?, resolved: ResolvedConfig, environment: String,
-                               processEnvironment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let explicit { return explicit }
-        let configured = resolved.text("agent.state_dir")
-        if !configured.isEmpty { return configured }
-        if let s = processEnvironment["STATE_DIRECTORY"] { return String(s.split(separator: ":")[0]) }
-        let packaged = "/var/lib/auction-agent/\(environment)"
-        if FileManager.default.fileExists(atPath: packaged + "/agent.sqlite") { return packaged }
-        return "state/\(environment)"
-    }
-
     struct Loaded<Event> {
         var file: String
         var events: [Event]

@@ -57,8 +57,8 @@ public final class AgentDaemon: @unchecked Sendable {
         sink.setState(AgentState.starting.rawValue)
         try checkMode(settings, sink: sink)
 
-        let stateDir = options.stateDirectory ?? (resolved.text("agent.state_dir").isEmpty ? nil : resolved.text("agent.state_dir"))
-            ?? env["STATE_DIRECTORY"].map { String($0.split(separator: ":")[0]) } ?? "state/\(envName)"
+        let stateDir = StateLock.stateDirectory(explicit: options.stateDirectory, resolved: resolved, environment: envName,
+                                                processEnvironment: env)
         // One agent per state directory; offline tools that change it (backfill) wait for it to stop.
         let lock = try StateLock.acquire(directory: stateDir, holder: "auction-agent run --env \(envName)")
         defer { withExtendedLifetime(lock) {} }

@@ -172,9 +172,8 @@ public final class AgentEngine: @unchecked Sendable {
     /// row (a backfill, a warm start) get one.
     func rebuildWindow(wall: Int64) throws -> String {
         let needed = max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2
-        let last = try store.lastRawTs()
-        let lastKline = try store.klines(from: (last ?? 0) + 1).last?.ts
-        let storedEnd = [last, lastKline.map { $0 + millisPerMinute - 1 }].compactMap { $0 }.max()
+        let storedEnd = [try store.lastRawTs(), try store.lastKlineTs().map { $0 + millisPerMinute - 1 }].compactMap { $0 }.max()
+        let replayFrom = try store.meta("replay_from").flatMap { Int64($0) }
         var replayed = FeaturePipeline(config: settings.features)
         var lastF: MinuteFeatures?
         var report: [String] = []
@@ -189,7 +188,7 @@ public final class AgentEngine: @unchecked Sendable {
         if let end = storedEnd {
             var from = minuteStart(of: end) - Int64(needed) * millisPerMinute
             // A backfill asks for its whole span to be replayed once, so that its minutes get their features rows.
-            if let text = try store.meta("replay_from"), let backfilled = Int64(text) { from = min(from, minuteStart(of: backfilled)) }
+            if let backfilled = replayFrom { from = min(from, minuteStart(of: backfilled)) }
             knownRows = try store.featureMinutes(from: from)
             var klines = try store.klines(from: from)[...]
             let storedKlines = klines.count
@@ -215,7 +214,8 @@ public final class AgentEngine: @unchecked Sendable {
         if settings.warmFromExchange, let history = marketHistory,
            let gap = WarmPlan.missing(now: now, neededMinutes: needed, storedLastTs: storedEnd)
         {
-            report.append(warmFromExchange(history, gap: gap, now: now, storedEnd: storedEnd, pipeline: &replayed, wall: wall))
+            report.append(warmFromExchange(history, gap: gap, neededMinutes: needed, now: now, storedEnd: storedEnd, pipeline: &replayed,
+                                           wall: wall))
             take()
         } else if storedEnd == nil {
             report.append("warming up from live data")
@@ -226,7 +226,7 @@ public final class AgentEngine: @unchecked Sendable {
         pipeline = replayed
         lastFeatures = lastF
         batch.features.append(contentsOf: newRows)
-        try store.setMeta("replay_from", "")
+        if replayFrom != nil { try store.setMeta("replay_from", "") }
         let minutes = (lastF?.index ?? -1) + 1
         var text = report.joined(separator: "; ") + " (\(minutes) minutes)"
         if let f = lastF, f.approximateMinutes > 0 {
@@ -238,14 +238,13 @@ public final class AgentEngine: @unchecked Sendable {
     /// The warm start from the exchange (issue "ready in seconds"): the missing minutes' 1-minute candles, then
     /// the recent trades that continue them exactly (`WarmPlan`). What it adds is stored, so a restart replays
     /// it; a failure is alerted and the window warms from live data as it would have.
-    func warmFromExchange(_ history: any MarketHistory, gap: (from: Int64, to: Int64), now: Int64, storedEnd: Int64?,
+    func warmFromExchange(_ history: any MarketHistory, gap: (from: Int64, to: Int64), neededMinutes: Int, now: Int64, storedEnd: Int64?,
                           pipeline p: inout FeaturePipeline, wall: Int64) -> String {
         let started = wallClockMillis()
         do {
             let bars = try history.klines(from: gap.from, to: gap.to)
             let recent = try history.recentTrades()
-            let plan = WarmPlan.make(now: now, neededMinutes: Int((gap.to - gap.from) / millisPerMinute), storedLastTs: storedEnd,
-                                     klines: bars, recent: recent)
+            let plan = WarmPlan.make(now: now, neededMinutes: neededMinutes, storedLastTs: storedEnd, klines: bars, recent: recent)
             for k in plan.klines { p.addKline(k) }
             for t in plan.trades { p.onTrade(t) }
             try store.writeKlines(plan.klines)

@@ -250,15 +250,21 @@ public final class AgentStore: @unchecked Sendable {
     /// Writes raw events now, on the caller's thread.
     public func writeRaw(trades: [TradeEvent], quotes: [QuoteEvent]) throws {
         try pool.write { db in
-            if !trades.isEmpty {
-                let s = try db.makeStatement(sql: "INSERT INTO trades (ts, price, size, side) VALUES (?, ?, ?, ?)")
-                for t in trades { try s.execute(arguments: [t.ts, t.price, t.size, Int(t.side.rawValue)]) }
-            }
-            if !quotes.isEmpty {
-                let s = try db.makeStatement(sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
-                for q in quotes { try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize]) }
-            }
+            try Self.insert(trades, db)
+            try Self.insert(quotes, db)
         }
+    }
+
+    private static func insert(_ trades: [TradeEvent], _ db: Database) throws {
+        guard !trades.isEmpty else { return }
+        let s = try db.makeStatement(sql: "INSERT INTO trades (ts, price, size, side) VALUES (?, ?, ?, ?)")
+        for t in trades { try s.execute(arguments: [t.ts, t.price, t.size, Int(t.side.rawValue)]) }
+    }
+
+    private static func insert(_ quotes: [QuoteEvent], _ db: Database) throws {
+        guard !quotes.isEmpty else { return }
+        let s = try db.makeStatement(sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
+        for q in quotes { try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize]) }
     }
 
     /// Queues a purge behind the raw writes (off the engine's thread); the outcome is logged.
@@ -367,8 +373,7 @@ public final class AgentStore: @unchecked Sendable {
             try db.execute(sql: "DELETE FROM kline_minutes WHERE ts >= ? AND ts <= ?", arguments: [from, last])
             c.klineMinutesReplaced = db.changesCount
             try db.execute(sql: "DELETE FROM features WHERE source = 'kline' AND ts >= ? AND ts <= ?", arguments: [from, last])
-            let s = try db.makeStatement(sql: "INSERT INTO trades (ts, price, size, side) VALUES (?, ?, ?, ?)")
-            for t in trades { try s.execute(arguments: [t.ts, t.price, t.size, Int(t.side.rawValue)]) }
+            try Self.insert(trades, db)
             c.inserted = trades.count
             try Self.askReplay(from: first, db)
             return c
@@ -382,8 +387,7 @@ public final class AgentStore: @unchecked Sendable {
             var c = ImportCount()
             try db.execute(sql: "DELETE FROM quotes WHERE ts >= ? AND ts <= ?", arguments: [first, last])
             c.replaced = db.changesCount
-            let s = try db.makeStatement(sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
-            for q in quotes { try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize]) }
+            try Self.insert(quotes, db)
             c.inserted = quotes.count
             try Self.askReplay(from: first, db)
             return c
@@ -407,6 +411,11 @@ public final class AgentStore: @unchecked Sendable {
                 """)
             for k in bars { try s.execute(arguments: [k.ts, k.open, k.high, k.low, k.close, k.volume, k.tickLots]) }
         }
+    }
+
+    /// The start of the newest stored candle minute.
+    public func lastKlineTs() throws -> Int64? {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(ts) FROM kline_minutes") }
     }
 
     /// The stored candle minutes from `ts` on, oldest first.

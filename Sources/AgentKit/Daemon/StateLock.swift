@@ -33,4 +33,18 @@ public final class StateLock: @unchecked Sendable {
     }
 
     deinit { close(fd) }
+
+    /// An environment's state directory: `explicit` (--state-dir), else `agent.state_dir`, else `$STATE_DIRECTORY`
+    /// (systemd), else, for an offline tool run by hand (`lookForPackaged`), /var/lib/auction-agent/ENV when it holds
+    /// a database, else ./state/ENV.
+    static func stateDirectory(explicit: String?, resolved: ResolvedConfig, environment: String, processEnvironment: [String: String],
+                               lookForPackaged: Bool = false) -> String {
+        if let explicit { return explicit }
+        let configured = resolved.text("agent.state_dir")
+        if !configured.isEmpty { return configured }
+        if let s = processEnvironment["STATE_DIRECTORY"] { return String(s.split(separator: ":")[0]) }
+        let packaged = "/var/lib/auction-agent/\(environment)"
+        if lookForPackaged && FileManager.default.fileExists(atPath: packaged + "/agent.sqlite") { return packaged }
+        return "state/\(environment)"
+    }
 }

@@ -93,8 +93,7 @@ public struct WarmPlan: Sendable, Equatable {
     /// - candles fill the missing minutes before that; trades after the stored data's last event follow.
     public static func make(now: Int64, neededMinutes: Int, storedLastTs: Int64?, klines: [KlineBar], recent: [TradeEvent]) -> WarmPlan {
         let current = minuteStart(of: now)
-        var from = current - Int64(neededMinutes) * millisPerMinute
-        if let last = storedLastTs { from = max(from, minuteStart(of: last) + millisPerMinute) }
+        let from = firstMissingMinute(now: now, neededMinutes: neededMinutes, storedLastTs: storedLastTs)
         var exactFrom = Int64.max
         var tradeFrom = Int64.max
         if let oldest = recent.first?.ts {
@@ -115,9 +114,15 @@ public struct WarmPlan: Sendable, Equatable {
 
     /// The missing minutes' range `[from, to)` for which candles are worth asking (nil: nothing missing).
     public static func missing(now: Int64, neededMinutes: Int, storedLastTs: Int64?) -> (from: Int64, to: Int64)? {
-        let current = minuteStart(of: now)
-        var from = current - Int64(neededMinutes) * millisPerMinute
-        if let last = storedLastTs { from = max(from, minuteStart(of: last) + millisPerMinute) }
-        return from < current ? (from, current) : nil
+        let from = firstMissingMinute(now: now, neededMinutes: neededMinutes, storedLastTs: storedLastTs)
+        return from < minuteStart(of: now) ? (from, minuteStart(of: now)) : nil
+    }
+
+    /// The oldest minute the window needs and the stored data lacks: `needed` minutes before now's, or the minute
+    /// after the stored data's last event when that is later.
+    static func firstMissingMinute(now: Int64, neededMinutes: Int, storedLastTs: Int64?) -> Int64 {
+        let from = minuteStart(of: now) - Int64(neededMinutes) * millisPerMinute
+        guard let last = storedLastTs else { return from }
+        return max(from, minuteStart(of: last) + millisPerMinute)
     }
 }
