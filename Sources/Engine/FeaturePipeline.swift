@@ -50,6 +50,15 @@ public struct FeaturePipeline: Sendable {
     public private(set) var droppedKlines = 0
     /// Order-flow totals of the whole run.
     public private(set) var runOrderFlow = OrderFlowTotals()
+    /// Footprints of the minutes closed and not yet taken, while `recordsFootprint`.
+    public private(set) var closedFootprints: [FootprintMinute] = []
+
+    /// Keep each minute's footprint (volume per base bin by the sign that counts); the agent turns it on for the
+    /// dashboard, a backtest leaves it off. A minute from a candle has none (its trades' signs are not known).
+    public var recordsFootprint: Bool {
+        get { orderFlow.recordsTrades }
+        set { orderFlow.recordsTrades = newValue }
+    }
 
     public init(config: FeatureConfig) {
         precondition(config.baseBinTicks >= 1 && config.binWidthMaxTicks >= config.baseBinTicks)
@@ -210,6 +219,12 @@ public struct FeaturePipeline: Sendable {
         closeMinutes(before: minute + millisPerMinute)
     }
 
+    /// Returns the footprints of the minutes closed since the last call (empty unless `recordsFootprint`).
+    public mutating func takeFootprints() -> [FootprintMinute] {
+        defer { closedFootprints.removeAll(keepingCapacity: true) }
+        return closedFootprints
+    }
+
     /// Returns the minutes closed since the last call.
     public mutating func takeClosed() -> [MinuteFeatures] {
         defer { closed.removeAll(keepingCapacity: true) }
@@ -233,6 +248,9 @@ public struct FeaturePipeline: Sendable {
         }
         let flow = orderFlow.takeTotals()
         runOrderFlow.add(flow)
+        if orderFlow.recordsTrades {
+            closedFootprints.append(FootprintMinute(ts: minute, baseBinTicks: config.baseBinTicks, trades: orderFlow.takeSignedTrades()))
+        }
 
         // Quote state at the close.
         let quote = lastQuote.map {

@@ -69,6 +69,13 @@ public struct OrderFlowClassifier: Sendable {
     /// Totals of the prints finished since the last `takeTotals()`.
     public private(set) var totals = OrderFlowTotals()
 
+    /// Keep every trade with the sign that counts (the dashboard's footprint); off in backtests.
+    public var recordsTrades = false
+    /// The open print's trades, while `recordsTrades`.
+    private var printTrades: [(price: Ticks, lots: Lots, side: TakerSide)] = []
+    /// Trades of the prints finished since the last `takeSignedTrades()`, while `recordsTrades`.
+    public private(set) var signedTrades: [SignedTrade] = []
+
     public init(config: FeatureConfig) {
         self.config = config
     }
@@ -101,6 +108,7 @@ public struct OrderFlowClassifier: Sendable {
         }
         printTickLots += t.price * t.size
         printLots += t.size
+        if recordsTrades { printTrades.append((t.price, t.size, t.side)) }
         switch t.side {
         case .buy: printBuyLots += t.size
         case .sell: printSellLots += t.size
@@ -111,6 +119,12 @@ public struct OrderFlowClassifier: Sendable {
     /// Finishes the open print, if any; call before reading the totals of a minute.
     public mutating func flush() {
         if printOpen { finishPrint() }
+    }
+
+    /// The signed trades since the last call (finish the open print first: `takeTotals` does).
+    public mutating func takeSignedTrades() -> [SignedTrade] {
+        defer { signedTrades.removeAll(keepingCapacity: true) }
+        return signedTrades
     }
 
     /// Returns the totals since the last call and starts new ones.
@@ -161,13 +175,18 @@ public struct OrderFlowClassifier: Sendable {
         totals.agreeingVolume += sign == 1 ? printBuyLots : (sign == -1 ? printSellLots : 0)
         let inferredSigned = sign * lots
         totals.inferredSignedVolume += inferredSigned
+        let exchangeSides: Bool
         switch config.sideSource {
-        case .inferred:
-            totals.signedVolume += inferredSigned
-        case .exchange:
-            totals.signedVolume += printBuyLots - printSellLots
-        case .auto:
-            totals.signedVolume += printUnsidedTrades == 0 ? printBuyLots - printSellLots : inferredSigned
+        case .inferred: exchangeSides = false
+        case .exchange: exchangeSides = true
+        case .auto: exchangeSides = printUnsidedTrades == 0
+        }
+        totals.signedVolume += exchangeSides ? printBuyLots - printSellLots : inferredSigned
+        if recordsTrades {
+            for t in printTrades {
+                signedTrades.append(SignedTrade(price: t.price, lots: t.lots, sign: exchangeSides ? t.side.rawValue : Int8(sign)))
+            }
+            printTrades.removeAll(keepingCapacity: true)
         }
     }
 }

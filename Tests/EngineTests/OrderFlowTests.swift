@@ -164,3 +164,75 @@ import Engine
         #expect(rows[0].orderFlow.inferenceAccuracy == 0)
     }
 }
+
+@Suite("Footprint")
+struct FootprintTests {
+    private func config(_ source: SideSource) -> FeatureConfig {
+        var c = FeatureConfig()
+        c.sideSource = source
+        c.baseBinTicks = 5
+        return c
+    }
+
+    @Test("each trade lands in its base bin with the sign the order flow counts; off by default")
+    func signedByTheCountingRule() {
+        var p = FeaturePipeline(config: config(.inferred))
+        #expect(!p.recordsFootprint)
+        p.recordsFootprint = true
+        let m: Int64 = 60_000
+        p.onQuote(QuoteEvent(ts: m, bidPrice: 1000, bidSize: 5, askPrice: 1001, askSize: 5))
+        // A print of two trades at the ask (buyer), one at the bid (seller), one between (ambiguous, tick rule up).
+        p.onTrade(TradeEvent(ts: m + 1, price: 1001, size: 3, side: .sell))
+        p.onTrade(TradeEvent(ts: m + 1, price: 1001, size: 2, side: .sell))
+        p.onTrade(TradeEvent(ts: m + 2, price: 1000, size: 4))
+        p.onQuote(QuoteEvent(ts: m + 3, bidPrice: 990, bidSize: 5, askPrice: 1010, askSize: 5))
+        p.onTrade(TradeEvent(ts: m + 4, price: 1003, size: 1))
+        p.finish()
+        let prints = p.takeFootprints()
+        #expect(prints.count == 1)
+        let f = prints[0]
+        #expect(f.ts == m)
+        #expect(f.baseBinTicks == 5)
+        // 1000, 1001 and 1003 are all in bin 200; inferred signs: +5 (ask), −4 (bid), +1 (tick rule: up).
+        #expect(f.levels == [FootprintMinute.Level(bin: 200, buy: 6, sell: 4, unsigned: 0)])
+        #expect(f.volume == 10)
+    }
+
+    @Test("side_source exchange: the feed's own sides; an unsided trade without a quote stays unsigned")
+    func exchangeSides() {
+        var c = config(.exchange)
+        c.useTickRuleFallback = false
+        var p = FeaturePipeline(config: c)
+        p.recordsFootprint = true
+        let m: Int64 = 60_000
+        p.onTrade(TradeEvent(ts: m + 1, price: 1001, size: 3, side: .sell))
+        p.onTrade(TradeEvent(ts: m + 2, price: 1012, size: 2, side: .buy))
+        p.onTrade(TradeEvent(ts: m + 3, price: 1012, size: 7))
+        p.finish()
+        let f = p.takeFootprints()[0]
+        #expect(f.levels == [FootprintMinute.Level(bin: 200, buy: 0, sell: 3, unsigned: 0),
+                             FootprintMinute.Level(bin: 202, buy: 2, sell: 0, unsigned: 7)])
+    }
+
+    @Test("recording changes no feature")
+    func sameFeatures() {
+        var a = FeaturePipeline(config: config(.auto))
+        var b = FeaturePipeline(config: config(.auto))
+        b.recordsFootprint = true
+        for i in 0..<500 {
+            let ts: Int64 = 60_000 + Int64(i) * 397
+            let shift = Int64(i % 7)
+            let q = QuoteEvent(ts: ts, bidPrice: 1000 + shift, bidSize: 3, askPrice: 1001 + shift, askSize: 4)
+            let side: TakerSide = i % 3 == 0 ? .unknown : (i % 2 == 0 ? .buy : .sell)
+            let t = TradeEvent(ts: ts + 1, price: 1000 + Int64(i % 9), size: Int64(1 + i % 4), side: side)
+            a.onQuote(q); b.onQuote(q); a.onTrade(t); b.onTrade(t)
+        }
+        a.finish(); b.finish()
+        #expect(a.takeClosed() == b.takeClosed())
+        let prints = b.takeFootprints()
+        #expect(prints.count == 4)
+        let recorded = prints.map(\.volume).reduce(0, +)
+        let traded = (0..<500).map { Int64(1 + $0 % 4) }.reduce(0, +)
+        #expect(recorded == traded)
+    }
+}
