@@ -15,14 +15,17 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
-# The agent against its built-in simulator; `atctl status` in another shell (control socket run/sim/control.sock).
+# The agent against its built-in simulator; `atctl status` in another shell (control socket run/sim/control.sock),
+# the dashboard at http://127.0.0.1:9464/ (agent.http_listen).
 run: release
+	@echo "dashboard: http://127.0.0.1:9464/   metrics: http://127.0.0.1:9464/metrics   control: atctl --env sim status"
 	.build/release/auction-agent run --env sim
 
 demo: release
 	bash scripts/demo
 
-test: setup
+test:
+	bash scripts/setup --tests
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-xctest
 

@@ -27,6 +27,7 @@ let package = Package(
         // The operator's window (issue 12): HTTP server, metrics API and its Prometheus backend.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -64,6 +65,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -96,7 +98,9 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentKitTests",
-            dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ControlProtocol"],
+            dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ControlProtocol",
+                           // A headless browser driven over the DevTools protocol (the dashboard's test).
+                           .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -87,7 +87,9 @@ final class AgentProcess: @unchecked Sendable {
     /// Starts `auction-agent run --env ENV` with the socket and state in the temporary directory.
     func start(env: String? = "sim", _ extra: [String] = []) throws {
         process.executableURL = agentBinary()
-        process.arguments = ["run"] + (env.map { ["--env", $0] } ?? []) + ["--socket", socket, "--state-dir", stateDir] + extra
+        // The HTTP server on a port the system chooses (tests run side by side); `httpPort` reads it from the log.
+        process.arguments = ["run"] + (env.map { ["--env", $0] } ?? []) + ["--socket", socket, "--state-dir", stateDir,
+                                                                            "--set", "agent.http_listen=127.0.0.1:0"] + extra
         process.currentDirectoryURL = packageRoot
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AUCTION_CONFIG_DIR")
@@ -129,6 +131,9 @@ final class AgentProcess: @unchecked Sendable {
     }
 
     func waitForState(_ state: String, seconds: Double = 90) -> Bool { wait(seconds: seconds) { status()?.state == state } }
+
+    /// The HTTP server's port, from the agent's `http.listening` log line (nil until it listens).
+    var httpPort: Int? { events("http.listening").last.flatMap { ($0["port"] as? String).flatMap { Int($0) } } }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 

@@ -11,6 +11,8 @@ public enum ParameterKind: Sendable {
     /// An exact positive decimal (tick size, quantity step).
     case positiveDecimal
     case text
+    /// `off`, or `host:port` (`[v6]:port`) to listen on.
+    case listenAddress
 }
 
 /// A parameter's value.
@@ -89,6 +91,11 @@ public struct Parameter: Sendable {
             return .success(.decimal(d))
         case .text:
             return .success(.text(trimmed))
+        case .listenAddress:
+            guard trimmed == "off" || ListenAddress(trimmed) != nil else {
+                return .failure(.wrongType("off or host:port (127.0.0.1:9464, [::1]:9464, 0.0.0.0:9464)", trimmed))
+            }
+            return .success(.text(trimmed))
         }
     }
 }
@@ -104,4 +111,26 @@ public enum ParameterProblem: Error, Sendable, CustomStringConvertible {
         case .outOfRange(let got, let range): "\(got) is out of range \(range)"
         }
     }
+}
+
+/// A TCP address to listen on: `host:port`, the host an IPv4 address, a name or `[IPv6]`.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        self.host = host
+        self.port = port
+    }
+
+    /// Loopback only: `127.0.0.0/8`, `::1` or `localhost`.
+    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -97,6 +97,10 @@ public enum ConfigSchema {
         Parameter("agent.max_approximate_va_share", .real(lower: 0, upper: 1), .real(0.5),
                   "no entry while more of the value area's volume than this comes from klines"),
         Parameter("agent.alert_webhook_env", .text, .text("AUCTION_ALERT_WEBHOOK"), "environment variable holding the alert webhook URL"),
+        Parameter("agent.http_listen", .listenAddress, .text("127.0.0.1:9464"),
+                  "dashboard, /metrics, /healthz and /readyz (read-only) on host:port, or off; not loopback needs a token"),
+        Parameter("agent.http_token_env", .text, .text("AUCTION_HTTP_TOKEN"),
+                  "environment variable holding the bearer token the HTTP server requires when it listens beyond loopback"),
 
         // shadow (DESIGN, Modes): the same orders on the testnet, fills and position compared
         Parameter("shadow.rest_url", .text, .text("https://api-testnet.bybit.com"), "testnet REST (sim: the built-in simulator)"),

@@ -69,6 +69,20 @@ public final class AgentDaemon: @unchecked Sendable {
 
         let notifier = SystemdNotifier(environment: env)
         let board = StatusBoard()
+        let metrics = AgentMetrics(environment: envName, mode: settings.mode.rawValue)
+        let observeREST: @Sendable (RESTObservation) -> Void = { o in
+            metrics.restCall(result: o.result.rawValue, retCode: o.retCode, seconds: o.seconds)
+        }
+        // The read-only HTTP server: refused now (before anything starts) when it would listen beyond loopback
+        // without a token.
+        var http: OperatorHTTP?
+        let listen = resolved.text("agent.http_listen")
+        if listen != "off", let address = ListenAddress(listen) {
+            let token = env[resolved.text("agent.http_token_env")]
+            if let token, !token.isEmpty { sink.redact([token]) }
+            http = try OperatorHTTP(address: address, token: token, board: board, store: store, metrics: metrics,
+                                    instrument: settings.instrument, logger: Logger(label: "http"))
+        }
         let queue = EventQueue()
         var webhook: WebhookDelivery?
         if let url = env[settings.alertWebhookEnv], !url.isEmpty {
@@ -97,14 +111,14 @@ public final class AgentDaemon: @unchecked Sendable {
         }
 
         let engine = AgentEngine(settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: webhook,
-                                 clock: clock, version: agentVersion, startedWall: started)
+                                 clock: clock, version: agentVersion, startedWall: started, metrics: metrics)
         if settings.warmFromExchange && marketREST != "sim" {
             var rest = BybitRESTConfig(baseURL: marketREST)
             rest.symbol = settings.instrument.symbol
             rest.maxAttempts = 2
             // Public data only: a slow or unreachable exchange delays the start by seconds, not minutes.
             let client = BybitRESTClient(config: rest, credentials: BybitCredentials(apiKey: "", apiSecret: ""),
-                                         transport: CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 5_000))
+                                         transport: CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 5_000), observer: observeREST)
             engine.marketHistory = BybitMarketHistory(client: client, instrument: settings.instrument)
         }
         let selection = options.selection
@@ -121,7 +135,7 @@ public final class AgentDaemon: @unchecked Sendable {
             let alert: @Sendable (String) -> Void = { message in
                 queue.put(.venue(.failed(what: "rest", reason: message), wall: wallClockMillis()))
             }
-            let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: alert)
+            let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: alert, observer: observeREST)
             // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.
             do {
                 try VenueRules.check(client, settings.instrument, venue: settings.mode == .live ? "exchange" : "testnet")
@@ -135,10 +149,11 @@ public final class AgentDaemon: @unchecked Sendable {
             protectiveRest.maxAttempts = 3
             protectiveRest.backoffBaseMs = 100
             let protective = BybitRESTClient(config: protectiveRest, credentials: credentials,
-                                             transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert)
+                                             transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert,
+                                             observer: observeREST)
             engine.mirror = ExchangeMirror(client: client, protectiveClient: protective, instrument: settings.instrument,
                                            privateSettings: StreamSettings(url: venuePrivate), credentials: credentials, queue: queue,
-                                           logger: restLogger)
+                                           logger: restLogger, onSubmit: { metrics.onWire($0) })
         }
         if let usec = notifier.watchdogUsec {
             engine.watchdogDescription = "systemd watchdog every \(usec / 1000) ms"
@@ -153,11 +168,9 @@ public final class AgentDaemon: @unchecked Sendable {
         let server = ControlServer(path: socketPath, board: board, store: store, queue: queue, logger: Logger(label: "control"),
                                    versionInfo: VersionReport(version: agentVersion, environment: envName, mode: settings.mode.rawValue,
                                                               pid: getpid()))
+        server.metrics = metrics
         try server.start()
         if let sim { engine.clock = sim.startPacing() }
-
-        notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
-        logger.notice("ready", metadata: ["event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)"])
 
         // Graceful shutdown runs in reverse order: the engine first (no new orders, a working entry cancelled, the
         // last snapshot), then market data, the venue (its queued calls, the cancel included, finish), the control
@@ -174,6 +187,7 @@ public final class AgentDaemon: @unchecked Sendable {
         }
         services += [.init(service: persistence, serviceName: "persistence"), .init(service: watchdog, serviceName: "watchdog"),
                      .init(service: control, serviceName: "control")]
+        if let http { services.append(.init(service: http.service(), serviceName: "http")) }
         if let mirror = engine.mirror {
             services.append(.init(service: ClosureService { mirror.start(); try? await gracefulShutdown(); mirror.stop(deadlineMs: stopBudgetMs) },
                                   serviceName: "venue"))
@@ -188,13 +202,35 @@ public final class AgentDaemon: @unchecked Sendable {
         let group = ServiceGroup(configuration: config)
         let done = DispatchSemaphore(value: 0)
         let failure = FailureBox()
+        let finished = BoundPort()
         Task.detached {
             do {
                 try await group.run()
             } catch {
                 failure.set("\(error)")
             }
+            finished.set(1)
             done.signal()
+        }
+        // Ready once every listener is up: the HTTP server binds inside the group (a port in use stops the agent).
+        var readyMeta: Logger.Metadata = ["event": "agent.ready", "socket": "\(socketPath)"]
+        var listening = true
+        if let http {
+            while http.waitUntilListening(ms: 200) == nil && finished.port == nil {}
+            if let port = http.port {
+                logger.notice("dashboard at \(http.url), metrics at \(http.url)metrics",
+                              metadata: ["event": "http.listening", "address": "\(http.address)", "port": "\(port)", "url": "\(http.url)",
+                                         "token_required": "\(!http.address.isLoopback)"])
+                readyMeta["dashboard"] = "\(http.url)"
+            } else {
+                listening = false
+            }
+        }
+        if listening {
+            notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
+            readyMeta["ready_ms"] = "\(wallClockMillis() - started)"
+            let text = "ready" + (http.map { "; dashboard at \($0.url)" } ?? "")
+            logger.notice("\(text)", metadata: readyMeta)
         }
         done.wait()
         sim?.stop()

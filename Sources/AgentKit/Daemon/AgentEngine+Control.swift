@@ -153,7 +153,11 @@ extension AgentEngine {
         )
         let line = "\(supervisor.state.rawValue), \(settings.mode.rawValue), "
             + (position.map { "\($0.side) \($0.qty) @ \($0.entryPrice)" } ?? "flat")
-        board.publish(PublishedState(status: status, positions: position.map { [$0] } ?? [], orders: orders, valueArea: va), statusLine: line)
+        tape.update(trips: trader.roundTrips, position: trader.position)
+        publishSequence += 1
+        board.publish(PublishedState(status: status, positions: position.map { [$0] } ?? [], orders: orders, valueArea: va, tape: tape,
+                                     unprotectedMs: mirrorState.unprotectedSince.map { wall - $0 }, sequence: publishSequence),
+                      statusLine: line)
     }
 
     private var stateReason: String {

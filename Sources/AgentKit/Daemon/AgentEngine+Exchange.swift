@@ -280,7 +280,9 @@ extension AgentEngine {
             // The stream does not replay: whatever happened while it was down is only in REST.
             requestResync("private stream (re)connected", wall: wall)
         case .connected: setStreamDown("connected, not authenticated", wall: wall)
-        case .connecting(let n): setStreamDown("connecting (attempt \(n))", wall: wall)
+        case .connecting(let n):
+            if n > 1 { metrics.streamReconnect("private") }
+            setStreamDown("connecting (attempt \(n))", wall: wall)
         case .disconnected(let reason):
             setStreamDown("disconnected", wall: wall)
             logger.warning("\(venueName) private stream down", metadata: ["event": "venue.stream_down", "reason": "\(reason)"])

@@ -11,6 +11,12 @@ public struct PublishedState: Sendable {
     public var positions: [PositionReport]
     public var orders: [OrderReport]
     public var valueArea: ValueAreaReport?
+    /// The dashboard's charts (minutes, footprints, equity, trades).
+    public var tape = DashboardTape()
+    /// How long the open position has been without an exchange-held stop (shadow and live), ms.
+    public var unprotectedMs: Int64?
+    /// Increases with every publish: readers tell a new state from one they have seen.
+    public var sequence: UInt64 = 0
 }
 
 /// A lock-protected box of the latest published state and the engine's heartbeat.
@@ -83,6 +89,13 @@ public final class AgentEngine: @unchecked Sendable {
     var lastAmbiguousAlertTs: Int64?
     var invalidVAAlerted = false
     var stateSinceWall: Int64
+    /// What the dashboard draws, kept at each minute close.
+    var tape = DashboardTape()
+    var publishSequence: UInt64 = 0
+    /// Counters and histograms for `/metrics` (gauges are read from the board at scrape time).
+    public let metrics: AgentMetrics
+    /// Monotonic ns when the minute being decided began closing (nil outside a minute close).
+    var minuteCloseStarted: UInt64?
 
     // Flatten: who waits for it, since when, and what was done.
     var flattenWaiters: [(call: ControlCall, deadlineWall: Int64)] = []
@@ -109,8 +122,9 @@ public final class AgentEngine: @unchecked Sendable {
     let paperFlattenQuoteWaitMs: Int64 = 2_000
 
     public init(settings: AgentSettings, store: AgentStore, board: StatusBoard, logger: Logger, sink: LogSink,
-                webhook: WebhookDelivery?, clock: MarketClock, version: String, startedWall: Int64) {
+                webhook: WebhookDelivery?, clock: MarketClock, version: String, startedWall: Int64, metrics: AgentMetrics? = nil) {
         self.settings = settings
+        self.metrics = metrics ?? AgentMetrics(environment: settings.environment, mode: settings.mode.rawValue)
         self.store = store
         self.board = board
         self.logger = logger
@@ -121,6 +135,7 @@ public final class AgentEngine: @unchecked Sendable {
         self.startedWall = startedWall
         stateSinceWall = startedWall
         pipeline = FeaturePipeline(config: settings.features)
+        pipeline.recordsFootprint = true
         trader = Trader(config: settings.strategy, instrument: settings.instrument)
         paper = PaperFillModel(config: settings.strategy, instrument: settings.instrument)
         mirrorState = MirrorState(instrument: settings.instrument)
@@ -175,13 +190,16 @@ public final class AgentEngine: @unchecked Sendable {
         let storedEnd = [try store.lastRawTs(), try store.lastKlineTs().map { $0 + millisPerMinute - 1 }].compactMap { $0 }.max()
         let replayFrom = try store.meta("replay_from").flatMap { Int64($0) }
         var replayed = FeaturePipeline(config: settings.features)
+        replayed.recordsFootprint = true
         var lastF: MinuteFeatures?
         var report: [String] = []
         var newRows: [(ts: Int64, row: String, source: String)] = []
         var knownRows: Set<Int64> = []
         func take() {
+            tape.add(replayed.takeFootprints())
             for f in replayed.takeClosed() {
                 lastF = f
+                tape.add(f)
                 if !knownRows.contains(f.ts) { newRows.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument), f.source)) }
             }
         }
@@ -348,14 +366,24 @@ public final class AgentEngine: @unchecked Sendable {
     /// event itself reaches the trader and the venue, as in the backtest.
     private func decideClosedMinutes(wall: Int64) {
         guard !pipeline.closed.isEmpty else { return }
-        for f in pipeline.takeClosed() { onMinuteClosed(f, wall: wall) }
+        tape.add(pipeline.takeFootprints())
+        for f in pipeline.takeClosed() {
+            let started = DispatchTime.now().uptimeNanoseconds
+            minuteCloseStarted = started
+            onMinuteClosed(f, wall: wall)
+            minuteCloseStarted = nil
+            metrics.minuteClose(nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+        }
     }
 
     func onStream(_ s: StreamStatus, wall: Int64) {
         switch s {
         case .connecting(let attempt):
             streamState = "connecting (attempt \(attempt))"
-            if attempt > 1 { reconnects += 1 }
+            if attempt > 1 {
+                reconnects += 1
+                metrics.streamReconnect("public")
+            }
             if attempt == 8 {
                 raise("reconnect_storm", .warning, "public stream: \(attempt) connection attempts in a row", wall: wall)
             }
@@ -368,6 +396,7 @@ public final class AgentEngine: @unchecked Sendable {
             logger.warning("public stream disconnected", metadata: ["event": "stream.disconnected", "reason": "\(reason)"])
         case .gap(let from, let to):
             gapCount += 1
+            metrics.streamGap("public")
             batch.gaps.append((wall, from, to))
             logger.warning("market data gap", metadata: ["event": "stream.gap", "gap.from": "\(isoTime(from, milliseconds: true))",
                                                          "gap.to": "\(isoTime(to, milliseconds: true))", "gap.ms": "\(to - from)"])
@@ -448,6 +477,7 @@ public final class AgentEngine: @unchecked Sendable {
 
     func onMinuteClosed(_ f: MinuteFeatures, wall: Int64) {
         lastFeatures = f
+        tape.add(f)
         if f.index >= settings.strategy.warmupMinutes - 1 { note(supervisor.windowWarm(), wall: wall) }
         trader.entryVeto = entryVeto
         let (record, actions) = trader.onMinuteClose(f)
@@ -477,6 +507,7 @@ public final class AgentEngine: @unchecked Sendable {
         } else if f.valueAreaValid {
             invalidVAAlerted = false
         }
+        tape.sample(ts: f.decisionTs, equity: trader.equity)
         batch.snapshot = makeSnapshot(wall: wall)
     }
 
@@ -511,6 +542,7 @@ public final class AgentEngine: @unchecked Sendable {
             switch a {
             case .submit(let intent):
                 batch.orders.append(OrderRow(intent: intent, status: "submitted", wallTs: wall))
+                if let closing = minuteCloseStarted, intent.purpose.isEntry { metrics.decidedAtBarClose(intent.id, closedAt: closing) }
                 // The record is written before the order can fill: writeBatch runs before the next input.
                 // Live: the paper book only keeps the working orders (the snapshot restores them); the exchange fills.
                 paper.submit(intent, at: ts)
@@ -745,8 +777,25 @@ public final class AgentEngine: @unchecked Sendable {
         try store.record(b)
         if b.snapshot != nil { lastSnapshotWall = wall }
         databaseWritable = true
+        countRecords(b)
         // Orders leave for the venue only once their record is committed.
         releaseVenueJobs()
+    }
+
+    /// Metrics of what a committed batch recorded: orders by outcome, fills, alerts.
+    private func countRecords(_ b: StoreBatch) {
+        for o in b.orders {
+            metrics.order("submitted")
+            // Paper and sim: the order reaches its venue (the paper book) once recorded.
+            if mirror == nil { metrics.onWire(o.intent.id) }
+        }
+        for u in b.orderUpdates { metrics.order(u.status) }
+        for c in b.commands { metrics.command(c.cmd, result: c.ok ? "ok" : "error") }
+        for f in b.fills {
+            let slip = f.referenceMidTwice.map { Double(2 * f.price - $0) / 2 * Double(f.side.sign) }
+            metrics.fill(liquidity: f.liquidity.rawValue, slippageTicks: slip)
+        }
+        for a in b.alerts { metrics.alert(kind: a.kind, severity: a.severity) }
     }
 
     // MARK: - Formatting

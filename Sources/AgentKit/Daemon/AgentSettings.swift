@@ -58,7 +58,7 @@ public struct AgentSettings: Sendable {
     }
 
     /// Groups and keys whose change needs a restart, whatever the position.
-    static let restartKeys: Set<String> = ["agent.mode", "agent.state_dir", "live.armed"]
+    static let restartKeys: Set<String> = ["agent.mode", "agent.state_dir", "live.armed", "agent.http_listen", "agent.http_token_env"]
     static let restartGroups: Set<String> = ["instrument", "exchange", "sim", "shadow"]
     /// Groups whose change rebuilds the window, which is refused while a position is open.
     static let flatGroups: Set<String> = ["value_area", "order_flow"]

@@ -17,6 +17,8 @@ public final class ControlServer: @unchecked Sendable {
     private let queue: EventQueue
     private let logger: Logger
     private let versionInfo: VersionReport
+    /// Counts the read commands (the engine counts the ones that change something when it records them).
+    public var metrics: AgentMetrics?
     /// Largest request line (bytes).
     public var maxLineBytes = 64 * 1024
     /// A connection that sends no complete line for this long is closed (ms).
@@ -259,7 +261,10 @@ public final class ControlServer: @unchecked Sendable {
                 ControlFailure.badArguments, #"kill-switch takes {"action":"reset"}"#)))
         }
         if command.isMutating { return viaEngine(request, command, uid: uid) }
-        return read(request, command)
+        let reply = read(request, command)
+        // Keys are sorted: a failure's reply begins with its "error" object.
+        metrics?.command(command.rawValue, result: reply.starts(with: Data(#"{"error""#.utf8)) ? "error" : "ok")
+        return reply
     }
 
     private func read(_ request: ControlRequest, _ command: ControlCommand) -> Data {

@@ -90,8 +90,12 @@ public final class ExchangeMirror: @unchecked Sendable {
     private let streamExecutor = DedicatedExecutor(label: "venue-private-stream")
     private let done = DispatchSemaphore(value: 0)
 
+    /// Told when an order's create request is about to leave (metrics: bar close → order on the wire).
+    let onSubmit: @Sendable (String) -> Void
+
     public init(client: BybitRESTClient, protectiveClient: BybitRESTClient? = nil, instrument: Instrument, privateSettings: StreamSettings,
-                credentials: BybitCredentials, queue: EventQueue, logger: Logger) {
+                credentials: BybitCredentials, queue: EventQueue, logger: Logger, onSubmit: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.onSubmit = onSubmit
         self.client = client
         protective = protectiveClient ?? client
         self.instrument = instrument
@@ -243,6 +247,7 @@ public final class ExchangeMirror: @unchecked Sendable {
                 qty: ScaledDecimal(mantissa: intent.qty * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
                 price: price, timeInForce: price == nil ? nil : "GTC", orderLinkId: intent.id, reduceOnly: intent.reduceOnly)
             let t0 = wallClockMillis()
+            onSubmit(intent.id)
             do {
                 let ack = try (intent.reduceOnly ? protective : client).createOrder(request)
                 markSuccess()

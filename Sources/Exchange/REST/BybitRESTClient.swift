@@ -14,6 +14,29 @@ public struct BybitCredentials: Sendable, CustomStringConvertible {
     public var description: String { "BybitCredentials(<redacted>)" }
 }
 
+/// One HTTP exchange with the REST API, as the client's observer sees it.
+public struct RESTObservation: Sendable {
+    public enum Result: String, Sendable {
+        /// retCode 0.
+        case ok
+        /// A Bybit error code (retCode ≠ 0).
+        case apiError = "api_error"
+        /// HTTP 403 or 429.
+        case rateLimited = "rate_limited"
+        /// Another HTTP status than 200.
+        case httpError = "http_error"
+        case timeout
+        case transportError = "transport_error"
+        /// HTTP 200 without a JSON envelope.
+        case malformed
+    }
+
+    public var path: String
+    public var result: Result
+    public var retCode: Int?
+    public var seconds: Double
+}
+
 /// The client's settings.
 public struct BybitRESTConfig: Sendable {
     /// `https://api.bybit.com`, the testnet, or the simulator on loopback.
@@ -71,7 +94,8 @@ public final class BybitRESTClient: @unchecked Sendable {
         transport: any HTTPTransport = CurlTransport(),
         now: @escaping @Sendable () -> Int64 = wallClockMillis,
         sleep: @escaping @Sendable (Int64) -> Void = sleepMillis,
-        onAlert: @escaping @Sendable (String) -> Void = { _ in }
+        onAlert: @escaping @Sendable (String) -> Void = { _ in },
+        observer: (@Sendable (RESTObservation) -> Void)? = nil
     ) {
         self.config = config
         self.credentials = credentials
@@ -79,7 +103,11 @@ public final class BybitRESTClient: @unchecked Sendable {
         self.now = now
         self.sleep = sleep
         self.onAlert = onAlert
+        self.observer = observer
     }
+
+    /// Told of every HTTP exchange (each attempt), for metrics.
+    private let observer: (@Sendable (RESTObservation) -> Void)?
 
     /// Server time minus local time, from the last sync.
     public var clockOffsetMs: Int64 { lock.withLock { offsetMs } }
@@ -341,9 +369,16 @@ public final class BybitRESTClient: @unchecked Sendable {
             }
             let url = config.baseURL + path + (queryString.isEmpty ? "" : "?" + queryString)
             let reply: HTTPReply
+            let sentAt = DispatchTime.now().uptimeNanoseconds
+            /// One observation per exchange with the server.
+            func observe(_ result: RESTObservation.Result, _ retCode: Int? = nil) {
+                observer?(RESTObservation(path: path, result: result, retCode: retCode,
+                                          seconds: Double(DispatchTime.now().uptimeNanoseconds - sentAt) / 1e9))
+            }
             do {
                 reply = try transport.send(method: method, url: url, headers: headers, body: body.map { Array($0.utf8) })
             } catch {
+                observe(error.timedOut ? .timeout : .transportError)
                 if attempt < config.maxAttempts {
                     sleep(backoff(attempt))
                     continue
@@ -351,6 +386,7 @@ public final class BybitRESTClient: @unchecked Sendable {
                 throw BybitError(.transport(timedOut: error.timedOut), endpoint: endpoint, message: error.message)
             }
             recordLimits(reply, path: path)
+            if reply.status != 200 { observe(reply.status == 403 || reply.status == 429 ? .rateLimited : .httpError) }
             switch reply.status {
             case 200:
                 break
@@ -372,10 +408,18 @@ public final class BybitRESTClient: @unchecked Sendable {
                 throw BybitError(.http(reply.status), endpoint: endpoint, message: String(decoding: reply.body.prefix(200), as: UTF8.self))
             }
             guard let json = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any] else {
+                observe(.malformed)
                 throw BybitError(.decoding, endpoint: endpoint, message: "reply is not a JSON object")
             }
             let envelope = JSONFields(json, path: "reply", endpoint: endpoint)
-            let code = Int(try envelope.int64("retCode"))
+            let code: Int
+            do {
+                code = Int(try envelope.int64("retCode"))
+            } catch {
+                observe(.malformed)
+                throw error
+            }
+            observe(code == 0 ? .ok : .apiError, code)
             if code == 0 {
                 lock.withLock { lastSuccessAt = now() }
                 return JSONFields((json["result"] as? [String: Any]) ?? [:], path: "result", endpoint: endpoint)

@@ -1,0 +1,132 @@
+import Exchange
+import Foundation
+import Logging
+import WSClient
+
+/// Debian's chromium, headless, driven over the DevTools protocol: open a page, evaluate JavaScript in it, take a
+/// screenshot. Each evaluation is one short WebSocket connection to the page's target.
+final class HeadlessBrowser: @unchecked Sendable {
+    let process = Process()
+    let profile: URL
+    let devtoolsPort: Int
+    private(set) var pageSocket = ""
+
+    static var executable: String? {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    init() throws {
+        guard let exe = Self.executable else {
+            throw BrowserError("chromium is not installed: run `bash scripts/setup --tests` (Debian package chromium)")
+        }
+        profile = FileManager.default.temporaryDirectory.appendingPathComponent("chromium-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
+        process.executableURL = URL(fileURLWithPath: exe)
+        process.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                             "--hide-scrollbars", "--window-size=1400,1500", "--remote-debugging-address=127.0.0.1",
+                             "--remote-debugging-port=0", "--remote-allow-origins=*", "--user-data-dir=\(profile.path)", "about:blank"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Chromium writes the port it chose to DevToolsActivePort in the profile.
+        let portFile = profile.appendingPathComponent("DevToolsActivePort")
+        let deadline = Date(timeIntervalSinceNow: 30)
+        var port: Int?
+        while port == nil && Date() < deadline && process.isRunning {
+            port = (try? String(contentsOf: portFile, encoding: .utf8))?.split(separator: "\n").first.flatMap { Int($0) }
+            if port == nil { usleep(100_000) }
+        }
+        guard let port else {
+            process.terminate()
+            throw BrowserError("chromium did not open its DevTools port within 30 s")
+        }
+        devtoolsPort = port
+    }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: profile)
+    }
+
+    /// Opens `url` in a new tab, which later evaluations use.
+    func open(_ url: String) throws {
+        let transport = CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 10_000)
+        let reply = try transport.send(method: "PUT", url: "http://127.0.0.1:\(devtoolsPort)/json/new?\(url)", headers: [], body: nil)
+        guard reply.status == 200, let target = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
+            let ws = target["webSocketDebuggerUrl"] as? String
+        else { throw BrowserError("cannot open a tab: HTTP \(reply.status) \(String(decoding: reply.body, as: UTF8.self))") }
+        pageSocket = ws
+    }
+
+    /// One DevTools call on the page; its `result`.
+    func call(_ method: String, _ params: [String: Any]) throws -> [String: Any] {
+        let request = try JSONSerialization.data(withJSONObject: ["id": 1, "method": method, "params": params])
+        let box = ReplyHolder()
+        let url = pageSocket
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                var configuration = WebSocketClientConfiguration()
+                configuration.maxFrameSize = 32 << 20
+                try await WebSocketClient.connect(url: url, configuration: configuration, logger: Logger(label: "cdp")) { inbound, outbound, _ in
+                    try await outbound.write(.text(String(decoding: request, as: UTF8.self)))
+                    for try await message in inbound.messages(maxSize: 32 << 20) {
+                        guard case .text(let text) = message,
+                            let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], obj["id"] as? Int == 1
+                        else { continue }
+                        box.set(obj)
+                        return
+                    }
+                }
+            } catch {
+                box.fail("\(error)")
+            }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + 20) == .success else { throw BrowserError("\(method): no answer within 20 s") }
+        guard let reply = box.value else { throw BrowserError("\(method): \(box.error ?? "connection closed")") }
+        if let error = reply["error"] { throw BrowserError("\(method): \(error)") }
+        return reply["result"] as? [String: Any] ?? [:]
+    }
+
+    /// The value of a JavaScript expression (strings, numbers and booleans come back as such).
+    func evaluate(_ expression: String) throws -> Any? {
+        let result = try call("Runtime.evaluate", ["expression": expression, "returnByValue": true])
+        return (result["result"] as? [String: Any])?["value"]
+    }
+
+    /// Polls `expression` until it is true (every 250 ms, up to `seconds`).
+    func waitFor(_ expression: String, seconds: Double = 30) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if (try? evaluate(expression)) as? Bool == true { return true }
+            usleep(250_000)
+        }
+        return false
+    }
+
+    /// A PNG of the page as it is.
+    func screenshot() throws -> Data {
+        let result = try call("Page.captureScreenshot", ["format": "png", "captureBeyondViewport": true])
+        guard let base64 = result["data"] as? String, let png = Data(base64Encoded: base64) else { throw BrowserError("no screenshot data") }
+        return png
+    }
+}
+
+struct BrowserError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+private final class ReplyHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var reply: [String: Any]?
+    private var failure: String?
+    func set(_ r: [String: Any]) { lock.withLock { reply = r } }
+    func fail(_ f: String) { lock.withLock { failure = f } }
+    var value: [String: Any]? { lock.withLock { reply } }
+    var error: String? { lock.withLock { failure } }
+}
