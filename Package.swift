@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentKitTests",
-            dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ControlProtocol",
+            dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams", "ControlProtocol",
                            // A headless browser driven over the DevTools protocol (the dashboard's test).
                            .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings

@@ -15,8 +15,14 @@ import Logging
 var hours = 24.0
 var seed: UInt64 = 1
 var repeats = 3
+/// `--dashboard`: only the operator window's figures (section 12).
+var dashboardOnly = false
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
+    if flag == "--dashboard" {
+        dashboardOnly = true
+        continue
+    }
     guard let value = arguments.popFirst() else {
         FileHandle.standardError.write(Data("bench: \(flag) needs a value\n".utf8))
         exit(2)
@@ -26,7 +32,7 @@ while let flag = arguments.popFirst() {
     case "--seed": seed = UInt64(value) ?? seed
     case "--repeat": repeats = max(1, Int(value) ?? repeats)
     default:
-        FileHandle.standardError.write(Data("usage: bench [--hours H] [--seed S] [--repeat N]\n".utf8))
+        FileHandle.standardError.write(Data("usage: bench [--hours H] [--seed S] [--repeat N] [--dashboard]\n".utf8))
         exit(2)
     }
 }
@@ -51,6 +57,121 @@ var events: [MarketEvent] = []
 events.reserveCapacity(trades.count + quotes.count)
 mergeEvents(trades: trades, quotes: quotes) { events.append($0) }
 FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic market, seed \(seed): \(trades.count) trades, \(quotes.count) quotes\n\n| measure | figure |\n| --- | --- |\n".utf8))
+
+// 12. The operator's window: the minute-close step with no page and with ten pages on the dashboard's event stream
+//     (the HTTP server on the engine's board, each page a socket reading every frame), the engine fed as the daemon
+//     feeds it with a tick every 100 ms of wall time (each tick publishes); then `/metrics` scrape time and size.
+@MainActor func dashboardFigures() throws {
+    func eventStream(_ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let request = Array("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        return fd
+    }
+    for pages in [0, 10, 0, 10] {
+        let dir = NSTemporaryDirectory() + "bench-dash-\(getpid())-\(pages)"
+        try? FileManager.default.removeItem(atPath: dir)
+        let board = StatusBoard()
+        let (engine, store, logger) = try benchEngine(dir, overrides: ["agent.mode=paper", "agent.require_manual_activation=false"], board: board)
+        try engine.recover(wall: wallClockMillis())
+        var http: OperatorHTTP?
+        var server: Task<Void, any Error>?
+        var readers: [Thread] = []
+        var fds: [Int32] = []
+        let received = ManagedCounter()
+        if pages > 0 {
+            let h = try OperatorHTTP(address: ListenAddress("127.0.0.1:0")!, token: nil, board: board, store: store, metrics: engine.metrics,
+                                     instrument: engine.settings.instrument, logger: logger)
+            server = h.serveInBackground()
+            guard let port = h.waitUntilListening(ms: 10_000) else { throw CommandError("the bench's HTTP server did not listen") }
+            for _ in 0..<pages {
+                let fd = eventStream(port)
+                fds.append(fd)
+                let t = Thread {
+                    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                    while true {
+                        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                        if n <= 0 { return }
+                        received.add(n)
+                    }
+                }
+                t.start()
+                readers.append(t)
+            }
+            http = h
+        }
+        var closeTimes: [Double] = []
+        var batch: [EngineInput] = []
+        var pendingTrades: [TradeEvent] = []
+        var lastTick = now()
+        let t0 = now()
+        for e in events {
+            switch e {
+            case .trade(let t): pendingTrades.append(t)
+            case .quote(let q):
+                if !pendingTrades.isEmpty { batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true) }
+                batch.append(.quote(q, wall: wallClockMillis()))
+            }
+            if batch.count >= 8 {
+                if now() - lastTick >= 0.1 {
+                    // The daemon's tick, with market time at the data (the replay runs faster than real time).
+                    lastTick = now()
+                    engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
+                    batch.append(.tick(wall: wallClockMillis()))
+                }
+                let minute = engine.lastMinute
+                let s = now()
+                _ = engine.step(batch, wall: wallClockMillis())
+                if engine.lastMinute != minute { closeTimes.append(now() - s) }
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        let seconds = now() - t0
+        closeTimes.sort()
+        report("dashboard: minute-close step with \(pages) page\(pages == 1 ? "" : "s") on the event stream",
+               String(format: "p50 %.2f ms, p99 %.2f ms over %d minutes (%.0f s run; pages received %.1f MB)",
+                      Distribution.quantile(closeTimes, 0.5) * 1e3, Distribution.quantile(closeTimes, 0.99) * 1e3, closeTimes.count, seconds,
+                      Double(received.value) / 1e6))
+        if let h = http, pages == 10, let port = h.port {
+            let transport = CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 5_000)
+            var times: [Double] = []
+            var size = 0
+            for _ in 0..<1_000 {
+                let s = now()
+                let r = try transport.send(method: "GET", url: "http://127.0.0.1:\(port)/metrics", headers: [], body: nil)
+                times.append(now() - s)
+                size = r.body.count
+            }
+            times.sort()
+            report("/metrics scrape (loopback, libcurl, one connection)",
+                   String(format: "p50 %.2f ms, p99 %.2f ms over %d scrapes; %d bytes, %d lines", Distribution.quantile(times, 0.5) * 1e3,
+                          Distribution.quantile(times, 0.99) * 1e3, times.count, size,
+                          (try transport.send(method: "GET", url: "http://127.0.0.1:\(port)/metrics", headers: [], body: nil)).body.filter { $0 == 0x0A }.count))
+        }
+        for fd in fds { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+        server?.cancel()
+        _ = engine.step([.stop(reason: "bench", done: {})], wall: wallClockMillis())
+        store.flushRaw()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add(_ k: Int) { lock.withLock { n += k } }
+    var value: Int { lock.withLock { n } }
+}
+
+if dashboardOnly {
+    try dashboardFigures()
+    exit(0)
+}
 
 // 1. Feature pipeline throughput on in-memory events.
 var best = Double.infinity

@@ -1,4 +1,5 @@
 import Exchange
+import ExchangeStreams
 import Foundation
 import Logging
 import WSClient
@@ -10,6 +11,8 @@ final class HeadlessBrowser: @unchecked Sendable {
     let profile: URL
     let devtoolsPort: Int
     private(set) var pageSocket = ""
+    /// The DevTools connections run on a thread of their own: other tests may block every thread of the shared pool.
+    private let executor = DedicatedExecutor(label: "cdp")
 
     static var executable: String? {
         ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -67,7 +70,7 @@ final class HeadlessBrowser: @unchecked Sendable {
         let box = ReplyHolder()
         let url = pageSocket
         let done = DispatchSemaphore(value: 0)
-        Task.detached {
+        Task(executorPreference: executor) {
             do {
                 var configuration = WebSocketClientConfiguration()
                 configuration.maxFrameSize = 32 << 20

@@ -35,6 +35,11 @@ struct RunCommand: ParsableCommand {
             configuration, and waits for `atctl activate` after every start. A URL set to "sim" uses the built-in \
             simulator.
 
+            HTTP (read-only; docs/OPERATIONS.md): the dashboard at http://127.0.0.1:9464/, /metrics (Prometheus), \
+            /healthz and /readyz on agent.http_listen (default 127.0.0.1:9464; off disables it). Beyond loopback it \
+            needs a bearer token in the variable agent.http_token_env names (default AUCTION_HTTP_TOKEN) and refuses \
+            to start without one. Control stays on the socket.
+
             Logs: one JSON object per line on stdout; under journald native fields (EVENT=, ORDER_LINK_ID=, ...). \
             SIGTERM or SIGINT: no new orders, a working entry cancelled, the last snapshot written, exit 0.
 
