@@ -285,6 +285,16 @@ enum SVGChart {
                 out += "</g>"
             }
             // The value area at that minute's close.
+            if n == prints.count - 1, let f = byTs[p.ts], let va = f.valueArea, f.valueAreaValid {
+                // Where it lies outside the rows shown, say so at the edge.
+                if priceY(2 * va.vahTicks) > bottom {
+                    out += String(format: #"<text x="%.1f" y="%.1f" text-anchor="end">value area below: VAH %@</text>"#, width - 16, bottom - 4,
+                                  i.priceText(va.vahTicks))
+                } else if priceY(2 * va.valTicks) < top {
+                    out += String(format: #"<text x="%.1f" y="%.1f" text-anchor="end">value area above: VAL %@</text>"#, width - 16, top + 10,
+                                  i.priceText(va.valTicks))
+                }
+            }
             if let f = byTs[p.ts], let va = f.valueArea, f.valueAreaValid {
                 let x0 = cx - colWidth / 2
                 let x1 = cx + colWidth / 2

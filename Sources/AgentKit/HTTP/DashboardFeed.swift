@@ -101,12 +101,12 @@ public final class DashboardFeed: @unchecked Sendable {
     private func chartsJSON(_ state: PublishedState) -> [UInt8] {
         let t = state.tape
         let last = t.minutes.last?.ts ?? 0
-        let frame = SVGChart.Frame(from: last - Int64(DashboardTape.priceMinutes - 1) * millisPerMinute, to: last + millisPerMinute, width: 1000)
+        let frame = SVGChart.Frame(from: last - Int64(DashboardTape.priceMinutes - 1) * millisPerMinute, to: last + millisPerMinute, width: 1200)
         let equity = t.equity.map { (ts: $0.ts, value: $0.equity) }
         let eqFrame = SVGChart.Frame(from: equity.first?.ts ?? 0, to: max(equity.last?.ts ?? 1, (equity.first?.ts ?? 0) + millisPerMinute),
                                      width: 480)
         let charts = ChartsFrame(
-            price: SVGChart.price(minutes: t.minutes, trips: t.trips, position: t.position, instrument: instrument, frame: frame, height: 340),
+            price: SVGChart.price(minutes: t.minutes, trips: t.trips, position: t.position, instrument: instrument, frame: frame, height: 380),
             flow: SVGChart.flow(minutes: t.minutes, frame: frame, height: 120),
             footprint: SVGChart.footprint(t.footprints, minutes: t.minutes.suffix(DashboardTape.footprintMinutes), instrument: instrument,
                                           width: 480, height: 320),

@@ -26,7 +26,7 @@ enum DashboardPage {
         dl{display:grid;grid-template-columns:auto 1fr;gap:3px 10px;margin:0}dt{color:#567}dd{margin:0;font-variant-numeric:tabular-nums}
         meter{width:100%}.legend span{margin-right:12px;font-size:11px}
         .sev-critical{color:#d62728;font-weight:600}.sev-warning{color:#a66a00}
-        svg.chart{max-width:100%;height:auto}
+        svg.chart{width:100%;height:auto}
         body.offline .live,body.stalled .live{visibility:hidden}
         \(SVGChart.css)
         </style></head>
