@@ -177,6 +177,26 @@ import Testing
         #expect(Self.text(try get("/metrics")).contains(#"auction_agent_commands_total{env="sim",mode="sim",command="flatten",result="ok"} 1"#))
     }
 
+    @Test func aPortInUseRefusesTheStartAndSaysWhy() throws {
+        // Hold a port, then ask the agent for it.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        listen(fd, 1)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim + ["--set", "agent.http_listen=127.0.0.1:\(port)"])
+        agent.process.waitUntilExit()
+        #expect(agent.process.terminationStatus == 1)
+        #expect(agent.log.contains("cannot listen on 127.0.0.1:\(port) (agent.http_listen)"), "\(agent.log.suffix(2_000))")
+        #expect(agent.events("agent.ready").isEmpty, "never ready")
+    }
+
     @Test func monitoringRulesAndDashboardNameTheMetricsTheAgentServes() throws {
         let rules = packageRoot.appendingPathComponent("monitoring/alerts.yml").path
         let promtool = try #require(["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) },

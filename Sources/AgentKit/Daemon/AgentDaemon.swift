@@ -164,6 +164,31 @@ public final class AgentDaemon: @unchecked Sendable {
         let restored = try engine.recover(wall: wallClockMillis())
         logger.notice("recovered: \(restored)", metadata: ["event": "agent.recovered", "recovery_ms": "\(wallClockMillis() - started)"])
 
+        // The HTTP server listens before the market and venue connections start (its own service group, stopped
+        // after the main one): a port it cannot bind refuses the start, and its channel set-up never races the
+        // WebSocket clients' first connections on the shared event loops.
+        var httpGroup: ServiceGroup?
+        let httpDone = DispatchSemaphore(value: 0)
+        if let http {
+            let httpFailure = FailureBox()
+            let ended = BoundPort()
+            let g = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: http.service(), serviceName: "http")],
+                                                                          logger: Logger(label: "lifecycle")))
+            Task.detached {
+                do { try await g.run() } catch { httpFailure.set("\(error)") }
+                ended.set(1)
+                httpDone.signal()
+            }
+            while http.waitUntilListening(ms: 200) == nil && ended.port == nil {}
+            guard let port = http.port else {
+                throw CommandError("the HTTP server cannot listen on \(http.address) (agent.http_listen): \(httpFailure.value ?? "it stopped")")
+            }
+            httpGroup = g
+            logger.notice("dashboard at \(http.url), metrics at \(http.url)metrics",
+                          metadata: ["event": "http.listening", "address": "\(http.address)", "port": "\(port)", "url": "\(http.url)",
+                                     "token_required": "\(!http.address.isLoopback)"])
+        }
+
         let socketPath = options.socketPath ?? ControlSocketPath.forAgent(environment: envName, processEnvironment: env)
         let server = ControlServer(path: socketPath, board: board, store: store, queue: queue, logger: Logger(label: "control"),
                                    versionInfo: VersionReport(version: agentVersion, environment: envName, mode: settings.mode.rawValue,
@@ -187,7 +212,6 @@ public final class AgentDaemon: @unchecked Sendable {
         }
         services += [.init(service: persistence, serviceName: "persistence"), .init(service: watchdog, serviceName: "watchdog"),
                      .init(service: control, serviceName: "control")]
-        if let http { services.append(.init(service: http.service(), serviceName: "http")) }
         if let mirror = engine.mirror {
             services.append(.init(service: ClosureService { mirror.start(); try? await gracefulShutdown(); mirror.stop(deadlineMs: stopBudgetMs) },
                                   serviceName: "venue"))
@@ -202,37 +226,25 @@ public final class AgentDaemon: @unchecked Sendable {
         let group = ServiceGroup(configuration: config)
         let done = DispatchSemaphore(value: 0)
         let failure = FailureBox()
-        let finished = BoundPort()
         Task.detached {
             do {
                 try await group.run()
             } catch {
                 failure.set("\(error)")
             }
-            finished.set(1)
             done.signal()
         }
-        // Ready once every listener is up: the HTTP server binds inside the group (a port in use stops the agent).
-        var readyMeta: Logger.Metadata = ["event": "agent.ready", "socket": "\(socketPath)"]
-        var listening = true
-        if let http {
-            while http.waitUntilListening(ms: 200) == nil && finished.port == nil {}
-            if let port = http.port {
-                logger.notice("dashboard at \(http.url), metrics at \(http.url)metrics",
-                              metadata: ["event": "http.listening", "address": "\(http.address)", "port": "\(port)", "url": "\(http.url)",
-                                         "token_required": "\(!http.address.isLoopback)"])
-                readyMeta["dashboard"] = "\(http.url)"
-            } else {
-                listening = false
-            }
-        }
-        if listening {
-            notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
-            readyMeta["ready_ms"] = "\(wallClockMillis() - started)"
-            let text = "ready" + (http.map { "; dashboard at \($0.url)" } ?? "")
-            logger.notice("\(text)", metadata: readyMeta)
-        }
+        notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
+        var readyMeta: Logger.Metadata = ["event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)"]
+        if let http { readyMeta["dashboard"] = "\(http.url)" }
+        let text = "ready" + (http.map { "; dashboard at \($0.url)" } ?? "")
+        logger.notice("\(text)", metadata: readyMeta)
         done.wait()
+        // The HTTP server goes last: pages see the agent stopping until the end.
+        if let httpGroup {
+            Task.detached { await httpGroup.triggerGracefulShutdown() }
+            httpDone.wait()
+        }
         sim?.stop()
         if let f = failure.value {
             logger.critical("stopped on an error: \(f)", metadata: ["event": "agent.failed"])
