@@ -356,7 +356,10 @@ public struct Trader: Sendable, Codable {
         // Kill switch: day P&L against equity at 00:00 UTC, fees and funding included.
         if !killSwitchActive && equity - dayStartEquity <= -config.maxDailyLossPct * dayStartEquity {
             killSwitchActive = true
-            alerts.append(EngineAlert(ts: now, kind: "kill_switch", message: "day P&L \(equity - dayStartEquity) reached the daily loss limit"))
+            let day = equity - dayStartEquity
+            let limit = config.maxDailyLossPct * dayStartEquity
+            alerts.append(EngineAlert(ts: now, kind: "kill_switch", message: "day P&L \(money(day)) USDT reached the daily loss limit of "
+                + "\(money(-limit)) USDT (\(formatNumber(config.maxDailyLossPct * 100))% of \(money(dayStartEquity))); position closed, trading halted"))
             if let w = workingEntry {
                 actions.append(.cancel(id: w.intent.id))
                 workingEntry = nil
@@ -565,7 +568,7 @@ public struct Trader: Sendable, Codable {
         else { return (nil, "invalid_stop", []) }
         if size.leverageCapHit {
             alerts.append(EngineAlert(ts: now, kind: "leverage_cap_hit",
-                                      message: "\(c.setup.rawValue) \(c.direction): size capped at \(config.maxLeverage)x"))
+                                      message: "\(c.setup.rawValue) \(c.direction): size capped at \(formatNumber(config.maxLeverage))x leverage"))
         }
         let minLots = instrument.minQty.count(of: instrument.qtyStep) ?? 1
         guard size.lots >= max(minLots, 1) else { return (nil, "size_below_min", []) }
@@ -628,3 +631,6 @@ public struct Trader: Sendable, Codable {
     /// Until when new entries wait after an exit (SPEC §11 cooldown).
     public var cooldownEnds: Millis? { cooldownUntil == .min ? nil : cooldownUntil }
 }
+
+/// USDT rounded to the cent, as alerts show money.
+func money(_ v: Double) -> String { formatNumber((v * 100).rounded() / 100) }
