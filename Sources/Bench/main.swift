@@ -58,6 +58,35 @@ events.reserveCapacity(trades.count + quotes.count)
 mergeEvents(trades: trades, quotes: quotes) { events.append($0) }
 FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic market, seed \(seed): \(trades.count) trades, \(quotes.count) quotes\n\n| measure | figure |\n| --- | --- |\n".utf8))
 
+/// The market as the daemon feeds the engine: the trades between two quotes in one input, batches of 8 inputs.
+/// With `ticking`, a tick every 100 ms of wall time joins the batch, with that engine's market time set to the data
+/// (the replay runs faster than real time). `each` sees every event first; `body` gets each batch and the event that
+/// completed it.
+@MainActor func daemonBatches(ticking engine: AgentEngine? = nil, each: (MarketEvent) -> Void = { _ in },
+                              _ body: (_ batch: [EngineInput], _ last: MarketEvent) -> Void) {
+    var batch: [EngineInput] = []
+    var pendingTrades: [TradeEvent] = []
+    var lastTick = now()
+    for e in events {
+        each(e)
+        switch e {
+        case .trade(let t): pendingTrades.append(t)
+        case .quote(let q):
+            if !pendingTrades.isEmpty { batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true) }
+            batch.append(.quote(q, wall: wallClockMillis()))
+        }
+        if batch.count >= 8 {
+            if let engine, now() - lastTick >= 0.1 {
+                lastTick = now()
+                engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
+                batch.append(.tick(wall: wallClockMillis()))
+            }
+            body(batch, e)
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+}
+
 // 12. The operator's window: the minute-close step with no page and with ten pages on the dashboard's event stream
 //     (the HTTP server on the engine's board, each page a socket reading every frame), the engine fed as the daemon
 //     feeds it with a tick every 100 ms of wall time (each tick publishes); then `/metrics` scrape time and size.
@@ -106,30 +135,12 @@ FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic 
             http = h
         }
         var closeTimes: [Double] = []
-        var batch: [EngineInput] = []
-        var pendingTrades: [TradeEvent] = []
-        var lastTick = now()
         let t0 = now()
-        for e in events {
-            switch e {
-            case .trade(let t): pendingTrades.append(t)
-            case .quote(let q):
-                if !pendingTrades.isEmpty { batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true) }
-                batch.append(.quote(q, wall: wallClockMillis()))
-            }
-            if batch.count >= 8 {
-                if now() - lastTick >= 0.1 {
-                    // The daemon's tick, with market time at the data (the replay runs faster than real time).
-                    lastTick = now()
-                    engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
-                    batch.append(.tick(wall: wallClockMillis()))
-                }
-                let minute = engine.lastMinute
-                let s = now()
-                _ = engine.step(batch, wall: wallClockMillis())
-                if engine.lastMinute != minute { closeTimes.append(now() - s) }
-                batch.removeAll(keepingCapacity: true)
-            }
+        daemonBatches(ticking: engine) { batch, _ in
+            let minute = engine.lastMinute
+            let s = now()
+            _ = engine.step(batch, wall: wallClockMillis())
+            if engine.lastMinute != minute { closeTimes.append(now() - s) }
         }
         let seconds = now() - t0
         closeTimes.sort()
@@ -351,28 +362,17 @@ do {
     try engine.recover(wall: wallClockMillis())
     var closeTimes: [Double] = []
     var orderTimes: [Double] = []
-    var batch: [EngineInput] = []
-    var pendingTrades: [TradeEvent] = []
     let t0 = now()
-    for e in events {
-        switch e {
-        case .trade(let t): pendingTrades.append(t)
-        case .quote(let q):
-            if !pendingTrades.isEmpty { batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true) }
-            batch.append(.quote(q, wall: wallClockMillis()))
-        }
-        if batch.count >= 8 {
-            let minute = engine.lastMinute
-            let submitted = engine.trader.workingEntryOrder?.id
-            let s = now()
-            _ = engine.step(batch, wall: wallClockMillis())
-            let dt = now() - s
-            if engine.lastMinute != minute {
-                closeTimes.append(dt)
-                if let id = engine.trader.workingEntryOrder?.id ?? engine.trader.position.map({ _ in "pos" }), id != submitted,
-                    engine.lastSignal?.action != "HOLD" { orderTimes.append(dt) }
-            }
-            batch.removeAll(keepingCapacity: true)
+    daemonBatches { batch, _ in
+        let minute = engine.lastMinute
+        let submitted = engine.trader.workingEntryOrder?.id
+        let s = now()
+        _ = engine.step(batch, wall: wallClockMillis())
+        let dt = now() - s
+        if engine.lastMinute != minute {
+            closeTimes.append(dt)
+            if let id = engine.trader.workingEntryOrder?.id ?? engine.trader.position.map({ _ in "pos" }), id != submitted,
+                engine.lastSignal?.action != "HOLD" { orderTimes.append(dt) }
         }
     }
     let engineSeconds = now() - t0
@@ -470,61 +470,49 @@ do {
     var closeStarts: [Double] = []
     var flattenTimes: [Double] = []
     var lastFlattened: Int64 = 0
-    var batch: [EngineInput] = []
-    var pendingTrades: [TradeEvent] = []
-    for e in events {
-        venue.onMarket(e)
-        switch e {
-        case .trade(let t): pendingTrades.append(t)
-        case .quote(let q):
-            if !pendingTrades.isEmpty { batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true) }
-            batch.append(.quote(q, wall: wallClockMillis()))
+    daemonBatches(each: { venue.onMarket($0) }) { inputs, e in
+        let batch = inputs + queue.takeAll(timeoutMs: 0)
+        let minute = engine.lastMinute
+        let s = now()
+        _ = engine.step(batch, wall: wallClockMillis())
+        if engine.lastMinute != minute { closeStarts.append(s) }
+        // Live waits for the operator once warm.
+        if engine.supervisor.state == .observing {
+            let activate = ControlCall(request: ControlRequest(id: 0, cmd: "activate"), command: .activate, peerUid: 0, reply: { _ in })
+            _ = engine.step([.command(activate)], wall: wallClockMillis())
         }
-        if batch.count >= 8 {
-            batch += queue.takeAll(timeoutMs: 0)
-            let minute = engine.lastMinute
-            let s = now()
-            _ = engine.step(batch, wall: wallClockMillis())
-            if engine.lastMinute != minute { closeStarts.append(s) }
-            batch.removeAll(keepingCapacity: true)
-            // Live waits for the operator once warm.
-            if engine.supervisor.state == .observing {
-                let activate = ControlCall(request: ControlRequest(id: 0, cmd: "activate"), command: .activate, peerUid: 0, reply: { _ in })
-                _ = engine.step([.command(activate)], wall: wallClockMillis())
+        // Every position: the operator's flatten, timed from the command's arrival at the engine to the close order's
+        // request on the wire; then resume.
+        if let p = engine.trader.position, engine.supervisor.state == .active, p.entryTs != lastFlattened {
+            lastFlattened = p.entryTs
+            let mark = transport.lock.withLock { transport.allCreates.count }
+            let t0 = now()
+            let call = ControlCall(request: ControlRequest(id: 1, cmd: "flatten", args: ["timeout": .number(5)]), command: .flatten,
+                                   peerUid: 0, reply: { _ in })
+            _ = engine.step([.command(call)], wall: wallClockMillis())
+            // The daemon's clock ticks drive the flatten to its end; here market time stands at the current event.
+            engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
+            var spins = 0
+            while spins < 2_000, engine.supervisor.state != .halted {
+                usleep(500)
+                spins += 1
+                let reports = queue.takeAll(timeoutMs: 0)
+                _ = engine.step(reports + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
             }
-            // Every position: the operator's flatten, timed from the command's arrival at the engine to the close order's
-            // request on the wire; then resume.
-            if let p = engine.trader.position, engine.supervisor.state == .active, p.entryTs != lastFlattened {
-                lastFlattened = p.entryTs
-                let mark = transport.lock.withLock { transport.allCreates.count }
-                let t0 = now()
-                let call = ControlCall(request: ControlRequest(id: 1, cmd: "flatten", args: ["timeout": .number(5)]), command: .flatten,
-                                       peerUid: 0, reply: { _ in })
-                _ = engine.step([.command(call)], wall: wallClockMillis())
-                // The daemon's clock ticks drive the flatten to its end; here market time stands at the current event.
-                engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
-                var spins = 0
-                while spins < 2_000, engine.supervisor.state != .halted {
-                    usleep(500)
-                    spins += 1
-                    let reports = queue.takeAll(timeoutMs: 0)
-                    _ = engine.step(reports + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
-                }
-                if let sent = transport.lock.withLock({ transport.allCreates.count > mark ? transport.allCreates[mark] : nil }) {
-                    flattenTimes.append(sent - t0)
-                }
-                let resume = ControlCall(request: ControlRequest(id: 2, cmd: "resume"), command: .resume, peerUid: 0, reply: { _ in })
-                _ = engine.step([.command(resume)], wall: wallClockMillis())
+            if let sent = transport.lock.withLock({ transport.allCreates.count > mark ? transport.allCreates[mark] : nil }) {
+                flattenTimes.append(sent - t0)
             }
-            // Let the venue answer an order in flight before the market moves on (the daemon's market is live).
-            if engine.trader.workingEntryOrder != nil || !engine.trader.workingExitOrders.isEmpty {
-                var spins = 0
-                while spins < 200, engine.trader.workingEntryOrder != nil || !engine.trader.workingExitOrders.isEmpty {
-                    usleep(1_000)
-                    spins += 1
-                    let reports = queue.takeAll(timeoutMs: 0)
-                    if !reports.isEmpty { _ = engine.step(reports, wall: wallClockMillis()) }
-                }
+            let resume = ControlCall(request: ControlRequest(id: 2, cmd: "resume"), command: .resume, peerUid: 0, reply: { _ in })
+            _ = engine.step([.command(resume)], wall: wallClockMillis())
+        }
+        // Let the venue answer an order in flight before the market moves on (the daemon's market is live).
+        if engine.trader.workingEntryOrder != nil || !engine.trader.workingExitOrders.isEmpty {
+            var spins = 0
+            while spins < 200, engine.trader.workingEntryOrder != nil || !engine.trader.workingExitOrders.isEmpty {
+                usleep(1_000)
+                spins += 1
+                let reports = queue.takeAll(timeoutMs: 0)
+                if !reports.isEmpty { _ = engine.step(reports, wall: wallClockMillis()) }
             }
         }
     }

@@ -109,7 +109,7 @@ final class LiveHarness: @unchecked Sendable {
 
     /// Graceful stop (snapshot written), as SIGTERM does.
     func stop() {
-        let stopped = ReplyBox()
+        let stopped = OneShot<Data>()
         _ = engine.step([.stop(reason: "test", done: { stopped.set(Data()) })], wall: wallClockMillis())
         #expect(stopped.value != nil)
         mirror.stop(deadlineMs: 2_000)
@@ -200,7 +200,7 @@ final class LiveHarness: @unchecked Sendable {
     /// An operator command, answered synchronously.
     @discardableResult
     func command(_ cmd: ControlCommand, args: [String: ControlArg]? = nil) async -> String {
-        let box = ReplyBox()
+        let box = OneShot<Data>()
         let call = ControlCall(request: ControlRequest(id: 1, cmd: cmd.rawValue, args: args), command: cmd, peerUid: 0) { box.set($0) }
         _ = engine.step([.command(call)], wall: wallClockMillis())
         _ = await wait(seconds: 30) { _ in box.value != nil }
@@ -238,13 +238,4 @@ final class LiveHarness: @unchecked Sendable {
         }
         return engine.trader.position != nil && venueStop != nil
     }
-}
-
-/// A reply delivered on another thread.
-final class ReplyBox: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var data: Data?
-    func set(_ d: Data) { lock.withLock { data = d } }
-    var value: Data? { lock.withLock { data } }
 }

@@ -168,20 +168,20 @@ public final class AgentDaemon: @unchecked Sendable {
         // after the main one): a port it cannot bind refuses the start, and its channel set-up never races the
         // WebSocket clients' first connections on the shared event loops.
         var httpGroup: ServiceGroup?
-        let httpDone = DispatchSemaphore(value: 0)
+        // The HTTP group's end: nil while it runs, then its error ("" when none).
+        let httpEnded = OneShot<String>()
         if let http {
-            let httpFailure = FailureBox()
-            let ended = BoundPort()
             let g = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: http.service(), serviceName: "http")],
                                                                           logger: Logger(label: "lifecycle")))
             Task.detached {
-                do { try await g.run() } catch { httpFailure.set("\(error)") }
-                ended.set(1)
-                httpDone.signal()
+                var why = ""
+                do { try await g.run() } catch { why = "\(error)" }
+                httpEnded.set(why)
             }
-            while http.waitUntilListening(ms: 200) == nil && ended.port == nil {}
+            while http.waitUntilListening(ms: 200) == nil && httpEnded.value == nil {}
             guard let port = http.port else {
-                throw CommandError("the HTTP server cannot listen on \(http.address) (agent.http_listen): \(httpFailure.value ?? "it stopped")")
+                let why = httpEnded.value ?? ""
+                throw CommandError("the HTTP server cannot listen on \(http.address) (agent.http_listen): \(why.isEmpty ? "it stopped" : why)")
             }
             httpGroup = g
             logger.notice("dashboard at \(http.url), metrics at \(http.url)metrics",
@@ -243,7 +243,7 @@ public final class AgentDaemon: @unchecked Sendable {
         // The HTTP server goes last: pages see the agent stopping until the end.
         if let httpGroup {
             Task.detached { await httpGroup.triggerGracefulShutdown() }
-            httpDone.wait()
+            _ = httpEnded.wait()
         }
         sim?.stop()
         if let f = failure.value {

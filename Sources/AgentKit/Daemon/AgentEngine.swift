@@ -38,6 +38,11 @@ public final class StatusBoard: @unchecked Sendable {
     /// The engine loop ran at this wall time.
     public func beat(_ wall: Int64) { lock.withLock { heartbeatWall = wall } }
     public var lastBeat: Int64 { lock.withLock { heartbeatWall } }
+    /// How long ago the engine loop ran (ms); nil before its first step.
+    public func engineSilentMs(wall: Int64) -> Int64? {
+        let beat = lastBeat
+        return beat == 0 ? nil : wall - beat
+    }
     /// `STATUS=` for systemd: state, mode, position.
     public var systemdStatus: String { lock.withLock { statusLine } }
 }

@@ -314,7 +314,7 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private func viaEngine(_ request: ControlRequest, _ command: ControlCommand, uid: uid_t) -> Data {
-        let box = ReplyBox()
+        let box = OneShot<Data>()
         queue.put(.command(ControlCall(request: request, command: command, peerUid: uid, reply: { box.set($0) })))
         var wait = engineTimeoutMs
         if command == .flatten { wait += Int64(request.args?["timeout"]?.integer ?? 60) * 1000 }
@@ -324,25 +324,38 @@ public final class ControlServer: @unchecked Sendable {
     }
 }
 
-/// One reply handed from the engine thread to a connection thread.
-final class ReplyBox: @unchecked Sendable {
+/// A value handed once from one thread to others that wait for it (a reply from the engine thread, the port the
+/// HTTP server bound, the end of a service group). The first `set` wins.
+final class OneShot<Value: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var value: Data?
+    // Guarded by `condition`.
+    private var stored: Value?
 
-    func set(_ d: Data) {
+    func set(_ v: Value) {
         condition.lock()
-        if value == nil { value = d }
-        condition.signal()
+        if stored == nil { stored = v }
+        condition.broadcast()
         condition.unlock()
     }
 
-    func wait(ms: Int64) -> Data? {
+    var value: Value? {
         condition.lock()
         defer { condition.unlock() }
+        return stored
+    }
+
+    /// The value, waiting up to `ms` for it (nil: none came in time); without `ms`, as long as it takes.
+    func wait(ms: Int64? = nil) -> Value? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let ms else {
+            while stored == nil { condition.wait() }
+            return stored
+        }
         let deadline = Date(timeIntervalSinceNow: Double(ms) / 1000)
-        while value == nil {
+        while stored == nil {
             if !condition.wait(until: deadline) { break }
         }
-        return value
+        return stored
     }
 }

@@ -71,13 +71,16 @@ public final class AgentMetrics: Sendable {
 
     // MARK: - Read at scrape time
 
-    /// Sets the gauges from what the engine last published; `heartbeatAgeMs` is how long ago the engine loop ran.
-    public func refresh(from state: PublishedState?, heartbeatAgeMs: Int64) {
+    /// Sets the gauges from what the engine last published.
+    public func refresh(from board: StatusBoard, wall: Int64) {
+        let state = board.current
+        let silent = board.engineSilentMs(wall: wall)
+        let heartbeatAgeMs = silent ?? 0
         let status = state?.status
         for s in AgentState.allCases {
             meter("auction_agent_state", [("state", s.rawValue)]).set(status?.state == s.rawValue ? 1.0 : 0.0)
         }
-        meter("auction_agent_ready").set(status.map { Self.isReady($0) ? 1.0 : 0.0 } ?? 0)
+        meter("auction_agent_ready").set(Readiness.reasons(state, engineSilentMs: silent).isEmpty ? 1.0 : 0.0)
         meter("auction_agent_engine_heartbeat_age_seconds").set(Double(heartbeatAgeMs) / 1000)
         guard let status else { return }
         let p = status.pnl
@@ -105,11 +108,6 @@ public final class AgentMetrics: Sendable {
         meter("auction_agent_value_area_price", [("level", "val")]).set(usable ? (va?.val.flatMap(Double.init) ?? .nan) : .nan)
         meter("auction_agent_value_area_approximate_share").set(va?.approximateShare ?? 0)
         meter("auction_agent_uptime_seconds").set(Double(status.uptimeSeconds))
-    }
-
-    /// `/readyz`'s verdict: healthy and past recovery (the same reasons `atctl health` gives).
-    public static func isReady(_ s: StatusReport) -> Bool {
-        s.health.status == "healthy" && !["starting", "recovering", "stopping"].contains(s.state)
     }
 
     /// The Prometheus text exposition of every metric.
@@ -153,6 +151,27 @@ public final class AgentMetrics: Sendable {
             meters[k] = m
             return m
         }
+    }
+}
+
+/// `/readyz`'s verdict, which the ready gauge and the dashboard repeat: healthy (no reason `atctl health` would
+/// give), past recovery, and the engine loop running.
+enum Readiness {
+    /// The engine loop silent this long: not ready, and the dashboard hides its numbers.
+    static let engineSilentLimitMs: Int64 = 5_000
+
+    /// Why the agent is not ready; empty when it is. `engineSilentMs`: nil before the loop's first step.
+    static func reasons(_ state: PublishedState?, engineSilentMs: Int64?) -> [String] {
+        guard let s = state?.status else { return ["starting: recovery not finished"] }
+        var reasons: [String] = []
+        if ["starting", "recovering", "stopping"].contains(s.state) { reasons.append("state \(s.state)") }
+        reasons += s.health.reasons
+        if let silent = engineSilentMs {
+            if silent > engineSilentLimitMs { reasons.append("engine loop silent for \(silent / 1000) s") }
+        } else {
+            reasons.append("engine loop not started yet")
+        }
+        return reasons
     }
 }
 

@@ -11,8 +11,6 @@ public final class DashboardFeed: @unchecked Sendable {
     let board: StatusBoard
     let store: AgentStore
     let instrument: Instrument
-    /// Engine silent this long: the page says so instead of showing the last numbers as current.
-    let stalledAfterMs: Int64 = 5_000
 
     private let lock = NSLock()
     // Guarded by `lock`.
@@ -82,10 +80,13 @@ public final class DashboardFeed: @unchecked Sendable {
     }
 
     private func statusJSON(_ state: PublishedState?, wall: Int64) -> [UInt8] {
-        let silent = board.lastBeat == 0 ? 0 : wall - board.lastBeat
-        var frame = StatusFrame(generated: isoTime(wall, milliseconds: true), engineSilentMs: silent, engineStalled: silent > stalledAfterMs,
+        let silentMs = board.engineSilentMs(wall: wall)
+        let silent = silentMs ?? 0
+        // Engine silent too long: the page says so instead of showing the last numbers as current.
+        var frame = StatusFrame(generated: isoTime(wall, milliseconds: true), engineSilentMs: silent,
+                                engineStalled: silent > Readiness.engineSilentLimitMs,
                                 status: state?.status, orders: state?.orders ?? [], signals: [], alerts: [],
-                                ready: state.map { AgentMetrics.isReady($0.status) } ?? false)
+                                ready: Readiness.reasons(state, engineSilentMs: silentMs).isEmpty)
         if state != nil {
             frame.signals = ((try? store.recentSignals(15)) ?? []).map {
                 SignalReport(minute: isoTime($0.ts), action: $0.action, reason: $0.reason,

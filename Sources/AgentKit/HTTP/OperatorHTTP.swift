@@ -23,7 +23,7 @@ public final class OperatorHTTP: Sendable {
     let metrics: AgentMetrics
     public let feed: DashboardFeed
     let logger: Logger
-    private let bound = BoundPort()
+    private let bound = OneShot<Int>()
 
     /// `token` is required (non-empty) unless `address` is loopback.
     public init(address: ListenAddress, token: String?, board: StatusBoard, store: AgentStore, metrics: AgentMetrics,
@@ -42,9 +42,9 @@ public final class OperatorHTTP: Sendable {
     }
 
     /// The port once the server listens (the configured one, or the one the system chose for port 0).
-    public var port: Int? { bound.port }
+    public var port: Int? { bound.value }
     /// Waits up to `ms` for the server to listen; nil if it did not.
-    public func waitUntilListening(ms: Int) -> Int? { bound.wait(ms: ms) }
+    public func waitUntilListening(ms: Int64) -> Int? { bound.wait(ms: ms) }
 
     /// The dashboard's address for people (`http://127.0.0.1:9464/`).
     public var url: String {
@@ -100,16 +100,8 @@ public final class OperatorHTTP: Sendable {
         }
         router.get("/readyz") { request, _ in
             let state = board.current
-            let silent = board.lastBeat == 0 ? Int64.max : wallClockMillis() - board.lastBeat
-            var reasons: [String] = []
-            if let s = state?.status {
-                if ["starting", "recovering", "stopping"].contains(s.state) { reasons.append("state \(s.state)") }
-                reasons += s.health.reasons
-            } else {
-                reasons.append("starting: recovery not finished")
-            }
-            if silent > feed.stalledAfterMs && state != nil { reasons.append("engine loop silent for \(silent / 1000) s") }
-            let ready = reasons.isEmpty && state.map { AgentMetrics.isReady($0.status) } == true
+            let reasons = Readiness.reasons(state, engineSilentMs: board.engineSilentMs(wall: wallClockMillis()))
+            let ready = reasons.isEmpty
             let authorized = token == nil || BearerTokenMiddleware<BasicRequestContext>.authorized(request, token: token!)
             let body = ReadyReply(ready: ready, status: state?.status.health.status ?? "starting", state: state?.status.state ?? "starting",
                                   reasons: authorized ? reasons : nil)
@@ -117,7 +109,7 @@ public final class OperatorHTTP: Sendable {
                             body: .init(byteBuffer: ByteBuffer(bytes: DashboardFeed.encode(body))))
         }
         router.get("/metrics") { _, _ in
-            metrics.refresh(from: board.current, heartbeatAgeMs: board.lastBeat == 0 ? 0 : wallClockMillis() - board.lastBeat)
+            metrics.refresh(from: board, wall: wallClockMillis())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
@@ -188,34 +180,5 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         var diff = given.count ^ expected.count
         for i in 0..<expected.count { diff |= Int(expected[i] ^ (i < given.count ? given[i] : 0)) }
         return diff == 0
-    }
-}
-
-/// The port the server bound, handed from its start-up callback to the thread that waits for it.
-final class BoundPort: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var value: Int?
-
-    func set(_ port: Int) {
-        condition.lock()
-        value = port
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    var port: Int? {
-        condition.lock()
-        defer { condition.unlock() }
-        return value
-    }
-
-    func wait(ms: Int) -> Int? {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date(timeIntervalSinceNow: Double(ms) / 1000)
-        while value == nil {
-            if !condition.wait(until: deadline) { break }
-        }
-        return value
     }
 }
