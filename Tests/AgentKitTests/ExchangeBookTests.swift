@@ -140,9 +140,11 @@ import Testing
         let h = try LiveHarness()
         try h.start()
         let started = h.engine.startedWall
-        #expect(h.engine.staleFeedMessage(wall: started + 12_000) == "no quote received yet, 12 s after start (limit 10 s); entries vetoed")
-        h.engine.lastQuoteWall = started + 1_000
-        #expect(h.engine.staleFeedMessage(wall: started + 15_000) == "no quote for 14 s (limit 10 s); entries vetoed")
+        h.engine.lastQuoteWall = nil
+        h.engine.staleAlerted = false
+        h.engine.onTick(wall: started + 12_000)
+        let raised = h.engine.batch.alerts.filter { $0.kind == "stale_feed" }.map(\.message)
+        #expect(raised == ["no quote received yet, 12 s after start (limit 10 s); entries vetoed"])
         h.stop()
     }
 

@@ -46,7 +46,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         config.riskPct = 0.5
         var trader = Trader(config: config, instrument: btc)
         _ = trader.onMinuteClose(bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(trader.alerts.map(\.kind) == ["leverage_cap_hit"])
+        #expect(trader.alerts.map(\.kind.rawValue) == ["leverage_cap_hit"])
     }
 
     @Test func tp1QuantityRoundsToNearestStepWithinThePosition() {
@@ -212,10 +212,10 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         // A 3 % drop of BTC on 0.4 BTC-ish costs more than 1 % of 10,000.
         let (r, actions) = trader.onMinuteClose(bar(warm + 1, o: "48500", h: "48500", l: "48400", c: "48450"))
         #expect(r.reason == "kill_switch" && r.action == "EXIT")
-        #expect(trader.killSwitchActive && trader.alerts.contains { $0.kind == "kill_switch" })
+        #expect(trader.killSwitchActive && trader.alerts.contains { $0.kind == .killSwitch })
         // Money in cents, the limit and what it is a share of: no raw floating point in what the operator reads.
-        let text = try #require(trader.alerts.first { $0.kind == "kill_switch" }?.message)
-        #expect(text.contains("reached the daily loss limit of -100 USDT (1% of 10000)"), "\(text)")
+        let text = try #require(trader.alerts.first { $0.kind == .killSwitch }?.message)
+        #expect(text.contains("reached the daily loss limit of -100 USDT (1% of 10000 USDT)"), "\(text)")
         #expect(text.firstMatch(of: /\d\.\d{3,}/) == nil, "\(text)")
         let exit = submitted(actions)[0]
         trader.onFill(fill(exit, at: "48449.9", ts: t0 + Millis(warm + 2) * 60_000 + 1, config: config))

@@ -87,8 +87,8 @@ enum BacktestOutputs {
         root["ambiguous_frac_1m"] = .object(distribution(m.ambiguousFraction))
         root["minutes"] = .integer(m.minutes)
         root["fills"] = .integer(m.fills)
-        root["leverage_cap_hits"] = .integer(alerts.filter { $0.kind == "leverage_cap_hit" }.count)
-        root["kill_switch_events"] = .integer(alerts.filter { $0.kind == "kill_switch" }.count)
+        root["leverage_cap_hits"] = .integer(alerts.filter { $0.kind == .leverageCapHit }.count)
+        root["kill_switch_events"] = .integer(alerts.filter { $0.kind == .killSwitch }.count)
         return JSONValue.object(root).render(indent: 0) + "\n"
     }
 

@@ -111,8 +111,8 @@ extension BacktestResult {
             let st = m.bySetup[s]!
             lines.append(String(format: "  %-10@ %3d trades, net %.2f", s.rawValue, st.trades, st.netPnL))
         }
-        let caps = alerts.filter { $0.kind == "leverage_cap_hit" }.count
-        let kills = alerts.filter { $0.kind == "kill_switch" }.count
+        let caps = alerts.filter { $0.kind == .leverageCapHit }.count
+        let kills = alerts.filter { $0.kind == .killSwitch }.count
         if caps > 0 { lines.append("alerts: leverage cap hit \(caps) times") }
         if kills > 0 { lines.append("alerts: kill switch fired \(kills) times") }
         return lines.joined(separator: "\n")

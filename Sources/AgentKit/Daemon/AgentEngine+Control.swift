@@ -28,8 +28,7 @@ extension AgentEngine {
         case .killSwitchReset:
             if trader.killSwitchActive {
                 trader.resetKillSwitch()
-                raise("kill_switch_reset", .info, "kill switch reset by uid \(call.peerUid); day loss now measured from equity \(formatNumber(trader.equity))",
-                      wall: wall)
+                raise(alerts.killSwitchReset(uid: call.peerUid, equity: trader.equity), wall: wall)
                 let text = "kill switch reset; state stays \(supervisor.state.rawValue) until `atctl resume`"
                 reply(call, ActionReport(state: supervisor.state.rawValue, message: text))
                 outcome = (true, text)

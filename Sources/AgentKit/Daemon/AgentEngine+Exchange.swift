@@ -130,8 +130,7 @@ extension AgentEngine {
         } catch {
             // Nothing is known to be wrong, only nothing is known: halted until a re-read answers and agrees.
             mirrorState.reconcilePending = true
-            raise("venue_unreachable", .critical, "reconciliation impossible, \(venueName) unreachable for "
-                + "\((wallClockMillis() - wall) / 1000) s at start: \(error); trading halted until it answers", wall: wall)
+            raise(alerts.venueUnreachableAtStart(seconds: (wallClockMillis() - wall) / 1000, error: "\(error)"), wall: wall)
             note(supervisor.halt("venue_unreachable: \(error)"), wall: wall)
         }
     }
@@ -141,8 +140,7 @@ extension AgentEngine {
         mirrorState.reconcilePending = false
         let problems = reconciliationProblems(position: r.position, openOrders: r.openOrders)
         if problems.isEmpty {
-            raise("venue_unreachable", .info, "the \(venueName) answers again and agrees (position \(sizeText(r.position))); "
-                + "`atctl resume` to trade", wall: wall)
+            raise(alerts.venueAnswersAgain(position: r.position), wall: wall)
         } else {
             haltOnMismatch(problems, wall: wall)
         }
@@ -155,11 +153,10 @@ extension AgentEngine {
         let foreign = openOrders.filter { !$0.isConditional && !known.contains($0.orderLinkId) }
         var problems: [String] = []
         if position != trader.signedQty && !mirrorState.book.hasOrdersInFlight {
-            problems.append("position: agent \(sizeText(trader.signedQty)), \(venueName) \(sizeText(position))")
+            problems.append(alerts.positionProblem(agent: trader.signedQty, venue: position))
         }
         if !foreign.isEmpty {
-            problems.append("\(venueName) orders unknown to the agent: "
-                + foreign.map { $0.orderLinkId.isEmpty ? $0.orderId : $0.orderLinkId }.joined(separator: ", "))
+            problems.append(alerts.unknownOrdersProblem(foreign.map { $0.orderLinkId.isEmpty ? $0.orderId : $0.orderLinkId }))
         }
         return problems
     }
@@ -167,7 +164,7 @@ extension AgentEngine {
     /// A reconciliation that found problems: alerted, halted, nothing changed.
     private func haltOnMismatch(_ problems: [String], wall: Int64) {
         let text = problems.joined(separator: "; ")
-        raise("position_mismatch", .critical, "reconciliation: \(text); trading halted, nothing was changed", wall: wall)
+        raise(alerts.reconciliationMismatch(problems), wall: wall)
         note(supervisor.halt("position_mismatch: \(text)"), wall: wall)
     }
 
@@ -238,14 +235,8 @@ extension AgentEngine {
             mirrorState.stopFailures += 1
             let n = mirrorState.stopFailures
             mirrorState.stopRetryWall = wall + min(30_000, 1_000 << min(n - 1, 5))
-            if isLive {
-                if n == 1 || n % 5 == 0 {
-                    raise("stop_refused", .critical, "the exchange refused the protective stop \(ticks.map(priceText) ?? "none") "
-                        + "(attempt \(n), retrying): \(reason)", wall: wall)
-                }
-            } else if n == 1 {
-                raise("shadow_divergence", .warning, "the testnet refused the protective stop: \(reason)", wall: wall)
-            }
+            // Live: the first refusal and every fifth; shadow: the first.
+            if n == 1 || (isLive && n % 5 == 0) { raise(alerts.stopRefused(stop: ticks, attempt: n, reason: reason), wall: wall) }
         case .resync(let r):
             onResync(r, wall: wall)
         case .resyncFailed(let reason):
@@ -257,7 +248,7 @@ extension AgentEngine {
             onWallet(equity, wall: wall)
         case .failed(let what, let reason):
             logger.warning("\(venueName) call failed: \(what)", metadata: ["event": "venue.failed", "what": "\(what)", "reason": "\(reason)"])
-            if what == "rest" { raise("rate_limited_or_banned", .critical, "\(venueName) REST: \(reason)", wall: wall) }
+            if what == "rest" { raise(alerts.restRefused(reason), wall: wall) }
         case .flattened(let ok, let steps):
             mirrorState.flattenResult = ok
             flattenSteps.append(contentsOf: steps)
@@ -355,7 +346,7 @@ extension AgentEngine {
                 ])
                 compareFill(intent.id, wall: wall)
             } else if status == "Rejected" {
-                raise("shadow_divergence", .warning, "testnet rejected \(intent.id): \(reason)", wall: wall)
+                raise(alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason), wall: wall)
             }
             return
         }
@@ -365,9 +356,7 @@ extension AgentEngine {
             // A timed-out limit entry confirmed gone with nothing filled: its market replacement goes now.
             execute(trader.onOrderGone(id: intent.id), at: max(lastMarketTs, ts), wall: wall)
             if status == "Rejected" {
-                let exposed = !intent.purpose.isEntry
-                raise("order_rejected", exposed ? .critical : .warning, "the exchange rejected \(intent.id)"
-                    + (exposed ? " (an exit; the position stays under the exchange-held stop, if any)" : "") + ": \(reason)", wall: wall)
+                raise(alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason), wall: wall)
             }
             return
         }
@@ -409,17 +398,14 @@ extension AgentEngine {
                         liquidity: e.isMaker ? .maker : .taker, fee: Double(e.execFee.description) ?? 0, purpose: .exit(reason),
                         referenceMidTwice: nil)], wall: wall)
             if [.adl, .liquidation, .delivery].contains(reason) {
-                let kind = reason.rawValue
-                raise(kind, .critical, "the exchange closed \(sizeText(booked)) of the position itself (\(text)); booked as reported, "
-                    + "entries halted until `atctl resume`", wall: wall)
+                raise(alerts.closedByExchange(reason, qty: booked, execution: text), wall: wall)
                 if supervisor.state != .flattening && supervisor.state != .halted {
-                    note(supervisor.halt("\(kind): \(text)"), wall: wall)
+                    note(supervisor.halt("\(reason.rawValue): \(text)"), wall: wall)
                 }
                 if let w = trader.workingEntryOrder { execute([.cancel(id: w.id)], at: lastMarketTs, wall: wall) }
             }
             if booked < lots {
-                raise("position_mismatch", .critical, "the exchange closed \(sizeText(lots)) but the agent held \(sizeText(booked)); "
-                    + "trading halted", wall: wall)
+                raise(alerts.closedMoreThanHeld(closed: lots, held: booked), wall: wall)
                 note(supervisor.halt("position_mismatch: \(text)"), wall: wall)
             }
             return
@@ -431,7 +417,7 @@ extension AgentEngine {
             ])
             return
         }
-        raise("position_mismatch", .critical, "an execution the agent did not order: \(text) (order \(e.orderId)); trading halted", wall: wall)
+        raise(alerts.foreignExecution(text, orderId: e.orderId), wall: wall)
         note(supervisor.halt("position_mismatch: foreign execution \(e.orderId)"), wall: wall)
     }
 
@@ -469,14 +455,10 @@ extension AgentEngine {
             mirrorState.positionStrikes += 1
             if mirrorState.positionStrikes >= 2 {
                 let text = "the \(venueName) holds \(sizeText(r.position)), its executions add up to \(sizeText(mirrorState.book.position))"
+                raise(alerts.executionsDisagree(held: r.position, executionsSum: mirrorState.book.position), wall: wall)
                 mirrorState.book.position = r.position
                 mirrorState.positionStrikes = 0
-                if isLive {
-                    raise("position_mismatch", .critical, "\(text); trading halted, nothing changed", wall: wall)
-                    if supervisor.state != .flattening { note(supervisor.halt("position_mismatch: \(text)"), wall: wall) }
-                } else {
-                    raise("shadow_divergence", .warning, text, wall: wall)
-                }
+                if isLive && supervisor.state != .flattening { note(supervisor.halt("position_mismatch: \(text)"), wall: wall) }
             } else {
                 // Once more shortly: an execution may have landed between the reads.
                 mirrorState.lastResyncWall = wall - 58_000
@@ -500,8 +482,7 @@ extension AgentEngine {
         if trader.equity > equity * (1 + settings.walletTolerancePct) {
             if !mirrorState.walletAlerted {
                 mirrorState.walletAlerted = true
-                raise("wallet_mismatch", .warning, "agent equity \(formatNumber(trader.equity)) USDT is above the exchange wallet's "
-                    + "\(formatNumber(equity)) USDT; entries are sized from \(formatNumber(cap)) USDT", wall: wall)
+                raise(alerts.walletMismatch(agentEquity: trader.equity, wallet: equity, sizedFrom: cap), wall: wall)
             }
         } else {
             mirrorState.walletAlerted = false
@@ -522,8 +503,8 @@ extension AgentEngine {
             let limit = Int64(settings.maxUnprotectedSeconds) * 1000
             if isLive && wall - since >= limit && !mirrorState.unprotectedAlerted {
                 mirrorState.unprotectedAlerted = true
-                raise("unprotected_position", .critical, "the exchange has held the position \(sizeText(mirrorState.book.position)) "
-                    + "without a stop for \((wall - since) / 1000) s (limit \(settings.maxUnprotectedSeconds) s); flattening", wall: wall)
+                raise(alerts.unprotectedPosition(position: mirrorState.book.position, seconds: (wall - since) / 1000,
+                                                 limitSeconds: settings.maxUnprotectedSeconds), wall: wall)
                 if supervisor.state != .flattening { startFlatten(reason: "unprotected_position", wall: wall) }
             }
         } else {
@@ -532,8 +513,7 @@ extension AgentEngine {
         }
         if let since = mirrorState.streamDownSince, wall - since >= 10_000, !mirrorState.streamAlerted {
             mirrorState.streamAlerted = true
-            raise("private_stream", isLive ? .critical : .warning, "\(venueName) private stream not authenticated for "
-                + "\((wall - since) / 1000) s (\(mirrorState.streamState)); entries vetoed, REST re-reads keep the books", wall: wall)
+            raise(alerts.privateStream(seconds: (wall - since) / 1000, state: mirrorState.streamState), wall: wall)
         }
         // Every minute while quiet; every 5 s while the private stream is down (REST is then the only news).
         let quietFor = mirrorState.streamState == "ready" ? 60_000 : 5_000
@@ -554,9 +534,8 @@ extension AgentEngine {
         let diffTwice = abs(venue.priceTwice - 2 * paperFill.price)
         let tolerance = Int64(settings.shadowPriceToleranceTicks)
         if diffTwice > 2 * tolerance || venue.lots != paperFill.qty {
-            raise("shadow_divergence", .warning,
-                  "\(id): paper \(sizeText(paperFill.qty)) @ \(priceText(paperFill.price)), "
-                      + "testnet \(sizeText(venue.lots)) @ \(halfTickText(venue.priceTwice)) (tolerance \(tolerance) ticks)", wall: wall)
+            raise(alerts.fillDiverges(id: id, paperQty: paperFill.qty, paperPrice: paperFill.price, testnetQty: venue.lots,
+                                      testnetPriceTwice: venue.priceTwice, toleranceTicks: settings.shadowPriceToleranceTicks), wall: wall)
         }
     }
 
@@ -568,12 +547,9 @@ extension AgentEngine {
         if agentQty != venueQty {
             if !mirrorState.positionDivergent {
                 mirrorState.positionDivergent = true
-                if isLive {
-                    raise("position_mismatch", .critical, "position: agent \(sizeText(agentQty)), exchange \(sizeText(venueQty)); "
-                        + "trading halted, nothing changed", wall: wall)
-                    if supervisor.state != .flattening { note(supervisor.halt("position_mismatch: agent and exchange positions differ"), wall: wall) }
-                } else {
-                    raise("shadow_divergence", .warning, "position: paper \(sizeText(agentQty)), testnet \(sizeText(venueQty))", wall: wall)
+                raise(alerts.positionsDiffer(agent: agentQty, venue: venueQty), wall: wall)
+                if isLive && supervisor.state != .flattening {
+                    note(supervisor.halt("position_mismatch: agent and exchange positions differ"), wall: wall)
                 }
             }
         } else if mirrorState.positionDivergent {

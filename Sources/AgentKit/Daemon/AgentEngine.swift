@@ -287,8 +287,7 @@ public final class AgentEngine: @unchecked Sendable {
             return "warm start: \(plan.klines.count) minutes from klines since \(isoTime(gap.from)), \(plan.trades.count) recent trades"
                 + (plan.firstExactMinute.map { " exact from \(isoTime($0))" } ?? "")
         } catch {
-            raise("warm_start_failed", .warning, "the warm start could not read the exchange's history (\(error)); the window warms from live data",
-                  wall: wall)
+            raise(alerts.warmStartFailed("\(error)"), wall: wall)
             return "warm start failed: \(error)"
         }
     }
@@ -390,7 +389,7 @@ public final class AgentEngine: @unchecked Sendable {
                 metrics.streamReconnect("public")
             }
             if attempt == 8 {
-                raise("reconnect_storm", .warning, "public stream: \(attempt) connection attempts in a row", wall: wall)
+                raise(alerts.reconnectStorm(attempts: attempt), wall: wall)
             }
         case .connected: streamState = "connected"
         case .ready:
@@ -421,7 +420,8 @@ public final class AgentEngine: @unchecked Sendable {
         // Stale feed: no quote for stale_feed_seconds.
         if isStale(wall: wall), !staleAlerted, supervisor.state != .recovering {
             staleAlerted = true
-            raise("stale_feed", .warning, staleFeedMessage(wall: wall), wall: wall)
+            raise(alerts.staleFeed(secondsSinceQuote: lastQuoteWall.map { (wall - $0) / 1000 }, secondsSinceStart: (wall - startedWall) / 1000,
+                                   limitSeconds: settings.strategy.staleFeedSeconds), wall: wall)
         }
         venueTick(wall: wall)
         progressFlatten(wall: wall)
@@ -437,15 +437,6 @@ public final class AgentEngine: @unchecked Sendable {
         }
         if wall - lastSnapshotWall >= 300_000 { batch.snapshot = makeSnapshot(wall: wall) }
         publish(wall: wall)
-    }
-
-    /// What the stale-feed alert says: how long since the last quote, or that none came since the start.
-    func staleFeedMessage(wall: Int64) -> String {
-        let limit = "limit \(settings.strategy.staleFeedSeconds) s"
-        guard let last = lastQuoteWall else {
-            return "no quote received yet, \((wall - startedWall) / 1000) s after start (\(limit)); entries vetoed"
-        }
-        return "no quote for \((wall - last) / 1000) s (\(limit)); entries vetoed"
     }
 
     func isStale(wall: Int64) -> Bool {
@@ -492,22 +483,18 @@ public final class AgentEngine: @unchecked Sendable {
         batch.signals.append(record)
         execute(actions, at: f.decisionTs, wall: wall)
         logFeatures(f, record)
-        for a in trader.takeAlerts() {
-            raise(a.kind, a.kind == "kill_switch" ? .critical : .warning, a.message, wall: wall)
-        }
+        for a in trader.takeAlerts() { raise(alerts.engine(a), wall: wall) }
         if trader.killSwitchActive && supervisor.state != .halted && supervisor.state != .flattening {
             startFlatten(reason: "kill_switch", wall: wall)
         }
         if f.volume > 0 && f.ambiguousFraction > settings.ambiguousAlertFrac && lastAmbiguousAlertTs.map({ f.ts - $0 >= 15 * millisPerMinute }) ?? true {
             lastAmbiguousAlertTs = f.ts
-            raise("high_ambiguous_fraction", .warning,
-                  "ambiguous share \(formatNumber(f.ambiguousFraction)) above \(formatNumber(settings.ambiguousAlertFrac)) at \(isoTime(f.ts))",
-                  wall: wall)
+            raise(alerts.highAmbiguousFraction(f.ambiguousFraction, limit: settings.ambiguousAlertFrac, minute: f.ts), wall: wall)
         }
         if isWarm && !f.valueAreaValid {
             if !invalidVAAlerted {
                 invalidVAAlerted = true
-                raise("invalid_value_area", .warning, "value area invalid at \(isoTime(f.ts)): too few bins with volume", wall: wall)
+                raise(alerts.invalidValueArea(minute: f.ts), wall: wall)
             }
         } else if f.valueAreaValid {
             invalidVAAlerted = false
@@ -656,8 +643,7 @@ public final class AgentEngine: @unchecked Sendable {
             // The exchange is confirmed flat, yet the agent's books still hold a position: they were wrong. The
             // exchange is the truth; the rest is booked closed at the last mid, loudly, so that the flatten ends.
             let mid = lastQuote.map { ($0.bidPrice + $0.askPrice) / 2 } ?? p.entryPrice
-            raise("position_mismatch", .critical, "the exchange is flat but the agent's books held \(sizeText(p.qty)) \(p.direction); "
-                + "booked closed at \(priceText(mid)) (last mid)", wall: wall)
+            raise(alerts.exchangeFlatBooksWereNot(qty: p.qty, direction: p.direction, lastMid: mid), wall: wall)
             flattenSteps.append("books corrected: \(sizeText(p.qty)) the exchange no longer held, closed at the last mid")
             for w in trader.workingExitOrders { trader.onOrderGone(id: w.id) }
             apply([Fill(orderId: "venue-flat-\(wall)", side: p.direction.opposite, qty: p.qty, price: mid, ts: clock.now(wall: wall),
@@ -674,8 +660,7 @@ public final class AgentEngine: @unchecked Sendable {
             flattenSteps.append("flat confirmed")
             note(supervisor.flat(), wall: wall)
             if mirrorState.flattenResult == false {
-                raise("flatten_failed", .critical, "the testnet position could not be confirmed flat: "
-                    + flattenSteps.filter { $0.hasPrefix("venue:") }.joined(separator: "; "), wall: wall)
+                raise(alerts.flattenFailed(steps: flattenSteps.filter { $0.hasPrefix("venue:") }), wall: wall)
             }
             mirrorState.flattenAsked = false
             logger.notice("flat; trading halted", metadata: ["event": "flatten.done", "reason": "\(supervisor.reason)"])
@@ -753,17 +738,20 @@ public final class AgentEngine: @unchecked Sendable {
         batch.snapshot = makeSnapshot(wall: wall)
     }
 
-    enum Severity: String { case info, warning, critical }
+    /// How alerts are worded in this agent's mode (Alert.swift).
+    var alerts: AlertWording { AlertWording(instrument: settings.instrument, isLive: isLive) }
 
-    func raise(_ kind: String, _ severity: Severity, _ message: String, wall: Int64) {
-        batch.alerts.append((wall, kind, severity.rawValue, message))
-        let m: Logger.Metadata = ["event": "alert.raised", "alert.kind": "\(kind)", "alert.severity": "\(severity.rawValue)"]
-        switch severity {
+    /// An alert: recorded with the batch, logged, sent to the webhook.
+    func raise(_ alert: Alert, wall: Int64) {
+        let kind = alert.kind.rawValue, severity = alert.severity.rawValue, message = alert.message
+        batch.alerts.append((wall, kind, severity, message))
+        let m: Logger.Metadata = ["event": "alert.raised", "alert.kind": "\(kind)", "alert.severity": "\(severity)"]
+        switch alert.severity {
         case .info: logger.info("alert: \(message)", metadata: m)
         case .warning: logger.warning("alert: \(message)", metadata: m)
         case .critical: logger.critical("alert: \(message)", metadata: m)
         }
-        webhook?.send(environment: settings.environment, kind: kind, severity: severity.rawValue, message: message, wallTs: wall)
+        webhook?.send(environment: settings.environment, kind: kind, severity: severity, message: message, wallTs: wall)
     }
 
     func makeSnapshot(wall: Int64) -> SnapshotRow {

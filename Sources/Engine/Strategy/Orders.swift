@@ -110,10 +110,29 @@ public struct Fill: Sendable, Hashable, Codable {
     }
 }
 
-/// An alert the Engine raises for the operator.
+/// An alert the Engine raises for the operator. Its wording is written here, once; the agent adds its own alerts
+/// (AgentKit's `Alert`) and passes these on unchanged.
 public struct EngineAlert: Sendable, Hashable, Codable {
+    /// The raw values are the strings written to the outputs (metrics.json counts, the agent's alerts table).
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        case killSwitch = "kill_switch"
+        case leverageCapHit = "leverage_cap_hit"
+    }
+
     public var ts: Millis
-    /// `leverage_cap_hit`, `kill_switch`.
-    public var kind: String
+    public var kind: Kind
     public var message: String
+
+    /// The day's loss reached `max_daily_loss_pct` of the equity at 00:00 UTC (SPEC §11).
+    public static func killSwitch(ts: Millis, dayPnL: Double, maxDailyLossPct: Double, dayStartEquity: Double) -> EngineAlert {
+        let limit = maxDailyLossPct * dayStartEquity
+        return EngineAlert(ts: ts, kind: .killSwitch, message: "day P&L \(money(dayPnL)) USDT reached the daily loss limit of "
+            + "\(money(-limit)) USDT (\(formatNumber(maxDailyLossPct * 100))% of \(money(dayStartEquity)) USDT); position closed, trading halted")
+    }
+
+    /// An entry's risk-based size was cut to `max_leverage` (SPEC §11).
+    public static func leverageCapHit(ts: Millis, setup: Setup, direction: Direction, maxLeverage: Double) -> EngineAlert {
+        EngineAlert(ts: ts, kind: .leverageCapHit,
+                    message: "\(setup.rawValue) \(direction): size capped at \(formatNumber(maxLeverage))x leverage")
+    }
 }

@@ -356,10 +356,8 @@ public struct Trader: Sendable, Codable {
         // Kill switch: day P&L against equity at 00:00 UTC, fees and funding included.
         if !killSwitchActive && equity - dayStartEquity <= -config.maxDailyLossPct * dayStartEquity {
             killSwitchActive = true
-            let day = equity - dayStartEquity
-            let limit = config.maxDailyLossPct * dayStartEquity
-            alerts.append(EngineAlert(ts: now, kind: "kill_switch", message: "day P&L \(money(day)) USDT reached the daily loss limit of "
-                + "\(money(-limit)) USDT (\(formatNumber(config.maxDailyLossPct * 100))% of \(money(dayStartEquity))); position closed, trading halted"))
+            alerts.append(.killSwitch(ts: now, dayPnL: equity - dayStartEquity, maxDailyLossPct: config.maxDailyLossPct,
+                                      dayStartEquity: dayStartEquity))
             if let w = workingEntry {
                 actions.append(.cancel(id: w.intent.id))
                 workingEntry = nil
@@ -567,8 +565,7 @@ public struct Trader: Sendable, Codable {
                                      config: config, instrument: instrument)
         else { return (nil, "invalid_stop", []) }
         if size.leverageCapHit {
-            alerts.append(EngineAlert(ts: now, kind: "leverage_cap_hit",
-                                      message: "\(c.setup.rawValue) \(c.direction): size capped at \(formatNumber(config.maxLeverage))x leverage"))
+            alerts.append(.leverageCapHit(ts: now, setup: c.setup, direction: c.direction, maxLeverage: config.maxLeverage))
         }
         let minLots = instrument.minQty.count(of: instrument.qtyStep) ?? 1
         guard size.lots >= max(minLots, 1) else { return (nil, "size_below_min", []) }
