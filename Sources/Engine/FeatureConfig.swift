@@ -16,12 +16,12 @@ public struct FeatureConfig: Sendable, Hashable {
     public var vaFraction = 0.70
     /// Bins with volume needed for a valid value area (20).
     public var minVABins = 20
-    /// Bin width as a multiple of `mid * sigma_240` (0.1; see docs/FEATURES.md).
-    public var alphaBin = 0.1
-    /// Width of the base histogram's bins in ticks; aggregated widths are multiples of it (5).
-    public var baseBinTicks: Int64 = 5
-    /// Largest bin width in ticks (500); a multiple of `baseBinTicks`.
-    public var binWidthMaxTicks: Int64 = 500
+    /// Bin width as a multiple of `mid * sigma_240` (0.25, the original system's default; docs/FEATURES.md).
+    public var alphaBin = 0.25
+    /// Width of the base histogram's bins in ticks; aggregated widths are multiples of it (1).
+    public var baseBinTicks: Int64 = 1
+    /// Largest bin width in ticks (200); a multiple of `baseBinTicks`.
+    public var binWidthMaxTicks: Int64 = 200
     /// Relative change of the computed width that replaces the applied one (0.25).
     public var rebucketChangePct = 0.25
     /// The applied width is also replaced on every minute divisible by this (15).

@@ -93,7 +93,8 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
             _ = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir, overrides: ["value_area.va_fraction"]))
         }
         expectConfigError("--set: value_area.bin_width_max_ticks: 12 must be a multiple of value_area.base_bin_ticks (5)") {
-            _ = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir, overrides: ["value_area.bin_width_max_ticks=12"]))
+            _ = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir,
+                                                      overrides: ["value_area.base_bin_ticks=5", "value_area.bin_width_max_ticks=12"]))
         }
     }
 

@@ -35,6 +35,28 @@ final class Counter: @unchecked Sendable {
         #expect(combos[5].map(\.value) == [.real(0.7), .integer(4)])
     }
 
+    /// The grids shipped in config/ parse, and every combination is a valid configuration of the backtest
+    /// environment (what `grid` checks before any work).
+    @Test func shippedGridsAreValid() throws {
+        let dir = packageRoot.appending(path: "config")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("grid") && $0.hasSuffix(".yaml") }
+        #expect(files.sorted() == ["grid.example.yaml", "grid.value-area.yaml"])
+        let base = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir.appending(path: "environments").path))
+        for file in files {
+            let spec = try GridSpec.parse(yaml: String(contentsOf: dir.appending(path: file), encoding: .utf8), source: file)
+            for combo in spec.combinations {
+                var c = base
+                try ConfigLoader.applyOverrides(combo.map { "\($0.key)=\($0.value)" }, to: &c)
+                try ConfigLoader.check(c)
+            }
+            if file == "grid.value-area.yaml" {
+                #expect(spec.combinations.count == 12)
+                #expect(Set(spec.combinations.map { combo in combo.map { "\($0.value)" } }).contains(["0.25", "1", "200"]),
+                        "the defaults are one of the combinations")
+            }
+        }
+    }
+
     @Test func specErrorsNameFileLineAndKey() {
         expectConfigError("g.yaml:2: value_area.nope: unknown key") {
             _ = try GridSpec.parse(yaml: "parameters:\n  value_area.nope: [1]\n", source: "g.yaml")

@@ -108,6 +108,24 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         #expect(isClose(bt.trader.roundTrips.reduce(0) { $0 + $1.funding }, bt.trader.fundingPaid, tolerance: 1e-6))
     }
 
+    /// An exit decided at the last minute's close (which happens at the end of the data, after the last event) is
+    /// filled by the end-of-data quote: nothing stays open and the curve ends at the round trips. On this market the
+    /// last minute's decision is a time stop of a short opened an hour earlier.
+    @Test func anExitDecidedAtTheLastCloseIsFilledAtTheEnd() throws {
+        var features = FeatureConfig()
+        (features.alphaBin, features.baseBinTicks, features.binWidthMaxTicks) = (0.25, 1, 200)
+        features.minVABins = 10
+        var bt = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        let market = syntheticMarket(minutes: 600, seed: 13)
+        mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
+        bt.finish()
+        let lastDecision = t0 + 600 * 60_000
+        let exit = try #require(bt.fills.last)
+        #expect(exit.decisionTs == lastDecision && exit.purpose == .exit(.timeStop) && exit.ts > lastDecision)
+        #expect(bt.trader.position == nil && bt.trader.workingExitOrders.isEmpty)
+        expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)
+    }
+
     @Test func sameInputsSameRecords() {
         let market = syntheticMarket(minutes: 600, seed: 13)
         let a = backtest(market)

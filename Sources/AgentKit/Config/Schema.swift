@@ -20,9 +20,9 @@ public enum ConfigSchema {
         Parameter("value_area.va_fraction", .real(lower: 0, upper: 1, openLower: true), .real(0.70), "share of volume in the value area"),
         Parameter("value_area.min_va_bins", .integer(1...100_000), .integer(20), "bins with volume for a valid value area"),
         Parameter("value_area.warmup_minutes", .integer(0...10_080), .integer(240), "history before signals may fire"),
-        Parameter("value_area.alpha_bin", .real(lower: 0, upper: 1_000, openLower: true), .real(0.1), "bin width = alpha * mid * sigma_240"),
-        Parameter("value_area.base_bin_ticks", .integer(1...1_000_000), .integer(5), "base histogram bin width (ticks)"),
-        Parameter("value_area.bin_width_max_ticks", .integer(1...10_000_000), .integer(500), "largest bin width (ticks)"),
+        Parameter("value_area.alpha_bin", .real(lower: 0, upper: 1_000, openLower: true), .real(0.25), "bin width = alpha * mid * sigma_240"),
+        Parameter("value_area.base_bin_ticks", .integer(1...1_000_000), .integer(1), "base histogram bin width (ticks)"),
+        Parameter("value_area.bin_width_max_ticks", .integer(1...10_000_000), .integer(200), "largest bin width (ticks)"),
         Parameter("value_area.rebucket_change_pct", .real(lower: 0, upper: 100, openLower: true), .real(0.25), "relative width change that rebuckets"),
         Parameter("value_area.rebucket_interval_minutes", .integer(1...10_080), .integer(15), "rebucket on minutes divisible by this"),
 

@@ -101,6 +101,9 @@ public struct Backtester: Sendable {
     }
 
     private mutating func close(_ f: MinuteFeatures) {
+        // The last minute closes at `finish`, at its decision time, after the last event: the end of the data is
+        // then that decision time, so that an order it sends is filled by the end-of-data quote.
+        lastTs = max(lastTs, f.decisionTs)
         let (record, actions) = trader.onMinuteClose(f)
         execute(actions, at: f.decisionTs)
         signals.append(record)
