@@ -15,7 +15,7 @@ public struct AuctionAgentCommand: ParsableCommand {
             Offline tools on recorded or simulated market data:
               simulate   write a synthetic market (trades.csv, quotes.csv)
               sim-exchange  the Bybit-compatible venue on loopback (REST), for tests and demos
-              features   one row of bars, order flow and rolling value area per minute (SPEC §7)
+              features   one row of bars, order flow and rolling value area per minute (docs/SPEC.md §7)
               backtest   the strategy on recorded data: trades, fills, signals, equity, metrics, report
               grid       the backtest over a grid of parameters, ranked, stored in SQLite
               preflight  check keys, REST, clock, instrument, wallet, position, orders and streams

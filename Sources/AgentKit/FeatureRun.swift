@@ -25,7 +25,7 @@ public struct CommandError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Reads trades (and quotes), runs the feature pipeline and writes the features CSV of SPEC §7.
+/// Reads trades (and quotes), runs the feature pipeline and writes the features CSV of docs/SPEC.md §7.
 ///
 /// The output is written to a temporary file beside `outPath` and renamed into place at the end, so a failed run
 /// never leaves a half-written file where a good one stood.

@@ -184,23 +184,30 @@ if dashboardOnly {
     exit(0)
 }
 
-// 1. Feature pipeline throughput on in-memory events.
-var best = Double.infinity
-for _ in 0..<repeats {
-    var pipeline = FeaturePipeline(config: FeatureConfig())
-    let t0 = now()
-    for e in events { pipeline.process(e) }
-    pipeline.finish()
-    let dt = now() - t0
-    precondition(pipeline.takeClosed().count >= Int(hours * 60))
-    best = min(best, dt)
-}
-report("feature pipeline, in-memory events", String(format: "%.2f M events/s (%d events in %.3f s, best of %d)", Double(events.count) / best / 1e6, events.count, best, repeats))
+// 1. Feature pipeline throughput on in-memory events, and 2. the minute close: the event that closes a minute pays
+// for the bar, profile update, rebucket and value area. Both with the default value-area parameters (alpha_bin
+// 0.25, base_bin_ticks 1, bin_width_max_ticks 200) and with the coarser 0.1 / 5 / 500 of docs/FEATURES.md's tuning
+// note, whose base histogram has a fifth of the bins.
+var coarse = FeatureConfig()
+(coarse.alphaBin, coarse.baseBinTicks, coarse.binWidthMaxTicks) = (0.1, 5, 500)
+for (label, featureConfig) in [("", FeatureConfig()), (", value area 0.1 / 5 / 500", coarse)] {
+    var best = Double.infinity
+    var widths: [Int64] = []
+    for _ in 0..<repeats {
+        var pipeline = FeaturePipeline(config: featureConfig)
+        let t0 = now()
+        for e in events { pipeline.process(e) }
+        pipeline.finish()
+        let dt = now() - t0
+        let closed = pipeline.takeClosed()
+        precondition(closed.count >= Int(hours * 60))
+        widths = closed.map(\.binTicks).sorted()
+        best = min(best, dt)
+    }
+    report("feature pipeline, in-memory events\(label)", String(format: "%.2f M events/s (%d events in %.3f s, best of %d; median bin width %d ticks)", Double(events.count) / best / 1e6, events.count, best, repeats, widths[widths.count / 2]))
 
-// 2. Minute close: the event that closes a minute pays for the bar, profile update, rebucket and value area.
-var closes: [Double] = []
-do {
-    var pipeline = FeaturePipeline(config: FeatureConfig())
+    var closes: [Double] = []
+    var pipeline = FeaturePipeline(config: featureConfig)
     for e in events {
         if pipeline.hasStarted && e.ts >= pipeline.openMinute + millisPerMinute {
             let t0 = now()
@@ -211,9 +218,9 @@ do {
             pipeline.process(e)
         }
     }
+    closes.sort()
+    report("minute close (profile update, rebucket, value area)\(label)", String(format: "p50 %.1f µs, p99 %.1f µs, max %.1f µs over %d closes", Distribution.quantile(closes, 0.5) * 1e6, Distribution.quantile(closes, 0.99) * 1e6, closes.last! * 1e6, closes.count))
 }
-closes.sort()
-report("minute close (profile update, rebucket, value area)", String(format: "p50 %.1f µs, p99 %.1f µs, max %.1f µs over %d closes", Distribution.quantile(closes, 0.5) * 1e6, Distribution.quantile(closes, 0.99) * 1e6, closes.last! * 1e6, closes.count))
 
 // 3. CSV ingestion and 4. the whole day from CSV to the features file.
 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("auction-bench-\(getpid())")

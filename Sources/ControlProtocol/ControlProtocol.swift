@@ -1,4 +1,4 @@
-/// The control socket's protocol (DESIGN, "Control socket"): one JSON object per line each way.
+/// The control socket's protocol (docs/DESIGN.md, "Control socket"): one JSON object per line each way.
 ///
 ///     request  {"id":1,"cmd":"status","args":{}}
 ///     reply    {"id":1,"ok":true,"result":{...}}

@@ -220,7 +220,7 @@ public struct StatusReport: Codable, Sendable, Hashable {
     public var position: PositionReport?
     public var workingOrders: Int
     public var pnl: PnLReport
-    /// Risk to the stop over available margin (SPEC §11 heat); nil when no margin is free (the position uses it all).
+    /// Risk to the stop over available margin (docs/SPEC.md §11 heat); nil when no margin is free (the position uses it all).
     public var heat: Double?
     public var valueArea: ValueAreaReport?
     public var lastSignal: SignalReport?

@@ -1,4 +1,4 @@
-/// Volume per base bin (key `floor(ticks / base_bin_ticks)`), in whole lots, over the rolling window (SPEC §6).
+/// Volume per base bin (key `floor(ticks / base_bin_ticks)`), in whole lots, over the rolling window (docs/SPEC.md §6).
 ///
 /// Stored densely: an array of counts and the key of its first slot, grown and re-centred as prices move.
 /// Integer keys and integer volumes, so adding a minute and later subtracting it leaves no residue.

@@ -117,7 +117,7 @@ public struct ScaledDecimal: Sendable, Hashable, Codable, CustomStringConvertibl
         formatScaled(mantissa, scale: scale)
     }
 
-    /// `round(self / unit)` with halves away from zero, computed exactly (SPEC §1).
+    /// `round(self / unit)` with halves away from zero, computed exactly (docs/SPEC.md §1).
     @inlinable
     public func count(of unit: ScaledDecimal) -> Int64? {
         // self / unit = (m * 10^us) / (um * 10^s)

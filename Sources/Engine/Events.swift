@@ -37,7 +37,7 @@ public struct QuoteEvent: Sendable, Hashable, Codable {
         self.askSize = askSize
     }
 
-    /// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (SPEC §4).
+    /// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (docs/SPEC.md §4).
     @inlinable
     public var imbalance: Double { quoteImbalance(bidSize: bidSize, askSize: askSize) }
 }
@@ -56,7 +56,7 @@ public enum MarketEvent: Sendable, Hashable {
 }
 
 /// Merges two time-ordered streams into the Engine's order: by timestamp, a quote before a trade with the same
-/// timestamp, and arrival order inside each source (SPEC §1).
+/// timestamp, and arrival order inside each source (docs/SPEC.md §1).
 public func mergeEvents(
     trades: [TradeEvent],
     quotes: [QuoteEvent],
@@ -75,7 +75,7 @@ public func mergeEvents(
     }
 }
 
-/// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (SPEC §4).
+/// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (docs/SPEC.md §4).
 @inlinable
 public func quoteImbalance(bidSize: Lots, askSize: Lots) -> Double {
     let total = bidSize + askSize

@@ -1,4 +1,4 @@
-/// Where the sign of a trade comes from (SPEC §3).
+/// Where the sign of a trade comes from (docs/SPEC.md §3).
 public enum SideSource: String, Sendable, Hashable, CaseIterable {
     /// The feed's taker side where every trade of a print carries one, else the inferred side.
     case auto
@@ -8,7 +8,7 @@ public enum SideSource: String, Sendable, Hashable, CaseIterable {
     case exchange
 }
 
-/// The parameters of the feature pipeline (SPEC §1–§7). Defaults are the spec's.
+/// The parameters of the feature pipeline (docs/SPEC.md §1–§7). Defaults are the spec's.
 public struct FeatureConfig: Sendable, Hashable {
     /// Bars in the rolling profile window, the current one included (240).
     public var rollingWindowMinutes = 240

@@ -1,4 +1,4 @@
-/// The feature pipeline of SPEC §1–§7 as an incremental state machine: feed it one event at a time in the
+/// The feature pipeline of docs/SPEC.md §1–§7 as an incremental state machine: feed it one event at a time in the
 /// Engine's order (timestamp, quote before trade) and collect each minute's features as it closes.
 ///
 /// It owns no clock and does no I/O: a backtest feeds it from files, the agent from the exchange and its

@@ -1,4 +1,4 @@
-/// The features file of SPEC §7: one row per minute, a header, numbers in shortest round-trip form.
+/// The features file of docs/SPEC.md §7: one row per minute, a header, numbers in shortest round-trip form.
 public enum FeaturesCSV {
     /// The header, byte for byte.
     public static let columns = [

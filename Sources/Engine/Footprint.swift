@@ -1,5 +1,5 @@
 /// One minute's footprint: the volume traded at each base bin, split by the sign the Engine gave each trade
-/// (SPEC §3: the sign `side_source` counts in the order flow), for the dashboard. Levels are sorted by bin.
+/// (docs/SPEC.md §3: the sign `side_source` counts in the order flow), for the dashboard. Levels are sorted by bin.
 public struct FootprintMinute: Sendable, Hashable {
     public struct Level: Sendable, Hashable {
         /// Base bin (`floor(price / base_bin_ticks)`).

@@ -1,7 +1,7 @@
 /// The trading rules of one instrument: tick size, quantity step and minimum quantity.
 ///
 /// They come from the exchange's instrument info at run time and from config in backtests; logic never
-/// hard-codes them (SPEC, instrument defaults).
+/// hard-codes them (docs/SPEC.md, introduction).
 public struct Instrument: Sendable, Hashable, Codable {
     public var symbol: String
     /// Price increment (BTCUSDT: 0.1).

@@ -24,7 +24,7 @@ public struct QuoteAtClose: Sendable, Hashable {
 }
 
 /// Everything the pipeline knows about one closed minute: the bar, order flow, quote state, volatility and the
-/// rolling value area (SPEC §2–§7). Prices are in ticks and sizes in lots; `Instrument` turns them into numbers.
+/// rolling value area (docs/SPEC.md §2–§7). Prices are in ticks and sizes in lots; `Instrument` turns them into numbers.
 public struct MinuteFeatures: Sendable, Hashable {
     /// Start of the minute (`ts_min`).
     public var ts: Millis
@@ -50,9 +50,9 @@ public struct MinuteFeatures: Sendable, Hashable {
     public var valueArea: ValueArea?
     /// `va_valid`: enough bins with volume.
     public var valueAreaValid: Bool
-    /// One of the minute's trades printed within the crossing distance of this minute's VAH (SPEC §8).
+    /// One of the minute's trades printed within the crossing distance of this minute's VAH (docs/SPEC.md §8).
     public var crossesVAH: Bool
-    /// One of the minute's trades printed within the crossing distance of this minute's VAL (SPEC §8).
+    /// One of the minute's trades printed within the crossing distance of this minute's VAL (docs/SPEC.md §8).
     public var crossesVAL: Bool
     public var orderFlow: OrderFlowTotals
     /// The quote-imbalance EMA carried to the minute's end; nil until the first quote.
@@ -121,12 +121,12 @@ public struct MinuteFeatures: Sendable, Hashable {
     /// The decision time of this minute (`ts + 60000`).
     public var decisionTs: Millis { ts + millisPerMinute }
 
-    /// `|p - level| <= N` with `N = max(spread_avg_60m, tick)`, exactly (SPEC §8).
+    /// `|p - level| <= N` with `N = max(spread_avg_60m, tick)`, exactly (docs/SPEC.md §8).
     public func isWithinCrossingDistance(_ p: Ticks, of level: Ticks) -> Bool {
         crossingDistanceHolds(abs(p - level), spreadSumTicks, spreadCount)
     }
 
-    /// `p <= level + N`, exactly (the retest test of SPEC §8, mirrored with `level - p` for shorts).
+    /// `p <= level + N`, exactly (the retest test of docs/SPEC.md §8, mirrored with `level - p` for shorts).
     public func isAtMostCrossingDistance(above level: Ticks, _ p: Ticks) -> Bool {
         p <= level || crossingDistanceHolds(p - level, spreadSumTicks, spreadCount)
     }

@@ -1,4 +1,4 @@
-/// Per-minute totals of the order-flow classification (SPEC §3).
+/// Per-minute totals of the order-flow classification (docs/SPEC.md §3).
 public struct OrderFlowTotals: Sendable, Hashable {
     /// `sum(sign * size)` with the sign chosen by `side_source`, in lots.
     public var signedVolume: Lots = 0
@@ -33,7 +33,7 @@ public struct OrderFlowTotals: Sendable, Hashable {
     }
 }
 
-/// Groups trades into prints and signs each print once (SPEC §3).
+/// Groups trades into prints and signs each print once (docs/SPEC.md §3).
 ///
 /// Trades with the same timestamp form one print: a split fill of one aggressive order. Its price is the
 /// size-weighted mean in ticks, kept as the exact ratio `tickLots / lots` so comparisons never round.

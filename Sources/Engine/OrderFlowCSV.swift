@@ -1,5 +1,5 @@
-/// Per-minute order-flow diagnostics (SPEC §3): how prints were signed and how the inference compares with the
-/// exchange's taker side. A companion to the features file, whose columns SPEC §7 fixes.
+/// Per-minute order-flow diagnostics (docs/SPEC.md §3): how prints were signed and how the inference compares with the
+/// exchange's taker side. A companion to the features file, whose columns docs/SPEC.md §7 fixes.
 public enum OrderFlowCSV {
     public static let header =
         "ts_min,volume,prints,stale_aligned_prints,ambiguous_volume,of_1m,of_inferred_1m,exchange_sided_volume,agreeing_volume,inference_accuracy"

@@ -23,7 +23,7 @@ public func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q
 }
 
-/// `numerator / denominator` rounded to the nearest integer, halves away from zero (SPEC §1).
+/// `numerator / denominator` rounded to the nearest integer, halves away from zero (docs/SPEC.md §1).
 @inlinable
 public func roundedDiv(_ numerator: Int64, _ denominator: Int64) -> Int64 {
     precondition(denominator != 0)
@@ -37,7 +37,7 @@ public func roundedDiv(_ numerator: Int64, _ denominator: Int64) -> Int64 {
     return q
 }
 
-/// `x` rounded to the nearest integer, halves away from zero (SPEC §1).
+/// `x` rounded to the nearest integer, halves away from zero (docs/SPEC.md §1).
 @inlinable
 public func roundHalfAway(_ x: Double) -> Double {
     x.rounded(.toNearestOrAwayFromZero)

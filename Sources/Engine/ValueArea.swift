@@ -1,4 +1,4 @@
-/// The value area of a volume profile (SPEC §6), in exact integer units.
+/// The value area of a volume profile (docs/SPEC.md §6), in exact integer units.
 public struct ValueArea: Sendable, Hashable {
     /// Lower edge of the lowest included bin, in ticks.
     public var valTicks: Ticks

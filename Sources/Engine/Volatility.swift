@@ -1,6 +1,6 @@
 import Foundation
 
-/// `sigma_240`: sample standard deviation of the last 240 one-minute log returns of `mid_close` (SPEC §5).
+/// `sigma_240`: sample standard deviation of the last 240 one-minute log returns of `mid_close` (docs/SPEC.md §5).
 public struct MidReturnVolatility: Sendable, Hashable {
     public let capacity: Int
     private var returns: [Double] = []
@@ -47,7 +47,7 @@ public struct MidReturnVolatility: Sendable, Hashable {
     }
 }
 
-/// The volatility-scaled bin width and the rebucketing rule (SPEC §5).
+/// The volatility-scaled bin width and the rebucketing rule (docs/SPEC.md §5).
 public struct BinWidthPolicy: Sendable, Hashable {
     public let config: FeatureConfig
     /// The width the profile uses now, in ticks; nil before the first minute.

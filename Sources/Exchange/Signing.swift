@@ -1,6 +1,6 @@
 import COpenSSL
 
-/// Bybit v5 request signatures (BYBIT.md, "REST signing" and "Private auth").
+/// Bybit v5 request signatures (docs/BYBIT.md, "Signed REST requests" and "WebSocket streams").
 public enum BybitSigner {
     /// `X-BAPI-SIGN`: lowercase hex HMAC-SHA256 of `timestamp + apiKey + recvWindow + payload` under the secret,
     /// where payload is the exact query string (GET) or JSON body (POST) sent.

@@ -1,4 +1,4 @@
-/// Keep-alive and reconnection of a Bybit WebSocket (BYBIT.md "WebSocket").
+/// Keep-alive and reconnection of a Bybit WebSocket (docs/BYBIT.md, "WebSocket streams").
 public struct StreamSettings: Sendable {
     /// `wss://stream.bybit.com/v5/public/linear`, the private URL, or the simulator's.
     public var url: String

@@ -1,7 +1,7 @@
 public import Engine
 import Foundation
 
-/// Reads a features file (SPEC §7, as `auction-agent features` writes it) back into minutes, for the bar-only
+/// Reads a features file (docs/SPEC.md §7, as `auction-agent features` writes it) back into minutes, for the bar-only
 /// backtest. What the file does not carry is reconstructed and documented here:
 /// - the quote at the close is taken as fresh (its age 1 ms), so the stale-data veto never fires;
 /// - the crossing distance `N` is `max(spread_avg_60m, tick)`, and a bar crosses a level when its range reaches

@@ -91,7 +91,7 @@ struct TimestampReader {
 }
 
 /// `YYYY-MM-DD[T| ]HH:MM:SS[.fraction][Z|±HH:MM|±HHMM]`; without an offset the time is taken as UTC, the
-/// project's only time zone (SPEC §1).
+/// project's only time zone (docs/SPEC.md §1).
 public func parseISO8601Timestamp(_ f: UnsafeBufferPointer<UInt8>) -> Int64? {
     func num(_ from: Int, _ count: Int) -> Int? {
         guard from + count <= f.count else { return nil }

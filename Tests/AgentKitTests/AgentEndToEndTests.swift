@@ -20,7 +20,7 @@ extension AgentProcess {
     }
 }
 
-/// The agent as a process against its built-in simulator, driven with atctl (DESIGN: modes, states, recovery).
+/// The agent as a process against its built-in simulator, driven with atctl (docs/DESIGN.md, "Modes", "States", "Recovery and persistence").
 @Suite(.serialized) struct AgentEndToEndTests {
     @Test func warmsUpThenObservesUntilActivatedThenPausesAndResumes() throws {
         let agent = try AgentProcess()

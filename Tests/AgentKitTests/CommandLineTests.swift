@@ -180,7 +180,7 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         let rows = tradeLines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         func value(_ row: [String], _ name: String) -> Double? { Double(row[columns.firstIndex(of: name)!]) }
         let net = rows.map { value($0, "net_pnl")! }.reduce(0, +)
-        // Every trade can be audited against SPEC §11: the risk is the margin's risk_pct (2 %), the stop lies on the
+        // Every trade can be audited against docs/SPEC.md §11: the risk is the margin's risk_pct (2 %), the stop lies on the
         // losing side of the entry, and an uncapped size risks about that much at the stop.
         #expect(!rows.isEmpty)
         for row in rows {

@@ -2,7 +2,7 @@ import Testing
 import Engine
 
 @Suite struct OrderFlowTests {
-    /// SPEC §3 / issue example: bid 50000 / ask 50001.
+    /// docs/SPEC.md §3 / issue example: bid 50000 / ask 50001.
     @Test func workedExample() {
         let rows = run([
             quote(t0, bid: "50000", "1", ask: "50001", "1"),

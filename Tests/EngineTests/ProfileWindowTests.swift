@@ -1,7 +1,7 @@
 import Testing
 import Engine
 
-/// A from-scratch value area: re-aggregates every trade of the window at the given width (SPEC §5–§6).
+/// A from-scratch value area: re-aggregates every trade of the window at the given width (docs/SPEC.md §5–§6).
 func scratchValueArea(trades: [TradeEvent], binTicks: Int64, fraction: Double) -> ValueArea? {
     guard !trades.isEmpty else { return nil }
     var volume: [Int64: Lots] = [:]

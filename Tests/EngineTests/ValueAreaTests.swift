@@ -2,7 +2,7 @@ import Testing
 import Engine
 
 @Suite struct ValueAreaTests {
-    /// SPEC §6 worked check, width 100 (tick 1 for readability: bin index × 100 = price).
+    /// docs/SPEC.md §6 worked check, width 100 (tick 1 for readability: bin index × 100 = price).
     @Test func workedExample() throws {
         let va = try #require(
             ValueArea.compute(bins: [100, 250, 400, 300, 150, 50], firstBin: 498, binTicks: 100, fraction: 0.70)

@@ -1,7 +1,7 @@
 import Exchange
 import Testing
 
-/// Check values of BYBIT.md.
+/// Check values of docs/BYBIT.md.
 @Suite struct SigningTests {
     @Test func restSignatureMatchesBybitsCheckValue() {
         let sign = BybitSigner.restSignature(

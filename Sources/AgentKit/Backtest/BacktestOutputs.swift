@@ -1,7 +1,7 @@
 import Engine
 import Foundation
 
-/// The files a backtest writes (issue "Strategy", SPEC §12). Every number goes through `formatNumber`, so the same
+/// The files a backtest writes (issue "Strategy", docs/SPEC.md §12). Every number goes through `formatNumber`, so the same
 /// run always gives the same bytes.
 enum BacktestOutputs {
     static func tradesCSV(_ trips: [RoundTrip], _ i: Instrument) -> String {

@@ -10,9 +10,9 @@ struct BacktestCommand: ParsableCommand {
         abstract: "Backtest the strategy on recorded trades and quotes.",
         discussion: """
             Runs the same Engine the agent runs (features, setups, sizing, position management) with the paper fill \
-            model of SPEC §10 and writes into --out: trades.csv (one row per round trip), fills.csv (every fill), \
+            model of docs/SPEC.md §10 and writes into --out: trades.csv (one row per round trip), fills.csv (every fill), \
             signals.csv (per minute: the six setup flags, action, reason code, acceptance state), equity.csv (per \
-            minute), metrics.json (SPEC §12, overall and per setup) and report.html (a self-contained page). \
+            minute), metrics.json (docs/SPEC.md §12, overall and per setup) and report.html (a self-contained page). \
             A position still open at the end is closed at the last quote (exit reason end_of_data). \
             --bars-only --features FILE replays a stored features file without ticks: market orders fill at the \
             decision's close quote, stops and targets at their level when a later bar reaches it (the stop first when \
@@ -27,7 +27,7 @@ struct BacktestCommand: ParsableCommand {
     @Option(help: ArgumentHelp("L1 quotes CSV (or .csv.gz). Needed for fills.", valueName: "file"))
     var quotes: String?
 
-    @Flag(help: "Replay a stored features file (--features) without ticks, with the bar fill rule of SPEC §10.")
+    @Flag(help: "Replay a stored features file (--features) without ticks, with the bar fill rule of docs/SPEC.md §10.")
     var barsOnly = false
 
     @Option(help: ArgumentHelp("With --bars-only: a features CSV written by `auction-agent features`.", valueName: "file"))

@@ -3,7 +3,7 @@ import Engine
 import Foundation
 import MarketData
 
-/// `auction-agent features`: trades (and quotes) in, the features CSV of SPEC §7 out.
+/// `auction-agent features`: trades (and quotes) in, the features CSV of docs/SPEC.md §7 out.
 struct FeaturesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "features",

@@ -14,7 +14,7 @@ struct SimExchangeCommand: ParsableCommand {
         commandName: "sim-exchange",
         abstract: "Run the Bybit v5-compatible simulated venue on 127.0.0.1 (REST and WebSocket).",
         discussion: """
-            Serves the REST endpoints of BYBIT.md on http://127.0.0.1:PORT, and the public (/v5/public/linear: \
+            Serves the REST endpoints of docs/BYBIT.md on http://127.0.0.1:PORT, and the public (/v5/public/linear: \
             publicTrade, orderbook.1) and private (/v5/private: auth, order, execution, position, wallet) \
             WebSockets on the same port, with signatures and the recv window \
             checked as the exchange does (key sim-key, secret sim-secret), rate-limit headers, a matching engine \

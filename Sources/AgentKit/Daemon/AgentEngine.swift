@@ -47,7 +47,7 @@ public final class StatusBoard: @unchecked Sendable {
     public var systemdStatus: String { lock.withLock { statusLine } }
 }
 
-/// The single owner of the trading state (DESIGN, "Data flow"): the feature pipeline, the trader, the paper venue
+/// The single owner of the trading state (docs/DESIGN.md, "Data flow"): the feature pipeline, the trader, the paper venue
 /// and the supervisor, stepped by one thread from one ordered stream of inputs. Everything it decides is recorded
 /// (orders before they are sent) and logged; other threads read what it publishes on the `StatusBoard`.
 public final class AgentEngine: @unchecked Sendable {

@@ -1,7 +1,7 @@
 public import Engine
 import Foundation
 
-/// Where orders go (DESIGN, "Modes").
+/// Where orders go (docs/DESIGN.md, "Modes").
 public enum AgentMode: String, Sendable, Codable {
     case sim, paper, shadow, live
 }

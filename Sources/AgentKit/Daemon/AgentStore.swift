@@ -4,7 +4,7 @@ public import Foundation
 import GRDB
 public import Logging
 
-/// A stored snapshot of the trading state (DESIGN, "Recovery and persistence").
+/// A stored snapshot of the trading state (docs/DESIGN.md, "Recovery and persistence").
 public struct SnapshotRow: Sendable {
     public var id: Int64
     public var wallTs: Int64

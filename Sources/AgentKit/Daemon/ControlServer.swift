@@ -3,7 +3,7 @@ public import ControlProtocol
 import Foundation
 public import Logging
 
-/// The control socket (DESIGN, "Control socket"): a Unix stream socket, mode 0660, one JSON request per line and
+/// The control socket (docs/DESIGN.md, "Control socket"): a Unix stream socket, mode 0660, one JSON request per line and
 /// one reply per line. Peers are checked by their credentials: root, the agent's own uid, or a member of its group.
 ///
 /// Read commands are answered from what the engine last published (and from the database), so no client can hold

@@ -19,7 +19,7 @@ public struct ControlCall: Sendable {
     }
 }
 
-/// What enters the engine: every input on one ordered stream (DESIGN, "Data flow").
+/// What enters the engine: every input on one ordered stream (docs/DESIGN.md, "Data flow").
 public enum EngineInput: Sendable {
     case trades([TradeEvent], wall: Int64)
     case quote(QuoteEvent, wall: Int64)

@@ -1,4 +1,4 @@
-/// The lifecycle states of the agent (DESIGN, "Modes").
+/// The lifecycle states of the agent (docs/DESIGN.md, "Modes").
 public enum AgentState: String, Sendable, Codable, CaseIterable {
     case starting, recovering, warming, observing, active, paused, flattening, halted, stopping
 

@@ -1,4 +1,4 @@
-/// Acceptance outside the value area on one side (SPEC §8): a sequence of closes beyond a level locked when it
+/// Acceptance outside the value area on one side (docs/SPEC.md §8): a sequence of closes beyond a level locked when it
 /// started. `above` tracks closes above VAH; `below` mirrors it with closes below VAL.
 public struct AcceptanceSide: Sendable, Hashable, Codable {
     /// Which side: `.long` tracks above VAH (a breakout long), `.short` below VAL.

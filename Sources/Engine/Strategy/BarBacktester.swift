@@ -1,4 +1,4 @@
-/// The backtest on stored one-minute features without ticks (`backtest --bars-only`, SPEC §10's bar rule).
+/// The backtest on stored one-minute features without ticks (`backtest --bars-only`, docs/SPEC.md §10's bar rule).
 ///
 /// Without ticks the fill model becomes:
 /// - a market order decided at a close fills 1 ms later at that close's quote (ask or bid) moved by the slippage,

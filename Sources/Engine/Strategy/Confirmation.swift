@@ -9,7 +9,7 @@ public enum Direction: Int8, Sendable, Hashable, Codable, CustomStringConvertibl
     public var description: String { self == .long ? "long" : "short" }
 }
 
-/// The order-flow confirmation of SPEC §9.
+/// The order-flow confirmation of docs/SPEC.md §9.
 public enum Confirmation {
     /// Entry or breakout confirmation for `direction` with thresholds stated for a long.
     public static func confirms(

@@ -1,4 +1,4 @@
-/// The fill model of SPEC §10, used by the backtest and the paper venue.
+/// The fill model of docs/SPEC.md §10, used by the backtest and the paper venue.
 ///
 /// - Market orders fill at the first quote after they were decided: a buy at the ask, a sell at the bid, each
 ///   moved by the configured slippage (entries and exits apart), taker fee.
@@ -91,7 +91,7 @@ public struct PaperFillModel: Sendable, Codable {
         Self.fill(o, qty: o.qty, price: price, at: ts, liquidity: liquidity, mid: mid, config: config, instrument: instrument)
     }
 
-    /// A fill of `qty` of an order, with its fee: `notional × fee_bps / 10000`, taker or maker (SPEC §10).
+    /// A fill of `qty` of an order, with its fee: `notional × fee_bps / 10000`, taker or maker (docs/SPEC.md §10).
     public static func fill(
         _ o: OrderIntent, qty: Lots, price: Ticks, at ts: Millis, liquidity: Liquidity, mid: Int64?,
         config: StrategyConfig, instrument: Instrument

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Performance figures of a set of round trips (SPEC §12).
+/// Performance figures of a set of round trips (docs/SPEC.md §12).
 public struct TradeStats: Sendable, Hashable {
     public var trades = 0
     public var wins = 0

@@ -1,4 +1,4 @@
-/// The three setups of SPEC §8.
+/// The three setups of docs/SPEC.md §8.
 public enum Setup: String, Sendable, Hashable, Codable, CaseIterable {
     case breakIn = "breakin"
     case failedBreakout = "failbreak"
@@ -123,14 +123,14 @@ public struct EngineAlert: Sendable, Hashable, Codable {
     public var kind: Kind
     public var message: String
 
-    /// The day's loss reached `max_daily_loss_pct` of the equity at 00:00 UTC (SPEC §11).
+    /// The day's loss reached `max_daily_loss_pct` of the equity at 00:00 UTC (docs/SPEC.md §11).
     public static func killSwitch(ts: Millis, dayPnL: Double, maxDailyLossPct: Double, dayStartEquity: Double) -> EngineAlert {
         let limit = maxDailyLossPct * dayStartEquity
         return EngineAlert(ts: ts, kind: .killSwitch, message: "day P&L \(money(dayPnL)) USDT reached the daily loss limit of "
             + "\(money(-limit)) USDT (\(formatNumber(maxDailyLossPct * 100))% of \(money(dayStartEquity)) USDT); position closed, trading halted")
     }
 
-    /// An entry's risk-based size was cut to `max_leverage` (SPEC §11).
+    /// An entry's risk-based size was cut to `max_leverage` (docs/SPEC.md §11).
     public static func leverageCapHit(ts: Millis, setup: Setup, direction: Direction, maxLeverage: Double) -> EngineAlert {
         EngineAlert(ts: ts, kind: .leverageCapHit,
                     message: "\(setup.rawValue) \(direction): size capped at \(formatNumber(maxLeverage))x leverage")

@@ -34,11 +34,11 @@ public struct Position: Sendable, Hashable, Codable {
     public var lastExitTs: Millis = 0
     /// The stop at entry (before any move to breakeven); nil in positions restored from before it was kept.
     public var initialStopTwice: Int64?
-    /// How the entry was sized (SPEC §11), for the audit columns of trades.csv.
+    /// How the entry was sized (docs/SPEC.md §11), for the audit columns of trades.csv.
     public var entrySizing: EntrySizing?
 }
 
-/// How an entry was sized (SPEC §11): `risk = available_margin × risk_pct`, `qty = risk / |entry − stop|`, capped at
+/// How an entry was sized (docs/SPEC.md §11): `risk = available_margin × risk_pct`, `qty = risk / |entry − stop|`, capped at
 /// `available_margin × max_leverage` of notional.
 public struct EntrySizing: Sendable, Hashable, Codable {
     public var availableMargin: Double
@@ -53,7 +53,7 @@ public struct EntrySizing: Sendable, Hashable, Codable {
     }
 }
 
-/// One finished round trip (SPEC §12).
+/// One finished round trip (docs/SPEC.md §12).
 public struct RoundTrip: Sendable, Hashable, Codable {
     public var setup: Setup
     public var direction: Direction

@@ -1,4 +1,4 @@
-/// Risk-based position size (SPEC §11).
+/// Risk-based position size (docs/SPEC.md §11).
 public enum Sizing {
     /// The result: lots, and whether the leverage cap bound.
     public struct Result: Sendable, Hashable {

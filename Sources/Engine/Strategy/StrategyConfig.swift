@@ -1,4 +1,4 @@
-/// Order-flow thresholds of one setup, stated for a long (SPEC §9; shorts mirror them).
+/// Order-flow thresholds of one setup, stated for a long (docs/SPEC.md §9; shorts mirror them).
 public struct ConfirmationThresholds: Sendable, Hashable, Codable {
     /// `of_1m` above this (BTC).
     public var ofMin: Double
@@ -19,7 +19,7 @@ public enum QimbSignal: String, Sendable, Hashable, Codable {
     case ema, close
 }
 
-/// The parameters of signals, sizing, risk, execution and the backtest (SPEC §8–§12). Defaults are the spec's, and
+/// The parameters of signals, sizing, risk, execution and the backtest (docs/SPEC.md §8–§12). Defaults are the spec's, and
 /// docs/FEATURES.md lists those the spec leaves open.
 public struct StrategyConfig: Sendable, Hashable, Codable {
     // §8

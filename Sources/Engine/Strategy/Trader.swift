@@ -1,4 +1,4 @@
-/// The six raw setup detections of one minute (SPEC §8, `signals.csv`).
+/// The six raw setup detections of one minute (docs/SPEC.md §8, `signals.csv`).
 public struct Detections: Sendable, Hashable {
     public var breakInLong = false
     public var breakInShort = false
@@ -34,7 +34,7 @@ public struct SignalRecord: Sendable, Hashable {
     }
 }
 
-/// A breakout waiting for its retest (SPEC §8, retest mode).
+/// A breakout waiting for its retest (docs/SPEC.md §8, retest mode).
 struct PendingRetest: Sendable, Codable {
     var direction: Direction
     var level: Ticks
@@ -66,7 +66,7 @@ struct WorkingEntry: Sendable, Codable {
     var replaceOnceGone: Bool?
 }
 
-/// The trading decisions of SPEC §8–§11 as a state machine: setups, confirmations, vetoes, sizing and position
+/// The trading decisions of docs/SPEC.md §8–§11 as a state machine: setups, confirmations, vetoes, sizing and position
 /// management. It sees closed minutes, trades (for stop and target triggers), quotes (for the mark), fills and the
 /// passage of time (funding, the UTC day); it answers with order actions. No clock, no I/O: the backtest and the
 /// agent drive the same code.
@@ -83,7 +83,7 @@ public struct Trader: Sendable, Codable {
     /// Exit orders working, by id.
     private var workingExits: [String: OrderIntent] = [:]
 
-    // Account (SPEC §11): cash holds realised P&L net of fees and funding.
+    // Account (docs/SPEC.md §11): cash holds realised P&L net of fees and funding.
     public private(set) var cash: Double
     public private(set) var feesPaid = 0.0
     public private(set) var fundingPaid = 0.0
@@ -96,7 +96,7 @@ public struct Trader: Sendable, Codable {
     /// Live: size entries from at most this equity (the smaller of the allocation and the exchange wallet); nil
     /// sizes from the books' own equity, as the backtest does.
     public var sizingEquityCap: Double?
-    /// Live: funding is what the exchange charged (`bookFunding`), not the model of SPEC §10; nil or false models it.
+    /// Live: funding is what the exchange charged (`bookFunding`), not the model of docs/SPEC.md §10; nil or false models it.
     public var fundingFromVenue: Bool?
     /// Live: a timed-out limit entry is replaced only once the venue confirms its cancel with nothing filled (a
     /// partial fill becomes the position instead). nil or false: replaced at once, as the paper venue allows.
@@ -205,7 +205,7 @@ public struct Trader: Sendable, Codable {
 
     // MARK: - Triggers
 
-    /// Stop and target triggers: the first trade at or beyond a level (SPEC §10).
+    /// Stop and target triggers: the first trade at or beyond a level (docs/SPEC.md §10).
     public mutating func onTrade(_ t: TradeEvent) -> [OrderAction] {
         guard var p = position, !p.closing else { return [] }
         let px2 = 2 * t.price
@@ -524,7 +524,7 @@ public struct Trader: Sendable, Codable {
         Confirmation.confirms(d, f, thresholds: t, config: config, instrument: instrument)
     }
 
-    /// Taker fees of opening and closing the position (SPEC §11, time-stop extension).
+    /// Taker fees of opening and closing the position (docs/SPEC.md §11, time-stop extension).
     private func roundTripFeeEstimate(_ p: Position) -> Double {
         guard let mid = markMidTwice else { return 0 }
         let qty = instrument.size(p.qty)
@@ -625,7 +625,7 @@ public struct Trader: Sendable, Codable {
     /// The exit orders working.
     public var workingExitOrders: [OrderIntent] { workingExits.values.sorted { $0.id < $1.id } }
 
-    /// Until when new entries wait after an exit (SPEC §11 cooldown).
+    /// Until when new entries wait after an exit (docs/SPEC.md §11 cooldown).
     public var cooldownEnds: Millis? { cooldownUntil == .min ? nil : cooldownUntil }
 }
 

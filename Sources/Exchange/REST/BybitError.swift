@@ -38,7 +38,7 @@ public struct BybitError: Error, CustomStringConvertible, Sendable, Equatable {
     public var retCode: Int? { if case .api(let c, _) = kind { c } else { nil } }
 }
 
-/// Bybit retCodes the client acts on (BYBIT.md).
+/// Bybit retCodes the client acts on (docs/BYBIT.md, "Errors and what the client does").
 public enum BybitRetCode {
     public static let badParameter = 10001
     public static let timestampOutsideWindow = 10002
