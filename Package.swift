@@ -100,7 +100,9 @@ let package = Package(
             name: "AgentKitTests",
             dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams", "ControlProtocol",
                            // A headless browser driven over the DevTools protocol (the dashboard's test).
-                           .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log")],
+                           .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log"),
+                           // Databases in the layout of earlier versions (the snapshot migration test).
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ]

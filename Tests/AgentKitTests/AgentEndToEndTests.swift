@@ -85,10 +85,10 @@ extension AgentProcess {
         #expect(orders.count >= submitted)
         let entryIds = orders.filter { $0.intent.purpose.isEntry }.map(\.intent.id)
         #expect(!entryIds.isEmpty)
-        let filled = orders.filter { $0.status == "filled" }.map(\.intent.id)
+        let filled = orders.filter { $0.status == .filled }.map(\.intent.id)
         #expect(Set(filled).count == filled.count)
-        #expect(orders.contains { $0.status == "filled" && $0.intent.purpose.isEntry }, "fills update the order rows")
-        #expect(orders.contains { $0.status == "filled" && !$0.intent.purpose.isEntry })
+        #expect(orders.contains { $0.status == .filled && $0.intent.purpose.isEntry }, "fills update the order rows")
+        #expect(orders.contains { $0.status == .filled && !$0.intent.purpose.isEntry })
     }
 
     @Test func flattenClosesHaltsAndTheHaltSurvivesARestart() throws {

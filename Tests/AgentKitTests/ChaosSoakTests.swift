@@ -62,7 +62,7 @@ struct ChaosSoakTests {
             // A quiet moment: nothing in flight, the stream authenticated, not flattening.
             let minute = h.marketTs / 60_000
             let quiet = !h.engine.mirrorState.book.hasOrdersInFlight && !h.engine.mirrorState.stopInFlight
-                && h.engine.mirrorState.streamState == "ready" && h.engine.supervisor.state != .flattening && faultClearWall == nil
+                && h.engine.mirrorState.streamState == .ready && h.engine.supervisor.state != .flattening && faultClearWall == nil
             if quiet && minute != lastCheckMinute {
                 lastCheckMinute = minute
                 checks += 1
@@ -100,7 +100,7 @@ struct ChaosSoakTests {
         h.everySecond = { h in
             measure(h)
             fault(h)
-            if let due = adlDue, h.marketTs >= due, h.venuePosition != 0, h.engine.mirrorState.streamState == "ready" {
+            if let due = adlDue, h.marketTs >= due, h.venuePosition != 0, h.engine.mirrorState.streamState == .ready {
                 let lots = max(1, abs(h.venuePosition) / 2)
                 if h.venue.forceClose(lots: lots, execType: "AdlTrade") != nil {
                     adlDue = nil
@@ -125,7 +125,7 @@ struct ChaosSoakTests {
         }
         try? h.fault("{}")
         _ = await h.wait(seconds: 60) { h in
-            h.engine.mirrorState.streamState == "ready" && !h.engine.mirrorState.book.hasOrdersInFlight
+            h.engine.mirrorState.streamState == .ready && !h.engine.mirrorState.book.hasOrdersInFlight
                 && h.engine.trader.signedQty == h.venuePosition
         }
         measure(h)

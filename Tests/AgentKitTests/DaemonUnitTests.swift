@@ -17,12 +17,27 @@ import Testing
         #expect(s.activated)
         #expect(try s.pause()?.to == .paused)
         #expect(try s.resume(blocker: nil)?.to == .active)
-        #expect(s.beginFlatten("operator_flatten")?.to == .flattening)
-        #expect(s.beginFlatten("kill_switch") == nil, "a second flatten joins the first")
+        #expect(s.beginFlatten(.operatorFlatten)?.to == .flattening)
+        #expect(s.beginFlatten(.killSwitch) == nil, "a second flatten joins the first")
         #expect(s.flat()?.to == .halted)
         #expect(s.reason == "operator_flatten")
         #expect(throws: SupervisorRefusal.self) { try s.resume(blocker: "the kill switch is active") }
         #expect(try s.resume(blocker: nil)?.to == .active)
+    }
+
+    /// The cause of a halt is typed, and the stored reason it begins carries it across a restart.
+    @Test func theHaltCauseSurvivesARestartInItsReason() {
+        var s = Supervisor(requireManualActivation: true)
+        _ = s.beginRecovery()
+        #expect(s.haltCause == nil)
+        #expect(s.halt(.positionMismatch, "agent and exchange positions differ")?.reason == "position_mismatch: agent and exchange positions differ")
+        #expect(s.haltCause == .positionMismatch)
+        var restarted = Supervisor(requireManualActivation: true)
+        _ = restarted.beginRecovery()
+        _ = restarted.recovered(previous: .halted, previousReason: s.reason, warm: true)
+        #expect(restarted.haltCause == .positionMismatch && restarted.reason == s.reason)
+        #expect(HaltCause(reason: "kill_switch") == .killSwitch && HaltCause(reason: "operator_flatten_direct") == .operatorFlattenDirect)
+        #expect(HaltCause(reason: "paused by the operator") == nil)
     }
 
     @Test func withoutManualActivationWarmGoesActive() {

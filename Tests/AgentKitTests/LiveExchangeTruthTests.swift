@@ -54,10 +54,10 @@ import Testing
         let h = try LiveHarness(streamDeadAfterMs: 30_000)
         try h.start()
         await h.run(minutes: 40)
-        #expect(await h.wait { $0.engine.mirrorState.streamState == "ready" })
+        #expect(await h.wait { $0.engine.mirrorState.streamState == .ready })
         try h.fault(#"{"stallPrivateStreams":true}"#)
         // Trade until an order executes at the venue while the stream is silent (the agent still believes it).
-        await h.run(minutes: 600) { h in h.venuePosition != 0 || h.engine.mirrorState.streamState != "ready" }
+        await h.run(minutes: 600) { h in h.venuePosition != 0 || h.engine.mirrorState.streamState != .ready }
         #expect(h.venuePosition != 0)
         #expect(await h.wait(seconds: 90) { $0.engine.trader.signedQty == $0.venuePosition && $0.venueStop != nil },
                 "agent \(h.engine.trader.signedQty), venue \(h.venuePosition), stream \(h.engine.mirrorState.streamState)")
@@ -66,7 +66,7 @@ import Testing
         #expect(await h.wait { !$0.alerts("private_stream").isEmpty }, "the silent stream is alerted after 10 s")
         #expect(h.engine.entryVeto == "stale_feed" || h.engine.entryVeto == "private_stream")
         try h.fault("{}")
-        #expect(await h.wait { $0.engine.mirrorState.streamState == "ready" })
+        #expect(await h.wait { $0.engine.mirrorState.streamState == .ready })
         h.stop()
     }
 
@@ -112,7 +112,7 @@ import Testing
         try h.start()
         #expect(await h.tradeUntilPositionIsProtected())
         try h.fault(#"{"cutPrivateStreams":true}"#)
-        #expect(await h.wait { $0.engine.mirrorState.streamState != "ready" })
+        #expect(await h.wait { $0.engine.mirrorState.streamState != .ready })
         #expect(h.state == "active" && h.engine.entryVeto == "private_stream", "no entry while the stream is not authenticated")
         let before = try #require(h.engine.trader.position).qty
         _ = h.venue.forceClose(lots: max(1, before / 2), execType: "AdlTrade")

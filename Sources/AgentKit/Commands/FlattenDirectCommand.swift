@@ -114,7 +114,7 @@ struct FlattenDirectCommand: ParsableCommand {
         let instrument = resolved.instrument
         let store = try AgentStore(directory: dir, instrument: instrument)
         guard let snap = try store.lastSnapshot() else { return }
-        var (trader, venue) = try snap.decoded()
+        var (trader, venue) = (snap.trader, snap.venue)
         for o in venue.workingOrders { _ = venue.cancel(id: o.id); trader.onOrderGone(id: o.id) }
         var batch = StoreBatch()
         if trader.position != nil {
@@ -135,10 +135,9 @@ struct FlattenDirectCommand: ParsableCommand {
             print("booked in \(dir): exit at \(instrument.priceText(price)) (\(lots > 0 ? "the exchange's average" : "no executions found: entry price"))")
         }
         let wall = wallClockMillis()
-        batch.transitions.append((wall, Transition(from: snap.state, to: .halted, reason: "operator_flatten_direct")))
-        batch.snapshot = SnapshotRow(id: 0, wallTs: wall, marketTs: snap.marketTs, state: .halted, reason: "operator_flatten_direct",
-                                     activated: snap.activated, lastMinute: snap.lastMinute, trader: try JSONEncoder().encode(trader),
-                                     venue: try JSONEncoder().encode(venue))
+        batch.transitions.append((wall, Transition(from: snap.state, to: .halted, reason: HaltCause.operatorFlattenDirect.reason())))
+        batch.snapshot = SnapshotRow(id: 0, wallTs: wall, marketTs: snap.marketTs, state: .halted, reason: HaltCause.operatorFlattenDirect.reason(),
+                                     activated: snap.activated, lastMinute: snap.lastMinute, trader: trader, venue: venue)
         try store.record(batch)
         print("agent state set to halted (operator_flatten_direct); after the start, `atctl --env \(envName) resume` to trade again")
     }

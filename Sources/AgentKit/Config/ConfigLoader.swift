@@ -297,7 +297,8 @@ public enum ConfigLoader {
         }
     }
 
-    /// The effective configuration as YAML, each value annotated with where it came from; secrets redacted.
+    /// The effective configuration as YAML, each value annotated with where it came from. No value is a secret: keys
+    /// live in the environment, and the configuration only names their variables.
     public static func render(_ config: ResolvedConfig) -> String {
         var out = "# effective configuration"
         if let env = config.environment { out += " of environment '\(env)'" }
@@ -306,7 +307,7 @@ public enum ConfigLoader {
         for group in ConfigSchema.groups {
             out += "\(group):\n"
             for p in ConfigSchema.parameters where p.group == group {
-                let value = p.secret ? "<redacted>" : config.values[p.key]!.description
+                let value = config.values[p.key]!.description
                 let origin: String
                 switch config.origins[p.key]! {
                 case .defaulted: origin = "default"

@@ -40,15 +40,12 @@ public struct Parameter: Sendable {
     public let kind: ParameterKind
     public let defaultValue: ParameterValue
     public let summary: String
-    /// Printed as `<redacted>` by `config check`.
-    public let secret: Bool
 
-    init(_ key: String, _ kind: ParameterKind, _ defaultValue: ParameterValue, _ summary: String, secret: Bool = false) {
+    init(_ key: String, _ kind: ParameterKind, _ defaultValue: ParameterValue, _ summary: String) {
         self.key = key
         self.kind = kind
         self.defaultValue = defaultValue
         self.summary = summary
-        self.secret = secret
     }
 
     /// The group (`value_area`) and the name (`va_fraction`).

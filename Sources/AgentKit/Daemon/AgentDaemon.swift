@@ -285,7 +285,7 @@ public final class AgentDaemon: @unchecked Sendable {
         if (previousEnv != nil && previousEnv != settings.environment) || (previousMode != nil && previousMode != settings.mode.rawValue),
             let snap = try store.lastSnapshot()
         {
-            let (trader, venue) = try snap.decoded()
+            let (trader, venue) = (snap.trader, snap.venue)
             if trader.position != nil || !venue.workingOrders.isEmpty {
                 throw CommandError("the state in \(store.path) belongs to environment \(previousEnv ?? "?") in mode \(previousMode ?? "?") "
                     + "and shows an open position or working orders; start it again in that environment and run `atctl flatten`, "

@@ -19,7 +19,7 @@ extension AgentEngine {
             var blocker: String?
             if trader.killSwitchActive {
                 blocker = "the kill switch is active (atctl kill-switch-reset first)"
-            } else if supervisor.state == .halted && supervisor.reason.hasPrefix("position_mismatch") {
+            } else if supervisor.state == .halted && supervisor.haltCause == .positionMismatch {
                 blocker = "a position mismatch halted trading; resolve it at the exchange, then restart the agent"
             } else if mirrorState.reconcilePending {
                 blocker = "the \(venueName) has not answered since the start; trading resumes only once it is reconciled"
@@ -46,7 +46,7 @@ extension AgentEngine {
                 flattenSteps = []
                 flattenWaiters.append((call, wall + timeout))
                 logger.notice("flatten requested by the operator", metadata: ["event": "flatten.started", "peer.uid": "\(call.peerUid)"])
-                startFlatten(reason: "operator_flatten", wall: wall)
+                startFlatten(.operatorFlatten, wall: wall)
                 outcome = (true, "flatten started")
             }
         case .reload:
@@ -172,20 +172,20 @@ extension AgentEngine {
         let age = lastMessageWall.map { wall - $0 }
         if !databaseWritable { unhealthy.append("database not writable") }
         if isStale(wall: wall) { degraded.append("stale market data (no quote for over \(settings.strategy.staleFeedSeconds) s)") }
-        if streamState != "ready" { degraded.append("public stream \(streamState)") }
+        if streamState != .ready { degraded.append("public stream \(streamState)") }
         if store.rawBacklog > 10 { degraded.append("raw data writes behind (\(store.rawBacklog) batches)") }
         if loopLagMs > 1_000 { degraded.append("engine loop lag \(loopLagMs) ms") }
         if trader.killSwitchActive { degraded.append("kill switch active") }
         if settings.mode != .sim, let off = clockOffsetMs, abs(off) > 2_000 { degraded.append("clock offset \(off) ms against market time") }
         if mirror != nil {
-            if mirrorState.streamState != "ready" { degraded.append("\(venueName) private stream \(mirrorState.streamState)") }
+            if mirrorState.streamState != .ready { degraded.append("\(venueName) private stream \(mirrorState.streamState)") }
             if mirrorState.positionDivergent { degraded.append("agent and \(venueName) positions differ") }
             if let since = mirrorState.unprotectedSince { degraded.append("position without an exchange-held stop for \((wall - since) / 1000) s") }
             let unknown = mirrorState.book.unknownIds
             if !unknown.isEmpty { degraded.append("order outcome unknown: \(unknown.joined(separator: ", "))") }
         }
         let status = !unhealthy.isEmpty ? "unhealthy" : (!degraded.isEmpty ? "degraded" : "healthy")
-        return HealthReport(status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: streamState,
+        return HealthReport(status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: "\(streamState)",
                             lastVenueSuccessAgoMs: mirror?.lastSuccessWall.map { wall - $0 }, databaseWritable: databaseWritable, loopLagMs: loopLagMs,
                             clockOffsetMs: clockOffsetMs, reconnects: reconnects, gaps: gapCount, watchdog: watchdogDescription)
     }

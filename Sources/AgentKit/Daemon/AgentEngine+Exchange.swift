@@ -25,7 +25,7 @@ struct MirrorState {
     /// Since when the exchange's position has had no stop (wall ms).
     var unprotectedSince: Int64?
     var unprotectedAlerted = false
-    var streamState = "not started"
+    var streamState = StreamState.notStarted
     /// Since when the private stream has not been ready (wall ms).
     var streamDownSince: Int64?
     var streamAlerted = false
@@ -131,7 +131,7 @@ extension AgentEngine {
             // Nothing is known to be wrong, only nothing is known: halted until a re-read answers and agrees.
             mirrorState.reconcilePending = true
             raise(alerts.venueUnreachableAtStart(seconds: (wallClockMillis() - wall) / 1000, error: "\(error)"), wall: wall)
-            note(supervisor.halt("venue_unreachable: \(error)"), wall: wall)
+            note(supervisor.halt(.venueUnreachable, "\(error)"), wall: wall)
         }
     }
 
@@ -165,7 +165,7 @@ extension AgentEngine {
     private func haltOnMismatch(_ problems: [String], wall: Int64) {
         let text = problems.joined(separator: "; ")
         raise(alerts.reconciliationMismatch(problems), wall: wall)
-        note(supervisor.halt("position_mismatch: \(text)"), wall: wall)
+        note(supervisor.halt(.positionMismatch, text), wall: wall)
     }
 
     // MARK: - Orders out
@@ -262,7 +262,7 @@ extension AgentEngine {
     private func onPrivateStream(_ s: StreamStatus, wall: Int64) {
         switch s {
         case .ready:
-            mirrorState.streamState = "ready"
+            mirrorState.streamState = .ready
             mirrorState.streamDownSince = nil
             if mirrorState.streamAlerted {
                 mirrorState.streamAlerted = false
@@ -270,18 +270,18 @@ extension AgentEngine {
             }
             // The stream does not replay: whatever happened while it was down is only in REST.
             requestResync("private stream (re)connected", wall: wall)
-        case .connected: setStreamDown("connected, not authenticated", wall: wall)
+        case .connected: setStreamDown(.unauthenticated, wall: wall)
         case .connecting(let n):
             if n > 1 { metrics.streamReconnect("private") }
-            setStreamDown("connecting (attempt \(n))", wall: wall)
+            setStreamDown(.connecting(attempt: n), wall: wall)
         case .disconnected(let reason):
-            setStreamDown("disconnected", wall: wall)
+            setStreamDown(.disconnected, wall: wall)
             logger.warning("\(venueName) private stream down", metadata: ["event": "venue.stream_down", "reason": "\(reason)"])
         case .gap, .malformed: break
         }
     }
 
-    private func setStreamDown(_ state: String, wall: Int64) {
+    private func setStreamDown(_ state: StreamState, wall: Int64) {
         mirrorState.streamState = state
         if mirrorState.streamDownSince == nil { mirrorState.streamDownSince = wall }
     }
@@ -352,7 +352,7 @@ extension AgentEngine {
         }
         _ = paper.cancel(id: intent.id)
         if lots == 0 {
-            batch.orderUpdates.append((intent.id, status == "Rejected" ? "rejected" : "cancelled", wall))
+            batch.orderUpdates.append((intent.id, status == "Rejected" ? .rejected : .cancelled, wall))
             // A timed-out limit entry confirmed gone with nothing filled: its market replacement goes now.
             execute(trader.onOrderGone(id: intent.id), at: max(lastMarketTs, ts), wall: wall)
             if status == "Rejected" {
@@ -365,7 +365,7 @@ extension AgentEngine {
                         decisionTs: intent.decisionTs, liquidity: isMaker ? .maker : .taker, fee: fee, purpose: intent.purpose,
                         referenceMidTwice: lastQuote.map { $0.bidPrice + $0.askPrice })
         apply([fill], wall: wall)
-        if partial { batch.orderUpdates.append((intent.id, "partially_filled_cancelled", wall)) }
+        if partial { batch.orderUpdates.append((intent.id, .partiallyFilledCancelled, wall)) }
     }
 
     /// An execution of no order in flight (live). A reduction of the position by the position's stop, the venue
@@ -400,13 +400,13 @@ extension AgentEngine {
             if [.adl, .liquidation, .delivery].contains(reason) {
                 raise(alerts.closedByExchange(reason, qty: booked, execution: text), wall: wall)
                 if supervisor.state != .flattening && supervisor.state != .halted {
-                    note(supervisor.halt("\(reason.rawValue): \(text)"), wall: wall)
+                    note(supervisor.halt(reason == .adl ? .adl : reason == .liquidation ? .liquidation : .delivery, text), wall: wall)
                 }
                 if let w = trader.workingEntryOrder { execute([.cancel(id: w.id)], at: lastMarketTs, wall: wall) }
             }
             if booked < lots {
                 raise(alerts.closedMoreThanHeld(closed: lots, held: booked), wall: wall)
-                note(supervisor.halt("position_mismatch: \(text)"), wall: wall)
+                note(supervisor.halt(.positionMismatch, text), wall: wall)
             }
             return
         }
@@ -418,7 +418,7 @@ extension AgentEngine {
             return
         }
         raise(alerts.foreignExecution(text, orderId: e.orderId), wall: wall)
-        note(supervisor.halt("position_mismatch: foreign execution \(e.orderId)"), wall: wall)
+        note(supervisor.halt(.positionMismatch, "foreign execution \(e.orderId)"), wall: wall)
     }
 
     // MARK: - Re-reads
@@ -458,7 +458,7 @@ extension AgentEngine {
                 raise(alerts.executionsDisagree(held: r.position, executionsSum: mirrorState.book.position), wall: wall)
                 mirrorState.book.position = r.position
                 mirrorState.positionStrikes = 0
-                if isLive && supervisor.state != .flattening { note(supervisor.halt("position_mismatch: \(text)"), wall: wall) }
+                if isLive && supervisor.state != .flattening { note(supervisor.halt(.positionMismatch, text), wall: wall) }
             } else {
                 // Once more shortly: an execution may have landed between the reads.
                 mirrorState.lastResyncWall = wall - 58_000
@@ -505,7 +505,7 @@ extension AgentEngine {
                 mirrorState.unprotectedAlerted = true
                 raise(alerts.unprotectedPosition(position: mirrorState.book.position, seconds: (wall - since) / 1000,
                                                  limitSeconds: settings.maxUnprotectedSeconds), wall: wall)
-                if supervisor.state != .flattening { startFlatten(reason: "unprotected_position", wall: wall) }
+                if supervisor.state != .flattening { startFlatten(.unprotectedPosition, wall: wall) }
             }
         } else {
             mirrorState.unprotectedSince = nil
@@ -513,10 +513,10 @@ extension AgentEngine {
         }
         if let since = mirrorState.streamDownSince, wall - since >= 10_000, !mirrorState.streamAlerted {
             mirrorState.streamAlerted = true
-            raise(alerts.privateStream(seconds: (wall - since) / 1000, state: mirrorState.streamState), wall: wall)
+            raise(alerts.privateStream(seconds: (wall - since) / 1000, state: "\(mirrorState.streamState)"), wall: wall)
         }
         // Every minute while quiet; every 5 s while the private stream is down (REST is then the only news).
-        let quietFor = mirrorState.streamState == "ready" ? 60_000 : 5_000
+        let quietFor = mirrorState.streamState == .ready ? 60_000 : 5_000
         if wall - mirrorState.lastResyncWall >= Int64(quietFor) { requestResync("periodic", wall: wall) }
         if isLive && wall - mirrorState.lastWalletWall >= 60_000 {
             mirrorState.lastWalletWall = wall
@@ -549,7 +549,7 @@ extension AgentEngine {
                 mirrorState.positionDivergent = true
                 raise(alerts.positionsDiffer(agent: agentQty, venue: venueQty), wall: wall)
                 if isLive && supervisor.state != .flattening {
-                    note(supervisor.halt("position_mismatch: agent and exchange positions differ"), wall: wall)
+                    note(supervisor.halt(.positionMismatch, "agent and exchange positions differ"), wall: wall)
                 }
             }
         } else if mirrorState.positionDivergent {

@@ -72,7 +72,7 @@ public final class AgentEngine: @unchecked Sendable {
     var lastMessageWall: Int64?
     var lastMarketTs: Int64 = 0
     var lastTrade: TradeEvent?
-    var streamState = "not started"
+    var streamState = StreamState.notStarted
     var reconnects = 0
     var gapCount = 0
     var staleAlerted = false
@@ -159,7 +159,7 @@ public final class AgentEngine: @unchecked Sendable {
         var restored: [String] = []
         let snapshot = try store.lastSnapshot()
         if let s = snapshot {
-            var (t, v) = try s.decoded()
+            var (t, v) = (s.trader, s.venue)
             guard t.instrument == settings.instrument else {
                 throw CommandError("the snapshot in \(store.path) is for \(t.instrument.symbol) with other instrument rules; "
                     + "the instrument cannot change while state exists (flatten, then move the state directory away)")
@@ -179,7 +179,7 @@ public final class AgentEngine: @unchecked Sendable {
         let warm = isWarm
         note(supervisor.recovered(previous: snapshot?.state, previousReason: snapshot?.reason, warm: warm), wall: wall)
         reconcileWithVenue(wall: wall)
-        if supervisor.state == .flattening { startFlatten(reason: supervisor.reason, wall: wall) }
+        if supervisor.state == .flattening { startFlatten(nil, wall: wall) }
         try writeBatch(snapshot: true, wall: wall)
         publish(wall: wall)
         return restored.joined(separator: "; ")
@@ -383,7 +383,7 @@ public final class AgentEngine: @unchecked Sendable {
     func onStream(_ s: StreamStatus, wall: Int64) {
         switch s {
         case .connecting(let attempt):
-            streamState = "connecting (attempt \(attempt))"
+            streamState = .connecting(attempt: attempt)
             if attempt > 1 {
                 reconnects += 1
                 metrics.streamReconnect("public")
@@ -391,12 +391,12 @@ public final class AgentEngine: @unchecked Sendable {
             if attempt == 8 {
                 raise(alerts.reconnectStorm(attempts: attempt), wall: wall)
             }
-        case .connected: streamState = "connected"
+        case .connected: streamState = .connected
         case .ready:
-            streamState = "ready"
+            streamState = .ready
             logger.info("public stream subscribed", metadata: ["event": "stream.ready"])
         case .disconnected(let reason):
-            streamState = "disconnected"
+            streamState = .disconnected
             logger.warning("public stream disconnected", metadata: ["event": "stream.disconnected", "reason": "\(reason)"])
         case .gap(let from, let to):
             gapCount += 1
@@ -461,7 +461,7 @@ public final class AgentEngine: @unchecked Sendable {
             // A value area mostly drawn from candles (a warm start) is not traded on.
             if let f = lastFeatures, f.approximateShare > settings.maxApproximateVAShare { return "approximate_va" }
             // Shadow and live: no entry while the exchange's private stream is not authenticated.
-            if mirror != nil && mirrorState.streamState != "ready" { return "private_stream" }
+            if mirror != nil && mirrorState.streamState != .ready { return "private_stream" }
             return nil
         case .warming: return "warmup"
         case .observing: return "observing"
@@ -485,7 +485,7 @@ public final class AgentEngine: @unchecked Sendable {
         logFeatures(f, record)
         for a in trader.takeAlerts() { raise(alerts.engine(a), wall: wall) }
         if trader.killSwitchActive && supervisor.state != .halted && supervisor.state != .flattening {
-            startFlatten(reason: "kill_switch", wall: wall)
+            startFlatten(.killSwitch, wall: wall)
         }
         if f.volume > 0 && f.ambiguousFraction > settings.ambiguousAlertFrac && lastAmbiguousAlertTs.map({ f.ts - $0 >= 15 * millisPerMinute }) ?? true {
             lastAmbiguousAlertTs = f.ts
@@ -533,7 +533,7 @@ public final class AgentEngine: @unchecked Sendable {
         for a in actions {
             switch a {
             case .submit(let intent):
-                batch.orders.append(OrderRow(intent: intent, status: "submitted", wallTs: wall))
+                batch.orders.append(OrderRow(intent: intent, status: .submitted, wallTs: wall))
                 if let closing = minuteCloseStarted, intent.purpose.isEntry { metrics.decidedAtBarClose(intent.id, closedAt: closing) }
                 // The record is written before the order can fill: writeBatch runs before the next input.
                 // Live: the paper book only keeps the working orders (the snapshot restores them); the exchange fills.
@@ -548,7 +548,7 @@ public final class AgentEngine: @unchecked Sendable {
                 // Live: the order is gone when the exchange says so (or fills meanwhile).
                 if !isLive, paper.cancel(id: id) {
                     trader.onOrderGone(id: id)
-                    batch.orderUpdates.append((id, "cancelled", wall))
+                    batch.orderUpdates.append((id, .cancelled, wall))
                     logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
                 }
             }
@@ -578,7 +578,7 @@ public final class AgentEngine: @unchecked Sendable {
             }
             trader.onFill(fill)
             batch.fills.append(fill)
-            batch.orderUpdates.append((fill.orderId, "filled", wall))
+            batch.orderUpdates.append((fill.orderId, .filled, wall))
             var m: Logger.Metadata = [
                 "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)", "qty": "\(sizeText(fill.qty))",
                 "price": "\(priceText(fill.price))", "purpose": "\(fill.purpose.label)", "liquidity": "\(fill.liquidity.rawValue)",
@@ -606,8 +606,10 @@ public final class AgentEngine: @unchecked Sendable {
 
     // MARK: - Flatten
 
-    func startFlatten(reason: String, wall: Int64) {
-        note(supervisor.beginFlatten(reason), wall: wall)
+    /// Closes everything, on the venue too, then halts. `cause` nil: the flatten the supervisor is already in (one
+    /// interrupted by a restart).
+    func startFlatten(_ cause: HaltCause?, wall: Int64) {
+        if let cause { note(supervisor.beginFlatten(cause), wall: wall) }
         flattenStartedWall = wall
         mirrorState.flattenResult = nil
         let now = max(lastMarketTs, clock.now(wall: wall))
@@ -755,11 +757,9 @@ public final class AgentEngine: @unchecked Sendable {
     }
 
     func makeSnapshot(wall: Int64) -> SnapshotRow {
-        let encoder = JSONEncoder()
         let kept = supervisor.persistentState
         return SnapshotRow(id: 0, wallTs: wall, marketTs: lastMarketTs, state: kept.state, reason: kept.reason,
-                           activated: supervisor.activated, lastMinute: lastMinute,
-                           trader: (try? encoder.encode(trader)) ?? Data(), venue: (try? encoder.encode(paper)) ?? Data())
+                           activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: paper)
     }
 
     func writeBatch(snapshot: Bool, wall: Int64) throws {
@@ -778,11 +778,11 @@ public final class AgentEngine: @unchecked Sendable {
     /// Metrics of what a committed batch recorded: orders by outcome, fills, alerts.
     private func countRecords(_ b: StoreBatch) {
         for o in b.orders {
-            metrics.order("submitted")
+            metrics.order(OrderStatus.submitted.rawValue)
             // Paper and sim: the order reaches its venue (the paper book) once recorded.
             if mirror == nil { metrics.onWire(o.intent.id) }
         }
-        for u in b.orderUpdates { metrics.order(u.status) }
+        for u in b.orderUpdates { metrics.order(u.status.rawValue) }
         for c in b.commands { metrics.command(c.cmd, result: c.ok ? "ok" : "error") }
         for f in b.fills {
             let slip = f.referenceMidTwice.map { Double(2 * f.price - $0) / 2 * Double(f.side.sign) }

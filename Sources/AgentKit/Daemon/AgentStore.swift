@@ -4,7 +4,7 @@ public import Foundation
 import GRDB
 public import Logging
 
-/// A stored snapshot of the trading state (docs/DESIGN.md, "Recovery and persistence").
+/// A snapshot of the trading state (docs/DESIGN.md, "Recovery and persistence"): what a restart resumes from.
 public struct SnapshotRow: Sendable {
     public var id: Int64
     public var wallTs: Int64
@@ -15,21 +15,97 @@ public struct SnapshotRow: Sendable {
     public var activated: Bool
     /// The last minute the trader decided (its start).
     public var lastMinute: Int64?
-    public var trader: Data
-    public var venue: Data
+    public var trader: Trader
+    /// The paper book: the working orders.
+    public var venue: PaperFillModel
+}
 
-    /// The trader and the paper book (the working orders) the snapshot holds.
-    public func decoded() throws -> (trader: Trader, venue: PaperFillModel) {
-        (try JSONDecoder().decode(Trader.self, from: trader), try JSONDecoder().decode(PaperFillModel.self, from: venue))
+/// The versions of the stored snapshot's payload (the `trader` and `venue` JSON). A change to what `Trader` or
+/// `PaperFillModel` encode is a new version with an upgrade step here, and a fixture of the old version in the tests
+/// (SnapshotFormatTests): an agent upgraded with a position open must restore it.
+///
+/// - 0: rows written before the version was stored (the encodings of `Trader` and `PaperFillModel` as of 2026-12).
+/// - 1: the same payload, its version stored with it.
+enum SnapshotFormat {
+    static let current = 1
+
+    /// The payload of `version` brought to the current one.
+    static func upgrade(trader: Data, venue: Data, from version: Int) -> (trader: Data, venue: Data) {
+        // 0 → 1: the payload did not change; only its version is now stored.
+        (trader, venue)
+    }
+}
+
+/// A row of `snapshots` as stored.
+struct SnapshotRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "snapshots"
+
+    var id: Int64?
+    var wallTs: Int64
+    var marketTs: Int64
+    var state: String
+    var reason: String
+    var activated: Bool
+    var lastMinute: Int64?
+    var trader: Data
+    var venue: Data
+    var format: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, reason, activated, trader, venue, format
+        case wallTs = "wall_ts"
+        case marketTs = "market_ts"
+        case lastMinute = "last_minute"
+    }
+
+    /// Encoding failures are errors: a snapshot that cannot be written is not written as something else.
+    init(_ s: SnapshotRow) throws {
+        let encoder = JSONEncoder()
+        (wallTs, marketTs, state, reason, activated, lastMinute) = (s.wallTs, s.marketTs, s.state.rawValue, s.reason, s.activated, s.lastMinute)
+        trader = try encoder.encode(s.trader)
+        venue = try encoder.encode(s.venue)
+        format = SnapshotFormat.current
+    }
+
+    /// The snapshot, upgraded from its version; one this build cannot read is an error naming the database and row.
+    func decoded(in path: String) throws -> SnapshotRow {
+        let row = id ?? 0
+        guard format <= SnapshotFormat.current else {
+            throw CommandError("snapshot \(row) in \(path) has format \(format), written by a newer auction-agent; this one reads "
+                + "formats up to \(SnapshotFormat.current). Run the newer version again (downgrading needs a flat position and the "
+                + "state directory moved away)")
+        }
+        guard let kept = AgentState(rawValue: state) else {
+            throw CommandError("snapshot \(row) in \(path): unknown state '\(state)'")
+        }
+        let payload = SnapshotFormat.upgrade(trader: trader, venue: venue, from: format)
+        let decoder = JSONDecoder()
+        do {
+            return SnapshotRow(id: row, wallTs: wallTs, marketTs: marketTs, state: kept, reason: reason, activated: activated,
+                               lastMinute: lastMinute, trader: try decoder.decode(Trader.self, from: payload.trader),
+                               venue: try decoder.decode(PaperFillModel.self, from: payload.venue))
+        } catch {
+            throw CommandError("snapshot \(row) in \(path) (format \(format)) does not decode: \(error)")
+        }
     }
 }
 
 /// An order as stored: recorded before it is sent, updated as the venue reports.
 public struct OrderRow: Sendable, Hashable {
     public var intent: OrderIntent
-    /// `submitted`, `filled`, `cancelled`, `rejected`.
-    public var status: String
+    public var status: OrderStatus
     public var wallTs: Int64
+}
+
+/// Where a recorded order ended, as the `orders` table and `auction_agent_orders_total{outcome}` say it.
+public enum OrderStatus: String, Sendable, Hashable, CaseIterable {
+    /// Recorded, and handed to the venue once committed.
+    case submitted
+    case filled
+    case cancelled
+    case rejected
+    /// Live: the exchange ended it (a market order at its slippage band) after part of it executed.
+    case partiallyFilledCancelled = "partially_filled_cancelled"
 }
 
 /// Everything the engine records in one step, written in one transaction (so a crash leaves all or nothing).
@@ -38,7 +114,7 @@ public struct StoreBatch: Sendable {
     public var orders: [OrderRow] = []
     /// Status changes of recorded orders (`filled`, `cancelled`, `rejected`), applied after `orders`; an id with no
     /// row (a fill the agent did not order) changes nothing.
-    public var orderUpdates: [(id: String, status: String, wallTs: Int64)] = []
+    public var orderUpdates: [(id: String, status: OrderStatus, wallTs: Int64)] = []
     public var fills: [Fill] = []
     public var features: [(ts: Int64, row: String, source: String)] = []
     public var signals: [SignalRecord] = []
@@ -214,6 +290,10 @@ public final class AgentStore: @unchecked Sendable {
             try db.alter(table: "features") { t in
                 t.add(column: "source", .text).notNull().defaults(to: "trades")
             }
+        }
+        m.registerMigration("v4_snapshot_format") { db in
+            // Rows before this carry format 0 (SnapshotFormat).
+            try db.alter(table: "snapshots") { t in t.add(column: "format", .integer).notNull().defaults(to: 0) }
         }
         return m
     }
@@ -479,11 +559,11 @@ public final class AgentStore: @unchecked Sendable {
                         ON CONFLICT(id) DO UPDATE SET status = excluded.status, updated_wall = excluded.updated_wall
                         """,
                     arguments: [i.id, i.decisionTs, i.side.description, i.qty, price == nil ? "market" : "limit", price, i.reduceOnly,
-                                i.purpose.label, o.status, intentJSON, o.wallTs]
+                                i.purpose.label, o.status.rawValue, intentJSON, o.wallTs]
                 )
             }
             for u in b.orderUpdates {
-                try db.execute(sql: "UPDATE orders SET status = ?, updated_wall = ? WHERE id = ?", arguments: [u.status, u.wallTs, u.id])
+                try db.execute(sql: "UPDATE orders SET status = ?, updated_wall = ? WHERE id = ?", arguments: [u.status.rawValue, u.wallTs, u.id])
             }
             for f in b.fills {
                 try db.execute(
@@ -524,13 +604,7 @@ public final class AgentStore: @unchecked Sendable {
                 try db.execute(sql: "INSERT OR IGNORE INTO venue_executions (exec_id, exec_time) VALUES (?, ?)", arguments: [e.execId, e.execTime])
             }
             if let s = b.snapshot {
-                try db.execute(
-                    sql: """
-                        INSERT INTO snapshots (wall_ts, market_ts, state, reason, activated, last_minute, trader, venue)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [s.wallTs, s.marketTs, s.state.rawValue, s.reason, s.activated, s.lastMinute, s.trader, s.venue]
-                )
+                try SnapshotRecord(s).insert(db)
                 // Keep the recent history of snapshots, not every minute's forever.
                 try db.execute(sql: "DELETE FROM snapshots WHERE id < (SELECT MAX(id) FROM snapshots) - 2000")
             }
@@ -539,14 +613,9 @@ public final class AgentStore: @unchecked Sendable {
 
     // MARK: - Reads
 
+    /// The newest snapshot, upgraded to the current format.
     public func lastSnapshot() throws -> SnapshotRow? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM snapshots ORDER BY id DESC LIMIT 1").map { r in
-                SnapshotRow(id: r["id"], wallTs: r["wall_ts"], marketTs: r["market_ts"],
-                            state: AgentState(rawValue: r["state"]) ?? .starting, reason: r["reason"], activated: r["activated"],
-                            lastMinute: r["last_minute"], trader: r["trader"], venue: r["venue"])
-            }
-        }
+        try pool.read { db in try SnapshotRecord.order(Column("id").desc).fetchOne(db) }?.decoded(in: path)
     }
 
     public func count(_ table: String) throws -> Int {
@@ -597,27 +666,20 @@ public final class AgentStore: @unchecked Sendable {
         }
     }
 
-    public func orders(status: String? = nil) throws -> [OrderRow] {
+    public func orders(status: OrderStatus? = nil) throws -> [OrderRow] {
         try pool.read { db in
             let rows = status == nil
                 ? try Row.fetchAll(db, sql: "SELECT intent, status, updated_wall FROM orders ORDER BY decision_ts, id")
                 : try Row.fetchAll(db, sql: "SELECT intent, status, updated_wall FROM orders WHERE status = ? ORDER BY decision_ts, id",
-                                   arguments: [status])
+                                   arguments: [status?.rawValue])
             return try rows.map { r in
-                let text: String = r["intent"]
-                return OrderRow(intent: try JSONDecoder().decode(OrderIntent.self, from: Data(text.utf8)), status: r["status"],
+                let text: String = r["intent"], stored: String = r["status"]
+                guard let status = OrderStatus(rawValue: stored) else {
+                    throw CommandError("\(path): order \(text.prefix(80)) has an unknown status '\(stored)'")
+                }
+                return OrderRow(intent: try JSONDecoder().decode(OrderIntent.self, from: Data(text.utf8)), status: status,
                                 wallTs: r["updated_wall"])
             }
-        }
-    }
-
-    /// Whether the database takes a write now (health).
-    public func probeWritable() -> Bool {
-        do {
-            try setMeta("health_probe", "\(Int64(Date().timeIntervalSince1970 * 1000))")
-            return true
-        } catch {
-            return false
         }
     }
 }

@@ -1,9 +1,51 @@
 /// The lifecycle states of the agent (docs/DESIGN.md, "Modes").
 public enum AgentState: String, Sendable, Codable, CaseIterable {
     case starting, recovering, warming, observing, active, paused, flattening, halted, stopping
+}
 
-    /// Whether the Engine may take new entries in this state.
-    public var allowsEntries: Bool { self == .active }
+/// Why trading flattens or halts. The raw value begins the supervisor's reason (`position_mismatch: the exchange
+/// holds …`), which is stored with each transition and snapshot, logged and shown, so the cause survives a restart
+/// and every output keeps its bytes.
+public enum HaltCause: String, Sendable, CaseIterable {
+    case positionMismatch = "position_mismatch"
+    case venueUnreachable = "venue_unreachable"
+    case adl
+    case liquidation
+    case delivery
+    case killSwitch = "kill_switch"
+    case unprotectedPosition = "unprotected_position"
+    case operatorFlatten = "operator_flatten"
+    case operatorFlattenDirect = "operator_flatten_direct"
+
+    /// The cause a reason begins with (a reason read back from a snapshot).
+    public init?(reason: String) { self.init(rawValue: String(reason.prefix { $0 != ":" })) }
+
+    /// The reason text: the cause, then what happened.
+    public func reason(_ detail: String? = nil) -> String { detail.map { "\(rawValue): \($0)" } ?? rawValue }
+}
+
+/// Where a stream connection stands; its description is what health, `atctl status` and alerts say.
+public enum StreamState: Sendable, Equatable, CustomStringConvertible {
+    case notStarted
+    case connecting(attempt: Int)
+    /// Connected, not yet subscribed.
+    case connected
+    /// The private stream: connected, its `auth` not (yet) accepted.
+    case unauthenticated
+    /// Subscribed (and, for the private stream, authenticated): data flows.
+    case ready
+    case disconnected
+
+    public var description: String {
+        switch self {
+        case .notStarted: "not started"
+        case .connecting(let n): "connecting (attempt \(n))"
+        case .connected: "connected"
+        case .unauthenticated: "connected, not authenticated"
+        case .ready: "ready"
+        case .disconnected: "disconnected"
+        }
+    }
 }
 
 /// One change of state, as logged and stored.
@@ -109,11 +151,11 @@ public struct Supervisor: Sendable {
         }
     }
 
-    /// Kill switch, reconciliation mismatch or `atctl flatten`: close everything, then halt.
-    public mutating func beginFlatten(_ why: String) -> Transition? {
+    /// Kill switch, an unprotected position or `atctl flatten`: close everything, then halt.
+    public mutating func beginFlatten(_ cause: HaltCause) -> Transition? {
         guard state != .stopping else { return nil }
         if state == .flattening { return nil }
-        return move(.flattening, why)
+        return move(.flattening, cause.reason())
     }
 
     /// The position is flat and nothing works: flattening → halted, keeping the cause as the reason.
@@ -123,7 +165,10 @@ public struct Supervisor: Sendable {
     }
 
     /// Halt without flattening (a mismatch that must not be traded through).
-    public mutating func halt(_ why: String) -> Transition? { move(.halted, why) }
+    public mutating func halt(_ cause: HaltCause, _ detail: String? = nil) -> Transition? { move(.halted, cause.reason(detail)) }
+
+    /// Why the agent is flattening or halted (nil in the other states).
+    public var haltCause: HaltCause? { state == .halted || state == .flattening ? HaltCause(reason: reason) : nil }
 
     /// SIGTERM. The state before it is what a restart resumes.
     public mutating func stop(_ why: String) -> Transition? {
