@@ -4,7 +4,7 @@
 #   make test   set up, build and run every test
 SWIFT ?= swift
 
-.PHONY: run demo test build release bench soak chaos setup clean install uninstall systemd-e2e
+.PHONY: run demo test test-fast lint format build release bench soak chaos setup clean install uninstall systemd-e2e
 
 setup:
 	bash scripts/setup
@@ -24,10 +24,21 @@ run: release
 demo: release
 	bash scripts/demo
 
-test:
+test: lint
 	bash scripts/setup --tests
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-xctest
+
+# The unit tests only (suites tagged .unit; docs/DESIGN.md, "Tests"): seconds, not minutes.
+test-fast:
+	SWIFT=$(SWIFT) bash scripts/test-fast
+
+# The code as the repository's .swift-format writes it (CI fails on any difference); `make format` rewrites it.
+lint:
+	$(SWIFT) format lint --strict --recursive --configuration .swift-format Sources Tests Package.swift
+
+format:
+	$(SWIFT) format format --in-place --recursive --configuration .swift-format Sources Tests Package.swift
 
 bench: setup
 	$(SWIFT) build -c release --product bench

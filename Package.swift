@@ -79,8 +79,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "Bench",
-            dependencies: ["Engine", "MarketData", "Simulator", "AgentKit", "Exchange", "ExchangeStreams", "ControlProtocol",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Engine", "MarketData", "Simulator", "AgentKit", "Exchange", "ExchangeStreams", "ControlProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
@@ -94,15 +96,20 @@ let package = Package(
             dependencies: ["MarketData", "Engine", "CZlib"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ExchangeTests", dependencies: ["Exchange", "ExchangeStreams", "Simulator", "Engine"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ExchangeTests", dependencies: ["Exchange", "ExchangeStreams", "Simulator", "Engine"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentKitTests",
-            dependencies: ["AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams", "ControlProtocol",
-                           // A headless browser driven over the DevTools protocol (the dashboard's test).
-                           .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log"),
-                           // Databases in the layout of earlier versions (the snapshot migration test).
-                           .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams",
+                "ControlProtocol",
+                // A headless browser driven over the DevTools protocol (the dashboard's test).
+                .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log"),
+                // Databases in the layout of earlier versions (the snapshot migration test).
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -26,7 +26,11 @@ public struct AuctionAgentCommand: ParsableCommand {
             --set group.key=value overrides any parameter (repeatable).
             """,
         version: agentVersion,
-        subcommands: [RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, FeaturesCommand.self, BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self, PreflightCommand.self, ConfigCommand.self]
+        subcommands: [
+            RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, FeaturesCommand.self,
+            BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self,
+            PreflightCommand.self, ConfigCommand.self,
+        ]
     )
 
     public init() {}
@@ -39,18 +43,24 @@ public func runAuctionAgent() {
 
 /// `--env`, `--config`, `--config-dir` and `--set`, shared by every command that reads configuration.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: .customLong("env"), help: ArgumentHelp("Environment name: NAME.yaml on the search path.", valueName: "name"))
+    @Option(
+        name: .customLong("env"),
+        help: ArgumentHelp("Environment name: NAME.yaml on the search path.", valueName: "name"))
     var environment: String?
 
-    @Option(name: .customLong("config"), help: ArgumentHelp("A configuration file (instead of --env).", valueName: "file"))
+    @Option(
+        name: .customLong("config"), help: ArgumentHelp("A configuration file (instead of --env).", valueName: "file"))
     var configFile: String?
 
-    @Option(name: .customLong("config-dir"), help: ArgumentHelp("First directory searched for --env.", valueName: "dir"))
+    @Option(
+        name: .customLong("config-dir"), help: ArgumentHelp("First directory searched for --env.", valueName: "dir"))
     var configDirectory: String?
 
     @Option(
         name: .customLong("set"),
-        help: ArgumentHelp("Override one parameter, e.g. --set value_area.va_fraction=0.68 (repeatable).", valueName: "group.key=value")
+        help: ArgumentHelp(
+            "Override one parameter, e.g. --set value_area.va_fraction=0.68 (repeatable).", valueName: "group.key=value"
+        )
     )
     var overrides: [String] = []
 

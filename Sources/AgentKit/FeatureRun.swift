@@ -1,6 +1,6 @@
 public import Engine
-public import MarketData
 import Foundation
+public import MarketData
 
 /// What a features run did, for the summary and for tests.
 public struct FeatureRunSummary: Sendable {
@@ -107,10 +107,12 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let directory = url.deletingLastPathComponent()
     var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
+    else {
         throw CommandError(description: "\(path): the directory \(directory.path) does not exist")
     }
-    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    let temporary = directory.appendingPathComponent(
+        ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
     do {
         try Data(bytes).write(to: temporary)
         // rename(2) replaces the target atomically: readers see the old file or the new one, never a mix.
@@ -194,7 +196,8 @@ extension FeatureRunSummary {
         }
         let ambiguous = volume == 0 ? 0 : Double(orderFlow.ambiguousVolume) / Double(volume)
         let stale = orderFlow.prints == 0 ? 0 : Double(orderFlow.staleAlignedPrints) / Double(orderFlow.prints)
-        var flow = "order flow: \(grouped(orderFlow.prints)) prints, ambiguous \(percent(ambiguous)) of volume, "
+        var flow =
+            "order flow: \(grouped(orderFlow.prints)) prints, ambiguous \(percent(ambiguous)) of volume, "
             + "stale-aligned \(percent(stale)) of prints"
         if let accuracy = orderFlow.inferenceAccuracy {
             flow += ", inferred side matches the exchange's on \(percent(accuracy)) of volume"
@@ -202,7 +205,8 @@ extension FeatureRunSummary {
         lines.append(flow)
         var va = "value area: valid in \(grouped(validMinutes)) of \(grouped(rows)) minutes"
         if let last, let area = last.valueArea {
-            va += "; last: POC \(formatNumber(instrument.price(area.pocTwiceTicks, over: 2))) "
+            va +=
+                "; last: POC \(formatNumber(instrument.price(area.pocTwiceTicks, over: 2))) "
                 + "VAH \(formatNumber(instrument.price(area.vahTicks))) VAL \(formatNumber(instrument.price(area.valTicks))) "
                 + "(bin \(formatNumber(instrument.price(area.binTicks))))"
         }

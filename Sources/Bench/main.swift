@@ -1,12 +1,12 @@
 import AgentKit
+import ControlProtocol
 import Engine
-import Foundation
-import MarketData
-import Simulator
 import Exchange
 import ExchangeStreams
-import ControlProtocol
+import Foundation
 import Logging
+import MarketData
+import Simulator
 
 // `bench`: the speed figures of docs/BENCHMARKS.md. Build in release and run on an idle machine:
 //     swift run -c release bench [--hours H] [--seed S] [--repeat N]
@@ -56,14 +56,19 @@ let (trades, quotes) = generator.generateAll()
 var events: [MarketEvent] = []
 events.reserveCapacity(trades.count + quotes.count)
 mergeEvents(trades: trades, quotes: quotes) { events.append($0) }
-FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic market, seed \(seed): \(trades.count) trades, \(quotes.count) quotes\n\n| measure | figure |\n| --- | --- |\n".utf8))
+FileHandle.standardOutput.write(
+    Data(
+        "bench: \(formatNumber(hours)) h synthetic market, seed \(seed): \(trades.count) trades, \(quotes.count) quotes\n\n| measure | figure |\n| --- | --- |\n"
+            .utf8))
 
 /// The market as the daemon feeds the engine: the trades between two quotes in one input, batches of 8 inputs.
 /// With `ticking`, a tick every 100 ms of wall time joins the batch, with that engine's market time set to the data
 /// (the replay runs faster than real time). `each` sees every event first; `body` gets each batch and the event that
 /// completed it.
-@MainActor func daemonBatches(ticking engine: AgentEngine? = nil, each: (MarketEvent) -> Void = { _ in },
-                              _ body: (_ batch: [EngineInput], _ last: MarketEvent) -> Void) {
+@MainActor func daemonBatches(
+    ticking engine: AgentEngine? = nil, each: (MarketEvent) -> Void = { _ in },
+    _ body: (_ batch: [EngineInput], _ last: MarketEvent) -> Void
+) {
     var batch: [EngineInput] = []
     var pendingTrades: [TradeEvent] = []
     var lastTick = now()
@@ -72,7 +77,9 @@ FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic 
         switch e {
         case .trade(let t): pendingTrades.append(t)
         case .quote(let q):
-            if !pendingTrades.isEmpty { batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true) }
+            if !pendingTrades.isEmpty {
+                batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true)
+            }
             batch.append(.quote(q, wall: wallClockMillis()))
         }
         if batch.count >= 8 {
@@ -97,7 +104,11 @@ FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic 
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         let request = Array("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         return fd
@@ -106,7 +117,8 @@ FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic 
         let dir = NSTemporaryDirectory() + "bench-dash-\(getpid())-\(pages)"
         try? FileManager.default.removeItem(atPath: dir)
         let board = StatusBoard()
-        let (engine, store, logger) = try benchEngine(dir, overrides: ["agent.mode=paper", "agent.require_manual_activation=false"], board: board)
+        let (engine, store, logger) = try benchEngine(
+            dir, overrides: ["agent.mode=paper", "agent.require_manual_activation=false"], board: board)
         try engine.recover(wall: wallClockMillis())
         var http: OperatorHTTP?
         var server: Task<Void, any Error>?
@@ -114,10 +126,13 @@ FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic 
         var fds: [Int32] = []
         let received = ManagedCounter()
         if pages > 0 {
-            let h = try OperatorHTTP(address: ListenAddress("127.0.0.1:0")!, token: nil, board: board, store: store, metrics: engine.metrics,
-                                     instrument: engine.settings.instrument, logger: logger)
+            let h = try OperatorHTTP(
+                address: ListenAddress("127.0.0.1:0")!, token: nil, board: board, store: store, metrics: engine.metrics,
+                instrument: engine.settings.instrument, logger: logger)
             server = h.serveInBackground()
-            guard let port = h.waitUntilListening(ms: 10_000) else { throw CommandError("the bench's HTTP server did not listen") }
+            guard let port = h.waitUntilListening(ms: 10_000) else {
+                throw CommandError("the bench's HTTP server did not listen")
+            }
             for _ in 0..<pages {
                 let fd = eventStream(port)
                 fds.append(fd)
@@ -144,25 +159,33 @@ FileHandle.standardOutput.write(Data("bench: \(formatNumber(hours)) h synthetic 
         }
         let seconds = now() - t0
         closeTimes.sort()
-        report("dashboard: minute-close step with \(pages) page\(pages == 1 ? "" : "s") on the event stream",
-               String(format: "p50 %.2f ms, p99 %.2f ms over %d minutes (%.0f s run; pages received %.1f MB)",
-                      Distribution.quantile(closeTimes, 0.5) * 1e3, Distribution.quantile(closeTimes, 0.99) * 1e3, closeTimes.count, seconds,
-                      Double(received.value) / 1e6))
+        report(
+            "dashboard: minute-close step with \(pages) page\(pages == 1 ? "" : "s") on the event stream",
+            String(
+                format: "p50 %.2f ms, p99 %.2f ms over %d minutes (%.0f s run; pages received %.1f MB)",
+                Distribution.quantile(closeTimes, 0.5) * 1e3, Distribution.quantile(closeTimes, 0.99) * 1e3,
+                closeTimes.count, seconds,
+                Double(received.value) / 1e6))
         if let h = http, pages == 10, let port = h.port {
             let transport = CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 5_000)
             var times: [Double] = []
             var size = 0
             for _ in 0..<1_000 {
                 let s = now()
-                let r = try transport.send(method: "GET", url: "http://127.0.0.1:\(port)/metrics", headers: [], body: nil)
+                let r = try transport.send(
+                    method: "GET", url: "http://127.0.0.1:\(port)/metrics", headers: [], body: nil)
                 times.append(now() - s)
                 size = r.body.count
             }
             times.sort()
-            report("/metrics scrape (loopback, libcurl, one connection)",
-                   String(format: "p50 %.2f ms, p99 %.2f ms over %d scrapes; %d bytes, %d lines", Distribution.quantile(times, 0.5) * 1e3,
-                          Distribution.quantile(times, 0.99) * 1e3, times.count, size,
-                          (try transport.send(method: "GET", url: "http://127.0.0.1:\(port)/metrics", headers: [], body: nil)).body.filter { $0 == 0x0A }.count))
+            report(
+                "/metrics scrape (loopback, libcurl, one connection)",
+                String(
+                    format: "p50 %.2f ms, p99 %.2f ms over %d scrapes; %d bytes, %d lines",
+                    Distribution.quantile(times, 0.5) * 1e3,
+                    Distribution.quantile(times, 0.99) * 1e3, times.count, size,
+                    (try transport.send(method: "GET", url: "http://127.0.0.1:\(port)/metrics", headers: [], body: nil))
+                        .body.filter { $0 == 0x0A }.count))
         }
         for fd in fds { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
         server?.cancel()
@@ -204,7 +227,11 @@ for (label, featureConfig) in [("", FeatureConfig()), (", value area 0.1 / 5 / 5
         widths = closed.map(\.binTicks).sorted()
         best = min(best, dt)
     }
-    report("feature pipeline, in-memory events\(label)", String(format: "%.2f M events/s (%d events in %.3f s, best of %d; median bin width %d ticks)", Double(events.count) / best / 1e6, events.count, best, repeats, widths[widths.count / 2]))
+    report(
+        "feature pipeline, in-memory events\(label)",
+        String(
+            format: "%.2f M events/s (%d events in %.3f s, best of %d; median bin width %d ticks)",
+            Double(events.count) / best / 1e6, events.count, best, repeats, widths[widths.count / 2]))
 
     var closes: [Double] = []
     var pipeline = FeaturePipeline(config: featureConfig)
@@ -219,7 +246,11 @@ for (label, featureConfig) in [("", FeatureConfig()), (", value area 0.1 / 5 / 5
         }
     }
     closes.sort()
-    report("minute close (profile update, rebucket, value area)\(label)", String(format: "p50 %.1f µs, p99 %.1f µs, max %.1f µs over %d closes", Distribution.quantile(closes, 0.5) * 1e6, Distribution.quantile(closes, 0.99) * 1e6, closes.last! * 1e6, closes.count))
+    report(
+        "minute close (profile update, rebucket, value area)\(label)",
+        String(
+            format: "p50 %.1f µs, p99 %.1f µs, max %.1f µs over %d closes", Distribution.quantile(closes, 0.5) * 1e6,
+            Distribution.quantile(closes, 0.99) * 1e6, closes.last! * 1e6, closes.count))
 }
 
 // 3. CSV ingestion and 4. the whole day from CSV to the features file.
@@ -234,7 +265,9 @@ try tw.close()
 var qw = try RecordingWriter(path: quotesPath, header: RecordingWriter.quotesHeader, instrument: .btcusdt)
 for q in quotes { try qw.write(q) }
 try qw.close()
-let bytes = Double((try FileManager.default.attributesOfItem(atPath: tradesPath)[.size] as! Int) + (try FileManager.default.attributesOfItem(atPath: quotesPath)[.size] as! Int))
+let bytes = Double(
+    (try FileManager.default.attributesOfItem(atPath: tradesPath)[.size] as! Int)
+        + (try FileManager.default.attributesOfItem(atPath: quotesPath)[.size] as! Int))
 
 var bestRead = Double.infinity
 for _ in 0..<repeats {
@@ -244,13 +277,17 @@ for _ in 0..<repeats {
     bestRead = min(bestRead, now() - t0)
     precondition(t.trades.count == trades.count && q.quotes.count == quotes.count)
 }
-report("CSV ingestion (read + parse + sort check)", String(format: "%.0f MB/s (%.1f MB in %.3f s, best of %d)", bytes / bestRead / 1e6, bytes / 1e6, bestRead, repeats))
+report(
+    "CSV ingestion (read + parse + sort check)",
+    String(format: "%.0f MB/s (%.1f MB in %.3f s, best of %d)", bytes / bestRead / 1e6, bytes / 1e6, bestRead, repeats))
 
 let config = try ConfigLoader.load(ConfigSelection(), defaultEnvironment: nil)
 var bestDay = Double.infinity
 for _ in 0..<repeats {
     let t0 = now()
-    _ = try runFeatures(tradesPath: tradesPath, quotesPath: quotesPath, outPath: dir.appendingPathComponent("features.csv").path, config: config, options: ReadOptions())
+    _ = try runFeatures(
+        tradesPath: tradesPath, quotesPath: quotesPath, outPath: dir.appendingPathComponent("features.csv").path,
+        config: config, options: ReadOptions())
     bestDay = min(bestDay, now() - t0)
 }
 report("CSV to features file, whole run", String(format: "%.2f s wall (best of %d)", bestDay, repeats))
@@ -266,22 +303,29 @@ for _ in 0..<repeats {
     bestBacktest = min(bestBacktest, now() - t0)
     roundTrips = bt.trader.roundTrips.count
 }
-report("full backtest, in-memory events", String(format: "%.2f M events/s (%d events in %.3f s, %d round trips, best of %d)", Double(events.count) / bestBacktest / 1e6, events.count, bestBacktest, roundTrips, repeats))
+report(
+    "full backtest, in-memory events",
+    String(
+        format: "%.2f M events/s (%d events in %.3f s, %d round trips, best of %d)",
+        Double(events.count) / bestBacktest / 1e6, events.count, bestBacktest, roundTrips, repeats))
 
 var bestBacktestDay = Double.infinity
 for _ in 0..<repeats {
     let t0 = now()
     let t = try readTrades(path: tradesPath, instrument: .btcusdt)
     let q = try readQuotes(path: quotesPath, instrument: .btcusdt)
-    let result = runBacktest(trades: t.trades, quotes: q.quotes, features: FeatureConfig(), strategy: StrategyConfig(), instrument: .btcusdt)
-    try writeBacktest(result, to: dir.appendingPathComponent("bt").path, instrument: .btcusdt, initialEquity: 10_000, title: "bench")
+    let result = runBacktest(
+        trades: t.trades, quotes: q.quotes, features: FeatureConfig(), strategy: StrategyConfig(), instrument: .btcusdt)
+    try writeBacktest(
+        result, to: dir.appendingPathComponent("bt").path, instrument: .btcusdt, initialEquity: 10_000, title: "bench")
     bestBacktestDay = min(bestBacktestDay, now() - t0)
 }
 report("CSV to backtest outputs, whole run", String(format: "%.2f s wall (best of %d)", bestBacktestDay, repeats))
 
 // 6. Grid search scaling: the same 8-run grid (2 feature sets x 4 strategy variants) with 1 and 2 workers.
 let gridSpec = try GridSpec.parse(
-    yaml: "parameters:\n  value_area.va_fraction: [0.68, 0.72]\n  sizing.risk_pct: [0.01, 0.015, 0.02, 0.025]\n", source: "bench")
+    yaml: "parameters:\n  value_area.va_fraction: [0.68, 0.72]\n  sizing.risk_pct: [0.01, 0.015, 0.02, 0.025]\n",
+    source: "bench")
 var gridTimes: [Int: Double] = [:]
 for workers in [1, 2] {
     var best = Double.infinity
@@ -293,7 +337,11 @@ for workers in [1, 2] {
     }
     gridTimes[workers] = best
 }
-report("grid search, 8 runs (2 feature sets)", String(format: "1 worker %.2f s, 2 workers %.2f s: %.2fx (best of %d)", gridTimes[1]!, gridTimes[2]!, gridTimes[1]! / gridTimes[2]!, repeats))
+report(
+    "grid search, 8 runs (2 feature sets)",
+    String(
+        format: "1 worker %.2f s, 2 workers %.2f s: %.2fx (best of %d)", gridTimes[1]!, gridTimes[2]!,
+        gridTimes[1]! / gridTimes[2]!, repeats))
 
 // 7. Bybit stream decoding: publicTrade messages (1-3 trades each, as the exchange batches them at this rate).
 do {
@@ -317,7 +365,11 @@ do {
         bestDecode = min(bestDecode, now() - t0)
         precondition(count > 0)
     }
-    report("publicTrade message decode", String(format: "%.0f k messages/s (%d messages in %.3f s, best of %d)", Double(texts.count) / bestDecode / 1e3, texts.count, bestDecode, repeats))
+    report(
+        "publicTrade message decode",
+        String(
+            format: "%.0f k messages/s (%d messages in %.3f s, best of %d)", Double(texts.count) / bestDecode / 1e3,
+            texts.count, bestDecode, repeats))
 }
 
 // 8. Signed REST round trip to the simulator on loopback (wallet balance: signature checked by the venue).
@@ -330,8 +382,9 @@ do {
     let server = venue.makeServer()
     try server.start()
     defer { server.stop() }
-    let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
-                                 credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
+    let client = BybitRESTClient(
+        config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
+        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
     var times: [Double] = []
     for n in 0..<2_000 {
         let t0 = now()
@@ -339,20 +392,28 @@ do {
         times.append(now() - t0)
     }
     times.sort()
-    report("signed REST round trip to the simulator (loopback)", String(format: "p50 %.0f µs, p99 %.0f µs over %d calls", Distribution.quantile(times, 0.5) * 1e6, Distribution.quantile(times, 0.99) * 1e6, times.count))
+    report(
+        "signed REST round trip to the simulator (loopback)",
+        String(
+            format: "p50 %.0f µs, p99 %.0f µs over %d calls", Distribution.quantile(times, 0.5) * 1e6,
+            Distribution.quantile(times, 0.99) * 1e6, times.count))
 }
 
 /// An agent engine over a fresh database in `dir` (config `sim` plus `overrides`), logging to /dev/null, its clock
 /// at the bench market's end (so no tick closes minutes the market has not reached).
-@MainActor func benchEngine(_ dir: String, overrides: [String], board: StatusBoard = StatusBoard()) throws -> (AgentEngine, AgentStore, Logger) {
-    let resolved = try ConfigLoader.load(ConfigSelection(environment: "sim", directory: "config/environments", overrides: overrides))
+@MainActor func benchEngine(_ dir: String, overrides: [String], board: StatusBoard = StatusBoard()) throws -> (
+    AgentEngine, AgentStore, Logger
+) {
+    let resolved = try ConfigLoader.load(
+        ConfigSelection(environment: "sim", directory: "config/environments", overrides: overrides))
     let settings = AgentSettings(resolved, environment: "bench")
     let sink = LogSink(output: .jsonLines, fd: open("/dev/null", O_WRONLY), environment: [:])
     let logger = Logger(label: "bench") { AgentLogHandler(label: $0, sink: sink) }
     let store = try AgentStore(directory: dir, instrument: settings.instrument)
-    let engine = AgentEngine(settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: nil,
-                             clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: wallClockMillis()),
-                             version: agentVersion, startedWall: wallClockMillis())
+    let engine = AgentEngine(
+        settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: nil,
+        clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: wallClockMillis()),
+        version: agentVersion, startedWall: wallClockMillis())
     return (engine, store, logger)
 }
 
@@ -378,23 +439,32 @@ do {
         let dt = now() - s
         if engine.lastMinute != minute {
             closeTimes.append(dt)
-            if let id = engine.trader.workingEntryOrder?.id ?? engine.trader.position.map({ _ in "pos" }), id != submitted,
-                engine.lastSignal?.action != "HOLD" { orderTimes.append(dt) }
+            if let id = engine.trader.workingEntryOrder?.id ?? engine.trader.position.map({ _ in "pos" }),
+                id != submitted,
+                engine.lastSignal?.action != "HOLD"
+            {
+                orderTimes.append(dt)
+            }
         }
     }
     let engineSeconds = now() - t0
     store.flushRaw()
     closeTimes.sort()
     orderTimes.sort()
-    report("agent engine: \(formatNumber(hours)) h market through AgentEngine.step (paper, SQLite writes)",
-           String(format: "%.1f s (%.0f events/s)", engineSeconds, Double(events.count) / engineSeconds))
-    report("agent engine: minute-close step (features, decision, records committed)",
-           String(format: "p50 %.2f ms, p99 %.2f ms over %d minutes", Distribution.quantile(closeTimes, 0.5) * 1e3,
-                  Distribution.quantile(closeTimes, 0.99) * 1e3, closeTimes.count))
+    report(
+        "agent engine: \(formatNumber(hours)) h market through AgentEngine.step (paper, SQLite writes)",
+        String(format: "%.1f s (%.0f events/s)", engineSeconds, Double(events.count) / engineSeconds))
+    report(
+        "agent engine: minute-close step (features, decision, records committed)",
+        String(
+            format: "p50 %.2f ms, p99 %.2f ms over %d minutes", Distribution.quantile(closeTimes, 0.5) * 1e3,
+            Distribution.quantile(closeTimes, 0.99) * 1e3, closeTimes.count))
     if !orderTimes.isEmpty {
-        report("agent engine: bar close → order recorded and handed to the venue",
-               String(format: "p50 %.2f ms, p99 %.2f ms over %d orders", Distribution.quantile(orderTimes, 0.5) * 1e3,
-                      Distribution.quantile(orderTimes, 0.99) * 1e3, orderTimes.count))
+        report(
+            "agent engine: bar close → order recorded and handed to the venue",
+            String(
+                format: "p50 %.2f ms, p99 %.2f ms over %d orders", Distribution.quantile(orderTimes, 0.5) * 1e3,
+                Distribution.quantile(orderTimes, 0.99) * 1e3, orderTimes.count))
     }
 
     // Restart: a new engine on the same database, as after kill -9.
@@ -402,16 +472,23 @@ do {
     let r0 = now()
     let (restarted, _, _) = try benchEngine(dir, overrides: overrides)
     let restored = try restarted.recover(wall: wallClockMillis())
-    report("agent restart: snapshot + window rebuilt from the store → ready", String(format: "%.0f ms (%@)", (now() - r0) * 1e3, restored))
+    report(
+        "agent restart: snapshot + window rebuilt from the store → ready",
+        String(format: "%.0f ms (%@)", (now() - r0) * 1e3, restored))
 
     // Control socket: status round trips on one connection.
     let sockPath = dir + "/c.sock"
-    let server = ControlServer(path: sockPath, board: board, store: store, queue: EventQueue(), logger: logger,
-                               versionInfo: VersionReport(version: agentVersion, environment: "bench", mode: "paper", pid: getpid()))
+    let server = ControlServer(
+        path: sockPath, board: board, store: store, queue: EventQueue(), logger: logger,
+        versionInfo: VersionReport(version: agentVersion, environment: "bench", mode: "paper", pid: getpid()))
     try server.start()
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     var addr = unixSocketAddress(sockPath)!
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    _ = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
+    }
     let request = Array(#"{"id":1,"cmd":"status"}"#.utf8) + [0x0A]
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     var rtt: [Double] = []
@@ -429,8 +506,11 @@ do {
     }
     close(fd)
     rtt.sort()
-    report("control socket: status request → reply", String(format: "p50 %.0f µs, p99 %.0f µs over %d requests",
-                                                              Distribution.quantile(rtt, 0.5) * 1e6, Distribution.quantile(rtt, 0.99) * 1e6, rtt.count))
+    report(
+        "control socket: status request → reply",
+        String(
+            format: "p50 %.0f µs, p99 %.0f µs over %d requests",
+            Distribution.quantile(rtt, 0.5) * 1e6, Distribution.quantile(rtt, 0.99) * 1e6, rtt.count))
     server.stop()
     try? FileManager.default.removeItem(atPath: dir)
 }
@@ -466,10 +546,13 @@ do {
     let (engine, _, logger) = try benchEngine(dir, overrides: ["agent.mode=live", "live.armed=true"])
     let transport = TimedTransport()
     let credentials = BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret")
-    let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"), credentials: credentials, transport: transport)
-    let mirror = ExchangeMirror(client: client, instrument: engine.settings.instrument,
-                                privateSettings: StreamSettings(url: "ws://127.0.0.1:\(server.port)/v5/private"),
-                                credentials: credentials, queue: queue, logger: logger)
+    let client = BybitRESTClient(
+        config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"), credentials: credentials,
+        transport: transport)
+    let mirror = ExchangeMirror(
+        client: client, instrument: engine.settings.instrument,
+        privateSettings: StreamSettings(url: "ws://127.0.0.1:\(server.port)/v5/private"),
+        credentials: credentials, queue: queue, logger: logger)
     engine.mirror = mirror
     try engine.recover(wall: wallClockMillis())
     mirror.start()
@@ -485,7 +568,8 @@ do {
         if engine.lastMinute != minute { closeStarts.append(s) }
         // Live waits for the operator once warm.
         if engine.supervisor.state == .observing {
-            let activate = ControlCall(request: ControlRequest(id: 0, cmd: "activate"), command: .activate, peerUid: 0, reply: { _ in })
+            let activate = ControlCall(
+                request: ControlRequest(id: 0, cmd: "activate"), command: .activate, peerUid: 0, reply: { _ in })
             _ = engine.step([.command(activate)], wall: wallClockMillis())
         }
         // Every position: the operator's flatten, timed from the command's arrival at the engine to the close order's
@@ -494,8 +578,9 @@ do {
             lastFlattened = p.entryTs
             let mark = transport.lock.withLock { transport.allCreates.count }
             let t0 = now()
-            let call = ControlCall(request: ControlRequest(id: 1, cmd: "flatten", args: ["timeout": .number(5)]), command: .flatten,
-                                   peerUid: 0, reply: { _ in })
+            let call = ControlCall(
+                request: ControlRequest(id: 1, cmd: "flatten", args: ["timeout": .number(5)]), command: .flatten,
+                peerUid: 0, reply: { _ in })
             _ = engine.step([.command(call)], wall: wallClockMillis())
             // The daemon's clock ticks drive the flatten to its end; here market time stands at the current event.
             engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
@@ -506,10 +591,13 @@ do {
                 let reports = queue.takeAll(timeoutMs: 0)
                 _ = engine.step(reports + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
             }
-            if let sent = transport.lock.withLock({ transport.allCreates.count > mark ? transport.allCreates[mark] : nil }) {
+            if let sent = transport.lock.withLock({
+                transport.allCreates.count > mark ? transport.allCreates[mark] : nil
+            }) {
                 flattenTimes.append(sent - t0)
             }
-            let resume = ControlCall(request: ControlRequest(id: 2, cmd: "resume"), command: .resume, peerUid: 0, reply: { _ in })
+            let resume = ControlCall(
+                request: ControlRequest(id: 2, cmd: "resume"), command: .resume, peerUid: 0, reply: { _ in })
             _ = engine.step([.command(resume)], wall: wallClockMillis())
         }
         // Let the venue answer an order in flight before the market moves on (the daemon's market is live).
@@ -531,17 +619,25 @@ do {
     if wire.isEmpty {
         report("live: bar close → order request on the wire", "no orders in this market")
     } else {
-        report("live: bar close → entry order request on the wire (simulated venue, loopback)",
-               String(format: "p50 %.2f ms, p99 %.2f ms over %d entries (%d round trips)", Distribution.quantile(wire, 0.5) * 1e3,
-                      Distribution.quantile(wire, 0.99) * 1e3, wire.count, engine.trader.roundTrips.count))
+        report(
+            "live: bar close → entry order request on the wire (simulated venue, loopback)",
+            String(
+                format: "p50 %.2f ms, p99 %.2f ms over %d entries (%d round trips)",
+                Distribution.quantile(wire, 0.5) * 1e3,
+                Distribution.quantile(wire, 0.99) * 1e3, wire.count, engine.trader.roundTrips.count))
     }
     flattenTimes.sort()
     if !flattenTimes.isEmpty {
-        report("live: flatten command at the engine → reduce-only close on the wire (add the atctl process, 10–20 ms)",
-               String(format: "p50 %.2f ms, p99 %.2f ms over %d flattens", Distribution.quantile(flattenTimes, 0.5) * 1e3,
-                      Distribution.quantile(flattenTimes, 0.99) * 1e3, flattenTimes.count))
+        report(
+            "live: flatten command at the engine → reduce-only close on the wire (add the atctl process, 10–20 ms)",
+            String(
+                format: "p50 %.2f ms, p99 %.2f ms over %d flattens", Distribution.quantile(flattenTimes, 0.5) * 1e3,
+                Distribution.quantile(flattenTimes, 0.99) * 1e3, flattenTimes.count))
     }
-    FileHandle.standardError.write(Data("bench live: final state \(engine.supervisor.state.rawValue) (\(engine.supervisor.reason)), last signal \(engine.lastSignal?.reason ?? "-"), position \(engine.trader.position != nil), entry working \(engine.trader.workingEntryOrder?.id ?? "-"), exits \(engine.trader.workingExitOrders.map(\.id))\n".utf8))
+    FileHandle.standardError.write(
+        Data(
+            "bench live: final state \(engine.supervisor.state.rawValue) (\(engine.supervisor.reason)), last signal \(engine.lastSignal?.reason ?? "-"), position \(engine.trader.position != nil), entry working \(engine.trader.workingEntryOrder?.id ?? "-"), exits \(engine.trader.workingExitOrders.map(\.id))\n"
+                .utf8))
     mirror.stop(deadlineMs: 1_000)
     server.stop()
     try? FileManager.default.removeItem(atPath: dir)
@@ -561,20 +657,27 @@ if CommandLine.arguments.contains("--soak") || ProcessInfo.processInfo.environme
     for e in events.prefix(200_000) { venue.onMarket(e) }
     let server = venue.makeServer()
     try server.start()
-    let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
-                                 credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
+    let client = BybitRESTClient(
+        config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
+        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
     _ = try client.walletBalance()
     let fds0 = openDescriptors()
     let rss0 = residentKB()
     let t0 = now()
     for n in 0..<10_000 {
-        _ = try client.createOrder(OrderRequest(side: n % 2 == 0 ? .long : .short, orderType: "Market", qty: ScaledDecimal("0.001")!,
-                                                orderLinkId: "soak-\(n)"))
+        _ = try client.createOrder(
+            OrderRequest(
+                side: n % 2 == 0 ? .long : .short, orderType: "Market", qty: ScaledDecimal("0.001")!,
+                orderLinkId: "soak-\(n)"))
     }
     let orderSeconds = now() - t0
     let fds1 = openDescriptors()
     let rss1 = residentKB()
-    report("soak: 10,000 market orders over REST", String(format: "%.1f s (%.0f orders/s); fds %d → %d; RSS %d → %d kB", orderSeconds, 10_000 / orderSeconds, fds0, fds1, rss0, rss1))
+    report(
+        "soak: 10,000 market orders over REST",
+        String(
+            format: "%.1f s (%.0f orders/s); fds %d → %d; RSS %d → %d kB", orderSeconds, 10_000 / orderSeconds, fds0,
+            fds1, rss0, rss1))
 
     final class Counts: @unchecked Sendable {
         // Guarded by `lock`.
@@ -586,18 +689,27 @@ if CommandLine.arguments.contains("--soak") || ProcessInfo.processInfo.environme
     settings.reconnectBaseMs = 1
     settings.reconnectCapMs = 2
     let stream = BybitPublicStream(settings: settings, instrument: .btcusdt)
-    let task = Task.detached { await stream.run(onMessage: { _ in }, onStatus: { s in if s == .ready { counts.lock.withLock { counts.ready += 1 } } }) }
+    let task = Task.detached {
+        await stream.run(
+            onMessage: { _ in }, onStatus: { s in if s == .ready { counts.lock.withLock { counts.ready += 1 } } })
+    }
     func readyCount() -> Int { counts.lock.withLock { counts.ready } }
     while readyCount() < 1 { usleep(1_000) }
     let fds2 = openDescriptors()
     let rss2 = residentKB()
     let t1 = now()
     for n in 1...1_000 {
-        _ = try CurlTransport().send(method: "POST", url: "http://127.0.0.1:\(server.port)/sim/faults", headers: [], body: Array(#"{"dropWebSockets": true}"#.utf8))
+        _ = try CurlTransport().send(
+            method: "POST", url: "http://127.0.0.1:\(server.port)/sim/faults", headers: [],
+            body: Array(#"{"dropWebSockets": true}"#.utf8))
         let waitStart = now()
         while readyCount() < n + 1 {
             usleep(200)
-            if now() - waitStart > 10 { FileHandle.standardError.write(Data("soak: reconnect \(n) not ready after 10 s (ready \(readyCount()))\n".utf8)); exit(1) }
+            if now() - waitStart > 10 {
+                FileHandle.standardError.write(
+                    Data("soak: reconnect \(n) not ready after 10 s (ready \(readyCount()))\n".utf8));
+                exit(1)
+            }
         }
     }
     let reconnectSeconds = now() - t1
@@ -605,6 +717,10 @@ if CommandLine.arguments.contains("--soak") || ProcessInfo.processInfo.environme
     usleep(200_000)
     let fds3 = openDescriptors()
     let rss3 = residentKB()
-    report("soak: 1,000 WebSocket drops and reconnects", String(format: "%.1f s; fds %d → %d (client and server, after), server connections open %d; RSS %d → %d kB", reconnectSeconds, fds2, fds3, server.openConnections, rss2, rss3))
+    report(
+        "soak: 1,000 WebSocket drops and reconnects",
+        String(
+            format: "%.1f s; fds %d → %d (client and server, after), server connections open %d; RSS %d → %d kB",
+            reconnectSeconds, fds2, fds3, server.openConnections, rss2, rss3))
     server.stop()
 }

@@ -27,18 +27,24 @@ final class ControlConnection {
     init(path: String, timeoutSeconds: Double) throws(ClientFailure) {
         self.path = path
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ClientFailure(outcome: .unreachable, message: "socket(): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw ClientFailure(outcome: .unreachable, message: "socket(): \(String(cString: strerror(errno)))")
+        }
         guard var addr = unixSocketAddress(path) else {
             close(fd)
             throw ClientFailure(outcome: .usage, message: "socket path too long: \(path)")
         }
         let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard r == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ClientFailure(outcome: .unreachable, message: "agent unreachable at \(path): \(reason) (is it running? `systemctl status auction-agent`)")
+            throw ClientFailure(
+                outcome: .unreachable,
+                message: "agent unreachable at \(path): \(reason) (is it running? `systemctl status auction-agent`)")
         }
         self.fd = fd
         setTimeout(timeoutSeconds)
@@ -81,19 +87,24 @@ final class ControlConnection {
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 throw ClientFailure(outcome: .timeout, message: "no answer from the agent in time (--timeout)")
             }
-            if n <= 0 { throw ClientFailure(outcome: .unreachable, message: "the agent closed the connection (\(path))") }
+            if n <= 0 {
+                throw ClientFailure(outcome: .unreachable, message: "the agent closed the connection (\(path))")
+            }
             buffer.append(contentsOf: chunk[0..<n])
         }
     }
 
     /// Calls and decodes the result, turning an error reply into the matching failure.
-    func request<R: Codable & Sendable>(_ cmd: String, args: [String: ControlArg] = [:], as: R.Type) throws(ClientFailure) -> (R?, Data) {
+    func request<R: Codable & Sendable>(_ cmd: String, args: [String: ControlArg] = [:], as: R.Type)
+        throws(ClientFailure) -> (R?, Data)
+    {
         let line = try call(cmd, args: args)
         try Self.check(line)
         do {
             return (try JSONDecoder().decode(ControlReply<R>.self, from: line).result, line)
         } catch {
-            throw ClientFailure(outcome: .refused, message: "unexpected reply: \(String(decoding: line.prefix(300), as: UTF8.self))")
+            throw ClientFailure(
+                outcome: .refused, message: "unexpected reply: \(String(decoding: line.prefix(300), as: UTF8.self))")
         }
     }
 
@@ -101,11 +112,15 @@ final class ControlConnection {
     static func check(_ line: Data) throws(ClientFailure) {
         guard let head = try? JSONDecoder().decode(ControlReply<NoResult>.self, from: line) else {
             // A result that does not decode as NoResult is still a success reply if ok is true; check loosely.
-            if let obj = try? JSONSerialization.jsonObject(with: line) as? [String: Any], obj["ok"] as? Bool == true { return }
-            throw ClientFailure(outcome: .refused, message: "unexpected reply: \(String(decoding: line.prefix(300), as: UTF8.self))")
+            if let obj = try? JSONSerialization.jsonObject(with: line) as? [String: Any], obj["ok"] as? Bool == true {
+                return
+            }
+            throw ClientFailure(
+                outcome: .refused, message: "unexpected reply: \(String(decoding: line.prefix(300), as: UTF8.self))")
         }
         if head.ok { return }
         let e = head.error ?? ControlFailure(ControlFailure.failed, "no reason given")
-        throw ClientFailure(outcome: e.code == ControlFailure.timeout ? .timeout : .refused, message: "\(e.message) [\(e.code)]")
+        throw ClientFailure(
+            outcome: e.code == ControlFailure.timeout ? .timeout : .refused, message: "\(e.message) [\(e.code)]")
     }
 }

@@ -48,8 +48,10 @@ func table(_ header: [String], _ rows: [[String]]) -> String {
     var widths = header.map(width)
     for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], width(c)) } }
     func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - width(c)) }
-            .joined(separator: "  ")
+        cells.enumerated().map { i, c in
+            i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - width(c))
+        }
+        .joined(separator: "  ")
     }
     return ([line(header.map(Style.bold))] + rows.map(line)).joined(separator: "\n") + "\n"
 }
@@ -70,40 +72,70 @@ func ageText(_ ms: Int64?) -> String {
 func renderStatus(_ s: StatusReport) -> String {
     var out = ""
     func row(_ k: String, _ v: String) { out += k.padding(toLength: 14, withPad: " ", startingAt: 0) + v + "\n" }
-    row("environment", "\(s.environment) (mode \(s.mode), agent \(s.version), pid \(s.pid), up \(duration(s.uptimeSeconds)))")
+    row(
+        "environment",
+        "\(s.environment) (mode \(s.mode), agent \(s.version), pid \(s.pid), up \(duration(s.uptimeSeconds)))")
     row("state", "\(Style.state(s.state)) — \(s.stateReason) (since \(s.stateSince))")
     if s.state == "observing" && s.requireManualActivation && !s.activated { row("", "waiting for `atctl activate`") }
     if let p = s.position {
         let targets = [p.tp1.map { "TP1 \($0)" }, p.tp2.map { "TP2 \($0)" }].compactMap { $0 }.joined(separator: ", ")
-        row("position", "\(p.side.uppercased()) \(p.qty) @ \(p.entryPrice) (\(p.setup), \(p.entryTime))\(p.closing ? " closing" : "")")
-        row("", "stop \(p.stop)\(targets.isEmpty ? "" : ", \(targets)"), unrealized \(Style.money(p.unrealizedPnL)) USDT")
+        row(
+            "position",
+            "\(p.side.uppercased()) \(p.qty) @ \(p.entryPrice) (\(p.setup), \(p.entryTime))\(p.closing ? " closing" : "")"
+        )
+        row(
+            "",
+            "stop \(p.stop)\(targets.isEmpty ? "" : ", \(targets)"), unrealized \(Style.money(p.unrealizedPnL)) USDT")
     } else {
         row("position", "flat")
     }
     row("orders", "\(s.workingOrders) working")
-    row("P&L today", "\(Style.money(s.pnl.todayPnL)) USDT (equity \(String(format: "%.2f", s.pnl.equity)); kill switch "
-        + (s.pnl.killSwitchActive ? Style.red("ACTIVE") : "in \(String(format: "%.2f", s.pnl.killSwitchDistance)) USDT") + ")")
-    row("heat", s.heat.map { String(format: "%.1f%% of available margin at risk to the stop", $0 * 100) } ?? "no free margin (the position uses all of it)")
+    row(
+        "P&L today",
+        "\(Style.money(s.pnl.todayPnL)) USDT (equity \(String(format: "%.2f", s.pnl.equity)); kill switch "
+            + (s.pnl.killSwitchActive
+                ? Style.red("ACTIVE") : "in \(String(format: "%.2f", s.pnl.killSwitchDistance)) USDT") + ")")
+    row(
+        "heat",
+        s.heat.map { String(format: "%.1f%% of available margin at risk to the stop", $0 * 100) }
+            ?? "no free margin (the position uses all of it)")
     if let va = s.valueArea {
-        row("value area", "POC \(va.poc ?? "-")  VAH \(va.vah ?? "-")  VAL \(va.val ?? "-")  \(va.valid ? "valid" : Style.yellow("invalid"))"
-            + "  (close \(va.close), \(va.minute), \(va.minutesInWindow) min)"
-            + (va.approximateShare > 0 ? Style.yellow(String(format: "  %.0f%% from klines (%d min)", va.approximateShare * 100, va.approximateMinutes)) : ""))
+        row(
+            "value area",
+            "POC \(va.poc ?? "-")  VAH \(va.vah ?? "-")  VAL \(va.val ?? "-")  \(va.valid ? "valid" : Style.yellow("invalid"))"
+                + "  (close \(va.close), \(va.minute), \(va.minutesInWindow) min)"
+                + (va.approximateShare > 0
+                    ? Style.yellow(
+                        String(
+                            format: "  %.0f%% from klines (%d min)", va.approximateShare * 100, va.approximateMinutes))
+                    : ""))
     } else {
         row("value area", "none yet")
     }
     if let sig = s.lastSignal {
-        row("last signal", "\(sig.action) \(sig.reason) at \(sig.minute)\(sig.detected.isEmpty ? "" : " [\(sig.detected.joined(separator: " "))]")")
+        row(
+            "last signal",
+            "\(sig.action) \(sig.reason) at \(sig.minute)\(sig.detected.isEmpty ? "" : " [\(sig.detected.joined(separator: " "))]")"
+        )
     }
-    row("data", "age \(ageText(s.health.marketDataAgeMs)), stream \(s.health.publicStream), market time \(s.marketTime ?? "-")")
-    row("health", Style.health(s.health.status) + (s.health.reasons.isEmpty ? "" : ": " + s.health.reasons.joined(separator: "; ")))
+    row(
+        "data",
+        "age \(ageText(s.health.marketDataAgeMs)), stream \(s.health.publicStream), market time \(s.marketTime ?? "-")")
+    row(
+        "health",
+        Style.health(s.health.status)
+            + (s.health.reasons.isEmpty ? "" : ": " + s.health.reasons.joined(separator: "; ")))
     return out
 }
 
 func renderHealth(_ h: HealthReport) -> String {
     var out = "status         \(Style.health(h.status))\n"
     for r in h.reasons { out += "  - \(r)\n" }
-    out += "market data    \(ageText(h.marketDataAgeMs)) old, public stream \(h.publicStream), \(h.reconnects) reconnects, \(h.gaps) gaps\n"
-    out += "venue          " + (h.lastVenueSuccessAgoMs.map { "last success \(ageText($0)) ago" } ?? "none (orders stay local)") + "\n"
+    out +=
+        "market data    \(ageText(h.marketDataAgeMs)) old, public stream \(h.publicStream), \(h.reconnects) reconnects, \(h.gaps) gaps\n"
+    out +=
+        "venue          "
+        + (h.lastVenueSuccessAgoMs.map { "last success \(ageText($0)) ago" } ?? "none (orders stay local)") + "\n"
     out += "database       \(h.databaseWritable ? "writable" : Style.red("NOT writable"))\n"
     out += "engine loop    lag \(h.loopLagMs) ms\n"
     out += "clock offset   " + (h.clockOffsetMs.map { "\($0) ms" } ?? "-") + "\n"

@@ -105,7 +105,9 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// One request; prints the result as a table (or the reply as JSON).
-    func show<R: Codable & Sendable>(_ cmd: String, args: [String: ControlArg] = [:], _ type: R.Type, render: (R?) -> String) throws {
+    func show<R: Codable & Sendable>(
+        _ cmd: String, args: [String: ControlArg] = [:], _ type: R.Type, render: (R?) -> String
+    ) throws {
         let connection = try connect()
         if json {
             let line = try connection.call(cmd, args: args)
@@ -136,130 +138,186 @@ struct GlobalOptions: ParsableArguments {
 extension ATCtl {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "One screen: environment, mode, state and why, position, P&L, kill switch, heat, value area, last signal, data age, health.")
+            abstract:
+                "One screen: environment, mode, state and why, position, P&L, kill switch, heat, value area, last signal, data age, health."
+        )
         @OptionGroup var global: GlobalOptions
         func run() throws { try global.show("status", StatusReport.self) { $0.map(renderStatus) ?? "" } }
     }
 
     struct Health: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "healthy, degraded or unhealthy, with the reasons: data age, streams, database, loop lag, clock offset, watchdog.")
+            abstract:
+                "healthy, degraded or unhealthy, with the reasons: data age, streams, database, loop lag, clock offset, watchdog."
+        )
         @OptionGroup var global: GlobalOptions
         func run() throws { try global.show("health", HealthReport.self) { $0.map(renderHealth) ?? "" } }
     }
 
     struct Positions: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The open position with its stop, targets and unrealized P&L.")
+        static let configuration = CommandConfiguration(
+            abstract: "The open position with its stop, targets and unrealized P&L.")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try global.show("positions", [PositionReport].self) { ps in
                 guard let ps, !ps.isEmpty else { return "flat\n" }
-                return table(["SIDE", "QTY", "ENTRY", "STOP", "TP1", "TP2", "SETUP", "UNREALIZED", "SINCE"], ps.map {
-                    [$0.side, $0.qty, $0.entryPrice, $0.stop, $0.tp1 ?? "-", $0.tp2 ?? "-", $0.setup, Style.money($0.unrealizedPnL), $0.entryTime]
-                })
+                return table(
+                    ["SIDE", "QTY", "ENTRY", "STOP", "TP1", "TP2", "SETUP", "UNREALIZED", "SINCE"],
+                    ps.map {
+                        [
+                            $0.side, $0.qty, $0.entryPrice, $0.stop, $0.tp1 ?? "-", $0.tp2 ?? "-", $0.setup,
+                            Style.money($0.unrealizedPnL), $0.entryTime,
+                        ]
+                    })
             }
         }
     }
 
     struct Orders: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Working orders with their deterministic orderLinkIds.")
+        static let configuration = CommandConfiguration(
+            abstract: "Working orders with their deterministic orderLinkIds.")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try global.show("orders", [OrderReport].self) { os in
                 guard let os, !os.isEmpty else { return "no working orders\n" }
-                return table(["ORDER LINK ID", "SIDE", "QTY", "TYPE", "PRICE", "REDUCE", "PURPOSE", "DECIDED"], os.map {
-                    [$0.id, $0.side, $0.qty, $0.type, $0.price ?? "-", $0.reduceOnly ? "yes" : "no", $0.purpose, $0.decidedAt]
-                })
+                return table(
+                    ["ORDER LINK ID", "SIDE", "QTY", "TYPE", "PRICE", "REDUCE", "PURPOSE", "DECIDED"],
+                    os.map {
+                        [
+                            $0.id, $0.side, $0.qty, $0.type, $0.price ?? "-", $0.reduceOnly ? "yes" : "no", $0.purpose,
+                            $0.decidedAt,
+                        ]
+                    })
             }
         }
     }
 
     struct PnL: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "pnl", abstract: "Equity, today's P&L, the kill switch's distance, fees, funding.")
+        static let configuration = CommandConfiguration(
+            commandName: "pnl", abstract: "Equity, today's P&L, the kill switch's distance, fees, funding.")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try global.show("pnl", PnLReport.self) { p in
                 guard let p else { return "" }
-                return table(["", "USDT"], [
-                    ["equity", String(format: "%.2f", p.equity)], ["today", Style.money(p.todayPnL)],
-                    ["unrealized", Style.money(p.unrealizedPnL)], ["day start equity", String(format: "%.2f", p.dayStartEquity)],
-                    ["kill switch at", String(format: "%.2f", p.killSwitchLoss)],
-                    ["kill switch", p.killSwitchActive ? Style.red("ACTIVE") : "in \(String(format: "%.2f", p.killSwitchDistance))"],
-                    ["fees paid", String(format: "%.2f", p.feesPaid)], ["funding paid", String(format: "%.2f", p.fundingPaid)],
-                    ["net since start", Style.money(p.netPnLAllTime)], ["round trips", "\(p.roundTrips) (\(p.winningRoundTrips) won)"],
-                ])
+                return table(
+                    ["", "USDT"],
+                    [
+                        ["equity", String(format: "%.2f", p.equity)], ["today", Style.money(p.todayPnL)],
+                        ["unrealized", Style.money(p.unrealizedPnL)],
+                        ["day start equity", String(format: "%.2f", p.dayStartEquity)],
+                        ["kill switch at", String(format: "%.2f", p.killSwitchLoss)],
+                        [
+                            "kill switch",
+                            p.killSwitchActive
+                                ? Style.red("ACTIVE") : "in \(String(format: "%.2f", p.killSwitchDistance))",
+                        ],
+                        ["fees paid", String(format: "%.2f", p.feesPaid)],
+                        ["funding paid", String(format: "%.2f", p.fundingPaid)],
+                        ["net since start", Style.money(p.netPnLAllTime)],
+                        ["round trips", "\(p.roundTrips) (\(p.winningRoundTrips) won)"],
+                    ])
             }
         }
     }
 
     struct VA: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "va", abstract: "The value area of the last closed minute: POC, VAH, VAL, validity, and how much of it is from klines.")
+        static let configuration = CommandConfiguration(
+            commandName: "va",
+            abstract:
+                "The value area of the last closed minute: POC, VAH, VAL, validity, and how much of it is from klines.")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try global.show("va", ValueAreaReport.self) { v in
                 guard let v else { return "" }
-                return table(["MINUTE", "CLOSE", "POC", "VAH", "VAL", "VALID", "BIN", "COVERAGE", "WINDOW", "FROM KLINES"], [[
-                    v.minute, v.close, v.poc ?? "-", v.vah ?? "-", v.val ?? "-", v.valid ? "yes" : Style.yellow("no"), v.binWidth,
-                    v.coverage.map { String(format: "%.3f", $0) } ?? "-", "\(v.minutesInWindow) min",
-                    v.approximateShare > 0 ? String(format: "%.1f%% (%d min)", v.approximateShare * 100, v.approximateMinutes) : "none",
-                ]])
+                return table(
+                    ["MINUTE", "CLOSE", "POC", "VAH", "VAL", "VALID", "BIN", "COVERAGE", "WINDOW", "FROM KLINES"],
+                    [
+                        [
+                            v.minute, v.close, v.poc ?? "-", v.vah ?? "-", v.val ?? "-",
+                            v.valid ? "yes" : Style.yellow("no"), v.binWidth,
+                            v.coverage.map { String(format: "%.3f", $0) } ?? "-", "\(v.minutesInWindow) min",
+                            v.approximateShare > 0
+                                ? String(format: "%.1f%% (%d min)", v.approximateShare * 100, v.approximateMinutes)
+                                : "none",
+                        ]
+                    ])
             }
         }
     }
 
     struct Signals: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The last minutes' decisions: action, reason code (setup or veto), setups detected, acceptance state.")
+            abstract:
+                "The last minutes' decisions: action, reason code (setup or veto), setups detected, acceptance state.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "How many minutes.") var last = 20
-        func validate() throws { guard (1...10_000).contains(last) else { throw ValidationError("--last must be 1...10000") } }
+        func validate() throws {
+            guard (1...10_000).contains(last) else { throw ValidationError("--last must be 1...10000") }
+        }
         func run() throws {
             try global.show("signals", args: ["last": .number(Double(last))], [SignalReport].self) { rows in
-                table(["MINUTE", "ACTION", "REASON", "DETECTED", "ABOVE VAH", "BELOW VAL"], (rows ?? []).map {
-                    [$0.minute, $0.action, $0.reason, $0.detected.joined(separator: " "), $0.acceptanceAbove, $0.acceptanceBelow]
-                })
+                table(
+                    ["MINUTE", "ACTION", "REASON", "DETECTED", "ABOVE VAH", "BELOW VAL"],
+                    (rows ?? []).map {
+                        [
+                            $0.minute, $0.action, $0.reason, $0.detected.joined(separator: " "), $0.acceptanceAbove,
+                            $0.acceptanceBelow,
+                        ]
+                    })
             }
         }
     }
 
     struct Alerts: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The latest alerts (also sent to the webhook and logged).")
+        static let configuration = CommandConfiguration(
+            abstract: "The latest alerts (also sent to the webhook and logged).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "How many alerts.") var last = 20
-        func validate() throws { guard (1...10_000).contains(last) else { throw ValidationError("--last must be 1...10000") } }
+        func validate() throws {
+            guard (1...10_000).contains(last) else { throw ValidationError("--last must be 1...10000") }
+        }
         func run() throws {
             try global.show("alerts", args: ["last": .number(Double(last))], [AlertReport].self) { rows in
                 guard let rows, !rows.isEmpty else { return "no alerts\n" }
-                return table(["TIME", "SEVERITY", "KIND", "MESSAGE"], rows.map {
-                    [$0.time, $0.severity == "critical" ? Style.red($0.severity) : $0.severity, $0.kind, $0.message]
-                })
+                return table(
+                    ["TIME", "SEVERITY", "KIND", "MESSAGE"],
+                    rows.map {
+                        [
+                            $0.time, $0.severity == "critical" ? Style.red($0.severity) : $0.severity, $0.kind,
+                            $0.message,
+                        ]
+                    })
             }
         }
     }
 
     struct Activate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Start trading after warm-up: observing → active (needed when agent.require_manual_activation is on).")
+            abstract:
+                "Start trading after warm-up: observing → active (needed when agent.require_manual_activation is on).")
         @OptionGroup var global: GlobalOptions
         func run() throws { try global.act("activate") }
     }
 
     struct Pause: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "No new entries; an open position's stop, targets and time stop are still managed.")
+        static let configuration = CommandConfiguration(
+            abstract: "No new entries; an open position's stop, targets and time stop are still managed.")
         @OptionGroup var global: GlobalOptions
         func run() throws { try global.act("pause") }
     }
 
     struct Resume: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Leave paused, or halted once its cause is cleared (after a kill switch: kill-switch reset first).")
+            abstract:
+                "Leave paused, or halted once its cause is cleared (after a kill switch: kill-switch reset first).")
         @OptionGroup var global: GlobalOptions
         func run() throws { try global.act("resume") }
     }
 
     struct Flatten: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Emergency: cancel every working order, close the whole position with a reduce-only market order, halt.",
+            abstract:
+                "Emergency: cancel every working order, close the whole position with a reduce-only market order, halt.",
             discussion: """
                 Returns only when the agent has confirmed the position flat (exit 0) or the flatten failed or timed \
                 out (exit 1 or 4; the agent keeps trying). A second flatten while one runs joins it. Asks for \
@@ -269,12 +327,15 @@ extension ATCtl {
         )
         @OptionGroup var global: GlobalOptions
         @Flag(help: "Do not ask for confirmation.") var yes = false
-        @Option(name: .customLong("wait"), help: ArgumentHelp("Seconds to wait for flat.", valueName: "seconds")) var wait = 120
+        @Option(name: .customLong("wait"), help: ArgumentHelp("Seconds to wait for flat.", valueName: "seconds"))
+        var wait = 120
 
         func run() throws {
             let path = global.path
             if !yes && isatty(0) == 1 {
-                print("Flatten the agent at \(path): cancel all orders, close the position, halt trading? [y/N] ", terminator: "")
+                print(
+                    "Flatten the agent at \(path): cancel all orders, close the position, halt trading? [y/N] ",
+                    terminator: "")
                 fflush(nil)
                 guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
                     print("not flattened")
@@ -290,11 +351,14 @@ extension ATCtl {
     }
 
     struct KillSwitch: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "kill-switch", abstract: "The daily-loss kill switch.", subcommands: [Reset.self])
+        static let configuration = CommandConfiguration(
+            commandName: "kill-switch", abstract: "The daily-loss kill switch.", subcommands: [Reset.self])
 
         struct Reset: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Clear a fired kill switch; today's loss is then measured from the equity now. Trading stays halted until `atctl resume`.")
+                abstract:
+                    "Clear a fired kill switch; today's loss is then measured from the equity now. Trading stays halted until `atctl resume`."
+            )
             @OptionGroup var global: GlobalOptions
             func run() throws { try global.act("kill-switch-reset") }
         }
@@ -320,7 +384,9 @@ extension ATCtl {
             print("atctl \(atctlVersion)")
             let connection = try global.connect()
             let (v, line) = try connection.request("version", as: VersionReport.self)
-            if global.json { print(String(decoding: line, as: UTF8.self)) } else if let v {
+            if global.json {
+                print(String(decoding: line, as: UTF8.self))
+            } else if let v {
                 print("auction-agent \(v.version) (environment \(v.environment), mode \(v.mode), pid \(v.pid))")
             }
         }

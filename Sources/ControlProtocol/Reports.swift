@@ -17,8 +17,10 @@ public struct PositionReport: Codable, Sendable, Hashable {
     /// An exit of the whole position is working.
     public var closing: Bool
 
-    public init(side: String, qty: String, setup: String, entryPrice: String, entryTime: String, stop: String, tp1: String?,
-                tp2: String?, tp1Done: Bool, unrealizedPnL: Double, closing: Bool) {
+    public init(
+        side: String, qty: String, setup: String, entryPrice: String, entryTime: String, stop: String, tp1: String?,
+        tp2: String?, tp1Done: Bool, unrealizedPnL: Double, closing: Bool
+    ) {
         self.side = side
         self.qty = qty
         self.setup = setup
@@ -47,7 +49,10 @@ public struct OrderReport: Codable, Sendable, Hashable {
     public var purpose: String
     public var decidedAt: String
 
-    public init(id: String, side: String, qty: String, type: String, price: String?, reduceOnly: Bool, purpose: String, decidedAt: String) {
+    public init(
+        id: String, side: String, qty: String, type: String, price: String?, reduceOnly: Bool, purpose: String,
+        decidedAt: String
+    ) {
         self.id = id
         self.side = side
         self.qty = qty
@@ -78,9 +83,12 @@ public struct PnLReport: Codable, Sendable, Hashable {
     public var winningRoundTrips: Int
     public var netPnLAllTime: Double
 
-    public init(equity: Double, cash: Double, unrealizedPnL: Double, todayPnL: Double, dayStartEquity: Double, killSwitchLoss: Double,
-                killSwitchDistance: Double, killSwitchActive: Bool, feesPaid: Double, fundingPaid: Double, roundTrips: Int,
-                winningRoundTrips: Int, netPnLAllTime: Double) {
+    public init(
+        equity: Double, cash: Double, unrealizedPnL: Double, todayPnL: Double, dayStartEquity: Double,
+        killSwitchLoss: Double,
+        killSwitchDistance: Double, killSwitchActive: Bool, feesPaid: Double, fundingPaid: Double, roundTrips: Int,
+        winningRoundTrips: Int, netPnLAllTime: Double
+    ) {
         self.equity = equity
         self.cash = cash
         self.unrealizedPnL = unrealizedPnL
@@ -116,8 +124,10 @@ public struct ValueAreaReport: Codable, Sendable, Hashable {
     /// Minutes of the window known only from candles.
     public var approximateMinutes: Int
 
-    public init(minute: String, close: String, poc: String?, vah: String?, val: String?, valid: Bool, binWidth: String,
-                coverage: Double?, minutesInWindow: Int, approximateShare: Double = 0, approximateMinutes: Int = 0) {
+    public init(
+        minute: String, close: String, poc: String?, vah: String?, val: String?, valid: Bool, binWidth: String,
+        coverage: Double?, minutesInWindow: Int, approximateShare: Double = 0, approximateMinutes: Int = 0
+    ) {
         self.minute = minute
         self.close = close
         self.poc = poc
@@ -145,7 +155,10 @@ public struct SignalReport: Codable, Sendable, Hashable {
     public var acceptanceAbove: String
     public var acceptanceBelow: String
 
-    public init(minute: String, action: String, reason: String, detected: [String], acceptanceAbove: String, acceptanceBelow: String) {
+    public init(
+        minute: String, action: String, reason: String, detected: [String], acceptanceAbove: String,
+        acceptanceBelow: String
+    ) {
         self.minute = minute
         self.action = action
         self.reason = reason
@@ -174,8 +187,10 @@ public struct HealthReport: Codable, Sendable, Hashable {
     public var gaps: Int
     public var watchdog: String
 
-    public init(status: String, reasons: [String], marketDataAgeMs: Int64?, publicStream: String, lastVenueSuccessAgoMs: Int64?,
-                databaseWritable: Bool, loopLagMs: Int64, clockOffsetMs: Int64?, reconnects: Int, gaps: Int, watchdog: String) {
+    public init(
+        status: String, reasons: [String], marketDataAgeMs: Int64?, publicStream: String, lastVenueSuccessAgoMs: Int64?,
+        databaseWritable: Bool, loopLagMs: Int64, clockOffsetMs: Int64?, reconnects: Int, gaps: Int, watchdog: String
+    ) {
         self.status = status
         self.reasons = reasons
         self.marketDataAgeMs = marketDataAgeMs
@@ -230,10 +245,13 @@ public struct StatusReport: Codable, Sendable, Hashable {
     public var version: String
     public var pid: Int32
 
-    public init(environment: String, mode: String, state: String, stateReason: String, stateSince: String, activated: Bool,
-                requireManualActivation: Bool, marketTime: String?, position: PositionReport?, workingOrders: Int, pnl: PnLReport,
-                heat: Double?, valueArea: ValueAreaReport?, lastSignal: SignalReport?, lastTrade: String?, health: HealthReport,
-                uptimeSeconds: Int64, version: String, pid: Int32) {
+    public init(
+        environment: String, mode: String, state: String, stateReason: String, stateSince: String, activated: Bool,
+        requireManualActivation: Bool, marketTime: String?, position: PositionReport?, workingOrders: Int,
+        pnl: PnLReport,
+        heat: Double?, valueArea: ValueAreaReport?, lastSignal: SignalReport?, lastTrade: String?, health: HealthReport,
+        uptimeSeconds: Int64, version: String, pid: Int32
+    ) {
         self.environment = environment
         self.mode = mode
         self.state = state

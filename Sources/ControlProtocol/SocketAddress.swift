@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-public import Glibc
+    public import Glibc
 #elseif canImport(Darwin)
-public import Darwin
+    public import Darwin
 #endif
 
 /// The `sockaddr_un` of a control socket path, for the agent's `bind` and atctl's `connect`; nil when the path does

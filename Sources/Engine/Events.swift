@@ -111,8 +111,9 @@ public struct KlineBar: Sendable, Hashable, Codable {
     public init?(minute: Millis, trades: some Sequence<TradeEvent>) {
         var it = trades.makeIterator()
         guard let first = it.next() else { return nil }
-        var bar = KlineBar(ts: minute, open: first.price, high: first.price, low: first.price, close: first.price, volume: first.size,
-                           tickLots: first.price * first.size)
+        var bar = KlineBar(
+            ts: minute, open: first.price, high: first.price, low: first.price, close: first.price, volume: first.size,
+            tickLots: first.price * first.size)
         while let t = it.next() {
             bar.high = max(bar.high, t.price)
             bar.low = min(bar.low, t.price)

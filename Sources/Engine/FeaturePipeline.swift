@@ -249,12 +249,14 @@ public struct FeaturePipeline: Sendable {
         let flow = orderFlow.takeTotals()
         runOrderFlow.add(flow)
         if orderFlow.recordsTrades {
-            closedFootprints.append(FootprintMinute(ts: minute, baseBinTicks: config.baseBinTicks, trades: orderFlow.takeSignedTrades()))
+            closedFootprints.append(
+                FootprintMinute(ts: minute, baseBinTicks: config.baseBinTicks, trades: orderFlow.takeSignedTrades()))
         }
 
         // Quote state at the close.
         let quote = lastQuote.map {
-            QuoteAtClose(bidPrice: $0.bidPrice, bidSize: $0.bidSize, askPrice: $0.askPrice, askSize: $0.askSize, ts: $0.ts)
+            QuoteAtClose(
+                bidPrice: $0.bidPrice, bidSize: $0.bidSize, askPrice: $0.askPrice, askSize: $0.askSize, ts: $0.ts)
         }
         let spread = quote?.spreadTicks
         if let leaving = spreads.push(spread), let old = leaving {
@@ -286,8 +288,12 @@ public struct FeaturePipeline: Sendable {
             crossesVAL = rangeWithinCrossingDistance(of: va.valTicks)
         } else if let va {
             for t in barPrints {
-                if !crossesVAH && crossingDistanceHolds(abs(t.price - va.vahTicks), spreadSum, spreadCount) { crossesVAH = true }
-                if !crossesVAL && crossingDistanceHolds(abs(t.price - va.valTicks), spreadSum, spreadCount) { crossesVAL = true }
+                if !crossesVAH && crossingDistanceHolds(abs(t.price - va.vahTicks), spreadSum, spreadCount) {
+                    crossesVAH = true
+                }
+                if !crossesVAL && crossingDistanceHolds(abs(t.price - va.valTicks), spreadSum, spreadCount) {
+                    crossesVAL = true
+                }
                 if crossesVAH && crossesVAL { break }
             }
         }

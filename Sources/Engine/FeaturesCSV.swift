@@ -36,7 +36,8 @@ public enum FeaturesCSV {
         } else {
             fields.append(contentsOf: repeatElement("", count: 6))
         }
-        fields.append(f.spreadCount == 0 ? "" : formatNumber(tick.value(ofRatio: f.spreadSumTicks, Int64(f.spreadCount))))
+        fields.append(
+            f.spreadCount == 0 ? "" : formatNumber(tick.value(ofRatio: f.spreadSumTicks, Int64(f.spreadCount))))
         fields.append(formatNumber(f.sigma240))
         fields.append(formatNumber(instrument.price(f.binTicks)))
         if let va = f.valueArea {

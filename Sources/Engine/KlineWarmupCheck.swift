@@ -35,14 +35,21 @@ public struct KlineWarmupCheck: Sendable {
 
     /// Takes the next exact minute (in order).
     public mutating func add(_ f: MinuteFeatures) {
-        bars.push(KlineBar(ts: f.ts, open: f.open, high: f.high, low: f.low, close: f.close, volume: f.volume, tickLots: f.tickLots))
+        bars.push(
+            KlineBar(
+                ts: f.ts, open: f.open, high: f.high, low: f.low, close: f.close, volume: f.volume, tickLots: f.tickLots
+            ))
         // Compare once the exact window is full, on every `everyMinutes`-th minute.
-        guard f.index + 1 >= max(config.rollingWindowMinutes, warmMinutes), (f.index + 1) % everyMinutes == 0, let exact = f.valueArea else { return }
+        guard f.index + 1 >= max(config.rollingWindowMinutes, warmMinutes), (f.index + 1) % everyMinutes == 0,
+            let exact = f.valueArea
+        else { return }
         var warm = FeaturePipeline(config: config)
         for k in bars.elements { warm.addKline(k) }
         warm.finish()
         guard let last = warm.takeClosed().last, last.ts == f.ts, let warmed = last.valueArea else { return }
-        samples.append(Sample(minute: f.ts, exact: exact, warmed: warmed, exactBinTicks: f.binTicks, warmedBinTicks: last.binTicks))
+        samples.append(
+            Sample(minute: f.ts, exact: exact, warmed: warmed, exactBinTicks: f.binTicks, warmedBinTicks: last.binTicks)
+        )
     }
 
     /// `p`-quantile (nearest rank) of the absolute differences, in ticks: POC, VAH, VAL.
@@ -53,6 +60,9 @@ public struct KlineWarmupCheck: Sendable {
             let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
             return sorted[min(max(rank, 0), sorted.count - 1)]
         }
-        return (q(samples.map { abs($0.pocTicks) }), q(samples.map { Double(abs($0.vahTicks)) }), q(samples.map { Double(abs($0.valTicks)) }))
+        return (
+            q(samples.map { abs($0.pocTicks) }), q(samples.map { Double(abs($0.vahTicks)) }),
+            q(samples.map { Double(abs($0.valTicks)) })
+        )
     }
 }

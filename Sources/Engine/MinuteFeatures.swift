@@ -67,7 +67,8 @@ public struct MinuteFeatures: Sendable, Hashable {
 
     public init(
         ts: Millis, index: Int, open: Ticks, high: Ticks, low: Ticks, close: Ticks, volume: Lots, tickLots: Int64,
-        tradeCount: Int, quote: QuoteAtClose?, spreadSumTicks: Int64, spreadCount: Int, sigma240: Double, binTicks: Int64,
+        tradeCount: Int, quote: QuoteAtClose?, spreadSumTicks: Int64, spreadCount: Int, sigma240: Double,
+        binTicks: Int64,
         valueArea: ValueArea?, valueAreaValid: Bool, crossesVAH: Bool, crossesVAL: Bool, orderFlow: OrderFlowTotals,
         qimbEma: Double?, approximate: Bool = false, approximateLots: Lots = 0,
         approximateMinutes: Int = 0

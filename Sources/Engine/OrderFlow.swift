@@ -184,7 +184,8 @@ public struct OrderFlowClassifier: Sendable {
         totals.signedVolume += exchangeSides ? printBuyLots - printSellLots : inferredSigned
         if recordsTrades {
             for t in printTrades {
-                signedTrades.append(SignedTrade(price: t.price, lots: t.lots, sign: exchangeSides ? t.side.rawValue : Int8(sign)))
+                signedTrades.append(
+                    SignedTrade(price: t.price, lots: t.lots, sign: exchangeSides ? t.side.rawValue : Int8(sign)))
             }
             printTrades.removeAll(keepingCapacity: true)
         }

@@ -51,7 +51,8 @@ struct StreamRunner: Sendable {
             configuration.autoPing = .disabled
             var reason = "closed by the server"
             do {
-                try await WebSocketClient.connect(url: settings.url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+                try await WebSocketClient.connect(url: settings.url, configuration: configuration, logger: logger) {
+                    inbound, outbound, _ in
                     status(.connected)
                     for message in open() { try await outbound.write(.text(message)) }
                     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -60,7 +61,9 @@ struct StreamRunner: Sendable {
                                 let t = now()
                                 clock.touch(t)
                                 if gotData.lastHeard == 0 { gotData.touch(t) }
-                                if case .text(let text) = message, let refusal = handle(text) { throw StreamRefused(reason: refusal) }
+                                if case .text(let text) = message, let refusal = handle(text) {
+                                    throw StreamRefused(reason: refusal)
+                                }
                             }
                         }
                         group.addTask {
@@ -106,8 +109,10 @@ public struct BybitPublicStream: Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
 
-    public init(settings: StreamSettings, instrument: Instrument, logger: Logger = Logger(label: "auction.stream.public"),
-                now: @escaping @Sendable () -> Int64 = wallClockMillis) {
+    public init(
+        settings: StreamSettings, instrument: Instrument, logger: Logger = Logger(label: "auction.stream.public"),
+        now: @escaping @Sendable () -> Int64 = wallClockMillis
+    ) {
         self.settings = settings
         self.instrument = instrument
         self.logger = logger
@@ -115,13 +120,19 @@ public struct BybitPublicStream: Sendable {
     }
 
     /// Runs until the task is cancelled, delivering messages and status.
-    public func run(onMessage: @escaping @Sendable (PublicMessage) -> Void, onStatus: @escaping @Sendable (StreamStatus) -> Void) async {
+    public func run(
+        onMessage: @escaping @Sendable (PublicMessage) -> Void, onStatus: @escaping @Sendable (StreamStatus) -> Void
+    ) async {
         let parser = PublicMessageParser(instrument: instrument)
         let symbol = instrument.symbol
         let gaps = GapTracker()
         let counter = RequestCounter()
         await StreamRunner(settings: settings, logger: logger, now: now).run(
-            open: { [#"{"req_id":"\#(counter.next())","op":"subscribe","args":["publicTrade.\#(symbol)","orderbook.1.\#(symbol)"]}"#] },
+            open: {
+                [
+                    #"{"req_id":"\#(counter.next())","op":"subscribe","args":["publicTrade.\#(symbol)","orderbook.1.\#(symbol)"]}"#
+                ]
+            },
             ping: { #"{"req_id":"\#(counter.next())","op":"ping"}"# },
             handle: { text -> String? in
                 do {
@@ -156,15 +167,20 @@ public struct BybitPrivateStream: Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
 
-    public init(settings: StreamSettings, credentials: BybitCredentials, logger: Logger = Logger(label: "auction.stream.private"),
-                now: @escaping @Sendable () -> Int64 = wallClockMillis) {
+    public init(
+        settings: StreamSettings, credentials: BybitCredentials,
+        logger: Logger = Logger(label: "auction.stream.private"),
+        now: @escaping @Sendable () -> Int64 = wallClockMillis
+    ) {
         self.settings = settings
         self.credentials = credentials
         self.logger = logger
         self.now = now
     }
 
-    public func run(onMessage: @escaping @Sendable (PrivateMessage) -> Void, onStatus: @escaping @Sendable (StreamStatus) -> Void) async {
+    public func run(
+        onMessage: @escaping @Sendable (PrivateMessage) -> Void, onStatus: @escaping @Sendable (StreamStatus) -> Void
+    ) async {
         let parser = PrivateMessageParser()
         let credentials = credentials
         let now = now
@@ -242,5 +258,9 @@ final class RequestCounter: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
     private var n = 0
-    func next() -> String { lock.withLock { n += 1; return String(n) } }
+    func next() -> String {
+        lock.withLock {
+            n += 1; return String(n)
+        }
+    }
 }

@@ -94,8 +94,9 @@ struct FastJSON {
             let start = i
             while i < bytes.count {
                 let c = bytes[i]
-                guard (c >= 48 && c <= 57) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".")
-                    || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
+                guard
+                    (c >= 48 && c <= 57) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".")
+                        || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
                 else { break }
                 i += 1
             }

@@ -52,9 +52,11 @@ public struct PublicMessageParser: Sendable {
         }
         if reader.hasPrefix(topic, "orderbook.") {
             guard let data = reader.member(root, "data"), case .array(let b)? = reader.member(data, "b"),
-                case .array(let a)? = reader.member(data, "a"), case .array(let bid)? = b.first, case .array(let ask)? = a.first,
+                case .array(let a)? = reader.member(data, "a"), case .array(let bid)? = b.first,
+                case .array(let ask)? = a.first,
                 bid.count >= 2, ask.count >= 2, let bp = reader.text(bid[0]), let bs = reader.text(bid[1]),
-                let ap = reader.text(ask[0]), let asz = reader.text(ask[1]), let u = reader.int64(reader.member(data, "u")),
+                let ap = reader.text(ask[0]), let asz = reader.text(ask[1]),
+                let u = reader.int64(reader.member(data, "u")),
                 let ts = reader.int64(reader.member(root, "cts")) ?? reader.int64(reader.member(root, "ts")),
                 let bpt = ticks(bp), let bsl = lots(bs), let apt = ticks(ap), let asl = lots(asz)
             else { return nil }
@@ -69,7 +71,8 @@ public struct PublicMessageParser: Sendable {
         }
         let m = JSONFields(json, path: "message", endpoint: "public stream")
         if let op = m.optionalString("op") {
-            return .control(op: op, success: (try? m.bool("success")) ?? false, message: m.optionalString("ret_msg") ?? "")
+            return .control(
+                op: op, success: (try? m.bool("success")) ?? false, message: m.optionalString("ret_msg") ?? "")
         }
         let topic = try m.string("topic")
         if topic.hasPrefix("publicTrade.") {
@@ -77,8 +80,11 @@ public struct PublicMessageParser: Sendable {
             for t in try m.list("data") {
                 let p = try t.decimal("p")
                 let v = try t.decimal("v")
-                guard let ticks = instrument.ticks(p), let lots = instrument.lots(v) else { throw t.fail("p", "out of range") }
-                let side: TakerSide = t.optionalString("S") == "Buy" ? .buy : t.optionalString("S") == "Sell" ? .sell : .unknown
+                guard let ticks = instrument.ticks(p), let lots = instrument.lots(v) else {
+                    throw t.fail("p", "out of range")
+                }
+                let side: TakerSide =
+                    t.optionalString("S") == "Buy" ? .buy : t.optionalString("S") == "Sell" ? .sell : .unknown
                 trades.append(TradeEvent(ts: try t.int64("T"), price: ticks, size: lots, side: side))
             }
             return .trades(trades)
@@ -87,12 +93,16 @@ public struct PublicMessageParser: Sendable {
             let d = try m.object("data")
             guard let bids = d.object["b"] as? [[String]], let asks = d.object["a"] as? [[String]],
                 let bid = bids.first, let ask = asks.first, bid.count >= 2, ask.count >= 2,
-                let bp = ScaledDecimal(bid[0]), let bs = ScaledDecimal(bid[1]), let ap = ScaledDecimal(ask[0]), let asz = ScaledDecimal(ask[1]),
-                let bpt = instrument.ticks(bp), let bsl = instrument.lots(bs), let apt = instrument.ticks(ap), let asl = instrument.lots(asz)
+                let bp = ScaledDecimal(bid[0]), let bs = ScaledDecimal(bid[1]), let ap = ScaledDecimal(ask[0]),
+                let asz = ScaledDecimal(ask[1]),
+                let bpt = instrument.ticks(bp), let bsl = instrument.lots(bs), let apt = instrument.ticks(ap),
+                let asl = instrument.lots(asz)
             else { throw d.fail("b/a", "is not a [[price, size]] level on both sides") }
             let ts: Int64
             if let cts = try? m.int64("cts") { ts = cts } else { ts = try m.int64("ts") }
-            return .quote(QuoteEvent(ts: ts, bidPrice: bpt, bidSize: bsl, askPrice: apt, askSize: asl), updateId: try d.int64("u"))
+            return .quote(
+                QuoteEvent(ts: ts, bidPrice: bpt, bidSize: bsl, askPrice: apt, askSize: asl), updateId: try d.int64("u")
+            )
         }
         throw m.fail("topic", "'\(topic)' is not a subscribed topic")
     }
@@ -117,7 +127,8 @@ public struct PrivateMessageParser: Sendable {
         }
         let m = JSONFields(json, path: "message", endpoint: "private stream")
         if let op = m.optionalString("op") {
-            return .control(op: op, success: (try? m.bool("success")) ?? (op == "pong"), message: m.optionalString("ret_msg") ?? "")
+            return .control(
+                op: op, success: (try? m.bool("success")) ?? (op == "pong"), message: m.optionalString("ret_msg") ?? "")
         }
         let data = try m.list("data")
         switch try m.string("topic") {

@@ -12,12 +12,15 @@ public func readFeatures(path: String, instrument: Instrument) throws(DataFileEr
     let text = String(decoding: bytes, as: UTF8.self)
     var lines = text.split(separator: "\n", omittingEmptySubsequences: true).makeIterator()
     guard let header = lines.next() else { throw DataFileError(file: path, reason: "the file is empty") }
-    let names = header.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+    let names = header.split(separator: ",", omittingEmptySubsequences: false).map {
+        String($0).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
     var index: [String: Int] = [:]
     for (i, n) in names.enumerated() { index[n] = i }
     let missing = FeaturesCSV.columns.filter { index[$0] == nil }
     guard missing.isEmpty else {
-        throw DataFileError(file: path, line: 1, reason: "not a features file: missing columns \(missing.joined(separator: ", "))")
+        throw DataFileError(
+            file: path, line: 1, reason: "not a features file: missing columns \(missing.joined(separator: ", "))")
     }
     var out: [MinuteFeatures] = []
     var lineNumber = 1
@@ -26,7 +29,8 @@ public func readFeatures(path: String, instrument: Instrument) throws(DataFileEr
         let line = raw.hasSuffix("\r") ? raw.dropLast() : raw[...]
         let fields = line.split(separator: ",", omittingEmptySubsequences: false)
         guard fields.count >= names.count else {
-            throw DataFileError(file: path, line: lineNumber, reason: "expected \(names.count) fields, found \(fields.count)")
+            throw DataFileError(
+                file: path, line: lineNumber, reason: "expected \(names.count) fields, found \(fields.count)")
         }
         func text(_ column: String) -> Substring { fields[index[column]!] }
         func decimal(_ column: String) throws(DataFileError) -> ScaledDecimal? {
@@ -38,23 +42,31 @@ public func readFeatures(path: String, instrument: Instrument) throws(DataFileEr
             return d
         }
         func required(_ column: String) throws(DataFileError) -> ScaledDecimal {
-            guard let d = try decimal(column) else { throw DataFileError(file: path, line: lineNumber, reason: "\(column) is empty") }
+            guard let d = try decimal(column) else {
+                throw DataFileError(file: path, line: lineNumber, reason: "\(column) is empty")
+            }
             return d
         }
         func double(_ column: String) throws(DataFileError) -> Double? {
             let t = text(column)
             if t.isEmpty { return nil }
-            guard let d = Double(t) else { throw DataFileError(file: path, line: lineNumber, reason: "\(column) '\(t)' is not a number") }
+            guard let d = Double(t) else {
+                throw DataFileError(file: path, line: lineNumber, reason: "\(column) '\(t)' is not a number")
+            }
             return d
         }
         func ticks(_ column: String) throws(DataFileError) -> Ticks? {
             guard let d = try decimal(column) else { return nil }
-            guard let t = instrument.ticks(d) else { throw DataFileError(file: path, line: lineNumber, reason: "\(column) out of range") }
+            guard let t = instrument.ticks(d) else {
+                throw DataFileError(file: path, line: lineNumber, reason: "\(column) out of range")
+            }
             return t
         }
         func lots(_ column: String) throws(DataFileError) -> Lots? {
             guard let d = try decimal(column) else { return nil }
-            guard let l = instrument.lots(d) else { throw DataFileError(file: path, line: lineNumber, reason: "\(column) out of range") }
+            guard let l = instrument.lots(d) else {
+                throw DataFileError(file: path, line: lineNumber, reason: "\(column) out of range")
+            }
             return l
         }
         guard let ts = Int64(text("ts_min")) else {
@@ -68,8 +80,9 @@ public func readFeatures(path: String, instrument: Instrument) throws(DataFileEr
         let vwapTicks = (try double("vwap") ?? 0) / instrument.tick.doubleValue
         var quote: QuoteAtClose?
         if let bid = try ticks("bid_px_close"), let ask = try ticks("ask_px_close") {
-            quote = QuoteAtClose(bidPrice: bid, bidSize: try lots("bid_sz_close") ?? 0, askPrice: ask,
-                                 askSize: try lots("ask_sz_close") ?? 0, ts: ts + 59_999)
+            quote = QuoteAtClose(
+                bidPrice: bid, bidSize: try lots("bid_sz_close") ?? 0, askPrice: ask,
+                askSize: try lots("ask_sz_close") ?? 0, ts: ts + 59_999)
         }
         // spread_avg_60m as an exact ratio of ticks: S / n with n = 1000.
         var spreadSum: Int64 = 0
@@ -85,7 +98,8 @@ public func readFeatures(path: String, instrument: Instrument) throws(DataFileEr
             let coverage = try double("va_coverage") ?? 0
             let pocTwice = ScaledDecimal(mantissa: poc.mantissa * 2, scale: poc.scale).count(of: instrument.tick) ?? 0
             va = ValueArea(
-                valTicks: val, vahTicks: vah, pocTwiceTicks: pocTwice, covered: Lots((coverage * Double(total)).rounded()),
+                valTicks: val, vahTicks: vah, pocTwiceTicks: pocTwice,
+                covered: Lots((coverage * Double(total)).rounded()),
                 total: total, binCount: Int(text("va_bin_count")) ?? 0, profileBins: Int(text("profile_bins")) ?? 0,
                 binTicks: binTicks
             )
@@ -102,8 +116,12 @@ public func readFeatures(path: String, instrument: Instrument) throws(DataFileEr
         )
         if let va {
             // The range reaches within N of the level.
-            f.crossesVAH = f.isAtMostCrossingDistance(above: va.vahTicks, low) && f.isAtMostCrossingDistance(above: -va.vahTicks, -high)
-            f.crossesVAL = f.isAtMostCrossingDistance(above: va.valTicks, low) && f.isAtMostCrossingDistance(above: -va.valTicks, -high)
+            f.crossesVAH =
+                f.isAtMostCrossingDistance(above: va.vahTicks, low)
+                && f.isAtMostCrossingDistance(above: -va.vahTicks, -high)
+            f.crossesVAL =
+                f.isAtMostCrossingDistance(above: va.valTicks, low)
+                && f.isAtMostCrossingDistance(above: -va.valTicks, -high)
         }
         out.append(f)
     }

@@ -5,7 +5,8 @@ import Foundation
 public func readFileBytes(_ path: String) throws(DataFileError) -> [UInt8] {
     if path.hasSuffix(".gz") { return try readGzip(path) }
     guard let handle = FileHandle(forReadingAtPath: path) else {
-        throw DataFileError(file: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        throw DataFileError(
+            file: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
     }
     defer { try? handle.close() }
     do {

@@ -88,7 +88,9 @@ public func readTrades(
                 let t = try reader.timestamp(line, fields[ts])
                 let p = try reader.decimal(line, fields[price], "price")
                 let s = try reader.decimal(line, fields[size], "size")
-                guard let ticks = instrument.ticks(p), ticks > 0 else { throw .value("price", p.description, "must be positive") }
+                guard let ticks = instrument.ticks(p), ticks > 0 else {
+                    throw .value("price", p.description, "must be positive")
+                }
                 guard let lots = instrument.lots(s), lots > 0 else {
                     throw .value("size", s.description, "is below one qty step (\(instrument.qtyStep))")
                 }
@@ -138,11 +140,20 @@ public func readQuotes(
                 let bs = try reader.decimal(line, fields[bidSz], "bid size")
                 let ap = try reader.decimal(line, fields[askPx], "ask price")
                 let asz = try reader.decimal(line, fields[askSz], "ask size")
-                guard let bidTicks = instrument.ticks(bp), bidTicks > 0 else { throw .value("bid price", bp.description, "must be positive") }
-                guard let askTicks = instrument.ticks(ap), askTicks > 0 else { throw .value("ask price", ap.description, "must be positive") }
-                guard let bidLots = instrument.lots(bs), bidLots >= 0 else { throw .value("bid size", bs.description, "must not be negative") }
-                guard let askLots = instrument.lots(asz), askLots >= 0 else { throw .value("ask size", asz.description, "must not be negative") }
-                quotes.append(QuoteEvent(ts: t, bidPrice: bidTicks, bidSize: bidLots, askPrice: askTicks, askSize: askLots))
+                guard let bidTicks = instrument.ticks(bp), bidTicks > 0 else {
+                    throw .value("bid price", bp.description, "must be positive")
+                }
+                guard let askTicks = instrument.ticks(ap), askTicks > 0 else {
+                    throw .value("ask price", ap.description, "must be positive")
+                }
+                guard let bidLots = instrument.lots(bs), bidLots >= 0 else {
+                    throw .value("bid size", bs.description, "must not be negative")
+                }
+                guard let askLots = instrument.lots(asz), askLots >= 0 else {
+                    throw .value("ask size", asz.description, "must not be negative")
+                }
+                quotes.append(
+                    QuoteEvent(ts: t, bidPrice: bidTicks, bidSize: bidLots, askPrice: askTicks, askSize: askLots))
                 reader.report.rows += 1
             } catch {
                 try reader.bad(error, line: scanner.lineNumber, text: line)
@@ -212,7 +223,9 @@ struct RowReader {
     }
 
     @inline(__always)
-    func decimal(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ what: String) throws(RowProblem) -> ScaledDecimal {
+    func decimal(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ what: String) throws(RowProblem)
+        -> ScaledDecimal
+    {
         let field = UnsafeBufferPointer(rebasing: line[range])
         guard let d = ScaledDecimal.parse(field) else {
             throw .field(what, String(decoding: field, as: UTF8.self), "is not a decimal number")

@@ -144,7 +144,11 @@ public struct MarketGenerator: Sendable {
     private mutating func makePrint(ts: Millis) {
         // Aggressor: tilted by the regime (trend followers, buyers below value in balance).
         var buyProbability = 0.5
-        if drift > 0 { buyProbability = 0.58 } else if drift < 0 { buyProbability = 0.42 } else {
+        if drift > 0 {
+            buyProbability = 0.58
+        } else if drift < 0 {
+            buyProbability = 0.42
+        } else {
             buyProbability = 0.5 + 0.12 * max(-1, min(1, (center - fair) / 600))
         }
         let buy = rng.unit() < buyProbability

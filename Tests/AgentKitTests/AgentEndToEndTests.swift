@@ -14,18 +14,20 @@ extension AgentProcess {
     /// Switches a simulator fault (`/sim/faults`).
     func simFault(_ json: String) throws {
         guard let port = simPort else { throw CommandError("no sim.started line in the log") }
-        let reply = try CurlTransport().send(method: "POST", url: "http://127.0.0.1:\(port)/sim/faults",
-                                             headers: ["Content-Type: application/json"], body: Array(json.utf8))
+        let reply = try CurlTransport().send(
+            method: "POST", url: "http://127.0.0.1:\(port)/sim/faults",
+            headers: ["Content-Type: application/json"], body: Array(json.utf8))
         #expect(reply.status == 200)
     }
 }
 
 /// The agent as a process against its built-in simulator, driven with atctl (docs/DESIGN.md, "Modes", "States", "Recovery and persistence").
-@Suite(.serialized) struct AgentEndToEndTests {
+@Suite(.tags(.e2e), .serialized) struct AgentEndToEndTests {
     @Test func warmsUpThenObservesUntilActivatedThenPausesAndResumes() throws {
         let agent = try AgentProcess()
         // A 30-minute window with 10 minutes of history: the agent starts warming.
-        try agent.start(env: "sim", quickSim + ["--set", "sim.warm_minutes=10", "--set", "agent.require_manual_activation=true"])
+        try agent.start(
+            env: "sim", quickSim + ["--set", "sim.warm_minutes=10", "--set", "agent.require_manual_activation=true"])
         #expect(agent.waitForState("warming"), "\(agent.log.suffix(2_000))")
         // Twenty simulated minutes of warm-up remain (20 s at 60x): activation is refused meanwhile.
         let early = try agent.ctl(["activate"])
@@ -67,7 +69,8 @@ extension AgentProcess {
         let recovered = again.events("agent.recovered").first?["message"] as? String ?? ""
         #expect(recovered.contains("snapshot"), "\(recovered)")
         if let after = again.status()?.position {
-            #expect(after.entryPrice == before.entryPrice && after.qty == before.qty && after.entryTime == before.entryTime)
+            #expect(
+                after.entryPrice == before.entryPrice && after.qty == before.qty && after.entryTime == before.entryTime)
             #expect(after.stop == before.stop || after.tp1Done)
         } else {
             // Closed in the moment between: then as a round trip.
@@ -160,11 +163,14 @@ extension AgentProcess {
     }
 
     @Test func refusesLiveUnarmedAndShadowWithoutKeys() throws {
-        let live = try agent(["run", "--env", "sim", "--set", "agent.mode=live", "--state-dir", NSTemporaryDirectory() + "live-\(UUID())"])
+        let live = try agent([
+            "run", "--env", "sim", "--set", "agent.mode=live", "--state-dir", NSTemporaryDirectory() + "live-\(UUID())",
+        ])
         #expect(live.status == 1)
         #expect(live.stderr.contains("live.armed"))
-        let shadow = try agent(["run", "--env", "shadow", "--state-dir", NSTemporaryDirectory() + "sh-\(UUID())"],
-                               environment: ["BYBIT_TESTNET_API_KEY": "", "BYBIT_TESTNET_API_SECRET": ""])
+        let shadow = try agent(
+            ["run", "--env", "shadow", "--state-dir", NSTemporaryDirectory() + "sh-\(UUID())"],
+            environment: ["BYBIT_TESTNET_API_KEY": "", "BYBIT_TESTNET_API_SECRET": ""])
         #expect(shadow.status == 1)
         #expect(shadow.stderr.contains("BYBIT_TESTNET_API_KEY"))
     }
@@ -172,8 +178,11 @@ extension AgentProcess {
     // MARK: - Shadow: the paper venue decides, the built-in simulator stands in for the testnet
 
     static let shadowKeys = ["BYBIT_TESTNET_API_KEY": "sim-key", "BYBIT_TESTNET_API_SECRET": "sim-secret"]
-    static let shadowSim = quickSim + ["--set", "exchange.public_ws_url=sim", "--set", "shadow.rest_url=sim", "--set", "shadow.private_ws_url=sim",
-                                       "--set", "agent.require_manual_activation=false"]
+    static let shadowSim =
+        quickSim + [
+            "--set", "exchange.public_ws_url=sim", "--set", "shadow.rest_url=sim", "--set", "shadow.private_ws_url=sim",
+            "--set", "agent.require_manual_activation=false",
+        ]
 
     @Test func shadowMirrorsOrdersAndAlertsDivergenceWhileTradingContinues() throws {
         let agent = try AgentProcess(environment: Self.shadowKeys)
@@ -183,9 +192,14 @@ extension AgentProcess {
         // The testnet refuses every order from now on: the paper side trades on, the divergence is alerted.
         try agent.simFault(#"{"rejectOrders":true}"#)
         #expect(agent.wait { agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
-        #expect(agent.wait { (try? agent.json(["alerts"], as: [AlertReport].self))??.contains { $0.kind == "shadow_divergence" } == true })
-        #expect(agent.wait { agent.status()?.health.reasons.contains("agent and testnet positions differ") == true },
-                "\(String(describing: agent.status()?.health))")
+        #expect(
+            agent.wait {
+                (try? agent.json(["alerts"], as: [AlertReport].self))??.contains { $0.kind == "shadow_divergence" }
+                    == true
+            })
+        #expect(
+            agent.wait { agent.status()?.health.reasons.contains("agent and testnet positions differ") == true },
+            "\(String(describing: agent.status()?.health))")
         #expect(agent.events("order.rejected").contains { $0["venue"] as? String == "testnet" })
         #expect(agent.status()?.state == "active", "a divergence does not stop trading")
         #expect(agent.terminate() == 0)
@@ -194,7 +208,9 @@ extension AgentProcess {
     @Test func shadowFillsAreComparedAndTheVenueHoldsTheStop() throws {
         let agent = try AgentProcess(environment: Self.shadowKeys)
         try agent.start(env: "shadow", Self.shadowSim)
-        #expect(agent.wait { agent.events("order.filled").contains { $0["venue"] as? String == "testnet" } }, "\(agent.log.suffix(3_000))")
+        #expect(
+            agent.wait { agent.events("order.filled").contains { $0["venue"] as? String == "testnet" } },
+            "\(agent.log.suffix(3_000))")
         #expect(agent.wait { !agent.events("venue.stop_set").isEmpty })
         #expect(agent.status()?.health.lastVenueSuccessAgoMs != nil)
         #expect(agent.terminate() == 0)
@@ -203,7 +219,9 @@ extension AgentProcess {
     @Test func shadowFlattenRetriesWhenTheVenueRejectsTheFirstClose() throws {
         let agent = try AgentProcess(environment: Self.shadowKeys)
         try agent.start(env: "shadow", Self.shadowSim)
-        #expect(agent.wait { agent.events("venue.stop_set").count >= 1 && agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
+        #expect(
+            agent.wait { agent.events("venue.stop_set").count >= 1 && agent.status()?.position != nil },
+            "\(agent.log.suffix(3_000))")
         try agent.simFault(#"{"failNextRetCode":10001,"failNextCount":1}"#)
         let run = try agent.ctl(["flatten", "--yes"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
@@ -238,7 +256,9 @@ extension AgentProcess {
         let agent = try AgentProcess(environment: ["AUCTION_ALERT_WEBHOOK": "http://127.0.0.1:\(hook.port)/alerts"])
         // Any ambiguous print at all raises the high-ambiguity alert: one at the first minute.
         try agent.start(env: "sim", quickSim + ["--set", "agent.ambiguous_alert_frac=0"])
-        #expect(hook.wait { $0.contains { $0.contains(#""kind":"high_ambiguous_fraction""#) } }, "\(hook.bodies) \(agent.log.suffix(2_000))")
+        #expect(
+            hook.wait { $0.contains { $0.contains(#""kind":"high_ambiguous_fraction""#) } },
+            "\(hook.bodies) \(agent.log.suffix(2_000))")
         let body = try #require(hook.bodies.first { $0.contains("high_ambiguous_fraction") })
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])
         #expect(obj["agent"] == "auction-agent" && obj["environment"] == "sim" && obj["severity"] == "warning")
@@ -268,9 +288,12 @@ extension AgentProcess {
     // MARK: - Live, against the built-in simulator standing in for the exchange
 
     static let liveKeys = ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"]
-    static let liveSim = quickSim + ["--set", "live.armed=true", "--set", "exchange.public_ws_url=sim", "--set", "exchange.rest_url=sim",
-                                     "--set", "exchange.private_ws_url=sim", "--set", "agent.require_manual_activation=false",
-                                     "--set", "risk.max_hold_minutes=5", "--set", "risk.extend_if_profitable=false"]
+    static let liveSim =
+        quickSim + [
+            "--set", "live.armed=true", "--set", "exchange.public_ws_url=sim", "--set", "exchange.rest_url=sim",
+            "--set", "exchange.private_ws_url=sim", "--set", "agent.require_manual_activation=false",
+            "--set", "risk.max_hold_minutes=5", "--set", "risk.extend_if_profitable=false",
+        ]
 
     @Test func liveWaitsForTheOperatorTradesOnExchangeFillsAndFlattens() throws {
         let agent = try AgentProcess(environment: Self.liveKeys)
@@ -304,7 +327,8 @@ extension AgentProcess {
         try agent.start(env: "live", Self.liveSim + ["--set", "backtest.initial_equity=1000000"])
         #expect(agent.waitForState("observing"), "\(agent.log.suffix(2_000))")
         let alerts = try #require(try agent.json(["alerts"], as: [AlertReport].self))
-        #expect(alerts.contains { $0.kind == "wallet_mismatch" && $0.message.contains("sized from 100000") }, "\(alerts)")
+        #expect(
+            alerts.contains { $0.kind == "wallet_mismatch" && $0.message.contains("sized from 100000") }, "\(alerts)")
         #expect(agent.terminate() == 0)
     }
 
@@ -312,20 +336,27 @@ extension AgentProcess {
         // Run from a copy of sim.yaml, so the test can change the file and reload it.
         let agent = try AgentProcess()
         let config = agent.directory.appendingPathComponent("sim.yaml")
-        let original = try String(contentsOf: packageRoot.appendingPathComponent("config/environments/sim.yaml"), encoding: .utf8)
+        let original = try String(
+            contentsOf: packageRoot.appendingPathComponent("config/environments/sim.yaml"), encoding: .utf8)
         try original.write(to: config, atomically: true, encoding: .utf8)
         try agent.start(env: nil, ["--config", config.path] + quickSim)
         #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")
         let version = try agent.ctl(["version"])
-        #expect(version.status == 0 && version.stdout.contains("atctl 0.2.0") && version.stdout.contains("auction-agent 0.2.0"))
+        #expect(
+            version.status == 0 && version.stdout.contains("atctl 0.2.0")
+                && version.stdout.contains("auction-agent 0.2.0"))
         let reset = try agent.ctl(["kill-switch", "reset"])
         #expect(reset.status == 0 && reset.stdout.contains("not active"), "\(reset.stdout)")
         let same = try agent.ctl(["reload"])
         #expect(same.status == 0 && same.stdout.contains("unchanged"), "\(same.stdout) \(same.stderr)")
-        try original.replacingOccurrences(of: "cooldown_minutes: 3", with: "cooldown_minutes: 5").write(to: config, atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "cooldown_minutes: 3", with: "cooldown_minutes: 5").write(
+            to: config, atomically: true, encoding: .utf8)
         let applied = try agent.ctl(["reload"])
-        #expect(applied.status == 0 && applied.stdout.contains("risk.cooldown_minutes = 5"), "\(applied.stdout) \(applied.stderr)")
-        try original.replacingOccurrences(of: "tick_size: 0.1", with: "tick_size: 0.5").write(to: config, atomically: true, encoding: .utf8)
+        #expect(
+            applied.status == 0 && applied.stdout.contains("risk.cooldown_minutes = 5"),
+            "\(applied.stdout) \(applied.stderr)")
+        try original.replacingOccurrences(of: "tick_size: 0.1", with: "tick_size: 0.5").write(
+            to: config, atomically: true, encoding: .utf8)
         let refused = try agent.ctl(["reload"])
         #expect(refused.status == 1 && refused.stderr.contains("instrument.tick_size"), "\(refused.stderr)")
         try "value_area:\n  va_fraction: 7\n".write(to: config, atomically: true, encoding: .utf8)
@@ -343,7 +374,11 @@ extension AgentProcess {
         let path = NSTemporaryDirectory() + "silent-\(UUID().uuidString.prefix(8)).sock"
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var addr = try #require(unixSocketAddress(path))
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         listen(fd, 4)
         defer { close(fd); unlink(path) }
         let run = try atctl(["--socket", path, "--timeout", "0.5", "status"])
@@ -358,7 +393,8 @@ extension AgentProcess {
         try agent.start(env: "sim", quickSim)
         #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")
         func rssKB() -> Int {
-            let status = (try? String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let status =
+                (try? String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/status", encoding: .utf8)) ?? ""
             let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
@@ -382,7 +418,8 @@ extension AgentProcess {
         #expect(sim.terminate() == 0)
         let run = try agent(["run", "--env", "paper", "--state-dir", sim.stateDir, "--socket", sim.socket])
         #expect(run.status == 1)
-        #expect(run.stderr.contains("belongs to environment sim") && run.stderr.contains("atctl flatten"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("belongs to environment sim") && run.stderr.contains("atctl flatten"), "\(run.stderr)")
     }
 
     @Test func concurrentClientsAllGetAnswers() throws {
@@ -420,7 +457,9 @@ extension AgentProcess {
         chmod(copy, 0o755)
         chmod(agent.directory.path, 0o755)
         func asNobody() throws -> Run {
-            try runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", copy, "--socket", agent.socket, "status"])
+            try runProcess(
+                "/usr/bin/setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", copy, "--socket", agent.socket, "status"])
         }
         let blocked = try asNobody()
         #expect(blocked.status == 3, "\(blocked.stderr)")
@@ -457,7 +496,9 @@ final class NotifyListener: @unchecked Sendable {
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard var addr = unixSocketAddress(path) else { throw CommandError("socket path too long: \(path)") }
         let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard r == 0 else { throw CommandError("bind \(path)") }
         let t = Thread { [self] in
@@ -475,12 +516,7 @@ final class NotifyListener: @unchecked Sendable {
     var messages: [String] { lock.withLock { received } }
 
     func wait(seconds: Double = 60, _ condition: ([String]) -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
-            if condition(messages) { return true }
-            usleep(100_000)
-        }
-        return false
+        poll(seconds: seconds) { condition(messages) }
     }
 
     deinit {

@@ -4,7 +4,8 @@ import Testing
 
 /// The built `atctl` beside the test bundle (or in .build/debug).
 func atctlBinary() -> URL {
-    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("atctl")
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "atctl")
     if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
     return packageRoot.appendingPathComponent(".build/debug/atctl")
 }
@@ -32,8 +33,9 @@ func atctl(_ arguments: [String], stdin: String? = nil) throws -> Run {
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-               stderr: String(decoding: errData, as: UTF8.self))
+    return Run(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// Runs a program to completion from the package root, capturing both outputs (read before waiting, so a full
@@ -54,12 +56,15 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return Run(
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+        stderr: String(decoding: e, as: UTF8.self))
 }
 
 /// Settings that make the sim environment quick to test: a 30-minute window warm at once, a market at 60x.
 let quickSim = [
-    "--set", "sim.warm_minutes=40", "--set", "value_area.rolling_window_minutes=30", "--set", "value_area.warmup_minutes=30",
+    "--set", "sim.warm_minutes=40", "--set", "value_area.rolling_window_minutes=30", "--set",
+    "value_area.warmup_minutes=30",
     "--set", "value_area.min_va_bins=5", "--set", "sim.speed=60",
     // The window comes from the simulator's klines at start: trade on it at once (WarmStartTests pins the veto).
     "--set", "agent.max_approximate_va_share=1",
@@ -75,7 +80,9 @@ final class AgentProcess: @unchecked Sendable {
     var extraEnvironment: [String: String]
 
     init(directory: URL? = nil, environment: [String: String] = [:]) throws {
-        let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString.prefix(8))")
+        let dir =
+            directory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         self.directory = dir
         socket = dir.appendingPathComponent("control.sock").path
@@ -88,8 +95,11 @@ final class AgentProcess: @unchecked Sendable {
     func start(env: String? = "sim", _ extra: [String] = []) throws {
         process.executableURL = agentBinary()
         // The HTTP server on a port the system chooses (tests run side by side); `httpPort` reads it from the log.
-        process.arguments = ["run"] + (env.map { ["--env", $0] } ?? []) + ["--socket", socket, "--state-dir", stateDir,
-                                                                            "--set", "agent.http_listen=127.0.0.1:0"] + extra
+        process.arguments =
+            ["run"] + (env.map { ["--env", $0] } ?? []) + [
+                "--socket", socket, "--state-dir", stateDir,
+                "--set", "agent.http_listen=127.0.0.1:0",
+            ] + extra
         process.currentDirectoryURL = packageRoot
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AUCTION_CONFIG_DIR")
@@ -121,16 +131,12 @@ final class AgentProcess: @unchecked Sendable {
     /// Polls until `condition` holds (every 200 ms, up to `seconds`); false on timeout or when the agent exits.
     @discardableResult
     func wait(seconds: Double = 90, _ condition: () -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            if !process.isRunning { return condition() }
-            usleep(200_000)
-        }
-        return false
+        poll(seconds: seconds, every: 0.2, giveUp: { !process.isRunning }, condition)
     }
 
-    func waitForState(_ state: String, seconds: Double = 90) -> Bool { wait(seconds: seconds) { status()?.state == state } }
+    func waitForState(_ state: String, seconds: Double = 90) -> Bool {
+        wait(seconds: seconds) { status()?.state == state }
+    }
 
     /// The HTTP server's port, from the agent's `http.listening` log line (nil until it listens).
     var httpPort: Int? { events("http.listening").last.flatMap { ($0["port"] as? String).flatMap { Int($0) } } }
@@ -140,7 +146,8 @@ final class AgentProcess: @unchecked Sendable {
     /// Log lines with this event.
     func events(_ name: String) -> [[String: Any]] {
         log.split(separator: "\n").compactMap { line in
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], obj["event"] as? String == name
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                obj["event"] as? String == name
             else { return nil }
             return obj
         }
@@ -182,11 +189,17 @@ final class HookServer: @unchecked Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = 0
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         listen(fd, 16)
         var bound = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         port = UInt16(bigEndian: bound.sin_port)
         self.fd = fd
         let listener = fd
@@ -203,8 +216,10 @@ final class HookServer: @unchecked Sendable {
                     let text = String(decoding: data, as: UTF8.self)
                     if let end = text.range(of: "\r\n\r\n") {
                         let head = text[..<end.lowerBound].lowercased()
-                        let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                        let length =
+                            head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
+                            ?? 0
                         let body = text[end.upperBound...]
                         if body.utf8.count >= length {
                             lock.withLock { received.append(String(body)) }
@@ -222,16 +237,27 @@ final class HookServer: @unchecked Sendable {
     var bodies: [String] { lock.withLock { received } }
 
     func wait(seconds: Double = 60, _ condition: ([String]) -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
-            if condition(bodies) { return true }
-            usleep(100_000)
-        }
-        return false
+        poll(seconds: seconds) { condition(bodies) }
     }
 
     deinit {
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
     }
+}
+
+/// The one polling loop of the end-to-end tests: checks `condition` every `interval` seconds until it holds, `seconds`
+/// pass or `giveUp` says there is no point (the process under test exited); then answers whether it holds. The
+/// limits are generous on purpose: they bound a failure, they do not measure speed (the suite runs in parallel on
+/// two cores).
+func poll(seconds: Double, every interval: Double = 0.1, giveUp: () -> Bool = { false }, _ condition: () -> Bool)
+    -> Bool
+{
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        if giveUp() { break }
+        usleep(useconds_t(interval * 1_000_000))
+    }
+    return condition()
 }

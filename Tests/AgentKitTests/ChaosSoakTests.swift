@@ -1,10 +1,11 @@
-@testable import AgentKit
 import ControlProtocol
 import Engine
 import Exchange
 import Foundation
-@testable import Simulator
 import Testing
+
+@testable import AgentKit
+@testable import Simulator
 
 /// The chaos soak (`make chaos`; not part of `make test`): live against the simulated venue for a market day at
 /// speed, with private-stream cuts, stalls and refused auths, partial fills, lost create replies, 429 storms, one
@@ -13,7 +14,7 @@ import Testing
 /// exchange's and whether the exchange holds a stop; it times every stretch the exchange held a position without
 /// a stop. The report goes to standard output and to `AUCTION_CHAOS_REPORT` (default .build/chaos-report.md);
 /// docs/RELIABILITY.md keeps the last one.
-@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["AUCTION_CHAOS"] != nil))
+@Suite(.tags(.e2e), .serialized, .enabled(if: ProcessInfo.processInfo.environment["AUCTION_CHAOS"] != nil))
 struct ChaosSoakTests {
     @Test func liveKeepsTheExchangesBooksThroughADayOfChaos() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -22,7 +23,8 @@ struct ChaosSoakTests {
         let seed = UInt64(env["AUCTION_CHAOS_SEED"] ?? "") ?? 11
         let limitSeconds = 30
         // The soak is about the exchange's books, not the strategy: the kill switch is out of the way.
-        let h = try LiveHarness(seed: seed, overrides: ["live.max_unprotected_seconds=\(limitSeconds)", "risk.max_daily_loss_pct=1"])
+        let h = try LiveHarness(
+            seed: seed, overrides: ["live.max_unprotected_seconds=\(limitSeconds)", "risk.max_daily_loss_pct=1"])
         var rng = SplitMix(seed: seed)
         let started = wallClockMillis()
         try h.start()
@@ -34,7 +36,9 @@ struct ChaosSoakTests {
         let startTs = h.marketTs
         let endTs = startTs + Int64(totalMinutes * 60_000)
         // Ten crashes at random market times; one ADL around the middle; a fault every 8-20 market minutes.
-        var crashes = (0..<10).map { _ in startTs + Int64(Double(rng.next() % 1_000_000) / 1_000_000 * totalMinutes * 60_000) }.sorted()
+        var crashes = (0..<10).map { _ in
+            startTs + Int64(Double(rng.next() % 1_000_000) / 1_000_000 * totalMinutes * 60_000)
+        }.sorted()
         var adlDue: Int64? = startTs + Int64(totalMinutes * 30_000)
         var nextFault = startTs + 10 * 60_000
         var faultClearWall: Int64?
@@ -61,14 +65,18 @@ struct ChaosSoakTests {
             }
             // A quiet moment: nothing in flight, the stream authenticated, not flattening.
             let minute = h.marketTs / 60_000
-            let quiet = !h.engine.mirrorState.book.hasOrdersInFlight && !h.engine.mirrorState.stopInFlight
-                && h.engine.mirrorState.streamState == .ready && h.engine.supervisor.state != .flattening && faultClearWall == nil
+            let quiet =
+                !h.engine.mirrorState.book.hasOrdersInFlight && !h.engine.mirrorState.stopInFlight
+                && h.engine.mirrorState.streamState == .ready && h.engine.supervisor.state != .flattening
+                && faultClearWall == nil
             if quiet && minute != lastCheckMinute {
                 lastCheckMinute = minute
                 checks += 1
                 if h.engine.trader.signedQty != h.venuePosition {
                     positionMismatches += 1
-                    log.append("minute \(isoTime(h.marketTs)): agent \(h.engine.trader.signedQty) lots, exchange \(h.venuePosition)")
+                    log.append(
+                        "minute \(isoTime(h.marketTs)): agent \(h.engine.trader.signedQty) lots, exchange \(h.venuePosition)"
+                    )
                 }
                 if h.venuePosition != 0 && h.venueStop == nil { unstopped += 1 }
             }
@@ -89,7 +97,8 @@ struct ChaosSoakTests {
             switch kind {
             case "cut": try? h.fault(#"{"cutPrivateStreams":true}"#); faultClearWall = now + hold
             case "stall": try? h.fault(#"{"stallPrivateStreams":true}"#); faultClearWall = now + hold
-            case "auth": try? h.fault(#"{"failPrivateAuth":true,"dropPrivateWebSockets":true}"#); faultClearWall = now + hold
+            case "auth":
+                try? h.fault(#"{"failPrivateAuth":true,"dropPrivateWebSockets":true}"#); faultClearWall = now + hold
             case "drop": try? h.fault(#"{"dropPrivateWebSockets":true}"#)
             case "partial": try? h.fault(#"{"thinBookLots":"\#(1 + rng.next() % 4)","thinBookCount":"1"}"#)
             case "lost_reply": try? h.fault(#"{"dropCreateRepliesCount":"10"}"#)
@@ -109,7 +118,9 @@ struct ChaosSoakTests {
                 }
             }
             // The operator resumes after reading the ADL alert.
-            if h.engine.supervisor.state == .halted && h.engine.supervisor.reason.hasPrefix("adl") { await h.command(.resume) }
+            if h.engine.supervisor.state == .halted && h.engine.supervisor.reason.hasPrefix("adl") {
+                await h.command(.resume)
+            }
         }
 
         while h.marketTs < endTs {
@@ -118,7 +129,9 @@ struct ChaosSoakTests {
             if let c = crashes.first, h.marketTs >= c {
                 crashes.removeFirst()
                 counts["kill -9", default: 0] += 1
-                log.append("kill -9 at \(isoTime(h.marketTs)) (position \(h.venuePosition) lots, \(h.engine.mirrorState.book.trackedIds.count) in flight)")
+                log.append(
+                    "kill -9 at \(isoTime(h.marketTs)) (position \(h.venuePosition) lots, \(h.engine.mirrorState.book.trackedIds.count) in flight)"
+                )
                 h.kill()
                 try h.start()
             }
@@ -140,13 +153,20 @@ struct ChaosSoakTests {
         for (orderId, lots) in executedByOrder.sorted(by: { $0.key < $1.key }) {
             guard let o = venueOrders[orderId] else { continue }
             let key = o.orderLinkId.isEmpty || o.orderLinkId.hasPrefix("at-f-") ? "venue-\(orderId)" : o.orderLinkId
-            if booked[key] != lots { unbooked.append("\(o.orderLinkId.isEmpty ? orderId : o.orderLinkId): exchange \(lots), agent \(booked[key] ?? 0)") }
+            if booked[key] != lots {
+                unbooked.append(
+                    "\(o.orderLinkId.isEmpty ? orderId : o.orderLinkId): exchange \(lots), agent \(booked[key] ?? 0)")
+            }
         }
-        let foreignOrders = venueOrders.values.filter { !$0.orderLinkId.isEmpty && !$0.orderLinkId.hasPrefix("at-f-") && !recorded.contains($0.orderLinkId) }
+        let foreignOrders = venueOrders.values.filter {
+            !$0.orderLinkId.isEmpty && !$0.orderLinkId.hasPrefix("at-f-") && !recorded.contains($0.orderLinkId)
+        }
         let corrections = booked.keys.filter { $0.hasPrefix("venue-flat-") }
         let halts = try h.engine.store.transitionReasons(to: "halted")
         let otherHalts = halts.filter { !$0.hasPrefix("adl") }
-        let ourOrders = venueOrders.values.filter { $0.orderLinkId.hasPrefix("at-") && !$0.orderLinkId.hasPrefix("at-f-") }.count
+        let ourOrders = venueOrders.values.filter {
+            $0.orderLinkId.hasPrefix("at-") && !$0.orderLinkId.hasPrefix("at-f-")
+        }.count
 
         let report = """
             # Chaos soak

@@ -9,7 +9,8 @@ struct Run {
 }
 
 func agentBinary() -> URL {
-    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("auction-agent")
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "auction-agent")
     if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
     return packageRoot.appendingPathComponent(".build/debug/auction-agent")
 }
@@ -39,7 +40,7 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
     )
 }
 
-@Suite(.serialized) struct CommandLineTests {
+@Suite(.tags(.e2e), .serialized) struct CommandLineTests {
     @Test func simulateThenFeaturesEndToEnd() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -61,16 +62,27 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         // same features as the backtest environment's (whose values are the defaults).
         if !FileManager.default.fileExists(atPath: "/etc/auction-agent/environments/backtest.yaml") {
             let elsewhere = dir.appendingPathComponent("defaults.csv").path
-            let outside = try agent(["features", "--trades", dir.appendingPathComponent("trades.csv").path,
-                                     "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", elsewhere], in: dir)
+            let outside = try agent(
+                [
+                    "features", "--trades", dir.appendingPathComponent("trades.csv").path,
+                    "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", elsewhere,
+                ], in: dir)
             #expect(outside.status == 0, "\(outside.stderr)")
             #expect(outside.stderr.contains("using the built-in defaults"), "\(outside.stderr)")
             #expect(try String(contentsOfFile: elsewhere, encoding: .utf8) == text)
-            let named = try agent(["features", "--env", "backtest", "--trades", dir.appendingPathComponent("trades.csv").path,
-                                   "--out", elsewhere], in: dir)
-            #expect(named.status != 0 && named.stderr.contains("no backtest.yaml"), "an environment asked for by name must exist")
+            let named = try agent(
+                [
+                    "features", "--env", "backtest", "--trades", dir.appendingPathComponent("trades.csv").path,
+                    "--out", elsewhere,
+                ], in: dir)
+            #expect(
+                named.status != 0 && named.stderr.contains("no backtest.yaml"),
+                "an environment asked for by name must exist")
         }
-        #expect(lines[0] == "ts_min,open,high,low,close,volume,vwap,trade_count,bid_px_close,ask_px_close,bid_sz_close,ask_sz_close,mid_close,spread_close,spread_avg_60m,sigma_240,bin_width,poc,vah,val,va_coverage,va_bin_count,profile_bins,va_valid,total_volume_4h,of_1m,of_norm_1m,ambiguous_frac_1m,qimb_close,qimb_ema_60s")
+        #expect(
+            lines[0]
+                == "ts_min,open,high,low,close,volume,vwap,trade_count,bid_px_close,ask_px_close,bid_sz_close,ask_sz_close,mid_close,spread_close,spread_avg_60m,sigma_240,bin_width,poc,vah,val,va_coverage,va_bin_count,profile_bins,va_valid,total_volume_4h,of_1m,of_norm_1m,ambiguous_frac_1m,qimb_close,qimb_ema_60s"
+        )
         #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 30 })
         #expect(lines[1].hasPrefix("1767225600000,"))
 
@@ -88,7 +100,9 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         let flowLines = try String(contentsOfFile: flow, encoding: .utf8).split(separator: "\n")
         #expect(flowLines.count == 61)
         #expect(flowLines[0].hasSuffix("exchange_sided_volume,agreeing_volume,inference_accuracy"))
-        let accuracy = flowLines.dropFirst().compactMap { Double($0.split(separator: ",", omittingEmptySubsequences: false)[9]) }
+        let accuracy = flowLines.dropFirst().compactMap {
+            Double($0.split(separator: ",", omittingEmptySubsequences: false)[9])
+        }
         #expect(accuracy.count == 60)
         #expect(accuracy.allSatisfy { $0 > 0.5 && $0 <= 1 })
     }
@@ -97,7 +111,8 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let trades = dir.appendingPathComponent("t.csv")
-        try "ts,price,size\n1767225600000,50000,1\n1767225600001,5O000,1\n".write(to: trades, atomically: true, encoding: .utf8)
+        try "ts,price,size\n1767225600000,50000,1\n1767225600001,5O000,1\n".write(
+            to: trades, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("f.csv")
         try "previous results\n".write(to: out, atomically: true, encoding: .utf8)
         let run = try agent(["features", "--trades", trades.path, "--out", out.path])
@@ -115,7 +130,9 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         let ok = try agent(["config", "check", "--env", "backtest", "--set", "sizing.risk_pct=0.01"])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("risk_pct: 0.01"))
-        #expect(ok.stdout.contains("# effective configuration of environment 'backtest' (config/environments/backtest.yaml)"))
+        #expect(
+            ok.stdout.contains(
+                "# effective configuration of environment 'backtest' (config/environments/backtest.yaml)"))
         let bad = try agent(["config", "check", "--env", "backtest", "--set", "value_area.va_fraction=2"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--set: value_area.va_fraction: 2 is out of range (0, 1]"), "\(bad.stderr)")
@@ -125,15 +142,25 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(try agent(["simulate", "--hours", "3", "--seed", "8", "--out", dir.path]).status == 0)
-        let settings = ["--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60", "--set", "value_area.min_va_bins=10"]
+        let settings = [
+            "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60", "--set",
+            "value_area.min_va_bins=10",
+        ]
         let out = dir.appendingPathComponent("out").path
-        let run = try agent(["backtest", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
-                             dir.appendingPathComponent("quotes.csv").path, "--out", out, "--warm-from-klines", "--warm-every", "5"] + settings)
+        let run = try agent(
+            [
+                "backtest", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+                dir.appendingPathComponent("quotes.csv").path, "--out", out, "--warm-from-klines", "--warm-every", "5",
+            ] + settings)
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.stderr.contains("warm from klines: |warmed - exact| in ticks over 25 minutes") && run.stderr.contains("p99  POC"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("warm from klines: |warmed - exact| in ticks over 25 minutes")
+                && run.stderr.contains("p99  POC"), "\(run.stderr)")
         let csv = try String(contentsOfFile: out + "/warm_from_klines.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 26 && csv[0].hasPrefix("minute,exact_poc,exact_vah,exact_val,warmed_poc"))
-        let bars = try agent(["backtest", "--bars-only", "--features", out + "/warm_from_klines.csv", "--out", out, "--warm-from-klines"])
+        let bars = try agent([
+            "backtest", "--bars-only", "--features", out + "/warm_from_klines.csv", "--out", out, "--warm-from-klines",
+        ])
         #expect(bars.status != 0 && bars.stderr.contains("--warm-from-klines needs the trades"), "\(bars.stderr)")
     }
 
@@ -142,15 +169,18 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         defer { try? FileManager.default.removeItem(at: dir) }
         let sim = try agent(["simulate", "--hours", "3", "--seed", "8", "--out", dir.path])
         #expect(sim.status == 0, "\(sim.stderr)")
-        let settings = ["--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
-                        "--set", "value_area.min_va_bins=10"]
+        let settings = [
+            "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
+            "--set", "value_area.min_va_bins=10",
+        ]
         var outputs: [[String: Data]] = []
         for run in ["a", "b"] {
             let out = dir.appendingPathComponent(run).path
-            let result = try agent([
-                "backtest", "--trades", dir.appendingPathComponent("trades.csv").path,
-                "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", out,
-            ] + settings)
+            let result = try agent(
+                [
+                    "backtest", "--trades", dir.appendingPathComponent("trades.csv").path,
+                    "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", out,
+                ] + settings)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.contains("backtest: 180 minutes"))
             var files: [String: Data] = [:]
@@ -163,21 +193,31 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         #expect(outputs[0] == outputs[1], "same inputs, same bytes")
         let signals = String(decoding: outputs[0]["signals.csv"]!, as: UTF8.self).split(separator: "\n")
         #expect(signals.count == 181)
-        #expect(signals[0].hasPrefix("ts_min,breakin_long,breakin_short,failbreak_long,failbreak_short,breakout_long,breakout_short,action,reason"))
+        #expect(
+            signals[0].hasPrefix(
+                "ts_min,breakin_long,breakin_short,failbreak_long,failbreak_short,breakout_long,breakout_short,action,reason"
+            ))
         let equity = String(decoding: outputs[0]["equity.csv"]!, as: UTF8.self).split(separator: "\n")
         // One row per minute, and one after the end-of-data close when a position was open at the end.
         #expect(equity.count == 181 || equity.count == 182)
         let html = String(decoding: outputs[0]["report.html"]!, as: UTF8.self)
         #expect(html.contains(#"<line class="grid""#), "the charts have a time axis")
-        #expect(html.contains("<svg") && html.contains("Metrics") && !html.contains("http://") && !html.contains("https://") && !html.contains("<script"))
+        #expect(
+            html.contains("<svg") && html.contains("Metrics") && !html.contains("http://") && !html.contains("https://")
+                && !html.contains("<script"))
         let metrics = try JSONSerialization.jsonObject(with: outputs[0]["metrics.json"]!) as! [String: Any]
         #expect(metrics["initial_equity"] as? Double == 10_000)
         #expect((metrics["by_setup"] as? [String: Any])?.keys.sorted() == ["breakin", "breakout", "failbreak"])
         // P&L identity: initial equity + the trades' net P&L = final equity.
         let tradeLines = String(decoding: outputs[0]["trades.csv"]!, as: UTF8.self).split(separator: "\n")
         let columns = tradeLines[0].split(separator: ",").map(String.init)
-        #expect(columns.suffix(7) == ["initial_stop", "tp1", "tp2", "exit_stop", "available_margin", "risk", "leverage_capped"])
-        let rows = tradeLines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(
+            columns.suffix(7) == [
+                "initial_stop", "tp1", "tp2", "exit_stop", "available_margin", "risk", "leverage_capped",
+            ])
+        let rows = tradeLines.dropFirst().map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
         func value(_ row: [String], _ name: String) -> Double? { Double(row[columns.firstIndex(of: name)!]) }
         let net = rows.map { value($0, "net_pnl")! }.reduce(0, +)
         // Every trade can be audited against docs/SPEC.md §11: the risk is the margin's risk_pct (2 %), the stop lies on the
@@ -199,15 +239,21 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         #expect(abs(10_000 + net - (metrics["final_equity"] as! Double)) < 1e-6)
         // equity.csv ends where metrics.json does: after the close.
         let header = equity[0].split(separator: ",").map(String.init)
-        let lastEquity = Double(equity.last!.split(separator: ",", omittingEmptySubsequences: false)[header.firstIndex(of: "equity")!])!
+        let lastEquity = Double(
+            equity.last!.split(separator: ",", omittingEmptySubsequences: false)[header.firstIndex(of: "equity")!])!
         #expect(abs(lastEquity - (metrics["final_equity"] as! Double)) < 0.01, "\(equity.last!)")
 
         // The same data as stored features, replayed without ticks.
         let features = dir.appendingPathComponent("features.csv").path
-        let f = try agent(["features", "--trades", dir.appendingPathComponent("trades.csv").path,
-                           "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", features] + settings)
+        let f = try agent(
+            [
+                "features", "--trades", dir.appendingPathComponent("trades.csv").path,
+                "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", features,
+            ] + settings)
         #expect(f.status == 0, "\(f.stderr)")
-        let bars = try agent(["backtest", "--bars-only", "--features", features, "--out", dir.appendingPathComponent("bars").path] + settings)
+        let bars = try agent(
+            ["backtest", "--bars-only", "--features", features, "--out", dir.appendingPathComponent("bars").path]
+                + settings)
         #expect(bars.status == 0, "\(bars.stderr)")
         #expect(bars.stderr.contains("backtest: 180 minutes"))
         let misuse = try agent(["backtest", "--bars-only", "--out", dir.path])
@@ -223,7 +269,8 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
             .write(to: grid, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("g").path
         let run = try agent([
-            "grid", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes", dir.appendingPathComponent("quotes.csv").path,
+            "grid", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+            dir.appendingPathComponent("quotes.csv").path,
             "--grid", grid.path, "--workers", "2", "--out", out,
             "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
         ])

@@ -4,7 +4,8 @@ import Foundation
 import Testing
 
 /// The package root (tests run from anywhere).
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 func temporaryDirectory() throws -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("at-\(UUID().uuidString)")
@@ -22,7 +23,7 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
     }
 }
 
-@Suite struct ConfigTests {
+@Suite(.tags(.unit)) struct ConfigTests {
     let backtest = packageRoot.appendingPathComponent("config/environments/backtest.yaml").path
 
     @Test func backtestEnvironmentListsEveryParameterAtItsDefault() throws {
@@ -48,12 +49,14 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
             let differing = ConfigSchema.parameters.map(\.key).filter { c.values[$0] != base.values[$0] }
             #expect(Set(differing).isSubset(of: allowed), "\(env): \(differing)")
         }
-        #expect(try ConfigLoader.load(ConfigSelection(environment: "live", directory: dir)).boolean("live.armed") == false)
+        #expect(
+            try ConfigLoader.load(ConfigSelection(environment: "live", directory: dir)).boolean("live.armed") == false)
     }
 
     @Test func unknownKeysNameFileLineAndKey() {
         expectConfigError("x.yaml:3: value_area.va_fractoin: unknown key") {
-            _ = try ConfigLoader.parse(yaml: "value_area:\n  va_fraction: 0.7\n  va_fractoin: 0.6\n", source: "x.yaml", environment: nil)
+            _ = try ConfigLoader.parse(
+                yaml: "value_area:\n  va_fraction: 0.7\n  va_fractoin: 0.6\n", source: "x.yaml", environment: nil)
         }
         expectConfigError("x.yaml:1: valu_area: unknown group") {
             _ = try ConfigLoader.parse(yaml: "valu_area:\n  va_fraction: 0.7\n", source: "x.yaml", environment: nil)
@@ -81,20 +84,28 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
     @Test func overridesApplyAndAreChecked() throws {
         let dir = packageRoot.appendingPathComponent("config/environments").path
         let config = try ConfigLoader.load(
-            ConfigSelection(environment: "backtest", directory: dir, overrides: ["value_area.va_fraction=0.68", "order_flow.side_source=inferred"])
+            ConfigSelection(
+                environment: "backtest", directory: dir,
+                overrides: ["value_area.va_fraction=0.68", "order_flow.side_source=inferred"])
         )
         #expect(config.features.vaFraction == 0.68)
         #expect(config.features.sideSource == .inferred)
         #expect(config.origins["value_area.va_fraction"] == .override)
         expectConfigError("--set: value_area.nope: unknown key") {
-            _ = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir, overrides: ["value_area.nope=1"]))
+            _ = try ConfigLoader.load(
+                ConfigSelection(environment: "backtest", directory: dir, overrides: ["value_area.nope=1"]))
         }
         expectConfigError("--set: 'value_area.va_fraction' is not group.key=value") {
-            _ = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir, overrides: ["value_area.va_fraction"]))
+            _ = try ConfigLoader.load(
+                ConfigSelection(environment: "backtest", directory: dir, overrides: ["value_area.va_fraction"]))
         }
-        expectConfigError("--set: value_area.bin_width_max_ticks: 12 must be a multiple of value_area.base_bin_ticks (5)") {
-            _ = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir,
-                                                      overrides: ["value_area.base_bin_ticks=5", "value_area.bin_width_max_ticks=12"]))
+        expectConfigError(
+            "--set: value_area.bin_width_max_ticks: 12 must be a multiple of value_area.base_bin_ticks (5)"
+        ) {
+            _ = try ConfigLoader.load(
+                ConfigSelection(
+                    environment: "backtest", directory: dir,
+                    overrides: ["value_area.base_bin_ticks=5", "value_area.bin_width_max_ticks=12"]))
         }
     }
 
@@ -105,16 +116,22 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
             try? FileManager.default.removeItem(at: first)
             try? FileManager.default.removeItem(at: second)
         }
-        try "value_area:\n  min_va_bins: 7\n".write(to: first.appendingPathComponent("lab.yaml"), atomically: true, encoding: .utf8)
-        try "value_area:\n  min_va_bins: 9\n".write(to: second.appendingPathComponent("lab.yaml"), atomically: true, encoding: .utf8)
+        try "value_area:\n  min_va_bins: 7\n".write(
+            to: first.appendingPathComponent("lab.yaml"), atomically: true, encoding: .utf8)
+        try "value_area:\n  min_va_bins: 9\n".write(
+            to: second.appendingPathComponent("lab.yaml"), atomically: true, encoding: .utf8)
         let env = ["AUCTION_CONFIG_DIR": second.path]
-        let fromDir = try ConfigLoader.load(ConfigSelection(environment: "lab", directory: first.path), processEnvironment: env)
+        let fromDir = try ConfigLoader.load(
+            ConfigSelection(environment: "lab", directory: first.path), processEnvironment: env)
         #expect(fromDir.features.minVABins == 7)
         let fromEnv = try ConfigLoader.load(ConfigSelection(environment: "lab"), processEnvironment: env)
         #expect(fromEnv.features.minVABins == 9)
         #expect(fromEnv.source == second.appendingPathComponent("lab.yaml").path)
-        expectConfigError("--env: no ghost.yaml in \(first.path), \(second.path), /etc/auction-agent/environments, config/environments") {
-            _ = try ConfigLoader.load(ConfigSelection(environment: "ghost", directory: first.path), processEnvironment: env)
+        expectConfigError(
+            "--env: no ghost.yaml in \(first.path), \(second.path), /etc/auction-agent/environments, config/environments"
+        ) {
+            _ = try ConfigLoader.load(
+                ConfigSelection(environment: "ghost", directory: first.path), processEnvironment: env)
         }
         expectConfigError("is not an environment name") {
             _ = try ConfigLoader.load(ConfigSelection(environment: "../etc/passwd"), processEnvironment: env)
@@ -125,7 +142,8 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
     }
 
     @Test func renderPrintsEveryParameterWithItsOrigin() throws {
-        var config = try ConfigLoader.parse(yaml: "value_area:\n  va_fraction: 0.7\n", source: "x.yaml", environment: "x")
+        var config = try ConfigLoader.parse(
+            yaml: "value_area:\n  va_fraction: 0.7\n", source: "x.yaml", environment: "x")
         try ConfigLoader.applyOverrides(["sizing.risk_pct=0.01"], to: &config)
         let text = ConfigLoader.render(config)
         for p in ConfigSchema.parameters { #expect(text.contains("  \(p.name): "), "\(p.key)") }

@@ -1,11 +1,12 @@
-@testable import AgentKit
 import ControlProtocol
 import Engine
 import Foundation
 import Logging
 import Testing
 
-@Suite struct SupervisorTests {
+@testable import AgentKit
+
+@Suite(.tags(.unit)) struct SupervisorTests {
     @Test func fullPathWithManualActivation() throws {
         var s = Supervisor(requireManualActivation: true)
         #expect(s.state == .starting)
@@ -30,13 +31,17 @@ import Testing
         var s = Supervisor(requireManualActivation: true)
         _ = s.beginRecovery()
         #expect(s.haltCause == nil)
-        #expect(s.halt(.positionMismatch, "agent and exchange positions differ")?.reason == "position_mismatch: agent and exchange positions differ")
+        #expect(
+            s.halt(.positionMismatch, "agent and exchange positions differ")?.reason
+                == "position_mismatch: agent and exchange positions differ")
         #expect(s.haltCause == .positionMismatch)
         var restarted = Supervisor(requireManualActivation: true)
         _ = restarted.beginRecovery()
         _ = restarted.recovered(previous: .halted, previousReason: s.reason, warm: true)
         #expect(restarted.haltCause == .positionMismatch && restarted.reason == s.reason)
-        #expect(HaltCause(reason: "kill_switch") == .killSwitch && HaltCause(reason: "operator_flatten_direct") == .operatorFlattenDirect)
+        #expect(
+            HaltCause(reason: "kill_switch") == .killSwitch
+                && HaltCause(reason: "operator_flatten_direct") == .operatorFlattenDirect)
         #expect(HaltCause(reason: "paused by the operator") == nil)
     }
 
@@ -60,7 +65,9 @@ import Testing
         #expect(p.recovered(previous: .paused, previousReason: "paused by the operator", warm: true)?.to == .paused)
         var a = Supervisor(requireManualActivation: true, activated: true)
         _ = a.beginRecovery()
-        #expect(a.recovered(previous: .active, previousReason: nil, warm: true)?.to == .active, "an operator's activation survives")
+        #expect(
+            a.recovered(previous: .active, previousReason: nil, warm: true)?.to == .active,
+            "an operator's activation survives")
         var f = Supervisor(requireManualActivation: true)
         _ = f.beginRecovery()
         #expect(f.recovered(previous: .flattening, previousReason: "operator_flatten", warm: false)?.to == .flattening)
@@ -69,9 +76,13 @@ import Testing
     @Test func reloadClassifiesChanges() throws {
         let dir = packageRoot.appendingPathComponent("config/environments").path
         let base = try ConfigLoader.load(ConfigSelection(environment: "sim", directory: dir))
-        let changed = try ConfigLoader.load(ConfigSelection(environment: "sim", directory: dir, overrides: [
-            "risk.cooldown_minutes=5", "value_area.va_fraction=0.68", "agent.mode=paper", "exchange.rest_url=http://x",
-        ]))
+        let changed = try ConfigLoader.load(
+            ConfigSelection(
+                environment: "sim", directory: dir,
+                overrides: [
+                    "risk.cooldown_minutes=5", "value_area.va_fraction=0.68", "agent.mode=paper",
+                    "exchange.rest_url=http://x",
+                ]))
         let (restart, flat, live) = AgentSettings.classify(from: base, to: changed)
         #expect(Set(restart) == ["agent.mode", "exchange.rest_url"])
         #expect(flat == ["value_area.va_fraction"])
@@ -79,17 +90,24 @@ import Testing
     }
 }
 
-@Suite struct AgentStoreTests {
+@Suite(.tags(.unit)) struct AgentStoreTests {
     @Test func rawDataIsPurgedInBatchesAndReplayedInTimeOrder() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString.prefix(8))")
+            .path
         let store = try AgentStore(directory: dir, instrument: .btcusdt)
         let trades = (0..<3_000).map { TradeEvent(ts: Int64($0) * 10, price: 500_000, size: 1) }
-        let quotes = (0..<3_000).map { QuoteEvent(ts: Int64($0) * 10, bidPrice: 499_999, bidSize: 1, askPrice: 500_000, askSize: 1) }
+        let quotes = (0..<3_000).map {
+            QuoteEvent(ts: Int64($0) * 10, bidPrice: 499_999, bidSize: 1, askPrice: 500_000, askSize: 1)
+        }
         try store.writeRaw(trades: trades, quotes: quotes)
         var replayed: [MarketEvent] = []
         let counts = try store.replayRaw(from: 29_000) { replayed.append($0) }
         #expect(counts.trades == 100 && counts.quotes == 100)
-        if case .quote(let q)? = replayed.first { #expect(q.ts == 29_000) } else { Issue.record("a quote comes first at equal times") }
+        if case .quote(let q)? = replayed.first {
+            #expect(q.ts == 29_000)
+        } else {
+            Issue.record("a quote comes first at equal times")
+        }
         #expect(zip(replayed, replayed.dropFirst()).allSatisfy { $0.ts <= $1.ts })
         let deleted = try store.purgeRaw(before: 20_000, batch: 250)
         #expect(deleted == 4_000)
@@ -98,7 +116,7 @@ import Testing
     }
 }
 
-@Suite struct LogSinkTests {
+@Suite(.tags(.unit)) struct LogSinkTests {
     @Test func jsonLinesCarryContextEventAndDottedMetadataAndNeverASecret() throws {
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
@@ -107,13 +125,17 @@ import Testing
         sink.setState("active")
         sink.redact(["s3cr3t-value"])
         let logger = Logger(label: "t") { AgentLogHandler(label: $0, sink: sink) }
-        logger.notice("order filled with key s3cr3t-value", metadata: ["event": "order.filled", "order": ["link_id": "at-e-1-1"], "qty": "0.5"])
+        logger.notice(
+            "order filled with key s3cr3t-value",
+            metadata: ["event": "order.filled", "order": ["link_id": "at-e-1-1"], "qty": "0.5"])
         close(fds[1])
         let data = FileHandle(fileDescriptor: fds[0]).readDataToEndOfFile()
         let line = String(decoding: data, as: UTF8.self)
         #expect(!line.contains("s3cr3t-value"))
         let obj = try #require(try JSONSerialization.jsonObject(with: data) as? [String: String])
-        #expect(obj["event"] == "order.filled" && obj["env"] == "paper" && obj["mode"] == "paper" && obj["state"] == "active")
+        #expect(
+            obj["event"] == "order.filled" && obj["env"] == "paper" && obj["mode"] == "paper"
+                && obj["state"] == "active")
         #expect(obj["order.link_id"] == "at-e-1-1" && obj["qty"] == "0.5" && obj["level"] == "notice")
         #expect(obj["message"] == "order filled with key [redacted]")
         #expect(obj["ts"]?.hasSuffix("Z") == true)
@@ -138,17 +160,25 @@ final class ServerFixture: @unchecked Sendable {
     init(publish: Bool = true) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-\(UUID().uuidString.prefix(8))")
         let store = try AgentStore(directory: dir.path, instrument: .btcusdt)
-        server = ControlServer(path: dir.appendingPathComponent("c.sock").path, board: board, store: store, queue: queue,
-                               logger: Logger(label: "test"), versionInfo: VersionReport(version: "t", environment: "test", mode: "paper", pid: 1))
+        server = ControlServer(
+            path: dir.appendingPathComponent("c.sock").path, board: board, store: store, queue: queue,
+            logger: Logger(label: "test"),
+            versionInfo: VersionReport(version: "t", environment: "test", mode: "paper", pid: 1))
         server.maxLineBytes = 4_096
-        if publish { board.publish(PublishedState(status: sampleStatus(), positions: [], orders: [], valueArea: nil), statusLine: "x") }
+        if publish {
+            board.publish(
+                PublishedState(status: sampleStatus(), positions: [], orders: [], valueArea: nil), statusLine: "x")
+        }
         try server.start()
         let q = queue
         let t = Thread { [self] in
             while lock.withLock({ running }) {
                 for input in q.takeAll(timeoutMs: 50) {
                     if case .command(let call) = input {
-                        call.reply(encodeReply(ControlReply<NoResult>(id: call.request.id, error: ControlFailure(ControlFailure.refused, "stub"))))
+                        call.reply(
+                            encodeReply(
+                                ControlReply<NoResult>(
+                                    id: call.request.id, error: ControlFailure(ControlFailure.refused, "stub"))))
                     }
                 }
             }
@@ -163,13 +193,17 @@ final class ServerFixture: @unchecked Sendable {
 }
 
 func sampleStatus() -> StatusReport {
-    let pnl = PnLReport(equity: 1, cash: 1, unrealizedPnL: 0, todayPnL: 0, dayStartEquity: 1, killSwitchLoss: -1, killSwitchDistance: 1,
-                        killSwitchActive: false, feesPaid: 0, fundingPaid: 0, roundTrips: 0, winningRoundTrips: 0, netPnLAllTime: 0)
-    let health = HealthReport(status: "healthy", reasons: [], marketDataAgeMs: 1, publicStream: "ready", lastVenueSuccessAgoMs: nil,
-                              databaseWritable: true, loopLagMs: 0, clockOffsetMs: 0, reconnects: 0, gaps: 0, watchdog: "none")
-    return StatusReport(environment: "test", mode: "paper", state: "active", stateReason: "r", stateSince: "t", activated: true,
-                        requireManualActivation: true, marketTime: nil, position: nil, workingOrders: 0, pnl: pnl, heat: 0, valueArea: nil,
-                        lastSignal: nil, lastTrade: nil, health: health, uptimeSeconds: 1, version: "t", pid: 1)
+    let pnl = PnLReport(
+        equity: 1, cash: 1, unrealizedPnL: 0, todayPnL: 0, dayStartEquity: 1, killSwitchLoss: -1, killSwitchDistance: 1,
+        killSwitchActive: false, feesPaid: 0, fundingPaid: 0, roundTrips: 0, winningRoundTrips: 0, netPnLAllTime: 0)
+    let health = HealthReport(
+        status: "healthy", reasons: [], marketDataAgeMs: 1, publicStream: "ready", lastVenueSuccessAgoMs: nil,
+        databaseWritable: true, loopLagMs: 0, clockOffsetMs: 0, reconnects: 0, gaps: 0, watchdog: "none")
+    return StatusReport(
+        environment: "test", mode: "paper", state: "active", stateReason: "r", stateSince: "t", activated: true,
+        requireManualActivation: true, marketTime: nil, position: nil, workingOrders: 0, pnl: pnl, heat: 0,
+        valueArea: nil,
+        lastSignal: nil, lastTrade: nil, health: health, uptimeSeconds: 1, version: "t", pid: 1)
 }
 
 /// A raw client: write bytes, read reply lines.
@@ -181,7 +215,9 @@ final class RawClient: @unchecked Sendable {
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard var addr = unixSocketAddress(path) else { throw CommandError("socket path too long: \(path)") }
         let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard r == 0 else { throw CommandError("connect \(path)") }
         var tv = timeval(tv_sec: 30, tv_usec: 0)
@@ -218,7 +254,7 @@ final class RawClient: @unchecked Sendable {
 
 func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [String: Any])?["code"] as? String }
 
-@Suite struct ControlServerTests {
+@Suite(.tags(.integration)) struct ControlServerTests {
     @Test func badRequestsGetErrorRepliesAndTheConnectionStaysUsable() throws {
         let f = try ServerFixture()
         defer { f.stop() }
@@ -261,8 +297,10 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         var st = stat()
         #expect(stat(f.server.path, &st) == 0)
         #expect(st.st_mode & 0o777 == 0o660)
-        let second = ControlServer(path: f.server.path, board: f.board, store: try AgentStore(directory: f.dir.path, instrument: .btcusdt),
-                                   queue: f.queue, logger: Logger(label: "t"), versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
+        let second = ControlServer(
+            path: f.server.path, board: f.board, store: try AgentStore(directory: f.dir.path, instrument: .btcusdt),
+            queue: f.queue, logger: Logger(label: "t"),
+            versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
         #expect(throws: CommandError.self) { try second.start() }
         #expect(ControlServer.peerAllowed(uid: 0, gid: 12_345))
         #expect(ControlServer.peerAllowed(uid: getuid(), gid: 12_345))
@@ -275,18 +313,24 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         let store = try AgentStore(directory: dir.path, instrument: .btcusdt)
         let plain = dir.appendingPathComponent("plain").path
         FileManager.default.createFile(atPath: plain, contents: Data("keep".utf8))
-        let onFile = ControlServer(path: plain, board: StatusBoard(), store: store, queue: EventQueue(), logger: Logger(label: "t"),
-                                   versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
+        let onFile = ControlServer(
+            path: plain, board: StatusBoard(), store: store, queue: EventQueue(), logger: Logger(label: "t"),
+            versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
         #expect(throws: CommandError.self) { try onFile.start() }
         #expect(FileManager.default.contents(atPath: plain) == Data("keep".utf8))
         // A socket file nobody listens on (a dead agent's).
         let path = dir.appendingPathComponent("dead.sock").path
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var addr = try ControlServer.address(path)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         close(fd)
-        let server = ControlServer(path: path, board: StatusBoard(), store: store, queue: EventQueue(), logger: Logger(label: "t"),
-                                   versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
+        let server = ControlServer(
+            path: path, board: StatusBoard(), store: store, queue: EventQueue(), logger: Logger(label: "t"),
+            versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
         try server.start()
         server.stop()
     }
@@ -298,7 +342,8 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         let f = try ServerFixture()
         defer { f.stop() }
         let total = 20_000
-        let answered = fuzz(socket: f.server.path, total: total, workers: 4, seed: 1, maxLineBytes: f.server.maxLineBytes)
+        let answered = fuzz(
+            socket: f.server.path, total: total, workers: 4, seed: 1, maxLineBytes: f.server.maxLineBytes)
         #expect(answered >= total - 200, "every non-empty line is answered: \(answered)")
         let c = try RawClient(f.server.path)
         c.write(#"{"id":1,"cmd":"status"}"# + "\n")
@@ -321,8 +366,11 @@ struct SplitMix {
 /// Sends `total` random and mutated request lines over `workers` connections (valid requests, mutated ones,
 /// garbage, huge lines, invalid UTF-8, odd arguments) and returns how many replies came back.
 func fuzz(socket path: String, total: Int, workers: Int, seed: UInt64, maxLineBytes: Int = 64 * 1024) -> Int {
-    let valid = [#"{"id":1,"cmd":"status"}"#, #"{"id":2,"cmd":"health","args":{}}"#, #"{"id":3,"cmd":"signals","args":{"last":5}}"#,
-                 #"{"id":5,"cmd":"version"}"#, #"{"cmd":"positions"}"#, #"{"id":6,"cmd":"alerts","args":{"last":2}}"#]
+    let valid = [
+        #"{"id":1,"cmd":"status"}"#, #"{"id":2,"cmd":"health","args":{}}"#,
+        #"{"id":3,"cmd":"signals","args":{"last":5}}"#,
+        #"{"id":5,"cmd":"version"}"#, #"{"cmd":"positions"}"#, #"{"id":6,"cmd":"alerts","args":{"last":2}}"#,
+    ]
     let group = DispatchGroup()
     let replies = Counter()
     for w in 0..<workers {
@@ -337,9 +385,13 @@ func fuzz(socket path: String, total: Int, workers: Int, seed: UInt64, maxLineBy
                 case 0: bytes = Array(valid[Int(rng.next() % UInt64(valid.count))].utf8)
                 case 1:
                     bytes = Array(valid[Int(rng.next() % UInt64(valid.count))].utf8)
-                    for _ in 0..<(1 + rng.next() % 4) { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+                    for _ in 0..<(1 + rng.next() % 4) {
+                        bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+                    }
                 case 2: bytes = (0..<(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-                case 3: bytes = Array(repeating: UInt8(ascii: "{"), count: Int(rng.next() % UInt64(maxLineBytes + maxLineBytes / 2)))
+                case 3:
+                    bytes = Array(
+                        repeating: UInt8(ascii: "{"), count: Int(rng.next() % UInt64(maxLineBytes + maxLineBytes / 2)))
                 case 4: bytes = [0xC3, 0x28, 0xA0, 0xA1] + Array(#"{"cmd":"status"}"#.utf8)
                 default: bytes = Array(#"{"id":9,"cmd":"status","args":{"last":"x"},"extra":[1,2,{"a":null}]}"#.utf8)
                 }
@@ -347,7 +399,10 @@ func fuzz(socket path: String, total: Int, workers: Int, seed: UInt64, maxLineBy
                 bytes = bytes.map { $0 == 0x0A ? 0x20 : $0 }
                 // A mutation may turn a read into a changing command; keep the fuzz to reads and garbage.
                 if let text = String(bytes: bytes, encoding: .utf8),
-                    ["activate", "pause", "resume", "flatten", "reload", "kill-switch"].contains(where: { text.contains($0) }) {
+                    ["activate", "pause", "resume", "flatten", "reload", "kill-switch"].contains(where: {
+                        text.contains($0)
+                    })
+                {
                     bytes = Array(#"{"id":1,"cmd":"status"}"#.utf8)
                 }
                 c.write(bytes + [0x0A])

@@ -4,23 +4,30 @@ import Testing
 /// The repository explains itself: every citation of the project's reference documents (docs/SPEC.md,
 /// docs/DESIGN.md, docs/BYBIT.md) in the sources, tests, docs, runbooks and configuration points at a document and a
 /// section that exist, and none cites them by a bare name that resolves nowhere.
-@Suite struct DocsTests {
+@Suite(.tags(.unit)) struct DocsTests {
     static let references = ["SPEC", "DESIGN", "BYBIT"]
 
     var citingFiles: [(path: String, text: String)] {
         get throws {
             var out: [(String, String)] = []
             let fm = FileManager.default
-            for top in ["Sources", "Tests", "docs", "runbooks", "config", "monitoring", "systemd", "scripts", "README.md", "Makefile"] {
+            for top in [
+                "Sources", "Tests", "docs", "runbooks", "config", "monitoring", "systemd", "scripts", "README.md",
+                "Makefile",
+            ] {
                 let url = packageRoot.appending(path: top)
                 var isDirectory: ObjCBool = false
                 guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }
-                let paths = isDirectory.boolValue
+                let paths =
+                    isDirectory.boolValue
                     ? (fm.enumerator(atPath: url.path)?.compactMap { $0 as? String }.map { "\(top)/\($0)" } ?? [])
                     : [top]
                 let kinds = [".swift", ".md", ".yaml", ".yml", ".conf", ".service"]
-                for path in paths where kinds.contains(where: path.hasSuffix) || path == "Makefile" || path.hasPrefix("scripts/") {
-                    guard let text = try? String(contentsOf: packageRoot.appending(path: path), encoding: .utf8) else { continue }
+                for path in paths
+                where kinds.contains(where: path.hasSuffix) || path == "Makefile" || path.hasPrefix("scripts/") {
+                    guard let text = try? String(contentsOf: packageRoot.appending(path: path), encoding: .utf8) else {
+                        continue
+                    }
                     out.append((path, text))
                 }
             }
@@ -59,7 +66,9 @@ import Testing
             for m in text.matches(of: /docs\/(SPEC|DESIGN|BYBIT)\.md,? \(?((?:"[^"\n]+"(?:,? (?:and )?)?)+)/) {
                 let name = String(m.output.1)
                 for title in m.output.2.matches(of: /"([^"\n]+)"/).map({ String($0.output.1).lowercased() }) {
-                    #expect(headings[name]!.contains { $0.hasPrefix(title) }, "\(path): docs/\(name).md has no section \"\(title)\"")
+                    #expect(
+                        headings[name]!.contains { $0.hasPrefix(title) },
+                        "\(path): docs/\(name).md has no section \"\(title)\"")
                 }
             }
         }
@@ -73,5 +82,26 @@ import Testing
                 Issue.record("\(path): bare citation '\(text[m.range])'; write docs/\(m.output.2).md")
             }
         }
+    }
+}
+
+/// Habits the repository keeps (docs/DESIGN.md, "Tests").
+@Suite(.tags(.unit)) struct HabitsTests {
+    /// Every suite says what it needs (`.unit`, `.integration`, `.e2e`), so `make test-fast` can run the unit ones.
+    @Test func everySuiteIsTagged() throws {
+        let tests = packageRoot.appending(path: "Tests")
+        let files =
+            FileManager.default.enumerator(atPath: tests.path)?.compactMap { $0 as? String }.filter {
+                $0.hasSuffix(".swift")
+            } ?? []
+        var suites = 0
+        for file in files {
+            let text = try String(contentsOf: tests.appending(path: file), encoding: .utf8)
+            for line in text.split(separator: "\n") where line.hasPrefix("@Suite") {
+                suites += 1
+                #expect(line.contains(".tags(."), "Tests/\(file): \(line)")
+            }
+        }
+        #expect(suites > 50)
     }
 }

@@ -1,33 +1,50 @@
-@testable import AgentKit
 import Engine
-@testable import Exchange
 import Foundation
 import Testing
 
+@testable import AgentKit
+@testable import Exchange
+
 /// The exchange's side of the books, fed report by report (docs/EXCHANGE.md, "Order states").
-@Suite struct ExchangeBookTests {
+@Suite(.tags(.integration)) struct ExchangeBookTests {
     let instrument = Instrument.btcusdt
 
-    func intent(_ id: String = "at-e-1-1", qty: Lots = 10, side: Direction = .long, reduceOnly: Bool = false) -> OrderIntent {
-        OrderIntent(id: id, side: side, qty: qty, type: .market, reduceOnly: reduceOnly, purpose: reduceOnly ? .exit(.stop) : .entry(.breakIn),
-                    decisionTs: 1_000)
+    func intent(_ id: String = "at-e-1-1", qty: Lots = 10, side: Direction = .long, reduceOnly: Bool = false)
+        -> OrderIntent
+    {
+        OrderIntent(
+            id: id, side: side, qty: qty, type: .market, reduceOnly: reduceOnly,
+            purpose: reduceOnly ? .exit(.stop) : .entry(.breakIn),
+            decisionTs: 1_000)
     }
 
-    func order(_ link: String, _ status: String, cum: String, orderId: String = "o-1", stopOrderType: String = "",
-               trigger: String = "") throws -> OrderInfo {
-        try OrderInfo(JSONFields([
-            "orderId": orderId, "orderLinkId": link, "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "orderStatus": status,
-            "qty": "0.010", "cumExecQty": cum, "leavesQty": "0", "avgPrice": "", "reduceOnly": !stopOrderType.isEmpty,
-            "stopOrderType": stopOrderType, "triggerPrice": trigger,
-        ], path: "order", endpoint: "test"))
+    func order(
+        _ link: String, _ status: String, cum: String, orderId: String = "o-1", stopOrderType: String = "",
+        trigger: String = ""
+    ) throws -> OrderInfo {
+        try OrderInfo(
+            JSONFields(
+                [
+                    "orderId": orderId, "orderLinkId": link, "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market",
+                    "orderStatus": status,
+                    "qty": "0.010", "cumExecQty": cum, "leavesQty": "0", "avgPrice": "",
+                    "reduceOnly": !stopOrderType.isEmpty,
+                    "stopOrderType": stopOrderType, "triggerPrice": trigger,
+                ], path: "order", endpoint: "test"))
     }
 
-    func execution(_ id: String, link: String, qty: String, price: String = "50000.0", side: String = "Buy", type: String = "Trade",
-                   stopOrderType: String = "", fee: String = "0.01", time: Int64 = 2_000) throws -> Execution {
-        try Execution(JSONFields([
-            "execId": id, "orderId": "o-1", "orderLinkId": link, "side": side, "execPrice": price, "execQty": qty, "execFee": fee,
-            "execType": type, "stopOrderType": stopOrderType, "isMaker": false, "execTime": String(time),
-        ], path: "execution", endpoint: "test"))
+    func execution(
+        _ id: String, link: String, qty: String, price: String = "50000.0", side: String = "Buy",
+        type: String = "Trade",
+        stopOrderType: String = "", fee: String = "0.01", time: Int64 = 2_000
+    ) throws -> Execution {
+        try Execution(
+            JSONFields(
+                [
+                    "execId": id, "orderId": "o-1", "orderLinkId": link, "side": side, "execPrice": price,
+                    "execQty": qty, "execFee": fee,
+                    "execType": type, "stopOrderType": stopOrderType, "isMaker": false, "execTime": String(time),
+                ], path: "execution", endpoint: "test"))
     }
 
     @Test func marketOrderPartlyFilledThenCancelledEndsAtWhatExecuted() throws {
@@ -77,19 +94,22 @@ import Testing
 
     @Test func thePositionsOwnStopIsRecognisedNotForeign() throws {
         var book = ExchangeBook(instrument: instrument)
-        let stop = try order("", "Untriggered", cum: "0", orderId: "sl-1", stopOrderType: "StopLoss", trigger: "49000.0")
+        let stop = try order(
+            "", "Untriggered", cum: "0", orderId: "sl-1", stopOrderType: "StopLoss", trigger: "49000.0")
         #expect(book.onOrder(stop).isEmpty)
         #expect(book.heldStopTicks == 490_000)
         book.reconciled(position: 10, openOrders: [stop])
         #expect(book.heldStopTicks == 490_000)
         // It fires: its executions carry its stopOrderType and no orderLinkId; the order ends.
-        let out = try book.onExecution(execution("x9", link: "", qty: "0.010", price: "48999.0", side: "Sell", stopOrderType: "StopLoss"))
+        let out = try book.onExecution(
+            execution("x9", link: "", qty: "0.010", price: "48999.0", side: "Sell", stopOrderType: "StopLoss"))
         guard case .foreign(let e, let lots, let ticks)? = out.first else {
             Issue.record("expected a foreign execution: \(out)")
             return
         }
         #expect(e.stopOrderType == "StopLoss" && lots == 10 && ticks == 489_990)
-        _ = try book.onOrder(order("", "Filled", cum: "0.010", orderId: "sl-1", stopOrderType: "StopLoss", trigger: "49000.0"))
+        _ = try book.onOrder(
+            order("", "Filled", cum: "0.010", orderId: "sl-1", stopOrderType: "StopLoss", trigger: "49000.0"))
         #expect(book.heldStopTicks == nil && book.position == 0)
     }
 
@@ -149,8 +169,9 @@ import Testing
     }
 
     @Test func venueRulesNameBothValues() throws {
-        let info = InstrumentInfo(symbol: "BTCUSDT", status: "Trading", tickSize: ScaledDecimal("0.5")!, qtyStep: ScaledDecimal("0.001")!,
-                                  minOrderQty: ScaledDecimal("0.001")!, maxOrderQty: ScaledDecimal("100")!, maxMarketOrderQty: nil)
+        let info = InstrumentInfo(
+            symbol: "BTCUSDT", status: "Trading", tickSize: ScaledDecimal("0.5")!, qtyStep: ScaledDecimal("0.001")!,
+            minOrderQty: ScaledDecimal("0.001")!, maxOrderQty: ScaledDecimal("100")!, maxMarketOrderQty: nil)
         #expect(VenueRules.differences(info, instrument) == ["instrument.tick_size: exchange 0.5, configuration 0.1"])
     }
 

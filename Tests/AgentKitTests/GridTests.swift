@@ -21,10 +21,11 @@ final class Counter: @unchecked Sendable {
     }
 }
 
-@Suite struct GridTests {
+@Suite(.tags(.unit)) struct GridTests {
     @Test func specParsesAndEnumeratesTheCartesianProduct() throws {
         let spec = try GridSpec.parse(
-            yaml: "rank_by: sharpe\nparameters:\n  value_area.va_fraction: [0.68, 0.7]\n  signal.accept_outside_k: [2, 3, 4]\n",
+            yaml:
+                "rank_by: sharpe\nparameters:\n  value_area.va_fraction: [0.68, 0.7]\n  signal.accept_outside_k: [2, 3, 4]\n",
             source: "g.yaml"
         )
         #expect(spec.rankBy == .sharpe)
@@ -39,11 +40,15 @@ final class Counter: @unchecked Sendable {
     /// environment (what `grid` checks before any work).
     @Test func shippedGridsAreValid() throws {
         let dir = packageRoot.appending(path: "config")
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("grid") && $0.hasSuffix(".yaml") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+            $0.hasPrefix("grid") && $0.hasSuffix(".yaml")
+        }
         #expect(files.sorted() == ["grid.example.yaml", "grid.value-area.yaml"])
-        let base = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir.appending(path: "environments").path))
+        let base = try ConfigLoader.load(
+            ConfigSelection(environment: "backtest", directory: dir.appending(path: "environments").path))
         for file in files {
-            let spec = try GridSpec.parse(yaml: String(contentsOf: dir.appending(path: file), encoding: .utf8), source: file)
+            let spec = try GridSpec.parse(
+                yaml: String(contentsOf: dir.appending(path: file), encoding: .utf8), source: file)
             for combo in spec.combinations {
                 var c = base
                 try ConfigLoader.applyOverrides(combo.map { "\($0.key)=\($0.value)" }, to: &c)
@@ -51,8 +56,9 @@ final class Counter: @unchecked Sendable {
             }
             if file == "grid.value-area.yaml" {
                 #expect(spec.combinations.count == 12)
-                #expect(Set(spec.combinations.map { combo in combo.map { "\($0.value)" } }).contains(["0.25", "1", "200"]),
-                        "the defaults are one of the combinations")
+                #expect(
+                    Set(spec.combinations.map { combo in combo.map { "\($0.value)" } }).contains(["0.25", "1", "200"]),
+                    "the defaults are one of the combinations")
             }
         }
     }
@@ -65,9 +71,12 @@ final class Counter: @unchecked Sendable {
             _ = try GridSpec.parse(yaml: "parameters:\n  value_area.va_fraction:\n    - 1.5\n", source: "g.yaml")
         }
         expectConfigError("g.yaml:1: rank_by: expected one of") {
-            _ = try GridSpec.parse(yaml: "rank_by: luck\nparameters:\n  signal.accept_outside_k: [2]\n", source: "g.yaml")
+            _ = try GridSpec.parse(
+                yaml: "rank_by: luck\nparameters:\n  signal.accept_outside_k: [2]\n", source: "g.yaml")
         }
-        expectConfigError("g.yaml: no parameters to vary") { _ = try GridSpec.parse(yaml: "rank_by: sharpe\n", source: "g.yaml") }
+        expectConfigError("g.yaml: no parameters to vary") {
+            _ = try GridSpec.parse(yaml: "rank_by: sharpe\n", source: "g.yaml")
+        }
     }
 
     func market() -> (trades: [TradeEvent], quotes: [QuoteEvent]) {
@@ -80,14 +89,17 @@ final class Counter: @unchecked Sendable {
 
     func base() throws -> ResolvedConfig {
         var c = try ConfigLoader.load(ConfigSelection(), defaultEnvironment: nil)
-        try ConfigLoader.applyOverrides(["value_area.rolling_window_minutes=60", "value_area.warmup_minutes=60", "value_area.min_va_bins=10"], to: &c)
+        try ConfigLoader.applyOverrides(
+            ["value_area.rolling_window_minutes=60", "value_area.warmup_minutes=60", "value_area.min_va_bins=10"],
+            to: &c)
         return c
     }
 
     @Test func gridRunsEqualSingleBacktestsWhateverTheWorkers() throws {
         let (trades, quotes) = market()
         let spec = try GridSpec.parse(
-            yaml: "parameters:\n  value_area.va_fraction: [0.6, 0.7]\n  sizing.risk_pct: [0.01, 0.02]\n", source: "g.yaml")
+            yaml: "parameters:\n  value_area.va_fraction: [0.6, 0.7]\n  sizing.risk_pct: [0.01, 0.02]\n",
+            source: "g.yaml")
         let base = try base()
         let one = try runGrid(spec, base: base, trades: trades, quotes: quotes, workers: 1)
         let two = try runGrid(spec, base: base, trades: trades, quotes: quotes, workers: 2)
@@ -96,13 +108,15 @@ final class Counter: @unchecked Sendable {
         // Run 3 (va 0.7, risk 0.01) equals a plain backtest with those settings.
         var c = base
         try ConfigLoader.applyOverrides(["value_area.va_fraction=0.7", "sizing.risk_pct=0.01"], to: &c)
-        let single = runBacktest(trades: trades, quotes: quotes, features: c.features, strategy: c.strategy, instrument: c.instrument)
+        let single = runBacktest(
+            trades: trades, quotes: quotes, features: c.features, strategy: c.strategy, instrument: c.instrument)
         #expect(one[2].metrics == single.metrics)
     }
 
     @Test func interruptedGridKeepsTheFinishedRuns() throws {
         let (trades, quotes) = market()
-        let spec = try GridSpec.parse(yaml: "parameters:\n  sizing.risk_pct: [0.01, 0.015, 0.02, 0.025]\n", source: "g.yaml")
+        let spec = try GridSpec.parse(
+            yaml: "parameters:\n  sizing.risk_pct: [0.01, 0.015, 0.02, 0.025]\n", source: "g.yaml")
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = try GridStore(path: dir.appendingPathComponent("g.sqlite").path, gridId: "t")

@@ -15,19 +15,24 @@ final class HeadlessBrowser: @unchecked Sendable {
     private let executor = DedicatedExecutor(label: "cdp")
 
     static var executable: String? {
-        ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }
 
     init() throws {
         guard let exe = Self.executable else {
             throw BrowserError("chromium is not installed: run `bash scripts/setup --tests` (Debian package chromium)")
         }
-        profile = FileManager.default.temporaryDirectory.appendingPathComponent("chromium-\(UUID().uuidString.prefix(8))")
+        profile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chromium-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                             "--hide-scrollbars", "--window-size=1400,1500", "--remote-debugging-address=127.0.0.1",
-                             "--remote-debugging-port=0", "--remote-allow-origins=*", "--user-data-dir=\(profile.path)", "about:blank"]
+        process.arguments = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--hide-scrollbars", "--window-size=1400,1500", "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0", "--remote-allow-origins=*", "--user-data-dir=\(profile.path)", "about:blank",
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -36,7 +41,9 @@ final class HeadlessBrowser: @unchecked Sendable {
         let deadline = Date(timeIntervalSinceNow: 30)
         var port: Int?
         while port == nil && Date() < deadline && process.isRunning {
-            port = (try? String(contentsOf: portFile, encoding: .utf8))?.split(separator: "\n").first.flatMap { Int($0) }
+            port = (try? String(contentsOf: portFile, encoding: .utf8))?.split(separator: "\n").first.flatMap {
+                Int($0)
+            }
             if port == nil { usleep(100_000) }
         }
         guard let port else {
@@ -57,10 +64,14 @@ final class HeadlessBrowser: @unchecked Sendable {
     /// Opens `url` in a new tab, which later evaluations use.
     func open(_ url: String) throws {
         let transport = CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 10_000)
-        let reply = try transport.send(method: "PUT", url: "http://127.0.0.1:\(devtoolsPort)/json/new?\(url)", headers: [], body: nil)
-        guard reply.status == 200, let target = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
+        let reply = try transport.send(
+            method: "PUT", url: "http://127.0.0.1:\(devtoolsPort)/json/new?\(url)", headers: [], body: nil)
+        guard reply.status == 200,
+            let target = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
             let ws = target["webSocketDebuggerUrl"] as? String
-        else { throw BrowserError("cannot open a tab: HTTP \(reply.status) \(String(decoding: reply.body, as: UTF8.self))") }
+        else {
+            throw BrowserError("cannot open a tab: HTTP \(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
+        }
         pageSocket = ws
     }
 
@@ -74,11 +85,13 @@ final class HeadlessBrowser: @unchecked Sendable {
             do {
                 var configuration = WebSocketClientConfiguration()
                 configuration.maxFrameSize = 32 << 20
-                try await WebSocketClient.connect(url: url, configuration: configuration, logger: Logger(label: "cdp")) { inbound, outbound, _ in
+                try await WebSocketClient.connect(url: url, configuration: configuration, logger: Logger(label: "cdp"))
+                { inbound, outbound, _ in
                     try await outbound.write(.text(String(decoding: request, as: UTF8.self)))
                     for try await message in inbound.messages(maxSize: 32 << 20) {
                         guard case .text(let text) = message,
-                            let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], obj["id"] as? Int == 1
+                            let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                            obj["id"] as? Int == 1
                         else { continue }
                         box.set(obj)
                         return
@@ -89,7 +102,9 @@ final class HeadlessBrowser: @unchecked Sendable {
             }
             done.signal()
         }
-        guard done.wait(timeout: .now() + 20) == .success else { throw BrowserError("\(method): no answer within 20 s") }
+        guard done.wait(timeout: .now() + 20) == .success else {
+            throw BrowserError("\(method): no answer within 20 s")
+        }
         guard let reply = box.value else { throw BrowserError("\(method): \(box.error ?? "connection closed")") }
         if let error = reply["error"] { throw BrowserError("\(method): \(error)") }
         return reply["result"] as? [String: Any] ?? [:]
@@ -103,18 +118,15 @@ final class HeadlessBrowser: @unchecked Sendable {
 
     /// Polls `expression` until it is true (every 250 ms, up to `seconds`).
     func waitFor(_ expression: String, seconds: Double = 30) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
-            if (try? evaluate(expression)) as? Bool == true { return true }
-            usleep(250_000)
-        }
-        return false
+        poll(seconds: seconds, every: 0.25) { (try? evaluate(expression)) as? Bool == true }
     }
 
     /// A PNG of the page as it is.
     func screenshot() throws -> Data {
         let result = try call("Page.captureScreenshot", ["format": "png", "captureBeyondViewport": true])
-        guard let base64 = result["data"] as? String, let png = Data(base64Encoded: base64) else { throw BrowserError("no screenshot data") }
+        guard let base64 = result["data"] as? String, let png = Data(base64Encoded: base64) else {
+            throw BrowserError("no screenshot data")
+        }
         return png
     }
 }

@@ -1,23 +1,30 @@
-@testable import AgentKit
 import ControlProtocol
 import Engine
 import Exchange
 import Foundation
-@testable import Simulator
 import Testing
+
+@testable import AgentKit
+@testable import Simulator
 
 /// Live and shadow against a venue that behaves as Bybit documents (docs/EXCHANGE.md): each scenario of the
 /// exchange-truth work on its own, through the daemon's engine, mirror, REST client and private stream.
-@Suite(.serialized) struct LiveExchangeTruthTests {
+@Suite(.tags(.integration), .serialized) struct LiveExchangeTruthTests {
     /// A restart with a position and its exchange-held stop: the stop is the position's own conditional order, not
     /// a foreign one; the agent comes back observing (live asks the operator again), not halted.
     @Test func restartWithAPositionAndItsExchangeStopIsNotAMismatch() async throws {
         let h = try LiveHarness()
         try h.start()
-        #expect(await h.tradeUntilPositionIsProtected(), "\(h.events("signal.action").count) signals \(h.state) \(h.engine.lastSignal.map { "\($0.action) \($0.reason)" } ?? "-") \(h.engine.lastFeatures?.index ?? -1) \(h.marketTs)")
+        #expect(
+            await h.tradeUntilPositionIsProtected(),
+            "\(h.events("signal.action").count) signals \(h.state) \(h.engine.lastSignal.map { "\($0.action) \($0.reason)" } ?? "-") \(h.engine.lastFeatures?.index ?? -1) \(h.marketTs)"
+        )
         let qty = h.engine.trader.signedQty
         #expect(qty == h.venuePosition)
-        #expect(h.venue.lock.withLock { h.venue.orders.values.contains { $0.stopOrderType == "StopLoss" && $0.status == "Untriggered" } })
+        #expect(
+            h.venue.lock.withLock {
+                h.venue.orders.values.contains { $0.stopOrderType == "StopLoss" && $0.status == "Untriggered" }
+            })
         h.stop()
         try h.start()
         #expect(h.state == "observing", "\(h.engine.supervisor.reason)")
@@ -26,7 +33,10 @@ import Testing
         // Setting the same stop again answers 34040: success, not an alert.
         let held = try #require(h.engine.mirrorState.stopHeld)
         h.mirror.setStop(ticks: held)
-        #expect(await h.wait { $0.events("venue.stop_set").contains { ($0["message"] as? String)?.contains("34040") == true } })
+        #expect(
+            await h.wait {
+                $0.events("venue.stop_set").contains { ($0["message"] as? String)?.contains("34040") == true }
+            })
         #expect(h.alerts("stop_refused").isEmpty)
         h.stop()
     }
@@ -59,8 +69,9 @@ import Testing
         // Trade until an order executes at the venue while the stream is silent (the agent still believes it).
         await h.run(minutes: 600) { h in h.venuePosition != 0 || h.engine.mirrorState.streamState != .ready }
         #expect(h.venuePosition != 0)
-        #expect(await h.wait(seconds: 90) { $0.engine.trader.signedQty == $0.venuePosition && $0.venueStop != nil },
-                "agent \(h.engine.trader.signedQty), venue \(h.venuePosition), stream \(h.engine.mirrorState.streamState)")
+        #expect(
+            await h.wait(seconds: 90) { $0.engine.trader.signedQty == $0.venuePosition && $0.venueStop != nil },
+            "agent \(h.engine.trader.signedQty), venue \(h.venuePosition), stream \(h.engine.mirrorState.streamState)")
         #expect(h.events("venue.resync").count >= 1)
         #expect(h.state == "active", "\(h.engine.supervisor.reason)")
         #expect(await h.wait { !$0.alerts("private_stream").isEmpty }, "the silent stream is alerted after 10 s")
@@ -77,11 +88,15 @@ import Testing
         // libcurl retries a dead kept-alive connection once by itself: ten drops cover the client's four attempts.
         try h.fault(#"{"dropCreateRepliesCount":"10"}"#)
         #expect(await h.tradeUntilPositionIsProtected())
-        #expect(!h.events("order.unknown").isEmpty, "the create's outcome was unknown: \(h.events("order.acknowledged"))")
+        #expect(
+            !h.events("order.unknown").isEmpty, "the create's outcome was unknown: \(h.events("order.acknowledged"))")
         #expect(h.alerts("order_rejected").isEmpty && h.alerts("position_mismatch").isEmpty)
-        let entry = try #require(h.events("order.submitted").first { ($0["purpose"] as? String)?.hasPrefix("entry") == true })
+        let entry = try #require(
+            h.events("order.submitted").first { ($0["purpose"] as? String)?.hasPrefix("entry") == true })
         let id = try #require(entry["order_link_id"] as? String)
-        #expect(h.venue.lock.withLock { h.venue.orders.values.filter { $0.orderLinkId == id }.count } == 1, "one order, not zero or two")
+        #expect(
+            h.venue.lock.withLock { h.venue.orders.values.filter { $0.orderLinkId == id }.count } == 1,
+            "one order, not zero or two")
         #expect(h.venuePosition == h.engine.trader.signedQty)
         h.stop()
     }
@@ -113,10 +128,14 @@ import Testing
         #expect(await h.tradeUntilPositionIsProtected())
         try h.fault(#"{"cutPrivateStreams":true}"#)
         #expect(await h.wait { $0.engine.mirrorState.streamState != .ready })
-        #expect(h.state == "active" && h.engine.entryVeto == "private_stream", "no entry while the stream is not authenticated")
+        #expect(
+            h.state == "active" && h.engine.entryVeto == "private_stream",
+            "no entry while the stream is not authenticated")
         let before = try #require(h.engine.trader.position).qty
         _ = h.venue.forceClose(lots: max(1, before / 2), execType: "AdlTrade")
-        #expect(await h.wait { $0.engine.trader.signedQty == $0.venuePosition }, "agent \(h.engine.trader.signedQty), venue \(h.venuePosition)")
+        #expect(
+            await h.wait { $0.engine.trader.signedQty == $0.venuePosition },
+            "agent \(h.engine.trader.signedQty), venue \(h.venuePosition)")
         #expect(h.state == "halted" && !h.alerts("adl").isEmpty)
         let reply = await h.command(.flatten, args: ["timeout": .number(30)])
         #expect(reply.contains(#""ok":true"#), "\(reply)")
@@ -135,7 +154,9 @@ import Testing
         try h.fault(#"{"rejectTradingStop":true}"#)
         h.engine.mirrorState.lastResyncWall = 0
         #expect(await h.wait { !$0.alerts("unprotected_position").isEmpty }, "\(h.events("venue.resync").count)")
-        #expect(await h.wait { $0.venuePosition == 0 && $0.engine.trader.position == nil && $0.state == "halted" }, "\(h.state)")
+        #expect(
+            await h.wait { $0.venuePosition == 0 && $0.engine.trader.position == nil && $0.state == "halted" },
+            "\(h.state)")
         #expect(!h.alerts("stop_refused").isEmpty)
         #expect(h.alerts("stop_refused").allSatisfy { $0["alert.severity"] as? String == "critical" })
         h.stop()
@@ -151,7 +172,11 @@ import Testing
         // Jump the venue's market past the next 8-hour boundary.
         let boundary = (h.marketTs / 28_800_000 + 1) * 28_800_000
         let q = try #require(h.venue.currentQuote)
-        h.venue.onMarket(.quote(QuoteEvent(ts: boundary + 1, bidPrice: q.bidPrice, bidSize: q.bidSize, askPrice: q.askPrice, askSize: q.askSize)))
+        h.venue.onMarket(
+            .quote(
+                QuoteEvent(
+                    ts: boundary + 1, bidPrice: q.bidPrice, bidSize: q.bidSize, askPrice: q.askPrice, askSize: q.askSize
+                )))
         let charged = try #require(h.venue.lock.withLock { h.venue.executions.last { $0.execType == "Funding" } })
         #expect(await h.wait { !$0.events("funding.booked").isEmpty })
         #expect(abs(h.engine.trader.fundingPaid - paidBefore - charged.fee) < 1e-6)
@@ -165,7 +190,9 @@ import Testing
         h.startRetryMs = 1_500
         try h.fault(#"{"failNextHTTPStatus":503,"failNextHTTPCount":"100000"}"#)
         try h.start()
-        #expect(h.state == "halted" && h.engine.supervisor.reason.hasPrefix("venue_unreachable"), "\(h.engine.supervisor.reason)")
+        #expect(
+            h.state == "halted" && h.engine.supervisor.reason.hasPrefix("venue_unreachable"),
+            "\(h.engine.supervisor.reason)")
         #expect(!h.events("reconcile.retry").isEmpty)
         #expect(h.alerts("position_mismatch").isEmpty)
         let refused = await h.command(.resume)

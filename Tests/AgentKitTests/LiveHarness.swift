@@ -1,12 +1,13 @@
-@testable import AgentKit
 import ControlProtocol
 import Engine
 import Exchange
 import ExchangeStreams
 import Foundation
 import Logging
-@testable import Simulator
 import Testing
+
+@testable import AgentKit
+@testable import Simulator
 
 /// Live (or shadow) mode in one process: an `AgentEngine` and its `ExchangeMirror` (REST worker and private
 /// stream, the daemon's own code) against a `SimVenue` on loopback. The test feeds the generated market to the venue
@@ -71,35 +72,42 @@ final class LiveHarness: @unchecked Sendable {
     /// A fresh engine on the harness's database, recovered and reconciled against the venue; the mirror started.
     func start() throws {
         let port = server.port
-        let all = [
-            "agent.mode=\(mode)", "live.armed=true", "value_area.rolling_window_minutes=30", "value_area.warmup_minutes=30",
-            "value_area.min_va_bins=5", "risk.max_hold_minutes=5", "risk.extend_if_profitable=false",
-            "agent.require_manual_activation=false", "exchange.rest_url=http://127.0.0.1:\(port)",
-            "exchange.private_ws_url=ws://127.0.0.1:\(port)/v5/private", "shadow.rest_url=http://127.0.0.1:\(port)",
-            "shadow.private_ws_url=ws://127.0.0.1:\(port)/v5/private",
-        ] + overrides
-        let resolved = try ConfigLoader.load(ConfigSelection(environment: mode, directory: packageRoot.appendingPathComponent("config/environments").path,
-                                                             overrides: all))
+        let all =
+            [
+                "agent.mode=\(mode)", "live.armed=true", "value_area.rolling_window_minutes=30",
+                "value_area.warmup_minutes=30",
+                "value_area.min_va_bins=5", "risk.max_hold_minutes=5", "risk.extend_if_profitable=false",
+                "agent.require_manual_activation=false", "exchange.rest_url=http://127.0.0.1:\(port)",
+                "exchange.private_ws_url=ws://127.0.0.1:\(port)/v5/private", "shadow.rest_url=http://127.0.0.1:\(port)",
+                "shadow.private_ws_url=ws://127.0.0.1:\(port)/v5/private",
+            ] + overrides
+        let resolved = try ConfigLoader.load(
+            ConfigSelection(
+                environment: mode, directory: packageRoot.appendingPathComponent("config/environments").path,
+                overrides: all))
         let settings = AgentSettings(resolved, environment: "harness")
         logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         let sink = LogSink(output: .jsonLines, fd: logFD, environment: [:])
         let logger = Logger(label: "harness") { AgentLogHandler(label: $0, sink: sink) }
         let store = try AgentStore(directory: dir, instrument: settings.instrument)
         queue = EventQueue()
-        engine = AgentEngine(settings: settings, store: store, board: StatusBoard(), logger: logger, sink: sink, webhook: nil,
-                             clock: MarketClock(speed: 1, anchorMarket: marketTs == 0 ? 0 : marketTs, anchorWall: wallClockMillis()),
-                             version: "test", startedWall: wallClockMillis())
+        engine = AgentEngine(
+            settings: settings, store: store, board: StatusBoard(), logger: logger, sink: sink, webhook: nil,
+            clock: MarketClock(speed: 1, anchorMarket: marketTs == 0 ? 0 : marketTs, anchorWall: wallClockMillis()),
+            version: "test", startedWall: wallClockMillis())
         var rest = BybitRESTConfig(baseURL: restURL)
         rest.backoffBaseMs = 10
-        let client = BybitRESTClient(config: rest, credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
-                                     transport: CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 1_000))
+        let client = BybitRESTClient(
+            config: rest, credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
+            transport: CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 1_000))
         var stream = StreamSettings(url: "ws://127.0.0.1:\(port)/v5/private")
         stream.pingIntervalMs = 500
         stream.deadAfterMs = streamDeadAfterMs
         stream.reconnectBaseMs = 100
         stream.reconnectCapMs = 500
-        mirror = ExchangeMirror(client: client, instrument: settings.instrument, privateSettings: stream,
-                                credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"), queue: queue, logger: logger)
+        mirror = ExchangeMirror(
+            client: client, instrument: settings.instrument, privateSettings: stream,
+            credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"), queue: queue, logger: logger)
         mirror.notReceivedAfterMs = 2_000
         engine.mirror = mirror
         if let startRetryMs { engine.startRetryMs = startRetryMs }
@@ -177,7 +185,9 @@ final class LiveHarness: @unchecked Sendable {
     func settle() async {
         let deadline = wallClockMillis() + 20_000
         while wallClockMillis() < deadline {
-            let busy = engine.mirrorState.book.hasOrdersInFlight || engine.mirrorState.stopInFlight || engine.mirrorState.resyncInFlight
+            let busy =
+                engine.mirrorState.book.hasOrdersInFlight || engine.mirrorState.stopInFlight
+                || engine.mirrorState.resyncInFlight
                 || engine.mirrorState.flattenAsked && engine.mirrorState.flattenResult == nil
             let got = queue.takeAll(timeoutMs: 0)
             _ = engine.step(got + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
@@ -201,15 +211,17 @@ final class LiveHarness: @unchecked Sendable {
     @discardableResult
     func command(_ cmd: ControlCommand, args: [String: ControlArg]? = nil) async -> String {
         let box = OneShot<Data>()
-        let call = ControlCall(request: ControlRequest(id: 1, cmd: cmd.rawValue, args: args), command: cmd, peerUid: 0) { box.set($0) }
+        let call = ControlCall(request: ControlRequest(id: 1, cmd: cmd.rawValue, args: args), command: cmd, peerUid: 0)
+        { box.set($0) }
         _ = engine.step([.command(call)], wall: wallClockMillis())
         _ = await wait(seconds: 30) { _ in box.value != nil }
         return box.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     func fault(_ json: String) throws {
-        let reply = try CurlTransport().send(method: "POST", url: restURL + "/sim/faults", headers: ["Content-Type: application/json"],
-                                             body: Array(json.utf8))
+        let reply = try CurlTransport().send(
+            method: "POST", url: restURL + "/sim/faults", headers: ["Content-Type: application/json"],
+            body: Array(json.utf8))
         #expect(reply.status == 200)
     }
 
@@ -223,18 +235,22 @@ final class LiveHarness: @unchecked Sendable {
     func events(_ name: String) -> [[String: Any]] {
         guard let text = try? String(contentsOfFile: logPath, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line in
-            guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], o["event"] as? String == name
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                o["event"] as? String == name
             else { return nil }
             return o
         }
     }
 
-    func alerts(_ kind: String) -> [[String: Any]] { events("alert.raised").filter { $0["alert.kind"] as? String == kind } }
+    func alerts(_ kind: String) -> [[String: Any]] {
+        events("alert.raised").filter { $0["alert.kind"] as? String == kind }
+    }
 
     /// Trades the market (activated) until the agent holds a position that the exchange holds too, with its stop.
     func tradeUntilPositionIsProtected(maxMinutes: Double = 600) async -> Bool {
         await run(minutes: maxMinutes) { h in
-            h.engine.trader.position != nil && h.venuePosition != 0 && h.venueStop != nil && !h.engine.mirrorState.book.hasOrdersInFlight
+            h.engine.trader.position != nil && h.venuePosition != 0 && h.venueStop != nil
+                && !h.engine.mirrorState.book.hasOrdersInFlight
         }
         return engine.trader.position != nil && venueStop != nil
     }

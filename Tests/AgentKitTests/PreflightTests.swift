@@ -31,38 +31,56 @@ final class InProcessVenue: @unchecked Sendable {
 
 /// `--set` overrides pointing every exchange URL at a venue on loopback.
 func exchangeSettings(port: Int) -> [String] {
-    ["--set", "exchange.rest_url=http://127.0.0.1:\(port)", "--set", "exchange.public_ws_url=ws://127.0.0.1:\(port)/v5/public/linear",
-     "--set", "exchange.private_ws_url=ws://127.0.0.1:\(port)/v5/private"]
+    [
+        "--set", "exchange.rest_url=http://127.0.0.1:\(port)", "--set",
+        "exchange.public_ws_url=ws://127.0.0.1:\(port)/v5/public/linear",
+        "--set", "exchange.private_ws_url=ws://127.0.0.1:\(port)/v5/private",
+    ]
 }
 
-@Suite(.serialized) struct PreflightTests {
+@Suite(.tags(.e2e), .serialized) struct PreflightTests {
     @Test func preflightPassesAgainstTheSimulator() throws {
         let sim = try InProcessVenue()
-        let run = try agent(["preflight", "--env", "backtest", "--json", "--stream-timeout", "30"] + sim.settings,
-                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        let run = try agent(
+            ["preflight", "--env", "backtest", "--json", "--stream-timeout", "30"] + sim.settings,
+            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]
         #expect(json["ok"] as? Bool == true)
         let names = (json["checks"] as! [[String: Any]]).map { $0["name"] as! String }
-        #expect(names == ["config", "venue", "keys", "rest", "clock", "instrument", "wallet", "position mode", "position", "orders",
-                          "public stream", "private stream"])
+        #expect(
+            names == [
+                "config", "venue", "keys", "rest", "clock", "instrument", "wallet", "position mode", "position",
+                "orders",
+                "public stream", "private stream",
+            ])
         #expect(!run.stdout.contains("sim-secret"), "the secret is never printed")
     }
 
     /// Shadow sends its orders to the testnet: preflight checks the testnet's keys and URLs, not the mainnet's.
     @Test func shadowPreflightChecksTheTestnetKeysAndURLs() throws {
         let sim = try InProcessVenue()
-        let testnet = ["--set", "shadow.rest_url=http://127.0.0.1:\(sim.port)", "--set", "shadow.private_ws_url=ws://127.0.0.1:\(sim.port)/v5/private",
-                       "--set", "exchange.rest_url=http://127.0.0.1:9", "--set", "exchange.private_ws_url=ws://127.0.0.1:9/v5/private",
-                       "--set", "exchange.public_ws_url=ws://127.0.0.1:\(sim.port)/v5/public/linear"]
+        let testnet = [
+            "--set", "shadow.rest_url=http://127.0.0.1:\(sim.port)", "--set",
+            "shadow.private_ws_url=ws://127.0.0.1:\(sim.port)/v5/private",
+            "--set", "exchange.rest_url=http://127.0.0.1:9", "--set",
+            "exchange.private_ws_url=ws://127.0.0.1:9/v5/private",
+            "--set", "exchange.public_ws_url=ws://127.0.0.1:\(sim.port)/v5/public/linear",
+        ]
         // Mainnet keys alone do not make shadow ready.
-        let mainnetOnly = try agent(["preflight", "--env", "shadow", "--stream-timeout", "3"] + testnet,
-                                    environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret",
-                                                  "BYBIT_TESTNET_API_KEY": "", "BYBIT_TESTNET_API_SECRET": ""])
+        let mainnetOnly = try agent(
+            ["preflight", "--env", "shadow", "--stream-timeout", "3"] + testnet,
+            environment: [
+                "BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret",
+                "BYBIT_TESTNET_API_KEY": "", "BYBIT_TESTNET_API_SECRET": "",
+            ])
         #expect(mainnetOnly.status == 1)
-        #expect(mainnetOnly.stdout.contains("FAIL keys: missing: set BYBIT_TESTNET_API_KEY and BYBIT_TESTNET_API_SECRET"), "\(mainnetOnly.stdout)")
-        let run = try agent(["preflight", "--env", "shadow", "--stream-timeout", "30"] + testnet,
-                            environment: ["BYBIT_TESTNET_API_KEY": "sim-key", "BYBIT_TESTNET_API_SECRET": "sim-secret"])
+        #expect(
+            mainnetOnly.stdout.contains("FAIL keys: missing: set BYBIT_TESTNET_API_KEY and BYBIT_TESTNET_API_SECRET"),
+            "\(mainnetOnly.stdout)")
+        let run = try agent(
+            ["preflight", "--env", "shadow", "--stream-timeout", "30"] + testnet,
+            environment: ["BYBIT_TESTNET_API_KEY": "sim-key", "BYBIT_TESTNET_API_SECRET": "sim-secret"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         #expect(run.stdout.contains("ok   venue: testnet (mode shadow): http://127.0.0.1:\(sim.port)"), "\(run.stdout)")
         #expect(run.stdout.contains("ok   position mode: one-way"))
@@ -71,11 +89,14 @@ func exchangeSettings(port: Int) -> [String] {
     /// Hedge mode and instrument rules that differ from the configuration fail, naming what differs.
     @Test func hedgeModeAndDifferentInstrumentRulesFail() throws {
         let sim = try InProcessVenue()
-        let reply = try CurlTransport().send(method: "POST", url: "http://127.0.0.1:\(sim.port)/sim/account", headers: [],
-                                             body: Array(#"{"hedgeMode":true}"#.utf8))
+        let reply = try CurlTransport().send(
+            method: "POST", url: "http://127.0.0.1:\(sim.port)/sim/account", headers: [],
+            body: Array(#"{"hedgeMode":true}"#.utf8))
         #expect(reply.status == 200)
-        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "3", "--set", "instrument.tick_size=0.5"] + sim.settings,
-                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        let run = try agent(
+            ["preflight", "--env", "backtest", "--stream-timeout", "3", "--set", "instrument.tick_size=0.5"]
+                + sim.settings,
+            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
         #expect(run.status == 1)
         #expect(run.stdout.contains("instrument.tick_size: exchange 0.1, configuration 0.5"), "\(run.stdout)")
         #expect(run.stdout.contains("FAIL position mode: the account is in hedge mode"), "\(run.stdout)")
@@ -86,21 +107,26 @@ func exchangeSettings(port: Int) -> [String] {
         let sim = try InProcessVenue()
         let dir = NSTemporaryDirectory() + "rules-\(UUID())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let run = try agent(["run", "--env", "live", "--state-dir", dir, "--socket", dir + "/c.sock", "--set", "live.armed=true",
-                             "--set", "instrument.qty_step=0.01", "--set", "instrument.min_qty=0.01"] + sim.settings,
-                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        let run = try agent(
+            [
+                "run", "--env", "live", "--state-dir", dir, "--socket", dir + "/c.sock", "--set", "live.armed=true",
+                "--set", "instrument.qty_step=0.01", "--set", "instrument.min_qty=0.01",
+            ] + sim.settings,
+            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
         #expect(run.status == 1)
         #expect(run.stderr.contains("instrument.qty_step: exchange 0.001, configuration 0.01"), "\(run.stderr)")
     }
 
     @Test func missingKeysAndBadSecretFailWithReasons() throws {
         let sim = try InProcessVenue()
-        let none = try agent(["preflight", "--env", "backtest", "--stream-timeout", "3"] + sim.settings,
-                             environment: ["BYBIT_API_KEY": "", "BYBIT_API_SECRET": ""])
+        let none = try agent(
+            ["preflight", "--env", "backtest", "--stream-timeout", "3"] + sim.settings,
+            environment: ["BYBIT_API_KEY": "", "BYBIT_API_SECRET": ""])
         #expect(none.status == 1)
         #expect(none.stdout.contains("FAIL keys: missing: set BYBIT_API_KEY and BYBIT_API_SECRET"), "\(none.stdout)")
-        let bad = try agent(["preflight", "--env", "backtest", "--stream-timeout", "5"] + sim.settings,
-                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "wrong-secret-value"])
+        let bad = try agent(
+            ["preflight", "--env", "backtest", "--stream-timeout", "5"] + sim.settings,
+            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "wrong-secret-value"])
         #expect(bad.status == 1)
         #expect(bad.stdout.contains("FAIL wallet: GET /v5/account/wallet-balance: retCode 10004"), "\(bad.stdout)")
         #expect(bad.stdout.contains("FAIL private stream"), "\(bad.stdout)")
@@ -114,19 +140,24 @@ func exchangeSettings(port: Int) -> [String] {
         let portFile = dir.appendingPathComponent("port").path
         let process = Process()
         process.executableURL = agentBinary()
-        process.arguments = ["sim-exchange", "--port", "0", "--port-file", portFile, "--speed", "60", "--warm-minutes", "30"]
+        process.arguments = [
+            "sim-exchange", "--port", "0", "--port-file", portFile, "--speed", "60", "--warm-minutes", "30",
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         var port: Int?
         for _ in 0..<600 where port == nil {
-            port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap {
+                Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             if port == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
         let p = try #require(port, "sim-exchange never wrote its port")
-        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "30"] + exchangeSettings(port: p),
-                            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        let run = try agent(
+            ["preflight", "--env", "backtest", "--stream-timeout", "30"] + exchangeSettings(port: p),
+            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
         #expect(run.status == 0, "\(run.stdout)")
         process.terminate()
         for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
@@ -135,8 +166,9 @@ func exchangeSettings(port: Int) -> [String] {
     }
 
     @Test func unreachableExchangeFails() throws {
-        let run = try agent(["preflight", "--env", "backtest", "--stream-timeout", "1"] + exchangeSettings(port: 9),
-                            environment: ["BYBIT_API_KEY": "k", "BYBIT_API_SECRET": "s"])
+        let run = try agent(
+            ["preflight", "--env", "backtest", "--stream-timeout", "1"] + exchangeSettings(port: 9),
+            environment: ["BYBIT_API_KEY": "k", "BYBIT_API_SECRET": "s"])
         #expect(run.status == 1)
         #expect(run.stdout.contains("FAIL rest: GET /v5/market/time"), "\(run.stdout)")
         #expect(run.stdout.contains("FAIL public stream: no data within 1 s"))

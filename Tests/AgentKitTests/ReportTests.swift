@@ -1,7 +1,8 @@
-@testable import AgentKit
 import Testing
 
-@Suite struct ReportTests {
+@testable import AgentKit
+
+@Suite(.tags(.unit)) struct ReportTests {
     @Test func timeAxisUsesRoundUTCTimesAndDatesAtDayStarts() {
         let t0: Int64 = 1_767_225_600_000 + 7 * 60_000  // 2026-01-01T00:07Z
         let three = ReportHTML.timeAxisTicks(from: t0, to: t0 + 3 * 3_600_000)

@@ -2,11 +2,12 @@ import Engine
 import Foundation
 import GRDB
 import Testing
+
 @testable import AgentKit
 
 /// The stored snapshot across versions: an agent upgraded with a position open restores it; a snapshot from a newer
 /// agent is refused with its reason; a snapshot that cannot be encoded is an error, not an empty row.
-@Suite struct SnapshotFormatTests {
+@Suite(.tags(.unit)) struct SnapshotFormatTests {
     /// Tests/Fixtures/snapshot-format0-*.json: the trader and paper book as the agent encoded them before the
     /// snapshot's format was stored (commit 7db6a7c), with a long position open: 1.984 BTC at 49988.6, a round trip done.
     func fixture(_ part: String) throws -> Data {
@@ -21,10 +22,11 @@ import Testing
         let trader = try fixture("trader"), venue = try fixture("venue")
         try queue.write { db in
             #expect(try !db.columns(in: "snapshots").contains { $0.name == "format" })
-            try db.execute(sql: """
-                INSERT INTO snapshots (wall_ts, market_ts, state, reason, activated, last_minute, trader, venue)
-                VALUES (1767230100000, 1767230040022, 'active', '', 1, 1767229980000, ?, ?)
-                """, arguments: [trader, venue])
+            try db.execute(
+                sql: """
+                    INSERT INTO snapshots (wall_ts, market_ts, state, reason, activated, last_minute, trader, venue)
+                    VALUES (1767230100000, 1767230040022, 'active', '', 1, 1767229980000, ?, ?)
+                    """, arguments: [trader, venue])
         }
         return dir
     }
@@ -43,12 +45,15 @@ import Testing
 
         // Written again, it carries the current format and reads back the same.
         var batch = StoreBatch()
-        batch.snapshot = SnapshotRow(id: 0, wallTs: 1_767_230_160_000, marketTs: snap.marketTs, state: snap.state, reason: snap.reason,
-                                     activated: snap.activated, lastMinute: snap.lastMinute, trader: snap.trader, venue: snap.venue)
+        batch.snapshot = SnapshotRow(
+            id: 0, wallTs: 1_767_230_160_000, marketTs: snap.marketTs, state: snap.state, reason: snap.reason,
+            activated: snap.activated, lastMinute: snap.lastMinute, trader: snap.trader, venue: snap.venue)
         try store.record(batch)
         let again = try #require(try store.lastSnapshot())
         #expect(again.id > snap.id && again.trader.position == p && again.trader.equity == snap.trader.equity)
-        let formats = try DatabaseQueue(path: store.path).read { db in try Int.fetchAll(db, sql: "SELECT format FROM snapshots ORDER BY id") }
+        let formats = try DatabaseQueue(path: store.path).read { db in
+            try Int.fetchAll(db, sql: "SELECT format FROM snapshots ORDER BY id")
+        }
         #expect(formats == [0, SnapshotFormat.current])
     }
 
@@ -83,12 +88,15 @@ import Testing
         let store = try AgentStore(directory: dir.path, instrument: .btcusdt)
         let snap = try #require(try store.lastSnapshot())
         var broken = snap.trader
-        broken.onFill(Fill(orderId: "x", side: .short, qty: 1, price: 499_900, ts: snap.marketTs + 1, decisionTs: snap.marketTs,
-                           liquidity: .taker, fee: .nan, purpose: .exit(.flatten), referenceMidTwice: nil))
+        broken.onFill(
+            Fill(
+                orderId: "x", side: .short, qty: 1, price: 499_900, ts: snap.marketTs + 1, decisionTs: snap.marketTs,
+                liquidity: .taker, fee: .nan, purpose: .exit(.flatten), referenceMidTwice: nil))
         var batch = StoreBatch()
         batch.alerts.append((1, "stale_feed", "warning", "x"))
-        batch.snapshot = SnapshotRow(id: 0, wallTs: 1, marketTs: snap.marketTs, state: .active, reason: "", activated: true,
-                                     lastMinute: snap.lastMinute, trader: broken, venue: snap.venue)
+        batch.snapshot = SnapshotRow(
+            id: 0, wallTs: 1, marketTs: snap.marketTs, state: .active, reason: "", activated: true,
+            lastMinute: snap.lastMinute, trader: broken, venue: snap.venue)
         #expect(throws: (any Error).self) { try store.record(batch) }
         #expect(try store.lastSnapshot()?.id == snap.id)
         #expect(try store.count("alerts") == 0, "nothing of the batch was written")

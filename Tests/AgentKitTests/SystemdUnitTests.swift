@@ -3,7 +3,7 @@ import Testing
 
 /// The unit files pass `systemd-analyze verify` and rate at most 2.0 in `systemd-analyze security --offline=true`.
 /// ExecStart points at the built binary in the copies checked (verify wants an executable there).
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
+@Suite(.tags(.e2e), .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
 struct SystemdUnitTests {
     func copy(_ unit: String, as name: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("units-\(UUID().uuidString.prefix(8))")
@@ -17,15 +17,21 @@ struct SystemdUnitTests {
 
     func analyze(_ arguments: [String]) throws -> Run { try runProcess("/usr/bin/systemd-analyze", arguments) }
 
-    @Test(arguments: [("auction-agent.service", "auction-agent.service"), ("auction-agent@.service", "auction-agent@paper.service")])
+    @Test(arguments: [
+        ("auction-agent.service", "auction-agent.service"), ("auction-agent@.service", "auction-agent@paper.service"),
+    ])
     func verifiesAndRatesAtMostTwo(unit: String, name: String) throws {
         let path = try copy(unit, as: name)
         let verify = try analyze(["verify", path])
         #expect(verify.status == 0, "\(verify.stderr)")
         #expect(verify.stderr.isEmpty && verify.stdout.isEmpty, "verify says: \(verify.stdout)\(verify.stderr)")
         let security = try analyze(["security", "--offline=true", path])
-        let line = (security.stdout + security.stderr).split(separator: "\n").first { $0.contains("Overall exposure level") } ?? ""
-        let score = line.split(separator: ":").last.flatMap { Double($0.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") }
+        let line =
+            (security.stdout + security.stderr).split(separator: "\n").first { $0.contains("Overall exposure level") }
+            ?? ""
+        let score = line.split(separator: ":").last.flatMap {
+            Double($0.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+        }
         let value = try #require(score, "no score in: \(security.stdout)")
         #expect(value <= 2.0, "\(line)")
     }

@@ -1,15 +1,16 @@
-@testable import AgentKit
 import ControlProtocol
 import Engine
 import Exchange
 import Foundation
 import Logging
-@testable import Simulator
 import Testing
+
+@testable import AgentKit
+@testable import Simulator
 
 /// A warm start from the exchange's history: the plan (which minutes come from candles, which from trades), the
 /// client against the simulator's Bybit endpoints, and the engine's recovery with it.
-@Suite struct WarmStartTests {
+@Suite(.tags(.integration)) struct WarmStartTests {
     static let m = millisPerMinute
     /// A minute boundary in 2026.
     static let base: Int64 = 1_767_225_600_000
@@ -24,7 +25,9 @@ import Testing
         let now = Self.base + 300 * Self.m + 20_000
         let bars = (0..<300).map { Self.bar($0) }
         // The recent trades begin inside minute 297: that minute is partial, 298 on are exact.
-        let recent = [Self.base + 297 * Self.m + 30_000, Self.base + 298 * Self.m + 5, Self.base + 299 * Self.m, now - 1].map(Self.trade)
+        let recent = [
+            Self.base + 297 * Self.m + 30_000, Self.base + 298 * Self.m + 5, Self.base + 299 * Self.m, now - 1,
+        ].map(Self.trade)
         let plan = WarmPlan.make(now: now, neededMinutes: 242, storedLastTs: nil, klines: bars, recent: recent)
         #expect(plan.klines.first?.ts == Self.base + 58 * Self.m)
         #expect(plan.klines.last?.ts == Self.base + 297 * Self.m)
@@ -36,7 +39,8 @@ import Testing
     @Test func recentTradesAllInTheOpenMinuteLeaveEveryClosedMinuteToCandles() {
         let now = Self.base + 300 * Self.m + 20_000
         let recent = [now - 10_000, now - 5].map(Self.trade)
-        let plan = WarmPlan.make(now: now, neededMinutes: 10, storedLastTs: nil, klines: (0..<301).map { Self.bar($0) }, recent: recent)
+        let plan = WarmPlan.make(
+            now: now, neededMinutes: 10, storedLastTs: nil, klines: (0..<301).map { Self.bar($0) }, recent: recent)
         // The open minute's candle is still forming: never taken.
         #expect(plan.klines.map(\.ts) == (290..<300).map { Self.base + $0 * Self.m })
         #expect(plan.trades.isEmpty && plan.firstExactMinute == nil)
@@ -45,14 +49,19 @@ import Testing
     @Test func storedDataIsContinuedNotOverlapped() {
         let now = Self.base + 300 * Self.m + 20_000
         let lastStored = Self.base + 250 * Self.m + 40_000
-        #expect(WarmPlan.missing(now: now, neededMinutes: 242, storedLastTs: lastStored)! == (Self.base + 251 * Self.m, Self.base + 300 * Self.m))
-        let plan = WarmPlan.make(now: now, neededMinutes: 242, storedLastTs: lastStored, klines: (0..<300).map { Self.bar($0) },
-                                 recent: [Self.trade(now - 100)])
+        #expect(
+            WarmPlan.missing(now: now, neededMinutes: 242, storedLastTs: lastStored)! == (
+                Self.base + 251 * Self.m, Self.base + 300 * Self.m
+            ))
+        let plan = WarmPlan.make(
+            now: now, neededMinutes: 242, storedLastTs: lastStored, klines: (0..<300).map { Self.bar($0) },
+            recent: [Self.trade(now - 100)])
         #expect(plan.klines.map(\.ts) == (251..<300).map { Self.base + $0 * Self.m })
         // Recent trades reaching back over the stored end continue it exactly: no candle, the stored minute completed.
         let reaching = [lastStored - 5, lastStored, lastStored + 1, Self.base + 260 * Self.m].map(Self.trade)
-        let exact = WarmPlan.make(now: now, neededMinutes: 242, storedLastTs: lastStored, klines: (0..<300).map { Self.bar($0) },
-                                  recent: reaching)
+        let exact = WarmPlan.make(
+            now: now, neededMinutes: 242, storedLastTs: lastStored, klines: (0..<300).map { Self.bar($0) },
+            recent: reaching)
         #expect(exact.klines.isEmpty)
         #expect(exact.trades.map(\.ts) == [lastStored + 1, Self.base + 260 * Self.m])
         // Nothing missing: stored data up to the open minute.
@@ -78,8 +87,9 @@ import Testing
     @Test func klinesArePagedBackwardsAndMatchTheTrades() throws {
         let (venue, server, end) = try Self.venue(minutes: 1_300)
         defer { server.stop() }
-        let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
-                                     credentials: BybitCredentials(apiKey: "", apiSecret: ""))
+        let client = BybitRESTClient(
+            config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
+            credentials: BybitCredentials(apiKey: "", apiSecret: ""))
         let history = BybitMarketHistory(client: client, instrument: .btcusdt)
         let from = end - 1_250 * Self.m
         let bars = try history.klines(from: from, to: end)
@@ -100,25 +110,32 @@ import Testing
     @Test func theSimulatorRefusesWhatBybitRefuses() throws {
         let (_, server, end) = try Self.venue(minutes: 3)
         defer { server.stop() }
-        let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
-                                     credentials: BybitCredentials(apiKey: "", apiSecret: ""))
+        let client = BybitRESTClient(
+            config: BybitRESTConfig(baseURL: "http://127.0.0.1:\(server.port)"),
+            credentials: BybitCredentials(apiKey: "", apiSecret: ""))
         #expect(throws: BybitError.self) { try client.klines(interval: "1", start: Self.base, end: end, limit: 1001) }
         #expect(throws: BybitError.self) { try client.klines(interval: "1", start: end, end: Self.base) }
     }
 
     /// A paper engine on a fresh database at market time `now`, warmed from `history`.
-    static func engine(dir: String, now: Int64, history: (any MarketHistory)?, overrides: [String] = []) throws -> AgentEngine {
-        let resolved = try ConfigLoader.load(ConfigSelection(
-            environment: "paper", directory: packageRoot.appendingPathComponent("config/environments").path,
-            overrides: ["value_area.rolling_window_minutes=30", "value_area.warmup_minutes=30", "value_area.min_va_bins=5",
-                        "agent.require_manual_activation=false"] + overrides))
+    static func engine(dir: String, now: Int64, history: (any MarketHistory)?, overrides: [String] = []) throws
+        -> AgentEngine
+    {
+        let resolved = try ConfigLoader.load(
+            ConfigSelection(
+                environment: "paper", directory: packageRoot.appendingPathComponent("config/environments").path,
+                overrides: [
+                    "value_area.rolling_window_minutes=30", "value_area.warmup_minutes=30", "value_area.min_va_bins=5",
+                    "agent.require_manual_activation=false",
+                ] + overrides))
         let settings = AgentSettings(resolved, environment: "warm-test")
         let sink = LogSink(output: .jsonLines, fd: open("/dev/null", O_WRONLY), environment: [:])
         let logger = Logger(label: "warm") { AgentLogHandler(label: $0, sink: sink) }
         let store = try AgentStore(directory: dir, instrument: settings.instrument)
-        let engine = AgentEngine(settings: settings, store: store, board: StatusBoard(), logger: logger, sink: sink, webhook: nil,
-                                 clock: MarketClock(speed: 1, anchorMarket: now, anchorWall: wallClockMillis()), version: "test",
-                                 startedWall: wallClockMillis())
+        let engine = AgentEngine(
+            settings: settings, store: store, board: StatusBoard(), logger: logger, sink: sink, webhook: nil,
+            clock: MarketClock(speed: 1, anchorMarket: now, anchorWall: wallClockMillis()), version: "test",
+            startedWall: wallClockMillis())
         engine.marketHistory = history
         return engine
     }
@@ -166,7 +183,7 @@ import Testing
         #expect(engine.supervisor.state == .active)
         let f = try #require(engine.lastFeatures)
         #expect(f.ts == base + 59 * m)
-        #expect(f.approximateMinutes == 21) // the 30-minute window holds 30–59
+        #expect(f.approximateMinutes == 21)  // the 30-minute window holds 30–59
         #expect(f.approximateShare > 0.5 && f.approximateShare < 1)
         // Entries wait while the share is above agent.max_approximate_va_share (0.5).
         #expect(engine.entryVeto == "approximate_va")
@@ -186,7 +203,8 @@ import Testing
         #expect(again.lastFeatures?.valueArea == f.valueArea)
 
         // A higher limit lets entries through.
-        let lenient = try Self.engine(dir: dir, now: now + 2_000, history: nil, overrides: ["agent.max_approximate_va_share=0.9"])
+        let lenient = try Self.engine(
+            dir: dir, now: now + 2_000, history: nil, overrides: ["agent.max_approximate_va_share=0.9"])
         try lenient.recover(wall: wallClockMillis())
         #expect(lenient.entryVeto == nil)
     }
@@ -204,7 +222,7 @@ import Testing
 
 /// A first start of paper against the built-in simulator: warm from its klines at once, the approximate share
 /// falling as live minutes arrive, entries vetoed meanwhile.
-@Suite(.serialized) struct WarmStartProcessTests {
+@Suite(.tags(.e2e), .serialized) struct WarmStartProcessTests {
     @Test func aFirstPaperStartIsReadyWithAValueAreaAndItsApproximateShareFalls() throws {
         let agent = try AgentProcess()
         // The default window (240 minutes) from 250 minutes of simulated history; the market at 120x.
@@ -218,9 +236,11 @@ import Testing
         #expect((warm["klines"] as? String).flatMap(Int.init) ?? 0 >= 240, "\(warm)")
         print("first paper start: ready after \(ready["ready_ms"] ?? "?") ms, warm start \(warm["ms"] ?? "?") ms")
         // Live minutes replace the klines' minutes one by one.
-        #expect(agent.wait(seconds: 60) {
-            ((try? agent.json(["va"], as: ValueAreaReport.self))?.approximateMinutes ?? 999) <= first.approximateMinutes - 5
-        })
+        #expect(
+            agent.wait(seconds: 60) {
+                ((try? agent.json(["va"], as: ValueAreaReport.self))?.approximateMinutes ?? 999) <= first
+                    .approximateMinutes - 5
+            })
         let later = try #require(try agent.json(["va"], as: ValueAreaReport.self))
         #expect(later.approximateShare < first.approximateShare)
         let status = try agent.ctl(["status"])
@@ -231,7 +251,8 @@ import Testing
         try again.start(env: "paper", ["--set", "exchange.public_ws_url=sim", "--set", "sim.speed=120"])
         #expect(again.waitForState("observing", seconds: 60), "\(again.log.suffix(2_000))")
         let replayed = try #require(try again.json(["va"], as: ValueAreaReport.self))
-        #expect(replayed.approximateMinutes > 0 && replayed.approximateMinutes <= later.approximateMinutes, "\(replayed)")
+        #expect(
+            replayed.approximateMinutes > 0 && replayed.approximateMinutes <= later.approximateMinutes, "\(replayed)")
         #expect(again.terminate() == 0)
     }
 }

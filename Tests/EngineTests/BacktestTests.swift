@@ -1,20 +1,27 @@
-import Testing
 import Engine
 import Foundation
+import Testing
 
-@Suite struct FillModelTests {
+@Suite(.tags(.unit)) struct FillModelTests {
     let config = StrategyConfig()
 
-    func intent(_ side: Direction, _ type: OrderType = .market, purpose: OrderPurpose = .entry(.breakIn), at ts: Millis = 1_000) -> OrderIntent {
-        OrderIntent(id: "o", side: side, qty: sz("0.4"), type: type, reduceOnly: !purpose.isEntry, purpose: purpose, decisionTs: ts)
+    func intent(
+        _ side: Direction, _ type: OrderType = .market, purpose: OrderPurpose = .entry(.breakIn), at ts: Millis = 1_000
+    ) -> OrderIntent {
+        OrderIntent(
+            id: "o", side: side, qty: sz("0.4"), type: type, reduceOnly: !purpose.isEntry, purpose: purpose,
+            decisionTs: ts)
     }
 
     @Test func marketFillsAtTheFirstLaterQuoteWithSlippage() {
         var venue = PaperFillModel(config: config, instrument: btc)
         venue.submit(intent(.long), at: 1_000)
         // A quote at the decision time itself is not later.
-        #expect(venue.onQuote(QuoteEvent(ts: 1_000, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1)).isEmpty)
-        let fills = venue.onQuote(QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+        #expect(
+            venue.onQuote(QuoteEvent(ts: 1_000, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+                .isEmpty)
+        let fills = venue.onQuote(
+            QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
         #expect(fills.count == 1)
         #expect(fills[0].price == px("50000.2"), "ask + 1 tick of entry slippage")
         #expect(fills[0].liquidity == .taker)
@@ -27,7 +34,8 @@ import Foundation
         c.exitSlippageTicks = 3
         var venue = PaperFillModel(config: c, instrument: btc)
         venue.submit(intent(.short, purpose: .exit(.stop)), at: 1_000)
-        let fills = venue.onQuote(QuoteEvent(ts: 2_000, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+        let fills = venue.onQuote(
+            QuoteEvent(ts: 2_000, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
         #expect(fills[0].price == px("49999.7"))
     }
 
@@ -35,8 +43,11 @@ import Foundation
         var venue = PaperFillModel(config: config, instrument: btc)
         _ = venue.onQuote(QuoteEvent(ts: 500, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
         venue.submit(intent(.long, .limit(px("50000"))), at: 1_000)
-        #expect(venue.onQuote(QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1)).isEmpty)
-        #expect(venue.onTrade(TradeEvent(ts: 1_002, price: px("50000"), size: 1)).isEmpty, "at the price is not through")
+        #expect(
+            venue.onQuote(QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+                .isEmpty)
+        #expect(
+            venue.onTrade(TradeEvent(ts: 1_002, price: px("50000"), size: 1)).isEmpty, "at the price is not through")
         let fills = venue.onTrade(TradeEvent(ts: 1_003, price: px("49999.9"), size: 1))
         #expect(fills.count == 1 && fills[0].price == px("50000") && fills[0].liquidity == .maker)
         #expect(isClose(fills[0].fee, 50000 * 0.4 * 2.0 / 10_000, tolerance: 1e-9))
@@ -46,7 +57,8 @@ import Foundation
         var venue = PaperFillModel(config: config, instrument: btc)
         _ = venue.onQuote(QuoteEvent(ts: 500, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
         venue.submit(intent(.long, .limit(px("50000.1"))), at: 1_000)
-        let fills = venue.onQuote(QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
+        let fills = venue.onQuote(
+            QuoteEvent(ts: 1_001, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1))
         #expect(fills.count == 1 && fills[0].liquidity == .taker)
     }
 
@@ -72,18 +84,26 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         for s in 0..<20 {
             let ts = t0 + Millis(m) * 60_000 + Millis(s) * 3_000
             mid += drift + Int64.random(in: -12...12, using: &rng)
-            quotes.append(QuoteEvent(ts: ts, bidPrice: mid, bidSize: Lots.random(in: 1...3000, using: &rng), askPrice: mid + 1, askSize: Lots.random(in: 1...3000, using: &rng)))
+            quotes.append(
+                QuoteEvent(
+                    ts: ts, bidPrice: mid, bidSize: Lots.random(in: 1...3000, using: &rng), askPrice: mid + 1,
+                    askSize: Lots.random(in: 1...3000, using: &rng)))
             for k in 0..<2 {
                 let buy = Int.random(in: 0..<100, using: &rng) < 50 + Int(drift) * 5
-                trades.append(TradeEvent(ts: ts + 100 + Millis(k) * 1_000, price: buy ? mid + 1 : mid, size: Lots.random(in: 1...800, using: &rng), side: buy ? .buy : .sell))
+                trades.append(
+                    TradeEvent(
+                        ts: ts + 100 + Millis(k) * 1_000, price: buy ? mid + 1 : mid,
+                        size: Lots.random(in: 1...800, using: &rng), side: buy ? .buy : .sell))
             }
         }
     }
     return (trades, quotes)
 }
 
-@Suite struct BacktestTests {
-    func backtest(_ market: (trades: [TradeEvent], quotes: [QuoteEvent]), strategy: StrategyConfig = StrategyConfig()) -> Backtester {
+@Suite(.tags(.unit)) struct BacktestTests {
+    func backtest(_ market: (trades: [TradeEvent], quotes: [QuoteEvent]), strategy: StrategyConfig = StrategyConfig())
+        -> Backtester
+    {
         var features = FeatureConfig()
         features.minVABins = 10
         var bt = Backtester(features: features, strategy: strategy, instrument: btc)
@@ -130,7 +150,9 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         let market = syntheticMarket(minutes: 600, seed: 13)
         let a = backtest(market)
         let b = backtest(market)
-        #expect(a.fills == b.fills && a.signals == b.signals && a.equity == b.equity && a.trader.roundTrips == b.trader.roundTrips)
+        #expect(
+            a.fills == b.fills && a.signals == b.signals && a.equity == b.equity
+                && a.trader.roundTrips == b.trader.roundTrips)
     }
 
     @Test func featuresOfAMinuteUseNothingAfterIt() {
@@ -142,7 +164,9 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         // Cut the stream at the first event of minute 200: minutes 0...199 must come out the same.
         let cut = t0 + 200 * 60_000
         var partial = FeaturePipeline(config: FeatureConfig())
-        mergeEvents(trades: market.trades.filter { $0.ts <= cut }, quotes: market.quotes.filter { $0.ts <= cut }) { partial.process($0) }
+        mergeEvents(trades: market.trades.filter { $0.ts <= cut }, quotes: market.quotes.filter { $0.ts <= cut }) {
+            partial.process($0)
+        }
         let early = partial.takeClosed()
         #expect(early.count == 200)
         #expect(Array(all.prefix(200)) == early)
@@ -154,11 +178,14 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         let closedAtEnd = bt.fills.last?.purpose == .exit(.endOfData)
         #expect(bt.signals.count == 400 && bt.equity.count == 400 + (closedAtEnd ? 1 : 0))
         expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)
-        #expect(bt.signals.prefix(239).allSatisfy { $0.reason == "warmup" || $0.reason == "invalid_va" || $0.action == "EXIT" })
+        #expect(
+            bt.signals.prefix(239).allSatisfy {
+                $0.reason == "warmup" || $0.reason == "invalid_va" || $0.action == "EXIT"
+            })
     }
 }
 
-@Suite struct ReplayTests {
+@Suite(.tags(.unit)) struct ReplayTests {
     @Test func replayingPrecomputedFeaturesGivesTheSameBacktest() {
         let market = syntheticMarket(minutes: 900, seed: 21)
         var features = FeatureConfig()
@@ -176,7 +203,7 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
     }
 }
 
-@Suite struct SnapshotTests {
+@Suite(.tags(.unit)) struct SnapshotTests {
     /// The agent snapshots the trader and the paper venue as JSON and restores them after a restart: a run that is
     /// snapshotted and restored midway must decide exactly as one that never stopped.
     @Test func restoredStateDecidesAsIfNeverStopped() throws {
@@ -196,8 +223,10 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
                 let (trader, venue) = restored.strategyState
                 let data = try! JSONEncoder().encode(trader)
                 let venueData = try! JSONEncoder().encode(venue)
-                restored.strategyState = (try! JSONDecoder().decode(Trader.self, from: data),
-                                          try! JSONDecoder().decode(PaperFillModel.self, from: venueData))
+                restored.strategyState = (
+                    try! JSONDecoder().decode(Trader.self, from: data),
+                    try! JSONDecoder().decode(PaperFillModel.self, from: venueData)
+                )
                 snapshots += 1
             }
         }

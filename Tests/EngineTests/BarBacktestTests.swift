@@ -1,7 +1,7 @@
-import Testing
 import Engine
+import Testing
 
-@Suite struct BarBacktestTests {
+@Suite(.tags(.unit)) struct BarBacktestTests {
     /// Enters long with the break-in example; the entry fills 1 ms after the close at that close's ask + 1 tick.
     func enteredLong() -> BarBacktester {
         var bt = BarBacktester(strategy: StrategyConfig(), instrument: btc)
@@ -60,7 +60,8 @@ import Engine
         var bt = BarBacktester(strategy: config, instrument: btc)
         // The close 49950 is the ask: a buy limit there would be marketable; use a bar whose close is the bid side.
         var f = bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3)
-        f.quote = QuoteAtClose(bidPrice: px("49950"), bidSize: 1, askPrice: px("49950.1"), askSize: 1, ts: f.decisionTs - 1)
+        f.quote = QuoteAtClose(
+            bidPrice: px("49950"), bidSize: 1, askPrice: px("49950.1"), askSize: 1, ts: f.decisionTs - 1)
         bt.process(f)
         bt.process(bar(warm + 1, o: "49960", h: "49970", l: "49950", c: "49960"))
         #expect(bt.fills.isEmpty, "a low at the limit is not through it")
@@ -78,7 +79,8 @@ import Engine
             var t = Trader(config: config, instrument: btc)
             t.confirmCancelBeforeReplacing = true
             var f = bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3)
-            f.quote = QuoteAtClose(bidPrice: px("49950"), bidSize: 1, askPrice: px("49950.1"), askSize: 1, ts: f.decisionTs - 1)
+            f.quote = QuoteAtClose(
+                bidPrice: px("49950"), bidSize: 1, askPrice: px("49950.1"), askSize: 1, ts: f.decisionTs - 1)
             let (_, first) = t.onMinuteClose(f)
             guard case .submit(let limit)? = first.first, case .limit = limit.type else { throw CancellationError() }
             let (_, second) = t.onMinuteClose(bar(warm + 1, o: "49960", h: "49970", l: "49955", c: "49960"))
@@ -95,8 +97,12 @@ import Engine
         }
         #expect(market.type == .market && market.qty == limit.qty && gone.workingEntryOrder?.id == market.id)
         var (partial, limit2) = try started()
-        partial.onFill(Fill(orderId: limit2.id, side: limit2.side, qty: 1, price: px("49950"), ts: 0, decisionTs: limit2.decisionTs,
-                            liquidity: .maker, fee: 0, purpose: limit2.purpose, referenceMidTwice: nil))
-        #expect(partial.position?.qty == 1 && partial.workingEntryOrder == nil, "the partial fill is the position; nothing replaces it")
+        partial.onFill(
+            Fill(
+                orderId: limit2.id, side: limit2.side, qty: 1, price: px("49950"), ts: 0, decisionTs: limit2.decisionTs,
+                liquidity: .maker, fee: 0, purpose: limit2.purpose, referenceMidTwice: nil))
+        #expect(
+            partial.position?.qty == 1 && partial.workingEntryOrder == nil,
+            "the partial fill is the position; nothing replaces it")
     }
 }

@@ -1,7 +1,7 @@
-import Testing
 import Engine
+import Testing
 
-@Suite struct BarTests {
+@Suite(.tags(.unit)) struct BarTests {
     @Test func barHoldsTheMinutesTrades() {
         let rows = run([
             quote(t0, bid: "50000", "1", ask: "50000.1", "2"),

@@ -1,15 +1,19 @@
-import Testing
 import Engine
+import Testing
 
 /// Three closes above VAH 50100 (crossing on the first): an accepted sequence above.
-func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: Bool = true) -> (SignalRecord, [OrderAction]) {
+func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: Bool = true) -> (
+    SignalRecord, [OrderAction]
+) {
     _ = trader.onMinuteClose(bar(index, o: "50090", h: "50150", l: "50080", c: "50140", crossVAH: true))
     _ = trader.onMinuteClose(bar(index + 1, o: "50140", h: "50180", l: "50120", c: "50170"))
     return trader.onMinuteClose(
-        bar(index + 2, o: "50170", h: "50220", l: "50150", c: "50210", of: confirmLast ? "5" : "-5", qimb: confirmLast ? 0.4 : -0.4))
+        bar(
+            index + 2, o: "50170", h: "50220", l: "50150", c: "50210", of: confirmLast ? "5" : "-5",
+            qimb: confirmLast ? 0.4 : -0.4))
 }
 
-@Suite struct BreakoutTests {
+@Suite(.tags(.unit)) struct BreakoutTests {
     @Test func breakoutEntersOnTheAcceptingBarWithItsStopUnderTheSequence() throws {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         let (record, actions) = acceptedAbove(&trader)
@@ -26,9 +30,11 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         let (unconfirmed, _) = acceptedAbove(&trader, confirmLast: false)
         #expect(!unconfirmed.detections.breakoutLong && trader.above.isAccepted(k: 3))
-        let (later, _) = trader.onMinuteClose(bar(warm + 3, o: "50210", h: "50230", l: "50200", c: "50220", of: "5", qimb: 0.4))
+        let (later, _) = trader.onMinuteClose(
+            bar(warm + 3, o: "50210", h: "50230", l: "50200", c: "50220", of: "5", qimb: 0.4))
         #expect(later.detections.breakoutLong)
-        let (again, _) = trader.onMinuteClose(bar(warm + 4, o: "50220", h: "50240", l: "50200", c: "50230", of: "5", qimb: 0.4))
+        let (again, _) = trader.onMinuteClose(
+            bar(warm + 4, o: "50220", h: "50240", l: "50200", c: "50230", of: "5", qimb: 0.4))
         #expect(!again.detections.breakoutLong, "used")
     }
 
@@ -38,7 +44,8 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         trader.onFill(fill(submitted(actions)[0], at: "50210.1", ts: t0 + Millis(warm + 3) * 60_000 + 3))
         _ = trader.onMinuteClose(bar(warm + 3, o: "50210", h: "50230", l: "50150", c: "50160"))
         // Buyers still in control (no failed-breakout short), but the close is back at the level.
-        let (record, exits) = trader.onMinuteClose(bar(warm + 4, o: "50160", h: "50170", l: "50090", c: "50100", of: "2", qimb: 0.3))
+        let (record, exits) = trader.onMinuteClose(
+            bar(warm + 4, o: "50160", h: "50170", l: "50090", c: "50100", of: "2", qimb: 0.3))
         #expect(record.action == "EXIT" && record.reason == "close_inside")
         let exit = try #require(submitted(exits).first)
         #expect(exit.reduceOnly && exit.side == .short && exit.qty == trader.position?.qty)
@@ -67,7 +74,8 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         config.enableRetestMode = true
         var trader = Trader(config: config, instrument: btc)
         _ = acceptedAbove(&trader)
-        let (record, actions) = trader.onMinuteClose(bar(warm + 3, o: "50200", h: "50210", l: "50050", c: "50100", of: "2", qimb: 0.3))
+        let (record, actions) = trader.onMinuteClose(
+            bar(warm + 3, o: "50200", h: "50210", l: "50050", c: "50100", of: "2", qimb: 0.3))
         #expect(record.pendingRetest == nil && actions.isEmpty && !trader.above.running)
     }
 
@@ -89,7 +97,8 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50150", l: "50080", c: "50140", crossVAH: true))
         _ = trader.onMinuteClose(bar(warm + 1, o: "50140", h: "50250", l: "50120", c: "50170"))
         // Closes back at or below L with a high above it, order flow selling.
-        let (record, actions) = trader.onMinuteClose(bar(warm + 2, o: "50170", h: "50190", l: "50040", c: "50060", of: "-2", qimb: -0.3))
+        let (record, actions) = trader.onMinuteClose(
+            bar(warm + 2, o: "50170", h: "50190", l: "50040", c: "50060", of: "-2", qimb: -0.3))
         #expect(record.detections.failedBreakoutShort && record.action == "ENTER_SHORT" && record.reason == "failbreak")
         trader.onFill(fill(submitted(actions)[0], at: "50059.9", ts: t0 + Millis(warm + 3) * 60_000 + 1))
         let p = try #require(trader.position)
@@ -101,7 +110,8 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     @Test func failedBreakoutNeedsTheHighAboveTheLevel() {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50150", l: "50080", c: "50140", crossVAH: true))
-        let (record, _) = trader.onMinuteClose(bar(warm + 1, o: "50100", h: "50100", l: "50040", c: "50060", of: "-2", qimb: -0.3))
+        let (record, _) = trader.onMinuteClose(
+            bar(warm + 1, o: "50100", h: "50100", l: "50040", c: "50060", of: "-2", qimb: -0.3))
         #expect(!record.detections.failedBreakoutShort)
     }
 
@@ -111,7 +121,9 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         // opposite directions, but A wins by priority and C is not taken.
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50150", l: "50080", c: "50140", crossVAH: true))
         let (record, actions) = trader.onMinuteClose(
-            bar(warm + 1, o: "50140", h: "50150", l: "49850", c: "49950", crossVAL: true, of: "3", ambiguous: "0", qimb: -0.3))
+            bar(
+                warm + 1, o: "50140", h: "50150", l: "49850", c: "49950", crossVAL: true, of: "3", ambiguous: "0",
+                qimb: -0.3))
         #expect(record.detections.breakInLong && record.detections.failedBreakoutShort)
         #expect(record.action == "ENTER_LONG" && record.reason == "breakin")
         #expect(submitted(actions).count == 1)

@@ -1,7 +1,7 @@
-import Testing
 import Engine
+import Testing
 
-@Suite struct DecimalTests {
+@Suite(.tags(.unit)) struct DecimalTests {
     @Test func parsesPlainAndExponentForms() {
         #expect(ScaledDecimal("50000.1") == ScaledDecimal(mantissa: 500001, scale: 1))
         #expect(ScaledDecimal("0.001") == ScaledDecimal(mantissa: 1, scale: 3))

@@ -1,7 +1,7 @@
-import Testing
 import Engine
+import Testing
 
-@Suite struct FeaturesCSVTests {
+@Suite(.tags(.unit)) struct FeaturesCSVTests {
     @Test func headerIsTheSpecsByteForByte() {
         #expect(
             FeaturesCSV.header
@@ -22,7 +22,8 @@ import Engine
         // No sigma yet: width 1 tick, one base bin. Bins with volume 50000.0 (0.2), 50000.5 (0.15), 50001.0 (0.35).
         // POC 50001.0-50001.1, the range's top, so the expansion only goes down, through four empty bins, to
         // 50000.5: 0.5 / 0.7 >= 0.7. VAL 50000.5, VAH 50001.1, POC 50001.05, 6 bins; 3 with volume < 20: not valid.
-        let expected = "1767225600000,50001,50001,50000,50001,0.7,\(vwap),4,50000,50001,1,3,50000.5,1,1,0,0.1,"
+        let expected =
+            "1767225600000,50001,50001,50000,50001,0.7,\(vwap),4,50000,50001,1,3,50000.5,1,1,0,0.1,"
             + "50001.05,50001.1,50000.5,0.7142857142857143,6,3,0,0.7,0.3,0.42857142857142855,0.21428571428571427,-0.5,-0.5"
         #expect(FeaturesCSV.row(rows[0], instrument: btc) == expected)
         #expect(vwap == "50000.607142857145" || vwap.hasPrefix("50000.60714285714"))

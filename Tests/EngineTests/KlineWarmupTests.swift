@@ -3,7 +3,7 @@ import Testing
 
 /// Minutes known only from candles (`FeaturePipeline.addKline`): exact bars, volume spread over the range,
 /// no order flow, closes for mids, and a window that says how much of it is approximate.
-@Suite struct KlineWarmupTests {
+@Suite(.tags(.unit)) struct KlineWarmupTests {
     static var narrow: FeatureConfig {
         var c = FeatureConfig()
         c.rollingWindowMinutes = 3
@@ -13,8 +13,12 @@ import Testing
         return c
     }
 
-    func bar(_ minute: Int, _ open: String, _ high: String, _ low: String, _ close: String, _ volume: String) -> KlineBar {
-        KlineBar(ts: t0 + Int64(minute) * 60_000, open: px(open), high: px(high), low: px(low), close: px(close), volume: sz(volume))
+    func bar(_ minute: Int, _ open: String, _ high: String, _ low: String, _ close: String, _ volume: String)
+        -> KlineBar
+    {
+        KlineBar(
+            ts: t0 + Int64(minute) * 60_000, open: px(open), high: px(high), low: px(low), close: px(close),
+            volume: sz(volume))
     }
 
     @Test func aCandleMinuteKeepsItsBarAndSpreadsItsVolumeOverItsRange() {
@@ -23,7 +27,9 @@ import Testing
         #expect(added1)
         p.finish()
         let f = p.takeClosed()[0]
-        #expect(f.ts == t0 && f.open == px("100.1") && f.high == px("100.3") && f.low == px("100.0") && f.close == px("100.2"))
+        #expect(
+            f.ts == t0 && f.open == px("100.1") && f.high == px("100.3") && f.low == px("100.0")
+                && f.close == px("100.2"))
         #expect(f.volume == 10 && f.tradeCount == 0 && f.approximate && f.source == "kline")
         #expect(f.orderFlow == OrderFlowTotals())
         // 10 lots over the 4 one-tick bins 100.0…100.3, every one of them, in whole lots.
@@ -36,7 +42,8 @@ import Testing
 
     @Test func theSpreadKeepsTheCandlesVWAPAndPeaksNearIt() {
         // VWAP near the high (from the turnover): the volume leans there; VWAP in the middle: symmetric.
-        let high = KlineBar(ts: t0, open: 1000, high: 1010, low: 1000, close: 1010, volume: 1_000, tickLots: 1_007 * 1_000)
+        let high = KlineBar(
+            ts: t0, open: 1000, high: 1010, low: 1000, close: 1010, volume: 1_000, tickLots: 1_007 * 1_000)
         let spreadHigh = Self.spread(high, config: Self.narrow)
         #expect(spreadHigh.reduce(0, +) == 1_000 && spreadHigh.allSatisfy { $0 > 0 }, "\(spreadHigh)")
         #expect(spreadHigh.firstIndex(of: spreadHigh.max()!)! >= 8, "\(spreadHigh)")
@@ -47,7 +54,10 @@ import Testing
         #expect(spreadMiddle[5] == spreadMiddle.max() && spreadMiddle.reduce(0, +) == 1_000, "\(spreadMiddle)")
         #expect(zip(spreadMiddle, spreadMiddle.reversed()).allSatisfy { abs($0 - $1) <= 1 }, "\(spreadMiddle)")
         // A one-price candle puts everything there.
-        #expect(Self.spread(KlineBar(ts: t0, open: 1000, high: 1000, low: 1000, close: 1000, volume: 7), config: Self.narrow) == [7])
+        #expect(
+            Self.spread(
+                KlineBar(ts: t0, open: 1000, high: 1000, low: 1000, close: 1000, volume: 7), config: Self.narrow) == [7]
+        )
     }
 
     /// Volume per one-tick bin of a candle minute, low to high.
@@ -139,10 +149,16 @@ import Testing
     }
 
     @Test func aCandleOfTradesSaysWhatTheyDid() {
-        let trades = [TradeEvent(ts: t0 + 1, price: 1000, size: 2), TradeEvent(ts: t0 + 2, price: 1003, size: 1),
-                      TradeEvent(ts: t0 + 3, price: 998, size: 4), TradeEvent(ts: t0 + 4, price: 1001, size: 1)]
+        let trades = [
+            TradeEvent(ts: t0 + 1, price: 1000, size: 2), TradeEvent(ts: t0 + 2, price: 1003, size: 1),
+            TradeEvent(ts: t0 + 3, price: 998, size: 4), TradeEvent(ts: t0 + 4, price: 1001, size: 1),
+        ]
         let k = try! #require(KlineBar(minute: t0, trades: trades))
-        #expect(k == KlineBar(ts: t0, open: 1000, high: 1003, low: 998, close: 1001, volume: 8, tickLots: 2000 + 1003 + 3992 + 1001))
+        #expect(
+            k
+                == KlineBar(
+                    ts: t0, open: 1000, high: 1003, low: 998, close: 1001, volume: 8,
+                    tickLots: 2000 + 1003 + 3992 + 1001))
         #expect(KlineBar(minute: t0, trades: [TradeEvent]()) == nil)
     }
 }

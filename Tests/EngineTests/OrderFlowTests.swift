@@ -1,7 +1,7 @@
-import Testing
 import Engine
+import Testing
 
-@Suite struct OrderFlowTests {
+@Suite(.tags(.unit)) struct OrderFlowTests {
     /// docs/SPEC.md §3 / issue example: bid 50000 / ask 50001.
     @Test func workedExample() {
         let rows = run([
@@ -165,7 +165,7 @@ import Engine
     }
 }
 
-@Suite("Footprint")
+@Suite("Footprint", .tags(.unit))
 struct FootprintTests {
     private func config(_ source: SideSource) -> FeatureConfig {
         var c = FeatureConfig()
@@ -210,8 +210,11 @@ struct FootprintTests {
         p.onTrade(TradeEvent(ts: m + 3, price: 1012, size: 7))
         p.finish()
         let f = p.takeFootprints()[0]
-        #expect(f.levels == [FootprintMinute.Level(bin: 200, buy: 0, sell: 3, unsigned: 0),
-                             FootprintMinute.Level(bin: 202, buy: 2, sell: 0, unsigned: 7)])
+        #expect(
+            f.levels == [
+                FootprintMinute.Level(bin: 200, buy: 0, sell: 3, unsigned: 0),
+                FootprintMinute.Level(bin: 202, buy: 2, sell: 0, unsigned: 7),
+            ])
     }
 
     @Test("recording changes no feature")

@@ -1,43 +1,54 @@
+import Engine
 import Foundation
 import Testing
-import Engine
 
 /// Enters long with the break-in example and fills it at 49950.1; returns the trader.
 func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -> Trader {
     var trader = Trader(config: config, instrument: btc)
-    let (_, actions) = trader.onMinuteClose(bar(index, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+    let (_, actions) = trader.onMinuteClose(
+        bar(index, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
     trader.onFill(fill(submitted(actions)[0], at: "49950.1", ts: t0 + Millis(index + 1) * 60_000 + 5, config: config))
     return trader
 }
 
-@Suite struct SizingTests {
+@Suite(.tags(.unit)) struct SizingTests {
     @Test func riskBasedSizeExample() throws {
         // 10,000 margin, 2 %, entry 50,000, stop 49,500 → 0.4 BTC, 20,000 notional (2x).
-        let r = try #require(Sizing.size(direction: .long, entry: px("50000"), stop: px("49500"), availableMargin: 10_000,
-                                         config: StrategyConfig(), instrument: btc))
+        let r = try #require(
+            Sizing.size(
+                direction: .long, entry: px("50000"), stop: px("49500"), availableMargin: 10_000,
+                config: StrategyConfig(), instrument: btc))
         #expect(r.lots == sz("0.4") && !r.leverageCapHit)
     }
 
     @Test func leverageCapBinds() throws {
         // Stop 10 USDT away: 200 / 10 = 20 BTC = 1,000,000 notional; the cap is 100,000 → 2 BTC.
-        let r = try #require(Sizing.size(direction: .long, entry: px("50000"), stop: px("49990"), availableMargin: 10_000,
-                                         config: StrategyConfig(), instrument: btc))
+        let r = try #require(
+            Sizing.size(
+                direction: .long, entry: px("50000"), stop: px("49990"), availableMargin: 10_000,
+                config: StrategyConfig(), instrument: btc))
         #expect(r.lots == sz("2") && r.leverageCapHit)
     }
 
     @Test func sizeRoundsDownToTheStep() throws {
         // 200 / 333 = 0.6006 BTC → 0.6.
-        let r = try #require(Sizing.size(direction: .short, entry: px("50000"), stop: px("50333"), availableMargin: 10_000,
-                                         config: StrategyConfig(), instrument: btc))
+        let r = try #require(
+            Sizing.size(
+                direction: .short, entry: px("50000"), stop: px("50333"), availableMargin: 10_000,
+                config: StrategyConfig(), instrument: btc))
         #expect(r.lots == 600)
-        #expect(Sizing.size(direction: .long, entry: px("50000"), stop: px("50001"), availableMargin: 10_000, config: StrategyConfig(), instrument: btc) == nil)
+        #expect(
+            Sizing.size(
+                direction: .long, entry: px("50000"), stop: px("50001"), availableMargin: 10_000,
+                config: StrategyConfig(), instrument: btc) == nil)
     }
 
     @Test func belowMinimumQuantityHolds() {
         var config = StrategyConfig()
         config.riskPct = 0.000001
         var trader = Trader(config: config, instrument: btc)
-        let (record, actions) = trader.onMinuteClose(bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (record, actions) = trader.onMinuteClose(
+            bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(record.reason == "size_below_min" && actions.isEmpty)
     }
 
@@ -45,7 +56,8 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         var config = StrategyConfig()
         config.riskPct = 0.5
         var trader = Trader(config: config, instrument: btc)
-        _ = trader.onMinuteClose(bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        _ = trader.onMinuteClose(
+            bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(trader.alerts.map(\.kind.rawValue) == ["leverage_cap_hit"])
     }
 
@@ -58,7 +70,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 }
 
-@Suite struct PositionManagementTests {
+@Suite(.tags(.unit)) struct PositionManagementTests {
     @Test func stopTriggersOnTheFirstTradeAtTheLevel() throws {
         var trader = longBreakIn()
         #expect(trader.onTrade(TradeEvent(ts: t0 + 20_000_000, price: px("49819.9"), size: 1)).isEmpty)
@@ -90,14 +102,17 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         config.riskPct = 0.0014  // 14 USDT over a 130.3 USDT stop: 0.107 BTC... scaled below to one step
         config.initialEquity = 100
         var trader = Trader(config: config, instrument: btc)
-        let (_, actions) = trader.onMinuteClose(bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (_, actions) = trader.onMinuteClose(
+            bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         let entry = submitted(actions)
         #expect(entry.count == 1 && entry[0].qty == 1, "a one-step position: \(entry.map(\.qty))")
         guard let e = entry.first else { return }
         trader.onFill(fill(e, at: "49950.1", ts: t0 + 18_060_005, config: config))
         #expect(trader.position?.tp1Lots == nil && trader.position?.tp1Twice == nil)
         #expect(trader.onTrade(TradeEvent(ts: t0 + 20_000_000, price: px("50000"), size: 1)).isEmpty)
-        #expect(submitted(trader.onTrade(TradeEvent(ts: t0 + 20_000_001, price: px("50100"), size: 1)))[0].purpose == .exit(.tp2))
+        #expect(
+            submitted(trader.onTrade(TradeEvent(ts: t0 + 20_000_001, price: px("50100"), size: 1)))[0].purpose
+                == .exit(.tp2))
     }
 
     @Test func timeStopAfterMaxHoldUnlessProfitAboveFees() {
@@ -126,9 +141,11 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
 
     @Test func sameDirectionSignalIsIgnoredAndOppositeFlips() throws {
         var trader = longBreakIn()
-        let (same, none) = trader.onMinuteClose(bar(warm + 1, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (same, none) = trader.onMinuteClose(
+            bar(warm + 1, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(same.reason == "in_position" && none.isEmpty)
-        let (flip, actions) = trader.onMinuteClose(bar(warm + 2, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
+        let (flip, actions) = trader.onMinuteClose(
+            bar(warm + 2, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
         #expect(flip.action == "FLIP_SHORT")
         let orders = submitted(actions)
         #expect(orders.map(\.purpose) == [.exit(.flip), .entry(.breakIn)])
@@ -145,40 +162,50 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         var config = StrategyConfig()
         config.enableFlipOnSignal = false
         var trader = longBreakIn(config: config)
-        let (r, a) = trader.onMinuteClose(bar(warm + 2, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
+        let (r, a) = trader.onMinuteClose(
+            bar(warm + 2, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
         #expect(r.reason == "in_position" && a.isEmpty)
     }
 
     @Test func signalIsIgnoredWhileAnEntryIsWorking() {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
-        _ = trader.onMinuteClose(bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        let (r, a) = trader.onMinuteClose(bar(warm + 1, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
+        _ = trader.onMinuteClose(
+            bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (r, a) = trader.onMinuteClose(
+            bar(warm + 1, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
         #expect(r.reason == "entry_working" && a.isEmpty)
     }
 
     @Test func cooldownAfterAClose() throws {
         var trader = longBreakIn()
-        let stop = submitted(trader.onTrade(TradeEvent(ts: t0 + Millis(warm + 2) * 60_000 + 100, price: px("49800"), size: 1)))
+        let stop = submitted(
+            trader.onTrade(TradeEvent(ts: t0 + Millis(warm + 2) * 60_000 + 100, price: px("49800"), size: 1)))
         trader.onFill(fill(stop[0], at: "49799.9", ts: t0 + Millis(warm + 2) * 60_000 + 200))
         #expect(trader.position == nil)
         // Decision at (warm + 3) * 60 s: within 3 minutes of the close at (warm + 2) min + 200 ms.
-        let (r1, a1) = trader.onMinuteClose(bar(warm + 2, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (r1, a1) = trader.onMinuteClose(
+            bar(warm + 2, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(r1.reason == "cooldown" && a1.isEmpty)
-        let (r2, _) = trader.onMinuteClose(bar(warm + 4, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (r2, _) = trader.onMinuteClose(
+            bar(warm + 4, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(r2.reason == "cooldown")
-        let (r3, a3) = trader.onMinuteClose(bar(warm + 5, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (r3, a3) = trader.onMinuteClose(
+            bar(warm + 5, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(r3.action == "ENTER_LONG" && !a3.isEmpty)
     }
 
     @Test func targetAlreadyPassedIsNoTrade() {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         // VAH (TP2) below the close: the target is behind the entry.
-        let (r, a) = trader.onMinuteClose(bar(warm, o: "49850", h: "49960", l: "49820", c: "49950", val: "49900", vah: "49940", poc: "49920", crossVAL: true, of: "3", qimb: 0.3))
+        let (r, a) = trader.onMinuteClose(
+            bar(
+                warm, o: "49850", h: "49960", l: "49820", c: "49950", val: "49900", vah: "49940", poc: "49920",
+                crossVAL: true, of: "3", qimb: 0.3))
         #expect(r.detections.breakInLong && r.reason == "target_behind_entry" && a.isEmpty)
     }
 }
 
-@Suite struct AccountTests {
+@Suite(.tags(.unit)) struct AccountTests {
     @Test func feesAndPnLArithmetic() throws {
         var trader = longBreakIn()
         let p = try #require(trader.position)
@@ -219,19 +246,21 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         #expect(text.firstMatch(of: /\d\.\d{3,}/) == nil, "\(text)")
         let exit = submitted(actions)[0]
         trader.onFill(fill(exit, at: "48449.9", ts: t0 + Millis(warm + 2) * 60_000 + 1, config: config))
-        let (veto, none) = trader.onMinuteClose(bar(warm + 10, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (veto, none) = trader.onMinuteClose(
+            bar(warm + 10, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(veto.reason == "kill_switch" && none.isEmpty)
         // The next UTC midnight clears it.
         let nextMidnight = (t0 / day + 1) * day
         trader.advanceTime(to: nextMidnight)
         #expect(!trader.killSwitchActive)
         let index = Int((nextMidnight - t0) / 60_000) + 5
-        let (after, entry) = trader.onMinuteClose(bar(index, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let (after, entry) = trader.onMinuteClose(
+            bar(index, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(after.action == "ENTER_LONG" && !entry.isEmpty)
     }
 }
 
-@Suite struct ConfirmationTests {
+@Suite(.tags(.unit)) struct ConfirmationTests {
     let f = bar(warm, o: "1", h: "1", l: "1", c: "1", of: "1", volume: "10", ambiguous: "5", qimb: 0.05)
 
     @Test func ofOrQimbConfirms() {
@@ -241,7 +270,8 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         #expect(Confirmation.confirms(.long, f, thresholds: t, config: config, instrument: btc), "of 1 > 0.5")
         #expect(!Confirmation.confirms(.short, f, thresholds: t, config: config, instrument: btc))
         let strict = ConfirmationThresholds(ofMin: 2, ofMinNorm: 0.5, qimbMin: 0.01)
-        #expect(Confirmation.confirms(.long, f, thresholds: strict, config: config, instrument: btc), "qimb 0.05 > 0.01")
+        #expect(
+            Confirmation.confirms(.long, f, thresholds: strict, config: config, instrument: btc), "qimb 0.05 > 0.01")
     }
 
     @Test func highAmbiguityNeedsBoth() {

@@ -1,5 +1,5 @@
-import Testing
 import Engine
+import Testing
 
 /// A from-scratch value area: re-aggregates every trade of the window at the given width (docs/SPEC.md §5–§6).
 func scratchValueArea(trades: [TradeEvent], binTicks: Int64, fraction: Double) -> ValueArea? {
@@ -24,7 +24,7 @@ struct SplitMix: RandomNumberGenerator {
     }
 }
 
-@Suite struct ProfileWindowTests {
+@Suite(.tags(.unit)) struct ProfileWindowTests {
     @Test func minutesLeaveTheWindow() {
         var config = FeatureConfig()
         config.rollingWindowMinutes = 3
@@ -74,8 +74,9 @@ struct SplitMix: RandomNumberGenerator {
             mid += Int64.random(in: -200...200, using: &rng)
             events.append(.quote(QuoteEvent(ts: m, bidPrice: mid, bidSize: 5, askPrice: mid + 1, askSize: 5)))
             for j in 0..<20 {
-                let t = TradeEvent(ts: m + 1 + Millis(j), price: mid + Int64.random(in: -60...60, using: &rng),
-                                   size: Lots.random(in: 1...50, using: &rng))
+                let t = TradeEvent(
+                    ts: m + 1 + Millis(j), price: mid + Int64.random(in: -60...60, using: &rng),
+                    size: Lots.random(in: 1...50, using: &rng))
                 trades.append(t)
                 events.append(.trade(t))
             }
@@ -84,8 +85,12 @@ struct SplitMix: RandomNumberGenerator {
         let widths = Set(rows.map(\.binTicks))
         #expect(widths.count > 2, "the test needs several widths: \(widths)")
         for row in rows {
-            let inWindow = trades.filter { $0.ts >= row.ts - Millis(config.rollingWindowMinutes - 1) * 60_000 && $0.ts < row.ts + 60_000 }
-            #expect(row.valueArea == scratchValueArea(trades: inWindow, binTicks: row.binTicks, fraction: config.vaFraction))
+            let inWindow = trades.filter {
+                $0.ts >= row.ts - Millis(config.rollingWindowMinutes - 1) * 60_000 && $0.ts < row.ts + 60_000
+            }
+            #expect(
+                row.valueArea == scratchValueArea(trades: inWindow, binTicks: row.binTicks, fraction: config.vaFraction)
+            )
         }
     }
 
@@ -112,11 +117,14 @@ struct SplitMix: RandomNumberGenerator {
             if Bool.random(using: &rng) {
                 mid += Int64.random(in: -8...8, using: &rng)
                 let spread = Int64.random(in: 1...4, using: &rng)
-                pipeline.onQuote(QuoteEvent(ts: ts, bidPrice: mid, bidSize: Lots.random(in: 0...9, using: &rng),
-                                            askPrice: mid + spread, askSize: Lots.random(in: 0...9, using: &rng)))
+                pipeline.onQuote(
+                    QuoteEvent(
+                        ts: ts, bidPrice: mid, bidSize: Lots.random(in: 0...9, using: &rng),
+                        askPrice: mid + spread, askSize: Lots.random(in: 0...9, using: &rng)))
             } else {
-                let t = TradeEvent(ts: ts, price: mid + Int64.random(in: -5...5, using: &rng),
-                                   size: Lots.random(in: 1...1000, using: &rng))
+                let t = TradeEvent(
+                    ts: ts, price: mid + Int64.random(in: -5...5, using: &rng),
+                    size: Lots.random(in: 1...1000, using: &rng))
                 trades.append(t)
                 pipeline.onTrade(t)
             }

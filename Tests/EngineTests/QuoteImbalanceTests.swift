@@ -1,8 +1,8 @@
+import Engine
 import Foundation
 import Testing
-import Engine
 
-@Suite struct QuoteImbalanceTests {
+@Suite(.tags(.unit)) struct QuoteImbalanceTests {
     @Test func imbalanceIsZeroWhenBothSidesAreEmpty() {
         #expect(QuoteEvent(ts: 0, bidPrice: 1, bidSize: 0, askPrice: 2, askSize: 0).imbalance == 0)
         #expect(QuoteEvent(ts: 0, bidPrice: 1, bidSize: 3, askPrice: 2, askSize: 1).imbalance == 0.5)

@@ -1,7 +1,7 @@
-import Testing
 import Engine
+import Testing
 
-@Suite struct SetupTests {
+@Suite(.tags(.unit)) struct SetupTests {
     /// The example: VAL 49900, VAH 50100, POC 50000; bar O 49850 H 49920 L 49820 C 49950 with positive OF and
     /// qimb → long, stop 49819.8 (2 ticks of 0.1), TP1 POC, TP2 VAH.
     @Test func breakInLongExample() throws {
@@ -67,24 +67,29 @@ import Engine
 
     @Test func warmUpAndInvalidValueAreaVeto() {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
-        let early = trader.onMinuteClose(bar(238, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let early = trader.onMinuteClose(
+            bar(238, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(early.0.reason == "warmup" && early.1.isEmpty && !early.0.detections.breakInLong)
-        let invalid = trader.onMinuteClose(bar(239, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3, valid: false))
+        let invalid = trader.onMinuteClose(
+            bar(239, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3, valid: false))
         #expect(invalid.0.reason == "invalid_va" && invalid.1.isEmpty)
         // Index 239 = warmup - 1 is the first warm bar.
-        let first = trader.onMinuteClose(bar(239, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        let first = trader.onMinuteClose(
+            bar(239, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(first.0.action == "ENTER_LONG")
     }
 
     @Test func staleDataVetoesEntries() {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         let (record, actions) = trader.onMinuteClose(
-            bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3, quoteAge: 10_001))
+            bar(
+                warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3,
+                quoteAge: 10_001))
         #expect(record.detections.breakInLong && record.reason == "stale_data" && actions.isEmpty)
     }
 }
 
-@Suite struct AcceptanceTests {
+@Suite(.tags(.unit)) struct AcceptanceTests {
     @Test func sequenceStartsOnlyWithACrossing() {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         // Gap above VAH without a crossing: nothing starts.
@@ -98,9 +103,11 @@ import Engine
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50200", l: "50090", c: "50150", crossVAH: true))
         // The VA moves up (VAH 50300): the close 50200 is below the new VAH but above the locked 50100.
-        _ = trader.onMinuteClose(bar(warm + 1, o: "50150", h: "50210", l: "50140", c: "50200", val: "50000", vah: "50300", poc: "50150"))
+        _ = trader.onMinuteClose(
+            bar(warm + 1, o: "50150", h: "50210", l: "50140", c: "50200", val: "50000", vah: "50300", poc: "50150"))
         #expect(trader.above.running && trader.above.count == 2 && trader.above.level == px("50100"))
-        _ = trader.onMinuteClose(bar(warm + 2, o: "50200", h: "50210", l: "50140", c: "50150", val: "50000", vah: "50300", poc: "50150"))
+        _ = trader.onMinuteClose(
+            bar(warm + 2, o: "50200", h: "50210", l: "50140", c: "50150", val: "50000", vah: "50300", poc: "50150"))
         #expect(trader.above.isAccepted(k: 3))
     }
 

@@ -24,8 +24,9 @@ func bar(
     return MinuteFeatures(
         ts: ts, index: index, open: px(o), high: px(h), low: px(l), close: close, volume: sz(volume),
         tickLots: close * sz(volume), tradeCount: 10,
-        quote: QuoteAtClose(bidPrice: close - 1, bidSize: sz(qimbClose.bid), askPrice: close, askSize: sz(qimbClose.ask),
-                            ts: ts + 60_000 - quoteAge),
+        quote: QuoteAtClose(
+            bidPrice: close - 1, bidSize: sz(qimbClose.bid), askPrice: close, askSize: sz(qimbClose.ask),
+            ts: ts + 60_000 - quoteAge),
         spreadSumTicks: 60, spreadCount: 60, sigma240: 0.0004, binTicks: 10, valueArea: va, valueAreaValid: valid,
         crossesVAH: crossVAH, crossesVAL: crossVAL, orderFlow: flow, qimbEma: qimb
     )
@@ -48,10 +49,13 @@ func fill(_ intent: OrderIntent, at price: String, ts: Millis, config: StrategyC
 let warm = 300
 
 /// The curve ends after the end-of-data close: its last equity is the initial equity plus the round trips' net P&L.
-func expectCurveEndsAtTheRoundTrips(_ equity: [EquityRow], _ trader: Trader, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectCurveEndsAtTheRoundTrips(
+    _ equity: [EquityRow], _ trader: Trader, sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard let last = equity.last else { return }
     #expect(trader.position == nil, sourceLocation: sourceLocation)
     let net = trader.roundTrips.reduce(0) { $0 + $1.netPnL }
-    #expect(abs(last.equity - (trader.config.initialEquity + net)) < 1e-6, "last row \(last.equity), trips \(net)",
-            sourceLocation: sourceLocation)
+    #expect(
+        abs(last.equity - (trader.config.initialEquity + net)) < 1e-6, "last row \(last.equity), trips \(net)",
+        sourceLocation: sourceLocation)
 }

@@ -1,7 +1,7 @@
-import Testing
 import Engine
+import Testing
 
-@Suite struct ValueAreaTests {
+@Suite(.tags(.unit)) struct ValueAreaTests {
     /// docs/SPEC.md §6 worked check, width 100 (tick 1 for readability: bin index × 100 = price).
     @Test func workedExample() throws {
         let va = try #require(
@@ -68,9 +68,11 @@ import Engine
     }
 
     @Test func validityNeedsEnoughBinsWithVolume() throws {
-        let few = try #require(ValueArea.compute(bins: [Lots](repeating: 1, count: 19), firstBin: 0, binTicks: 1, fraction: 0.7))
+        let few = try #require(
+            ValueArea.compute(bins: [Lots](repeating: 1, count: 19), firstBin: 0, binTicks: 1, fraction: 0.7))
         #expect(!few.isValid(minBins: 20))
-        let enough = try #require(ValueArea.compute(bins: [Lots](repeating: 1, count: 20), firstBin: 0, binTicks: 1, fraction: 0.7))
+        let enough = try #require(
+            ValueArea.compute(bins: [Lots](repeating: 1, count: 20), firstBin: 0, binTicks: 1, fraction: 0.7))
         #expect(enough.isValid(minBins: 20))
         #expect(ValueArea.compute(bins: [0, 0], firstBin: 0, binTicks: 1, fraction: 0.7) == nil)
         #expect(ValueArea.compute(bins: [], firstBin: 0, binTicks: 1, fraction: 0.7) == nil)

@@ -1,8 +1,8 @@
+import Engine
 import Foundation
 import Testing
-import Engine
 
-@Suite struct VolatilityTests {
+@Suite(.tags(.unit)) struct VolatilityTests {
     @Test func sigmaIsTheSampleDeviationOfLogReturns() {
         var v = MidReturnVolatility()
         #expect(v.add(midTwiceTicks: 1000) == 0)

@@ -6,9 +6,10 @@ import Testing
 
 /// What the real exchange does that a simulator easily leaves out (docs/BYBIT.md, "What the real exchange does"),
 /// through the real client code against the simulated venue.
-@Suite(.serialized) struct ExchangeTruthTests {
+@Suite(.tags(.integration), .serialized) struct ExchangeTruthTests {
     func long(_ client: BybitRESTClient, _ qty: String, id: String) throws(BybitError) {
-        _ = try client.createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal(qty)!, orderLinkId: id))
+        _ = try client.createOrder(
+            OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal(qty)!, orderLinkId: id))
     }
 
     @Test func positionStopIsAConditionalOrderAndTheSameStopAgainIsNotModified() throws {
@@ -17,17 +18,23 @@ import Testing
         try long(client, "0.2", id: "at-e-1-1")
         let stop = ScaledDecimal(mantissa: sim.venue.currentQuote!.bidPrice - 3_000, scale: 1)
         #expect(try client.setTradingStop(stopLoss: stop, takeProfit: nil) == true)
-        #expect(try client.setTradingStop(stopLoss: stop, takeProfit: nil) == false, "34040 is success: nothing changed")
+        #expect(
+            try client.setTradingStop(stopLoss: stop, takeProfit: nil) == false, "34040 is success: nothing changed")
         let open = try client.orders(openOnly: true)
         let conditional = try #require(open.first { $0.isConditional })
         #expect(conditional.stopOrderType == "StopLoss" && conditional.orderLinkId.isEmpty)
         #expect(conditional.orderStatus == "Untriggered" && conditional.triggerPrice == stop)
         #expect(conditional.reduceOnly && conditional.closeOnTrigger)
         // Closing the position deactivates it.
-        _ = try client.createOrder(OrderRequest(side: .short, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "at-x-1-2",
-                                                reduceOnly: true))
+        _ = try client.createOrder(
+            OrderRequest(
+                side: .short, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "at-x-1-2",
+                reduceOnly: true))
         #expect(try client.orders(openOnly: true).isEmpty)
-        #expect(try client.orders(openOnly: false).contains { $0.orderId == conditional.orderId && $0.orderStatus == "Deactivated" })
+        #expect(
+            try client.orders(openOnly: false).contains {
+                $0.orderId == conditional.orderId && $0.orderStatus == "Deactivated"
+            })
     }
 
     @Test func stopOnTheWrongSideOfTheMarkIsRefused() throws {
@@ -79,15 +86,19 @@ import Testing
         let client = sim.client()
         let bid = sim.venue.currentQuote!.bidPrice
         for n in 0..<55 {
-            _ = try client.createOrder(OrderRequest(side: .long, orderType: "Limit", qty: ScaledDecimal("0.001")!,
-                                                    price: ScaledDecimal(mantissa: bid - 5_000 - Int64(n), scale: 1), timeInForce: "GTC",
-                                                    orderLinkId: "lim-\(n)"))
+            _ = try client.createOrder(
+                OrderRequest(
+                    side: .long, orderType: "Limit", qty: ScaledDecimal("0.001")!,
+                    price: ScaledDecimal(mantissa: bid - 5_000 - Int64(n), scale: 1), timeInForce: "GTC",
+                    orderLinkId: "lim-\(n)"))
         }
         #expect(try client.orders(openOnly: true).count == 55, "two pages of at most 50")
         let start = sim.venue.marketTime
         for n in 0..<105 {
-            _ = try client.createOrder(OrderRequest(side: n % 2 == 0 ? .long : .short, orderType: "Market", qty: ScaledDecimal("0.001")!,
-                                                    orderLinkId: "m-\(n)"))
+            _ = try client.createOrder(
+                OrderRequest(
+                    side: n % 2 == 0 ? .long : .short, orderType: "Market", qty: ScaledDecimal("0.001")!,
+                    orderLinkId: "m-\(n)"))
         }
         let executions = try client.executions(startTime: start)
         #expect(executions.count == 105, "two pages of at most 100")
@@ -99,11 +110,14 @@ import Testing
         let sim = try SimFixture()
         let client = sim.client()
         try long(client, "0.4", id: "at-e-1-1")
-        let reply = try CurlTransport().send(method: "POST", url: sim.baseURL + "/sim/adl", headers: [], body: Array(#"{"qty":"0.1"}"#.utf8))
+        let reply = try CurlTransport().send(
+            method: "POST", url: sim.baseURL + "/sim/adl", headers: [], body: Array(#"{"qty":"0.1"}"#.utf8))
         #expect(reply.status == 200)
         #expect(try client.positions().first?.size == ScaledDecimal("0.3"))
-        let adl = try #require(try client.executions(startTime: sim.venue.marketTime - 60_000).first { $0.execType == "AdlTrade" })
-        #expect(adl.orderLinkId.isEmpty && adl.execQty == ScaledDecimal("0.1") && adl.side == .short && adl.changesPosition)
+        let adl = try #require(
+            try client.executions(startTime: sim.venue.marketTime - 60_000).first { $0.execType == "AdlTrade" })
+        #expect(
+            adl.orderLinkId.isEmpty && adl.execQty == ScaledDecimal("0.1") && adl.side == .short && adl.changesPosition)
         _ = sim.venue.forceClose(lots: nil, execType: "BustTrade")
         #expect(try client.positions().first?.side == nil)
         #expect(try client.executions(startTime: sim.venue.marketTime - 60_000).contains { $0.execType == "BustTrade" })
@@ -115,8 +129,13 @@ import Testing
         try long(client, "0.1", id: "at-e-1-1")
         let q = sim.venue.currentQuote!
         let boundary = (sim.venue.marketTime / 28_800_000 + 1) * 28_800_000
-        sim.venue.onMarket(.quote(QuoteEvent(ts: boundary + 1, bidPrice: q.bidPrice, bidSize: q.bidSize, askPrice: q.askPrice, askSize: q.askSize)))
-        let funding = try #require(try client.executions(startTime: boundary - 1_000).first { $0.execType == "Funding" })
+        sim.venue.onMarket(
+            .quote(
+                QuoteEvent(
+                    ts: boundary + 1, bidPrice: q.bidPrice, bidSize: q.bidSize, askPrice: q.askPrice, askSize: q.askSize
+                )))
+        let funding = try #require(
+            try client.executions(startTime: boundary - 1_000).first { $0.execType == "Funding" })
         #expect(!funding.changesPosition && funding.execFee.doubleValue > 0 && funding.orderLinkId.isEmpty)
         #expect(try client.positions().first?.size == ScaledDecimal("0.1"))
     }
@@ -124,7 +143,8 @@ import Testing
     @Test func hedgeModeRefusesOneWayOrdersAndListsTwoPositions() throws {
         let sim = try SimFixture()
         let client = sim.client()
-        let reply = try CurlTransport().send(method: "POST", url: sim.baseURL + "/sim/account", headers: [], body: Array(#"{"hedgeMode":true}"#.utf8))
+        let reply = try CurlTransport().send(
+            method: "POST", url: sim.baseURL + "/sim/account", headers: [], body: Array(#"{"hedgeMode":true}"#.utf8))
         #expect(reply.status == 200)
         #expect(try client.positions().map(\.positionIdx) == [1, 2])
         do {
@@ -148,14 +168,16 @@ import Testing
         }
         let found = try #require(try client.order(linkId: "at-e-1-1"))
         #expect(found.orderStatus == "Filled")
-        #expect(try client.orders(openOnly: false).filter { $0.orderLinkId == "at-e-1-1" }.count == 1, "one order, not two")
+        #expect(
+            try client.orders(openOnly: false).filter { $0.orderLinkId == "at-e-1-1" }.count == 1, "one order, not two")
     }
 
     @Test func orderHistoryListsClosedOrders() throws {
         let sim = try SimFixture()
         let client = sim.client()
         try long(client, "0.1", id: "at-e-1-1")
-        #expect(try client.orders(openOnly: false).contains { $0.orderLinkId == "at-e-1-1" && $0.orderStatus == "Filled" })
+        #expect(
+            try client.orders(openOnly: false).contains { $0.orderLinkId == "at-e-1-1" && $0.orderStatus == "Filled" })
         let history = try client.orderHistory()
         #expect(history.map(\.orderLinkId) == ["at-e-1-1"] && history[0].isFinal)
         #expect(try client.orderHistory(linkId: "at-e-1-1").first?.cumExecQty == ScaledDecimal("0.1"))
@@ -166,7 +188,9 @@ import Testing
         let book = try sim.client().orderBook(limit: 5)
         let q = try #require(sim.venue.currentQuote)
         #expect(book.bids.count == 5 && book.asks.count == 5)
-        #expect(Instrument.btcusdt.ticks(book.bids[0].price) == q.bidPrice && Instrument.btcusdt.ticks(book.asks[0].price) == q.askPrice)
+        #expect(
+            Instrument.btcusdt.ticks(book.bids[0].price) == q.bidPrice
+                && Instrument.btcusdt.ticks(book.asks[0].price) == q.askPrice)
         #expect(zip(book.bids, book.bids.dropFirst()).allSatisfy { $0.price.doubleValue > $1.price.doubleValue })
         #expect(zip(book.asks, book.asks.dropFirst()).allSatisfy { $0.price.doubleValue < $1.price.doubleValue })
     }

@@ -33,8 +33,10 @@ final class SimFixture: @unchecked Sendable {
 
     var baseURL: String { "http://127.0.0.1:\(server.port)" }
 
-    func client(secret: String = "sim-secret", timeoutMs: Int = 2_000, sleeps: SleepLog = SleepLog(),
-                alerts: SleepLog = SleepLog()) -> BybitRESTClient {
+    func client(
+        secret: String = "sim-secret", timeoutMs: Int = 2_000, sleeps: SleepLog = SleepLog(),
+        alerts: SleepLog = SleepLog()
+    ) -> BybitRESTClient {
         var config = BybitRESTConfig(baseURL: baseURL)
         config.backoffBaseMs = 1
         return BybitRESTClient(
@@ -46,12 +48,14 @@ final class SimFixture: @unchecked Sendable {
 
     /// Faults through the control endpoint, as a test or an operator would set them at run time.
     func setFaults(_ json: String) throws {
-        let reply = try CurlTransport().send(method: "POST", url: baseURL + "/sim/faults", headers: ["Content-Type: application/json"], body: Array(json.utf8))
+        let reply = try CurlTransport().send(
+            method: "POST", url: baseURL + "/sim/faults", headers: ["Content-Type: application/json"],
+            body: Array(json.utf8))
         #expect(reply.status == 200)
     }
 }
 
-@Suite(.serialized) struct RESTClientTests {
+@Suite(.tags(.integration), .serialized) struct RESTClientTests {
     @Test func publicEndpointsDecodeIntoEngineTypes() throws {
         let sim = try SimFixture()
         let client = sim.client()
@@ -79,7 +83,8 @@ final class SimFixture: @unchecked Sendable {
         let wallet = try client.walletBalance()
         #expect(wallet.totalEquity.doubleValue == 100_000)
         #expect(try client.positions().first?.side == nil)
-        let ack = try client.createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-e-1-1"))
+        let ack = try client.createOrder(
+            OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-e-1-1"))
         #expect(ack.orderLinkId == "at-e-1-1")
         let position = try #require(client.positions().first)
         #expect(position.side == .long && position.size == ScaledDecimal("0.5"))
@@ -91,10 +96,16 @@ final class SimFixture: @unchecked Sendable {
         try client.setTradingStop(stopLoss: stop, takeProfit: nil)
         #expect(try client.positions().first?.stopLoss == stop)
         // Close reduce-only; a second reduce-only close has nothing to reduce (110017).
-        _ = try client.createOrder(OrderRequest(side: .short, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-x-1-2", reduceOnly: true))
+        _ = try client.createOrder(
+            OrderRequest(
+                side: .short, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-x-1-2", reduceOnly: true
+            ))
         #expect(try client.positions().first?.side == nil)
         #expect(throws: BybitError.self) {
-            _ = try client.createOrder(OrderRequest(side: .short, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-x-1-3", reduceOnly: true))
+            _ = try client.createOrder(
+                OrderRequest(
+                    side: .short, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-x-1-3",
+                    reduceOnly: true))
         }
         let order = try #require(try client.order(linkId: "at-x-1-2"))
         #expect(order.orderStatus == "Filled" && order.reduceOnly)
@@ -105,8 +116,14 @@ final class SimFixture: @unchecked Sendable {
         let client = sim.client()
         let bid = sim.venue.currentQuote!.bidPrice
         let price = ScaledDecimal(mantissa: bid - 2_000, scale: 1)  // 200 USDT under the bid: rests
-        _ = try client.createOrder(OrderRequest(side: .long, orderType: "Limit", qty: ScaledDecimal("0.01")!, price: price, timeInForce: "GTC", orderLinkId: "lim-1"))
-        _ = try client.createOrder(OrderRequest(side: .long, orderType: "Limit", qty: ScaledDecimal("0.01")!, price: price, timeInForce: "GTC", orderLinkId: "lim-2"))
+        _ = try client.createOrder(
+            OrderRequest(
+                side: .long, orderType: "Limit", qty: ScaledDecimal("0.01")!, price: price, timeInForce: "GTC",
+                orderLinkId: "lim-1"))
+        _ = try client.createOrder(
+            OrderRequest(
+                side: .long, orderType: "Limit", qty: ScaledDecimal("0.01")!, price: price, timeInForce: "GTC",
+                orderLinkId: "lim-2"))
         let open = try client.orders(openOnly: true)
         #expect(Set(open.map(\.orderLinkId)) == ["lim-1", "lim-2"] && open.allSatisfy(\.isOpen))
         _ = try client.cancelOrder(linkId: "lim-1")
@@ -190,7 +207,8 @@ final class SimFixture: @unchecked Sendable {
         // The venue processes the order but the reply is lost; the client times out and re-sends the same
         // orderLinkId; the venue answers 110072 and the client reports the existing order.
         try sim.setFaults(#"{"dropRepliesCount": 1}"#)
-        let ack = try client.createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.1")!, orderLinkId: "at-e-9-1"))
+        let ack = try client.createOrder(
+            OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.1")!, orderLinkId: "at-e-9-1"))
         #expect(ack.orderLinkId == "at-e-9-1")
         let all = try client.orders(openOnly: false)
         #expect(all.filter { $0.orderLinkId == "at-e-9-1" }.count == 1)
@@ -232,7 +250,8 @@ final class SimFixture: @unchecked Sendable {
         let sim = try SimFixture()
         try sim.setFaults(#"{"rejectOrders": true}"#)
         do {
-            _ = try sim.client().createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.1")!, orderLinkId: "x-1"))
+            _ = try sim.client().createOrder(
+                OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.1")!, orderLinkId: "x-1"))
             Issue.record("rejected")
         } catch {
             #expect(error.retCode == BybitRetCode.insufficientBalance)
@@ -243,7 +262,8 @@ final class SimFixture: @unchecked Sendable {
     @Test func invalidLinkIdIsRefusedBeforeSending() {
         let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:9"), credentials: nil)
         #expect(throws: BybitError.self) {
-            _ = try client.createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("1")!, orderLinkId: "has space"))
+            _ = try client.createOrder(
+                OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("1")!, orderLinkId: "has space"))
         }
     }
 }
@@ -256,10 +276,12 @@ struct CannedTransport: HTTPTransport {
     }
 }
 
-@Suite struct DecodingTests {
+@Suite(.tags(.unit)) struct DecodingTests {
     @Test func missingFieldIsNamed() {
-        let body = #"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT","bid1Price":"1","markPrice":"1"}]}}"#
-        let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://x"), credentials: nil, transport: CannedTransport(body: body))
+        let body =
+            #"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT","bid1Price":"1","markPrice":"1"}]}}"#
+        let client = BybitRESTClient(
+            config: BybitRESTConfig(baseURL: "http://x"), credentials: nil, transport: CannedTransport(body: body))
         do {
             _ = try client.ticker()
             Issue.record("must fail")
@@ -269,9 +291,11 @@ struct CannedTransport: HTTPTransport {
     }
 
     @Test func badNumberIsNamed() {
-        let body = #"{"retCode":0,"retMsg":"OK","result":{"list":[{"totalEquity":"lots","totalAvailableBalance":"1"}]}}"#
-        let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://x"), credentials: BybitCredentials(apiKey: "k", apiSecret: "s"),
-                                     transport: CannedTransport(body: body))
+        let body =
+            #"{"retCode":0,"retMsg":"OK","result":{"list":[{"totalEquity":"lots","totalAvailableBalance":"1"}]}}"#
+        let client = BybitRESTClient(
+            config: BybitRESTConfig(baseURL: "http://x"), credentials: BybitCredentials(apiKey: "k", apiSecret: "s"),
+            transport: CannedTransport(body: body))
         do {
             _ = try client.walletBalance()
             Issue.record("must fail")
@@ -281,10 +305,15 @@ struct CannedTransport: HTTPTransport {
     }
 
     @Test func unknownFieldsAreIgnoredAndMalformedJSONIsAnError() throws {
-        let ok = #"{"retCode":0,"retMsg":"OK","result":{"timeSecond":"1700000000","timeNano":"1700000000123456789","extra":[1,2]},"new":true}"#
-        let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://x"), credentials: nil, transport: CannedTransport(body: ok), now: { 1_700_000_000_000 })
+        let ok =
+            #"{"retCode":0,"retMsg":"OK","result":{"timeSecond":"1700000000","timeNano":"1700000000123456789","extra":[1,2]},"new":true}"#
+        let client = BybitRESTClient(
+            config: BybitRESTConfig(baseURL: "http://x"), credentials: nil, transport: CannedTransport(body: ok),
+            now: { 1_700_000_000_000 })
         #expect(try client.syncTime() == 123)
-        let bad = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://x"), credentials: nil, transport: CannedTransport(body: "{\"retCode\":0,"))
+        let bad = BybitRESTClient(
+            config: BybitRESTConfig(baseURL: "http://x"), credentials: nil,
+            transport: CannedTransport(body: "{\"retCode\":0,"))
         #expect(throws: BybitError.self) { try bad.syncTime() }
     }
 

@@ -2,7 +2,7 @@ import Exchange
 import Testing
 
 /// Check values of docs/BYBIT.md.
-@Suite struct SigningTests {
+@Suite(.tags(.unit)) struct SigningTests {
     @Test func restSignatureMatchesBybitsCheckValue() {
         let sign = BybitSigner.restSignature(
             timestamp: 1_658_384_314_791, apiKey: "XXXXXXXXXX", recvWindow: 5000,

@@ -56,7 +56,8 @@ func quickSettings(_ url: String) -> StreamSettings {
 
 /// Runs the public stream against the fixture's venue, delivering into `inbox`, until the task is cancelled.
 func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> Task<Void, Never> {
-    let stream = BybitPublicStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
+    let stream = BybitPublicStream(
+        settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/public/linear"), instrument: .btcusdt)
     return Task(executorPreference: DedicatedExecutor(label: "test-public-stream")) {
         await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
     }
@@ -64,19 +65,22 @@ func startPublicStream(_ sim: SimFixture, into inbox: Inbox<PublicMessage>) -> T
 
 /// Runs the private stream against the fixture's venue (key `sim-key`), delivering into the returned inbox, until the
 /// task is cancelled.
-func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @escaping @Sendable () -> Int64 = wallClockMillis)
+func startPrivateStream(
+    _ sim: SimFixture, secret: String = "sim-secret", now: @escaping @Sendable () -> Int64 = wallClockMillis
+)
     -> (Inbox<PrivateMessage>, Task<Void, Never>)
 {
     let inbox = Inbox<PrivateMessage>()
-    let stream = BybitPrivateStream(settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
-                                    credentials: BybitCredentials(apiKey: "sim-key", apiSecret: secret), now: now)
+    let stream = BybitPrivateStream(
+        settings: quickSettings("ws://127.0.0.1:\(sim.server.port)/v5/private"),
+        credentials: BybitCredentials(apiKey: "sim-key", apiSecret: secret), now: now)
     let task = Task(executorPreference: DedicatedExecutor(label: "test-private-stream")) {
         await stream.run(onMessage: { inbox.add($0) }, onStatus: { inbox.add(status: $0) })
     }
     return (inbox, task)
 }
 
-@Suite(.serialized) struct StreamTests {
+@Suite(.tags(.integration), .serialized) struct StreamTests {
     @Test func publicStreamDeliversTradesAndQuotes() async throws {
         let sim = try SimFixture(minutes: 2)
         let inbox = Inbox<PublicMessage>()
@@ -92,7 +96,8 @@ func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @
         }
         #expect(flowing)
         // Every trade delivered is one the venue printed, in order.
-        let trades: [TradeEvent] = inbox.all.flatMap { m -> [TradeEvent] in if case .trades(let t) = m { t } else { [] } }
+        let trades: [TradeEvent] = inbox.all.flatMap { m -> [TradeEvent] in if case .trades(let t) = m { t } else { [] }
+        }
         #expect(zip(trades, trades.dropFirst()).allSatisfy { $0.ts <= $1.ts })
         #expect(trades.allSatisfy { $0.size > 0 && $0.price > 0 && $0.side != .unknown })
     }
@@ -121,7 +126,9 @@ func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
         try sim.setFaults(#"{"stallWebSockets": true}"#)
         let dead = await inbox.wait { box in
-            box.allStatuses.contains { if case .disconnected(let reason) = $0 { reason.contains("no data or pong") } else { false } }
+            box.allStatuses.contains {
+                if case .disconnected(let reason) = $0 { reason.contains("no data or pong") } else { false }
+            }
         }
         #expect(dead, "statuses: \(inbox.allStatuses)")
         try sim.setFaults("{}")
@@ -137,7 +144,8 @@ func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
         sim.venue.injectRestart()
-        #expect(await inbox.wait { box in box.all.contains { if case .quote(_, let u) = $0 { u == 1 } else { false } } })
+        #expect(
+            await inbox.wait { box in box.all.contains { if case .quote(_, let u) = $0 { u == 1 } else { false } } })
     }
 
     @Test func privateStreamAuthenticatesAndDeduplicatesExecutions() async throws {
@@ -146,25 +154,38 @@ func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @
         let (inbox, task) = startPrivateStream(sim)
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
-        _ = try sim.client().createOrder(OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "ws-1"))
+        _ = try sim.client().createOrder(
+            OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "ws-1"))
         let got = await inbox.wait { box in
             box.all.contains { if case .positions(let p) = $0 { p.first?.size == ScaledDecimal("0.2") } else { false } }
         }
         #expect(got)
-        let executions: [Execution] = inbox.all.flatMap { m -> [Execution] in if case .executions(let e) = m { e } else { [] } }
+        let executions: [Execution] = inbox.all.flatMap { m -> [Execution] in
+            if case .executions(let e) = m { e } else { [] }
+        }
         #expect(!executions.isEmpty && Set(executions.map(\.execId)).count == executions.count, "no execution twice")
-        #expect(await inbox.wait { box in
-            box.all.contains { if case .orders(let o) = $0 { o.contains { $0.orderLinkId == "ws-1" && $0.orderStatus == "Filled" } } else { false } }
-        })
+        #expect(
+            await inbox.wait { box in
+                box.all.contains {
+                    if case .orders(let o) = $0 {
+                        o.contains { $0.orderLinkId == "ws-1" && $0.orderStatus == "Filled" }
+                    } else {
+                        false
+                    }
+                }
+            })
     }
 
     @Test func wrongKeyIsRefused() async throws {
         let sim = try SimFixture(minutes: 1)
         let (inbox, task) = startPrivateStream(sim, secret: "nope")
         defer { task.cancel() }
-        #expect(await inbox.wait { box in
-            box.allStatuses.contains { if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false } }
-        })
+        #expect(
+            await inbox.wait { box in
+                box.allStatuses.contains {
+                    if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false }
+                }
+            })
         #expect(!inbox.allStatuses.contains(.ready))
     }
 
@@ -174,9 +195,12 @@ func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @
         try sim.setFaults(#"{"failPrivateAuth": true}"#)
         let (inbox, task) = startPrivateStream(sim)
         defer { task.cancel() }
-        #expect(await inbox.wait { box in
-            box.allStatuses.contains { if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false } }
-        })
+        #expect(
+            await inbox.wait { box in
+                box.allStatuses.contains {
+                    if case .disconnected(let r) = $0 { r.contains("authentication refused") } else { false }
+                }
+            })
         try sim.setFaults("{}")
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) }, "a new connection authenticates")
     }
@@ -193,9 +217,15 @@ func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @
     @Test func malformedMessagesAreErrorsNotCrashes() {
         let parser = PublicMessageParser(instrument: .btcusdt)
         #expect(throws: BybitError.self) { _ = try parser.parse("{not json") }
-        #expect(throws: BybitError.self) { _ = try parser.parse(#"{"topic":"publicTrade.BTCUSDT","data":[{"T":1,"p":"x","v":"1"}]}"#) }
-        #expect(throws: BybitError.self) { _ = try parser.parse(#"{"topic":"orderbook.1.BTCUSDT","data":{"b":[],"a":[],"u":3},"ts":1}"#) }
-        #expect(throws: BybitError.self) { _ = try PrivateMessageParser().parse(#"{"topic":"order","data":[{"orderId":"1"}]}"#) }
+        #expect(throws: BybitError.self) {
+            _ = try parser.parse(#"{"topic":"publicTrade.BTCUSDT","data":[{"T":1,"p":"x","v":"1"}]}"#)
+        }
+        #expect(throws: BybitError.self) {
+            _ = try parser.parse(#"{"topic":"orderbook.1.BTCUSDT","data":{"b":[],"a":[],"u":3},"ts":1}"#)
+        }
+        #expect(throws: BybitError.self) {
+            _ = try PrivateMessageParser().parse(#"{"topic":"order","data":[{"orderId":"1"}]}"#)
+        }
     }
 
     @Test func reconnectDelaysGrowAndCap() {
@@ -207,7 +237,7 @@ func startPrivateStream(_ sim: SimFixture, secret: String = "sim-secret", now: @
     }
 }
 
-@Suite struct FastParserTests {
+@Suite(.tags(.unit)) struct FastParserTests {
     @Test func fastAndGeneralParsersAgree() throws {
         let venue = SimVenue()
         var config = MarketGeneratorConfig()

@@ -24,7 +24,7 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
     }
 }
 
-@Suite struct TradesReaderTests {
+@Suite(.tags(.unit)) struct TradesReaderTests {
     @Test func bybitPublicDumpReadsAsItIs() throws {
         // Newest first, seconds with a fraction, taker side, Bybit's columns.
         let text = """
@@ -84,15 +84,22 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
         expectError("t.csv:3: price 'abc' is not a decimal number") {
             _ = try trades("ts,price,size\n1767225600000,50000,1\n1767225600001,abc,1\n")
         }
-        expectError("t.csv:2: expected at least 3 fields, found 2") { _ = try trades("ts,price,size\n1767225600000,50000\n") }
-        expectError("t.csv:2: side 'Hold' is not Buy or Sell") { _ = try trades("ts,price,size,side\n1767225600000,50000,1,Hold\n") }
-        expectError("t.csv:2: size 0.0001 is below one qty step") { _ = try trades("ts,price,size\n1767225600000,50000,0.0001\n") }
+        expectError("t.csv:2: expected at least 3 fields, found 2") {
+            _ = try trades("ts,price,size\n1767225600000,50000\n")
+        }
+        expectError("t.csv:2: side 'Hold' is not Buy or Sell") {
+            _ = try trades("ts,price,size,side\n1767225600000,50000,1,Hold\n")
+        }
+        expectError("t.csv:2: size 0.0001 is below one qty step") {
+            _ = try trades("ts,price,size\n1767225600000,50000,0.0001\n")
+        }
         expectError("t.csv:2: price -5 must be positive") { _ = try trades("ts,price,size\n1767225600000,-5,1\n") }
         expectError("t.csv: the file is empty") { _ = try trades("") }
     }
 
     @Test func skipBadRowsCountsAndReports() throws {
-        let (t, report) = try trades("ts,price,size\n1767225600000,50000,1\nx,1,1\n1767225600001,50000,1\n1767225600002,,1\n", skip: true)
+        let (t, report) = try trades(
+            "ts,price,size\n1767225600000,50000,1\nx,1,1\n1767225600001,50000,1\n1767225600002,,1\n", skip: true)
         #expect(t.count == 2)
         #expect(report.skippedRows == 2)
         #expect(report.skippedExamples.map(\.line) == [3, 5])
@@ -111,7 +118,8 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
         func line(_ r: (ts: Int64, price: Int, size: Int, side: String)) -> String {
             "\(r.ts / 1000).\(String(format: "%03d", r.ts % 1000)),BTCUSDT,\(r.side),0.\(String(format: "%03d", r.size)),\(r.price / 10).\(r.price % 10),ZeroPlusTick,id,1,1,1"
         }
-        let header = "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossValue,homeNotional,foreignNotional\n"
+        let header =
+            "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossValue,homeNotional,foreignNotional\n"
         let oldestFirst = header + rows.map(line).joined(separator: "\n") + "\n"
         let dump = header + rows.reversed().map(line).joined(separator: "\n") + "\n"
         let (a, ra) = try trades(oldestFirst)
@@ -122,7 +130,9 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
     }
 
     @Test func unsortedRowsAreSortedStably() throws {
-        let (t, report) = try trades("ts,price,size\n3000000000000,1,1\n2000000000000,2,1\n3000000000000,3,1\n1000000000000,4,1\n2000000000000,5,1\n")
+        let (t, report) = try trades(
+            "ts,price,size\n3000000000000,1,1\n2000000000000,2,1\n3000000000000,3,1\n1000000000000,4,1\n2000000000000,5,1\n"
+        )
         #expect(report.reordered && !report.reversed)
         #expect(t.map(\.price) == [4, 2, 5, 1, 3].map { Int64($0) * 10 })
     }
@@ -144,15 +154,19 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
         let (t, report) = try readTrades(path: path, instrument: btc)
         #expect(t.count == 2 && report.rows == 2)
         #expect(t[1].price == 500_001)
-        expectError("no such file") { _ = try readTrades(path: dir.appendingPathComponent("missing.csv").path, instrument: btc) }
+        expectError("no such file") {
+            _ = try readTrades(path: dir.appendingPathComponent("missing.csv").path, instrument: btc)
+        }
     }
 }
 
-@Suite struct QuotesReaderTests {
+@Suite(.tags(.unit)) struct QuotesReaderTests {
     @Test func quotesWithAcceptedNames() throws {
-        let (q, report) = try quotes("timestamp,bid_price,bid_size,ask_price,ask_size\n1767225600000,50000,1.5,50000.1,0\n")
+        let (q, report) = try quotes(
+            "timestamp,bid_price,bid_size,ask_price,ask_size\n1767225600000,50000,1.5,50000.1,0\n")
         #expect(report.timestampUnit == .milliseconds)
-        #expect(q == [QuoteEvent(ts: 1_767_225_600_000, bidPrice: 500_000, bidSize: 1500, askPrice: 500_001, askSize: 0)])
+        #expect(
+            q == [QuoteEvent(ts: 1_767_225_600_000, bidPrice: 500_000, bidSize: 1500, askPrice: 500_001, askSize: 0)])
         let (r, _) = try quotes("ts,bid,ask,bid_sz,ask_sz\n1767225600,1,2,3,4\n")
         #expect(r.first?.bidPrice == 10 && r.first?.askPrice == 20 && r.first?.bidSize == 3000)
         expectError("q.csv:1: no ask size column") { _ = try quotes("ts,bid_px,bid_sz,ask_px\n") }
@@ -166,7 +180,8 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
             TradeEvent(ts: 1_767_225_600_000, price: 500_001, size: 1, side: .buy),
             TradeEvent(ts: 1_767_225_600_005, price: 499_999, size: 12_345, side: .sell),
         ]
-        var w = try RecordingWriter(path: dir.appendingPathComponent("t.csv").path, header: RecordingWriter.tradesHeader, instrument: btc)
+        var w = try RecordingWriter(
+            path: dir.appendingPathComponent("t.csv").path, header: RecordingWriter.tradesHeader, instrument: btc)
         for t in tradesIn { try w.write(t) }
         try w.close()
         let text = try String(contentsOfFile: dir.appendingPathComponent("t.csv").path, encoding: .utf8)

@@ -5,7 +5,7 @@ import Testing
 
 /// The honesty check of the warm start (docs/FEATURES.md, "Warm start from klines"): over a generated day, the value
 /// area an agent computes from 240 one-minute candles alone against the exact one of the same minute.
-@Suite struct KlineWarmupHonestyTests {
+@Suite(.tags(.unit)) struct KlineWarmupHonestyTests {
     @Test func aValueAreaWarmedFromKlinesStaysCloseToTheExactOne() {
         var market = MarketGeneratorConfig()
         market.seed = 21
@@ -29,7 +29,8 @@ import Testing
         let sortedBins = bins.sorted()
         let medianBin = sortedBins[sortedBins.count / 2]
         let sameBin = check.samples.filter { $0.exactBinTicks == $0.warmedBinTicks }.count
-        print("""
+        print(
+            """
             kline warm-up vs exact over \(check.samples.count) minutes of a generated day (seed 21, every 10 minutes after 240), \
             ticks (median bin width \(medianBin) ticks; same bin width in \(sameBin) of \(check.samples.count)):
               p50  POC \(p50.poc)  VAH \(p50.vah)  VAL \(p50.val)
@@ -37,7 +38,8 @@ import Testing
             """)
         #expect(check.samples.count == (1440 - 240) / 10 + 1)
         // Bounds a few times the figures in docs/FEATURES.md: a change that makes the warm-up much worse fails here.
-        #expect(p50.poc <= Double(4 * medianBin) && p50.vah <= Double(4 * medianBin) && p50.val <= Double(4 * medianBin))
+        #expect(
+            p50.poc <= Double(4 * medianBin) && p50.vah <= Double(4 * medianBin) && p50.val <= Double(4 * medianBin))
         #expect(p99.vah <= Double(70 * medianBin) && p99.val <= Double(70 * medianBin))
     }
 }

@@ -2,7 +2,7 @@ import Engine
 import Simulator
 import Testing
 
-@Suite struct MarketGeneratorTests {
+@Suite(.tags(.unit)) struct MarketGeneratorTests {
     func market(seed: UInt64, hours: Double = 1) -> (trades: [TradeEvent], quotes: [QuoteEvent]) {
         var config = MarketGeneratorConfig()
         config.seed = seed

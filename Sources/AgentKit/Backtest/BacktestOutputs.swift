@@ -5,18 +5,21 @@ import Foundation
 /// run always gives the same bytes.
 enum BacktestOutputs {
     static func tradesCSV(_ trips: [RoundTrip], _ i: Instrument) -> String {
-        var out = "trade_id,setup,side,entry_ts,entry_time,entry_price,qty,exit_ts,exit_time,exit_price,exit_reason,fees,funding,gross_pnl,net_pnl,"
+        var out =
+            "trade_id,setup,side,entry_ts,entry_time,entry_price,qty,exit_ts,exit_time,exit_price,exit_reason,fees,funding,gross_pnl,net_pnl,"
             + "initial_stop,tp1,tp2,exit_stop,available_margin,risk,leverage_capped\n"
         func level(_ twice: Int64?) -> String { twice.map { formatNumber(i.price($0, over: 2)) } ?? "" }
         for (n, t) in trips.enumerated() {
             let fields: [String] = [
-                String(n + 1), t.setup.rawValue, t.direction.description, String(t.entryTs), isoTime(t.entryTs, milliseconds: true),
+                String(n + 1), t.setup.rawValue, t.direction.description, String(t.entryTs),
+                isoTime(t.entryTs, milliseconds: true),
                 formatNumber(i.price(t.entryPrice)), formatNumber(i.size(t.qty)), String(t.exitTs),
                 isoTime(t.exitTs, milliseconds: true), formatNumber(i.price(t.exitTickLots, over: t.qty)),
                 t.exitReasons.map(\.rawValue).joined(separator: "+"), formatNumber(t.fees), formatNumber(t.funding),
                 formatNumber(t.grossPnL), formatNumber(t.netPnL),
                 level(t.initialStopTwice), level(t.tp1Twice), level(t.tp2Twice), level(t.exitStopTwice),
-                t.entrySizing.map { formatNumber($0.availableMargin) } ?? "", t.entrySizing.map { formatNumber($0.risk) } ?? "",
+                t.entrySizing.map { formatNumber($0.availableMargin) } ?? "",
+                t.entrySizing.map { formatNumber($0.risk) } ?? "",
                 t.entrySizing.map { $0.leverageCapHit ? "true" : "false" } ?? "",
             ]
             out += fields.joined(separator: ",") + "\n"
@@ -37,7 +40,8 @@ enum BacktestOutputs {
     }
 
     static func signalsCSV(_ signals: [SignalRecord], _ i: Instrument) -> String {
-        var out = "ts_min,breakin_long,breakin_short,failbreak_long,failbreak_short,breakout_long,breakout_short,action,reason,"
+        var out =
+            "ts_min,breakin_long,breakin_short,failbreak_long,failbreak_short,breakout_long,breakout_short,action,reason,"
             + "above_running,above_level,above_count,below_running,below_level,below_count,retest_pending,retest_level\n"
         func flag(_ b: Bool) -> String { b ? "1" : "0" }
         func level(_ s: AcceptanceSide) -> String { s.running ? formatNumber(i.price(s.level)) : "" }

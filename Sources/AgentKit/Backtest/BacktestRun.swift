@@ -42,7 +42,9 @@ public func runBacktest(
 }
 
 /// Runs the bar-only backtest over stored minutes.
-public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig, instrument: Instrument) -> BacktestResult {
+public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig, instrument: Instrument)
+    -> BacktestResult
+{
     var bt = BarBacktester(strategy: strategy, instrument: instrument)
     for f in minutes { bt.process(f) }
     bt.finish()
@@ -54,7 +56,9 @@ public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig
 }
 
 /// Writes trades.csv, fills.csv, signals.csv, equity.csv, metrics.json and report.html into `directory`.
-public func writeBacktest(_ r: BacktestResult, to directory: String, instrument: Instrument, initialEquity: Double, title: String) throws {
+public func writeBacktest(
+    _ r: BacktestResult, to directory: String, instrument: Instrument, initialEquity: Double, title: String
+) throws {
     do {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
@@ -66,7 +70,12 @@ public func writeBacktest(_ r: BacktestResult, to directory: String, instrument:
         ("signals.csv", BacktestOutputs.signalsCSV(r.signals, instrument)),
         ("equity.csv", BacktestOutputs.equityCSV(r.equity, instrument, initial: initialEquity)),
         ("metrics.json", BacktestOutputs.metricsJSON(r.metrics, alerts: r.alerts)),
-        ("report.html", ReportHTML.render(features: r.features, equity: r.equity, trips: r.roundTrips, metrics: r.metrics, instrument: instrument, title: title)),
+        (
+            "report.html",
+            ReportHTML.render(
+                features: r.features, equity: r.equity, trips: r.roundTrips, metrics: r.metrics, instrument: instrument,
+                title: title)
+        ),
     ]
     for (name, text) in files {
         try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)")
@@ -101,11 +110,14 @@ extension BacktestResult {
         let o = m.overall
         var lines = [
             "backtest: \(grouped(m.minutes)) minutes, \(o.trades) round trips, \(m.fills) fills; outputs in \(directory)/",
-            String(format: "equity %.2f -> %.2f, net P&L %.2f (gross %.2f, fees %.2f, funding %.2f)", m.initialEquity, m.finalEquity, o.netPnL, o.grossPnL, m.fees, m.funding),
-            String(format: "win rate %@, profit factor %@, max drawdown %.2f (%.2f %%), Sharpe %@",
-                   o.winRate.map { String(format: "%.1f %%", $0 * 100) } ?? "-",
-                   o.profitFactor.map { String(format: "%.2f", $0) } ?? "-", m.maxDrawdown, m.maxDrawdownPct * 100,
-                   m.sharpe.map { String(format: "%.2f", $0) } ?? "-"),
+            String(
+                format: "equity %.2f -> %.2f, net P&L %.2f (gross %.2f, fees %.2f, funding %.2f)", m.initialEquity,
+                m.finalEquity, o.netPnL, o.grossPnL, m.fees, m.funding),
+            String(
+                format: "win rate %@, profit factor %@, max drawdown %.2f (%.2f %%), Sharpe %@",
+                o.winRate.map { String(format: "%.1f %%", $0 * 100) } ?? "-",
+                o.profitFactor.map { String(format: "%.2f", $0) } ?? "-", m.maxDrawdown, m.maxDrawdownPct * 100,
+                m.sharpe.map { String(format: "%.2f", $0) } ?? "-"),
         ]
         for s in Setup.allCases {
             let st = m.bySetup[s]!

@@ -12,7 +12,8 @@ enum ReportHTML {
         let width = 1100.0
         let t0 = features.first?.ts ?? 0
         let frame = SVGChart.Frame(from: t0, to: max(features.last?.ts ?? 1, t0 + 1), width: width)
-        let price = SVGChart.price(minutes: features, trips: trips, position: nil, instrument: i, frame: frame, height: 320)
+        let price = SVGChart.price(
+            minutes: features, trips: trips, position: nil, instrument: i, frame: frame, height: 320)
         let points = equity.map { (ts: $0.ts - millisPerMinute, value: $0.equity) }
         let equityChart = SVGChart.line(points, frame: frame, height: 200, cssClass: "eq", floor: metrics.initialEquity)
         let drawdown = SVGChart.drawdown(points, start: metrics.initialEquity, frame: frame, height: 120)
@@ -31,12 +32,22 @@ enum ReportHTML {
             ("Profit factor", num(o.profitFactor)),
             ("Max drawdown", "\(money(metrics.maxDrawdown)) (\(pct(metrics.maxDrawdownPct)))"),
             ("Sharpe (1-minute returns, annualised)", num(metrics.sharpe)),
-            ("Spread paid, bps of mid (mean / p50 / p90)", "\(num(metrics.spreadPaidBps.mean)) / \(num(metrics.spreadPaidBps.p50)) / \(num(metrics.spreadPaidBps.p90))"),
-            ("Ambiguous fraction (mean / p50 / p90)", "\(pct(metrics.ambiguousFraction.mean)) / \(pct(metrics.ambiguousFraction.p50)) / \(pct(metrics.ambiguousFraction.p90))"),
+            (
+                "Spread paid, bps of mid (mean / p50 / p90)",
+                "\(num(metrics.spreadPaidBps.mean)) / \(num(metrics.spreadPaidBps.p50)) / \(num(metrics.spreadPaidBps.p90))"
+            ),
+            (
+                "Ambiguous fraction (mean / p50 / p90)",
+                "\(pct(metrics.ambiguousFraction.mean)) / \(pct(metrics.ambiguousFraction.p50)) / \(pct(metrics.ambiguousFraction.p90))"
+            ),
         ]
         for s in Setup.allCases {
             let st = metrics.bySetup[s]!
-            rows.append(("Setup \(s.rawValue)", "\(st.trades) trades, win \(pct(st.winRate)), net \(money(st.netPnL)), PF \(num(st.profitFactor))"))
+            rows.append(
+                (
+                    "Setup \(s.rawValue)",
+                    "\(st.trades) trades, win \(pct(st.winRate)), net \(money(st.netPnL)), PF \(num(st.profitFactor))"
+                ))
         }
         let table = rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")
 
@@ -68,7 +79,9 @@ enum ReportHTML {
             """
     }
 
-    static func timeAxisTicks(from t0: Int64, to t1: Int64) -> [(ts: Int64, label: String)] { SVGChart.timeAxisTicks(from: t0, to: t1) }
+    static func timeAxisTicks(from t0: Int64, to t1: Int64) -> [(ts: Int64, label: String)] {
+        SVGChart.timeAxisTicks(from: t0, to: t1)
+    }
 
     static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")

@@ -57,9 +57,13 @@ enum SVGChart {
     /// Price of `minutes` (candles, or the close as a line when bars would be under 2 px), the value area as a band
     /// with VAH/VAL/POC lines where it was valid, the round trips' entries (▲ long, ▼ short) and exits (○, green
     /// win, red loss) with their stops, and the open position's entry, stop and targets as horizontal lines.
-    static func price(minutes: [MinuteFeatures], trips: [RoundTrip], position: Position?, instrument i: Instrument, frame: Frame,
-                      height: Double) -> String {
-        guard let first = minutes.first, let last = minutes.last else { return empty(frame.width, height, "no minute has closed yet") }
+    static func price(
+        minutes: [MinuteFeatures], trips: [RoundTrip], position: Position?, instrument i: Instrument, frame: Frame,
+        height: Double
+    ) -> String {
+        guard let first = minutes.first, let last = minutes.last else {
+            return empty(frame.width, height, "no minute has closed yet")
+        }
         var lows: [Double] = []
         var highs: [Double] = []
         for f in minutes {
@@ -77,7 +81,8 @@ enum SVGChart {
             }
         }
         let s = Scale(lo: lows.min() ?? 0, hi: highs.max() ?? 1, top: 16, bottom: height - 20)
-        let pxPerBar = (frame.width - frame.left - frame.right) / Double(max(1, (last.ts - first.ts) / millisPerMinute + 1))
+        let pxPerBar =
+            (frame.width - frame.left - frame.right) / Double(max(1, (last.ts - first.ts) / millisPerMinute + 1))
         let step = max(1, minutes.count / 1500)
         let sampled = stride(from: 0, to: minutes.count, by: step).map { minutes[$0] }
         var out = open(frame.width, height)
@@ -96,9 +101,12 @@ enum SVGChart {
             }
             out += #"<path class="vaband" d="\#(band)"/>"#
             for run in runs(valid, maxGap: maxGap) {
-                out += #"<path class="vah" d="\#(path(run.map { (frame.x($0.ts), s.y(i.price($0.valueArea!.vahTicks))) }))"/>"#
-                out += #"<path class="val" d="\#(path(run.map { (frame.x($0.ts), s.y(i.price($0.valueArea!.valTicks))) }))"/>"#
-                out += #"<path class="poc" d="\#(path(run.map { (frame.x($0.ts), s.y(i.price($0.valueArea!.pocTwiceTicks, over: 2))) }))"/>"#
+                out +=
+                    #"<path class="vah" d="\#(path(run.map { (frame.x($0.ts), s.y(i.price($0.valueArea!.vahTicks))) }))"/>"#
+                out +=
+                    #"<path class="val" d="\#(path(run.map { (frame.x($0.ts), s.y(i.price($0.valueArea!.valTicks))) }))"/>"#
+                out +=
+                    #"<path class="poc" d="\#(path(run.map { (frame.x($0.ts), s.y(i.price($0.valueArea!.pocTwiceTicks, over: 2))) }))"/>"#
             }
         }
 
@@ -110,9 +118,13 @@ enum SVGChart {
                 let cls = f.close > f.open ? "up" : (f.close < f.open ? "down" : "flat")
                 let yo = s.y(i.price(f.open))
                 let yc = s.y(i.price(f.close))
-                out += String(format: #"<line class="%@" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>"#, cls, cx, s.y(i.price(f.high)), cx, s.y(i.price(f.low)))
-                out += String(format: #"<rect class="%@" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>"#, cls, cx - body / 2, min(yo, yc), body,
-                              max(0.8, abs(yc - yo)))
+                out += String(
+                    format: #"<line class="%@" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>"#, cls, cx,
+                    s.y(i.price(f.high)), cx, s.y(i.price(f.low)))
+                out += String(
+                    format: #"<rect class="%@" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>"#, cls, cx - body / 2,
+                    min(yo, yc), body,
+                    max(0.8, abs(yc - yo)))
             }
         } else {
             out += #"<path class="close" d="\#(path(sampled.map { (frame.x($0.ts), s.y(i.price($0.close))) }))"/>"#
@@ -123,28 +135,40 @@ enum SVGChart {
             let up = t.direction == .long
             let ex = frame.x(max(t.entryTs, frame.t0))
             let ey = s.y(i.price(t.entryPrice))
-            let what = escape("\(t.setup.rawValue) \(t.direction) \(isoTime(t.entryTs)) at \(i.priceText(t.entryPrice))")
-            out += String(format: #"<path d="M%.1f %.1f l-5 %d l10 0 z" class="%@"><title>%@</title></path>"#, ex, ey, up ? 9 : -9,
-                          up ? "buy" : "sell", what)
+            let what = escape(
+                "\(t.setup.rawValue) \(t.direction) \(isoTime(t.entryTs)) at \(i.priceText(t.entryPrice))")
+            out += String(
+                format: #"<path d="M%.1f %.1f l-5 %d l10 0 z" class="%@"><title>%@</title></path>"#, ex, ey,
+                up ? 9 : -9,
+                up ? "buy" : "sell", what)
             if let stop = t.initialStopTwice {
                 let sy = s.y(i.price(stop, over: 2))
                 if sy >= s.top && sy <= s.bottom {
-                    out += String(format: #"<line class="stop" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>stop %@</title></line>"#, ex, sy,
-                                  frame.x(min(t.exitTs, frame.t1)), sy, i.halfTickText(stop))
+                    out += String(
+                        format:
+                            #"<line class="stop" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>stop %@</title></line>"#,
+                        ex, sy,
+                        frame.x(min(t.exitTs, frame.t1)), sy, i.halfTickText(stop))
                 }
             }
             if t.exitTs <= frame.t1 {
-                let reasons = escape("exit \(t.exitReasons.map(\.rawValue).joined(separator: "+")) net \(String(format: "%.2f", t.netPnL))")
-                out += String(format: #"<circle cx="%.1f" cy="%.1f" r="3.5" class="%@"><title>%@</title></circle>"#, frame.x(t.exitTs),
-                              s.y(i.price(t.exitTickLots, over: t.qty)), t.netPnL > 0 ? "win" : "loss", reasons)
+                let reasons = escape(
+                    "exit \(t.exitReasons.map(\.rawValue).joined(separator: "+")) net \(String(format: "%.2f", t.netPnL))"
+                )
+                out += String(
+                    format: #"<circle cx="%.1f" cy="%.1f" r="3.5" class="%@"><title>%@</title></circle>"#,
+                    frame.x(t.exitTs),
+                    s.y(i.price(t.exitTickLots, over: t.qty)), t.netPnL > 0 ? "win" : "loss", reasons)
             }
         }
         if let p = position {
             let ex = frame.x(max(p.entryTs, frame.t0))
             let ey = s.y(i.price(p.entryPrice))
             let up = p.direction == .long
-            out += String(format: #"<path d="M%.1f %.1f l-5 %d l10 0 z" class="%@"><title>open %@ %@</title></path>"#, ex, ey, up ? 9 : -9,
-                          up ? "buy" : "sell", "\(p.direction)", i.priceText(p.entryPrice))
+            out += String(
+                format: #"<path d="M%.1f %.1f l-5 %d l10 0 z" class="%@"><title>open %@ %@</title></path>"#, ex, ey,
+                up ? 9 : -9,
+                up ? "buy" : "sell", "\(p.direction)", i.priceText(p.entryPrice))
             let right = frame.width - frame.right
             out += String(format: #"<line class="entry" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>"#, ex, ey, right, ey)
             var levels: [(String, Int64, String)] = [("stop", p.stopTwice, "stop")]
@@ -152,8 +176,10 @@ enum SVGChart {
             if let t = p.tp2Twice { levels.append(("target", t, "TP2")) }
             for (cls, twice, label) in levels {
                 let y = s.y(i.price(twice, over: 2))
-                out += String(format: #"<line class="%@" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/><text x="%.1f" y="%.1f" text-anchor="end">%@ %@</text>"#,
-                              cls, ex, y, right, y, right - 2, y - 2, label, i.halfTickText(twice))
+                out += String(
+                    format:
+                        #"<line class="%@" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/><text x="%.1f" y="%.1f" text-anchor="end">%@ %@</text>"#,
+                    cls, ex, y, right, y, right - 2, y - 2, label, i.halfTickText(twice))
             }
         }
         return out + "</svg>"
@@ -162,20 +188,27 @@ enum SVGChart {
     // MARK: - Lines, order flow, footprint
 
     /// A value over time (equity), with its last value labelled.
-    static func line(_ points: [(ts: Int64, value: Double)], frame: Frame, height: Double, cssClass: String, floor: Double? = nil,
-                     decimals: Int = 0) -> String {
+    static func line(
+        _ points: [(ts: Int64, value: Double)], frame: Frame, height: Double, cssClass: String, floor: Double? = nil,
+        decimals: Int = 0
+    ) -> String {
         guard !points.isEmpty else { return empty(frame.width, height, "nothing yet") }
         let values = points.map(\.value) + (floor.map { [$0] } ?? [])
         let s = Scale(lo: values.min()!, hi: values.max()!, top: 12, bottom: height - 20)
         let step = max(1, points.count / 1500)
-        let sampled = stride(from: 0, to: points.count, by: step).map { points[$0] } + (points.count % step == 1 || step == 1 ? [] : [points.last!])
-        var out = open(frame.width, height) + axisLabels(s, height: height, decimals: decimals) + timeAxis(frame, height: height)
+        let sampled =
+            stride(from: 0, to: points.count, by: step).map { points[$0] }
+            + (points.count % step == 1 || step == 1 ? [] : [points.last!])
+        var out =
+            open(frame.width, height) + axisLabels(s, height: height, decimals: decimals)
+            + timeAxis(frame, height: height)
         out += #"<path class="\#(cssClass)" d="\#(path(sampled.map { (frame.x($0.ts), s.y($0.value)) }))"/>"#
         return out + "</svg>"
     }
 
     /// Drawdown below the running peak as a filled area hanging from the top.
-    static func drawdown(_ points: [(ts: Int64, value: Double)], start: Double, frame: Frame, height: Double) -> String {
+    static func drawdown(_ points: [(ts: Int64, value: Double)], start: Double, frame: Frame, height: Double) -> String
+    {
         var peak = start
         var dd: [(Int64, Double)] = []
         for p in points {
@@ -188,24 +221,33 @@ enum SVGChart {
         var pts: [(Double, Double)] = [(frame.x(sampled.first?.0 ?? frame.t0), 10)]
         for (ts, v) in sampled { pts.append((frame.x(ts), 10 + v / ddMax * (height - 20))) }
         pts.append((frame.x(sampled.last?.0 ?? frame.t1), 10))
-        return open(frame.width, height) + timeAxis(frame, height: height) + #"<path class="dd" d="\#(path(pts)) Z"/>"# + "</svg>"
+        return open(frame.width, height) + timeAxis(frame, height: height) + #"<path class="dd" d="\#(path(pts)) Z"/>"#
+            + "</svg>"
     }
 
     /// Per minute: the normalised order flow (`of_norm`, bars, −1…1) and the quote imbalance EMA (line, −1…1).
     static func flow(minutes: [MinuteFeatures], frame: Frame, height: Double) -> String {
-        guard let first = minutes.first, let last = minutes.last else { return empty(frame.width, height, "no minute has closed yet") }
+        guard let first = minutes.first, let last = minutes.last else {
+            return empty(frame.width, height, "no minute has closed yet")
+        }
         let s = Scale(lo: -1, hi: 1, top: 8, bottom: height - 20)
         let px = (frame.width - frame.left - frame.right) / Double(max(1, (last.ts - first.ts) / millisPerMinute + 1))
         var out = open(frame.width, height) + timeAxis(frame, height: height)
-        out += String(format: #"<line class="zero" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>"#, frame.left, s.y(0), frame.width - frame.right, s.y(0))
-        out += String(format: #"<text x="4" y="%.1f">+1</text><text x="4" y="%.1f">0</text><text x="4" y="%.1f">−1</text>"#, s.y(1) + 8, s.y(0) + 3, s.y(-1))
+        out += String(
+            format: #"<line class="zero" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>"#, frame.left, s.y(0),
+            frame.width - frame.right, s.y(0))
+        out += String(
+            format: #"<text x="4" y="%.1f">+1</text><text x="4" y="%.1f">0</text><text x="4" y="%.1f">−1</text>"#,
+            s.y(1) + 8, s.y(0) + 3, s.y(-1))
         let w = max(0.8, px * 0.7)
         for f in minutes where f.volume > 0 && !f.approximate {
             let v = f.ofNorm
             let y0 = s.y(0)
             let y1 = s.y(v)
-            out += String(format: #"<rect class="%@" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%@ of_norm %.3f</title></rect>"#,
-                          v >= 0 ? "buy" : "sell", frame.x(f.ts), min(y0, y1), w, max(0.5, abs(y1 - y0)), isoTime(f.ts), v)
+            out += String(
+                format:
+                    #"<rect class="%@" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%@ of_norm %.3f</title></rect>"#,
+                v >= 0 ? "buy" : "sell", frame.x(f.ts), min(y0, y1), w, max(0.5, abs(y1 - y0)), isoTime(f.ts), v)
         }
         let q = minutes.compactMap { f in f.qimbEma.map { (frame.x(f.ts) + px / 2, s.y(max(-1, min(1, $0)))) } }
         if !q.isEmpty { out += #"<path class="qimb" d="\#(path(q))"/>"# }
@@ -215,8 +257,10 @@ enum SVGChart {
     /// The footprint: a column per minute, a row per price bin, the bin's seller-initiated volume as a red bar to
     /// the left of the column's centre and the buyer-initiated as a green bar to the right (unsigned in grey under
     /// both), scaled to the largest side in view; the minute's VAH, VAL and POC drawn over it.
-    static func footprint(_ prints: [FootprintMinute], minutes: [MinuteFeatures], instrument i: Instrument, width: Double,
-                          height: Double) -> String {
+    static func footprint(
+        _ prints: [FootprintMinute], minutes: [MinuteFeatures], instrument i: Instrument, width: Double,
+        height: Double
+    ) -> String {
         let withVolume = prints.filter { !$0.levels.isEmpty }
         guard let base = prints.last?.baseBinTicks, !withVolume.isEmpty else {
             return empty(width, height, "no traded minute yet (minutes from klines have no footprint)")
@@ -255,32 +299,40 @@ enum SVGChart {
         var out = open(width, height)
         let lo = i.price((firstRow) * rowTicks)
         let hi = i.price((firstRow + Int64(rows)) * rowTicks)
-        out += String(format: #"<text x="4" y="%.1f">%.1f</text><text x="4" y="%.1f">%.1f</text>"#, top + 8, hi, bottom, lo)
+        out += String(
+            format: #"<text x="4" y="%.1f">%.1f</text><text x="4" y="%.1f">%.1f</text>"#, top + 8, hi, bottom, lo)
         let half = colWidth / 2 - 0.5
         let byTs = Dictionary(minutes.map { ($0.ts, $0) }, uniquingKeysWith: { _, b in b })
         for (n, p) in prints.enumerated() {
             let cx = left + (Double(n) + 0.5) * colWidth
             if n % 5 == 0 {
-                out += String(format: #"<text x="%.1f" y="%.1f" text-anchor="middle">%@</text>"#, cx, height - 4, String(isoTime(p.ts).dropFirst(11).prefix(5)))
+                out += String(
+                    format: #"<text x="%.1f" y="%.1f" text-anchor="middle">%@</text>"#, cx, height - 4,
+                    String(isoTime(p.ts).dropFirst(11).prefix(5)))
             }
             for (row, c) in cells[n] {
                 let y = rowY(row) + 0.5
                 let h = max(0.8, rowHeight - 1)
                 let price = i.priceText(row * rowTicks)
-                let title = "\(isoTime(p.ts)) \(price): buy \(i.sizeText(c.buy)), sell \(i.sizeText(c.sell))"
+                let title =
+                    "\(isoTime(p.ts)) \(price): buy \(i.sizeText(c.buy)), sell \(i.sizeText(c.sell))"
                     + (c.unsigned > 0 ? ", unsigned \(i.sizeText(c.unsigned))" : "")
                 out += "<g><title>\(title)</title>"
                 if c.unsigned > 0 {
                     let w = half * 2 * Double(c.unsigned) / Double(largest)
-                    out += String(format: #"<rect class="unsigned" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>"#, cx - w / 2, y, w, h)
+                    out += String(
+                        format: #"<rect class="unsigned" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>"#, cx - w / 2,
+                        y, w, h)
                 }
                 if c.sell > 0 {
                     let w = half * Double(c.sell) / Double(largest)
-                    out += String(format: #"<rect class="sell" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>"#, cx - w, y, w, h)
+                    out += String(
+                        format: #"<rect class="sell" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>"#, cx - w, y, w, h)
                 }
                 if c.buy > 0 {
                     let w = half * Double(c.buy) / Double(largest)
-                    out += String(format: #"<rect class="buy" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>"#, cx, y, w, h)
+                    out += String(
+                        format: #"<rect class="buy" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>"#, cx, y, w, h)
                 }
                 out += "</g>"
             }
@@ -288,11 +340,15 @@ enum SVGChart {
             if n == prints.count - 1, let f = byTs[p.ts], let va = f.valueArea, f.valueAreaValid {
                 // Where it lies outside the rows shown, say so at the edge.
                 if priceY(2 * va.vahTicks) > bottom {
-                    out += String(format: #"<text x="%.1f" y="%.1f" text-anchor="end">value area below: VAH %@</text>"#, width - 16, bottom - 4,
-                                  i.priceText(va.vahTicks))
+                    out += String(
+                        format: #"<text x="%.1f" y="%.1f" text-anchor="end">value area below: VAH %@</text>"#,
+                        width - 16, bottom - 4,
+                        i.priceText(va.vahTicks))
                 } else if priceY(2 * va.valTicks) < top {
-                    out += String(format: #"<text x="%.1f" y="%.1f" text-anchor="end">value area above: VAL %@</text>"#, width - 16, top + 10,
-                                  i.priceText(va.valTicks))
+                    out += String(
+                        format: #"<text x="%.1f" y="%.1f" text-anchor="end">value area above: VAL %@</text>"#,
+                        width - 16, top + 10,
+                        i.priceText(va.valTicks))
                 }
             }
             if let f = byTs[p.ts], let va = f.valueArea, f.valueAreaValid {
@@ -301,8 +357,10 @@ enum SVGChart {
                 for (cls, twice) in [("vah", 2 * va.vahTicks), ("val", 2 * va.valTicks), ("poc", va.pocTwiceTicks)] {
                     let y = priceY(twice)
                     if y >= top - 1 && y <= bottom + 1 {
-                        out += String(format: #"<line class="%@" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" style="stroke-dasharray:none;stroke-width:1.5"/>"#,
-                                      cls, x0, y, x1, y)
+                        out += String(
+                            format:
+                                #"<line class="%@" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" style="stroke-dasharray:none;stroke-width:1.5"/>"#,
+                            cls, x0, y, x1, y)
                     }
                 }
             }
@@ -317,13 +375,17 @@ enum SVGChart {
     }
 
     static func empty(_ width: Double, _ height: Double, _ text: String) -> String {
-        open(width, height) + String(format: #"<text class="empty" x="%.1f" y="%.1f" text-anchor="middle">%@</text>"#, width / 2, height / 2, escape(text))
+        open(width, height)
+            + String(
+                format: #"<text class="empty" x="%.1f" y="%.1f" text-anchor="middle">%@</text>"#, width / 2, height / 2,
+                escape(text))
             + "</svg>"
     }
 
     static func axisLabels(_ s: Scale, height: Double, decimals: Int) -> String {
         let f = "%.\(decimals)f"
-        return #"<text x="4" y="\#(Int(s.top) + 4)">\#(String(format: f, s.hi))</text><text x="4" y="\#(Int(s.bottom))">\#(String(format: f, s.lo))</text>"#
+        return
+            #"<text x="4" y="\#(Int(s.top) + 4)">\#(String(format: f, s.hi))</text><text x="4" y="\#(Int(s.bottom))">\#(String(format: f, s.lo))</text>"#
     }
 
     /// Grid lines and UTC labels along the bottom of a chart `height` high.
@@ -355,7 +417,8 @@ enum SVGChart {
     }
 
     static func path(_ points: [(Double, Double)]) -> String {
-        points.enumerated().map { (n, p) in (n == 0 ? "M" : "L") + String(format: "%.1f %.1f", p.0, p.1) }.joined(separator: " ")
+        points.enumerated().map { (n, p) in (n == 0 ? "M" : "L") + String(format: "%.1f %.1f", p.0, p.1) }.joined(
+            separator: " ")
     }
 
     /// Consecutive minutes (no gap over one minute) as separate runs, so a line never bridges a hole.

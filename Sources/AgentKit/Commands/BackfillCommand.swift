@@ -42,17 +42,21 @@ struct BackfillCommand: ParsableCommand {
     @OptionGroup var config: ConfigOptions
 
     func validate() throws {
-        guard !trades.isEmpty || !quotes.isEmpty else { throw ValidationError("give --trades FILE... (and/or --quotes FILE...)") }
+        guard !trades.isEmpty || !quotes.isEmpty else {
+            throw ValidationError("give --trades FILE... (and/or --quotes FILE...)")
+        }
     }
 
     func run() throws {
         let resolved = try ConfigLoader.load(config.selection)
         let envName = config.environment ?? resolved.environment ?? "custom"
-        let dir = StateLock.stateDirectory(explicit: stateDir, resolved: resolved, environment: envName,
-                                           processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
-        let report = try Backfill.run(trades: trades, quotes: quotes, stateDirectory: dir, resolved: resolved, environment: envName,
-                                      options: ReadOptions(skipBadRows: skipBadRows, expectedSymbol: resolved.instrument.symbol),
-                                      now: wallClockMillis())
+        let dir = StateLock.stateDirectory(
+            explicit: stateDir, resolved: resolved, environment: envName,
+            processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
+        let report = try Backfill.run(
+            trades: trades, quotes: quotes, stateDirectory: dir, resolved: resolved, environment: envName,
+            options: ReadOptions(skipBadRows: skipBadRows, expectedSymbol: resolved.instrument.symbol),
+            now: wallClockMillis())
         print(report)
     }
 }
@@ -67,8 +71,10 @@ enum Backfill {
         var last: Int64
     }
 
-    static func run(trades tradeFiles: [String], quotes quoteFiles: [String], stateDirectory dir: String, resolved: ResolvedConfig,
-                    environment: String, options: ReadOptions, now: Int64) throws -> String {
+    static func run(
+        trades tradeFiles: [String], quotes quoteFiles: [String], stateDirectory dir: String, resolved: ResolvedConfig,
+        environment: String, options: ReadOptions, now: Int64
+    ) throws -> String {
         let instrument = resolved.instrument
         let lock = try lockOrExplain(dir, environment: environment)
         defer { withExtendedLifetime(lock) {} }
@@ -76,13 +82,17 @@ enum Backfill {
         var loadedTrades: [Loaded<TradeEvent>] = []
         for f in tradeFiles {
             let (events, report) = try readTrades(path: f, instrument: instrument, options: options)
-            guard let first = events.first?.ts, let last = events.last?.ts else { throw CommandError("\(f): no trades") }
+            guard let first = events.first?.ts, let last = events.last?.ts else {
+                throw CommandError("\(f): no trades")
+            }
             loadedTrades.append(Loaded(file: f, events: events, report: report, first: first, last: last))
         }
         var loadedQuotes: [Loaded<QuoteEvent>] = []
         for f in quoteFiles {
             let (events, report) = try readQuotes(path: f, instrument: instrument, options: options)
-            guard let first = events.first?.ts, let last = events.last?.ts else { throw CommandError("\(f): no quotes") }
+            guard let first = events.first?.ts, let last = events.last?.ts else {
+                throw CommandError("\(f): no quotes")
+            }
             loadedQuotes.append(Loaded(file: f, events: events, report: report, first: first, last: last))
         }
         loadedTrades.sort { $0.first < $1.first }
@@ -90,36 +100,45 @@ enum Backfill {
         try refuseOverlaps(loadedTrades.map { ($0.file, $0.first, $0.last) }, what: "trades")
         try refuseOverlaps(loadedQuotes.map { ($0.file, $0.first, $0.last) }, what: "quotes")
         if let late = (loadedTrades.map(\.last) + loadedQuotes.map(\.last)).max(), late > now {
-            throw CommandError("the files reach \(isoTime(late)), after now (\(isoTime(now))): check their timestamps' unit")
+            throw CommandError(
+                "the files reach \(isoTime(late)), after now (\(isoTime(now))): check their timestamps' unit")
         }
 
         let store = try AgentStore(directory: dir, instrument: instrument)
         if let owner = try store.meta("environment"), owner != environment {
-            throw CommandError("the database in \(dir) belongs to environment \(owner), not \(environment): give that environment or --state-dir")
+            throw CommandError(
+                "the database in \(dir) belongs to environment \(owner), not \(environment): give that environment or --state-dir"
+            )
         }
         var lines = ["backfill into \(store.path) (environment \(environment))"]
         for l in loadedTrades {
             let c = try store.importTrades(l.events)
-            lines.append("  \(l.file): \(c.inserted) trades \(isoTime(l.first, milliseconds: true)) … \(isoTime(l.last, milliseconds: true))"
-                + (c.replaced > 0 ? ", replacing \(c.replaced) stored" : "")
-                + (c.klineMinutesReplaced > 0 ? ", \(c.klineMinutesReplaced) kline minutes now exact" : "")
-                + (l.report.reversed ? " (newest first in the file: read in reverse)" : "")
-                + (l.report.skippedRows > 0 ? ", \(l.report.skippedRows) bad rows skipped" : ""))
+            lines.append(
+                "  \(l.file): \(c.inserted) trades \(isoTime(l.first, milliseconds: true)) … \(isoTime(l.last, milliseconds: true))"
+                    + (c.replaced > 0 ? ", replacing \(c.replaced) stored" : "")
+                    + (c.klineMinutesReplaced > 0 ? ", \(c.klineMinutesReplaced) kline minutes now exact" : "")
+                    + (l.report.reversed ? " (newest first in the file: read in reverse)" : "")
+                    + (l.report.skippedRows > 0 ? ", \(l.report.skippedRows) bad rows skipped" : ""))
         }
         for l in loadedQuotes {
             let c = try store.importQuotes(l.events)
-            lines.append("  \(l.file): \(c.inserted) quotes \(isoTime(l.first, milliseconds: true)) … \(isoTime(l.last, milliseconds: true))"
-                + (c.replaced > 0 ? ", replacing \(c.replaced) stored" : ""))
+            lines.append(
+                "  \(l.file): \(c.inserted) quotes \(isoTime(l.first, milliseconds: true)) … \(isoTime(l.last, milliseconds: true))"
+                    + (c.replaced > 0 ? ", replacing \(c.replaced) stored" : ""))
         }
-        for (a, b) in zip(loadedTrades, loadedTrades.dropFirst()) where minuteStart(of: b.first) - minuteStart(of: a.last) > millisPerMinute {
-            lines.append("  no trades between \(isoTime(a.last, milliseconds: true)) and \(isoTime(b.first, milliseconds: true)) "
-                + "(\((b.first - a.last) / millisPerMinute) minutes): a missing file?")
+        for (a, b) in zip(loadedTrades, loadedTrades.dropFirst())
+        where minuteStart(of: b.first) - minuteStart(of: a.last) > millisPerMinute {
+            lines.append(
+                "  no trades between \(isoTime(a.last, milliseconds: true)) and \(isoTime(b.first, milliseconds: true)) "
+                    + "(\((b.first - a.last) / millisPerMinute) minutes): a missing file?")
         }
         if let end = loadedTrades.map(\.last).max() {
-            let window = max(resolved.integer("value_area.rolling_window_minutes"), resolved.integer("value_area.warmup_minutes"))
+            let window = max(
+                resolved.integer("value_area.rolling_window_minutes"), resolved.integer("value_area.warmup_minutes"))
             let gap = (minuteStart(of: now) - minuteStart(of: end)) / millisPerMinute - 1
             if gap > 0 {
-                let fill = resolved.text("agent.warm_start") == "exchange"
+                let fill =
+                    resolved.text("agent.warm_start") == "exchange"
                     ? "the next start fills the last \(min(Int64(window + 2), gap)) of them from the exchange's klines (approximate, reported)"
                     : "agent.warm_start is off: they stay empty and the window warms from live data"
                 lines.append("  the files end \(gap) minutes before now (\(isoTime(end))): \(fill)")
@@ -128,8 +147,9 @@ enum Backfill {
             }
             let retention = Int64(resolved.integer("agent.raw_retention_hours")) * 3_600_000
             if let start = loadedTrades.map(\.first).min(), start < now - retention {
-                lines.append("  data older than agent.raw_retention_hours (\(resolved.integer("agent.raw_retention_hours")) h) is purged by the "
-                    + "running agent after its features rows are written at the next start")
+                lines.append(
+                    "  data older than agent.raw_retention_hours (\(resolved.integer("agent.raw_retention_hours")) h) is purged by the "
+                        + "running agent after its features rows are written at the next start")
             }
         }
         return lines.joined(separator: "\n")
@@ -139,15 +159,17 @@ enum Backfill {
         do {
             return try StateLock.acquire(directory: dir, holder: "auction-agent backfill --env \(environment)")
         } catch let e as CommandError {
-            throw CommandError("\(e.description); stop the agent first (systemctl stop auction-agent or auction-agent@\(environment)), "
-                + "then run backfill again")
+            throw CommandError(
+                "\(e.description); stop the agent first (systemctl stop auction-agent or auction-agent@\(environment)), "
+                    + "then run backfill again")
         }
     }
 
     static func refuseOverlaps(_ spans: [(file: String, first: Int64, last: Int64)], what: String) throws {
         for (a, b) in zip(spans, spans.dropFirst()) where b.first <= a.last {
-            throw CommandError("\(what) files overlap: \(a.file) runs to \(isoTime(a.last, milliseconds: true)) and \(b.file) starts at "
-                + "\(isoTime(b.first, milliseconds: true)); give each day once")
+            throw CommandError(
+                "\(what) files overlap: \(a.file) runs to \(isoTime(a.last, milliseconds: true)) and \(b.file) starts at "
+                    + "\(isoTime(b.first, milliseconds: true)); give each day once")
         }
     }
 }

@@ -30,15 +30,18 @@ struct BacktestCommand: ParsableCommand {
     @Flag(help: "Replay a stored features file (--features) without ticks, with the bar fill rule of docs/SPEC.md §10.")
     var barsOnly = false
 
-    @Option(help: ArgumentHelp("With --bars-only: a features CSV written by `auction-agent features`.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp("With --bars-only: a features CSV written by `auction-agent features`.", valueName: "file"))
     var features: String?
 
     @Option(help: ArgumentHelp("Directory for the outputs (created if missing).", valueName: "dir"))
     var out: String
 
-    @Flag(help: ArgumentHelp(
-        "Also compare, every --warm-every minutes, the value area an agent would warm from this data's 1-minute klines alone with "
-            + "the exact one: warm_from_klines.csv and p50/p99 in the summary (docs/FEATURES.md, \"Warm start from klines\")."))
+    @Flag(
+        help: ArgumentHelp(
+            "Also compare, every --warm-every minutes, the value area an agent would warm from this data's 1-minute klines alone with "
+                + "the exact one: warm_from_klines.csv and p50/p99 in the summary (docs/FEATURES.md, \"Warm start from klines\")."
+        ))
     var warmFromKlines = false
 
     @Option(help: ArgumentHelp("With --warm-from-klines: minutes between compared minutes.", valueName: "minutes"))
@@ -53,10 +56,16 @@ struct BacktestCommand: ParsableCommand {
         guard warmEvery >= 1 else { throw ValidationError("--warm-every must be at least 1") }
         if barsOnly {
             guard features != nil else { throw ValidationError("--bars-only needs --features FILE") }
-            guard trades == nil && quotes == nil else { throw ValidationError("--bars-only replays --features; drop --trades/--quotes") }
-            guard !warmFromKlines else { throw ValidationError("--warm-from-klines needs the trades (not --bars-only)") }
+            guard trades == nil && quotes == nil else {
+                throw ValidationError("--bars-only replays --features; drop --trades/--quotes")
+            }
+            guard !warmFromKlines else {
+                throw ValidationError("--warm-from-klines needs the trades (not --bars-only)")
+            }
         } else {
-            guard trades != nil && quotes != nil else { throw ValidationError("give --trades and --quotes (or --bars-only --features FILE)") }
+            guard trades != nil && quotes != nil else {
+                throw ValidationError("give --trades and --quotes (or --bars-only --features FILE)")
+            }
             guard features == nil else { throw ValidationError("--features is for --bars-only") }
         }
     }
@@ -69,9 +78,11 @@ struct BacktestCommand: ParsableCommand {
             let minutes = try readFeatures(path: features, instrument: instrument)
             guard !minutes.isEmpty else { throw CommandError(description: "\(features): no minutes") }
             let result = runBarBacktest(minutes, strategy: resolved.strategy, instrument: instrument)
-            try writeBacktest(result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
-                              title: "auction-trader backtest (bars only): \(URL(fileURLWithPath: features).lastPathComponent)")
-            let summary = result.render(directory: out) + String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))
+            try writeBacktest(
+                result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
+                title: "auction-trader backtest (bars only): \(URL(fileURLWithPath: features).lastPathComponent)")
+            let summary =
+                result.render(directory: out) + String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))
             FileHandle.standardError.write(Data((summary + "\n").utf8))
             return
         }
@@ -89,12 +100,16 @@ struct BacktestCommand: ParsableCommand {
             trades: tradeEvents, quotes: quoteEvents, features: resolved.features, strategy: resolved.strategy,
             instrument: instrument, progress: bar.update
         )
-        try writeBacktest(result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
-                          title: "auction-trader backtest: \(URL(fileURLWithPath: trades).lastPathComponent)")
+        try writeBacktest(
+            result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
+            title: "auction-trader backtest: \(URL(fileURLWithPath: trades).lastPathComponent)")
         var summary = result.render(directory: out)
         if warmFromKlines {
-            summary += "\n" + (try WarmFromKlinesReport.write(minutes: result.features, config: resolved.features, everyMinutes: warmEvery,
-                                                             instrument: instrument, directory: out))
+            summary +=
+                "\n"
+                + (try WarmFromKlinesReport.write(
+                    minutes: result.features, config: resolved.features, everyMinutes: warmEvery,
+                    instrument: instrument, directory: out))
         }
         summary += String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))
         FileHandle.standardError.write(Data((summary + "\n").utf8))

@@ -52,6 +52,7 @@ struct FeaturesCommand: ParsableCommand {
             options: ReadOptions(skipBadRows: skipBadRows),
             orderFlowPath: orderFlowOut
         )
-        FileHandle.standardError.write(Data((summary.render(outPath: out, instrument: resolved.instrument) + "\n").utf8))
+        FileHandle.standardError.write(
+            Data((summary.render(outPath: out, instrument: resolved.instrument) + "\n").utf8))
     }
 }

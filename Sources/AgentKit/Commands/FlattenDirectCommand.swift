@@ -40,19 +40,24 @@ struct FlattenDirectCommand: ParsableCommand {
         let envName = config.environment ?? resolved.environment ?? "custom"
         let mode = resolved.text("agent.mode")
         guard mode == "live" || mode == "shadow" else {
-            throw CommandError("environment \(envName) is mode \(mode): its position lives only in the agent's state, not at an exchange; "
-                + "start the agent and run `atctl --env \(envName) flatten`")
+            throw CommandError(
+                "environment \(envName) is mode \(mode): its position lives only in the agent's state, not at an exchange; "
+                    + "start the agent and run `atctl --env \(envName) flatten`")
         }
         let env = ProcessInfo.processInfo.environment
-        let socketPath = socket ?? ControlSocketPath.forClient(environment: envName) { FileManager.default.fileExists(atPath: $0) }
+        let socketPath =
+            socket ?? ControlSocketPath.forClient(environment: envName) { FileManager.default.fileExists(atPath: $0) }
         if !force, ControlServer.isAlive(socketPath) {
-            throw CommandError("the agent answers on \(socketPath): use `atctl --env \(envName) flatten` (or stop it first, or --force)")
+            throw CommandError(
+                "the agent answers on \(socketPath): use `atctl --env \(envName) flatten` (or stop it first, or --force)"
+            )
         }
         let group = mode == "live" ? "exchange" : "shadow"
         let keyName = resolved.text("\(group).api_key_env")
         let secretName = resolved.text("\(group).api_secret_env")
         guard let key = env[keyName], !key.isEmpty, let secret = env[secretName], !secret.isEmpty else {
-            throw CommandError("the keys are missing: set \(keyName) and \(secretName) (the agent's EnvironmentFile has them)")
+            throw CommandError(
+                "the keys are missing: set \(keyName) and \(secretName) (the agent's EnvironmentFile has them)")
         }
         var rest = BybitRESTConfig(baseURL: resolved.text("\(group).rest_url"))
         rest.symbol = resolved.instrument.symbol
@@ -82,11 +87,16 @@ struct FlattenDirectCommand: ParsableCommand {
             let side: Direction = pos > 0 ? .short : .long
             let id = "at-d-\(wall)-\(attempt)"
             do {
-                _ = try client.createOrder(OrderRequest(
-                    side: side, orderType: "Market", qty: ScaledDecimal(mantissa: abs(pos) * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
-                    orderLinkId: id, reduceOnly: true))
+                _ = try client.createOrder(
+                    OrderRequest(
+                        side: side, orderType: "Market",
+                        qty: ScaledDecimal(
+                            mantissa: abs(pos) * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
+                        orderLinkId: id, reduceOnly: true))
                 closed = (id, side, abs(pos))
-                say("close order \(id): \(side) \(ScaledDecimal(mantissa: abs(pos) * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale)) market reduce-only")
+                say(
+                    "close order \(id): \(side) \(ScaledDecimal(mantissa: abs(pos) * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale)) market reduce-only"
+                )
             } catch {
                 say("close attempt \(attempt) failed: \(error)")
             }
@@ -101,14 +111,20 @@ struct FlattenDirectCommand: ParsableCommand {
     }
 
     /// Books the close in the agent's last snapshot (a flatten exit at the exchange's average price) and halts it.
-    private func bookInAgentState(_ resolved: ResolvedConfig, envName: String, client: BybitRESTClient,
-                                  closed: (id: String, side: Direction, lots: Lots)) throws {
+    private func bookInAgentState(
+        _ resolved: ResolvedConfig, envName: String, client: BybitRESTClient,
+        closed: (id: String, side: Direction, lots: Lots)
+    ) throws {
         let env = ProcessInfo.processInfo.environment
         let configured = resolved.text("agent.state_dir")
-        let dir = stateDir ?? (configured.isEmpty ? nil : configured) ?? env["STATE_DIRECTORY"]
-            ?? (FileManager.default.fileExists(atPath: "/var/lib/auction-agent/main/agent.sqlite") ? "/var/lib/auction-agent/main" : "state/\(envName)")
+        let dir =
+            stateDir ?? (configured.isEmpty ? nil : configured) ?? env["STATE_DIRECTORY"]
+            ?? (FileManager.default.fileExists(atPath: "/var/lib/auction-agent/main/agent.sqlite")
+                ? "/var/lib/auction-agent/main" : "state/\(envName)")
         guard FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("agent.sqlite")) else {
-            print("no agent state in \(dir): the next start will halt with position_mismatch until the state is set aside")
+            print(
+                "no agent state in \(dir): the next start will halt with position_mismatch until the state is set aside"
+            )
             return
         }
         let instrument = resolved.instrument
@@ -128,17 +144,25 @@ struct FlattenDirectCommand: ParsableCommand {
             }
             let price = lots > 0 ? roundedDiv(tickLots, lots) : (trader.position?.entryPrice ?? 0)
             let now = wallClockMillis()
-            let fill = Fill(orderId: closed.id, side: closed.side, qty: trader.position?.qty ?? closed.lots, price: price, ts: now,
-                            decisionTs: now, liquidity: .taker, fee: fee, purpose: .exit(.flatten), referenceMidTwice: nil)
+            let fill = Fill(
+                orderId: closed.id, side: closed.side, qty: trader.position?.qty ?? closed.lots, price: price, ts: now,
+                decisionTs: now, liquidity: .taker, fee: fee, purpose: .exit(.flatten), referenceMidTwice: nil)
             trader.onFill(fill)
             batch.fills.append(fill)
-            print("booked in \(dir): exit at \(instrument.priceText(price)) (\(lots > 0 ? "the exchange's average" : "no executions found: entry price"))")
+            print(
+                "booked in \(dir): exit at \(instrument.priceText(price)) (\(lots > 0 ? "the exchange's average" : "no executions found: entry price"))"
+            )
         }
         let wall = wallClockMillis()
-        batch.transitions.append((wall, Transition(from: snap.state, to: .halted, reason: HaltCause.operatorFlattenDirect.reason())))
-        batch.snapshot = SnapshotRow(id: 0, wallTs: wall, marketTs: snap.marketTs, state: .halted, reason: HaltCause.operatorFlattenDirect.reason(),
-                                     activated: snap.activated, lastMinute: snap.lastMinute, trader: trader, venue: venue)
+        batch.transitions.append(
+            (wall, Transition(from: snap.state, to: .halted, reason: HaltCause.operatorFlattenDirect.reason())))
+        batch.snapshot = SnapshotRow(
+            id: 0, wallTs: wall, marketTs: snap.marketTs, state: .halted,
+            reason: HaltCause.operatorFlattenDirect.reason(),
+            activated: snap.activated, lastMinute: snap.lastMinute, trader: trader, venue: venue)
         try store.record(batch)
-        print("agent state set to halted (operator_flatten_direct); after the start, `atctl --env \(envName) resume` to trade again")
+        print(
+            "agent state set to halted (operator_flatten_direct); after the start, `atctl --env \(envName) resume` to trade again"
+        )
     }
 }

@@ -52,7 +52,8 @@ struct GridCommand: ParsableCommand {
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if let rankBy, RankMetric(rawValue: rankBy) == nil {
-            throw ValidationError("--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
@@ -68,7 +69,9 @@ struct GridCommand: ParsableCommand {
         let instrument = base.instrument
         let (tradeEvents, _) = try readTrades(path: trades, instrument: instrument)
         let (quoteEvents, _) = try readQuotes(path: quotes, instrument: instrument)
-        guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else { throw CommandError(description: "\(trades), \(quotes): need trades and quotes") }
+        guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else {
+            throw CommandError(description: "\(trades), \(quotes): need trades and quotes")
+        }
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
         }
@@ -86,8 +89,9 @@ struct GridCommand: ParsableCommand {
             onFinish: { o in
                 let metrics = BacktestOutputs.metricsJSON(o.metrics, alerts: [])
                 do {
-                    try store.insert(runIndex: o.index, params: parametersJSON(o.parameters), metrics: metrics,
-                                     createdAt: isoTime(Int64(Date().timeIntervalSince1970 * 1000), milliseconds: true))
+                    try store.insert(
+                        runIndex: o.index, params: parametersJSON(o.parameters), metrics: metrics,
+                        createdAt: isoTime(Int64(Date().timeIntervalSince1970 * 1000), milliseconds: true))
                 } catch {
                     FileHandle.standardError.write(Data("grid: run \(o.index + 1) not stored: \(error)\n".utf8))
                 }
@@ -97,12 +101,17 @@ struct GridCommand: ParsableCommand {
         )
         let ranked = rank(outcomes, by: spec.rankBy)
         try writeAtomically(Array(gridResultsCSV(ranked, spec: spec).utf8), to: "\(out)/results.csv")
-        var lines = ["grid: \(outcomes.count) of \(total) runs finished in " + String(format: "%.1f s", Date().timeIntervalSince(started))
-            + "; results in \(out)/results.csv and \(db ?? "\(out)/grid.sqlite") (grid_results, grid_id \(gridId))"]
+        var lines = [
+            "grid: \(outcomes.count) of \(total) runs finished in "
+                + String(format: "%.1f s", Date().timeIntervalSince(started))
+                + "; results in \(out)/results.csv and \(db ?? "\(out)/grid.sqlite") (grid_results, grid_id \(gridId))"
+        ]
         for (n, o) in ranked.prefix(5).enumerated() {
             let params = o.parameters.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            lines.append(String(format: "  #%d run %d: %@ %@ = %@ (%d trades)", n + 1, o.index + 1, spec.rankBy.rawValue,
-                                params, formatNumber(spec.rankBy.score(o.metrics)), o.metrics.overall.trades))
+            lines.append(
+                String(
+                    format: "  #%d run %d: %@ %@ = %@ (%d trades)", n + 1, o.index + 1, spec.rankBy.rawValue,
+                    params, formatNumber(spec.rankBy.score(o.metrics)), o.metrics.overall.trades))
         }
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         if gridInterrupted != 0 {

@@ -57,7 +57,9 @@ struct PreflightCommand: ParsableCommand {
 
     func run() throws {
         var checks: [PreflightCheck] = []
-        func add(_ name: String, _ ok: Bool, _ detail: String) { checks.append(PreflightCheck(name: name, ok: ok, detail: detail)) }
+        func add(_ name: String, _ ok: Bool, _ detail: String) {
+            checks.append(PreflightCheck(name: name, ok: ok, detail: detail))
+        }
         defer { report(checks) }
 
         let resolved: ResolvedConfig
@@ -71,15 +73,22 @@ struct PreflightCommand: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         // Shadow sends its orders to the testnet: its keys and URLs are what the agent will use.
         let group = resolved.text("agent.mode") == "shadow" ? "shadow" : "exchange"
-        add("venue", true, group == "shadow" ? "testnet (mode shadow): \(resolved.text("shadow.rest_url"))"
-            : "exchange (mode \(resolved.text("agent.mode"))): \(resolved.text("exchange.rest_url"))")
+        add(
+            "venue", true,
+            group == "shadow"
+                ? "testnet (mode shadow): \(resolved.text("shadow.rest_url"))"
+                : "exchange (mode \(resolved.text("agent.mode"))): \(resolved.text("exchange.rest_url"))")
         let keyName = resolved.text("\(group).api_key_env")
         let secretName = resolved.text("\(group).api_secret_env")
         let key = env[keyName].flatMap { $0.isEmpty ? nil : $0 }
         let secret = env[secretName].flatMap { $0.isEmpty ? nil : $0 }
         let credentials = key.flatMap { k in secret.map { BybitCredentials(apiKey: k, apiSecret: $0) } }
-        add("keys", credentials != nil, credentials != nil ? "present in \(keyName), \(secretName)"
-            : "missing: set \([key == nil ? keyName : nil, secret == nil ? secretName : nil].compactMap { $0 }.joined(separator: " and "))")
+        add(
+            "keys", credentials != nil,
+            credentials != nil
+                ? "present in \(keyName), \(secretName)"
+                : "missing: set \([key == nil ? keyName : nil, secret == nil ? secretName : nil].compactMap { $0 }.joined(separator: " and "))"
+        )
 
         var rest = BybitRESTConfig(baseURL: resolved.text("\(group).rest_url"))
         rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
@@ -89,7 +98,9 @@ struct PreflightCommand: ParsableCommand {
         do {
             let offset = try client.syncTime()
             add("rest", true, "\(rest.baseURL) answers")
-            add("clock", abs(offset) <= maxClockOffsetMs, "offset \(offset) ms to the exchange (limit \(maxClockOffsetMs) ms)")
+            add(
+                "clock", abs(offset) <= maxClockOffsetMs,
+                "offset \(offset) ms to the exchange (limit \(maxClockOffsetMs) ms)")
         } catch {
             add("rest", false, "\(error)")
         }
@@ -98,10 +109,12 @@ struct PreflightCommand: ParsableCommand {
             let info = try client.instrumentInfo()
             instrument = info.instrument
             let differences = VenueRules.differences(info, resolved.instrument)
-            add("instrument", differences.isEmpty,
+            add(
+                "instrument", differences.isEmpty,
                 "\(info.symbol) \(info.status): tick \(info.tickSize), qty step \(info.qtyStep), min \(info.minOrderQty), "
                     + "max market \(info.maxMarketOrderQty?.description ?? "?")"
-                    + (differences.isEmpty ? "" : "; differs from the configuration: " + differences.joined(separator: "; ")))
+                    + (differences.isEmpty
+                        ? "" : "; differs from the configuration: " + differences.joined(separator: "; ")))
         } catch {
             add("instrument", false, "\(error)")
         }
@@ -112,8 +125,11 @@ struct PreflightCommand: ParsableCommand {
                 let ask = (try? client.ticker().ask1Price.doubleValue) ?? 0
                 let margin = ask * resolved.instrument.minQty.doubleValue / resolved.strategy.maxLeverage
                 let available = w.totalAvailableBalance.doubleValue
-                add("wallet", available >= margin, "equity \(w.totalEquity) USDT, available \(w.totalAvailableBalance)"
-                    + (available >= margin ? "" : "; one minimum position needs \(formatNumber(margin)) USDT of margin"))
+                add(
+                    "wallet", available >= margin,
+                    "equity \(w.totalEquity) USDT, available \(w.totalAvailableBalance)"
+                        + (available >= margin
+                            ? "" : "; one minimum position needs \(formatNumber(margin)) USDT of margin"))
             } catch {
                 add("wallet", false, "\(error)")
             }
@@ -125,18 +141,28 @@ struct PreflightCommand: ParsableCommand {
                     add("position mode", true, "one-way")
                 }
                 let positions = all.filter { $0.side != nil }
-                add("position", true, positions.isEmpty ? "flat" : positions.map { p in
-                    "\(p.side!) \(p.size) @ \(p.avgPrice?.description ?? "?")" + (p.stopLoss.map { ", stop \($0)" } ?? "")
-                }.joined(separator: "; "))
+                add(
+                    "position", true,
+                    positions.isEmpty
+                        ? "flat"
+                        : positions.map { p in
+                            "\(p.side!) \(p.size) @ \(p.avgPrice?.description ?? "?")"
+                                + (p.stopLoss.map { ", stop \($0)" } ?? "")
+                        }.joined(separator: "; "))
             } catch {
                 add("position", false, "\(error)")
             }
             do {
                 let open = try client.orders(openOnly: true)
-                add("orders", true, open.isEmpty ? "none open" : open.map { o in
-                    o.isConditional ? "the position's \(o.stopOrderType) at \(o.triggerPrice?.description ?? "?")"
-                        : "\(o.orderLinkId) \(o.side) \(o.qty) \(o.orderStatus)"
-                }.joined(separator: "; "))
+                add(
+                    "orders", true,
+                    open.isEmpty
+                        ? "none open"
+                        : open.map { o in
+                            o.isConditional
+                                ? "the position's \(o.stopOrderType) at \(o.triggerPrice?.description ?? "?")"
+                                : "\(o.orderLinkId) \(o.side) \(o.qty) \(o.orderStatus)"
+                        }.joined(separator: "; "))
             } catch {
                 add("orders", false, "\(error)")
             }
@@ -145,7 +171,8 @@ struct PreflightCommand: ParsableCommand {
         // Streams, concurrently, each within the timeout.
         let probe = StreamProbe()
         let timeout = streamTimeout
-        let publicStream = BybitPublicStream(settings: StreamSettings(url: resolved.text("exchange.public_ws_url")), instrument: instrument)
+        let publicStream = BybitPublicStream(
+            settings: StreamSettings(url: resolved.text("exchange.public_ws_url")), instrument: instrument)
         let privateURL = resolved.text("\(group).private_ws_url")
         let done = DispatchSemaphore(value: 0)
         Task.detached {
@@ -163,12 +190,17 @@ struct PreflightCommand: ParsableCommand {
                     )
                 }
                 if let credentials {
-                    let privateStream = BybitPrivateStream(settings: StreamSettings(url: privateURL), credentials: credentials)
+                    let privateStream = BybitPrivateStream(
+                        settings: StreamSettings(url: privateURL), credentials: credentials)
                     group.addTask {
-                        await privateStream.run(onMessage: { _ in }, onStatus: { s in
-                            if s == .ready { probe.sawPrivateReady() }
-                            if case .disconnected(let reason) = s, reason.contains("authentication") { probe.refused(reason) }
-                        })
+                        await privateStream.run(
+                            onMessage: { _ in },
+                            onStatus: { s in
+                                if s == .ready { probe.sawPrivateReady() }
+                                if case .disconnected(let reason) = s, reason.contains("authentication") {
+                                    probe.refused(reason)
+                                }
+                            })
                     }
                 }
                 let deadline = Date().addingTimeInterval(timeout)
@@ -183,9 +215,15 @@ struct PreflightCommand: ParsableCommand {
         }
         done.wait()
         let (pub, priv, refused) = probe.state
-        add("public stream", pub, pub ? "data received" : "no data within \(formatNumber(timeout)) s from \(resolved.text("exchange.public_ws_url"))")
+        add(
+            "public stream", pub,
+            pub
+                ? "data received"
+                : "no data within \(formatNumber(timeout)) s from \(resolved.text("exchange.public_ws_url"))")
         if credentials != nil {
-            add("private stream", priv, priv ? "authenticated and subscribed" : refused ?? "not ready within \(formatNumber(timeout)) s")
+            add(
+                "private stream", priv,
+                priv ? "authenticated and subscribed" : refused ?? "not ready within \(formatNumber(timeout)) s")
         }
         if checks.contains(where: { !$0.ok }) { throw ExitCode.failure }
     }
@@ -207,7 +245,10 @@ struct PreflightCommand: ParsableCommand {
         } else {
             for c in checks { print("\(c.ok ? "ok  " : "FAIL") \(c.name): \(c.detail)") }
             let failed = checks.filter { !$0.ok }.count
-            print(failed == 0 ? "preflight: all \(checks.count) checks passed" : "preflight: \(failed) of \(checks.count) checks failed")
+            print(
+                failed == 0
+                    ? "preflight: all \(checks.count) checks passed"
+                    : "preflight: \(failed) of \(checks.count) checks failed")
         }
     }
 }

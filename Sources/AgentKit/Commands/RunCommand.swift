@@ -65,7 +65,9 @@ struct RunCommand: ParsableCommand {
         // A parent may start us with SIGTERM/SIGINT blocked (Foundation's Process does); threads inherit the mask.
         unblockStopSignals()
         AgentTestHooks.install()
-        let code = AgentDaemon(options: DaemonOptions(selection: config.selection, socketPath: socket, stateDirectory: stateDir)).run()
+        let code = AgentDaemon(
+            options: DaemonOptions(selection: config.selection, socketPath: socket, stateDirectory: stateDir)
+        ).run()
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -38,7 +38,9 @@ struct SimExchangeCommand: ParsableCommand {
     @Option(help: "Port on 127.0.0.1 (0: any free port, printed at start).")
     var port: UInt16 = 18_080
 
-    @Option(help: ArgumentHelp("Write the bound port to this file once serving (for scripts and tests with --port 0).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Write the bound port to this file once serving (for scripts and tests with --port 0).", valueName: "file"))
     var portFile: String?
 
     @Option(help: "Market generator seed.")
@@ -58,7 +60,9 @@ struct SimExchangeCommand: ParsableCommand {
 
     func validate() throws {
         guard speed > 0 else { throw ValidationError("--speed must be positive") }
-        guard (replayTrades == nil) == (replayQuotes == nil) else { throw ValidationError("give both --replay-trades and --replay-quotes") }
+        guard (replayTrades == nil) == (replayQuotes == nil) else {
+            throw ValidationError("give both --replay-trades and --replay-quotes")
+        }
     }
 
     func run() throws {
@@ -85,7 +89,8 @@ struct SimExchangeCommand: ParsableCommand {
         let server = venue.makeServer()
         try server.start(port: port)
         driver.start()
-        let banner = "sim-exchange: REST on http://127.0.0.1:\(server.port), public WebSocket ws://127.0.0.1:\(server.port)/v5/public/linear, "
+        let banner =
+            "sim-exchange: REST on http://127.0.0.1:\(server.port), public WebSocket ws://127.0.0.1:\(server.port)/v5/public/linear, "
             + "private ws://127.0.0.1:\(server.port)/v5/private (key sim-key, secret sim-secret), speed \(formatNumber(speed))x\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
         if let portFile { try writeAtomically(Array("\(server.port)\n".utf8), to: portFile) }

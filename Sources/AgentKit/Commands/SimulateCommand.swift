@@ -22,7 +22,8 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 1
 
-    @Option(help: ArgumentHelp("Directory to write trades.csv and quotes.csv into (created if missing).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp("Directory to write trades.csv and quotes.csv into (created if missing).", valueName: "dir"))
     var out: String
 
     @Option(help: ArgumentHelp("First timestamp, ISO 8601 (default 2026-01-01T00:00:00Z).", valueName: "time"))
@@ -49,7 +50,8 @@ struct SimulateCommand: ParsableCommand {
         settings.startPriceTicks = ticks
         if let start {
             var bytes = Array(start.utf8)
-            guard let ms = bytes.withUnsafeMutableBufferPointer({ parseISO8601Timestamp(UnsafeBufferPointer($0)) }) else {
+            guard let ms = bytes.withUnsafeMutableBufferPointer({ parseISO8601Timestamp(UnsafeBufferPointer($0)) })
+            else {
                 throw ValidationError("--start '\(start)' is not an ISO 8601 time such as 2026-01-01T00:00:00Z")
             }
             settings.startMs = ms
@@ -61,8 +63,10 @@ struct SimulateCommand: ParsableCommand {
         }
         let started = Date()
         var generator = MarketGenerator(config: settings)
-        var tradeWriter = try RecordingWriter(path: "\(out)/trades.csv", header: RecordingWriter.tradesHeader, instrument: instrument)
-        var quoteWriter = try RecordingWriter(path: "\(out)/quotes.csv", header: RecordingWriter.quotesHeader, instrument: instrument)
+        var tradeWriter = try RecordingWriter(
+            path: "\(out)/trades.csv", header: RecordingWriter.tradesHeader, instrument: instrument)
+        var quoteWriter = try RecordingWriter(
+            path: "\(out)/quotes.csv", header: RecordingWriter.quotesHeader, instrument: instrument)
         var tradeCount = 0
         var quoteCount = 0
         while let event = generator.next() {
@@ -77,7 +81,8 @@ struct SimulateCommand: ParsableCommand {
         }
         try tradeWriter.close()
         try quoteWriter.close()
-        let line = "simulate: \(grouped(tradeCount)) trades and \(grouped(quoteCount)) quotes over \(formatNumber(hours)) h "
+        let line =
+            "simulate: \(grouped(tradeCount)) trades and \(grouped(quoteCount)) quotes over \(formatNumber(hours)) h "
             + "(seed \(seed)) written to \(out)/trades.csv and \(out)/quotes.csv in "
             + String(format: "%.2f s", Date().timeIntervalSince(started))
         FileHandle.standardError.write(Data((line + "\n").utf8))

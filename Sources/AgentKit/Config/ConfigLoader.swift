@@ -96,12 +96,14 @@ public struct ResolvedConfig: Sendable {
         s.useQimb = boolean("signal.use_qimb")
         s.ambiguousTradeFracMax = real("signal.ambiguous_trade_frac_max")
         s.entry = ConfirmationThresholds(
-            ofMin: real("signal.of_entry_min"), ofMinNorm: real("signal.of_entry_min_norm"), qimbMin: real("signal.qimb_entry_min"))
+            ofMin: real("signal.of_entry_min"), ofMinNorm: real("signal.of_entry_min_norm"),
+            qimbMin: real("signal.qimb_entry_min"))
         s.breakout = ConfirmationThresholds(
             ofMin: real("signal.of_breakout_min"), ofMinNorm: real("signal.of_breakout_min_norm"),
             qimbMin: real("signal.qimb_breakout_min"))
         s.fail = ConfirmationThresholds(
-            ofMin: real("signal.of_fail_min"), ofMinNorm: real("signal.of_fail_min_norm"), qimbMin: real("signal.qimb_fail_min"))
+            ofMin: real("signal.of_fail_min"), ofMinNorm: real("signal.of_fail_min_norm"),
+            qimbMin: real("signal.qimb_fail_min"))
         s.riskPct = real("sizing.risk_pct")
         s.maxLeverage = real("sizing.max_leverage")
         s.tp1Pct = real("sizing.tp1_pct")
@@ -170,7 +172,8 @@ public enum ConfigLoader {
             config = try loadFile(file, environment: nil)
         } else if let name = selection.environment ?? defaultEnvironment {
             guard name.range(of: "^[A-Za-z0-9_-]+$", options: .regularExpression) != nil else {
-                throw ConfigError(source: "--env", message: "'\(name)' is not an environment name (letters, digits, - and _)")
+                throw ConfigError(
+                    source: "--env", message: "'\(name)' is not an environment name (letters, digits, - and _)")
             }
             let dirs = searchPath(directory: selection.directory, environment: processEnvironment)
             if let dir = dirs.first(where: { FileManager.default.fileExists(atPath: "\($0)/\(name).yaml") }) {
@@ -178,13 +181,16 @@ public enum ConfigLoader {
             } else if selection.environment == nil {
                 // No --env given and no file for the default one (a research command outside the repository, say):
                 // the built-in defaults, which are the backtest environment's, and a word about it.
-                FileHandle.standardError.write(Data(("note: no \(name).yaml in \(dirs.joined(separator: ", ")); "
-                    + "using the built-in defaults (give --env or --config to choose)\n").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        ("note: no \(name).yaml in \(dirs.joined(separator: ", ")); "
+                            + "using the built-in defaults (give --env or --config to choose)\n").utf8))
                 config = ResolvedConfig(source: nil, environment: nil)
             } else {
                 throw ConfigError(
                     source: "--env",
-                    message: "no \(name).yaml in \(dirs.joined(separator: ", ")) (set --config-dir or AUCTION_CONFIG_DIR)"
+                    message:
+                        "no \(name).yaml in \(dirs.joined(separator: ", ")) (set --config-dir or AUCTION_CONFIG_DIR)"
                 )
             }
         } else {
@@ -201,13 +207,16 @@ public enum ConfigLoader {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigError(source: path, message: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+            throw ConfigError(
+                source: path, message: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
         }
         return try parse(yaml: text, source: path, environment: environment)
     }
 
     /// Parses YAML text (`source` names it in errors) over the defaults.
-    public static func parse(yaml text: String, source: String, environment: String?) throws(ConfigError) -> ResolvedConfig {
+    public static func parse(yaml text: String, source: String, environment: String?) throws(ConfigError)
+        -> ResolvedConfig
+    {
         var config = ResolvedConfig(source: source, environment: environment)
         let root: Node?
         do {
@@ -217,7 +226,9 @@ public enum ConfigLoader {
         }
         guard let root else { return config }  // an empty file: all defaults
         guard case .mapping(let groups) = root else {
-            throw ConfigError(source: source, line: root.mark?.line, message: "expected a mapping of groups (\(ConfigSchema.groups.joined(separator: ", ")))")
+            throw ConfigError(
+                source: source, line: root.mark?.line,
+                message: "expected a mapping of groups (\(ConfigSchema.groups.joined(separator: ", ")))")
         }
         for (groupNode, body) in groups {
             guard let group = groupNode.string else {
@@ -230,7 +241,9 @@ public enum ConfigLoader {
                 )
             }
             guard case .mapping(let entries) = body else {
-                throw ConfigError(source: source, line: body.mark?.line ?? groupNode.mark?.line, key: group, message: "expected a mapping of parameters")
+                throw ConfigError(
+                    source: source, line: body.mark?.line ?? groupNode.mark?.line, key: group,
+                    message: "expected a mapping of parameters")
             }
             for (nameNode, valueNode) in entries {
                 let name = nameNode.string ?? "?"
@@ -238,17 +251,21 @@ public enum ConfigLoader {
                 let line = nameNode.mark?.line
                 guard let parameter = ConfigSchema.byKey[key] else {
                     let known = ConfigSchema.parameters.filter { $0.group == group }.map { String($0.name) }
-                    throw ConfigError(source: source, line: line, key: key, message: "unknown key (known in \(group): \(known.joined(separator: ", ")))")
+                    throw ConfigError(
+                        source: source, line: line, key: key,
+                        message: "unknown key (known in \(group): \(known.joined(separator: ", ")))")
                 }
                 guard case .scalar(let scalar) = valueNode else {
                     throw ConfigError(source: source, line: line, key: key, message: "expected a single value")
                 }
-                if scalar.style == .plain && (scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null") {
+                if scalar.style == .plain && (scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null")
+                {
                     throw ConfigError(source: source, line: line, key: key, message: "has no value")
                 }
                 switch parameter.parse(scalar.string) {
                 case .success(let value): config.set(key, value, origin: .file(source, line: line))
-                case .failure(let problem): throw ConfigError(source: source, line: line, key: key, message: problem.description)
+                case .failure(let problem):
+                    throw ConfigError(source: source, line: line, key: key, message: problem.description)
                 }
             }
         }
@@ -285,15 +302,20 @@ public enum ConfigLoader {
         let base = config.integer("value_area.base_bin_ticks")
         let maxWidth = config.integer("value_area.bin_width_max_ticks")
         if maxWidth < base || maxWidth % base != 0 {
-            throw fail("value_area.bin_width_max_ticks", "\(maxWidth) must be a multiple of value_area.base_bin_ticks (\(base))")
+            throw fail(
+                "value_area.bin_width_max_ticks",
+                "\(maxWidth) must be a multiple of value_area.base_bin_ticks (\(base))")
         }
         let step = config.decimal("instrument.qty_step")
         let minQty = config.decimal("instrument.min_qty")
-        if let lots = minQty.count(of: step), ScaledDecimal(mantissa: lots * step.mantissa, scale: step.scale).doubleValue != minQty.doubleValue {
+        if let lots = minQty.count(of: step),
+            ScaledDecimal(mantissa: lots * step.mantissa, scale: step.scale).doubleValue != minQty.doubleValue
+        {
             throw fail("instrument.min_qty", "\(minQty) must be a whole number of instrument.qty_step (\(step))")
         }
         if config.integer("value_area.warmup_minutes") < config.integer("value_area.rolling_window_minutes") {
-            throw fail("value_area.warmup_minutes", "must be at least value_area.rolling_window_minutes (a full window)")
+            throw fail(
+                "value_area.warmup_minutes", "must be at least value_area.rolling_window_minutes (a full window)")
         }
     }
 
@@ -315,7 +337,9 @@ public enum ConfigLoader {
                 case .override: origin = "--set"
                 }
                 let left = "  \(p.name): \(value)"
-                out += left.padding(toLength: max(left.count, 44), withPad: " ", startingAt: 0) + "  # \(p.summary) [\(origin)]\n"
+                out +=
+                    left.padding(toLength: max(left.count, 44), withPad: " ", startingAt: 0)
+                    + "  # \(p.summary) [\(origin)]\n"
             }
         }
         return out

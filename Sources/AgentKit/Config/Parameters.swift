@@ -60,7 +60,9 @@ public struct Parameter: Sendable {
             guard let v = Int(trimmed.replacingOccurrences(of: "_", with: "")) else {
                 return .failure(.wrongType("an integer", trimmed))
             }
-            guard range.contains(v) else { return .failure(.outOfRange(trimmed, "\(range.lowerBound)...\(range.upperBound)")) }
+            guard range.contains(v) else {
+                return .failure(.outOfRange(trimmed, "\(range.lowerBound)...\(range.upperBound)"))
+            }
             return .success(.integer(v))
         case .real(let lower, let upper, let openLower, let openUpper):
             guard let v = Double(trimmed.replacingOccurrences(of: "_", with: "")), v.isFinite else {
@@ -69,7 +71,8 @@ public struct Parameter: Sendable {
             let aboveLower = openLower ? v > lower : v >= lower
             let belowUpper = openUpper ? v < upper : v <= upper
             guard aboveLower && belowUpper else {
-                let range = "\(openLower ? "(" : "[")\(formatNumber(lower)), \(formatNumber(upper))\(openUpper ? ")" : "]")"
+                let range =
+                    "\(openLower ? "(" : "[")\(formatNumber(lower)), \(formatNumber(upper))\(openUpper ? ")" : "]")"
                 return .failure(.outOfRange(trimmed, range))
             }
             return .success(.real(v))
@@ -80,7 +83,9 @@ public struct Parameter: Sendable {
             default: return .failure(.wrongType("true or false", trimmed))
             }
         case .choice(let options):
-            guard options.contains(trimmed) else { return .failure(.wrongType("one of \(options.joined(separator: ", "))", trimmed)) }
+            guard options.contains(trimmed) else {
+                return .failure(.wrongType("one of \(options.joined(separator: ", "))", trimmed))
+            }
             return .success(.text(trimmed))
         case .positiveDecimal:
             guard let d = ScaledDecimal(trimmed) else { return .failure(.wrongType("a decimal number", trimmed)) }
@@ -116,7 +121,9 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var port: Int
 
     public init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65_535).contains(port)
+        else {
             return nil
         }
         var host = String(text[..<colon])

@@ -5,8 +5,8 @@ import ExchangeStreams
 public import Foundation
 import Logging
 import ServiceLifecycle
-import UnixSignals
 import Simulator
+import UnixSignals
 
 /// The version the agent and `atctl version` report.
 public let agentVersion = "0.2.0"
@@ -57,15 +57,20 @@ public final class AgentDaemon: @unchecked Sendable {
         sink.setState(AgentState.starting.rawValue)
         try checkMode(settings, sink: sink)
 
-        let stateDir = StateLock.stateDirectory(explicit: options.stateDirectory, resolved: resolved, environment: envName,
-                                                processEnvironment: env)
+        let stateDir = StateLock.stateDirectory(
+            explicit: options.stateDirectory, resolved: resolved, environment: envName,
+            processEnvironment: env)
         // One agent per state directory; offline tools that change it (backfill) wait for it to stop.
         let lock = try StateLock.acquire(directory: stateDir, holder: "auction-agent run --env \(envName)")
         defer { withExtendedLifetime(lock) {} }
         let store = try AgentStore(directory: stateDir, instrument: settings.instrument)
         try checkEnvironmentSwitch(store: store, settings: settings)
-        logger.notice("starting", metadata: ["event": "agent.starting", "version": "\(agentVersion)", "state_dir": "\(stateDir)",
-                                             "config": "\(resolved.source ?? "defaults")", "pid": "\(getpid())"])
+        logger.notice(
+            "starting",
+            metadata: [
+                "event": "agent.starting", "version": "\(agentVersion)", "state_dir": "\(stateDir)",
+                "config": "\(resolved.source ?? "defaults")", "pid": "\(getpid())",
+            ])
 
         let notifier = SystemdNotifier(environment: env)
         let board = StatusBoard()
@@ -80,8 +85,9 @@ public final class AgentDaemon: @unchecked Sendable {
         if listen != "off", let address = ListenAddress(listen) {
             let token = env[resolved.text("agent.http_token_env")]
             if let token, !token.isEmpty { sink.redact([token]) }
-            http = try OperatorHTTP(address: address, token: token, board: board, store: store, metrics: metrics,
-                                    instrument: settings.instrument, logger: Logger(label: "http"))
+            http = try OperatorHTTP(
+                address: address, token: token, board: board, store: store, metrics: metrics,
+                instrument: settings.instrument, logger: Logger(label: "http"))
         }
         let queue = EventQueue()
         var webhook: WebhookDelivery?
@@ -110,23 +116,26 @@ public final class AgentDaemon: @unchecked Sendable {
             sim = s
         }
 
-        let engine = AgentEngine(settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: webhook,
-                                 clock: clock, version: agentVersion, startedWall: started, metrics: metrics)
+        let engine = AgentEngine(
+            settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: webhook,
+            clock: clock, version: agentVersion, startedWall: started, metrics: metrics)
         if settings.warmFromExchange && marketREST != "sim" {
             var rest = BybitRESTConfig(baseURL: marketREST)
             rest.symbol = settings.instrument.symbol
             rest.maxAttempts = 2
             // Public data only: a slow or unreachable exchange delays the start by seconds, not minutes.
-            let client = BybitRESTClient(config: rest, credentials: BybitCredentials(apiKey: "", apiSecret: ""),
-                                         transport: CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 5_000), observer: observeREST)
+            let client = BybitRESTClient(
+                config: rest, credentials: BybitCredentials(apiKey: "", apiSecret: ""),
+                transport: CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 5_000), observer: observeREST)
             engine.marketHistory = BybitMarketHistory(client: client, instrument: settings.instrument)
         }
         let selection = options.selection
         engine.reloadSource = { try ConfigLoader.load(selection) }
         if settings.mode == .shadow || settings.mode == .live {
             let group = settings.mode == .live ? "exchange" : "shadow"
-            let credentials = BybitCredentials(apiKey: env[resolved.text("\(group).api_key_env")] ?? "",
-                                               apiSecret: env[resolved.text("\(group).api_secret_env")] ?? "")
+            let credentials = BybitCredentials(
+                apiKey: env[resolved.text("\(group).api_key_env")] ?? "",
+                apiSecret: env[resolved.text("\(group).api_secret_env")] ?? "")
             var rest = BybitRESTConfig(baseURL: venueREST)
             rest.symbol = settings.instrument.symbol
             rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
@@ -138,7 +147,8 @@ public final class AgentDaemon: @unchecked Sendable {
             let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: alert, observer: observeREST)
             // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.
             do {
-                try VenueRules.check(client, settings.instrument, venue: settings.mode == .live ? "exchange" : "testnet")
+                try VenueRules.check(
+                    client, settings.instrument, venue: settings.mode == .live ? "exchange" : "testnet")
             } catch let error as CommandError {
                 throw error
             } catch {
@@ -148,12 +158,14 @@ public final class AgentDaemon: @unchecked Sendable {
             var protectiveRest = rest
             protectiveRest.maxAttempts = 3
             protectiveRest.backoffBaseMs = 100
-            let protective = BybitRESTClient(config: protectiveRest, credentials: credentials,
-                                             transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert,
-                                             observer: observeREST)
-            engine.mirror = ExchangeMirror(client: client, protectiveClient: protective, instrument: settings.instrument,
-                                           privateSettings: StreamSettings(url: venuePrivate), credentials: credentials, queue: queue,
-                                           logger: restLogger, onSubmit: { metrics.onWire($0) })
+            let protective = BybitRESTClient(
+                config: protectiveRest, credentials: credentials,
+                transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert,
+                observer: observeREST)
+            engine.mirror = ExchangeMirror(
+                client: client, protectiveClient: protective, instrument: settings.instrument,
+                privateSettings: StreamSettings(url: venuePrivate), credentials: credentials, queue: queue,
+                logger: restLogger, onSubmit: { metrics.onWire($0) })
         }
         if let usec = notifier.watchdogUsec {
             engine.watchdogDescription = "systemd watchdog every \(usec / 1000) ms"
@@ -162,7 +174,9 @@ public final class AgentDaemon: @unchecked Sendable {
         }
         notifier.notify("STATUS=recovering")
         let restored = try engine.recover(wall: wallClockMillis())
-        logger.notice("recovered: \(restored)", metadata: ["event": "agent.recovered", "recovery_ms": "\(wallClockMillis() - started)"])
+        logger.notice(
+            "recovered: \(restored)",
+            metadata: ["event": "agent.recovered", "recovery_ms": "\(wallClockMillis() - started)"])
 
         // The HTTP server listens before the market and venue connections start (its own service group, stopped
         // after the main one): a port it cannot bind refuses the start, and its channel set-up never races the
@@ -171,8 +185,10 @@ public final class AgentDaemon: @unchecked Sendable {
         // The HTTP group's end: nil while it runs, then its error ("" when none).
         let httpEnded = OneShot<String>()
         if let http {
-            let g = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: http.service(), serviceName: "http")],
-                                                                          logger: Logger(label: "lifecycle")))
+            let g = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: http.service(), serviceName: "http")],
+                    logger: Logger(label: "lifecycle")))
             Task.detached {
                 var why = ""
                 do { try await g.run() } catch { why = "\(error)" }
@@ -181,18 +197,25 @@ public final class AgentDaemon: @unchecked Sendable {
             while http.waitUntilListening(ms: 200) == nil && httpEnded.value == nil {}
             guard let port = http.port else {
                 let why = httpEnded.value ?? ""
-                throw CommandError("the HTTP server cannot listen on \(http.address) (agent.http_listen): \(why.isEmpty ? "it stopped" : why)")
+                throw CommandError(
+                    "the HTTP server cannot listen on \(http.address) (agent.http_listen): \(why.isEmpty ? "it stopped" : why)"
+                )
             }
             httpGroup = g
-            logger.notice("dashboard at \(http.url), metrics at \(http.url)metrics",
-                          metadata: ["event": "http.listening", "address": "\(http.address)", "port": "\(port)", "url": "\(http.url)",
-                                     "token_required": "\(!http.address.isLoopback)"])
+            logger.notice(
+                "dashboard at \(http.url), metrics at \(http.url)metrics",
+                metadata: [
+                    "event": "http.listening", "address": "\(http.address)", "port": "\(port)", "url": "\(http.url)",
+                    "token_required": "\(!http.address.isLoopback)",
+                ])
         }
 
         let socketPath = options.socketPath ?? ControlSocketPath.forAgent(environment: envName, processEnvironment: env)
-        let server = ControlServer(path: socketPath, board: board, store: store, queue: queue, logger: Logger(label: "control"),
-                                   versionInfo: VersionReport(version: agentVersion, environment: envName, mode: settings.mode.rawValue,
-                                                              pid: getpid()))
+        let server = ControlServer(
+            path: socketPath, board: board, store: store, queue: queue, logger: Logger(label: "control"),
+            versionInfo: VersionReport(
+                version: agentVersion, environment: envName, mode: settings.mode.rawValue,
+                pid: getpid()))
         server.metrics = metrics
         try server.start()
         if let sim { engine.clock = sim.startPacing() }
@@ -202,21 +225,37 @@ public final class AgentDaemon: @unchecked Sendable {
         // socket, the watchdog, persistence (raw data flushed) and alert delivery last.
         let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger)
         let market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
-        let control = ClosureService { try? await gracefulShutdown(); server.stop() }
+        let control = ClosureService {
+            try? await gracefulShutdown(); server.stop()
+        }
         let watchdog = WatchdogService(board: board, notifier: notifier)
-        let persistence = ClosureService { try? await gracefulShutdown(); store.flushRaw() }
+        let persistence = ClosureService {
+            try? await gracefulShutdown(); store.flushRaw()
+        }
         let stopBudgetMs = Int64(settings.gracefulStopSeconds) * 500
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let webhook {
-            services.append(.init(service: ClosureService { webhook.start(); try? await gracefulShutdown(); webhook.stop() }, serviceName: "alerts"))
+            services.append(
+                .init(
+                    service: ClosureService {
+                        webhook.start(); try? await gracefulShutdown(); webhook.stop()
+                    }, serviceName: "alerts"))
         }
-        services += [.init(service: persistence, serviceName: "persistence"), .init(service: watchdog, serviceName: "watchdog"),
-                     .init(service: control, serviceName: "control")]
+        services += [
+            .init(service: persistence, serviceName: "persistence"), .init(service: watchdog, serviceName: "watchdog"),
+            .init(service: control, serviceName: "control"),
+        ]
         if let mirror = engine.mirror {
-            services.append(.init(service: ClosureService { mirror.start(); try? await gracefulShutdown(); mirror.stop(deadlineMs: stopBudgetMs) },
-                                  serviceName: "venue"))
+            services.append(
+                .init(
+                    service: ClosureService {
+                        mirror.start(); try? await gracefulShutdown(); mirror.stop(deadlineMs: stopBudgetMs)
+                    },
+                    serviceName: "venue"))
         }
-        services += [.init(service: market, serviceName: "market-data"), .init(service: engineService, serviceName: "engine")]
+        services += [
+            .init(service: market, serviceName: "market-data"), .init(service: engineService, serviceName: "engine"),
+        ]
         var config = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -235,7 +274,9 @@ public final class AgentDaemon: @unchecked Sendable {
             done.signal()
         }
         notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
-        var readyMeta: Logger.Metadata = ["event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)"]
+        var readyMeta: Logger.Metadata = [
+            "event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)",
+        ]
         if let http { readyMeta["dashboard"] = "\(http.url)" }
         let text = "ready" + (http.map { "; dashboard at \($0.url)" } ?? "")
         logger.notice("\(text)", metadata: readyMeta)
@@ -266,11 +307,15 @@ public final class AgentDaemon: @unchecked Sendable {
         case .sim, .paper: return
         case .shadow:
             guard let k = env[testKeyEnv], !k.isEmpty, let v = env[testSecretEnv], !v.isEmpty else {
-                throw CommandError("mode shadow needs the testnet API keys in the environment variables \(testKeyEnv) and \(testSecretEnv)")
+                throw CommandError(
+                    "mode shadow needs the testnet API keys in the environment variables \(testKeyEnv) and \(testSecretEnv)"
+                )
             }
         case .live:
             if !s.liveArmed {
-                throw CommandError("mode live needs live.armed: true in the environment's configuration (and the keys in \(keyEnv)/\(secretEnv))")
+                throw CommandError(
+                    "mode live needs live.armed: true in the environment's configuration (and the keys in \(keyEnv)/\(secretEnv))"
+                )
             }
             guard let k = env[keyEnv], !k.isEmpty, let v = env[secretEnv], !v.isEmpty else {
                 throw CommandError("mode live needs API keys in the environment variables \(keyEnv) and \(secretEnv)")
@@ -282,14 +327,16 @@ public final class AgentDaemon: @unchecked Sendable {
     private func checkEnvironmentSwitch(store: AgentStore, settings: AgentSettings) throws {
         let previousEnv = try store.meta("environment")
         let previousMode = try store.meta("mode")
-        if (previousEnv != nil && previousEnv != settings.environment) || (previousMode != nil && previousMode != settings.mode.rawValue),
+        if (previousEnv != nil && previousEnv != settings.environment)
+            || (previousMode != nil && previousMode != settings.mode.rawValue),
             let snap = try store.lastSnapshot()
         {
             let (trader, venue) = (snap.trader, snap.venue)
             if trader.position != nil || !venue.workingOrders.isEmpty {
-                throw CommandError("the state in \(store.path) belongs to environment \(previousEnv ?? "?") in mode \(previousMode ?? "?") "
-                    + "and shows an open position or working orders; start it again in that environment and run `atctl flatten`, "
-                    + "then switch")
+                throw CommandError(
+                    "the state in \(store.path) belongs to environment \(previousEnv ?? "?") in mode \(previousMode ?? "?") "
+                        + "and shows an open position or working orders; start it again in that environment and run `atctl flatten`, "
+                        + "then switch")
             }
         }
         try store.setMeta("environment", settings.environment)
@@ -346,7 +393,8 @@ struct MarketDataService: Service {
     let queue: EventQueue
 
     func run() async throws {
-        let stream = BybitPublicStream(settings: StreamSettings(url: url), instrument: instrument, logger: Logger(label: "stream.public"))
+        let stream = BybitPublicStream(
+            settings: StreamSettings(url: url), instrument: instrument, logger: Logger(label: "stream.public"))
         let queue = self.queue
         await cancelWhenGracefulShutdown {
             await stream.run(

@@ -22,7 +22,8 @@ extension AgentEngine {
             } else if supervisor.state == .halted && supervisor.haltCause == .positionMismatch {
                 blocker = "a position mismatch halted trading; resolve it at the exchange, then restart the agent"
             } else if mirrorState.reconcilePending {
-                blocker = "the \(venueName) has not answered since the start; trading resumes only once it is reconciled"
+                blocker =
+                    "the \(venueName) has not answered since the start; trading resumes only once it is reconciled"
             }
             outcome = transition(call, wall: wall) { s throws(SupervisorRefusal) in try s.resume(blocker: blocker) }
         case .killSwitchReset:
@@ -45,25 +46,34 @@ extension AgentEngine {
             } else {
                 flattenSteps = []
                 flattenWaiters.append((call, wall + timeout))
-                logger.notice("flatten requested by the operator", metadata: ["event": "flatten.started", "peer.uid": "\(call.peerUid)"])
+                logger.notice(
+                    "flatten requested by the operator",
+                    metadata: ["event": "flatten.started", "peer.uid": "\(call.peerUid)"])
                 startFlatten(.operatorFlatten, wall: wall)
                 outcome = (true, "flatten started")
             }
         case .reload:
             outcome = reload(call, wall: wall)
         default:
-            replyError(call, ControlFailure(ControlFailure.unknownCommand, "\(cmd.rawValue) is not handled by the engine"))
+            replyError(
+                call, ControlFailure(ControlFailure.unknownCommand, "\(cmd.rawValue) is not handled by the engine"))
             outcome = (false, "not handled")
         }
         let args = (try? String(decoding: JSONEncoder().encode(call.request.args ?? [:]), as: UTF8.self)) ?? "{}"
         batch.commands.append((wall, call.peerUid, cmd.rawValue, args, outcome.ok, outcome.text))
-        logger.notice("operator command \(cmd.rawValue): \(outcome.text)",
-                      metadata: ["event": "control.command", "command": "\(cmd.rawValue)", "peer.uid": "\(call.peerUid)", "ok": "\(outcome.ok)"])
+        logger.notice(
+            "operator command \(cmd.rawValue): \(outcome.text)",
+            metadata: [
+                "event": "control.command", "command": "\(cmd.rawValue)", "peer.uid": "\(call.peerUid)",
+                "ok": "\(outcome.ok)",
+            ])
         publish(wall: wall)
     }
 
-    private func transition(_ call: ControlCall, wall: Int64,
-                            _ body: (inout Supervisor) throws(SupervisorRefusal) -> Transition?) -> (Bool, String) {
+    private func transition(
+        _ call: ControlCall, wall: Int64,
+        _ body: (inout Supervisor) throws(SupervisorRefusal) -> Transition?
+    ) -> (Bool, String) {
         var s = supervisor
         do {
             let t = try body(&s)
@@ -80,7 +90,9 @@ extension AgentEngine {
 
     private func reload(_ call: ControlCall, wall: Int64) -> (Bool, String) {
         guard let load = reloadSource else {
-            replyError(call, ControlFailure(ControlFailure.refused, "this agent was started without a configuration to re-read"))
+            replyError(
+                call,
+                ControlFailure(ControlFailure.refused, "this agent was started without a configuration to re-read"))
             return (false, "no configuration source")
         }
         let fresh: ResolvedConfig
@@ -93,13 +105,15 @@ extension AgentEngine {
         }
         let (restart, flat, live) = AgentSettings.classify(from: settings.resolved, to: fresh)
         if !restart.isEmpty {
-            let text = "refused: \(restart.joined(separator: ", ")) change only with a restart (flat first for a mode or environment change)"
+            let text =
+                "refused: \(restart.joined(separator: ", ")) change only with a restart (flat first for a mode or environment change)"
             replyError(call, ControlFailure(ControlFailure.refused, text))
             return (false, text)
         }
         let inPosition = trader.position != nil || trader.workingEntryOrder != nil || !paper.workingOrders.isEmpty
         if !flat.isEmpty && inPosition {
-            let text = "refused while a position or order is open: \(flat.joined(separator: ", ")) rebuild the value area window; flatten or wait until flat"
+            let text =
+                "refused while a position or order is open: \(flat.joined(separator: ", ")) rebuild the value area window; flatten or wait until flat"
             replyError(call, ControlFailure(ControlFailure.refused, text))
             return (false, text)
         }
@@ -143,20 +157,27 @@ extension AgentEngine {
         let orders = orderReports()
         let status = StatusReport(
             environment: settings.environment, mode: settings.mode.rawValue, state: supervisor.state.rawValue,
-            stateReason: stateReason, stateSince: isoTime(stateSinceWall, milliseconds: true), activated: supervisor.activated,
+            stateReason: stateReason, stateSince: isoTime(stateSinceWall, milliseconds: true),
+            activated: supervisor.activated,
             requireManualActivation: settings.requireManualActivation,
             marketTime: lastMarketTs > 0 ? isoTime(lastMarketTs, milliseconds: true) : nil, position: position,
-            workingOrders: paper.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil, valueArea: va, lastSignal: lastSignal.map(signalReport),
-            lastTrade: lastTrade.map { "\(priceText($0.price)) × \(sizeText($0.size)) at \(isoTime($0.ts, milliseconds: true))" },
+            workingOrders: paper.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil,
+            valueArea: va, lastSignal: lastSignal.map(signalReport),
+            lastTrade: lastTrade.map {
+                "\(priceText($0.price)) × \(sizeText($0.size)) at \(isoTime($0.ts, milliseconds: true))"
+            },
             health: health, uptimeSeconds: (wall - startedWall) / 1000, version: version, pid: getpid()
         )
-        let line = "\(supervisor.state.rawValue), \(settings.mode.rawValue), "
+        let line =
+            "\(supervisor.state.rawValue), \(settings.mode.rawValue), "
             + (position.map { "\($0.side) \($0.qty) @ \($0.entryPrice)" } ?? "flat")
         tape.update(trips: trader.roundTrips, position: trader.position)
         publishSequence += 1
-        board.publish(PublishedState(status: status, positions: position.map { [$0] } ?? [], orders: orders, valueArea: va, tape: tape,
-                                     unprotectedMs: mirrorState.unprotectedSince.map { wall - $0 }, sequence: publishSequence),
-                      statusLine: line)
+        board.publish(
+            PublishedState(
+                status: status, positions: position.map { [$0] } ?? [], orders: orders, valueArea: va, tape: tape,
+                unprotectedMs: mirrorState.unprotectedSince.map { wall - $0 }, sequence: publishSequence),
+            statusLine: line)
     }
 
     private var stateReason: String {
@@ -171,23 +192,33 @@ extension AgentEngine {
         var degraded: [String] = []
         let age = lastMessageWall.map { wall - $0 }
         if !databaseWritable { unhealthy.append("database not writable") }
-        if isStale(wall: wall) { degraded.append("stale market data (no quote for over \(settings.strategy.staleFeedSeconds) s)") }
+        if isStale(wall: wall) {
+            degraded.append("stale market data (no quote for over \(settings.strategy.staleFeedSeconds) s)")
+        }
         if streamState != .ready { degraded.append("public stream \(streamState)") }
         if store.rawBacklog > 10 { degraded.append("raw data writes behind (\(store.rawBacklog) batches)") }
         if loopLagMs > 1_000 { degraded.append("engine loop lag \(loopLagMs) ms") }
         if trader.killSwitchActive { degraded.append("kill switch active") }
-        if settings.mode != .sim, let off = clockOffsetMs, abs(off) > 2_000 { degraded.append("clock offset \(off) ms against market time") }
+        if settings.mode != .sim, let off = clockOffsetMs, abs(off) > 2_000 {
+            degraded.append("clock offset \(off) ms against market time")
+        }
         if mirror != nil {
-            if mirrorState.streamState != .ready { degraded.append("\(venueName) private stream \(mirrorState.streamState)") }
+            if mirrorState.streamState != .ready {
+                degraded.append("\(venueName) private stream \(mirrorState.streamState)")
+            }
             if mirrorState.positionDivergent { degraded.append("agent and \(venueName) positions differ") }
-            if let since = mirrorState.unprotectedSince { degraded.append("position without an exchange-held stop for \((wall - since) / 1000) s") }
+            if let since = mirrorState.unprotectedSince {
+                degraded.append("position without an exchange-held stop for \((wall - since) / 1000) s")
+            }
             let unknown = mirrorState.book.unknownIds
             if !unknown.isEmpty { degraded.append("order outcome unknown: \(unknown.joined(separator: ", "))") }
         }
         let status = !unhealthy.isEmpty ? "unhealthy" : (!degraded.isEmpty ? "degraded" : "healthy")
-        return HealthReport(status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: "\(streamState)",
-                            lastVenueSuccessAgoMs: mirror?.lastSuccessWall.map { wall - $0 }, databaseWritable: databaseWritable, loopLagMs: loopLagMs,
-                            clockOffsetMs: clockOffsetMs, reconnects: reconnects, gaps: gapCount, watchdog: watchdogDescription)
+        return HealthReport(
+            status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: "\(streamState)",
+            lastVenueSuccessAgoMs: mirror?.lastSuccessWall.map { wall - $0 }, databaseWritable: databaseWritable,
+            loopLagMs: loopLagMs,
+            clockOffsetMs: clockOffsetMs, reconnects: reconnects, gaps: gapCount, watchdog: watchdogDescription)
     }
 
     func pnlReport() -> PnLReport {
@@ -207,7 +238,8 @@ extension AgentEngine {
         guard let p = trader.position else { return nil }
         return PositionReport(
             side: "\(p.direction)", qty: sizeText(p.qty), setup: p.setup.rawValue, entryPrice: priceText(p.entryPrice),
-            entryTime: isoTime(p.entryTs, milliseconds: true), stop: halfTickText(p.stopTwice), tp1: p.tp1Done ? nil : p.tp1Twice.map(halfTickText),
+            entryTime: isoTime(p.entryTs, milliseconds: true), stop: halfTickText(p.stopTwice),
+            tp1: p.tp1Done ? nil : p.tp1Twice.map(halfTickText),
             tp2: p.tp2Twice.map(halfTickText), tp1Done: p.tp1Done, unrealizedPnL: trader.unrealized, closing: p.closing
         )
     }
@@ -217,14 +249,18 @@ extension AgentEngine {
             var price: String?
             if case .limit(let p) = i.type { price = priceText(p) }
             let unknown = mirrorState.book.unknownIds.contains(i.id)
-            return OrderReport(id: i.id, side: "\(i.side)", qty: sizeText(i.qty), type: price == nil ? "market" : "limit", price: price,
-                               reduceOnly: i.reduceOnly, purpose: i.purpose.label + (unknown ? " (outcome unknown: querying)" : ""),
-                               decidedAt: isoTime(i.decisionTs, milliseconds: true))
+            return OrderReport(
+                id: i.id, side: "\(i.side)", qty: sizeText(i.qty), type: price == nil ? "market" : "limit",
+                price: price,
+                reduceOnly: i.reduceOnly, purpose: i.purpose.label + (unknown ? " (outcome unknown: querying)" : ""),
+                decidedAt: isoTime(i.decisionTs, milliseconds: true))
         }
         // The position's own conditional orders the exchange holds (shadow: the testnet's).
         let held = mirrorState.book.conditionals.values.sorted { $0.orderId < $1.orderId }.map { o in
-            OrderReport(id: o.orderId, side: "\(o.side)", qty: o.qty.description, type: "stop-market", price: o.triggerPrice?.description,
-                        reduceOnly: true, purpose: "\(venueName)-held \(o.stopOrderType)", decidedAt: "")
+            OrderReport(
+                id: o.orderId, side: "\(o.side)", qty: o.qty.description, type: "stop-market",
+                price: o.triggerPrice?.description,
+                reduceOnly: true, purpose: "\(venueName)-held \(o.stopOrderType)", decidedAt: "")
         }
         return ours + held
     }
@@ -233,15 +269,19 @@ extension AgentEngine {
         guard let f = lastFeatures else { return nil }
         return ValueAreaReport(
             minute: isoTime(f.ts), close: priceText(f.close), poc: f.valueArea.map { halfTickText($0.pocTwiceTicks) },
-            vah: f.valueArea.map { priceText($0.vahTicks) }, val: f.valueArea.map { priceText($0.valTicks) }, valid: f.valueAreaValid,
-            binWidth: priceText(f.binTicks), coverage: f.valueArea?.coverage, minutesInWindow: min(f.index + 1, settings.features.rollingWindowMinutes),
+            vah: f.valueArea.map { priceText($0.vahTicks) }, val: f.valueArea.map { priceText($0.valTicks) },
+            valid: f.valueAreaValid,
+            binWidth: priceText(f.binTicks), coverage: f.valueArea?.coverage,
+            minutesInWindow: min(f.index + 1, settings.features.rollingWindowMinutes),
             approximateShare: f.approximateShare, approximateMinutes: f.approximateMinutes
         )
     }
 
     func signalReport(_ r: SignalRecord) -> SignalReport {
-        SignalReport(minute: isoTime(r.ts), action: r.action, reason: r.reason, detected: detectedNames(r.detections),
-                     acceptanceAbove: describeAcceptance(r.above, settings.instrument), acceptanceBelow: describeAcceptance(r.below, settings.instrument))
+        SignalReport(
+            minute: isoTime(r.ts), action: r.action, reason: r.reason, detected: detectedNames(r.detections),
+            acceptanceAbove: describeAcceptance(r.above, settings.instrument),
+            acceptanceBelow: describeAcceptance(r.below, settings.instrument))
     }
 }
 

@@ -74,15 +74,18 @@ extension AgentEngine {
                     break
                 } catch {
                     guard wallClockMillis() - wall < startRetryMs else { throw error }
-                    logger.warning("\(venueName) not answering at start; retrying", metadata: [
-                        "event": "reconcile.retry", "attempt": "\(attempt)", "reason": "\(error)",
-                    ])
+                    logger.warning(
+                        "\(venueName) not answering at start; retrying",
+                        metadata: [
+                            "event": "reconcile.retry", "attempt": "\(attempt)", "reason": "\(error)",
+                        ])
                     sleepMillis(min(5_000, 500 * Int64(attempt)))
                 }
             }
             mirrorState.book.reconciled(position: venue.position, openOrders: venue.openOrders)
             // What was booked before the restart is never booked again (the ids are written with their fills).
-            mirrorState.book.alreadyBooked(try store.bookedExecutionIds(since: (since ?? lastMarketTs) - 8 * 86_400_000))
+            mirrorState.book.alreadyBooked(
+                try store.bookedExecutionIds(since: (since ?? lastMarketTs) - 8 * 86_400_000))
             mirrorState.stopHeld = venue.stopTicks
             for w in paper.workingOrders {
                 mirrorState.book.track(w)
@@ -99,10 +102,13 @@ extension AgentEngine {
             mirrorState.book.position = venue.position
             // In live, what the exchange did on its own while the agent was down, as far as it explains the gap.
             if isLive {
-                for e in venue.executions where !workingIds.contains(e.orderLinkId) && e.changesPosition && !mirrorState.book.hasSeen(e.execId) {
+                for e in venue.executions
+                where !workingIds.contains(e.orderLinkId) && e.changesPosition && !mirrorState.book.hasSeen(e.execId) {
                     guard trader.signedQty != venue.position, let lots = settings.instrument.lots(e.execQty),
-                        let ticks = settings.instrument.ticks(e.execPrice), let p = trader.position, e.side != p.direction,
-                        abs(trader.signedQty - lots * p.direction.sign - venue.position) < abs(trader.signedQty - venue.position)
+                        let ticks = settings.instrument.ticks(e.execPrice), let p = trader.position,
+                        e.side != p.direction,
+                        abs(trader.signedQty - lots * p.direction.sign - venue.position)
+                            < abs(trader.signedQty - venue.position)
                     else { continue }
                     mirrorState.book.alreadyBooked([e.execId])
                     batch.executions.append((e.execId, e.execTime))
@@ -117,7 +123,8 @@ extension AgentEngine {
             if problems.isEmpty {
                 let held = mirrorState.stopHeld.map { ", stop \(priceText($0)) held" } ?? ""
                 let own = venue.openOrders.filter(\.isConditional).count
-                let text = "reconciled with the \(venueName): position \(sizeText(venue.position))\(held), "
+                let text =
+                    "reconciled with the \(venueName): position \(sizeText(venue.position))\(held), "
                     + "\(venue.openOrders.count) open order(s) (\(own) the position's own)"
                 logger.notice("\(text)", metadata: ["event": "reconcile.ok"])
             } else {
@@ -130,7 +137,9 @@ extension AgentEngine {
         } catch {
             // Nothing is known to be wrong, only nothing is known: halted until a re-read answers and agrees.
             mirrorState.reconcilePending = true
-            raise(alerts.venueUnreachableAtStart(seconds: (wallClockMillis() - wall) / 1000, error: "\(error)"), wall: wall)
+            raise(
+                alerts.venueUnreachableAtStart(seconds: (wallClockMillis() - wall) / 1000, error: "\(error)"),
+                wall: wall)
             note(supervisor.halt(.venueUnreachable, "\(error)"), wall: wall)
         }
     }
@@ -156,7 +165,8 @@ extension AgentEngine {
             problems.append(alerts.positionProblem(agent: trader.signedQty, venue: position))
         }
         if !foreign.isEmpty {
-            problems.append(alerts.unknownOrdersProblem(foreign.map { $0.orderLinkId.isEmpty ? $0.orderId : $0.orderLinkId }))
+            problems.append(
+                alerts.unknownOrdersProblem(foreign.map { $0.orderLinkId.isEmpty ? $0.orderId : $0.orderLinkId }))
         }
         return problems
     }
@@ -205,20 +215,29 @@ extension AgentEngine {
         switch r {
         case .acknowledged(let id, let orderId, let latency):
             mirrorState.book.acknowledged(id)
-            logger.info("order acknowledged by the \(venueName)", metadata: ["event": "order.acknowledged", "order_link_id": "\(id)",
-                                                                               "order_id": "\(orderId)", "venue": "\(venueName)",
-                                                                               "latency_ms": "\(latency)"])
+            logger.info(
+                "order acknowledged by the \(venueName)",
+                metadata: [
+                    "event": "order.acknowledged", "order_link_id": "\(id)",
+                    "order_id": "\(orderId)", "venue": "\(venueName)",
+                    "latency_ms": "\(latency)",
+                ])
         case .rejected(let id, let reason):
             handleOutcomes(mirrorState.book.rejected(id, reason: reason), wall: wall)
         case .outcomeUnknown(let id, let reason):
             mirrorState.book.outcomeUnknown(id)
-            logger.warning("order create got no answer; querying it by its id", metadata: [
-                "event": "order.unknown", "order_link_id": "\(id)", "venue": "\(venueName)", "reason": "\(reason)",
-            ])
+            logger.warning(
+                "order create got no answer; querying it by its id",
+                metadata: [
+                    "event": "order.unknown", "order_link_id": "\(id)", "venue": "\(venueName)", "reason": "\(reason)",
+                ])
         case .cancelFailed(let id, let reason):
-            logger.info("cancel not done (filled or gone already?); its state is read back", metadata: [
-                "event": "order.cancel_failed", "order_link_id": "\(id)", "venue": "\(venueName)", "reason": "\(reason)",
-            ])
+            logger.info(
+                "cancel not done (filled or gone already?); its state is read back",
+                metadata: [
+                    "event": "order.cancel_failed", "order_link_id": "\(id)", "venue": "\(venueName)",
+                    "reason": "\(reason)",
+                ])
         case .order(let info):
             handleOutcomes(mirrorState.book.onOrder(info), wall: wall)
         case .execution(let e):
@@ -227,8 +246,11 @@ extension AgentEngine {
             mirrorState.stopInFlight = false
             mirrorState.stopHeld = ticks
             mirrorState.stopFailures = 0
-            logger.info(changed ? "exchange-held stop set" : "exchange-held stop already in place (34040)",
-                        metadata: ["event": "venue.stop_set", "stop": "\(ticks.map(priceText) ?? "none")", "venue": "\(venueName)"])
+            logger.info(
+                changed ? "exchange-held stop set" : "exchange-held stop already in place (34040)",
+                metadata: [
+                    "event": "venue.stop_set", "stop": "\(ticks.map(priceText) ?? "none")", "venue": "\(venueName)",
+                ])
             syncVenueStop(wall: wall)
         case .stopFailed(let ticks, let reason):
             mirrorState.stopInFlight = false
@@ -236,18 +258,23 @@ extension AgentEngine {
             let n = mirrorState.stopFailures
             mirrorState.stopRetryWall = wall + min(30_000, 1_000 << min(n - 1, 5))
             // Live: the first refusal and every fifth; shadow: the first.
-            if n == 1 || (isLive && n % 5 == 0) { raise(alerts.stopRefused(stop: ticks, attempt: n, reason: reason), wall: wall) }
+            if n == 1 || (isLive && n % 5 == 0) {
+                raise(alerts.stopRefused(stop: ticks, attempt: n, reason: reason), wall: wall)
+            }
         case .resync(let r):
             onResync(r, wall: wall)
         case .resyncFailed(let reason):
             mirrorState.resyncInFlight = false
             // Try again in 10 s rather than a minute.
             mirrorState.lastResyncWall = wall - 50_000
-            logger.warning("\(venueName) re-read failed", metadata: ["event": "venue.resync_failed", "reason": "\(reason)"])
+            logger.warning(
+                "\(venueName) re-read failed", metadata: ["event": "venue.resync_failed", "reason": "\(reason)"])
         case .wallet(let equity):
             onWallet(equity, wall: wall)
         case .failed(let what, let reason):
-            logger.warning("\(venueName) call failed: \(what)", metadata: ["event": "venue.failed", "what": "\(what)", "reason": "\(reason)"])
+            logger.warning(
+                "\(venueName) call failed: \(what)",
+                metadata: ["event": "venue.failed", "what": "\(what)", "reason": "\(reason)"])
             if what == "rest" { raise(alerts.restRefused(reason), wall: wall) }
         case .flattened(let ok, let steps):
             mirrorState.flattenResult = ok
@@ -266,7 +293,8 @@ extension AgentEngine {
             mirrorState.streamDownSince = nil
             if mirrorState.streamAlerted {
                 mirrorState.streamAlerted = false
-                logger.notice("\(venueName) private stream authenticated again", metadata: ["event": "venue.stream_ready"])
+                logger.notice(
+                    "\(venueName) private stream authenticated again", metadata: ["event": "venue.stream_ready"])
             }
             // The stream does not replay: whatever happened while it was down is only in REST.
             requestResync("private stream (re)connected", wall: wall)
@@ -276,7 +304,8 @@ extension AgentEngine {
             setStreamDown(.connecting(attempt: n), wall: wall)
         case .disconnected(let reason):
             setStreamDown(.disconnected, wall: wall)
-            logger.warning("\(venueName) private stream down", metadata: ["event": "venue.stream_down", "reason": "\(reason)"])
+            logger.warning(
+                "\(venueName) private stream down", metadata: ["event": "venue.stream_down", "reason": "\(reason)"])
         case .gap, .malformed: break
         }
     }
@@ -290,30 +319,46 @@ extension AgentEngine {
     func handleOutcomes(_ outcomes: [BookOutcome], wall: Int64) {
         for o in outcomes {
             switch o {
-            case .done(let intent, let lots, let tickLots, let fee, let isMaker, let ts, let status, let reason, let executions):
+            case .done(
+                let intent, let lots, let tickLots, let fee, let isMaker, let ts, let status, let reason, let executions
+            ):
                 batch.executions += executions
-                orderDone(intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status, reason: reason, wall: wall)
+                orderDone(
+                    intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status,
+                    reason: reason, wall: wall)
             case .foreign(let e, let lots, let ticks):
                 batch.executions.append((e.execId, e.execTime))
                 if isLive {
                     applyForeign(e, lots: lots, ticks: ticks, wall: wall)
                 } else {
-                    logger.warning("testnet execution of an order not in flight", metadata: [
-                        "event": "venue.foreign_execution", "order_link_id": "\(e.orderLinkId)", "order_id": "\(e.orderId)",
-                        "exec_type": "\(e.execType)", "stop_order_type": "\(e.stopOrderType)", "qty": "\(sizeText(lots))",
-                        "price": "\(priceText(ticks))",
-                    ])
+                    logger.warning(
+                        "testnet execution of an order not in flight",
+                        metadata: [
+                            "event": "venue.foreign_execution", "order_link_id": "\(e.orderLinkId)",
+                            "order_id": "\(e.orderId)",
+                            "exec_type": "\(e.execType)", "stop_order_type": "\(e.stopOrderType)",
+                            "qty": "\(sizeText(lots))",
+                            "price": "\(priceText(ticks))",
+                        ])
                 }
             case .funding(let e):
                 batch.executions.append((e.execId, e.execTime))
                 let paid = Double(e.execFee.description) ?? 0
                 if isLive {
                     trader.bookFunding(paid)
-                    logger.notice("funding charged by the exchange", metadata: ["event": "funding.booked", "fee": "\(formatNumber(paid))",
-                                                                                "exec_id": "\(e.execId)"])
+                    logger.notice(
+                        "funding charged by the exchange",
+                        metadata: [
+                            "event": "funding.booked", "fee": "\(formatNumber(paid))",
+                            "exec_id": "\(e.execId)",
+                        ])
                 } else {
-                    logger.info("testnet funding", metadata: ["event": "funding.venue", "fee": "\(formatNumber(paid))",
-                                                              "paper_funding_total": "\(formatNumber(trader.fundingPaid))"])
+                    logger.info(
+                        "testnet funding",
+                        metadata: [
+                            "event": "funding.venue", "fee": "\(formatNumber(paid))",
+                            "paper_funding_total": "\(formatNumber(trader.fundingPaid))",
+                        ])
                 }
             case .missingExecutions(let id):
                 requestResync("executions of \(id) missing", wall: wall)
@@ -323,15 +368,22 @@ extension AgentEngine {
     }
 
     /// One of our orders is over at the exchange.
-    private func orderDone(_ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String,
-                           reason: String, wall: Int64) {
+    private func orderDone(
+        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String,
+        reason: String, wall: Int64
+    ) {
         let partial = lots > 0 && lots < intent.qty
         if lots == 0 || partial {
-            let m: Logger.Metadata = ["event": "order.\(lots == 0 ? status.lowercased() : "partially_filled")", "order_link_id": "\(intent.id)",
-                                      "venue": "\(venueName)", "status": "\(status)", "filled": "\(sizeText(lots))",
-                                      "qty": "\(sizeText(intent.qty))", "reason": "\(reason)"]
+            let m: Logger.Metadata = [
+                "event": "order.\(lots == 0 ? status.lowercased() : "partially_filled")",
+                "order_link_id": "\(intent.id)",
+                "venue": "\(venueName)", "status": "\(status)", "filled": "\(sizeText(lots))",
+                "qty": "\(sizeText(intent.qty))", "reason": "\(reason)",
+            ]
             if partial {
-                logger.warning("order filled \(sizeText(lots)) of \(sizeText(intent.qty)) before the \(venueName) ended it (\(status))", metadata: m)
+                logger.warning(
+                    "order filled \(sizeText(lots)) of \(sizeText(intent.qty)) before the \(venueName) ended it (\(status))",
+                    metadata: m)
             } else {
                 logger.notice("order \(status.lowercased()) by the \(venueName)", metadata: m)
             }
@@ -340,10 +392,13 @@ extension AgentEngine {
             if lots > 0 {
                 let priceTwice = roundedDiv(2 * tickLots, lots)
                 mirrorState.venueAverages[intent.id] = (lots, priceTwice)
-                logger.notice("order filled on the testnet", metadata: [
-                    "event": "order.filled", "venue": "testnet", "order_link_id": "\(intent.id)", "qty": "\(sizeText(lots))",
-                    "price": "\(halfTickText(priceTwice))", "latency_ms": "\(ts - intent.decisionTs)",
-                ])
+                logger.notice(
+                    "order filled on the testnet",
+                    metadata: [
+                        "event": "order.filled", "venue": "testnet", "order_link_id": "\(intent.id)",
+                        "qty": "\(sizeText(lots))",
+                        "price": "\(halfTickText(priceTwice))", "latency_ms": "\(ts - intent.decisionTs)",
+                    ])
                 compareFill(intent.id, wall: wall)
             } else if status == "Rejected" {
                 raise(alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason), wall: wall)
@@ -361,9 +416,10 @@ extension AgentEngine {
             return
         }
         // The exchange's fill: the quantity that executed, at its volume-weighted price rounded to the tick.
-        let fill = Fill(orderId: intent.id, side: intent.side, qty: lots, price: roundedDiv(tickLots, lots), ts: ts,
-                        decisionTs: intent.decisionTs, liquidity: isMaker ? .maker : .taker, fee: fee, purpose: intent.purpose,
-                        referenceMidTwice: lastQuote.map { $0.bidPrice + $0.askPrice })
+        let fill = Fill(
+            orderId: intent.id, side: intent.side, qty: lots, price: roundedDiv(tickLots, lots), ts: ts,
+            decisionTs: intent.decisionTs, liquidity: isMaker ? .maker : .taker, fee: fee, purpose: intent.purpose,
+            referenceMidTwice: lastQuote.map { $0.bidPrice + $0.askPrice })
         apply([fill], wall: wall)
         if partial { batch.orderUpdates.append((intent.id, .partiallyFilledCancelled, wall)) }
     }
@@ -387,20 +443,33 @@ extension AgentEngine {
             }
         default: reason = nil
         }
-        let text = "\(e.execType)\(e.stopOrderType.isEmpty ? "" : " (\(e.stopOrderType))") \(e.side) \(sizeText(lots)) at \(priceText(ticks))"
+        let text =
+            "\(e.execType)\(e.stopOrderType.isEmpty ? "" : " (\(e.stopOrderType))") \(e.side) \(sizeText(lots)) at \(priceText(ticks))"
         if let reason, let p = trader.position, e.side != p.direction {
             let booked = min(lots, p.qty)
-            logger.warning("position reduced by the exchange: \(text)", metadata: [
-                "event": "order.filled", "venue": "exchange", "order_id": "\(e.orderId)", "exec_id": "\(e.execId)",
-                "exec_type": "\(e.execType)", "qty": "\(sizeText(booked))", "price": "\(priceText(ticks))", "purpose": "exit:\(reason.rawValue)",
-            ])
-            apply([Fill(orderId: "venue-\(e.orderId)", side: e.side, qty: booked, price: ticks, ts: e.execTime, decisionTs: e.execTime,
-                        liquidity: e.isMaker ? .maker : .taker, fee: Double(e.execFee.description) ?? 0, purpose: .exit(reason),
-                        referenceMidTwice: nil)], wall: wall)
+            logger.warning(
+                "position reduced by the exchange: \(text)",
+                metadata: [
+                    "event": "order.filled", "venue": "exchange", "order_id": "\(e.orderId)", "exec_id": "\(e.execId)",
+                    "exec_type": "\(e.execType)", "qty": "\(sizeText(booked))", "price": "\(priceText(ticks))",
+                    "purpose": "exit:\(reason.rawValue)",
+                ])
+            apply(
+                [
+                    Fill(
+                        orderId: "venue-\(e.orderId)", side: e.side, qty: booked, price: ticks, ts: e.execTime,
+                        decisionTs: e.execTime,
+                        liquidity: e.isMaker ? .maker : .taker, fee: Double(e.execFee.description) ?? 0,
+                        purpose: .exit(reason),
+                        referenceMidTwice: nil)
+                ], wall: wall)
             if [.adl, .liquidation, .delivery].contains(reason) {
                 raise(alerts.closedByExchange(reason, qty: booked, execution: text), wall: wall)
                 if supervisor.state != .flattening && supervisor.state != .halted {
-                    note(supervisor.halt(reason == .adl ? .adl : reason == .liquidation ? .liquidation : .delivery, text), wall: wall)
+                    note(
+                        supervisor.halt(
+                            reason == .adl ? .adl : reason == .liquidation ? .liquidation : .delivery, text), wall: wall
+                    )
                 }
                 if let w = trader.workingEntryOrder { execute([.cancel(id: w.id)], at: lastMarketTs, wall: wall) }
             }
@@ -412,9 +481,11 @@ extension AgentEngine {
         }
         if reason == .stop || reason == .flatten || reason == .tp2 {
             // The position's own stop or the venue flatten closing what the agent already booked closed: nothing to do.
-            logger.notice("exchange execution after the agent's position was closed", metadata: [
-                "event": "venue.late_execution", "exec_id": "\(e.execId)", "detail": "\(text)",
-            ])
+            logger.notice(
+                "exchange execution after the agent's position was closed",
+                metadata: [
+                    "event": "venue.late_execution", "exec_id": "\(e.execId)", "detail": "\(text)",
+                ])
             return
         }
         raise(alerts.foreignExecution(text, orderId: e.orderId), wall: wall)
@@ -450,15 +521,22 @@ extension AgentEngine {
         for o in r.asked { handleOutcomes(mirrorState.book.onOrder(o), wall: wall) }
         for o in r.openOrders { handleOutcomes(mirrorState.book.onOrder(o), wall: wall) }
         // The stop as the exchange holds it.
-        if r.position == 0 { mirrorState.stopHeld = nil } else if !mirrorState.stopInFlight { mirrorState.stopHeld = r.stopTicks }
+        if r.position == 0 {
+            mirrorState.stopHeld = nil
+        } else if !mirrorState.stopInFlight {
+            mirrorState.stopHeld = r.stopTicks
+        }
         if r.position != mirrorState.book.position && !mirrorState.book.hasOrdersInFlight {
             mirrorState.positionStrikes += 1
             if mirrorState.positionStrikes >= 2 {
-                let text = "the \(venueName) holds \(sizeText(r.position)), its executions add up to \(sizeText(mirrorState.book.position))"
+                let text =
+                    "the \(venueName) holds \(sizeText(r.position)), its executions add up to \(sizeText(mirrorState.book.position))"
                 raise(alerts.executionsDisagree(held: r.position, executionsSum: mirrorState.book.position), wall: wall)
                 mirrorState.book.position = r.position
                 mirrorState.positionStrikes = 0
-                if isLive && supervisor.state != .flattening { note(supervisor.halt(.positionMismatch, text), wall: wall) }
+                if isLive && supervisor.state != .flattening {
+                    note(supervisor.halt(.positionMismatch, text), wall: wall)
+                }
             } else {
                 // Once more shortly: an execution may have landed between the reads.
                 mirrorState.lastResyncWall = wall - 58_000
@@ -466,10 +544,12 @@ extension AgentEngine {
         } else {
             mirrorState.positionStrikes = 0
         }
-        logger.info("\(venueName) re-read (\(r.reason))", metadata: [
-            "event": "venue.resync", "executions": "\(r.executions.count)", "open_orders": "\(r.openOrders.count)",
-            "position": "\(sizeText(r.position))", "stop": "\(r.stopTicks.map(priceText) ?? "none")",
-        ])
+        logger.info(
+            "\(venueName) re-read (\(r.reason))",
+            metadata: [
+                "event": "venue.resync", "executions": "\(r.executions.count)", "open_orders": "\(r.openOrders.count)",
+                "position": "\(sizeText(r.position))", "stop": "\(r.stopTicks.map(priceText) ?? "none")",
+            ])
         syncVenueStop(wall: wall)
     }
 
@@ -503,8 +583,10 @@ extension AgentEngine {
             let limit = Int64(settings.maxUnprotectedSeconds) * 1000
             if isLive && wall - since >= limit && !mirrorState.unprotectedAlerted {
                 mirrorState.unprotectedAlerted = true
-                raise(alerts.unprotectedPosition(position: mirrorState.book.position, seconds: (wall - since) / 1000,
-                                                 limitSeconds: settings.maxUnprotectedSeconds), wall: wall)
+                raise(
+                    alerts.unprotectedPosition(
+                        position: mirrorState.book.position, seconds: (wall - since) / 1000,
+                        limitSeconds: settings.maxUnprotectedSeconds), wall: wall)
                 if supervisor.state != .flattening { startFlatten(.unprotectedPosition, wall: wall) }
             }
         } else {
@@ -534,8 +616,11 @@ extension AgentEngine {
         let diffTwice = abs(venue.priceTwice - 2 * paperFill.price)
         let tolerance = Int64(settings.shadowPriceToleranceTicks)
         if diffTwice > 2 * tolerance || venue.lots != paperFill.qty {
-            raise(alerts.fillDiverges(id: id, paperQty: paperFill.qty, paperPrice: paperFill.price, testnetQty: venue.lots,
-                                      testnetPriceTwice: venue.priceTwice, toleranceTicks: settings.shadowPriceToleranceTicks), wall: wall)
+            raise(
+                alerts.fillDiverges(
+                    id: id, paperQty: paperFill.qty, paperPrice: paperFill.price, testnetQty: venue.lots,
+                    testnetPriceTwice: venue.priceTwice, toleranceTicks: settings.shadowPriceToleranceTicks), wall: wall
+            )
         }
     }
 
@@ -569,7 +654,9 @@ extension AgentEngine {
         }
         guard let p = trader.position, p.direction.sign * venueQty > 0 else { return }
         let ticks = p.direction == .long ? floorDiv(p.stopTwice, 2) : -floorDiv(-p.stopTwice, 2)
-        guard ticks != mirrorState.stopHeld, !mirrorState.stopInFlight, wall >= mirrorState.stopRetryWall else { return }
+        guard ticks != mirrorState.stopHeld, !mirrorState.stopInFlight, wall >= mirrorState.stopRetryWall else {
+            return
+        }
         mirrorState.stopInFlight = true
         mirror.setStop(ticks: ticks)
     }

@@ -126,8 +126,10 @@ public final class AgentEngine: @unchecked Sendable {
     /// Paper mode: when no quote arrives to fill the close, fill it at the last quote after this long (wall ms).
     let paperFlattenQuoteWaitMs: Int64 = 2_000
 
-    public init(settings: AgentSettings, store: AgentStore, board: StatusBoard, logger: Logger, sink: LogSink,
-                webhook: WebhookDelivery?, clock: MarketClock, version: String, startedWall: Int64, metrics: AgentMetrics? = nil) {
+    public init(
+        settings: AgentSettings, store: AgentStore, board: StatusBoard, logger: Logger, sink: LogSink,
+        webhook: WebhookDelivery?, clock: MarketClock, version: String, startedWall: Int64, metrics: AgentMetrics? = nil
+    ) {
         self.settings = settings
         self.metrics = metrics ?? AgentMetrics(environment: settings.environment, mode: settings.mode.rawValue)
         self.store = store
@@ -161,8 +163,10 @@ public final class AgentEngine: @unchecked Sendable {
         if let s = snapshot {
             var (t, v) = (s.trader, s.venue)
             guard t.instrument == settings.instrument else {
-                throw CommandError("the snapshot in \(store.path) is for \(t.instrument.symbol) with other instrument rules; "
-                    + "the instrument cannot change while state exists (flatten, then move the state directory away)")
+                throw CommandError(
+                    "the snapshot in \(store.path) is for \(t.instrument.symbol) with other instrument rules; "
+                        + "the instrument cannot change while state exists (flatten, then move the state directory away)"
+                )
             }
             t.reconfigure(settings.strategy)
             v.reconfigure(settings.strategy)
@@ -172,7 +176,8 @@ public final class AgentEngine: @unchecked Sendable {
             // Live asks the operator again after every start; the other modes resume as they were.
             if !isLive { supervisor.restoreActivation(s.activated) }
             lastMinute = s.lastMinute
-            restored.append("snapshot \(s.id) from \(isoTime(s.wallTs, milliseconds: true)) (state \(s.state.rawValue))")
+            restored.append(
+                "snapshot \(s.id) from \(isoTime(s.wallTs, milliseconds: true)) (state \(s.state.rawValue))")
         }
         let window = try rebuildWindow(wall: wall)
         restored.append(window)
@@ -192,7 +197,9 @@ public final class AgentEngine: @unchecked Sendable {
     /// row (a backfill, a warm start) get one.
     func rebuildWindow(wall: Int64) throws -> String {
         let needed = max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2
-        let storedEnd = [try store.lastRawTs(), try store.lastKlineTs().map { $0 + millisPerMinute - 1 }].compactMap { $0 }.max()
+        let storedEnd = [try store.lastRawTs(), try store.lastKlineTs().map { $0 + millisPerMinute - 1 }].compactMap {
+            $0
+        }.max()
         let replayFrom = try store.meta("replay_from").flatMap { Int64($0) }
         var replayed = FeaturePipeline(config: settings.features)
         replayed.recordsFootprint = true
@@ -205,7 +212,9 @@ public final class AgentEngine: @unchecked Sendable {
             for f in replayed.takeClosed() {
                 lastF = f
                 tape.add(f)
-                if !knownRows.contains(f.ts) { newRows.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument), f.source)) }
+                if !knownRows.contains(f.ts) {
+                    newRows.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument), f.source))
+                }
             }
         }
         if let end = storedEnd {
@@ -228,17 +237,21 @@ public final class AgentEngine: @unchecked Sendable {
             lastQuote = counts.lastQuote
             lastTrade = counts.lastTrade
             lastMarketTs = end
-            report.append("window rebuilt from \(counts.trades) trades, \(counts.quotes) quotes"
-                + (storedKlines == 0 ? "" : " and \(storedKlines) stored kline minutes") + " since \(isoTime(from))")
+            report.append(
+                "window rebuilt from \(counts.trades) trades, \(counts.quotes) quotes"
+                    + (storedKlines == 0 ? "" : " and \(storedKlines) stored kline minutes") + " since \(isoTime(from))"
+            )
         } else {
             report.append("no stored market data")
         }
         let now = clock.now(wall: wall) - clock.deliveryAllowanceMs
         if settings.warmFromExchange, let history = marketHistory,
-           let gap = WarmPlan.missing(now: now, neededMinutes: needed, storedLastTs: storedEnd)
+            let gap = WarmPlan.missing(now: now, neededMinutes: needed, storedLastTs: storedEnd)
         {
-            report.append(warmFromExchange(history, gap: gap, neededMinutes: needed, now: now, storedEnd: storedEnd, pipeline: &replayed,
-                                           wall: wall))
+            report.append(
+                warmFromExchange(
+                    history, gap: gap, neededMinutes: needed, now: now, storedEnd: storedEnd, pipeline: &replayed,
+                    wall: wall))
             take()
         } else if storedEnd == nil {
             report.append("warming up from live data")
@@ -253,7 +266,8 @@ public final class AgentEngine: @unchecked Sendable {
         let minutes = (lastF?.index ?? -1) + 1
         var text = report.joined(separator: "; ") + " (\(minutes) minutes)"
         if let f = lastF, f.approximateMinutes > 0 {
-            text += "; \(f.approximateMinutes) of the window's minutes from klines, \(formatNumber((f.approximateShare * 1000).rounded() / 10))% of its volume"
+            text +=
+                "; \(f.approximateMinutes) of the window's minutes from klines, \(formatNumber((f.approximateShare * 1000).rounded() / 10))% of its volume"
         }
         return text
     }
@@ -261,13 +275,16 @@ public final class AgentEngine: @unchecked Sendable {
     /// The warm start from the exchange (issue "ready in seconds"): the missing minutes' 1-minute candles, then
     /// the recent trades that continue them exactly (`WarmPlan`). What it adds is stored, so a restart replays
     /// it; a failure is alerted and the window warms from live data as it would have.
-    func warmFromExchange(_ history: any MarketHistory, gap: (from: Int64, to: Int64), neededMinutes: Int, now: Int64, storedEnd: Int64?,
-                          pipeline p: inout FeaturePipeline, wall: Int64) -> String {
+    func warmFromExchange(
+        _ history: any MarketHistory, gap: (from: Int64, to: Int64), neededMinutes: Int, now: Int64, storedEnd: Int64?,
+        pipeline p: inout FeaturePipeline, wall: Int64
+    ) -> String {
         let started = wallClockMillis()
         do {
             let bars = try history.klines(from: gap.from, to: gap.to)
             let recent = try history.recentTrades()
-            let plan = WarmPlan.make(now: now, neededMinutes: neededMinutes, storedLastTs: storedEnd, klines: bars, recent: recent)
+            let plan = WarmPlan.make(
+                now: now, neededMinutes: neededMinutes, storedLastTs: storedEnd, klines: bars, recent: recent)
             for k in plan.klines { p.addKline(k) }
             for t in plan.trades { p.onTrade(t) }
             try store.writeKlines(plan.klines)
@@ -278,13 +295,19 @@ public final class AgentEngine: @unchecked Sendable {
             } else if let k = plan.klines.last {
                 lastMarketTs = max(lastMarketTs, k.ts + millisPerMinute - 1)
             }
-            let missingBars = Int((min(plan.firstExactMinute ?? gap.to, gap.to) - gap.from) / millisPerMinute) - plan.klines.count
-            logger.notice("warm start from the exchange", metadata: [
-                "event": "warm.exchange", "from": "\(isoTime(gap.from))", "to": "\(isoTime(gap.to))", "klines": "\(plan.klines.count)",
-                "recent_trades": "\(plan.trades.count)", "first_exact_minute": "\(plan.firstExactMinute.map { isoTime($0) } ?? "-")",
-                "missing_klines": "\(max(0, missingBars))", "ms": "\(wallClockMillis() - started)",
-            ])
-            return "warm start: \(plan.klines.count) minutes from klines since \(isoTime(gap.from)), \(plan.trades.count) recent trades"
+            let missingBars =
+                Int((min(plan.firstExactMinute ?? gap.to, gap.to) - gap.from) / millisPerMinute) - plan.klines.count
+            logger.notice(
+                "warm start from the exchange",
+                metadata: [
+                    "event": "warm.exchange", "from": "\(isoTime(gap.from))", "to": "\(isoTime(gap.to))",
+                    "klines": "\(plan.klines.count)",
+                    "recent_trades": "\(plan.trades.count)",
+                    "first_exact_minute": "\(plan.firstExactMinute.map { isoTime($0) } ?? "-")",
+                    "missing_klines": "\(max(0, missingBars))", "ms": "\(wallClockMillis() - started)",
+                ])
+            return
+                "warm start: \(plan.klines.count) minutes from klines since \(isoTime(gap.from)), \(plan.trades.count) recent trades"
                 + (plan.firstExactMinute.map { " exact from \(isoTime($0))" } ?? "")
         } catch {
             raise(alerts.warmStartFailed("\(error)"), wall: wall)
@@ -397,15 +420,21 @@ public final class AgentEngine: @unchecked Sendable {
             logger.info("public stream subscribed", metadata: ["event": "stream.ready"])
         case .disconnected(let reason):
             streamState = .disconnected
-            logger.warning("public stream disconnected", metadata: ["event": "stream.disconnected", "reason": "\(reason)"])
+            logger.warning(
+                "public stream disconnected", metadata: ["event": "stream.disconnected", "reason": "\(reason)"])
         case .gap(let from, let to):
             gapCount += 1
             metrics.streamGap("public")
             batch.gaps.append((wall, from, to))
-            logger.warning("market data gap", metadata: ["event": "stream.gap", "gap.from": "\(isoTime(from, milliseconds: true))",
-                                                         "gap.to": "\(isoTime(to, milliseconds: true))", "gap.ms": "\(to - from)"])
+            logger.warning(
+                "market data gap",
+                metadata: [
+                    "event": "stream.gap", "gap.from": "\(isoTime(from, milliseconds: true))",
+                    "gap.to": "\(isoTime(to, milliseconds: true))", "gap.ms": "\(to - from)",
+                ])
         case .malformed(let m):
-            logger.warning("malformed stream message", metadata: ["event": "stream.malformed", "detail": "\(m.prefix(200))"])
+            logger.warning(
+                "malformed stream message", metadata: ["event": "stream.malformed", "detail": "\(m.prefix(200))"])
         }
     }
 
@@ -420,8 +449,11 @@ public final class AgentEngine: @unchecked Sendable {
         // Stale feed: no quote for stale_feed_seconds.
         if isStale(wall: wall), !staleAlerted, supervisor.state != .recovering {
             staleAlerted = true
-            raise(alerts.staleFeed(secondsSinceQuote: lastQuoteWall.map { (wall - $0) / 1000 }, secondsSinceStart: (wall - startedWall) / 1000,
-                                   limitSeconds: settings.strategy.staleFeedSeconds), wall: wall)
+            raise(
+                alerts.staleFeed(
+                    secondsSinceQuote: lastQuoteWall.map { (wall - $0) / 1000 },
+                    secondsSinceStart: (wall - startedWall) / 1000,
+                    limitSeconds: settings.strategy.staleFeedSeconds), wall: wall)
         }
         venueTick(wall: wall)
         progressFlatten(wall: wall)
@@ -440,7 +472,9 @@ public final class AgentEngine: @unchecked Sendable {
     }
 
     func isStale(wall: Int64) -> Bool {
-        guard let w = lastQuoteWall else { return wall - startedWall > Int64(settings.strategy.staleFeedSeconds) * 1000 }
+        guard let w = lastQuoteWall else {
+            return wall - startedWall > Int64(settings.strategy.staleFeedSeconds) * 1000
+        }
         return wall - w > Int64(settings.strategy.staleFeedSeconds) * 1000
     }
 
@@ -487,9 +521,13 @@ public final class AgentEngine: @unchecked Sendable {
         if trader.killSwitchActive && supervisor.state != .halted && supervisor.state != .flattening {
             startFlatten(.killSwitch, wall: wall)
         }
-        if f.volume > 0 && f.ambiguousFraction > settings.ambiguousAlertFrac && lastAmbiguousAlertTs.map({ f.ts - $0 >= 15 * millisPerMinute }) ?? true {
+        if f.volume > 0 && f.ambiguousFraction > settings.ambiguousAlertFrac
+            && lastAmbiguousAlertTs.map({ f.ts - $0 >= 15 * millisPerMinute }) ?? true
+        {
             lastAmbiguousAlertTs = f.ts
-            raise(alerts.highAmbiguousFraction(f.ambiguousFraction, limit: settings.ambiguousAlertFrac, minute: f.ts), wall: wall)
+            raise(
+                alerts.highAmbiguousFraction(f.ambiguousFraction, limit: settings.ambiguousAlertFrac, minute: f.ts),
+                wall: wall)
         }
         if isWarm && !f.valueAreaValid {
             if !invalidVAAlerted {
@@ -507,11 +545,14 @@ public final class AgentEngine: @unchecked Sendable {
         var m: Logger.Metadata = [
             "event": "features.minute", "minute": "\(isoTime(f.ts))", "close": "\(priceText(f.close))",
             "volume": "\(sizeText(f.volume))", "trades": "\(f.tradeCount)", "va_valid": "\(f.valueAreaValid)",
-            "of_1m": "\(formatNumber(settings.instrument.size(f.orderFlow.signedVolume)))", "of_norm": "\(formatNumber(f.ofNorm))",
+            "of_1m": "\(formatNumber(settings.instrument.size(f.orderFlow.signedVolume)))",
+            "of_norm": "\(formatNumber(f.ofNorm))",
             "ambiguous_frac": "\(formatNumber(f.ambiguousFraction))", "action": "\(r.action)", "reason": "\(r.reason)",
             "window_minutes": "\(f.index + 1)", "source": "\(f.source)",
         ]
-        if f.approximateLots > 0 { m["approximate_share"] = "\(formatNumber((f.approximateShare * 10_000).rounded() / 10_000))" }
+        if f.approximateLots > 0 {
+            m["approximate_share"] = "\(formatNumber((f.approximateShare * 10_000).rounded() / 10_000))"
+        }
         if let va = f.valueArea {
             m["poc"] = "\(halfTickText(va.pocTwiceTicks))"
             m["vah"] = "\(priceText(va.vahTicks))"
@@ -522,8 +563,12 @@ public final class AgentEngine: @unchecked Sendable {
         if !detected.isEmpty { m["detected"] = "\(detected.joined(separator: " "))" }
         logger.info("minute \(isoTime(f.ts)) closed: \(r.action) (\(r.reason))", metadata: m)
         if r.action != "HOLD" {
-            logger.notice("signal \(r.action) \(r.reason)", metadata: ["event": "signal.action", "action": "\(r.action)", "reason": "\(r.reason)",
-                                                                   "minute": "\(isoTime(f.ts))"])
+            logger.notice(
+                "signal \(r.action) \(r.reason)",
+                metadata: [
+                    "event": "signal.action", "action": "\(r.action)", "reason": "\(r.reason)",
+                    "minute": "\(isoTime(f.ts))",
+                ])
         }
     }
 
@@ -534,13 +579,17 @@ public final class AgentEngine: @unchecked Sendable {
             switch a {
             case .submit(let intent):
                 batch.orders.append(OrderRow(intent: intent, status: .submitted, wallTs: wall))
-                if let closing = minuteCloseStarted, intent.purpose.isEntry { metrics.decidedAtBarClose(intent.id, closedAt: closing) }
+                if let closing = minuteCloseStarted, intent.purpose.isEntry {
+                    metrics.decidedAtBarClose(intent.id, closedAt: closing)
+                }
                 // The record is written before the order can fill: writeBatch runs before the next input.
                 // Live: the paper book only keeps the working orders (the snapshot restores them); the exchange fills.
                 paper.submit(intent, at: ts)
                 logger.notice("order submitted", metadata: orderMetadata(intent, event: "order.submitted"))
                 if !isLive {
-                    logger.info("order acknowledged by the paper venue", metadata: orderMetadata(intent, event: "order.acknowledged"))
+                    logger.info(
+                        "order acknowledged by the paper venue",
+                        metadata: orderMetadata(intent, event: "order.acknowledged"))
                 }
                 mirrorSubmit(intent)
             case .cancel(let id):
@@ -562,8 +611,12 @@ public final class AgentEngine: @unchecked Sendable {
                 let open = trader.position?.qty ?? 0
                 guard open > 0 else {
                     trader.onOrderGone(id: fill.orderId)
-                    logger.warning("reduce-only order found nothing to reduce", metadata: ["event": "order.cancelled",
-                                                                                          "order_link_id": "\(fill.orderId)"])
+                    logger.warning(
+                        "reduce-only order found nothing to reduce",
+                        metadata: [
+                            "event": "order.cancelled",
+                            "order_link_id": "\(fill.orderId)",
+                        ])
                     continue
                 }
                 if fill.qty > open {
@@ -572,16 +625,19 @@ public final class AgentEngine: @unchecked Sendable {
                 }
             } else if trader.position != nil, trader.position?.direction == fill.side {
                 // Never stack an entry on an open position in the same direction (see Trader.onFill).
-                logger.critical("entry fill while a position is open in the same direction; ignored",
-                                metadata: ["event": "order.rejected", "order_link_id": "\(fill.orderId)"])
+                logger.critical(
+                    "entry fill while a position is open in the same direction; ignored",
+                    metadata: ["event": "order.rejected", "order_link_id": "\(fill.orderId)"])
                 continue
             }
             trader.onFill(fill)
             batch.fills.append(fill)
             batch.orderUpdates.append((fill.orderId, .filled, wall))
             var m: Logger.Metadata = [
-                "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)", "qty": "\(sizeText(fill.qty))",
-                "price": "\(priceText(fill.price))", "purpose": "\(fill.purpose.label)", "liquidity": "\(fill.liquidity.rawValue)",
+                "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)",
+                "qty": "\(sizeText(fill.qty))",
+                "price": "\(priceText(fill.price))", "purpose": "\(fill.purpose.label)",
+                "liquidity": "\(fill.liquidity.rawValue)",
                 "fee": "\(formatNumber(fill.fee))", "latency_ms": "\(fill.ts - fill.decisionTs)",
             ]
             if let mid = fill.referenceMidTwice {
@@ -598,7 +654,8 @@ public final class AgentEngine: @unchecked Sendable {
     private func orderMetadata(_ i: OrderIntent, event: String) -> Logger.Metadata {
         var m: Logger.Metadata = [
             "event": "\(event)", "order_link_id": "\(i.id)", "side": "\(i.side)", "qty": "\(sizeText(i.qty))",
-            "purpose": "\(i.purpose.label)", "reduce_only": "\(i.reduceOnly)", "decision": "\(isoTime(i.decisionTs, milliseconds: true))",
+            "purpose": "\(i.purpose.label)", "reduce_only": "\(i.reduceOnly)",
+            "decision": "\(isoTime(i.decisionTs, milliseconds: true))",
         ]
         if case .limit(let p) = i.type { m["price"] = "\(priceText(p))" } else { m["type"] = "market" }
         return m
@@ -622,7 +679,8 @@ public final class AgentEngine: @unchecked Sendable {
             for a in actions {
                 switch a {
                 case .cancel(let id): flattenSteps.append("cancelled \(id)")
-                case .submit(let i): flattenSteps.append("close order \(i.id): \(i.side) \(sizeText(i.qty)) market reduce-only")
+                case .submit(let i):
+                    flattenSteps.append("close order \(i.id): \(i.side) \(sizeText(i.qty)) market reduce-only")
                 }
             }
         }
@@ -641,22 +699,34 @@ public final class AgentEngine: @unchecked Sendable {
         }
         var flat = trader.position == nil && paper.workingOrders.isEmpty && trader.workingEntryOrder == nil
         let venueDone = mirror == nil || !mirrorState.flattenAsked || mirrorState.flattenResult != nil
-        if isLive, mirrorState.flattenResult == true, !flat, !mirrorState.book.hasOrdersInFlight, let p = trader.position {
+        if isLive, mirrorState.flattenResult == true, !flat, !mirrorState.book.hasOrdersInFlight,
+            let p = trader.position
+        {
             // The exchange is confirmed flat, yet the agent's books still hold a position: they were wrong. The
             // exchange is the truth; the rest is booked closed at the last mid, loudly, so that the flatten ends.
             let mid = lastQuote.map { ($0.bidPrice + $0.askPrice) / 2 } ?? p.entryPrice
             raise(alerts.exchangeFlatBooksWereNot(qty: p.qty, direction: p.direction, lastMid: mid), wall: wall)
-            flattenSteps.append("books corrected: \(sizeText(p.qty)) the exchange no longer held, closed at the last mid")
+            flattenSteps.append(
+                "books corrected: \(sizeText(p.qty)) the exchange no longer held, closed at the last mid")
             for w in trader.workingExitOrders { trader.onOrderGone(id: w.id) }
-            apply([Fill(orderId: "venue-flat-\(wall)", side: p.direction.opposite, qty: p.qty, price: mid, ts: clock.now(wall: wall),
-                        decisionTs: clock.now(wall: wall), liquidity: .taker, fee: 0, purpose: .exit(.flatten), referenceMidTwice: nil)],
-                  wall: wall)
+            apply(
+                [
+                    Fill(
+                        orderId: "venue-flat-\(wall)", side: p.direction.opposite, qty: p.qty, price: mid,
+                        ts: clock.now(wall: wall),
+                        decisionTs: clock.now(wall: wall), liquidity: .taker, fee: 0, purpose: .exit(.flatten),
+                        referenceMidTwice: nil)
+                ],
+                wall: wall)
             for w in paper.workingOrders { _ = paper.cancel(id: w.id) }
             flat = trader.position == nil && trader.workingEntryOrder == nil
         }
-        if isLive, let p = trader.position, !p.closing, mirrorState.flattenResult == nil, !mirrorState.book.hasOrdersInFlight {
+        if isLive, let p = trader.position, !p.closing, mirrorState.flattenResult == nil,
+            !mirrorState.book.hasOrdersInFlight
+        {
             // An exit that filled only in part: close the rest.
-            execute(trader.closeAll(.flatten, at: max(lastMarketTs, clock.now(wall: wall))), at: lastMarketTs, wall: wall)
+            execute(
+                trader.closeAll(.flatten, at: max(lastMarketTs, clock.now(wall: wall))), at: lastMarketTs, wall: wall)
         }
         if flat && venueDone {
             flattenSteps.append("flat confirmed")
@@ -665,7 +735,8 @@ public final class AgentEngine: @unchecked Sendable {
                 raise(alerts.flattenFailed(steps: flattenSteps.filter { $0.hasPrefix("venue:") }), wall: wall)
             }
             mirrorState.flattenAsked = false
-            logger.notice("flat; trading halted", metadata: ["event": "flatten.done", "reason": "\(supervisor.reason)"])
+            logger.notice(
+                "flat; trading halted", metadata: ["event": "flatten.done", "reason": "\(supervisor.reason)"])
             answerFlattenWaiters(wall: wall, done: true)
             return
         }
@@ -675,7 +746,8 @@ public final class AgentEngine: @unchecked Sendable {
             last.ts = max(lastMarketTs, clock.now(wall: wall)) + 1
             let fills = paper.onQuote(last)
             if !fills.isEmpty {
-                flattenSteps.append("no fresh quote: paper close filled at the last quote (\(isoTime(q.ts, milliseconds: true)))")
+                flattenSteps.append(
+                    "no fresh quote: paper close filled at the last quote (\(isoTime(q.ts, milliseconds: true)))")
                 logger.warning("flatten filled at the last known quote", metadata: ["event": "flatten.stale_quote"])
                 apply(fills, wall: wall)
                 progressFlatten(wall: wall)
@@ -690,14 +762,25 @@ public final class AgentEngine: @unchecked Sendable {
         var keep: [(call: ControlCall, deadlineWall: Int64)] = []
         for w in flattenWaiters {
             if done && mirrorState.flattenResult == false {
-                replyError(w.call, ControlFailure(ControlFailure.failed, "paper flat and halted, but the testnet position is NOT confirmed "
-                    + "flat: " + flattenSteps.joined(separator: "; ")))
+                replyError(
+                    w.call,
+                    ControlFailure(
+                        ControlFailure.failed,
+                        "paper flat and halted, but the testnet position is NOT confirmed "
+                            + "flat: " + flattenSteps.joined(separator: "; ")))
             } else if done {
-                reply(w.call, ActionReport(state: supervisor.state.rawValue, message: "flat; trading halted (\(supervisor.reason))",
-                                           steps: flattenSteps))
+                reply(
+                    w.call,
+                    ActionReport(
+                        state: supervisor.state.rawValue, message: "flat; trading halted (\(supervisor.reason))",
+                        steps: flattenSteps))
             } else if wall >= w.deadlineWall {
-                replyError(w.call, ControlFailure(ControlFailure.timeout, "not flat yet after the flatten timeout; still flattening: "
-                    + flattenSteps.joined(separator: "; ")))
+                replyError(
+                    w.call,
+                    ControlFailure(
+                        ControlFailure.timeout,
+                        "not flat yet after the flatten timeout; still flattening: "
+                            + flattenSteps.joined(separator: "; ")))
             } else {
                 keep.append(w)
             }
@@ -735,8 +818,12 @@ public final class AgentEngine: @unchecked Sendable {
         batch.transitions.append((wall, t))
         stateSinceWall = wall
         sink.setState(t.to.rawValue)
-        logger.notice("state \(t.from.rawValue) → \(t.to.rawValue): \(t.reason)",
-                      metadata: ["event": "state.changed", "from": "\(t.from.rawValue)", "to": "\(t.to.rawValue)", "reason": "\(t.reason)"])
+        logger.notice(
+            "state \(t.from.rawValue) → \(t.to.rawValue): \(t.reason)",
+            metadata: [
+                "event": "state.changed", "from": "\(t.from.rawValue)", "to": "\(t.to.rawValue)",
+                "reason": "\(t.reason)",
+            ])
         batch.snapshot = makeSnapshot(wall: wall)
     }
 
@@ -758,8 +845,9 @@ public final class AgentEngine: @unchecked Sendable {
 
     func makeSnapshot(wall: Int64) -> SnapshotRow {
         let kept = supervisor.persistentState
-        return SnapshotRow(id: 0, wallTs: wall, marketTs: lastMarketTs, state: kept.state, reason: kept.reason,
-                           activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: paper)
+        return SnapshotRow(
+            id: 0, wallTs: wall, marketTs: lastMarketTs, state: kept.state, reason: kept.reason,
+            activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: paper)
     }
 
     func writeBatch(snapshot: Bool, wall: Int64) throws {

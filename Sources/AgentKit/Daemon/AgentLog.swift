@@ -22,7 +22,9 @@ public final class LogSink: @unchecked Sendable {
     /// Where JSON lines go (stdout unless a test says otherwise).
     private let fd: Int32
 
-    public init(output: Output? = nil, fd: Int32 = 1, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        output: Output? = nil, fd: Int32 = 1, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.fd = fd
         self.output = output ?? (LogSink.stdoutIsJournal(environment) ? .journal : .jsonLines)
     }
@@ -62,7 +64,9 @@ public final class LogSink: @unchecked Sendable {
         fields.append(("state", st))
         for (k, v) in flat.sorted(by: { $0.0 < $1.0 }) where k != "event" { fields.append((k, v)) }
         if !hidden.isEmpty {
-            fields = fields.map { (k, v) in (k, hidden.reduce(v) { $0.replacingOccurrences(of: $1, with: "[redacted]") }) }
+            fields = fields.map { (k, v) in
+                (k, hidden.reduce(v) { $0.replacingOccurrences(of: $1, with: "[redacted]") })
+            }
         }
         switch output {
         case .jsonLines: writeJSON(fields)

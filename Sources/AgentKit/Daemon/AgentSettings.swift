@@ -58,13 +58,17 @@ public struct AgentSettings: Sendable {
     }
 
     /// Groups and keys whose change needs a restart, whatever the position.
-    static let restartKeys: Set<String> = ["agent.mode", "agent.state_dir", "live.armed", "agent.http_listen", "agent.http_token_env"]
+    static let restartKeys: Set<String> = [
+        "agent.mode", "agent.state_dir", "live.armed", "agent.http_listen", "agent.http_token_env",
+    ]
     static let restartGroups: Set<String> = ["instrument", "exchange", "sim", "shadow"]
     /// Groups whose change rebuilds the window, which is refused while a position is open.
     static let flatGroups: Set<String> = ["value_area", "order_flow"]
 
     /// What a reload to `new` would change, sorted into what it needs.
-    static func classify(from old: ResolvedConfig, to new: ResolvedConfig) -> (restart: [String], flat: [String], live: [String]) {
+    static func classify(from old: ResolvedConfig, to new: ResolvedConfig) -> (
+        restart: [String], flat: [String], live: [String]
+    ) {
         var restart: [String] = []
         var flat: [String] = []
         var live: [String] = []

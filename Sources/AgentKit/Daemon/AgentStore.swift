@@ -61,7 +61,9 @@ struct SnapshotRecord: Codable, FetchableRecord, PersistableRecord {
     /// Encoding failures are errors: a snapshot that cannot be written is not written as something else.
     init(_ s: SnapshotRow) throws {
         let encoder = JSONEncoder()
-        (wallTs, marketTs, state, reason, activated, lastMinute) = (s.wallTs, s.marketTs, s.state.rawValue, s.reason, s.activated, s.lastMinute)
+        (wallTs, marketTs, state, reason, activated, lastMinute) = (
+            s.wallTs, s.marketTs, s.state.rawValue, s.reason, s.activated, s.lastMinute
+        )
         trader = try encoder.encode(s.trader)
         venue = try encoder.encode(s.venue)
         format = SnapshotFormat.current
@@ -71,9 +73,10 @@ struct SnapshotRecord: Codable, FetchableRecord, PersistableRecord {
     func decoded(in path: String) throws -> SnapshotRow {
         let row = id ?? 0
         guard format <= SnapshotFormat.current else {
-            throw CommandError("snapshot \(row) in \(path) has format \(format), written by a newer auction-agent; this one reads "
-                + "formats up to \(SnapshotFormat.current). Run the newer version again (downgrading needs a flat position and the "
-                + "state directory moved away)")
+            throw CommandError(
+                "snapshot \(row) in \(path) has format \(format), written by a newer auction-agent; this one reads "
+                    + "formats up to \(SnapshotFormat.current). Run the newer version again (downgrading needs a flat position and the "
+                    + "state directory moved away)")
         }
         guard let kept = AgentState(rawValue: state) else {
             throw CommandError("snapshot \(row) in \(path): unknown state '\(state)'")
@@ -81,9 +84,10 @@ struct SnapshotRecord: Codable, FetchableRecord, PersistableRecord {
         let payload = SnapshotFormat.upgrade(trader: trader, venue: venue, from: format)
         let decoder = JSONDecoder()
         do {
-            return SnapshotRow(id: row, wallTs: wallTs, marketTs: marketTs, state: kept, reason: reason, activated: activated,
-                               lastMinute: lastMinute, trader: try decoder.decode(Trader.self, from: payload.trader),
-                               venue: try decoder.decode(PaperFillModel.self, from: payload.venue))
+            return SnapshotRow(
+                id: row, wallTs: wallTs, marketTs: marketTs, state: kept, reason: reason, activated: activated,
+                lastMinute: lastMinute, trader: try decoder.decode(Trader.self, from: payload.trader),
+                venue: try decoder.decode(PaperFillModel.self, from: payload.venue))
         } catch {
             throw CommandError("snapshot \(row) in \(path) (format \(format)) does not decode: \(error)")
         }
@@ -130,7 +134,8 @@ public struct StoreBatch: Sendable {
     public init() {}
 
     public var isEmpty: Bool {
-        orders.isEmpty && orderUpdates.isEmpty && fills.isEmpty && features.isEmpty && signals.isEmpty && transitions.isEmpty && alerts.isEmpty
+        orders.isEmpty && orderUpdates.isEmpty && fills.isEmpty && features.isEmpty && signals.isEmpty
+            && transitions.isEmpty && alerts.isEmpty
             && commands.isEmpty && gaps.isEmpty && executions.isEmpty && snapshot == nil
     }
 }
@@ -306,8 +311,10 @@ public final class AgentStore: @unchecked Sendable {
 
     public func setMeta(_ key: String, _ value: String) throws {
         try pool.write { db in
-            try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                           arguments: [key, value])
+            try db.execute(
+                sql:
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [key, value])
         }
     }
 
@@ -343,7 +350,8 @@ public final class AgentStore: @unchecked Sendable {
 
     private static func insert(_ quotes: [QuoteEvent], _ db: Database) throws {
         guard !quotes.isEmpty else { return }
-        let s = try db.makeStatement(sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
+        let s = try db.makeStatement(
+            sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
         for q in quotes { try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize]) }
     }
 
@@ -390,25 +398,36 @@ public final class AgentStore: @unchecked Sendable {
     /// The last stored trade (its price continues a simulated market).
     public func lastTrade() throws -> TradeEvent? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT ts, price, size, side FROM trades ORDER BY ts DESC, rowid DESC LIMIT 1").map {
-                TradeEvent(ts: $0["ts"], price: $0["price"], size: $0["size"], side: TakerSide(rawValue: $0["side"]) ?? .unknown)
-            }
+            try Row.fetchOne(db, sql: "SELECT ts, price, size, side FROM trades ORDER BY ts DESC, rowid DESC LIMIT 1")
+                .map {
+                    TradeEvent(
+                        ts: $0["ts"], price: $0["price"], size: $0["size"],
+                        side: TakerSide(rawValue: $0["side"]) ?? .unknown)
+                }
         }
     }
 
     /// Replays stored trades and quotes from `ts` on, merged in time order (a quote before a trade at the same
     /// millisecond, as `mergeEvents` orders them), straight from two cursors: memory stays flat however long the
     /// window. Returns the counts and the last trade and quote.
-    public func replayRaw(from ts: Int64, _ body: (MarketEvent) -> Void) throws -> (trades: Int, quotes: Int, lastTrade: TradeEvent?, lastQuote: QuoteEvent?) {
+    public func replayRaw(from ts: Int64, _ body: (MarketEvent) -> Void) throws -> (
+        trades: Int, quotes: Int, lastTrade: TradeEvent?, lastQuote: QuoteEvent?
+    ) {
         try pool.read { db in
-            let tc = try Row.fetchCursor(db, sql: "SELECT ts, price, size, side FROM trades WHERE ts >= ? ORDER BY ts, rowid", arguments: [ts])
-            let qc = try Row.fetchCursor(db, sql: "SELECT ts, bid, bid_size, ask, ask_size FROM quotes WHERE ts >= ? ORDER BY ts, rowid",
-                                         arguments: [ts])
+            let tc = try Row.fetchCursor(
+                db, sql: "SELECT ts, price, size, side FROM trades WHERE ts >= ? ORDER BY ts, rowid", arguments: [ts])
+            let qc = try Row.fetchCursor(
+                db, sql: "SELECT ts, bid, bid_size, ask, ask_size FROM quotes WHERE ts >= ? ORDER BY ts, rowid",
+                arguments: [ts])
             func nextTrade() throws -> TradeEvent? {
-                try tc.next().map { TradeEvent(ts: $0[0], price: $0[1], size: $0[2], side: TakerSide(rawValue: $0[3]) ?? .unknown) }
+                try tc.next().map {
+                    TradeEvent(ts: $0[0], price: $0[1], size: $0[2], side: TakerSide(rawValue: $0[3]) ?? .unknown)
+                }
             }
             func nextQuote() throws -> QuoteEvent? {
-                try qc.next().map { QuoteEvent(ts: $0[0], bidPrice: $0[1], bidSize: $0[2], askPrice: $0[3], askSize: $0[4]) }
+                try qc.next().map {
+                    QuoteEvent(ts: $0[0], bidPrice: $0[1], bidSize: $0[2], askPrice: $0[3], askSize: $0[4])
+                }
             }
             var t = try nextTrade()
             var q = try nextQuote()
@@ -452,7 +471,8 @@ public final class AgentStore: @unchecked Sendable {
             let from = minuteStart(of: first)
             try db.execute(sql: "DELETE FROM kline_minutes WHERE ts >= ? AND ts <= ?", arguments: [from, last])
             c.klineMinutesReplaced = db.changesCount
-            try db.execute(sql: "DELETE FROM features WHERE source = 'kline' AND ts >= ? AND ts <= ?", arguments: [from, last])
+            try db.execute(
+                sql: "DELETE FROM features WHERE source = 'kline' AND ts >= ? AND ts <= ?", arguments: [from, last])
             try Self.insert(trades, db)
             c.inserted = trades.count
             try Self.askReplay(from: first, db)
@@ -476,19 +496,24 @@ public final class AgentStore: @unchecked Sendable {
 
     /// The next start replays the raw data from `ts` (or earlier, if asked already) and writes the missing features rows.
     private static func askReplay(from ts: Int64, _ db: Database) throws {
-        let asked = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'replay_from'").flatMap { Int64($0) }
+        let asked = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'replay_from'").flatMap {
+            Int64($0)
+        }
         let value = String(min(ts, asked ?? .max))
-        try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('replay_from', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                       arguments: [value])
+        try db.execute(
+            sql:
+                "INSERT INTO meta (key, value) VALUES ('replay_from', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            arguments: [value])
     }
 
     /// Stores minutes known only from candles (a warm start); a minute already stored is replaced.
     public func writeKlines(_ bars: [KlineBar]) throws {
         guard !bars.isEmpty else { return }
         try pool.write { db in
-            let s = try db.makeStatement(sql: """
-                INSERT OR REPLACE INTO kline_minutes (ts, open, high, low, close, volume, tick_lots) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
+            let s = try db.makeStatement(
+                sql: """
+                    INSERT OR REPLACE INTO kline_minutes (ts, open, high, low, close, volume, tick_lots) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
             for k in bars { try s.execute(arguments: [k.ts, k.open, k.high, k.low, k.close, k.volume, k.tickLots]) }
         }
     }
@@ -501,8 +526,12 @@ public final class AgentStore: @unchecked Sendable {
     /// The stored candle minutes from `ts` on, oldest first.
     public func klines(from ts: Int64) throws -> [KlineBar] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT ts, open, high, low, close, volume, tick_lots FROM kline_minutes WHERE ts >= ? ORDER BY ts",
-                             arguments: [ts]).map {
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT ts, open, high, low, close, volume, tick_lots FROM kline_minutes WHERE ts >= ? ORDER BY ts",
+                arguments: [ts]
+            ).map {
                 KlineBar(ts: $0[0], open: $0[1], high: $0[2], low: $0[3], close: $0[4], volume: $0[5], tickLots: $0[6])
             }
         }
@@ -511,14 +540,19 @@ public final class AgentStore: @unchecked Sendable {
     /// Features rows stored for minutes from `from` up to `to` (exclusive), oldest first: (minute, row, source).
     public func featureRows(from: Int64, to: Int64 = .max) throws -> [(ts: Int64, row: String, source: String)] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT ts, row, source FROM features WHERE ts >= ? AND ts < ? ORDER BY ts", arguments: [from, to])
-                .map { ($0[0], $0[1], $0[2]) }
+            try Row.fetchAll(
+                db, sql: "SELECT ts, row, source FROM features WHERE ts >= ? AND ts < ? ORDER BY ts",
+                arguments: [from, to]
+            )
+            .map { ($0[0], $0[1], $0[2]) }
         }
     }
 
     /// The minutes from `from` on that have a features row.
     public func featureMinutes(from: Int64) throws -> Set<Int64> {
-        try pool.read { db in Set(try Int64.fetchAll(db, sql: "SELECT ts FROM features WHERE ts >= ?", arguments: [from])) }
+        try pool.read { db in
+            Set(try Int64.fetchAll(db, sql: "SELECT ts FROM features WHERE ts >= ?", arguments: [from]))
+        }
     }
 
     /// Deletes raw rows older than `ts` in batches of `batch` rows (each its own short transaction, so the engine's
@@ -529,8 +563,9 @@ public final class AgentStore: @unchecked Sendable {
         for table in ["trades", "quotes", "kline_minutes"] {
             while true {
                 let n = try pool.write { db -> Int in
-                    try db.execute(sql: "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE ts < ? LIMIT ?)",
-                                   arguments: [ts, batch])
+                    try db.execute(
+                        sql: "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE ts < ? LIMIT ?)",
+                        arguments: [ts, batch])
                     return db.changesCount
                 }
                 total += n
@@ -558,12 +593,17 @@ public final class AgentStore: @unchecked Sendable {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT(id) DO UPDATE SET status = excluded.status, updated_wall = excluded.updated_wall
                         """,
-                    arguments: [i.id, i.decisionTs, i.side.description, i.qty, price == nil ? "market" : "limit", price, i.reduceOnly,
-                                i.purpose.label, o.status.rawValue, intentJSON, o.wallTs]
+                    arguments: [
+                        i.id, i.decisionTs, i.side.description, i.qty, price == nil ? "market" : "limit", price,
+                        i.reduceOnly,
+                        i.purpose.label, o.status.rawValue, intentJSON, o.wallTs,
+                    ]
                 )
             }
             for u in b.orderUpdates {
-                try db.execute(sql: "UPDATE orders SET status = ?, updated_wall = ? WHERE id = ?", arguments: [u.status.rawValue, u.wallTs, u.id])
+                try db.execute(
+                    sql: "UPDATE orders SET status = ?, updated_wall = ? WHERE id = ?",
+                    arguments: [u.status.rawValue, u.wallTs, u.id])
             }
             for f in b.fills {
                 try db.execute(
@@ -571,37 +611,51 @@ public final class AgentStore: @unchecked Sendable {
                         INSERT INTO fills (order_id, ts, decision_ts, side, qty, price, fee, liquidity, purpose, reference_mid_twice)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
-                    arguments: [f.orderId, f.ts, f.decisionTs, f.side.description, f.qty, f.price, f.fee, f.liquidity.rawValue,
-                                f.purpose.label, f.referenceMidTwice]
+                    arguments: [
+                        f.orderId, f.ts, f.decisionTs, f.side.description, f.qty, f.price, f.fee, f.liquidity.rawValue,
+                        f.purpose.label, f.referenceMidTwice,
+                    ]
                 )
             }
             for (ts, row, source) in b.features {
-                try db.execute(sql: "INSERT OR REPLACE INTO features (ts, row, source) VALUES (?, ?, ?)", arguments: [ts, row, source])
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO features (ts, row, source) VALUES (?, ?, ?)",
+                    arguments: [ts, row, source])
             }
             for s in b.signals {
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO signals (ts, action, reason, detected, above, below) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [s.ts, s.action, s.reason, detectedNames(s.detections).joined(separator: " "),
-                                describeAcceptance(s.above, instrument), describeAcceptance(s.below, instrument)]
+                    sql:
+                        "INSERT OR REPLACE INTO signals (ts, action, reason, detected, above, below) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        s.ts, s.action, s.reason, detectedNames(s.detections).joined(separator: " "),
+                        describeAcceptance(s.above, instrument), describeAcceptance(s.below, instrument),
+                    ]
                 )
             }
             for (ts, t) in b.transitions {
-                try db.execute(sql: "INSERT INTO transitions (wall_ts, from_state, to_state, reason) VALUES (?, ?, ?, ?)",
-                               arguments: [ts, t.from.rawValue, t.to.rawValue, t.reason])
+                try db.execute(
+                    sql: "INSERT INTO transitions (wall_ts, from_state, to_state, reason) VALUES (?, ?, ?, ?)",
+                    arguments: [ts, t.from.rawValue, t.to.rawValue, t.reason])
             }
             for a in b.alerts {
-                try db.execute(sql: "INSERT INTO alerts (wall_ts, kind, severity, message) VALUES (?, ?, ?, ?)",
-                               arguments: [a.wallTs, a.kind, a.severity, a.message])
+                try db.execute(
+                    sql: "INSERT INTO alerts (wall_ts, kind, severity, message) VALUES (?, ?, ?, ?)",
+                    arguments: [a.wallTs, a.kind, a.severity, a.message])
             }
             for c in b.commands {
-                try db.execute(sql: "INSERT INTO commands (wall_ts, uid, cmd, args, ok, result) VALUES (?, ?, ?, ?, ?, ?)",
-                               arguments: [c.wallTs, Int64(c.uid), c.cmd, c.args, c.ok, c.result])
+                try db.execute(
+                    sql: "INSERT INTO commands (wall_ts, uid, cmd, args, ok, result) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [c.wallTs, Int64(c.uid), c.cmd, c.args, c.ok, c.result])
             }
             for g in b.gaps {
-                try db.execute(sql: "INSERT INTO gaps (wall_ts, from_ts, to_ts) VALUES (?, ?, ?)", arguments: [g.wallTs, g.from, g.to])
+                try db.execute(
+                    sql: "INSERT INTO gaps (wall_ts, from_ts, to_ts) VALUES (?, ?, ?)",
+                    arguments: [g.wallTs, g.from, g.to])
             }
             for e in b.executions {
-                try db.execute(sql: "INSERT OR IGNORE INTO venue_executions (exec_id, exec_time) VALUES (?, ?)", arguments: [e.execId, e.execTime])
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO venue_executions (exec_id, exec_time) VALUES (?, ?)",
+                    arguments: [e.execId, e.execTime])
             }
             if let s = b.snapshot {
                 try SnapshotRecord(s).insert(db)
@@ -623,10 +677,15 @@ public final class AgentStore: @unchecked Sendable {
     }
 
     /// The newest signals, newest first.
-    public func recentSignals(_ n: Int) throws -> [(ts: Int64, action: String, reason: String, detected: String, above: String, below: String)] {
+    public func recentSignals(_ n: Int) throws -> [(
+        ts: Int64, action: String, reason: String, detected: String, above: String, below: String
+    )] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM signals ORDER BY ts DESC LIMIT ?", arguments: [n]).map {
-                (ts: $0["ts"], action: $0["action"], reason: $0["reason"], detected: $0["detected"], above: $0["above"], below: $0["below"])
+                (
+                    ts: $0["ts"], action: $0["action"], reason: $0["reason"], detected: $0["detected"],
+                    above: $0["above"], below: $0["below"]
+                )
             }
         }
     }
@@ -644,7 +703,8 @@ public final class AgentStore: @unchecked Sendable {
     /// The exchange's executions already booked since `execTime` (the REST re-reads after a restart skip them).
     public func bookedExecutionIds(since execTime: Int64) throws -> [String] {
         try pool.read { db in
-            try String.fetchAll(db, sql: "SELECT exec_id FROM venue_executions WHERE exec_time >= ?", arguments: [execTime])
+            try String.fetchAll(
+                db, sql: "SELECT exec_id FROM venue_executions WHERE exec_time >= ?", arguments: [execTime])
         }
     }
 
@@ -662,23 +722,28 @@ public final class AgentStore: @unchecked Sendable {
     /// Audit: the reasons of every move into `state`, oldest first.
     public func transitionReasons(to state: String) throws -> [String] {
         try pool.read { db in
-            try String.fetchAll(db, sql: "SELECT reason FROM transitions WHERE to_state = ? ORDER BY id", arguments: [state])
+            try String.fetchAll(
+                db, sql: "SELECT reason FROM transitions WHERE to_state = ? ORDER BY id", arguments: [state])
         }
     }
 
     public func orders(status: OrderStatus? = nil) throws -> [OrderRow] {
         try pool.read { db in
-            let rows = status == nil
+            let rows =
+                status == nil
                 ? try Row.fetchAll(db, sql: "SELECT intent, status, updated_wall FROM orders ORDER BY decision_ts, id")
-                : try Row.fetchAll(db, sql: "SELECT intent, status, updated_wall FROM orders WHERE status = ? ORDER BY decision_ts, id",
-                                   arguments: [status?.rawValue])
+                : try Row.fetchAll(
+                    db,
+                    sql: "SELECT intent, status, updated_wall FROM orders WHERE status = ? ORDER BY decision_ts, id",
+                    arguments: [status?.rawValue])
             return try rows.map { r in
                 let text: String = r["intent"], stored: String = r["status"]
                 guard let status = OrderStatus(rawValue: stored) else {
                     throw CommandError("\(path): order \(text.prefix(80)) has an unknown status '\(stored)'")
                 }
-                return OrderRow(intent: try JSONDecoder().decode(OrderIntent.self, from: Data(text.utf8)), status: status,
-                                wallTs: r["updated_wall"])
+                return OrderRow(
+                    intent: try JSONDecoder().decode(OrderIntent.self, from: Data(text.utf8)), status: status,
+                    wallTs: r["updated_wall"])
             }
         }
     }
@@ -704,7 +769,9 @@ func describeAcceptance(_ a: AcceptanceSide, _ instrument: Instrument) -> String
 
 extension Instrument {
     /// A price in ticks as a decimal in the tick's precision (`64250.1`).
-    func priceText(_ ticks: Int64) -> String { ScaledDecimal(mantissa: ticks * tick.mantissa, scale: tick.scale).description }
+    func priceText(_ ticks: Int64) -> String {
+        ScaledDecimal(mantissa: ticks * tick.mantissa, scale: tick.scale).description
+    }
 
     /// A price in half ticks (a POC between two ticks: `64250.15`).
     func halfTickText(_ twice: Int64) -> String {
@@ -713,5 +780,7 @@ extension Instrument {
     }
 
     /// A quantity in lots as a decimal (`0.125`).
-    func sizeText(_ lots: Int64) -> String { ScaledDecimal(mantissa: lots * qtyStep.mantissa, scale: qtyStep.scale).description }
+    func sizeText(_ lots: Int64) -> String {
+        ScaledDecimal(mantissa: lots * qtyStep.mantissa, scale: qtyStep.scale).description
+    }
 }

@@ -55,7 +55,8 @@ struct AlertWording: Sendable {
 
     /// The unit of a quantity: the symbol's base asset (`BTC` of `BTCUSDT`).
     private var base: String {
-        for quote in ["USDT", "USDC", "USD"] where instrument.symbol.hasSuffix(quote) && instrument.symbol.count > quote.count {
+        for quote in ["USDT", "USDC", "USD"]
+        where instrument.symbol.hasSuffix(quote) && instrument.symbol.count > quote.count {
             return " " + instrument.symbol.dropLast(quote.count)
         }
         return " " + instrument.symbol
@@ -66,27 +67,38 @@ struct AlertWording: Sendable {
     /// No quote for `stale_feed_seconds`: `secondsSinceQuote` nil when none has come since the start.
     func staleFeed(secondsSinceQuote: Int64?, secondsSinceStart: Int64, limitSeconds: Int) -> Alert {
         let limit = "limit \(limitSeconds) s"
-        let what = secondsSinceQuote.map { "no quote for \($0) s" } ?? "no quote received yet, \(secondsSinceStart) s after start"
+        let what =
+            secondsSinceQuote.map { "no quote for \($0) s" }
+            ?? "no quote received yet, \(secondsSinceStart) s after start"
         return Alert(kind: .staleFeed, severity: .warning, message: "\(what) (\(limit)); entries vetoed")
     }
 
     func reconnectStorm(attempts: Int) -> Alert {
-        Alert(kind: .reconnectStorm, severity: .warning, message: "public stream: \(attempts) connection attempts in a row")
+        Alert(
+            kind: .reconnectStorm, severity: .warning,
+            message: "public stream: \(attempts) connection attempts in a row")
     }
 
     func warmStartFailed(_ error: String) -> Alert {
-        Alert(kind: .warmStartFailed, severity: .warning,
-              message: "the warm start could not read the exchange's history (\(error)); the window warms from live data")
+        Alert(
+            kind: .warmStartFailed, severity: .warning,
+            message: "the warm start could not read the exchange's history (\(error)); the window warms from live data")
     }
 
     func highAmbiguousFraction(_ share: Double, limit: Double, minute: Millis) -> Alert {
-        Alert(kind: .highAmbiguousFraction, severity: .warning,
-              message: "\(percent(share)) of the minute's volume had an ambiguous side (limit \(percent(limit))) at \(isoTime(minute))")
+        Alert(
+            kind: .highAmbiguousFraction, severity: .warning,
+            message:
+                "\(percent(share)) of the minute's volume had an ambiguous side (limit \(percent(limit))) at \(isoTime(minute))"
+        )
     }
 
     func invalidValueArea(minute: Millis) -> Alert {
-        Alert(kind: .invalidValueArea, severity: .warning,
-              message: "value area invalid at \(isoTime(minute)): too few bins with volume; no entries until it is valid again")
+        Alert(
+            kind: .invalidValueArea, severity: .warning,
+            message:
+                "value area invalid at \(isoTime(minute)): too few bins with volume; no entries until it is valid again"
+        )
     }
 
     // MARK: Risk
@@ -97,32 +109,41 @@ struct AlertWording: Sendable {
     }
 
     func killSwitchReset(uid: UInt32, equity: Double) -> Alert {
-        Alert(kind: .killSwitchReset, severity: .info,
-              message: "kill switch reset by uid \(uid); the day's loss is now measured from equity \(money(equity)) USDT")
+        Alert(
+            kind: .killSwitchReset, severity: .info,
+            message: "kill switch reset by uid \(uid); the day's loss is now measured from equity \(money(equity)) USDT"
+        )
     }
 
     func walletMismatch(agentEquity: Double, wallet: Double, sizedFrom: Double) -> Alert {
-        Alert(kind: .walletMismatch, severity: .warning,
-              message: "agent equity \(money(agentEquity)) USDT is above the exchange wallet's \(money(wallet)) USDT; "
-                  + "entries are sized from \(money(sizedFrom)) USDT")
+        Alert(
+            kind: .walletMismatch, severity: .warning,
+            message: "agent equity \(money(agentEquity)) USDT is above the exchange wallet's \(money(wallet)) USDT; "
+                + "entries are sized from \(money(sizedFrom)) USDT")
     }
 
     // MARK: Reconciliation
 
     func venueUnreachableAtStart(seconds: Int64, error: String) -> Alert {
-        Alert(kind: .venueUnreachable, severity: .critical,
-              message: "reconciliation impossible, \(venue) unreachable for \(seconds) s at start: \(error); trading halted until it answers")
+        Alert(
+            kind: .venueUnreachable, severity: .critical,
+            message:
+                "reconciliation impossible, \(venue) unreachable for \(seconds) s at start: \(error); trading halted until it answers"
+        )
     }
 
     func venueAnswersAgain(position: Lots) -> Alert {
-        Alert(kind: .venueUnreachable, severity: .info,
-              message: "the \(venue) answers again and agrees (position \(size(position))\(base)); `atctl resume` to trade")
+        Alert(
+            kind: .venueUnreachable, severity: .info,
+            message:
+                "the \(venue) answers again and agrees (position \(size(position))\(base)); `atctl resume` to trade")
     }
 
     /// Problems found reconciling with the venue (`positionProblem`, `unknownOrdersProblem`).
     func reconciliationMismatch(_ problems: [String]) -> Alert {
-        Alert(kind: .positionMismatch, severity: .critical,
-              message: "reconciliation: \(problems.joined(separator: "; ")); trading halted, nothing was changed")
+        Alert(
+            kind: .positionMismatch, severity: .critical,
+            message: "reconciliation: \(problems.joined(separator: "; ")); trading halted, nothing was changed")
     }
 
     /// A reconciliation problem: the positions differ (also the halt's reason).
@@ -138,9 +159,14 @@ struct AlertWording: Sendable {
     /// The venue's position differs from the agent's with nothing in flight.
     func positionsDiffer(agent: Lots, venue venueQty: Lots) -> Alert {
         isLive
-            ? Alert(kind: .positionMismatch, severity: .critical,
-                    message: "position: agent \(size(agent))\(base), exchange \(size(venueQty))\(base); trading halted, nothing changed")
-            : Alert(kind: .shadowDivergence, severity: .warning, message: "position: paper \(size(agent))\(base), testnet \(size(venueQty))\(base)")
+            ? Alert(
+                kind: .positionMismatch, severity: .critical,
+                message:
+                    "position: agent \(size(agent))\(base), exchange \(size(venueQty))\(base); trading halted, nothing changed"
+            )
+            : Alert(
+                kind: .shadowDivergence, severity: .warning,
+                message: "position: paper \(size(agent))\(base), testnet \(size(venueQty))\(base)")
     }
 
     /// Twice in a row, the venue's position is not what its executions add up to.
@@ -153,29 +179,35 @@ struct AlertWording: Sendable {
 
     /// Live flatten: the exchange is confirmed flat while the books still held a position, now booked closed.
     func exchangeFlatBooksWereNot(qty: Lots, direction: Direction, lastMid: Ticks) -> Alert {
-        Alert(kind: .positionMismatch, severity: .critical,
-              message: "the exchange is flat but the agent's books held \(size(qty))\(base) \(direction); "
-                  + "booked closed at \(price(lastMid)) (last mid)")
+        Alert(
+            kind: .positionMismatch, severity: .critical,
+            message: "the exchange is flat but the agent's books held \(size(qty))\(base) \(direction); "
+                + "booked closed at \(price(lastMid)) (last mid)")
     }
 
     /// An execution that is neither the agent's order nor the position's own stop: `execution` describes it.
     func foreignExecution(_ execution: String, orderId: String) -> Alert {
-        Alert(kind: .positionMismatch, severity: .critical,
-              message: "an execution the agent did not order: \(execution) (order \(orderId)); trading halted")
+        Alert(
+            kind: .positionMismatch, severity: .critical,
+            message: "an execution the agent did not order: \(execution) (order \(orderId)); trading halted")
     }
 
     /// The exchange closed more than the agent held.
     func closedMoreThanHeld(closed: Lots, held: Lots) -> Alert {
-        Alert(kind: .positionMismatch, severity: .critical,
-              message: "the exchange closed \(size(closed))\(base) but the agent held \(size(held))\(base); trading halted")
+        Alert(
+            kind: .positionMismatch, severity: .critical,
+            message:
+                "the exchange closed \(size(closed))\(base) but the agent held \(size(held))\(base); trading halted")
     }
 
     /// Auto-deleveraging, liquidation or delivery closed (part of) the position; `execution` describes it.
     func closedByExchange(_ reason: ExitReason, qty: Lots, execution: String) -> Alert {
         let kind: AlertKind = reason == .adl ? .adl : reason == .liquidation ? .liquidation : .delivery
-        return Alert(kind: kind, severity: .critical,
-                     message: "the exchange closed \(size(qty))\(base) of the position itself (\(execution)); booked as reported, "
-                         + "entries halted until `atctl resume`")
+        return Alert(
+            kind: kind, severity: .critical,
+            message:
+                "the exchange closed \(size(qty))\(base) of the position itself (\(execution)); booked as reported, "
+                + "entries halted until `atctl resume`")
     }
 
     // MARK: Orders and the stop
@@ -185,36 +217,49 @@ struct AlertWording: Sendable {
     func stopRefused(stop: Ticks?, attempt: Int, reason: String) -> Alert {
         let what = stop.map { "the protective stop at \(price($0))" } ?? "removing the protective stop"
         return isLive
-            ? Alert(kind: .stopRefused, severity: .critical, message: "the exchange refused \(what) (attempt \(attempt), retrying): \(reason)")
+            ? Alert(
+                kind: .stopRefused, severity: .critical,
+                message: "the exchange refused \(what) (attempt \(attempt), retrying): \(reason)")
             : Alert(kind: .shadowDivergence, severity: .warning, message: "the testnet refused \(what): \(reason)")
     }
 
     /// The venue rejected an order; a rejected exit leaves the position to the exchange-held stop.
     func orderRejected(id: String, isExit: Bool, reason: String) -> Alert {
-        guard isLive else { return Alert(kind: .shadowDivergence, severity: .warning, message: "testnet rejected \(id): \(reason)") }
-        return Alert(kind: .orderRejected, severity: isExit ? .critical : .warning,
-                     message: "the exchange rejected \(id)"
-                         + (isExit ? " (an exit; the position stays under the exchange-held stop, if any)" : "") + ": \(reason)")
+        guard isLive else {
+            return Alert(kind: .shadowDivergence, severity: .warning, message: "testnet rejected \(id): \(reason)")
+        }
+        return Alert(
+            kind: .orderRejected, severity: isExit ? .critical : .warning,
+            message: "the exchange rejected \(id)"
+                + (isExit ? " (an exit; the position stays under the exchange-held stop, if any)" : "") + ": \(reason)")
     }
 
     /// Shadow: the testnet filled an order differently from the paper venue.
-    func fillDiverges(id: String, paperQty: Lots, paperPrice: Ticks, testnetQty: Lots, testnetPriceTwice: Int64, toleranceTicks: Int) -> Alert {
-        Alert(kind: .shadowDivergence, severity: .warning,
-              message: "\(id): paper \(size(paperQty))\(base) @ \(price(paperPrice)), testnet \(size(testnetQty))\(base) @ "
-                  + "\(instrument.halfTickText(testnetPriceTwice)) (tolerance \(toleranceTicks) ticks)")
+    func fillDiverges(
+        id: String, paperQty: Lots, paperPrice: Ticks, testnetQty: Lots, testnetPriceTwice: Int64, toleranceTicks: Int
+    ) -> Alert {
+        Alert(
+            kind: .shadowDivergence, severity: .warning,
+            message:
+                "\(id): paper \(size(paperQty))\(base) @ \(price(paperPrice)), testnet \(size(testnetQty))\(base) @ "
+                + "\(instrument.halfTickText(testnetPriceTwice)) (tolerance \(toleranceTicks) ticks)")
     }
 
     func unprotectedPosition(position: Lots, seconds: Int64, limitSeconds: Int) -> Alert {
-        Alert(kind: .unprotectedPosition, severity: .critical,
-              message: "the exchange has held the position \(size(position))\(base) without a stop for \(seconds) s "
-                  + "(limit \(limitSeconds) s); flattening")
+        Alert(
+            kind: .unprotectedPosition, severity: .critical,
+            message: "the exchange has held the position \(size(position))\(base) without a stop for \(seconds) s "
+                + "(limit \(limitSeconds) s); flattening")
     }
 
     // MARK: The venue's connections
 
     func privateStream(seconds: Int64, state: String) -> Alert {
-        Alert(kind: .privateStream, severity: isLive ? .critical : .warning,
-              message: "\(venue) private stream not authenticated for \(seconds) s (\(state)); entries vetoed, REST re-reads keep the books")
+        Alert(
+            kind: .privateStream, severity: isLive ? .critical : .warning,
+            message:
+                "\(venue) private stream not authenticated for \(seconds) s (\(state)); entries vetoed, REST re-reads keep the books"
+        )
     }
 
     /// Rate limited, banned or refused by the venue's REST API (the client's own words).
@@ -226,8 +271,10 @@ struct AlertWording: Sendable {
     /// (the flatten's `venue: …` steps).
     func flattenFailed(steps: [String]) -> Alert {
         let said = steps.map { $0.hasPrefix("venue: ") ? String($0.dropFirst(7)) : $0 }
-        return Alert(kind: .flattenFailed, severity: .critical,
-                     message: "the \(venue) position could not be confirmed flat: " + (said.isEmpty ? "no answer" : said.joined(separator: "; ")))
+        return Alert(
+            kind: .flattenFailed, severity: .critical,
+            message: "the \(venue) position could not be confirmed flat: "
+                + (said.isEmpty ? "no answer" : said.joined(separator: "; ")))
     }
 
     // MARK: Numbers

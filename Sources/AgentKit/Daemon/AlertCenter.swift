@@ -19,8 +19,10 @@ public final class WebhookDelivery: @unchecked Sendable {
     private let backoffMs: [Int64]
     private let maxQueued = 1_000
 
-    public init(url: String, transport: any HTTPTransport = CurlTransport(connectTimeoutMs: 3_000, totalTimeoutMs: 5_000),
-                backoffMs: [Int64] = [1_000, 5_000, 15_000], logger: Logger) {
+    public init(
+        url: String, transport: any HTTPTransport = CurlTransport(connectTimeoutMs: 3_000, totalTimeoutMs: 5_000),
+        backoffMs: [Int64] = [1_000, 5_000, 15_000], logger: Logger
+    ) {
         self.url = url
         self.transport = transport
         self.backoffMs = backoffMs
@@ -43,7 +45,8 @@ public final class WebhookDelivery: @unchecked Sendable {
 
     /// Queues one alert; drops the oldest when the webhook has been down for a thousand alerts.
     public func send(environment: String, kind: String, severity: String, message: String, wallTs: Int64) {
-        let body = "{\"agent\":\"auction-agent\",\"environment\":\(jsonQuote(environment)),\"kind\":\(jsonQuote(kind)),"
+        let body =
+            "{\"agent\":\"auction-agent\",\"environment\":\(jsonQuote(environment)),\"kind\":\(jsonQuote(kind)),"
             + "\"severity\":\(jsonQuote(severity)),\"message\":\(jsonQuote(message)),\"time\":\(jsonQuote(isoTime(wallTs, milliseconds: true)))}"
         condition.lock()
         if queue.count >= maxQueued { queue.removeFirst() }
@@ -71,15 +74,17 @@ public final class WebhookDelivery: @unchecked Sendable {
         while true {
             var problem: String
             do {
-                let reply = try transport.send(method: "POST", url: url, headers: ["Content-Type: application/json"], body: body)
+                let reply = try transport.send(
+                    method: "POST", url: url, headers: ["Content-Type: application/json"], body: body)
                 if (200..<300).contains(reply.status) { return }
                 problem = "HTTP \(reply.status)"
             } catch {
                 problem = error.message
             }
             guard attempt < backoffMs.count else {
-                logger.error("alert webhook failed; alert kept in the database only",
-                             metadata: ["event": "alert.webhook_failed", "error": "\(problem)", "attempts": "\(attempt + 1)"])
+                logger.error(
+                    "alert webhook failed; alert kept in the database only",
+                    metadata: ["event": "alert.webhook_failed", "error": "\(problem)", "attempts": "\(attempt + 1)"])
                 return
             }
             // Wait, unless stopping.

@@ -36,7 +36,10 @@ public final class ControlServer: @unchecked Sendable {
     private var connections = 0
     private var served = 0
 
-    public init(path: String, board: StatusBoard, store: AgentStore, queue: EventQueue, logger: Logger, versionInfo: VersionReport) {
+    public init(
+        path: String, board: StatusBoard, store: AgentStore, queue: EventQueue, logger: Logger,
+        versionInfo: VersionReport
+    ) {
         self.path = path
         self.board = board
         self.store = store
@@ -64,7 +67,9 @@ public final class ControlServer: @unchecked Sendable {
         // Created with 0660 from the start: no window in which others could connect.
         let oldMask = umask(0o117)
         let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         umask(oldMask)
         guard bound == 0 else {
@@ -114,7 +119,9 @@ public final class ControlServer: @unchecked Sendable {
         guard fd >= 0, var addr = try? address(path) else { return false }
         defer { close(fd) }
         let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         return r == 0
     }
@@ -134,11 +141,22 @@ public final class ControlServer: @unchecked Sendable {
                 continue
             }
             guard Self.peerAllowed(uid: uid, gid: gid) else {
-                logger.warning("control connection refused", metadata: ["event": "control.refused", "peer.uid": "\(uid)", "peer.gid": "\(gid)",
-                                                                        "peer.pid": "\(pid)"])
+                logger.warning(
+                    "control connection refused",
+                    metadata: [
+                        "event": "control.refused", "peer.uid": "\(uid)", "peer.gid": "\(gid)",
+                        "peer.pid": "\(pid)",
+                    ])
                 setTimeouts(client, receiveMs: 1_000, sendMs: 1_000)
-                send(client, encodeReply(ControlReply<NoResult>(id: nil, error: ControlFailure(
-                    ControlFailure.permissionDenied, "uid \(uid) may not use this socket (root, uid \(getuid()) or group \(getgid()) only)"))))
+                send(
+                    client,
+                    encodeReply(
+                        ControlReply<NoResult>(
+                            id: nil,
+                            error: ControlFailure(
+                                ControlFailure.permissionDenied,
+                                "uid \(uid) may not use this socket (root, uid \(getuid()) or group \(getgid()) only)"))
+                    ))
                 close(client)
                 continue
             }
@@ -150,7 +168,11 @@ public final class ControlServer: @unchecked Sendable {
             }
             guard admitted else {
                 setTimeouts(client, receiveMs: 1_000, sendMs: 1_000)
-                send(client, encodeReply(ControlReply<NoResult>(id: nil, error: ControlFailure(ControlFailure.refused, "too many connections"))))
+                send(
+                    client,
+                    encodeReply(
+                        ControlReply<NoResult>(
+                            id: nil, error: ControlFailure(ControlFailure.refused, "too many connections"))))
                 close(client)
                 continue
             }
@@ -184,7 +206,9 @@ public final class ControlServer: @unchecked Sendable {
         bytes.append(0x0A)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                Foundation.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return false }
             offset += n
@@ -226,8 +250,12 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private var tooLargeReply: Data {
-        encodeReply(ControlReply<NoResult>(id: nil, error: ControlFailure(
-            ControlFailure.tooLarge, "request line over \(maxLineBytes) bytes; discarded up to the next newline")))
+        encodeReply(
+            ControlReply<NoResult>(
+                id: nil,
+                error: ControlFailure(
+                    ControlFailure.tooLarge, "request line over \(maxLineBytes) bytes; discarded up to the next newline"
+                )))
     }
 
     /// Answers one line; false when the connection should close (the peer stopped reading).
@@ -242,23 +270,38 @@ public final class ControlServer: @unchecked Sendable {
     /// The reply to one request line.
     func answer(_ line: Data, uid: uid_t) -> Data {
         guard String(validating: line, as: UTF8.self) != nil else {
-            return encodeReply(ControlReply<NoResult>(id: nil, error: ControlFailure(ControlFailure.badRequest, "request is not valid UTF-8")))
+            return encodeReply(
+                ControlReply<NoResult>(
+                    id: nil, error: ControlFailure(ControlFailure.badRequest, "request is not valid UTF-8")))
         }
         let request: ControlRequest
         do {
             request = try JSONDecoder().decode(ControlRequest.self, from: line)
         } catch {
-            return encodeReply(ControlReply<NoResult>(id: nil, error: ControlFailure(
-                ControlFailure.badRequest, #"expected one JSON object per line: {"id":1,"cmd":"status","args":{}}"#)))
+            return encodeReply(
+                ControlReply<NoResult>(
+                    id: nil,
+                    error: ControlFailure(
+                        ControlFailure.badRequest,
+                        #"expected one JSON object per line: {"id":1,"cmd":"status","args":{}}"#)))
         }
-        guard let command = ControlCommand(rawValue: request.cmd) ?? (request.cmd == "kill-switch" ? .killSwitchReset : nil) else {
+        guard
+            let command = ControlCommand(rawValue: request.cmd)
+                ?? (request.cmd == "kill-switch" ? .killSwitchReset : nil)
+        else {
             let known = ControlCommand.allCases.map(\.rawValue).joined(separator: ", ")
-            return encodeReply(ControlReply<NoResult>(id: request.id, error: ControlFailure(
-                ControlFailure.unknownCommand, "unknown command '\(request.cmd.prefix(64))'; known: \(known)")))
+            return encodeReply(
+                ControlReply<NoResult>(
+                    id: request.id,
+                    error: ControlFailure(
+                        ControlFailure.unknownCommand, "unknown command '\(request.cmd.prefix(64))'; known: \(known)")))
         }
         if request.cmd == "kill-switch", request.args?["action"] != .string("reset") {
-            return encodeReply(ControlReply<NoResult>(id: request.id, error: ControlFailure(
-                ControlFailure.badArguments, #"kill-switch takes {"action":"reset"}"#)))
+            return encodeReply(
+                ControlReply<NoResult>(
+                    id: request.id,
+                    error: ControlFailure(
+                        ControlFailure.badArguments, #"kill-switch takes {"action":"reset"}"#)))
         }
         if command.isMutating { return viaEngine(request, command, uid: uid) }
         let reply = read(request, command)
@@ -271,7 +314,9 @@ public final class ControlServer: @unchecked Sendable {
         let id = request.id
         if command == .version { return encodeReply(ControlReply(id: id, result: versionInfo)) }
         guard let state = board.current else {
-            return encodeReply(ControlReply<NoResult>(id: id, error: ControlFailure(ControlFailure.refused, "the agent is starting; try again")))
+            return encodeReply(
+                ControlReply<NoResult>(
+                    id: id, error: ControlFailure(ControlFailure.refused, "the agent is starting; try again")))
         }
         func last(_ fallback: Int) -> Int? {
             guard let a = request.args?["last"] else { return fallback }
@@ -286,30 +331,41 @@ public final class ControlServer: @unchecked Sendable {
         case .pnl: return encodeReply(ControlReply(id: id, result: state.status.pnl))
         case .va:
             guard let va = state.valueArea else {
-                return encodeReply(ControlReply<NoResult>(id: id, error: ControlFailure(ControlFailure.refused, "no minute has closed yet")))
+                return encodeReply(
+                    ControlReply<NoResult>(
+                        id: id, error: ControlFailure(ControlFailure.refused, "no minute has closed yet")))
             }
             return encodeReply(ControlReply(id: id, result: va))
         case .signals, .alerts:
             guard let n = last(20) else {
-                return encodeReply(ControlReply<NoResult>(id: id, error: ControlFailure(ControlFailure.badArguments, "last must be 1...10000")))
+                return encodeReply(
+                    ControlReply<NoResult>(
+                        id: id, error: ControlFailure(ControlFailure.badArguments, "last must be 1...10000")))
             }
             do {
                 if command == .signals {
                     let rows = try store.recentSignals(n).reversed().map {
-                        SignalReport(minute: isoTime($0.ts), action: $0.action, reason: $0.reason,
-                                     detected: $0.detected.split(separator: " ").map(String.init), acceptanceAbove: $0.above, acceptanceBelow: $0.below)
+                        SignalReport(
+                            minute: isoTime($0.ts), action: $0.action, reason: $0.reason,
+                            detected: $0.detected.split(separator: " ").map(String.init), acceptanceAbove: $0.above,
+                            acceptanceBelow: $0.below)
                     }
                     return encodeReply(ControlReply(id: id, result: rows))
                 }
                 let rows = try store.recentAlerts(n).reversed().map {
-                    AlertReport(time: isoTime($0.wallTs, milliseconds: true), kind: $0.kind, severity: $0.severity, message: $0.message)
+                    AlertReport(
+                        time: isoTime($0.wallTs, milliseconds: true), kind: $0.kind, severity: $0.severity,
+                        message: $0.message)
                 }
                 return encodeReply(ControlReply(id: id, result: rows))
             } catch {
-                return encodeReply(ControlReply<NoResult>(id: id, error: ControlFailure(ControlFailure.failed, "database read failed: \(error)")))
+                return encodeReply(
+                    ControlReply<NoResult>(
+                        id: id, error: ControlFailure(ControlFailure.failed, "database read failed: \(error)")))
             }
         default:
-            return encodeReply(ControlReply<NoResult>(id: id, error: ControlFailure(ControlFailure.unknownCommand, request.cmd)))
+            return encodeReply(
+                ControlReply<NoResult>(id: id, error: ControlFailure(ControlFailure.unknownCommand, request.cmd)))
         }
     }
 
@@ -319,8 +375,11 @@ public final class ControlServer: @unchecked Sendable {
         var wait = engineTimeoutMs
         if command == .flatten { wait += Int64(request.args?["timeout"]?.integer ?? 60) * 1000 }
         if let reply = box.wait(ms: wait) { return reply }
-        return encodeReply(ControlReply<NoResult>(id: request.id, error: ControlFailure(
-            ControlFailure.timeout, "the engine did not answer within \(wait / 1000) s")))
+        return encodeReply(
+            ControlReply<NoResult>(
+                id: request.id,
+                error: ControlFailure(
+                    ControlFailure.timeout, "the engine did not answer within \(wait / 1000) s")))
     }
 }
 

@@ -11,7 +11,9 @@ public struct ControlCall: Sendable {
     /// Called once with the reply line (without the newline).
     public var reply: @Sendable (Data) -> Void
 
-    public init(request: ControlRequest, command: ControlCommand, peerUid: UInt32, reply: @escaping @Sendable (Data) -> Void) {
+    public init(
+        request: ControlRequest, command: ControlCommand, peerUid: UInt32, reply: @escaping @Sendable (Data) -> Void
+    ) {
         self.request = request
         self.command = command
         self.peerUid = peerUid

@@ -36,8 +36,9 @@ struct TrackedOrder: Sendable {
 enum BookOutcome: Sendable {
     /// One of our orders is over: it executed `lots` (0: nothing) at `tickLots / lots`, with the exchange's fees.
     /// Its status is the exchange's (`Filled`, `Cancelled`, `Rejected`, ...).
-    case done(OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String, reason: String,
-              executions: [(execId: String, execTime: Int64)])
+    case done(
+        OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String, reason: String,
+        executions: [(execId: String, execTime: Int64)])
     /// An execution of no order in flight: the position's own stop, the exchange acting on its own (ADL,
     /// liquidation, delivery), the venue flatten's close, or a hand on the account.
     case foreign(Execution, lots: Lots, ticks: Ticks)
@@ -151,7 +152,10 @@ struct ExchangeBook: Sendable {
             // Off the instrument's grid: still the exchange's truth for the position, in whole lots.
             let approx = Int64((e.execQty.doubleValue / instrument.qtyStep.doubleValue).rounded())
             position += approx * e.side.sign
-            return [.foreign(e, lots: approx, ticks: Int64((e.execPrice.doubleValue / instrument.tick.doubleValue).rounded()))]
+            return [
+                .foreign(
+                    e, lots: approx, ticks: Int64((e.execPrice.doubleValue / instrument.tick.doubleValue).rounded()))
+            ]
         }
         position += lots * e.side.sign
         guard e.execType == "Trade", !e.orderLinkId.isEmpty, var o = orders[e.orderLinkId] else {
@@ -178,8 +182,11 @@ struct ExchangeBook: Sendable {
         orders.removeValue(forKey: id)
         _ = doneIds.insert(id)
         let status = complete ? "Filled" : (o.finalStatus ?? "Cancelled")
-        return [.done(o.intent, lots: o.lots, tickLots: o.tickLots, fee: o.fee, isMaker: o.isMaker, ts: o.lastExecTime,
-                      status: status, reason: o.rejectReason, executions: o.executions)]
+        return [
+            .done(
+                o.intent, lots: o.lots, tickLots: o.tickLots, fee: o.fee, isMaker: o.isMaker, ts: o.lastExecTime,
+                status: status, reason: o.rejectReason, executions: o.executions)
+        ]
     }
 
     private mutating func remember(_ execId: String) -> Bool { seenExecIds.insert(execId) }

@@ -93,8 +93,12 @@ public final class ExchangeMirror: @unchecked Sendable {
     /// Told when an order's create request is about to leave (metrics: bar close → order on the wire).
     let onSubmit: @Sendable (String) -> Void
 
-    public init(client: BybitRESTClient, protectiveClient: BybitRESTClient? = nil, instrument: Instrument, privateSettings: StreamSettings,
-                credentials: BybitCredentials, queue: EventQueue, logger: Logger, onSubmit: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        client: BybitRESTClient, protectiveClient: BybitRESTClient? = nil, instrument: Instrument,
+        privateSettings: StreamSettings,
+        credentials: BybitCredentials, queue: EventQueue, logger: Logger,
+        onSubmit: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.onSubmit = onSubmit
         self.client = client
         protective = protectiveClient ?? client
@@ -116,9 +120,11 @@ public final class ExchangeMirror: @unchecked Sendable {
         _ = try client.syncTime()
         let (position, stop) = try readPosition()
         let open = try client.orders(openOnly: true)
-        let executions = try executionsSince.map { since throws(BybitError) in try client.executions(startTime: since) } ?? []
+        let executions =
+            try executionsSince.map { since throws(BybitError) in try client.executions(startTime: since) } ?? []
         markSuccess()
-        return VenueResync(executions: executions, asked: [], openOrders: open, position: position, stopTicks: stop, reason: "start")
+        return VenueResync(
+            executions: executions, asked: [], openOrders: open, position: position, stopTicks: stop, reason: "start")
     }
 
     private func readPosition() throws(BybitError) -> (Lots, Ticks?) {
@@ -151,12 +157,14 @@ public final class ExchangeMirror: @unchecked Sendable {
         let client = client
         streamTask = Task(executorPreference: streamExecutor) {
             // `expires` of the auth is checked against the exchange's clock: local time plus the REST offset.
-            let stream = BybitPrivateStream(settings: settings, credentials: credentials, logger: Logger(label: "stream.private"),
-                                            now: { wallClockMillis() + client.clockOffsetMs })
+            let stream = BybitPrivateStream(
+                settings: settings, credentials: credentials, logger: Logger(label: "stream.private"),
+                now: { wallClockMillis() + client.clockOffsetMs })
             await stream.run(
                 onMessage: { m in
                     switch m {
-                    case .executions(let list): for e in list { queue.put(.venue(.execution(e), wall: wallClockMillis())) }
+                    case .executions(let list):
+                        for e in list { queue.put(.venue(.execution(e), wall: wallClockMillis())) }
                     case .orders(let list): for o in list { queue.put(.venue(.order(o), wall: wallClockMillis())) }
                     default: break
                     }
@@ -196,7 +204,9 @@ public final class ExchangeMirror: @unchecked Sendable {
     /// Cancel everything, close the venue's position by its own size, confirm flat.
     public func flatten(wall: Int64) { enqueue(.flatten(wall)) }
     /// Read executions since `since` (the exchange's ms), the orders `ids` and the open orders and position.
-    public func resync(ids: [String], since: Int64, reason: String) { enqueue(.resync(ids: ids, since: since, reason: reason)) }
+    public func resync(ids: [String], since: Int64, reason: String) {
+        enqueue(.resync(ids: ids, since: since, reason: reason))
+    }
     public func readWallet() { enqueue(.wallet) }
 
     private func markSuccess() {
@@ -241,18 +251,21 @@ public final class ExchangeMirror: @unchecked Sendable {
         switch job {
         case .submit(let intent):
             var price: ScaledDecimal?
-            if case .limit(let p) = intent.type { price = ScaledDecimal(mantissa: p * instrument.tick.mantissa, scale: instrument.tick.scale) }
+            if case .limit(let p) = intent.type {
+                price = ScaledDecimal(mantissa: p * instrument.tick.mantissa, scale: instrument.tick.scale)
+            }
             let request = OrderRequest(
                 side: intent.side, orderType: price == nil ? "Market" : "Limit",
                 qty: ScaledDecimal(mantissa: intent.qty * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
-                price: price, timeInForce: price == nil ? nil : "GTC", orderLinkId: intent.id, reduceOnly: intent.reduceOnly)
+                price: price, timeInForce: price == nil ? nil : "GTC", orderLinkId: intent.id,
+                reduceOnly: intent.reduceOnly)
             let t0 = wallClockMillis()
             onSubmit(intent.id)
             do {
                 let ack = try (intent.reduceOnly ? protective : client).createOrder(request)
                 markSuccess()
                 report(.acknowledged(id: intent.id, orderId: ack.orderId, latencyMs: wallClockMillis() - t0))
-            } catch where Self.isDefinite(error) {
+            } catch  where Self.isDefinite(error) {
                 report(.rejected(id: intent.id, reason: "\(error)"))
             } catch {
                 // No answer: the order may have reached the matching engine. Never a rejection until the exchange says.
@@ -267,7 +280,12 @@ public final class ExchangeMirror: @unchecked Sendable {
                     report(.order(info))
                 } else if wallClockMillis() - since >= notReceivedAfterMs {
                     markSuccess()
-                    report(.rejected(id: id, reason: "not received by the exchange (\(notReceivedAfterMs / 1000) s after the create's reply was lost)"))
+                    report(
+                        .rejected(
+                            id: id,
+                            reason:
+                                "not received by the exchange (\(notReceivedAfterMs / 1000) s after the create's reply was lost)"
+                        ))
                 } else {
                     markSuccess()
                     enqueue(.resolve(id, since: since), notBefore: wallClockMillis() + 500)
@@ -287,7 +305,9 @@ public final class ExchangeMirror: @unchecked Sendable {
             }
         case .stop(let ticks):
             do {
-                let price = ticks.map { ScaledDecimal(mantissa: $0 * instrument.tick.mantissa, scale: instrument.tick.scale) }
+                let price = ticks.map {
+                    ScaledDecimal(mantissa: $0 * instrument.tick.mantissa, scale: instrument.tick.scale)
+                }
                 let changed = try protective.setTradingStop(stopLoss: price, takeProfit: nil)
                 markSuccess()
                 report(.stopSet(ticks: ticks, changed: changed))
@@ -308,8 +328,11 @@ public final class ExchangeMirror: @unchecked Sendable {
                 let open = try client.orders(openOnly: true)
                 let (position, stop) = try readPosition()
                 markSuccess()
-                report(.resync(VenueResync(executions: executions, asked: asked, openOrders: open, position: position, stopTicks: stop,
-                                           reason: reason)))
+                report(
+                    .resync(
+                        VenueResync(
+                            executions: executions, asked: asked, openOrders: open, position: position, stopTicks: stop,
+                            reason: reason)))
             } catch {
                 report(.resyncFailed(reason: "\(error)"))
             }
@@ -353,10 +376,12 @@ public final class ExchangeMirror: @unchecked Sendable {
                 let side: Direction = position > 0 ? .short : .long
                 let qty = abs(position)
                 let id = "at-f-\(wall)-\(attempt)"
-                _ = try protective.createOrder(OrderRequest(
-                    side: side, orderType: "Market",
-                    qty: ScaledDecimal(mantissa: qty * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
-                    orderLinkId: id, reduceOnly: true))
+                _ = try protective.createOrder(
+                    OrderRequest(
+                        side: side, orderType: "Market",
+                        qty: ScaledDecimal(
+                            mantissa: qty * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
+                        orderLinkId: id, reduceOnly: true))
                 markSuccess()
                 steps.append("venue: close order \(id): \(side) \(instrument.sizeText(qty)) market reduce-only")
                 for _ in 0..<10 {

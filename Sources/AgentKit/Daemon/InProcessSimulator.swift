@@ -55,16 +55,24 @@ final class InProcessSimulator: @unchecked Sendable {
             played += 1
         }
         if played > 0 {
-            logger.notice("simulated history played into the venue", metadata: ["event": "sim.warm_history", "events": "\(played)",
-                                                                              "minutes": "\(settings.simWarmMinutes)"])
+            logger.notice(
+                "simulated history played into the venue",
+                metadata: [
+                    "event": "sim.warm_history", "events": "\(played)",
+                    "minutes": "\(settings.simWarmMinutes)",
+                ])
         }
         let driver = SimMarketDriver(venue: venue, source: source, speed: settings.simSpeed)
         let server = venue.makeServer()
         try server.start(port: 0)
         let firstPaced = source.peek()?.ts ?? warmEnd
         let clock = MarketClock(speed: settings.simSpeed, anchorMarket: firstPaced, anchorWall: wallClockMillis())
-        logger.notice("simulator listening on loopback", metadata: ["event": "sim.started", "port": "\(server.port)",
-                                                                   "speed": "\(formatNumber(settings.simSpeed))"])
+        logger.notice(
+            "simulator listening on loopback",
+            metadata: [
+                "event": "sim.started", "port": "\(server.port)",
+                "speed": "\(formatNumber(settings.simSpeed))",
+            ])
         return InProcessSimulator(venue: venue, server: server, driver: driver, clock: clock)
     }
 

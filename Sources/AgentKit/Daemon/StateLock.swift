@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An exclusive lock on a state directory (`agent.lock`, `flock`): held by the running agent for its whole life, and
@@ -22,9 +23,12 @@ public final class StateLock: @unchecked Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw CommandError("cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let other = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let other =
+                (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? ""
             close(fd)
-            throw CommandError("the state directory \(directory) is in use (\(other.isEmpty ? "another process" : other))")
+            throw CommandError(
+                "the state directory \(directory) is in use (\(other.isEmpty ? "another process" : other))")
         }
         let text = "\(holder) pid \(getpid())\n"
         _ = ftruncate(fd, 0)
@@ -37,8 +41,10 @@ public final class StateLock: @unchecked Sendable {
     /// An environment's state directory: `explicit` (--state-dir), else `agent.state_dir`, else `$STATE_DIRECTORY`
     /// (systemd), else, for an offline tool run by hand (`lookForPackaged`), /var/lib/auction-agent/ENV when it holds
     /// a database, else ./state/ENV.
-    static func stateDirectory(explicit: String?, resolved: ResolvedConfig, environment: String, processEnvironment: [String: String],
-                               lookForPackaged: Bool = false) -> String {
+    static func stateDirectory(
+        explicit: String?, resolved: ResolvedConfig, environment: String, processEnvironment: [String: String],
+        lookForPackaged: Bool = false
+    ) -> String {
         if let explicit { return explicit }
         let configured = resolved.text("agent.state_dir")
         if !configured.isEmpty { return configured }

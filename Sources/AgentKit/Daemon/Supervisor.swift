@@ -90,7 +90,9 @@ public struct Supervisor: Sendable {
     }
 
     /// starting → recovering.
-    public mutating func beginRecovery() -> Transition? { move(.recovering, "loading snapshot and rebuilding the window") }
+    public mutating func beginRecovery() -> Transition? {
+        move(.recovering, "loading snapshot and rebuilding the window")
+    }
 
     /// After recovery: back to the state the snapshot held where that is safe. A halt survives restarts; an
     /// interrupted flatten resumes; active and paused come back once the window is warm.
@@ -101,7 +103,8 @@ public struct Supervisor: Sendable {
         case .flattening?:
             return move(.flattening, "resuming the flatten interrupted by the restart")
         case .paused?:
-            return warm ? move(.paused, previousReason ?? "paused before the restart") : move(.warming, "window not yet full")
+            return warm
+                ? move(.paused, previousReason ?? "paused before the restart") : move(.warming, "window not yet full")
         default:
             return warm ? afterWarm() : move(.warming, "window not yet full")
         }
@@ -114,7 +117,10 @@ public struct Supervisor: Sendable {
     }
 
     private mutating func afterWarm() -> Transition? {
-        if activated { return move(.active, requireManualActivation ? "activated by the operator" : "warm; manual activation not required") }
+        if activated {
+            return move(
+                .active, requireManualActivation ? "activated by the operator" : "warm; manual activation not required")
+        }
         return move(.observing, "warm; waiting for `atctl activate`")
     }
 
@@ -125,8 +131,12 @@ public struct Supervisor: Sendable {
             activated = true
             return move(.active, "activated by the operator")
         case .active: return nil
-        case .warming: throw SupervisorRefusal(message: "still warming up (\(reason)); activation is possible once the window is full")
-        default: throw SupervisorRefusal(message: "cannot activate while \(state.rawValue) (\(reason))\(state == .halted ? "; use resume" : "")")
+        case .warming:
+            throw SupervisorRefusal(
+                message: "still warming up (\(reason)); activation is possible once the window is full")
+        default:
+            throw SupervisorRefusal(
+                message: "cannot activate while \(state.rawValue) (\(reason))\(state == .halted ? "; use resume" : "")")
         }
     }
 
@@ -165,7 +175,9 @@ public struct Supervisor: Sendable {
     }
 
     /// Halt without flattening (a mismatch that must not be traded through).
-    public mutating func halt(_ cause: HaltCause, _ detail: String? = nil) -> Transition? { move(.halted, cause.reason(detail)) }
+    public mutating func halt(_ cause: HaltCause, _ detail: String? = nil) -> Transition? {
+        move(.halted, cause.reason(detail))
+    }
 
     /// Why the agent is flattening or halted (nil in the other states).
     public var haltCause: HaltCause? { state == .halted || state == .flattening ? HaltCause(reason: reason) : nil }
@@ -177,7 +189,9 @@ public struct Supervisor: Sendable {
     }
 
     /// The state a snapshot keeps: while stopping, the state the stop interrupted (a halt must survive a restart).
-    public var persistentState: (state: AgentState, reason: String) { state == .stopping ? (beforeStop ?? (.starting, reason)) : (state, reason) }
+    public var persistentState: (state: AgentState, reason: String) {
+        state == .stopping ? (beforeStop ?? (.starting, reason)) : (state, reason)
+    }
 
     /// Restores the remembered activation (from a snapshot).
     public mutating func restoreActivation(_ value: Bool) { activated = activated || value }

@@ -7,7 +7,9 @@ enum VenueRules {
     /// Each rule where the configuration disagrees with instruments-info, naming both values.
     static func differences(_ info: InstrumentInfo, _ instrument: Instrument) -> [String] {
         var out: [String] = []
-        if info.symbol != instrument.symbol { out.append("symbol: exchange \(info.symbol), configuration \(instrument.symbol)") }
+        if info.symbol != instrument.symbol {
+            out.append("symbol: exchange \(info.symbol), configuration \(instrument.symbol)")
+        }
         if info.tickSize != instrument.tick {
             out.append("instrument.tick_size: exchange \(info.tickSize), configuration \(instrument.tick)")
         }
@@ -25,7 +27,8 @@ enum VenueRules {
     static func positionModeProblem(_ positions: [PositionInfo]) -> String? {
         let hedge = positions.filter { $0.positionIdx != 0 }
         guard !hedge.isEmpty else { return nil }
-        return "the account is in hedge mode (positionIdx \(Set(hedge.map(\.positionIdx)).sorted().map(String.init).joined(separator: ", "))); "
+        return
+            "the account is in hedge mode (positionIdx \(Set(hedge.map(\.positionIdx)).sorted().map(String.init).joined(separator: ", "))); "
             + "switch \(hedge[0].symbol) to one-way mode"
     }
 
@@ -35,8 +38,9 @@ enum VenueRules {
         var problems = differences(info, instrument)
         if let mode = positionModeProblem(try client.positions()) { problems.append(mode) }
         guard problems.isEmpty else {
-            throw CommandError("the \(venue) disagrees with the configuration: " + problems.joined(separator: "; ")
-                + " (fix the environment's YAML or the account, then start again)")
+            throw CommandError(
+                "the \(venue) disagrees with the configuration: " + problems.joined(separator: "; ")
+                    + " (fix the environment's YAML or the account, then start again)")
         }
     }
 }

@@ -51,9 +51,11 @@ public struct BybitMarketHistory: MarketHistory {
             }
             return t
         }
-        let o = try ticks(k.open, "open"), h = try ticks(k.high, "high"), l = try ticks(k.low, "low"), c = try ticks(k.close, "close")
+        let o = try ticks(k.open, "open"), h = try ticks(k.high, "high"), l = try ticks(k.low, "low"),
+            c = try ticks(k.close, "close")
         guard let v = instrument.lots(k.volume) else {
-            throw CommandError("kline \(k.start): volume \(k.volume) is not a multiple of the quantity step \(instrument.qtyStep)")
+            throw CommandError(
+                "kline \(k.start): volume \(k.volume) is not a multiple of the quantity step \(instrument.qtyStep)")
         }
         guard l <= min(o, c) && h >= max(o, c) && v >= 0 else {
             throw CommandError("kline \(k.start): open/close outside [low, high] or a negative volume")
@@ -70,7 +72,8 @@ public struct BybitMarketHistory: MarketHistory {
         var out: [TradeEvent] = []
         for t in try client.recentTrades(limit: 1000).reversed() {
             guard let p = instrument.ticks(t.price), let s = instrument.lots(t.size) else {
-                throw CommandError("recent trade \(t.execId): price \(t.price) or size \(t.size) is off the instrument's grid")
+                throw CommandError(
+                    "recent trade \(t.execId): price \(t.price) or size \(t.size) is off the instrument's grid")
             }
             out.append(TradeEvent(ts: t.time, price: p, size: s, side: t.side == .long ? .buy : .sell))
         }
@@ -91,7 +94,9 @@ public struct WarmPlan: Sendable, Equatable {
     /// - the recent trades cover a minute exactly only from the minute after their oldest one (that one may have
     ///   begun earlier), or from the stored data's last event when they reach back over it;
     /// - candles fill the missing minutes before that; trades after the stored data's last event follow.
-    public static func make(now: Int64, neededMinutes: Int, storedLastTs: Int64?, klines: [KlineBar], recent: [TradeEvent]) -> WarmPlan {
+    public static func make(
+        now: Int64, neededMinutes: Int, storedLastTs: Int64?, klines: [KlineBar], recent: [TradeEvent]
+    ) -> WarmPlan {
         let current = minuteStart(of: now)
         let from = firstMissingMinute(now: now, neededMinutes: neededMinutes, storedLastTs: storedLastTs)
         var exactFrom = Int64.max

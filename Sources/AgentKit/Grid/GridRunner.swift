@@ -88,7 +88,9 @@ public func runGrid(
     var keyOfRun: [Int] = []
     for c in configs {
         let k = FeatureKey(features: c.features, instrument: c.instrument)
-        if let i = keys.firstIndex(of: k) { keyOfRun.append(i) } else {
+        if let i = keys.firstIndex(of: k) {
+            keyOfRun.append(i)
+        } else {
             keys.append(k)
             keyOfRun.append(keys.count - 1)
         }
@@ -163,16 +165,22 @@ public func rank(_ outcomes: [GridOutcome], by metric: RankMetric) -> [GridOutco
 /// `results.csv`: rank, run, each varied parameter, and the headline metrics.
 public func gridResultsCSV(_ ranked: [GridOutcome], spec: GridSpec) -> String {
     let keys = spec.parameters.map(\.key)
-    var out = (["rank", "run"] + keys + ["trades", "net_pnl", "gross_pnl", "fees", "funding", "win_rate", "profit_factor",
-                                         "max_drawdown", "max_drawdown_pct", "sharpe", "final_equity"]).joined(separator: ",") + "\n"
+    var out =
+        (["rank", "run"] + keys + [
+            "trades", "net_pnl", "gross_pnl", "fees", "funding", "win_rate", "profit_factor",
+            "max_drawdown", "max_drawdown_pct", "sharpe", "final_equity",
+        ]).joined(separator: ",") + "\n"
     func opt(_ d: Double?) -> String { d.map(formatNumber) ?? "" }
     for (n, o) in ranked.enumerated() {
         let m = o.metrics
         var fields = [String(n + 1), String(o.index + 1)]
         fields += o.parameters.map { $0.value.description }
-        fields += [String(m.overall.trades), formatNumber(m.overall.netPnL), formatNumber(m.overall.grossPnL), formatNumber(m.fees),
-                   formatNumber(m.funding), opt(m.overall.winRate), opt(m.overall.profitFactor), formatNumber(m.maxDrawdown),
-                   formatNumber(m.maxDrawdownPct), opt(m.sharpe), formatNumber(m.finalEquity)]
+        fields += [
+            String(m.overall.trades), formatNumber(m.overall.netPnL), formatNumber(m.overall.grossPnL),
+            formatNumber(m.fees),
+            formatNumber(m.funding), opt(m.overall.winRate), opt(m.overall.profitFactor), formatNumber(m.maxDrawdown),
+            formatNumber(m.maxDrawdownPct), opt(m.sharpe), formatNumber(m.finalEquity),
+        ]
         out += fields.joined(separator: ",") + "\n"
     }
     return out

@@ -30,7 +30,8 @@ public struct GridSpec: Sendable {
             throw ConfigError(source: source, message: "not valid YAML: \(error)")
         }
         guard case .mapping(let top)? = root else {
-            throw ConfigError(source: source, message: "expected a mapping with 'parameters' (and optionally 'rank_by')")
+            throw ConfigError(
+                source: source, message: "expected a mapping with 'parameters' (and optionally 'rank_by')")
         }
         var rank = RankMetric.netPnL
         var parameters: [(key: String, values: [ParameterValue])] = []
@@ -39,13 +40,16 @@ public struct GridSpec: Sendable {
             switch keyNode.string {
             case "rank_by":
                 guard let name = value.string, let metric = RankMetric(rawValue: name) else {
-                    throw ConfigError(source: source, line: line, key: "rank_by",
-                                      message: "expected one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw ConfigError(
+                        source: source, line: line, key: "rank_by",
+                        message: "expected one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 rank = metric
             case "parameters":
                 guard case .mapping(let entries) = value else {
-                    throw ConfigError(source: source, line: line, key: "parameters", message: "expected a mapping of group.key: [values]")
+                    throw ConfigError(
+                        source: source, line: line, key: "parameters",
+                        message: "expected a mapping of group.key: [values]")
                 }
                 for (nameNode, valuesNode) in entries {
                     let key = nameNode.string ?? "?"
@@ -57,18 +61,24 @@ public struct GridSpec: Sendable {
                     switch valuesNode {
                     case .sequence(let seq): scalars = Array(seq)
                     case .scalar: scalars = [valuesNode]
-                    default: throw ConfigError(source: source, line: keyLine, key: key, message: "expected a list of values")
+                    default:
+                        throw ConfigError(source: source, line: keyLine, key: key, message: "expected a list of values")
                     }
-                    guard !scalars.isEmpty else { throw ConfigError(source: source, line: keyLine, key: key, message: "no values") }
+                    guard !scalars.isEmpty else {
+                        throw ConfigError(source: source, line: keyLine, key: key, message: "no values")
+                    }
                     var values: [ParameterValue] = []
                     for s in scalars {
                         guard let text = s.string else {
-                            throw ConfigError(source: source, line: s.mark?.line ?? keyLine, key: key, message: "expected a single value")
+                            throw ConfigError(
+                                source: source, line: s.mark?.line ?? keyLine, key: key,
+                                message: "expected a single value")
                         }
                         switch parameter.parse(text) {
                         case .success(let v): values.append(v)
                         case .failure(let problem):
-                            throw ConfigError(source: source, line: s.mark?.line ?? keyLine, key: key, message: problem.description)
+                            throw ConfigError(
+                                source: source, line: s.mark?.line ?? keyLine, key: key, message: problem.description)
                         }
                     }
                     if parameters.contains(where: { $0.key == key }) {
@@ -77,7 +87,9 @@ public struct GridSpec: Sendable {
                     parameters.append((key, values))
                 }
             default:
-                throw ConfigError(source: source, line: line, key: keyNode.string, message: "unknown entry (expected parameters, rank_by)")
+                throw ConfigError(
+                    source: source, line: line, key: keyNode.string,
+                    message: "unknown entry (expected parameters, rank_by)")
             }
         }
         guard !parameters.isEmpty else { throw ConfigError(source: source, message: "no parameters to vary") }

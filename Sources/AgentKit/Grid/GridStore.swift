@@ -37,7 +37,8 @@ public final class GridStore: Sendable {
     public func insert(runIndex: Int, params: String, metrics: String, createdAt: String) throws {
         try queue.write { db in
             try db.execute(
-                sql: "INSERT INTO grid_results (grid_id, run_index, params, metrics, created_at) VALUES (?, ?, ?, ?, ?)",
+                sql:
+                    "INSERT INTO grid_results (grid_id, run_index, params, metrics, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [gridId, runIndex, params, metrics, createdAt]
             )
         }
@@ -46,8 +47,11 @@ public final class GridStore: Sendable {
     /// Runs stored for this grid, by run index.
     public func storedRuns() throws -> [(runIndex: Int, params: String, metrics: String)] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT run_index, params, metrics FROM grid_results WHERE grid_id = ? ORDER BY run_index", arguments: [gridId])
-                .map { (runIndex: $0["run_index"], params: $0["params"], metrics: $0["metrics"]) }
+            try Row.fetchAll(
+                db, sql: "SELECT run_index, params, metrics FROM grid_results WHERE grid_id = ? ORDER BY run_index",
+                arguments: [gridId]
+            )
+            .map { (runIndex: $0["run_index"], params: $0["params"], metrics: $0["metrics"]) }
         }
     }
 }

@@ -1,5 +1,5 @@
-import CoreMetrics
 public import ControlProtocol
+import CoreMetrics
 import Foundation
 import Prometheus
 
@@ -40,12 +40,17 @@ public final class AgentMetrics: Sendable {
         counter("auction_agent_alerts_total", [("kind", kind), ("severity", severity)]).increment()
     }
 
-    public func streamReconnect(_ stream: String) { counter("auction_agent_stream_reconnects_total", [("stream", stream)]).increment() }
-    public func streamGap(_ stream: String) { counter("auction_agent_stream_gaps_total", [("stream", stream)]).increment() }
+    public func streamReconnect(_ stream: String) {
+        counter("auction_agent_stream_reconnects_total", [("stream", stream)]).increment()
+    }
+    public func streamGap(_ stream: String) {
+        counter("auction_agent_stream_gaps_total", [("stream", stream)]).increment()
+    }
 
     /// One HTTP exchange with the exchange's REST API (each attempt counts).
     public func restCall(result: String, retCode: Int?, seconds: Double) {
-        counter("auction_agent_rest_calls_total", [("result", result), ("ret_code", retCode.map(String.init) ?? "")]).increment()
+        counter("auction_agent_rest_calls_total", [("result", result), ("ret_code", retCode.map(String.init) ?? "")])
+            .increment()
         recorder("auction_agent_rest_latency_seconds").record(seconds)
     }
 
@@ -94,7 +99,8 @@ public final class AgentMetrics: Sendable {
         meter("auction_agent_heat").set(status.heat ?? .nan)
         let h = status.health
         // The feed's age keeps growing while the engine loop is stuck.
-        meter("auction_agent_data_age_seconds").set(h.marketDataAgeMs.map { Double($0 + heartbeatAgeMs) / 1000 } ?? .nan)
+        meter("auction_agent_data_age_seconds").set(
+            h.marketDataAgeMs.map { Double($0 + heartbeatAgeMs) / 1000 } ?? .nan)
         meter("auction_agent_loop_lag_seconds").set(Double(h.loopLagMs) / 1000)
         meter("auction_agent_clock_offset_seconds").set(h.clockOffsetMs.map { Double($0) / 1000 } ?? .nan)
         meter("auction_agent_unprotected_seconds").set(Double(state?.unprotectedMs ?? 0) / 1000)
@@ -103,9 +109,12 @@ public final class AgentMetrics: Sendable {
         meter("auction_agent_health_status", [("status", "unhealthy")]).set(h.status == "unhealthy" ? 1.0 : 0.0)
         let va = status.valueArea
         let usable = va?.valid == true
-        meter("auction_agent_value_area_price", [("level", "poc")]).set(usable ? (va?.poc.flatMap(Double.init) ?? .nan) : .nan)
-        meter("auction_agent_value_area_price", [("level", "vah")]).set(usable ? (va?.vah.flatMap(Double.init) ?? .nan) : .nan)
-        meter("auction_agent_value_area_price", [("level", "val")]).set(usable ? (va?.val.flatMap(Double.init) ?? .nan) : .nan)
+        meter("auction_agent_value_area_price", [("level", "poc")]).set(
+            usable ? (va?.poc.flatMap(Double.init) ?? .nan) : .nan)
+        meter("auction_agent_value_area_price", [("level", "vah")]).set(
+            usable ? (va?.vah.flatMap(Double.init) ?? .nan) : .nan)
+        meter("auction_agent_value_area_price", [("level", "val")]).set(
+            usable ? (va?.val.flatMap(Double.init) ?? .nan) : .nan)
         meter("auction_agent_value_area_approximate_share").set(va?.approximateShare ?? 0)
         meter("auction_agent_uptime_seconds").set(Double(status.uptimeSeconds))
     }
@@ -181,17 +190,23 @@ struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
     let registry: PrometheusCollectorRegistry
 
     static let help: [String: String] = [
-        "auction_agent_orders_total": "Order records by outcome: submitted, or the status reached (filled, cancelled, rejected, ...).",
+        "auction_agent_orders_total":
+            "Order records by outcome: submitted, or the status reached (filled, cancelled, rejected, ...).",
         "auction_agent_fills_total": "Fills (executions applied to the position) by liquidity (maker, taker).",
-        "auction_agent_fill_slippage_ticks": "Fill price against the mid at the decision, in ticks; positive when it cost.",
+        "auction_agent_fill_slippage_ticks":
+            "Fill price against the mid at the decision, in ticks; positive when it cost.",
         "auction_agent_alerts_total": "Alerts raised, by kind and severity.",
-        "auction_agent_stream_reconnects_total": "WebSocket reconnection attempts after the first, by stream (public, private).",
+        "auction_agent_stream_reconnects_total":
+            "WebSocket reconnection attempts after the first, by stream (public, private).",
         "auction_agent_stream_gaps_total": "Market-data gaps detected on the public stream.",
-        "auction_agent_rest_calls_total": "HTTP exchanges with the exchange's REST API by result and Bybit retCode (each attempt).",
+        "auction_agent_rest_calls_total":
+            "HTTP exchanges with the exchange's REST API by result and Bybit retCode (each attempt).",
         "auction_agent_rest_latency_seconds": "Round trip of one REST exchange with the exchange.",
         "auction_agent_commands_total": "Operator commands on the control socket by command and result.",
-        "auction_agent_minute_close_seconds": "Engine time for one closed minute: features, decision, orders, records queued.",
-        "auction_agent_bar_close_to_wire_seconds": "From the minute close to the entry order's request leaving for the venue.",
+        "auction_agent_minute_close_seconds":
+            "Engine time for one closed minute: features, decision, orders, records queued.",
+        "auction_agent_bar_close_to_wire_seconds":
+            "From the minute close to the entry order's request leaving for the venue.",
         "auction_agent_state": "Supervisor state, one-hot by state name.",
         "auction_agent_ready": "1 when healthy and past recovery (the /readyz verdict).",
         "auction_agent_health_status": "Health verdict, one-hot: healthy, degraded, unhealthy (atctl health).",
@@ -200,15 +215,19 @@ struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
         "auction_agent_unrealized_pnl_usdt": "Unrealised P&L of the open position, USDT.",
         "auction_agent_daily_pnl_usdt": "P&L since the UTC day began (equity change), USDT.",
         "auction_agent_equity_usdt": "Equity: cash plus unrealised P&L, USDT.",
-        "auction_agent_kill_switch_distance_usdt": "How much more may be lost today before the kill switch trips, USDT.",
+        "auction_agent_kill_switch_distance_usdt":
+            "How much more may be lost today before the kill switch trips, USDT.",
         "auction_agent_kill_switch_active": "1 while the daily-loss kill switch is active.",
         "auction_agent_heat": "Open risk as a fraction of equity (NaN when flat).",
         "auction_agent_data_age_seconds": "Age of the newest market-data message (NaN before the first).",
         "auction_agent_loop_lag_seconds": "How late the engine loop's last 100 ms tick ran.",
         "auction_agent_clock_offset_seconds": "Market time minus the newest event's timestamp (NaN before the first).",
-        "auction_agent_unprotected_seconds": "How long the open position has had no exchange-held stop (0 when protected).",
-        "auction_agent_value_area_price": "Value area of the rolling window by level (poc, vah, val), USDT; NaN while invalid.",
-        "auction_agent_value_area_approximate_share": "Share of the value area's volume that comes from klines (warm start).",
+        "auction_agent_unprotected_seconds":
+            "How long the open position has had no exchange-held stop (0 when protected).",
+        "auction_agent_value_area_price":
+            "Value area of the rolling window by level (poc, vah, val), USDT; NaN while invalid.",
+        "auction_agent_value_area_approximate_share":
+            "Share of the value area's volume that comes from klines (warm start).",
         "auction_agent_uptime_seconds": "Seconds since the agent started.",
     ]
 
@@ -231,8 +250,9 @@ struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         guard aggregate else { return registry.makeGauge(name: label, labels: dimensions, help: text(label)) }
-        return registry.makeValueHistogram(name: label, labels: dimensions, buckets: Self.buckets[label] ?? [0.001, 0.01, 0.1, 1, 10],
-                                           help: text(label))
+        return registry.makeValueHistogram(
+            name: label, labels: dimensions, buckets: Self.buckets[label] ?? [0.001, 0.01, 0.1, 1, 10],
+            help: text(label))
     }
 
     func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
@@ -240,8 +260,10 @@ struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
     }
 
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
-        registry.makeDurationHistogram(name: label, labels: dimensions, buckets: [.milliseconds(1), .milliseconds(10), .milliseconds(100), .seconds(1)],
-                                       help: text(label))
+        registry.makeDurationHistogram(
+            name: label, labels: dimensions,
+            buckets: [.milliseconds(1), .milliseconds(10), .milliseconds(100), .seconds(1)],
+            help: text(label))
     }
 
     func destroyCounter(_ handler: any CounterHandler) {

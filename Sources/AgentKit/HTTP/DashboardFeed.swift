@@ -83,17 +83,22 @@ public final class DashboardFeed: @unchecked Sendable {
         let silentMs = board.engineSilentMs(wall: wall)
         let silent = silentMs ?? 0
         // Engine silent too long: the page says so instead of showing the last numbers as current.
-        var frame = StatusFrame(generated: isoTime(wall, milliseconds: true), engineSilentMs: silent,
-                                engineStalled: silent > Readiness.engineSilentLimitMs,
-                                status: state?.status, orders: state?.orders ?? [], signals: [], alerts: [],
-                                ready: Readiness.reasons(state, engineSilentMs: silentMs).isEmpty)
+        var frame = StatusFrame(
+            generated: isoTime(wall, milliseconds: true), engineSilentMs: silent,
+            engineStalled: silent > Readiness.engineSilentLimitMs,
+            status: state?.status, orders: state?.orders ?? [], signals: [], alerts: [],
+            ready: Readiness.reasons(state, engineSilentMs: silentMs).isEmpty)
         if state != nil {
             frame.signals = ((try? store.recentSignals(15)) ?? []).map {
-                SignalReport(minute: isoTime($0.ts), action: $0.action, reason: $0.reason,
-                             detected: $0.detected.split(separator: " ").map(String.init), acceptanceAbove: $0.above, acceptanceBelow: $0.below)
+                SignalReport(
+                    minute: isoTime($0.ts), action: $0.action, reason: $0.reason,
+                    detected: $0.detected.split(separator: " ").map(String.init), acceptanceAbove: $0.above,
+                    acceptanceBelow: $0.below)
             }
             frame.alerts = ((try? store.recentAlerts(8)) ?? []).map {
-                AlertReport(time: isoTime($0.wallTs, milliseconds: true), kind: $0.kind, severity: $0.severity, message: $0.message)
+                AlertReport(
+                    time: isoTime($0.wallTs, milliseconds: true), kind: $0.kind, severity: $0.severity,
+                    message: $0.message)
             }
         }
         return Self.encode(frame)
@@ -102,15 +107,21 @@ public final class DashboardFeed: @unchecked Sendable {
     private func chartsJSON(_ state: PublishedState) -> [UInt8] {
         let t = state.tape
         let last = t.minutes.last?.ts ?? 0
-        let frame = SVGChart.Frame(from: last - Int64(DashboardTape.priceMinutes - 1) * millisPerMinute, to: last + millisPerMinute, width: 1200)
+        let frame = SVGChart.Frame(
+            from: last - Int64(DashboardTape.priceMinutes - 1) * millisPerMinute, to: last + millisPerMinute,
+            width: 1200)
         let equity = t.equity.map { (ts: $0.ts, value: $0.equity) }
-        let eqFrame = SVGChart.Frame(from: equity.first?.ts ?? 0, to: max(equity.last?.ts ?? 1, (equity.first?.ts ?? 0) + millisPerMinute),
-                                     width: 480)
+        let eqFrame = SVGChart.Frame(
+            from: equity.first?.ts ?? 0, to: max(equity.last?.ts ?? 1, (equity.first?.ts ?? 0) + millisPerMinute),
+            width: 480)
         let charts = ChartsFrame(
-            price: SVGChart.price(minutes: t.minutes, trips: t.trips, position: t.position, instrument: instrument, frame: frame, height: 380),
+            price: SVGChart.price(
+                minutes: t.minutes, trips: t.trips, position: t.position, instrument: instrument, frame: frame,
+                height: 380),
             flow: SVGChart.flow(minutes: t.minutes, frame: frame, height: 120),
-            footprint: SVGChart.footprint(t.footprints, minutes: t.minutes.suffix(DashboardTape.footprintMinutes), instrument: instrument,
-                                          width: 480, height: 320),
+            footprint: SVGChart.footprint(
+                t.footprints, minutes: t.minutes.suffix(DashboardTape.footprintMinutes), instrument: instrument,
+                width: 480, height: 320),
             equity: SVGChart.line(equity, frame: eqFrame, height: 320, cssClass: "eq", decimals: 2))
         return Self.encode(charts)
     }

@@ -1,7 +1,7 @@
 import ControlProtocol
-import ExchangeStreams
 public import Engine
 import Exchange
+import ExchangeStreams
 import Foundation
 import Hummingbird
 public import Logging
@@ -26,12 +26,15 @@ public final class OperatorHTTP: Sendable {
     private let bound = OneShot<Int>()
 
     /// `token` is required (non-empty) unless `address` is loopback.
-    public init(address: ListenAddress, token: String?, board: StatusBoard, store: AgentStore, metrics: AgentMetrics,
-                instrument: Instrument, logger: Logger) throws {
+    public init(
+        address: ListenAddress, token: String?, board: StatusBoard, store: AgentStore, metrics: AgentMetrics,
+        instrument: Instrument, logger: Logger
+    ) throws {
         let token = token.flatMap { $0.isEmpty ? nil : $0 }
         if !address.isLoopback && token == nil {
-            throw CommandError("agent.http_listen \(address) is beyond loopback and needs a bearer token: set the environment variable "
-                + "agent.http_token_env names (or listen on 127.0.0.1, or off)")
+            throw CommandError(
+                "agent.http_listen \(address) is beyond loopback and needs a bearer token: set the environment variable "
+                    + "agent.http_token_env names (or listen on 127.0.0.1, or off)")
         }
         self.address = address
         self.token = token
@@ -54,8 +57,10 @@ public final class OperatorHTTP: Sendable {
 
     /// A lifecycle service: serves until the graceful stop, which first ends the pages' event streams.
     public func service() -> some Service {
-        let app = Application(router: router(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
-                              onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? 0) }, logger: logger)
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? 0) }, logger: logger)
         return HTTPService(app: app, feed: feed, executor: executor)
     }
 
@@ -96,56 +101,71 @@ public final class OperatorHTTP: Sendable {
         let token = self.token
 
         router.get("/healthz") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
         router.get("/readyz") { request, _ in
             let state = board.current
             let reasons = Readiness.reasons(state, engineSilentMs: board.engineSilentMs(wall: wallClockMillis()))
             let ready = reasons.isEmpty
-            let authorized = token == nil || BearerTokenMiddleware<BasicRequestContext>.authorized(request, token: token!)
-            let body = ReadyReply(ready: ready, status: state?.status.health.status ?? "starting", state: state?.status.state ?? "starting",
-                                  reasons: authorized ? reasons : nil)
-            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: DashboardFeed.encode(body))))
+            let authorized =
+                token == nil || BearerTokenMiddleware<BasicRequestContext>.authorized(request, token: token!)
+            let body = ReadyReply(
+                ready: ready, status: state?.status.health.status ?? "starting",
+                state: state?.status.state ?? "starting",
+                reasons: authorized ? reasons : nil)
+            return Response(
+                status: ready ? .ok : .serviceUnavailable,
+                headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: DashboardFeed.encode(body))))
         }
         router.get("/metrics") { _, _ in
             metrics.refresh(from: board, wall: wallClockMillis())
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
         router.get("/api/status") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: feed.statusJSON())))
+            Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: feed.statusJSON())))
         }
         router.get("/") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                                            .contentSecurityPolicy: DashboardPage.contentSecurityPolicy],
-                     body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
+            Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                    .contentSecurityPolicy: DashboardPage.contentSecurityPolicy,
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
         }
         router.get("/dashboard.js") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-store"],
-                     body: .init(byteBuffer: ByteBuffer(string: DashboardPage.script)))
+            Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: DashboardPage.script)))
         }
         router.get("/events") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
-                     body: ResponseBody { writer in
-                         feed.connect()
-                         defer { feed.disconnect() }
-                         var chartsSent = 0
-                         // Tell the browser how soon to come back if the stream drops.
-                         try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-                         while !feed.isStopping && !Task.isCancelled {
-                             let e = feed.events()
-                             var out = e.status
-                             if e.chartsVersion != chartsSent && !e.charts.isEmpty {
-                                 out += e.charts
-                                 chartsSent = e.chartsVersion
-                             }
-                             try await writer.write(ByteBuffer(bytes: out))
-                             try await Task.sleep(for: .seconds(1))
-                         }
-                         try await writer.finish(nil)
-                     })
+            Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                body: ResponseBody { writer in
+                    feed.connect()
+                    defer { feed.disconnect() }
+                    var chartsSent = 0
+                    // Tell the browser how soon to come back if the stream drops.
+                    try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+                    while !feed.isStopping && !Task.isCancelled {
+                        let e = feed.events()
+                        var out = e.status
+                        if e.chartsVersion != chartsSent && !e.charts.isEmpty {
+                            out += e.charts
+                            chartsSent = e.chartsVersion
+                        }
+                        try await writer.write(ByteBuffer(bytes: out))
+                        try await Task.sleep(for: .seconds(1))
+                    }
+                    try await writer.finish(nil)
+                })
         }
         return router
     }
@@ -164,12 +184,16 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
     static var open: Set<String> { ["/healthz", "/readyz", "/", "/dashboard.js"] }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if Self.open.contains(request.uri.path) || Self.authorized(request, token: token) {
             return try await next(request, context)
         }
-        return Response(status: .unauthorized, headers: [.wwwAuthenticate: #"Bearer realm="auction-agent""#, .contentType: "text/plain"],
-                        body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required (Authorization: Bearer ...)\n")))
+        return Response(
+            status: .unauthorized,
+            headers: [.wwwAuthenticate: #"Bearer realm="auction-agent""#, .contentType: "text/plain"],
+            body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required (Authorization: Bearer ...)\n")))
     }
 
     /// Constant-time comparison of the presented token with the expected one.

@@ -74,7 +74,8 @@ public struct BarBacktester: Sendable {
             }
             for price in triggers {
                 for case .submit(let exit) in trader.onTrade(TradeEvent(ts: middle, price: price, size: 1)) {
-                    let fillPrice = exit.side == .long ? price + config.exitSlippageTicks : price - config.exitSlippageTicks
+                    let fillPrice =
+                        exit.side == .long ? price + config.exitSlippageTicks : price - config.exitSlippageTicks
                     record(exit, price: fillPrice, at: middle, liquidity: .taker, mid: nil)
                 }
             }
@@ -82,7 +83,10 @@ public struct BarBacktester: Sendable {
 
         // The close.
         if let q = f.quote {
-            trader.onQuote(QuoteEvent(ts: f.decisionTs, bidPrice: q.bidPrice, bidSize: q.bidSize, askPrice: q.askPrice, askSize: q.askSize))
+            trader.onQuote(
+                QuoteEvent(
+                    ts: f.decisionTs, bidPrice: q.bidPrice, bidSize: q.bidSize, askPrice: q.askPrice, askSize: q.askSize
+                ))
         }
         let (signal, actions) = trader.onMinuteClose(f)
         for a in actions {
@@ -110,7 +114,8 @@ public struct BarBacktester: Sendable {
         let open = trader.position != nil
         for intent in pending where !intent.purpose.isEntry {
             guard let q = last.quote else { continue }
-            let price = intent.side == .long ? q.askPrice + config.exitSlippageTicks : q.bidPrice - config.exitSlippageTicks
+            let price =
+                intent.side == .long ? q.askPrice + config.exitSlippageTicks : q.bidPrice - config.exitSlippageTicks
             record(intent, price: price, at: last.decisionTs + 1, liquidity: .taker, mid: q.midTwiceTicks)
         }
         pending.removeAll()
@@ -127,8 +132,9 @@ public struct BarBacktester: Sendable {
                 return
             }
         }
-        let fill = PaperFillModel.fill(o, qty: qty, price: price, at: ts, liquidity: liquidity, mid: mid, config: config,
-                                       instrument: instrument)
+        let fill = PaperFillModel.fill(
+            o, qty: qty, price: price, at: ts, liquidity: liquidity, mid: mid, config: config,
+            instrument: instrument)
         trader.onFill(fill)
         fills.append(fill)
     }

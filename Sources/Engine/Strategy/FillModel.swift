@@ -81,14 +81,18 @@ public struct PaperFillModel: Sendable, Codable {
                 keep.append(order)
                 continue
             }
-            fills.append(fill(order.intent, price: price, at: t.ts, liquidity: .maker, mid: lastQuote.map { $0.bidPrice + $0.askPrice }))
+            fills.append(
+                fill(
+                    order.intent, price: price, at: t.ts, liquidity: .maker,
+                    mid: lastQuote.map { $0.bidPrice + $0.askPrice }))
         }
         working = keep
         return fills
     }
 
     private func fill(_ o: OrderIntent, price: Ticks, at ts: Millis, liquidity: Liquidity, mid: Int64?) -> Fill {
-        Self.fill(o, qty: o.qty, price: price, at: ts, liquidity: liquidity, mid: mid, config: config, instrument: instrument)
+        Self.fill(
+            o, qty: o.qty, price: price, at: ts, liquidity: liquidity, mid: mid, config: config, instrument: instrument)
     }
 
     /// A fill of `qty` of an order, with its fee: `notional × fee_bps / 10000`, taker or maker (docs/SPEC.md §10).

@@ -82,7 +82,8 @@ public struct BacktestMetrics: Sendable, Hashable {
     /// The metrics of a finished run: the trader after `finish()`, its equity curve and fills, and the minutes seen.
     public init(trader: Trader, equity: [EquityRow], fills: [Fill], minutes: [MinuteFeatures]) {
         self.init(
-            initialEquity: trader.config.initialEquity, finalEquity: trader.equity, equity: equity, trips: trader.roundTrips,
+            initialEquity: trader.config.initialEquity, finalEquity: trader.equity, equity: equity,
+            trips: trader.roundTrips,
             fills: fills, ambiguous: minutes.filter { $0.volume > 0 }.map(\.ambiguousFraction), fees: trader.feesPaid,
             funding: trader.fundingPaid, instrument: trader.instrument, minuteCount: minutes.count
         )

@@ -56,7 +56,10 @@ public struct OrderIntent: Sendable, Hashable, Codable {
     /// When the Engine decided it.
     public var decisionTs: Millis
 
-    public init(id: String, side: Direction, qty: Lots, type: OrderType, reduceOnly: Bool, purpose: OrderPurpose, decisionTs: Millis) {
+    public init(
+        id: String, side: Direction, qty: Lots, type: OrderType, reduceOnly: Bool, purpose: OrderPurpose,
+        decisionTs: Millis
+    ) {
         self.id = id
         self.side = side
         self.qty = qty
@@ -124,15 +127,23 @@ public struct EngineAlert: Sendable, Hashable, Codable {
     public var message: String
 
     /// The day's loss reached `max_daily_loss_pct` of the equity at 00:00 UTC (docs/SPEC.md §11).
-    public static func killSwitch(ts: Millis, dayPnL: Double, maxDailyLossPct: Double, dayStartEquity: Double) -> EngineAlert {
+    public static func killSwitch(ts: Millis, dayPnL: Double, maxDailyLossPct: Double, dayStartEquity: Double)
+        -> EngineAlert
+    {
         let limit = maxDailyLossPct * dayStartEquity
-        return EngineAlert(ts: ts, kind: .killSwitch, message: "day P&L \(money(dayPnL)) USDT reached the daily loss limit of "
-            + "\(money(-limit)) USDT (\(formatNumber(maxDailyLossPct * 100))% of \(money(dayStartEquity)) USDT); position closed, trading halted")
+        return EngineAlert(
+            ts: ts, kind: .killSwitch,
+            message: "day P&L \(money(dayPnL)) USDT reached the daily loss limit of "
+                + "\(money(-limit)) USDT (\(formatNumber(maxDailyLossPct * 100))% of \(money(dayStartEquity)) USDT); position closed, trading halted"
+        )
     }
 
     /// An entry's risk-based size was cut to `max_leverage` (docs/SPEC.md §11).
-    public static func leverageCapHit(ts: Millis, setup: Setup, direction: Direction, maxLeverage: Double) -> EngineAlert {
-        EngineAlert(ts: ts, kind: .leverageCapHit,
-                    message: "\(setup.rawValue) \(direction): size capped at \(formatNumber(maxLeverage))x leverage")
+    public static func leverageCapHit(ts: Millis, setup: Setup, direction: Direction, maxLeverage: Double)
+        -> EngineAlert
+    {
+        EngineAlert(
+            ts: ts, kind: .leverageCapHit,
+            message: "\(setup.rawValue) \(direction): size capped at \(formatNumber(maxLeverage))x leverage")
     }
 }

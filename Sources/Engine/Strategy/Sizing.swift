@@ -24,7 +24,9 @@ public enum Sizing {
         let lotValuePerTick = instrument.tick.doubleValue * instrument.qtyStep.doubleValue
         var lots = Lots((risk / (Double(distance) * lotValuePerTick) + 1e-9).rounded(.down))
         let entryPrice = instrument.price(entry)
-        let maxLots = Lots((availableMargin * config.maxLeverage / (entryPrice * instrument.qtyStep.doubleValue) + 1e-9).rounded(.down))
+        let maxLots = Lots(
+            (availableMargin * config.maxLeverage / (entryPrice * instrument.qtyStep.doubleValue) + 1e-9).rounded(.down)
+        )
         var capped = false
         if lots > maxLots {
             lots = maxLots

@@ -22,7 +22,8 @@ public struct SignalRecord: Sendable, Hashable {
     public var pendingRetest: (direction: Direction, level: Ticks)?
 
     public static func == (a: SignalRecord, b: SignalRecord) -> Bool {
-        a.ts == b.ts && a.detections == b.detections && a.action == b.action && a.reason == b.reason && a.above == b.above
+        a.ts == b.ts && a.detections == b.detections && a.action == b.action && a.reason == b.reason
+            && a.above == b.above
             && a.below == b.below && a.pendingRetest?.direction == b.pendingRetest?.direction
             && a.pendingRetest?.level == b.pendingRetest?.level
     }
@@ -137,7 +138,11 @@ public struct Trader: Sendable, Codable {
         if includePosition, let p = position { notional += instrument.price(p.entryPrice) * instrument.size(p.qty) }
         if let w = workingEntry, let mid = markMidTwice {
             let price: Double
-            if case .limit(let px) = w.intent.type { price = instrument.price(px) } else { price = instrument.price(mid, over: 2) }
+            if case .limit(let px) = w.intent.type {
+                price = instrument.price(px)
+            } else {
+                price = instrument.price(mid, over: 2)
+            }
             notional += price * instrument.size(w.intent.qty)
         }
         return notional / config.maxLeverage
@@ -235,7 +240,9 @@ public struct Trader: Sendable, Codable {
         return .submit(intent)
     }
 
-    private mutating func exitIntent(_ direction: Direction, _ lots: Lots, _ reason: ExitReason, at ts: Millis) -> OrderIntent {
+    private mutating func exitIntent(_ direction: Direction, _ lots: Lots, _ reason: ExitReason, at ts: Millis)
+        -> OrderIntent
+    {
         OrderIntent(
             id: nextId("x", ts), side: direction.opposite, qty: lots, type: .market, reduceOnly: true,
             purpose: .exit(reason), decisionTs: ts
@@ -293,7 +300,8 @@ public struct Trader: Sendable, Codable {
                         setup: p.setup, direction: p.direction, entryTs: p.entryTs, entryPrice: p.entryPrice,
                         qty: p.entryQty, exitTs: fill.ts, exitTickLots: p.exitTickLots,
                         exitReasons: p.exitReasons, fees: p.fees, funding: p.funding, grossPnL: p.grossPnL,
-                        initialStopTwice: p.initialStopTwice, tp1Twice: p.tp1Twice, tp2Twice: p.tp2Twice, exitStopTwice: p.stopTwice,
+                        initialStopTwice: p.initialStopTwice, tp1Twice: p.tp1Twice, tp2Twice: p.tp2Twice,
+                        exitStopTwice: p.stopTwice,
                         entrySizing: p.entrySizing
                     )
                 )
@@ -356,8 +364,10 @@ public struct Trader: Sendable, Codable {
         // Kill switch: day P&L against equity at 00:00 UTC, fees and funding included.
         if !killSwitchActive && equity - dayStartEquity <= -config.maxDailyLossPct * dayStartEquity {
             killSwitchActive = true
-            alerts.append(.killSwitch(ts: now, dayPnL: equity - dayStartEquity, maxDailyLossPct: config.maxDailyLossPct,
-                                      dayStartEquity: dayStartEquity))
+            alerts.append(
+                .killSwitch(
+                    ts: now, dayPnL: equity - dayStartEquity, maxDailyLossPct: config.maxDailyLossPct,
+                    dayStartEquity: dayStartEquity))
             if let w = workingEntry {
                 actions.append(.cancel(id: w.intent.id))
                 workingEntry = nil
@@ -412,32 +422,40 @@ public struct Trader: Sendable, Codable {
                     && confirms(.long, f, config.entry)
                 {
                     detections.breakInLong = true
-                    candidates.append(Candidate(setup: .breakIn, direction: .long, stop: f.low - buffer,
-                                                tp1Twice: va.pocTwiceTicks, tp2Twice: 2 * va.vahTicks))
+                    candidates.append(
+                        Candidate(
+                            setup: .breakIn, direction: .long, stop: f.low - buffer,
+                            tp1Twice: va.pocTwiceTicks, tp2Twice: 2 * va.vahTicks))
                 }
                 if f.high > va.vahTicks && f.close < va.vahTicks && !wasAbove && f.crossesVAH
                     && confirms(.short, f, config.entry)
                 {
                     detections.breakInShort = true
-                    candidates.append(Candidate(setup: .breakIn, direction: .short, stop: f.high + buffer,
-                                                tp1Twice: va.pocTwiceTicks, tp2Twice: 2 * va.valTicks))
+                    candidates.append(
+                        Candidate(
+                            setup: .breakIn, direction: .short, stop: f.high + buffer,
+                            tp1Twice: va.pocTwiceTicks, tp2Twice: 2 * va.valTicks))
                 }
                 // C. Failed breakout (against the state before this bar).
                 if wasAbove && f.close <= aboveLevel && f.high > aboveLevel
                     && Confirmation.confirmsFailure(.short, f, config: config, instrument: instrument)
                 {
                     detections.failedBreakoutShort = true
-                    candidates.append(Candidate(setup: .failedBreakout, direction: .short,
-                                                stop: max(above.highestHigh, f.high) + buffer,
-                                                tp1Twice: va.pocTwiceTicks, tp2Twice: 2 * va.valTicks))
+                    candidates.append(
+                        Candidate(
+                            setup: .failedBreakout, direction: .short,
+                            stop: max(above.highestHigh, f.high) + buffer,
+                            tp1Twice: va.pocTwiceTicks, tp2Twice: 2 * va.valTicks))
                 }
                 if wasBelow && f.close >= belowLevel && f.low < belowLevel
                     && Confirmation.confirmsFailure(.long, f, config: config, instrument: instrument)
                 {
                     detections.failedBreakoutLong = true
-                    candidates.append(Candidate(setup: .failedBreakout, direction: .long,
-                                                stop: min(below.lowestLow, f.low) - buffer,
-                                                tp1Twice: va.pocTwiceTicks, tp2Twice: 2 * va.vahTicks))
+                    candidates.append(
+                        Candidate(
+                            setup: .failedBreakout, direction: .long,
+                            stop: min(below.lowestLow, f.low) - buffer,
+                            tp1Twice: va.pocTwiceTicks, tp2Twice: 2 * va.vahTicks))
                 }
             }
 
@@ -453,14 +471,17 @@ public struct Trader: Sendable, Codable {
                 if !side.running || side.level != r.level || (f.close - r.level) * d <= 0 || now > r.deadline {
                     pendingRetest = nil
                 } else if warm {
-                    let touched = r.direction == .long
+                    let touched =
+                        r.direction == .long
                         ? f.isAtMostCrossingDistance(above: r.level, f.low)
                         : f.isAtMostCrossingDistance(above: -r.level, -f.high)
                     if touched {
                         pendingRetest = nil
                         let stop = r.direction == .long ? f.low - buffer : f.high + buffer
-                        candidates.append(Candidate(setup: .breakout, direction: r.direction, stop: stop,
-                                                    breakoutLevel: r.level, fromRetest: true))
+                        candidates.append(
+                            Candidate(
+                                setup: .breakout, direction: r.direction, stop: stop,
+                                breakoutLevel: r.level, fromRetest: true))
                     }
                 }
             }
@@ -480,12 +501,15 @@ public struct Trader: Sendable, Codable {
                         detections.breakoutShort = true
                     }
                     if config.enableRetestMode {
-                        pendingRetest = PendingRetest(direction: direction, level: side.level,
-                                                      deadline: now + Millis(config.retestTimeoutMinutes) * millisPerMinute, setAt: now)
+                        pendingRetest = PendingRetest(
+                            direction: direction, level: side.level,
+                            deadline: now + Millis(config.retestTimeoutMinutes) * millisPerMinute, setAt: now)
                     } else {
                         let stop = direction == .long ? side.lowestLow - buffer : side.highestHigh + buffer
-                        candidates.append(Candidate(setup: .breakout, direction: direction, stop: stop,
-                                                    breakoutLevel: side.level))
+                        candidates.append(
+                            Candidate(
+                                setup: .breakout, direction: direction, stop: stop,
+                                breakoutLevel: side.level))
                     }
                 }
             }
@@ -534,13 +558,17 @@ public struct Trader: Sendable, Codable {
 
     /// Vetoes, position rules and sizing for the winning setup's candidates. Returns the action label (nil: HOLD),
     /// the reason and the order actions.
-    private mutating func decideEntry(_ group: [Candidate], _ f: MinuteFeatures, exitIssued: Bool) -> (String?, String, [OrderAction]) {
+    private mutating func decideEntry(_ group: [Candidate], _ f: MinuteFeatures, exitIssued: Bool) -> (
+        String?, String, [OrderAction]
+    ) {
         if Set(group.map(\.direction)).count > 1 { return (nil, "conflicting_signals", []) }
         var c = group[0]
         let now = f.decisionTs
         if killSwitchActive { return (nil, "kill_switch", []) }
         if let veto = entryVeto { return (nil, veto, []) }
-        guard let q = f.quote, now - q.ts <= Millis(config.staleFeedSeconds) * 1000 else { return (nil, "stale_data", []) }
+        guard let q = f.quote, now - q.ts <= Millis(config.staleFeedSeconds) * 1000 else {
+            return (nil, "stale_data", [])
+        }
         if workingEntry != nil { return (nil, "entry_working", []) }
         var flip = false
         if let p = position {
@@ -558,18 +586,24 @@ public struct Trader: Sendable, Codable {
         let useLimit = config.useLimitForEntry && !limitMarketable
         let expected = useLimit ? f.close : marketPrice
         // Targets are fixed at entry from this bar's value area; one that the entry already passed is no target.
-        if let tp2 = c.tp2Twice, (tp2 - 2 * expected) * c.direction.sign <= 0 { return (nil, "target_behind_entry", []) }
+        if let tp2 = c.tp2Twice, (tp2 - 2 * expected) * c.direction.sign <= 0 {
+            return (nil, "target_behind_entry", [])
+        }
         if let tp1 = c.tp1Twice, (tp1 - 2 * expected) * c.direction.sign <= 0 { c.tp1Twice = nil }
         let margin = min(equity, sizingEquityCap ?? .infinity) - initialMargin(includePosition: !flip)
-        guard let size = Sizing.size(direction: c.direction, entry: expected, stop: c.stop, availableMargin: margin,
-                                     config: config, instrument: instrument)
+        guard
+            let size = Sizing.size(
+                direction: c.direction, entry: expected, stop: c.stop, availableMargin: margin,
+                config: config, instrument: instrument)
         else { return (nil, "invalid_stop", []) }
         if size.leverageCapHit {
-            alerts.append(.leverageCapHit(ts: now, setup: c.setup, direction: c.direction, maxLeverage: config.maxLeverage))
+            alerts.append(
+                .leverageCapHit(ts: now, setup: c.setup, direction: c.direction, maxLeverage: config.maxLeverage))
         }
         let minLots = instrument.minQty.count(of: instrument.qtyStep) ?? 1
         guard size.lots >= max(minLots, 1) else { return (nil, "size_below_min", []) }
-        c.sizing = EntrySizing(availableMargin: margin, risk: margin * config.riskPct, leverageCapHit: size.leverageCapHit)
+        c.sizing = EntrySizing(
+            availableMargin: margin, risk: margin * config.riskPct, leverageCapHit: size.leverageCapHit)
 
         var actions: [OrderAction] = []
         if flip, var p = position, !p.closing {

@@ -125,29 +125,40 @@ public final class BybitRESTClient: @unchecked Sendable {
         let received = now()
         let nano = try result.string("timeNano")
         let serverMs: Int64
-        if let n = Int64(nano), nano.count >= 13 { serverMs = n / 1_000_000 } else { serverMs = try result.int64("timeSecond") * 1000 }
+        if let n = Int64(nano), nano.count >= 13 {
+            serverMs = n / 1_000_000
+        } else {
+            serverMs = try result.int64("timeSecond") * 1000
+        }
         let offset = serverMs - (sent + received) / 2
         lock.withLock { offsetMs = offset }
         return offset
     }
 
     public func instrumentInfo() throws(BybitError) -> InstrumentInfo {
-        let r = try call("GET", "/v5/market/instruments-info", [("category", config.category), ("symbol", config.symbol)], signed: false)
-        guard let item = try r.list("list").first else { throw r.fail("list", "is empty: unknown symbol \(config.symbol)") }
+        let r = try call(
+            "GET", "/v5/market/instruments-info", [("category", config.category), ("symbol", config.symbol)],
+            signed: false)
+        guard let item = try r.list("list").first else {
+            throw r.fail("list", "is empty: unknown symbol \(config.symbol)")
+        }
         let price = try item.object("priceFilter")
         let lot = try item.object("lotSizeFilter")
         return InstrumentInfo(
-            symbol: try item.string("symbol"), status: try item.string("status"), tickSize: try price.decimal("tickSize"),
+            symbol: try item.string("symbol"), status: try item.string("status"),
+            tickSize: try price.decimal("tickSize"),
             qtyStep: try lot.decimal("qtyStep"), minOrderQty: try lot.decimal("minOrderQty"),
             maxOrderQty: try lot.decimal("maxOrderQty"), maxMarketOrderQty: try lot.optionalDecimal("maxMktOrderQty")
         )
     }
 
     public func ticker() throws(BybitError) -> Ticker {
-        let r = try call("GET", "/v5/market/tickers", [("category", config.category), ("symbol", config.symbol)], signed: false)
+        let r = try call(
+            "GET", "/v5/market/tickers", [("category", config.category), ("symbol", config.symbol)], signed: false)
         guard let t = try r.list("list").first else { throw r.fail("list", "is empty") }
         return Ticker(
-            symbol: try t.string("symbol"), bid1Price: try t.decimal("bid1Price"), ask1Price: try t.decimal("ask1Price"),
+            symbol: try t.string("symbol"), bid1Price: try t.decimal("bid1Price"),
+            ask1Price: try t.decimal("ask1Price"),
             markPrice: try t.decimal("markPrice"), fundingRate: try t.optionalDecimal("fundingRate"),
             nextFundingTime: t.optionalString("nextFundingTime").flatMap { Int64($0) }
         )
@@ -155,8 +166,10 @@ public final class BybitRESTClient: @unchecked Sendable {
 
     /// The order book's best `limit` levels on each side (1-500 for linear; 25 by default).
     public func orderBook(limit: Int = 25) throws(BybitError) -> OrderBook {
-        let r = try call("GET", "/v5/market/orderbook", [("category", config.category), ("symbol", config.symbol), ("limit", String(limit))],
-                         signed: false)
+        let r = try call(
+            "GET", "/v5/market/orderbook",
+            [("category", config.category), ("symbol", config.symbol), ("limit", String(limit))],
+            signed: false)
         func levels(_ key: String) throws(BybitError) -> [OrderBook.Level] {
             var out: [OrderBook.Level] = []
             for (n, row) in try r.rows(key).enumerated() {
@@ -167,41 +180,58 @@ public final class BybitRESTClient: @unchecked Sendable {
             }
             return out
         }
-        return OrderBook(bids: try levels("b"), asks: try levels("a"), updateId: try r.int64("u"), ts: try r.int64("ts"))
+        return OrderBook(
+            bids: try levels("b"), asks: try levels("a"), updateId: try r.int64("u"), ts: try r.int64("ts"))
     }
 
-    public func fundingHistory(startTime: Int64, endTime: Int64, limit: Int = 200) throws(BybitError) -> [FundingRecord] {
-        let r = try call("GET", "/v5/market/funding/history", [
-            ("category", config.category), ("symbol", config.symbol), ("startTime", String(startTime)),
-            ("endTime", String(endTime)), ("limit", String(limit)),
-        ], signed: false)
+    public func fundingHistory(startTime: Int64, endTime: Int64, limit: Int = 200) throws(BybitError) -> [FundingRecord]
+    {
+        let r = try call(
+            "GET", "/v5/market/funding/history",
+            [
+                ("category", config.category), ("symbol", config.symbol), ("startTime", String(startTime)),
+                ("endTime", String(endTime)), ("limit", String(limit)),
+            ], signed: false)
         var out: [FundingRecord] = []
-        for f in try r.list("list") { out.append(FundingRecord(rate: try f.decimal("fundingRate"), ts: try f.int64("fundingRateTimestamp"))) }
+        for f in try r.list("list") {
+            out.append(FundingRecord(rate: try f.decimal("fundingRate"), ts: try f.int64("fundingRateTimestamp")))
+        }
         return out
     }
 
     public func recentTrades(limit: Int = 1000) throws(BybitError) -> [RecentTrade] {
-        let r = try call("GET", "/v5/market/recent-trade", [("category", config.category), ("symbol", config.symbol), ("limit", String(min(limit, 1000)))], signed: false)
+        let r = try call(
+            "GET", "/v5/market/recent-trade",
+            [("category", config.category), ("symbol", config.symbol), ("limit", String(min(limit, 1000)))],
+            signed: false)
         var out: [RecentTrade] = []
         for t in try r.list("list") {
-            out.append(RecentTrade(execId: try t.string("execId"), price: try t.decimal("price"), size: try t.decimal("size"),
-                                   side: try parseSide(try t.string("side"), t, "side"), time: try t.int64("time")))
+            out.append(
+                RecentTrade(
+                    execId: try t.string("execId"), price: try t.decimal("price"), size: try t.decimal("size"),
+                    side: try parseSide(try t.string("side"), t, "side"), time: try t.int64("time")))
         }
         return out
     }
 
     /// Candles, newest first as Bybit sends them.
     public func klines(interval: String, start: Int64, end: Int64, limit: Int = 200) throws(BybitError) -> [Kline] {
-        let r = try call("GET", "/v5/market/kline", [
-            ("category", config.category), ("symbol", config.symbol), ("interval", interval), ("start", String(start)),
-            ("end", String(end)), ("limit", String(limit)),
-        ], signed: false)
+        let r = try call(
+            "GET", "/v5/market/kline",
+            [
+                ("category", config.category), ("symbol", config.symbol), ("interval", interval),
+                ("start", String(start)),
+                ("end", String(end)), ("limit", String(limit)),
+            ], signed: false)
         var out: [Kline] = []
         for (i, row) in try r.rows("list").enumerated() {
-            guard row.count >= 7, let start = Int64(row[0]) else { throw r.fail("list[\(i)]", "is not [start, o, h, l, c, volume, turnover]") }
+            guard row.count >= 7, let start = Int64(row[0]) else {
+                throw r.fail("list[\(i)]", "is not [start, o, h, l, c, volume, turnover]")
+            }
             let d = row[1...6].compactMap { ScaledDecimal($0) }
             guard d.count == 6 else { throw r.fail("list[\(i)]", "has a value that is not a decimal") }
-            out.append(Kline(start: start, open: d[0], high: d[1], low: d[2], close: d[3], volume: d[4], turnover: d[5]))
+            out.append(
+                Kline(start: start, open: d[0], high: d[1], low: d[2], close: d[3], volume: d[4], turnover: d[5]))
         }
         return out
     }
@@ -213,7 +243,8 @@ public final class BybitRESTClient: @unchecked Sendable {
     }
 
     public func positions() throws(BybitError) -> [PositionInfo] {
-        let r = try call("GET", "/v5/position/list", [("category", config.category), ("symbol", config.symbol)], signed: true)
+        let r = try call(
+            "GET", "/v5/position/list", [("category", config.category), ("symbol", config.symbol)], signed: true)
         var out: [PositionInfo] = []
         for p in try r.list("list") { out.append(try PositionInfo(p)) }
         return out
@@ -223,11 +254,13 @@ public final class BybitRESTClient: @unchecked Sendable {
     /// duplicate (110072) is resolved by querying the order that already exists.
     public func createOrder(_ o: OrderRequest) throws(BybitError) -> OrderAck {
         guard o.hasValidLinkId else {
-            throw BybitError(.api(retCode: BybitRetCode.badParameter, retMsg: "orderLinkId"), endpoint: "POST /v5/order/create",
-                             message: "orderLinkId '\(o.orderLinkId)' is not 1-36 of [A-Za-z0-9_-]")
+            throw BybitError(
+                .api(retCode: BybitRetCode.badParameter, retMsg: "orderLinkId"), endpoint: "POST /v5/order/create",
+                message: "orderLinkId '\(o.orderLinkId)' is not 1-36 of [A-Za-z0-9_-]")
         }
         var body: [(String, JSONScalar)] = [
-            ("category", .string(config.category)), ("symbol", .string(config.symbol)), ("side", .string(o.side.bybitSide)),
+            ("category", .string(config.category)), ("symbol", .string(config.symbol)),
+            ("side", .string(o.side.bybitSide)),
             ("orderType", .string(o.orderType)), ("qty", .string(o.qty.description)),
         ]
         if let p = o.price { body.append(("price", .string(p.description))) }
@@ -239,7 +272,7 @@ public final class BybitRESTClient: @unchecked Sendable {
         do {
             let r = try call("POST", "/v5/order/create", body: body)
             return OrderAck(orderId: try r.string("orderId"), orderLinkId: try r.string("orderLinkId"))
-        } catch where error.retCode == BybitRetCode.duplicateOrderLinkId {
+        } catch  where error.retCode == BybitRetCode.duplicateOrderLinkId {
             // A retry of an order that already exists: it was accepted; report the existing one.
             guard let existing = try order(linkId: o.orderLinkId) else { throw error }
             return OrderAck(orderId: existing.orderId, orderLinkId: existing.orderLinkId)
@@ -247,16 +280,23 @@ public final class BybitRESTClient: @unchecked Sendable {
     }
 
     public func cancelOrder(linkId: String) throws(BybitError) -> OrderAck {
-        let r = try call("POST", "/v5/order/cancel", body: [
-            ("category", .string(config.category)), ("symbol", .string(config.symbol)), ("orderLinkId", .string(linkId)),
-        ])
+        let r = try call(
+            "POST", "/v5/order/cancel",
+            body: [
+                ("category", .string(config.category)), ("symbol", .string(config.symbol)),
+                ("orderLinkId", .string(linkId)),
+            ])
         return OrderAck(orderId: try r.string("orderId"), orderLinkId: try r.string("orderLinkId"))
     }
 
     public func cancelAll() throws(BybitError) -> [OrderAck] {
-        let r = try call("POST", "/v5/order/cancel-all", body: [("category", .string(config.category)), ("symbol", .string(config.symbol))])
+        let r = try call(
+            "POST", "/v5/order/cancel-all",
+            body: [("category", .string(config.category)), ("symbol", .string(config.symbol))])
         var out: [OrderAck] = []
-        for a in try r.list("list") { out.append(OrderAck(orderId: try a.string("orderId"), orderLinkId: try a.string("orderLinkId"))) }
+        for a in try r.list("list") {
+            out.append(OrderAck(orderId: try a.string("orderId"), orderLinkId: try a.string("orderLinkId")))
+        }
         return out
     }
 
@@ -284,7 +324,9 @@ public final class BybitRESTClient: @unchecked Sendable {
 
     /// Executions of every kind (trades, a stop's, funding, ADL, liquidation), oldest first, every page: since
     /// `startTime` (the exchange allows a span of 7 days), or of one order.
-    public func executions(linkId: String? = nil, orderId: String? = nil, startTime: Int64? = nil) throws(BybitError) -> [Execution] {
+    public func executions(linkId: String? = nil, orderId: String? = nil, startTime: Int64? = nil) throws(BybitError)
+        -> [Execution]
+    {
         var q: [(String, String)] = [("category", config.category), ("symbol", config.symbol)]
         if let linkId { q.append(("orderLinkId", linkId)) }
         if let orderId { q.append(("orderId", orderId)) }
@@ -292,7 +334,9 @@ public final class BybitRESTClient: @unchecked Sendable {
         if let startTime { q.append(("startTime", String(startTime))) }
         q.append(("limit", "100"))
         var out: [Execution] = []
-        try forEachPage("/v5/execution/list", q) { (item: JSONFields) throws(BybitError) in out.append(try Execution(item)) }
+        try forEachPage("/v5/execution/list", q) { (item: JSONFields) throws(BybitError) in
+            out.append(try Execution(item))
+        }
         return out.sorted { ($0.execTime, $0.execId) < ($1.execTime, $1.execId) }
     }
 
@@ -309,7 +353,7 @@ public final class BybitRESTClient: @unchecked Sendable {
         do {
             _ = try call("POST", "/v5/position/trading-stop", body: body)
             return true
-        } catch where error.retCode == BybitRetCode.tpslNotModified {
+        } catch  where error.retCode == BybitRetCode.tpslNotModified {
             return false
         }
     }
@@ -317,7 +361,9 @@ public final class BybitRESTClient: @unchecked Sendable {
     /// Every order a paginated order list answers, 50 a page.
     private func orderPages(_ path: String, _ query: [(String, String)]) throws(BybitError) -> [OrderInfo] {
         var out: [OrderInfo] = []
-        try forEachPage(path, query + [("limit", "50")]) { (item: JSONFields) throws(BybitError) in out.append(try OrderInfo(item)) }
+        try forEachPage(path, query + [("limit", "50")]) { (item: JSONFields) throws(BybitError) in
+            out.append(try OrderInfo(item))
+        }
         return out
     }
 
@@ -355,28 +401,38 @@ public final class BybitRESTClient: @unchecked Sendable {
             attempt += 1
             let banned = lock.withLock { bannedUntil }
             if now() < banned {
-                throw BybitError(.ipBanned(until: banned), endpoint: endpoint, message: "IP banned (HTTP 403); no calls until \(banned)")
+                throw BybitError(
+                    .ipBanned(until: banned), endpoint: endpoint,
+                    message: "IP banned (HTTP 403); no calls until \(banned)")
             }
             var headers = ["Content-Type: application/json"]
             if signed {
-                guard let credentials else { throw BybitError(.missingCredentials, endpoint: endpoint, message: "API key and secret are not set") }
+                guard let credentials else {
+                    throw BybitError(.missingCredentials, endpoint: endpoint, message: "API key and secret are not set")
+                }
                 let ts = now() + clockOffsetMs
                 let payload = method == "GET" ? queryString : (body ?? "")
-                let sign = BybitSigner.restSignature(timestamp: ts, apiKey: credentials.apiKey, recvWindow: config.recvWindowMs,
-                                                     payload: payload, secret: credentials.apiSecret)
-                headers += ["X-BAPI-API-KEY: \(credentials.apiKey)", "X-BAPI-TIMESTAMP: \(ts)",
-                            "X-BAPI-RECV-WINDOW: \(config.recvWindowMs)", "X-BAPI-SIGN: \(sign)", "X-BAPI-SIGN-TYPE: 2"]
+                let sign = BybitSigner.restSignature(
+                    timestamp: ts, apiKey: credentials.apiKey, recvWindow: config.recvWindowMs,
+                    payload: payload, secret: credentials.apiSecret)
+                headers += [
+                    "X-BAPI-API-KEY: \(credentials.apiKey)", "X-BAPI-TIMESTAMP: \(ts)",
+                    "X-BAPI-RECV-WINDOW: \(config.recvWindowMs)", "X-BAPI-SIGN: \(sign)", "X-BAPI-SIGN-TYPE: 2",
+                ]
             }
             let url = config.baseURL + path + (queryString.isEmpty ? "" : "?" + queryString)
             let reply: HTTPReply
             let sentAt = DispatchTime.now().uptimeNanoseconds
             /// One observation per exchange with the server.
             func observe(_ result: RESTObservation.Result, _ retCode: Int? = nil) {
-                observer?(RESTObservation(path: path, result: result, retCode: retCode,
-                                          seconds: Double(DispatchTime.now().uptimeNanoseconds - sentAt) / 1e9))
+                observer?(
+                    RESTObservation(
+                        path: path, result: result, retCode: retCode,
+                        seconds: Double(DispatchTime.now().uptimeNanoseconds - sentAt) / 1e9))
             }
             do {
-                reply = try transport.send(method: method, url: url, headers: headers, body: body.map { Array($0.utf8) })
+                reply = try transport.send(
+                    method: method, url: url, headers: headers, body: body.map { Array($0.utf8) })
             } catch {
                 observe(error.timedOut ? .timeout : .transportError)
                 if attempt < config.maxAttempts {
@@ -393,7 +449,9 @@ public final class BybitRESTClient: @unchecked Sendable {
             case 403:
                 let until = now() + config.banBackoffMs
                 lock.withLock { bannedUntil = until }
-                onAlert("Bybit answered HTTP 403 (IP rate limit or ban) on \(endpoint); no REST calls for \(config.banBackoffMs / 60_000) min")
+                onAlert(
+                    "Bybit answered HTTP 403 (IP rate limit or ban) on \(endpoint); no REST calls for \(config.banBackoffMs / 60_000) min"
+                )
                 throw BybitError(.ipBanned(until: until), endpoint: endpoint, message: "HTTP 403: IP rate limit or ban")
             case 429:
                 if attempt < config.maxAttempts, try waitForReset(reply, endpoint) { continue }
@@ -405,7 +463,9 @@ public final class BybitRESTClient: @unchecked Sendable {
                 }
                 throw BybitError(.http(reply.status), endpoint: endpoint, message: "server error")
             default:
-                throw BybitError(.http(reply.status), endpoint: endpoint, message: String(decoding: reply.body.prefix(200), as: UTF8.self))
+                throw BybitError(
+                    .http(reply.status), endpoint: endpoint,
+                    message: String(decoding: reply.body.prefix(200), as: UTF8.self))
             }
             guard let json = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any] else {
                 observe(.malformed)
@@ -487,7 +547,10 @@ func renderJSON(_ fields: [(String, JSONScalar)]) -> String {
         if i > 0 { out += "," }
         out += "\"\(k)\":"
         switch v {
-        case .string(let s): out += "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        case .string(let s):
+            out +=
+                "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                + "\""
         case .bool(let b): out += b ? "true" : "false"
         case .int(let n): out += String(n)
         }

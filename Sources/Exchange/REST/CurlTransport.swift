@@ -58,7 +58,8 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         init(limit: Int) { self.limit = limit }
     }
 
-    public func send(method: String, url: String, headers: [String], body: [UInt8]?) throws(TransportError) -> HTTPReply {
+    public func send(method: String, url: String, headers: [String], body: [UInt8]?) throws(TransportError) -> HTTPReply
+    {
         lock.lock()
         defer { lock.unlock() }
         let sink = Sink(limit: maxResponseBytes)
@@ -80,14 +81,18 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
                 sink.overflow = true
                 return 0  // aborts the transfer
             }
-            data!.withMemoryRebound(to: UInt8.self, capacity: n) { sink.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+            data!.withMemoryRebound(to: UInt8.self, capacity: n) {
+                sink.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: n))
+            }
             return n
         }
         at_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
         at_curl_setopt_header_function(handle) { data, size, count, context in
             let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
             let n = size * count
-            let line = data!.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+            let line = data!.withMemoryRebound(to: UInt8.self, capacity: n) {
+                String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
+            }
             if let colon = line.firstIndex(of: ":") {
                 let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
                 let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
@@ -109,7 +114,9 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         let code: CURLcode = payload.withUnsafeMutableBufferPointer { buffer in
             if method == "POST" {
                 at_curl_setopt_long(handle, CURLOPT_POST, 1)
-                at_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(buffer.baseAddress) ?? UnsafeMutableRawPointer(mutating: ""))
+                at_curl_setopt_pointer(
+                    handle, CURLOPT_POSTFIELDS,
+                    UnsafeMutableRawPointer(buffer.baseAddress) ?? UnsafeMutableRawPointer(mutating: ""))
                 at_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, buffer.count)
             } else if method != "GET" {
                 at_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
@@ -117,7 +124,8 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
             return curl_easy_perform(handle)
         }
         if sink.overflow {
-            throw TransportError(message: "\(method) \(url): reply larger than \(maxResponseBytes) bytes", timedOut: false)
+            throw TransportError(
+                message: "\(method) \(url): reply larger than \(maxResponseBytes) bytes", timedOut: false)
         }
         guard code == CURLE_OK else {
             let text = String(cString: curl_easy_strerror(code))

@@ -113,7 +113,9 @@ public struct OrderInfo: Sendable, Hashable {
     /// `New`, `PartiallyFilled`, `Untriggered`.
     public var isOpen: Bool { ["New", "PartiallyFilled", "Untriggered"].contains(orderStatus) }
     /// Filled, cancelled (possibly with fills), rejected or deactivated: nothing more will execute.
-    public var isFinal: Bool { ["Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled"].contains(orderStatus) }
+    public var isFinal: Bool {
+        ["Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled"].contains(orderStatus)
+    }
     /// A conditional order (the position's stop or target, or another stop order).
     public var isConditional: Bool { !stopOrderType.isEmpty }
 }
@@ -197,7 +199,8 @@ extension Direction {
 
 extension WalletBalance {
     public init(_ w: JSONFields) throws(BybitError) {
-        self.init(totalEquity: try w.decimal("totalEquity"), totalAvailableBalance: try w.decimal("totalAvailableBalance"))
+        self.init(
+            totalEquity: try w.decimal("totalEquity"), totalAvailableBalance: try w.decimal("totalAvailableBalance"))
     }
 }
 
@@ -205,8 +208,10 @@ extension PositionInfo {
     public init(_ p: JSONFields) throws(BybitError) {
         let sideText = p.optionalString("side")
         self.init(
-            symbol: try p.string("symbol"), side: try sideText.map { s throws(BybitError) in try parseSide(s, p, "side") },
-            size: try p.decimal("size"), avgPrice: try p.optionalDecimal("avgPrice"), markPrice: try p.optionalDecimal("markPrice"),
+            symbol: try p.string("symbol"),
+            side: try sideText.map { s throws(BybitError) in try parseSide(s, p, "side") },
+            size: try p.decimal("size"), avgPrice: try p.optionalDecimal("avgPrice"),
+            markPrice: try p.optionalDecimal("markPrice"),
             unrealisedPnl: try p.optionalDecimal("unrealisedPnl"), positionIdx: try p.int64("positionIdx"),
             stopLoss: try p.optionalDecimal("stopLoss"), takeProfit: try p.optionalDecimal("takeProfit")
         )
@@ -233,7 +238,8 @@ extension OrderInfo {
 extension Execution {
     public init(_ e: JSONFields) throws(BybitError) {
         self.init(
-            execId: try e.string("execId"), orderId: try e.string("orderId"), orderLinkId: e.optionalString("orderLinkId") ?? "",
+            execId: try e.string("execId"), orderId: try e.string("orderId"),
+            orderLinkId: e.optionalString("orderLinkId") ?? "",
             side: try parseSide(try e.string("side"), e, "side"), execPrice: try e.decimal("execPrice"),
             execQty: try e.decimal("execQty"), execFee: try e.decimal("execFee"), execType: try e.string("execType"),
             isMaker: (try? e.bool("isMaker")) ?? false, execTime: try e.int64("execTime"),

@@ -1,5 +1,5 @@
-import Foundation
 import Exchange
+import Foundation
 
 /// A small HTTP/1.1 server on loopback for the simulated venue: one thread per connection, keep-alive,
 /// `Content-Length` bodies. Connection-level faults (a stalled or dropped reply) are what it must control exactly,
@@ -33,7 +33,9 @@ public final class SimHTTPServer: @unchecked Sendable {
         addr.sin_port = port.bigEndian
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 128) == 0 else {
             let message = String(cString: strerror(errno))
@@ -107,7 +109,9 @@ public final class SimHTTPServer: @unchecked Sendable {
             }
             guard let (req, used) = request else { return }
             buffer.removeFirst(used)
-            if req.headers["upgrade"]?.lowercased() == "websocket", let key = req.headers["sec-websocket-key"], let ws = webSocketHandler {
+            if req.headers["upgrade"]?.lowercased() == "websocket", let key = req.headers["sec-websocket-key"],
+                let ws = webSocketHandler
+            {
                 let connection = WebSocketConnection(fd: fd, leftover: buffer)
                 guard connection.handshake(key: key) else { return }
                 ws(req, connection)
@@ -159,7 +163,10 @@ public final class SimHTTPServer: @unchecked Sendable {
             query = ""
         }
         let body = Array(bytes[bodyStart..<(bodyStart + length)])
-        return (SimRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body), bodyStart + length)
+        return (
+            SimRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body),
+            bodyStart + length
+        )
     }
 
     private func findHeaderEnd(_ b: [UInt8]) -> Int? {

@@ -29,16 +29,27 @@ extension SimVenue {
         streamLoop(ws, connectionId: connectionId) { op, reqId, o in
             switch op {
             case "ping":
-                ws.send(#"{"success":true,"ret_msg":"pong","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"ping"}"#)
+                ws.send(
+                    #"{"success":true,"ret_msg":"pong","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"ping"}"#)
             case "subscribe":
                 let args = (o["args"] as? [String]) ?? []
                 var ok = !args.isEmpty
                 for a in args {
-                    if a == "publicTrade.\(symbol)" { trades = true } else if a == "orderbook.1.\(symbol)" { book = true } else { ok = false }
+                    if a == "publicTrade.\(symbol)" {
+                        trades = true
+                    } else if a == "orderbook.1.\(symbol)" {
+                        book = true
+                    } else {
+                        ok = false
+                    }
                 }
-                ws.send(#"{"success":\#(ok),"ret_msg":"\#(ok ? "" : "error:handler not found")","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"subscribe"}"#)
+                ws.send(
+                    #"{"success":\#(ok),"ret_msg":"\#(ok ? "" : "error:handler not found")","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"subscribe"}"#
+                )
             default:
-                ws.send(#"{"success":false,"ret_msg":"error:unknown op","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"\#(op)"}"#)
+                ws.send(
+                    #"{"success":false,"ret_msg":"error:unknown op","conn_id":"\#(connectionId)","req_id":"\#(reqId)","op":"\#(op)"}"#
+                )
             }
         } push: {
             let now = wallClockMillis()
@@ -63,15 +74,18 @@ extension SimVenue {
     /// The loop every simulated stream runs: the drop and stall faults, a read every 10 ms, client ops (JSON with
     /// `op` and `req_id`) to `handle`, then `push` (false ends the stream).
     private func streamLoop(
-        _ ws: WebSocketConnection, connectionId: String, isPrivate: Bool = false, handle: (String, String, [String: Any]) -> Void,
+        _ ws: WebSocketConnection, connectionId: String, isPrivate: Bool = false,
+        handle: (String, String, [String: Any]) -> Void,
         push: () -> Bool
     ) {
         let (generation, privateGeneration) = lock.withLock { (webSocketDropGeneration, privateDropGeneration) }
         while true {
             let (dropped, stalled) = lock.withLock {
-                (webSocketDropGeneration != generation
-                    || (isPrivate && (privateDropGeneration != privateGeneration || faults.cutPrivateStreams)),
-                 faults.stallWebSockets || (isPrivate && faults.stallPrivateStreams))
+                (
+                    webSocketDropGeneration != generation
+                        || (isPrivate && (privateDropGeneration != privateGeneration || faults.cutPrivateStreams)),
+                    faults.stallWebSockets || (isPrivate && faults.stallPrivateStreams)
+                )
             }
             if dropped {
                 ws.drop()
@@ -85,8 +99,12 @@ extension SimVenue {
             case .close: return
             case .ping, .idle: break
             case .text(let text):
-                guard let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any], let op = o["op"] as? String else {
-                    ws.send(#"{"success":false,"ret_msg":"error:request not valid JSON","conn_id":"\#(connectionId)","op":""}"#)
+                guard let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+                    let op = o["op"] as? String
+                else {
+                    ws.send(
+                        #"{"success":false,"ret_msg":"error:request not valid JSON","conn_id":"\#(connectionId)","op":""}"#
+                    )
                     continue
                 }
                 handle(op, (o["req_id"] as? String) ?? "", o)
@@ -105,14 +123,16 @@ extension SimVenue {
                 #"{"T":\#(t.ts),"s":"\#(i.symbol)","S":"\#(side)","v":"\#(formatScaled(t.size * i.qtyStep.mantissa, scale: i.qtyStep.scale))","p":"\#(formatScaled(t.price * i.tick.mantissa, scale: i.tick.scale))","L":"ZeroPlusTick","i":"\#(t.ts)-\#(n)","BT":false}"#
             )
         }
-        return #"{"topic":"publicTrade.\#(i.symbol)","type":"snapshot","ts":\#(now),"data":[\#(items.joined(separator: ","))]}"#
+        return
+            #"{"topic":"publicTrade.\#(i.symbol)","type":"snapshot","ts":\#(now),"data":[\#(items.joined(separator: ","))]}"#
     }
 
     public func bookMessage(_ q: QuoteEvent, updateId: Int64, now: Int64) -> String {
         let i = config.instrument
         func px(_ t: Ticks) -> String { formatScaled(t * i.tick.mantissa, scale: i.tick.scale) }
         func sz(_ l: Lots) -> String { formatScaled(l * i.qtyStep.mantissa, scale: i.qtyStep.scale) }
-        return #"{"topic":"orderbook.1.\#(i.symbol)","type":"snapshot","ts":\#(now),"data":{"s":"\#(i.symbol)","b":[["\#(px(q.bidPrice))","\#(sz(q.bidSize))"]],"a":[["\#(px(q.askPrice))","\#(sz(q.askSize))"]],"u":\#(updateId),"seq":\#(updateId)},"cts":\#(q.ts)}"#
+        return
+            #"{"topic":"orderbook.1.\#(i.symbol)","type":"snapshot","ts":\#(now),"data":{"s":"\#(i.symbol)","b":[["\#(px(q.bidPrice))","\#(sz(q.bidSize))"]],"a":[["\#(px(q.askPrice))","\#(sz(q.askSize))"]],"u":\#(updateId),"seq":\#(updateId)},"cts":\#(q.ts)}"#
     }
 
     /// Serves `/v5/private`: `auth` (signature of `GET/realtime<expires>` under the key's secret, expiry in the
@@ -125,7 +145,9 @@ extension SimVenue {
             let args = (o["args"] as? [Any]) ?? []
             switch op {
             case "ping":
-                ws.send(#"{"req_id":"\#(reqId)","op":"pong","args":["\#(wallClockMillis())"],"conn_id":"\#(connectionId)"}"#)
+                ws.send(
+                    #"{"req_id":"\#(reqId)","op":"pong","args":["\#(wallClockMillis())"],"conn_id":"\#(connectionId)"}"#
+                )
             case "auth":
                 var message = "Params Error"
                 if args.count == 3, let key = args[0] as? String, let secret = config.keys[key],
@@ -144,13 +166,17 @@ extension SimVenue {
                         message = "Invalid sign"
                     }
                 }
-                ws.send(#"{"success":\#(authed),"ret_msg":"\#(message)","op":"auth","conn_id":"\#(connectionId)","req_id":"\#(reqId)"}"#)
+                ws.send(
+                    #"{"success":\#(authed),"ret_msg":"\#(message)","op":"auth","conn_id":"\#(connectionId)","req_id":"\#(reqId)"}"#
+                )
             case "subscribe":
                 let names = args.compactMap { $0 as? String }
                 let known: Set<String> = ["order", "execution", "position", "wallet"]
                 let ok = authed && !names.isEmpty && names.allSatisfy { known.contains($0) }
                 if ok { topics.formUnion(names) }
-                ws.send(#"{"success":\#(ok),"ret_msg":"\#(ok ? "" : authed ? "error:handler not found" : "Request not authorized")","op":"subscribe","conn_id":"\#(connectionId)","req_id":"\#(reqId)"}"#)
+                ws.send(
+                    #"{"success":\#(ok),"ret_msg":"\#(ok ? "" : authed ? "error:handler not found" : "Request not authorized")","op":"subscribe","conn_id":"\#(connectionId)","req_id":"\#(reqId)"}"#
+                )
             default:
                 ws.send(#"{"success":false,"ret_msg":"error:unknown op","op":"\#(op)","conn_id":"\#(connectionId)"}"#)
             }
@@ -167,7 +193,10 @@ extension SimVenue {
                 case .wallet: (topic, payload) = ("wallet", lock.withLock { walletJSON() })
                 }
                 guard topics.contains(topic) else { continue }
-                let message: [String: Any] = ["id": "\(connectionId)-\(cursor)", "topic": topic, "creationTime": wallClockMillis(), "data": [payload]]
+                let message: [String: Any] = [
+                    "id": "\(connectionId)-\(cursor)", "topic": topic, "creationTime": wallClockMillis(),
+                    "data": [payload],
+                ]
                 guard let data = try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys]),
                     ws.send(String(decoding: data, as: UTF8.self))
                 else { return false }
@@ -182,5 +211,9 @@ final class ConnectionIds: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
     private var n = 0
-    func next() -> String { lock.withLock { n += 1; return "sim-conn-\(n)" } }
+    func next() -> String {
+        lock.withLock {
+            n += 1; return "sim-conn-\(n)"
+        }
+    }
 }

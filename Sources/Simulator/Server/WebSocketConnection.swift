@@ -28,7 +28,8 @@ public final class WebSocketConnection: @unchecked Sendable {
 
     /// Answers the upgrade request.
     func handshake(key: String) -> Bool {
-        let reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let reply =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Accept: \(Self.acceptKey(key))\r\n\r\n"
         return writeAll(Array(reply.utf8))
     }

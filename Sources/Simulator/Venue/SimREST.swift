@@ -59,8 +59,9 @@ extension SimVenue {
         // Injected HTTP failures and retCodes come before anything else (the request is not processed).
         if faults.failNextHTTPCount > 0, let status = faults.failNextHTTPStatus {
             faults.failNextHTTPCount -= 1
-            return SimReply(status: status, headers: limitHeaders(key: "ip", path: r.path, serverTime: serverTime, count: false),
-                            body: Array("<html>\(status)</html>".utf8))
+            return SimReply(
+                status: status, headers: limitHeaders(key: "ip", path: r.path, serverTime: serverTime, count: false),
+                body: Array("<html>\(status)</html>".utf8))
         }
         if faults.failNextCount > 0, let code = faults.failNextRetCode {
             faults.failNextCount -= 1
@@ -71,7 +72,8 @@ extension SimVenue {
         var key = "public"
         if isPrivate {
             switch authenticate(r, serverTime: serverTime) {
-            case .failure(let rejection): return envelope(rejection.retCode, rejection.message, [:], r.path, "public", serverTime)
+            case .failure(let rejection):
+                return envelope(rejection.retCode, rejection.message, [:], r.path, "public", serverTime)
             case .success(let k): key = k
             }
         }
@@ -101,22 +103,37 @@ extension SimVenue {
         case ("GET", "/v5/market/time"):
             return ok(["timeSecond": String(serverTime / 1000), "timeNano": String(serverTime) + "000000"])
         case ("GET", "/v5/market/instruments-info"):
-            return ok(["category": "linear", "list": [[
-                "symbol": i.symbol, "status": "Trading", "contractType": "LinearPerpetual",
-                "priceFilter": ["tickSize": i.tick.description, "minPrice": i.tick.description, "maxPrice": "1999999.8"],
-                "lotSizeFilter": ["qtyStep": i.qtyStep.description, "minOrderQty": i.minQty.description,
-                                  "maxOrderQty": size(config.maxOrderQty), "maxMktOrderQty": size(config.maxMarketOrderQty)],
-            ]]])
+            return ok([
+                "category": "linear",
+                "list": [
+                    [
+                        "symbol": i.symbol, "status": "Trading", "contractType": "LinearPerpetual",
+                        "priceFilter": [
+                            "tickSize": i.tick.description, "minPrice": i.tick.description, "maxPrice": "1999999.8",
+                        ],
+                        "lotSizeFilter": [
+                            "qtyStep": i.qtyStep.description, "minOrderQty": i.minQty.description,
+                            "maxOrderQty": size(config.maxOrderQty), "maxMktOrderQty": size(config.maxMarketOrderQty),
+                        ],
+                    ]
+                ],
+            ])
         case ("GET", "/v5/market/tickers"):
             guard let q = quote else { return fail(10016, "no market yet") }
             let next = ((marketTime / 28_800_000) + 1) * 28_800_000
-            return ok(["category": "linear", "list": [[
-                "symbol": i.symbol, "bid1Price": price(q.bidPrice), "ask1Price": price(q.askPrice),
-                "bid1Size": size(q.bidSize), "ask1Size": size(q.askSize),
-                "markPrice": formatScaled((q.bidPrice + q.askPrice) * 5 * i.tick.mantissa, scale: i.tick.scale + 1),
-                "lastPrice": recentTrades.last.map { price($0.price) } ?? price(q.bidPrice),
-                "fundingRate": formatNumber(config.fundingRate8hBps / 10_000), "nextFundingTime": String(next),
-            ]]])
+            return ok([
+                "category": "linear",
+                "list": [
+                    [
+                        "symbol": i.symbol, "bid1Price": price(q.bidPrice), "ask1Price": price(q.askPrice),
+                        "bid1Size": size(q.bidSize), "ask1Size": size(q.askSize),
+                        "markPrice": formatScaled(
+                            (q.bidPrice + q.askPrice) * 5 * i.tick.mantissa, scale: i.tick.scale + 1),
+                        "lastPrice": recentTrades.last.map { price($0.price) } ?? price(q.bidPrice),
+                        "fundingRate": formatNumber(config.fundingRate8hBps / 10_000), "nextFundingTime": String(next),
+                    ]
+                ],
+            ])
         case ("GET", "/v5/market/orderbook"):
             // The venue's book as its matching sees it: the L1, then one tick worse per level with the top size.
             guard let q = quote else { return fail(10016, "no market yet") }
@@ -124,21 +141,29 @@ extension SimVenue {
             guard limit >= 1 && limit <= 500 else { return fail(10001, "limit must be 1-500") }
             let bids = (0..<Int64(limit)).map { [price(q.bidPrice - $0), size(max(1, q.bidSize))] }
             let asks = (0..<Int64(limit)).map { [price(q.askPrice + $0), size(max(1, q.askSize))] }
-            return ok(["s": i.symbol, "b": bids, "a": asks, "ts": marketTime, "u": bookUpdateId, "seq": bookUpdateId, "cts": q.ts])
+            return ok([
+                "s": i.symbol, "b": bids, "a": asks, "ts": marketTime, "u": bookUpdateId, "seq": bookUpdateId,
+                "cts": q.ts,
+            ])
         case ("GET", "/v5/market/funding/history"):
             let start = Int64(params["startTime"] ?? "") ?? .min
             let end = Int64(params["endTime"] ?? "") ?? .max
             let limit = Int(params["limit"] ?? "") ?? 200
             let rows = fundingHistory.filter { $0.ts >= start && $0.ts <= end }.suffix(limit).reversed()
-            return ok(["category": "linear", "list": rows.map {
-                ["symbol": i.symbol, "fundingRate": formatNumber($0.rate), "fundingRateTimestamp": String($0.ts)]
-            }])
+            return ok([
+                "category": "linear",
+                "list": rows.map {
+                    ["symbol": i.symbol, "fundingRate": formatNumber($0.rate), "fundingRateTimestamp": String($0.ts)]
+                },
+            ])
         case ("GET", "/v5/market/recent-trade"):
             let limit = Int(params["limit"] ?? "") ?? 500
             guard (1...1000).contains(limit) else { return fail(10001, "limit must be 1-1000") }
             let trades = recentTrades.suffix(limit).reversed().enumerated().map { (n, t) -> [String: Any] in
-                ["execId": "t-\(tradeSeq - n)", "symbol": i.symbol, "price": price(t.price), "size": size(t.size),
-                 "side": t.side == .sell ? "Sell" : "Buy", "time": String(t.ts), "isBlockTrade": false]
+                [
+                    "execId": "t-\(tradeSeq - n)", "symbol": i.symbol, "price": price(t.price), "size": size(t.size),
+                    "side": t.side == .sell ? "Sell" : "Buy", "time": String(t.ts), "isBlockTrade": false,
+                ]
             }
             return ok(["category": "linear", "list": trades])
         case ("GET", "/v5/market/kline"):
@@ -149,7 +174,10 @@ extension SimVenue {
             guard (1...1000).contains(limit) else { return fail(10001, "limit must be 1-1000") }
             guard start <= end else { return fail(10001, "start must not be after end") }
             let rows = candles.filter { $0.start >= start && $0.start <= end }.suffix(limit).reversed().map {
-                [String($0.start), price($0.o), price($0.h), price($0.l), price($0.c), size($0.volume), formatNumber($0.turnover)]
+                [
+                    String($0.start), price($0.o), price($0.h), price($0.l), price($0.c), size($0.volume),
+                    formatNumber($0.turnover),
+                ]
             }
             return ok(["category": "linear", "symbol": i.symbol, "list": rows])
         case ("GET", "/v5/account/wallet-balance"):
@@ -157,21 +185,30 @@ extension SimVenue {
         case ("GET", "/v5/position/list"):
             if hedgeMode {
                 // Hedge mode lists one row per side (1 long, 2 short); this venue keeps them flat.
-                return ok(["category": "linear", "list": [1, 2].map { idx -> [String: Any] in
-                    var row = positionJSON()
-                    row["positionIdx"] = idx
-                    row["side"] = ""
-                    row["size"] = "0"
-                    return row
-                }])
+                return ok([
+                    "category": "linear",
+                    "list": [1, 2].map { idx -> [String: Any] in
+                        var row = positionJSON()
+                        row["positionIdx"] = idx
+                        row["side"] = ""
+                        row["size"] = "0"
+                        return row
+                    },
+                ])
             }
             return ok(["category": "linear", "list": [positionJSON()]])
         case ("POST", "/v5/order/create"):
-            guard let sideText = params["side"], let side = sideText == "Buy" ? Direction.long : sideText == "Sell" ? .short : nil else {
+            guard let sideText = params["side"],
+                let side = sideText == "Buy" ? Direction.long : sideText == "Sell" ? .short : nil
+            else {
                 return fail(10001, "side must be Buy or Sell")
             }
-            guard let type = params["orderType"], type == "Market" || type == "Limit" else { return fail(10001, "orderType must be Market or Limit") }
-            guard let qtyText = params["qty"], let qd = ScaledDecimal(qtyText), let qty = i.lots(qd) else { return fail(10001, "qty invalid") }
+            guard let type = params["orderType"], type == "Market" || type == "Limit" else {
+                return fail(10001, "orderType must be Market or Limit")
+            }
+            guard let qtyText = params["qty"], let qd = ScaledDecimal(qtyText), let qty = i.lots(qd) else {
+                return fail(10001, "qty invalid")
+            }
             var px: Ticks?
             if let p = params["price"], !p.isEmpty {
                 guard let d = ScaledDecimal(p), let t = i.ticks(d) else { return fail(10001, "price invalid") }
@@ -181,8 +218,10 @@ extension SimVenue {
             guard link.count <= 36 else { return fail(10001, "orderLinkId too long") }
             guard positionIdxFits(params) else { return fail(10001, "position idx not match position mode") }
             do {
-                let o = try place(linkId: link.isEmpty ? "auto-\(orderSeq + 1)" : link, side: side, type: type, qty: qty,
-                                  price: type == "Limit" ? px : nil, reduceOnly: params["reduceOnly"] == "true", timeInForce: params["timeInForce"])
+                let o = try place(
+                    linkId: link.isEmpty ? "auto-\(orderSeq + 1)" : link, side: side, type: type, qty: qty,
+                    price: type == "Limit" ? px : nil, reduceOnly: params["reduceOnly"] == "true",
+                    timeInForce: params["timeInForce"])
                 return ok(["orderId": o.orderId, "orderLinkId": o.orderLinkId])
             } catch {
                 return fail(error.retCode, error.message)
@@ -195,7 +234,9 @@ extension SimVenue {
                 return fail(error.retCode, error.message)
             }
         case ("POST", "/v5/order/cancel-all"):
-            return ok(["list": cancelAll().map { ["orderId": $0.orderId, "orderLinkId": $0.orderLinkId] }, "success": "1"])
+            return ok([
+                "list": cancelAll().map { ["orderId": $0.orderId, "orderLinkId": $0.orderLinkId] }, "success": "1",
+            ])
         case ("GET", "/v5/order/realtime"), ("GET", "/v5/order/history"):
             // Realtime: open orders (active and the position's conditional ones, without orderFilter) unless
             // openOnly=1; an order asked for by id is found whatever its state. History: closed ones.
@@ -226,7 +267,9 @@ extension SimVenue {
             let endParam = params["endTime"].flatMap { Int64($0) }
             let end = endParam ?? startParam.map { $0 + 7 * 86_400_000 } ?? marketTime
             let start = startParam ?? (end - 7 * 86_400_000)
-            guard end - start <= 7 * 86_400_000 else { return fail(10001, "startTime and endTime must be within 7 days") }
+            guard end - start <= 7 * 86_400_000 else {
+                return fail(10001, "startTime and endTime must be within 7 days")
+            }
             list = list.filter { $0.ts >= start && $0.ts <= end }
             return page(list.reversed().map(executionJSON), params, maxLimit: 100, ok: ok, fail: fail)
         case ("POST", "/v5/position/trading-stop"):
@@ -251,10 +294,16 @@ extension SimVenue {
                 let mark2 = q.bidPrice + q.askPrice
                 let long = positionLots > 0
                 if let sl, long ? 2 * sl >= mark2 : 2 * sl <= mark2 {
-                    return fail(10001, "StopLoss:\(price(sl)) set for \(long ? "Buy" : "Sell") position should be \(long ? "lower" : "higher") than base_price")
+                    return fail(
+                        10001,
+                        "StopLoss:\(price(sl)) set for \(long ? "Buy" : "Sell") position should be \(long ? "lower" : "higher") than base_price"
+                    )
                 }
                 if let tp, long ? 2 * tp <= mark2 : 2 * tp >= mark2 {
-                    return fail(10001, "TakeProfit:\(price(tp)) set for \(long ? "Buy" : "Sell") position should be \(long ? "higher" : "lower") than base_price")
+                    return fail(
+                        10001,
+                        "TakeProfit:\(price(tp)) set for \(long ? "Buy" : "Sell") position should be \(long ? "higher" : "lower") than base_price"
+                    )
                 }
             }
             guard setPositionLevels(stopLoss: sl, takeProfit: tp) else { return fail(34040, "not modified") }
@@ -274,7 +323,9 @@ extension SimVenue {
         guard limit >= 1 && limit <= maxLimit else { return fail(10001, "limit must be 1-\(maxLimit)") }
         var offset = 0
         if let c = params["cursor"], !c.isEmpty {
-            guard c.hasPrefix("page:"), let n = Int(c.dropFirst(5)), n >= 0 else { return fail(10001, "cursor invalid") }
+            guard c.hasPrefix("page:"), let n = Int(c.dropFirst(5)), n >= 0 else {
+                return fail(10001, "cursor invalid")
+            }
             offset = n
         }
         let slice = Array(rows.dropFirst(offset).prefix(limit))
@@ -292,8 +343,9 @@ extension SimVenue {
     /// `POST /sim/restart` (next book message `u = 1`), `GET /sim/state`.
     private func control(_ r: SimRequest) -> SimReply {
         func json(_ o: [String: Any]) -> SimReply {
-            SimReply(status: 200, headers: [("Content-Type", "application/json")],
-                     body: [UInt8]((try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data()))
+            SimReply(
+                status: 200, headers: [("Content-Type", "application/json")],
+                body: [UInt8]((try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data()))
         }
         switch (r.method, r.path) {
         case ("POST", "/sim/faults"):
@@ -325,13 +377,22 @@ extension SimVenue {
             let p = parseBody(r.body)
             var lots: Lots?
             if let text = p["qty"] {
-                guard let d = ScaledDecimal(text), let l = config.instrument.lots(d) else { return json(["ok": false, "error": "qty invalid"]) }
+                guard let d = ScaledDecimal(text), let l = config.instrument.lots(d) else {
+                    return json(["ok": false, "error": "qty invalid"])
+                }
                 lots = l
             }
             let type = p["execType"] ?? "AdlTrade"
-            guard ["AdlTrade", "BustTrade"].contains(type) else { return json(["ok": false, "error": "execType must be AdlTrade or BustTrade"]) }
-            guard let e = forceCloseLocked(lots: lots, execType: type) else { return json(["ok": false, "error": "no position"]) }
-            return json(["ok": true, "execId": e.execId, "qty": formatScaled(e.qty * config.instrument.qtyStep.mantissa, scale: config.instrument.qtyStep.scale)])
+            guard ["AdlTrade", "BustTrade"].contains(type) else {
+                return json(["ok": false, "error": "execType must be AdlTrade or BustTrade"])
+            }
+            guard let e = forceCloseLocked(lots: lots, execType: type) else {
+                return json(["ok": false, "error": "no position"])
+            }
+            return json([
+                "ok": true, "execId": e.execId,
+                "qty": formatScaled(e.qty * config.instrument.qtyStep.mantissa, scale: config.instrument.qtyStep.scale),
+            ])
         case ("POST", "/sim/account"):
             // {"hedgeMode": true}: the account's position mode.
             let p = parseBody(r.body)
@@ -342,9 +403,13 @@ extension SimVenue {
             bookUpdateId = 0
             return json(["ok": true])
         case ("GET", "/sim/state"):
-            return json(["marketTime": marketTime, "positionLots": positionLots, "orders": orders.count,
-                         "openOrders": orders.values.filter(\.isOpen).count, "executions": executions.count, "balance": balance,
-                         "stopLoss": stopLoss.map { formatScaled($0 * config.instrument.tick.mantissa, scale: config.instrument.tick.scale) } ?? ""])
+            return json([
+                "marketTime": marketTime, "positionLots": positionLots, "orders": orders.count,
+                "openOrders": orders.values.filter(\.isOpen).count, "executions": executions.count, "balance": balance,
+                "stopLoss": stopLoss.map {
+                    formatScaled($0 * config.instrument.tick.mantissa, scale: config.instrument.tick.scale)
+                } ?? "",
+            ])
         default:
             return SimReply(status: 404, headers: [], body: Array("not found".utf8))
         }
@@ -360,20 +425,34 @@ extension SimVenue {
         }
         let recv = Int64(r.headers["x-bapi-recv-window"] ?? "5000") ?? 5000
         guard serverTime - recv <= ts && ts < serverTime + 1000 else {
-            return .failure(Rejection(retCode: 10002, message: "invalid request, please check your server timestamp or recv_window param. req_timestamp[\(ts)],server_timestamp[\(serverTime)],recv_window[\(recv)]"))
+            return .failure(
+                Rejection(
+                    retCode: 10002,
+                    message:
+                        "invalid request, please check your server timestamp or recv_window param. req_timestamp[\(ts)],server_timestamp[\(serverTime)],recv_window[\(recv)]"
+                ))
         }
         let payload = r.method == "GET" ? r.query : String(decoding: r.body, as: UTF8.self)
-        let expected = BybitSigner.restSignature(timestamp: ts, apiKey: key, recvWindow: Int(recv), payload: payload, secret: secret)
+        let expected = BybitSigner.restSignature(
+            timestamp: ts, apiKey: key, recvWindow: Int(recv), payload: payload, secret: secret)
         guard r.headers["x-bapi-sign"] == expected else {
-            return .failure(Rejection(retCode: 10004, message: "error sign! origin_string[\(tsText)\(key)\(recv)\(payload)]"))
+            return .failure(
+                Rejection(retCode: 10004, message: "error sign! origin_string[\(tsText)\(key)\(recv)\(payload)]"))
         }
         return .success(key)
     }
 
-    private func envelope(_ code: Int, _ message: String, _ result: [String: Any], _ path: String, _ key: String, _ serverTime: Int64) -> SimReply {
-        let object: [String: Any] = ["retCode": code, "retMsg": message, "result": result, "retExtInfo": [String: Any](), "time": serverTime]
+    private func envelope(
+        _ code: Int, _ message: String, _ result: [String: Any], _ path: String, _ key: String, _ serverTime: Int64
+    ) -> SimReply {
+        let object: [String: Any] = [
+            "retCode": code, "retMsg": message, "result": result, "retExtInfo": [String: Any](), "time": serverTime,
+        ]
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return SimReply(status: 200, headers: [("Content-Type", "application/json")] + limitHeaders(key: key, path: path, serverTime: serverTime, count: false), body: [UInt8](body))
+        return SimReply(
+            status: 200,
+            headers: [("Content-Type", "application/json")]
+                + limitHeaders(key: key, path: path, serverTime: serverTime, count: false), body: [UInt8](body))
     }
 
     private func limitHeaders(key: String, path: String, serverTime: Int64, count: Bool) -> [(String, String)] {
@@ -390,8 +469,12 @@ extension SimVenue {
         return [
             "accountType": "UNIFIED", "totalEquity": formatNumber(eq), "totalWalletBalance": formatNumber(balance),
             "totalAvailableBalance": formatNumber(availableBalance()),
-            "coin": [["coin": "USDT", "equity": formatNumber(eq), "walletBalance": formatNumber(balance),
-                      "unrealisedPnl": formatNumber(unrealised())]],
+            "coin": [
+                [
+                    "coin": "USDT", "equity": formatNumber(eq), "walletBalance": formatNumber(balance),
+                    "unrealisedPnl": formatNumber(unrealised()),
+                ]
+            ],
         ]
     }
 
@@ -399,11 +482,16 @@ extension SimVenue {
         let i = config.instrument
         let size = formatScaled(abs(positionLots) * i.qtyStep.mantissa, scale: i.qtyStep.scale)
         var avg = "0"
-        if positionLots != 0 { avg = formatNumber(Double(positionTickLots) / Double(abs(positionLots)) * i.tick.doubleValue) }
-        let mark = quote.map { formatScaled(($0.bidPrice + $0.askPrice) * 5 * i.tick.mantissa, scale: i.tick.scale + 1) } ?? "0"
+        if positionLots != 0 {
+            avg = formatNumber(Double(positionTickLots) / Double(abs(positionLots)) * i.tick.doubleValue)
+        }
+        let mark =
+            quote.map { formatScaled(($0.bidPrice + $0.askPrice) * 5 * i.tick.mantissa, scale: i.tick.scale + 1) }
+            ?? "0"
         return [
             "symbol": i.symbol, "side": positionLots > 0 ? "Buy" : positionLots < 0 ? "Sell" : "", "size": size,
-            "avgPrice": avg, "entryPrice": avg, "markPrice": mark, "unrealisedPnl": formatNumber(unrealised()), "positionIdx": 0,
+            "avgPrice": avg, "entryPrice": avg, "markPrice": mark, "unrealisedPnl": formatNumber(unrealised()),
+            "positionIdx": 0,
             "stopLoss": stopLoss.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "",
             "takeProfit": takeProfit.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "",
             "leverage": "10", "updatedTime": String(marketTime),
@@ -418,8 +506,10 @@ extension SimVenue {
             "orderType": o.orderType, "orderStatus": o.status,
             "price": o.price.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "0",
             "qty": size(o.qty), "cumExecQty": size(o.filled), "leavesQty": size(o.leaves),
-            "avgPrice": o.filled == 0 ? "" : formatNumber(Double(o.filledTickLots) / Double(o.filled) * i.tick.doubleValue),
-            "timeInForce": o.timeInForce, "reduceOnly": o.reduceOnly, "closeOnTrigger": o.closeOnTrigger, "positionIdx": 0,
+            "avgPrice": o.filled == 0
+                ? "" : formatNumber(Double(o.filledTickLots) / Double(o.filled) * i.tick.doubleValue),
+            "timeInForce": o.timeInForce, "reduceOnly": o.reduceOnly, "closeOnTrigger": o.closeOnTrigger,
+            "positionIdx": 0,
             "stopOrderType": o.stopOrderType,
             "triggerPrice": o.triggerPrice.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "",
             "cancelType": o.cancelType.isEmpty ? "UNKNOWN" : o.cancelType, "rejectReason": "EC_NoError",
@@ -430,7 +520,8 @@ extension SimVenue {
     func executionJSON(_ e: SimExecution) -> [String: Any] {
         let i = config.instrument
         return [
-            "execId": e.execId, "orderId": e.orderId, "orderLinkId": e.orderLinkId, "symbol": i.symbol, "side": e.side.bybitSide,
+            "execId": e.execId, "orderId": e.orderId, "orderLinkId": e.orderLinkId, "symbol": i.symbol,
+            "side": e.side.bybitSide,
             "execPrice": formatScaled(e.price * i.tick.mantissa, scale: i.tick.scale),
             "execQty": formatScaled(e.qty * i.qtyStep.mantissa, scale: i.qtyStep.scale), "execFee": formatNumber(e.fee),
             "execType": e.execType, "stopOrderType": e.stopOrderType, "isMaker": e.isMaker, "execTime": String(e.ts),

@@ -185,10 +185,18 @@ public final class SimVenue: @unchecked Sendable {
     public var currentQuote: QuoteEvent? { lock.withLock { quote } }
 
     /// Injects a service restart: the next order-book message says `u = 1`.
-    public func injectRestart() { lock.withLock { restartPending = true; bookUpdateId = 0 } }
+    public func injectRestart() {
+        lock.withLock {
+            restartPending = true; bookUpdateId = 0
+        }
+    }
 
     /// Takes the restart flag (the public stream reports it once).
-    public func takeRestart() -> Bool { lock.withLock { defer { restartPending = false }; return restartPending } }
+    public func takeRestart() -> Bool {
+        lock.withLock {
+            defer { restartPending = false }; return restartPending
+        }
+    }
 
     /// The order-book update id for the next snapshot.
     public var currentBookUpdateId: Int64 { lock.withLock { bookUpdateId } }
@@ -197,7 +205,10 @@ public final class SimVenue: @unchecked Sendable {
         let start = minuteStart(of: t.ts)
         let value = config.instrument.price(t.price) * config.instrument.size(t.size)
         if let last = candles.last, last.start == start {
-            candles[candles.count - 1] = (start, last.o, max(last.h, t.price), min(last.l, t.price), t.price, last.volume + t.size, last.turnover + value)
+            candles[candles.count - 1] = (
+                start, last.o, max(last.h, t.price), min(last.l, t.price), t.price, last.volume + t.size,
+                last.turnover + value
+            )
         } else {
             // Bybit lists a candle for every minute: one without trades is flat at the previous close.
             if let last = candles.last {
@@ -221,7 +232,9 @@ public final class SimVenue: @unchecked Sendable {
     }
 
     /// Places an order (the REST handler's `order/create`).
-    func place(linkId: String, side: Direction, type: String, qty: Lots, price: Ticks?, reduceOnly: Bool, timeInForce: String?) throws(Rejection) -> SimOrder {
+    func place(
+        linkId: String, side: Direction, type: String, qty: Lots, price: Ticks?, reduceOnly: Bool, timeInForce: String?
+    ) throws(Rejection) -> SimOrder {
         if let existing = orderIdsByLink[linkId], !linkId.isEmpty {
             throw Rejection(retCode: 110072, message: "OrderLinkedID is duplicate (existing orderId \(existing))")
         }
@@ -229,7 +242,9 @@ public final class SimVenue: @unchecked Sendable {
         guard qty > 0, qty <= (type == "Market" ? config.maxMarketOrderQty : config.maxOrderQty) else {
             throw Rejection(retCode: 10001, message: "qty out of range")
         }
-        if type == "Limit" && price == nil { throw Rejection(retCode: 10001, message: "price is required for a limit order") }
+        if type == "Limit" && price == nil {
+            throw Rejection(retCode: 10001, message: "price is required for a limit order")
+        }
         var qty = qty
         if reduceOnly {
             // Reduce-only: only against the position, never beyond it.
@@ -240,13 +255,16 @@ public final class SimVenue: @unchecked Sendable {
             // Margin check at 10x: notional / 10 must fit the available balance.
             let px = price ?? (side == .long ? q.askPrice : q.bidPrice)
             let notional = config.instrument.price(px) * config.instrument.size(qty)
-            if notional / 10 > availableBalance() { throw Rejection(retCode: 110007, message: "ab not enough for new order") }
+            if notional / 10 > availableBalance() {
+                throw Rejection(retCode: 110007, message: "ab not enough for new order")
+            }
         }
         orderSeq += 1
         let id = String(format: "sim-%08d", orderSeq)
         var order = SimOrder(
             orderId: id, orderLinkId: linkId, side: side, orderType: type, price: price, qty: qty, status: "New",
-            reduceOnly: reduceOnly, timeInForce: timeInForce ?? (type == "Market" ? "IOC" : "GTC"), createdAt: marketTime,
+            reduceOnly: reduceOnly, timeInForce: timeInForce ?? (type == "Market" ? "IOC" : "GTC"),
+            createdAt: marketTime,
             updatedAt: marketTime
         )
         orderIdsByLink[linkId] = id
@@ -303,7 +321,9 @@ public final class SimVenue: @unchecked Sendable {
             let crosses = o.side == .long ? q.askPrice <= limit : q.bidPrice >= limit
             guard crosses else { continue }
             // The book moved through a resting limit: it fills at its price as maker, up to the top size.
-            fill(&o, price: limit, lots: min(o.qty - o.filled, max(1, o.side == .long ? q.askSize : q.bidSize)), maker: true)
+            fill(
+                &o, price: limit, lots: min(o.qty - o.filled, max(1, o.side == .long ? q.askSize : q.bidSize)),
+                maker: true)
             o.status = o.filled == o.qty ? "Filled" : "PartiallyFilled"
             orders[id] = o
             emit(.order(o))
@@ -339,14 +359,18 @@ public final class SimVenue: @unchecked Sendable {
         o.updatedAt = marketTime
         let i = config.instrument
         // ADL closes at the bankruptcy price without a fee; everything else pays the maker or taker rate.
-        let fee = execType == "AdlTrade" ? 0 : i.price(price) * i.size(lots) * (maker ? config.makerFeeBps : config.takerFeeBps) / 10_000
+        let fee =
+            execType == "AdlTrade"
+            ? 0 : i.price(price) * i.size(lots) * (maker ? config.makerFeeBps : config.takerFeeBps) / 10_000
         balance -= fee
         // Position: a fill against the position realises P&L on the closed part at the average entry.
         let signed = lots * o.side.sign
         if positionLots != 0 && (positionLots > 0) != (signed > 0) {
             let closing = min(abs(signed), abs(positionLots))
             let avg = Double(positionTickLots) / Double(abs(positionLots))
-            let pnl = (Double(price) - avg) * Double(positionLots.signum()) * Double(closing) * i.tick.doubleValue * i.qtyStep.doubleValue
+            let pnl =
+                (Double(price) - avg) * Double(positionLots.signum()) * Double(closing) * i.tick.doubleValue
+                * i.qtyStep.doubleValue
             balance += pnl
             let remaining = abs(positionLots) - closing
             positionTickLots = remaining == 0 ? 0 : Int64((avg * Double(remaining)).rounded())
@@ -434,7 +458,8 @@ public final class SimVenue: @unchecked Sendable {
         let o = SimOrder(
             orderId: String(format: "sim-%08d", orderSeq), orderLinkId: "", side: positionLots > 0 ? .short : .long,
             orderType: "Market", price: nil, qty: abs(positionLots), status: "Untriggered", reduceOnly: true,
-            timeInForce: "IOC", createdAt: marketTime, updatedAt: marketTime, stopOrderType: type, triggerPrice: trigger,
+            timeInForce: "IOC", createdAt: marketTime, updatedAt: marketTime, stopOrderType: type,
+            triggerPrice: trigger,
             closeOnTrigger: true
         )
         orders[o.orderId] = o
@@ -461,9 +486,12 @@ public final class SimVenue: @unchecked Sendable {
         guard positionLots != 0, let q = quote else { return }
         let long = positionLots > 0
         for id in orders.keys.sorted() {
-            guard var o = orders[id], !o.stopOrderType.isEmpty, o.status == "Untriggered", let trigger = o.triggerPrice else { continue }
+            guard var o = orders[id], !o.stopOrderType.isEmpty, o.status == "Untriggered", let trigger = o.triggerPrice
+            else { continue }
             let isStop = o.stopOrderType == "StopLoss"
-            let hit = isStop ? (long ? t.price <= trigger : t.price >= trigger) : (long ? t.price >= trigger : t.price <= trigger)
+            let hit =
+                isStop
+                ? (long ? t.price <= trigger : t.price >= trigger) : (long ? t.price >= trigger : t.price <= trigger)
             guard hit, positionLots != 0 else { continue }
             o.status = "Triggered"
             o.qty = abs(positionLots)
@@ -541,8 +569,10 @@ public final class SimVenue: @unchecked Sendable {
                 balance -= payment
                 execSeq += 1
                 let e = SimExecution(
-                    execId: String(format: "exec-%010d", execSeq), orderId: "", orderLinkId: "", side: positionLots > 0 ? .long : .short,
-                    price: (q.bidPrice + q.askPrice) / 2, qty: abs(positionLots), fee: payment, isMaker: false, ts: boundary,
+                    execId: String(format: "exec-%010d", execSeq), orderId: "", orderLinkId: "",
+                    side: positionLots > 0 ? .long : .short,
+                    price: (q.bidPrice + q.askPrice) / 2, qty: abs(positionLots), fee: payment, isMaker: false,
+                    ts: boundary,
                     execType: "Funding"
                 )
                 executions.append(e)

@@ -1,0 +1,9 @@
+import Testing
+
+/// What a suite needs to run; `make test-fast` runs the unit tests only (`swift test --filter tag:unit`).
+extension Tag {
+    /// Pure logic: no process, socket or file beyond a temporary one (`make test-fast` runs these).
+    @Tag static var unit: Self
+    /// Real clients, servers or the engine loop against the simulator, in this process, on loopback.
+    @Tag static var integration: Self
+}
