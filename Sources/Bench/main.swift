@@ -441,7 +441,7 @@ do {
             closeTimes.append(dt)
             if let id = engine.trader.workingEntryOrder?.id ?? engine.trader.position.map({ _ in "pos" }),
                 id != submitted,
-                engine.lastSignal?.action != "HOLD"
+                engine.lastSignal?.action != .hold
             {
                 orderTimes.append(dt)
             }

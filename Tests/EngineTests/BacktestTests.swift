@@ -180,7 +180,7 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)
         #expect(
             bt.signals.prefix(239).allSatisfy {
-                $0.reason == "warmup" || $0.reason == "invalid_va" || $0.action == "EXIT"
+                $0.reason == "warmup" || $0.reason == "invalid_va" || $0.action == .exit
             })
     }
 }

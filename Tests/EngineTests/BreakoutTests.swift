@@ -17,7 +17,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     @Test func breakoutEntersOnTheAcceptingBarWithItsStopUnderTheSequence() throws {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         let (record, actions) = acceptedAbove(&trader)
-        #expect(record.detections.breakoutLong && record.action == "ENTER_LONG" && record.reason == "breakout")
+        #expect(record.detections.breakoutLong && record.action == .enterLong && record.reason == "breakout")
         let entry = try #require(submitted(actions).first)
         trader.onFill(fill(entry, at: "50210.1", ts: t0 + Millis(warm + 3) * 60_000 + 3))
         let p = try #require(trader.position)
@@ -46,7 +46,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         // Buyers still in control (no failed-breakout short), but the close is back at the level.
         let (record, exits) = trader.onMinuteClose(
             bar(warm + 4, o: "50160", h: "50170", l: "50090", c: "50100", of: "2", qimb: 0.3))
-        #expect(record.action == "EXIT" && record.reason == "close_inside")
+        #expect(record.action == .exit && record.reason == "close_inside")
         let exit = try #require(submitted(exits).first)
         #expect(exit.reduceOnly && exit.side == .short && exit.qty == trader.position?.qty)
     }
@@ -60,10 +60,10 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         #expect(accepting.pendingRetest?.level == px("50100"))
         // Not back to the level yet (low 50150 > 50100 + N of 0.1).
         let (wait, _) = trader.onMinuteClose(bar(warm + 3, o: "50210", h: "50230", l: "50150", c: "50200"))
-        #expect(wait.action == "HOLD" && wait.pendingRetest != nil)
+        #expect(wait.action == .hold && wait.pendingRetest != nil)
         // Low within N of the level, close above it: enter; stop under this bar's low.
         let (retest, actions) = trader.onMinuteClose(bar(warm + 4, o: "50200", h: "50210", l: "50100.1", c: "50150"))
-        #expect(retest.action == "ENTER_LONG" && retest.reason == "breakout_retest")
+        #expect(retest.action == .enterLong && retest.reason == "breakout_retest")
         #expect(!retest.detections.breakoutLong, "the flag marks the accepting bar, not the retest")
         trader.onFill(fill(submitted(actions)[0], at: "50150.1", ts: t0 + Millis(warm + 5) * 60_000 + 1))
         #expect(trader.position?.stopTwice == 2 * (px("50100.1") - 2))
@@ -89,7 +89,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         _ = trader.onMinuteClose(bar(warm + 4, o: "50210", h: "50230", l: "50150", c: "50200"))
         // Three minutes after the accepting bar: past the 2-minute wait, even though this bar is a retest.
         let (late, actions) = trader.onMinuteClose(bar(warm + 5, o: "50200", h: "50210", l: "50100", c: "50150"))
-        #expect(late.pendingRetest == nil && actions.isEmpty && late.action == "HOLD")
+        #expect(late.pendingRetest == nil && actions.isEmpty && late.action == .hold)
     }
 
     @Test func failedBreakoutShort() throws {
@@ -99,7 +99,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         // Closes back at or below L with a high above it, order flow selling.
         let (record, actions) = trader.onMinuteClose(
             bar(warm + 2, o: "50170", h: "50190", l: "50040", c: "50060", of: "-2", qimb: -0.3))
-        #expect(record.detections.failedBreakoutShort && record.action == "ENTER_SHORT" && record.reason == "failbreak")
+        #expect(record.detections.failedBreakoutShort && record.action == .enterShort && record.reason == "failbreak")
         trader.onFill(fill(submitted(actions)[0], at: "50059.9", ts: t0 + Millis(warm + 3) * 60_000 + 1))
         let p = try #require(trader.position)
         #expect(p.stopTwice == 2 * (px("50250") + 2), "highest high since the sequence started + buffer")
@@ -125,7 +125,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
                 warm + 1, o: "50140", h: "50150", l: "49850", c: "49950", crossVAL: true, of: "3", ambiguous: "0",
                 qimb: -0.3))
         #expect(record.detections.breakInLong && record.detections.failedBreakoutShort)
-        #expect(record.action == "ENTER_LONG" && record.reason == "breakin")
+        #expect(record.action == .enterLong && record.reason == "breakin")
         #expect(submitted(actions).count == 1)
     }
 }

@@ -122,10 +122,10 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         var losing = longBreakIn(config: config)
         for k in 1...3 {
             let (record, _) = losing.onMinuteClose(bar(warm + k, o: "49940", h: "49950", l: "49930", c: "49940"))
-            #expect(record.action == "HOLD", "minute \(k)")
+            #expect(record.action == .hold, "minute \(k)")
         }
         let (exit, actions) = losing.onMinuteClose(bar(warm + 4, o: "49940", h: "49950", l: "49930", c: "49940"))
-        #expect(exit.action == "EXIT" && exit.reason == "time_stop" && submitted(actions).count == 1)
+        #expect(exit.action == .exit && exit.reason == "time_stop" && submitted(actions).count == 1)
 
         // Profitable beyond the round-trip fees: extended.
         var winning = longBreakIn(config: config)
@@ -146,7 +146,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         #expect(same.reason == "in_position" && none.isEmpty)
         let (flip, actions) = trader.onMinuteClose(
             bar(warm + 2, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
-        #expect(flip.action == "FLIP_SHORT")
+        #expect(flip.action == .flipShort)
         let orders = submitted(actions)
         #expect(orders.map(\.purpose) == [.exit(.flip), .entry(.breakIn)])
         #expect(orders[0].reduceOnly && orders[0].side == .short && !orders[1].reduceOnly && orders[1].side == .short)
@@ -191,7 +191,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         #expect(r2.reason == "cooldown")
         let (r3, a3) = trader.onMinuteClose(
             bar(warm + 5, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(r3.action == "ENTER_LONG" && !a3.isEmpty)
+        #expect(r3.action == .enterLong && !a3.isEmpty)
     }
 
     @Test func targetAlreadyPassedIsNoTrade() {
@@ -238,7 +238,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         trader.advanceTime(to: t0)
         // A 3 % drop of BTC on 0.4 BTC-ish costs more than 1 % of 10,000.
         let (r, actions) = trader.onMinuteClose(bar(warm + 1, o: "48500", h: "48500", l: "48400", c: "48450"))
-        #expect(r.reason == "kill_switch" && r.action == "EXIT")
+        #expect(r.reason == "kill_switch" && r.action == .exit)
         #expect(trader.killSwitchActive && trader.alerts.contains { $0.kind == .killSwitch })
         // Money in cents, the limit and what it is a share of: no raw floating point in what the operator reads.
         let text = try #require(trader.alerts.first { $0.kind == .killSwitch }?.message)
@@ -256,7 +256,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         let index = Int((nextMidnight - t0) / 60_000) + 5
         let (after, entry) = trader.onMinuteClose(
             bar(index, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(after.action == "ENTER_LONG" && !entry.isEmpty)
+        #expect(after.action == .enterLong && !entry.isEmpty)
     }
 }
 

@@ -9,7 +9,7 @@ import Testing
         let (record, actions) = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(record.detections.breakInLong)
-        #expect(record.action == "ENTER_LONG" && record.reason == "breakin")
+        #expect(record.action == .enterLong && record.reason == "breakin")
         let entry = try #require(submitted(actions).first)
         #expect(entry.side == .long && entry.type == .market && !entry.reduceOnly)
         trader.onFill(fill(entry, at: "49950.1", ts: t0 + Millis(warm + 1) * 60_000 + 5))
@@ -45,7 +45,7 @@ import Testing
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         let (record, actions) = trader.onMinuteClose(
             bar(warm, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
-        #expect(record.detections.breakInShort && record.action == "ENTER_SHORT")
+        #expect(record.detections.breakInShort && record.action == .enterShort)
         let entry = try #require(submitted(actions).first)
         trader.onFill(fill(entry, at: "50049.9", ts: t0 + Millis(warm + 1) * 60_000 + 5))
         #expect(trader.position?.stopTwice == 2 * px("50180.2"))
@@ -76,7 +76,7 @@ import Testing
         // Index 239 = warmup - 1 is the first warm bar.
         let first = trader.onMinuteClose(
             bar(239, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(first.0.action == "ENTER_LONG")
+        #expect(first.0.action == .enterLong)
     }
 
     @Test func staleDataVetoesEntries() {

@@ -562,7 +562,7 @@ public final class AgentEngine: @unchecked Sendable {
         let detected = detectedNames(r.detections)
         if !detected.isEmpty { m["detected"] = "\(detected.joined(separator: " "))" }
         logger.info("minute \(isoTime(f.ts)) closed: \(r.action) (\(r.reason))", metadata: m)
-        if r.action != "HOLD" {
+        if r.action != .hold {
             logger.notice(
                 "signal \(r.action) \(r.reason)",
                 metadata: [

@@ -9,11 +9,33 @@ public struct Detections: Sendable, Hashable {
 }
 
 /// What the Engine did at a minute close, and why: one row of `signals.csv`.
+/// What a minute's decision did: the `action` column of signals.csv, the `signal.action` log event and
+/// `atctl signals` (docs/STRATEGY.md). Its description is the raw value, so interpolation writes the same bytes.
+public enum SignalAction: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case enterLong = "ENTER_LONG"
+    case enterShort = "ENTER_SHORT"
+    case flipLong = "FLIP_LONG"
+    case flipShort = "FLIP_SHORT"
+    case exit = "EXIT"
+    case hold = "HOLD"
+
+    public var description: String { rawValue }
+
+    /// An entry (or a flip's entry) in `direction`.
+    static func entry(_ direction: Direction, flip: Bool) -> SignalAction {
+        switch (direction, flip) {
+        case (.long, false): .enterLong
+        case (.short, false): .enterShort
+        case (.long, true): .flipLong
+        case (.short, true): .flipShort
+        }
+    }
+}
+
 public struct SignalRecord: Sendable, Hashable {
     public var ts: Millis
     public var detections: Detections
-    /// `ENTER_LONG`, `ENTER_SHORT`, `FLIP_LONG`, `FLIP_SHORT`, `EXIT`, `HOLD`.
-    public var action: String
+    public var action: SignalAction
     /// The setup of an entry, the reason of an exit, or the reason code of a HOLD.
     public var reason: String
     public var above: AcceptanceSide
@@ -516,7 +538,7 @@ public struct Trader: Sendable, Codable {
         }
 
         // Choose: A > C > B; both directions of the winning setup → no trade.
-        var action = exitReason == nil ? "HOLD" : "EXIT"
+        var action: SignalAction = exitReason == nil ? .hold : .exit
         var reason = exitReason?.rawValue ?? "no_signal"
         if !f.valueAreaValid {
             if exitReason == nil { reason = "invalid_va" }
@@ -532,7 +554,7 @@ public struct Trader: Sendable, Codable {
             let (a, r, more) = decideEntry(group, f, exitIssued: exitReason != nil)
             actions.append(contentsOf: more)
             if a != nil || exitReason == nil {
-                action = a ?? "HOLD"
+                action = a ?? .hold
                 reason = r
             }
         }
@@ -559,7 +581,7 @@ public struct Trader: Sendable, Codable {
     /// Vetoes, position rules and sizing for the winning setup's candidates. Returns the action label (nil: HOLD),
     /// the reason and the order actions.
     private mutating func decideEntry(_ group: [Candidate], _ f: MinuteFeatures, exitIssued: Bool) -> (
-        String?, String, [OrderAction]
+        SignalAction?, String, [OrderAction]
     ) {
         if Set(group.map(\.direction)).count > 1 { return (nil, "conflicting_signals", []) }
         var c = group[0]
@@ -615,8 +637,7 @@ public struct Trader: Sendable, Codable {
         )
         workingEntry = WorkingEntry(intent: intent, candidate: c, submittedAt: now, isLimit: useLimit)
         actions.append(.submit(intent))
-        let label = (flip ? "FLIP_" : "ENTER_") + (c.direction == .long ? "LONG" : "SHORT")
-        return (label, c.fromRetest ? "breakout_retest" : c.setup.rawValue, actions)
+        return (.entry(c.direction, flip: flip), c.fromRetest ? "breakout_retest" : c.setup.rawValue, actions)
     }
 
     // MARK: - End
