@@ -57,27 +57,28 @@ import Testing
         #expect(formats == [0, SnapshotFormat.current])
     }
 
-    @Test func aSnapshotFromANewerAgentIsRefusedWithItsReason() throws {
+    /// The legacy snapshot changed by `sql` does not load, and the error says `expected` (with the database's path).
+    func expectLoadFails(after sql: String, saying expected: (String) -> String) throws {
         let dir = try legacyStateDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = try AgentStore(directory: dir.path, instrument: .btcusdt)
-        try DatabaseQueue(path: store.path).write { db in try db.execute(sql: "UPDATE snapshots SET format = 99") }
+        try DatabaseQueue(path: store.path).write { db in try db.execute(sql: sql) }
         #expect {
             _ = try store.lastSnapshot()
         } throws: { error in
-            "\(error)".contains("snapshot 1 in \(store.path) has format 99, written by a newer auction-agent")
+            "\(error)".contains(expected(store.path))
+        }
+    }
+
+    @Test func aSnapshotFromANewerAgentIsRefusedWithItsReason() throws {
+        try expectLoadFails(after: "UPDATE snapshots SET format = 99") {
+            "snapshot 1 in \($0) has format 99, written by a newer auction-agent"
         }
     }
 
     @Test func aSnapshotThatDoesNotDecodeNamesTheRow() throws {
-        let dir = try legacyStateDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try AgentStore(directory: dir.path, instrument: .btcusdt)
-        try DatabaseQueue(path: store.path).write { db in try db.execute(sql: "UPDATE snapshots SET trader = X'7B7D'") }
-        #expect {
-            _ = try store.lastSnapshot()
-        } throws: { error in
-            "\(error)".contains("snapshot 1 in \(store.path) (format 0) does not decode")
+        try expectLoadFails(after: "UPDATE snapshots SET trader = X'7B7D'") {
+            "snapshot 1 in \($0) (format 0) does not decode"
         }
     }
 
