@@ -6,7 +6,7 @@ import Testing
 @testable import Exchange
 
 /// The exchange's side of the books, fed report by report (docs/EXCHANGE.md, "Order states").
-@Suite(.tags(.integration)) struct ExchangeBookTests {
+@Suite(.tags(.unit)) struct ExchangeBookTests {
     let instrument = Instrument.btcusdt
 
     func intent(_ id: String = "at-e-1-1", qty: Lots = 10, side: Direction = .long, reduceOnly: Bool = false)
@@ -154,18 +154,6 @@ import Testing
         #expect(try book.onOrder(order("at-e-1-1", "Filled", cum: "0.010")).isEmpty)
         book.track(intent())
         #expect(!book.hasOrdersInFlight)
-    }
-
-    @Test func staleFeedAlertSaysWhatHappened() throws {
-        let h = try LiveHarness()
-        try h.start()
-        let started = h.engine.startedWall
-        h.engine.lastQuoteWall = nil
-        h.engine.staleAlerted = false
-        h.engine.onTick(wall: started + 12_000)
-        let raised = h.engine.batch.alerts.filter { $0.kind == "stale_feed" }.map(\.message)
-        #expect(raised == ["no quote received yet, 12 s after start (limit 10 s); entries vetoed"])
-        h.stop()
     }
 
     @Test func venueRulesNameBothValues() throws {

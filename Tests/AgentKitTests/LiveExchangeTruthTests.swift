@@ -230,4 +230,17 @@ import Testing
         #expect(h.state == "active")
         h.stop()
     }
+
+    /// The engine raises the stale-feed alert with the words AlertWording gives it (before any quote came).
+    @Test func staleFeedAlertSaysWhatHappened() throws {
+        let h = try LiveHarness()
+        try h.start()
+        let started = h.engine.startedWall
+        h.engine.lastQuoteWall = nil
+        h.engine.staleAlerted = false
+        h.engine.onTick(wall: started + 12_000)
+        let raised = h.engine.batch.alerts.filter { $0.kind == "stale_feed" }.map(\.message)
+        #expect(raised == ["no quote received yet, 12 s after start (limit 10 s); entries vetoed"])
+        h.stop()
+    }
 }
