@@ -463,13 +463,10 @@ extension AgentEngine {
                         purpose: .exit(reason),
                         referenceMidTwice: nil)
                 ], wall: wall)
-            if [.adl, .liquidation, .delivery].contains(reason) {
-                raise(alerts.closedByExchange(reason, qty: booked, execution: text), wall: wall)
+            if let cause = HaltCause(closedByExchange: reason) {
+                raise(alerts.closedByExchange(cause, qty: booked, execution: text), wall: wall)
                 if supervisor.state != .flattening && supervisor.state != .halted {
-                    note(
-                        supervisor.halt(
-                            reason == .adl ? .adl : reason == .liquidation ? .liquidation : .delivery, text), wall: wall
-                    )
+                    note(supervisor.halt(cause, text), wall: wall)
                 }
                 if let w = trader.workingEntryOrder { execute([.cancel(id: w.id)], at: lastMarketTs, wall: wall) }
             }

@@ -866,11 +866,11 @@ public final class AgentEngine: @unchecked Sendable {
     /// Metrics of what a committed batch recorded: orders by outcome, fills, alerts.
     private func countRecords(_ b: StoreBatch) {
         for o in b.orders {
-            metrics.order(OrderStatus.submitted.rawValue)
+            metrics.order(.submitted)
             // Paper and sim: the order reaches its venue (the paper book) once recorded.
             if mirror == nil { metrics.onWire(o.intent.id) }
         }
-        for u in b.orderUpdates { metrics.order(u.status.rawValue) }
+        for u in b.orderUpdates { metrics.order(u.status) }
         for c in b.commands { metrics.command(c.cmd, result: c.ok ? "ok" : "error") }
         for f in b.fills {
             let slip = f.referenceMidTwice.map { Double(2 * f.price - $0) / 2 * Double(f.side.sign) }

@@ -201,8 +201,13 @@ struct AlertWording: Sendable {
     }
 
     /// Auto-deleveraging, liquidation or delivery closed (part of) the position; `execution` describes it.
-    func closedByExchange(_ reason: ExitReason, qty: Lots, execution: String) -> Alert {
-        let kind: AlertKind = reason == .adl ? .adl : reason == .liquidation ? .liquidation : .delivery
+    func closedByExchange(_ cause: HaltCause, qty: Lots, execution: String) -> Alert {
+        let kind: AlertKind
+        switch cause {
+        case .adl: kind = .adl
+        case .liquidation: kind = .liquidation
+        default: kind = .delivery
+        }
         return Alert(
             kind: kind, severity: .critical,
             message:
@@ -281,6 +286,5 @@ struct AlertWording: Sendable {
 
     private func size(_ lots: Lots) -> String { instrument.sizeText(lots) }
     private func price(_ ticks: Ticks) -> String { instrument.priceText(ticks) }
-    private func money(_ v: Double) -> String { formatNumber((v * 100).rounded() / 100) }
     private func percent(_ share: Double) -> String { formatNumber((share * 1000).rounded() / 10) + "%" }
 }

@@ -1,3 +1,5 @@
+import Engine
+
 /// The lifecycle states of the agent (docs/DESIGN.md, "Modes").
 public enum AgentState: String, Sendable, Codable, CaseIterable {
     case starting, recovering, warming, observing, active, paused, flattening, halted, stopping
@@ -16,6 +18,16 @@ public enum HaltCause: String, Sendable, CaseIterable {
     case unprotectedPosition = "unprotected_position"
     case operatorFlatten = "operator_flatten"
     case operatorFlattenDirect = "operator_flatten_direct"
+
+    /// The exchange itself closed (part of) the position for `reason`: auto-deleveraging, liquidation or delivery.
+    init?(closedByExchange reason: ExitReason) {
+        switch reason {
+        case .adl: self = .adl
+        case .liquidation: self = .liquidation
+        case .delivery: self = .delivery
+        default: return nil
+        }
+    }
 
     /// The cause a reason begins with (a reason read back from a snapshot).
     public init?(reason: String) { self.init(rawValue: String(reason.prefix { $0 != ":" })) }

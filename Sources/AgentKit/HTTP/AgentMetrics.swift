@@ -29,7 +29,9 @@ public final class AgentMetrics: Sendable {
     // MARK: - Counted where they happen
 
     /// An order record: `submitted`, or the status it reached (`filled`, `cancelled`, `rejected`, ...).
-    public func order(_ outcome: String) { counter("auction_agent_orders_total", [("outcome", outcome)]).increment() }
+    public func order(_ outcome: OrderStatus) {
+        counter("auction_agent_orders_total", [("outcome", outcome.rawValue)]).increment()
+    }
 
     public func fill(liquidity: String, slippageTicks: Double?) {
         counter("auction_agent_fills_total", [("liquidity", liquidity)]).increment()

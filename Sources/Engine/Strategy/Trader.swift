@@ -684,5 +684,5 @@ public struct Trader: Sendable, Codable {
     public var cooldownEnds: Millis? { cooldownUntil == .min ? nil : cooldownUntil }
 }
 
-/// USDT rounded to the cent, as alerts show money.
-func money(_ v: Double) -> String { formatNumber((v * 100).rounded() / 100) }
+/// USDT rounded to the cent, as alerts show money (the Engine's and the agent's).
+public func money(_ v: Double) -> String { formatNumber((v * 100).rounded() / 100) }
