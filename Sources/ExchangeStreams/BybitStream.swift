@@ -30,6 +30,10 @@ struct StreamRunner: Sendable {
     let settings: StreamSettings
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// Streams of this process open one at a time (see `OpeningGate`).
+    var gate = OpeningGate.shared
+    /// The longest one opening keeps the other streams waiting.
+    var holdLimitMs: Int64 { min(settings.deadAfterMs, 5_000) }
 
     /// `open` returns the messages to send on connect; `handle` receives every text message and returns a reason to
     /// close the connection (and reconnect), or nil.
@@ -50,9 +54,20 @@ struct StreamRunner: Sendable {
             configuration.maxFrameSize = settings.maxMessageBytes
             configuration.autoPing = .disabled
             var reason = "closed by the server"
+            let gate = gate
+            let ticket = await gate.enter()
+            if Task.isCancelled {
+                await gate.leave(ticket)
+                return
+            }
+            let holdLimit = Task { [holdLimitMs] in
+                try? await Task.sleep(for: .milliseconds(holdLimitMs))
+                await gate.leave(ticket)
+            }
             do {
                 try await WebSocketClient.connect(url: settings.url, configuration: configuration, logger: logger) {
                     inbound, outbound, _ in
+                    await gate.leave(ticket)
                     status(.connected)
                     for message in open() { try await outbound.write(.text(message)) }
                     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -89,6 +104,8 @@ struct StreamRunner: Sendable {
             } catch {
                 reason = "\(error)"
             }
+            holdLimit.cancel()
+            await gate.leave(ticket)
             if Task.isCancelled { return }
             let heard = gotData.lastHeard
             if heard != 0 {
