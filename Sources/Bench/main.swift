@@ -553,7 +553,7 @@ do {
         client: client, instrument: engine.settings.instrument,
         privateSettings: StreamSettings(url: "ws://127.0.0.1:\(server.port)/v5/private"),
         credentials: credentials, queue: queue, logger: logger)
-    engine.mirror = mirror
+    engine.trade(on: mirror)
     try engine.recover(wall: wallClockMillis())
     mirror.start()
     usleep(300_000)  // the private stream authenticates

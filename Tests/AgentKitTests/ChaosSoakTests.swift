@@ -66,8 +66,8 @@ struct ChaosSoakTests {
             // A quiet moment: nothing in flight, the stream authenticated, not flattening.
             let minute = h.marketTs / 60_000
             let quiet =
-                !h.engine.mirrorState.book.hasOrdersInFlight && !h.engine.mirrorState.stopInFlight
-                && h.engine.mirrorState.streamState == .ready && h.engine.supervisor.state != .flattening
+                !h.exchange.state.book.hasOrdersInFlight && !h.exchange.state.stopInFlight
+                && h.exchange.state.streamState == .ready && h.engine.supervisor.state != .flattening
                 && faultClearWall == nil
             if quiet && minute != lastCheckMinute {
                 lastCheckMinute = minute
@@ -109,7 +109,7 @@ struct ChaosSoakTests {
         h.everySecond = { h in
             measure(h)
             fault(h)
-            if let due = adlDue, h.marketTs >= due, h.venuePosition != 0, h.engine.mirrorState.streamState == .ready {
+            if let due = adlDue, h.marketTs >= due, h.venuePosition != 0, h.exchange.state.streamState == .ready {
                 let lots = max(1, abs(h.venuePosition) / 2)
                 if h.venue.forceClose(lots: lots, execType: "AdlTrade") != nil {
                     adlDue = nil
@@ -130,7 +130,7 @@ struct ChaosSoakTests {
                 crashes.removeFirst()
                 counts["kill -9", default: 0] += 1
                 log.append(
-                    "kill -9 at \(isoTime(h.marketTs)) (position \(h.venuePosition) lots, \(h.engine.mirrorState.book.trackedIds.count) in flight)"
+                    "kill -9 at \(isoTime(h.marketTs)) (position \(h.venuePosition) lots, \(h.exchange.state.book.trackedIds.count) in flight)"
                 )
                 h.kill()
                 try h.start()
@@ -138,7 +138,7 @@ struct ChaosSoakTests {
         }
         try? h.fault("{}")
         _ = await h.wait(seconds: 60) { h in
-            h.engine.mirrorState.streamState == .ready && !h.engine.mirrorState.book.hasOrdersInFlight
+            h.exchange.state.streamState == .ready && !h.exchange.state.book.hasOrdersInFlight
                 && h.engine.trader.signedQty == h.venuePosition
         }
         measure(h)

@@ -29,9 +29,9 @@ import Testing
         try h.start()
         #expect(h.state == "observing", "\(h.engine.supervisor.reason)")
         #expect(h.alerts("position_mismatch").isEmpty)
-        #expect(h.engine.trader.signedQty == qty && h.engine.mirrorState.stopHeld != nil)
+        #expect(h.engine.trader.signedQty == qty && h.exchange.state.stopHeld != nil)
         // Setting the same stop again answers 34040: success, not an alert.
-        let held = try #require(h.engine.mirrorState.stopHeld)
+        let held = try #require(h.exchange.state.stopHeld)
         h.mirror.setStop(ticks: held)
         #expect(
             await h.wait {
@@ -51,7 +51,8 @@ import Testing
         let p = try #require(h.engine.trader.position)
         #expect(p.qty == 2, "the two lots that executed, not the order's quantity")
         #expect(h.venuePosition == h.engine.trader.signedQty)
-        #expect(h.engine.trader.workingEntryOrder == nil && h.engine.paper.workingOrders.isEmpty, "the entry is over")
+        #expect(
+            h.engine.trader.workingEntryOrder == nil && h.engine.venue.book.workingOrders.isEmpty, "the entry is over")
         #expect(!h.events("order.partially_filled").isEmpty)
         #expect(h.state == "active")
         h.stop()
@@ -64,20 +65,20 @@ import Testing
         let h = try LiveHarness(streamDeadAfterMs: 30_000)
         try h.start()
         await h.run(minutes: 40)
-        #expect(await h.wait { $0.engine.mirrorState.streamState == .ready })
+        #expect(await h.wait { $0.exchange.state.streamState == .ready })
         try h.fault(#"{"stallPrivateStreams":true}"#)
         // Trade until an order executes at the venue while the stream is silent (the agent still believes it).
-        await h.run(minutes: 600) { h in h.venuePosition != 0 || h.engine.mirrorState.streamState != .ready }
+        await h.run(minutes: 600) { h in h.venuePosition != 0 || h.exchange.state.streamState != .ready }
         #expect(h.venuePosition != 0)
         #expect(
             await h.wait(seconds: 90) { $0.engine.trader.signedQty == $0.venuePosition && $0.venueStop != nil },
-            "agent \(h.engine.trader.signedQty), venue \(h.venuePosition), stream \(h.engine.mirrorState.streamState)")
+            "agent \(h.engine.trader.signedQty), venue \(h.venuePosition), stream \(h.exchange.state.streamState)")
         #expect(h.events("venue.resync").count >= 1)
         #expect(h.state == "active", "\(h.engine.supervisor.reason)")
         #expect(await h.wait { !$0.alerts("private_stream").isEmpty }, "the silent stream is alerted after 10 s")
         #expect(h.engine.entryVeto == "stale_feed" || h.engine.entryVeto == "private_stream")
         try h.fault("{}")
-        #expect(await h.wait { $0.engine.mirrorState.streamState == .ready })
+        #expect(await h.wait { $0.exchange.state.streamState == .ready })
         h.stop()
     }
 
@@ -127,7 +128,7 @@ import Testing
         try h.start()
         #expect(await h.tradeUntilPositionIsProtected())
         try h.fault(#"{"cutPrivateStreams":true}"#)
-        #expect(await h.wait { $0.engine.mirrorState.streamState != .ready })
+        #expect(await h.wait { $0.exchange.state.streamState != .ready })
         #expect(
             h.state == "active" && h.engine.entryVeto == "private_stream",
             "no entry while the stream is not authenticated")
@@ -152,7 +153,7 @@ import Testing
         // The exchange loses the stop (cleared by hand, say) and refuses every new one.
         _ = h.venue.lock.withLock { h.venue.setPositionLevels(stopLoss: nil, takeProfit: nil) }
         try h.fault(#"{"rejectTradingStop":true}"#)
-        h.engine.mirrorState.lastResyncWall = 0
+        h.exchange.state.lastResyncWall = 0
         #expect(await h.wait { !$0.alerts("unprotected_position").isEmpty }, "\(h.events("venue.resync").count)")
         #expect(
             await h.wait { $0.venuePosition == 0 && $0.engine.trader.position == nil && $0.state == "halted" },

@@ -25,6 +25,8 @@ final class LiveHarness: @unchecked Sendable {
     var market: GeneratedMarket
     var engine: AgentEngine!
     var mirror: ExchangeMirror!
+    /// The engine's exchange venue (its books, its stream state).
+    var exchange: ExchangeVenue { engine.venue as! ExchangeVenue }
     var queue = EventQueue()
     private var logFD: Int32 = -1
     /// How long a start retries an unreachable venue (nil: the engine's default).
@@ -109,7 +111,7 @@ final class LiveHarness: @unchecked Sendable {
             client: client, instrument: settings.instrument, privateSettings: stream,
             credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"), queue: queue, logger: logger)
         mirror.notReceivedAfterMs = 2_000
-        engine.mirror = mirror
+        engine.trade(on: mirror)
         if let startRetryMs { engine.startRetryMs = startRetryMs }
         try engine.recover(wall: wallClockMillis())
         mirror.start()
@@ -186,9 +188,9 @@ final class LiveHarness: @unchecked Sendable {
         let deadline = wallClockMillis() + 20_000
         while wallClockMillis() < deadline {
             let busy =
-                engine.mirrorState.book.hasOrdersInFlight || engine.mirrorState.stopInFlight
-                || engine.mirrorState.resyncInFlight
-                || engine.mirrorState.flattenAsked && engine.mirrorState.flattenResult == nil
+                exchange.state.book.hasOrdersInFlight || exchange.state.stopInFlight
+                || exchange.state.resyncInFlight
+                || exchange.state.flattenAsked && exchange.state.flattenResult == nil
             let got = queue.takeAll(timeoutMs: 0)
             _ = engine.step(got + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
             if !busy && got.isEmpty { return }
@@ -250,7 +252,7 @@ final class LiveHarness: @unchecked Sendable {
     func tradeUntilPositionIsProtected(maxMinutes: Double = 600) async -> Bool {
         await run(minutes: maxMinutes) { h in
             h.engine.trader.position != nil && h.venuePosition != 0 && h.venueStop != nil
-                && !h.engine.mirrorState.book.hasOrdersInFlight
+                && !h.exchange.state.book.hasOrdersInFlight
         }
         return engine.trader.position != nil && venueStop != nil
     }

@@ -131,6 +131,8 @@ public final class AgentDaemon: @unchecked Sendable {
         }
         let selection = options.selection
         engine.reloadSource = { try ConfigLoader.load(selection) }
+        // Shadow and live: the Bybit account the orders go to.
+        var exchange: ExchangeMirror?
         if settings.mode == .shadow || settings.mode == .live {
             let group = settings.mode == .live ? "exchange" : "shadow"
             let credentials = BybitCredentials(
@@ -162,10 +164,12 @@ public final class AgentDaemon: @unchecked Sendable {
                 config: protectiveRest, credentials: credentials,
                 transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert,
                 observer: observeREST)
-            engine.mirror = ExchangeMirror(
+            let mirror = ExchangeMirror(
                 client: client, protectiveClient: protective, instrument: settings.instrument,
                 privateSettings: StreamSettings(url: venuePrivate), credentials: credentials, queue: queue,
                 logger: restLogger, onSubmit: { metrics.onWire($0) })
+            engine.trade(on: mirror)
+            exchange = mirror
         }
         if let usec = notifier.watchdogUsec {
             engine.watchdogDescription = "systemd watchdog every \(usec / 1000) ms"
@@ -245,7 +249,7 @@ public final class AgentDaemon: @unchecked Sendable {
             .init(service: persistence, serviceName: "persistence"), .init(service: watchdog, serviceName: "watchdog"),
             .init(service: control, serviceName: "control"),
         ]
-        if let mirror = engine.mirror {
+        if let mirror = exchange {
             services.append(
                 .init(
                     service: ClosureService {

@@ -21,9 +21,8 @@ extension AgentEngine {
                 blocker = "the kill switch is active (atctl kill-switch-reset first)"
             } else if supervisor.state == .halted && supervisor.haltCause == .positionMismatch {
                 blocker = "a position mismatch halted trading; resolve it at the exchange, then restart the agent"
-            } else if mirrorState.reconcilePending {
-                blocker =
-                    "the \(venueName) has not answered since the start; trading resumes only once it is reconciled"
+            } else if let venueBlocker = venue.resumeBlocker {
+                blocker = venueBlocker
             }
             outcome = transition(call, wall: wall) { s throws(SupervisorRefusal) in try s.resume(blocker: blocker) }
         case .killSwitchReset:
@@ -110,7 +109,7 @@ extension AgentEngine {
             replyError(call, ControlFailure(ControlFailure.refused, text))
             return (false, text)
         }
-        let inPosition = trader.position != nil || trader.workingEntryOrder != nil || !paper.workingOrders.isEmpty
+        let inPosition = trader.position != nil || trader.workingEntryOrder != nil || !venue.book.workingOrders.isEmpty
         if !flat.isEmpty && inPosition {
             let text =
                 "refused while a position or order is open: \(flat.joined(separator: ", ")) rebuild the value area window; flatten or wait until flat"
@@ -121,7 +120,7 @@ extension AgentEngine {
         next.resolved = fresh
         settings = next
         trader.reconfigure(next.strategy)
-        paper.reconfigure(next.strategy)
+        venue.book.reconfigure(next.strategy)
         var steps = live.map { "\($0) = \(fresh.values[$0]!)" }
         if !flat.isEmpty {
             steps += flat.map { "\($0) = \(fresh.values[$0]!)" }
@@ -161,7 +160,7 @@ extension AgentEngine {
             activated: supervisor.activated,
             requireManualActivation: settings.requireManualActivation,
             marketTime: lastMarketTs > 0 ? isoTime(lastMarketTs, milliseconds: true) : nil, position: position,
-            workingOrders: paper.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil,
+            workingOrders: venue.book.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil,
             valueArea: va, lastSignal: lastSignal.map(signalReport),
             lastTrade: lastTrade.map {
                 "\(priceText($0.price)) × \(sizeText($0.size)) at \(isoTime($0.ts, milliseconds: true))"
@@ -176,7 +175,7 @@ extension AgentEngine {
         board.publish(
             PublishedState(
                 status: status, positions: position.map { [$0] } ?? [], orders: orders, valueArea: va, tape: tape,
-                unprotectedMs: mirrorState.unprotectedSince.map { wall - $0 }, sequence: publishSequence),
+                unprotectedMs: venue.unprotectedMs(wall: wall), sequence: publishSequence),
             statusLine: line)
     }
 
@@ -202,21 +201,11 @@ extension AgentEngine {
         if settings.mode != .sim, let off = clockOffsetMs, abs(off) > 2_000 {
             degraded.append("clock offset \(off) ms against market time")
         }
-        if mirror != nil {
-            if mirrorState.streamState != .ready {
-                degraded.append("\(venueName) private stream \(mirrorState.streamState)")
-            }
-            if mirrorState.positionDivergent { degraded.append("agent and \(venueName) positions differ") }
-            if let since = mirrorState.unprotectedSince {
-                degraded.append("position without an exchange-held stop for \((wall - since) / 1000) s")
-            }
-            let unknown = mirrorState.book.unknownIds
-            if !unknown.isEmpty { degraded.append("order outcome unknown: \(unknown.joined(separator: ", "))") }
-        }
+        degraded += venue.degradedReasons(wall: wall)
         let status = !unhealthy.isEmpty ? "unhealthy" : (!degraded.isEmpty ? "degraded" : "healthy")
         return HealthReport(
             status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: "\(streamState)",
-            lastVenueSuccessAgoMs: mirror?.lastSuccessWall.map { wall - $0 }, databaseWritable: databaseWritable,
+            lastVenueSuccessAgoMs: venue.lastSuccessWall.map { wall - $0 }, databaseWritable: databaseWritable,
             loopLagMs: loopLagMs,
             clockOffsetMs: clockOffsetMs, reconnects: reconnects, gaps: gapCount, watchdog: watchdogDescription)
     }
@@ -245,10 +234,10 @@ extension AgentEngine {
     }
 
     func orderReports() -> [OrderReport] {
-        let ours = paper.workingOrders.map { i in
+        let ours = venue.book.workingOrders.map { i in
             var price: String?
             if case .limit(let p) = i.type { price = priceText(p) }
-            let unknown = mirrorState.book.unknownIds.contains(i.id)
+            let unknown = venue.outcomeUnknown(i.id)
             return OrderReport(
                 id: i.id, side: "\(i.side)", qty: sizeText(i.qty), type: price == nil ? "market" : "limit",
                 price: price,
@@ -256,12 +245,7 @@ extension AgentEngine {
                 decidedAt: isoTime(i.decisionTs, milliseconds: true))
         }
         // The position's own conditional orders the exchange holds (shadow: the testnet's).
-        let held = mirrorState.book.conditionals.values.sorted { $0.orderId < $1.orderId }.map { o in
-            OrderReport(
-                id: o.orderId, side: "\(o.side)", qty: o.qty.description, type: "stop-market",
-                price: o.triggerPrice?.description,
-                reduceOnly: true, purpose: "\(venueName)-held \(o.stopOrderType)", decidedAt: "")
-        }
+        let held = venue.heldOrders
         return ours + held
     }
 

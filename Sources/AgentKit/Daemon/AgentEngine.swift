@@ -63,7 +63,6 @@ public final class AgentEngine: @unchecked Sendable {
 
     var pipeline: FeaturePipeline
     public internal(set) var trader: Trader
-    var paper: PaperFillModel
     public internal(set) var supervisor: Supervisor
 
     // Market data and health.
@@ -104,13 +103,9 @@ public final class AgentEngine: @unchecked Sendable {
 
     // Flatten: who waits for it, since when, and what was done.
     var flattenWaiters: [(call: ControlCall, deadlineWall: Int64)] = []
-    var flattenStartedWall: Int64?
     var flattenSteps: [String] = []
-    /// Shadow mode: the testnet mirror of every order; live mode: the exchange itself.
-    public var mirror: ExchangeMirror?
-    /// Live: the exchange's executions are the fills; the paper model only keeps the book of working orders.
-    var isLive: Bool { settings.mode == .live }
-    var mirrorState: MirrorState
+    /// Where the orders go: the paper model until `trade(on:)` attaches an exchange (shadow, live).
+    lazy var venue: any TradingVenue = PaperVenue(engine: self)
 
     /// Re-reads the configuration for `reload` (nil: reload is refused).
     public var reloadSource: (@Sendable () throws -> ResolvedConfig)?
@@ -122,9 +117,6 @@ public final class AgentEngine: @unchecked Sendable {
 
     /// Shadow and live: how long the start-up reconciliation retries an unreachable venue before it halts (wall ms).
     public var startRetryMs: Int64 = 60_000
-
-    /// Paper mode: when no quote arrives to fill the close, fill it at the last quote after this long (wall ms).
-    let paperFlattenQuoteWaitMs: Int64 = 2_000
 
     public init(
         settings: AgentSettings, store: AgentStore, board: StatusBoard, logger: Logger, sink: LogSink,
@@ -144,11 +136,19 @@ public final class AgentEngine: @unchecked Sendable {
         pipeline = FeaturePipeline(config: settings.features)
         pipeline.recordsFootprint = true
         trader = Trader(config: settings.strategy, instrument: settings.instrument)
-        paper = PaperFillModel(config: settings.strategy, instrument: settings.instrument)
-        mirrorState = MirrorState(instrument: settings.instrument)
-        Self.applyVenueRules(to: &trader, live: settings.mode == .live)
         // Live always waits for the operator, whatever the configuration says.
         supervisor = Supervisor(requireManualActivation: settings.requireManualActivation || settings.mode == .live)
+    }
+
+    // MARK: - Venue
+
+    /// Shadow and live: the orders go to the Bybit account behind `gateway` (the testnet in shadow, the exchange in
+    /// live), before `recover`.
+    public func trade(on gateway: ExchangeMirror) { attach(gateway) }
+
+    func attach(_ gateway: any ExchangeGateway) {
+        venue = ExchangeVenue(engine: self, gateway: gateway, isLive: settings.mode == .live)
+        venue.adapt(&trader)
     }
 
     // MARK: - Recovery
@@ -157,6 +157,9 @@ public final class AgentEngine: @unchecked Sendable {
     /// state it may resume. Returns what was restored, for the log.
     @discardableResult
     public func recover(wall: Int64) throws -> String {
+        if settings.mode == .shadow || settings.mode == .live, venue is PaperVenue {
+            throw CommandError("mode \(settings.mode.rawValue) needs an exchange to trade on; none is attached")
+        }
         note(supervisor.beginRecovery(), wall: wall)
         var restored: [String] = []
         let snapshot = try store.lastSnapshot()
@@ -170,11 +173,11 @@ public final class AgentEngine: @unchecked Sendable {
             }
             t.reconfigure(settings.strategy)
             v.reconfigure(settings.strategy)
-            Self.applyVenueRules(to: &t, live: isLive)
+            venue.adapt(&t)
             trader = t
-            paper = v
+            venue.book = v
             // Live asks the operator again after every start; the other modes resume as they were.
-            if !isLive { supervisor.restoreActivation(s.activated) }
+            if venue.keepsActivationAcrossRestarts { supervisor.restoreActivation(s.activated) }
             lastMinute = s.lastMinute
             restored.append(
                 "snapshot \(s.id) from \(isoTime(s.wallTs, milliseconds: true)) (state \(s.state.rawValue))")
@@ -183,7 +186,7 @@ public final class AgentEngine: @unchecked Sendable {
         restored.append(window)
         let warm = isWarm
         note(supervisor.recovered(previous: snapshot?.state, previousReason: snapshot?.reason, warm: warm), wall: wall)
-        reconcileWithVenue(wall: wall)
+        venue.reconcile(wall: wall)
         if supervisor.state == .flattening { startFlatten(nil, wall: wall) }
         try writeBatch(snapshot: true, wall: wall)
         publish(wall: wall)
@@ -315,13 +318,6 @@ public final class AgentEngine: @unchecked Sendable {
         }
     }
 
-    /// Live books the funding the exchange charges, not the model, and replaces a timed-out limit entry only once the
-    /// exchange confirms its cancel; the other modes keep the backtest's rules.
-    static func applyVenueRules(to t: inout Trader, live: Bool) {
-        t.fundingFromVenue = live ? true : nil
-        t.confirmCancelBeforeReplacing = live ? true : nil
-    }
-
     /// Whether the window holds the warm-up's minutes.
     var isWarm: Bool {
         guard let f = lastFeatures else { return false }
@@ -340,7 +336,7 @@ public final class AgentEngine: @unchecked Sendable {
             case .stream(let s, let w): onStream(s, wall: w)
             case .tick(let w): onTick(wall: w)
             case .command(let call): onCommand(call, wall: wall)
-            case .venue(let r, let w): onVenue(r, wall: w)
+            case .venue(let r, let w): venue.report(r, wall: w)
             case .stop(let reason, let done):
                 stop(reason: reason, wall: wall)
                 done()
@@ -363,7 +359,7 @@ public final class AgentEngine: @unchecked Sendable {
         lastTrade = t
         pipeline.onTrade(t)
         decideClosedMinutes(wall: wall)
-        if !isLive { apply(paper.onTrade(t), wall: wall) }
+        apply(venue.onTrade(t), wall: wall)
         execute(trader.onTrade(t), at: t.ts, wall: wall)
     }
 
@@ -375,7 +371,7 @@ public final class AgentEngine: @unchecked Sendable {
         pipeline.onQuote(q)
         decideClosedMinutes(wall: wall)
         trader.onQuote(q)
-        if !isLive { apply(paper.onQuote(q), wall: wall) }
+        apply(venue.onQuote(q), wall: wall)
         if staleAlerted {
             staleAlerted = false
             logger.notice("market data is back", metadata: ["event": "feed.fresh"])
@@ -455,7 +451,7 @@ public final class AgentEngine: @unchecked Sendable {
                     secondsSinceStart: (wall - startedWall) / 1000,
                     limitSeconds: settings.strategy.staleFeedSeconds), wall: wall)
         }
-        venueTick(wall: wall)
+        venue.tick(wall: wall)
         progressFlatten(wall: wall)
         // Raw data off the engine thread, once a second; purge hourly.
         if wall - lastRawFlushWall >= 1_000 { flushRaw(wall: wall) }
@@ -494,9 +490,7 @@ public final class AgentEngine: @unchecked Sendable {
             if staleAlerted { return "stale_feed" }
             // A value area mostly drawn from candles (a warm start) is not traded on.
             if let f = lastFeatures, f.approximateShare > settings.maxApproximateVAShare { return "approximate_va" }
-            // Shadow and live: no entry while the exchange's private stream is not authenticated.
-            if mirror != nil && mirrorState.streamState != .ready { return "private_stream" }
-            return nil
+            return venue.entryVeto
         case .warming: return "warmup"
         case .observing: return "observing"
         case .paused: return "paused"
@@ -583,23 +577,12 @@ public final class AgentEngine: @unchecked Sendable {
                     metrics.decidedAtBarClose(intent.id, closedAt: closing)
                 }
                 // The record is written before the order can fill: writeBatch runs before the next input.
-                // Live: the paper book only keeps the working orders (the snapshot restores them); the exchange fills.
-                paper.submit(intent, at: ts)
+                // Live: the book only keeps the working orders (the snapshot restores them); the exchange fills.
+                venue.book.submit(intent, at: ts)
                 logger.notice("order submitted", metadata: orderMetadata(intent, event: "order.submitted"))
-                if !isLive {
-                    logger.info(
-                        "order acknowledged by the paper venue",
-                        metadata: orderMetadata(intent, event: "order.acknowledged"))
-                }
-                mirrorSubmit(intent)
+                venue.submitted(intent, wall: wall)
             case .cancel(let id):
-                mirrorCancel(id)
-                // Live: the order is gone when the exchange says so (or fills meanwhile).
-                if !isLive, paper.cancel(id: id) {
-                    trader.onOrderGone(id: id)
-                    batch.orderUpdates.append((id, .cancelled, wall))
-                    logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
-                }
+                venue.cancel(id, wall: wall)
             }
         }
     }
@@ -646,12 +629,12 @@ public final class AgentEngine: @unchecked Sendable {
                 m["slippage_ticks"] = "\(formatNumber(slip))"
             }
             logger.notice("order filled", metadata: m)
-            mirrorPaperFill(fill, wall: wall)
+            venue.filled(fill, wall: wall)
         }
         if !fills.isEmpty { batch.snapshot = makeSnapshot(wall: wall) }
     }
 
-    private func orderMetadata(_ i: OrderIntent, event: String) -> Logger.Metadata {
+    func orderMetadata(_ i: OrderIntent, event: String) -> Logger.Metadata {
         var m: Logger.Metadata = [
             "event": "\(event)", "order_link_id": "\(i.id)", "side": "\(i.side)", "qty": "\(sizeText(i.qty))",
             "purpose": "\(i.purpose.label)", "reduce_only": "\(i.reduceOnly)",
@@ -667,8 +650,6 @@ public final class AgentEngine: @unchecked Sendable {
     /// interrupted by a restart).
     func startFlatten(_ cause: HaltCause?, wall: Int64) {
         if let cause { note(supervisor.beginFlatten(cause), wall: wall) }
-        flattenStartedWall = wall
-        mirrorState.flattenResult = nil
         let now = max(lastMarketTs, clock.now(wall: wall))
         let actions = trader.closeAll(.flatten, at: now)
         // Any other working order (exits of a closing position stay: they close it).
@@ -684,11 +665,7 @@ public final class AgentEngine: @unchecked Sendable {
                 }
             }
         }
-        if let mirror {
-            // After the mirrored close above: cancel everything on the venue, close its own position, confirm flat.
-            mirror.flatten(wall: wall)
-            mirrorState.flattenAsked = true
-        }
+        venue.startFlatten(wall: wall)
         progressFlatten(wall: wall)
     }
 
@@ -697,62 +674,20 @@ public final class AgentEngine: @unchecked Sendable {
             answerFlattenWaiters(wall: wall, done: supervisor.state == .halted)
             return
         }
-        var flat = trader.position == nil && paper.workingOrders.isEmpty && trader.workingEntryOrder == nil
-        let venueDone = mirror == nil || !mirrorState.flattenAsked || mirrorState.flattenResult != nil
-        if isLive, mirrorState.flattenResult == true, !flat, !mirrorState.book.hasOrdersInFlight,
-            let p = trader.position
-        {
-            // The exchange is confirmed flat, yet the agent's books still hold a position: they were wrong. The
-            // exchange is the truth; the rest is booked closed at the last mid, loudly, so that the flatten ends.
-            let mid = lastQuote.map { ($0.bidPrice + $0.askPrice) / 2 } ?? p.entryPrice
-            raise(alerts.exchangeFlatBooksWereNot(qty: p.qty, direction: p.direction, lastMid: mid), wall: wall)
-            flattenSteps.append(
-                "books corrected: \(sizeText(p.qty)) the exchange no longer held, closed at the last mid")
-            for w in trader.workingExitOrders { trader.onOrderGone(id: w.id) }
-            apply(
-                [
-                    Fill(
-                        orderId: "venue-flat-\(wall)", side: p.direction.opposite, qty: p.qty, price: mid,
-                        ts: clock.now(wall: wall),
-                        decisionTs: clock.now(wall: wall), liquidity: .taker, fee: 0, purpose: .exit(.flatten),
-                        referenceMidTwice: nil)
-                ],
-                wall: wall)
-            for w in paper.workingOrders { _ = paper.cancel(id: w.id) }
-            flat = trader.position == nil && trader.workingEntryOrder == nil
-        }
-        if isLive, let p = trader.position, !p.closing, mirrorState.flattenResult == nil,
-            !mirrorState.book.hasOrdersInFlight
-        {
-            // An exit that filled only in part: close the rest.
-            execute(
-                trader.closeAll(.flatten, at: max(lastMarketTs, clock.now(wall: wall))), at: lastMarketTs, wall: wall)
-        }
-        if flat && venueDone {
+        venue.progressFlatten(wall: wall)
+        let flat = trader.position == nil && venue.book.workingOrders.isEmpty && trader.workingEntryOrder == nil
+        let outcome = venue.flattenOutcome
+        if flat && outcome != .pending {
             flattenSteps.append("flat confirmed")
             note(supervisor.flat(), wall: wall)
-            if mirrorState.flattenResult == false {
+            if outcome == .failed {
                 raise(alerts.flattenFailed(steps: flattenSteps.filter { $0.hasPrefix("venue:") }), wall: wall)
             }
-            mirrorState.flattenAsked = false
+            venue.flattenFinished()
             logger.notice(
                 "flat; trading halted", metadata: ["event": "flatten.done", "reason": "\(supervisor.reason)"])
             answerFlattenWaiters(wall: wall, done: true)
             return
-        }
-        // Paper: the close fills at the next quote; with market data down, at the last quote known.
-        if !isLive, let started = flattenStartedWall, wall - started >= paperFlattenQuoteWaitMs, let q = lastQuote {
-            var last = q
-            last.ts = max(lastMarketTs, clock.now(wall: wall)) + 1
-            let fills = paper.onQuote(last)
-            if !fills.isEmpty {
-                flattenSteps.append(
-                    "no fresh quote: paper close filled at the last quote (\(isoTime(q.ts, milliseconds: true)))")
-                logger.warning("flatten filled at the last known quote", metadata: ["event": "flatten.stale_quote"])
-                apply(fills, wall: wall)
-                progressFlatten(wall: wall)
-                return
-            }
         }
         answerFlattenWaiters(wall: wall, done: false)
     }
@@ -761,13 +696,9 @@ public final class AgentEngine: @unchecked Sendable {
         guard !flattenWaiters.isEmpty else { return }
         var keep: [(call: ControlCall, deadlineWall: Int64)] = []
         for w in flattenWaiters {
-            if done && mirrorState.flattenResult == false {
+            if done && venue.flattenOutcome == .failed {
                 replyError(
-                    w.call,
-                    ControlFailure(
-                        ControlFailure.failed,
-                        "paper flat and halted, but the testnet position is NOT confirmed "
-                            + "flat: " + flattenSteps.joined(separator: "; ")))
+                    w.call, ControlFailure(ControlFailure.failed, venue.unconfirmedFlattenText(steps: flattenSteps)))
             } else if done {
                 reply(
                     w.call,
@@ -828,7 +759,7 @@ public final class AgentEngine: @unchecked Sendable {
     }
 
     /// How alerts are worded in this agent's mode (Alert.swift).
-    var alerts: AlertWording { AlertWording(instrument: settings.instrument, isLive: isLive) }
+    var alerts: AlertWording { AlertWording(instrument: settings.instrument, isLive: settings.mode == .live) }
 
     /// An alert: recorded with the batch, logged, sent to the webhook.
     func raise(_ alert: Alert, wall: Int64) {
@@ -847,7 +778,7 @@ public final class AgentEngine: @unchecked Sendable {
         let kept = supervisor.persistentState
         return SnapshotRow(
             id: 0, wallTs: wall, marketTs: lastMarketTs, state: kept.state, reason: kept.reason,
-            activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: paper)
+            activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: venue.book)
     }
 
     func writeBatch(snapshot: Bool, wall: Int64) throws {
@@ -860,16 +791,12 @@ public final class AgentEngine: @unchecked Sendable {
         databaseWritable = true
         countRecords(b)
         // Orders leave for the venue only once their record is committed.
-        releaseVenueJobs()
+        venue.committed(b)
     }
 
     /// Metrics of what a committed batch recorded: orders by outcome, fills, alerts.
     private func countRecords(_ b: StoreBatch) {
-        for o in b.orders {
-            metrics.order(.submitted)
-            // Paper and sim: the order reaches its venue (the paper book) once recorded.
-            if mirror == nil { metrics.onWire(o.intent.id) }
-        }
+        for _ in b.orders { metrics.order(.submitted) }
         for u in b.orderUpdates { metrics.order(u.status) }
         for c in b.commands { metrics.command(c.cmd, result: c.ok ? "ok" : "error") }
         for f in b.fills {
