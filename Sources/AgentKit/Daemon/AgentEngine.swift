@@ -147,7 +147,9 @@ public final class AgentEngine: @unchecked Sendable {
     public func trade(on gateway: ExchangeMirror) { attach(gateway) }
 
     func attach(_ gateway: any ExchangeGateway) {
-        venue = ExchangeVenue(engine: self, gateway: gateway, isLive: settings.mode == .live)
+        venue =
+            settings.mode == .live
+            ? LiveVenue(engine: self, gateway: gateway) : ShadowVenue(engine: self, gateway: gateway)
         venue.adapt(&trader)
     }
 

@@ -73,39 +73,58 @@ extension ExchangeMirror: ExchangeGateway {
     func send(_ job: Job) { enqueue(job) }
 }
 
-/// Shadow and live: the orders go to a Bybit account through an `ExchangeGateway`. In shadow the paper model fills
-/// them and the testnet's books are compared with it; in live the exchange's executions are the fills and the
-/// paper book only keeps the working orders.
-final class ExchangeVenue: TradingVenue {
+/// Shadow and live: the orders go to a Bybit account through an `ExchangeGateway`; its reports keep the exchange's
+/// books (`ExchangeBook`), the stop it holds and the private stream's state. What differs is who is right:
+/// `ShadowVenue` (the paper model fills, the testnet is compared and divergences alerted) and `LiveVenue` (the
+/// exchange's executions are the fills; what stays unexplained halts). The methods marked "Shadow and live differ"
+/// are the ones the two override.
+class ExchangeVenue: TradingVenue {
     unowned let engine: AgentEngine
     let gateway: any ExchangeGateway
-    /// Live: the exchange's books are the truth. Shadow: the paper venue's are, the testnet's are compared.
-    let isLive: Bool
     var book: PaperFillModel
     var state: MirrorState
-    /// Shadow: when no quote arrives to fill a flatten's close, it fills at the last quote after this long (wall ms).
-    let flattenQuoteWaitMs: Int64 = 2_000
-    private var flattenStartedWall: Int64?
+    /// When the engine's flatten began (wall ms).
+    var flattenStartedWall: Int64?
 
-    init(engine: AgentEngine, gateway: any ExchangeGateway, isLive: Bool) {
+    init(engine: AgentEngine, gateway: any ExchangeGateway) {
         self.engine = engine
         self.gateway = gateway
-        self.isLive = isLive
         book = PaperFillModel(config: engine.settings.strategy, instrument: engine.settings.instrument)
         state = MirrorState(instrument: engine.settings.instrument)
     }
 
-    var name: String { isLive ? "exchange" : "testnet" }
+    // MARK: - Shadow and live differ
 
-    func adapt(_ trader: inout Trader) {
-        trader.fundingFromVenue = isLive ? true : nil
-        trader.confirmCancelBeforeReplacing = isLive ? true : nil
-    }
-
-    var keepsActivationAcrossRestarts: Bool { !isLive }
-
-    func onTrade(_ t: TradeEvent) -> [Fill] { isLive ? [] : book.onTrade(t) }
-    func onQuote(_ q: QuoteEvent) -> [Fill] { isLive ? [] : book.onQuote(q) }
+    var name: String { "exchange" }
+    func adapt(_ trader: inout Trader) {}
+    var keepsActivationAcrossRestarts: Bool { false }
+    func onTrade(_ t: TradeEvent) -> [Fill] { [] }
+    func onQuote(_ q: QuoteEvent) -> [Fill] { [] }
+    func progressFlatten(wall: Int64) {}
+    func unconfirmedFlattenText(steps: [String]) -> String { "" }
+    /// At start, after the working orders' reports: what the exchange did on its own while the agent was down.
+    func reconcileOwnExecutions(_ venue: VenueResync, workingIds: Set<String>, wall: Int64) {}
+    /// At start, the wallet.
+    func readWalletAtStart(wall: Int64) throws(BybitError) {}
+    /// Whether the `n`-th refusal in a row to set the stop is alerted.
+    func alertsStopRefusal(_ n: Int) -> Bool { n == 1 }
+    /// An execution of no order in flight.
+    func foreignExecution(_ e: Execution, lots: Lots, ticks: Ticks, wall: Int64) {}
+    /// A funding charge (or payment) the exchange booked.
+    func funding(_ e: Execution, paid: Double, wall: Int64) {}
+    /// One of our orders is over at the exchange, `lots` of it executed at `tickLots` (logged already).
+    func orderOver(
+        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String,
+        reason: String, wall: Int64
+    ) {}
+    /// The agent's and the exchange's positions differ with nothing in flight (alerted already).
+    func positionsDisagree(_ text: String, wall: Int64) {}
+    /// The exchange's position has been without a stop since `since` (wall ms).
+    func unprotected(since: Int64, wall: Int64) {}
+    /// The wallet's equity, reported.
+    func onWallet(_ equity: Double, wall: Int64) { state.lastWalletWall = wall }
+    /// Every tick, after the re-read: the wallet's own clock.
+    func tickWallet(wall: Int64) {}
 
     // MARK: - Flatten
 
@@ -117,41 +136,6 @@ final class ExchangeVenue: TradingVenue {
         state.flattenAsked = true
     }
 
-    func progressFlatten(wall: Int64) {
-        let trader = engine.trader
-        guard isLive else {
-            let fills = lastQuoteFills(
-                &book, engine: engine, startedWall: flattenStartedWall, waitMs: flattenQuoteWaitMs, wall: wall)
-            engine.apply(fills, wall: wall)
-            return
-        }
-        let flat = trader.position == nil && book.workingOrders.isEmpty && trader.workingEntryOrder == nil
-        if state.flattenResult == true, !flat, !state.book.hasOrdersInFlight, let p = trader.position {
-            // The exchange is confirmed flat, yet the agent's books still hold a position: they were wrong. The
-            // exchange is the truth; the rest is booked closed at the last mid, loudly, so that the flatten ends.
-            let mid = engine.lastQuote.map { ($0.bidPrice + $0.askPrice) / 2 } ?? p.entryPrice
-            engine.raise(
-                engine.alerts.exchangeFlatBooksWereNot(qty: p.qty, direction: p.direction, lastMid: mid), wall: wall)
-            engine.flattenSteps.append(
-                "books corrected: \(engine.sizeText(p.qty)) the exchange no longer held, closed at the last mid")
-            for w in trader.workingExitOrders { engine.trader.onOrderGone(id: w.id) }
-            let now = engine.clock.now(wall: wall)
-            engine.apply(
-                [
-                    Fill(
-                        orderId: "venue-flat-\(wall)", side: p.direction.opposite, qty: p.qty, price: mid, ts: now,
-                        decisionTs: now, liquidity: .taker, fee: 0, purpose: .exit(.flatten), referenceMidTwice: nil)
-                ],
-                wall: wall)
-            for w in book.workingOrders { _ = book.cancel(id: w.id) }
-        }
-        if let p = engine.trader.position, !p.closing, state.flattenResult == nil, !state.book.hasOrdersInFlight {
-            // An exit that filled only in part: close the rest.
-            let now = max(engine.lastMarketTs, engine.clock.now(wall: wall))
-            engine.execute(engine.trader.closeAll(.flatten, at: now), at: engine.lastMarketTs, wall: wall)
-        }
-    }
-
     var flattenOutcome: VenueFlattenOutcome {
         switch state.flattenResult {
         case .some(true): .confirmed
@@ -161,12 +145,6 @@ final class ExchangeVenue: TradingVenue {
     }
 
     func flattenFinished() { state.flattenAsked = false }
-
-    func unconfirmedFlattenText(steps: [String]) -> String {
-        (isLive
-            ? "the agent's books are flat and trading is halted, but the exchange position is NOT confirmed flat: "
-            : "paper flat and halted, but the testnet position is NOT confirmed flat: ") + steps.joined(separator: "; ")
-    }
 
     // MARK: - What the engine reads
 
@@ -251,27 +229,9 @@ final class ExchangeVenue: TradingVenue {
                 handleOutcomes(state.book.onOrder(o), wall: wall)
             }
             state.book.position = venue.position
-            // In live, what the exchange did on its own while the agent was down, as far as it explains the gap.
-            if isLive {
-                for e in venue.executions
-                where !workingIds.contains(e.orderLinkId) && e.changesPosition && !state.book.hasSeen(e.execId) {
-                    guard engine.trader.signedQty != venue.position,
-                        let lots = engine.settings.instrument.lots(e.execQty),
-                        let ticks = engine.settings.instrument.ticks(e.execPrice), let p = engine.trader.position,
-                        e.side != p.direction,
-                        abs(engine.trader.signedQty - lots * p.direction.sign - venue.position)
-                            < abs(engine.trader.signedQty - venue.position)
-                    else { continue }
-                    state.book.alreadyBooked([e.execId])
-                    engine.batch.executions.append((e.execId, e.execTime))
-                    applyForeign(e, lots: lots, ticks: ticks, wall: wall)
-                }
-            }
+            reconcileOwnExecutions(venue, workingIds: workingIds, wall: wall)
             let problems = reconciliationProblems(position: venue.position, openOrders: venue.openOrders)
-            if isLive {
-                let equity = try gateway.walletEquity()
-                onWallet(equity, wall: wall)
-            }
+            try readWalletAtStart(wall: wall)
             if problems.isEmpty {
                 let held = state.stopHeld.map { ", stop \(engine.priceText($0)) held" } ?? ""
                 let own = venue.openOrders.filter(\.isConditional).count
@@ -334,19 +294,12 @@ final class ExchangeVenue: TradingVenue {
     // MARK: - Orders out
 
     func submitted(_ intent: OrderIntent, wall: Int64) {
-        if !isLive {
-            engine.logger.info(
-                "order acknowledged by the paper venue",
-                metadata: engine.orderMetadata(intent, event: "order.acknowledged"))
-        }
         state.book.track(intent)
         state.held.append(.submit(intent))
     }
 
     func cancel(_ id: String, wall: Int64) {
         if state.book.isTracked(id) { state.held.append(.cancel(id)) }
-        // Live: the order is gone when the exchange says so (or fills meanwhile).
-        if !isLive, book.cancel(id: id) { engine.cancelledOnPaper(id, wall: wall) }
     }
 
     /// Hands the held calls to the venue worker (after the batch that records them is committed).
@@ -356,12 +309,8 @@ final class ExchangeVenue: TradingVenue {
         state.held.removeAll()
     }
 
-    /// A paper fill (shadow): compare with the testnet's when both are known.
+    /// A fill booked: the stop follows the position; the positions must agree.
     func filled(_ fill: Fill, wall: Int64) {
-        if !isLive {
-            state.paperFills[fill.orderId] = fill
-            compareFill(fill.orderId, wall: wall)
-        }
         syncVenueStop(wall: wall)
         checkPositionDivergence(wall: wall)
     }
@@ -414,8 +363,7 @@ final class ExchangeVenue: TradingVenue {
             state.stopFailures += 1
             let n = state.stopFailures
             state.stopRetryWall = wall + min(30_000, 1_000 << min(n - 1, 5))
-            // Live: the first refusal and every fifth; shadow: the first.
-            if n == 1 || (isLive && n % 5 == 0) {
+            if alertsStopRefusal(n) {
                 engine.raise(engine.alerts.stopRefused(stop: ticks, attempt: n, reason: reason), wall: wall)
             }
         case .resync(let r):
@@ -485,38 +433,11 @@ final class ExchangeVenue: TradingVenue {
                     reason: reason, wall: wall)
             case .foreign(let e, let lots, let ticks):
                 engine.batch.executions.append((e.execId, e.execTime))
-                if isLive {
-                    applyForeign(e, lots: lots, ticks: ticks, wall: wall)
-                } else {
-                    engine.logger.warning(
-                        "testnet execution of an order not in flight",
-                        metadata: [
-                            "event": "venue.foreign_execution", "order_link_id": "\(e.orderLinkId)",
-                            "order_id": "\(e.orderId)",
-                            "exec_type": "\(e.execType)", "stop_order_type": "\(e.stopOrderType)",
-                            "qty": "\(engine.sizeText(lots))",
-                            "price": "\(engine.priceText(ticks))",
-                        ])
-                }
+                foreignExecution(e, lots: lots, ticks: ticks, wall: wall)
             case .funding(let e):
                 engine.batch.executions.append((e.execId, e.execTime))
                 let paid = Double(e.execFee.description) ?? 0
-                if isLive {
-                    engine.trader.bookFunding(paid)
-                    engine.logger.notice(
-                        "funding charged by the exchange",
-                        metadata: [
-                            "event": "funding.booked", "fee": "\(formatNumber(paid))",
-                            "exec_id": "\(e.execId)",
-                        ])
-                } else {
-                    engine.logger.info(
-                        "testnet funding",
-                        metadata: [
-                            "event": "funding.venue", "fee": "\(formatNumber(paid))",
-                            "paper_funding_total": "\(formatNumber(engine.trader.fundingPaid))",
-                        ])
-                }
+                funding(e, paid: paid, wall: wall)
             case .missingExecutions(let id):
                 requestResync("executions of \(id) missing", wall: wall)
             }
@@ -545,112 +466,9 @@ final class ExchangeVenue: TradingVenue {
                 engine.logger.notice("order \(status.lowercased()) by the \(name)", metadata: m)
             }
         }
-        guard isLive else {
-            if lots > 0 {
-                let priceTwice = roundedDiv(2 * tickLots, lots)
-                state.venueAverages[intent.id] = (lots, priceTwice)
-                engine.logger.notice(
-                    "order filled on the testnet",
-                    metadata: [
-                        "event": "order.filled", "venue": "testnet", "order_link_id": "\(intent.id)",
-                        "qty": "\(engine.sizeText(lots))",
-                        "price": "\(engine.halfTickText(priceTwice))", "latency_ms": "\(ts - intent.decisionTs)",
-                    ])
-                compareFill(intent.id, wall: wall)
-            } else if status == "Rejected" {
-                engine.raise(
-                    engine.alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason),
-                    wall: wall)
-            }
-            return
-        }
-        _ = book.cancel(id: intent.id)
-        if lots == 0 {
-            engine.batch.orderUpdates.append((intent.id, status == "Rejected" ? .rejected : .cancelled, wall))
-            // A timed-out limit entry confirmed gone with nothing filled: its market replacement goes now.
-            engine.execute(engine.trader.onOrderGone(id: intent.id), at: max(engine.lastMarketTs, ts), wall: wall)
-            if status == "Rejected" {
-                engine.raise(
-                    engine.alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason),
-                    wall: wall)
-            }
-            return
-        }
-        // The exchange's fill: the quantity that executed, at its volume-weighted price rounded to the tick.
-        let fill = Fill(
-            orderId: intent.id, side: intent.side, qty: lots, price: roundedDiv(tickLots, lots), ts: ts,
-            decisionTs: intent.decisionTs, liquidity: isMaker ? .maker : .taker, fee: fee, purpose: intent.purpose,
-            referenceMidTwice: engine.lastQuote.map { $0.bidPrice + $0.askPrice })
-        engine.apply([fill], wall: wall)
-        if partial { engine.batch.orderUpdates.append((intent.id, .partiallyFilledCancelled, wall)) }
-    }
-
-    /// An execution of no order in flight (live). A reduction of the position by the position's stop, the venue
-    /// flatten's close, ADL, liquidation or delivery is booked as the exchange reports it; ADL, liquidation and
-    /// delivery halt entries until `atctl resume`. Anything else is a mismatch that halts.
-    func applyForeign(_ e: Execution, lots: Lots, ticks: Ticks, wall: Int64) {
-        let reason: ExitReason?
-        switch e.execType {
-        case "AdlTrade": reason = .adl
-        case "BustTrade": reason = .liquidation
-        case "Delivery", "Settle": reason = .delivery
-        case "Trade":
-            if e.orderLinkId.hasPrefix("at-f-") {
-                reason = .flatten
-            } else if !e.stopOrderType.isEmpty {
-                reason = e.stopOrderType.contains("TakeProfit") ? .tp2 : .stop
-            } else {
-                reason = nil
-            }
-        default: reason = nil
-        }
-        let text =
-            "\(e.execType)\(e.stopOrderType.isEmpty ? "" : " (\(e.stopOrderType))") \(e.side) \(engine.sizeText(lots)) at \(engine.priceText(ticks))"
-        if let reason, let p = engine.trader.position, e.side != p.direction {
-            let booked = min(lots, p.qty)
-            engine.logger.warning(
-                "position reduced by the exchange: \(text)",
-                metadata: [
-                    "event": "order.filled", "venue": "exchange", "order_id": "\(e.orderId)", "exec_id": "\(e.execId)",
-                    "exec_type": "\(e.execType)", "qty": "\(engine.sizeText(booked))",
-                    "price": "\(engine.priceText(ticks))",
-                    "purpose": "exit:\(reason.rawValue)",
-                ])
-            engine.apply(
-                [
-                    Fill(
-                        orderId: "venue-\(e.orderId)", side: e.side, qty: booked, price: ticks, ts: e.execTime,
-                        decisionTs: e.execTime,
-                        liquidity: e.isMaker ? .maker : .taker, fee: Double(e.execFee.description) ?? 0,
-                        purpose: .exit(reason),
-                        referenceMidTwice: nil)
-                ], wall: wall)
-            if let cause = HaltCause(closedByExchange: reason) {
-                engine.raise(engine.alerts.closedByExchange(cause, qty: booked, execution: text), wall: wall)
-                if engine.supervisor.state != .flattening && engine.supervisor.state != .halted {
-                    engine.note(engine.supervisor.halt(cause, text), wall: wall)
-                }
-                if let w = engine.trader.workingEntryOrder {
-                    engine.execute([.cancel(id: w.id)], at: engine.lastMarketTs, wall: wall)
-                }
-            }
-            if booked < lots {
-                engine.raise(engine.alerts.closedMoreThanHeld(closed: lots, held: booked), wall: wall)
-                engine.note(engine.supervisor.halt(.positionMismatch, text), wall: wall)
-            }
-            return
-        }
-        if reason == .stop || reason == .flatten || reason == .tp2 {
-            // The position's own stop or the venue flatten closing what the agent already booked closed: nothing to do.
-            engine.logger.notice(
-                "exchange execution after the agent's position was closed",
-                metadata: [
-                    "event": "venue.late_execution", "exec_id": "\(e.execId)", "detail": "\(text)",
-                ])
-            return
-        }
-        engine.raise(engine.alerts.foreignExecution(text, orderId: e.orderId), wall: wall)
-        engine.note(engine.supervisor.halt(.positionMismatch, "foreign execution \(e.orderId)"), wall: wall)
+        orderOver(
+            intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status,
+            reason: reason, wall: wall)
     }
 
     // MARK: - Re-reads
@@ -696,9 +514,7 @@ final class ExchangeVenue: TradingVenue {
                     engine.alerts.executionsDisagree(held: r.position, executionsSum: state.book.position), wall: wall)
                 state.book.position = r.position
                 state.positionStrikes = 0
-                if isLive && engine.supervisor.state != .flattening {
-                    engine.note(engine.supervisor.halt(.positionMismatch, text), wall: wall)
-                }
+                positionsDisagree(text, wall: wall)
             } else {
                 // Once more shortly: an execution may have landed between the reads.
                 state.lastResyncWall = wall - 58_000
@@ -715,24 +531,6 @@ final class ExchangeVenue: TradingVenue {
         syncVenueStop(wall: wall)
     }
 
-    /// Live: the wallet's equity caps sizing (with `live.allocated_equity`); an agent richer than the wallet is alerted.
-    func onWallet(_ equity: Double, wall: Int64) {
-        state.lastWalletWall = wall
-        guard isLive else { return }
-        let cap = engine.settings.liveAllocatedEquity > 0 ? min(engine.settings.liveAllocatedEquity, equity) : equity
-        engine.trader.sizingEquityCap = cap
-        if engine.trader.equity > equity * (1 + engine.settings.walletTolerancePct) {
-            if !state.walletAlerted {
-                state.walletAlerted = true
-                engine.raise(
-                    engine.alerts.walletMismatch(agentEquity: engine.trader.equity, wallet: equity, sizedFrom: cap),
-                    wall: wall)
-            }
-        } else {
-            state.walletAlerted = false
-        }
-    }
-
     // MARK: - Every tick
 
     /// The venue's clocks: the stop's retries and the unprotected limit, the private stream's alert, the periodic
@@ -743,15 +541,7 @@ final class ExchangeVenue: TradingVenue {
         if state.book.position != 0 && state.stopHeld == nil {
             let since = state.unprotectedSince ?? wall
             state.unprotectedSince = since
-            let limit = Int64(engine.settings.maxUnprotectedSeconds) * 1000
-            if isLive && wall - since >= limit && !state.unprotectedAlerted {
-                state.unprotectedAlerted = true
-                engine.raise(
-                    engine.alerts.unprotectedPosition(
-                        position: state.book.position, seconds: (wall - since) / 1000,
-                        limitSeconds: engine.settings.maxUnprotectedSeconds), wall: wall)
-                if engine.supervisor.state != .flattening { engine.startFlatten(.unprotectedPosition, wall: wall) }
-            }
+            unprotected(since: since, wall: wall)
         } else {
             state.unprotectedSince = nil
             state.unprotectedAlerted = false
@@ -764,16 +554,13 @@ final class ExchangeVenue: TradingVenue {
         // Every minute while quiet; every 5 s while the private stream is down (REST is then the only news).
         let quietFor = state.streamState == .ready ? 60_000 : 5_000
         if wall - state.lastResyncWall >= Int64(quietFor) { requestResync("periodic", wall: wall) }
-        if isLive && wall - state.lastWalletWall >= 60_000 {
-            state.lastWalletWall = wall
-            gateway.readWallet()
-        }
+        tickWallet(wall: wall)
     }
 
     // MARK: - Comparisons
 
     /// Shadow: both fills of one order known: a price or quantity difference beyond the tolerance is a divergence.
-    private func compareFill(_ id: String, wall: Int64) {
+    func compareFill(_ id: String, wall: Int64) {
         guard let paperFill = state.paperFills[id], let venue = state.venueAverages[id] else { return }
         state.paperFills.removeValue(forKey: id)
         state.venueAverages.removeValue(forKey: id)
@@ -798,10 +585,7 @@ final class ExchangeVenue: TradingVenue {
             if !state.positionDivergent {
                 state.positionDivergent = true
                 engine.raise(engine.alerts.positionsDiffer(agent: agentQty, venue: venueQty), wall: wall)
-                if isLive && engine.supervisor.state != .flattening {
-                    engine.note(
-                        engine.supervisor.halt(.positionMismatch, "agent and exchange positions differ"), wall: wall)
-                }
+                positionsDisagree("agent and exchange positions differ", wall: wall)
             }
         } else if state.positionDivergent {
             state.positionDivergent = false
