@@ -636,7 +636,7 @@ do {
     }
     FileHandle.standardError.write(
         Data(
-            "bench live: final state \(engine.supervisor.state.rawValue) (\(engine.supervisor.reason)), last signal \(engine.lastSignal?.reason ?? "-"), position \(engine.trader.position != nil), entry working \(engine.trader.workingEntryOrder?.id ?? "-"), exits \(engine.trader.workingExitOrders.map(\.id))\n"
+            "bench live: final state \(engine.supervisor.state.rawValue) (\(engine.supervisor.reason)), last signal \(engine.lastSignal.map { "\($0.reason)" } ?? "-"), position \(engine.trader.position != nil), entry working \(engine.trader.workingEntryOrder?.id ?? "-"), exits \(engine.trader.workingExitOrders.map(\.id))\n"
                 .utf8))
     mirror.stop(deadlineMs: 1_000)
     server.stop()

@@ -76,7 +76,7 @@ import Testing
         #expect(h.events("venue.resync").count >= 1)
         #expect(h.state == "active", "\(h.engine.supervisor.reason)")
         #expect(await h.wait { !$0.alerts("private_stream").isEmpty }, "the silent stream is alerted after 10 s")
-        #expect(h.engine.entryVeto == "stale_feed" || h.engine.entryVeto == "private_stream")
+        #expect(h.engine.entryVeto == .staleFeed || h.engine.entryVeto == .privateStream)
         try h.fault("{}")
         #expect(await h.wait { $0.exchange.state.streamState == .ready })
         h.stop()
@@ -130,7 +130,7 @@ import Testing
         try h.fault(#"{"cutPrivateStreams":true}"#)
         #expect(await h.wait { $0.exchange.state.streamState != .ready })
         #expect(
-            h.state == "active" && h.engine.entryVeto == "private_stream",
+            h.state == "active" && h.engine.entryVeto == .privateStream,
             "no entry while the stream is not authenticated")
         let before = try #require(h.engine.trader.position).qty
         _ = h.venue.forceClose(lots: max(1, before / 2), execType: "AdlTrade")

@@ -100,7 +100,7 @@ final class ScriptedGateway: ExchangeGateway {
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(engine.trader.position?.qty == 1984 && engine.supervisor.state != .halted)
         #expect(gateway.stops.isEmpty, "the exchange already holds the position's stop")
-        #expect(engine.venue.entryVeto == "private_stream", "no entry until the private stream is authenticated")
+        #expect(engine.venue.entryVeto == .privateStream, "no entry until the private stream is authenticated")
     }
 
     @Test func liveHaltsOnAPositionTheExchangeDoesNotHold() throws {

@@ -186,7 +186,7 @@ import Testing
         #expect(f.approximateMinutes == 21)  // the 30-minute window holds 30–59
         #expect(f.approximateShare > 0.5 && f.approximateShare < 1)
         // Entries wait while the share is above agent.max_approximate_va_share (0.5).
-        #expect(engine.entryVeto == "approximate_va")
+        #expect(engine.entryVeto == .approximateVA)
         let va = try #require(engine.valueAreaReport())
         #expect(va.approximateMinutes == 21 && va.approximateShare == f.approximateShare)
         // The features rows say where each minute came from; the candles and trades are stored for a restart.

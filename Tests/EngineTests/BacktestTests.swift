@@ -180,7 +180,7 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)
         #expect(
             bt.signals.prefix(239).allSatisfy {
-                $0.reason == "warmup" || $0.reason == "invalid_va" || $0.action == .exit
+                $0.reason == .hold(.warmup) || $0.reason == .hold(.invalidVA) || $0.action == .exit
             })
     }
 }
@@ -247,12 +247,12 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         features.minVABins = 10
         var bt = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
         var state = bt.strategyState
-        state.trader.entryVeto = "observing"
+        state.trader.entryVeto = .observing
         bt.strategyState = state
         mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
         bt.finish()
         expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)
         #expect(bt.fills.isEmpty)
-        #expect(bt.signals.contains { $0.reason == "observing" })
+        #expect(bt.signals.contains { $0.reason == .vetoed(.observing) })
     }
 }

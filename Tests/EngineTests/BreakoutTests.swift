@@ -17,7 +17,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     @Test func breakoutEntersOnTheAcceptingBarWithItsStopUnderTheSequence() throws {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         let (record, actions) = acceptedAbove(&trader)
-        #expect(record.detections.breakoutLong && record.action == .enterLong && record.reason == "breakout")
+        #expect(record.detections.breakoutLong && record.action == .enterLong && record.reason == .entry(.breakout))
         let entry = try #require(submitted(actions).first)
         trader.onFill(fill(entry, at: "50210.1", ts: t0 + Millis(warm + 3) * 60_000 + 3))
         let p = try #require(trader.position)
@@ -46,7 +46,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         // Buyers still in control (no failed-breakout short), but the close is back at the level.
         let (record, exits) = trader.onMinuteClose(
             bar(warm + 4, o: "50160", h: "50170", l: "50090", c: "50100", of: "2", qimb: 0.3))
-        #expect(record.action == .exit && record.reason == "close_inside")
+        #expect(record.action == .exit && record.reason == .exit(.closeInside))
         let exit = try #require(submitted(exits).first)
         #expect(exit.reduceOnly && exit.side == .short && exit.qty == trader.position?.qty)
     }
@@ -56,14 +56,14 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         config.enableRetestMode = true
         var trader = Trader(config: config, instrument: btc)
         let (accepting, none) = acceptedAbove(&trader)
-        #expect(accepting.detections.breakoutLong && accepting.reason == "retest_pending" && none.isEmpty)
+        #expect(accepting.detections.breakoutLong && accepting.reason == .hold(.retestPending) && none.isEmpty)
         #expect(accepting.pendingRetest?.level == px("50100"))
         // Not back to the level yet (low 50150 > 50100 + N of 0.1).
         let (wait, _) = trader.onMinuteClose(bar(warm + 3, o: "50210", h: "50230", l: "50150", c: "50200"))
         #expect(wait.action == .hold && wait.pendingRetest != nil)
         // Low within N of the level, close above it: enter; stop under this bar's low.
         let (retest, actions) = trader.onMinuteClose(bar(warm + 4, o: "50200", h: "50210", l: "50100.1", c: "50150"))
-        #expect(retest.action == .enterLong && retest.reason == "breakout_retest")
+        #expect(retest.action == .enterLong && retest.reason == .breakoutRetest)
         #expect(!retest.detections.breakoutLong, "the flag marks the accepting bar, not the retest")
         trader.onFill(fill(submitted(actions)[0], at: "50150.1", ts: t0 + Millis(warm + 5) * 60_000 + 1))
         #expect(trader.position?.stopTwice == 2 * (px("50100.1") - 2))
@@ -99,7 +99,9 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         // Closes back at or below L with a high above it, order flow selling.
         let (record, actions) = trader.onMinuteClose(
             bar(warm + 2, o: "50170", h: "50190", l: "50040", c: "50060", of: "-2", qimb: -0.3))
-        #expect(record.detections.failedBreakoutShort && record.action == .enterShort && record.reason == "failbreak")
+        #expect(
+            record.detections.failedBreakoutShort && record.action == .enterShort
+                && record.reason == .entry(.failedBreakout))
         trader.onFill(fill(submitted(actions)[0], at: "50059.9", ts: t0 + Millis(warm + 3) * 60_000 + 1))
         let p = try #require(trader.position)
         #expect(p.stopTwice == 2 * (px("50250") + 2), "highest high since the sequence started + buffer")
@@ -125,7 +127,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
                 warm + 1, o: "50140", h: "50150", l: "49850", c: "49950", crossVAL: true, of: "3", ambiguous: "0",
                 qimb: -0.3))
         #expect(record.detections.breakInLong && record.detections.failedBreakoutShort)
-        #expect(record.action == .enterLong && record.reason == "breakin")
+        #expect(record.action == .enterLong && record.reason == .entry(.breakIn))
         #expect(submitted(actions).count == 1)
     }
 }

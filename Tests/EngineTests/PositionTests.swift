@@ -49,7 +49,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         var trader = Trader(config: config, instrument: btc)
         let (record, actions) = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(record.reason == "size_below_min" && actions.isEmpty)
+        #expect(record.reason == .hold(.sizeBelowMin) && actions.isEmpty)
     }
 
     @Test func leverageCapRaisesAnAlert() {
@@ -125,7 +125,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
             #expect(record.action == .hold, "minute \(k)")
         }
         let (exit, actions) = losing.onMinuteClose(bar(warm + 4, o: "49940", h: "49950", l: "49930", c: "49940"))
-        #expect(exit.action == .exit && exit.reason == "time_stop" && submitted(actions).count == 1)
+        #expect(exit.action == .exit && exit.reason == .exit(.timeStop) && submitted(actions).count == 1)
 
         // Profitable beyond the round-trip fees: extended.
         var winning = longBreakIn(config: config)
@@ -136,14 +136,14 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         var strict = longBreakIn(config: config)
         for k in 1...3 { _ = strict.onMinuteClose(bar(warm + k, o: "49990", h: "49995", l: "49985", c: "49990")) }
         let (r, _) = strict.onMinuteClose(bar(warm + 4, o: "49990", h: "49995", l: "49985", c: "49990"))
-        #expect(r.reason == "time_stop")
+        #expect(r.reason == .exit(.timeStop))
     }
 
     @Test func sameDirectionSignalIsIgnoredAndOppositeFlips() throws {
         var trader = longBreakIn()
         let (same, none) = trader.onMinuteClose(
             bar(warm + 1, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(same.reason == "in_position" && none.isEmpty)
+        #expect(same.reason == .hold(.inPosition) && none.isEmpty)
         let (flip, actions) = trader.onMinuteClose(
             bar(warm + 2, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
         #expect(flip.action == .flipShort)
@@ -164,7 +164,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         var trader = longBreakIn(config: config)
         let (r, a) = trader.onMinuteClose(
             bar(warm + 2, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
-        #expect(r.reason == "in_position" && a.isEmpty)
+        #expect(r.reason == .hold(.inPosition) && a.isEmpty)
     }
 
     @Test func signalIsIgnoredWhileAnEntryIsWorking() {
@@ -173,7 +173,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         let (r, a) = trader.onMinuteClose(
             bar(warm + 1, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
-        #expect(r.reason == "entry_working" && a.isEmpty)
+        #expect(r.reason == .hold(.entryWorking) && a.isEmpty)
     }
 
     @Test func cooldownAfterAClose() throws {
@@ -185,10 +185,10 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         // Decision at (warm + 3) * 60 s: within 3 minutes of the close at (warm + 2) min + 200 ms.
         let (r1, a1) = trader.onMinuteClose(
             bar(warm + 2, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(r1.reason == "cooldown" && a1.isEmpty)
+        #expect(r1.reason == .hold(.cooldown) && a1.isEmpty)
         let (r2, _) = trader.onMinuteClose(
             bar(warm + 4, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(r2.reason == "cooldown")
+        #expect(r2.reason == .hold(.cooldown))
         let (r3, a3) = trader.onMinuteClose(
             bar(warm + 5, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(r3.action == .enterLong && !a3.isEmpty)
@@ -201,7 +201,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
             bar(
                 warm, o: "49850", h: "49960", l: "49820", c: "49950", val: "49900", vah: "49940", poc: "49920",
                 crossVAL: true, of: "3", qimb: 0.3))
-        #expect(r.detections.breakInLong && r.reason == "target_behind_entry" && a.isEmpty)
+        #expect(r.detections.breakInLong && r.reason == .hold(.targetBehindEntry) && a.isEmpty)
     }
 }
 
@@ -238,7 +238,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         trader.advanceTime(to: t0)
         // A 3 % drop of BTC on 0.4 BTC-ish costs more than 1 % of 10,000.
         let (r, actions) = trader.onMinuteClose(bar(warm + 1, o: "48500", h: "48500", l: "48400", c: "48450"))
-        #expect(r.reason == "kill_switch" && r.action == .exit)
+        #expect(r.reason == .exit(.killSwitch) && r.action == .exit)
         #expect(trader.killSwitchActive && trader.alerts.contains { $0.kind == .killSwitch })
         // Money in cents, the limit and what it is a share of: no raw floating point in what the operator reads.
         let text = try #require(trader.alerts.first { $0.kind == .killSwitch }?.message)
@@ -248,7 +248,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         trader.onFill(fill(exit, at: "48449.9", ts: t0 + Millis(warm + 2) * 60_000 + 1, config: config))
         let (veto, none) = trader.onMinuteClose(
             bar(warm + 10, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(veto.reason == "kill_switch" && none.isEmpty)
+        #expect(veto.reason == .hold(.killSwitch) && none.isEmpty)
         // The next UTC midnight clears it.
         let nextMidnight = (t0 / day + 1) * day
         trader.advanceTime(to: nextMidnight)

@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 import Testing
 
 @Suite(.tags(.unit)) struct SetupTests {
@@ -9,7 +10,7 @@ import Testing
         let (record, actions) = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(record.detections.breakInLong)
-        #expect(record.action == .enterLong && record.reason == "breakin")
+        #expect(record.action == .enterLong && record.reason == .entry(.breakIn))
         let entry = try #require(submitted(actions).first)
         #expect(entry.side == .long && entry.type == .market && !entry.reduceOnly)
         trader.onFill(fill(entry, at: "49950.1", ts: t0 + Millis(warm + 1) * 60_000 + 5))
@@ -24,7 +25,7 @@ import Testing
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         let (record, actions) = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: false, of: "3", qimb: 0.3))
-        #expect(!record.detections.breakInLong && actions.isEmpty && record.reason == "no_signal")
+        #expect(!record.detections.breakInLong && actions.isEmpty && record.reason == .hold(.noSignal))
     }
 
     @Test func breakInNeedsConfirmation() {
@@ -62,17 +63,17 @@ import Testing
             bar(warm + 1, o: "49860", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(!record.detections.breakInLong)
         #expect(record.detections.failedBreakoutLong)
-        #expect(record.reason == "failbreak")
+        #expect(record.reason == .entry(.failedBreakout))
     }
 
     @Test func warmUpAndInvalidValueAreaVeto() {
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         let early = trader.onMinuteClose(
             bar(238, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
-        #expect(early.0.reason == "warmup" && early.1.isEmpty && !early.0.detections.breakInLong)
+        #expect(early.0.reason == .hold(.warmup) && early.1.isEmpty && !early.0.detections.breakInLong)
         let invalid = trader.onMinuteClose(
             bar(239, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3, valid: false))
-        #expect(invalid.0.reason == "invalid_va" && invalid.1.isEmpty)
+        #expect(invalid.0.reason == .hold(.invalidVA) && invalid.1.isEmpty)
         // Index 239 = warmup - 1 is the first warm bar.
         let first = trader.onMinuteClose(
             bar(239, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
@@ -85,7 +86,7 @@ import Testing
             bar(
                 warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3,
                 quoteAge: 10_001))
-        #expect(record.detections.breakInLong && record.reason == "stale_data" && actions.isEmpty)
+        #expect(record.detections.breakInLong && record.reason == .hold(.staleData) && actions.isEmpty)
     }
 }
 
@@ -132,5 +133,45 @@ import Testing
         var trader = Trader(config: StrategyConfig(), instrument: btc)
         _ = trader.onMinuteClose(bar(5, o: "50090", h: "50200", l: "50090", c: "50150", crossVAH: true))
         #expect(trader.above.running)
+    }
+}
+
+/// The reason codes are a closed set, written as docs/STRATEGY.md lists them ("Actions and reason codes").
+@Suite(.tags(.unit)) struct SignalReasonTests {
+    /// The codes docs/STRATEGY.md lists after `label:` in its reason-code paragraph.
+    func documented(_ label: String) throws -> [String] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(contentsOf: root.appending(path: "docs/STRATEGY.md"), encoding: .utf8)
+        let section = try #require(text.components(separatedBy: "## Actions and reason codes").last)
+        let paragraph = section.components(separatedBy: "\n\n").dropFirst(2).first ?? ""
+        let flat = paragraph.replacingOccurrences(of: "\n", with: " ")
+        let after = try #require(flat.components(separatedBy: label + ":").dropFirst().first)
+        let list = after.components(separatedBy: ".").first ?? ""
+        return list.components(separatedBy: "`").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+    }
+
+    @Test func everyHoldCodeIsDocumentedAndNoOther() throws {
+        #expect(Set(HoldReason.allCases.map(\.rawValue)) == Set(try documented("HOLD")))
+    }
+
+    @Test func everyEntryCodeIsDocumented() throws {
+        let entries =
+            Setup.allCases.map { SignalReason.entry($0).description } + [SignalReason.breakoutRetest.description]
+        #expect(Set(entries) == Set(try documented("Entries")))
+    }
+
+    @Test func everyAgentVetoIsDocumented() throws {
+        #expect(
+            Set(EntryVeto.allCases.map(\.rawValue))
+                == Set(try documented("Vetoed by the agent (HOLD; `EntryVeto`, never in a backtest)")))
+    }
+
+    @Test func descriptionsAreTheStoredCodes() {
+        #expect(SignalReason.entry(.failedBreakout).description == "failbreak")
+        #expect(SignalReason.exit(.timeStop).description == "time_stop")
+        #expect(SignalReason.hold(.invalidVA).description == "invalid_va")
+        #expect(SignalReason.vetoed(.privateStream).description == "private_stream")
+        #expect("\(SignalReason.breakoutRetest)" == "breakout_retest")
     }
 }

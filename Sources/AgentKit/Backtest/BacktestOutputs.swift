@@ -49,7 +49,8 @@ enum BacktestOutputs {
             let d = s.detections
             let fields: [String] = [
                 String(s.ts), flag(d.breakInLong), flag(d.breakInShort), flag(d.failedBreakoutLong),
-                flag(d.failedBreakoutShort), flag(d.breakoutLong), flag(d.breakoutShort), s.action.rawValue, s.reason,
+                flag(d.failedBreakoutShort), flag(d.breakoutLong), flag(d.breakoutShort), s.action.rawValue,
+                s.reason.description,
                 flag(s.above.running), level(s.above), String(s.above.count), flag(s.below.running), level(s.below),
                 String(s.below.count), s.pendingRetest.map { $0.direction.description } ?? "",
                 s.pendingRetest.map { formatNumber(i.price($0.level)) } ?? "",

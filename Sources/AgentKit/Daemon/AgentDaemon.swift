@@ -144,7 +144,7 @@ public final class AgentDaemon: @unchecked Sendable {
             let restLogger = Logger(label: "venue")
             // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
             let alert: @Sendable (String) -> Void = { message in
-                queue.put(.venue(.failed(what: "rest", reason: message), wall: wallClockMillis()))
+                queue.put(.venue(.failed(what: .rest, reason: message), wall: wallClockMillis()))
             }
             let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: alert, observer: observeREST)
             // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.

@@ -263,7 +263,8 @@ extension AgentEngine {
 
     func signalReport(_ r: SignalRecord) -> SignalReport {
         SignalReport(
-            minute: isoTime(r.ts), action: r.action.rawValue, reason: r.reason, detected: detectedNames(r.detections),
+            minute: isoTime(r.ts), action: r.action.rawValue, reason: r.reason.description,
+            detected: detectedNames(r.detections),
             acceptanceAbove: describeAcceptance(r.above, settings.instrument),
             acceptanceBelow: describeAcceptance(r.below, settings.instrument))
     }

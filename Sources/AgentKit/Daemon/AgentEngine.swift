@@ -486,18 +486,20 @@ public final class AgentEngine: @unchecked Sendable {
     // MARK: - Minute close
 
     /// Why entries are vetoed now, beyond the Engine's own rules.
-    var entryVeto: String? {
+    var entryVeto: EntryVeto? {
         switch supervisor.state {
         case .active:
-            if staleAlerted { return "stale_feed" }
+            if staleAlerted { return .staleFeed }
             // A value area mostly drawn from candles (a warm start) is not traded on.
-            if let f = lastFeatures, f.approximateShare > settings.maxApproximateVAShare { return "approximate_va" }
+            if let f = lastFeatures, f.approximateShare > settings.maxApproximateVAShare { return .approximateVA }
             return venue.entryVeto
-        case .warming: return "warmup"
-        case .observing: return "observing"
-        case .paused: return "paused"
-        case .flattening, .halted: return "halted"
-        case .starting, .recovering, .stopping: return supervisor.state.rawValue
+        case .warming: return .warmup
+        case .observing: return .observing
+        case .paused: return .paused
+        case .flattening, .halted: return .halted
+        case .starting: return .starting
+        case .recovering: return .recovering
+        case .stopping: return .stopping
         }
     }
 

@@ -627,7 +627,8 @@ public final class AgentStore: @unchecked Sendable {
                     sql:
                         "INSERT OR REPLACE INTO signals (ts, action, reason, detected, above, below) VALUES (?, ?, ?, ?, ?, ?)",
                     arguments: [
-                        s.ts, s.action.rawValue, s.reason, detectedNames(s.detections).joined(separator: " "),
+                        s.ts, s.action.rawValue, s.reason.description,
+                        detectedNames(s.detections).joined(separator: " "),
                         describeAcceptance(s.above, instrument), describeAcceptance(s.below, instrument),
                     ]
                 )

@@ -37,7 +37,7 @@ public struct SignalRecord: Sendable, Hashable {
     public var detections: Detections
     public var action: SignalAction
     /// The setup of an entry, the reason of an exit, or the reason code of a HOLD.
-    public var reason: String
+    public var reason: SignalReason
     public var above: AcceptanceSide
     public var below: AcceptanceSide
     /// A breakout waiting for its retest: direction and level.
@@ -115,7 +115,7 @@ public struct Trader: Sendable, Codable {
     public private(set) var alerts: [EngineAlert] = []
     /// A veto from outside the rules (the agent's state: `observing`, `paused`, `halted`, `stale_feed`): setups are
     /// still detected and recorded with this reason, no entry is taken. Exits are managed as always.
-    public var entryVeto: String?
+    public var entryVeto: EntryVeto?
     /// Live: size entries from at most this equity (the smaller of the allocation and the exchange wallet); nil
     /// sizes from the books' own equity, as the backtest does.
     public var sizingEquityCap: Double?
@@ -539,13 +539,13 @@ public struct Trader: Sendable, Codable {
 
         // Choose: A > C > B; both directions of the winning setup → no trade.
         var action: SignalAction = exitReason == nil ? .hold : .exit
-        var reason = exitReason?.rawValue ?? "no_signal"
+        var reason = exitReason.map(SignalReason.exit) ?? .hold(.noSignal)
         if !f.valueAreaValid {
-            if exitReason == nil { reason = "invalid_va" }
+            if exitReason == nil { reason = .hold(.invalidVA) }
         } else if !warm {
-            if exitReason == nil { reason = "warmup" }
+            if exitReason == nil { reason = .hold(.warmup) }
         } else if detections.breakoutLong || detections.breakoutShort, candidates.isEmpty, exitReason == nil {
-            reason = "retest_pending"
+            reason = .hold(.retestPending)
         }
         let chosen = [Setup.breakIn, .failedBreakout, .breakout].lazy
             .map { s in candidates.filter { $0.setup == s } }
@@ -581,24 +581,24 @@ public struct Trader: Sendable, Codable {
     /// Vetoes, position rules and sizing for the winning setup's candidates. Returns the action label (nil: HOLD),
     /// the reason and the order actions.
     private mutating func decideEntry(_ group: [Candidate], _ f: MinuteFeatures, exitIssued: Bool) -> (
-        SignalAction?, String, [OrderAction]
+        SignalAction?, SignalReason, [OrderAction]
     ) {
-        if Set(group.map(\.direction)).count > 1 { return (nil, "conflicting_signals", []) }
+        if Set(group.map(\.direction)).count > 1 { return (nil, .hold(.conflictingSignals), []) }
         var c = group[0]
         let now = f.decisionTs
-        if killSwitchActive { return (nil, "kill_switch", []) }
-        if let veto = entryVeto { return (nil, veto, []) }
+        if killSwitchActive { return (nil, .hold(.killSwitch), []) }
+        if let veto = entryVeto { return (nil, .vetoed(veto), []) }
         guard let q = f.quote, now - q.ts <= Millis(config.staleFeedSeconds) * 1000 else {
-            return (nil, "stale_data", [])
+            return (nil, .hold(.staleData), [])
         }
-        if workingEntry != nil { return (nil, "entry_working", []) }
+        if workingEntry != nil { return (nil, .hold(.entryWorking), []) }
         var flip = false
         if let p = position {
-            if p.direction == c.direction { return (nil, exitIssued ? "exiting" : "in_position", []) }
-            guard config.enableFlipOnSignal else { return (nil, "in_position", []) }
+            if p.direction == c.direction { return (nil, .hold(exitIssued ? .exiting : .inPosition), []) }
+            guard config.enableFlipOnSignal else { return (nil, .hold(.inPosition), []) }
             flip = true
         } else if now < cooldownUntil {
-            return (nil, "cooldown", [])
+            return (nil, .hold(.cooldown), [])
         }
 
         // Expected fill: the quote beyond slippage for a market order, the trigger bar's close for a limit.
@@ -609,7 +609,7 @@ public struct Trader: Sendable, Codable {
         let expected = useLimit ? f.close : marketPrice
         // Targets are fixed at entry from this bar's value area; one that the entry already passed is no target.
         if let tp2 = c.tp2Twice, (tp2 - 2 * expected) * c.direction.sign <= 0 {
-            return (nil, "target_behind_entry", [])
+            return (nil, .hold(.targetBehindEntry), [])
         }
         if let tp1 = c.tp1Twice, (tp1 - 2 * expected) * c.direction.sign <= 0 { c.tp1Twice = nil }
         let margin = min(equity, sizingEquityCap ?? .infinity) - initialMargin(includePosition: !flip)
@@ -617,13 +617,13 @@ public struct Trader: Sendable, Codable {
             let size = Sizing.size(
                 direction: c.direction, entry: expected, stop: c.stop, availableMargin: margin,
                 config: config, instrument: instrument)
-        else { return (nil, "invalid_stop", []) }
+        else { return (nil, .hold(.invalidStop), []) }
         if size.leverageCapHit {
             alerts.append(
                 .leverageCapHit(ts: now, setup: c.setup, direction: c.direction, maxLeverage: config.maxLeverage))
         }
         let minLots = instrument.minQty.count(of: instrument.qtyStep) ?? 1
-        guard size.lots >= max(minLots, 1) else { return (nil, "size_below_min", []) }
+        guard size.lots >= max(minLots, 1) else { return (nil, .hold(.sizeBelowMin), []) }
         c.sizing = EntrySizing(
             availableMargin: margin, risk: margin * config.riskPct, leverageCapHit: size.leverageCapHit)
 
@@ -637,7 +637,7 @@ public struct Trader: Sendable, Codable {
         )
         workingEntry = WorkingEntry(intent: intent, candidate: c, submittedAt: now, isLimit: useLimit)
         actions.append(.submit(intent))
-        return (.entry(c.direction, flip: flip), c.fromRetest ? "breakout_retest" : c.setup.rawValue, actions)
+        return (.entry(c.direction, flip: flip), c.fromRetest ? .breakoutRetest : .entry(c.setup), actions)
     }
 
     // MARK: - End

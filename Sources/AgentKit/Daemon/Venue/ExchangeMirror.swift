@@ -17,6 +17,17 @@ public struct VenueResync: Sendable {
     public var reason: String
 }
 
+/// Which kind of call to the exchange failed (`VenueReport.failed`); the raw value is the `what` of the
+/// `venue.failed` log event.
+public enum VenueCall: String, Sendable, CustomStringConvertible {
+    /// A REST call refused by a ban or a rate-limit storm (the REST client's alert).
+    case rest
+    /// The periodic read of the wallet.
+    case wallet
+
+    public var description: String { rawValue }
+}
+
 /// What the exchange said, on its way into the engine's queue.
 public enum VenueReport: Sendable {
     case acknowledged(id: String, orderId: String, latencyMs: Int64)
@@ -36,7 +47,7 @@ public enum VenueReport: Sendable {
     case resyncFailed(reason: String)
     /// The account's total equity (USDT).
     case wallet(equity: Double)
-    case failed(what: String, reason: String)
+    case failed(what: VenueCall, reason: String)
     /// The mirror's own flatten: every order cancelled, the venue's whole position closed, flat confirmed (or not).
     case flattened(ok: Bool, steps: [String])
     case stream(StreamStatus)
@@ -340,7 +351,7 @@ public final class ExchangeMirror: @unchecked Sendable {
             do {
                 report(.wallet(equity: try walletEquity()))
             } catch {
-                report(.failed(what: "wallet", reason: "\(error)"))
+                report(.failed(what: .wallet, reason: "\(error)"))
             }
         }
     }

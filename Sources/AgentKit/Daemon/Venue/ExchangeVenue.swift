@@ -148,9 +148,9 @@ class ExchangeVenue: TradingVenue {
 
     // MARK: - What the engine reads
 
-    var entryVeto: String? {
+    var entryVeto: EntryVeto? {
         // No entry while the exchange's private stream is not authenticated.
-        state.streamState != .ready ? "private_stream" : nil
+        state.streamState != .ready ? .privateStream : nil
     }
 
     var resumeBlocker: String? {
@@ -380,7 +380,7 @@ class ExchangeVenue: TradingVenue {
             engine.logger.warning(
                 "\(name) call failed: \(what)",
                 metadata: ["event": "venue.failed", "what": "\(what)", "reason": "\(reason)"])
-            if what == "rest" { engine.raise(engine.alerts.restRefused(reason), wall: wall) }
+            if what == .rest { engine.raise(engine.alerts.restRefused(reason), wall: wall) }
         case .flattened(let ok, let steps):
             state.flattenResult = ok
             engine.flattenSteps.append(contentsOf: steps)

@@ -52,7 +52,7 @@ protocol TradingVenue: AnyObject {
     func unconfirmedFlattenText(steps: [String]) -> String
 
     /// Why entries are vetoed now because of the venue (nil: not vetoed).
-    var entryVeto: String? { get }
+    var entryVeto: EntryVeto? { get }
     /// Why `resume` is refused because of the venue (nil: not refused).
     var resumeBlocker: String? { get }
     /// The venue's part of `health`.
@@ -128,7 +128,7 @@ final class PaperVenue: TradingVenue {
     func flattenFinished() {}
     func unconfirmedFlattenText(steps: [String]) -> String { "" }
 
-    var entryVeto: String? { nil }
+    var entryVeto: EntryVeto? { nil }
     var resumeBlocker: String? { nil }
     func degradedReasons(wall: Int64) -> [String] { [] }
     var lastSuccessWall: Int64? { nil }
