@@ -23,7 +23,7 @@ import Testing
         #expect(qty == h.venuePosition)
         #expect(
             h.venue.lock.withLock {
-                h.venue.orders.values.contains { $0.stopOrderType == "StopLoss" && $0.status == "Untriggered" }
+                h.venue.orders.values.contains { $0.stopOrderType == "StopLoss" && $0.status == .untriggered }
             })
         h.stop()
         try h.start()

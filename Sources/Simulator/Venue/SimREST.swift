@@ -203,7 +203,7 @@ extension SimVenue {
             else {
                 return fail(10001, "side must be Buy or Sell")
             }
-            guard let type = params["orderType"], type == "Market" || type == "Limit" else {
+            guard let type = params["orderType"].flatMap(SimOrderType.init(rawValue:)) else {
                 return fail(10001, "orderType must be Market or Limit")
             }
             guard let qtyText = params["qty"], let qd = ScaledDecimal(qtyText), let qty = i.lots(qd) else {
@@ -220,7 +220,7 @@ extension SimVenue {
             do {
                 let o = try place(
                     linkId: link.isEmpty ? "auto-\(orderSeq + 1)" : link, side: side, type: type, qty: qty,
-                    price: type == "Limit" ? px : nil, reduceOnly: params["reduceOnly"] == "true",
+                    price: type == .limit ? px : nil, reduceOnly: params["reduceOnly"] == "true",
                     timeInForce: params["timeInForce"])
                 return ok(["orderId": o.orderId, "orderLinkId": o.orderLinkId])
             } catch {
@@ -503,7 +503,7 @@ extension SimVenue {
         func size(_ l: Lots) -> String { formatScaled(l * i.qtyStep.mantissa, scale: i.qtyStep.scale) }
         return [
             "orderId": o.orderId, "orderLinkId": o.orderLinkId, "symbol": i.symbol, "side": o.side.bybitSide,
-            "orderType": o.orderType, "orderStatus": o.status,
+            "orderType": o.orderType.rawValue, "orderStatus": o.status.rawValue,
             "price": o.price.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "0",
             "qty": size(o.qty), "cumExecQty": size(o.filled), "leavesQty": size(o.leaves),
             "avgPrice": o.filled == 0

@@ -1,19 +1,37 @@
 public import Engine
 import Foundation
 
+/// Bybit's `orderStatus` values, as the simulated venue moves its orders through them.
+public enum SimOrderStatus: String, Sendable, Hashable {
+    case new = "New"
+    case partiallyFilled = "PartiallyFilled"
+    case filled = "Filled"
+    case cancelled = "Cancelled"
+    /// A conditional order (the position's stop or target) waiting for its trigger.
+    case untriggered = "Untriggered"
+    case triggered = "Triggered"
+    /// A conditional order removed before it triggered.
+    case deactivated = "Deactivated"
+}
+
+/// Bybit's `orderType`.
+public enum SimOrderType: String, Sendable, Hashable {
+    case market = "Market"
+    case limit = "Limit"
+}
+
 /// An order resting or done at the simulated venue.
 public struct SimOrder: Sendable, Hashable {
     public var orderId: String
     public var orderLinkId: String
     public var side: Direction
-    /// `Market` or `Limit`.
-    public var orderType: String
+    public var orderType: SimOrderType
     public var price: Ticks?
     public var qty: Lots
     public var filled: Lots = 0
     /// Sum of price × lots of the fills.
     public var filledTickLots: Int64 = 0
-    public var status: String
+    public var status: SimOrderStatus
     public var reduceOnly: Bool
     public var timeInForce: String
     public var createdAt: Int64
@@ -27,9 +45,9 @@ public struct SimOrder: Sendable, Hashable {
     /// Why the exchange cancelled it (`""` when it did not).
     public var cancelType = ""
 
-    public var leaves: Lots { status == "New" || status == "PartiallyFilled" ? qty - filled : 0 }
+    public var leaves: Lots { status == .new || status == .partiallyFilled ? qty - filled : 0 }
     /// `New`, `PartiallyFilled`, `Untriggered`: what `/v5/order/realtime` lists by default.
-    public var isOpen: Bool { status == "New" || status == "PartiallyFilled" || status == "Untriggered" }
+    public var isOpen: Bool { status == .new || status == .partiallyFilled || status == .untriggered }
 }
 
 /// One simulated execution.
@@ -233,16 +251,17 @@ public final class SimVenue: @unchecked Sendable {
 
     /// Places an order (the REST handler's `order/create`).
     func place(
-        linkId: String, side: Direction, type: String, qty: Lots, price: Ticks?, reduceOnly: Bool, timeInForce: String?
+        linkId: String, side: Direction, type: SimOrderType, qty: Lots, price: Ticks?, reduceOnly: Bool,
+        timeInForce: String?
     ) throws(Rejection) -> SimOrder {
         if let existing = orderIdsByLink[linkId], !linkId.isEmpty {
             throw Rejection(retCode: 110072, message: "OrderLinkedID is duplicate (existing orderId \(existing))")
         }
         if faults.rejectOrders { throw Rejection(retCode: 110007, message: "ab not enough for new order") }
-        guard qty > 0, qty <= (type == "Market" ? config.maxMarketOrderQty : config.maxOrderQty) else {
+        guard qty > 0, qty <= (type == .market ? config.maxMarketOrderQty : config.maxOrderQty) else {
             throw Rejection(retCode: 10001, message: "qty out of range")
         }
-        if type == "Limit" && price == nil {
+        if type == .limit && price == nil {
             throw Rejection(retCode: 10001, message: "price is required for a limit order")
         }
         var qty = qty
@@ -262,8 +281,8 @@ public final class SimVenue: @unchecked Sendable {
         orderSeq += 1
         let id = String(format: "sim-%08d", orderSeq)
         var order = SimOrder(
-            orderId: id, orderLinkId: linkId, side: side, orderType: type, price: price, qty: qty, status: "New",
-            reduceOnly: reduceOnly, timeInForce: timeInForce ?? (type == "Market" ? "IOC" : "GTC"),
+            orderId: id, orderLinkId: linkId, side: side, orderType: type, price: price, qty: qty, status: .new,
+            reduceOnly: reduceOnly, timeInForce: timeInForce ?? (type == .market ? "IOC" : "GTC"),
             createdAt: marketTime,
             updatedAt: marketTime
         )
@@ -271,20 +290,20 @@ public final class SimVenue: @unchecked Sendable {
         emit(.order(order))
         if let q = quote {
             // Takes liquidity at once: a market order, or a limit that crosses the L1.
-            let crosses = type == "Market" || (side == .long ? price! >= q.askPrice : price! <= q.bidPrice)
+            let crosses = type == .market || (side == .long ? price! >= q.askPrice : price! <= q.bidPrice)
             if crosses { takeLiquidity(&order, q) }
         }
-        if order.orderType == "Market" || order.timeInForce == "IOC" {
+        if order.orderType == .market || order.timeInForce == "IOC" {
             // On derivatives an IOC order that could not fill in full ends `Cancelled`, with or without fills
             // (`PartiallyFilledCanceled` is spot only).
             if order.filled < order.qty {
-                order.status = "Cancelled"
+                order.status = .cancelled
                 order.cancelType = "CancelByProtection"
             }
         }
-        if order.filled == order.qty { order.status = "Filled" }
+        if order.filled == order.qty { order.status = .filled }
         orders[id] = order
-        if order.status != "New" { emit(.order(order)) }
+        if order.status != .new { emit(.order(order)) }
         return order
     }
 
@@ -317,14 +336,14 @@ public final class SimVenue: @unchecked Sendable {
     private func matchRestingAgainstQuote() {
         guard let q = quote else { return }
         for id in orders.keys.sorted() {
-            guard var o = orders[id], o.leaves > 0, o.orderType == "Limit", let limit = o.price else { continue }
+            guard var o = orders[id], o.leaves > 0, o.orderType == .limit, let limit = o.price else { continue }
             let crosses = o.side == .long ? q.askPrice <= limit : q.bidPrice >= limit
             guard crosses else { continue }
             // The book moved through a resting limit: it fills at its price as maker, up to the top size.
             fill(
                 &o, price: limit, lots: min(o.qty - o.filled, max(1, o.side == .long ? q.askSize : q.bidSize)),
                 maker: true)
-            o.status = o.filled == o.qty ? "Filled" : "PartiallyFilled"
+            o.status = o.filled == o.qty ? .filled : .partiallyFilled
             orders[id] = o
             emit(.order(o))
         }
@@ -332,12 +351,12 @@ public final class SimVenue: @unchecked Sendable {
 
     private func matchRestingAgainstTrade(_ t: TradeEvent) {
         for id in orders.keys.sorted() {
-            guard var o = orders[id], o.leaves > 0, o.orderType == "Limit", let limit = o.price else { continue }
+            guard var o = orders[id], o.leaves > 0, o.orderType == .limit, let limit = o.price else { continue }
             // A trade strictly through the price fills it, up to the trade's size.
             let through = o.side == .long ? t.price < limit : t.price > limit
             guard through else { continue }
             fill(&o, price: limit, lots: min(o.qty - o.filled, t.size), maker: true)
-            o.status = o.filled == o.qty ? "Filled" : "PartiallyFilled"
+            o.status = o.filled == o.qty ? .filled : .partiallyFilled
             orders[id] = o
             emit(.order(o))
         }
@@ -350,7 +369,7 @@ public final class SimVenue: @unchecked Sendable {
             let reducible = o.side == .long ? max(0, -positionLots) : max(0, positionLots)
             lots = min(lots, reducible)
             if lots == 0 {
-                o.status = "Cancelled"
+                o.status = .cancelled
                 return
             }
         }
@@ -404,7 +423,7 @@ public final class SimVenue: @unchecked Sendable {
         guard let id, var o = orders[id], o.leaves > 0, o.stopOrderType.isEmpty else {
             throw Rejection(retCode: 110001, message: "order not exists or too late to cancel")
         }
-        o.status = "Cancelled"
+        o.status = .cancelled
         o.updatedAt = marketTime
         orders[id] = o
         emit(.order(o))
@@ -435,7 +454,7 @@ public final class SimVenue: @unchecked Sendable {
     }
 
     private func conditional(_ type: String) -> String? {
-        orders.values.first { $0.stopOrderType == type && $0.status == "Untriggered" }?.orderId
+        orders.values.first { $0.stopOrderType == type && $0.status == .untriggered }?.orderId
     }
 
     private func updateConditional(_ type: String, trigger: Ticks?) {
@@ -446,7 +465,7 @@ public final class SimVenue: @unchecked Sendable {
                 o.triggerPrice = trigger
                 o.qty = abs(positionLots)
             } else {
-                o.status = "Deactivated"
+                o.status = .deactivated
             }
             o.updatedAt = marketTime
             orders[id] = o
@@ -457,7 +476,7 @@ public final class SimVenue: @unchecked Sendable {
         orderSeq += 1
         let o = SimOrder(
             orderId: String(format: "sim-%08d", orderSeq), orderLinkId: "", side: positionLots > 0 ? .short : .long,
-            orderType: "Market", price: nil, qty: abs(positionLots), status: "Untriggered", reduceOnly: true,
+            orderType: .market, price: nil, qty: abs(positionLots), status: .untriggered, reduceOnly: true,
             timeInForce: "IOC", createdAt: marketTime, updatedAt: marketTime, stopOrderType: type,
             triggerPrice: trigger,
             closeOnTrigger: true
@@ -471,8 +490,8 @@ public final class SimVenue: @unchecked Sendable {
         stopLoss = nil
         takeProfit = nil
         for id in orders.keys.sorted() {
-            guard var o = orders[id], !o.stopOrderType.isEmpty, o.status == "Untriggered" else { continue }
-            o.status = "Deactivated"
+            guard var o = orders[id], !o.stopOrderType.isEmpty, o.status == .untriggered else { continue }
+            o.status = .deactivated
             o.updatedAt = marketTime
             orders[id] = o
             emit(.order(o))
@@ -486,21 +505,21 @@ public final class SimVenue: @unchecked Sendable {
         guard positionLots != 0, let q = quote else { return }
         let long = positionLots > 0
         for id in orders.keys.sorted() {
-            guard var o = orders[id], !o.stopOrderType.isEmpty, o.status == "Untriggered", let trigger = o.triggerPrice
+            guard var o = orders[id], !o.stopOrderType.isEmpty, o.status == .untriggered, let trigger = o.triggerPrice
             else { continue }
             let isStop = o.stopOrderType == "StopLoss"
             let hit =
                 isStop
                 ? (long ? t.price <= trigger : t.price >= trigger) : (long ? t.price >= trigger : t.price <= trigger)
             guard hit, positionLots != 0 else { continue }
-            o.status = "Triggered"
+            o.status = .triggered
             o.qty = abs(positionLots)
             o.side = long ? .short : .long
             o.updatedAt = marketTime
             orders[id] = o
             emit(.order(o))
             takeLiquidity(&o, q)
-            o.status = o.filled == o.qty ? "Filled" : "Cancelled"
+            o.status = o.filled == o.qty ? .filled : .cancelled
             orders[id] = o
             emit(.order(o))
             // One level fires per trade; what the protection band could not close stays open with its levels.
@@ -523,7 +542,7 @@ public final class SimVenue: @unchecked Sendable {
         orderSeq += 1
         var o = SimOrder(
             orderId: String(format: "sim-%08d", orderSeq), orderLinkId: "", side: positionLots > 0 ? .short : .long,
-            orderType: "Market", price: nil, qty: qty, status: "Filled", reduceOnly: true, timeInForce: "IOC",
+            orderType: .market, price: nil, qty: qty, status: .filled, reduceOnly: true, timeInForce: "IOC",
             createdAt: marketTime, updatedAt: marketTime
         )
         fill(&o, price: (q.bidPrice + q.askPrice) / 2, lots: qty, maker: false, execType: execType)
