@@ -1,9 +1,10 @@
-import AgentKit
 import ControlProtocol
 import Engine
 import Exchange
 import Foundation
 import Testing
+
+@testable import AgentKit
 
 /// `auction-agent backfill`: recorded files into an environment's store; the next start is exact.
 @Suite(.tags(.e2e), .serialized) struct BackfillTests {

@@ -1,8 +1,9 @@
-import AgentKit
 import Engine
 import Foundation
 import Simulator
 import Testing
+
+@testable import AgentKit
 
 /// Serialises a counter between grid worker threads.
 final class Counter: @unchecked Sendable {

@@ -94,7 +94,7 @@ import Testing
                 orderId: "x", side: .short, qty: 1, price: 499_900, ts: snap.marketTs + 1, decisionTs: snap.marketTs,
                 liquidity: .taker, fee: .nan, purpose: .exit(.flatten), referenceMidTwice: nil))
         var batch = StoreBatch()
-        batch.alerts.append((1, "stale_feed", "warning", "x"))
+        batch.alerts.append(AlertRow(wallTs: 1, kind: "stale_feed", severity: "warning", message: "x"))
         batch.snapshot = SnapshotRow(
             id: 0, wallTs: 1, marketTs: snap.marketTs, state: .active, reason: "", activated: true,
             lastMinute: snap.lastMinute, trader: broken, venue: snap.venue)

@@ -155,7 +155,9 @@ struct FlattenDirectCommand: ParsableCommand {
         }
         let wall = wallClockMillis()
         batch.transitions.append(
-            (wall, Transition(from: snap.state, to: .halted, reason: HaltCause.operatorFlattenDirect.reason())))
+            TransitionRow(
+                wallTs: wall,
+                Transition(from: snap.state, to: .halted, reason: HaltCause.operatorFlattenDirect.reason())))
         batch.snapshot = SnapshotRow(
             id: 0, wallTs: wall, marketTs: snap.marketTs, state: .halted,
             reason: HaltCause.operatorFlattenDirect.reason(),

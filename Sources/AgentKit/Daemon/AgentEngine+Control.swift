@@ -59,7 +59,9 @@ extension AgentEngine {
             outcome = (false, "not handled")
         }
         let args = (try? String(decoding: JSONEncoder().encode(call.request.args ?? [:]), as: UTF8.self)) ?? "{}"
-        batch.commands.append((wall, call.peerUid, cmd.rawValue, args, outcome.ok, outcome.text))
+        batch.commands.append(
+            CommandRow(
+                wallTs: wall, uid: call.peerUid, cmd: cmd.rawValue, args: args, ok: outcome.ok, result: outcome.text))
         logger.notice(
             "operator command \(cmd.rawValue): \(outcome.text)",
             metadata: [

@@ -210,7 +210,7 @@ public final class AgentEngine: @unchecked Sendable {
         replayed.recordsFootprint = true
         var lastF: MinuteFeatures?
         var report: [String] = []
-        var newRows: [(ts: Int64, row: String, source: String)] = []
+        var newRows: [FeatureRow] = []
         var knownRows: Set<Int64> = []
         func take() {
             tape.add(replayed.takeFootprints())
@@ -218,7 +218,9 @@ public final class AgentEngine: @unchecked Sendable {
                 lastF = f
                 tape.add(f)
                 if !knownRows.contains(f.ts) {
-                    newRows.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument), f.source))
+                    newRows.append(
+                        FeatureRow(ts: f.ts, row: FeaturesCSV.row(f, instrument: settings.instrument), source: f.source)
+                    )
                 }
             }
         }
@@ -423,7 +425,7 @@ public final class AgentEngine: @unchecked Sendable {
         case .gap(let from, let to):
             gapCount += 1
             metrics.streamGap("public")
-            batch.gaps.append((wall, from, to))
+            batch.gaps.append(GapRow(wallTs: wall, fromTs: from, toTs: to))
             logger.warning(
                 "market data gap",
                 metadata: [
@@ -511,7 +513,8 @@ public final class AgentEngine: @unchecked Sendable {
         let (record, actions) = trader.onMinuteClose(f)
         lastSignal = record
         lastMinute = f.ts
-        batch.features.append((f.ts, FeaturesCSV.row(f, instrument: settings.instrument), f.source))
+        batch.features.append(
+            FeatureRow(ts: f.ts, row: FeaturesCSV.row(f, instrument: settings.instrument), source: f.source))
         batch.signals.append(record)
         execute(actions, at: f.decisionTs, wall: wall)
         logFeatures(f, record)
@@ -619,7 +622,7 @@ public final class AgentEngine: @unchecked Sendable {
             }
             trader.onFill(fill)
             batch.fills.append(fill)
-            batch.orderUpdates.append((fill.orderId, .filled, wall))
+            batch.orderUpdates.append(OrderUpdate(id: fill.orderId, status: .filled, wallTs: wall))
             var m: Logger.Metadata = [
                 "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)",
                 "qty": "\(sizeText(fill.qty))",
@@ -750,7 +753,7 @@ public final class AgentEngine: @unchecked Sendable {
 
     func note(_ t: Transition?, wall: Int64) {
         guard let t else { return }
-        batch.transitions.append((wall, t))
+        batch.transitions.append(TransitionRow(wallTs: wall, t))
         stateSinceWall = wall
         sink.setState(t.to.rawValue)
         logger.notice(
@@ -768,7 +771,7 @@ public final class AgentEngine: @unchecked Sendable {
     /// An alert: recorded with the batch, logged, sent to the webhook.
     func raise(_ alert: Alert, wall: Int64) {
         let kind = alert.kind.rawValue, severity = alert.severity.rawValue, message = alert.message
-        batch.alerts.append((wall, kind, severity, message))
+        batch.alerts.append(AlertRow(wallTs: wall, kind: kind, severity: severity, message: message))
         let m: Logger.Metadata = ["event": "alert.raised", "alert.kind": "\(kind)", "alert.severity": "\(severity)"]
         switch alert.severity {
         case .info: logger.info("alert: \(message)", metadata: m)

@@ -118,17 +118,17 @@ public struct StoreBatch: Sendable {
     public var orders: [OrderRow] = []
     /// Status changes of recorded orders (`filled`, `cancelled`, `rejected`), applied after `orders`; an id with no
     /// row (a fill the agent did not order) changes nothing.
-    public var orderUpdates: [(id: String, status: OrderStatus, wallTs: Int64)] = []
+    public var orderUpdates: [OrderUpdate] = []
     public var fills: [Fill] = []
-    public var features: [(ts: Int64, row: String, source: String)] = []
+    public var features: [FeatureRow] = []
     public var signals: [SignalRecord] = []
-    public var transitions: [(wallTs: Int64, transition: Transition)] = []
-    public var alerts: [(wallTs: Int64, kind: String, severity: String, message: String)] = []
-    public var commands: [(wallTs: Int64, uid: UInt32, cmd: String, args: String, ok: Bool, result: String)] = []
-    public var gaps: [(wallTs: Int64, from: Int64, to: Int64)] = []
-    /// The exchange's executions this step booked (shadow and live), by `execId` with their `execTime`: written
-    /// with the fills they made, so that a restart neither books one twice nor loses one.
-    public var executions: [(execId: String, execTime: Int64)] = []
+    public var transitions: [TransitionRow] = []
+    public var alerts: [AlertRow] = []
+    public var commands: [CommandRow] = []
+    public var gaps: [GapRow] = []
+    /// The exchange's executions this step booked (shadow and live): written with the fills they made, so that a
+    /// restart neither books one twice nor loses one.
+    public var executions: [ExecutionRow] = []
     public var snapshot: SnapshotRow?
 
     public init() {}
@@ -538,13 +538,9 @@ public final class AgentStore: @unchecked Sendable {
     }
 
     /// Features rows stored for minutes from `from` up to `to` (exclusive), oldest first: (minute, row, source).
-    public func featureRows(from: Int64, to: Int64 = .max) throws -> [(ts: Int64, row: String, source: String)] {
+    func featureRows(from: Int64, to: Int64 = .max) throws -> [FeatureRow] {
         try pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT ts, row, source FROM features WHERE ts >= ? AND ts < ? ORDER BY ts",
-                arguments: [from, to]
-            )
-            .map { ($0[0], $0[1], $0[2]) }
+            try FeatureRow.filter(Column("ts") >= from && Column("ts") < to).order(Column("ts")).fetchAll(db)
         }
     }
 
@@ -580,84 +576,29 @@ public final class AgentStore: @unchecked Sendable {
     /// Writes one step's records in one transaction.
     public func record(_ b: StoreBatch) throws {
         guard !b.isEmpty else { return }
-        let encoder = JSONEncoder()
+        let orders = try b.orders.map(OrderRecord.init)
         try pool.write { db in
-            for o in b.orders {
-                let i = o.intent
-                var price: Int64?
-                if case .limit(let p) = i.type { price = p }
-                let intentJSON = String(decoding: try encoder.encode(i), as: UTF8.self)
-                try db.execute(
-                    sql: """
-                        INSERT INTO orders (id, decision_ts, side, qty, type, price, reduce_only, purpose, status, intent, updated_wall)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(id) DO UPDATE SET status = excluded.status, updated_wall = excluded.updated_wall
-                        """,
-                    arguments: [
-                        i.id, i.decisionTs, i.side.description, i.qty, price == nil ? "market" : "limit", price,
-                        i.reduceOnly,
-                        i.purpose.label, o.status.rawValue, intentJSON, o.wallTs,
+            for o in orders {
+                // The same id again (a restart re-recording an order in flight) keeps the row and takes the status.
+                _ = try o.upsertAndFetch(db, onConflict: ["id"]) { excluded in
+                    [
+                        Column("status").set(to: excluded["status"]),
+                        Column("updated_wall").set(to: excluded["updated_wall"]),
                     ]
-                )
+                }
             }
             for u in b.orderUpdates {
-                try db.execute(
-                    sql: "UPDATE orders SET status = ?, updated_wall = ? WHERE id = ?",
-                    arguments: [u.status.rawValue, u.wallTs, u.id])
+                try OrderRecord.filter(key: u.id).updateAll(
+                    db, Column("status").set(to: u.status.rawValue), Column("updated_wall").set(to: u.wallTs))
             }
-            for f in b.fills {
-                try db.execute(
-                    sql: """
-                        INSERT INTO fills (order_id, ts, decision_ts, side, qty, price, fee, liquidity, purpose, reference_mid_twice)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        f.orderId, f.ts, f.decisionTs, f.side.description, f.qty, f.price, f.fee, f.liquidity.rawValue,
-                        f.purpose.label, f.referenceMidTwice,
-                    ]
-                )
-            }
-            for (ts, row, source) in b.features {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO features (ts, row, source) VALUES (?, ?, ?)",
-                    arguments: [ts, row, source])
-            }
-            for s in b.signals {
-                try db.execute(
-                    sql:
-                        "INSERT OR REPLACE INTO signals (ts, action, reason, detected, above, below) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [
-                        s.ts, s.action.rawValue, s.reason.description,
-                        detectedNames(s.detections).joined(separator: " "),
-                        describeAcceptance(s.above, instrument), describeAcceptance(s.below, instrument),
-                    ]
-                )
-            }
-            for (ts, t) in b.transitions {
-                try db.execute(
-                    sql: "INSERT INTO transitions (wall_ts, from_state, to_state, reason) VALUES (?, ?, ?, ?)",
-                    arguments: [ts, t.from.rawValue, t.to.rawValue, t.reason])
-            }
-            for a in b.alerts {
-                try db.execute(
-                    sql: "INSERT INTO alerts (wall_ts, kind, severity, message) VALUES (?, ?, ?, ?)",
-                    arguments: [a.wallTs, a.kind, a.severity, a.message])
-            }
-            for c in b.commands {
-                try db.execute(
-                    sql: "INSERT INTO commands (wall_ts, uid, cmd, args, ok, result) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [c.wallTs, Int64(c.uid), c.cmd, c.args, c.ok, c.result])
-            }
-            for g in b.gaps {
-                try db.execute(
-                    sql: "INSERT INTO gaps (wall_ts, from_ts, to_ts) VALUES (?, ?, ?)",
-                    arguments: [g.wallTs, g.from, g.to])
-            }
-            for e in b.executions {
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO venue_executions (exec_id, exec_time) VALUES (?, ?)",
-                    arguments: [e.execId, e.execTime])
-            }
+            for f in b.fills { try FillRecord(f).insert(db) }
+            for f in b.features { try f.insert(db, onConflict: .replace) }
+            for s in b.signals { try SignalRow(s, instrument: instrument).insert(db, onConflict: .replace) }
+            for t in b.transitions { try t.insert(db) }
+            for a in b.alerts { try a.insert(db) }
+            for c in b.commands { try c.insert(db) }
+            for g in b.gaps { try g.insert(db) }
+            for e in b.executions { try e.insert(db, onConflict: .ignore) }
             if let s = b.snapshot {
                 try SnapshotRecord(s).insert(db)
                 // Keep the recent history of snapshots, not every minute's forever.
@@ -678,74 +619,47 @@ public final class AgentStore: @unchecked Sendable {
     }
 
     /// The newest signals, newest first.
-    public func recentSignals(_ n: Int) throws -> [(
-        ts: Int64, action: String, reason: String, detected: String, above: String, below: String
-    )] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM signals ORDER BY ts DESC LIMIT ?", arguments: [n]).map {
-                (
-                    ts: $0["ts"], action: $0["action"], reason: $0["reason"], detected: $0["detected"],
-                    above: $0["above"], below: $0["below"]
-                )
-            }
-        }
+    public func recentSignals(_ n: Int) throws -> [SignalRow] {
+        try pool.read { db in try SignalRow.order(Column("ts").desc).limit(n).fetchAll(db) }
     }
 
     /// The newest alerts, newest first.
-    public func recentAlerts(_ n: Int) throws -> [(wallTs: Int64, kind: String, severity: String, message: String)] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM alerts ORDER BY id DESC LIMIT ?", arguments: [n]).map {
-                (wallTs: $0["wall_ts"], kind: $0["kind"], severity: $0["severity"], message: $0["message"])
-            }
-        }
+    public func recentAlerts(_ n: Int) throws -> [AlertRow] {
+        try pool.read { db in try AlertRow.order(Column("id").desc).limit(n).fetchAll(db) }
     }
 
-    /// Stored orders by status.
     /// The exchange's executions already booked since `execTime` (the REST re-reads after a restart skip them).
     public func bookedExecutionIds(since execTime: Int64) throws -> [String] {
         try pool.read { db in
-            try String.fetchAll(
-                db, sql: "SELECT exec_id FROM venue_executions WHERE exec_time >= ?", arguments: [execTime])
+            try ExecutionRow.filter(Column("exec_time") >= execTime).select(Column("exec_id"), as: String.self)
+                .fetchAll(db)
         }
     }
 
     /// Audit: the lots booked per order id (`fills`), for comparing with the exchange's executions.
-    public func filledLotsByOrder() throws -> [String: Int64] {
+    func filledLotsByOrder() throws -> [String: Int64] {
         try pool.read { db in
-            var out: [String: Int64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT order_id, SUM(qty) AS lots FROM fills GROUP BY order_id") {
-                out[row["order_id"]] = row["lots"]
-            }
-            return out
+            let rows = try FillRecord.select(Column("order_id"), sum(Column("qty")).forKey("lots"))
+                .group(Column("order_id")).asRequest(of: Row.self).fetchAll(db)
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["order_id"], $0["lots"]) })
         }
     }
 
     /// Audit: the reasons of every move into `state`, oldest first.
-    public func transitionReasons(to state: String) throws -> [String] {
+    func transitionReasons(to state: String) throws -> [String] {
         try pool.read { db in
-            try String.fetchAll(
-                db, sql: "SELECT reason FROM transitions WHERE to_state = ? ORDER BY id", arguments: [state])
+            try TransitionRow.filter(Column("to_state") == state).order(Column("id"))
+                .select(Column("reason"), as: String.self).fetchAll(db)
         }
     }
 
+    /// Stored orders (of one status), in decision order.
     public func orders(status: OrderStatus? = nil) throws -> [OrderRow] {
-        try pool.read { db in
-            let rows =
-                status == nil
-                ? try Row.fetchAll(db, sql: "SELECT intent, status, updated_wall FROM orders ORDER BY decision_ts, id")
-                : try Row.fetchAll(
-                    db,
-                    sql: "SELECT intent, status, updated_wall FROM orders WHERE status = ? ORDER BY decision_ts, id",
-                    arguments: [status?.rawValue])
-            return try rows.map { r in
-                let text: String = r["intent"], stored: String = r["status"]
-                guard let status = OrderStatus(rawValue: stored) else {
-                    throw CommandError("\(path): order \(text.prefix(80)) has an unknown status '\(stored)'")
-                }
-                return OrderRow(
-                    intent: try JSONDecoder().decode(OrderIntent.self, from: Data(text.utf8)), status: status,
-                    wallTs: r["updated_wall"])
-            }
+        let path = path
+        return try pool.read { db in
+            var request = OrderRecord.order(Column("decision_ts"), Column("id"))
+            if let status { request = request.filter(Column("status") == status.rawValue) }
+            return try request.fetchAll(db).map { try $0.decoded(in: path) }
         }
     }
 }

@@ -45,7 +45,7 @@ public final class GridStore: Sendable {
     }
 
     /// Runs stored for this grid, by run index.
-    public func storedRuns() throws -> [(runIndex: Int, params: String, metrics: String)] {
+    func storedRuns() throws -> [(runIndex: Int, params: String, metrics: String)] {
         try queue.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT run_index, params, metrics FROM grid_results WHERE grid_id = ? ORDER BY run_index",

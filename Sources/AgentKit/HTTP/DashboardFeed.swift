@@ -29,7 +29,7 @@ public final class DashboardFeed: @unchecked Sendable {
     }
 
     /// Pages connected now.
-    public var connectedPages: Int { lock.withLock { clients } }
+    var connectedPages: Int { lock.withLock { clients } }
     public var isStopping: Bool { lock.withLock { stopping } }
     /// Ends every page's stream (graceful stop).
     public func stop() { lock.withLock { stopping = true } }

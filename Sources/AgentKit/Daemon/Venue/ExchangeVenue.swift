@@ -427,15 +427,15 @@ class ExchangeVenue: TradingVenue {
             case .done(
                 let intent, let lots, let tickLots, let fee, let isMaker, let ts, let status, let reason, let executions
             ):
-                engine.batch.executions += executions
+                engine.batch.executions += executions.map { ExecutionRow(execId: $0.execId, execTime: $0.execTime) }
                 orderDone(
                     intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status,
                     reason: reason, wall: wall)
             case .foreign(let e, let lots, let ticks):
-                engine.batch.executions.append((e.execId, e.execTime))
+                engine.batch.executions.append(ExecutionRow(execId: e.execId, execTime: e.execTime))
                 foreignExecution(e, lots: lots, ticks: ticks, wall: wall)
             case .funding(let e):
-                engine.batch.executions.append((e.execId, e.execTime))
+                engine.batch.executions.append(ExecutionRow(execId: e.execId, execTime: e.execTime))
                 let paid = Double(e.execFee.description) ?? 0
                 funding(e, paid: paid, wall: wall)
             case .missingExecutions(let id):

@@ -64,7 +64,7 @@ final class LiveVenue: ExchangeVenue {
                     < abs(engine.trader.signedQty - venue.position)
             else { continue }
             state.book.alreadyBooked([e.execId])
-            engine.batch.executions.append((e.execId, e.execTime))
+            engine.batch.executions.append(ExecutionRow(execId: e.execId, execTime: e.execTime))
             applyForeign(e, lots: lots, ticks: ticks, wall: wall)
         }
     }
@@ -98,7 +98,8 @@ final class LiveVenue: ExchangeVenue {
         let partial = lots > 0 && lots < intent.qty
         _ = book.cancel(id: intent.id)
         if lots == 0 {
-            engine.batch.orderUpdates.append((intent.id, status == "Rejected" ? .rejected : .cancelled, wall))
+            engine.batch.orderUpdates.append(
+                OrderUpdate(id: intent.id, status: status == "Rejected" ? .rejected : .cancelled, wallTs: wall))
             // A timed-out limit entry confirmed gone with nothing filled: its market replacement goes now.
             engine.execute(engine.trader.onOrderGone(id: intent.id), at: max(engine.lastMarketTs, ts), wall: wall)
             if status == "Rejected" {
@@ -114,7 +115,10 @@ final class LiveVenue: ExchangeVenue {
             decisionTs: intent.decisionTs, liquidity: isMaker ? .maker : .taker, fee: fee, purpose: intent.purpose,
             referenceMidTwice: engine.lastQuote.map { $0.bidPrice + $0.askPrice })
         engine.apply([fill], wall: wall)
-        if partial { engine.batch.orderUpdates.append((intent.id, .partiallyFilledCancelled, wall)) }
+        if partial {
+            engine.batch.orderUpdates.append(
+                OrderUpdate(id: intent.id, status: .partiallyFilledCancelled, wallTs: wall))
+        }
     }
 
     override func positionsDisagree(_ text: String, wall: Int64) {

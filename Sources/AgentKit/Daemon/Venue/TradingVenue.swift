@@ -141,7 +141,7 @@ extension AgentEngine {
     /// A cancel on the paper book (paper and shadow): the order is gone at once.
     func cancelledOnPaper(_ id: String, wall: Int64) {
         trader.onOrderGone(id: id)
-        batch.orderUpdates.append((id, .cancelled, wall))
+        batch.orderUpdates.append(OrderUpdate(id: id, status: .cancelled, wallTs: wall))
         logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
     }
 }
