@@ -10,7 +10,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "auction-trader",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "auction-agent", targets: ["Agent"]),
         .executable(name: "atctl", targets: ["Control"]),

@@ -3,16 +3,15 @@ public import Exchange
 import Foundation
 public import Logging
 import NIOCore
+import Synchronization
 import WSClient
 
 /// The time and a flag shared by a connection's reader and pinger.
-final class ConnectionClock: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var last: Int64
-    init(_ now: Int64) { last = now }
-    func touch(_ now: Int64) { lock.withLock { last = now } }
-    var lastHeard: Int64 { lock.withLock { last } }
+final class ConnectionClock: Sendable {
+    private let last: Mutex<Int64>
+    init(_ now: Int64) { last = Mutex(now) }
+    func touch(_ now: Int64) { last.withLock { $0 = now } }
+    var lastHeard: Int64 { last.withLock { $0 } }
 }
 
 /// The connection went silent past `deadAfterMs`.
@@ -238,17 +237,18 @@ public struct BybitPrivateStream: Sendable {
 }
 
 /// Reports a gap once data flows again after a drop.
-final class GapTracker: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var lastHeard: Int64?
-    private var droppedAfter: Int64?
+final class GapTracker: Sendable {
+    private struct Heard {
+        var last: Int64?
+        var droppedAfter: Int64?
+    }
+    private let heard = Mutex(Heard())
 
     func heard(_ ts: Int64, _ status: @Sendable (StreamStatus) -> Void) {
-        let gap: (Int64, Int64)? = lock.withLock {
-            defer { lastHeard = ts }
-            if let from = droppedAfter {
-                droppedAfter = nil
+        let gap: (Int64, Int64)? = heard.withLock { h in
+            defer { h.last = ts }
+            if let from = h.droppedAfter {
+                h.droppedAfter = nil
                 return (from, ts)
             }
             return nil
@@ -257,27 +257,24 @@ final class GapTracker: @unchecked Sendable {
     }
 
     func dropped() {
-        lock.withLock { if droppedAfter == nil, let last = lastHeard { droppedAfter = last } }
+        heard.withLock { h in if h.droppedAfter == nil, let last = h.last { h.droppedAfter = last } }
     }
 }
 
 /// Remembers recent execution ids, for the stream's tasks.
-final class ExecutionDeduplicator: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var seen = RecentIds()
+final class ExecutionDeduplicator: Sendable {
+    private let seen = Mutex(RecentIds())
 
-    func isNew(_ id: String) -> Bool { lock.withLock { seen.insert(id) } }
+    func isNew(_ id: String) -> Bool { seen.withLock { $0.insert(id) } }
 }
 
 /// `req_id` values.
-final class RequestCounter: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var n = 0
+final class RequestCounter: Sendable {
+    private let n = Mutex(0)
     func next() -> String {
-        lock.withLock {
-            n += 1; return String(n)
+        n.withLock {
+            $0 += 1
+            return String($0)
         }
     }
 }

@@ -80,8 +80,7 @@ import Testing
 }
 
 @Suite(.tags(.integration), .serialized) struct ManyStreamsTests {
-    /// Many streams started at the same moment all connect and subscribe (they open one at a time), and the gate is
-    /// free afterwards.
+    /// Many streams started at the same moment all connect and subscribe (they open one at a time).
     @Test func manyStreamsOpenedAtOnceAllBecomeReady() async throws {
         let sim = try SimFixture(minutes: 2)
         let inboxes = (0..<8).map { _ in Inbox<PublicMessage>() }
@@ -93,6 +92,6 @@ import Testing
         }
         for inbox in inboxes { #expect(await inbox.wait { $0.allStatuses.contains(.ready) }) }
         #expect(await privateInbox.wait { $0.allStatuses.contains(.ready) })
-        #expect(await !OpeningGate.shared.isHeld)
+        // (Whether the gate is free now is not asked: other suites' streams share the process's gate.)
     }
 }

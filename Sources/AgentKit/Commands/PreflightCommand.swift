@@ -3,6 +3,7 @@ import Engine
 import Exchange
 import ExchangeStreams
 import Foundation
+import Synchronization
 
 /// One preflight check's outcome.
 struct PreflightCheck {
@@ -12,16 +13,17 @@ struct PreflightCheck {
 }
 
 /// Holds what the stream checks saw, across their tasks.
-final class StreamProbe: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var publicData = false
-    private var privateReady = false
-    private var privateRefused: String?
-    func sawPublicData() { lock.withLock { publicData = true } }
-    func sawPrivateReady() { lock.withLock { privateReady = true } }
-    func refused(_ reason: String) { lock.withLock { privateRefused = reason } }
-    var state: (Bool, Bool, String?) { lock.withLock { (publicData, privateReady, privateRefused) } }
+final class StreamProbe: Sendable {
+    private struct Seen {
+        var publicData = false
+        var privateReady = false
+        var privateRefused: String?
+    }
+    private let seen = Mutex(Seen())
+    func sawPublicData() { seen.withLock { $0.publicData = true } }
+    func sawPrivateReady() { seen.withLock { $0.privateReady = true } }
+    func refused(_ reason: String) { seen.withLock { $0.privateRefused = reason } }
+    var state: (Bool, Bool, String?) { seen.withLock { ($0.publicData, $0.privateReady, $0.privateRefused) } }
 }
 
 /// `auction-agent preflight`: everything an operator checks before `systemctl start`.

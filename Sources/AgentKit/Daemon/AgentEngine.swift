@@ -4,6 +4,7 @@ import Exchange
 import ExchangeStreams
 import Foundation
 public import Logging
+import Synchronization
 
 /// What the engine publishes after each step for readers on other threads (control socket, watchdog).
 public struct PublishedState: Sendable {
@@ -19,32 +20,34 @@ public struct PublishedState: Sendable {
     public var sequence: UInt64 = 0
 }
 
-/// A lock-protected box of the latest published state and the engine's heartbeat.
-public final class StatusBoard: @unchecked Sendable {
-    private let lock = NSLock()
-    private var published: PublishedState?
-    private var heartbeatWall: Int64 = 0
-    private var statusLine = ""
+/// The latest published state and the engine's heartbeat, for readers on other threads.
+public final class StatusBoard: Sendable {
+    private struct Contents {
+        var published: PublishedState?
+        var heartbeatWall: Int64 = 0
+        var statusLine = ""
+    }
+    private let contents = Mutex(Contents())
 
     public init() {}
 
-    public var current: PublishedState? { lock.withLock { published } }
+    public var current: PublishedState? { contents.withLock { $0.published } }
     public func publish(_ p: PublishedState, statusLine line: String) {
-        lock.withLock {
-            published = p
-            statusLine = line
+        contents.withLock {
+            $0.published = p
+            $0.statusLine = line
         }
     }
     /// The engine loop ran at this wall time.
-    public func beat(_ wall: Int64) { lock.withLock { heartbeatWall = wall } }
-    public var lastBeat: Int64 { lock.withLock { heartbeatWall } }
+    public func beat(_ wall: Int64) { contents.withLock { $0.heartbeatWall = wall } }
+    public var lastBeat: Int64 { contents.withLock { $0.heartbeatWall } }
     /// How long ago the engine loop ran (ms); nil before its first step.
     public func engineSilentMs(wall: Int64) -> Int64? {
         let beat = lastBeat
         return beat == 0 ? nil : wall - beat
     }
     /// `STATUS=` for systemd: state, mode, position.
-    public var systemdStatus: String { lock.withLock { statusLine } }
+    public var systemdStatus: String { contents.withLock { $0.statusLine } }
 }
 
 /// The single owner of the trading state (docs/DESIGN.md, "Data flow"): the feature pipeline, the trader, the paper venue
