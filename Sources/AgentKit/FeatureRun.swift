@@ -17,14 +17,6 @@ public struct FeatureRunSummary: Sendable {
     public var seconds = 0.0
 }
 
-/// A command failed; the message names the file and what to do.
-public struct CommandError: Error, CustomStringConvertible {
-    public var description: String
-
-    public init(description: String) { self.description = description }
-    public init(_ description: String) { self.description = description }
-}
-
 /// Reads trades (and quotes), runs the feature pipeline and writes the features CSV of docs/SPEC.md §7.
 ///
 /// The output is written to a temporary file beside `outPath` and renamed into place at the end, so a failed run
@@ -102,74 +94,6 @@ public func runFeatures(
     return summary
 }
 
-/// Writes bytes to `path` through a temporary file in the same directory and a rename.
-public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let directory = url.deletingLastPathComponent()
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
-    else {
-        throw CommandError(description: "\(path): the directory \(directory.path) does not exist")
-    }
-    let temporary = directory.appendingPathComponent(
-        ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-    do {
-        try Data(bytes).write(to: temporary)
-        // rename(2) replaces the target atomically: readers see the old file or the new one, never a mix.
-        guard rename(temporary.path, url.path) == 0 else {
-            throw CommandError(description: String(cString: strerror(errno)))
-        }
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        throw CommandError(description: "\(path): cannot be written: \(error.localizedDescription)")
-    }
-}
-
-/// ISO 8601 of a timestamp, to the minute or millisecond, UTC.
-public func isoTime(_ ts: Millis, milliseconds: Bool = false) -> String {
-    let days = floorDiv(ts, 86_400_000)
-    let msOfDay = ts - days * 86_400_000
-    let (y, m, d) = civilFromDays(Int(days))
-    let h = msOfDay / 3_600_000
-    let mi = msOfDay / 60_000 % 60
-    let s = msOfDay / 1000 % 60
-    let ms = msOfDay % 1000
-    func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    var text = "\(y)-\(two(Int64(m)))-\(two(Int64(d)))T\(two(h)):\(two(mi))"
-    if milliseconds {
-        text += ":\(two(s)).\(String(format: "%03d", ms))"
-    }
-    return text + "Z"
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
-    let z = z0 + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-    let y = yoe + era * 400
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    return (m <= 2 ? y + 1 : y, m, d)
-}
-
-/// Percent with one decimal.
-func percent(_ x: Double) -> String { String(format: "%.1f %%", x * 100) }
-
-/// Integer with thousands separators.
-func grouped(_ n: Int) -> String {
-    let s = String(n.magnitude)
-    var out = ""
-    for (i, c) in s.enumerated() {
-        if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
-        out.append(c)
-    }
-    return (n < 0 ? "-" : "") + out
-}
-
 extension FeatureRunSummary {
     /// The human summary printed after a run.
     public func render(outPath: String, instrument: Instrument) -> String {
@@ -215,13 +139,4 @@ extension FeatureRunSummary {
         lines.append(String(format: "time: %.2f s", seconds))
         return lines.joined(separator: "\n")
     }
-}
-
-/// Unblocks SIGINT and SIGTERM for this thread and the threads it creates later.
-func unblockStopSignals() {
-    var set = sigset_t()
-    sigemptyset(&set)
-    sigaddset(&set, SIGINT)
-    sigaddset(&set, SIGTERM)
-    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }

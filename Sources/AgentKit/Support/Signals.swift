@@ -1,0 +1,10 @@
+import Foundation
+
+/// Unblocks SIGINT and SIGTERM for this thread and the threads it creates later.
+func unblockStopSignals() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+}
