@@ -2,25 +2,28 @@ public import ControlProtocol
 public import Engine
 public import Exchange
 import Foundation
+import Synchronization
 
 /// What the dashboard's page receives (server-sent events, at most one of each kind a second): `status` every
 /// second with the agent's state, the signal feed and the alerts; `charts` when a chart changed (a minute closed,
 /// a trade, the position). Built once a second for all connected pages together, from the published board and the
 /// database: the engine thread never waits for a page, and ten pages cost what one does.
-public final class DashboardFeed: @unchecked Sendable {
+public final class DashboardFeed: Sendable {
     let board: StatusBoard
     let store: AgentStore
     let instrument: Instrument
 
-    private let lock = NSLock()
-    // Guarded by `lock`.
-    private var statusEvent: [UInt8] = []
-    private var statusBuiltWall: Int64 = 0
-    private var chartsEvent: [UInt8] = []
-    private var chartsKey: ChartsKey?
-    private var chartsVersion = 0
-    private var stopping = false
-    private var clients = 0
+    /// The events built last, and the pages.
+    private struct Built {
+        var statusEvent: [UInt8] = []
+        var statusBuiltWall: Int64 = 0
+        var chartsEvent: [UInt8] = []
+        var chartsKey: ChartsKey?
+        var chartsVersion = 0
+        var stopping = false
+        var clients = 0
+    }
+    private let built = Mutex(Built())
 
     public init(board: StatusBoard, store: AgentStore, instrument: Instrument) {
         self.board = board
@@ -29,28 +32,28 @@ public final class DashboardFeed: @unchecked Sendable {
     }
 
     /// Pages connected now.
-    var connectedPages: Int { lock.withLock { clients } }
-    public var isStopping: Bool { lock.withLock { stopping } }
+    var connectedPages: Int { built.withLock { $0.clients } }
+    public var isStopping: Bool { built.withLock { $0.stopping } }
     /// Ends every page's stream (graceful stop).
-    public func stop() { lock.withLock { stopping = true } }
-    func connect() { lock.withLock { clients += 1 } }
-    func disconnect() { lock.withLock { clients -= 1 } }
+    public func stop() { built.withLock { $0.stopping = true } }
+    func connect() { built.withLock { $0.clients += 1 } }
+    func disconnect() { built.withLock { $0.clients -= 1 } }
 
     /// The current `status` event and the `charts` event with its version, rebuilt when over a second old.
     public func events(wall: Int64 = wallClockMillis()) -> (status: [UInt8], charts: [UInt8], chartsVersion: Int) {
-        lock.withLock {
-            if wall - statusBuiltWall >= 1_000 || statusEvent.isEmpty {
-                statusBuiltWall = wall
+        built.withLock { b in
+            if wall - b.statusBuiltWall >= 1_000 || b.statusEvent.isEmpty {
+                b.statusBuiltWall = wall
                 let state = board.current
-                statusEvent = Self.event("status", statusJSON(state, wall: wall))
+                b.statusEvent = Self.event("status", statusJSON(state, wall: wall))
                 let key = state.map { ChartsKey($0.tape) }
-                if let state, key != chartsKey {
-                    chartsKey = key
-                    chartsVersion += 1
-                    chartsEvent = Self.event("charts", chartsJSON(state))
+                if let state, key != b.chartsKey {
+                    b.chartsKey = key
+                    b.chartsVersion += 1
+                    b.chartsEvent = Self.event("charts", chartsJSON(state))
                 }
             }
-            return (statusEvent, chartsEvent, chartsVersion)
+            return (b.statusEvent, b.chartsEvent, b.chartsVersion)
         }
     }
 

@@ -1,5 +1,6 @@
 public import Engine
 import Foundation
+import Synchronization
 
 /// API keys. Their description never shows the secret or the key.
 public struct BybitCredentials: Sendable, CustomStringConvertible {
@@ -72,21 +73,25 @@ public struct RateLimitStatus: Sendable, Hashable {
 /// - 5xx, 10016 and transport errors: exponential back-off with jitter, bounded attempts.
 /// - Orders carry the caller's `orderLinkId`; a retry re-sends the same one, and 110072 (duplicate) is answered by
 ///   querying that order, never by a new id.
-public final class BybitRESTClient: @unchecked Sendable {
-    // Mutable state (offset, limits, ban, rng) is guarded by `lock`; calls themselves may run concurrently,
-    // the transport serialises its handle.
-    private let lock = NSLock()
+public final class BybitRESTClient: Sendable {
+    /// What calls share: the clock offset, the rate limits seen, the ban, the jitter's generator, the last success.
+    /// Calls themselves may run concurrently; the transport serialises its handle.
+    private struct Shared {
+        var offsetMs: Int64 = 0
+        var bannedUntil: Int64 = 0
+        var limits: [String: RateLimitStatus] = [:]
+        var rng: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var lastSuccessAt: Int64?
+    }
+    private let shared = Mutex(Shared())
     public let config: BybitRESTConfig
     private let transport: any HTTPTransport
     private let credentials: BybitCredentials?
     private let now: @Sendable () -> Int64
     private let sleep: @Sendable (Int64) -> Void
     private let onAlert: @Sendable (String) -> Void
-    private var offsetMs: Int64 = 0
-    private var bannedUntil: Int64 = 0
-    private var limits: [String: RateLimitStatus] = [:]
-    private var rng: UInt64 = 0x9E37_79B9_7F4A_7C15
-    public private(set) var lastSuccessAt: Int64?
+    /// When a call last succeeded (local ms).
+    public var lastSuccessAt: Int64? { shared.withLock { $0.lastSuccessAt } }
 
     public init(
         config: BybitRESTConfig,
@@ -110,10 +115,10 @@ public final class BybitRESTClient: @unchecked Sendable {
     private let observer: (@Sendable (RESTObservation) -> Void)?
 
     /// Server time minus local time, from the last sync.
-    public var clockOffsetMs: Int64 { lock.withLock { offsetMs } }
+    public var clockOffsetMs: Int64 { shared.withLock { $0.offsetMs } }
 
     /// The last rate-limit status seen for an endpoint path.
-    public func rateLimit(for path: String) -> RateLimitStatus? { lock.withLock { limits[path] } }
+    public func rateLimit(for path: String) -> RateLimitStatus? { shared.withLock { $0.limits[path] } }
 
     // MARK: - Calls
 
@@ -131,7 +136,7 @@ public final class BybitRESTClient: @unchecked Sendable {
             serverMs = try result.int64("timeSecond") * 1000
         }
         let offset = serverMs - (sent + received) / 2
-        lock.withLock { offsetMs = offset }
+        shared.withLock { $0.offsetMs = offset }
         return offset
     }
 
@@ -399,7 +404,7 @@ public final class BybitRESTClient: @unchecked Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            let banned = lock.withLock { bannedUntil }
+            let banned = shared.withLock { $0.bannedUntil }
             if now() < banned {
                 throw BybitError(
                     .ipBanned(until: banned), endpoint: endpoint,
@@ -448,7 +453,7 @@ public final class BybitRESTClient: @unchecked Sendable {
                 break
             case 403:
                 let until = now() + config.banBackoffMs
-                lock.withLock { bannedUntil = until }
+                shared.withLock { $0.bannedUntil = until }
                 onAlert(
                     "Bybit answered HTTP 403 (IP rate limit or ban) on \(endpoint); no REST calls for \(config.banBackoffMs / 60_000) min"
                 )
@@ -481,7 +486,8 @@ public final class BybitRESTClient: @unchecked Sendable {
             }
             observe(code == 0 ? .ok : .apiError, code)
             if code == 0 {
-                lock.withLock { lastSuccessAt = now() }
+                let at = now()
+                shared.withLock { $0.lastSuccessAt = at }
                 return JSONFields((json["result"] as? [String: Any]) ?? [:], path: "result", endpoint: endpoint)
             }
             let message = envelope.optionalString("retMsg") ?? ""
@@ -517,17 +523,17 @@ public final class BybitRESTClient: @unchecked Sendable {
             let limit = reply.headers["x-bapi-limit"].flatMap({ Int($0) }),
             let reset = reply.headers["x-bapi-limit-reset-timestamp"].flatMap({ Int64($0) })
         else { return }
-        lock.withLock { limits[path] = RateLimitStatus(remaining: remaining, limit: limit, resetAt: reset) }
+        shared.withLock { $0.limits[path] = RateLimitStatus(remaining: remaining, limit: limit, resetAt: reset) }
     }
 
     /// `base × 2^(attempt-1)`, capped, with up to 50 % jitter.
     private func backoff(_ attempt: Int) -> Int64 {
         let base = min(config.backoffCapMs, config.backoffBaseMs << min(attempt - 1, 20))
-        let jitter = lock.withLock { () -> Int in
-            rng ^= rng << 13
-            rng ^= rng >> 7
-            rng ^= rng << 17
-            return Int(rng % UInt64(max(1, base / 2)))
+        let jitter = shared.withLock { s -> Int in
+            s.rng ^= s.rng << 13
+            s.rng ^= s.rng >> 7
+            s.rng ^= s.rng << 17
+            return Int(s.rng % UInt64(max(1, base / 2)))
         }
         return Int64(base / 2 + jitter)
     }
