@@ -112,7 +112,8 @@ class ExchangeVenue: TradingVenue {
     func foreignExecution(_ e: Execution, lots: Lots, ticks: Ticks, wall: Int64) {}
     /// A funding charge (or payment) the exchange booked.
     func funding(_ e: Execution, paid: Double, wall: Int64) {}
-    /// One of our orders is over at the exchange, `lots` of it executed at `tickLots` (logged already).
+    /// One of our orders is over at the exchange, `lots` of it executed at `tickLots` (logged already; a rejection
+    /// is alerted after it).
     func orderOver(
         _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String,
         reason: String, wall: Int64
@@ -469,6 +470,10 @@ class ExchangeVenue: TradingVenue {
         orderOver(
             intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status,
             reason: reason, wall: wall)
+        if lots == 0 && status == "Rejected" {
+            engine.raise(
+                engine.alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason), wall: wall)
+        }
     }
 
     // MARK: - Re-reads

@@ -13,10 +13,7 @@ final class LiveVenue: ExchangeVenue {
 
     /// Funding as the exchange charges it, not the model's; a timed-out limit entry is replaced only once the
     /// exchange confirms its cancel.
-    override func adapt(_ trader: inout Trader) {
-        trader.fundingFromVenue = true
-        trader.confirmCancelBeforeReplacing = true
-    }
+    override func adapt(_ trader: inout Trader) { applyFillRules(&trader, exchangeFills: true) }
 
     override func progressFlatten(wall: Int64) {
         let trader = engine.trader
@@ -102,11 +99,6 @@ final class LiveVenue: ExchangeVenue {
                 OrderUpdate(id: intent.id, status: status == "Rejected" ? .rejected : .cancelled, wallTs: wall))
             // A timed-out limit entry confirmed gone with nothing filled: its market replacement goes now.
             engine.execute(engine.trader.onOrderGone(id: intent.id), at: max(engine.lastMarketTs, ts), wall: wall)
-            if status == "Rejected" {
-                engine.raise(
-                    engine.alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason),
-                    wall: wall)
-            }
             return
         }
         // The exchange's fill: the quantity that executed, at its volume-weighted price rounded to the tick.

@@ -6,24 +6,16 @@ import Logging
 /// the positions are compared, and a difference is alerted (`shadow_divergence`), never halted on
 /// (docs/EXCHANGE.md).
 final class ShadowVenue: ExchangeVenue {
-    /// When no quote arrives to fill a flatten's close, it fills at the last quote after this long (wall ms).
-    let flattenQuoteWaitMs: Int64 = 2_000
-
     override var name: String { "testnet" }
     override var keepsActivationAcrossRestarts: Bool { true }
 
-    override func adapt(_ trader: inout Trader) {
-        trader.fundingFromVenue = nil
-        trader.confirmCancelBeforeReplacing = nil
-    }
+    override func adapt(_ trader: inout Trader) { applyFillRules(&trader, exchangeFills: false) }
 
     override func onTrade(_ t: TradeEvent) -> [Fill] { book.onTrade(t) }
     override func onQuote(_ q: QuoteEvent) -> [Fill] { book.onQuote(q) }
 
     override func submitted(_ intent: OrderIntent, wall: Int64) {
-        engine.logger.info(
-            "order acknowledged by the paper venue", metadata: engine.orderMetadata(intent, event: "order.acknowledged")
-        )
+        engine.acknowledgedOnPaper(intent)
         super.submitted(intent, wall: wall)
     }
 
@@ -41,8 +33,7 @@ final class ShadowVenue: ExchangeVenue {
 
     override func progressFlatten(wall: Int64) {
         // The close fills at the next quote; with market data down, at the last quote known.
-        let fills = lastQuoteFills(
-            &book, engine: engine, startedWall: flattenStartedWall, waitMs: flattenQuoteWaitMs, wall: wall)
+        let fills = lastQuoteFills(&book, engine: engine, startedWall: flattenStartedWall, wall: wall)
         engine.apply(fills, wall: wall)
     }
 
@@ -87,10 +78,6 @@ final class ShadowVenue: ExchangeVenue {
                     "price": "\(engine.halfTickText(priceTwice))", "latency_ms": "\(ts - intent.decisionTs)",
                 ])
             compareFill(intent.id, wall: wall)
-        } else if status == "Rejected" {
-            engine.raise(
-                engine.alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason),
-                wall: wall)
         }
     }
 }

@@ -80,8 +80,9 @@ enum VenueFlattenOutcome: Equatable {
 final class PaperVenue: TradingVenue {
     unowned let engine: AgentEngine
     var book: PaperFillModel
-    /// When no quote arrives to fill a flatten's close, it fills at the last quote after this long (wall ms).
-    let flattenQuoteWaitMs: Int64 = 2_000
+    /// When no quote arrives to fill a flatten's close, it fills at the last quote after this long (wall ms; paper
+    /// and shadow).
+    static let flattenQuoteWaitMs: Int64 = 2_000
     private var flattenStartedWall: Int64?
 
     init(engine: AgentEngine) {
@@ -90,20 +91,13 @@ final class PaperVenue: TradingVenue {
     }
 
     var name: String { "paper" }
-    func adapt(_ trader: inout Trader) {
-        trader.fundingFromVenue = nil
-        trader.confirmCancelBeforeReplacing = nil
-    }
+    func adapt(_ trader: inout Trader) { applyFillRules(&trader, exchangeFills: false) }
     var keepsActivationAcrossRestarts: Bool { true }
     func reconcile(wall: Int64) {}
     func onTrade(_ t: TradeEvent) -> [Fill] { book.onTrade(t) }
     func onQuote(_ q: QuoteEvent) -> [Fill] { book.onQuote(q) }
 
-    func submitted(_ intent: OrderIntent, wall: Int64) {
-        engine.logger.info(
-            "order acknowledged by the paper venue",
-            metadata: engine.orderMetadata(intent, event: "order.acknowledged"))
-    }
+    func submitted(_ intent: OrderIntent, wall: Int64) { engine.acknowledgedOnPaper(intent) }
 
     func cancel(_ id: String, wall: Int64) {
         if book.cancel(id: id) { engine.cancelledOnPaper(id, wall: wall) }
@@ -120,8 +114,7 @@ final class PaperVenue: TradingVenue {
 
     func progressFlatten(wall: Int64) {
         // The close fills at the next quote; with market data down, at the last quote known.
-        let fills = lastQuoteFills(
-            &book, engine: engine, startedWall: flattenStartedWall, waitMs: flattenQuoteWaitMs, wall: wall)
+        let fills = lastQuoteFills(&book, engine: engine, startedWall: flattenStartedWall, wall: wall)
         engine.apply(fills, wall: wall)
     }
     var flattenOutcome: VenueFlattenOutcome { .confirmed }
@@ -137,7 +130,21 @@ final class PaperVenue: TradingVenue {
     var heldOrders: [OrderReport] { [] }
 }
 
+/// Who fills decides two of the trader's rules: with the exchange's fills (live), funding is booked as the exchange
+/// charges it and a timed-out limit entry is replaced only once the exchange confirms its cancel; with paper fills,
+/// the backtest's rules.
+func applyFillRules(_ trader: inout Trader, exchangeFills: Bool) {
+    trader.fundingFromVenue = exchangeFills ? true : nil
+    trader.confirmCancelBeforeReplacing = exchangeFills ? true : nil
+}
+
 extension AgentEngine {
+    /// An order on the paper book (paper and shadow) is acknowledged at once.
+    func acknowledgedOnPaper(_ intent: OrderIntent) {
+        logger.info(
+            "order acknowledged by the paper venue", metadata: orderMetadata(intent, event: "order.acknowledged"))
+    }
+
     /// A cancel on the paper book (paper and shadow): the order is gone at once.
     func cancelledOnPaper(_ id: String, wall: Int64) {
         trader.onOrderGone(id: id)
@@ -146,12 +153,12 @@ extension AgentEngine {
     }
 }
 
-/// A flatten's close that no fresh quote filled within `waitMs`: its fills at the last quote known (paper and
-/// shadow), for the caller to book.
-func lastQuoteFills(
-    _ book: inout PaperFillModel, engine: AgentEngine, startedWall: Int64?, waitMs: Int64, wall: Int64
-) -> [Fill] {
-    guard let started = startedWall, wall - started >= waitMs, let q = engine.lastQuote else { return [] }
+/// A flatten's close that no fresh quote filled within `PaperVenue.flattenQuoteWaitMs`: its fills at the last quote
+/// known (paper and shadow), for the caller to book.
+func lastQuoteFills(_ book: inout PaperFillModel, engine: AgentEngine, startedWall: Int64?, wall: Int64) -> [Fill] {
+    guard let started = startedWall, wall - started >= PaperVenue.flattenQuoteWaitMs, let q = engine.lastQuote else {
+        return []
+    }
     var last = q
     last.ts = max(engine.lastMarketTs, engine.clock.now(wall: wall)) + 1
     let fills = book.onQuote(last)
