@@ -1,7 +1,7 @@
 public import ArgumentParser
 
 /// `auction-agent`: the trading agent's executable and its offline tools.
-public struct AuctionAgentCommand: ParsableCommand {
+public struct AuctionAgentCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "auction-agent",
         abstract: "Auction Market Theory trading agent for Bybit BTC perpetuals.",
@@ -36,9 +36,9 @@ public struct AuctionAgentCommand: ParsableCommand {
     public init() {}
 }
 
-/// The entry point of the `auction-agent` executable.
-public func runAuctionAgent() {
-    AuctionAgentCommand.main()
+/// The entry point of the `auction-agent` executable (call `unblockStopSignals()` first, on the main thread).
+public func runAuctionAgent() async {
+    await AuctionAgentCommand.main()
 }
 
 /// `--env`, `--config`, `--config-dir` and `--set`, shared by every command that reads configuration.

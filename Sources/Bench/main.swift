@@ -481,7 +481,8 @@ do {
     let server = ControlServer(
         path: sockPath, board: board, store: store, queue: EventQueue(), logger: logger,
         versionInfo: VersionReport(version: agentVersion, environment: "bench", mode: "paper", pid: getpid()))
-    try server.start()
+    try await server.start()
+    let serving = server.serveInBackground()
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     var addr = unixSocketAddress(sockPath)!
     _ = withUnsafePointer(to: &addr) {
@@ -512,6 +513,7 @@ do {
             format: "p50 %.0f µs, p99 %.0f µs over %d requests",
             Distribution.quantile(rtt, 0.5) * 1e6, Distribution.quantile(rtt, 0.99) * 1e6, rtt.count))
     server.stop()
+    _ = try? await serving.value
     try? FileManager.default.removeItem(atPath: dir)
 }
 

@@ -13,20 +13,14 @@
 #define SO_PEERCRED 17
 #endif
 
+/// The layout of Linux's `struct ucred` (SO_PEERCRED), which glibc declares only under _GNU_SOURCE.
 struct at_peer_cred {
     pid_t pid;
     uid_t uid;
     gid_t gid;
 };
 
-static inline int at_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
-    struct at_peer_cred cred;
-    socklen_t len = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
-    *pid = cred.pid;
-    *uid = cred.uid;
-    *gid = cred.gid;
-    return 0;
-}
+/// SO_PEERCRED for Swift (the control socket reads it through NIO's socket option provider).
+static const int at_so_peercred = SO_PEERCRED;
 
 #endif

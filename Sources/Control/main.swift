@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlProtocol
 import Foundation
+import Synchronization
 
 let atctlVersion = "0.2.0"
 
@@ -394,10 +395,9 @@ extension ATCtl {
 }
 
 /// Prints state and position changes while a flatten runs (a second connection polling `status`).
-final class ProgressPrinter: @unchecked Sendable {
+final class ProgressPrinter: Sendable {
     private let options: GlobalOptions
-    private let lock = NSLock()
-    private var stopped = false
+    private let stopped = Mutex(false)
     private let done = DispatchSemaphore(value: 0)
 
     init(options: GlobalOptions) { self.options = options }
@@ -407,7 +407,7 @@ final class ProgressPrinter: @unchecked Sendable {
             defer { done.signal() }
             guard let c = try? options.connect(timeout: 2) else { return }
             var last = ""
-            while !lock.withLock({ stopped }) {
+            while !stopped.withLock({ $0 }) {
                 if let (s, _) = try? c.request("status", as: StatusReport.self), let s {
                     let pos = s.position.map { "\($0.side) \($0.qty)\($0.closing ? " (closing)" : "")" } ?? "flat"
                     let text = "  state \(s.state), position \(pos), \(s.workingOrders) working order(s)"
@@ -424,7 +424,7 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     func stop() {
-        lock.withLock { stopped = true }
+        stopped.withLock { $0 = true }
         done.wait()
     }
 }

@@ -116,6 +116,36 @@ import Testing
     }
 }
 
+/// One state-directory rule for the agent and the offline tools (backfill, flatten-direct).
+@Suite(.tags(.unit)) struct StateDirectoryTests {
+    @Test func explicitThenConfiguredThenSystemdThenThePackagedDatabaseOfThisEnvironment() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pkg-\(UUID().uuidString.prefix(8))")
+            .path
+        let resolved = try ConfigLoader.load(
+            ConfigSelection(
+                environment: "paper", directory: packageRoot.appendingPathComponent("config/environments").path))
+        func dir(_ env: String, explicit: String? = nil, process: [String: String] = [:], packaged: Bool = true)
+            -> String
+        {
+            StateLock.stateDirectory(
+                explicit: explicit, resolved: resolved, environment: env, processEnvironment: process,
+                lookForPackaged: packaged, packagedRoot: root)
+        }
+        #expect(dir("paper", explicit: "/x") == "/x")
+        #expect(dir("paper", process: ["STATE_DIRECTORY": "/var/lib/a:/var/lib/b"]) == "/var/lib/a")
+        #expect(dir("paper") == "state/paper", "nothing packaged yet")
+        // The default unit's directory holds paper's database: paper finds it, live does not.
+        let main = try AgentStore(directory: root + "/main", instrument: .btcusdt)
+        try main.setMeta("environment", "paper")
+        #expect(dir("paper") == root + "/main")
+        #expect(dir("live") == "state/live")
+        #expect(dir("paper", packaged: false) == "state/paper", "the agent itself never looks there")
+        // A templated unit's own directory comes first.
+        _ = try AgentStore(directory: root + "/paper", instrument: .btcusdt)
+        #expect(dir("paper") == root + "/paper")
+    }
+}
+
 @Suite(.tags(.unit)) struct LogSinkTests {
     @Test func jsonLinesCarryContextEventAndDottedMetadataAndNeverASecret() throws {
         var fds: [Int32] = [0, 0]
@@ -149,31 +179,41 @@ import Testing
 }
 
 /// A control server with no engine behind it except a stub that refuses every changing command.
-final class ServerFixture: @unchecked Sendable {
+final class ServerFixture: Sendable {
     let dir: URL
     let server: ControlServer
-    let board = StatusBoard()
-    let queue = EventQueue()
-    private var running = true
-    private let lock = NSLock()
+    let board: StatusBoard
+    let queue: EventQueue
+    private let stopped = StoppedFlag()
+    private let serving: Task<Void, any Error>
 
-    init(publish: Bool = true) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-\(UUID().uuidString.prefix(8))")
+    static func make(publish: Bool = true) async throws -> ServerFixture {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-\(UUID().uuidString.prefix(8))")
+        let board = StatusBoard()
+        let queue = EventQueue()
         let store = try AgentStore(directory: dir.path, instrument: .btcusdt)
-        server = ControlServer(
+        let server = ControlServer(
             path: dir.appendingPathComponent("c.sock").path, board: board, store: store, queue: queue,
             logger: Logger(label: "test"),
-            versionInfo: VersionReport(version: "t", environment: "test", mode: "paper", pid: 1))
-        server.maxLineBytes = 4_096
+            versionInfo: VersionReport(version: "t", environment: "test", mode: "paper", pid: 1), maxLineBytes: 4_096)
         if publish {
             board.publish(
                 PublishedState(status: sampleStatus(), positions: [], orders: [], valueArea: nil), statusLine: "x")
         }
-        try server.start()
-        let q = queue
-        let t = Thread { [self] in
-            while lock.withLock({ running }) {
-                for input in q.takeAll(timeoutMs: 50) {
+        try await server.start()
+        return ServerFixture(dir: dir, server: server, board: board, queue: queue)
+    }
+
+    private init(dir: URL, server: ControlServer, board: StatusBoard, queue: EventQueue) {
+        self.dir = dir
+        self.server = server
+        self.board = board
+        self.queue = queue
+        serving = server.serveInBackground()
+        let stopped = self.stopped
+        let t = Thread {
+            while !stopped.isSet {
+                for input in queue.takeAll(timeoutMs: 50) {
                     if case .command(let call) = input {
                         call.reply(
                             encodeReply(
@@ -187,7 +227,7 @@ final class ServerFixture: @unchecked Sendable {
     }
 
     func stop() {
-        lock.withLock { running = false }
+        stopped.set()
         server.stop()
     }
 }
@@ -255,8 +295,8 @@ final class RawClient: @unchecked Sendable {
 func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [String: Any])?["code"] as? String }
 
 @Suite(.tags(.integration)) struct ControlServerTests {
-    @Test func badRequestsGetErrorRepliesAndTheConnectionStaysUsable() throws {
-        let f = try ServerFixture()
+    @Test func badRequestsGetErrorRepliesAndTheConnectionStaysUsable() async throws {
+        let f = try await ServerFixture.make()
         defer { f.stop() }
         let c = try RawClient(f.server.path)
         c.write("not json\n")
@@ -281,8 +321,8 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         #expect(errorCode(c.readLine()) == "bad_arguments")
     }
 
-    @Test func readsBeforeTheFirstPublishAreRefusedNotHung() throws {
-        let f = try ServerFixture(publish: false)
+    @Test func readsBeforeTheFirstPublishAreRefusedNotHung() async throws {
+        let f = try await ServerFixture.make(publish: false)
         defer { f.stop() }
         let c = try RawClient(f.server.path)
         c.write(#"{"id":1,"cmd":"status"}"# + "\n")
@@ -291,8 +331,8 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         #expect(c.readLine()?["ok"] as? Bool == true)
     }
 
-    @Test func socketIsGroupOnlyAndALiveSocketIsNotReplaced() throws {
-        let f = try ServerFixture()
+    @Test func socketIsGroupOnlyAndALiveSocketIsNotReplaced() async throws {
+        let f = try await ServerFixture.make()
         defer { f.stop() }
         var st = stat()
         #expect(stat(f.server.path, &st) == 0)
@@ -301,13 +341,13 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
             path: f.server.path, board: f.board, store: try AgentStore(directory: f.dir.path, instrument: .btcusdt),
             queue: f.queue, logger: Logger(label: "t"),
             versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
-        #expect(throws: CommandError.self) { try second.start() }
+        await #expect(throws: CommandError.self) { try await second.start() }
         #expect(ControlServer.peerAllowed(uid: 0, gid: 12_345))
         #expect(ControlServer.peerAllowed(uid: getuid(), gid: 12_345))
         #expect(!ControlServer.peerAllowed(uid: 54_321, gid: 54_321) || getgid() == 54_321)
     }
 
-    @Test func staleSocketFileIsReplacedButOtherFilesAreNot() throws {
+    @Test func staleSocketFileIsReplacedButOtherFilesAreNot() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let store = try AgentStore(directory: dir.path, instrument: .btcusdt)
@@ -316,7 +356,7 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         let onFile = ControlServer(
             path: plain, board: StatusBoard(), store: store, queue: EventQueue(), logger: Logger(label: "t"),
             versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
-        #expect(throws: CommandError.self) { try onFile.start() }
+        await #expect(throws: CommandError.self) { try await onFile.start() }
         #expect(FileManager.default.contents(atPath: plain) == Data("keep".utf8))
         // A socket file nobody listens on (a dead agent's).
         let path = dir.appendingPathComponent("dead.sock").path
@@ -331,15 +371,16 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         let server = ControlServer(
             path: path, board: StatusBoard(), store: store, queue: EventQueue(), logger: Logger(label: "t"),
             versionInfo: VersionReport(version: "t", environment: "t", mode: "t", pid: 1))
-        try server.start()
+        try await server.start()
         server.stop()
+        #expect(!FileManager.default.fileExists(atPath: path), "the server removes the socket file it bound")
     }
 
     /// 20,000 random and mutated requests over concurrent connections (the agent-process test sends 100,000):
     /// garbage, huge and partial lines, invalid UTF-8; every complete line gets one reply and the server serves a
     /// clean request afterwards.
-    @Test func fuzzedRequestsNeverStallTheServer() throws {
-        let f = try ServerFixture()
+    @Test func fuzzedRequestsNeverStallTheServer() async throws {
+        let f = try await ServerFixture.make()
         defer { f.stop() }
         let total = 20_000
         let answered = fuzz(

@@ -1,6 +1,7 @@
 public import Engine
 import Foundation
 import MarketData
+import Synchronization
 
 /// What a backtest run produced.
 public struct BacktestResult: Sendable {
@@ -83,19 +84,21 @@ public func writeBacktest(
 }
 
 /// A one-line progress bar on standard error, drawn only when standard error is a terminal.
-final class ProgressBar: @unchecked Sendable {
-    // Used from the single thread that runs the loop it reports on.
+final class ProgressBar: Sendable {
     private let label: String
     private let enabled = isatty(2) == 1
-    private var lastDrawn = -1
+    private let lastDrawn = Mutex(-1)
 
     init(_ label: String) { self.label = label }
 
     func update(_ fraction: Double) {
         guard enabled else { return }
         let percent = Int(fraction * 100)
-        guard percent != lastDrawn else { return }
-        lastDrawn = percent
+        let changed = lastDrawn.withLock { drawn -> Bool in
+            defer { drawn = percent }
+            return drawn != percent
+        }
+        guard changed else { return }
         let filled = percent * 30 / 100
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
         FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent) %".utf8))

@@ -23,7 +23,8 @@ struct BackfillCommand: ParsableCommand {
 
             Refuses while the environment's agent is running (its state directory is locked): stop it first. The \
             state directory is --state-dir, else agent.state_dir, else $STATE_DIRECTORY, else \
-            /var/lib/auction-agent/ENV when it holds a database, else ./state/ENV.
+            /var/lib/auction-agent/ENV when it holds a database, else /var/lib/auction-agent/main when its \
+            database belongs to ENV (the default unit's), else ./state/ENV.
             """
     )
 

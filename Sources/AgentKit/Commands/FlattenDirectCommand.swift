@@ -17,7 +17,8 @@ struct FlattenDirectCommand: ParsableCommand {
             attempts). It refuses while the agent's control socket answers (use `atctl flatten`), unless --force.
 
             When the agent's state directory is readable (--state-dir, else agent.state_dir, else \
-            $STATE_DIRECTORY, else /var/lib/auction-agent/main when it exists, else ./state/ENV), the close is \
+            $STATE_DIRECTORY, else /var/lib/auction-agent/ENV when it holds a database, else \
+            /var/lib/auction-agent/main when its database belongs to ENV, else ./state/ENV), the close is \
             also booked there and the state set to halted (operator_flatten_direct), so the next start \
             reconciles cleanly and stays halted until `atctl resume`. Otherwise the next start halts with \
             position_mismatch, as it must. Exit 0 only when the exchange confirms flat.
@@ -115,12 +116,9 @@ struct FlattenDirectCommand: ParsableCommand {
         _ resolved: ResolvedConfig, envName: String, client: BybitRESTClient,
         closed: (id: String, side: Direction, lots: Lots)
     ) throws {
-        let env = ProcessInfo.processInfo.environment
-        let configured = resolved.text("agent.state_dir")
-        let dir =
-            stateDir ?? (configured.isEmpty ? nil : configured) ?? env["STATE_DIRECTORY"]
-            ?? (FileManager.default.fileExists(atPath: "/var/lib/auction-agent/main/agent.sqlite")
-                ? "/var/lib/auction-agent/main" : "state/\(envName)")
+        let dir = StateLock.stateDirectory(
+            explicit: stateDir, resolved: resolved, environment: envName,
+            processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
         guard FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("agent.sqlite")) else {
             print(
                 "no agent state in \(dir): the next start will halt with position_mismatch until the state is set aside"

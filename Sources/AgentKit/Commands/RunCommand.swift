@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 /// `auction-agent run`: the trading daemon.
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the trading agent for one environment until SIGTERM (the systemd service's command).",
@@ -61,11 +61,12 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         // A parent may start us with SIGTERM/SIGINT blocked (Foundation's Process does); threads inherit the mask.
+        // The executable unblocks them before any thread starts; this covers a caller of the command itself.
         unblockStopSignals()
         AgentTestHooks.install()
-        let code = AgentDaemon(
+        let code = await AgentDaemon(
             options: DaemonOptions(selection: config.selection, socketPath: socket, stateDirectory: stateDir)
         ).run()
         if code != 0 { throw ExitCode(code) }

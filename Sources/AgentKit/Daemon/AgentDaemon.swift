@@ -35,12 +35,12 @@ public final class AgentDaemon: @unchecked Sendable {
         self.env = environment
     }
 
-    public func run() -> Int32 {
+    public func run() async -> Int32 {
         let sink = LogSink(environment: env)
         LoggingSystem.bootstrap { label in AgentLogHandler(label: label, sink: sink) }
         let logger = Logger(label: "agent")
         do {
-            return try runChecked(sink: sink, logger: logger)
+            return try await runChecked(sink: sink, logger: logger)
         } catch {
             logger.critical("\(error)", metadata: ["event": "agent.failed"])
             FileHandle.standardError.write(Data("auction-agent: \(error)\n".utf8))
@@ -48,7 +48,7 @@ public final class AgentDaemon: @unchecked Sendable {
         }
     }
 
-    private func runChecked(sink: LogSink, logger: Logger) throws -> Int32 {
+    private func runChecked(sink: LogSink, logger: Logger) async throws -> Int32 {
         let started = wallClockMillis()
         let resolved = try ConfigLoader.load(options.selection)
         let envName = options.selection.environment ?? resolved.environment ?? "custom"
@@ -186,26 +186,36 @@ public final class AgentDaemon: @unchecked Sendable {
         // after the main one): a port it cannot bind refuses the start, and its channel set-up never races the
         // WebSocket clients' first connections on the shared event loops.
         var httpGroup: ServiceGroup?
-        // The HTTP group's end: nil while it runs, then its error ("" when none).
-        let httpEnded = OneShot<String>()
+        // The HTTP group's end: its error ("" when none).
+        var httpEnded: Task<String, Never>?
         if let http {
             let g = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: [.init(service: http.service(), serviceName: "http")],
                     logger: Logger(label: "lifecycle")))
-            Task.detached {
-                var why = ""
-                do { try await g.run() } catch { why = "\(error)" }
-                httpEnded.set(why)
+            let ended = Task {
+                do {
+                    try await g.run()
+                    return ""
+                } catch {
+                    return "\(error)"
+                }
             }
-            while http.waitUntilListening(ms: 200) == nil && httpEnded.value == nil {}
+            let stopped = StoppedFlag()
+            Task {
+                _ = await ended.value
+                stopped.set()
+            }
+            // Listening, or the group ended (a port it cannot bind): whichever comes first.
+            while http.port == nil && !stopped.isSet { try await Task.sleep(for: .milliseconds(5)) }
             guard let port = http.port else {
-                let why = httpEnded.value ?? ""
+                let why = await ended.value
                 throw CommandError(
                     "the HTTP server cannot listen on \(http.address) (agent.http_listen): \(why.isEmpty ? "it stopped" : why)"
                 )
             }
             httpGroup = g
+            httpEnded = ended
             logger.notice(
                 "dashboard at \(http.url), metrics at \(http.url)metrics",
                 metadata: [
@@ -219,9 +229,8 @@ public final class AgentDaemon: @unchecked Sendable {
             path: socketPath, board: board, store: store, queue: queue, logger: Logger(label: "control"),
             versionInfo: VersionReport(
                 version: agentVersion, environment: envName, mode: settings.mode.rawValue,
-                pid: getpid()))
-        server.metrics = metrics
-        try server.start()
+                pid: getpid()), metrics: metrics)
+        try await server.start()
         if let sim { engine.clock = sim.startPacing() }
 
         // Graceful shutdown runs in reverse order: the engine first (no new orders, a working entry cancelled, the
@@ -229,33 +238,19 @@ public final class AgentDaemon: @unchecked Sendable {
         // socket, the watchdog, persistence (raw data flushed) and alert delivery last.
         let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger)
         let market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
-        let control = ClosureService {
-            try? await gracefulShutdown(); server.stop()
-        }
         let watchdog = WatchdogService(board: board, notifier: notifier)
-        let persistence = ClosureService {
-            try? await gracefulShutdown(); store.flushRaw()
-        }
         let stopBudgetMs = Int64(settings.gracefulStopSeconds) * 500
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let webhook {
-            services.append(
-                .init(
-                    service: ClosureService {
-                        webhook.start(); try? await gracefulShutdown(); webhook.stop()
-                    }, serviceName: "alerts"))
+            services.append(.init(service: AlertDeliveryService(webhook: webhook), serviceName: "alerts"))
         }
         services += [
-            .init(service: persistence, serviceName: "persistence"), .init(service: watchdog, serviceName: "watchdog"),
-            .init(service: control, serviceName: "control"),
+            .init(service: PersistenceService(store: store), serviceName: "persistence"),
+            .init(service: watchdog, serviceName: "watchdog"), .init(service: server, serviceName: "control"),
         ]
         if let mirror = exchange {
             services.append(
-                .init(
-                    service: ClosureService {
-                        mirror.start(); try? await gracefulShutdown(); mirror.stop(deadlineMs: stopBudgetMs)
-                    },
-                    serviceName: "venue"))
+                .init(service: VenueService(mirror: mirror, stopBudgetMs: stopBudgetMs), serviceName: "venue"))
         }
         services += [
             .init(service: market, serviceName: "market-data"), .init(service: engineService, serviceName: "engine"),
@@ -267,16 +262,14 @@ public final class AgentDaemon: @unchecked Sendable {
         )
         config.maximumGracefulShutdownDuration = .seconds(settings.gracefulStopSeconds)
         let group = ServiceGroup(configuration: config)
-        let done = DispatchSemaphore(value: 0)
-        let failure = FailureBox()
-        Task.detached {
+        async let stoppedOn: String? = {
             do {
                 try await group.run()
+                return nil
             } catch {
-                failure.set("\(error)")
+                return "\(error)"
             }
-            done.signal()
-        }
+        }()
         notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
         var readyMeta: Logger.Metadata = [
             "event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)",
@@ -284,14 +277,14 @@ public final class AgentDaemon: @unchecked Sendable {
         if let http { readyMeta["dashboard"] = "\(http.url)" }
         let text = "ready" + (http.map { "; dashboard at \($0.url)" } ?? "")
         logger.notice("\(text)", metadata: readyMeta)
-        done.wait()
+        let failure = await stoppedOn
         // The HTTP server goes last: pages see the agent stopping until the end.
-        if let httpGroup {
-            Task.detached { await httpGroup.triggerGracefulShutdown() }
-            _ = httpEnded.wait()
+        if let httpGroup, let httpEnded {
+            await httpGroup.triggerGracefulShutdown()
+            _ = await httpEnded.value
         }
         sim?.stop()
-        if let f = failure.value {
+        if let f = failure {
             logger.critical("stopped on an error: \(f)", metadata: ["event": "agent.failed"])
             return 1
         }
@@ -348,102 +341,6 @@ public final class AgentDaemon: @unchecked Sendable {
     }
 }
 
-final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text: String?
-    func set(_ s: String) { lock.withLock { text = s } }
-    var value: String? { lock.withLock { text } }
-}
-
-/// The engine loop on its own thread: inputs from the queue, a clock tick every 100 ms.
-struct EngineService: Service {
-    let engine: AgentEngine
-    let queue: EventQueue
-    let notifier: SystemdNotifier
-    let logger: Logger
-
-    func run() async throws {
-        let finished = Completion()
-        let thread = Thread {
-            var lastTick = wallClockMillis()
-            var running = true
-            while running {
-                var inputs = queue.takeAll(timeoutMs: 100)
-                let wall = wallClockMillis()
-                if wall - lastTick >= 100 {
-                    engine.loopLagMs = max(0, wall - lastTick - 100)
-                    lastTick = wall
-                    inputs.append(.tick(wall: wall))
-                }
-                running = engine.step(inputs, wall: wall)
-            }
-            finished.finish()
-        }
-        thread.name = "engine"
-        thread.stackSize = 4 << 20
-        thread.start()
-        try? await gracefulShutdown()
-        notifier.notify("STOPPING=1\nSTATUS=stopping")
-        logger.notice("stop requested", metadata: ["event": "agent.stopping"])
-        queue.put(.stop(reason: "SIGTERM: graceful stop", done: {}))
-        await finished.wait()
-    }
-}
-
-/// Bybit's public stream into the engine's queue.
-struct MarketDataService: Service {
-    let url: String
-    let instrument: Instrument
-    let queue: EventQueue
-
-    func run() async throws {
-        let stream = BybitPublicStream(
-            settings: StreamSettings(url: url), instrument: instrument, logger: Logger(label: "stream.public"))
-        let queue = self.queue
-        await cancelWhenGracefulShutdown {
-            await stream.run(
-                onMessage: { m in
-                    switch m {
-                    case .trades(let t): queue.put(.trades(t, wall: wallClockMillis()))
-                    case .quote(let q, _): queue.put(.quote(q, wall: wallClockMillis()))
-                    case .control: break
-                    }
-                },
-                onStatus: { s in queue.put(.stream(s, wall: wallClockMillis())) }
-            )
-        }
-    }
-}
-
-/// `WATCHDOG=1` only while the engine loop has run within half the watchdog interval; `STATUS=` as it changes.
-struct WatchdogService: Service {
-    let board: StatusBoard
-    let notifier: SystemdNotifier
-
-    func run() async throws {
-        guard notifier.enabled else {
-            try? await gracefulShutdown()
-            return
-        }
-        let halfMs = notifier.watchdogUsec.map { Int64($0 / 2_000) } ?? 0
-        let periodMs = halfMs > 0 ? max(50, min(halfMs / 2, 1_000)) : 1_000
-        try? await cancelWhenGracefulShutdown {
-            var last = ""
-            while !Task.isCancelled {
-                let status = board.systemdStatus
-                if status != last {
-                    notifier.notify("STATUS=\(status)")
-                    last = status
-                }
-                if halfMs > 0, !AgentTestHooks.watchdogSuppressed, wallClockMillis() - board.lastBeat < halfMs {
-                    notifier.notify("WATCHDOG=1")
-                }
-                try await Task.sleep(for: .milliseconds(periodMs))
-            }
-        }
-    }
-}
-
 /// Hooks for the end-to-end tests; each is inert unless its signal arrives.
 public enum AgentTestHooks {
     nonisolated(unsafe) static var suppressWatchdog: sig_atomic_t = 0
@@ -454,31 +351,4 @@ public enum AgentTestHooks {
     }
 
     static var watchdogSuppressed: Bool { suppressWatchdog != 0 }
-}
-
-/// A one-shot completion an async caller can await.
-final class Completion: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func finish() {
-        let w = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
-            done = true
-            defer { waiters = [] }
-            return waiters
-        }
-        for c in w { c.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = lock.withLock { () -> Bool in
-                if done { return true }
-                waiters.append(c)
-                return false
-            }
-            if now { c.resume() }
-        }
-    }
 }

@@ -2,6 +2,7 @@ import CSystemd
 import Exchange
 public import Foundation
 public import Logging
+import Synchronization
 
 /// Where the agent's log lines go: one JSON object per line on stdout, or, when stdout is connected to journald
 /// (systemd sets `JOURNAL_STREAM` to its device and inode), the same fields as native journal fields through
@@ -10,14 +11,18 @@ public import Logging
 /// Every line carries `ts`, `level`, `event`, `message`, `env`, `mode` and `state`, then the metadata with dotted
 /// keys (`order.link_id`); in the journal the keys are upper-cased with dots as underscores (`ORDER_LINK_ID`).
 /// Registered secrets are replaced by `[redacted]` wherever they would appear.
-public final class LogSink: @unchecked Sendable {
+public final class LogSink: Sendable {
     public enum Output: Sendable { case jsonLines, journal }
 
-    private let lock = NSLock()
-    // Guarded by `lock`.
-    private var context: [(String, String)] = []
-    private var secrets: [String] = []
-    private var state = ""
+    /// What every line carries besides its own fields.
+    private struct Shared {
+        var context: [(String, String)] = []
+        var secrets: [String] = []
+        var state = ""
+    }
+    private let shared = Mutex(Shared())
+    /// Held while one line is written, so lines from different threads never interleave.
+    private let writing = Mutex(())
     public let output: Output
     /// Where JSON lines go (stdout unless a test says otherwise).
     private let fd: Int32
@@ -40,14 +45,14 @@ public final class LogSink: @unchecked Sendable {
     }
 
     /// Fields on every line (`env`, `mode`).
-    public func setContext(_ fields: [(String, String)]) { lock.withLock { context = fields } }
+    public func setContext(_ fields: [(String, String)]) { shared.withLock { $0.context = fields } }
 
     /// The supervisor's state, on every line.
-    public func setState(_ value: String) { lock.withLock { state = value } }
+    public func setState(_ value: String) { shared.withLock { $0.state = value } }
 
     /// Values that must never be written (API keys and secrets).
     public func redact(_ values: [String]) {
-        lock.withLock { secrets.append(contentsOf: values.filter { $0.count >= 4 }) }
+        shared.withLock { $0.secrets.append(contentsOf: values.filter { $0.count >= 4 }) }
     }
 
     func write(level: Logger.Level, message: String, metadata: Logger.Metadata, label: String) {
@@ -55,7 +60,7 @@ public final class LogSink: @unchecked Sendable {
         var flat: [(String, String)] = []
         flatten(metadata, prefix: "", into: &flat)
         let event = flat.first { $0.0 == "event" }?.1 ?? label
-        let (ctx, st, hidden) = lock.withLock { (context, state, secrets) }
+        let (ctx, st, hidden) = shared.withLock { ($0.context, $0.state, $0.secrets) }
         fields.append(("ts", isoTime(wallClockMillis(), milliseconds: true)))
         fields.append(("level", level.rawValue))
         fields.append(("event", event))
@@ -94,7 +99,7 @@ public final class LogSink: @unchecked Sendable {
         }
         line += "}\n"
         let bytes = Array(line.utf8)
-        lock.withLock {
+        writing.withLock { _ in
             var offset = 0
             while offset < bytes.count {
                 let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
@@ -118,14 +123,20 @@ public final class LogSink: @unchecked Sendable {
         }
         entries.append("PRIORITY=\(syslogPriority(level))")
         entries.append("SYSLOG_IDENTIFIER=auction-agent")
-        var buffers = entries.map { Array($0.utf8) }
-        var iov: [iovec] = []
-        iov.reserveCapacity(buffers.count)
-        for i in buffers.indices {
-            buffers[i].withUnsafeMutableBytes { iov.append(iovec(iov_base: $0.baseAddress, iov_len: $0.count)) }
+        // One buffer holds every field; the iovecs point into it only while it is borrowed.
+        var storage: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(entries.count)
+        for e in entries {
+            let start = storage.count
+            storage.append(contentsOf: e.utf8)
+            ranges.append(start..<storage.count)
         }
-        // The buffers outlive the call: `buffers` stays alive until the end of this function.
-        withExtendedLifetime(buffers) { _ = sd_journal_sendv(iov, Int32(iov.count)) }
+        storage.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            let iov = ranges.map { iovec(iov_base: base + $0.lowerBound, iov_len: $0.count) }
+            _ = sd_journal_sendv(iov, Int32(iov.count))
+        }
     }
 
     private func journalKey(_ key: String) -> String {

@@ -3,6 +3,7 @@ public import Engine
 public import Foundation
 import GRDB
 public import Logging
+import Synchronization
 
 /// A snapshot of the trading state (docs/DESIGN.md, "Recovery and persistence"): what a restart resumes from.
 public struct SnapshotRow: Sendable {
@@ -145,14 +146,16 @@ public struct StoreBatch: Sendable {
 /// Raw trades and quotes arrive in batches from the engine and are written off its thread; everything else
 /// (orders, fills, signals, snapshots, transitions, alerts, operator commands) is written synchronously, in one
 /// transaction per engine step, before the step's orders are sent.
-public final class AgentStore: @unchecked Sendable {
+public final class AgentStore: Sendable {
     public let path: String
     private let pool: DatabasePool
     private let rawQueue = DispatchQueue(label: "auction.store.raw")
-    private let lock = NSLock()
-    // Guarded by `lock`.
-    private var rawError: (any Error)?
-    private var pendingRaw = 0
+    /// The raw writes queued and not yet done, and the last one's failure (its description).
+    private struct RawWrites {
+        var pending = 0
+        var error: String?
+    }
+    private let raw = Mutex(RawWrites())
 
     /// Formats prices in stored signal rows.
     public let instrument: Instrument
@@ -323,14 +326,18 @@ public final class AgentStore: @unchecked Sendable {
     /// Queues raw events for writing off the caller's thread. A failure is kept and reported by `takeRawError`.
     public func appendRaw(trades: [TradeEvent], quotes: [QuoteEvent]) {
         guard !trades.isEmpty || !quotes.isEmpty else { return }
-        lock.withLock { pendingRaw += 1 }
+        raw.withLock { $0.pending += 1 }
         rawQueue.async { [self] in
+            var failure: String?
             do {
                 try writeRaw(trades: trades, quotes: quotes)
             } catch {
-                lock.withLock { rawError = error }
+                failure = "\(error)"
             }
-            lock.withLock { pendingRaw -= 1 }
+            raw.withLock {
+                if let failure { $0.error = failure }
+                $0.pending -= 1
+            }
         }
     }
 
@@ -371,13 +378,13 @@ public final class AgentStore: @unchecked Sendable {
     public func flushRaw() { rawQueue.sync {} }
 
     /// Batches queued and not yet written (backlog shows as degraded health).
-    public var rawBacklog: Int { lock.withLock { pendingRaw } }
+    public var rawBacklog: Int { raw.withLock { $0.pending } }
 
-    /// The last failure of a raw write, once.
-    public func takeRawError() -> (any Error)? {
-        lock.withLock {
-            defer { rawError = nil }
-            return rawError
+    /// The last failure of a raw write, once (its description).
+    public func takeRawError() -> String? {
+        raw.withLock { r in
+            defer { r.error = nil }
+            return r.error
         }
     }
 

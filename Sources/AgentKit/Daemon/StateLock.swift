@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 #if canImport(Glibc)
     import Glibc
@@ -7,7 +8,7 @@ import Foundation
 /// An exclusive lock on a state directory (`agent.lock`, `flock`): held by the running agent for its whole life, and
 /// by the tools that change its database offline (`backfill`), so that neither runs under the other. The kernel
 /// drops it when the process ends, however it ends.
-public final class StateLock: @unchecked Sendable {
+public final class StateLock: Sendable {
     private let fd: Int32
     public let path: String
 
@@ -38,19 +39,36 @@ public final class StateLock: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    /// An environment's state directory: `explicit` (--state-dir), else `agent.state_dir`, else `$STATE_DIRECTORY`
-    /// (systemd), else, for an offline tool run by hand (`lookForPackaged`), /var/lib/auction-agent/ENV when it holds
-    /// a database, else ./state/ENV.
+    /// An environment's state directory, the one rule for the agent and every offline tool: `explicit`
+    /// (--state-dir), else `agent.state_dir`, else `$STATE_DIRECTORY` (systemd; its first entry), else, for a tool run
+    /// by hand (`lookForPackaged`), the packaged units' directory that holds this environment's database:
+    /// /var/lib/auction-agent/ENV (`auction-agent@ENV.service`), else /var/lib/auction-agent/main when its database
+    /// belongs to ENV (`auction-agent.service`); else ./state/ENV.
     static func stateDirectory(
         explicit: String?, resolved: ResolvedConfig, environment: String, processEnvironment: [String: String],
-        lookForPackaged: Bool = false
+        lookForPackaged: Bool = false, packagedRoot: String = "/var/lib/auction-agent"
     ) -> String {
         if let explicit { return explicit }
         let configured = resolved.text("agent.state_dir")
         if !configured.isEmpty { return configured }
-        if let s = processEnvironment["STATE_DIRECTORY"] { return String(s.split(separator: ":")[0]) }
-        let packaged = "/var/lib/auction-agent/\(environment)"
-        if lookForPackaged && FileManager.default.fileExists(atPath: packaged + "/agent.sqlite") { return packaged }
+        if let s = processEnvironment["STATE_DIRECTORY"], let first = s.split(separator: ":").first {
+            return String(first)
+        }
+        if lookForPackaged {
+            let own = "\(packagedRoot)/\(environment)"
+            if FileManager.default.fileExists(atPath: own + "/agent.sqlite") { return own }
+            let main = "\(packagedRoot)/main"
+            if storedEnvironment(main + "/agent.sqlite") == environment { return main }
+        }
         return "state/\(environment)"
+    }
+
+    /// The environment a state database was last run with (its `meta` row), read without changing the file.
+    static func storedEnvironment(_ path: String) -> String? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        guard let db = try? DatabaseQueue(path: path, configuration: configuration) else { return nil }
+        return try? db.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'environment'") }
     }
 }

@@ -1,5 +1,6 @@
 public import Engine
 import Foundation
+import Synchronization
 
 /// One finished grid run.
 public struct GridOutcome: Sendable {
@@ -15,43 +16,38 @@ func affectsFeatures(_ key: String) -> Bool {
         || (key.hasPrefix("value_area.") && key != "value_area.warmup_minutes")
 }
 
-/// Serialises the grid's shared state between worker threads with a lock.
-final class GridState: @unchecked Sendable {
-    // Every access goes through `lock`.
-    private let lock = NSLock()
-    private var next = 0
+/// The grid's shared state between worker threads: the next run to take and the runs finished.
+final class GridState: Sendable {
+    private struct Progress {
+        var next = 0
+        var outcomes: [GridOutcome] = []
+        var failures: [String] = []
+    }
+    private let progress = Mutex(Progress())
     private let total: Int
-    private(set) var outcomes: [GridOutcome] = []
-    private(set) var failures: [String] = []
 
     init(total: Int) { self.total = total }
 
     func take() -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard next < total else { return nil }
-        next += 1
-        return next - 1
+        progress.withLock { p in
+            guard p.next < total else { return nil }
+            p.next += 1
+            return p.next - 1
+        }
     }
 
     func finish(_ outcome: GridOutcome) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        outcomes.append(outcome)
-        return outcomes.count
+        progress.withLock {
+            $0.outcomes.append(outcome)
+            return $0.outcomes.count
+        }
     }
 
-    func fail(_ message: String) {
-        lock.lock()
-        failures.append(message)
-        lock.unlock()
-    }
+    func fail(_ message: String) { progress.withLock { $0.failures.append(message) } }
 
-    var finishedCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return outcomes.count
-    }
+    var outcomes: [GridOutcome] { progress.withLock { $0.outcomes } }
+    var failures: [String] { progress.withLock { $0.failures } }
+    var finishedCount: Int { progress.withLock { $0.outcomes.count } }
 }
 
 /// Runs every combination of a grid on the same events with `workers` threads.
@@ -133,24 +129,14 @@ public func runGrid(
 }
 
 /// Feature sets computed by the workers, by index.
-final class FeatureSets: @unchecked Sendable {
-    // Every access goes through `lock`.
-    private let lock = NSLock()
-    private var sets: [[MinuteFeatures]?]
+final class FeatureSets: Sendable {
+    private let sets: Mutex<[[MinuteFeatures]?]>
 
-    init(count: Int) { sets = Array(repeating: nil, count: count) }
+    init(count: Int) { sets = Mutex(Array(repeating: nil, count: count)) }
 
-    func set(_ i: Int, _ rows: [MinuteFeatures]) {
-        lock.lock()
-        sets[i] = rows
-        lock.unlock()
-    }
+    func set(_ i: Int, _ rows: [MinuteFeatures]) { sets.withLock { $0[i] = rows } }
 
-    func get(_ i: Int) -> [MinuteFeatures]? {
-        lock.lock()
-        defer { lock.unlock() }
-        return sets[i]
-    }
+    func get(_ i: Int) -> [MinuteFeatures]? { sets.withLock { $0[i] } }
 }
 
 /// Ranks outcomes by the metric (best first; ties by run index).

@@ -2,6 +2,7 @@ public import ControlProtocol
 import CoreMetrics
 import Foundation
 import Prometheus
+import Synchronization
 
 /// The agent's Prometheus metrics (docs/OPERATIONS.md lists them), made through swift-metrics with a
 /// swift-prometheus registry of its own behind it, so that two agents in one test process never share a number.
@@ -13,12 +14,15 @@ public final class AgentMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let factory: DescribedPrometheusFactory
     private let base: [(String, String)]
-    private let cache = NSLock()
-    nonisolated(unsafe) private var counters: [String: CoreMetrics.Counter] = [:]
-    nonisolated(unsafe) private var recorders: [String: CoreMetrics.Recorder] = [:]
-    nonisolated(unsafe) private var meters: [String: CoreMetrics.Meter] = [:]
-    /// Orders decided at a bar close and not yet on the wire: id → monotonic ns of the minute close.
-    nonisolated(unsafe) private var awaitingWire: [String: UInt64] = [:]
+    /// The metric handles made so far, by name and labels, and the orders on their way to the wire.
+    private struct Handles {
+        var counters: [String: CoreMetrics.Counter] = [:]
+        var recorders: [String: CoreMetrics.Recorder] = [:]
+        var meters: [String: CoreMetrics.Meter] = [:]
+        /// Orders decided at a bar close and not yet on the wire: id → monotonic ns of the minute close.
+        var awaitingWire: [String: UInt64] = [:]
+    }
+    private let cache = Mutex(Handles())
 
     public init(environment: String, mode: String) {
         registry = PrometheusCollectorRegistry()
@@ -67,12 +71,12 @@ public final class AgentMetrics: Sendable {
     }
 
     /// An order decided at a bar close (`closedAt`: monotonic ns when the minute's step began).
-    public func decidedAtBarClose(_ id: String, closedAt: UInt64) { cache.withLock { awaitingWire[id] = closedAt } }
+    public func decidedAtBarClose(_ id: String, closedAt: UInt64) { cache.withLock { $0.awaitingWire[id] = closedAt } }
 
     /// The order's request leaves for the venue (the REST call starts; paper: handed to the paper venue).
     public func onWire(_ id: String) {
         let now = DispatchTime.now().uptimeNanoseconds
-        guard let t0 = cache.withLock({ awaitingWire.removeValue(forKey: id) }) else { return }
+        guard let t0 = cache.withLock({ $0.awaitingWire.removeValue(forKey: id) }) else { return }
         recorder("auction_agent_bar_close_to_wire_seconds").record(Double(now &- t0) / 1e9)
     }
 
@@ -138,18 +142,18 @@ public final class AgentMetrics: Sendable {
     private func counter(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Counter {
         let k = key(name, labels)
         return cache.withLock {
-            if let c = counters[k] { return c }
+            if let c = $0.counters[k] { return c }
             let c = CoreMetrics.Counter(label: name, dimensions: base + labels, factory: factory)
-            counters[k] = c
+            $0.counters[k] = c
             return c
         }
     }
 
     private func recorder(_ name: String) -> CoreMetrics.Recorder {
         cache.withLock {
-            if let r = recorders[name] { return r }
+            if let r = $0.recorders[name] { return r }
             let r = CoreMetrics.Recorder(label: name, dimensions: base, aggregate: true, factory: factory)
-            recorders[name] = r
+            $0.recorders[name] = r
             return r
         }
     }
@@ -157,9 +161,9 @@ public final class AgentMetrics: Sendable {
     private func meter(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Meter {
         let k = key(name, labels)
         return cache.withLock {
-            if let m = meters[k] { return m }
+            if let m = $0.meters[k] { return m }
             let m = CoreMetrics.Meter(label: name, dimensions: base + labels, factory: factory)
-            meters[k] = m
+            $0.meters[k] = m
             return m
         }
     }

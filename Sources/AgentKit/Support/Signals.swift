@@ -1,7 +1,7 @@
 import Foundation
 
 /// Unblocks SIGINT and SIGTERM for this thread and the threads it creates later.
-func unblockStopSignals() {
+public func unblockStopSignals() {
     var set = sigset_t()
     sigemptyset(&set)
     sigaddset(&set, SIGINT)

@@ -1,6 +1,7 @@
 public import Engine
 import Exchange
 import Foundation
+import Synchronization
 
 extension SimVenue {
     /// An HTTP server for this venue: REST, `/v5/public/linear` and `/v5/private` WebSockets, `/sim/*` controls.
@@ -207,13 +208,12 @@ extension SimVenue {
 }
 
 /// Connection ids for acks.
-final class ConnectionIds: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var n = 0
+final class ConnectionIds: Sendable {
+    private let n = Mutex(0)
     func next() -> String {
-        lock.withLock {
-            n += 1; return "sim-conn-\(n)"
+        n.withLock {
+            $0 += 1
+            return "sim-conn-\($0)"
         }
     }
 }
