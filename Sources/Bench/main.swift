@@ -406,7 +406,7 @@ do {
 ) {
     let resolved = try ConfigLoader.load(
         ConfigSelection(environment: "sim", directory: "config/environments", overrides: overrides))
-    let settings = AgentSettings(resolved, environment: "bench")
+    let settings = AgentConfiguration(resolved, environment: "bench")
     let sink = LogSink(output: .jsonLines, fd: open("/dev/null", O_WRONLY), environment: [:])
     let logger = Logger(label: "bench") { AgentLogHandler(label: $0, sink: sink) }
     let store = try AgentStore(directory: dir, instrument: settings.instrument)

@@ -83,7 +83,7 @@ import Testing
                     "risk.cooldown_minutes=5", "value_area.va_fraction=0.68", "agent.mode=paper",
                     "exchange.rest_url=http://x",
                 ]))
-        let (restart, flat, live) = AgentSettings.classify(from: base, to: changed)
+        let (restart, flat, live) = AgentConfiguration.classify(from: base, to: changed)
         #expect(Set(restart) == ["agent.mode", "exchange.rest_url"])
         #expect(flat == ["value_area.va_fraction"])
         #expect(live == ["risk.cooldown_minutes"])
@@ -128,7 +128,8 @@ import Testing
             -> String
         {
             StateLock.stateDirectory(
-                explicit: explicit, resolved: resolved, environment: env, processEnvironment: process,
+                explicit: explicit, configured: AgentConfiguration(resolved, environment: env).agent.stateDirectory,
+                environment: env, processEnvironment: process,
                 lookForPackaged: packaged, packagedRoot: root)
         }
         #expect(dir("paper", explicit: "/x") == "/x")

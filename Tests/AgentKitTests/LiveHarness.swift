@@ -87,7 +87,7 @@ final class LiveHarness: @unchecked Sendable {
             ConfigSelection(
                 environment: mode, directory: packageRoot.appendingPathComponent("config/environments").path,
                 overrides: all))
-        let settings = AgentSettings(resolved, environment: "harness")
+        let settings = AgentConfiguration(resolved, environment: "harness")
         logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         let sink = LogSink(output: .jsonLines, fd: logFD, environment: [:])
         let logger = Logger(label: "harness") { AgentLogHandler(label: $0, sink: sink) }

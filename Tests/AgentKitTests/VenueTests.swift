@@ -51,7 +51,7 @@ final class ScriptedGateway: ExchangeGateway {
             ConfigSelection(
                 environment: mode, directory: packageRoot.appendingPathComponent("config/environments").path,
                 overrides: ["agent.mode=\(mode)", "live.armed=true", "agent.warm_start=off"]))
-        let settings = AgentSettings(resolved, environment: "venue-test")
+        let settings = AgentConfiguration(resolved, environment: "venue-test")
         let sink = LogSink(output: .jsonLines, fd: open("/dev/null", O_WRONLY), environment: [:])
         let logger = Logger(label: "venue") { AgentLogHandler(label: $0, sink: sink) }
         let store = try AgentStore(directory: dir.path, instrument: settings.instrument)

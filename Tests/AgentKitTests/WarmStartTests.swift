@@ -128,7 +128,7 @@ import Testing
                     "value_area.rolling_window_minutes=30", "value_area.warmup_minutes=30", "value_area.min_va_bins=5",
                     "agent.require_manual_activation=false",
                 ] + overrides))
-        let settings = AgentSettings(resolved, environment: "warm-test")
+        let settings = AgentConfiguration(resolved, environment: "warm-test")
         let sink = LogSink(output: .jsonLines, fd: open("/dev/null", O_WRONLY), environment: [:])
         let logger = Logger(label: "warm") { AgentLogHandler(label: $0, sink: sink) }
         let store = try AgentStore(directory: dir, instrument: settings.instrument)

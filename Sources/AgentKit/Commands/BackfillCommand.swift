@@ -52,7 +52,8 @@ struct BackfillCommand: ParsableCommand {
         let resolved = try ConfigLoader.load(config.selection)
         let envName = config.environment ?? resolved.environment ?? "custom"
         let dir = StateLock.stateDirectory(
-            explicit: stateDir, resolved: resolved, environment: envName,
+            explicit: stateDir, configured: AgentConfiguration(resolved, environment: envName).agent.stateDirectory,
+            environment: envName,
             processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
         let report = try Backfill.run(
             trades: trades, quotes: quotes, stateDirectory: dir, resolved: resolved, environment: envName,
@@ -134,22 +135,22 @@ enum Backfill {
                     + "(\((b.first - a.last) / millisPerMinute) minutes): a missing file?")
         }
         if let end = loadedTrades.map(\.last).max() {
-            let window = max(
-                resolved.integer("value_area.rolling_window_minutes"), resolved.integer("value_area.warmup_minutes"))
+            let configuration = AgentConfiguration(resolved, environment: environment)
+            let window = max(configuration.features.rollingWindowMinutes, configuration.strategy.warmupMinutes)
             let gap = (minuteStart(of: now) - minuteStart(of: end)) / millisPerMinute - 1
             if gap > 0 {
                 let fill =
-                    resolved.text("agent.warm_start") == "exchange"
+                    configuration.agent.warmFromExchange
                     ? "the next start fills the last \(min(Int64(window + 2), gap)) of them from the exchange's klines (approximate, reported)"
                     : "agent.warm_start is off: they stay empty and the window warms from live data"
                 lines.append("  the files end \(gap) minutes before now (\(isoTime(end))): \(fill)")
             } else {
                 lines.append("  the files reach the current minute: the next start is exact")
             }
-            let retention = Int64(resolved.integer("agent.raw_retention_hours")) * 3_600_000
+            let retention = Int64(configuration.agent.rawRetentionHours) * 3_600_000
             if let start = loadedTrades.map(\.first).min(), start < now - retention {
                 lines.append(
-                    "  data older than agent.raw_retention_hours (\(resolved.integer("agent.raw_retention_hours")) h) is purged by the "
+                    "  data older than agent.raw_retention_hours (\(configuration.agent.rawRetentionHours) h) is purged by the "
                         + "running agent after its features rows are written at the next start")
             }
         }

@@ -39,10 +39,11 @@ struct FlattenDirectCommand: ParsableCommand {
     func run() throws {
         let resolved = try ConfigLoader.load(config.selection)
         let envName = config.environment ?? resolved.environment ?? "custom"
-        let mode = resolved.text("agent.mode")
-        guard mode == "live" || mode == "shadow" else {
+        let configuration = AgentConfiguration(resolved, environment: envName)
+        let mode = configuration.mode
+        guard mode == .live || mode == .shadow else {
             throw CommandError(
-                "environment \(envName) is mode \(mode): its position lives only in the agent's state, not at an exchange; "
+                "environment \(envName) is mode \(mode.rawValue): its position lives only in the agent's state, not at an exchange; "
                     + "start the agent and run `atctl --env \(envName) flatten`")
         }
         let env = ProcessInfo.processInfo.environment
@@ -53,16 +54,15 @@ struct FlattenDirectCommand: ParsableCommand {
                 "the agent answers on \(socketPath): use `atctl --env \(envName) flatten` (or stop it first, or --force)"
             )
         }
-        let group = mode == "live" ? "exchange" : "shadow"
-        let keyName = resolved.text("\(group).api_key_env")
-        let secretName = resolved.text("\(group).api_secret_env")
+        let account = configuration.account(for: mode)
+        let (keyName, secretName) = (account.apiKeyEnv, account.apiSecretEnv)
         guard let key = env[keyName], !key.isEmpty, let secret = env[secretName], !secret.isEmpty else {
             throw CommandError(
                 "the keys are missing: set \(keyName) and \(secretName) (the agent's EnvironmentFile has them)")
         }
-        var rest = BybitRESTConfig(baseURL: resolved.text("\(group).rest_url"))
-        rest.symbol = resolved.instrument.symbol
-        rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
+        var rest = BybitRESTConfig(baseURL: account.restURL)
+        rest.symbol = configuration.instrument.symbol
+        rest.recvWindowMs = configuration.exchange.recvWindowMs
         let client = BybitRESTClient(config: rest, credentials: BybitCredentials(apiKey: key, apiSecret: secret))
         let instrument = resolved.instrument
         func say(_ s: String) { print(s) }
@@ -117,7 +117,8 @@ struct FlattenDirectCommand: ParsableCommand {
         closed: (id: String, side: Direction, lots: Lots)
     ) throws {
         let dir = StateLock.stateDirectory(
-            explicit: stateDir, resolved: resolved, environment: envName,
+            explicit: stateDir, configured: AgentConfiguration(resolved, environment: envName).agent.stateDirectory,
+            environment: envName,
             processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
         guard FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("agent.sqlite")) else {
             print(

@@ -74,14 +74,15 @@ struct PreflightCommand: ParsableCommand {
         }
         let env = ProcessInfo.processInfo.environment
         // Shadow sends its orders to the testnet: its keys and URLs are what the agent will use.
-        let group = resolved.text("agent.mode") == "shadow" ? "shadow" : "exchange"
+        let configuration = AgentConfiguration(resolved, environment: resolved.environment ?? "custom")
+        let account = configuration.mode == .shadow ? configuration.shadow.account : configuration.exchange.account
         add(
             "venue", true,
-            group == "shadow"
-                ? "testnet (mode shadow): \(resolved.text("shadow.rest_url"))"
-                : "exchange (mode \(resolved.text("agent.mode"))): \(resolved.text("exchange.rest_url"))")
-        let keyName = resolved.text("\(group).api_key_env")
-        let secretName = resolved.text("\(group).api_secret_env")
+            configuration.mode == .shadow
+                ? "testnet (mode shadow): \(account.restURL)"
+                : "exchange (mode \(configuration.mode.rawValue)): \(account.restURL)")
+        let keyName = account.apiKeyEnv
+        let secretName = account.apiSecretEnv
         let key = env[keyName].flatMap { $0.isEmpty ? nil : $0 }
         let secret = env[secretName].flatMap { $0.isEmpty ? nil : $0 }
         let credentials = key.flatMap { k in secret.map { BybitCredentials(apiKey: k, apiSecret: $0) } }
@@ -92,8 +93,8 @@ struct PreflightCommand: ParsableCommand {
                 : "missing: set \([key == nil ? keyName : nil, secret == nil ? secretName : nil].compactMap { $0 }.joined(separator: " and "))"
         )
 
-        var rest = BybitRESTConfig(baseURL: resolved.text("\(group).rest_url"))
-        rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
+        var rest = BybitRESTConfig(baseURL: account.restURL)
+        rest.recvWindowMs = configuration.exchange.recvWindowMs
         rest.symbol = resolved.instrument.symbol
         rest.maxAttempts = 2
         let client = BybitRESTClient(config: rest, credentials: credentials)
@@ -174,8 +175,8 @@ struct PreflightCommand: ParsableCommand {
         let probe = StreamProbe()
         let timeout = streamTimeout
         let publicStream = BybitPublicStream(
-            settings: StreamSettings(url: resolved.text("exchange.public_ws_url")), instrument: instrument)
-        let privateURL = resolved.text("\(group).private_ws_url")
+            settings: StreamSettings(url: configuration.exchange.publicStreamURL), instrument: instrument)
+        let privateURL = account.privateStreamURL
         let done = DispatchSemaphore(value: 0)
         Task.detached {
             await withTaskGroup(of: Void.self) { group in
@@ -221,7 +222,7 @@ struct PreflightCommand: ParsableCommand {
             "public stream", pub,
             pub
                 ? "data received"
-                : "no data within \(formatNumber(timeout)) s from \(resolved.text("exchange.public_ws_url"))")
+                : "no data within \(formatNumber(timeout)) s from \(configuration.exchange.publicStreamURL)")
         if credentials != nil {
             add(
                 "private stream", priv,

@@ -52,13 +52,13 @@ public final class AgentDaemon: @unchecked Sendable {
         let started = wallClockMillis()
         let resolved = try ConfigLoader.load(options.selection)
         let envName = options.selection.environment ?? resolved.environment ?? "custom"
-        let settings = AgentSettings(resolved, environment: envName)
+        let settings = AgentConfiguration(resolved, environment: envName)
         sink.setContext([("env", envName), ("mode", settings.mode.rawValue)])
         sink.setState(AgentState.starting.rawValue)
         try checkMode(settings, sink: sink)
 
         let stateDir = StateLock.stateDirectory(
-            explicit: options.stateDirectory, resolved: resolved, environment: envName,
+            explicit: options.stateDirectory, configured: settings.agent.stateDirectory, environment: envName,
             processEnvironment: env)
         // One agent per state directory; offline tools that change it (backfill) wait for it to stop.
         let lock = try StateLock.acquire(directory: stateDir, holder: "auction-agent run --env \(envName)")
@@ -81,9 +81,8 @@ public final class AgentDaemon: @unchecked Sendable {
         // The read-only HTTP server: refused now (before anything starts) when it would listen beyond loopback
         // without a token.
         var http: OperatorHTTP?
-        let listen = resolved.text("agent.http_listen")
-        if listen != "off", let address = ListenAddress(listen) {
-            let token = env[resolved.text("agent.http_token_env")]
+        if settings.agent.httpListen != "off", let address = ListenAddress(settings.agent.httpListen) {
+            let token = env[settings.agent.httpTokenEnv]
             if let token, !token.isEmpty { sink.redact([token]) }
             http = try OperatorHTTP(
                 address: address, token: token, board: board, store: store, metrics: metrics,
@@ -91,19 +90,20 @@ public final class AgentDaemon: @unchecked Sendable {
         }
         let queue = EventQueue()
         var webhook: WebhookDelivery?
-        if let url = env[settings.alertWebhookEnv], !url.isEmpty {
+        if let url = env[settings.agent.alertWebhookEnv], !url.isEmpty {
             webhook = WebhookDelivery(url: url, logger: Logger(label: "alerts"))
         }
 
         // The market: the built-in simulator for mode sim, or wherever a URL says "sim"; else the configured ones.
         var clock = MarketClock.realTime()
         var sim: InProcessSimulator?
-        var publicURL = resolved.text("exchange.public_ws_url")
+        var publicURL = settings.exchange.publicStreamURL
         // The public market history for a warm start: the same venue as the public stream.
-        var marketREST = resolved.text("exchange.rest_url")
-        // The venue orders go to: the testnet in shadow, the exchange in live.
-        var venueREST = resolved.text(settings.mode == .live ? "exchange.rest_url" : "shadow.rest_url")
-        var venuePrivate = resolved.text(settings.mode == .live ? "exchange.private_ws_url" : "shadow.private_ws_url")
+        var marketREST = settings.exchange.account.restURL
+        // The account orders go to: the testnet in shadow, the exchange in live.
+        let account = settings.account(for: settings.mode)
+        var venueREST = account.restURL
+        var venuePrivate = account.privateStreamURL
         if settings.mode == .sim || [publicURL, venueREST, venuePrivate].contains("sim") {
             let s = try InProcessSimulator.start(settings: settings, store: store, logger: logger)
             clock = s.clock
@@ -119,7 +119,7 @@ public final class AgentDaemon: @unchecked Sendable {
         let engine = AgentEngine(
             settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: webhook,
             clock: clock, version: agentVersion, startedWall: started, metrics: metrics)
-        if settings.warmFromExchange && marketREST != "sim" {
+        if settings.agent.warmFromExchange && marketREST != "sim" {
             var rest = BybitRESTConfig(baseURL: marketREST)
             rest.symbol = settings.instrument.symbol
             rest.maxAttempts = 2
@@ -134,13 +134,11 @@ public final class AgentDaemon: @unchecked Sendable {
         // Shadow and live: the Bybit account the orders go to.
         var exchange: ExchangeMirror?
         if settings.mode == .shadow || settings.mode == .live {
-            let group = settings.mode == .live ? "exchange" : "shadow"
             let credentials = BybitCredentials(
-                apiKey: env[resolved.text("\(group).api_key_env")] ?? "",
-                apiSecret: env[resolved.text("\(group).api_secret_env")] ?? "")
+                apiKey: env[account.apiKeyEnv] ?? "", apiSecret: env[account.apiSecretEnv] ?? "")
             var rest = BybitRESTConfig(baseURL: venueREST)
             rest.symbol = settings.instrument.symbol
-            rest.recvWindowMs = resolved.integer("exchange.recv_window_ms")
+            rest.recvWindowMs = settings.exchange.recvWindowMs
             let restLogger = Logger(label: "venue")
             // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
             let alert: @Sendable (String) -> Void = { message in
@@ -239,7 +237,7 @@ public final class AgentDaemon: @unchecked Sendable {
         let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger)
         let market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
         let watchdog = WatchdogService(board: board, notifier: notifier)
-        let stopBudgetMs = Int64(settings.gracefulStopSeconds) * 500
+        let stopBudgetMs = Int64(settings.agent.gracefulStopSeconds) * 500
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let webhook {
             services.append(.init(service: AlertDeliveryService(webhook: webhook), serviceName: "alerts"))
@@ -260,7 +258,7 @@ public final class AgentDaemon: @unchecked Sendable {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "lifecycle")
         )
-        config.maximumGracefulShutdownDuration = .seconds(settings.gracefulStopSeconds)
+        config.maximumGracefulShutdownDuration = .seconds(settings.agent.gracefulStopSeconds)
         let group = ServiceGroup(configuration: config)
         async let stoppedOn: String? = {
             do {
@@ -293,11 +291,9 @@ public final class AgentDaemon: @unchecked Sendable {
     }
 
     /// `live` needs `live.armed: true` and both keys; nothing else needs keys yet.
-    private func checkMode(_ s: AgentSettings, sink: LogSink) throws {
-        let keyEnv = s.resolved.text("exchange.api_key_env")
-        let secretEnv = s.resolved.text("exchange.api_secret_env")
-        let testKeyEnv = s.resolved.text("shadow.api_key_env")
-        let testSecretEnv = s.resolved.text("shadow.api_secret_env")
+    private func checkMode(_ s: AgentConfiguration, sink: LogSink) throws {
+        let (keyEnv, secretEnv) = (s.exchange.account.apiKeyEnv, s.exchange.account.apiSecretEnv)
+        let (testKeyEnv, testSecretEnv) = (s.shadow.account.apiKeyEnv, s.shadow.account.apiSecretEnv)
         // Whatever the mode, a key in the environment is never logged.
         sink.redact([env[keyEnv], env[secretEnv], env[testKeyEnv], env[testSecretEnv]].compactMap { $0 })
         switch s.mode {
@@ -309,7 +305,7 @@ public final class AgentDaemon: @unchecked Sendable {
                 )
             }
         case .live:
-            if !s.liveArmed {
+            if !s.live.armed {
                 throw CommandError(
                     "mode live needs live.armed: true in the environment's configuration (and the keys in \(keyEnv)/\(secretEnv))"
                 )
@@ -321,7 +317,7 @@ public final class AgentDaemon: @unchecked Sendable {
     }
 
     /// A state directory belongs to one environment and mode; changing either needs a flat position.
-    private func checkEnvironmentSwitch(store: AgentStore, settings: AgentSettings) throws {
+    private func checkEnvironmentSwitch(store: AgentStore, settings: AgentConfiguration) throws {
         let previousEnv = try store.meta("environment")
         let previousMode = try store.meta("mode")
         if (previousEnv != nil && previousEnv != settings.environment)

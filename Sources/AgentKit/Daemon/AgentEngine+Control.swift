@@ -104,7 +104,7 @@ extension AgentEngine {
             replyError(call, ControlFailure(ControlFailure.failed, text))
             return (false, text)
         }
-        let (restart, flat, live) = AgentSettings.classify(from: settings.resolved, to: fresh)
+        let (restart, flat, live) = AgentConfiguration.classify(from: settings.resolved, to: fresh)
         if !restart.isEmpty {
             let text =
                 "refused: \(restart.joined(separator: ", ")) change only with a restart (flat first for a mode or environment change)"
@@ -118,7 +118,7 @@ extension AgentEngine {
             replyError(call, ControlFailure(ControlFailure.refused, text))
             return (false, text)
         }
-        var next = AgentSettings(fresh, environment: settings.environment)
+        var next = AgentConfiguration(fresh, environment: settings.environment)
         next.resolved = fresh
         settings = next
         trader.reconfigure(next.strategy)
@@ -160,7 +160,7 @@ extension AgentEngine {
             environment: settings.environment, mode: settings.mode.rawValue, state: supervisor.state.rawValue,
             stateReason: stateReason, stateSince: isoTime(stateSinceWall, milliseconds: true),
             activated: supervisor.activated,
-            requireManualActivation: settings.requireManualActivation,
+            requireManualActivation: settings.agent.requireManualActivation,
             marketTime: lastMarketTs > 0 ? isoTime(lastMarketTs, milliseconds: true) : nil, position: position,
             workingOrders: venue.book.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil,
             valueArea: va, lastSignal: lastSignal.map(signalReport),

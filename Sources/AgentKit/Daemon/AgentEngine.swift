@@ -54,7 +54,7 @@ public final class StatusBoard: Sendable {
 /// and the supervisor, stepped by one thread from one ordered stream of inputs. Everything it decides is recorded
 /// (orders before they are sent) and logged; other threads read what it publishes on the `StatusBoard`.
 public final class AgentEngine: @unchecked Sendable {
-    public internal(set) var settings: AgentSettings
+    public internal(set) var settings: AgentConfiguration
     let store: AgentStore
     let board: StatusBoard
     let logger: Logger
@@ -122,7 +122,7 @@ public final class AgentEngine: @unchecked Sendable {
     public var startRetryMs: Int64 = 60_000
 
     public init(
-        settings: AgentSettings, store: AgentStore, board: StatusBoard, logger: Logger, sink: LogSink,
+        settings: AgentConfiguration, store: AgentStore, board: StatusBoard, logger: Logger, sink: LogSink,
         webhook: WebhookDelivery?, clock: MarketClock, version: String, startedWall: Int64, metrics: AgentMetrics? = nil
     ) {
         self.settings = settings
@@ -140,7 +140,8 @@ public final class AgentEngine: @unchecked Sendable {
         pipeline.recordsFootprint = true
         trader = Trader(config: settings.strategy, instrument: settings.instrument)
         // Live always waits for the operator, whatever the configuration says.
-        supervisor = Supervisor(requireManualActivation: settings.requireManualActivation || settings.mode == .live)
+        supervisor = Supervisor(
+            requireManualActivation: settings.agent.requireManualActivation || settings.mode == .live)
     }
 
     // MARK: - Venue
@@ -255,7 +256,7 @@ public final class AgentEngine: @unchecked Sendable {
             report.append("no stored market data")
         }
         let now = clock.now(wall: wall) - clock.deliveryAllowanceMs
-        if settings.warmFromExchange, let history = marketHistory,
+        if settings.agent.warmFromExchange, let history = marketHistory,
             let gap = WarmPlan.missing(now: now, neededMinutes: needed, storedLastTs: storedEnd)
         {
             report.append(
@@ -464,7 +465,8 @@ public final class AgentEngine: @unchecked Sendable {
         if wall - lastRawFlushWall >= 1_000 { flushRaw(wall: wall) }
         if wall - lastPurgeWall >= 3_600_000 {
             lastPurgeWall = wall
-            store.purgeRawLater(before: lastMarketTs - Int64(settings.rawRetentionHours) * 3_600_000, logger: logger)
+            store.purgeRawLater(
+                before: lastMarketTs - Int64(settings.agent.rawRetentionHours) * 3_600_000, logger: logger)
         }
         if let e = store.takeRawError() {
             databaseWritable = false
@@ -496,7 +498,7 @@ public final class AgentEngine: @unchecked Sendable {
         case .active:
             if staleAlerted { return .staleFeed }
             // A value area mostly drawn from candles (a warm start) is not traded on.
-            if let f = lastFeatures, f.approximateShare > settings.maxApproximateVAShare { return .approximateVA }
+            if let f = lastFeatures, f.approximateShare > settings.agent.maxApproximateVAShare { return .approximateVA }
             return venue.entryVeto
         case .warming: return .warmup
         case .observing: return .observing
@@ -525,12 +527,13 @@ public final class AgentEngine: @unchecked Sendable {
         if trader.killSwitchActive && supervisor.state != .halted && supervisor.state != .flattening {
             startFlatten(.killSwitch, wall: wall)
         }
-        if f.volume > 0 && f.ambiguousFraction > settings.ambiguousAlertFrac
+        if f.volume > 0 && f.ambiguousFraction > settings.agent.ambiguousAlertFrac
             && lastAmbiguousAlertTs.map({ f.ts - $0 >= 15 * millisPerMinute }) ?? true
         {
             lastAmbiguousAlertTs = f.ts
             raise(
-                alerts.highAmbiguousFraction(f.ambiguousFraction, limit: settings.ambiguousAlertFrac, minute: f.ts),
+                alerts.highAmbiguousFraction(
+                    f.ambiguousFraction, limit: settings.agent.ambiguousAlertFrac, minute: f.ts),
                 wall: wall)
         }
         if isWarm && !f.valueAreaValid {

@@ -27,13 +27,13 @@ final class InProcessSimulator: @unchecked Sendable {
         publicURL = "ws://127.0.0.1:\(server.port)/v5/public/linear"
     }
 
-    static func start(settings: AgentSettings, store: AgentStore, logger: Logger) throws -> InProcessSimulator {
+    static func start(settings: AgentConfiguration, store: AgentStore, logger: Logger) throws -> InProcessSimulator {
         var venueConfig = SimVenueConfig()
         venueConfig.instrument = settings.instrument
         venueConfig.rateLimitPerSecond = 10_000
         let venue = SimVenue(config: venueConfig)
         var market = MarketGeneratorConfig()
-        market.seed = settings.simSeed
+        market.seed = settings.sim.seed
         market.hours = 24 * 365
         let now = wallClockMillis()
         var warmEnd: Int64
@@ -43,7 +43,7 @@ final class InProcessSimulator: @unchecked Sendable {
             market.startPriceTicks = trade.price
             warmEnd = market.startMs
         } else {
-            market.startMs = minuteStart(of: now) - Int64(settings.simWarmMinutes) * millisPerMinute
+            market.startMs = minuteStart(of: now) - Int64(settings.sim.warmMinutes) * millisPerMinute
             warmEnd = minuteStart(of: now)
         }
         var source = GeneratedMarket(config: market)
@@ -59,19 +59,19 @@ final class InProcessSimulator: @unchecked Sendable {
                 "simulated history played into the venue",
                 metadata: [
                     "event": "sim.warm_history", "events": "\(played)",
-                    "minutes": "\(settings.simWarmMinutes)",
+                    "minutes": "\(settings.sim.warmMinutes)",
                 ])
         }
-        let driver = SimMarketDriver(venue: venue, source: source, speed: settings.simSpeed)
+        let driver = SimMarketDriver(venue: venue, source: source, speed: settings.sim.speed)
         let server = venue.makeServer()
         try server.start(port: 0)
         let firstPaced = source.peek()?.ts ?? warmEnd
-        let clock = MarketClock(speed: settings.simSpeed, anchorMarket: firstPaced, anchorWall: wallClockMillis())
+        let clock = MarketClock(speed: settings.sim.speed, anchorMarket: firstPaced, anchorWall: wallClockMillis())
         logger.notice(
             "simulator listening on loopback",
             metadata: [
                 "event": "sim.started", "port": "\(server.port)",
-                "speed": "\(formatNumber(settings.simSpeed))",
+                "speed": "\(formatNumber(settings.sim.speed))",
             ])
         return InProcessSimulator(venue: venue, server: server, driver: driver, clock: clock)
     }

@@ -45,12 +45,11 @@ public final class StateLock: Sendable {
     /// /var/lib/auction-agent/ENV (`auction-agent@ENV.service`), else /var/lib/auction-agent/main when its database
     /// belongs to ENV (`auction-agent.service`); else ./state/ENV.
     static func stateDirectory(
-        explicit: String?, resolved: ResolvedConfig, environment: String, processEnvironment: [String: String],
+        explicit: String?, configured: String?, environment: String, processEnvironment: [String: String],
         lookForPackaged: Bool = false, packagedRoot: String = "/var/lib/auction-agent"
     ) -> String {
         if let explicit { return explicit }
-        let configured = resolved.text("agent.state_dir")
-        if !configured.isEmpty { return configured }
+        if let configured, !configured.isEmpty { return configured }
         if let s = processEnvironment["STATE_DIRECTORY"], let first = s.split(separator: ":").first {
             return String(first)
         }

@@ -570,12 +570,12 @@ class ExchangeVenue: TradingVenue {
         state.paperFills.removeValue(forKey: id)
         state.venueAverages.removeValue(forKey: id)
         let diffTwice = abs(venue.priceTwice - 2 * paperFill.price)
-        let tolerance = Int64(engine.settings.shadowPriceToleranceTicks)
+        let tolerance = Int64(engine.settings.shadow.priceToleranceTicks)
         if diffTwice > 2 * tolerance || venue.lots != paperFill.qty {
             engine.raise(
                 engine.alerts.fillDiverges(
                     id: id, paperQty: paperFill.qty, paperPrice: paperFill.price, testnetQty: venue.lots,
-                    testnetPriceTwice: venue.priceTwice, toleranceTicks: engine.settings.shadowPriceToleranceTicks),
+                    testnetPriceTwice: venue.priceTwice, toleranceTicks: engine.settings.shadow.priceToleranceTicks),
                 wall: wall
             )
         }

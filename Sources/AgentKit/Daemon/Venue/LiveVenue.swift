@@ -121,22 +121,22 @@ final class LiveVenue: ExchangeVenue {
 
     /// Past `live.max_unprotected_seconds` without an exchange-held stop: alerted and flattened.
     override func unprotected(since: Int64, wall: Int64) {
-        let limit = Int64(engine.settings.maxUnprotectedSeconds) * 1000
+        let limit = Int64(engine.settings.live.maxUnprotectedSeconds) * 1000
         guard wall - since >= limit, !state.unprotectedAlerted else { return }
         state.unprotectedAlerted = true
         engine.raise(
             engine.alerts.unprotectedPosition(
                 position: state.book.position, seconds: (wall - since) / 1000,
-                limitSeconds: engine.settings.maxUnprotectedSeconds), wall: wall)
+                limitSeconds: engine.settings.live.maxUnprotectedSeconds), wall: wall)
         if engine.supervisor.state != .flattening { engine.startFlatten(.unprotectedPosition, wall: wall) }
     }
 
     /// The wallet's equity caps sizing (with `live.allocated_equity`); an agent richer than the wallet is alerted.
     override func onWallet(_ equity: Double, wall: Int64) {
         super.onWallet(equity, wall: wall)
-        let cap = engine.settings.liveAllocatedEquity > 0 ? min(engine.settings.liveAllocatedEquity, equity) : equity
+        let cap = engine.settings.live.allocatedEquity > 0 ? min(engine.settings.live.allocatedEquity, equity) : equity
         engine.trader.sizingEquityCap = cap
-        if engine.trader.equity > equity * (1 + engine.settings.walletTolerancePct) {
+        if engine.trader.equity > equity * (1 + engine.settings.live.walletTolerancePct) {
             if !state.walletAlerted {
                 state.walletAlerted = true
                 engine.raise(
