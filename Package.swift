@@ -53,13 +53,34 @@ let package = Package(
         .target(name: "Simulator", dependencies: ["Engine", "Exchange", "COpenSSL"], swiftSettings: swiftSettings),
         // The request and reply types both sides of the control socket share (Codable, no I/O).
         .target(name: "ControlProtocol", swiftSettings: swiftSettings),
-        // Everything behind the `auction-agent` executable: configuration, commands and the daemon.
+        // What the agent's targets share: errors that name the file, atomic writes, signal masks, how times and
+        // numbers are written, JSON text.
+        .target(name: "AgentSupport", dependencies: ["Engine"], swiftSettings: swiftSettings),
+        // The configuration: schema, loader (YAML, search path, --set, check, render) and the typed
+        // `AgentConfiguration` built from it.
         .target(
-            name: "AgentKit",
+            name: "AgentConfig",
+            dependencies: ["Engine", "AgentSupport", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        // SVG charts, drawn the same way for the backtest's report and the dashboard.
+        .target(name: "Charts", dependencies: ["Engine", "AgentSupport"], swiftSettings: swiftSettings),
+        // Research on recorded data: the features run, the backtest's outputs and report, the grid.
+        .target(
+            name: "Research",
+            dependencies: [
+                "Engine", "MarketData", "AgentSupport", "AgentConfig", "Charts",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon: engine loop, venues, store, control socket, logs, systemd, alerts, warm start, HTTP and
+        // metrics, the lifecycle services.
+        .target(
+            name: "Daemon",
             dependencies: [
                 "Engine", "MarketData", "Simulator", "Exchange", "ExchangeStreams", "ControlProtocol", "CSystemd",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
+                "AgentSupport", "AgentConfig", "Charts",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -72,16 +93,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "Agent", dependencies: ["AgentKit"], swiftSettings: swiftSettings),
+        // The `auction-agent` command line (ArgumentParser): one thin command per tool over the targets above.
+        .target(
+            name: "AgentCLI",
+            dependencies: [
+                "Engine", "MarketData", "Simulator", "Exchange", "ExchangeStreams", "ControlProtocol", "AgentSupport",
+                "AgentConfig", "Research", "Daemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "Agent", dependencies: ["AgentCLI", "AgentSupport"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "Control",
             dependencies: ["ControlProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // Links only what it measures (no command line).
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "Engine", "MarketData", "Simulator", "AgentKit", "Exchange", "ExchangeStreams", "ControlProtocol",
+                "Engine", "MarketData", "Simulator", "Exchange", "ExchangeStreams", "ControlProtocol", "AgentSupport",
+                "AgentConfig", "Research", "Daemon",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -102,9 +137,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "AgentKitTests",
+            name: "AgentTests",
             dependencies: [
-                "AgentKit", "Engine", "MarketData", "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams",
+                "AgentCLI", "Daemon", "Research", "AgentConfig", "AgentSupport", "Charts", "Engine", "MarketData",
+                "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams",
                 "ControlProtocol",
                 // A headless browser driven over the DevTools protocol (the dashboard's test).
                 .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log"),

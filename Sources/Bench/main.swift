@@ -1,11 +1,14 @@
-import AgentKit
+import AgentConfig
+import AgentSupport
 import ControlProtocol
+import Daemon
 import Engine
 import Exchange
 import ExchangeStreams
 import Foundation
 import Logging
 import MarketData
+import Research
 import Simulator
 
 // `bench`: the speed figures of docs/BENCHMARKS.md. Build in release and run on an idle machine:

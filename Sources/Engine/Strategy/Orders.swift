@@ -114,7 +114,7 @@ public struct Fill: Sendable, Hashable, Codable {
 }
 
 /// An alert the Engine raises for the operator. Its wording is written here, once; the agent adds its own alerts
-/// (AgentKit's `Alert`) and passes these on unchanged.
+/// (the Daemon's `Alert`) and passes these on unchanged.
 public struct EngineAlert: Sendable, Hashable, Codable {
     /// The raw values are the strings written to the outputs (metrics.json counts, the agent's alerts table).
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {

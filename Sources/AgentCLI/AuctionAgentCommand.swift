@@ -1,0 +1,74 @@
+import AgentConfig
+import AgentSupport
+public import ArgumentParser
+import Daemon
+import Research
+
+/// `auction-agent`: the trading agent's executable and its offline tools.
+public struct AuctionAgentCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "auction-agent",
+        abstract: "Auction Market Theory trading agent for Bybit BTC perpetuals.",
+        discussion: """
+            The daemon:
+              run        trade an environment (sim, paper, shadow, live): recovery, market data, engine, control socket
+                         (atctl), systemd notify and watchdog, JSON or journald logs
+              flatten-direct  emergency: cancel and close at the exchange without the agent (unit stopped)
+              backfill   import recorded trades (Bybit dumps) and quotes into an environment's database (unit stopped)
+
+            Offline tools on recorded or simulated market data:
+              simulate   write a synthetic market (trades.csv, quotes.csv)
+              sim-exchange  the Bybit-compatible venue on loopback (REST), for tests and demos
+              features   one row of bars, order flow and rolling value area per minute (docs/SPEC.md §7)
+              backtest   the strategy on recorded data: trades, fills, signals, equity, metrics, report
+              grid       the backtest over a grid of parameters, ranked, stored in SQLite
+              preflight  check keys, REST, clock, instrument, wallet, position, orders and streams
+              config     validate and print an environment's configuration
+
+            Configuration: --env NAME finds NAME.yaml in --config-dir, $AUCTION_CONFIG_DIR,
+            /etc/auction-agent/environments, then ./config/environments; --config FILE names a file;
+            --set group.key=value overrides any parameter (repeatable).
+            """,
+        version: agentVersion,
+        subcommands: [
+            RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, FeaturesCommand.self,
+            BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self,
+            PreflightCommand.self, ConfigCommand.self,
+        ]
+    )
+
+    public init() {}
+}
+
+/// The entry point of the `auction-agent` executable (call `unblockStopSignals()` first, on the main thread).
+public func runAuctionAgent() async {
+    await AuctionAgentCommand.main()
+}
+
+/// `--env`, `--config`, `--config-dir` and `--set`, shared by every command that reads configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(
+        name: .customLong("env"),
+        help: ArgumentHelp("Environment name: NAME.yaml on the search path.", valueName: "name"))
+    var environment: String?
+
+    @Option(
+        name: .customLong("config"), help: ArgumentHelp("A configuration file (instead of --env).", valueName: "file"))
+    var configFile: String?
+
+    @Option(
+        name: .customLong("config-dir"), help: ArgumentHelp("First directory searched for --env.", valueName: "dir"))
+    var configDirectory: String?
+
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp(
+            "Override one parameter, e.g. --set value_area.va_fraction=0.68 (repeatable).", valueName: "group.key=value"
+        )
+    )
+    var overrides: [String] = []
+
+    var selection: ConfigSelection {
+        ConfigSelection(environment: environment, file: configFile, directory: configDirectory, overrides: overrides)
+    }
+}

@@ -1,0 +1,33 @@
+import AgentConfig
+import AgentSupport
+import ArgumentParser
+import Daemon
+import Foundation
+import Research
+
+/// `auction-agent config`: configuration tools.
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Configuration tools.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate an environment's configuration and print the effective values.",
+            discussion: """
+                Exits 0 and prints every parameter with its value and origin (file line, --set or default) when \
+                the configuration is valid; otherwise prints the file, line and key at fault and exits 1. \
+                Secrets are never printed.
+                """
+        )
+
+        @OptionGroup var config: ConfigOptions
+
+        func run() throws {
+            let resolved = try ConfigLoader.load(config.selection)
+            print(ConfigLoader.render(resolved), terminator: "")
+        }
+    }
+}

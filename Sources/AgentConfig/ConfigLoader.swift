@@ -1,0 +1,348 @@
+import AgentSupport
+public import Engine
+import Foundation
+import Yams
+
+/// Where a value came from.
+public enum ValueOrigin: Sendable, Hashable {
+    case defaulted
+    case file(String, line: Int?)
+    case override
+}
+
+/// A validated configuration: every parameter with its value and where it came from.
+public struct ResolvedConfig: Sendable {
+    /// The file read, or nil for built-in defaults only.
+    public let source: String?
+    public let environment: String?
+    public private(set) var values: [String: ParameterValue]
+    public private(set) var origins: [String: ValueOrigin]
+
+    init(source: String?, environment: String?) {
+        self.source = source
+        self.environment = environment
+        values = Dictionary(uniqueKeysWithValues: ConfigSchema.parameters.map { ($0.key, $0.defaultValue) })
+        origins = Dictionary(uniqueKeysWithValues: ConfigSchema.parameters.map { ($0.key, ValueOrigin.defaulted) })
+    }
+
+    mutating func set(_ key: String, _ value: ParameterValue, origin: ValueOrigin) {
+        values[key] = value
+        origins[key] = origin
+    }
+
+    public func integer(_ key: String) -> Int {
+        guard case .integer(let v) = values[key] else { preconditionFailure("\(key) is not an integer parameter") }
+        return v
+    }
+
+    public func real(_ key: String) -> Double {
+        guard case .real(let v) = values[key] else { preconditionFailure("\(key) is not a real parameter") }
+        return v
+    }
+
+    public func boolean(_ key: String) -> Bool {
+        guard case .boolean(let v) = values[key] else { preconditionFailure("\(key) is not a boolean parameter") }
+        return v
+    }
+
+    public func text(_ key: String) -> String {
+        guard case .text(let v) = values[key] else { preconditionFailure("\(key) is not a text parameter") }
+        return v
+    }
+
+    public func decimal(_ key: String) -> ScaledDecimal {
+        guard case .decimal(let v) = values[key] else { preconditionFailure("\(key) is not a decimal parameter") }
+        return v
+    }
+
+    /// The instrument's rules.
+    public var instrument: Instrument {
+        Instrument(
+            symbol: text("instrument.symbol"),
+            tick: decimal("instrument.tick_size"),
+            qtyStep: decimal("instrument.qty_step"),
+            minQty: decimal("instrument.min_qty")
+        )
+    }
+
+    /// The feature pipeline's parameters.
+    public var features: FeatureConfig {
+        var f = FeatureConfig()
+        f.rollingWindowMinutes = integer("value_area.rolling_window_minutes")
+        f.vaFraction = real("value_area.va_fraction")
+        f.minVABins = integer("value_area.min_va_bins")
+        f.alphaBin = real("value_area.alpha_bin")
+        f.baseBinTicks = Int64(integer("value_area.base_bin_ticks"))
+        f.binWidthMaxTicks = Int64(integer("value_area.bin_width_max_ticks"))
+        f.rebucketChangePct = real("value_area.rebucket_change_pct")
+        f.rebucketIntervalMinutes = integer("value_area.rebucket_interval_minutes")
+        f.sideSource = SideSource(rawValue: text("order_flow.side_source"))!
+        f.useTickRuleFallback = boolean("order_flow.use_tick_rule_fallback")
+        f.maxQuoteStalenessMs = Millis(integer("order_flow.max_quote_staleness_ms"))
+        f.qimbEmaSpanSeconds = real("order_flow.qimb_ema_span_seconds")
+        f.closeGraceMs = Millis(integer("execution.close_grace_ms"))
+        return f
+    }
+
+    /// The strategy's parameters (signals, sizing, risk, execution, backtest).
+    public var strategy: StrategyConfig {
+        var s = StrategyConfig()
+        s.acceptOutsideK = integer("signal.accept_outside_k")
+        s.stopBufferTicks = Int64(integer("signal.stop_buffer_ticks"))
+        s.enableRetestMode = boolean("signal.enable_retest_mode")
+        s.retestTimeoutMinutes = integer("signal.retest_timeout_minutes")
+        s.enableFlipOnSignal = boolean("signal.enable_flip_on_signal")
+        s.warmupMinutes = integer("value_area.warmup_minutes")
+        s.qimbSignal = QimbSignal(rawValue: text("signal.qimb_signal"))!
+        s.useQimb = boolean("signal.use_qimb")
+        s.ambiguousTradeFracMax = real("signal.ambiguous_trade_frac_max")
+        s.entry = ConfirmationThresholds(
+            ofMin: real("signal.of_entry_min"), ofMinNorm: real("signal.of_entry_min_norm"),
+            qimbMin: real("signal.qimb_entry_min"))
+        s.breakout = ConfirmationThresholds(
+            ofMin: real("signal.of_breakout_min"), ofMinNorm: real("signal.of_breakout_min_norm"),
+            qimbMin: real("signal.qimb_breakout_min"))
+        s.fail = ConfirmationThresholds(
+            ofMin: real("signal.of_fail_min"), ofMinNorm: real("signal.of_fail_min_norm"),
+            qimbMin: real("signal.qimb_fail_min"))
+        s.riskPct = real("sizing.risk_pct")
+        s.maxLeverage = real("sizing.max_leverage")
+        s.tp1Pct = real("sizing.tp1_pct")
+        s.moveStopToBreakevenAfterTP1 = boolean("sizing.move_stop_to_breakeven_after_tp1")
+        s.maxDailyLossPct = real("risk.max_daily_loss_pct")
+        s.cooldownMinutes = integer("risk.cooldown_minutes")
+        s.maxHoldMinutes = integer("risk.max_hold_minutes")
+        s.extendIfProfitable = boolean("risk.extend_if_profitable")
+        s.staleFeedSeconds = integer("risk.stale_feed_seconds")
+        s.useLimitForEntry = boolean("execution.use_limit_for_entry")
+        s.limitOrderTimeoutMinutes = integer("execution.limit_order_timeout_minutes")
+        s.takerFeeBps = real("execution.taker_fee_bps")
+        s.makerFeeBps = real("execution.maker_fee_bps")
+        s.initialEquity = real("backtest.initial_equity")
+        s.entrySlippageTicks = Int64(integer("backtest.entry_slippage_ticks"))
+        s.exitSlippageTicks = Int64(integer("backtest.exit_slippage_ticks"))
+        s.fundingRate8hBps = real("backtest.funding_rate_8h_bps")
+        return s
+    }
+}
+
+/// How the command line names the configuration.
+public struct ConfigSelection: Sendable {
+    /// `--env NAME`.
+    public var environment: String?
+    /// `--config FILE`.
+    public var file: String?
+    /// `--config-dir DIR`.
+    public var directory: String?
+    /// `--set group.key=value`, in order; later ones win.
+    public var overrides: [String] = []
+
+    public init(environment: String? = nil, file: String? = nil, directory: String? = nil, overrides: [String] = []) {
+        self.environment = environment
+        self.file = file
+        self.directory = directory
+        self.overrides = overrides
+    }
+}
+
+/// Finds, reads and validates configuration.
+public enum ConfigLoader {
+    /// Directories searched for `NAME.yaml`, in order: `--config-dir`, `$AUCTION_CONFIG_DIR`,
+    /// `/etc/auction-agent/environments`, `./config/environments`.
+    public static func searchPath(directory: String?, environment: [String: String]) -> [String] {
+        var dirs: [String] = []
+        if let directory { dirs.append(directory) }
+        if let fromEnv = environment["AUCTION_CONFIG_DIR"], !fromEnv.isEmpty { dirs.append(fromEnv) }
+        dirs.append("/etc/auction-agent/environments")
+        dirs.append("config/environments")
+        return dirs
+    }
+
+    /// Resolves a selection: the file named by `--config` or found for `--env`, then the `--set` overrides.
+    public static func load(
+        _ selection: ConfigSelection,
+        defaultEnvironment: String? = "backtest",
+        processEnvironment: [String: String]? = nil
+    ) throws(ConfigError) -> ResolvedConfig {
+        let processEnvironment = processEnvironment ?? ProcessInfo.processInfo.environment
+        if selection.file != nil && selection.environment != nil {
+            throw ConfigError(source: "command line", message: "give either --env or --config, not both")
+        }
+        var config: ResolvedConfig
+        if let file = selection.file {
+            config = try loadFile(file, environment: nil)
+        } else if let name = selection.environment ?? defaultEnvironment {
+            guard name.range(of: "^[A-Za-z0-9_-]+$", options: .regularExpression) != nil else {
+                throw ConfigError(
+                    source: "--env", message: "'\(name)' is not an environment name (letters, digits, - and _)")
+            }
+            let dirs = searchPath(directory: selection.directory, environment: processEnvironment)
+            if let dir = dirs.first(where: { FileManager.default.fileExists(atPath: "\($0)/\(name).yaml") }) {
+                config = try loadFile("\(dir)/\(name).yaml", environment: name)
+            } else if selection.environment == nil {
+                // No --env given and no file for the default one (a research command outside the repository, say):
+                // the built-in defaults, which are the backtest environment's, and a word about it.
+                FileHandle.standardError.write(
+                    Data(
+                        ("note: no \(name).yaml in \(dirs.joined(separator: ", ")); "
+                            + "using the built-in defaults (give --env or --config to choose)\n").utf8))
+                config = ResolvedConfig(source: nil, environment: nil)
+            } else {
+                throw ConfigError(
+                    source: "--env",
+                    message:
+                        "no \(name).yaml in \(dirs.joined(separator: ", ")) (set --config-dir or AUCTION_CONFIG_DIR)"
+                )
+            }
+        } else {
+            config = ResolvedConfig(source: nil, environment: nil)
+        }
+        try applyOverrides(selection.overrides, to: &config)
+        try check(config)
+        return config
+    }
+
+    /// Reads one YAML file over the defaults.
+    public static func loadFile(_ path: String, environment: String?) throws(ConfigError) -> ResolvedConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(
+                source: path, message: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        return try parse(yaml: text, source: path, environment: environment)
+    }
+
+    /// Parses YAML text (`source` names it in errors) over the defaults.
+    public static func parse(yaml text: String, source: String, environment: String?) throws(ConfigError)
+        -> ResolvedConfig
+    {
+        var config = ResolvedConfig(source: source, environment: environment)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigError(source: source, message: "not valid YAML: \(error)")
+        }
+        guard let root else { return config }  // an empty file: all defaults
+        guard case .mapping(let groups) = root else {
+            throw ConfigError(
+                source: source, line: root.mark?.line,
+                message: "expected a mapping of groups (\(ConfigSchema.groups.joined(separator: ", ")))")
+        }
+        for (groupNode, body) in groups {
+            guard let group = groupNode.string else {
+                throw ConfigError(source: source, line: groupNode.mark?.line, message: "a group name must be text")
+            }
+            guard ConfigSchema.groups.contains(group) else {
+                throw ConfigError(
+                    source: source, line: groupNode.mark?.line, key: group,
+                    message: "unknown group (known: \(ConfigSchema.groups.joined(separator: ", ")))"
+                )
+            }
+            guard case .mapping(let entries) = body else {
+                throw ConfigError(
+                    source: source, line: body.mark?.line ?? groupNode.mark?.line, key: group,
+                    message: "expected a mapping of parameters")
+            }
+            for (nameNode, valueNode) in entries {
+                let name = nameNode.string ?? "?"
+                let key = "\(group).\(name)"
+                let line = nameNode.mark?.line
+                guard let parameter = ConfigSchema.byKey[key] else {
+                    let known = ConfigSchema.parameters.filter { $0.group == group }.map { String($0.name) }
+                    throw ConfigError(
+                        source: source, line: line, key: key,
+                        message: "unknown key (known in \(group): \(known.joined(separator: ", ")))")
+                }
+                guard case .scalar(let scalar) = valueNode else {
+                    throw ConfigError(source: source, line: line, key: key, message: "expected a single value")
+                }
+                if scalar.style == .plain && (scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null")
+                {
+                    throw ConfigError(source: source, line: line, key: key, message: "has no value")
+                }
+                switch parameter.parse(scalar.string) {
+                case .success(let value): config.set(key, value, origin: .file(source, line: line))
+                case .failure(let problem):
+                    throw ConfigError(source: source, line: line, key: key, message: problem.description)
+                }
+            }
+        }
+        return config
+    }
+
+    /// Applies `group.key=value` overrides.
+    public static func applyOverrides(_ overrides: [String], to config: inout ResolvedConfig) throws(ConfigError) {
+        for item in overrides {
+            guard let eq = item.firstIndex(of: "=") else {
+                throw ConfigError(source: "--set", message: "'\(item)' is not group.key=value")
+            }
+            let key = String(item[..<eq]).trimmingCharacters(in: .whitespaces)
+            let text = String(item[item.index(after: eq)...])
+            guard let parameter = ConfigSchema.byKey[key] else {
+                throw ConfigError(source: "--set", key: key, message: "unknown key")
+            }
+            switch parameter.parse(text) {
+            case .success(let value): config.set(key, value, origin: .override)
+            case .failure(let problem): throw ConfigError(source: "--set", key: key, message: problem.description)
+            }
+        }
+    }
+
+    /// Rules that tie parameters together.
+    public static func check(_ config: ResolvedConfig) throws(ConfigError) {
+        let source = config.source ?? "defaults"
+        func fail(_ key: String, _ message: String) -> ConfigError {
+            var line: Int?
+            if case .file(_, let l) = config.origins[key] { line = l }
+            let origin = config.origins[key] == .override ? "--set" : source
+            return ConfigError(source: origin, line: line, key: key, message: message)
+        }
+        let base = config.integer("value_area.base_bin_ticks")
+        let maxWidth = config.integer("value_area.bin_width_max_ticks")
+        if maxWidth < base || maxWidth % base != 0 {
+            throw fail(
+                "value_area.bin_width_max_ticks",
+                "\(maxWidth) must be a multiple of value_area.base_bin_ticks (\(base))")
+        }
+        let step = config.decimal("instrument.qty_step")
+        let minQty = config.decimal("instrument.min_qty")
+        if let lots = minQty.count(of: step),
+            ScaledDecimal(mantissa: lots * step.mantissa, scale: step.scale).doubleValue != minQty.doubleValue
+        {
+            throw fail("instrument.min_qty", "\(minQty) must be a whole number of instrument.qty_step (\(step))")
+        }
+        if config.integer("value_area.warmup_minutes") < config.integer("value_area.rolling_window_minutes") {
+            throw fail(
+                "value_area.warmup_minutes", "must be at least value_area.rolling_window_minutes (a full window)")
+        }
+    }
+
+    /// The effective configuration as YAML, each value annotated with where it came from. No value is a secret: keys
+    /// live in the environment, and the configuration only names their variables.
+    public static func render(_ config: ResolvedConfig) -> String {
+        var out = "# effective configuration"
+        if let env = config.environment { out += " of environment '\(env)'" }
+        if let source = config.source { out += " (\(source))" } else { out += " (built-in defaults)" }
+        out += "\n"
+        for group in ConfigSchema.groups {
+            out += "\(group):\n"
+            for p in ConfigSchema.parameters where p.group == group {
+                let value = config.values[p.key]!.description
+                let origin: String
+                switch config.origins[p.key]! {
+                case .defaulted: origin = "default"
+                case .file(_, let line): origin = line.map { "line \($0)" } ?? "file"
+                case .override: origin = "--set"
+                }
+                let left = "  \(p.name): \(value)"
+                out +=
+                    left.padding(toLength: max(left.count, 44), withPad: " ", startingAt: 0)
+                    + "  # \(p.summary) [\(origin)]\n"
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,85 @@
+public import Engine
+import Foundation
+
+// How times, numbers, prices, sizes and a minute's detections are written in logs, replies, files and reports.
+
+/// ISO 8601 of a timestamp, to the minute or millisecond, UTC.
+public func isoTime(_ ts: Millis, milliseconds: Bool = false) -> String {
+    let days = floorDiv(ts, 86_400_000)
+    let msOfDay = ts - days * 86_400_000
+    let (y, m, d) = civilFromDays(Int(days))
+    let h = msOfDay / 3_600_000
+    let mi = msOfDay / 60_000 % 60
+    let s = msOfDay / 1000 % 60
+    let ms = msOfDay % 1000
+    func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    var text = "\(y)-\(two(Int64(m)))-\(two(Int64(d)))T\(two(h)):\(two(mi))"
+    if milliseconds {
+        text += ":\(two(s)).\(String(format: "%03d", ms))"
+    }
+    return text + "Z"
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
+    let z = z0 + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+    let y = yoe + era * 400
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    return (m <= 2 ? y + 1 : y, m, d)
+}
+
+/// Percent with one decimal.
+package func percent(_ x: Double) -> String { String(format: "%.1f %%", x * 100) }
+
+/// Integer with thousands separators.
+package func grouped(_ n: Int) -> String {
+    let s = String(n.magnitude)
+    var out = ""
+    for (i, c) in s.enumerated() {
+        if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return (n < 0 ? "-" : "") + out
+}
+
+/// `breakin_long breakout_short`: the setups a minute detected.
+package func detectedNames(_ d: Detections) -> [String] {
+    var out: [String] = []
+    if d.breakInLong { out.append("breakin_long") }
+    if d.breakInShort { out.append("breakin_short") }
+    if d.failedBreakoutLong { out.append("failbreak_long") }
+    if d.failedBreakoutShort { out.append("failbreak_short") }
+    if d.breakoutLong { out.append("breakout_long") }
+    if d.breakoutShort { out.append("breakout_short") }
+    return out
+}
+
+/// `running 2 at 64100.1`, `used`, `-`: one side's acceptance state.
+package func describeAcceptance(_ a: AcceptanceSide, _ instrument: Instrument) -> String {
+    if a.running { return "running \(a.count) at \(instrument.priceText(a.level))\(a.used ? " used" : "")" }
+    return a.used ? "used" : "-"
+}
+
+extension Instrument {
+    /// A price in ticks as a decimal in the tick's precision (`64250.1`).
+    package func priceText(_ ticks: Int64) -> String {
+        ScaledDecimal(mantissa: ticks * tick.mantissa, scale: tick.scale).description
+    }
+
+    /// A price in half ticks (a POC between two ticks: `64250.15`).
+    package func halfTickText(_ twice: Int64) -> String {
+        if twice % 2 == 0 { return priceText(twice / 2) }
+        return ScaledDecimal(mantissa: twice * tick.mantissa * 5, scale: tick.scale + 1).description
+    }
+
+    /// A quantity in lots as a decimal (`0.125`).
+    package func sizeText(_ lots: Int64) -> String {
+        ScaledDecimal(mantissa: lots * qtyStep.mantissa, scale: qtyStep.scale).description
+    }
+}

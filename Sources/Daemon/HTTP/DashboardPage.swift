@@ -1,0 +1,251 @@
+import AgentConfig
+import AgentSupport
+import Charts
+
+/// The dashboard's page and its one script (issue 12): self-contained, no CDN, fonts or other hosts. The charts
+/// come drawn (SVG, `SVGChart`, the backtest report's code); the script only places them and fills in the numbers.
+enum DashboardPage {
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+
+    static let html = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>auction-agent</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <style>
+        body{font:13px system-ui,sans-serif;margin:0;color:#222;background:#f3f3f3}
+        header{display:flex;flex-wrap:wrap;gap:14px;align-items:baseline;padding:8px 14px;background:#1d2733;color:#eee}
+        header b{font-size:15px}header .k{color:#9ab}
+        .badge{padding:1px 8px;border-radius:9px;background:#555;color:#fff;font-weight:600}
+        .s-active{background:#2ca02c}.s-warming,.s-observing,.s-recovering,.s-starting{background:#1f77b4}
+        .s-paused{background:#b58900}.s-halted,.s-flattening{background:#d62728}.s-stopping{background:#777}
+        .h-healthy{color:#7d7}.h-degraded{color:#fc3}.h-unhealthy{color:#f66}
+        #banner{display:none;padding:8px 14px;font-weight:600}
+        #banner.warn{display:block;background:#fff3cd;color:#7a5b00}#banner.down{display:block;background:#d62728;color:#fff}
+        main{display:grid;grid-template-columns:minmax(0,1fr) 330px;gap:12px;padding:12px}
+        section{background:#fff;border:1px solid #ddd;border-radius:4px;padding:8px 10px;min-width:0}
+        h2{font-size:13px;margin:0 0 6px;color:#456}
+        .wide{grid-column:1 / -1}.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+        table{border-collapse:collapse;width:100%}td,th{padding:2px 6px;border-bottom:1px solid #eee;text-align:left;font-size:12px}
+        dl{display:grid;grid-template-columns:auto 1fr;gap:3px 10px;margin:0}dt{color:#567}dd{margin:0;font-variant-numeric:tabular-nums}
+        meter{width:100%}.legend span{margin-right:12px;font-size:11px}
+        .sev-critical{color:#d62728;font-weight:600}.sev-warning{color:#a66a00}
+        svg.chart{width:100%;height:auto}
+        body.offline .live,body.stalled .live{visibility:hidden}
+        \(SVGChart.css)
+        </style></head>
+        <body>
+        <header>
+          <b>auction-agent</b>
+          <span><span class="k">env</span> <span id="env" class="live">–</span></span>
+          <span><span class="k">mode</span> <span id="mode" class="live">–</span></span>
+          <span id="state" class="badge live">–</span>
+          <span><span class="k">health</span> <span id="health" class="live">–</span></span>
+          <span><span class="k">data age</span> <span id="dataAge" class="live">–</span></span>
+          <span><span class="k">uptime</span> <span id="uptime" class="live">–</span></span>
+          <span><span class="k">version</span> <span id="version" class="live">–</span></span>
+          <span><span class="k">updated</span> <span id="updated">–</span></span>
+          <span id="conn">connecting…</span>
+        </header>
+        <div id="banner"></div>
+        <main>
+          <section class="live"><h2>Price, value area and trades (4 h, 1-minute bars)</h2>
+            <p class="legend"><span style="color:#1f77b4">▭ value area, - - VAH / VAL</span><span style="color:#ff7f0e">— POC</span>
+            <span style="color:#2ca02c">▲ long</span><span style="color:#d62728">▼ short</span><span>○ exit</span><span style="color:#d62728">┄ stop</span>
+            <span style="color:#2ca02c">┄ target</span></p>
+            <div id="va">–</div><div id="price"></div></section>
+          <section class="live"><h2>Position</h2>
+            <dl>
+              <dt>position</dt><dd id="position">–</dd>
+              <dt>stop</dt><dd id="stop">–</dd>
+              <dt>targets</dt><dd id="targets">–</dd>
+              <dt>unrealised</dt><dd id="upnl">–</dd>
+              <dt>today</dt><dd id="today">–</dd>
+              <dt>kill switch at</dt><dd id="kill">–</dd>
+              <dt></dt><dd><meter id="killbar" min="0" max="1" low="0.5" high="0.8" optimum="0" value="0"></meter></dd>
+              <dt>heat</dt><dd id="heat">–</dd>
+              <dt>equity</dt><dd id="equity">–</dd>
+              <dt>round trips</dt><dd id="trips">–</dd>
+              <dt>working orders</dt><dd id="ordersCount">–</dd>
+            </dl>
+            <h2 style="margin-top:10px">Health</h2><ul id="reasons"></ul>
+            <h2>Orders</h2><table><tbody id="orders"></tbody></table>
+          </section>
+          <section class="live wide"><h2>Order flow per minute: normalised delta (bars) and quote imbalance EMA (line)</h2><div id="flow"></div></section>
+          <div class="pair wide">
+            <section class="live"><h2>Footprint, last 30 minutes: sellers ◀ | ▶ buyers per price bin, value area over it</h2><div id="footprint"></div></section>
+            <section class="live"><h2>Equity since the agent started</h2><div id="equityChart"></div></section>
+          </div>
+          <div class="pair wide">
+            <section class="live"><h2>Signals</h2><table><thead><tr><th>minute</th><th>action</th><th>reason</th><th>detected</th></tr></thead>
+              <tbody id="signals"></tbody></table></section>
+            <section class="live"><h2>Alerts</h2><table><thead><tr><th>time</th><th>kind</th><th>message</th></tr></thead>
+              <tbody id="alerts"></tbody></table></section>
+          </div>
+        </main>
+        <script type="module" src="dashboard.js"></script>
+        </body></html>
+
+        """
+
+    static let script = #"""
+        // The dashboard's script: one event stream (/events), a `status` event every second and a `charts` event when a
+        // chart changed. Nothing it shows outlives its source: without a frame for 5 s, or when the agent's engine is
+        // silent, the numbers are hidden behind a banner that says why.
+        const token = new URLSearchParams(location.hash.slice(1)).get('token');
+        const $ = (id) => document.getElementById(id);
+        let lastFrameAt = 0;
+        let lastError = '';
+
+        const money = (v) => (v == null || Number.isNaN(v) ? '–' : Number(v).toFixed(2) + ' USDT');
+        const duration = (s) => {
+          if (s == null) return '–';
+          const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+          return d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : `${m}m ${Math.floor(s % 60)}s`;
+        };
+
+        function rows(tbody, items, cells) {
+          const body = $(tbody);
+          body.replaceChildren(...items.map((item) => {
+            const tr = document.createElement('tr');
+            for (const [text, cls] of cells(item)) {
+              const td = document.createElement('td');
+              td.textContent = text;
+              if (cls) td.className = cls;
+              tr.append(td);
+            }
+            return tr;
+          }));
+        }
+
+        function banner(kind, text) {
+          const b = $('banner');
+          b.className = kind;
+          b.textContent = text;
+        }
+
+        function renderStatus(f) {
+          lastFrameAt = Date.now();
+          document.body.classList.remove('offline');
+          $('conn').textContent = 'live';
+          $('updated').textContent = f.generated.slice(11, 19) + ' UTC';
+          document.body.classList.toggle('stalled', f.engineStalled);
+          if (f.engineStalled) {
+            banner('down', `The agent's engine has not run for ${Math.round(f.engineSilentMs / 1000)} s: numbers hidden until it does.`);
+            return;
+          }
+          const s = f.status;
+          if (!s) {
+            banner('warn', 'The agent is starting (recovery not finished).');
+            return;
+          }
+          $('env').textContent = s.environment;
+          $('mode').textContent = s.mode;
+          $('state').textContent = s.state;
+          $('state').className = 'badge live s-' + s.state;
+          $('state').title = s.stateReason;
+          $('health').textContent = s.health.status;
+          $('health').className = 'live h-' + s.health.status;
+          $('dataAge').textContent = s.health.marketDataAgeMs == null ? 'no data yet' : (s.health.marketDataAgeMs / 1000).toFixed(1) + ' s';
+          $('uptime').textContent = duration(s.uptimeSeconds);
+          $('version').textContent = s.version;
+
+          const p = s.position;
+          $('position').textContent = p ? `${p.side} ${p.qty} BTC @ ${p.entryPrice} (${p.setup})${p.closing ? ', closing' : ''}` : 'flat';
+          $('stop').textContent = p ? p.stop : '–';
+          $('targets').textContent = p ? [p.tp1 && 'TP1 ' + p.tp1, p.tp2 && 'TP2 ' + p.tp2].filter(Boolean).join(', ') || '–' : '–';
+          $('upnl').textContent = money(s.pnl.unrealizedPnL);
+          $('today').textContent = money(s.pnl.todayPnL);
+          $('kill').textContent = `${money(s.pnl.killSwitchLoss)} (${money(s.pnl.killSwitchDistance)} left)` + (s.pnl.killSwitchActive ? ' ACTIVE' : '');
+          const limit = Math.abs(s.pnl.killSwitchLoss) || 1;
+          $('killbar').value = Math.min(1, Math.max(0, -Math.min(0, s.pnl.todayPnL) / limit));
+          $('heat').textContent = s.heat == null ? '–' : (s.heat * 100).toFixed(2) + ' %';
+          $('equity').textContent = money(s.pnl.equity);
+          $('trips').textContent = `${s.pnl.roundTrips} (${s.pnl.winningRoundTrips} won), net ${money(s.pnl.netPnLAllTime)}`;
+          $('ordersCount').textContent = String(s.workingOrders);
+
+          const va = s.valueArea;
+          $('va').textContent = va
+            ? `POC ${va.poc ?? '–'}  VAH ${va.vah ?? '–'}  VAL ${va.val ?? '–'}  ${va.valid ? 'valid' : 'INVALID'}, bin ${va.binWidth}, ` +
+              `${va.minutesInWindow} min` + (va.approximateMinutes > 0 ? `, ${Math.round(va.approximateShare * 100)}% from klines` : '') +
+              `, close ${va.close} at ${va.minute.slice(11, 16)}`
+            : 'no minute has closed yet';
+
+          $('reasons').replaceChildren(...(s.health.reasons.length ? s.health.reasons : ['healthy']).map((r) => {
+            const li = document.createElement('li');
+            li.textContent = r;
+            return li;
+          }));
+          rows('orders', f.orders, (o) => [[`${o.side} ${o.qty} ${o.type}${o.price ? ' @ ' + o.price : ''}`], [o.purpose]]);
+          rows('signals', f.signals, (g) => [[g.minute.slice(11, 16)], [g.action, g.action === 'HOLD' ? '' : 'sev-warning'], [g.reason], [g.detected.join(' ')]]);
+          rows('alerts', f.alerts, (a) => [[a.time.slice(5, 19).replace('T', ' ')], [a.kind, 'sev-' + a.severity], [a.message]]);
+
+          const stale = s.health.reasons.filter((r) => /stale|stream|gap|behind/.test(r));
+          if (s.health.status !== 'healthy') banner(stale.length ? 'down' : 'warn', s.health.reasons.join('; '));
+          else banner('', '');
+        }
+
+        function renderCharts(c) {
+          $('price').innerHTML = c.price;
+          $('flow').innerHTML = c.flow;
+          $('footprint').innerHTML = c.footprint;
+          $('equityChart').innerHTML = c.equity;
+        }
+
+        function handle(block) {
+          let name = 'message';
+          let data = '';
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) name = line.slice(7);
+            else if (line.startsWith('data: ')) data += line.slice(6);
+          }
+          if (!data) return;
+          const payload = JSON.parse(data);
+          if (name === 'status') renderStatus(payload);
+          else if (name === 'charts') renderCharts(payload);
+        }
+
+        function offline(why) {
+          document.body.classList.add('offline');
+          $('conn').textContent = 'disconnected';
+          banner('down', `Agent unreachable: ${why}. Numbers hidden; reconnecting every 2 s.`);
+        }
+
+        async function connect() {
+          try {
+            const response = await fetch('events', { headers: token ? { Authorization: 'Bearer ' + token } : {}, cache: 'no-store' });
+            if (response.status === 401) throw new Error('the token is missing or wrong (open the page with #token=...)');
+            if (!response.ok) throw new Error('HTTP ' + response.status);
+            document.body.classList.remove('offline');
+            $('conn').textContent = 'live';
+            const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+            let buffer = '';
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) break;
+              buffer += value;
+              let cut;
+              while ((cut = buffer.indexOf('\n\n')) >= 0) {
+                handle(buffer.slice(0, cut));
+                buffer = buffer.slice(cut + 2);
+              }
+            }
+            throw new Error('the stream ended');
+          } catch (e) {
+            lastError = e.message;
+            offline(lastError);
+            setTimeout(connect, 2000);
+          }
+        }
+
+        // A stream that stays open but stops delivering is as bad as a closed one.
+        setInterval(() => {
+          if (lastFrameAt && Date.now() - lastFrameAt > 5000 && !document.body.classList.contains('offline')) {
+            offline(`no update for ${Math.round((Date.now() - lastFrameAt) / 1000)} s`);
+          }
+        }, 1000);
+
+        connect();
+
+        """#
+}

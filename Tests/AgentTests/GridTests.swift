@@ -1,0 +1,156 @@
+import Engine
+import Foundation
+import Simulator
+import Testing
+
+@testable import AgentCLI
+@testable import AgentConfig
+@testable import AgentSupport
+@testable import Charts
+@testable import Daemon
+@testable import Research
+
+/// Serialises a counter between grid worker threads.
+final class Counter: @unchecked Sendable {
+    // Every access goes through `lock`.
+    private let lock = NSLock()
+    private var n = 0
+    func increment() {
+        lock.lock()
+        n += 1
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return n
+    }
+}
+
+@Suite(.tags(.unit)) struct GridTests {
+    @Test func specParsesAndEnumeratesTheCartesianProduct() throws {
+        let spec = try GridSpec.parse(
+            yaml:
+                "rank_by: sharpe\nparameters:\n  value_area.va_fraction: [0.68, 0.7]\n  signal.accept_outside_k: [2, 3, 4]\n",
+            source: "g.yaml"
+        )
+        #expect(spec.rankBy == .sharpe)
+        let combos = spec.combinations
+        #expect(combos.count == 6)
+        #expect(combos[0].map(\.value) == [.real(0.68), .integer(2)])
+        #expect(combos[1].map(\.value) == [.real(0.68), .integer(3)])
+        #expect(combos[5].map(\.value) == [.real(0.7), .integer(4)])
+    }
+
+    /// The grids shipped in config/ parse, and every combination is a valid configuration of the backtest
+    /// environment (what `grid` checks before any work).
+    @Test func shippedGridsAreValid() throws {
+        let dir = packageRoot.appending(path: "config")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+            $0.hasPrefix("grid") && $0.hasSuffix(".yaml")
+        }
+        #expect(files.sorted() == ["grid.example.yaml", "grid.value-area.yaml"])
+        let base = try ConfigLoader.load(
+            ConfigSelection(environment: "backtest", directory: dir.appending(path: "environments").path))
+        for file in files {
+            let spec = try GridSpec.parse(
+                yaml: String(contentsOf: dir.appending(path: file), encoding: .utf8), source: file)
+            for combo in spec.combinations {
+                var c = base
+                try ConfigLoader.applyOverrides(combo.map { "\($0.key)=\($0.value)" }, to: &c)
+                try ConfigLoader.check(c)
+            }
+            if file == "grid.value-area.yaml" {
+                #expect(spec.combinations.count == 12)
+                #expect(
+                    Set(spec.combinations.map { combo in combo.map { "\($0.value)" } }).contains(["0.25", "1", "200"]),
+                    "the defaults are one of the combinations")
+            }
+        }
+    }
+
+    @Test func specErrorsNameFileLineAndKey() {
+        expectConfigError("g.yaml:2: value_area.nope: unknown key") {
+            _ = try GridSpec.parse(yaml: "parameters:\n  value_area.nope: [1]\n", source: "g.yaml")
+        }
+        expectConfigError("g.yaml:3: value_area.va_fraction: 1.5 is out of range") {
+            _ = try GridSpec.parse(yaml: "parameters:\n  value_area.va_fraction:\n    - 1.5\n", source: "g.yaml")
+        }
+        expectConfigError("g.yaml:1: rank_by: expected one of") {
+            _ = try GridSpec.parse(
+                yaml: "rank_by: luck\nparameters:\n  signal.accept_outside_k: [2]\n", source: "g.yaml")
+        }
+        expectConfigError("g.yaml: no parameters to vary") {
+            _ = try GridSpec.parse(yaml: "rank_by: sharpe\n", source: "g.yaml")
+        }
+    }
+
+    func market() -> (trades: [TradeEvent], quotes: [QuoteEvent]) {
+        var config = MarketGeneratorConfig()
+        config.hours = 3
+        config.seed = 8
+        var g = MarketGenerator(config: config)
+        return g.generateAll()
+    }
+
+    func base() throws -> ResolvedConfig {
+        var c = try ConfigLoader.load(ConfigSelection(), defaultEnvironment: nil)
+        try ConfigLoader.applyOverrides(
+            ["value_area.rolling_window_minutes=60", "value_area.warmup_minutes=60", "value_area.min_va_bins=10"],
+            to: &c)
+        return c
+    }
+
+    @Test func gridRunsEqualSingleBacktestsWhateverTheWorkers() throws {
+        let (trades, quotes) = market()
+        let spec = try GridSpec.parse(
+            yaml: "parameters:\n  value_area.va_fraction: [0.6, 0.7]\n  sizing.risk_pct: [0.01, 0.02]\n",
+            source: "g.yaml")
+        let base = try base()
+        let one = try runGrid(spec, base: base, trades: trades, quotes: quotes, workers: 1)
+        let two = try runGrid(spec, base: base, trades: trades, quotes: quotes, workers: 2)
+        #expect(one.count == 4 && two.count == 4)
+        #expect(one.map(\.metrics) == two.map(\.metrics))
+        // Run 3 (va 0.7, risk 0.01) equals a plain backtest with those settings.
+        var c = base
+        try ConfigLoader.applyOverrides(["value_area.va_fraction=0.7", "sizing.risk_pct=0.01"], to: &c)
+        let single = runBacktest(
+            trades: trades, quotes: quotes, features: c.features, strategy: c.strategy, instrument: c.instrument)
+        #expect(one[2].metrics == single.metrics)
+    }
+
+    @Test func interruptedGridKeepsTheFinishedRuns() throws {
+        let (trades, quotes) = market()
+        let spec = try GridSpec.parse(
+            yaml: "parameters:\n  sizing.risk_pct: [0.01, 0.015, 0.02, 0.025]\n", source: "g.yaml")
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try GridStore(path: dir.appendingPathComponent("g.sqlite").path, gridId: "t")
+        let finished = Counter()
+        let outcomes = try runGrid(
+            spec, base: try base(), trades: trades, quotes: quotes, workers: 1,
+            onFinish: { o in
+                try? store.insert(runIndex: o.index, params: "{}", metrics: "{}", createdAt: "now")
+                finished.increment()
+            },
+            shouldStop: { finished.value >= 2 }
+        )
+        // Interrupted after two runs: those two are returned and stored, the others never started.
+        #expect(outcomes.count == 2)
+        #expect(try store.storedRuns().map(\.runIndex) == [0, 1])
+        // Reopening the database keeps them.
+        let again = try GridStore(path: dir.appendingPathComponent("g.sqlite").path, gridId: "t")
+        #expect(try again.storedRuns().count == 2)
+    }
+
+    @Test func rankingIsBestFirstAndDrawdownLowerIsBetter() throws {
+        let (trades, quotes) = market()
+        let spec = try GridSpec.parse(yaml: "parameters:\n  sizing.risk_pct: [0.005, 0.02]\n", source: "g.yaml")
+        let outcomes = try runGrid(spec, base: try base(), trades: trades, quotes: quotes, workers: 2)
+        let byDrawdown = rank(outcomes, by: .maxDrawdownPct)
+        #expect(byDrawdown[0].metrics.maxDrawdownPct <= byDrawdown[1].metrics.maxDrawdownPct)
+        let csv = gridResultsCSV(rank(outcomes, by: .netPnL), spec: spec)
+        #expect(csv.hasPrefix("rank,run,sizing.risk_pct,trades,net_pnl"))
+        #expect(csv.split(separator: "\n").count == 3)
+    }
+}
