@@ -1,3 +1,4 @@
+import AgentSupport
 import Foundation
 import Testing
 
@@ -136,6 +137,99 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         let bad = try agent(["config", "check", "--env", "backtest", "--set", "value_area.va_fraction=2"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--set: value_area.va_fraction: 2 is out of range (0, 1]"), "\(bad.stderr)")
+    }
+
+    /// Daily files in any order, some gzipped, given as a directory and a glob, run exactly like the one file they
+    /// came from; a missing day is reported, a day given twice refused, and --from/--to select minutes.
+    @Test func backtestOverDailyFilesEqualsTheSingleFileRun() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sim = try agent(
+            ["simulate", "--hours", "3", "--seed", "5", "--start", "2026-01-01T23:00:00Z", "--out", dir.path])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        // Split each file by UTC day: 2026-01-01 (one hour) and 2026-01-02 (two hours).
+        var days: [String: [String: [Substring]]] = ["trades": [:], "quotes": [:]]
+        var headers: [String: Substring] = [:]
+        for kind in ["trades", "quotes"] {
+            let lines = try String(contentsOf: dir.appendingPathComponent("\(kind).csv"), encoding: .utf8)
+                .split(separator: "\n")
+            headers[kind] = lines[0]
+            for line in lines.dropFirst() {
+                let ms = Int64(line.prefix { $0 != "," })!
+                days[kind]![isoTime(ms).prefix(10).description, default: []].append(line)
+            }
+        }
+        #expect(days["trades"]!.keys.sorted() == ["2026-01-01", "2026-01-02"])
+        for kind in ["trades", "quotes"] {
+            try FileManager.default.createDirectory(
+                at: dir.appendingPathComponent(kind), withIntermediateDirectories: true)
+            for (day, lines) in days[kind]! {
+                let text = ([headers[kind]!] + lines).joined(separator: "\n") + "\n"
+                let path = dir.appendingPathComponent("\(kind)/BTCUSDT\(day).csv").path
+                FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+                if day == "2026-01-02" {
+                    let gz = Process()
+                    gz.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                    gz.arguments = ["gzip", path]
+                    try gz.run()
+                    gz.waitUntilExit()
+                }
+            }
+        }
+        let settings = [
+            "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
+            "--set", "value_area.min_va_bins=10",
+        ]
+        func backtest(_ inputs: [String], _ out: String) throws -> Run {
+            try agent(["backtest"] + inputs + ["--out", dir.appendingPathComponent(out).path] + settings)
+        }
+        let single = try backtest(
+            [
+                "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+                dir.appendingPathComponent("quotes.csv").path,
+            ], "single")
+        #expect(single.status == 0, "\(single.stderr)")
+        let daily = try backtest(
+            [
+                "--trades", dir.appendingPathComponent("trades").path, "--quotes",
+                dir.appendingPathComponent("quotes").path + "/*.csv.gz",
+                dir.appendingPathComponent("quotes/BTCUSDT2026-01-01.csv").path,
+            ], "daily")
+        #expect(daily.status == 0, "\(daily.stderr)")
+        #expect(daily.stderr.contains("trades: 2 files"), "\(daily.stderr)")
+        for name in ["trades.csv", "fills.csv", "signals.csv", "equity.csv", "metrics.json"] {
+            let a = FileManager.default.contents(atPath: dir.appendingPathComponent("single/\(name)").path)
+            let b = FileManager.default.contents(atPath: dir.appendingPathComponent("daily/\(name)").path)
+            #expect(a != nil && a == b, "\(name): the daily files run as the single file")
+        }
+        let inputs = try String(contentsOf: dir.appendingPathComponent("daily/inputs.csv"), encoding: .utf8)
+        #expect(inputs.split(separator: "\n").count == 5 && inputs.contains("BTCUSDT2026-01-02.csv.gz"))
+
+        // A day of the range without a file: reported.
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("trades/BTCUSDT2026-01-01.csv"))
+        let gap = try backtest(
+            [
+                "--trades", dir.appendingPathComponent("trades").path, "--quotes",
+                dir.appendingPathComponent("quotes").path, "--from", "2026-01-01",
+            ], "gap")
+        #expect(gap.status == 0, "\(gap.stderr)")
+        #expect(gap.stderr.contains("missing days (no trades file): 2026-01-01"), "\(gap.stderr)")
+        // A day given twice: refused, naming both files.
+        let twice = try backtest(
+            [
+                "--trades", dir.appendingPathComponent("trades").path, dir.appendingPathComponent("trades.csv").path,
+                "--quotes", dir.appendingPathComponent("quotes").path,
+            ], "twice")
+        #expect(twice.status != 0 && twice.stderr.contains("overlaps"), "\(twice.stderr)")
+        // --from/--to: only the minutes of the range.
+        let ranged = try backtest(
+            [
+                "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+                dir.appendingPathComponent("quotes.csv").path, "--from", "2026-01-02T00:00:00Z", "--to",
+                "2026-01-02T01:00:00Z",
+            ], "ranged")
+        #expect(ranged.status == 0, "\(ranged.stderr)")
+        #expect(ranged.stderr.contains("backtest: 60 minutes"), "\(ranged.stderr)")
     }
 
     @Test func backtestWarmFromKlinesComparesTheWarmedValueAreaWithTheExactOne() throws {

@@ -22,14 +22,34 @@ struct BacktestCommand: ParsableCommand {
             decision's close quote, stops and targets at their level when a later bar reaches it (the stop first when \
             a bar reaches both); see docs/STRATEGY.md. \
             The same inputs and configuration always write the same bytes. Input formats as for `features`.
+
+            Months of data: --trades and --quotes each take several files, directories (their .csv and .csv.gz \
+            files) and quoted glob patterns ('data/trades/*.csv.gz'), daily dumps in any order. They are read as one \
+            time-ordered stream, one file of each kind in memory at a time, so memory does not grow with the number \
+            of days. A file overlapping the one before it stops the run naming both; days in the range with no file \
+            are listed in the summary; inputs.csv lists every file read with its first and last time and rows. \
+            --from and --to (a date, ISO 8601 time or epoch milliseconds; --to exclusive) select a time range.
             """
     )
 
-    @Option(help: ArgumentHelp("Trades CSV (or .csv.gz).", valueName: "file"))
-    var trades: String?
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp("Trades CSV files (or .csv.gz), directories or quoted glob patterns.", valueName: "file"))
+    var trades: [String] = []
 
-    @Option(help: ArgumentHelp("L1 quotes CSV (or .csv.gz). Needed for fills.", valueName: "file"))
-    var quotes: String?
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "L1 quotes CSV files (or .csv.gz), directories or patterns. Needed for fills.", valueName: "file"))
+    var quotes: [String] = []
+
+    @Option(
+        help: ArgumentHelp("Start of the time range (a date, ISO 8601 time or epoch ms; inclusive).", valueName: "time")
+    )
+    var from: String?
+
+    @Option(help: ArgumentHelp("End of the time range (exclusive).", valueName: "time"))
+    var to: String?
 
     @Flag(help: "Replay a stored features file (--features) without ticks, with the bar fill rule of docs/SPEC.md §10.")
     var barsOnly = false
@@ -60,18 +80,35 @@ struct BacktestCommand: ParsableCommand {
         guard warmEvery >= 1 else { throw ValidationError("--warm-every must be at least 1") }
         if barsOnly {
             guard features != nil else { throw ValidationError("--bars-only needs --features FILE") }
-            guard trades == nil && quotes == nil else {
-                throw ValidationError("--bars-only replays --features; drop --trades/--quotes")
+            guard trades.isEmpty && quotes.isEmpty && from == nil && to == nil else {
+                throw ValidationError("--bars-only replays --features; drop --trades/--quotes/--from/--to")
             }
             guard !warmFromKlines else {
                 throw ValidationError("--warm-from-klines needs the trades (not --bars-only)")
             }
         } else {
-            guard trades != nil && quotes != nil else {
+            guard !trades.isEmpty && !quotes.isEmpty else {
                 throw ValidationError("give --trades and --quotes (or --bars-only --features FILE)")
             }
             guard features == nil else { throw ValidationError("--features is for --bars-only") }
+            _ = try timeRange()
         }
+    }
+
+    /// `--from` / `--to`.
+    func timeRange() throws -> TimeRange {
+        var range = TimeRange()
+        for (name, text) in [("--from", from), ("--to", to)] {
+            guard let text else { continue }
+            guard let ms = TimeRange.parseTime(text) else {
+                throw ValidationError(
+                    "\(name) \(text): expected a date (2024-03-01), an ISO 8601 time (2024-03-01T12:00:00Z) or epoch milliseconds"
+                )
+            }
+            if name == "--from" { range.from = ms } else { range.to = ms }
+        }
+        if let f = range.from, let t = range.to, t <= f { throw ValidationError("--to must be after --from") }
+        return range
     }
 
     func run() throws {
@@ -90,24 +127,39 @@ struct BacktestCommand: ParsableCommand {
             FileHandle.standardError.write(Data((summary + "\n").utf8))
             return
         }
-        guard let trades, let quotes else { return }
         let options = ReadOptions(skipBadRows: skipBadRows)
-        let (tradeEvents, tradesReport) = try readTrades(path: trades, instrument: instrument, options: options)
-        let (quoteEvents, quotesReport) = try readQuotes(path: quotes, instrument: instrument, options: options)
-        guard !tradeEvents.isEmpty else { throw CommandError(description: "\(trades): no trades") }
-        guard !quoteEvents.isEmpty else { throw CommandError(description: "\(quotes): no quotes; fills need quotes") }
-        for report in [tradesReport, quotesReport] where report.skippedRows > 0 {
+        let range = try timeRange()
+        var market = RecordedMarket(
+            trades: try .trades(
+                RecordedInputs.expand(trades, what: "--trades"), instrument: instrument, options: options, range: range),
+            quotes: try .quotes(
+                RecordedInputs.expand(quotes, what: "--quotes"), instrument: instrument, options: options, range: range)
+        )
+        let bar = ProgressBar("backtest")
+        let result = try runBacktest(
+            market: &market, features: resolved.features, strategy: resolved.strategy, instrument: instrument,
+            progress: bar.update)
+        let coverage = market.coverage
+        guard coverage.trades.contains(where: { $0.rows > 0 }) else {
+            throw CommandError(
+                description: "\(trades.joined(separator: " ")): no trades\(range == .all ? "" : " in the range")")
+        }
+        guard coverage.quotes?.contains(where: { $0.rows > 0 }) == true else {
+            throw CommandError(
+                description:
+                    "\(quotes.joined(separator: " ")): no quotes\(range == .all ? "" : " in the range"); fills need quotes"
+            )
+        }
+        for report in market.trades.reports + (market.quotes?.reports ?? []) where report.skippedRows > 0 {
             FileHandle.standardError.write(Data("\(report.file): \(report.skippedRows) bad rows skipped\n".utf8))
         }
-        let bar = ProgressBar("backtest")
-        let result = runBacktest(
-            trades: tradeEvents, quotes: quoteEvents, features: resolved.features, strategy: resolved.strategy,
-            instrument: instrument, progress: bar.update
-        )
+        let name =
+            trades.count == 1 && coverage.trades.count == 1
+            ? URL(fileURLWithPath: trades[0]).lastPathComponent : "\(coverage.trades.count) trades files"
         try writeBacktest(
             result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
-            title: "auction-trader backtest: \(URL(fileURLWithPath: trades).lastPathComponent)")
-        var summary = result.render(directory: out)
+            title: "auction-trader backtest: \(name)", coverage: coverage)
+        var summary = ([result.render(directory: out)] + coverage.lines).joined(separator: "\n")
         if warmFromKlines {
             summary +=
                 "\n"

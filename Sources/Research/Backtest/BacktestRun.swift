@@ -3,7 +3,7 @@ import AgentSupport
 import Charts
 public import Engine
 import Foundation
-import MarketData
+public import MarketData
 import Synchronization
 
 /// What a backtest run produced.
@@ -45,6 +45,33 @@ public func runBacktest(
     )
 }
 
+/// Runs the Engine over recorded files read as a stream: one file of each kind in memory at a time, whatever the
+/// number of days (the outputs, one row per minute and per trade, are what grows).
+public func runBacktest(
+    market: inout RecordedMarket,
+    features: FeatureConfig,
+    strategy: StrategyConfig,
+    instrument: Instrument,
+    keepFeatures: Bool = true,
+    progress: ((Double) -> Void)? = nil
+) throws(DataFileError) -> BacktestResult {
+    var bt = Backtester(features: features, strategy: strategy, instrument: instrument)
+    bt.keepFeatures = keepFeatures
+    var done = 0
+    while let event = try market.next() {
+        bt.process(event)
+        done += 1
+        if let progress, done & 0x3FFFF == 0 { progress(market.fractionRead) }
+    }
+    bt.finish()
+    progress?(1)
+    let metrics = BacktestMetrics(trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: bt.features)
+    return BacktestResult(
+        metrics: metrics, roundTrips: bt.trader.roundTrips, fills: bt.fills, signals: bt.signals, equity: bt.equity,
+        alerts: bt.trader.alerts, features: bt.features
+    )
+}
+
 /// Runs the bar-only backtest over stored minutes.
 public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig, instrument: Instrument)
     -> BacktestResult
@@ -59,16 +86,18 @@ public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig
     )
 }
 
-/// Writes trades.csv, fills.csv, signals.csv, equity.csv, metrics.json and report.html into `directory`.
+/// Writes trades.csv, fills.csv, signals.csv, equity.csv, metrics.json and report.html into `directory`, and
+/// inputs.csv (the files read, in order, with their spans) when `coverage` is given.
 public func writeBacktest(
-    _ r: BacktestResult, to directory: String, instrument: Instrument, initialEquity: Double, title: String
+    _ r: BacktestResult, to directory: String, instrument: Instrument, initialEquity: Double, title: String,
+    coverage: Coverage? = nil
 ) throws {
     do {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
         throw CommandError(description: "\(directory): cannot create the directory: \(error.localizedDescription)")
     }
-    let files: [(String, String)] = [
+    var files: [(String, String)] = [
         ("trades.csv", BacktestOutputs.tradesCSV(r.roundTrips, instrument)),
         ("fills.csv", BacktestOutputs.fillsCSV(r.fills, instrument)),
         ("signals.csv", BacktestOutputs.signalsCSV(r.signals, instrument)),
@@ -81,6 +110,7 @@ public func writeBacktest(
                 title: title)
         ),
     ]
+    if let coverage { files.append(("inputs.csv", coverage.csv)) }
     for (name, text) in files {
         try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)")
     }

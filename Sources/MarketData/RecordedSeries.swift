@@ -1,0 +1,344 @@
+import CZlib
+public import Engine
+import Foundation
+
+// Months of recorded data (docs/FEATURES.md, "Many files"): Bybit's daily dumps given as files, directories or glob
+// patterns, in any order, read as one time-ordered stream one file at a time, so that memory holds one day's file
+// whatever the number of days. A file that overlaps the one before it is refused, naming both; days with no file are
+// listed in the coverage report.
+
+/// Files, directories and glob patterns of one kind of data, expanded.
+public enum RecordedInputs {
+    /// Expands each input: a directory gives its `.csv` and `.csv.gz` files (not those of its subdirectories), an
+    /// input with `*`, `?` or `[` is a glob pattern, anything else is a file that must exist. Duplicates are dropped;
+    /// the result is sorted by path (the series orders files by time). `what` names the option in errors.
+    public static func expand(_ inputs: [String], what: String) throws(DataFileError) -> [String] {
+        var out: [String] = []
+        for input in inputs {
+            var isDirectory: ObjCBool = false
+            if input.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
+                let matches = glob(input).filter { isDataFile($0) }
+                guard !matches.isEmpty else {
+                    throw DataFileError(file: input, reason: "\(what): the pattern matches no .csv or .csv.gz file")
+                }
+                out += matches
+            } else if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
+                let files = names.filter { isDataFile($0) }.map { (input as NSString).appendingPathComponent($0) }
+                guard !files.isEmpty else {
+                    throw DataFileError(file: input, reason: "\(what): the directory holds no .csv or .csv.gz file")
+                }
+                out += files
+            } else if FileManager.default.fileExists(atPath: input) {
+                out.append(input)
+            } else {
+                throw DataFileError(file: input, reason: "\(what): no such file or directory")
+            }
+        }
+        return Array(Set(out)).sorted()
+    }
+
+    static func isDataFile(_ path: String) -> Bool { path.hasSuffix(".csv") || path.hasSuffix(".csv.gz") }
+
+    private static func glob(_ pattern: String) -> [String] {
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
+        return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }
+    }
+}
+
+/// A time range of `--from` / `--to`: from inclusive, to exclusive, either open.
+public struct TimeRange: Sendable, Equatable {
+    public var from: Millis?
+    public var to: Millis?
+
+    public init(from: Millis? = nil, to: Millis? = nil) {
+        self.from = from
+        self.to = to
+    }
+
+    public static let all = TimeRange()
+
+    @inline(__always) public func contains(_ ts: Millis) -> Bool {
+        (from.map { ts >= $0 } ?? true) && (to.map { ts < $0 } ?? true)
+    }
+
+    /// A time given on the command line: a date (`2024-03-01`, midnight UTC), ISO 8601 (`2024-03-01T12:00:00Z`) or
+    /// milliseconds since 1970. Nil when it is none of these.
+    public static func parseTime(_ text: String) -> Millis? {
+        let full = text.count == 10 ? text + "T00:00:00Z" : text
+        let bytes = Array(full.utf8)
+        if let ms = bytes.withUnsafeBufferPointer({ parseISO8601Timestamp($0) }) { return ms }
+        if let ms = Int64(text), ms >= 0 { return ms }
+        return nil
+    }
+}
+
+/// One file of a series, as read: its path, first and last timestamps and rows kept.
+public struct FileSpan: Sendable, Equatable {
+    public var file: String
+    public var first: Millis
+    public var last: Millis
+    public var rows: Int
+}
+
+/// One kind of recorded data (trades or quotes) over many files, read in time order one file at a time.
+///
+/// Files are ordered by the time of their first data row (read without loading the file), then each is read whole
+/// when its turn comes (sorted in itself as a single file is). A file whose first row is earlier than the last row
+/// of the file before it overlaps it (a day given twice, or two sources for one day) and stops the run, naming both:
+/// nothing is merged silently. Rows outside `range` are dropped as each file is read; once a file starts at or after
+/// `range.to`, reading stops.
+public struct RecordedSeries<Event: Sendable>: Sendable {
+    private let files: [String]
+    private let load: @Sendable (String) throws(DataFileError) -> ([Event], LoadReport)
+    private let time: @Sendable (Event) -> Millis
+    public let range: TimeRange
+    private var current: [Event] = []
+    private var index = 0
+    private var nextFile = 0
+    private var finished = false
+    /// The files read so far, in the order read (rows: those kept within the range).
+    public private(set) var spans: [FileSpan] = []
+    public private(set) var reports: [LoadReport] = []
+
+    /// The files to read, in reading order.
+    public var orderedFiles: [String] { files }
+    /// Files read so far / all files (progress).
+    public var fractionRead: Double { files.isEmpty ? 1 : Double(nextFile) / Double(files.count) }
+
+    init(
+        files: [String], range: TimeRange,
+        load: @escaping @Sendable (String) throws(DataFileError) -> ([Event], LoadReport),
+        time: @escaping @Sendable (Event) -> Millis
+    ) throws(DataFileError) {
+        var probed: [(path: String, ts: Millis)] = []
+        for f in files {
+            // A file without a data row sorts first; reading it finds it empty.
+            probed.append((f, try firstRowTimestamp(f) ?? Int64.min))
+        }
+        probed.sort { ($0.ts, $0.path) < ($1.ts, $1.path) }
+        self.files = probed.map(\.path)
+        self.range = range
+        self.load = load
+        self.time = time
+    }
+
+    /// The next event in time order, nil at the end.
+    public mutating func next() throws(DataFileError) -> Event? {
+        while index == current.count {
+            guard !finished, nextFile < files.count else { return nil }
+            try readNextFile()
+        }
+        defer { index += 1 }
+        return current[index]
+    }
+
+    private mutating func readNextFile() throws(DataFileError) {
+        let path = files[nextFile]
+        nextFile += 1
+        var (events, report) = try load(path)
+        current = []
+        index = 0
+        guard let first = events.first.map(time), let last = events.last.map(time) else {
+            reports.append(report)
+            return
+        }
+        if let previous = spans.last, first < previous.last {
+            throw DataFileError(
+                file: path,
+                reason:
+                    "overlaps \(previous.file) (this file starts \(isoMillis(first)), that one ends \(isoMillis(previous.last))): "
+                    + "a day given twice? Give each time once")
+        }
+        if let to = range.to, first >= to {
+            finished = true
+            return
+        }
+        if range != .all { events.removeAll { !range.contains(time($0)) } }
+        reports.append(report)
+        spans.append(FileSpan(file: path, first: first, last: last, rows: events.count))
+        current = events
+    }
+}
+
+extension RecordedSeries where Event == TradeEvent {
+    /// Trades from `files` (Bybit's dumps as they are, or any file with the accepted columns).
+    public static func trades(
+        _ files: [String], instrument: Instrument, options: ReadOptions = ReadOptions(), range: TimeRange = .all
+    ) throws(DataFileError) -> RecordedSeries<TradeEvent> {
+        try RecordedSeries(
+            files: files, range: range,
+            load: { (path: String) throws(DataFileError) in
+                let r = try readTrades(path: path, instrument: instrument, options: options)
+                return (r.trades, r.report)
+            }, time: { $0.ts })
+    }
+}
+
+extension RecordedSeries where Event == QuoteEvent {
+    /// Quotes from `files`.
+    public static func quotes(
+        _ files: [String], instrument: Instrument, options: ReadOptions = ReadOptions(), range: TimeRange = .all
+    ) throws(DataFileError) -> RecordedSeries<QuoteEvent> {
+        try RecordedSeries(
+            files: files, range: range,
+            load: { (path: String) throws(DataFileError) in
+                let r = try readQuotes(path: path, instrument: instrument, options: options)
+                return (r.quotes, r.report)
+            }, time: { $0.ts })
+    }
+}
+
+/// Trades and quotes merged in time order, a quote before a trade at the same millisecond (as `mergeEvents`).
+public struct RecordedMarket: Sendable {
+    public private(set) var trades: RecordedSeries<TradeEvent>
+    public private(set) var quotes: RecordedSeries<QuoteEvent>?
+    private var nextTrade: TradeEvent?
+    private var nextQuote: QuoteEvent?
+    private var started = false
+
+    public init(trades: RecordedSeries<TradeEvent>, quotes: RecordedSeries<QuoteEvent>?) {
+        self.trades = trades
+        self.quotes = quotes
+    }
+
+    /// The next event, nil at the end of both series.
+    public mutating func next() throws(DataFileError) -> MarketEvent? {
+        if !started {
+            started = true
+            nextTrade = try trades.next()
+            nextQuote = try quotes?.next()
+        }
+        if let q = nextQuote, nextTrade.map({ q.ts <= $0.ts }) ?? true {
+            nextQuote = try quotes?.next()
+            return .quote(q)
+        }
+        guard let t = nextTrade else { return nil }
+        nextTrade = try trades.next()
+        return .trade(t)
+    }
+
+    /// Files read so far / all files, over both series (progress).
+    public var fractionRead: Double {
+        guard let quotes else { return trades.fractionRead }
+        return (trades.fractionRead + quotes.fractionRead) / 2
+    }
+
+    /// What was read: each file's span, and the UTC days of the range (or of the data) with no file.
+    public var coverage: Coverage {
+        Coverage(trades: trades.spans, quotes: quotes?.spans, range: trades.range)
+    }
+}
+
+/// What the files of a run covered, for its summary and `inputs.csv`.
+public struct Coverage: Sendable, Equatable {
+    public var trades: [FileSpan]
+    public var quotes: [FileSpan]?
+    /// UTC days (as `yyyy-mm-dd`, runs of days as `first..last`) inside the range with no trades file, and with no
+    /// quotes file. The range is `--from`/`--to` when given, else from the first to the last day with data.
+    public var missingTradeDays: [String]
+    public var missingQuoteDays: [String]
+
+    public init(trades: [FileSpan], quotes: [FileSpan]?, range: TimeRange) {
+        self.trades = trades
+        self.quotes = quotes
+        let all = trades + (quotes ?? [])
+        let firstDay = range.from.map { floorDiv($0, 86_400_000) } ?? all.map { floorDiv($0.first, 86_400_000) }.min()
+        let lastDay = range.to.map { floorDiv($0 - 1, 86_400_000) } ?? all.map { floorDiv($0.last, 86_400_000) }.max()
+        func missing(_ spans: [FileSpan]) -> [String] {
+            guard let firstDay, let lastDay, firstDay <= lastDay else { return [] }
+            var covered = Set<Int64>()
+            for s in spans where s.rows > 0 {
+                for d in floorDiv(s.first, 86_400_000)...floorDiv(s.last, 86_400_000) { covered.insert(d) }
+            }
+            var runs: [String] = []
+            var d = firstDay
+            while d <= lastDay {
+                if covered.contains(d) {
+                    d += 1
+                    continue
+                }
+                var end = d
+                while end + 1 <= lastDay && !covered.contains(end + 1) { end += 1 }
+                runs.append(end == d ? isoDay(d) : "\(isoDay(d))..\(isoDay(end))")
+                d = end + 1
+            }
+            return runs
+        }
+        missingTradeDays = missing(trades)
+        missingQuoteDays = quotes.map(missing) ?? []
+    }
+
+    /// Summary lines: files and rows per kind, and the days missing.
+    public var lines: [String] {
+        var out: [String] = []
+        func describe(_ what: String, _ spans: [FileSpan], _ missing: [String]) {
+            let rows = spans.reduce(0) { $0 + $1.rows }
+            var line = "\(what): \(spans.count) file\(spans.count == 1 ? "" : "s"), \(rows) rows"
+            if let f = spans.first, let l = spans.last { line += ", \(isoMillis(f.first)) to \(isoMillis(l.last))" }
+            out.append(line)
+            if !missing.isEmpty { out.append("  missing days (no \(what) file): \(missing.joined(separator: ", "))") }
+        }
+        describe("trades", trades, missingTradeDays)
+        if let quotes { describe("quotes", quotes, missingQuoteDays) }
+        return out
+    }
+
+    /// `inputs.csv`: one row per file read, in reading order.
+    public var csv: String {
+        var out = "kind,file,first,last,rows\n"
+        for (kind, spans) in [("trades", trades), ("quotes", quotes ?? [])] {
+            for s in spans { out += "\(kind),\(s.file),\(isoMillis(s.first)),\(isoMillis(s.last)),\(s.rows)\n" }
+        }
+        return out
+    }
+}
+
+/// The timestamp of a file's first data row, read from its first 64 KiB (decompressed) without loading the file.
+/// Nil when the file has no data row there or its timestamp cannot be read (the full read then says why).
+func firstRowTimestamp(_ path: String) throws(DataFileError) -> Millis? {
+    var head = [UInt8](repeating: 0, count: 64 * 1024)
+    var n = 0
+    if path.hasSuffix(".gz") {
+        guard let gz = gzopen(path, "rb") else { throw DataFileError(file: path, reason: "cannot be opened") }
+        defer { gzclose(gz) }
+        n = Int(head.withUnsafeMutableBufferPointer { gzread(gz, $0.baseAddress, UInt32($0.count)) })
+    } else {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw DataFileError(file: path, reason: "cannot be read")
+        }
+        defer { try? handle.close() }
+        let data = (try? handle.read(upToCount: head.count)) ?? Data()
+        n = data.count
+        head.replaceSubrange(0..<n, with: data)
+    }
+    guard n > 0 else { return nil }
+    head.removeSubrange(n...)
+    return head.withUnsafeBufferPointer { buffer -> Millis? in
+        var scanner = CSVScanner(bytes: buffer)
+        guard let header = scanner.nextLine(), let column = findColumn(headerNames(header), ColumnNames.timestamp),
+            let line = scanner.nextLine()
+        else { return nil }
+        var fields = [Range<Int>](repeating: 0..<0, count: column + 1)
+        guard splitFields(line, into: &fields) == fields.count else { return nil }
+        var reader = TimestampReader()
+        return try? reader.parse(UnsafeBufferPointer(rebasing: line[fields[column]]))
+    }
+}
+
+/// `2024-03-01T00:00:00.000Z`.
+func isoMillis(_ ts: Millis) -> String {
+    let day = floorDiv(ts, 86_400_000)
+    let ms = ts - day * 86_400_000
+    return String(
+        format: "%@T%02lld:%02lld:%02lld.%03lldZ", isoDay(day), ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60,
+        ms % 1000)
+}
+
+/// `2024-03-01` of a day number since 1970-01-01.
+func isoDay(_ day: Int64) -> String {
+    let (y, m, d) = civilFromDays(Int(day))
+    return String(format: "%04d-%02d-%02d", y, m, d)
+}

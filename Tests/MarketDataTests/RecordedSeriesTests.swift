@@ -1,0 +1,144 @@
+import CZlib
+import Engine
+import Foundation
+import MarketData
+import Testing
+
+/// Daily files written to a temporary directory: day `d` (days since 2026-01-01) holds a trade every `step` ms of
+/// its first `count` rows, oldest first unless `newestFirst` (Bybit's dumps), gzip when the name ends in `.gz`.
+struct DailyFiles {
+    let dir: URL
+    static let day0: Int64 = 1_767_225_600_000  // 2026-01-01T00:00:00Z
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("series-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    static func ts(day: Int, row: Int, step: Int64 = 60_000) -> Int64 {
+        day0 + Int64(day) * 86_400_000 + Int64(row) * step
+    }
+
+    @discardableResult
+    func trades(_ name: String, day: Int, count: Int = 5, step: Int64 = 60_000, newestFirst: Bool = false) -> String {
+        var rows = (0..<count).map { "\(Self.ts(day: day, row: $0, step: step)),50000.\($0 % 10),\($0 + 1)" }
+        if newestFirst { rows.reverse() }
+        return write(name, "timestamp,price,size\n" + rows.joined(separator: "\n") + "\n")
+    }
+
+    func write(_ name: String, _ text: String) -> String {
+        let path = dir.appendingPathComponent(name).path
+        try? FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if name.hasSuffix(".gz") {
+            let gz = gzopen(path, "wb")
+            _ = text.withCString { gzwrite(gz, $0, UInt32(strlen($0))) }
+            gzclose(gz)
+        } else {
+            FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        }
+        return path
+    }
+}
+
+func drain(_ series: inout RecordedSeries<TradeEvent>) throws -> [TradeEvent] {
+    var out: [TradeEvent] = []
+    while let t = try series.next() { out.append(t) }
+    return out
+}
+
+@Suite(.tags(.unit)) struct RecordedSeriesTests {
+    @Test func dailyFilesInAnyOrderReadAsOneStreamInTimeOrder() throws {
+        let f = try DailyFiles()
+        let c = f.trades("BTCUSDT2026-01-03.csv.gz", day: 2, newestFirst: true)
+        let a = f.trades("BTCUSDT2026-01-01.csv", day: 0)
+        let b = f.trades("BTCUSDT2026-01-02.csv.gz", day: 1, newestFirst: true)
+        var series = try RecordedSeries.trades([c, a, b], instrument: .btcusdt)
+        #expect(series.orderedFiles == [a, b, c])
+        let events = try drain(&series)
+        #expect(events.count == 15)
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.ts < $1.ts })
+        #expect(series.spans.map(\.rows) == [5, 5, 5])
+        #expect(
+            series.spans[1].first == DailyFiles.ts(day: 1, row: 0)
+                && series.spans[1].last == DailyFiles.ts(day: 1, row: 4))
+    }
+
+    @Test func directoriesAndPatternsExpandAndMissingInputsAreNamed() throws {
+        let f = try DailyFiles()
+        f.trades("t/a.csv", day: 0)
+        f.trades("t/b.csv.gz", day: 1)
+        _ = f.write("t/notes.txt", "not data")
+        let dir = f.dir.appendingPathComponent("t").path
+        #expect(
+            try RecordedInputs.expand([dir], what: "--trades").map { ($0 as NSString).lastPathComponent } == [
+                "a.csv", "b.csv.gz",
+            ])
+        #expect(try RecordedInputs.expand([dir + "/*.gz", dir + "/b.csv.gz"], what: "--trades").count == 1)
+        expectError("--trades: no such file or directory") {
+            _ = try RecordedInputs.expand([dir + "/c.csv"], what: "--trades")
+        }
+        expectError("the pattern matches no .csv or .csv.gz file") {
+            _ = try RecordedInputs.expand([dir + "/*.parquet"], what: "--trades")
+        }
+    }
+
+    @Test func anOverlappingFileStopsTheRunNamingBoth() throws {
+        let f = try DailyFiles()
+        let a = f.trades("day1.csv", day: 0)
+        let again = f.trades("day1-again.csv.gz", day: 0, count: 3, step: 90_000)
+        var series = try RecordedSeries.trades([a, again], instrument: .btcusdt)
+        expectError("overlaps") { _ = try drain(&series) }
+        var again2 = try RecordedSeries.trades([again, a], instrument: .btcusdt)
+        do {
+            _ = try drain(&again2)
+            Issue.record("an overlap must stop the run")
+        } catch {
+            #expect("\(error)".contains("day1.csv") && "\(error)".contains("day1-again.csv.gz"), "\(error)")
+        }
+    }
+
+    @Test func missingDaysAreReportedAndTheRangeSelects() throws {
+        let f = try DailyFiles()
+        let files = [0, 1, 4, 5].map { f.trades("d\($0).csv", day: $0) }
+        var series = try RecordedSeries.trades(files, instrument: .btcusdt)
+        _ = try drain(&series)
+        var coverage = Coverage(trades: series.spans, quotes: nil, range: .all)
+        #expect(coverage.missingTradeDays == ["2026-01-03..2026-01-04"])
+        #expect(coverage.lines[1].contains("missing days (no trades file): 2026-01-03..2026-01-04"))
+        // From day 1, minute 2, to the start of day 5: the range's own missing days, rows outside it dropped, and
+        // reading stops at the first file that starts at or after --to.
+        let range = TimeRange(from: DailyFiles.ts(day: 1, row: 2), to: TimeRange.parseTime("2026-01-06"))
+        var ranged = try RecordedSeries.trades(files, instrument: .btcusdt, range: range)
+        let kept = try drain(&ranged)
+        #expect(kept.count == 3 + 5)
+        #expect(kept.allSatisfy { range.contains($0.ts) })
+        #expect(ranged.spans.map(\.rows) == [0, 3, 5], "day 0 is read and dropped; day 5 starts at --to, not read")
+        coverage = Coverage(trades: ranged.spans, quotes: nil, range: range)
+        #expect(coverage.missingTradeDays == ["2026-01-03..2026-01-04"])
+        #expect(coverage.csv.split(separator: "\n").count == 4)
+    }
+
+    @Test func timesOnTheCommandLine() {
+        #expect(TimeRange.parseTime("2026-01-02") == DailyFiles.day0 + 86_400_000)
+        #expect(TimeRange.parseTime("2026-01-01T00:01:00Z") == DailyFiles.day0 + 60_000)
+        #expect(TimeRange.parseTime("1767225600000") == DailyFiles.day0)
+        #expect(TimeRange.parseTime("yesterday") == nil)
+    }
+
+    @Test func tradesAndQuotesMergeWithTheQuoteFirstAtOneMillisecond() throws {
+        let f = try DailyFiles()
+        let t = f.trades("t.csv", day: 0, count: 3)
+        let q = f.write(
+            "q.csv",
+            "timestamp,bid_px,bid_sz,ask_px,ask_sz\n"
+                + (0..<3).map { "\(DailyFiles.ts(day: 0, row: $0)),49999.9,1,50000,1" }.joined(separator: "\n") + "\n")
+        var market = RecordedMarket(
+            trades: try .trades([t], instrument: .btcusdt), quotes: try .quotes([q], instrument: .btcusdt))
+        var kinds: [String] = []
+        while let e = try market.next() {
+            if case .quote = e { kinds.append("q") } else { kinds.append("t") }
+        }
+        #expect(kinds == ["q", "t", "q", "t", "q", "t"])
+    }
+}
