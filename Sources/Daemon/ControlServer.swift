@@ -94,8 +94,8 @@ public final class ControlServer: Service, Sendable {
                 .bind(unixDomainSocketPath: path) { child in
                     child.eventLoop.makeCompletedFuture {
                         try child.pipeline.syncOperations.addHandlers(
-                            IdleStateHandler(readTimeout: .milliseconds(idle)), CloseWhenIdle(),
-                            ByteToMessageHandler(ControlLineDecoder(maxLineBytes: maxLine)))
+                            ByteToMessageHandler(ControlLineDecoder(maxLineBytes: maxLine)),
+                            ControlIdleTimeout(timeout: .milliseconds(idle)))
                         return try NIOAsyncChannel<ControlFrame, ByteBuffer>(wrappingChannelSynchronously: child)
                     }
                 }
@@ -233,12 +233,7 @@ public final class ControlServer: Service, Sendable {
                 case .tooLarge:
                     try await outbound.write(Self.line(tooLargeReply))
                 case .line(let bytes):
-                    var trimmed = bytes.readableBytesView[...]
-                    while let last = trimmed.last, last == 0x0D || last == 0x20 || last == 0x09 {
-                        trimmed = trimmed.dropLast()
-                    }
-                    if trimmed.isEmpty { continue }
-                    try await outbound.write(Self.line(await answer(Data(trimmed), uid: peer.uid)))
+                    try await outbound.write(Self.line(await answer(Data(bytes.readableBytesView), uid: peer.uid)))
                 }
             }
         }
@@ -471,9 +466,19 @@ struct ControlLineDecoder: ByteToMessageDecoder {
                 buffer.moveReaderIndex(forwardBy: length + 1)
                 return .continue
             }
-            let line = buffer.readSlice(length: length)!
+            var line = buffer.readSlice(length: length)!
             buffer.moveReaderIndex(forwardBy: 1)
-            context.fireChannelRead(wrapInboundOut(length > maxLineBytes ? .tooLarge : .line(line)))
+            if length > maxLineBytes {
+                context.fireChannelRead(wrapInboundOut(.tooLarge))
+                return .continue
+            }
+            // Trailing CR, spaces and tabs go; a blank line is no request (and gets no reply).
+            while line.readableBytes > 0, let last = line.getInteger(at: line.writerIndex - 1, as: UInt8.self),
+                last == 0x0D || last == 0x20 || last == 0x09
+            {
+                line.moveWriterIndex(to: line.writerIndex - 1)
+            }
+            if line.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.line(line))) }
             return .continue
         }
         scanned = view.count
@@ -497,18 +502,62 @@ struct ControlLineDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Closes a connection when `IdleStateHandler` reports it idle.
-final class CloseWhenIdle: ChannelInboundHandler, Sendable {
-    typealias InboundIn = NIOAny
+/// Closes a connection that has sent no request for `timeout` while none of its requests is being answered: a
+/// request waiting for the engine (a `flatten` that takes a minute) keeps its connection however long the answer
+/// takes. Every frame gets exactly one reply (blank lines are not frames), so requests in flight are frames read
+/// minus replies written.
+final class ControlIdleTimeout: ChannelDuplexHandler {
+    typealias InboundIn = ControlFrame
+    typealias InboundOut = ControlFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
+    private let timeout: TimeAmount
+    private var inFlight = 0
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inFlight += 1
+        timer?.cancel()
+        timer = nil
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        inFlight = max(0, inFlight - 1)
+        if inFlight == 0 { arm(context) }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        timer?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) { bound.value.close(promise: nil) }
     }
 }
+
 /// A value handed once from one thread to others that wait for it (a reply from the engine thread, the port the
 /// HTTP server bound, the end of a service group). The first `set` wins.
 final class OneShot<Value: Sendable>: @unchecked Sendable {

@@ -193,7 +193,10 @@ final class ServerFixture: Sendable {
     private let stopped = StoppedFlag()
     private let serving: Task<Void, any Error>
 
-    static func make(publish: Bool = true) async throws -> ServerFixture {
+    /// `idleTimeoutMs` is the server's; the stub engine answers after `engineDelayMs`.
+    static func make(publish: Bool = true, idleTimeoutMs: Int64 = 30_000, engineDelayMs: Int = 0) async throws
+        -> ServerFixture
+    {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-\(UUID().uuidString.prefix(8))")
         let board = StatusBoard()
         let queue = EventQueue()
@@ -201,16 +204,17 @@ final class ServerFixture: Sendable {
         let server = ControlServer(
             path: dir.appendingPathComponent("c.sock").path, board: board, store: store, queue: queue,
             logger: Logger(label: "test"),
-            versionInfo: VersionReport(version: "t", environment: "test", mode: "paper", pid: 1), maxLineBytes: 4_096)
+            versionInfo: VersionReport(version: "t", environment: "test", mode: "paper", pid: 1), maxLineBytes: 4_096,
+            idleTimeoutMs: idleTimeoutMs)
         if publish {
             board.publish(
                 PublishedState(status: sampleStatus(), positions: [], orders: [], valueArea: nil), statusLine: "x")
         }
         try await server.start()
-        return ServerFixture(dir: dir, server: server, board: board, queue: queue)
+        return ServerFixture(dir: dir, server: server, board: board, queue: queue, engineDelayMs: engineDelayMs)
     }
 
-    private init(dir: URL, server: ControlServer, board: StatusBoard, queue: EventQueue) {
+    private init(dir: URL, server: ControlServer, board: StatusBoard, queue: EventQueue, engineDelayMs: Int) {
         self.dir = dir
         self.server = server
         self.board = board
@@ -221,6 +225,7 @@ final class ServerFixture: Sendable {
             while !stopped.isSet {
                 for input in queue.takeAll(timeoutMs: 50) {
                     if case .command(let call) = input {
+                        if engineDelayMs > 0 { usleep(UInt32(engineDelayMs) * 1000) }
                         call.reply(
                             encodeReply(
                                 ControlReply<NoResult>(
@@ -379,6 +384,21 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         try await server.start()
         server.stop()
         #expect(!FileManager.default.fileExists(atPath: path), "the server removes the socket file it bound")
+    }
+
+    /// The idle timeout closes a connection that asks nothing, never one whose request the engine is still
+    /// answering (a flatten may take a minute): here the engine takes three idle timeouts to answer.
+    @Test func theIdleTimeoutClosesQuietConnectionsButNeverOneAwaitingTheEngine() async throws {
+        let f = try await ServerFixture.make(idleTimeoutMs: 200, engineDelayMs: 600)
+        defer { f.stop() }
+        let waiting = try RawClient(f.server.path)
+        waiting.write(#"{"id":1,"cmd":"pause"}"# + "\n")
+        #expect(errorCode(waiting.readLine()) == "refused", "the engine's answer arrives on the open connection")
+        waiting.write(#"{"id":2,"cmd":"status"}"# + "\n")
+        #expect(waiting.readLine()?["ok"] as? Bool == true)
+        let quiet = try RawClient(f.server.path)
+        quiet.write("\r\n  \n")  // blank lines are no requests
+        #expect(quiet.readLine() == nil, "closed after the idle timeout, with no reply to blank lines")
     }
 
     /// 20,000 random and mutated requests over concurrent connections (the agent-process test sends 100,000):
