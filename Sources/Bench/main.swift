@@ -10,6 +10,7 @@ import Logging
 import MarketData
 import Research
 import Simulator
+import Synchronization
 
 // `bench`: the speed figures of docs/BENCHMARKS.md. Build in release and run on an idle machine:
 //     swift run -c release bench [--hours H] [--seed S] [--repeat N]
@@ -198,11 +199,10 @@ FileHandle.standardOutput.write(
     }
 }
 
-final class ManagedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var n = 0
-    func add(_ k: Int) { lock.withLock { n += k } }
-    var value: Int { lock.withLock { n } }
+final class ManagedCounter: Sendable {
+    private let n = Mutex(0)
+    func add(_ k: Int) { n.withLock { $0 += k } }
+    var value: Int { n.withLock { $0 } }
 }
 
 if dashboardOnly {
@@ -523,19 +523,18 @@ do {
 // 11. Live mode against the simulated venue on loopback: bar close → the order's REST request on the wire. The
 //     engine, the venue mirror (worker thread, libcurl) and the private stream run as in the daemon; the transport
 //     notes when each order-create request starts, and each is matched with the minute-close step that decided it.
-final class TimedTransport: HTTPTransport, @unchecked Sendable {
+final class TimedTransport: HTTPTransport, Sendable {
     let inner = CurlTransport()
-    let lock = NSLock()
-    var creates: [Double] = []
-    var allCreates: [Double] = []
+    /// When each order-create request started: entries, and every create.
+    let times = Mutex((creates: [Double](), allCreates: [Double]()))
     func send(method: String, url: String, headers: [String], body: [UInt8]?) throws(TransportError) -> HTTPReply {
         if url.hasSuffix("/v5/order/create"), let body {
             let t = now()
             // Entries are decided at a minute close (exits mostly on trades): those are timed from the close.
             let entry = String(decoding: body, as: UTF8.self).contains("\"at-e-")
-            lock.withLock {
-                allCreates.append(t)
-                if entry { creates.append(t) }
+            times.withLock {
+                $0.allCreates.append(t)
+                if entry { $0.creates.append(t) }
             }
         }
         return try inner.send(method: method, url: url, headers: headers, body: body)
@@ -581,7 +580,7 @@ do {
         // request on the wire; then resume.
         if let p = engine.trader.position, engine.supervisor.state == .active, p.entryTs != lastFlattened {
             lastFlattened = p.entryTs
-            let mark = transport.lock.withLock { transport.allCreates.count }
+            let mark = transport.times.withLock { $0.allCreates.count }
             let t0 = now()
             let call = ControlCall(
                 request: ControlRequest(id: 1, cmd: "flatten", args: ["timeout": .number(5)]), command: .flatten,
@@ -596,8 +595,8 @@ do {
                 let reports = queue.takeAll(timeoutMs: 0)
                 _ = engine.step(reports + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
             }
-            if let sent = transport.lock.withLock({
-                transport.allCreates.count > mark ? transport.allCreates[mark] : nil
+            if let sent = transport.times.withLock({
+                $0.allCreates.count > mark ? $0.allCreates[mark] : nil
             }) {
                 flattenTimes.append(sent - t0)
             }
@@ -617,7 +616,7 @@ do {
         }
     }
     var wire: [Double] = []
-    for t in transport.lock.withLock({ transport.creates }) {
+    for t in transport.times.withLock({ $0.creates }) {
         if let s = closeStarts.last(where: { $0 <= t }) { wire.append(t - s) }
     }
     wire.sort()
@@ -684,10 +683,8 @@ if CommandLine.arguments.contains("--soak") || ProcessInfo.processInfo.environme
             format: "%.1f s (%.0f orders/s); fds %d → %d; RSS %d → %d kB", orderSeconds, 10_000 / orderSeconds, fds0,
             fds1, rss0, rss1))
 
-    final class Counts: @unchecked Sendable {
-        // Guarded by `lock`.
-        let lock = NSLock()
-        var ready = 0
+    final class Counts: Sendable {
+        let ready = Mutex(0)
     }
     let counts = Counts()
     var settings = StreamSettings(url: "ws://127.0.0.1:\(server.port)/v5/public/linear")
@@ -696,9 +693,9 @@ if CommandLine.arguments.contains("--soak") || ProcessInfo.processInfo.environme
     let stream = BybitPublicStream(settings: settings, instrument: .btcusdt)
     let task = Task.detached {
         await stream.run(
-            onMessage: { _ in }, onStatus: { s in if s == .ready { counts.lock.withLock { counts.ready += 1 } } })
+            onMessage: { _ in }, onStatus: { s in if s == .ready { counts.ready.withLock { $0 += 1 } } })
     }
-    func readyCount() -> Int { counts.lock.withLock { counts.ready } }
+    func readyCount() -> Int { counts.ready.withLock { $0 } }
     while readyCount() < 1 { usleep(1_000) }
     let fds2 = openDescriptors()
     let rss2 = residentKB()

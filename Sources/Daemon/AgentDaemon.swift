@@ -29,7 +29,7 @@ public struct DaemonOptions: Sendable {
 
 /// `auction-agent run`: recovery, then the services (engine loop, market data, control socket, watchdog) under
 /// swift-service-lifecycle until SIGTERM or SIGINT, then a graceful stop. Returns the exit status.
-public final class AgentDaemon: @unchecked Sendable {
+public final class AgentDaemon: Sendable {
     let options: DaemonOptions
     let env: [String: String]
 

@@ -13,7 +13,7 @@ import Simulator
 /// On a first start the generator plays `sim.warm_minutes` of history at once into the venue, which serves it as
 /// Bybit does (`/v5/market/kline`, `/v5/market/recent-trade`): the agent's warm start reads it from there. On a
 /// restart the market continues from the last stored trade (time and price), so the stored window stays valid.
-final class InProcessSimulator: @unchecked Sendable {
+final class InProcessSimulator: Sendable {
     let venue: SimVenue
     let server: SimHTTPServer
     let driver: SimMarketDriver

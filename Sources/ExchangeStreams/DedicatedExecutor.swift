@@ -4,7 +4,7 @@ import Dispatch
 /// cooperative pool is busy or blocked by other work in the process (SE-0417 task executor preference):
 /// `Task(executorPreference: DedicatedExecutor(label: "stream")) { await stream.run(...) }`. Jobs run one at a time,
 /// in order.
-public final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {
+public final class DedicatedExecutor: TaskExecutor, Sendable {
     // The queue serialises every job; nothing else is mutable.
     private let queue: DispatchQueue
 
