@@ -2,6 +2,7 @@ import AgentConfig
 import AgentSupport
 public import ArgumentParser
 import Daemon
+import MarketData
 import Research
 
 /// `auction-agent`: the trading agent's executable and its offline tools.
@@ -71,4 +72,20 @@ struct ConfigOptions: ParsableArguments {
     var selection: ConfigSelection {
         ConfigSelection(environment: environment, file: configFile, directory: configDirectory, overrides: overrides)
     }
+}
+
+/// `--from` / `--to` of the research commands: a date, an ISO 8601 time or epoch milliseconds; `to` after `from`.
+func timeRange(from: String?, to: String?) throws -> TimeRange {
+    var range = TimeRange()
+    for (name, text) in [("--from", from), ("--to", to)] {
+        guard let text else { continue }
+        guard let ms = TimeRange.parseTime(text) else {
+            throw ValidationError(
+                "\(name) \(text): expected a date (2024-03-01), an ISO 8601 time (2024-03-01T12:00:00Z) or epoch milliseconds"
+            )
+        }
+        if name == "--from" { range.from = ms } else { range.to = ms }
+    }
+    if let f = range.from, let t = range.to, t <= f { throw ValidationError("--to must be after --from") }
+    return range
 }

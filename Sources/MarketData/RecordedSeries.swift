@@ -125,6 +125,13 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
         self.time = time
     }
 
+    /// Every remaining event, in one array (for tools that need them all in memory at once, such as the grid).
+    public mutating func readAll() throws(DataFileError) -> [Event] {
+        var out: [Event] = []
+        while let e = try next() { out.append(e) }
+        return out
+    }
+
     /// The next event in time order, nil at the end.
     public mutating func next() throws(DataFileError) -> Event? {
         while index == current.count {

@@ -202,6 +202,32 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
             let b = FileManager.default.contents(atPath: dir.appendingPathComponent("daily/\(name)").path)
             #expect(a != nil && a == b, "\(name): the daily files run as the single file")
         }
+        // The grid reads the same inputs the same way: results.csv as from the single files.
+        let grid = dir.appendingPathComponent("grid.yaml")
+        try "parameters:\n  sizing.risk_pct: [0.01, 0.02]\n".write(to: grid, atomically: true, encoding: .utf8)
+        var results: [Data?] = []
+        for (name, inputs) in [
+            (
+                "grid-single",
+                [
+                    "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+                    dir.appendingPathComponent("quotes.csv").path,
+                ]
+            ),
+            (
+                "grid-daily",
+                [
+                    "--trades", dir.appendingPathComponent("trades").path, "--quotes",
+                    dir.appendingPathComponent("quotes").path,
+                ]
+            ),
+        ] {
+            let run = try agent(
+                ["grid"] + inputs + ["--grid", grid.path, "--out", dir.appendingPathComponent(name).path] + settings)
+            #expect(run.status == 0, "\(run.stderr)")
+            results.append(FileManager.default.contents(atPath: dir.appendingPathComponent("\(name)/results.csv").path))
+        }
+        #expect(results[0] != nil && results[0] == results[1])
         let inputs = try String(contentsOf: dir.appendingPathComponent("daily/inputs.csv"), encoding: .utf8)
         #expect(inputs.split(separator: "\n").count == 5 && inputs.contains("BTCUSDT2026-01-02.csv.gz"))
 

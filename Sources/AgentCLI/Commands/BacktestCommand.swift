@@ -91,24 +91,8 @@ struct BacktestCommand: ParsableCommand {
                 throw ValidationError("give --trades and --quotes (or --bars-only --features FILE)")
             }
             guard features == nil else { throw ValidationError("--features is for --bars-only") }
-            _ = try timeRange()
+            _ = try timeRange(from: from, to: to)
         }
-    }
-
-    /// `--from` / `--to`.
-    func timeRange() throws -> TimeRange {
-        var range = TimeRange()
-        for (name, text) in [("--from", from), ("--to", to)] {
-            guard let text else { continue }
-            guard let ms = TimeRange.parseTime(text) else {
-                throw ValidationError(
-                    "\(name) \(text): expected a date (2024-03-01), an ISO 8601 time (2024-03-01T12:00:00Z) or epoch milliseconds"
-                )
-            }
-            if name == "--from" { range.from = ms } else { range.to = ms }
-        }
-        if let f = range.from, let t = range.to, t <= f { throw ValidationError("--to must be after --from") }
-        return range
     }
 
     func run() throws {
@@ -128,7 +112,7 @@ struct BacktestCommand: ParsableCommand {
             return
         }
         let options = ReadOptions(skipBadRows: skipBadRows)
-        let range = try timeRange()
+        let range = try timeRange(from: from, to: to)
         var market = RecordedMarket(
             trades: try .trades(
                 RecordedInputs.expand(trades, what: "--trades"), instrument: instrument, options: options, range: range),

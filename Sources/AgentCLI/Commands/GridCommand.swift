@@ -27,14 +27,29 @@ struct GridCommand: ParsableCommand {
             only in strategy parameters. Each finished run is stored at once in --db (SQLite table grid_results: \
             run id, params JSON, metrics JSON, created at); results.csv in --out ranks the runs. Ctrl-C stops \
             taking new runs, keeps the finished ones and writes results.csv for them (exit status 130).
+
+            --trades and --quotes take files, directories and quoted glob patterns as for `backtest`, and --from/--to \
+            select a time range; the grid holds the selected events in memory (every run reads them).
             """
     )
 
-    @Option(help: ArgumentHelp("Trades CSV (or .csv.gz).", valueName: "file"))
-    var trades: String
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp("Trades CSV files (or .csv.gz), directories or quoted glob patterns.", valueName: "file"))
+    var trades: [String]
 
-    @Option(help: ArgumentHelp("L1 quotes CSV (or .csv.gz).", valueName: "file"))
-    var quotes: String
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp("L1 quotes CSV files (or .csv.gz), directories or patterns.", valueName: "file"))
+    var quotes: [String]
+
+    @Option(
+        help: ArgumentHelp("Start of the time range (a date, ISO 8601 time or epoch ms; inclusive).", valueName: "time")
+    )
+    var from: String?
+
+    @Option(help: ArgumentHelp("End of the time range (exclusive).", valueName: "time"))
+    var to: String?
 
     @Option(help: ArgumentHelp("The grid file (YAML).", valueName: "file"))
     var grid: String
@@ -55,6 +70,7 @@ struct GridCommand: ParsableCommand {
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        _ = try timeRange(from: from, to: to)
         if let rankBy, RankMetric(rawValue: rankBy) == nil {
             throw ValidationError(
                 "--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -71,11 +87,20 @@ struct GridCommand: ParsableCommand {
         var spec = try GridSpec.parse(yaml: text, source: grid)
         if let rankBy { spec.rankBy = RankMetric(rawValue: rankBy)! }
         let instrument = base.instrument
-        let (tradeEvents, _) = try readTrades(path: trades, instrument: instrument)
-        let (quoteEvents, _) = try readQuotes(path: quotes, instrument: instrument)
+        let range = try timeRange(from: from, to: to)
+        var tradeSeries = try RecordedSeries.trades(
+            RecordedInputs.expand(trades, what: "--trades"), instrument: instrument, range: range)
+        var quoteSeries = try RecordedSeries.quotes(
+            RecordedInputs.expand(quotes, what: "--quotes"), instrument: instrument, range: range)
+        let tradeEvents = try tradeSeries.readAll()
+        let quoteEvents = try quoteSeries.readAll()
         guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else {
-            throw CommandError(description: "\(trades), \(quotes): need trades and quotes")
+            throw CommandError(
+                description: "\((trades + quotes).joined(separator: " ")): need trades and quotes"
+                    + (range == .all ? "" : " in the range"))
         }
+        let coverage = Coverage(trades: tradeSeries.spans, quotes: quoteSeries.spans, range: range)
+        FileHandle.standardError.write(Data((coverage.lines.joined(separator: "\n") + "\n").utf8))
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
         }
