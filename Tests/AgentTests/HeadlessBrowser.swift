@@ -38,7 +38,8 @@ final class HeadlessBrowser: @unchecked Sendable {
         try process.run()
         // Chromium writes the port it chose to DevToolsActivePort in the profile.
         let portFile = profile.appendingPathComponent("DevToolsActivePort")
-        let deadline = Date(timeIntervalSinceNow: 30)
+        // A cold start of chromium on a loaded 2-core machine has taken over 30 s: the wait only bounds a failure.
+        let deadline = Date(timeIntervalSinceNow: 120)
         var port: Int?
         while port == nil && Date() < deadline && process.isRunning {
             port = (try? String(contentsOf: portFile, encoding: .utf8))?.split(separator: "\n").first.flatMap {
@@ -48,7 +49,7 @@ final class HeadlessBrowser: @unchecked Sendable {
         }
         guard let port else {
             process.terminate()
-            throw BrowserError("chromium did not open its DevTools port within 30 s")
+            throw BrowserError("chromium did not open its DevTools port within 120 s")
         }
         devtoolsPort = port
     }
