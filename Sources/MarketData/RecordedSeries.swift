@@ -145,9 +145,10 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
     private mutating func readNextFile() throws(DataFileError) {
         let path = files[nextFile]
         nextFile += 1
-        var (events, report) = try load(path)
+        // The previous file's events go before the next file is read: one file of this kind in memory, not two.
         current = []
         index = 0
+        var (events, report) = try load(path)
         guard let first = events.first.map(time), let last = events.last.map(time) else {
             reports.append(report)
             return
