@@ -7,7 +7,7 @@ import WSClient
 /// Debian's chromium, headless, driven over the DevTools protocol: open a page, evaluate JavaScript in it, take a
 /// screenshot. Each evaluation is one short WebSocket connection to the page's target.
 final class HeadlessBrowser: @unchecked Sendable {
-    let process = Process()
+    private(set) var process = Process()
     let profile: URL
     let devtoolsPort: Int
     private(set) var pageSocket = ""
@@ -27,29 +27,49 @@ final class HeadlessBrowser: @unchecked Sendable {
         profile = FileManager.default.temporaryDirectory.appendingPathComponent(
             "chromium-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
-        process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = [
+        let arguments = [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--hide-scrollbars", "--window-size=1400,1500", "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0", "--remote-allow-origins=*", "--user-data-dir=\(profile.path)", "about:blank",
         ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // Chromium writes the port it chose to DevToolsActivePort in the profile.
+        // Chromium writes the port it chose to DevToolsActivePort in the profile. On a loaded 2-core machine a cold
+        // start has exited before opening it (seen twice in CI, never alone): up to three launches, each bounded.
         let portFile = profile.appendingPathComponent("DevToolsActivePort")
-        // A cold start of chromium on a loaded 2-core machine has taken over 30 s: the wait only bounds a failure.
-        let deadline = Date(timeIntervalSinceNow: 120)
+        let log = profile.appendingPathComponent("chromium.log")
         var port: Int?
-        while port == nil && Date() < deadline && process.isRunning {
-            port = (try? String(contentsOf: portFile, encoding: .utf8))?.split(separator: "\n").first.flatMap {
-                Int($0)
+        var failures: [String] = []
+        for _ in 1...3 where port == nil {
+            // A launch that died may leave its singleton lock in the profile.
+            for name in ["SingletonLock", "SingletonSocket", "SingletonCookie"] {
+                try? FileManager.default.removeItem(at: profile.appendingPathComponent(name))
             }
-            if port == nil { usleep(100_000) }
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: exe)
+            process.arguments = arguments
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: log)
+            try process.run()
+            let deadline = Date(timeIntervalSinceNow: 120)
+            while port == nil && Date() < deadline && process.isRunning {
+                port = (try? String(contentsOf: portFile, encoding: .utf8))?.split(separator: "\n").first.flatMap {
+                    Int($0)
+                }
+                if port == nil { usleep(100_000) }
+            }
+            if port == nil {
+                let running = process.isRunning
+                if running { process.terminate() }
+                process.waitUntilExit()
+                let tail = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(400)
+                failures.append(
+                    running
+                        ? "no DevTools port within 120 s"
+                        : "exited with status \(process.terminationStatus) before opening its DevTools port: \(tail)")
+            }
         }
         guard let port else {
-            process.terminate()
-            throw BrowserError("chromium did not open its DevTools port within 120 s")
+            throw BrowserError("chromium did not start: \(failures.joined(separator: "; "))")
         }
         devtoolsPort = port
     }
