@@ -3,23 +3,6 @@ import Foundation
 
 // How times, numbers, prices, sizes and a minute's detections are written in logs, replies, files and reports.
 
-/// ISO 8601 of a timestamp, to the minute or millisecond, UTC.
-public func isoTime(_ ts: Millis, milliseconds: Bool = false) -> String {
-    let days = floorDiv(ts, 86_400_000)
-    let msOfDay = ts - days * 86_400_000
-    let (y, m, d) = civilFromDays(Int(days))
-    let h = msOfDay / 3_600_000
-    let mi = msOfDay / 60_000 % 60
-    let s = msOfDay / 1000 % 60
-    let ms = msOfDay % 1000
-    func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    var text = "\(y)-\(two(Int64(m)))-\(two(Int64(d)))T\(two(h)):\(two(mi))"
-    if milliseconds {
-        text += ":\(two(s)).\(String(format: "%03d", ms))"
-    }
-    return text + "Z"
-}
-
 /// Percent with one decimal.
 package func percent(_ x: Double) -> String { String(format: "%.1f %%", x * 100) }
 

@@ -2,6 +2,7 @@ import AgentConfig
 import AgentSupport
 import CSystemd
 import Charts
+import Engine
 import Exchange
 public import Foundation
 public import Logging

@@ -1,6 +1,7 @@
 import AgentConfig
 import AgentSupport
 import Charts
+import Engine
 public import Exchange
 import Foundation
 public import Logging

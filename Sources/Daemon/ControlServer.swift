@@ -3,6 +3,7 @@ import AgentSupport
 import CSystemd
 import Charts
 public import ControlProtocol
+import Engine
 import ExchangeStreams
 import Foundation
 public import Logging

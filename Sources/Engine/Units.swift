@@ -1,3 +1,5 @@
+import Foundation
+
 /// Milliseconds since the Unix epoch, UTC. Every timestamp in the Engine is one of these.
 public typealias Millis = Int64
 
@@ -55,4 +57,21 @@ public func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
     let d = doy - (153 * mp + 2) / 5 + 1
     let m = mp < 10 ? mp + 3 : mp - 9
     return (m <= 2 ? y + 1 : y, m, d)
+}
+
+/// ISO 8601 of a timestamp, to the minute or millisecond, UTC.
+public func isoTime(_ ts: Millis, milliseconds: Bool = false) -> String {
+    let days = floorDiv(ts, 86_400_000)
+    let msOfDay = ts - days * 86_400_000
+    let (y, m, d) = civilFromDays(Int(days))
+    let h = msOfDay / 3_600_000
+    let mi = msOfDay / 60_000 % 60
+    let s = msOfDay / 1000 % 60
+    let ms = msOfDay % 1000
+    func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    var text = "\(y)-\(two(Int64(m)))-\(two(Int64(d)))T\(two(h)):\(two(mi))"
+    if milliseconds {
+        text += ":\(two(s)).\(String(format: "%03d", ms))"
+    }
+    return text + "Z"
 }

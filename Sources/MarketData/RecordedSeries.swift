@@ -157,7 +157,7 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
             throw DataFileError(
                 file: path,
                 reason:
-                    "overlaps \(previous.file) (this file starts \(isoMillis(first)), that one ends \(isoMillis(previous.last))): "
+                    "overlaps \(previous.file) (this file starts \(isoTime(first, milliseconds: true)), that one ends \(isoTime(previous.last, milliseconds: true))): "
                     + "a day given twice? Give each time once")
         }
         if let to = range.to, first >= to {
@@ -255,6 +255,7 @@ public struct Coverage: Sendable, Equatable {
         let all = trades + (quotes ?? [])
         let firstDay = range.from.map { floorDiv($0, 86_400_000) } ?? all.map { floorDiv($0.first, 86_400_000) }.min()
         let lastDay = range.to.map { floorDiv($0 - 1, 86_400_000) } ?? all.map { floorDiv($0.last, 86_400_000) }.max()
+        func day(_ d: Int64) -> String { String(isoTime(d * 86_400_000).prefix(10)) }
         func missing(_ spans: [FileSpan]) -> [String] {
             guard let firstDay, let lastDay, firstDay <= lastDay else { return [] }
             var covered = Set<Int64>()
@@ -270,7 +271,7 @@ public struct Coverage: Sendable, Equatable {
                 }
                 var end = d
                 while end + 1 <= lastDay && !covered.contains(end + 1) { end += 1 }
-                runs.append(end == d ? isoDay(d) : "\(isoDay(d))..\(isoDay(end))")
+                runs.append(end == d ? day(d) : "\(day(d))..\(day(end))")
                 d = end + 1
             }
             return runs
@@ -285,7 +286,9 @@ public struct Coverage: Sendable, Equatable {
         func describe(_ what: String, _ spans: [FileSpan], _ missing: [String]) {
             let rows = spans.reduce(0) { $0 + $1.rows }
             var line = "\(what): \(spans.count) file\(spans.count == 1 ? "" : "s"), \(rows) rows"
-            if let f = spans.first, let l = spans.last { line += ", \(isoMillis(f.first)) to \(isoMillis(l.last))" }
+            if let f = spans.first, let l = spans.last {
+                line += ", \(isoTime(f.first, milliseconds: true)) to \(isoTime(l.last, milliseconds: true))"
+            }
             out.append(line)
             if !missing.isEmpty { out.append("  missing days (no \(what) file): \(missing.joined(separator: ", "))") }
         }
@@ -298,7 +301,10 @@ public struct Coverage: Sendable, Equatable {
     public var csv: String {
         var out = "kind,file,first,last,rows\n"
         for (kind, spans) in [("trades", trades), ("quotes", quotes ?? [])] {
-            for s in spans { out += "\(kind),\(s.file),\(isoMillis(s.first)),\(isoMillis(s.last)),\(s.rows)\n" }
+            for s in spans {
+                out +=
+                    "\(kind),\(s.file),\(isoTime(s.first, milliseconds: true)),\(isoTime(s.last, milliseconds: true)),\(s.rows)\n"
+            }
         }
         return out
     }
@@ -334,19 +340,4 @@ func firstRowTimestamp(_ path: String) throws(DataFileError) -> Millis? {
         var reader = TimestampReader()
         return try? reader.parse(UnsafeBufferPointer(rebasing: line[fields[column]]))
     }
-}
-
-/// `2024-03-01T00:00:00.000Z`.
-func isoMillis(_ ts: Millis) -> String {
-    let day = floorDiv(ts, 86_400_000)
-    let ms = ts - day * 86_400_000
-    return String(
-        format: "%@T%02lld:%02lld:%02lld.%03lldZ", isoDay(day), ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60,
-        ms % 1000)
-}
-
-/// `2024-03-01` of a day number since 1970-01-01.
-func isoDay(_ day: Int64) -> String {
-    let (y, m, d) = civilFromDays(Int(day))
-    return String(format: "%04d-%02d-%02d", y, m, d)
 }

@@ -1,4 +1,4 @@
-import AgentSupport
+import Engine
 import Foundation
 import Testing
 
