@@ -83,16 +83,16 @@ public final class ControlServer: Service, Sendable {
             if Self.isAlive(path) { throw CommandError("another agent is serving \(path); stop it first") }
             unlink(path)
         }
-        _ = try Self.address(path)
         let (maxLine, idle) = (maxLineBytes, idleTimeoutMs)
-        // Created with 0660 from the start: no window in which others could connect.
-        let oldMask = umask(0o117)
+        // The socket file is created with at most 0660 (the mode of the unbound socket, less the umask) and then
+        // set to exactly 0660: no window in which others could connect, and no process-wide umask change, which
+        // would reach every file another thread creates meanwhile.
+        let fd = try Self.boundSocket(path, mode: 0o660)
         let channel: NIOAsyncChannel<NIOAsyncChannel<ControlFrame, ByteBuffer>, Never>
         do {
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.backlog, value: 64)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .bind(unixDomainSocketPath: path) { child in
+                .bind(fd) { child in
                     child.eventLoop.makeCompletedFuture {
                         try child.pipeline.syncOperations.addHandlers(
                             ByteToMessageHandler(ControlLineDecoder(maxLineBytes: maxLine)),
@@ -101,10 +101,9 @@ public final class ControlServer: Service, Sendable {
                     }
                 }
         } catch {
-            umask(oldMask)
+            unlink(path)
             throw CommandError("cannot listen on \(path): \(error)")
         }
-        umask(oldMask)
         chmod(path, 0o660)
         var created = stat()
         let inode = stat(path, &created) == 0 ? UInt64(created.st_ino) : 0
@@ -173,9 +172,36 @@ public final class ControlServer: Service, Sendable {
         return addr
     }
 
+    /// A stream socket bound to `path`, its file created with `mode` at most (Linux gives the file the unbound
+    /// socket's mode less the umask). NIO listens on it.
+    static func boundSocket(_ path: String, mode: mode_t) throws -> CInt {
+        var addr = try address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            throw CommandError("cannot create a socket for \(path): \(String(cString: strerror(errno)))")
+        }
+        guard fchmod(fd, mode) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw CommandError("cannot set the mode of the socket for \(path): \(reason)")
+        }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard r == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw CommandError("cannot listen on \(path): \(reason)")
+        }
+        return fd
+    }
+
     package static func isAlive(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0, var addr = try? address(path) else { return false }
+        guard var addr = try? address(path) else { return false }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

@@ -357,6 +357,21 @@ func errorCode(_ reply: [String: Any]?) -> String? { (reply?["error"] as? [Strin
         #expect(!ControlServer.peerAllowed(uid: 54_321, gid: 54_321) || getgid() == 54_321)
     }
 
+    /// The socket file takes the unbound socket's mode (less the umask) at bind, so the server never changes the
+    /// process's umask: that would reach files and directories other threads create meanwhile (a browser started by
+    /// a test got a profile it could not enter).
+    @Test func theSocketGetsItsModeWithoutTouchingTheUmask() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sock-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("s").path
+        let fd = try ControlServer.boundSocket(path, mode: 0o600)
+        defer { close(fd) }
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "the mode given, not 0666 less the umask (no umask masks the owner's bits)")
+        #expect(throws: CommandError.self) { _ = try ControlServer.boundSocket(path, mode: 0o600) }
+    }
+
     @Test func staleSocketFileIsReplacedButOtherFilesAreNot() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

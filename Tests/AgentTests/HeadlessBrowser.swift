@@ -61,11 +61,18 @@ final class HeadlessBrowser: @unchecked Sendable {
                 let running = process.isRunning
                 if running { process.terminate() }
                 process.waitUntilExit()
-                let tail = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(400)
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                // Chromium's own verdict (a failed CHECK) comes before the noise its dying children print.
+                let fatal = text.split(separator: "\n").filter { $0.contains("FATAL") || $0.contains("Check failed") }
+                let ending =
+                    process.terminationReason == .uncaughtSignal
+                    ? "was killed by signal \(process.terminationStatus)"
+                    : "exited with status \(process.terminationStatus)"
                 failures.append(
                     running
                         ? "no DevTools port within 120 s"
-                        : "exited with status \(process.terminationStatus) before opening its DevTools port: \(tail)")
+                        : "\(ending) before opening its DevTools port: \(fatal.prefix(3).joined(separator: " | ")) "
+                            + "[log tail] \(text.suffix(400))")
             }
         }
         guard let port else {
