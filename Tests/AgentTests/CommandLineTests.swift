@@ -404,6 +404,74 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         #expect(FileManager.default.fileExists(atPath: "\(out)/grid.sqlite"))
     }
 
+    /// Three shards (one through a Slurm array's variables) merge into the bytes of the single-machine grid; missing
+    /// shards are reported and the shards of another grid or other data refused.
+    @Test func shardedGridMergesIntoTheSingleMachineResults() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try agent(["simulate", "--hours", "2", "--seed", "9", "--out", dir.path])
+        let grid = dir.appendingPathComponent("grid.yaml")
+        try "parameters:\n  value_area.va_fraction: [0.68, 0.7]\n  sizing.risk_pct: [0.01, 0.015, 0.02]\n"
+            .write(to: grid, atomically: true, encoding: .utf8)
+        let data = [
+            "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+            dir.appendingPathComponent("quotes.csv").path, "--workers", "1",
+            "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
+        ]
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        func gridRun(_ out: String, _ extra: [String] = [], grid file: URL? = nil, env: [String: String] = [:]) throws
+            -> Run
+        {
+            try agent(["grid"] + data + ["--grid", (file ?? grid).path, "--out", path(out)] + extra, environment: env)
+        }
+        let whole = try gridRun("whole")
+        #expect(whole.status == 0, "\(whole.stderr)")
+        for k in 1...2 {
+            let shard = try gridRun("s\(k)", ["--shard", "\(k)/3"])
+            #expect(shard.status == 0 && shard.stderr.contains("(shard \(k)/3 of a grid of 6)"), "\(shard.stderr)")
+        }
+        let slurm = ["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "3"]
+        let third = try gridRun("s3", ["--shard", "auto"], env: slurm)
+        #expect(third.status == 0 && third.stderr.contains("shard 3/3"), "\(third.stderr)")
+
+        let merged = try agent(["grid", "merge", path("s3"), path("s1"), path("s2"), "--out", path("merged")])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        #expect(merged.stderr.contains("3 of 3 shards, 6 of 6 runs"), "\(merged.stderr)")
+        let single = FileManager.default.contents(atPath: path("whole/results.csv"))
+        #expect(single != nil && single == FileManager.default.contents(atPath: path("merged/results.csv")))
+        #expect(FileManager.default.fileExists(atPath: path("merged/grid.sqlite")))
+        // The merged database merges again (a grid of one shard), to the same bytes.
+        let again = try agent(["grid", "merge", path("merged"), "--out", path("again")])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(single == FileManager.default.contents(atPath: path("again/results.csv")))
+
+        // A missing shard: the runs found are written, the gap named, exit status 3.
+        let partial = try agent(["grid", "merge", path("s1"), path("s3"), "--out", path("partial")])
+        #expect(partial.status == 3 && partial.stderr.contains("missing shard 2/3"), "\(partial.stderr)")
+        let rows = try String(contentsOfFile: path("partial/results.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(
+            rows.count == 1 + 6
+                - (try String(contentsOfFile: path("s2/results.csv"), encoding: .utf8))
+                .split(separator: "\n").count + 1)
+        // Refused: a shard given twice, the shard of another grid, a shard over other data, the merge into a shard.
+        let twice = try agent(["grid", "merge", path("s1"), path("s1") + "/grid.sqlite", "--out", path("twice")])
+        #expect(twice.status != 0 && twice.stderr.contains("given twice"), "\(twice.stderr)")
+        let other = dir.appendingPathComponent("other.yaml")
+        try "parameters:\n  value_area.va_fraction: [0.68, 0.72]\n  sizing.risk_pct: [0.01, 0.015, 0.02]\n"
+            .write(to: other, atomically: true, encoding: .utf8)
+        #expect(try gridRun("o2", ["--shard", "2/3"], grid: other).status == 0)
+        let mixed = try agent(["grid", "merge", path("s1"), path("o2"), path("s3"), "--out", path("mixed")])
+        #expect(mixed.status != 0 && mixed.stderr.contains("another grid"), "\(mixed.stderr)")
+        #expect(mixed.stderr.contains("value_area.va_fraction: [0.68, 0.72]"), "\(mixed.stderr)")
+        let firstTrade = try String(contentsOfFile: path("trades.csv"), encoding: .utf8).split(separator: "\n")[1]
+        let cut = Int64(firstTrade.prefix { $0 != "," })! + 3_600_000
+        #expect(try gridRun("d2", ["--shard", "2/3", "--to", "\(cut)"]).status == 0)
+        let otherData = try agent(["grid", "merge", path("s1"), path("d2"), "--out", path("od")])
+        #expect(otherData.status != 0 && otherData.stderr.contains("other data"), "\(otherData.stderr)")
+        let into = try agent(["grid", "merge", path("s1"), path("s2"), path("s3"), "--out", path("s1")])
+        #expect(into.status != 0 && into.stderr.contains("shard's own directory"), "\(into.stderr)")
+    }
+
     @Test func helpListsOnlyWorkingCommands() throws {
         let help = try agent(["--help"])
         #expect(help.status == 0)

@@ -153,4 +153,97 @@ final class Counter: @unchecked Sendable {
         #expect(csv.hasPrefix("rank,run,sizing.risk_pct,trades,net_pnl"))
         #expect(csv.split(separator: "\n").count == 3)
     }
+
+    @Test func shardsAreGivenAsKOfNOrBySlurmOrKubernetes() throws {
+        #expect(try GridShard.parse("2/4", environment: [:]) == GridShard(index: 1, count: 4))
+        #expect(try GridShard.parse("1/1", environment: [:]) == .whole)
+        for bad in ["0/4", "5/4", "2", "a/4", "2/x", "2/0", "/4", "1/2/3"] {
+            #expect(throws: CommandError.self, "\(bad)") { try GridShard.parse(bad, environment: [:]) }
+        }
+        // A Slurm array --array=1-4: task 3 is the third shard.
+        let slurm = ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"]
+        #expect(try GridShard.parse("auto", environment: slurm) == GridShard(index: 2, count: 4))
+        #expect(try GridShard.parse("auto/4", environment: slurm) == GridShard(index: 2, count: 4))
+        #expect(throws: CommandError.self) { try GridShard.parse("auto/5", environment: slurm) }
+        #expect(throws: CommandError.self) {
+            try GridShard.parse("auto", environment: ["SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_COUNT": "4"])
+        }
+        // A Kubernetes Indexed Job gives the index from 0 and no count.
+        #expect(
+            try GridShard.parse("auto/3", environment: ["JOB_COMPLETION_INDEX": "0"]) == GridShard(index: 0, count: 3))
+        do {
+            _ = try GridShard.parse("auto", environment: ["JOB_COMPLETION_INDEX": "0"])
+            Issue.record("a Kubernetes index without a count was taken")
+        } catch { #expect("\(error)".contains("auto/N")) }
+        do {
+            _ = try GridShard.parse("auto", environment: [:])
+            Issue.record("auto without a scheduler was taken")
+        } catch { #expect("\(error)".contains("SLURM_ARRAY_TASK_ID") && "\(error)".contains("JOB_COMPLETION_INDEX")) }
+    }
+
+    @Test func slicesAreBalancedDeterministicAndKeepFeatureSetsTogether() {
+        // Four feature sets of 3 runs each (runs 0-2 share set 0, ...), three shards.
+        let sets = [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+        let slices = GridPlan.slices(featureSetOfRun: sets, count: 3)
+        #expect(slices.flatMap { $0 }.sorted() == Array(0..<12), "every run in exactly one shard")
+        #expect(slices.map(\.count).max()! - slices.map(\.count).min()! <= 3)
+        for slice in slices {
+            for set in Set(slice.map { sets[$0] }) {
+                #expect(slice.filter { sets[$0] == set }.count == 3, "set \(set) whole in one shard")
+            }
+        }
+        #expect(GridPlan.slices(featureSetOfRun: sets, count: 3) == slices, "the same every time")
+        // One feature set (a strategy-only grid): cut into fair shares, not all in one shard.
+        let one = GridPlan.slices(featureSetOfRun: Array(repeating: 0, count: 10), count: 4)
+        #expect(one.map(\.count) == [3, 3, 3, 1])
+        #expect(one.flatMap { $0 }.sorted() == Array(0..<10))
+        // More shards than runs: some shards have none.
+        let many = GridPlan.slices(featureSetOfRun: [0, 1], count: 4)
+        #expect(many.map(\.count).sorted() == [0, 0, 1, 1])
+        #expect(GridPlan.slices(featureSetOfRun: [0, 1, 1], count: 1) == [[0, 1, 2]])
+    }
+
+    @Test func theShardsOfAGridRunWhatTheWholeGridRuns() throws {
+        let (trades, quotes) = market()
+        let spec = try GridSpec.parse(
+            yaml: "parameters:\n  value_area.va_fraction: [0.6, 0.7]\n  sizing.risk_pct: [0.01, 0.015, 0.02]\n",
+            source: "g.yaml")
+        let plan = try GridPlan(spec, base: try base())
+        #expect(plan.featureSetCount == 2)
+        let whole = try runGrid(plan, trades: trades, quotes: quotes, workers: 2)
+        var pieces: [GridOutcome] = []
+        for k in 0..<3 {
+            let runs = plan.runs(of: GridShard(index: k, count: 3))
+            pieces += try runGrid(plan, trades: trades, quotes: quotes, workers: 1, runs: runs)
+        }
+        pieces.sort { $0.index < $1.index }
+        #expect(pieces.map(\.index) == Array(0..<6))
+        #expect(pieces.map(\.metrics) == whole.map(\.metrics))
+        #expect(
+            gridResultsCSV(rank(pieces, by: .netPnL), spec: spec)
+                == gridResultsCSV(rank(whole, by: .netPnL), spec: spec))
+    }
+
+    @Test func summariesReadBackToTheSameFiguresAndTheGridTextToTheSameGrid() throws {
+        let (trades, quotes) = market()
+        let spec = try GridSpec.parse(
+            yaml: "rank_by: sharpe\nparameters:\n  sizing.risk_pct: [0.01, 0.02]\n", source: "g.yaml")
+        for o in try runGrid(spec, base: try base(), trades: trades, quotes: quotes, workers: 1) {
+            #expect(GridSummary(text: o.summary.text) == o.summary)
+        }
+        var odd = GridSummary(
+            try runGrid(spec, base: try base(), trades: trades, quotes: quotes, workers: 1)[0].metrics)
+        odd.netPnL = 0.1 + 0.2
+        odd.profitFactor = .infinity
+        odd.sharpe = nil
+        #expect(GridSummary(text: odd.text) == odd)
+        #expect(GridSummary(text: "trades=1 net_pnl=x") == nil)
+        let text = try GridSpec.parse(
+            yaml: "rank_by: sharpe\nparameters:\n  sizing.risk_pct: [0.01, 0.02]\n  instrument.symbol: ['BTC: #1']\n",
+            source: "g.yaml")
+        let again = try GridSpec.parse(yaml: text.canonicalText, source: "canonical")
+        #expect(again.canonicalText == text.canonicalText)
+        #expect(again.rankBy == .sharpe && again.combinations.count == 2)
+        #expect(again.combinations[1].map(\.value) == [.real(0.02), .text("BTC: #1")])
+    }
 }

@@ -10,11 +10,26 @@ import Research
 /// Set by SIGINT; the grid stops taking new runs when it is.
 nonisolated(unsafe) private var gridInterrupted: sig_atomic_t = 0
 
-/// `auction-agent grid`: a parameter grid over one data set.
+/// `auction-agent grid`: a parameter grid over recorded data, whole or one shard of it, and `grid merge`.
 struct GridCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grid",
-        abstract: "Grid-search strategy and feature parameters on recorded data.",
+        abstract: "Grid-search strategy and feature parameters on recorded data (whole, or in shards to merge).",
+        discussion: """
+            `grid [run] --trades ... --quotes ... --grid GRID.yaml --out DIR` runs the grid (see `grid run --help`); \
+            `grid run --shard K/N` runs shard K of N and `grid merge DIR...` combines the shards' databases into one \
+            ranked results.csv and grid.sqlite.
+            """,
+        subcommands: [GridRunCommand.self, GridMergeCommand.self],
+        defaultSubcommand: GridRunCommand.self
+    )
+}
+
+/// `auction-agent grid run` (the default): the grid, or one shard of it.
+struct GridRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a parameter grid (or one shard of it) on recorded data.",
         discussion: """
             Runs the backtest for every combination of the values listed in the grid file:
 
@@ -25,8 +40,14 @@ struct GridCommand: ParsableCommand {
 
             Features are computed once per distinct set of feature parameters and shared by the runs that differ \
             only in strategy parameters. Each finished run is stored at once in --db (SQLite table grid_results: \
-            run id, params JSON, metrics JSON, created at); results.csv in --out ranks the runs. Ctrl-C stops \
-            taking new runs, keeps the finished ones and writes results.csv for them (exit status 130).
+            run id, params JSON, metrics JSON, summary, created at; grid_meta describes the grid); results.csv in \
+            --out ranks the runs. Ctrl-C stops taking new runs, keeps the finished ones and writes results.csv for \
+            them (exit status 130).
+
+            --shard K/N runs the K-th of N deterministic slices, balanced by run count (the runs sharing a feature \
+            set stay in one slice unless the set alone exceeds a slice); --shard auto takes K and N from a Slurm job \
+            array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT), --shard auto/N takes K from a Kubernetes Indexed \
+            Job (JOB_COMPLETION_INDEX). Give each shard its own --out; `grid merge` combines them.
 
             --trades and --quotes take files, directories and quoted glob patterns as for `backtest`, and --from/--to \
             select a time range; the grid holds the selected events in memory (every run reads them).
@@ -66,11 +87,22 @@ struct GridCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Rank by this metric instead of the grid file's rank_by.", valueName: "metric"))
     var rankBy: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Run shard K of N (K from 1), or auto (Slurm job array) or auto/N (Kubernetes Indexed Job).",
+            valueName: "K/N"))
+    var shard: String?
+
     @OptionGroup var config: ConfigOptions
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         _ = try timeRange(from: from, to: to)
+        if let shard {
+            do { _ = try GridShard.parse(shard, environment: ProcessInfo.processInfo.environment) } catch {
+                throw ValidationError("\(error)")
+            }
+        }
         if let rankBy, RankMetric(rawValue: rankBy) == nil {
             throw ValidationError(
                 "--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -104,23 +136,35 @@ struct GridCommand: ParsableCommand {
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
         }
+        let plan = try GridPlan(spec, base: base)
+        let slice =
+            try shard.map { try GridShard.parse($0, environment: ProcessInfo.processInfo.environment) } ?? .whole
+        let runs = plan.runs(of: slice)
         let gridId = "grid-\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())"
-        let store = try GridStore(path: db ?? "\(out)/grid.sqlite", gridId: gridId)
+        let dbPath = db ?? "\(out)/grid.sqlite"
+        let store = try GridStore(path: dbPath, gridId: gridId)
+        let now: @Sendable () -> String = { isoTime(Int64(Date().timeIntervalSince1970 * 1000), milliseconds: true) }
+        try store.begin(
+            shard: slice, runsTotal: plan.runCount, runs: runs,
+            identity: GridIdentity(spec: spec, base: base, trades: tradeEvents, quotes: quoteEvents), startedAt: now())
         let workerCount = workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
-        let total = spec.combinations.count
-        FileHandle.standardError.write(Data("grid: \(total) runs, \(workerCount) workers, grid id \(gridId)\n".utf8))
+        let total = runs.count
+        FileHandle.standardError.write(
+            Data(
+                ("grid: \(total) runs" + (slice == .whole ? "" : " (shard \(slice) of a grid of \(plan.runCount))")
+                    + ", \(workerCount) workers, grid id \(gridId)\n").utf8))
 
         unblockStopSignals()
         signal(SIGINT) { _ in gridInterrupted = 1 }
         let bar = ProgressBar("grid")
         let outcomes = try runGrid(
-            spec, base: base, trades: tradeEvents, quotes: quoteEvents, workers: workerCount,
+            plan, trades: tradeEvents, quotes: quoteEvents, workers: workerCount, runs: runs,
             onFinish: { o in
                 let metrics = BacktestOutputs.metricsJSON(o.metrics, alerts: [])
                 do {
                     try store.insert(
                         runIndex: o.index, params: parametersJSON(o.parameters), metrics: metrics,
-                        createdAt: isoTime(Int64(Date().timeIntervalSince1970 * 1000), milliseconds: true))
+                        summary: o.summary.text, createdAt: now())
                 } catch {
                     FileHandle.standardError.write(Data("grid: run \(o.index + 1) not stored: \(error)\n".utf8))
                 }
@@ -128,24 +172,76 @@ struct GridCommand: ParsableCommand {
             progress: { done, all in bar.update(Double(done) / Double(all)) },
             shouldStop: { gridInterrupted != 0 }
         )
-        let ranked = rank(outcomes, by: spec.rankBy)
+        try store.finish(at: now(), interrupted: gridInterrupted != 0)
+        let ranked = rank(outcomes.map(\.row), by: spec.rankBy)
         try writeAtomically(Array(gridResultsCSV(ranked, spec: spec).utf8), to: "\(out)/results.csv")
-        var lines = [
-            "grid: \(outcomes.count) of \(total) runs finished in "
-                + String(format: "%.1f s", Date().timeIntervalSince(started))
-                + "; results in \(out)/results.csv and \(db ?? "\(out)/grid.sqlite") (grid_results, grid_id \(gridId))"
-        ]
-        for (n, o) in ranked.prefix(5).enumerated() {
-            let params = o.parameters.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            lines.append(
-                String(
-                    format: "  #%d run %d: %@ %@ = %@ (%d trades)", n + 1, o.index + 1, spec.rankBy.rawValue,
-                    params, formatNumber(spec.rankBy.score(o.metrics)), o.metrics.overall.trades))
-        }
+        let lines =
+            [
+                "grid: \(outcomes.count) of \(total) runs finished in "
+                    + String(format: "%.1f s", Date().timeIntervalSince(started))
+                    + "; results in \(out)/results.csv and \(dbPath) (grid_results, grid_id \(gridId))"
+            ] + gridTopLines(ranked, rankBy: spec.rankBy)
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         if gridInterrupted != 0 {
             FileHandle.standardError.write(Data("grid: interrupted; the finished runs are kept\n".utf8))
             throw ExitCode(130)
         }
+    }
+}
+
+/// `auction-agent grid merge DIR...`: the shards of one grid as one ranked results.csv and grid.sqlite.
+struct GridMergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Combine the shards of a grid into one ranked results.csv and grid.sqlite.",
+        discussion: """
+            Each input is a shard's --out directory (its grid.sqlite is read) or a database; the latest grid in \
+            each is taken. Shards of different grids, configurations or data are refused, naming the first \
+            difference, as is a shard given twice. Missing shards and shards without all their runs (interrupted or \
+            still running) are reported: the runs found are merged and written, and the exit status is 3. The \
+            merged results.csv has the bytes a single `grid` run of the same grid would write.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Shard output directories (or their grid.sqlite files).", valueName: "dir"))
+    var shards: [String]
+
+    @Option(help: ArgumentHelp("Directory for results.csv and grid.sqlite (created if missing).", valueName: "dir"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Rank by this metric instead of the grid's rank_by.", valueName: "metric"))
+    var rankBy: String?
+
+    func validate() throws {
+        if shards.isEmpty { throw ValidationError("give the shards' output directories") }
+        if let rankBy, RankMetric(rawValue: rankBy) == nil {
+            throw ValidationError(
+                "--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let merge = try GridMerge(inputs: shards)
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
+        }
+        let dbPath = "\(out)/grid.sqlite"
+        let target = URL(fileURLWithPath: dbPath).standardizedFileURL.resolvingSymlinksInPath().path
+        for input in merge.inputPaths
+        where URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path == target {
+            throw CommandError(description: "\(out): is a shard's own directory; merge into another --out")
+        }
+        let metric = rankBy.flatMap(RankMetric.init(rawValue:)) ?? merge.spec.rankBy
+        let ranked = rank(merge.rows, by: metric)
+        try writeAtomically(Array(gridResultsCSV(ranked, spec: merge.spec).utf8), to: "\(out)/results.csv")
+        let gridId = "merge-\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())"
+        try merge.write(
+            to: GridStore(path: dbPath, gridId: gridId),
+            at: isoTime(Int64(Date().timeIntervalSince1970 * 1000), milliseconds: true))
+        let lines =
+            merge.lines + ["grid merge: results in \(out)/results.csv and \(dbPath) (grid_id \(gridId))"]
+            + gridTopLines(ranked, rankBy: metric)
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        if !merge.isComplete { throw ExitCode(3) }
     }
 }

@@ -11,12 +11,89 @@ public struct GridOutcome: Sendable {
     public var index: Int
     public var parameters: [(key: String, value: ParameterValue)]
     public var metrics: BacktestMetrics
+
+    public var summary: GridSummary { GridSummary(metrics) }
+    public var row: GridRow { GridRow(index: index, parameters: parameters, summary: summary) }
 }
 
-/// Keys whose value changes the features (and so cannot share them).
-func affectsFeatures(_ key: String) -> Bool {
-    key.hasPrefix("instrument.") || key.hasPrefix("order_flow.") || key == "execution.close_grace_ms"
-        || (key.hasPrefix("value_area.") && key != "value_area.warmup_minutes")
+/// A run as results.csv and the ranking see it: its index, parameters and summary figures.
+public struct GridRow: Sendable {
+    public var index: Int
+    public var parameters: [(key: String, value: ParameterValue)]
+    public var summary: GridSummary
+}
+
+/// The figures of a run that results.csv prints and the ranking reads, kept exactly (the shard databases store
+/// them as text that reads back to the same doubles, so a merge ranks and prints what one machine would).
+public struct GridSummary: Sendable, Equatable {
+    public var trades: Int
+    public var netPnL: Double
+    public var grossPnL: Double
+    public var fees: Double
+    public var funding: Double
+    public var winRate: Double?
+    public var profitFactor: Double?
+    public var maxDrawdown: Double
+    public var maxDrawdownPct: Double
+    public var sharpe: Double?
+    public var finalEquity: Double
+
+    public init(_ m: BacktestMetrics) {
+        trades = m.overall.trades
+        netPnL = m.overall.netPnL
+        grossPnL = m.overall.grossPnL
+        fees = m.fees
+        funding = m.funding
+        winRate = m.overall.winRate
+        profitFactor = m.overall.profitFactor
+        maxDrawdown = m.maxDrawdown
+        maxDrawdownPct = m.maxDrawdownPct
+        sharpe = m.sharpe
+        finalEquity = m.finalEquity
+    }
+
+    /// One line of `name=value` pairs; each double as Swift prints it, which reads back to the same bits (absent
+    /// figures are left out).
+    public var text: String {
+        var pairs = ["trades=\(trades)"]
+        func add(_ name: String, _ value: Double?) { if let value { pairs.append("\(name)=\(value.description)") } }
+        add("net_pnl", netPnL)
+        add("gross_pnl", grossPnL)
+        add("fees", fees)
+        add("funding", funding)
+        add("win_rate", winRate)
+        add("profit_factor", profitFactor)
+        add("max_drawdown", maxDrawdown)
+        add("max_drawdown_pct", maxDrawdownPct)
+        add("sharpe", sharpe)
+        add("final_equity", finalEquity)
+        return pairs.joined(separator: " ")
+    }
+
+    /// Reads `text` back; nil when a figure is missing or does not parse.
+    public init?(text: String) {
+        var values: [String: String] = [:]
+        for pair in text.split(separator: " ") {
+            guard let eq = pair.firstIndex(of: "=") else { return nil }
+            values[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+        }
+        func number(_ name: String) -> Double? { values[name].flatMap(Double.init) }
+        guard let t = values["trades"].flatMap(Int.init), let net = number("net_pnl"), let gross = number("gross_pnl"),
+            let fees = number("fees"), let funding = number("funding"), let dd = number("max_drawdown"),
+            let ddPct = number("max_drawdown_pct"), let equity = number("final_equity")
+        else { return nil }
+        trades = t
+        netPnL = net
+        grossPnL = gross
+        self.fees = fees
+        self.funding = funding
+        winRate = number("win_rate")
+        profitFactor = number("profit_factor")
+        maxDrawdown = dd
+        maxDrawdownPct = ddPct
+        sharpe = number("sharpe")
+        finalEquity = equity
+    }
 }
 
 /// The grid's shared state between worker threads: the next run to take and the runs finished.
@@ -53,7 +130,165 @@ final class GridState: Sendable {
     var finishedCount: Int { progress.withLock { $0.outcomes.count } }
 }
 
-/// Runs every combination of a grid on the same events with `workers` threads.
+/// What a grid will run: every combination resolved against the base configuration (a bad one stops the grid before
+/// any work), and the feature set each run reads. Runs whose feature parameters agree share one feature set.
+public struct GridPlan: Sendable {
+    public let combinations: [[(key: String, value: ParameterValue)]]
+    let configs: [ResolvedConfig]
+    /// For each run, the index of its feature set in `featureKeys`.
+    public let featureSetOfRun: [Int]
+    let featureKeys: [FeatureKey]
+
+    struct FeatureKey: Hashable, Sendable {
+        var features: FeatureConfig
+        var instrument: Instrument
+    }
+
+    public init(_ spec: GridSpec, base: ResolvedConfig) throws {
+        combinations = spec.combinations
+        var configs: [ResolvedConfig] = []
+        for combo in combinations {
+            var c = base
+            try ConfigLoader.applyOverrides(combo.map { "\($0.key)=\($0.value)" }, to: &c)
+            try ConfigLoader.check(c)
+            configs.append(c)
+        }
+        var keys: [FeatureKey] = []
+        var index: [FeatureKey: Int] = [:]
+        var ofRun: [Int] = []
+        for c in configs {
+            let k = FeatureKey(features: c.features, instrument: c.instrument)
+            if let i = index[k] {
+                ofRun.append(i)
+            } else {
+                index[k] = keys.count
+                keys.append(k)
+                ofRun.append(keys.count - 1)
+            }
+        }
+        self.configs = configs
+        featureKeys = keys
+        featureSetOfRun = ofRun
+    }
+
+    public var runCount: Int { configs.count }
+    public var featureSetCount: Int { featureKeys.count }
+
+    /// The runs of one shard, in run order. Shards are deterministic and balanced by run count: each feature set's
+    /// runs go to one shard whole (computed once there), except a set with more runs than a shard's fair share
+    /// (runs / shards, rounded up), which is cut into pieces of that size so that no shard idles while another
+    /// runs it all; each piece then computes the features once more.
+    public func runs(of shard: GridShard) -> [Int] {
+        Self.slices(featureSetOfRun: featureSetOfRun, count: shard.count)[shard.index]
+    }
+
+    /// Every shard's runs (see `runs(of:)`).
+    static func slices(featureSetOfRun: [Int], count: Int) -> [[Int]] {
+        let total = featureSetOfRun.count
+        guard count > 1 else { return [Array(0..<total)] }
+        var groups: [[Int]] = []
+        var groupOf: [Int: Int] = [:]
+        for (run, set) in featureSetOfRun.enumerated() {
+            if let g = groupOf[set] {
+                groups[g].append(run)
+            } else {
+                groupOf[set] = groups.count
+                groups.append([run])
+            }
+        }
+        let fair = max(1, (total + count - 1) / count)
+        var pieces: [[Int]] = []
+        for g in groups {
+            stride(from: 0, to: g.count, by: fair).forEach { pieces.append(Array(g[$0..<min($0 + fair, g.count)])) }
+        }
+        // Largest piece first (ties: the earlier run), each to the shard with the fewest runs (ties: the lower shard).
+        pieces.sort { $0.count != $1.count ? $0.count > $1.count : $0[0] < $1[0] }
+        var shards = Array(repeating: [Int](), count: count)
+        for piece in pieces {
+            var target = 0
+            for k in 1..<count where shards[k].count < shards[target].count { target = k }
+            shards[target].append(contentsOf: piece)
+        }
+        return shards.map { $0.sorted() }
+    }
+}
+
+/// One slice of a grid: shard `index` (0-based; shown 1-based, "2/4") of `count`.
+public struct GridShard: Sendable, Equatable, CustomStringConvertible {
+    public var index: Int
+    public var count: Int
+
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    public static let whole = GridShard(index: 0, count: 1)
+
+    public var description: String { "\(index + 1)/\(count)" }
+
+    /// `K/N` (1 ≤ K ≤ N), or `auto` / `auto/N`: the index from a Slurm job array (`SLURM_ARRAY_TASK_ID` less
+    /// `SLURM_ARRAY_TASK_MIN`, the count `SLURM_ARRAY_TASK_COUNT`) or a Kubernetes Indexed Job
+    /// (`JOB_COMPLETION_INDEX`, which comes without a count: give it as `auto/N`).
+    public static func parse(_ text: String, environment: [String: String]) throws -> GridShard {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= 2, !parts[0].isEmpty else {
+            throw CommandError("--shard \(text): expected K/N (shard K of N, from 1), auto or auto/N")
+        }
+        var count: Int?
+        if parts.count == 2 {
+            guard let n = Int(parts[1]), n >= 1 else {
+                throw CommandError("--shard \(text): the shard count \(parts[1]) is not a whole number of at least 1")
+            }
+            count = n
+        }
+        if parts[0] != "auto" {
+            guard let k = Int(parts[0]), let count else {
+                throw CommandError("--shard \(text): expected K/N (shard K of N, from 1), auto or auto/N")
+            }
+            guard (1...count).contains(k) else {
+                throw CommandError("--shard \(text): K must be between 1 and \(count)")
+            }
+            return GridShard(index: k - 1, count: count)
+        }
+        func number(_ name: String) throws -> Int? {
+            guard let raw = environment[name], !raw.isEmpty else { return nil }
+            guard let n = Int(raw) else { throw CommandError("--shard auto: \(name)=\(raw) is not a whole number") }
+            return n
+        }
+        if let id = try number("SLURM_ARRAY_TASK_ID") {
+            guard let slurmCount = try number("SLURM_ARRAY_TASK_COUNT") else {
+                throw CommandError("--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
+            }
+            let index = id - (try number("SLURM_ARRAY_TASK_MIN") ?? 0)
+            if let count, count != slurmCount {
+                throw CommandError("--shard \(text): the job array has \(slurmCount) tasks (SLURM_ARRAY_TASK_COUNT)")
+            }
+            guard index >= 0, index < slurmCount else {
+                throw CommandError(
+                    "--shard auto: task \(id) of an array of \(slurmCount) is not one of 0..<\(slurmCount) after "
+                        + "SLURM_ARRAY_TASK_MIN: use a contiguous array such as --array=0-\(slurmCount - 1)")
+            }
+            return GridShard(index: index, count: slurmCount)
+        }
+        if let index = try number("JOB_COMPLETION_INDEX") {
+            guard let count else {
+                throw CommandError(
+                    "--shard auto: JOB_COMPLETION_INDEX=\(index) comes without a count: give --shard auto/N with N the "
+                        + "Job's completions")
+            }
+            guard index >= 0, index < count else {
+                throw CommandError("--shard \(text): JOB_COMPLETION_INDEX=\(index) is not one of 0..<\(count)")
+            }
+            return GridShard(index: index, count: count)
+        }
+        throw CommandError(
+            "--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm job array) nor JOB_COMPLETION_INDEX (a Kubernetes "
+                + "Indexed Job) is set: give --shard K/N")
+    }
+}
+
+/// Runs every combination of a grid (or the `runs` of one shard) on the same events with `workers` threads.
 ///
 /// Features are computed once per distinct feature-affecting parameter set and shared by the runs that differ only
 /// in strategy parameters. `onFinish` sees each run as it ends (to store it); `shouldStop` is polled between runs,
@@ -64,42 +299,41 @@ public func runGrid(
     trades: [TradeEvent],
     quotes: [QuoteEvent],
     workers: Int,
+    runs: [Int]? = nil,
     onFinish: @escaping @Sendable (GridOutcome) -> Void = { _ in },
     progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
     shouldStop: @escaping @Sendable () -> Bool = { false }
 ) throws -> [GridOutcome] {
-    // Resolve every combination first, so a bad one stops the grid before any work.
-    let combinations = spec.combinations
-    var configs: [ResolvedConfig] = []
-    for combo in combinations {
-        var c = base
-        try ConfigLoader.applyOverrides(combo.map { "\($0.key)=\($0.value)" }, to: &c)
-        try ConfigLoader.check(c)
-        configs.append(c)
-    }
+    try runGrid(
+        GridPlan(spec, base: base), trades: trades, quotes: quotes, workers: workers, runs: runs, onFinish: onFinish,
+        progress: progress, shouldStop: shouldStop)
+}
 
-    // Distinct feature sets.
-    struct FeatureKey: Hashable {
-        var features: FeatureConfig
-        var instrument: Instrument
+/// Runs a planned grid; see `runGrid(_:base:trades:quotes:workers:runs:onFinish:progress:shouldStop:)`.
+public func runGrid(
+    _ plan: GridPlan,
+    trades: [TradeEvent],
+    quotes: [QuoteEvent],
+    workers: Int,
+    runs: [Int]? = nil,
+    onFinish: @escaping @Sendable (GridOutcome) -> Void = { _ in },
+    progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
+    shouldStop: @escaping @Sendable () -> Bool = { false }
+) throws -> [GridOutcome] {
+    let selected = runs ?? Array(0..<plan.runCount)
+    // The feature sets these runs read, each computed once.
+    var sets: [Int] = []
+    var slot: [Int: Int] = [:]
+    for run in selected where slot[plan.featureSetOfRun[run]] == nil {
+        slot[plan.featureSetOfRun[run]] = sets.count
+        sets.append(plan.featureSetOfRun[run])
     }
-    var keys: [FeatureKey] = []
-    var keyOfRun: [Int] = []
-    for c in configs {
-        let k = FeatureKey(features: c.features, instrument: c.instrument)
-        if let i = keys.firstIndex(of: k) {
-            keyOfRun.append(i)
-        } else {
-            keys.append(k)
-            keyOfRun.append(keys.count - 1)
-        }
-    }
-    let featureState = GridState(total: keys.count)
-    let featureSets = FeatureSets(count: keys.count)
-    let featureKeys = keys
-    DispatchQueue.concurrentPerform(iterations: max(1, min(workers, keys.count))) { _ in
+    let featureState = GridState(total: sets.count)
+    let featureSets = FeatureSets(count: sets.count)
+    let neededSets = sets
+    DispatchQueue.concurrentPerform(iterations: max(1, min(workers, sets.count))) { _ in
         while !shouldStop(), let i = featureState.take() {
-            var pipeline = FeaturePipeline(config: featureKeys[i].features)
+            var pipeline = FeaturePipeline(config: plan.featureKeys[neededSets[i]].features)
             var rows: [MinuteFeatures] = []
             mergeEvents(trades: trades, quotes: quotes) { e in
                 pipeline.process(e)
@@ -111,21 +345,21 @@ public func runGrid(
         }
     }
 
-    let state = GridState(total: configs.count)
-    let runConfigs = configs
-    let runKeys = keyOfRun
-    DispatchQueue.concurrentPerform(iterations: max(1, min(workers, configs.count))) { _ in
-        while !shouldStop(), let i = state.take() {
-            guard let rows = featureSets.get(runKeys[i]) else { continue }
-            let config = runConfigs[i]
+    let state = GridState(total: selected.count)
+    let slots = slot
+    DispatchQueue.concurrentPerform(iterations: max(1, min(workers, selected.count))) { _ in
+        while !shouldStop(), let n = state.take() {
+            let i = selected[n]
+            guard let rows = featureSets.get(slots[plan.featureSetOfRun[i]]!) else { continue }
+            let config = plan.configs[i]
             var bt = Backtester(precomputed: rows, strategy: config.strategy, instrument: config.instrument)
             bt.keepFeatures = false
             mergeEvents(trades: trades, quotes: quotes) { bt.process($0) }
             bt.finish()
             let metrics = BacktestMetrics(trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: rows)
-            let outcome = GridOutcome(index: i, parameters: combinations[i], metrics: metrics)
+            let outcome = GridOutcome(index: i, parameters: plan.combinations[i], metrics: metrics)
             onFinish(outcome)
-            progress(state.finish(outcome), runConfigs.count)
+            progress(state.finish(outcome), selected.count)
         }
     }
     return state.outcomes.sorted { $0.index < $1.index }
@@ -144,15 +378,27 @@ final class FeatureSets: Sendable {
 
 /// Ranks outcomes by the metric (best first; ties by run index).
 public func rank(_ outcomes: [GridOutcome], by metric: RankMetric) -> [GridOutcome] {
-    outcomes.sorted {
-        let a = metric.score($0.metrics)
-        let b = metric.score($1.metrics)
-        return a != b ? a > b : $0.index < $1.index
-    }
+    rank(outcomes, by: metric, summary: \.summary, index: \.index)
+}
+
+/// Ranks rows by the metric (best first; ties by run index).
+public func rank(_ rows: [GridRow], by metric: RankMetric) -> [GridRow] {
+    rank(rows, by: metric, summary: \.summary, index: \.index)
+}
+
+private func rank<T>(_ items: [T], by metric: RankMetric, summary: (T) -> GridSummary, index: (T) -> Int) -> [T] {
+    items.map { (item: $0, score: metric.score(summary($0)), index: index($0)) }
+        .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
+        .map(\.item)
 }
 
 /// `results.csv`: rank, run, each varied parameter, and the headline metrics.
 public func gridResultsCSV(_ ranked: [GridOutcome], spec: GridSpec) -> String {
+    gridResultsCSV(ranked.map(\.row), spec: spec)
+}
+
+/// `results.csv` from rows (a single grid's or a merge of shards': the same bytes for the same runs).
+public func gridResultsCSV(_ ranked: [GridRow], spec: GridSpec) -> String {
     let keys = spec.parameters.map(\.key)
     var out =
         (["rank", "run"] + keys + [
@@ -161,13 +407,12 @@ public func gridResultsCSV(_ ranked: [GridOutcome], spec: GridSpec) -> String {
         ]).joined(separator: ",") + "\n"
     func opt(_ d: Double?) -> String { d.map(formatNumber) ?? "" }
     for (n, o) in ranked.enumerated() {
-        let m = o.metrics
+        let m = o.summary
         var fields = [String(n + 1), String(o.index + 1)]
         fields += o.parameters.map { $0.value.description }
         fields += [
-            String(m.overall.trades), formatNumber(m.overall.netPnL), formatNumber(m.overall.grossPnL),
-            formatNumber(m.fees),
-            formatNumber(m.funding), opt(m.overall.winRate), opt(m.overall.profitFactor), formatNumber(m.maxDrawdown),
+            String(m.trades), formatNumber(m.netPnL), formatNumber(m.grossPnL), formatNumber(m.fees),
+            formatNumber(m.funding), opt(m.winRate), opt(m.profitFactor), formatNumber(m.maxDrawdown),
             formatNumber(m.maxDrawdownPct), opt(m.sharpe), formatNumber(m.finalEquity),
         ]
         out += fields.joined(separator: ",") + "\n"

@@ -111,15 +111,18 @@ public enum RankMetric: String, Sendable, CaseIterable {
     case maxDrawdownPct = "max_drawdown_pct"
 
     /// The value to sort on, larger is better; a run without the figure sorts last.
-    package func score(_ m: BacktestMetrics) -> Double {
+    package func score(_ m: BacktestMetrics) -> Double { score(GridSummary(m)) }
+
+    /// The value to sort on, larger is better; a run without the figure sorts last.
+    public func score(_ s: GridSummary) -> Double {
         switch self {
-        case .netPnL: m.overall.netPnL
-        case .sharpe: m.sharpe ?? -.infinity
-        case .profitFactor: m.overall.profitFactor ?? -.infinity
-        case .winRate: m.overall.winRate ?? -.infinity
-        case .finalEquity: m.finalEquity
-        case .trades: Double(m.overall.trades)
-        case .maxDrawdownPct: -m.maxDrawdownPct
+        case .netPnL: s.netPnL
+        case .sharpe: s.sharpe ?? -.infinity
+        case .profitFactor: s.profitFactor ?? -.infinity
+        case .winRate: s.winRate ?? -.infinity
+        case .finalEquity: s.finalEquity
+        case .trades: Double(s.trades)
+        case .maxDrawdownPct: -s.maxDrawdownPct
         }
     }
 }
