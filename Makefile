@@ -4,7 +4,8 @@
 #   make test   set up, build and run every test
 SWIFT ?= swift
 
-.PHONY: run demo test test-fast lint format build release bench soak chaos setup clean install uninstall systemd-e2e
+.PHONY: run demo test test-fast lint format build release bench soak chaos setup clean install uninstall systemd-e2e \
+	cluster-e2e
 
 setup:
 	bash scripts/setup
@@ -68,6 +69,11 @@ uninstall:
 # The units under a real systemd in a systemd-nspawn container (root; debootstrap cached in .cache/nspawn).
 systemd-e2e: setup
 	bash scripts/systemd-e2e
+
+# The grid on a single-node Slurm from Debian's packages (root; munged, slurmctld, slurmd on loopback): the job array
+# and merge of deploy/slurm/ against a single-machine grid, byte for byte (runbooks/research-cluster.md).
+cluster-e2e: setup
+	bash scripts/cluster-e2e
 
 clean:
 	rm -rf .build .build-static data/demo state/sim run/sim

@@ -146,6 +146,8 @@ let package = Package(
                 .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log"),
                 // Databases in the layout of earlier versions (the snapshot migration test).
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The Kubernetes manifests, read as a cluster would.
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

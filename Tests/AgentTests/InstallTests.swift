@@ -11,8 +11,7 @@ import Testing
     }
 
     func mode(_ path: String) -> Int? {
-        var st = stat()
-        return stat(path, &st) == 0 ? Int(st.st_mode & 0o7777) : nil
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int
     }
 
     @Test func installsTheExpectedFilesWithTheirPermissions() throws {
