@@ -33,7 +33,8 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
         version: agentVersion,
         subcommands: [
             RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, FeaturesCommand.self,
-            BacktestCommand.self, GridCommand.self, SimulateCommand.self, SimExchangeCommand.self,
+            BacktestCommand.self, GridCommand.self, WalkForwardCommand.self, SimulateCommand.self,
+            SimExchangeCommand.self,
             PreflightCommand.self, ConfigCommand.self,
         ]
     )

@@ -472,6 +472,49 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         #expect(into.status != 0 && into.stderr.contains("shard's own directory"), "\(into.stderr)")
     }
 
+    @Test func walkforwardWritesItsReportAndTheSameBytesWhateverTheWorkers() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try agent(["simulate", "--hours", "5", "--seed", "5", "--out", dir.path])
+        let grid = dir.appendingPathComponent("grid.yaml")
+        try "parameters:\n  value_area.va_fraction: [0.66, 0.72]\n  sizing.risk_pct: [0.01, 0.02]\n"
+            .write(to: grid, atomically: true, encoding: .utf8)
+        func walk(_ out: String, _ extra: [String]) throws -> Run {
+            try agent(
+                [
+                    "walkforward", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+                    dir.appendingPathComponent("quotes.csv").path, "--grid", grid.path, "--out",
+                    dir.appendingPathComponent(out).path, "--set", "value_area.rolling_window_minutes=30", "--set",
+                    "value_area.warmup_minutes=30", "--set", "value_area.min_va_bins=10",
+                ] + extra)
+        }
+        let one = try walk("one", ["--train", "2h", "--test", "1h", "--workers", "1"])
+        #expect(one.status == 0, "\(one.stderr)")
+        #expect(one.stderr.contains("3 windows of 2h + 1h every 1h"), "\(one.stderr)")
+        let two = try walk("two", ["--train", "2h", "--test", "1h", "--workers", "2"])
+        #expect(two.status == 0, "\(two.stderr)")
+        for name in ["windows.csv", "equity.csv", "trades.csv", "walkforward.json", "report.html"] {
+            let a = FileManager.default.contents(atPath: dir.appendingPathComponent("one/\(name)").path)
+            let b = FileManager.default.contents(atPath: dir.appendingPathComponent("two/\(name)").path)
+            #expect(a != nil && a == b, "\(name): the same bytes")
+        }
+        let windows = try String(contentsOf: dir.appendingPathComponent("one/windows.csv"), encoding: .utf8)
+            .split(separator: "\n")
+        #expect(windows.count == 4)
+        #expect(windows[0].hasPrefix("window,train_from,train_to,test_from,test_to,run,value_area.va_fraction"))
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: dir.appendingPathComponent("one/walkforward.json"))) as? [String: Any]
+        #expect((json?["windows"] as? [Any])?.count == 3 && json?["out_of_sample_stitched"] != nil)
+        let html = try String(contentsOf: dir.appendingPathComponent("one/report.html"), encoding: .utf8)
+        #expect(html.contains("<h2>Windows") && html.contains("<h2>Equity</h2>"))
+        // Overlapping test spans and data too short for one window: refused, saying why.
+        let overlap = try walk("x", ["--train", "2h", "--test", "1h", "--step", "30m"])
+        #expect(overlap.status != 0 && overlap.stderr.contains("overlap"), "\(overlap.stderr)")
+        let short = try walk("y", ["--train", "4h", "--test", "2h"])
+        #expect(short.status != 0 && short.stderr.contains("one window needs"), "\(short.stderr)")
+    }
+
     @Test func helpListsOnlyWorkingCommands() throws {
         let help = try agent(["--help"])
         #expect(help.status == 0)

@@ -120,19 +120,8 @@ struct GridRunCommand: ParsableCommand {
         if let rankBy { spec.rankBy = RankMetric(rawValue: rankBy)! }
         let instrument = base.instrument
         let range = try timeRange(from: from, to: to)
-        var tradeSeries = try RecordedSeries.trades(
-            RecordedInputs.expand(trades, what: "--trades"), instrument: instrument, range: range)
-        var quoteSeries = try RecordedSeries.quotes(
-            RecordedInputs.expand(quotes, what: "--quotes"), instrument: instrument, range: range)
-        let tradeEvents = try tradeSeries.readAll()
-        let quoteEvents = try quoteSeries.readAll()
-        guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else {
-            throw CommandError(
-                description: "\((trades + quotes).joined(separator: " ")): need trades and quotes"
-                    + (range == .all ? "" : " in the range"))
-        }
-        let coverage = Coverage(trades: tradeSeries.spans, quotes: quoteSeries.spans, range: range)
-        FileHandle.standardError.write(Data((coverage.lines.joined(separator: "\n") + "\n").utf8))
+        let (tradeEvents, quoteEvents) = try readIntoMemory(
+            trades: trades, quotes: quotes, instrument: instrument, range: range)
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
         }
@@ -244,4 +233,25 @@ struct GridMergeCommand: ParsableCommand {
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         if !merge.isComplete { throw ExitCode(3) }
     }
+}
+
+/// Reads the selected events of every input into memory (the grid and the walk-forward read them many times) and
+/// prints the coverage report; an empty selection is an error naming the inputs.
+func readIntoMemory(trades: [String], quotes: [String], instrument: Instrument, range: TimeRange) throws -> (
+    trades: [TradeEvent], quotes: [QuoteEvent]
+) {
+    var tradeSeries = try RecordedSeries.trades(
+        RecordedInputs.expand(trades, what: "--trades"), instrument: instrument, range: range)
+    var quoteSeries = try RecordedSeries.quotes(
+        RecordedInputs.expand(quotes, what: "--quotes"), instrument: instrument, range: range)
+    let tradeEvents = try tradeSeries.readAll()
+    let quoteEvents = try quoteSeries.readAll()
+    guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else {
+        throw CommandError(
+            description: "\((trades + quotes).joined(separator: " ")): need trades and quotes"
+                + (range == .all ? "" : " in the range"))
+    }
+    let coverage = Coverage(trades: tradeSeries.spans, quotes: quoteSeries.spans, range: range)
+    FileHandle.standardError.write(Data((coverage.lines.joined(separator: "\n") + "\n").utf8))
+    return (tradeEvents, quoteEvents)
 }

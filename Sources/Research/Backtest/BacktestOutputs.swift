@@ -79,6 +79,11 @@ package enum BacktestOutputs {
     }
 
     package static func metricsJSON(_ m: BacktestMetrics, alerts: [EngineAlert]) -> String {
+        JSONValue.object(metricsObject(m, alerts: alerts)).render(indent: 0) + "\n"
+    }
+
+    /// metrics.json as an object (to embed in another document).
+    static func metricsObject(_ m: BacktestMetrics, alerts: [EngineAlert]) -> JSONObject {
         var root = JSONObject()
         root["initial_equity"] = .number(m.initialEquity)
         root["final_equity"] = .number(m.finalEquity)
@@ -97,7 +102,7 @@ package enum BacktestOutputs {
         root["fills"] = .integer(m.fills)
         root["leverage_cap_hits"] = .integer(alerts.filter { $0.kind == .leverageCapHit }.count)
         root["kill_switch_events"] = .integer(alerts.filter { $0.kind == .killSwitch }.count)
-        return JSONValue.object(root).render(indent: 0) + "\n"
+        return root
     }
 
     private static func stats(_ s: TradeStats) -> JSONObject {

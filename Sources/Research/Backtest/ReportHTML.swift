@@ -10,7 +10,7 @@ import Foundation
 enum ReportHTML {
     static func render(
         features: [MinuteFeatures], equity: [EquityRow], trips: [RoundTrip], metrics: BacktestMetrics,
-        instrument i: Instrument, title: String
+        instrument i: Instrument, title: String, sections: String = ""
     ) -> String {
         let width = 1100.0
         let t0 = features.first?.ts ?? 0
@@ -69,6 +69,7 @@ enum ReportHTML {
             <h2>Price, value area and trades</h2>
             <p class="legend"><span>— close</span><span style="color:#1f77b4">- - VAH / VAL</span><span style="color:#ff7f0e">— POC</span><span style="color:#2ca02c">▲ long entry</span><span style="color:#d62728">▼ short entry</span><span>○ exit (green win, red loss)</span></p>
             \(price)
+            \(sections)
             <h2>Equity</h2>
             \(equityChart)
             <h2>Drawdown (max \(String(format: "%.2f", metrics.maxDrawdown)))</h2>
