@@ -1,23 +1,33 @@
+import CZlib
 public import Engine
 import Foundation
 
 /// Writes trades and quotes as CSV in the formats the readers take (`ts` in milliseconds):
-/// `ts,price,size,side` and `ts,bid_px,bid_sz,ask_px,ask_sz`.
+/// `ts,price,size,side` and `ts,bid_px,bid_sz,ask_px,ask_sz`. A path ending in `.gz` is written gzip-compressed
+/// (zlib level 1: fast; the readers inflate any level at the same speed).
 public struct RecordingWriter {
     public static let tradesHeader = "ts,price,size,side"
     public static let quotesHeader = "ts,bid_px,bid_sz,ask_px,ask_sz"
 
-    private let handle: FileHandle
+    private let handle: FileHandle?
+    private let gz: gzFile?
     private let path: String
     private let instrument: Instrument
     private var buffer: [UInt8] = []
 
     /// Creates (or truncates) `path` and writes the header.
     public init(path: String, header: String, instrument: Instrument) throws(DataFileError) {
-        guard FileManager.default.createFile(atPath: path, contents: nil),
-            let handle = FileHandle(forWritingAtPath: path)
-        else { throw DataFileError(file: path, reason: "cannot be created") }
-        self.handle = handle
+        if path.hasSuffix(".gz") {
+            guard let gz = gzopen(path, "wb1") else { throw DataFileError(file: path, reason: "cannot be created") }
+            self.gz = gz
+            handle = nil
+        } else {
+            guard FileManager.default.createFile(atPath: path, contents: nil),
+                let handle = FileHandle(forWritingAtPath: path)
+            else { throw DataFileError(file: path, reason: "cannot be created") }
+            self.handle = handle
+            gz = nil
+        }
         self.path = path
         self.instrument = instrument
         buffer.reserveCapacity(1 << 20)
@@ -57,10 +67,17 @@ public struct RecordingWriter {
 
     /// Writes what is buffered.
     public mutating func flush() throws(DataFileError) {
-        do {
-            try handle.write(contentsOf: buffer)
-        } catch {
-            throw DataFileError(file: path, reason: "write failed: \(error.localizedDescription)")
+        if let gz {
+            let written = buffer.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }
+            guard buffer.isEmpty || written == Int32(buffer.count) else {
+                throw DataFileError(file: path, reason: "write failed (zlib)")
+            }
+        } else if let handle {
+            do {
+                try handle.write(contentsOf: buffer)
+            } catch {
+                throw DataFileError(file: path, reason: "write failed: \(error.localizedDescription)")
+            }
         }
         buffer.removeAll(keepingCapacity: true)
     }
@@ -68,7 +85,11 @@ public struct RecordingWriter {
     /// Flushes and closes the file.
     public mutating func close() throws(DataFileError) {
         try flush()
-        try? handle.close()
+        if let gz {
+            guard gzclose(gz) == Z_OK else { throw DataFileError(file: path, reason: "write failed (zlib close)") }
+        } else {
+            try? handle?.close()
+        }
     }
 
     private mutating func appendInteger(_ value: Int64) {

@@ -515,6 +515,38 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         #expect(short.status != 0 && short.stderr.contains("one window needs"), "\(short.stderr)")
     }
 
+    @Test func simulateDailyWritesGzipDaysThatBacktestAsTheSingleFiles() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, extra) in [("single", [String]()), ("daily", ["--daily"])] {
+            let run = try agent(
+                [
+                    "simulate", "--hours", "2", "--seed", "6", "--start", "2026-03-01T23:00:00Z", "--out",
+                    dir.appendingPathComponent(name).path,
+                ] + extra)
+            #expect(run.status == 0, "\(run.stderr)")
+        }
+        let days = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("daily/trades").path)
+        #expect(days.sorted() == ["BTCUSDT2026-03-01.csv.gz", "BTCUSDT2026-03-02.csv.gz"])
+        let settings = [
+            "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
+            "--set", "value_area.min_va_bins=10",
+        ]
+        for (name, inputs) in [
+            ("bt-single", ["--trades", "single/trades.csv", "--quotes", "single/quotes.csv"]),
+            ("bt-daily", ["--trades", "daily/trades", "--quotes", "daily/quotes"]),
+        ] {
+            let run = try agent(["backtest"] + inputs + ["--out", name] + settings, in: dir)
+            #expect(run.status == 0, "\(run.stderr)")
+        }
+        for file in ["trades.csv", "equity.csv", "metrics.json"] {
+            let a = FileManager.default.contents(atPath: dir.appendingPathComponent("bt-single/\(file)").path)
+            #expect(
+                a != nil
+                    && a == FileManager.default.contents(atPath: dir.appendingPathComponent("bt-daily/\(file)").path))
+        }
+    }
+
     @Test func helpListsOnlyWorkingCommands() throws {
         let help = try agent(["--help"])
         #expect(help.status == 0)

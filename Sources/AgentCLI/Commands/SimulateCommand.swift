@@ -36,6 +36,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Starting price.")
     var price: String = "50000"
 
+    @Flag(
+        help: ArgumentHelp(
+            "Write one gzip file per UTC day, as Bybit's daily dumps: DIR/trades/SYMBOLYYYY-MM-DD.csv.gz and "
+                + "DIR/quotes/SYMBOLYYYY-MM-DD.csv.gz."))
+    var daily = false
+
     @OptionGroup var config: ConfigOptions
 
     func validate() throws {
@@ -67,28 +73,79 @@ struct SimulateCommand: ParsableCommand {
         }
         let started = Date()
         var generator = MarketGenerator(config: settings)
-        var tradeWriter = try RecordingWriter(
-            path: "\(out)/trades.csv", header: RecordingWriter.tradesHeader, instrument: instrument)
-        var quoteWriter = try RecordingWriter(
-            path: "\(out)/quotes.csv", header: RecordingWriter.quotesHeader, instrument: instrument)
+        var trades = DayFiles(out: out, kind: "trades", daily: daily, instrument: instrument)
+        var quotes = DayFiles(out: out, kind: "quotes", daily: daily, instrument: instrument)
         var tradeCount = 0
         var quoteCount = 0
         while let event = generator.next() {
             switch event {
             case .trade(let t):
-                try tradeWriter.write(t)
+                try trades.write(t)
                 tradeCount += 1
             case .quote(let q):
-                try quoteWriter.write(q)
+                try quotes.write(q)
                 quoteCount += 1
             }
         }
-        try tradeWriter.close()
-        try quoteWriter.close()
+        try trades.close()
+        try quotes.close()
         let line =
             "simulate: \(grouped(tradeCount)) trades and \(grouped(quoteCount)) quotes over \(formatNumber(hours)) h "
-            + "(seed \(seed)) written to \(out)/trades.csv and \(out)/quotes.csv in "
+            + "(seed \(seed)) written to "
+            + (daily
+                ? "\(trades.files) daily files in \(out)/trades and \(quotes.files) in \(out)/quotes"
+                : "\(out)/trades.csv and \(out)/quotes.csv") + " in "
             + String(format: "%.2f s", Date().timeIntervalSince(started))
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
+}
+
+/// The files of one kind: `DIR/KIND.csv`, or with `daily` one `DIR/KIND/SYMBOLYYYY-MM-DD.csv.gz` per UTC day.
+private struct DayFiles {
+    let out: String
+    let kind: String
+    let daily: Bool
+    let instrument: Instrument
+    private var current: RecordingWriter?
+    private var day: Millis?
+    private(set) var files = 0
+
+    init(out: String, kind: String, daily: Bool, instrument: Instrument) {
+        self.out = out
+        self.kind = kind
+        self.daily = daily
+        self.instrument = instrument
+    }
+
+    mutating func write(_ t: TradeEvent) throws {
+        try open(at: t.ts)
+        try current!.write(t)
+    }
+
+    mutating func write(_ q: QuoteEvent) throws {
+        try open(at: q.ts)
+        try current!.write(q)
+    }
+
+    private mutating func open(at ts: Millis) throws {
+        let d = daily ? ts - ((ts % 86_400_000) + 86_400_000) % 86_400_000 : 0
+        if current == nil || d != day {
+            try current?.close()
+            let header = kind == "trades" ? RecordingWriter.tradesHeader : RecordingWriter.quotesHeader
+            var path = "\(out)/\(kind).csv"
+            if daily {
+                let dir = "\(out)/\(kind)"
+                do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                    throw CommandError(
+                        description: "\(dir): cannot create the directory: \(error.localizedDescription)")
+                }
+                path = "\(dir)/\(instrument.symbol)\(isoTime(d).prefix(10)).csv.gz"
+            }
+            current = try RecordingWriter(path: path, header: header, instrument: instrument)
+            day = d
+            files += 1
+        }
+    }
+
+    mutating func close() throws { try current?.close() }
 }
