@@ -23,10 +23,14 @@ private func readGzip(_ path: String) throws(DataFileError) -> [UInt8] {
     defer { gzclose(gz) }
     _ = gzbuffer(gz, 1 << 20)
     var out: [UInt8] = []
+    // The gzip trailer holds the decompressed size (mod 2^32): one allocation for most files. Beyond it the buffer
+    // doubles; reserving just the next chunk each time would copy the whole buffer per chunk (quadratic: a 235 MB
+    // day took 8 s instead of 3).
+    out.reserveCapacity(gzipSizeHint(path) + 1)
     let chunk = 1 << 22
     while true {
         let before = out.count
-        out.reserveCapacity(before + chunk)
+        if out.capacity < before + chunk { out.reserveCapacity(max(out.capacity * 2, before + chunk)) }
         out.append(contentsOf: repeatElement(0, count: chunk))
         let n = out.withUnsafeMutableBufferPointer { buf in
             gzread(gz, buf.baseAddress! + before, UInt32(chunk))
@@ -47,4 +51,16 @@ private func readGzip(_ path: String) throws(DataFileError) -> [UInt8] {
         }
     }
     return out
+}
+
+/// The decompressed size a gzip file's trailer states (ISIZE, the size mod 2^32, of its last member), or 0.
+private func gzipSizeHint(_ path: String) -> Int {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return 0 }
+    defer { try? handle.close() }
+    guard let end = try? handle.seekToEnd(), end >= 18, (try? handle.seek(toOffset: end - 4)) != nil,
+        let tail = try? handle.read(upToCount: 4), tail.count == 4
+    else { return 0 }
+    let size = tail.reversed().reduce(0) { $0 << 8 | Int($1) }
+    // A wrapped or foreign trailer: no hint rather than a wrong one far too large.
+    return size >= Int(end) && size < 1 << 32 ? size : 0
 }

@@ -23,7 +23,7 @@ public final class GridStore: Sendable {
         try Self.migrator.migrate(queue)
     }
 
-    /// Opens an existing database to read (a merge's input); nil with no error when the file is missing.
+    /// Opens an existing database to read (a merge's input); a missing file is an error naming it.
     static func openForReading(_ path: String) throws -> DatabaseQueue {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CommandError("\(path): no such file (a shard's --out directory holds grid.sqlite)")
