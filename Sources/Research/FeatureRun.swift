@@ -10,8 +10,12 @@ public struct FeatureRunSummary: Sendable {
     public var rows = 0
     public var firstMinute: Millis?
     public var lastMinute: Millis?
-    public var trades: LoadReport
-    public var quotes: LoadReport?
+    /// One report per file read, in reading order.
+    public var trades: [LoadReport]
+    public var quotes: [LoadReport]?
+    /// Days of the span without a file (daily dumps).
+    public var missingTradeDays: [String] = []
+    public var missingQuoteDays: [String] = []
     public var lateEvents = 0
     public var orderFlow = OrderFlowTotals()
     public var volume: Lots = 0
@@ -32,28 +36,26 @@ public func runFeatures(
     options: ReadOptions,
     orderFlowPath: String? = nil
 ) throws -> FeatureRunSummary {
+    var market = RecordedMarket(
+        trades: try RecordedSeries.trades([tradesPath], instrument: config.instrument, options: options),
+        quotes: try quotesPath.map { try RecordedSeries.quotes([$0], instrument: config.instrument, options: options) })
+    return try runFeatures(market: &market, outPath: outPath, config: config, orderFlowPath: orderFlowPath)
+}
+
+/// Runs the feature pipeline over recorded files read as a stream (one file of each kind in memory at a time) and
+/// writes the features CSV; see `runFeatures(tradesPath:quotesPath:outPath:config:options:orderFlowPath:)`.
+public func runFeatures(
+    market: inout RecordedMarket,
+    outPath: String,
+    config: ResolvedConfig,
+    orderFlowPath: String? = nil
+) throws -> FeatureRunSummary {
     let started = Date()
     let instrument = config.instrument
     let features = config.features
-    let (trades, tradesReport) = try readTrades(path: tradesPath, instrument: instrument, options: options)
-    guard !trades.isEmpty else { throw CommandError(description: "\(tradesPath): no trades to build bars from") }
-    if features.sideSource == .exchange && !tradesReport.hasSide {
-        throw CommandError(
-            description: "\(tradesPath): order_flow.side_source is 'exchange' but the file has no side column "
-                + "(set order_flow.side_source=auto or inferred)"
-        )
-    }
-    var quotes: [QuoteEvent] = []
-    var quotesReport: LoadReport?
-    if let quotesPath {
-        let q = try readQuotes(path: quotesPath, instrument: instrument, options: options)
-        quotes = q.quotes
-        quotesReport = q.report
-    }
-
-    var summary = FeatureRunSummary(trades: tradesReport, quotes: quotesReport)
+    var summary = FeatureRunSummary(trades: [], quotes: market.quotes == nil ? nil : [])
     var out: [UInt8] = []
-    out.reserveCapacity(256 * (Int((trades.last!.ts - trades.first!.ts) / millisPerMinute) + 2))
+    out.reserveCapacity(1 << 20)
     out.append(contentsOf: FeaturesCSV.header.utf8)
     out.append(0x0A)
     var flowOut: [UInt8] = []
@@ -79,7 +81,19 @@ public func runFeatures(
         }
     }
     var sinceDrain = 0
-    mergeEvents(trades: trades, quotes: quotes) { event in
+    var checkedSide = 0
+    var tradesSeen = 0
+    while let event = try market.next() {
+        if case .trade = event { tradesSeen += 1 }
+        // The side check as each trades file arrives: before its first event counts.
+        if features.sideSource == .exchange, market.trades.reports.count > checkedSide {
+            for r in market.trades.reports[checkedSide...] where !r.hasSide && r.rows > 0 {
+                throw CommandError(
+                    description: "\(r.file): order_flow.side_source is 'exchange' but the file has no side column "
+                        + "(set order_flow.side_source=auto or inferred)")
+            }
+            checkedSide = market.trades.reports.count
+        }
         pipeline.process(event)
         sinceDrain += 1
         if sinceDrain == 65_536 {
@@ -87,8 +101,18 @@ public func runFeatures(
             drain()
         }
     }
+    guard tradesSeen > 0 else {
+        let files = market.trades.orderedFiles
+        throw CommandError(
+            description: "\(files.count == 1 ? files[0] : "\(files.count) trades files"): no trades to build bars from")
+    }
     pipeline.finish()
     drain()
+    summary.trades = market.trades.reports
+    summary.quotes = market.quotes?.reports
+    let coverage = market.coverage
+    summary.missingTradeDays = coverage.missingTradeDays
+    summary.missingQuoteDays = coverage.missingQuoteDays
     summary.lateEvents = pipeline.lateEvents
     summary.orderFlow = pipeline.runOrderFlow
     try writeAtomically(out, to: outPath)
@@ -113,11 +137,27 @@ extension FeatureRunSummary {
             if r.skippedRows > 0 { s += ", \(grouped(r.skippedRows)) bad rows skipped" }
             return s
         }
-        lines.append(describe("trades", trades))
-        for example in trades.skippedExamples { lines.append("  skipped \(example)") }
+        func describeAll(_ label: String, _ reports: [LoadReport], missing: [String]) {
+            if reports.count == 1 {
+                lines.append(describe(label, reports[0]))
+            } else {
+                let units = Set(reports.compactMap { $0.timestampUnit?.description }).sorted()
+                lines.append(
+                    "\(label): \(reports.count) files, \(grouped(reports.map(\.rows).reduce(0, +))) rows, timestamps in "
+                        + (units.isEmpty ? "-" : units.joined(separator: ", ")))
+                // Each file with something to say, by itself.
+                for r in reports where r.reversed || r.reordered || r.skippedRows > 0 {
+                    lines.append("  " + describe(label, r))
+                }
+            }
+            for r in reports { for example in r.skippedExamples { lines.append("  skipped \(example)") } }
+            if !missing.isEmpty {
+                lines.append("  missing days (no \(label) file): \(missing.joined(separator: ", "))")
+            }
+        }
+        describeAll("trades", trades, missing: missingTradeDays)
         if let quotes {
-            lines.append(describe("quotes", quotes))
-            for example in quotes.skippedExamples { lines.append("  skipped \(example)") }
+            describeAll("quotes", quotes, missing: missingQuoteDays)
         } else {
             lines.append("quotes: none given: every print is ambiguous and the quote columns are empty")
         }

@@ -202,6 +202,26 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
             let b = FileManager.default.contents(atPath: dir.appendingPathComponent("daily/\(name)").path)
             #expect(a != nil && a == b, "\(name): the daily files run as the single file")
         }
+        // The features run reads them the same way too: the single file's bytes.
+        for (name, inputs) in [
+            ("features-single.csv", ["--trades", "trades.csv", "--quotes", "quotes.csv"]),
+            (
+                "features-daily.csv",
+                ["--trades", "trades", "--quotes", "quotes/*.csv.gz", "quotes/BTCUSDT2026-01-01.csv"]
+            ),
+        ] {
+            let run = try agent(["features"] + inputs + ["--out", name] + settings, in: dir)
+            #expect(run.status == 0, "\(run.stderr)")
+            if name.contains("daily") { #expect(run.stderr.contains("trades: 2 files"), "\(run.stderr)") }
+        }
+        let featuresSingle = FileManager.default.contents(
+            atPath: dir.appendingPathComponent("features-single.csv").path)
+        #expect(
+            featuresSingle != nil
+                && featuresSingle
+                    == FileManager.default.contents(
+                        atPath: dir.appendingPathComponent("features-daily.csv").path)
+        )
         // The grid reads the same inputs the same way: results.csv as from the single files.
         let grid = dir.appendingPathComponent("grid.yaml")
         try "parameters:\n  sizing.risk_pct: [0.01, 0.02]\n".write(to: grid, atomically: true, encoding: .utf8)

@@ -18,16 +18,34 @@ struct FeaturesCommand: ParsableCommand {
             bid_px|bid_price|bid, bid_sz|bid_size, ask_px|ask_price|ask, ask_sz|ask_size. Timestamps in seconds \
             (with or without a fraction), milliseconds, microseconds, nanoseconds or ISO 8601, detected from the \
             first row. Files ending in .gz are read directly; unsorted files are sorted (stable).
+            --trades and --quotes take several files, directories (their .csv and .csv.gz files) and quoted glob \
+            patterns, such as a month of daily dumps in any order: read one file of each kind at a time, in time \
+            order; a file overlapping another stops the run naming both, and days without a file are reported. \
+            --from/--to select a time range.
             A malformed row stops the run naming the file and line, unless --skip-bad-rows.
             A summary goes to standard error.
             """
     )
 
-    @Option(help: ArgumentHelp("Trades CSV (or .csv.gz).", valueName: "file"))
-    var trades: String
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp("Trades CSV files (or .csv.gz), directories or quoted glob patterns.", valueName: "file"))
+    var trades: [String]
 
-    @Option(help: ArgumentHelp("L1 quotes CSV (or .csv.gz). Without it every print is ambiguous.", valueName: "file"))
-    var quotes: String?
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "L1 quotes CSV files (or .csv.gz), directories or patterns. Without them every print is ambiguous.",
+            valueName: "file"))
+    var quotes: [String] = []
+
+    @Option(
+        help: ArgumentHelp("Start of the time range (a date, ISO 8601 time or epoch ms; inclusive).", valueName: "time")
+    )
+    var from: String?
+
+    @Option(help: ArgumentHelp("End of the time range (exclusive).", valueName: "time"))
+    var to: String?
 
     @Option(help: ArgumentHelp("Where to write the features CSV.", valueName: "file"))
     var out: String
@@ -46,16 +64,22 @@ struct FeaturesCommand: ParsableCommand {
 
     @OptionGroup var config: ConfigOptions
 
+    func validate() throws { _ = try timeRange(from: from, to: to) }
+
     func run() throws {
         let resolved = try ConfigLoader.load(config.selection)
-        let summary = try runFeatures(
-            tradesPath: trades,
-            quotesPath: quotes,
-            outPath: out,
-            config: resolved,
-            options: ReadOptions(skipBadRows: skipBadRows),
-            orderFlowPath: orderFlowOut
-        )
+        let range = try timeRange(from: from, to: to)
+        let options = ReadOptions(skipBadRows: skipBadRows)
+        var market = RecordedMarket(
+            trades: try RecordedSeries.trades(
+                RecordedInputs.expand(trades, what: "--trades"), instrument: resolved.instrument, options: options,
+                range: range),
+            quotes: quotes.isEmpty
+                ? nil
+                : try RecordedSeries.quotes(
+                    RecordedInputs.expand(quotes, what: "--quotes"), instrument: resolved.instrument, options: options,
+                    range: range))
+        let summary = try runFeatures(market: &market, outPath: out, config: resolved, orderFlowPath: orderFlowOut)
         FileHandle.standardError.write(
             Data((summary.render(outPath: out, instrument: resolved.instrument) + "\n").utf8))
     }
