@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import MarketData
 import Simulator
 import Testing
 
@@ -245,5 +246,50 @@ final class Counter: @unchecked Sendable {
         #expect(again.canonicalText == text.canonicalText)
         #expect(again.rankBy == .sharpe && again.combinations.count == 2)
         #expect(again.combinations[1].map(\.value) == [.real(0.02), .text("BTC: #1")])
+    }
+
+    @Test func theStreamingGridRunsWhatTheInMemoryGridRuns() throws {
+        let (trades, quotes) = market()
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try base()
+        var tw = try RecordingWriter(
+            path: dir.appendingPathComponent("t.csv.gz").path, header: RecordingWriter.tradesHeader,
+            instrument: base.instrument)
+        for t in trades { try tw.write(t) }
+        try tw.close()
+        var qw = try RecordingWriter(
+            path: dir.appendingPathComponent("q.csv").path, header: RecordingWriter.quotesHeader,
+            instrument: base.instrument)
+        for q in quotes { try qw.write(q) }
+        try qw.close()
+        let makeMarket = {
+            RecordedMarket(
+                trades: try RecordedSeries.trades(
+                    [dir.appendingPathComponent("t.csv.gz").path], instrument: base.instrument),
+                quotes: try RecordedSeries.quotes(
+                    [dir.appendingPathComponent("q.csv").path], instrument: base.instrument))
+        }
+        var tradeSeries = try RecordedSeries.trades(
+            [dir.appendingPathComponent("t.csv.gz").path], instrument: base.instrument)
+        var quoteSeries = try RecordedSeries.quotes(
+            [dir.appendingPathComponent("q.csv").path], instrument: base.instrument)
+        let read = (try tradeSeries.readAll(), try quoteSeries.readAll())
+        let spec = try GridSpec.parse(
+            yaml: "parameters:\n  value_area.va_fraction: [0.6, 0.7]\n  sizing.risk_pct: [0.01, 0.015, 0.02]\n",
+            source: "g.yaml")
+        let plan = try GridPlan(spec, base: base)
+        let memory = try runGrid(plan, trades: read.0, quotes: read.1, workers: 2)
+        // Chunks far smaller than the data, so that minutes and fills cross chunk boundaries.
+        let streamed = try runGridStreaming(plan, makeMarket: makeMarket, workers: 2, chunkSize: 7_777)
+        #expect(streamed.outcomes.map(\.index) == memory.map(\.index))
+        #expect(streamed.outcomes.map(\.metrics) == memory.map(\.metrics))
+        #expect(streamed.data == GridIdentity.dataText(trades: read.0, quotes: read.1))
+        #expect(streamed.coverage.trades.count == 1)
+        // One shard's runs only.
+        let shard = plan.runs(of: GridShard(index: 1, count: 2))
+        let part = try runGridStreaming(plan, makeMarket: makeMarket, workers: 1, runs: shard, chunkSize: 50_000)
+        #expect(part.outcomes.map(\.index) == shard)
+        #expect(part.outcomes.map(\.metrics) == shard.map { memory[$0].metrics })
     }
 }

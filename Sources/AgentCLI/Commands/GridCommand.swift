@@ -50,7 +50,9 @@ struct GridRunCommand: ParsableCommand {
             Job (JOB_COMPLETION_INDEX). Give each shard its own --out; `grid merge` combines them.
 
             --trades and --quotes take files, directories and quoted glob patterns as for `backtest`, and --from/--to \
-            select a time range; the grid holds the selected events in memory (every run reads them).
+            select a time range; the grid holds the selected events in memory (every run reads them: 32 bytes a \
+            trade, 40 a quote), unless --stream: then the files are read twice (features, then every run at once), \
+            one chunk and one file of each kind in memory, and the same results.csv comes out.
             """
     )
 
@@ -93,6 +95,12 @@ struct GridRunCommand: ParsableCommand {
             valueName: "K/N"))
     var shard: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Read the files twice in chunks instead of holding every event in memory (for more days than fit; "
+                + "slower when they fit; Ctrl-C keeps no run)."))
+    var stream = false
+
     @OptionGroup var config: ConfigOptions
 
     func validate() throws {
@@ -120,8 +128,24 @@ struct GridRunCommand: ParsableCommand {
         if let rankBy { spec.rankBy = RankMetric(rawValue: rankBy)! }
         let instrument = base.instrument
         let range = try timeRange(from: from, to: to)
-        let (tradeEvents, quoteEvents) = try readIntoMemory(
-            trades: trades, quotes: quotes, instrument: instrument, range: range)
+        var inMemory: (trades: [TradeEvent], quotes: [QuoteEvent])?
+        let tradeFiles = try RecordedInputs.expand(trades, what: "--trades")
+        let quoteFiles = try RecordedInputs.expand(quotes, what: "--quotes")
+        let makeMarket = {
+            RecordedMarket(
+                trades: try RecordedSeries.trades(tradeFiles, instrument: instrument, range: range),
+                quotes: try RecordedSeries.quotes(quoteFiles, instrument: instrument, range: range))
+        }
+        if stream {
+            var probe = try makeMarket()
+            guard try probe.next() != nil else {
+                throw CommandError(
+                    description: "\((trades + quotes).joined(separator: " ")): need trades and quotes"
+                        + (range == .all ? "" : " in the range"))
+            }
+        } else {
+            inMemory = try readIntoMemory(trades: trades, quotes: quotes, instrument: instrument, range: range)
+        }
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
         }
@@ -133,9 +157,12 @@ struct GridRunCommand: ParsableCommand {
         let dbPath = db ?? "\(out)/grid.sqlite"
         let store = try GridStore(path: dbPath, gridId: gridId)
         let now: @Sendable () -> String = { isoTime(Int64(Date().timeIntervalSince1970 * 1000), milliseconds: true) }
+        // Streaming, the data's identity is known after the first pass; until then the row says so.
+        let identity =
+            inMemory.map { GridIdentity(spec: spec, base: base, trades: $0.trades, quotes: $0.quotes) }
+            ?? GridIdentity(grid: spec.canonicalText, config: GridIdentity.researchConfig(base), data: "(being read)")
         try store.begin(
-            shard: slice, runsTotal: plan.runCount, runs: runs,
-            identity: GridIdentity(spec: spec, base: base, trades: tradeEvents, quotes: quoteEvents), startedAt: now())
+            shard: slice, runsTotal: plan.runCount, runs: runs, identity: identity, startedAt: now())
         let workerCount = workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
         let total = runs.count
         FileHandle.standardError.write(
@@ -146,21 +173,30 @@ struct GridRunCommand: ParsableCommand {
         unblockStopSignals()
         signal(SIGINT) { _ in gridInterrupted = 1 }
         let bar = ProgressBar("grid")
-        let outcomes = try runGrid(
-            plan, trades: tradeEvents, quotes: quoteEvents, workers: workerCount, runs: runs,
-            onFinish: { o in
-                let metrics = BacktestOutputs.metricsJSON(o.metrics, alerts: [])
-                do {
-                    try store.insert(
-                        runIndex: o.index, params: parametersJSON(o.parameters), metrics: metrics,
-                        summary: o.summary.text, createdAt: now())
-                } catch {
-                    FileHandle.standardError.write(Data("grid: run \(o.index + 1) not stored: \(error)\n".utf8))
-                }
-            },
-            progress: { done, all in bar.update(Double(done) / Double(all)) },
-            shouldStop: { gridInterrupted != 0 }
-        )
+        let onFinish: @Sendable (GridOutcome) -> Void = { o in
+            let metrics = BacktestOutputs.metricsJSON(o.metrics, alerts: [])
+            do {
+                try store.insert(
+                    runIndex: o.index, params: parametersJSON(o.parameters), metrics: metrics,
+                    summary: o.summary.text, createdAt: now())
+            } catch {
+                FileHandle.standardError.write(Data("grid: run \(o.index + 1) not stored: \(error)\n".utf8))
+            }
+        }
+        let outcomes: [GridOutcome]
+        if let inMemory {
+            outcomes = try runGrid(
+                plan, trades: inMemory.trades, quotes: inMemory.quotes, workers: workerCount, runs: runs,
+                onFinish: onFinish, progress: { done, all in bar.update(Double(done) / Double(all)) },
+                shouldStop: { gridInterrupted != 0 })
+        } else {
+            let streamed = try runGridStreaming(
+                plan, makeMarket: makeMarket, workers: workerCount, runs: runs, onFinish: onFinish,
+                shouldStop: { gridInterrupted != 0 })
+            outcomes = streamed.outcomes
+            try store.setData(streamed.data)
+            FileHandle.standardError.write(Data((streamed.coverage.lines.joined(separator: "\n") + "\n").utf8))
+        }
         try store.finish(at: now(), interrupted: gridInterrupted != 0)
         let ranked = rank(outcomes.map(\.row), by: spec.rankBy)
         try writeAtomically(Array(gridResultsCSV(ranked, spec: spec).utf8), to: "\(out)/results.csv")

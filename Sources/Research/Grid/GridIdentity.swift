@@ -30,38 +30,17 @@ public struct GridIdentity: Sendable, Equatable {
         "instrument", "value_area", "order_flow", "signal", "sizing", "risk", "execution", "backtest",
     ]
 
-    static func researchConfig(_ config: ResolvedConfig) -> String {
+    public static func researchConfig(_ config: ResolvedConfig) -> String {
         ConfigSchema.parameters.filter { researchGroups.contains($0.group) }
             .map { "\($0.key): \(config.values[$0.key]!.description)\n" }.joined()
     }
 
     /// Counts, time span and a 64-bit hash over every field of every event, in order.
     static func dataText(trades: [TradeEvent], quotes: [QuoteEvent]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        @inline(__always) func mix(_ v: Int64) {
-            h = (h ^ UInt64(bitPattern: v)) &* 0x0000_0100_0000_01b3
-            h ^= h >> 29
-        }
-        for t in trades {
-            mix(t.ts)
-            mix(t.price)
-            mix(t.size)
-            mix(Int64(t.side.rawValue))
-        }
-        mix(-1)
-        for q in quotes {
-            mix(q.ts)
-            mix(q.bidPrice)
-            mix(q.bidSize)
-            mix(q.askPrice)
-            mix(q.askSize)
-        }
-        func span(_ first: Millis?, _ last: Millis?) -> String {
-            guard let first, let last else { return "none" }
-            return "\(isoTime(first, milliseconds: true)) to \(isoTime(last, milliseconds: true))"
-        }
-        return "trades \(trades.count) (\(span(trades.first?.ts, trades.last?.ts))), quotes \(quotes.count) "
-            + "(\(span(quotes.first?.ts, quotes.last?.ts))), hash \(String(h, radix: 16))"
+        var h = DataHasher()
+        for t in trades { h.add(t) }
+        for q in quotes { h.add(q) }
+        return h.text
     }
 
     /// The first line on which two texts differ, for an error: "line 3: `a` here, `b` there".
@@ -89,5 +68,58 @@ extension GridSpec {
             out += "  \(p.key): [\(values.joined(separator: ", "))]\n"
         }
         return out
+    }
+}
+
+/// What identifies a data set: counts, first and last times, and a 64-bit hash over every field of the trades in
+/// order and of the quotes in order (two chains, so that the events may arrive merged or one kind after the other).
+struct DataHasher {
+    private var tradeHash: UInt64 = 0xcbf2_9ce4_8422_2325
+    private var quoteHash: UInt64 = 0x8422_2325_cbf2_9ce4
+    private var trades = 0
+    private var quotes = 0
+    private var tradeSpan: (first: Millis, last: Millis)?
+    private var quoteSpan: (first: Millis, last: Millis)?
+
+    @inline(__always) private static func mix(_ h: inout UInt64, _ v: Int64) {
+        h = (h ^ UInt64(bitPattern: v)) &* 0x0000_0100_0000_01b3
+        h ^= h >> 29
+    }
+
+    mutating func add(_ t: TradeEvent) {
+        Self.mix(&tradeHash, t.ts)
+        Self.mix(&tradeHash, t.price)
+        Self.mix(&tradeHash, t.size)
+        Self.mix(&tradeHash, Int64(t.side.rawValue))
+        trades += 1
+        tradeSpan = (tradeSpan?.first ?? t.ts, t.ts)
+    }
+
+    mutating func add(_ q: QuoteEvent) {
+        Self.mix(&quoteHash, q.ts)
+        Self.mix(&quoteHash, q.bidPrice)
+        Self.mix(&quoteHash, q.bidSize)
+        Self.mix(&quoteHash, q.askPrice)
+        Self.mix(&quoteHash, q.askSize)
+        quotes += 1
+        quoteSpan = (quoteSpan?.first ?? q.ts, q.ts)
+    }
+
+    mutating func add(_ e: MarketEvent) {
+        switch e {
+        case .trade(let t): add(t)
+        case .quote(let q): add(q)
+        }
+    }
+
+    var text: String {
+        var h = tradeHash
+        Self.mix(&h, Int64(bitPattern: quoteHash))
+        func span(_ s: (first: Millis, last: Millis)?) -> String {
+            guard let s else { return "none" }
+            return "\(isoTime(s.first, milliseconds: true)) to \(isoTime(s.last, milliseconds: true))"
+        }
+        return
+            "trades \(trades) (\(span(tradeSpan))), quotes \(quotes) (\(span(quoteSpan))), hash \(String(h, radix: 16))"
     }
 }

@@ -88,6 +88,13 @@ public final class GridStore: Sendable {
         }
     }
 
+    /// Records the data's identity once it is known (a streaming grid learns it on its first pass).
+    public func setData(_ data: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "UPDATE grid_meta SET data = ? WHERE grid_id = ?", arguments: [data, gridId])
+        }
+    }
+
     /// Marks the grid finished (every run of the shard done) or interrupted.
     public func finish(at finishedAt: String, interrupted: Bool) throws {
         try queue.write { db in
