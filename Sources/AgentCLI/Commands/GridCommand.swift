@@ -56,23 +56,7 @@ struct GridRunCommand: ParsableCommand {
             """
     )
 
-    @Option(
-        parsing: .upToNextOption,
-        help: ArgumentHelp("Trades CSV files (or .csv.gz), directories or quoted glob patterns.", valueName: "file"))
-    var trades: [String]
-
-    @Option(
-        parsing: .upToNextOption,
-        help: ArgumentHelp("L1 quotes CSV files (or .csv.gz), directories or patterns.", valueName: "file"))
-    var quotes: [String]
-
-    @Option(
-        help: ArgumentHelp("Start of the time range (a date, ISO 8601 time or epoch ms; inclusive).", valueName: "time")
-    )
-    var from: String?
-
-    @Option(help: ArgumentHelp("End of the time range (exclusive).", valueName: "time"))
-    var to: String?
+    @OptionGroup var inputs: RecordedInputOptions
 
     @Option(help: ArgumentHelp("The grid file (YAML).", valueName: "file"))
     var grid: String
@@ -105,46 +89,27 @@ struct GridRunCommand: ParsableCommand {
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
-        _ = try timeRange(from: from, to: to)
         if let shard {
             do { _ = try GridShard.parse(shard, environment: ProcessInfo.processInfo.environment) } catch {
                 throw ValidationError("\(error)")
             }
         }
-        if let rankBy, RankMetric(rawValue: rankBy) == nil {
-            throw ValidationError(
-                "--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        _ = try rankMetric(rankBy)
     }
 
     func run() throws {
         let started = Date()
         let base = try ConfigLoader.load(config.selection)
-        let text: String
-        do { text = try String(contentsOfFile: grid, encoding: .utf8) } catch {
-            throw ConfigError(source: grid, message: "cannot be read")
-        }
-        var spec = try GridSpec.parse(yaml: text, source: grid)
-        if let rankBy { spec.rankBy = RankMetric(rawValue: rankBy)! }
+        let spec = try loadGridSpec(grid, rankBy: rankBy)
         let instrument = base.instrument
-        let range = try timeRange(from: from, to: to)
         var inMemory: (trades: [TradeEvent], quotes: [QuoteEvent])?
-        let tradeFiles = try RecordedInputs.expand(trades, what: "--trades")
-        let quoteFiles = try RecordedInputs.expand(quotes, what: "--quotes")
-        let makeMarket = {
-            RecordedMarket(
-                trades: try RecordedSeries.trades(tradeFiles, instrument: instrument, range: range),
-                quotes: try RecordedSeries.quotes(quoteFiles, instrument: instrument, range: range))
-        }
+        let files = try inputs.files()
+        let makeMarket = { try inputs.market(files, instrument: instrument) }
         if stream {
             var probe = try makeMarket()
-            guard try probe.next() != nil else {
-                throw CommandError(
-                    description: "\((trades + quotes).joined(separator: " ")): need trades and quotes"
-                        + (range == .all ? "" : " in the range"))
-            }
+            guard try probe.next() != nil else { throw try inputs.nothingSelected() }
         } else {
-            inMemory = try readIntoMemory(trades: trades, quotes: quotes, instrument: instrument, range: range)
+            inMemory = try inputs.readIntoMemory(instrument: instrument)
         }
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
@@ -239,10 +204,7 @@ struct GridMergeCommand: ParsableCommand {
 
     func validate() throws {
         if shards.isEmpty { throw ValidationError("give the shards' output directories") }
-        if let rankBy, RankMetric(rawValue: rankBy) == nil {
-            throw ValidationError(
-                "--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        _ = try rankMetric(rankBy)
     }
 
     func run() throws {
@@ -256,7 +218,7 @@ struct GridMergeCommand: ParsableCommand {
         where URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path == target {
             throw CommandError(description: "\(out): is a shard's own directory; merge into another --out")
         }
-        let metric = rankBy.flatMap(RankMetric.init(rawValue:)) ?? merge.spec.rankBy
+        let metric = try rankMetric(rankBy) ?? merge.spec.rankBy
         let ranked = rank(merge.rows, by: metric)
         try writeAtomically(Array(gridResultsCSV(ranked, spec: merge.spec).utf8), to: "\(out)/results.csv")
         let gridId = "merge-\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())"
@@ -271,23 +233,89 @@ struct GridMergeCommand: ParsableCommand {
     }
 }
 
-/// Reads the selected events of every input into memory (the grid and the walk-forward read them many times) and
-/// prints the coverage report; an empty selection is an error naming the inputs.
-func readIntoMemory(trades: [String], quotes: [String], instrument: Instrument, range: TimeRange) throws -> (
-    trades: [TradeEvent], quotes: [QuoteEvent]
-) {
-    var tradeSeries = try RecordedSeries.trades(
-        RecordedInputs.expand(trades, what: "--trades"), instrument: instrument, range: range)
-    var quoteSeries = try RecordedSeries.quotes(
-        RecordedInputs.expand(quotes, what: "--quotes"), instrument: instrument, range: range)
-    let tradeEvents = try tradeSeries.readAll()
-    let quoteEvents = try quoteSeries.readAll()
-    guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else {
-        throw CommandError(
-            description: "\((trades + quotes).joined(separator: " ")): need trades and quotes"
-                + (range == .all ? "" : " in the range"))
+/// The recorded inputs of the research commands that read every event many times (grid, walkforward): trades and
+/// quotes as files, directories or patterns, and a time range.
+struct RecordedInputOptions: ParsableArguments {
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp("Trades CSV files (or .csv.gz), directories or quoted glob patterns.", valueName: "file"))
+    var trades: [String]
+
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp("L1 quotes CSV files (or .csv.gz), directories or patterns.", valueName: "file"))
+    var quotes: [String]
+
+    @Option(
+        help: ArgumentHelp("Start of the time range (a date, ISO 8601 time or epoch ms; inclusive).", valueName: "time")
+    )
+    var from: String?
+
+    @Option(help: ArgumentHelp("End of the time range (exclusive).", valueName: "time"))
+    var to: String?
+
+    func validate() throws { _ = try range() }
+
+    func range() throws -> TimeRange { try timeRange(from: from, to: to) }
+
+    /// The files the inputs name (directories and patterns expanded).
+    func files() throws -> (trades: [String], quotes: [String]) {
+        (try RecordedInputs.expand(trades, what: "--trades"), try RecordedInputs.expand(quotes, what: "--quotes"))
     }
-    let coverage = Coverage(trades: tradeSeries.spans, quotes: quoteSeries.spans, range: range)
-    FileHandle.standardError.write(Data((coverage.lines.joined(separator: "\n") + "\n").utf8))
-    return (tradeEvents, quoteEvents)
+
+    /// The files as two series over the range, each in time order.
+    func series(_ files: (trades: [String], quotes: [String]), instrument: Instrument) throws -> (
+        trades: RecordedSeries<TradeEvent>, quotes: RecordedSeries<QuoteEvent>
+    ) {
+        let range = try range()
+        return (
+            try RecordedSeries.trades(files.trades, instrument: instrument, range: range),
+            try RecordedSeries.quotes(files.quotes, instrument: instrument, range: range)
+        )
+    }
+
+    /// The files as one merged stream (opened afresh on each call).
+    func market(_ files: (trades: [String], quotes: [String]), instrument: Instrument) throws -> RecordedMarket {
+        let s = try series(files, instrument: instrument)
+        return RecordedMarket(trades: s.trades, quotes: s.quotes)
+    }
+
+    /// The error for a selection without trades or quotes, naming the inputs.
+    func nothingSelected() throws -> CommandError {
+        CommandError(
+            description: "\((trades + quotes).joined(separator: " ")): need trades and quotes"
+                + (try range() == .all ? "" : " in the range"))
+    }
+
+    /// Reads the selected events of every input into memory (the grid and the walk-forward read them many times)
+    /// and prints the coverage report; an empty selection is an error naming the inputs.
+    func readIntoMemory(instrument: Instrument) throws -> (trades: [TradeEvent], quotes: [QuoteEvent]) {
+        var (tradeSeries, quoteSeries) = try series(try files(), instrument: instrument)
+        let tradeEvents = try tradeSeries.readAll()
+        let quoteEvents = try quoteSeries.readAll()
+        guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else { throw try nothingSelected() }
+        let coverage = Coverage(trades: tradeSeries.spans, quotes: quoteSeries.spans, range: try range())
+        FileHandle.standardError.write(Data((coverage.lines.joined(separator: "\n") + "\n").utf8))
+        return (tradeEvents, quoteEvents)
+    }
+}
+
+/// The metric `--rank-by` names, nil without one; a name that is not a metric is a usage error listing them.
+func rankMetric(_ name: String?) throws -> RankMetric? {
+    guard let name else { return nil }
+    guard let metric = RankMetric(rawValue: name) else {
+        throw ValidationError("--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return metric
+}
+
+/// The grid file parsed (errors name the file, line and key), ranked by `--rank-by` when given.
+func loadGridSpec(_ path: String, rankBy: String?) throws -> GridSpec {
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+        throw ConfigError(source: path, message: "cannot be read")
+    }
+    var spec = try GridSpec.parse(yaml: text, source: path)
+    if let metric = try rankMetric(rankBy) { spec.rankBy = metric }
+    return spec
 }

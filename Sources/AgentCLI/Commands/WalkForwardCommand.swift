@@ -24,21 +24,7 @@ struct WalkForwardCommand: ParsableCommand {
             """
     )
 
-    @Option(
-        parsing: .upToNextOption,
-        help: ArgumentHelp("Trades CSV files (or .csv.gz), directories or quoted glob patterns.", valueName: "file"))
-    var trades: [String]
-
-    @Option(
-        parsing: .upToNextOption,
-        help: ArgumentHelp("L1 quotes CSV files (or .csv.gz), directories or patterns.", valueName: "file"))
-    var quotes: [String]
-
-    @Option(help: ArgumentHelp("Start of the first window (a date, ISO 8601 time or epoch ms).", valueName: "time"))
-    var from: String?
-
-    @Option(help: ArgumentHelp("End of the data to use (exclusive).", valueName: "time"))
-    var to: String?
+    @OptionGroup var inputs: RecordedInputOptions
 
     @Option(help: ArgumentHelp("The grid file (YAML).", valueName: "file"))
     var grid: String
@@ -72,7 +58,6 @@ struct WalkForwardCommand: ParsableCommand {
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
-        _ = try timeRange(from: from, to: to)
         let d: (train: Millis, test: Millis, step: Millis)
         do { d = try durations() } catch { throw ValidationError("\(error)") }
         if d.step < d.test {
@@ -80,24 +65,15 @@ struct WalkForwardCommand: ParsableCommand {
                 "--step \(step ?? test) is shorter than --test \(test): the test spans would overlap, and the "
                     + "out-of-sample record must not count a minute twice")
         }
-        if let rankBy, RankMetric(rawValue: rankBy) == nil {
-            throw ValidationError(
-                "--rank-by must be one of \(RankMetric.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        _ = try rankMetric(rankBy)
     }
 
     func run() throws {
         let started = Date()
         let base = try ConfigLoader.load(config.selection)
-        let text: String
-        do { text = try String(contentsOfFile: grid, encoding: .utf8) } catch {
-            throw ConfigError(source: grid, message: "cannot be read")
-        }
-        var spec = try GridSpec.parse(yaml: text, source: grid)
-        if let rankBy { spec.rankBy = RankMetric(rawValue: rankBy)! }
-        let range = try timeRange(from: from, to: to)
-        let (tradeEvents, quoteEvents) = try readIntoMemory(
-            trades: trades, quotes: quotes, instrument: base.instrument, range: range)
+        let spec = try loadGridSpec(grid, rankBy: rankBy)
+        let range = try inputs.range()
+        let (tradeEvents, quoteEvents) = try inputs.readIntoMemory(instrument: base.instrument)
         let day: Millis = 86_400_000
         let first = min(tradeEvents[0].ts, quoteEvents[0].ts)
         let last = max(tradeEvents[tradeEvents.count - 1].ts, quoteEvents[quoteEvents.count - 1].ts)

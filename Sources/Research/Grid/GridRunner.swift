@@ -172,6 +172,18 @@ public struct GridPlan: Sendable {
     }
 
     public var runCount: Int { configs.count }
+
+    /// The feature sets `runs` read, in order of first use (each computed once), and for each set its position in
+    /// that list.
+    func featureSets(of runs: [Int]) -> (sets: [Int], slot: [Int: Int]) {
+        var sets: [Int] = []
+        var slot: [Int: Int] = [:]
+        for run in runs where slot[featureSetOfRun[run]] == nil {
+            slot[featureSetOfRun[run]] = sets.count
+            sets.append(featureSetOfRun[run])
+        }
+        return (sets, slot)
+    }
     public var featureSetCount: Int { featureKeys.count }
 
     /// The runs of one shard, in run order. Shards are deterministic and balanced by run count: each feature set's
@@ -321,13 +333,7 @@ public func runGrid(
     shouldStop: @escaping @Sendable () -> Bool = { false }
 ) throws -> [GridOutcome] {
     let selected = runs ?? Array(0..<plan.runCount)
-    // The feature sets these runs read, each computed once.
-    var sets: [Int] = []
-    var slot: [Int: Int] = [:]
-    for run in selected where slot[plan.featureSetOfRun[run]] == nil {
-        slot[plan.featureSetOfRun[run]] = sets.count
-        sets.append(plan.featureSetOfRun[run])
-    }
+    let (sets, slot) = plan.featureSets(of: selected)
     let featureState = GridState(total: sets.count)
     let featureSets = FeatureSets(count: sets.count)
     let neededSets = sets

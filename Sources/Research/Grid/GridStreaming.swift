@@ -23,12 +23,7 @@ public func runGridStreaming(
     shouldStop: @escaping @Sendable () -> Bool = { false }
 ) throws -> (outcomes: [GridOutcome], data: String, coverage: Coverage) {
     let selected = runs ?? Array(0..<plan.runCount)
-    var sets: [Int] = []
-    var slot: [Int: Int] = [:]
-    for run in selected where slot[plan.featureSetOfRun[run]] == nil {
-        slot[plan.featureSetOfRun[run]] = sets.count
-        sets.append(plan.featureSetOfRun[run])
-    }
+    let (sets, slot) = plan.featureSets(of: selected)
     let workerCount = max(1, workers)
     let setCount = sets.count
 
