@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "ExchangeStreams",
             dependencies: [
-                "Exchange", "Engine",
+                "Exchange", "Engine", "MarketData",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,6 +1,7 @@
 public import Engine
 public import Exchange
 import Foundation
+import MarketData
 
 /// A parsed public-stream message.
 public enum PublicMessage: Sendable, Hashable {

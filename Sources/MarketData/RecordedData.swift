@@ -15,6 +15,8 @@ public struct LoadReport: Sendable, Equatable {
     /// Rows skipped with `--skip-bad-rows`, and the first few reasons.
     public var skippedRows = 0
     public var skippedExamples: [DataFileError] = []
+    /// What the file was when it is not a plain CSV (an order-book archive: its messages and snapshots).
+    public var source: String?
 }
 
 /// Options of the readers.
@@ -33,12 +35,12 @@ public struct ReadOptions: Sendable {
 enum ColumnNames {
     static let timestamp = ["timestamp", "ts", "ts_ms", "time", "T"]
     static let price = ["price", "p"]
-    static let size = ["size", "qty", "v", "volume"]
+    static let size = ["size", "qty", "v", "volume", "amount"]
     static let side = ["side", "S"]
     static let bidPrice = ["bid_px", "bid_price", "bid1_price", "best_bid_price", "best_bid", "bid"]
-    static let bidSize = ["bid_sz", "bid_size", "bid_qty", "bid1_size", "best_bid_size", "bid_volume"]
+    static let bidSize = ["bid_sz", "bid_size", "bid_qty", "bid1_size", "best_bid_size", "bid_volume", "bid_amount"]
     static let askPrice = ["ask_px", "ask_price", "ask1_price", "best_ask_price", "best_ask", "ask"]
-    static let askSize = ["ask_sz", "ask_size", "ask_qty", "ask1_size", "best_ask_size", "ask_volume"]
+    static let askSize = ["ask_sz", "ask_size", "ask_qty", "ask1_size", "best_ask_size", "ask_volume", "ask_amount"]
 }
 
 /// Reads a trades CSV (Bybit's public dumps as they are, or any file with the accepted column names).
@@ -47,16 +49,24 @@ public func readTrades(
     instrument: Instrument,
     options: ReadOptions = ReadOptions()
 ) throws(DataFileError) -> (trades: [TradeEvent], report: LoadReport) {
-    try readTrades(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
+    if ZipArchive.hasSignature(path) {
+        throw DataFileError(
+            file: path,
+            reason: "is a zip archive, not a trades CSV: trades are read from CSV or .csv.gz files (Bybit's trade "
+                + "dumps as they are); a Bybit order-book archive is a source of quotes (--quotes)")
+    }
+    return try readTrades(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
 }
 
-/// Reads a quotes CSV: timestamp, bid price, bid size, ask price, ask size.
+/// Reads quotes: a CSV (timestamp, bid price, bid size, ask price, ask size), or Bybit's order-book archive (a zip
+/// of the `orderbook.N` stream's messages, or those JSON lines themselves), whose best levels become the quotes.
 public func readQuotes(
     path: String,
     instrument: Instrument,
     options: ReadOptions = ReadOptions()
 ) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
-    try readQuotes(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
+    if isOrderBookArchive(path) { return try readOrderBookArchive(path: path, instrument: instrument, options: options) }
+    return try readQuotes(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
 }
 
 /// Reads trades from bytes already in memory; `name` appears in errors.
@@ -72,6 +82,7 @@ public func readTrades(
     try bytes.withUnsafeBufferPointer { (buffer) throws(DataFileError) in
         var scanner = CSVScanner(bytes: buffer)
         guard let headerLine = scanner.nextLine() else { throw DataFileError(file: name, reason: "the file is empty") }
+        try refuseBinary(headerLine, name: name)
         let names = headerNames(headerLine)
         let ts = try reader.column(names, ColumnNames.timestamp, "timestamp")
         let price = try reader.column(names, ColumnNames.price, "price")
@@ -124,6 +135,7 @@ public func readQuotes(
     try bytes.withUnsafeBufferPointer { (buffer) throws(DataFileError) in
         var scanner = CSVScanner(bytes: buffer)
         guard let headerLine = scanner.nextLine() else { throw DataFileError(file: name, reason: "the file is empty") }
+        try refuseBinary(headerLine, name: name)
         let names = headerNames(headerLine)
         let ts = try reader.column(names, ColumnNames.timestamp, "timestamp")
         let bidPx = try reader.column(names, ColumnNames.bidPrice, "bid price")
@@ -162,6 +174,22 @@ public func readQuotes(
     }
     (reader.report.reordered, reader.report.reversed) = putInTimeOrder(&quotes, by: \.ts)
     return (quotes, reader.report)
+}
+
+/// Stops at a header that is not text (a zip, a gzip without `.gz` in its name, any binary file) instead of printing
+/// its bytes as column names.
+func refuseBinary(_ header: UnsafeBufferPointer<UInt8>, name: String) throws(DataFileError) {
+    let binary = header.contains { $0 < 0x09 || ($0 > 0x0D && $0 < 0x20) || $0 == 0x7F }
+    guard binary || String(validating: header, as: UTF8.self) == nil else { return }
+    let kind: String
+    if header.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+        kind = "a zip archive"
+    } else if header.starts(with: [0x1F, 0x8B]) {
+        kind = "gzip data (name it .gz to have it decompressed)"
+    } else {
+        kind = "binary data"
+    }
+    throw DataFileError(file: name, line: 1, reason: "is \(kind), not a CSV file with a header line")
 }
 
 /// What is wrong with one row.
@@ -248,6 +276,8 @@ func parseSide(_ f: UnsafeBufferPointer<UInt8>) throws(RowProblem) -> TakerSide 
     let text = String(decoding: f, as: UTF8.self).lowercased()
     if first == UInt8(ascii: "b") && (f.count == 1 || text == "buy") { return .buy }
     if first == UInt8(ascii: "s") && (f.count == 1 || text == "sell") { return .sell }
+    // tardis.dev's trades say `unknown` where the exchange gave no aggressor.
+    if text == "unknown" { return .unknown }
     throw .field("side", String(decoding: f, as: UTF8.self), "is not Buy or Sell")
 }
 

@@ -19,14 +19,16 @@ public enum RecordedInputs {
             if input.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
                 let matches = glob(input).filter { isDataFile($0) }
                 guard !matches.isEmpty else {
-                    throw DataFileError(file: input, reason: "\(what): the pattern matches no .csv or .csv.gz file")
+                    throw DataFileError(file: input, reason: "\(what): the pattern matches no data file (.csv, .csv.gz, .zip, .data)")
                 }
                 out += matches
             } else if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
-                let files = names.filter { isDataFile($0) }.map { (input as NSString).appendingPathComponent($0) }
+                let files = names.filter { isDataFile($0) && !isOtherKind($0, what: what) }.map {
+                    (input as NSString).appendingPathComponent($0)
+                }
                 guard !files.isEmpty else {
-                    throw DataFileError(file: input, reason: "\(what): the directory holds no .csv or .csv.gz file")
+                    throw DataFileError(file: input, reason: "\(what): the directory holds no data file (.csv, .csv.gz, .zip, .data)")
                 }
                 out += files
             } else if FileManager.default.fileExists(atPath: input) {
@@ -38,7 +40,35 @@ public enum RecordedInputs {
         return Array(Set(out)).sorted()
     }
 
-    static func isDataFile(_ path: String) -> Bool { path.hasSuffix(".csv") || path.hasSuffix(".csv.gz") }
+    /// The files a directory or pattern gives: CSV (plain or gzipped) and Bybit's order-book archives (`.zip`, or
+    /// their `.data` JSON lines); never `gaps.csv` or `inputs.csv`, which describe data rather than hold it.
+    static func isDataFile(_ path: String) -> Bool {
+        let name = (path as NSString).lastPathComponent
+        guard name != "gaps.csv", name != "inputs.csv" else { return false }
+        return [".csv", ".csv.gz", ".zip", ".data", ".data.gz"].contains { name.hasSuffix($0) }
+    }
+
+    /// In a directory holding both kinds (the recorder's and `export`'s): `--trades` skips the quotes files
+    /// (`quotes-*`), `--quotes` skips Bybit's daily trade dumps (`BTCUSDT2024-03-01.csv.gz`).
+    static func isOtherKind(_ name: String, what: String) -> Bool {
+        if what.contains("trades") { return name.hasPrefix("quotes") }
+        guard what.contains("quotes") else { return false }
+        return isTradeDumpName(name)
+    }
+
+    /// `SYMBOLyyyy-mm-dd.csv` or `.csv.gz`, the name of Bybit's daily trade dumps.
+    static func isTradeDumpName(_ name: String) -> Bool {
+        var stem = Substring(name)
+        if stem.hasSuffix(".gz") { stem = stem.dropLast(3) }
+        guard stem.hasSuffix(".csv") else { return false }
+        stem = stem.dropLast(4)
+        guard stem.count > 10 else { return false }
+        let date = Array(stem.suffix(10).utf8)
+        let symbol = stem.dropLast(10)
+        let digits = [0, 1, 2, 3, 5, 6, 8, 9].allSatisfy { date[$0] >= 48 && date[$0] <= 57 }
+        return digits && date[4] == UInt8(ascii: "-") && date[7] == UInt8(ascii: "-")
+            && symbol.allSatisfy { $0.isUppercase || $0.isNumber }
+    }
 
     private static func glob(_ pattern: String) -> [String] {
         var g = glob_t()
@@ -313,6 +343,7 @@ public struct Coverage: Sendable, Equatable {
 /// The timestamp of a file's first data row, read from its first 64 KiB (decompressed) without loading the file.
 /// Nil when the file has no data row there or its timestamp cannot be read (the full read then says why).
 func firstRowTimestamp(_ path: String) throws(DataFileError) -> Millis? {
+    if isOrderBookArchive(path) { return try firstArchiveTimestamp(path) }
     var head = [UInt8](repeating: 0, count: 64 * 1024)
     var n = 0
     if path.hasSuffix(".gz") {

@@ -42,6 +42,13 @@ struct SimulateCommand: ParsableCommand {
                 + "DIR/quotes/SYMBOLYYYY-MM-DD.csv.gz."))
     var daily = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Also write the quotes as Bybit's order-book archive (a zip of orderbook.500 JSON messages): "
+                + "DIR/orderbook.data.zip, or with --daily DIR/orderbook/YYYY-MM-DD_SYMBOL_ob500.data.zip; "
+                + "--quotes reads either form."))
+    var bookArchive = false
+
     @OptionGroup var config: ConfigOptions
 
     func validate() throws {
@@ -75,6 +82,7 @@ struct SimulateCommand: ParsableCommand {
         var generator = MarketGenerator(config: settings)
         var trades = DayFiles(out: out, kind: "trades", daily: daily, instrument: instrument)
         var quotes = DayFiles(out: out, kind: "quotes", daily: daily, instrument: instrument)
+        var archive = bookArchive ? DayArchives(out: out, daily: daily, instrument: instrument) : nil
         var tradeCount = 0
         var quoteCount = 0
         while let event = generator.next() {
@@ -84,11 +92,13 @@ struct SimulateCommand: ParsableCommand {
                 tradeCount += 1
             case .quote(let q):
                 try quotes.write(q)
+                try archive?.write(q)
                 quoteCount += 1
             }
         }
         try trades.close()
         try quotes.close()
+        try archive?.close()
         let line =
             "simulate: \(grouped(tradeCount)) trades and \(grouped(quoteCount)) quotes over \(formatNumber(hours)) h "
             + "(seed \(seed)) written to "
@@ -96,6 +106,9 @@ struct SimulateCommand: ParsableCommand {
                 ? "\(trades.files) daily files in \(out)/trades and \(quotes.files) in \(out)/quotes"
                 : "\(out)/trades.csv and \(out)/quotes.csv") + " in "
             + String(format: "%.2f s", Date().timeIntervalSince(started))
+            + (archive.map {
+                "; order-book archive: \(grouped($0.messages)) messages in \($0.files) file\($0.files == 1 ? "" : "s")"
+            } ?? "")
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
@@ -148,4 +161,51 @@ private struct DayFiles {
     }
 
     mutating func close() throws { try current?.close() }
+}
+
+/// The quotes as Bybit's order-book archive: `DIR/orderbook.data.zip`, or with `daily` one
+/// `DIR/orderbook/YYYY-MM-DD_SYMBOL_ob500.data.zip` per UTC day, each starting with a snapshot.
+private struct DayArchives {
+    let out: String
+    let daily: Bool
+    let instrument: Instrument
+    private var current: OrderBookArchiveWriter?
+    private var day: Millis?
+    private(set) var files = 0
+    private(set) var messages = 0
+
+    init(out: String, daily: Bool, instrument: Instrument) {
+        self.out = out
+        self.daily = daily
+        self.instrument = instrument
+    }
+
+    mutating func write(_ q: QuoteEvent) throws {
+        let d = daily ? q.ts - ((q.ts % 86_400_000) + 86_400_000) % 86_400_000 : 0
+        if current == nil || d != day {
+            try close()
+            let date = String(isoTime(q.ts).prefix(10))
+            let member = "\(date)_\(instrument.symbol)_ob500.data"
+            var path = "\(out)/orderbook.data.zip"
+            if daily {
+                let dir = "\(out)/orderbook"
+                do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                    throw CommandError(
+                        description: "\(dir): cannot create the directory: \(error.localizedDescription)")
+                }
+                path = "\(dir)/\(member).zip"
+            }
+            current = try OrderBookArchiveWriter(path: path, memberName: member, instrument: instrument)
+            day = d
+            files += 1
+        }
+        try current!.write(q)
+    }
+
+    mutating func close() throws {
+        guard var writer = current else { return }
+        try writer.close()
+        messages += writer.messages
+        current = nil
+    }
 }

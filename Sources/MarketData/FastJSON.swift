@@ -1,8 +1,8 @@
 /// A small JSON reader over UTF-8 bytes for the hot stream messages: no Foundation objects, values point into the
 /// buffer. Strings with escapes are rejected (Bybit's market messages have none); callers fall back to
 /// JSONSerialization for anything this does not read.
-struct FastJSON {
-    indirect enum Value {
+package struct FastJSON {
+    package indirect enum Value {
         case object([(key: Range<Int>, value: Value)])
         case array([Value])
         case string(Range<Int>)
@@ -11,13 +11,13 @@ struct FastJSON {
         case null
     }
 
-    let bytes: UnsafeBufferPointer<UInt8>
+    package let bytes: UnsafeBufferPointer<UInt8>
     private var i = 0
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    package init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     /// The whole document, or nil when it is not JSON this reader handles.
-    mutating func parse() -> Value? {
+    package mutating func parse() -> Value? {
         guard let v = value() else { return nil }
         skipSpace()
         return i == bytes.count ? v : nil
@@ -127,25 +127,25 @@ struct FastJSON {
 
     // Access helpers.
 
-    func equals(_ r: Range<Int>, _ s: StaticString) -> Bool {
+    package func equals(_ r: Range<Int>, _ s: StaticString) -> Bool {
         guard r.count == s.utf8CodeUnitCount else { return false }
         for k in 0..<r.count where bytes[r.lowerBound + k] != s.utf8Start[k] { return false }
         return true
     }
 
-    func hasPrefix(_ r: Range<Int>, _ s: StaticString) -> Bool {
+    package func hasPrefix(_ r: Range<Int>, _ s: StaticString) -> Bool {
         guard r.count >= s.utf8CodeUnitCount else { return false }
         for k in 0..<s.utf8CodeUnitCount where bytes[r.lowerBound + k] != s.utf8Start[k] { return false }
         return true
     }
 
-    func member(_ v: Value, _ key: StaticString) -> Value? {
+    package func member(_ v: Value, _ key: StaticString) -> Value? {
         guard case .object(let members) = v else { return nil }
         for m in members where equals(m.key, key) { return m.value }
         return nil
     }
 
-    func int64(_ v: Value?) -> Int64? {
+    package func int64(_ v: Value?) -> Int64? {
         guard let v else { return nil }
         let r: Range<Int>
         switch v {
@@ -163,18 +163,8 @@ struct FastJSON {
         return x
     }
 
-    func decimal(_ v: Value?) -> ScaledDecimalBytes? {
-        guard case .string(let r)? = v else { return nil }
-        return ScaledDecimalBytes(range: r)
-    }
-
-    func text(_ v: Value?) -> Range<Int>? {
+    package func text(_ v: Value?) -> Range<Int>? {
         guard case .string(let r)? = v else { return nil }
         return r
     }
-}
-
-/// A decimal number's bytes inside a buffer.
-struct ScaledDecimalBytes {
-    var range: Range<Int>
 }
