@@ -41,7 +41,9 @@ final class GzipFileSource: ByteSource {
     private let path: String
 
     init(path: String) throws(DataFileError) {
-        guard FileManager.default.fileExists(atPath: path) else { throw DataFileError(file: path, reason: "no such file") }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw DataFileError(file: path, reason: "no such file")
+        }
         guard let gz = gzopen(path, "rb") else { throw DataFileError(file: path, reason: "cannot be opened") }
         _ = gzbuffer(gz, 1 << 20)
         self.gz = gz

@@ -145,7 +145,8 @@ final class ZipFileWriter {
         deflateEnd(stream)
         closed = true
         let directoryOffset = UInt32(30 + name.count) + UInt32(compressed) + 16
-        try put(le32Bytes(0x0807_4B50) + le32Bytes(UInt32(crc)) + le32Bytes(UInt32(compressed)) + le32Bytes(UInt32(size)))
+        try put(
+            le32Bytes(0x0807_4B50) + le32Bytes(UInt32(crc)) + le32Bytes(UInt32(compressed)) + le32Bytes(UInt32(size)))
         var directory: [UInt8] = []
         directory += le32Bytes(0x0201_4B50) + le16Bytes(20) + le16Bytes(20) + le16Bytes(8) + le16Bytes(8)
         directory += le16Bytes(0) + le16Bytes(0x21) + le32Bytes(UInt32(crc)) + le32Bytes(UInt32(compressed))

@@ -65,7 +65,9 @@ public func readQuotes(
     instrument: Instrument,
     options: ReadOptions = ReadOptions()
 ) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
-    if isOrderBookArchive(path) { return try readOrderBookArchive(path: path, instrument: instrument, options: options) }
+    if isOrderBookArchive(path) {
+        return try readOrderBookArchive(path: path, instrument: instrument, options: options)
+    }
     return try readQuotes(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
 }
 

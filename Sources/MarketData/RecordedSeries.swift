@@ -19,16 +19,19 @@ public enum RecordedInputs {
             if input.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
                 let matches = glob(input).filter { isDataFile($0) }
                 guard !matches.isEmpty else {
-                    throw DataFileError(file: input, reason: "\(what): the pattern matches no data file (.csv, .csv.gz, .zip, .data)")
+                    throw DataFileError(
+                        file: input, reason: "\(what): the pattern matches no data file (.csv, .csv.gz, .zip, .data)")
                 }
                 out += matches
             } else if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
-                let files = names.filter { isDataFile($0) && !isOtherKind($0, what: what) }.map {
+                let mixed = names.contains { $0.hasPrefix("quotes") } && names.contains { isTradeDumpName($0) }
+                let files = names.filter { isDataFile($0) && !(mixed && isOtherKind($0, what: what)) }.map {
                     (input as NSString).appendingPathComponent($0)
                 }
                 guard !files.isEmpty else {
-                    throw DataFileError(file: input, reason: "\(what): the directory holds no data file (.csv, .csv.gz, .zip, .data)")
+                    throw DataFileError(
+                        file: input, reason: "\(what): the directory holds no data file (.csv, .csv.gz, .zip, .data)")
                 }
                 out += files
             } else if FileManager.default.fileExists(atPath: input) {
@@ -48,8 +51,8 @@ public enum RecordedInputs {
         return [".csv", ".csv.gz", ".zip", ".data", ".data.gz"].contains { name.hasSuffix($0) }
     }
 
-    /// In a directory holding both kinds (the recorder's and `export`'s): `--trades` skips the quotes files
-    /// (`quotes-*`), `--quotes` skips Bybit's daily trade dumps (`BTCUSDT2024-03-01.csv.gz`).
+    /// In a directory holding both kinds (the recorder's and `export`'s: `quotes-*` files beside Bybit-named trade
+    /// dumps): `--trades` skips the quotes files, `--quotes` skips the trade dumps (`BTCUSDT2024-03-01.csv.gz`).
     static func isOtherKind(_ name: String, what: String) -> Bool {
         if what.contains("trades") { return name.hasPrefix("quotes") }
         guard what.contains("quotes") else { return false }
@@ -111,6 +114,8 @@ public struct FileSpan: Sendable, Equatable {
     public var first: Millis
     public var last: Millis
     public var rows: Int
+    /// What the file was when not a CSV (an order-book archive: its messages and snapshots).
+    public var source: String? = nil
 }
 
 /// One kind of recorded data (trades or quotes) over many files, read in time order one file at a time.
@@ -196,7 +201,7 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
         }
         if range != .all { events.removeAll { !range.contains(time($0)) } }
         reports.append(report)
-        spans.append(FileSpan(file: path, first: first, last: last, rows: events.count))
+        spans.append(FileSpan(file: path, first: first, last: last, rows: events.count, source: report.source))
         current = events
     }
 }
@@ -320,6 +325,7 @@ public struct Coverage: Sendable, Equatable {
                 line += ", \(isoTime(f.first, milliseconds: true)) to \(isoTime(l.last, milliseconds: true))"
             }
             out.append(line)
+            for s in spans { if let source = s.source { out.append("  \(s.file): \(source)") } }
             if !missing.isEmpty { out.append("  missing days (no \(what) file): \(missing.joined(separator: ", "))") }
         }
         describe("trades", trades, missingTradeDays)

@@ -54,7 +54,8 @@ struct ZipArchive {
         // The end-of-central-directory record: 22 bytes plus a comment of up to 64 KiB, at the very end.
         let tailSize = Int(min(fileSize, 22 + 65_535))
         let tail = try bytes(at: fileSize - UInt64(tailSize), tailSize)
-        guard let eocd = stride(from: tail.count - 22, through: 0, by: -1).first(where: { le32(tail, $0) == 0x0605_4B50 })
+        guard
+            let eocd = stride(from: tail.count - 22, through: 0, by: -1).first(where: { le32(tail, $0) == 0x0605_4B50 })
         else {
             throw fail(
                 "not a complete zip archive: no end-of-central-directory record (a truncated download?)")
@@ -219,7 +220,9 @@ final class ZipMemberSource: ByteSource {
                     let message = stream.pointee.msg.map { String(cString: $0) } ?? "error \(status)"
                     throw DataFileError(file: name, reason: "the member's deflate data is corrupt: \(message)")
                 }
-                if stream.pointee.avail_out == before && stream.pointee.avail_in == 0 && compressedLeft == 0 { throw truncated() }
+                if stream.pointee.avail_out == before && stream.pointee.avail_in == 0 && compressedLeft == 0 {
+                    throw truncated()
+                }
             }
             n = min(count, Int(UInt32.max)) - Int(stream.pointee.avail_out)
             if n == 0 && streamEnded {

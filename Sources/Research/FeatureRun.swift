@@ -135,6 +135,7 @@ extension FeatureRunSummary {
                 s += ", not in time order: sorted by time (stable)"
             }
             if r.skippedRows > 0 { s += ", \(grouped(r.skippedRows)) bad rows skipped" }
+            if let source = r.source { s += "; \(source)" }
             return s
         }
         func describeAll(_ label: String, _ reports: [LoadReport], missing: [String]) {
@@ -146,7 +147,7 @@ extension FeatureRunSummary {
                     "\(label): \(reports.count) files, \(grouped(reports.map(\.rows).reduce(0, +))) rows, timestamps in "
                         + (units.isEmpty ? "-" : units.joined(separator: ", ")))
                 // Each file with something to say, by itself.
-                for r in reports where r.reversed || r.reordered || r.skippedRows > 0 {
+                for r in reports where r.reversed || r.reordered || r.skippedRows > 0 || r.source != nil {
                     lines.append("  " + describe(label, r))
                 }
             }

@@ -568,6 +568,46 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         }
     }
 
+    /// Bybit's order-book archive as the quotes: daily zips of orderbook.500 messages (snapshots, deltas, a
+    /// restart's u=1 snapshot) backtest exactly as the same quotes in CSV; only inputs.csv differs, by the files' names.
+    @Test func backtestOnABybitOrderBookArchiveEqualsTheSameQuotesAsCSV() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sim = try agent(
+            [
+                "simulate", "--hours", "2", "--seed", "6", "--start", "2026-03-01T23:00:00Z", "--daily",
+                "--book-archive", "--out", dir.path,
+            ])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        let zips = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("orderbook").path)
+        #expect(zips.sorted() == ["2026-03-01_BTCUSDT_ob500.data.zip", "2026-03-02_BTCUSDT_ob500.data.zip"])
+        let settings = [
+            "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
+            "--set", "value_area.min_va_bins=10",
+        ]
+        for (name, quotes) in [("csv", "quotes"), ("archive", "orderbook")] {
+            let run = try agent(
+                ["backtest", "--trades", "trades", "--quotes", quotes, "--out", name] + settings, in: dir)
+            #expect(run.status == 0, "\(run.stderr)")
+            if name == "archive" {
+                #expect(run.stderr.contains("Bybit order-book archive orderbook.500.BTCUSDT"), "\(run.stderr)")
+            }
+        }
+        let trades = try String(contentsOf: dir.appendingPathComponent("csv/trades.csv"), encoding: .utf8)
+        #expect(trades.split(separator: "\n").count > 1, "the comparison needs round trips")
+        for file in ["trades.csv", "fills.csv", "signals.csv", "equity.csv", "metrics.json", "report.html"] {
+            let a = FileManager.default.contents(atPath: dir.appendingPathComponent("csv/\(file)").path)
+            let b = FileManager.default.contents(atPath: dir.appendingPathComponent("archive/\(file)").path)
+            #expect(a != nil && a == b, "\(file) differs")
+        }
+        func withoutNames(_ run: String) throws -> [String] {
+            try String(contentsOf: dir.appendingPathComponent("\(run)/inputs.csv"), encoding: .utf8)
+                .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+                .map { ($0.prefix(1) + $0.dropFirst(2)).joined(separator: ",") }
+        }
+        #expect(try withoutNames("csv") == withoutNames("archive"))
+    }
+
     @Test func helpListsOnlyWorkingCommands() throws {
         let help = try agent(["--help"])
         #expect(help.status == 0)

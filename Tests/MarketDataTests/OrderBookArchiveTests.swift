@@ -86,7 +86,9 @@ func bookMessage(
         QuoteEvent(ts: 1_767_225_604_110, bidPrice: 500_009, bidSize: 2250, askPrice: 500_011, askSize: 400),
     ]
 
-    static func write(_ lines: [String], to path: String, member: String = "2026-01-01_BTCUSDT_ob500.data", zip64: Bool = false)
+    static func write(
+        _ lines: [String], to path: String, member: String = "2026-01-01_BTCUSDT_ob500.data", zip64: Bool = false
+    )
         throws
     {
         let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
@@ -225,7 +227,8 @@ func bookMessage(
             for i in 0..<100 {
                 let ts = 1_767_225_600_000 + Int64(day) * 86_400_000 + Int64(i) * 1_000
                 try writer.write(
-                    QuoteEvent(ts: ts, bidPrice: 500_000 + Int64(i), bidSize: 1, askPrice: 500_001 + Int64(i), askSize: 2))
+                    QuoteEvent(
+                        ts: ts, bidPrice: 500_000 + Int64(i), bidSize: 1, askPrice: 500_001 + Int64(i), askSize: 2))
             }
             try writer.close()
             paths.append(path)

@@ -78,7 +78,7 @@ func drain(_ series: inout RecordedSeries<TradeEvent>) throws -> [TradeEvent] {
         expectError("--trades: no such file or directory") {
             _ = try RecordedInputs.expand([dir + "/c.csv"], what: "--trades")
         }
-        expectError("the pattern matches no .csv or .csv.gz file") {
+        expectError("the pattern matches no data file (.csv, .csv.gz, .zip, .data)") {
             _ = try RecordedInputs.expand([dir + "/*.parquet"], what: "--trades")
         }
     }
