@@ -1,0 +1,89 @@
+import CZlib
+import Engine
+import Foundation
+import MarketData
+import Testing
+
+@Suite(.tags(.unit)) struct MarketDayFilesTests {
+    static let midnight: Int64 = 1_767_225_600_000 + 86_400_000  // 2026-01-02T00:00:00Z
+
+    static func trade(_ i: Int64) -> TradeEvent {
+        TradeEvent(
+            ts: midnight - 30_000 + i * 1_000, price: 500_000 + (i % 5), size: 1 + i % 3, side: i % 2 == 0 ? .buy : .sell)
+    }
+
+    static func quote(_ i: Int64) -> QuoteEvent {
+        QuoteEvent(ts: midnight - 30_000 + i * 1_000, bidPrice: 500_000 + i, bidSize: 3, askPrice: 500_001 + i, askSize: 4)
+    }
+
+    @Test func daysRotateAtMidnightAndReadAsBybitDumps() throws {
+        let dir = try temporaryDirectory()
+        let files = try MarketDayFiles(directory: dir, instrument: btc)
+        for i in Int64(0)..<60 {
+            try files.write(Self.trade(i), id: "id-\(i)")
+            try files.write(Self.quote(i))
+        }
+        try files.close()
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(
+            names == [
+                "BTCUSDT2026-01-01.csv.gz", "BTCUSDT2026-01-02.csv.gz", "quotes-2026-01-01.csv.gz",
+                "quotes-2026-01-02.csv.gz",
+            ])
+        var series = try RecordedSeries.trades(
+            RecordedInputs.expand([dir], what: "--trades"), instrument: btc,
+            options: ReadOptions(expectedSymbol: "BTCUSDT"))
+        #expect(try series.readAll() == (0..<60).map(Self.trade))
+        var quotes = try RecordedSeries.quotes(RecordedInputs.expand([dir], what: "--quotes"), instrument: btc)
+        #expect(try quotes.readAll() == (0..<60).map(Self.quote))
+        let text = try #require(gunzip(dir + "/BTCUSDT2026-01-01.csv.gz"))
+        let lines = text.split(separator: "\n")
+        #expect(lines[0] == "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossValue,homeNotional,foreignNotional")
+        #expect(lines[1] == "1767311970.000,BTCUSDT,Buy,0.001,50000,ZeroPlusTick,id-0,5000000000,0.001,50")
+        #expect(lines[2] == "1767311971.000,BTCUSDT,Sell,0.002,50000.1,PlusTick,id-1,10000020000,0.002,100.0002")
+    }
+
+    @Test func aMemberCutShortByACrashIsRemovedAndTheDayContinues() throws {
+        let dir = try temporaryDirectory()
+        let files = try MarketDayFiles(directory: dir, instrument: btc)
+        for i in Int64(40)..<50 { try files.write(Self.trade(i), id: "id-\(i)") }
+        try files.finishMembers()
+        let path = dir + "/BTCUSDT2026-01-02.csv.gz"
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        // The crash: half of a next member reached the disk.
+        for i in Int64(50)..<55 { try files.write(Self.trade(i), id: "id-\(i)") }
+        try files.finishMembers()
+        let withNext = try Data(contentsOf: URL(fileURLWithPath: path))
+        try (good + withNext[good.count..<(good.count + (withNext.count - good.count) / 2)]).write(
+            to: URL(fileURLWithPath: path))
+        expectError("gzip data is corrupt or truncated") { _ = try readTrades(path: path, instrument: btc) }
+        let again = try MarketDayFiles(directory: dir, instrument: btc)
+        for i in Int64(50)..<60 { try again.write(Self.trade(i), id: "id-\(i)") }
+        try again.close()
+        #expect(again.recoveredBytes == Int64((withNext.count - good.count) / 2))
+        #expect(try readTrades(path: path, instrument: btc).trades == (40..<60).map(Self.trade))
+    }
+
+    @Test func aFileDamagedFarFromItsEndIsNotAppendedTo() throws {
+        let dir = try temporaryDirectory()
+        let path = dir + "/quotes-2026-01-02.csv.gz"
+        try Data("not gzip at all\n".utf8).write(to: URL(fileURLWithPath: path))
+        let files = try MarketDayFiles(directory: dir, instrument: btc)
+        expectError("is not a gzip file; not appended to") { try files.write(Self.quote(40)) }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "not gzip at all\n")
+    }
+}
+
+/// The decompressed text of a gzip file (every member).
+func gunzip(_ path: String) -> String? {
+    guard let gz = gzopen(path, "rb") else { return nil }
+    defer { gzclose(gz) }
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { gzread(gz, $0.baseAddress, UInt32($0.count)) }
+        if n <= 0 { break }
+        out += buffer[0..<Int(n)]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
