@@ -16,6 +16,7 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
                          (atctl), systemd notify and watchdog, JSON or journald logs
               flatten-direct  emergency: cancel and close at the exchange without the agent (unit stopped)
               backfill   import recorded trades (Bybit dumps) and quotes into an environment's database (unit stopped)
+              export     the trades and quotes an agent stored, as daily files (Bybit's dump format, quotes-DAY.csv.gz)
 
             Offline tools on recorded or simulated market data:
               simulate   write a synthetic market (trades.csv, quotes.csv)
@@ -23,6 +24,7 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
               features   one row of bars, order flow and rolling value area per minute (docs/SPEC.md §7)
               backtest   the strategy on recorded data: trades, fills, signals, equity, metrics, report
               grid       the backtest over a grid of parameters, ranked, stored in SQLite
+              walkforward  the grid ranked on each training span, its best set run on the test span after
               preflight  check keys, REST, clock, instrument, wallet, position, orders and streams
               config     validate and print an environment's configuration
 
@@ -33,7 +35,7 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
         version: agentVersion,
         subcommands: [
             RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, FeaturesCommand.self,
-            BacktestCommand.self, GridCommand.self, WalkForwardCommand.self, SimulateCommand.self,
+            BacktestCommand.self, GridCommand.self, WalkForwardCommand.self, ExportCommand.self, SimulateCommand.self,
             SimExchangeCommand.self,
             PreflightCommand.self, ConfigCommand.self,
         ]

@@ -314,6 +314,13 @@ public enum ConfigLoader {
         {
             throw fail("instrument.min_qty", "\(minQty) must be a whole number of instrument.qty_step (\(step))")
         }
+        let retention = config.integer("agent.raw_retention_hours")
+        if retention != 0 && retention * 60 < config.integer("value_area.rolling_window_minutes") + 60 {
+            throw fail(
+                "agent.raw_retention_hours",
+                "\(retention) keeps less than the rolling window and an hour (a restart replays the window from it); "
+                    + "0 keeps everything")
+        }
         if config.integer("value_area.warmup_minutes") < config.integer("value_area.rolling_window_minutes") {
             throw fail(
                 "value_area.warmup_minutes", "must be at least value_area.rolling_window_minutes (a full window)")

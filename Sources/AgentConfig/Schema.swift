@@ -169,7 +169,8 @@ public enum ConfigSchema {
         Parameter(
             "agent.state_dir", .text, .text(""), "database directory (empty: $STATE_DIRECTORY, else ./state/<env>)"),
         Parameter(
-            "agent.raw_retention_hours", .integer(5...10_000), .integer(48), "raw trades and quotes kept this long"),
+            "agent.raw_retention_hours", .integer(0...100_000), .integer(48),
+            "raw trades and quotes kept this long (0: kept; ~265 MB of SQLite a busy day)"),
         Parameter(
             "agent.graceful_stop_seconds", .integer(1...600), .integer(20),
             "SIGTERM: budget for cancelling and the last snapshot"),

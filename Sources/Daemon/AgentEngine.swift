@@ -466,7 +466,8 @@ public final class AgentEngine: @unchecked Sendable {
         progressFlatten(wall: wall)
         // Raw data off the engine thread, once a second; purge hourly.
         if wall - lastRawFlushWall >= 1_000 { flushRaw(wall: wall) }
-        if wall - lastPurgeWall >= 3_600_000 {
+        // agent.raw_retention_hours 0 keeps everything (export and replay read it).
+        if wall - lastPurgeWall >= 3_600_000 && settings.agent.rawRetentionHours > 0 {
             lastPurgeWall = wall
             store.purgeRawLater(
                 before: lastMarketTs - Int64(settings.agent.rawRetentionHours) * 3_600_000, logger: logger)

@@ -420,15 +420,17 @@ public final class AgentStore: Sendable {
     /// Replays stored trades and quotes from `ts` on, merged in time order (a quote before a trade at the same
     /// millisecond, as `mergeEvents` orders them), straight from two cursors: memory stays flat however long the
     /// window. Returns the counts and the last trade and quote.
-    public func replayRaw(from ts: Int64, _ body: (MarketEvent) -> Void) throws -> (
+    public func replayRaw(from ts: Int64, to end: Int64 = .max, _ body: (MarketEvent) throws -> Void) throws -> (
         trades: Int, quotes: Int, lastTrade: TradeEvent?, lastQuote: QuoteEvent?
     ) {
         try pool.read { db in
             let tc = try Row.fetchCursor(
-                db, sql: "SELECT ts, price, size, side FROM trades WHERE ts >= ? ORDER BY ts, rowid", arguments: [ts])
+                db, sql: "SELECT ts, price, size, side FROM trades WHERE ts >= ? AND ts < ? ORDER BY ts, rowid",
+                arguments: [ts, end])
             let qc = try Row.fetchCursor(
-                db, sql: "SELECT ts, bid, bid_size, ask, ask_size FROM quotes WHERE ts >= ? ORDER BY ts, rowid",
-                arguments: [ts])
+                db,
+                sql: "SELECT ts, bid, bid_size, ask, ask_size FROM quotes WHERE ts >= ? AND ts < ? ORDER BY ts, rowid",
+                arguments: [ts, end])
             func nextTrade() throws -> TradeEvent? {
                 try tc.next().map {
                     TradeEvent(ts: $0[0], price: $0[1], size: $0[2], side: TakerSide(rawValue: $0[3]) ?? .unknown)
@@ -444,18 +446,25 @@ public final class AgentStore: Sendable {
             var counts = (trades: 0, quotes: 0, lastTrade: TradeEvent?.none, lastQuote: QuoteEvent?.none)
             while t != nil || q != nil {
                 if let quote = q, t == nil || quote.ts <= t!.ts {
-                    body(.quote(quote))
+                    try body(.quote(quote))
                     counts.quotes += 1
                     counts.lastQuote = quote
                     q = try nextQuote()
                 } else if let trade = t {
-                    body(.trade(trade))
+                    try body(.trade(trade))
                     counts.trades += 1
                     counts.lastTrade = trade
                     t = try nextTrade()
                 }
             }
             return counts
+        }
+    }
+
+    /// The public stream's gaps the agent recorded, overlapping `[from, to)`, in time order.
+    public func gaps(from: Int64, to: Int64) throws -> [GapRow] {
+        try pool.read { db in
+            try GapRow.filter(Column("to_ts") >= from && Column("from_ts") < to).order(Column("from_ts")).fetchAll(db)
         }
     }
 

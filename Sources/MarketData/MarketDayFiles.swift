@@ -63,7 +63,9 @@ final class GzipAppender {
 
     /// Ends the gzip member and forces it to disk.
     func finishMember() throws(DataFileError) {
-        guard gzflush(gz, Z_FINISH) == Z_OK else { throw DataFileError(file: path, reason: "write failed (disk full?)") }
+        guard gzflush(gz, Z_FINISH) == Z_OK else {
+            throw DataFileError(file: path, reason: "write failed (disk full?)")
+        }
         guard fsync(fd) == 0 else {
             throw DataFileError(file: path, reason: "fsync failed: \(String(cString: strerror(errno)))")
         }

@@ -130,6 +130,8 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
     private let load: @Sendable (String) throws(DataFileError) -> ([Event], LoadReport)
     private let time: @Sendable (Event) -> Millis
     public let range: TimeRange
+    /// The gaps `gaps.csv` lists beside the files (their directories'), inside the range; nil when there is none.
+    public let gaps: [RecordedGap]?
     private var current: [Event] = []
     private var index = 0
     private var nextFile = 0
@@ -156,6 +158,11 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
         probed.sort { ($0.ts, $0.path) < ($1.ts, $1.path) }
         self.files = probed.map(\.path)
         self.range = range
+        let listed = files.contains {
+            FileManager.default.fileExists(
+                atPath: (($0 as NSString).deletingLastPathComponent as NSString).appendingPathComponent(GapsFile.name))
+        }
+        gaps = listed ? try GapsFile.beside(files, range: range) : nil
         self.load = load
         self.time = time
     }
@@ -271,7 +278,9 @@ public struct RecordedMarket: Sendable {
 
     /// What was read: each file's span, and the UTC days of the range (or of the data) with no file.
     public var coverage: Coverage {
-        Coverage(trades: trades.spans, quotes: quotes?.spans, range: trades.range)
+        Coverage(
+            trades: trades.spans, quotes: quotes?.spans, range: trades.range,
+            gaps: Coverage.union(trades.gaps, quotes?.gaps))
     }
 }
 
@@ -283,10 +292,13 @@ public struct Coverage: Sendable, Equatable {
     /// quotes file. The range is `--from`/`--to` when given, else from the first to the last day with data.
     public var missingTradeDays: [String]
     public var missingQuoteDays: [String]
+    /// The gaps `gaps.csv` lists in the range (record, export); nil when no input's directory has one.
+    public var gaps: [RecordedGap]?
 
-    public init(trades: [FileSpan], quotes: [FileSpan]?, range: TimeRange) {
+    public init(trades: [FileSpan], quotes: [FileSpan]?, range: TimeRange, gaps: [RecordedGap]? = nil) {
         self.trades = trades
         self.quotes = quotes
+        self.gaps = gaps
         let all = trades + (quotes ?? [])
         let firstDay = range.from.map { floorDiv($0, 86_400_000) } ?? all.map { floorDiv($0.first, 86_400_000) }.min()
         let lastDay = range.to.map { floorDiv($0 - 1, 86_400_000) } ?? all.map { floorDiv($0.last, 86_400_000) }.max()
@@ -330,7 +342,16 @@ public struct Coverage: Sendable, Equatable {
         }
         describe("trades", trades, missingTradeDays)
         if let quotes { describe("quotes", quotes, missingQuoteDays) }
+        if let gaps { out.append(GapsFile.summary(gaps)) }
         return out
+    }
+
+    /// The gaps of both kinds' files, each once, in time order; nil when neither has a gaps.csv.
+    public static func union(_ a: [RecordedGap]?, _ b: [RecordedGap]?) -> [RecordedGap]? {
+        guard a != nil || b != nil else { return nil }
+        var out = a ?? []
+        for g in b ?? [] where !out.contains(g) { out.append(g) }
+        return out.sorted { ($0.from, $0.to) < ($1.from, $1.to) }
     }
 
     /// `inputs.csv`: one row per file read, in reading order.

@@ -16,6 +16,8 @@ public struct FeatureRunSummary: Sendable {
     /// Days of the span without a file (daily dumps).
     public var missingTradeDays: [String] = []
     public var missingQuoteDays: [String] = []
+    /// The gaps `gaps.csv` lists in the range; nil when the inputs have none beside them.
+    public var gaps: [RecordedGap]?
     public var lateEvents = 0
     public var orderFlow = OrderFlowTotals()
     public var volume: Lots = 0
@@ -113,6 +115,7 @@ public func runFeatures(
     let coverage = market.coverage
     summary.missingTradeDays = coverage.missingTradeDays
     summary.missingQuoteDays = coverage.missingQuoteDays
+    summary.gaps = coverage.gaps
     summary.lateEvents = pipeline.lateEvents
     summary.orderFlow = pipeline.runOrderFlow
     try writeAtomically(out, to: outPath)
@@ -162,6 +165,7 @@ extension FeatureRunSummary {
         } else {
             lines.append("quotes: none given: every print is ambiguous and the quote columns are empty")
         }
+        if let gaps { lines.append(GapsFile.summary(gaps)) }
         let ambiguous = volume == 0 ? 0 : Double(orderFlow.ambiguousVolume) / Double(volume)
         let stale = orderFlow.prints == 0 ? 0 : Double(orderFlow.staleAlignedPrints) / Double(orderFlow.prints)
         var flow =

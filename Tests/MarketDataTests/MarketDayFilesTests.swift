@@ -9,11 +9,13 @@ import Testing
 
     static func trade(_ i: Int64) -> TradeEvent {
         TradeEvent(
-            ts: midnight - 30_000 + i * 1_000, price: 500_000 + (i % 5), size: 1 + i % 3, side: i % 2 == 0 ? .buy : .sell)
+            ts: midnight - 30_000 + i * 1_000, price: 500_000 + (i % 5), size: 1 + i % 3,
+            side: i % 2 == 0 ? .buy : .sell)
     }
 
     static func quote(_ i: Int64) -> QuoteEvent {
-        QuoteEvent(ts: midnight - 30_000 + i * 1_000, bidPrice: 500_000 + i, bidSize: 3, askPrice: 500_001 + i, askSize: 4)
+        QuoteEvent(
+            ts: midnight - 30_000 + i * 1_000, bidPrice: 500_000 + i, bidSize: 3, askPrice: 500_001 + i, askSize: 4)
     }
 
     @Test func daysRotateAtMidnightAndReadAsBybitDumps() throws {
@@ -38,7 +40,9 @@ import Testing
         #expect(try quotes.readAll() == (0..<60).map(Self.quote))
         let text = try #require(gunzip(dir + "/BTCUSDT2026-01-01.csv.gz"))
         let lines = text.split(separator: "\n")
-        #expect(lines[0] == "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossValue,homeNotional,foreignNotional")
+        #expect(
+            lines[0]
+                == "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossValue,homeNotional,foreignNotional")
         #expect(lines[1] == "1767311970.000,BTCUSDT,Buy,0.001,50000,ZeroPlusTick,id-0,5000000000,0.001,50")
         #expect(lines[2] == "1767311971.000,BTCUSDT,Sell,0.002,50000.1,PlusTick,id-1,10000020000,0.002,100.0002")
     }

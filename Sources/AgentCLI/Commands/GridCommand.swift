@@ -294,7 +294,9 @@ struct RecordedInputOptions: ParsableArguments {
         let tradeEvents = try tradeSeries.readAll()
         let quoteEvents = try quoteSeries.readAll()
         guard !tradeEvents.isEmpty, !quoteEvents.isEmpty else { throw try nothingSelected() }
-        let coverage = Coverage(trades: tradeSeries.spans, quotes: quoteSeries.spans, range: try range())
+        let coverage = Coverage(
+            trades: tradeSeries.spans, quotes: quoteSeries.spans, range: try range(),
+            gaps: Coverage.union(tradeSeries.gaps, quoteSeries.gaps))
         FileHandle.standardError.write(Data((coverage.lines.joined(separator: "\n") + "\n").utf8))
         return (tradeEvents, quoteEvents)
     }
