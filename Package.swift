@@ -102,6 +102,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -141,7 +143,7 @@ let package = Package(
             dependencies: [
                 "AgentCLI", "Daemon", "Research", "AgentConfig", "AgentSupport", "Charts", "Engine", "MarketData",
                 "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams",
-                "ControlProtocol",
+                "ControlProtocol", "CZlib",
                 // A headless browser driven over the DevTools protocol (the dashboard's test).
                 .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log"),
                 // Databases in the layout of earlier versions (the snapshot migration test).

@@ -16,6 +16,7 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
                          (atctl), systemd notify and watchdog, JSON or journald logs
               flatten-direct  emergency: cancel and close at the exchange without the agent (unit stopped)
               backfill   import recorded trades (Bybit dumps) and quotes into an environment's database (unit stopped)
+              record     Bybit's public trades and quotes into daily files, with their gaps (the recorder's service)
               export     the trades and quotes an agent stored, as daily files (Bybit's dump format, quotes-DAY.csv.gz)
 
             Offline tools on recorded or simulated market data:
@@ -34,7 +35,7 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
             """,
         version: agentVersion,
         subcommands: [
-            RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, FeaturesCommand.self,
+            RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, RecordCommand.self, FeaturesCommand.self,
             BacktestCommand.self, GridCommand.self, WalkForwardCommand.self, ExportCommand.self, SimulateCommand.self,
             SimExchangeCommand.self,
             PreflightCommand.self, ConfigCommand.self,

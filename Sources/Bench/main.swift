@@ -364,7 +364,7 @@ do {
     for _ in 0..<repeats {
         let t0 = now()
         var count = 0
-        for t in texts { if case .trades(let batch) = try parser.parse(t) { count += batch.count } }
+        for t in texts { if case .trades(let batch, _) = try parser.parse(t) { count += batch.count } }
         bestDecode = min(bestDecode, now() - t0)
         precondition(count > 0)
     }

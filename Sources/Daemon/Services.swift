@@ -62,7 +62,7 @@ struct MarketDataService: Service {
             await stream.run(
                 onMessage: { m in
                     switch m {
-                    case .trades(let t): queue.put(.trades(t, wall: wallClockMillis()))
+                    case .trades(let t, _): queue.put(.trades(t, wall: wallClockMillis()))
                     case .quote(let q, _): queue.put(.quote(q, wall: wallClockMillis()))
                     case .control: break
                     }

@@ -124,13 +124,16 @@ public struct BybitPublicStream: Sendable {
     public let instrument: Instrument
     private let logger: Logger
     private let now: @Sendable () -> Int64
+    /// Deliver each trade's exchange id (`record`).
+    public let keepTradeIds: Bool
 
     public init(
         settings: StreamSettings, instrument: Instrument, logger: Logger = Logger(label: "auction.stream.public"),
-        now: @escaping @Sendable () -> Int64 = wallClockMillis
+        keepTradeIds: Bool = false, now: @escaping @Sendable () -> Int64 = wallClockMillis
     ) {
         self.settings = settings
         self.instrument = instrument
+        self.keepTradeIds = keepTradeIds
         self.logger = logger
         self.now = now
     }
@@ -139,7 +142,7 @@ public struct BybitPublicStream: Sendable {
     public func run(
         onMessage: @escaping @Sendable (PublicMessage) -> Void, onStatus: @escaping @Sendable (StreamStatus) -> Void
     ) async {
-        let parser = PublicMessageParser(instrument: instrument)
+        let parser = PublicMessageParser(instrument: instrument, keepTradeIds: keepTradeIds)
         let symbol = instrument.symbol
         let gaps = GapTracker()
         let counter = RequestCounter()
@@ -154,7 +157,7 @@ public struct BybitPublicStream: Sendable {
                 do {
                     let message = try parser.parse(text)
                     switch message {
-                    case .trades(let t) where !t.isEmpty: gaps.heard(t[0].ts, onStatus)
+                    case .trades(let t, _) where !t.isEmpty: gaps.heard(t[0].ts, onStatus)
                     case .quote(let q, _): gaps.heard(q.ts, onStatus)
                     case .control(let op, let success, _) where op == "subscribe" && success: onStatus(.ready)
                     default: break

@@ -5,7 +5,8 @@ import MarketData
 
 /// A parsed public-stream message.
 public enum PublicMessage: Sendable, Hashable {
-    case trades([TradeEvent])
+    /// Trades, and their exchange trade ids (`i`) when the parser keeps them (`keepTradeIds`), else empty.
+    case trades([TradeEvent], ids: [String])
     /// An L1 snapshot; `updateId == 1` means the service restarted.
     case quote(QuoteEvent, updateId: Int64)
     /// An ack or pong.
@@ -15,8 +16,13 @@ public enum PublicMessage: Sendable, Hashable {
 /// Parses Bybit public messages (`publicTrade.*`, `orderbook.1.*`, acks, pongs) into Engine events.
 public struct PublicMessageParser: Sendable {
     public let instrument: Instrument
+    /// Keep each trade's exchange id (`record` de-duplicates by it); off for the agent, which needs none.
+    public let keepTradeIds: Bool
 
-    public init(instrument: Instrument) { self.instrument = instrument }
+    public init(instrument: Instrument, keepTradeIds: Bool = false) {
+        self.instrument = instrument
+        self.keepTradeIds = keepTradeIds
+    }
 
     public func parse(_ text: String) throws(BybitError) -> PublicMessage {
         var copy = text
@@ -38,18 +44,23 @@ public struct PublicMessageParser: Sendable {
         if reader.hasPrefix(topic, "publicTrade.") {
             guard case .array(let items)? = reader.member(root, "data") else { return nil }
             var trades: [TradeEvent] = []
+            var ids: [String] = []
             trades.reserveCapacity(items.count)
             for item in items {
                 guard let ts = reader.int64(reader.member(item, "T")), let p = reader.text(reader.member(item, "p")),
                     let v = reader.text(reader.member(item, "v")), let price = ticks(p), let size = lots(v)
                 else { return nil }
+                if keepTradeIds {
+                    guard let i = reader.text(reader.member(item, "i")) else { return nil }
+                    ids.append(String(decoding: UnsafeBufferPointer(rebasing: buffer[i]), as: UTF8.self))
+                }
                 var side = TakerSide.unknown
                 if let s = reader.text(reader.member(item, "S")) {
                     side = reader.equals(s, "Buy") ? .buy : reader.equals(s, "Sell") ? .sell : .unknown
                 }
                 trades.append(TradeEvent(ts: ts, price: price, size: size, side: side))
             }
-            return .trades(trades)
+            return .trades(trades, ids: ids)
         }
         if reader.hasPrefix(topic, "orderbook.") {
             guard let data = reader.member(root, "data"), case .array(let b)? = reader.member(data, "b"),
@@ -78,7 +89,9 @@ public struct PublicMessageParser: Sendable {
         let topic = try m.string("topic")
         if topic.hasPrefix("publicTrade.") {
             var trades: [TradeEvent] = []
+            var ids: [String] = []
             for t in try m.list("data") {
+                if keepTradeIds { ids.append(try t.string("i")) }
                 let p = try t.decimal("p")
                 let v = try t.decimal("v")
                 guard let ticks = instrument.ticks(p), let lots = instrument.lots(v) else {
@@ -88,7 +101,7 @@ public struct PublicMessageParser: Sendable {
                     t.optionalString("S") == "Buy" ? .buy : t.optionalString("S") == "Sell" ? .sell : .unknown
                 trades.append(TradeEvent(ts: try t.int64("T"), price: ticks, size: lots, side: side))
             }
-            return .trades(trades)
+            return .trades(trades, ids: ids)
         }
         if topic.hasPrefix("orderbook.") {
             let d = try m.object("data")

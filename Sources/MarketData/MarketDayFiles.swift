@@ -33,13 +33,8 @@ final class GzipAppender {
     /// is cut off first; `recovered` says how many bytes that removed.
     init(path: String, header: String) throws(DataFileError) {
         self.path = path
-        let complete = try gzipCompleteLength(path)
-        if let complete, complete.removed > 0 {
-            guard truncate(path, off_t(complete.valid)) == 0 else {
-                throw DataFileError(file: path, reason: "cannot cut off an unfinished gzip member (truncate failed)")
-            }
-        }
-        recovered = complete?.removed ?? 0
+        recovered = try cutUnfinishedMember(path)
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw DataFileError(file: path, reason: "cannot be opened for writing: \(String(cString: strerror(errno)))")
@@ -50,7 +45,7 @@ final class GzipAppender {
         }
         self.fd = fd
         self.gz = gz
-        if (complete?.valid ?? 0) == 0 { try write(Array((header + "\n").utf8)) }
+        if size == 0 { try write(Array((header + "\n").utf8)) }
     }
 
     let recovered: Int64
@@ -255,5 +250,79 @@ public final class MarketDayFiles {
         guard let file = quotes?.file, !quoteBuffer.isEmpty else { return }
         try file.write(quoteBuffer)
         quoteBuffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Where a recording in a directory stopped: its last trade (and the trades of that trade's last minute, with their
+/// ids) and its last quote. Unfinished gzip members at the ends of the last files are cut off first.
+public struct RecordingTail: Sendable {
+    public var lastTradeTs: Millis?
+    public var recentTradeIds: Set<String> = []
+    public var recentTrades: [(ts: Millis, id: String)] = []
+    public var lastQuote: QuoteEvent?
+    /// Bytes of unfinished members cut off.
+    public var cutBytes: Int64 = 0
+
+    public static func read(directory: String, instrument: Instrument) throws(DataFileError) -> RecordingTail {
+        var tail = RecordingTail()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        func latest(_ match: (String) -> Bool) -> String? {
+            names.filter(match).max().map { (directory as NSString).appendingPathComponent($0) }
+        }
+        let prefix = instrument.symbol
+        if let path = latest({ $0.hasPrefix(prefix) && RecordedInputs.isTradeDumpName($0) && $0.hasSuffix(".gz") }) {
+            tail.cutBytes += try cutUnfinishedMember(path)
+            let bytes = try readFileBytes(path)
+            // Rows are in time order: the last minute's are at the end.
+            var end = bytes.count
+            var rows: [(ts: Millis, id: String)] = []
+            while end > 0 {
+                var start = end - 1
+                while start > 0 && bytes[start - 1] != 0x0A { start -= 1 }
+                let line = String(decoding: bytes[start..<end], as: UTF8.self)
+                end = start > 0 ? start - 1 : 0
+                let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+                guard fields.count >= 7, let ms = TimeRange.parseSeconds(fields[0]) else { continue }
+                if let last = rows.first?.ts ?? tail.lastTradeTs, ms < last - 60_000 { break }
+                if tail.lastTradeTs == nil { tail.lastTradeTs = ms }
+                rows.insert((ms, String(fields[6])), at: 0)
+            }
+            tail.recentTrades = rows.filter { !$0.id.isEmpty }
+            tail.recentTradeIds = Set(tail.recentTrades.map(\.id))
+        }
+        if let path = latest({ $0.hasPrefix("quotes-") && $0.hasSuffix(".csv.gz") }) {
+            tail.cutBytes += try cutUnfinishedMember(path)
+            let bytes = try readFileBytes(path)
+            var end = bytes.count
+            while end > 0 && (bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D) { end -= 1 }
+            var start = end
+            while start > 0 && bytes[start - 1] != 0x0A { start -= 1 }
+            if start > 0 {
+                let text = Array((RecordingWriter.quotesHeader + "\n").utf8) + bytes[start..<end]
+                tail.lastQuote = try readQuotes(bytes: text, name: path, instrument: instrument).quotes.last
+            }
+        }
+        return tail
+    }
+}
+
+/// Cuts off an unfinished last gzip member (a crash while writing); returns the bytes removed.
+func cutUnfinishedMember(_ path: String) throws(DataFileError) -> Int64 {
+    guard let complete = try gzipCompleteLength(path), complete.removed > 0 else { return 0 }
+    guard truncate(path, off_t(complete.valid)) == 0 else {
+        throw DataFileError(file: path, reason: "cannot cut off an unfinished gzip member (truncate failed)")
+    }
+    return complete.removed
+}
+
+extension TimeRange {
+    /// `1767311970.123` (seconds with up to three decimals, as Bybit's dumps and `record` write) in milliseconds.
+    static func parseSeconds(_ text: Substring) -> Millis? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard let seconds = Int64(parts[0]) else { return nil }
+        guard parts.count == 2 else { return parts.count == 1 ? seconds * 1000 : nil }
+        let fraction = parts[1].prefix(3)
+        guard let f = Int64(fraction), fraction.allSatisfy(\.isNumber) else { return nil }
+        return seconds * 1000 + f * Int64([100, 10, 1][fraction.count - 1])
     }
 }

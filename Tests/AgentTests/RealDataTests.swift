@@ -1,3 +1,4 @@
+import CZlib
 import Daemon
 import Engine
 import Foundation
@@ -86,4 +87,162 @@ import Testing
         #expect(again.status != 0 && again.stderr.contains("exists; export writes new files only"), "\(again.stderr)")
         #expect(FileManager.default.contents(atPath: dir.appendingPathComponent("exported/gaps.csv").path) == before)
     }
+
+    /// `record` against the simulator replaying a known market, killed with kill -9 twice and restarted: every
+    /// recorded trade is the replayed trade its exchange id names, none is written twice, every replayed trade it
+    /// lacks lies in a listed gap, the files rotate at midnight, and a backtest over them reports the gaps.
+    @Test func recordSurvivesKillNineWithoutLosingOrRepeatingATrade() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sim = try agent(
+            ["simulate", "--hours", "1.5", "--seed", "21", "--start", "2026-01-01T23:15:00Z", "--out", "sim"], in: dir)
+        #expect(sim.status == 0, "\(sim.stderr)")
+        let replayed = try readTrades(path: dir.appendingPathComponent("sim/trades.csv").path, instrument: .btcusdt)
+            .trades
+        let exchange = Background(
+            [
+                "sim-exchange", "--port", "0", "--port-file", "port", "--speed", "120", "--warm-minutes", "5",
+                "--replay-trades", "sim/trades.csv", "--replay-quotes", "sim/quotes.csv",
+            ], in: dir, log: "sim.log")
+        try exchange.start()
+        defer { exchange.stop(SIGKILL) }
+        let portFile = dir.appendingPathComponent("port").path
+        #expect(poll(seconds: 60) { FileManager.default.fileExists(atPath: portFile) })
+        let port = try String(contentsOfFile: portFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let out = dir.appendingPathComponent("out")
+        func recorder() -> Background {
+            Background(
+                [
+                    "record", "--env", "paper", "--config-dir", Self.configDir, "--set",
+                    "exchange.public_ws_url=ws://127.0.0.1:\(port)/v5/public/linear", "--out", "out",
+                    "--flush-seconds", "1",
+                ], in: dir, log: "record.log")
+        }
+        func recordedBytes() -> Int {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []
+            return names.filter { $0.hasPrefix("BTCUSDT") }.reduce(0) {
+                $0
+                    + ((try? FileManager.default.attributesOfItem(atPath: out.appendingPathComponent($1).path)[.size]
+                        as? Int) ?? 0)
+            }
+        }
+        func gapLines() -> Int {
+            let text = (try? String(contentsOf: out.appendingPathComponent("gaps.csv"), encoding: .utf8)) ?? ""
+            return max(0, text.split(separator: "\n").count - 1)
+        }
+        // Twice: record until something is on disk, kill -9, start again (the second start finds the first's gap).
+        for round in 0..<2 {
+            let r = recorder()
+            try r.start()
+            let before = recordedBytes()
+            #expect(
+                poll(seconds: 90, giveUp: { !r.isRunning }) { gapLines() >= round && recordedBytes() > before + 20_000 }
+            )
+            r.stop(SIGKILL)
+        }
+        let last = recorder()
+        try last.start()
+        // Until the replay's last trade is recorded (the limit only bounds a failure).
+        let end = replayed.last!.ts
+        #expect(
+            poll(seconds: 180, every: 0.5, giveUp: { !last.isRunning }) {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []
+                guard let newest = names.filter({ $0.hasPrefix("BTCUSDT") }).max(),
+                    let text = gunzipText(out.appendingPathComponent(newest).path),
+                    let line = text.split(separator: "\n").last,
+                    let seconds = Double(line.prefix { $0 != "," })
+                else { return false }
+                return Int64((seconds * 1000).rounded()) == end
+            })
+        #expect(last.stop(SIGTERM) == 0, "\(last.output)")
+
+        let files = try RecordedInputs.expand([out.path], what: "--trades")
+        #expect(
+            files.map { ($0 as NSString).lastPathComponent } == [
+                "BTCUSDT2026-01-01.csv.gz", "BTCUSDT2026-01-02.csv.gz",
+            ])
+        var ids: [String] = []
+        for f in files {
+            let text = try #require(gunzipText(f))
+            for line in text.split(separator: "\n").dropFirst() {
+                ids.append(String(line.split(separator: ",", omittingEmptySubsequences: false)[6]))
+            }
+        }
+        var series = try RecordedSeries.trades(
+            files, instrument: .btcusdt, options: ReadOptions(expectedSymbol: "BTCUSDT"))
+        let recorded = try series.readAll()
+        #expect(recorded.count == ids.count && !recorded.isEmpty)
+        #expect(Set(ids).count == ids.count, "a trade was written twice")
+        // The simulator's n-th trade has id simTradeId(n): the recorded trade must be that replayed trade.
+        var seen = Set<Int>()
+        for (t, id) in zip(recorded, ids) {
+            let seq = try #require(Int(id.split(separator: "-").last!), "\(id)")
+            #expect(replayed[seq - 1] == t, "\(id) is not the replayed trade")
+            seen.insert(seq - 1)
+        }
+        let gaps = try GapsFile.read(out.appendingPathComponent("gaps.csv").path)
+        #expect(gaps.count >= 2 && gaps.filter { $0.cause == "recorder not running" }.count == 2, "\(gaps)")
+        let first = recorded.first!.ts
+        let missed = replayed.indices.filter { replayed[$0].ts >= first && !seen.contains($0) }
+        for i in missed {
+            let ts = replayed[i].ts
+            #expect(gaps.contains { $0.from <= ts && ts <= $0.to }, "trade \(i) at \(ts) lost outside a listed gap")
+        }
+        let backtest = try agent(
+            ["backtest", "--trades", "out", "--quotes", "out", "--out", "bt"] + Self.settings, in: dir)
+        #expect(backtest.status == 0, "\(backtest.stderr)")
+        #expect(backtest.stderr.contains("gaps: \(gaps.count) in the range (gaps.csv)"), "\(backtest.stderr)")
+    }
+}
+
+/// A command of `auction-agent` in the background, its output in a log file.
+final class Background: @unchecked Sendable {
+    let process = Process()
+    let logPath: String
+
+    init(_ arguments: [String], in directory: URL, log: String) {
+        process.executableURL = agentBinary()
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "AUCTION_CONFIG_DIR")
+        environment.removeValue(forKey: "JOURNAL_STREAM")
+        process.environment = environment
+        logPath = directory.appendingPathComponent(log).path
+    }
+
+    func start() throws {
+        if !FileManager.default.fileExists(atPath: logPath) {
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+    var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    @discardableResult
+    func stop(_ signal: Int32) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// The decompressed text of a gzip file (every member).
+func gunzipText(_ path: String) -> String? {
+    guard let gz = gzopen(path, "rb") else { return nil }
+    defer { gzclose(gz) }
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { gzread(gz, $0.baseAddress, UInt32($0.count)) }
+        if n <= 0 { break }
+        out += buffer[0..<Int(n)]
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -91,12 +91,13 @@ func startPrivateStream(
         defer { market.cancel() }
         let flowing = await inbox.wait { box in
             let m = box.all
-            return m.contains { if case .trades(let t) = $0 { !t.isEmpty } else { false } }
+            return m.contains { if case .trades(let t, _) = $0 { !t.isEmpty } else { false } }
                 && m.contains { if case .quote = $0 { true } else { false } }
         }
         #expect(flowing)
         // Every trade delivered is one the venue printed, in order.
-        let trades: [TradeEvent] = inbox.all.flatMap { m -> [TradeEvent] in if case .trades(let t) = m { t } else { [] }
+        let trades: [TradeEvent] = inbox.all.flatMap { m -> [TradeEvent] in
+            if case .trades(let t, _) = m { t } else { [] }
         }
         #expect(zip(trades, trades.dropFirst()).allSatisfy { $0.ts <= $1.ts })
         #expect(trades.allSatisfy { $0.size > 0 && $0.price > 0 && $0.side != .unknown })

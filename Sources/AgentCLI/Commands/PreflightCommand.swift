@@ -188,7 +188,7 @@ struct PreflightCommand: ParsableCommand {
                     await publicStream.run(
                         onMessage: { m in
                             switch m {
-                            case .trades(let t) where !t.isEmpty: probe.sawPublicData()
+                            case .trades(let t, _) where !t.isEmpty: probe.sawPublicData()
                             case .quote: probe.sawPublicData()
                             default: break
                             }

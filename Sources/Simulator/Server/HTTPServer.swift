@@ -127,7 +127,7 @@ public final class SimHTTPServer: @unchecked Sendable {
             out.append(contentsOf: reply.body)
             var sent = 0
             while sent < out.count {
-                let n = out[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if n <= 0 { return }
                 sent += n
             }

@@ -56,8 +56,9 @@ extension SimVenue {
             let now = wallClockMillis()
             if trades {
                 let (batch, cursor) = self.trades(after: tradeCursor)
+                let firstSeq = tradeCursor + 1
                 tradeCursor = cursor
-                if !batch.isEmpty, !ws.send(publicTradeMessage(batch, now: now)) { return false }
+                if !batch.isEmpty, !ws.send(publicTradeMessage(batch, firstSeq: firstSeq, now: now)) { return false }
             }
             if book, let q = currentQuote {
                 let restarted = takeRestart()
@@ -114,14 +115,16 @@ extension SimVenue {
         }
     }
 
-    public func publicTradeMessage(_ trades: [TradeEvent], now: Int64) -> String {
+    /// `firstSeq` is the first trade's sequence number in the venue: each trade's id (`i`) is made from it, so a
+    /// trade has one id on every connection and in `/v5/market/recent-trade`, as Bybit's trade ids.
+    public func publicTradeMessage(_ trades: [TradeEvent], firstSeq: Int = 1, now: Int64) -> String {
         let i = config.instrument
         var items: [String] = []
         items.reserveCapacity(trades.count)
         for (n, t) in trades.enumerated() {
             let side = t.side == .sell ? "Sell" : "Buy"
             items.append(
-                #"{"T":\#(t.ts),"s":"\#(i.symbol)","S":"\#(side)","v":"\#(formatScaled(t.size * i.qtyStep.mantissa, scale: i.qtyStep.scale))","p":"\#(formatScaled(t.price * i.tick.mantissa, scale: i.tick.scale))","L":"ZeroPlusTick","i":"\#(t.ts)-\#(n)","BT":false}"#
+                #"{"T":\#(t.ts),"s":"\#(i.symbol)","S":"\#(side)","v":"\#(formatScaled(t.size * i.qtyStep.mantissa, scale: i.qtyStep.scale))","p":"\#(formatScaled(t.price * i.tick.mantissa, scale: i.tick.scale))","L":"ZeroPlusTick","i":"\#(simTradeId(firstSeq + n))","BT":false}"#
             )
         }
         return
@@ -216,4 +219,10 @@ final class ConnectionIds: Sendable {
             return "sim-conn-\($0)"
         }
     }
+}
+
+/// The simulated venue's id of its `seq`-th trade, shaped as Bybit's (a UUID).
+public func simTradeId(_ seq: Int) -> String {
+    let digits = String(seq)
+    return "00000000-0000-4000-8000-" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits
 }

@@ -161,7 +161,8 @@ extension SimVenue {
             guard (1...1000).contains(limit) else { return fail(10001, "limit must be 1-1000") }
             let trades = recentTrades.suffix(limit).reversed().enumerated().map { (n, t) -> [String: Any] in
                 [
-                    "execId": "t-\(tradeSeq - n)", "symbol": i.symbol, "price": price(t.price), "size": size(t.size),
+                    "execId": simTradeId(tradeSeq - n), "symbol": i.symbol, "price": price(t.price),
+                    "size": size(t.size),
                     "side": t.side == .sell ? "Sell" : "Buy", "time": String(t.ts), "isBlockTrade": false,
                 ]
             }
