@@ -23,6 +23,7 @@ import Testing
         let expected: [(String, Int)] = [
             ("usr/local/bin/auction-agent", 0o755), ("usr/local/bin/atctl", 0o755),
             ("etc/systemd/system/auction-agent.service", 0o644), ("etc/systemd/system/auction-agent@.service", 0o644),
+            ("etc/systemd/system/auction-recorder@.service", 0o644),
             ("etc/sysusers.d/auction-agent.conf", 0o644), ("etc/tmpfiles.d/auction-agent.conf", 0o644),
             ("etc/auction-agent", 0o750), ("etc/auction-agent/environments", 0o750),
             ("etc/auction-agent/agent.env", 0o600),
@@ -30,6 +31,7 @@ import Testing
             ("etc/auction-agent/environments/backtest.yaml", 0o640),
             ("usr/local/share/doc/auction-agent/README.md", 0o644),
             ("usr/local/share/doc/auction-agent/runbooks/agent.md", 0o644),
+            ("usr/local/share/doc/auction-agent/runbooks/recorder.md", 0o644),
         ]
         for (path, m) in expected {
             #expect(mode("\(root)/\(path)") == m, "\(path): \(String(mode("\(root)/\(path)") ?? -1, radix: 8))")

@@ -19,6 +19,7 @@ struct SystemdUnitTests {
 
     @Test(arguments: [
         ("auction-agent.service", "auction-agent.service"), ("auction-agent@.service", "auction-agent@paper.service"),
+        ("auction-recorder@.service", "auction-recorder@paper.service"),
     ])
     func verifiesAndRatesAtMostTwo(unit: String, name: String) throws {
         let path = try copy(unit, as: name)
