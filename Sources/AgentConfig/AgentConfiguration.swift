@@ -33,6 +33,8 @@ public struct AgentConfiguration: Sendable {
         public var stateDirectory: String?
         public var requireManualActivation: Bool
         public var rawRetentionHours: Int
+        /// `agent.record_dir`: the public market also recorded into daily files there (`record`'s); nil when empty.
+        public var recordDirectory: String?
         public var gracefulStopSeconds: Int
         public var ambiguousAlertFrac: Double
         /// `agent.warm_start`: fill a short window from the exchange's klines and recent trades at start.
@@ -96,6 +98,7 @@ public struct AgentConfiguration: Sendable {
             mode: AgentMode(rawValue: c.text("agent.mode"))!, stateDirectory: stateDir.isEmpty ? nil : stateDir,
             requireManualActivation: c.boolean("agent.require_manual_activation"),
             rawRetentionHours: c.integer("agent.raw_retention_hours"),
+            recordDirectory: c.text("agent.record_dir").isEmpty ? nil : c.text("agent.record_dir"),
             gracefulStopSeconds: c.integer("agent.graceful_stop_seconds"),
             ambiguousAlertFrac: c.real("agent.ambiguous_alert_frac"),
             warmFromExchange: c.text("agent.warm_start") == "exchange",

@@ -172,6 +172,9 @@ public enum ConfigSchema {
             "agent.raw_retention_hours", .integer(0...100_000), .integer(48),
             "raw trades and quotes kept this long (0: kept; ~265 MB of SQLite a busy day)"),
         Parameter(
+            "agent.record_dir", .text, .text(""),
+            "also record the public market into daily files here, as `record` does (empty: off)"),
+        Parameter(
             "agent.graceful_stop_seconds", .integer(1...600), .integer(20),
             "SIGTERM: budget for cancelling and the last snapshot"),
         Parameter(

@@ -238,7 +238,11 @@ public final class AgentDaemon: Sendable {
         // last snapshot), then market data, the venue (its queued calls, the cancel included, finish), the control
         // socket, the watchdog, persistence (raw data flushed) and alert delivery last.
         let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger)
-        let market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
+        var market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
+        if let dir = settings.agent.recordDirectory {
+            market.recorder = try MarketRecorder(
+                directory: dir, instrument: settings.instrument, logger: Logger(label: "recorder"))
+        }
         let watchdog = WatchdogService(board: board, notifier: notifier)
         let stopBudgetMs = Int64(settings.agent.gracefulStopSeconds) * 500
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []

@@ -127,7 +127,17 @@ public final class MarketRecorder: Sendable {
 
     /// Ends the files' gzip members and fsyncs them: everything received so far is safe on disk.
     public func flush() {
-        record { s throws(DataFileError) in try s.files.finishMembers() }
+        // The fsyncs outside the lock: the stream's thread (in the agent, also the engine's market data) never waits
+        // for the disk.
+        var pending: [PendingSync] = []
+        record { s throws(DataFileError) in pending = try s.files.endMembers() }
+        for p in pending {
+            do throws(DataFileError) {
+                try p.sync()
+            } catch {
+                record { (_) throws(DataFileError) in throw error }
+            }
+        }
     }
 
     /// Flushes and closes the files. Returns the counts for the last log line.

@@ -53,23 +53,44 @@ struct MarketDataService: Service {
     let url: String
     let instrument: Instrument
     let queue: EventQueue
+    /// `agent.record_dir`: the same messages also recorded into daily files (`record`'s), flushed every 5 s. A
+    /// recording failure is logged and ends the recording, never the trading.
+    var recorder: MarketRecorder?
 
     func run() async throws {
         let stream = BybitPublicStream(
-            settings: StreamSettings(url: url), instrument: instrument, logger: Logger(label: "stream.public"))
+            settings: StreamSettings(url: url), instrument: instrument, logger: Logger(label: "stream.public"),
+            keepTradeIds: recorder != nil)
         let queue = self.queue
+        let recorder = self.recorder
         await cancelWhenGracefulShutdown {
-            await stream.run(
-                onMessage: { m in
-                    switch m {
-                    case .trades(let t, _): queue.put(.trades(t, wall: wallClockMillis()))
-                    case .quote(let q, _): queue.put(.quote(q, wall: wallClockMillis()))
-                    case .control: break
+            await withTaskGroup(of: Void.self) { group in
+                if let recorder {
+                    group.addTask {
+                        while !Task.isCancelled && recorder.failure == nil {
+                            try? await Task.sleep(for: .seconds(5))
+                            recorder.flush()
+                        }
                     }
-                },
-                onStatus: { s in queue.put(.stream(s, wall: wallClockMillis())) }
-            )
+                }
+                await stream.run(
+                    onMessage: { m in
+                        switch m {
+                        case .trades(let t, _): queue.put(.trades(t, wall: wallClockMillis()))
+                        case .quote(let q, _): queue.put(.quote(q, wall: wallClockMillis()))
+                        case .control: break
+                        }
+                        recorder?.onMessage(m)
+                    },
+                    onStatus: { s in
+                        queue.put(.stream(s, wall: wallClockMillis()))
+                        recorder?.onStatus(s)
+                    }
+                )
+                group.cancelAll()
+            }
         }
+        _ = recorder?.close()
     }
 }
 

@@ -56,14 +56,17 @@ final class GzipAppender {
         guard n == Int32(bytes.count) else { throw DataFileError(file: path, reason: "write failed (disk full?)") }
     }
 
-    /// Ends the gzip member and forces it to disk.
-    func finishMember() throws(DataFileError) {
+    /// Ends the gzip member (written to the kernel) and returns a duplicate of the file's descriptor, so the caller
+    /// can fsync it without holding whatever guards this writer (the caller closes it).
+    func endMember() throws(DataFileError) -> Int32 {
         guard gzflush(gz, Z_FINISH) == Z_OK else {
             throw DataFileError(file: path, reason: "write failed (disk full?)")
         }
-        guard fsync(fd) == 0 else {
-            throw DataFileError(file: path, reason: "fsync failed: \(String(cString: strerror(errno)))")
+        let copy = dup(fd)
+        guard copy >= 0 else {
+            throw DataFileError(file: path, reason: "dup failed: \(String(cString: strerror(errno)))")
         }
+        return copy
     }
 
     func close() throws(DataFileError) {
@@ -137,6 +140,19 @@ func gzipCompleteLength(_ path: String, maxCut: Int64 = 4 << 20) throws(DataFile
                 + "to: move it aside")
     }
     return (valid, total - valid)
+}
+
+/// An fsync to do, of a duplicated descriptor (closed after).
+public struct PendingSync: Sendable {
+    let fd: Int32
+    let path: String
+
+    public func sync() throws(DataFileError) {
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else {
+            throw DataFileError(file: path, reason: "fsync failed: \(String(cString: strerror(errno)))")
+        }
+    }
 }
 
 /// The daily files of one directory; events go to the file of their UTC day, opened (or continued) as days come.
@@ -225,15 +241,22 @@ public final class MarketDayFiles {
 
     /// Ends the open files' gzip members and fsyncs them: everything written so far is complete on disk.
     public func finishMembers() throws(DataFileError) {
+        for pending in try endMembers() { try pending.sync() }
+    }
+
+    /// Ends the open files' gzip members; the fsyncs are returned, to run outside the caller's lock.
+    public func endMembers() throws(DataFileError) -> [PendingSync] {
         try flushTrades()
         try flushQuotes()
-        try trades?.file.finishMember()
-        try quotes?.file.finishMember()
+        var out: [PendingSync] = []
+        for file in [trades?.file, quotes?.file].compactMap({ $0 }) {
+            out.append(PendingSync(fd: try file.endMember(), path: file.path))
+        }
+        return out
     }
 
     public func close() throws(DataFileError) {
-        try flushTrades()
-        try flushQuotes()
+        for pending in try endMembers() { try pending.sync() }
         try trades?.file.close()
         try quotes?.file.close()
         trades = nil

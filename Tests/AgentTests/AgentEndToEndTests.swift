@@ -6,6 +6,7 @@ import Daemon
 import Engine
 import Exchange
 import Foundation
+import MarketData
 import Research
 import Testing
 
@@ -137,9 +138,12 @@ extension AgentProcess {
         #expect(agent.terminate() == 0)
     }
 
+    /// Also the agent's own recording (agent.record_dir): the market it trades on, in `record`'s daily files, with the
+    /// drop listed in gaps.csv.
     @Test func webSocketDropIsReconnectedAndTheGapRecorded() throws {
         let agent = try AgentProcess()
-        try agent.start(env: "sim", quickSim)
+        let recordings = agent.directory.appendingPathComponent("recordings").path
+        try agent.start(env: "sim", quickSim + ["--set", "agent.record_dir=\(recordings)"])
         #expect(agent.wait { agent.status()?.health.publicStream == "ready" })
         try agent.simFault(#"{"dropWebSockets":true}"#)
         #expect(agent.wait { (agent.status()?.health.gaps ?? 0) >= 1 }, "\(agent.log.suffix(2_000))")
@@ -148,6 +152,15 @@ extension AgentProcess {
         #expect(agent.terminate() == 0)
         let store = try AgentStore(directory: agent.stateDir, instrument: .btcusdt)
         #expect(try store.count("gaps") >= 1)
+        var recorded = try RecordedSeries.trades(
+            RecordedInputs.expand([recordings], what: "--trades"), instrument: .btcusdt,
+            options: ReadOptions(expectedSymbol: "BTCUSDT"))
+        #expect(try !recorded.readAll().isEmpty)
+        var quotes = try RecordedSeries.quotes(
+            RecordedInputs.expand([recordings], what: "--quotes"), instrument: .btcusdt)
+        #expect(try !quotes.readAll().isEmpty)
+        let gaps = try GapsFile.read(recordings + "/gaps.csv")
+        #expect(gaps.contains { $0.cause == "public stream disconnected" }, "\(gaps)")
     }
 
     @Test func notifiesSystemdReadyStatusWatchdogAndStopping() throws {
