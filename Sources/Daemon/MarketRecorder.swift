@@ -11,7 +11,7 @@ import Synchronization
 /// made safe (gzip members ended and fsynced) every `flushSeconds`; after a restart the day is continued, an
 /// unfinished member cut off, and trades already written (by exchange id) or quotes not newer than the last one are
 /// dropped. Every span the recording misses goes into `gaps.csv`: the stream's disconnections, and the time the
-/// recorder was not running.
+/// recorder was not running (from its last trade on disk to the first trade after the start).
 public final class MarketRecorder: Sendable {
     private struct State {
         var files: MarketDayFiles
@@ -39,7 +39,9 @@ public final class MarketRecorder: Sendable {
         self.logger = logger
         let tail = try RecordingTail.read(directory: directory, instrument: instrument)
         let files = try MarketDayFiles(directory: directory, instrument: instrument)
-        let resume = [tail.lastTradeTs, tail.lastQuote?.ts].compactMap { $0 }.max()
+        // The trades decide the gap: the first message after a start may be the current book, older than trades
+        // that printed while the recorder was down; the gap ends at the first trade received.
+        let resume = tail.lastTradeTs ?? tail.lastQuote?.ts
         state = Mutex(
             State(
                 files: files, lastTradeTs: tail.lastTradeTs, lastQuote: tail.lastQuote,
@@ -86,7 +88,6 @@ public final class MarketRecorder: Sendable {
             }
         case .quote(let q, _):
             record { s throws(DataFileError) in
-                try resumed(&s, at: q.ts)
                 if let last = s.lastQuote, q.ts < last.ts || q == last {
                     s.duplicates += 1
                     return
@@ -149,7 +150,8 @@ public final class MarketRecorder: Sendable {
     /// The first write failure (a full disk, a damaged file), once.
     public var failure: String? { state.withLock { $0.error } }
 
-    /// The gap from where the previous run stopped to the first event of this one.
+    /// The gap from the previous run's last trade to the first trade of this one (closed at both ends: trades at
+    /// those milliseconds may be missing too).
     private func resumed(_ s: inout State, at ts: Millis) throws(DataFileError) {
         guard let from = s.resumeFrom else { return }
         s.resumeFrom = nil

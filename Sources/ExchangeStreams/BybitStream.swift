@@ -157,8 +157,9 @@ public struct BybitPublicStream: Sendable {
                 do {
                     let message = try parser.parse(text)
                     switch message {
-                    case .trades(let t, _) where !t.isEmpty: gaps.heard(t[0].ts, onStatus)
-                    case .quote(let q, _): gaps.heard(q.ts, onStatus)
+                    // Trades bound a gap: the first book after a reconnection is the current one, possibly older
+                    // than trades printed while disconnected, so a gap ends at the first trade received.
+                    case .trades(let t, _) where !t.isEmpty: gaps.heard(t, onStatus)
                     case .control(let op, let success, _) where op == "subscribe" && success: onStatus(.ready)
                     default: break
                     }
@@ -247,12 +248,14 @@ final class GapTracker: Sendable {
     }
     private let heard = Mutex(Heard())
 
-    func heard(_ ts: Int64, _ status: @Sendable (StreamStatus) -> Void) {
+    /// A batch of trades: a gap open since a disconnection ends at its first; the last is remembered.
+    func heard(_ trades: [TradeEvent], _ status: @Sendable (StreamStatus) -> Void) {
+        guard let first = trades.first?.ts, let last = trades.map(\.ts).max() else { return }
         let gap: (Int64, Int64)? = heard.withLock { h in
-            defer { h.last = ts }
+            defer { h.last = max(h.last ?? last, last) }
             if let from = h.droppedAfter {
                 h.droppedAfter = nil
-                return (from, ts)
+                return (from, first)
             }
             return nil
         }

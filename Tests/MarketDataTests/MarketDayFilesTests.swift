@@ -91,3 +91,36 @@ func gunzip(_ path: String) -> String? {
     }
     return String(decoding: out, as: UTF8.self)
 }
+
+@Suite(.tags(.unit)) struct GapsFileTests {
+    @Test func gapsAreAppendedReadAndCutToTheRange() throws {
+        let dir = try temporaryDirectory()
+        let from = try #require(TimeRange.parseTime("2026-01-01T10:00:00Z"))
+        try GapsFile.append([RecordedGap(from: from, to: from + 120_000, cause: "recorder not running")], to: dir)
+        try GapsFile.append(
+            [RecordedGap(from: from + 3_600_000, to: from + 3_630_000, cause: "a, b\nc")], to: dir)
+        let text = try String(contentsOfFile: dir + "/gaps.csv", encoding: .utf8)
+        #expect(
+            text == "from,to,cause\n2026-01-01T10:00:00.000Z,2026-01-01T10:02:00.000Z,recorder not running\n"
+                + "2026-01-01T11:00:00.000Z,2026-01-01T11:00:30.000Z,a; b;c\n")
+        let file = dir + "/BTCUSDT2026-01-01.csv.gz"
+        let inRange = try GapsFile.beside([file], range: TimeRange(from: from + 60_000, to: from + 3_600_000 + 10_000))
+        #expect(inRange.map(\.from) == [from + 60_000, from + 3_600_000])
+        #expect(inRange.map(\.to) == [from + 120_000, from + 3_610_000])
+        #expect(
+            GapsFile.summary(inRange)
+                == "gaps: 2 in the range (gaps.csv), 1.2 minutes in all; the longest 1.0 min from "
+                + "2026-01-01T10:01:00.000Z (recorder not running)")
+    }
+
+    @Test func aMalformedLineIsNamed() throws {
+        let dir = try temporaryDirectory()
+        try Data("from,to,cause\n2026-01-01T10:00:00Z,yesterday,x\n".utf8).write(
+            to: URL(fileURLWithPath: dir + "/gaps.csv"))
+        expectError("\(dir)/gaps.csv:2: expected 'from,to,cause' with ISO 8601 times, found") {
+            _ = try GapsFile.read(dir + "/gaps.csv")
+        }
+        try Data("start,end\n".utf8).write(to: URL(fileURLWithPath: dir + "/gaps.csv"))
+        expectError("gaps.csv:1: the header must be 'from,to,cause'") { _ = try GapsFile.read(dir + "/gaps.csv") }
+    }
+}
