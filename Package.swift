@@ -143,7 +143,7 @@ let package = Package(
             dependencies: [
                 "AgentCLI", "Daemon", "Research", "AgentConfig", "AgentSupport", "Charts", "Engine", "MarketData",
                 "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams",
-                "ControlProtocol", "CZlib",
+                "ControlProtocol",
                 // A headless browser driven over the DevTools protocol (the dashboard's test).
                 .product(name: "WSClient", package: "swift-websocket"), .product(name: "Logging", package: "swift-log"),
                 // Databases in the layout of earlier versions (the snapshot migration test).

@@ -2,6 +2,7 @@ import AgentConfig
 import AgentSupport
 public import ArgumentParser
 import Daemon
+import Foundation
 import MarketData
 import Research
 
@@ -79,6 +80,15 @@ struct ConfigOptions: ParsableArguments {
 }
 
 /// `--from` / `--to` of the research commands: a date, an ISO 8601 time or epoch milliseconds; `to` after `from`.
+/// The state directory of an environment's agent for the commands that open its database while it is stopped or
+/// beside it (backfill, export, flatten-direct): --state-dir, else agent.state_dir, else the systemd and local rules
+/// of `StateLock.stateDirectory`.
+func agentStateDirectory(explicit: String?, resolved: ResolvedConfig, environment: String) -> String {
+    StateLock.stateDirectory(
+        explicit: explicit, configured: AgentConfiguration(resolved, environment: environment).agent.stateDirectory,
+        environment: environment, processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
+}
+
 func timeRange(from: String?, to: String?) throws -> TimeRange {
     var range = TimeRange()
     for (name, text) in [("--from", from), ("--to", to)] {

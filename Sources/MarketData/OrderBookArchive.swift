@@ -12,49 +12,53 @@ import Foundation
 // has none), as the agent stamps the live `orderbook.1` quotes. The whole book of the file's depth is kept (at most
 // a few hundred levels a side): memory does not grow with the file, whose bytes are streamed, never held.
 
+/// One side of a rebuilt book: its levels and its best price (the highest bid, the lowest ask).
+struct BookSide {
+    let isBid: Bool
+    private(set) var levels: [Ticks: Lots] = [:]
+    private(set) var best: Ticks?
+
+    init(isBid: Bool) { self.isBid = isBid }
+
+    /// Sets a level; a size of 0 deletes it (and, when it was the best, the next level becomes the best).
+    mutating func set(_ price: Ticks, _ size: Lots) {
+        if size == 0 {
+            guard levels.removeValue(forKey: price) != nil, price == best else { return }
+            best = isBid ? levels.keys.max() : levels.keys.min()
+        } else {
+            levels[price] = size
+            if best.map({ isBid ? price > $0 : price < $0 }) ?? true { best = price }
+        }
+    }
+
+    mutating func clear() {
+        levels.removeAll(keepingCapacity: true)
+        best = nil
+    }
+}
+
 /// The book of one symbol rebuilt from snapshots and deltas, and its best levels.
 struct BookRebuild {
-    private var bids: [Ticks: Lots] = [:]
-    private var asks: [Ticks: Lots] = [:]
-    private(set) var bestBid: Ticks?
-    private(set) var bestAsk: Ticks?
+    private(set) var bids = BookSide(isBid: true)
+    private(set) var asks = BookSide(isBid: false)
     /// A snapshot has been applied (a delta before one cannot be applied).
     private(set) var started = false
 
     /// Replaces the book with a snapshot's levels.
     mutating func reset() {
-        bids.removeAll(keepingCapacity: true)
-        asks.removeAll(keepingCapacity: true)
-        bestBid = nil
-        bestAsk = nil
+        bids.clear()
+        asks.clear()
         started = true
     }
 
-    /// Sets a bid level (size 0 deletes it).
-    mutating func setBid(_ price: Ticks, _ size: Lots) {
-        if size == 0 {
-            guard bids.removeValue(forKey: price) != nil, price == bestBid else { return }
-            bestBid = bids.keys.max()
-        } else {
-            bids[price] = size
-            if bestBid.map({ price > $0 }) ?? true { bestBid = price }
-        }
-    }
-
-    /// Sets an ask level (size 0 deletes it).
-    mutating func setAsk(_ price: Ticks, _ size: Lots) {
-        if size == 0 {
-            guard asks.removeValue(forKey: price) != nil, price == bestAsk else { return }
-            bestAsk = asks.keys.min()
-        } else {
-            asks[price] = size
-            if bestAsk.map({ price < $0 }) ?? true { bestAsk = price }
-        }
-    }
+    mutating func setBid(_ price: Ticks, _ size: Lots) { bids.set(price, size) }
+    mutating func setAsk(_ price: Ticks, _ size: Lots) { asks.set(price, size) }
 
     /// The best bid and ask as a quote at `ts`, nil while either side is empty.
     func top(at ts: Millis) -> QuoteEvent? {
-        guard let b = bestBid, let a = bestAsk, let bs = bids[b], let asz = asks[a] else { return nil }
+        guard let b = bids.best, let a = asks.best, let bs = bids.levels[b], let asz = asks.levels[a] else {
+            return nil
+        }
         return QuoteEvent(ts: ts, bidPrice: b, bidSize: bs, askPrice: a, askSize: asz)
     }
 }

@@ -1,4 +1,3 @@
-import CZlib
 import Daemon
 import Engine
 import Foundation
@@ -148,8 +147,8 @@ import Testing
             poll(seconds: 180, every: 0.5, giveUp: { !last.isRunning }) {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []
                 guard let newest = names.filter({ $0.hasPrefix("BTCUSDT") }).max(),
-                    let text = gunzipText(out.appendingPathComponent(newest).path),
-                    let line = text.split(separator: "\n").last,
+                    let bytes = try? readFileBytes(out.appendingPathComponent(newest).path),
+                    let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").last,
                     let seconds = Double(line.prefix { $0 != "," })
                 else { return false }
                 return Int64((seconds * 1000).rounded()) == end
@@ -163,7 +162,7 @@ import Testing
             ])
         var ids: [String] = []
         for f in files {
-            let text = try #require(gunzipText(f))
+            let text = String(decoding: try readFileBytes(f), as: UTF8.self)
             for line in text.split(separator: "\n").dropFirst() {
                 ids.append(String(line.split(separator: ",", omittingEmptySubsequences: false)[6]))
             }
@@ -231,18 +230,4 @@ final class Background: @unchecked Sendable {
         process.waitUntilExit()
         return process.terminationStatus
     }
-}
-
-/// The decompressed text of a gzip file (every member).
-func gunzipText(_ path: String) -> String? {
-    guard let gz = gzopen(path, "rb") else { return nil }
-    defer { gzclose(gz) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { gzread(gz, $0.baseAddress, UInt32($0.count)) }
-        if n <= 0 { break }
-        out += buffer[0..<Int(n)]
-    }
-    return String(decoding: out, as: UTF8.self)
 }

@@ -38,7 +38,7 @@ import Testing
         #expect(try series.readAll() == (0..<60).map(Self.trade))
         var quotes = try RecordedSeries.quotes(RecordedInputs.expand([dir], what: "--quotes"), instrument: btc)
         #expect(try quotes.readAll() == (0..<60).map(Self.quote))
-        let text = try #require(gunzip(dir + "/BTCUSDT2026-01-01.csv.gz"))
+        let text = String(decoding: try readFileBytes(dir + "/BTCUSDT2026-01-01.csv.gz"), as: UTF8.self)
         let lines = text.split(separator: "\n")
         #expect(
             lines[0]
@@ -76,20 +76,6 @@ import Testing
         expectError("is not a gzip file; not appended to") { try files.write(Self.quote(40)) }
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "not gzip at all\n")
     }
-}
-
-/// The decompressed text of a gzip file (every member).
-func gunzip(_ path: String) -> String? {
-    guard let gz = gzopen(path, "rb") else { return nil }
-    defer { gzclose(gz) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { gzread(gz, $0.baseAddress, UInt32($0.count)) }
-        if n <= 0 { break }
-        out += buffer[0..<Int(n)]
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 @Suite(.tags(.unit)) struct GapsFileTests {

@@ -55,10 +55,7 @@ struct BackfillCommand: ParsableCommand {
     func run() throws {
         let resolved = try ConfigLoader.load(config.selection)
         let envName = config.environment ?? resolved.environment ?? "custom"
-        let dir = StateLock.stateDirectory(
-            explicit: stateDir, configured: AgentConfiguration(resolved, environment: envName).agent.stateDirectory,
-            environment: envName,
-            processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
+        let dir = agentStateDirectory(explicit: stateDir, resolved: resolved, environment: envName)
         let report = try Backfill.run(
             trades: trades, quotes: quotes, stateDirectory: dir, resolved: resolved, environment: envName,
             options: ReadOptions(skipBadRows: skipBadRows, expectedSymbol: resolved.instrument.symbol),

@@ -44,10 +44,7 @@ struct ExportCommand: ParsableCommand {
         let range = try timeRange(from: from, to: to)
         let resolved = try ConfigLoader.load(config.selection)
         let envName = config.environment ?? resolved.environment ?? "custom"
-        let dir = StateLock.stateDirectory(
-            explicit: stateDir, configured: AgentConfiguration(resolved, environment: envName).agent.stateDirectory,
-            environment: envName,
-            processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
+        let dir = agentStateDirectory(explicit: stateDir, resolved: resolved, environment: envName)
         let report = try Export.run(
             stateDirectory: dir, environment: envName, instrument: resolved.instrument, range: range, out: out)
         FileHandle.standardError.write(Data((report + "\n").utf8))

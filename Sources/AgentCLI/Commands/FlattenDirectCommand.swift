@@ -120,10 +120,7 @@ struct FlattenDirectCommand: ParsableCommand {
         _ resolved: ResolvedConfig, envName: String, client: BybitRESTClient,
         closed: (id: String, side: Direction, lots: Lots)
     ) throws {
-        let dir = StateLock.stateDirectory(
-            explicit: stateDir, configured: AgentConfiguration(resolved, environment: envName).agent.stateDirectory,
-            environment: envName,
-            processEnvironment: ProcessInfo.processInfo.environment, lookForPackaged: true)
+        let dir = agentStateDirectory(explicit: stateDir, resolved: resolved, environment: envName)
         guard FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("agent.sqlite")) else {
             print(
                 "no agent state in \(dir): the next start will halt with position_mismatch until the state is set aside"

@@ -141,18 +141,13 @@ private struct DayFiles {
     }
 
     private mutating func open(at ts: Millis) throws {
-        let d = daily ? ts - ((ts % 86_400_000) + 86_400_000) % 86_400_000 : 0
+        let d = daily ? utcDayStart(ts) : 0
         if current == nil || d != day {
             try current?.close()
             let header = kind == "trades" ? RecordingWriter.tradesHeader : RecordingWriter.quotesHeader
             var path = "\(out)/\(kind).csv"
             if daily {
-                let dir = "\(out)/\(kind)"
-                do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                    throw CommandError(
-                        description: "\(dir): cannot create the directory: \(error.localizedDescription)")
-                }
-                path = "\(dir)/\(instrument.symbol)\(isoTime(d).prefix(10)).csv.gz"
+                path = "\(try dailyDirectory(out, kind))/\(instrument.symbol)\(isoTime(d).prefix(10)).csv.gz"
             }
             current = try RecordingWriter(path: path, header: header, instrument: instrument)
             day = d
@@ -181,20 +176,13 @@ private struct DayArchives {
     }
 
     mutating func write(_ q: QuoteEvent) throws {
-        let d = daily ? q.ts - ((q.ts % 86_400_000) + 86_400_000) % 86_400_000 : 0
+        let d = daily ? utcDayStart(q.ts) : 0
         if current == nil || d != day {
             try close()
             let date = String(isoTime(q.ts).prefix(10))
             let member = "\(date)_\(instrument.symbol)_ob500.data"
             var path = "\(out)/orderbook.data.zip"
-            if daily {
-                let dir = "\(out)/orderbook"
-                do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                    throw CommandError(
-                        description: "\(dir): cannot create the directory: \(error.localizedDescription)")
-                }
-                path = "\(dir)/\(member).zip"
-            }
+            if daily { path = "\(try dailyDirectory(out, "orderbook"))/\(member).zip" }
             current = try OrderBookArchiveWriter(path: path, memberName: member, instrument: instrument)
             day = d
             files += 1
@@ -208,4 +196,16 @@ private struct DayArchives {
         messages += writer.messages
         current = nil
     }
+}
+
+/// Midnight UTC of the day of `ts`.
+private func utcDayStart(_ ts: Millis) -> Millis { ts - ((ts % 86_400_000) + 86_400_000) % 86_400_000 }
+
+/// `OUT/KIND`, created when missing.
+private func dailyDirectory(_ out: String, _ kind: String) throws -> String {
+    let dir = "\(out)/\(kind)"
+    do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+        throw CommandError(description: "\(dir): cannot create the directory: \(error.localizedDescription)")
+    }
+    return dir
 }
