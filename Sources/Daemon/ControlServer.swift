@@ -51,6 +51,10 @@ public final class ControlServer: Service, Sendable {
         var served = 0
     }
     private let state = Mutex(State())
+    /// Every accepted connection until it is served. NIO drops a connection accepted while the listener closes
+    /// without handing it to `run()`; its writer then dies unfinished, which NIO treats as a fatal error (it crashed
+    /// the test process once). Holding it here keeps it alive, and `serve` closes those never handed over.
+    private let accepted = Mutex([ObjectIdentifier: NIOAsyncChannel<ControlFrame, ByteBuffer>]())
 
     public init(
         path: String, board: StatusBoard, store: AgentStore, queue: EventQueue, logger: Logger,
@@ -97,7 +101,10 @@ public final class ControlServer: Service, Sendable {
                         try child.pipeline.syncOperations.addHandlers(
                             ByteToMessageHandler(ControlLineDecoder(maxLineBytes: maxLine)),
                             ControlIdleTimeout(timeout: .milliseconds(idle)))
-                        return try NIOAsyncChannel<ControlFrame, ByteBuffer>(wrappingChannelSynchronously: child)
+                        let connection = try NIOAsyncChannel<ControlFrame, ByteBuffer>(
+                            wrappingChannelSynchronously: child)
+                        self.accepted.withLock { $0[ObjectIdentifier(child)] = connection }
+                        return connection
                     }
                 }
         } catch {
@@ -144,6 +151,12 @@ public final class ControlServer: Service, Sendable {
                     // The listener is closed: connections still open end now, not at their idle timeout.
                     group.cancelAll()
                 }
+            }
+            // Connections accepted as the listener closed, never handed over: finished and closed properly.
+            for connection in self.accepted.withLock({ a in
+                defer { a.removeAll() }; return Array(a.values)
+            }) {
+                try? await connection.executeThenClose { _, _ in }
             }
         } onGracefulShutdown: {
             self.stop()
@@ -219,6 +232,7 @@ public final class ControlServer: Service, Sendable {
     /// One connection: the peer is checked, then each line answered in order until the peer closes, stays idle
     /// past the timeout, or the server stops.
     private func serve(_ connection: NIOAsyncChannel<ControlFrame, ByteBuffer>) async {
+        _ = accepted.withLock { $0.removeValue(forKey: ObjectIdentifier(connection.channel)) }
         let peer = await Self.peerCredentials(connection.channel)
         try? await connection.executeThenClose { inbound, outbound in
             guard let peer else { return }
