@@ -72,8 +72,6 @@ struct LineReader<Source: ByteSource> {
     private var atEnd = false
     /// The number of the line last returned (1-based, empty lines counted).
     private(set) var lineNumber = 0
-    /// Bytes read from the source so far.
-    private(set) var bytesRead: Int64 = 0
 
     init(_ source: Source, chunk: Int = 1 << 22) {
         self.source = source
@@ -132,7 +130,6 @@ struct LineReader<Source: ByteSource> {
         }
         if n == 0 { atEnd = true }
         end += n
-        bytesRead += Int64(n)
     }
 
     func close() { source.close() }

@@ -77,24 +77,26 @@ public enum GapsFile {
     }
 
     /// The gaps listed beside the given input files (each file's directory's `gaps.csv`, each read once), those
-    /// overlapping `range`, cut to it, in time order.
-    public static func beside(_ files: [String], range: TimeRange) throws(DataFileError) -> [RecordedGap] {
+    /// overlapping `range`, cut to it, in time order; nil when no directory has a `gaps.csv`.
+    public static func beside(_ files: [String], range: TimeRange) throws(DataFileError) -> [RecordedGap]? {
         var directories: [String] = []
         for f in files {
             let d = (f as NSString).deletingLastPathComponent
             if !directories.contains(d) { directories.append(d) }
         }
         var gaps: [RecordedGap] = []
+        var listed = false
         for d in directories {
             let path = ((d.isEmpty ? "." : d) as NSString).appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: path) else { continue }
+            listed = true
             for var g in try read(path) {
                 if let from = range.from { g.from = max(g.from, from) }
                 if let to = range.to { g.to = min(g.to, to) }
                 if g.to > g.from || (g.to == g.from && range.contains(g.from)) { gaps.append(g) }
             }
         }
-        return gaps.sorted { ($0.from, $0.to) < ($1.from, $1.to) }
+        return listed ? gaps.sorted { ($0.from, $0.to) < ($1.from, $1.to) } : nil
     }
 
     /// One line for a run's summary: count, total minutes, the longest.

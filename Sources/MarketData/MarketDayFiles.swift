@@ -203,11 +203,11 @@ public final class MarketDayFiles {
             }
         }
         lastTradePrice = t.price
-        let price = ScaledDecimal.formatted(t.price, instrument.tick)
-        let size = ScaledDecimal.formatted(t.size, instrument.qtyStep)
+        let price = formatScaled(t.price * instrument.tick.mantissa, scale: instrument.tick.scale)
+        let size = formatScaled(t.size * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale)
         let notionalScale = instrument.tick.scale + instrument.qtyStep.scale
         let notionalMantissa = t.price * instrument.tick.mantissa * t.size * instrument.qtyStep.mantissa
-        let notional = ScaledDecimal.formatted(notionalMantissa, ScaledDecimal(mantissa: 1, scale: notionalScale))
+        let notional = formatScaled(notionalMantissa, scale: notionalScale)
         let gross = ScaledDecimal(mantissa: notionalMantissa, scale: notionalScale).doubleValue * 1e8
         let side = t.side == .buy ? "Buy" : t.side == .sell ? "Sell" : ""
         let seconds = "\(floorDiv(t.ts, 1000)).\(String(1000 + ((t.ts % 1000) + 1000) % 1000).dropFirst())"
@@ -231,10 +231,10 @@ public final class MarketDayFiles {
             quotes = (day, file)
         }
         let row =
-            "\(q.ts),\(ScaledDecimal.formatted(q.bidPrice, instrument.tick)),"
-            + "\(ScaledDecimal.formatted(q.bidSize, instrument.qtyStep)),"
-            + "\(ScaledDecimal.formatted(q.askPrice, instrument.tick)),"
-            + "\(ScaledDecimal.formatted(q.askSize, instrument.qtyStep))\n"
+            "\(q.ts),\(formatScaled(q.bidPrice * instrument.tick.mantissa, scale: instrument.tick.scale)),"
+            + "\(formatScaled(q.bidSize * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale)),"
+            + "\(formatScaled(q.askPrice * instrument.tick.mantissa, scale: instrument.tick.scale)),"
+            + "\(formatScaled(q.askSize * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale))\n"
         quoteBuffer.append(contentsOf: row.utf8)
         if quoteBuffer.count >= 1 << 20 { try flushQuotes() }
     }
@@ -306,11 +306,13 @@ public struct RecordingTail: Sendable {
                 end = start > 0 ? start - 1 : 0
                 let fields = line.split(separator: ",", omittingEmptySubsequences: false)
                 guard fields.count >= 7, let ms = TimeRange.parseSeconds(fields[0]) else { continue }
-                if let last = rows.first?.ts ?? tail.lastTradeTs, ms < last - 60_000 { break }
+                // The minute before the file's last trade, not before the earliest row kept so far (that would walk
+                // back through the whole day).
+                if let last = tail.lastTradeTs, ms < last - 60_000 { break }
                 if tail.lastTradeTs == nil { tail.lastTradeTs = ms }
-                rows.insert((ms, String(fields[6])), at: 0)
+                rows.append((ms, String(fields[6])))
             }
-            tail.recentTrades = rows.filter { !$0.id.isEmpty }
+            tail.recentTrades = rows.reversed().filter { !$0.id.isEmpty }
             tail.recentTradeIds = Set(tail.recentTrades.map(\.id))
         }
         if let path = latest({ $0.hasPrefix("quotes-") && $0.hasSuffix(".csv.gz") }) {

@@ -66,26 +66,9 @@ public struct OrderBookArchiveWriter {
     private mutating func appendLevels(_ levels: [(Ticks, Lots)]) {
         for (i, (price, size)) in levels.enumerated() {
             if i > 0 { append(",") }
-            append("[\"\(ScaledDecimal.formatted(price, instrument.tick))\",")
-            append("\"\(ScaledDecimal.formatted(size, instrument.qtyStep))\"]")
+            append("[\"\(formatScaled(price * instrument.tick.mantissa, scale: instrument.tick.scale))\",")
+            append("\"\(formatScaled(size * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale))\"]")
         }
-    }
-}
-
-extension ScaledDecimal {
-    /// `count * unit` as a plain decimal without trailing zeros (`42314.5`, `0.001`, `0`).
-    static func formatted(_ count: Int64, _ unit: ScaledDecimal) -> String {
-        var m = count * unit.mantissa
-        var s = unit.scale
-        while s > 0 && m % 10 == 0 {
-            m /= 10
-            s -= 1
-        }
-        let negative = m < 0
-        let digits = String(m.magnitude)
-        guard s > 0 else { return (negative ? "-" : "") + digits }
-        let padded = String(repeating: "0", count: max(0, s + 1 - digits.count)) + digits
-        return (negative ? "-" : "") + padded.dropLast(s) + "." + padded.suffix(s)
     }
 }
 

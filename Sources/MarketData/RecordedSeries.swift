@@ -158,11 +158,7 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
         probed.sort { ($0.ts, $0.path) < ($1.ts, $1.path) }
         self.files = probed.map(\.path)
         self.range = range
-        let listed = files.contains {
-            FileManager.default.fileExists(
-                atPath: (($0 as NSString).deletingLastPathComponent as NSString).appendingPathComponent(GapsFile.name))
-        }
-        gaps = listed ? try GapsFile.beside(files, range: range) : nil
+        gaps = try GapsFile.beside(files, range: range)
         self.load = load
         self.time = time
     }

@@ -68,6 +68,23 @@ import Testing
         #expect(try readTrades(path: path, instrument: btc).trades == (40..<60).map(Self.trade))
     }
 
+    @Test func theTailHoldsTheLastMinutesTradeIdsOnly() throws {
+        let dir = try temporaryDirectory()
+        let files = try MarketDayFiles(directory: dir, instrument: btc)
+        // Ten minutes of trades, one every 10 s, all on 2026-01-02.
+        for i in Int64(0)..<60 {
+            try files.write(TradeEvent(ts: Self.midnight + i * 10_000, price: 500_000, size: 1), id: "id-\(i)")
+        }
+        try files.write(Self.quote(59))
+        try files.close()
+        let tail = try RecordingTail.read(directory: dir, instrument: btc)
+        #expect(tail.lastTradeTs == Self.midnight + 590_000)
+        // 530 s .. 590 s: the trades of the last minute, oldest first.
+        #expect(tail.recentTrades.map(\.id) == (53..<60).map { "id-\($0)" })
+        #expect(tail.recentTradeIds == Set((53..<60).map { "id-\($0)" }))
+        #expect(tail.lastQuote == Self.quote(59))
+    }
+
     @Test func aFileDamagedFarFromItsEndIsNotAppendedTo() throws {
         let dir = try temporaryDirectory()
         let path = dir + "/quotes-2026-01-02.csv.gz"
@@ -90,7 +107,9 @@ import Testing
             text == "from,to,cause\n2026-01-01T10:00:00.000Z,2026-01-01T10:02:00.000Z,recorder not running\n"
                 + "2026-01-01T11:00:00.000Z,2026-01-01T11:00:30.000Z,a; b;c\n")
         let file = dir + "/BTCUSDT2026-01-01.csv.gz"
-        let inRange = try GapsFile.beside([file], range: TimeRange(from: from + 60_000, to: from + 3_600_000 + 10_000))
+        let inRange = try #require(
+            try GapsFile.beside([file], range: TimeRange(from: from + 60_000, to: from + 3_600_000 + 10_000)))
+        #expect(try GapsFile.beside([temporaryDirectory() + "/x.csv"], range: .all) == nil)
         #expect(inRange.map(\.from) == [from + 60_000, from + 3_600_000])
         #expect(inRange.map(\.to) == [from + 120_000, from + 3_610_000])
         #expect(
