@@ -65,6 +65,10 @@ extension AgentEngine {
         batch.commands.append(
             CommandRow(
                 wallTs: wall, uid: call.peerUid, cmd: cmd.rawValue, args: args, ok: outcome.ok, result: outcome.text))
+        // Every command the engine handles changes how it trades: `replay` takes over the agent's state here.
+        if outcome.ok {
+            batch.runs.append(runRow(cause: cmd == .reload ? "reload" : "command \(cmd.rawValue)", wall: wall))
+        }
         logger.notice(
             "operator command \(cmd.rawValue): \(outcome.text)",
             metadata: [
@@ -114,7 +118,7 @@ extension AgentEngine {
             replyError(call, ControlFailure(ControlFailure.refused, text))
             return (false, text)
         }
-        let inPosition = trader.position != nil || trader.workingEntryOrder != nil || !venue.book.workingOrders.isEmpty
+        let inPosition = trader.position != nil || trader.workingEntryOrder != nil || !kernel.book.workingOrders.isEmpty
         if !flat.isEmpty && inPosition {
             let text =
                 "refused while a position or order is open: \(flat.joined(separator: ", ")) rebuild the value area window; flatten or wait until flat"
@@ -125,7 +129,7 @@ extension AgentEngine {
         next.resolved = fresh
         settings = next
         trader.reconfigure(next.strategy)
-        venue.book.reconfigure(next.strategy)
+        kernel.book.reconfigure(next.strategy)
         var steps = live.map { "\($0) = \(fresh.values[$0]!)" }
         if !flat.isEmpty {
             steps += flat.map { "\($0) = \(fresh.values[$0]!)" }
@@ -165,7 +169,7 @@ extension AgentEngine {
             activated: supervisor.activated,
             requireManualActivation: settings.agent.requireManualActivation,
             marketTime: lastMarketTs > 0 ? isoTime(lastMarketTs, milliseconds: true) : nil, position: position,
-            workingOrders: venue.book.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil,
+            workingOrders: kernel.book.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil,
             valueArea: va, lastSignal: lastSignal.map(signalReport),
             lastTrade: lastTrade.map {
                 "\(priceText($0.price)) × \(sizeText($0.size)) at \(isoTime($0.ts, milliseconds: true))"
@@ -239,7 +243,7 @@ extension AgentEngine {
     }
 
     func orderReports() -> [OrderReport] {
-        let ours = venue.book.workingOrders.map { i in
+        let ours = kernel.book.workingOrders.map { i in
             var price: String?
             if case .limit(let p) = i.type { price = priceText(p) }
             let unknown = venue.outcomeUnknown(i.id)

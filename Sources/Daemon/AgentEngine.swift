@@ -67,8 +67,18 @@ public final class AgentEngine: @unchecked Sendable {
     /// Market time from the wall clock (the simulator runs faster; a bench re-anchors it).
     public var clock: MarketClock
 
-    var pipeline: FeaturePipeline
-    public internal(set) var trader: Trader
+    /// The pipeline, the trader and the paper book, stepped in the one order the backtest also uses.
+    var kernel: TradingKernel
+    var pipeline: FeaturePipeline {
+        get { kernel.pipeline! }
+        _modify { yield &kernel.pipeline! }
+        set { kernel.pipeline = newValue }
+    }
+    public internal(set) var trader: Trader {
+        get { kernel.trader }
+        _modify { yield &kernel.trader }
+        set { kernel.trader = newValue }
+    }
     public internal(set) var supervisor: Supervisor
 
     // Market data and health.
@@ -139,9 +149,9 @@ public final class AgentEngine: @unchecked Sendable {
         self.version = version
         self.startedWall = startedWall
         stateSinceWall = startedWall
-        pipeline = FeaturePipeline(config: settings.features)
-        pipeline.recordsFootprint = true
-        trader = Trader(config: settings.strategy, instrument: settings.instrument)
+        kernel = TradingKernel(
+            features: settings.features, strategy: settings.strategy, instrument: settings.instrument)
+        kernel.pipeline!.recordsFootprint = true
         // Live always waits for the operator, whatever the configuration says.
         supervisor = Supervisor(
             requireManualActivation: settings.agent.requireManualActivation || settings.mode == .live)
@@ -157,6 +167,7 @@ public final class AgentEngine: @unchecked Sendable {
         venue =
             settings.mode == .live
             ? LiveVenue(engine: self, gateway: gateway) : ShadowVenue(engine: self, gateway: gateway)
+        kernel.fillsOnBook = venue.fillsOnPaperBook
         venue.adapt(&trader)
     }
 
@@ -184,7 +195,7 @@ public final class AgentEngine: @unchecked Sendable {
             v.reconfigure(settings.strategy)
             venue.adapt(&t)
             trader = t
-            venue.book = v
+            kernel.book = v
             // Live asks the operator again after every start; the other modes resume as they were.
             if venue.keepsActivationAcrossRestarts { supervisor.restoreActivation(s.activated) }
             lastMinute = s.lastMinute
@@ -197,6 +208,7 @@ public final class AgentEngine: @unchecked Sendable {
         note(supervisor.recovered(previous: snapshot?.state, previousReason: snapshot?.reason, warm: warm), wall: wall)
         venue.reconcile(wall: wall)
         if supervisor.state == .flattening { startFlatten(nil, wall: wall) }
+        batch.runs.append(runRow(cause: "start", wall: wall))
         try writeBatch(snapshot: true, wall: wall)
         publish(wall: wall)
         return restored.joined(separator: "; ")
@@ -364,14 +376,14 @@ public final class AgentEngine: @unchecked Sendable {
         return running
     }
 
+    /// A trade, in the kernel's order (`TradingKernel`): the minutes it closes are decided, then it reaches the
+    /// trader and the book.
     func onTrade(_ t: TradeEvent, wall: Int64) {
         marketEvent(ts: t.ts, wall: wall)
         rawTrades.append(t)
         lastTrade = t
-        pipeline.onTrade(t)
-        decideClosedMinutes(wall: wall)
-        apply(venue.onTrade(t), wall: wall)
-        execute(trader.onTrade(t), at: t.ts, wall: wall)
+        decide(kernel.take(.trade(t)), wall: wall)
+        handle(kernel.deliver(.trade(t)), wall: wall)
     }
 
     func onQuote(_ q: QuoteEvent, wall: Int64) {
@@ -379,10 +391,9 @@ public final class AgentEngine: @unchecked Sendable {
         rawQuotes.append(q)
         lastQuote = q
         lastQuoteWall = wall
-        pipeline.onQuote(q)
-        decideClosedMinutes(wall: wall)
-        trader.onQuote(q)
-        apply(venue.onQuote(q), wall: wall)
+        decide(kernel.take(.quote(q)), wall: wall)
+        let outcomes = kernel.deliver(.quote(q))
+        if !outcomes.isEmpty { handle(outcomes, wall: wall) }
         if staleAlerted {
             staleAlerted = false
             logger.notice("market data is back", metadata: ["event": "feed.fresh"])
@@ -393,15 +404,14 @@ public final class AgentEngine: @unchecked Sendable {
         lastMessageWall = wall
         if ts > lastMarketTs { lastMarketTs = ts }
         clockOffsetMs = clock.now(wall: wall) - ts
-        trader.advanceTime(to: max(ts, lastMarketTs))
     }
 
-    /// Decides the minutes the pipeline closed (an event of a later minute closes the ones before it), before the
+    /// Decides the minutes the kernel closed (an event of a later minute closes the ones before it), before the
     /// event itself reaches the trader and the venue, as in the backtest.
-    private func decideClosedMinutes(wall: Int64) {
-        guard !pipeline.closed.isEmpty else { return }
+    private func decide(_ closed: [MinuteFeatures], wall: Int64) {
+        guard !closed.isEmpty else { return }
         tape.add(pipeline.takeFootprints())
-        for f in pipeline.takeClosed() {
+        for f in closed {
             let started = DispatchTime.now().uptimeNanoseconds
             minuteCloseStarted = started
             onMinuteClosed(f, wall: wall)
@@ -449,10 +459,7 @@ public final class AgentEngine: @unchecked Sendable {
         let now = clock.now(wall: wall)
         // Minutes close on the clock too, so a quiet or dead feed still produces decisions (which then veto
         // entries on stale data).
-        if pipeline.hasStarted {
-            pipeline.advanceClock(to: now - clock.deliveryAllowanceMs)
-            decideClosedMinutes(wall: wall)
-        }
+        decide(kernel.advanceClock(to: now - clock.deliveryAllowanceMs), wall: wall)
         // Stale feed: no quote for stale_feed_seconds.
         if isStale(wall: wall), !staleAlerted, supervisor.state != .recovering {
             staleAlerted = true
@@ -518,14 +525,14 @@ public final class AgentEngine: @unchecked Sendable {
         lastFeatures = f
         tape.add(f)
         if f.index >= settings.strategy.warmupMinutes - 1 { note(supervisor.windowWarm(), wall: wall) }
-        trader.entryVeto = entryVeto
-        let (record, actions) = trader.onMinuteClose(f)
+        let veto = entryVeto
+        let (record, outcomes) = kernel.decide(f, veto: veto)
         lastSignal = record
         lastMinute = f.ts
         batch.features.append(
             FeatureRow(ts: f.ts, row: FeaturesCSV.row(f, instrument: settings.instrument), source: f.source))
         batch.signals.append(record)
-        execute(actions, at: f.decisionTs, wall: wall)
+        handle(outcomes, wall: wall)
         logFeatures(f, record)
         for a in trader.takeAlerts() { raise(alerts.engine(a), wall: wall) }
         if trader.killSwitchActive && supervisor.state != .halted && supervisor.state != .flattening {
@@ -585,70 +592,63 @@ public final class AgentEngine: @unchecked Sendable {
 
     // MARK: - Orders and fills (paper venue)
 
+    /// The trader's orders (a flatten, a replacement the exchange's cancel confirms) through the kernel.
     func execute(_ actions: [OrderAction], at ts: Int64, wall: Int64) {
-        for a in actions {
-            switch a {
-            case .submit(let intent):
+        handle(kernel.execute(actions, at: ts), wall: wall)
+    }
+
+    /// Fills from outside the market data (the exchange's executions, a flatten's close at the last quote).
+    func apply(_ fills: [Fill], wall: Int64) {
+        handle(kernel.book(fills), wall: wall)
+    }
+
+    /// What the kernel did with orders and fills: recorded in the step's batch, logged, handed to the venue.
+    func handle(_ outcomes: [KernelOutcome], wall: Int64) {
+        var changed = false
+        for o in outcomes {
+            switch o {
+            case .submitted(let intent, _):
                 batch.orders.append(OrderRow(intent: intent, status: .submitted, wallTs: wall))
                 if let closing = minuteCloseStarted, intent.purpose.isEntry {
                     metrics.decidedAtBarClose(intent.id, closedAt: closing)
                 }
                 // The record is written before the order can fill: writeBatch runs before the next input.
                 // Live: the book only keeps the working orders (the snapshot restores them); the exchange fills.
-                venue.book.submit(intent, at: ts)
                 logger.notice("order submitted", metadata: orderMetadata(intent, event: "order.submitted"))
                 venue.submitted(intent, wall: wall)
-            case .cancel(let id):
-                venue.cancel(id, wall: wall)
-            }
-        }
-    }
-
-    func apply(_ fills: [Fill], wall: Int64) {
-        for var fill in fills {
-            // Reduce-only: never more than the open position, and nothing when flat.
-            if !fill.purpose.isEntry {
-                let open = trader.position?.qty ?? 0
-                guard open > 0 else {
-                    trader.onOrderGone(id: fill.orderId)
-                    logger.warning(
-                        "reduce-only order found nothing to reduce",
-                        metadata: [
-                            "event": "order.cancelled",
-                            "order_link_id": "\(fill.orderId)",
-                        ])
-                    continue
-                }
-                if fill.qty > open {
-                    fill.fee = fill.fee * Double(open) / Double(fill.qty)
-                    fill.qty = open
-                }
-            } else if trader.position != nil, trader.position?.direction == fill.side {
-                // Never stack an entry on an open position in the same direction (see Trader.onFill).
+            case .cancelled(let id, let removed):
+                venue.cancel(id, removedFromBook: removed, wall: wall)
+            case .refused(let fill, .nothingToReduce):
+                changed = true
+                logger.warning(
+                    "reduce-only order found nothing to reduce",
+                    metadata: ["event": "order.cancelled", "order_link_id": "\(fill.orderId)"])
+            case .refused(let fill, .stacking):
+                changed = true
                 logger.critical(
                     "entry fill while a position is open in the same direction; ignored",
                     metadata: ["event": "order.rejected", "order_link_id": "\(fill.orderId)"])
-                continue
+            case .filled(let fill):
+                changed = true
+                batch.fills.append(fill)
+                batch.orderUpdates.append(OrderUpdate(id: fill.orderId, status: .filled, wallTs: wall))
+                var m: Logger.Metadata = [
+                    "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)",
+                    "qty": "\(sizeText(fill.qty))",
+                    "price": "\(priceText(fill.price))", "purpose": "\(fill.purpose.label)",
+                    "liquidity": "\(fill.liquidity.rawValue)",
+                    "fee": "\(formatNumber(fill.fee))", "latency_ms": "\(fill.ts - fill.decisionTs)",
+                ]
+                if let mid = fill.referenceMidTwice {
+                    // Slippage against the mid, in ticks, positive when it cost us.
+                    let slip = Double(2 * fill.price - mid) / 2 * Double(fill.side.sign)
+                    m["slippage_ticks"] = "\(formatNumber(slip))"
+                }
+                logger.notice("order filled", metadata: m)
+                venue.filled(fill, wall: wall)
             }
-            trader.onFill(fill)
-            batch.fills.append(fill)
-            batch.orderUpdates.append(OrderUpdate(id: fill.orderId, status: .filled, wallTs: wall))
-            var m: Logger.Metadata = [
-                "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)",
-                "qty": "\(sizeText(fill.qty))",
-                "price": "\(priceText(fill.price))", "purpose": "\(fill.purpose.label)",
-                "liquidity": "\(fill.liquidity.rawValue)",
-                "fee": "\(formatNumber(fill.fee))", "latency_ms": "\(fill.ts - fill.decisionTs)",
-            ]
-            if let mid = fill.referenceMidTwice {
-                // Slippage against the mid, in ticks, positive when it cost us.
-                let slip = Double(2 * fill.price - mid) / 2 * Double(fill.side.sign)
-                m["slippage_ticks"] = "\(formatNumber(slip))"
-            }
-            logger.notice("order filled", metadata: m)
-            venue.filled(fill, wall: wall)
         }
-        if !fills.isEmpty { batch.snapshot = makeSnapshot(wall: wall) }
+        if changed { batch.snapshot = makeSnapshot(wall: wall) }
     }
 
     func orderMetadata(_ i: OrderIntent, event: String) -> Logger.Metadata {
@@ -692,7 +692,7 @@ public final class AgentEngine: @unchecked Sendable {
             return
         }
         venue.progressFlatten(wall: wall)
-        let flat = trader.position == nil && venue.book.workingOrders.isEmpty && trader.workingEntryOrder == nil
+        let flat = trader.position == nil && kernel.book.workingOrders.isEmpty && trader.workingEntryOrder == nil
         let outcome = venue.flattenOutcome
         if flat && outcome != .pending {
             flattenSteps.append("flat confirmed")
@@ -791,11 +791,20 @@ public final class AgentEngine: @unchecked Sendable {
         webhook?.send(environment: settings.environment, kind: kind, severity: severity, message: message, wallTs: wall)
     }
 
+    /// A row of the run log: the configuration and the state the agent goes on with from now (`replay` takes over
+    /// from it).
+    func runRow(cause: String, wall: Int64) -> RunRow {
+        RunRow(
+            wallTs: wall, marketTs: lastMarketTs,
+            openMinute: kernel.pipeline?.hasStarted == true ? pipeline.openMinute : nil,
+            cause: cause, config: ConfigLoader.render(settings.resolved), trader: trader, venue: kernel.book)
+    }
+
     func makeSnapshot(wall: Int64) -> SnapshotRow {
         let kept = supervisor.persistentState
         return SnapshotRow(
             id: 0, wallTs: wall, marketTs: lastMarketTs, state: kept.state, reason: kept.reason,
-            activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: venue.book)
+            activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: kernel.book)
     }
 
     func writeBatch(snapshot: Bool, wall: Int64) throws {

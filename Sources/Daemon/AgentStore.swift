@@ -40,6 +40,77 @@ enum SnapshotFormat {
     }
 }
 
+/// One row of the run log: from `marketTs` on, the agent ran with `config` (rendered YAML) and resumed with this trader
+/// and book. `openMinute`: at a start, the minute the rebuilt window had reached (the minutes before it, since the
+/// last one decided, were closed without a decision while the agent was down).
+public struct RunRow: Sendable {
+    public var wallTs: Int64
+    public var marketTs: Int64
+    public var openMinute: Int64?
+    /// `start`, `reload`, or `command <name>`.
+    public var cause: String
+    public var config: String
+    public var trader: Trader
+    public var venue: PaperFillModel
+
+    public init(
+        wallTs: Int64, marketTs: Int64, openMinute: Int64?, cause: String, config: String, trader: Trader,
+        venue: PaperFillModel
+    ) {
+        (self.wallTs, self.marketTs, self.openMinute, self.cause) = (wallTs, marketTs, openMinute, cause)
+        (self.config, self.trader, self.venue) = (config, trader, venue)
+    }
+}
+
+struct RunRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "run_log"
+
+    var id: Int64?
+    var wallTs: Int64
+    var marketTs: Int64
+    var openMinute: Int64?
+    var cause: String
+    var config: String
+    var trader: Data
+    var venue: Data
+    var format: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, cause, config, trader, venue, format
+        case wallTs = "wall_ts"
+        case marketTs = "market_ts"
+        case openMinute = "open_minute"
+    }
+
+    init(_ r: RunRow) throws {
+        let encoder = JSONEncoder()
+        (wallTs, marketTs, openMinute, cause, config) = (r.wallTs, r.marketTs, r.openMinute, r.cause, r.config)
+        trader = try encoder.encode(r.trader)
+        venue = try encoder.encode(r.venue)
+        format = SnapshotFormat.current
+    }
+
+    /// The row, its state upgraded as snapshots are; one this build cannot read is an error naming the database and row.
+    func decoded(in path: String) throws -> RunRow {
+        let row = id ?? 0
+        guard format <= SnapshotFormat.current else {
+            throw CommandError(
+                "run_log row \(row) in \(path) has format \(format), written by a newer auction-agent; this one reads "
+                    + "formats up to \(SnapshotFormat.current)")
+        }
+        let (t, v) = SnapshotFormat.upgrade(trader: trader, venue: venue, from: format)
+        do {
+            let decoder = JSONDecoder()
+            return RunRow(
+                wallTs: wallTs, marketTs: marketTs, openMinute: openMinute, cause: cause, config: config,
+                trader: try decoder.decode(Trader.self, from: t),
+                venue: try decoder.decode(PaperFillModel.self, from: v))
+        } catch {
+            throw CommandError("run_log row \(row) in \(path) cannot be read: \(error)")
+        }
+    }
+}
+
 /// A row of `snapshots` as stored.
 struct SnapshotRecord: Codable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "snapshots"
@@ -134,13 +205,16 @@ public struct StoreBatch: Sendable {
     /// restart neither books one twice nor loses one.
     public var executions: [ExecutionRow] = []
     public var snapshot: SnapshotRow?
+    /// The configuration and the state the agent ran with from this step on (a start, a reload, an operator's
+    /// command): where `replay` takes over the agent's state.
+    public var runs: [RunRow] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         orders.isEmpty && orderUpdates.isEmpty && fills.isEmpty && features.isEmpty && signals.isEmpty
             && transitions.isEmpty && alerts.isEmpty
-            && commands.isEmpty && gaps.isEmpty && executions.isEmpty && snapshot == nil
+            && commands.isEmpty && gaps.isEmpty && executions.isEmpty && snapshot == nil && runs.isEmpty
     }
 }
 
@@ -305,6 +379,20 @@ public final class AgentStore: Sendable {
         m.registerMigration("v4_snapshot_format") { db in
             // Rows before this carry format 0 (SnapshotFormat).
             try db.alter(table: "snapshots") { t in t.add(column: "format", .integer).notNull().defaults(to: 0) }
+        }
+        m.registerMigration("v5_run_log") { db in
+            // What the agent ran with from each start, reload and operator command on, kept for `replay`.
+            try db.create(table: "run_log") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("wall_ts", .integer).notNull()
+                t.column("market_ts", .integer).notNull()
+                t.column("open_minute", .integer)
+                t.column("cause", .text).notNull()
+                t.column("config", .text).notNull()
+                t.column("trader", .blob).notNull()
+                t.column("venue", .blob).notNull()
+                t.column("format", .integer).notNull()
+            }
         }
         return m
     }
@@ -618,6 +706,7 @@ public final class AgentStore: Sendable {
             for c in b.commands { try c.insert(db) }
             for g in b.gaps { try g.insert(db) }
             for e in b.executions { try e.insert(db, onConflict: .ignore) }
+            for r in b.runs { try RunRecord(r).insert(db) }
             if let s = b.snapshot {
                 try SnapshotRecord(s).insert(db)
                 // Keep the recent history of snapshots, not every minute's forever.
@@ -670,6 +759,24 @@ public final class AgentStore: Sendable {
             try TransitionRow.filter(Column("to_state") == state).order(Column("id"))
                 .select(Column("reason"), as: String.self).fetchAll(db)
         }
+    }
+
+    /// The run log, oldest first (`replay`).
+    public func runLog() throws -> [RunRow] {
+        let path = path
+        return try pool.read { db in try RunRecord.order(Column("id")).fetchAll(db) }.map { try $0.decoded(in: path) }
+    }
+
+    /// The stored signals of the minutes in `from...to`, oldest first.
+    public func signals(from: Int64, to: Int64) throws -> [SignalRow] {
+        try pool.read { db in
+            try SignalRow.filter(Column("ts") >= from && Column("ts") <= to).order(Column("ts")).fetchAll(db)
+        }
+    }
+
+    /// The operator's commands, oldest first.
+    public func commands() throws -> [CommandRow] {
+        try pool.read { db in try CommandRow.order(Column("id")).fetchAll(db) }
     }
 
     /// Stored orders (of one status), in decision order.

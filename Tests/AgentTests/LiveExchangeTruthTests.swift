@@ -57,7 +57,7 @@ import Testing
         #expect(p.qty == 2, "the two lots that executed, not the order's quantity")
         #expect(h.venuePosition == h.engine.trader.signedQty)
         #expect(
-            h.engine.trader.workingEntryOrder == nil && h.engine.venue.book.workingOrders.isEmpty, "the entry is over")
+            h.engine.trader.workingEntryOrder == nil && h.engine.kernel.book.workingOrders.isEmpty, "the entry is over")
         #expect(!h.events("order.partially_filled").isEmpty)
         #expect(h.state == "active")
         h.stop()

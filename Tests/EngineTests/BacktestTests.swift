@@ -246,9 +246,7 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         var features = FeatureConfig()
         features.minVABins = 10
         var bt = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
-        var state = bt.strategyState
-        state.trader.entryVeto = .observing
-        bt.strategyState = state
+        bt.entryVeto = .observing
         mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
         bt.finish()
         expectCurveEndsAtTheRoundTrips(bt.equity, bt.trader)

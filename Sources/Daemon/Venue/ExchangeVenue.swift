@@ -84,7 +84,6 @@ extension ExchangeMirror: ExchangeGateway {
 class ExchangeVenue: TradingVenue {
     unowned let engine: AgentEngine
     let gateway: any ExchangeGateway
-    var book: PaperFillModel
     var state: MirrorState
     /// When the engine's flatten began (wall ms).
     var flattenStartedWall: Int64?
@@ -92,7 +91,6 @@ class ExchangeVenue: TradingVenue {
     init(engine: AgentEngine, gateway: any ExchangeGateway) {
         self.engine = engine
         self.gateway = gateway
-        book = PaperFillModel(config: engine.settings.strategy, instrument: engine.settings.instrument)
         state = MirrorState(instrument: engine.settings.instrument)
     }
 
@@ -101,8 +99,7 @@ class ExchangeVenue: TradingVenue {
     var name: String { "exchange" }
     func adapt(_ trader: inout Trader) {}
     var keepsActivationAcrossRestarts: Bool { false }
-    func onTrade(_ t: TradeEvent) -> [Fill] { [] }
-    func onQuote(_ q: QuoteEvent) -> [Fill] { [] }
+    var fillsOnPaperBook: Bool { false }
     func progressFlatten(wall: Int64) {}
     func unconfirmedFlattenText(steps: [String]) -> String { "" }
     /// At start, after the working orders' reports: what the exchange did on its own while the agent was down.
@@ -302,7 +299,7 @@ class ExchangeVenue: TradingVenue {
         state.held.append(.submit(intent))
     }
 
-    func cancel(_ id: String, wall: Int64) {
+    func cancel(_ id: String, removedFromBook: Bool, wall: Int64) {
         if state.book.isTracked(id) { state.held.append(.cancel(id)) }
     }
 

@@ -14,17 +14,16 @@ final class ShadowVenue: ExchangeVenue {
 
     override func adapt(_ trader: inout Trader) { applyFillRules(&trader, exchangeFills: false) }
 
-    override func onTrade(_ t: TradeEvent) -> [Fill] { book.onTrade(t) }
-    override func onQuote(_ q: QuoteEvent) -> [Fill] { book.onQuote(q) }
+    override var fillsOnPaperBook: Bool { true }
 
     override func submitted(_ intent: OrderIntent, wall: Int64) {
         engine.acknowledgedOnPaper(intent)
         super.submitted(intent, wall: wall)
     }
 
-    override func cancel(_ id: String, wall: Int64) {
-        super.cancel(id, wall: wall)
-        if book.cancel(id: id) { engine.cancelledOnPaper(id, wall: wall) }
+    override func cancel(_ id: String, removedFromBook: Bool, wall: Int64) {
+        super.cancel(id, removedFromBook: removedFromBook, wall: wall)
+        if removedFromBook { engine.cancelledOnPaper(id, wall: wall) }
     }
 
     /// A paper fill: compared with the testnet's once both are known.
@@ -36,8 +35,7 @@ final class ShadowVenue: ExchangeVenue {
 
     override func progressFlatten(wall: Int64) {
         // The close fills at the next quote; with market data down, at the last quote known.
-        let fills = lastQuoteFills(&book, engine: engine, startedWall: flattenStartedWall, wall: wall)
-        engine.apply(fills, wall: wall)
+        fillAtLastQuote(engine: engine, startedWall: flattenStartedWall, wall: wall)
     }
 
     override func unconfirmedFlattenText(steps: [String]) -> String {

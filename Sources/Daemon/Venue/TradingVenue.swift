@@ -13,11 +13,12 @@ import Logging
 /// A venue is created for one engine and steps on its thread: it reads and changes the engine's books through
 /// `engine` (the trader, the records of the step, the supervisor, alerts).
 protocol TradingVenue: AnyObject {
+    var engine: AgentEngine { get }
     /// "paper", "testnet" or "exchange": how logs and alerts name it.
     var name: String { get }
-    /// The working orders, in every mode; in sim, paper and shadow also the fill model. Snapshotted and restored
-    /// with the trader.
-    var book: PaperFillModel { get set }
+    /// Whether the kernel's paper book fills the orders at market data (sim, paper, shadow); live: the exchange's
+    /// executions are the fills.
+    var fillsOnPaperBook: Bool { get }
     /// The trader's rules that depend on who fills (live: the exchange's funding, cancels confirmed before a
     /// timed-out entry is replaced).
     func adapt(_ trader: inout Trader)
@@ -26,13 +27,11 @@ protocol TradingVenue: AnyObject {
 
     /// Before READY: the venue's books against the restored state (halts on a mismatch).
     func reconcile(wall: Int64)
-    /// Market data: the fills it produces on the paper model (none in live).
-    func onTrade(_ t: TradeEvent) -> [Fill]
-    func onQuote(_ q: QuoteEvent) -> [Fill]
     /// An order entered the book and its record is in the step's batch; it leaves once the batch is committed.
     func submitted(_ intent: OrderIntent, wall: Int64)
-    /// The trader cancels a working order.
-    func cancel(_ id: String, wall: Int64)
+    /// The trader cancels a working order; `removedFromBook`: the paper book took it off already (sim, paper,
+    /// shadow).
+    func cancel(_ id: String, removedFromBook: Bool, wall: Int64)
     /// A fill was booked by the trader.
     func filled(_ fill: Fill, wall: Int64)
     /// The step's records are committed: what was held for them may leave.
@@ -79,10 +78,18 @@ enum VenueFlattenOutcome: Equatable {
     case failed
 }
 
+extension TradingVenue {
+    /// The working orders, in every mode; in sim, paper and shadow also the fill model (the kernel's book).
+    /// Snapshotted and restored with the trader.
+    var book: PaperFillModel {
+        get { engine.kernel.book }
+        set { engine.kernel.book = newValue }
+    }
+}
+
 /// Sim and paper: orders fill on the paper model (docs/SPEC.md §9), at the market data the agent receives.
 final class PaperVenue: TradingVenue {
     unowned let engine: AgentEngine
-    var book: PaperFillModel
     /// When no quote arrives to fill a flatten's close, it fills at the last quote after this long (wall ms; paper
     /// and shadow).
     static let flattenQuoteWaitMs: Int64 = 2_000
@@ -90,20 +97,18 @@ final class PaperVenue: TradingVenue {
 
     init(engine: AgentEngine) {
         self.engine = engine
-        book = PaperFillModel(config: engine.settings.strategy, instrument: engine.settings.instrument)
     }
 
     var name: String { "paper" }
     func adapt(_ trader: inout Trader) { applyFillRules(&trader, exchangeFills: false) }
     var keepsActivationAcrossRestarts: Bool { true }
     func reconcile(wall: Int64) {}
-    func onTrade(_ t: TradeEvent) -> [Fill] { book.onTrade(t) }
-    func onQuote(_ q: QuoteEvent) -> [Fill] { book.onQuote(q) }
+    var fillsOnPaperBook: Bool { true }
 
     func submitted(_ intent: OrderIntent, wall: Int64) { engine.acknowledgedOnPaper(intent) }
 
-    func cancel(_ id: String, wall: Int64) {
-        if book.cancel(id: id) { engine.cancelledOnPaper(id, wall: wall) }
+    func cancel(_ id: String, removedFromBook: Bool, wall: Int64) {
+        if removedFromBook { engine.cancelledOnPaper(id, wall: wall) }
     }
     func filled(_ fill: Fill, wall: Int64) {}
     func committed(_ batch: StoreBatch) {
@@ -117,8 +122,7 @@ final class PaperVenue: TradingVenue {
 
     func progressFlatten(wall: Int64) {
         // The close fills at the next quote; with market data down, at the last quote known.
-        let fills = lastQuoteFills(&book, engine: engine, startedWall: flattenStartedWall, wall: wall)
-        engine.apply(fills, wall: wall)
+        fillAtLastQuote(engine: engine, startedWall: flattenStartedWall, wall: wall)
     }
     var flattenOutcome: VenueFlattenOutcome { .confirmed }
     func flattenFinished() {}
@@ -148,26 +152,24 @@ extension AgentEngine {
             "order acknowledged by the paper venue", metadata: orderMetadata(intent, event: "order.acknowledged"))
     }
 
-    /// A cancel on the paper book (paper and shadow): the order is gone at once.
+    /// A cancel on the paper book (paper and shadow): the order is gone at once (the kernel told the trader).
     func cancelledOnPaper(_ id: String, wall: Int64) {
-        trader.onOrderGone(id: id)
         batch.orderUpdates.append(OrderUpdate(id: id, status: .cancelled, wallTs: wall))
         logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
     }
 }
 
-/// A flatten's close that no fresh quote filled within `PaperVenue.flattenQuoteWaitMs`: its fills at the last quote
-/// known (paper and shadow), for the caller to book.
-func lastQuoteFills(_ book: inout PaperFillModel, engine: AgentEngine, startedWall: Int64?, wall: Int64) -> [Fill] {
+/// A flatten's close that no fresh quote filled within `PaperVenue.flattenQuoteWaitMs` fills at the last quote
+/// known (paper and shadow).
+func fillAtLastQuote(engine: AgentEngine, startedWall: Int64?, wall: Int64) {
     guard let started = startedWall, wall - started >= PaperVenue.flattenQuoteWaitMs, let q = engine.lastQuote else {
-        return []
+        return
     }
-    var last = q
-    last.ts = max(engine.lastMarketTs, engine.clock.now(wall: wall)) + 1
-    let fills = book.onQuote(last)
-    guard !fills.isEmpty else { return [] }
+    let ts = max(engine.lastMarketTs, engine.clock.now(wall: wall)) + 1
+    let outcomes = engine.kernel.fillAtLatestQuote(q, ts: ts)
+    guard !outcomes.isEmpty else { return }
     engine.flattenSteps.append(
         "no fresh quote: paper close filled at the last quote (\(isoTime(q.ts, milliseconds: true)))")
     engine.logger.warning("flatten filled at the last known quote", metadata: ["event": "flatten.stale_quote"])
-    return fills
+    engine.handle(outcomes, wall: wall)
 }
