@@ -19,6 +19,7 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
               backfill   import recorded trades (Bybit dumps) and quotes into an environment's database (unit stopped)
               record     Bybit's public trades and quotes into daily files, with their gaps (the recorder's service)
               export     the trades and quotes an agent stored, as daily files (Bybit's dump format, quotes-DAY.csv.gz)
+              replay     the backtest on what an agent stored, compared minute by minute with what it did
 
             Offline tools on recorded or simulated market data:
               simulate   write a synthetic market (trades.csv, quotes.csv)
@@ -37,7 +38,8 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
         version: agentVersion,
         subcommands: [
             RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, RecordCommand.self, FeaturesCommand.self,
-            BacktestCommand.self, GridCommand.self, WalkForwardCommand.self, ExportCommand.self, SimulateCommand.self,
+            BacktestCommand.self, GridCommand.self, WalkForwardCommand.self, ExportCommand.self, ReplayCommand.self,
+            SimulateCommand.self,
             SimExchangeCommand.self,
             PreflightCommand.self, ConfigCommand.self,
         ]

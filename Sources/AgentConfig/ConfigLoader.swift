@@ -327,6 +327,29 @@ public enum ConfigLoader {
         }
     }
 
+    /// Every parameter's value as text, keyed `group.name`: the form the agent keeps in its run log.
+    public static func valueTexts(_ config: ResolvedConfig) -> [String: String] {
+        config.values.mapValues(\.description)
+    }
+
+    /// A configuration from `valueTexts`, each value checked by its parameter; a key this version does not know or a
+    /// value it refuses is an error naming `source` and the key. Parameters missing from `texts` take their defaults.
+    public static func fromValueTexts(_ texts: [String: String], source: String, environment: String?)
+        throws(ConfigError) -> ResolvedConfig
+    {
+        var config = ResolvedConfig(source: source, environment: environment)
+        for (key, text) in texts.sorted(by: { $0.key < $1.key }) {
+            guard let parameter = ConfigSchema.byKey[key] else {
+                throw ConfigError(source: source, key: key, message: "unknown key")
+            }
+            switch parameter.parse(text) {
+            case .success(let value): config.set(key, value, origin: .file(source, line: nil))
+            case .failure(let problem): throw ConfigError(source: source, key: key, message: problem.description)
+            }
+        }
+        return config
+    }
+
     /// The effective configuration as YAML, each value annotated with where it came from. No value is a secret: keys
     /// live in the environment, and the configuration only names their variables.
     public static func render(_ config: ResolvedConfig) -> String {

@@ -797,7 +797,16 @@ public final class AgentEngine: @unchecked Sendable {
         RunRow(
             wallTs: wall, marketTs: lastMarketTs,
             openMinute: kernel.pipeline?.hasStarted == true ? pipeline.openMinute : nil,
-            cause: cause, config: ConfigLoader.render(settings.resolved), trader: trader, venue: kernel.book)
+            cause: cause, config: runConfigText, trader: trader, venue: kernel.book)
+    }
+
+    /// The configuration as the run log keeps it: every parameter's value as text, in JSON.
+    var runConfigText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(ConfigLoader.valueTexts(settings.resolved))).map {
+            String(decoding: $0, as: UTF8.self)
+        } ?? "{}"
     }
 
     func makeSnapshot(wall: Int64) -> SnapshotRow {

@@ -40,7 +40,8 @@ enum SnapshotFormat {
     }
 }
 
-/// One row of the run log: from `marketTs` on, the agent ran with `config` (rendered YAML) and resumed with this trader
+/// One row of the run log: from `marketTs` on, the agent ran with `config` (each parameter's value as text, a JSON
+/// object) and resumed with this trader
 /// and book. `openMinute`: at a start, the minute the rebuilt window had reached (the minutes before it, since the
 /// last one decided, were closed without a decision while the agent was down).
 public struct RunRow: Sendable {

@@ -1,6 +1,8 @@
+import ControlProtocol
 import Daemon
 import Engine
 import Foundation
+import GRDB
 import MarketData
 import Testing
 
@@ -85,6 +87,60 @@ import Testing
             in: dir)
         #expect(again.status != 0 && again.stderr.contains("exists; export writes new files only"), "\(again.stderr)")
         #expect(FileManager.default.contents(atPath: dir.appendingPathComponent("exported/gaps.csv").path) == before)
+    }
+
+    /// Paper = backtest (docs/FEATURES.md, "Replay"): a sim agent trades some hours of market time, is killed with
+    /// kill -9 and restarted, paused and resumed by the operator; `replay` of its store runs the kernel on the same
+    /// trades and quotes and finds every signal and order the same, or explained. A decision changed in the store
+    /// afterwards is an unexplained difference, and the replay says so.
+    @Test func replayOfAPaperAgentFindsNoUnexplainedDifference() throws {
+        let settings =
+            quickSim + [
+                "--set", "agent.raw_retention_hours=0", "--set", "risk.max_hold_minutes=5", "--set",
+                "risk.extend_if_profitable=false", "--set", "sim.speed=120",
+            ]
+        let first = try AgentProcess()
+        try first.start(env: "sim", settings)
+        #expect(first.wait { (first.status()?.pnl.roundTrips ?? 0) >= 1 }, "\(first.log.suffix(3_000))")
+        first.kill9()
+        let again = try AgentProcess(directory: first.directory)
+        try again.start(env: "sim", settings)
+        #expect(again.waitForState("active"), "\(again.log.suffix(2_000))")
+        #expect(try again.ctl(["pause"]).status == 0)
+        #expect(try again.ctl(["resume"]).status == 0)
+        #expect(again.wait(seconds: 150) { (again.status()?.pnl.roundTrips ?? 0) >= 2 }, "\(again.log.suffix(3_000))")
+        #expect(again.terminate() == 0)
+
+        let replay = try agent(
+            ["replay", "--env", "sim", "--config-dir", Self.configDir, "--state-dir", first.stateDir, "--out", "out"],
+            in: first.directory)
+        #expect(replay.status == 0, "\(replay.stdout) \(replay.stderr)")
+        #expect(replay.stdout.contains("unexplained") == false || replay.stdout.contains(", 0 unexplained"))
+        let csv = try String(contentsOf: first.directory.appendingPathComponent("out/replay.csv"), encoding: .utf8)
+        let rows = csv.split(separator: "\n").dropFirst()
+        #expect(rows.allSatisfy { !$0.hasSuffix(",") }, "every difference has a cause: \(csv)")
+        let store = try AgentStore(directory: first.stateDir, instrument: .btcusdt)
+        let orders = try store.orders()
+        #expect(orders.filter { $0.intent.purpose.isEntry }.count >= 2, "the replay compared real trading")
+        let compared = try #require(replay.stdout.firstMatch(of: /: ([0-9,]+) minutes and ([0-9,]+) orders/))
+        #expect(Int(compared.2.replacing(",", with: ""))! >= orders.count - 2)
+
+        // A decision the agent never made: the replay finds it and has no cause for it.
+        let runs = try store.runLog()
+        let signals = try store.signals(from: runs[1].marketTs + 10 * 60_000, to: .max)
+        let changed = try #require(signals.first { $0.action == "HOLD" })
+        let db = try DatabaseQueue(path: store.path)
+        try db.write { try $0.execute(sql: "UPDATE signals SET action = 'BUY' WHERE ts = ?", arguments: [changed.ts]) }
+        let tampered = try agent(
+            ["replay", "--env", "sim", "--config-dir", Self.configDir, "--state-dir", first.stateDir, "--out", "out2"],
+            in: first.directory)
+        #expect(tampered.status == 1, "\(tampered.stdout) \(tampered.stderr)")
+        #expect(tampered.stdout.contains(", 1 unexplained"), "\(tampered.stdout)")
+        let diff = try String(contentsOf: first.directory.appendingPathComponent("out2/replay.csv"), encoding: .utf8)
+        #expect(
+            diff.contains(
+                "\(isoTime(changed.ts, milliseconds: true)),signal,BUY \(changed.reason),HOLD \(changed.reason),\n"),
+            "\(diff)")
     }
 
     /// `record` against the simulator replaying a known market, killed with kill -9 twice and restarted: every

@@ -1,0 +1,283 @@
+import AgentConfig
+import AgentSupport
+import ArgumentParser
+import Daemon
+import Engine
+import Foundation
+import MarketData
+
+/// `auction-agent replay`: the trading kernel run again on what an agent stored, compared with what it decided.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract:
+            "Run the backtest on the market data an agent stored and compare, minute by minute, with what it did.",
+        discussion: """
+            Reads the environment's database (also while its agent runs) and runs the trading kernel, the one the \
+            backtest and the agent share, on exactly the trades and quotes the agent stored, with the configuration \
+            and the state the agent ran with (its run log: each start, reload and operator command). Every minute's \
+            signal (action and reason) and every order (side, size, type, price, purpose, decision time) is compared \
+            with the agent's. Each difference goes into DIR/replay.csv (minute, kind, agent, replay, cause) with \
+            its cause when one is known: a restart (the agent down, its last second of raw data possibly lost), a \
+            stream gap, an operator command or a reload; the agent's own entry vetoes (its state, stale data) are \
+            applied as it recorded them. The last line printed is the verdict; the exit status is 0 when every \
+            difference is explained, 1 otherwise.
+
+            The replay starts at the agent's start (or command) at or before --from and compares the minutes in \
+            [--from, --to). Raw data is kept for agent.raw_retention_hours (0 keeps it): replay before it is purged. \
+            The state directory is found as for `export`.
+            """
+    )
+
+    @Option(help: ArgumentHelp("First minute to compare (inclusive): a date, ISO 8601 or epoch ms.", valueName: "time"))
+    var from: String?
+
+    @Option(help: ArgumentHelp("End of the comparison (exclusive).", valueName: "time"))
+    var to: String?
+
+    @Option(help: ArgumentHelp("Directory for replay.csv (created if missing).", valueName: "dir"))
+    var out: String
+
+    @Option(help: ArgumentHelp("The agent's state directory.", valueName: "dir"))
+    var stateDir: String?
+
+    @OptionGroup var config: ConfigOptions
+
+    func run() throws {
+        let range = try timeRange(from: from, to: to)
+        let resolved = try ConfigLoader.load(config.selection)
+        let envName = config.environment ?? resolved.environment ?? "custom"
+        let dir = agentStateDirectory(explicit: stateDir, resolved: resolved, environment: envName)
+        let result = try Replay.run(
+            stateDirectory: dir, environment: envName, instrument: resolved.instrument, range: range, out: out)
+        print(result.verdict)
+        if result.unexplained > 0 { throw ExitCode(1) }
+    }
+}
+
+/// The work of `replay`, callable from tests.
+enum Replay {
+    struct Result {
+        var minutes = 0
+        var orders = 0
+        var differences: [Difference] = []
+        var unexplained: Int { differences.filter { $0.cause.isEmpty }.count }
+        var verdict = ""
+    }
+
+    struct Difference {
+        var ts: Int64
+        var kind: String
+        var agent: String
+        var replay: String
+        var cause: String
+    }
+
+    /// A span of market time in which a difference has a known cause.
+    private struct Excuse {
+        var from: Int64
+        var to: Int64
+        var cause: String
+    }
+
+    static func run(
+        stateDirectory dir: String, environment: String, instrument: Instrument, range: TimeRange, out: String
+    ) throws -> Result {
+        let path = (dir as NSString).appendingPathComponent("agent.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandError("\(path): no agent database (give --env or --state-dir of an agent that has run)")
+        }
+        let store = try AgentStore(directory: dir, instrument: instrument)
+        if let owner = try store.meta("environment"), owner != environment {
+            throw CommandError(
+                "the database in \(dir) belongs to environment \(owner), not \(environment): give that environment or --state-dir"
+            )
+        }
+        let runs = try store.runLog()
+        guard !runs.isEmpty else {
+            throw CommandError(
+                "\(store.path) has no run log: replay needs an agent started by this version (it records the "
+                    + "configuration and state it runs with)")
+        }
+        let compareFrom = range.from ?? .min
+        let compareTo = range.to ?? .max
+        // Start at the last start or command at or before the range, or the first one.
+        let first = runs.lastIndex { $0.marketTs <= compareFrom } ?? 0
+
+        // Market time of each run row; the spans that excuse a difference.
+        var excuses: [Excuse] = []
+        for (i, r) in runs.enumerated() where i > 0 {
+            if r.cause == "start" {
+                excuses.append(
+                    Excuse(
+                        from: r.marketTs - 2 * millisPerMinute,
+                        to: max(r.marketTs, r.openMinute ?? r.marketTs) + millisPerMinute,
+                        cause: "restart at \(isoTime(r.wallTs)): the agent was down (its last raw data may be lost)"))
+            } else {
+                excuses.append(
+                    Excuse(
+                        from: r.marketTs - millisPerMinute, to: r.marketTs + millisPerMinute,
+                        cause: "\(r.cause) at \(isoTime(r.wallTs))"))
+            }
+        }
+        for g in try store.gaps(from: .min, to: .max) {
+            excuses.append(
+                Excuse(
+                    from: g.fromTs - millisPerMinute, to: g.toTs + 2 * millisPerMinute,
+                    cause:
+                        "stream gap \(isoTime(g.fromTs, milliseconds: true)) .. \(isoTime(g.toTs, milliseconds: true))")
+            )
+        }
+
+        // The agent's decisions.
+        let agentSignals = try store.signals(from: .min, to: .max)
+        var agentSignal: [Int64: SignalRow] = [:]
+        for s in agentSignals { agentSignal[s.ts] = s }
+        let agentOrders = try store.orders().map(\.intent)
+
+        var replaySignals: [Int64: SignalRecord] = [:]
+        var replayOrders: [OrderIntent] = []
+        var mode = AgentMode.paper
+        var kernel: TradingKernel?
+        var features: FeatureConfig?
+        for k in first..<runs.count {
+            let r = runs[k]
+            let source = "\(store.path) run_log (\(r.cause) at \(isoTime(r.wallTs)))"
+            guard let texts = try? JSONDecoder().decode([String: String].self, from: Data(r.config.utf8)) else {
+                throw CommandError("\(source): the configuration is not a JSON object of parameter values")
+            }
+            let config = try ConfigLoader.fromValueTexts(texts, source: source, environment: environment)
+            let settings = AgentConfiguration(config, environment: environment)
+            mode = settings.mode
+            var kern =
+                kernel
+                ?? TradingKernel(features: settings.features, strategy: settings.strategy, instrument: instrument)
+            // A start rebuilds the window from stored data, as the agent did; a reload that changed the features too.
+            if kernel == nil || r.cause == "start" || (r.cause == "reload" && features != settings.features) {
+                kern.pipeline = try rebuiltWindow(store: store, settings: settings, at: r)
+            }
+            features = settings.features
+            kern.trader = r.trader
+            kern.book = r.venue
+            kern.fillsOnBook = true
+            let end = k + 1 < runs.count ? runs[k + 1].marketTs : .max
+            guard r.marketTs < compareTo else { break }
+            func decide(_ closed: [MinuteFeatures]) {
+                for f in closed {
+                    // The agent's own veto (its state, stale data), as it recorded it.
+                    let veto = agentSignal[f.ts].flatMap { EntryVeto(rawValue: $0.reason) }
+                    let (signal, outcomes) = kern.decide(f, veto: veto)
+                    replaySignals[f.ts] = signal
+                    record(outcomes)
+                }
+            }
+            func record(_ outcomes: [KernelOutcome]) {
+                for case .submitted(let intent, _) in outcomes { replayOrders.append(intent) }
+            }
+            let stop = min(end, compareTo)
+            _ = try store.replayRaw(from: r.marketTs + 1, to: stop == .max ? .max : stop + 1) { e in
+                guard e.ts <= end else { return }
+                decide(kern.take(e))
+                record(kern.deliver(e))
+            }
+            // Minutes the agent closed on its clock after the last event of the span.
+            if let last = agentSignals.last(where: { $0.ts < min(end, compareTo) }),
+                let pipeline = kern.pipeline, pipeline.hasStarted, last.ts >= pipeline.openMinute
+            {
+                decide(kern.advanceClock(to: last.ts + millisPerMinute + settings.features.closeGraceMs))
+            }
+            kernel = kern
+        }
+
+        // Compare the minutes both could have decided.
+        var result = Result()
+        func excuse(_ ts: Int64) -> String {
+            if mode == .live { return "live: the exchange's executions are the fills, the replay fills on paper" }
+            return excuses.first { $0.from <= ts && ts < $0.to }?.cause ?? ""
+        }
+        let startTs = runs[first].marketTs
+        let minutes = Set(agentSignals.map(\.ts)).union(replaySignals.keys).filter {
+            $0 >= compareFrom && $0 < compareTo && $0 >= minuteStart(of: startTs)
+        }
+        for m in minutes.sorted() {
+            let a = agentSignal[m].map { "\($0.action) \($0.reason)" } ?? "no decision"
+            let b = replaySignals[m].map { "\($0.action.rawValue) \($0.reason)" } ?? "no decision"
+            result.minutes += 1
+            if a != b {
+                result.differences.append(Difference(ts: m, kind: "signal", agent: a, replay: b, cause: excuse(m)))
+            }
+        }
+        func describe(_ i: OrderIntent) -> String {
+            let type: String
+            if case .limit(let p) = i.type { type = "limit \(instrument.priceText(p))" } else { type = "market" }
+            return "\(i.side) \(instrument.sizeText(i.qty)) \(type) \(i.purpose.label)"
+                + (i.reduceOnly ? " reduce-only" : "")
+        }
+        func key(_ i: OrderIntent) -> String { "\(i.decisionTs) \(describe(i))" }
+        let inRange = { (i: OrderIntent) in
+            i.decisionTs >= compareFrom && i.decisionTs < compareTo && i.decisionTs > startTs
+        }
+        var theirs: [String: [OrderIntent]] = [:]
+        for o in agentOrders where inRange(o) { theirs[key(o), default: []].append(o) }
+        var ours: [String: [OrderIntent]] = [:]
+        for o in replayOrders where inRange(o) { ours[key(o), default: []].append(o) }
+        for k in Set(theirs.keys).union(ours.keys) {
+            let a = theirs[k] ?? [], b = ours[k] ?? []
+            result.orders += max(a.count, b.count)
+            guard a.count != b.count else { continue }
+            let sample = (a.first ?? b.first)!
+            result.differences.append(
+                Difference(
+                    ts: sample.decisionTs, kind: "order",
+                    agent: a.isEmpty ? "none" : "\(a.count)× \(describe(sample))",
+                    replay: b.isEmpty ? "none" : "\(b.count)× \(describe(sample))", cause: excuse(sample.decisionTs)))
+        }
+        result.differences.sort { ($0.ts, $0.kind) < ($1.ts, $1.kind) }
+
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        var csv = "minute,kind,agent,replay,cause\n"
+        for d in result.differences {
+            csv +=
+                [isoTime(d.ts, milliseconds: true), d.kind, d.agent, d.replay, d.cause].map(csvField).joined(
+                    separator: ",") + "\n"
+        }
+        let target = (out as NSString).appendingPathComponent("replay.csv")
+        try Data(csv.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)
+        let explained = result.differences.count - result.unexplained
+        result.verdict =
+            "replay of \(store.path): \(grouped(result.minutes)) minutes and \(grouped(result.orders)) orders compared "
+            + "from \(isoTime(max(startTs, compareFrom == .min ? startTs : compareFrom))); "
+            + (result.differences.isEmpty
+                ? "the agent and the replay agree exactly"
+                : "\(result.differences.count) differences, \(explained) explained, \(result.unexplained) unexplained "
+                    + "(\(target))")
+        return result
+    }
+
+    /// The window as the agent rebuilt it at `run`: the stored trades, quotes and candle minutes of the window's span
+    /// before it, then the minutes up to the one it had open.
+    private static func rebuiltWindow(store: AgentStore, settings: AgentConfiguration, at run: RunRow) throws
+        -> FeaturePipeline
+    {
+        var p = FeaturePipeline(config: settings.features)
+        let needed = max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2
+        let from = minuteStart(of: run.marketTs) - Int64(needed) * millisPerMinute
+        var klines = try store.klines(from: from).filter { $0.ts <= run.marketTs }[...]
+        _ = try store.replayRaw(from: from, to: run.marketTs + 1) { e in
+            while let k = klines.first, k.ts <= e.ts {
+                p.addKline(k)
+                klines.removeFirst()
+            }
+            p.process(e)
+            _ = p.takeClosed()
+        }
+        for k in klines { p.addKline(k) }
+        if let open = run.openMinute { p.advanceClock(to: open + settings.features.closeGraceMs) }
+        _ = p.takeClosed()
+        return p
+    }
+
+    private static func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}
