@@ -71,6 +71,7 @@ public struct ResolvedConfig: Sendable {
         f.rollingWindowMinutes = integer("value_area.rolling_window_minutes")
         f.vaFraction = real("value_area.va_fraction")
         f.minVABins = integer("value_area.min_va_bins")
+        f.maxMissingShare = real("value_area.max_missing_share")
         f.alphaBin = real("value_area.alpha_bin")
         f.baseBinTicks = Int64(integer("value_area.base_bin_ticks"))
         f.binWidthMaxTicks = Int64(integer("value_area.bin_width_max_ticks"))

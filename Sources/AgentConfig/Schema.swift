@@ -28,6 +28,9 @@ public enum ConfigSchema {
             "share of volume in the value area"),
         Parameter(
             "value_area.min_va_bins", .integer(1...100_000), .integer(20), "bins with volume for a valid value area"),
+        Parameter(
+            "value_area.max_missing_share", .real(lower: 0, upper: 1, openLower: false), .real(0.1),
+            "largest share of the window's minutes in a data gap for a valid value area"),
         Parameter("value_area.warmup_minutes", .integer(0...10_080), .integer(240), "history before signals may fire"),
         Parameter(
             "value_area.alpha_bin", .real(lower: 0, upper: 1_000, openLower: true), .real(0.25),

@@ -248,6 +248,8 @@ public final class AgentEngine: @unchecked Sendable {
             // A backfill asks for its whole span to be replayed once, so that its minutes get their features rows.
             if let backfilled = replayFrom { from = min(from, minuteStart(of: backfilled)) }
             knownRows = try store.featureMinutes(from: from)
+            // The stream gaps recorded in the span are missing data, as they were when they happened.
+            for g in try store.gaps(from: from, to: .max) { replayed.markMissing(from: g.fromTs, to: g.toTs) }
             var klines = try store.klines(from: from)[...]
             let storedKlines = klines.count
             let counts = try store.replayRaw(from: from) { e in
@@ -282,8 +284,12 @@ public final class AgentEngine: @unchecked Sendable {
         } else if storedEnd == nil {
             report.append("warming up from live data")
         }
-        // Close what lies between the data and now (empty minutes when nothing traded or nothing was known).
+        // Close what lies between the data and now: the agent was down, so those minutes are missing data, not a
+        // quiet market (docs/FEATURES.md, "Gaps"); with no data at all there is no window yet.
         replayed.advanceClock(to: now)
+        if lastMarketTs > 0 && replayed.hasStarted {
+            replayed.markMissing(from: lastMarketTs + 1, to: max(replayed.openMinute, lastMarketTs + 1))
+        }
         take()
         pipeline = replayed
         lastFeatures = lastF
@@ -443,6 +449,7 @@ public final class AgentEngine: @unchecked Sendable {
             gapCount += 1
             metrics.streamGap("public")
             batch.gaps.append(GapRow(wallTs: wall, fromTs: from, toTs: to))
+            kernel.markMissing(from: from, to: to)
             logger.warning(
                 "market data gap",
                 metadata: [

@@ -38,6 +38,27 @@ enum SnapshotFormat {
         // 0 → 1: the payload did not change; only its version is now stored.
         (trader, venue)
     }
+
+    /// The stored trader and book of `row` (a snapshot, a run-log row), upgraded from `format`; one this build
+    /// cannot read is an error naming the row.
+    static func decode(trader: Data, venue: Data, format: Int, row: String) throws -> (Trader, PaperFillModel) {
+        guard format <= current else {
+            throw CommandError(
+                "\(row) has format \(format), written by a newer auction-agent; this one reads "
+                    + "formats up to \(current). Run the newer version again (downgrading needs a flat position and the "
+                    + "state directory moved away)")
+        }
+        let payload = upgrade(trader: trader, venue: venue, from: format)
+        let decoder = JSONDecoder()
+        do {
+            return (
+                try decoder.decode(Trader.self, from: payload.trader),
+                try decoder.decode(PaperFillModel.self, from: payload.venue)
+            )
+        } catch {
+            throw CommandError("\(row) (format \(format)) does not decode: \(error)")
+        }
+    }
 }
 
 /// One row of the run log: from `marketTs` on, the agent ran with `config` (each parameter's value as text, a JSON
@@ -93,22 +114,11 @@ struct RunRecord: Codable, FetchableRecord, PersistableRecord {
 
     /// The row, its state upgraded as snapshots are; one this build cannot read is an error naming the database and row.
     func decoded(in path: String) throws -> RunRow {
-        let row = id ?? 0
-        guard format <= SnapshotFormat.current else {
-            throw CommandError(
-                "run_log row \(row) in \(path) has format \(format), written by a newer auction-agent; this one reads "
-                    + "formats up to \(SnapshotFormat.current)")
-        }
-        let (t, v) = SnapshotFormat.upgrade(trader: trader, venue: venue, from: format)
-        do {
-            let decoder = JSONDecoder()
-            return RunRow(
-                wallTs: wallTs, marketTs: marketTs, openMinute: openMinute, cause: cause, config: config,
-                trader: try decoder.decode(Trader.self, from: t),
-                venue: try decoder.decode(PaperFillModel.self, from: v))
-        } catch {
-            throw CommandError("run_log row \(row) in \(path) cannot be read: \(error)")
-        }
+        let (t, v) = try SnapshotFormat.decode(
+            trader: trader, venue: venue, format: format, row: "run_log row \(id ?? 0) in \(path)")
+        return RunRow(
+            wallTs: wallTs, marketTs: marketTs, openMinute: openMinute, cause: cause, config: config, trader: t,
+            venue: v)
     }
 }
 
@@ -148,25 +158,14 @@ struct SnapshotRecord: Codable, FetchableRecord, PersistableRecord {
     /// The snapshot, upgraded from its version; one this build cannot read is an error naming the database and row.
     func decoded(in path: String) throws -> SnapshotRow {
         let row = id ?? 0
-        guard format <= SnapshotFormat.current else {
-            throw CommandError(
-                "snapshot \(row) in \(path) has format \(format), written by a newer auction-agent; this one reads "
-                    + "formats up to \(SnapshotFormat.current). Run the newer version again (downgrading needs a flat position and the "
-                    + "state directory moved away)")
-        }
+        let (t, v) = try SnapshotFormat.decode(
+            trader: trader, venue: venue, format: format, row: "snapshot \(row) in \(path)")
         guard let kept = AgentState(rawValue: state) else {
             throw CommandError("snapshot \(row) in \(path): unknown state '\(state)'")
         }
-        let payload = SnapshotFormat.upgrade(trader: trader, venue: venue, from: format)
-        let decoder = JSONDecoder()
-        do {
-            return SnapshotRow(
-                id: row, wallTs: wallTs, marketTs: marketTs, state: kept, reason: reason, activated: activated,
-                lastMinute: lastMinute, trader: try decoder.decode(Trader.self, from: payload.trader),
-                venue: try decoder.decode(PaperFillModel.self, from: payload.venue))
-        } catch {
-            throw CommandError("snapshot \(row) in \(path) (format \(format)) does not decode: \(error)")
-        }
+        return SnapshotRow(
+            id: row, wallTs: wallTs, marketTs: marketTs, state: kept, reason: reason, activated: activated,
+            lastMinute: lastMinute, trader: t, venue: v)
     }
 }
 

@@ -16,6 +16,8 @@ public struct FeatureConfig: Sendable, Hashable {
     public var vaFraction = 0.70
     /// Bins with volume needed for a valid value area (20).
     public var minVABins = 20
+    /// Largest share of the window's minutes with missing data (a recorded gap) for a valid value area (0.1).
+    public var maxMissingShare = 0.1
     /// Bin width as a multiple of `mid * sigma_240` (0.25, the original system's default; docs/FEATURES.md).
     public var alphaBin = 0.25
     /// Width of the base histogram's bins in ticks; aggregated widths are multiples of it (1).

@@ -27,6 +27,10 @@ public struct FeaturePipeline: Sendable {
     private var approximateMinutesInWindow = 0
     /// Candles have been taken: a minute without a quote uses its close where a mid is needed (σ, bin width).
     private var closesStandInForMids = false
+    /// Spans of missing data (`markMissing`) the open minute has not passed yet, in time order.
+    private var missingSpans: [(from: Millis, to: Millis)] = []
+    /// Closed minutes in the window with missing data.
+    private var missingMinutesInWindow = 0
 
     private var lastQuote: QuoteEvent?
     private var orderFlow: OrderFlowClassifier
@@ -35,7 +39,7 @@ public struct FeaturePipeline: Sendable {
     private var binWidth: BinWidthPolicy
     private var histogram = BaseHistogram()
     /// Closed minutes still inside the window, oldest first, each as its compacted base-histogram entries.
-    private var window: Ring<(entries: [(key: Int64, lots: Lots)], approximate: Bool)>
+    private var window: Ring<(entries: [(key: Int64, lots: Lots)], approximate: Bool, missing: Bool)>
     private var spreads: Ring<Int64?>
     private var spreadSum: Int64 = 0
     private var spreadCount = 0
@@ -206,6 +210,35 @@ public struct FeaturePipeline: Sendable {
     /// Volume in the window's profile at one base bin (key `floor(ticks / base_bin_ticks)`), the open minute included.
     public func volume(atBaseBin key: Int64) -> Lots { histogram.volume(at: key) }
 
+    /// Data is missing from `from` to `to` (inclusive, ms): a recorded gap, a disconnection, the agent or the recorder
+    /// down. Every minute that overlaps the span counts as missing, not quiet: closed minutes still in the window are
+    /// marked at once, later ones as they close. While more than `max_missing_share` of the window is missing the
+    /// value area is not valid (docs/FEATURES.md, "Gaps").
+    public mutating func markMissing(from: Millis, to: Millis) {
+        guard to >= from else { return }
+        let first = minuteStart(of: from)
+        let last = minuteStart(of: to)
+        if started {
+            // Closed minutes still in the window: the newest closed one began a minute before the open one.
+            for i in 0..<window.count {
+                let ts = minute - Millis(window.count - i) * millisPerMinute
+                if ts >= first && ts <= last && !window[i].missing {
+                    window[i].missing = true
+                    missingMinutesInWindow += 1
+                }
+            }
+        }
+        guard !started || last >= minute else { return }
+        let at = missingSpans.firstIndex { $0.from > first } ?? missingSpans.count
+        missingSpans.insert((first, last), at: at)
+    }
+
+    /// Whether the open minute lies in a span of `markMissing`; spans it has passed are dropped.
+    private mutating func openMinuteIsMissing() -> Bool {
+        while let s = missingSpans.first, s.to < minute { missingSpans.removeFirst() }
+        return missingSpans.contains { $0.from <= minute && minute <= $0.to }
+    }
+
     /// Live clock: closes every minute whose end plus `close_grace_ms` is at or before `now`.
     public mutating func advanceClock(to now: Millis) {
         guard started else { return }
@@ -280,6 +313,9 @@ public struct FeaturePipeline: Sendable {
         let k = applied / config.baseBinTicks
         let firstBin = histogram.aggregate(binsOf: k, into: &aggregated)
         let va = ValueArea.compute(bins: aggregated, firstBin: firstBin, binTicks: applied, fraction: config.vaFraction)
+        let missing = openMinuteIsMissing()
+        let missingMinutes = missingMinutesInWindow + (missing ? 1 : 0)
+        let complete = Double(missingMinutes) <= config.maxMissingShare * Double(config.rollingWindowMinutes)
         var crossesVAH = false
         var crossesVAL = false
         if let va, barApproximate {
@@ -315,21 +351,23 @@ public struct FeaturePipeline: Sendable {
                 sigma240: sigma,
                 binTicks: applied,
                 valueArea: va,
-                valueAreaValid: va?.isValid(minBins: config.minVABins) ?? false,
+                valueAreaValid: complete && (va?.isValid(minBins: config.minVABins) ?? false),
                 crossesVAH: crossesVAH,
                 crossesVAL: crossesVAL,
                 orderFlow: flow,
                 qimbEma: qimb.value(at: minute + millisPerMinute),
                 approximate: barApproximate,
                 approximateLots: approximateInWindow + (barApproximate ? barVolume : 0),
-                approximateMinutes: approximateMinutesInWindow + (barApproximate ? 1 : 0)
+                approximateMinutes: approximateMinutesInWindow + (barApproximate ? 1 : 0),
+                missing: missing, missingMinutes: missingMinutes
             )
         )
         barsClosed += 1
 
         // Window: this minute joins as compacted entries; once it holds `rolling_window_minutes` closed minutes,
         // the oldest leaves, so the next minute's trades complete a window of exactly that many bars.
-        _ = window.push((compact(barPrints), barApproximate))
+        _ = window.push((compact(barPrints), barApproximate, missing))
+        if missing { missingMinutesInWindow += 1 }
         if barApproximate {
             approximateInWindow += barVolume
             approximateMinutesInWindow += 1
@@ -345,6 +383,7 @@ public struct FeaturePipeline: Sendable {
                 approximateInWindow -= lots
                 approximateMinutesInWindow -= 1
             }
+            if oldest.missing { missingMinutesInWindow -= 1 }
         }
 
         // Reset the bar.

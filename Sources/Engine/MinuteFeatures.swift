@@ -64,6 +64,12 @@ public struct MinuteFeatures: Sendable, Hashable {
     public var approximateLots: Lots
     /// Minutes of the window (this one included) known only from candles.
     public var approximateMinutes: Int
+    /// The minute lies in a recorded gap (a disconnection, the recorder or the agent down): its data is missing,
+    /// not quiet.
+    public var missing: Bool
+    /// Minutes of the window (this one included) with missing data; above `value_area.max_missing_share` of the
+    /// window the value area is not valid.
+    public var missingMinutes: Int
 
     public init(
         ts: Millis, index: Int, open: Ticks, high: Ticks, low: Ticks, close: Ticks, volume: Lots, tickLots: Int64,
@@ -71,7 +77,7 @@ public struct MinuteFeatures: Sendable, Hashable {
         binTicks: Int64,
         valueArea: ValueArea?, valueAreaValid: Bool, crossesVAH: Bool, crossesVAL: Bool, orderFlow: OrderFlowTotals,
         qimbEma: Double?, approximate: Bool = false, approximateLots: Lots = 0,
-        approximateMinutes: Int = 0
+        approximateMinutes: Int = 0, missing: Bool = false, missingMinutes: Int = 0
     ) {
         self.ts = ts
         self.index = index
@@ -96,6 +102,8 @@ public struct MinuteFeatures: Sendable, Hashable {
         self.approximate = approximate
         self.approximateLots = approximateLots
         self.approximateMinutes = approximateMinutes
+        self.missing = missing
+        self.missingMinutes = missingMinutes
     }
 
     /// Share of the window's volume (the profile the value area is drawn from) that came from candles: 0 when

@@ -35,6 +35,18 @@ public struct Ring<Element>: Sendable where Element: Sendable {
         return e
     }
 
+    /// The element at `i`, 0 the oldest.
+    public subscript(i: Int) -> Element {
+        get {
+            precondition(i >= 0 && i < count)
+            return storage[(head + i) % storage.count]!
+        }
+        set {
+            precondition(i >= 0 && i < count)
+            storage[(head + i) % storage.count] = newValue
+        }
+    }
+
     /// The elements, oldest first.
     public var elements: [Element] {
         (0..<count).map { storage[(head + $0) % storage.count]! }

@@ -272,6 +272,9 @@ public struct RecordedMarket: Sendable {
         return (trades.fractionRead + quotes.fractionRead) / 2
     }
 
+    /// The gaps listed beside the files of either kind, in the range, in time order (none without a gaps.csv).
+    public var gaps: [RecordedGap] { Coverage.union(trades.gaps, quotes?.gaps) ?? [] }
+
     /// What was read: each file's span, and the UTC days of the range (or of the data) with no file.
     public var coverage: Coverage {
         Coverage(

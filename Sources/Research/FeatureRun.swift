@@ -66,6 +66,7 @@ public func runFeatures(
         flowOut.append(0x0A)
     }
     var pipeline = FeaturePipeline(config: features)
+    for g in market.gaps { pipeline.markMissing(from: g.from, to: g.to) }
     func drain() {
         for f in pipeline.takeClosed() {
             out.append(contentsOf: FeaturesCSV.row(f, instrument: instrument).utf8)

@@ -51,21 +51,28 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
+/// The database of an environment's agent, for the commands that read it beside the agent (export, replay): it
+/// must exist and belong to `environment`.
+func openAgentStore(directory dir: String, environment: String, instrument: Instrument) throws -> AgentStore {
+    let path = (dir as NSString).appendingPathComponent("agent.sqlite")
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw CommandError("\(path): no agent database (give --env or --state-dir of an agent that has run)")
+    }
+    let store = try AgentStore(directory: dir, instrument: instrument)
+    if let owner = try store.meta("environment"), owner != environment {
+        throw CommandError(
+            "the database in \(dir) belongs to environment \(owner), not \(environment): give that environment or --state-dir"
+        )
+    }
+    return store
+}
+
 /// The work of `export`, callable from tests.
 enum Export {
     static func run(
         stateDirectory dir: String, environment: String, instrument: Instrument, range: TimeRange, out: String
     ) throws -> String {
-        let path = (dir as NSString).appendingPathComponent("agent.sqlite")
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CommandError("\(path): no agent database (give --env or --state-dir of an agent that has run)")
-        }
-        let store = try AgentStore(directory: dir, instrument: instrument)
-        if let owner = try store.meta("environment"), owner != environment {
-            throw CommandError(
-                "the database in \(dir) belongs to environment \(owner), not \(environment): give that environment or --state-dir"
-            )
-        }
+        let store = try openAgentStore(directory: dir, environment: environment, instrument: instrument)
         let from = range.from ?? .min
         let to = range.to ?? .max
         // Every day the export would write, checked before anything is: existing files are never touched.

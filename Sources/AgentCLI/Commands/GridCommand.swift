@@ -102,7 +102,7 @@ struct GridRunCommand: ParsableCommand {
         let base = try ConfigLoader.load(config.selection)
         let spec = try loadGridSpec(grid, rankBy: rankBy)
         let instrument = base.instrument
-        var inMemory: (trades: [TradeEvent], quotes: [QuoteEvent])?
+        var inMemory: (trades: [TradeEvent], quotes: [QuoteEvent], gaps: [RecordedGap])?
         let files = try inputs.files()
         let makeMarket = { try inputs.market(files, instrument: instrument) }
         if stream {
@@ -151,7 +151,8 @@ struct GridRunCommand: ParsableCommand {
         let outcomes: [GridOutcome]
         if let inMemory {
             outcomes = try runGrid(
-                plan, trades: inMemory.trades, quotes: inMemory.quotes, workers: workerCount, runs: runs,
+                plan, trades: inMemory.trades, quotes: inMemory.quotes, gaps: inMemory.gaps, workers: workerCount,
+                runs: runs,
                 onFinish: onFinish, progress: { done, all in bar.update(Double(done) / Double(all)) },
                 shouldStop: { gridInterrupted != 0 })
         } else {
@@ -289,7 +290,9 @@ struct RecordedInputOptions: ParsableArguments {
 
     /// Reads the selected events of every input into memory (the grid and the walk-forward read them many times)
     /// and prints the coverage report; an empty selection is an error naming the inputs.
-    func readIntoMemory(instrument: Instrument) throws -> (trades: [TradeEvent], quotes: [QuoteEvent]) {
+    func readIntoMemory(instrument: Instrument) throws -> (
+        trades: [TradeEvent], quotes: [QuoteEvent], gaps: [RecordedGap]
+    ) {
         var (tradeSeries, quoteSeries) = try series(try files(), instrument: instrument)
         let tradeEvents = try tradeSeries.readAll()
         let quoteEvents = try quoteSeries.readAll()
@@ -298,7 +301,7 @@ struct RecordedInputOptions: ParsableArguments {
             trades: tradeSeries.spans, quotes: quoteSeries.spans, range: try range(),
             gaps: Coverage.union(tradeSeries.gaps, quoteSeries.gaps))
         FileHandle.standardError.write(Data((coverage.lines.joined(separator: "\n") + "\n").utf8))
-        return (tradeEvents, quoteEvents)
+        return (tradeEvents, quoteEvents, coverage.gaps ?? [])
     }
 }
 

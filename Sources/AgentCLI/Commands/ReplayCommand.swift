@@ -83,16 +83,7 @@ enum Replay {
     static func run(
         stateDirectory dir: String, environment: String, instrument: Instrument, range: TimeRange, out: String
     ) throws -> Result {
-        let path = (dir as NSString).appendingPathComponent("agent.sqlite")
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CommandError("\(path): no agent database (give --env or --state-dir of an agent that has run)")
-        }
-        let store = try AgentStore(directory: dir, instrument: instrument)
-        if let owner = try store.meta("environment"), owner != environment {
-            throw CommandError(
-                "the database in \(dir) belongs to environment \(owner), not \(environment): give that environment or --state-dir"
-            )
-        }
+        let store = try openAgentStore(directory: dir, environment: environment, instrument: instrument)
         let runs = try store.runLog()
         guard !runs.isEmpty else {
             throw CommandError(
@@ -175,8 +166,17 @@ enum Replay {
                 for case .submitted(let intent, _) in outcomes { replayOrders.append(intent) }
             }
             let stop = min(end, compareTo)
+            // The stream gaps of the span: marked missing where the agent heard of them, before the first trade
+            // after the reconnection.
+            var gaps = try store.gaps(from: r.marketTs + 1, to: .max).filter { $0.toTs > r.marketTs }[...]
             _ = try store.replayRaw(from: r.marketTs + 1, to: stop == .max ? .max : stop + 1) { e in
                 guard e.ts <= end else { return }
+                if case .trade = e {
+                    while let g = gaps.first, e.ts >= g.toTs {
+                        kern.markMissing(from: g.fromTs, to: g.toTs)
+                        gaps.removeFirst()
+                    }
+                }
                 decide(kern.take(e))
                 record(kern.deliver(e))
             }
@@ -262,6 +262,9 @@ enum Replay {
         var p = FeaturePipeline(config: settings.features)
         let needed = max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2
         let from = minuteStart(of: run.marketTs) - Int64(needed) * millisPerMinute
+        for g in try store.gaps(from: from, to: .max) where g.fromTs <= run.marketTs {
+            p.markMissing(from: g.fromTs, to: g.toTs)
+        }
         var klines = try store.klines(from: from).filter { $0.ts <= run.marketTs }[...]
         _ = try store.replayRaw(from: from, to: run.marketTs + 1) { e in
             while let k = klines.first, k.ts <= e.ts {
@@ -272,7 +275,13 @@ enum Replay {
             _ = p.takeClosed()
         }
         for k in klines { p.addKline(k) }
-        if let open = run.openMinute { p.advanceClock(to: open + settings.features.closeGraceMs) }
+        // The agent was down from its last data to the minute it opened: missing, as the agent marked it.
+        if let open = run.openMinute {
+            p.advanceClock(to: open + settings.features.closeGraceMs)
+            if run.marketTs > 0 && p.hasStarted {
+                p.markMissing(from: run.marketTs + 1, to: max(open, run.marketTs + 1))
+            }
+        }
         _ = p.takeClosed()
         return p
     }

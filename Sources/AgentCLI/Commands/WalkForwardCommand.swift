@@ -73,7 +73,7 @@ struct WalkForwardCommand: ParsableCommand {
         let base = try ConfigLoader.load(config.selection)
         let spec = try loadGridSpec(grid, rankBy: rankBy)
         let range = try inputs.range()
-        let (tradeEvents, quoteEvents) = try inputs.readIntoMemory(instrument: base.instrument)
+        let (tradeEvents, quoteEvents, gaps) = try inputs.readIntoMemory(instrument: base.instrument)
         let day: Millis = 86_400_000
         let first = min(tradeEvents[0].ts, quoteEvents[0].ts)
         let last = max(tradeEvents[tradeEvents.count - 1].ts, quoteEvents[quoteEvents.count - 1].ts)
@@ -98,7 +98,7 @@ struct WalkForwardCommand: ParsableCommand {
                     + (workerCount == 1 ? "worker\n" : "workers\n"))
                     .utf8))
         let result = try runWalkForward(
-            spec, base: base, plan: plan, trades: tradeEvents, quotes: quoteEvents, workers: workerCount
+            spec, base: base, plan: plan, trades: tradeEvents, quotes: quoteEvents, gaps: gaps, workers: workerCount
         ) { w in
             let params = w.parameters.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             FileHandle.standardError.write(

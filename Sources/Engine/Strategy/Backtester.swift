@@ -42,6 +42,11 @@ public struct Backtester: Sendable {
         set { (kernel.trader, kernel.book) = newValue }
     }
 
+    /// Data is missing from `from` to `to` (a recorded gap): see `TradingKernel.markMissing`.
+    public mutating func markMissing(from: Millis, to: Millis) {
+        kernel.markMissing(from: from, to: to)
+    }
+
     /// Feeds one event: the minutes it closes are decided, then the event reaches the trader and the book.
     public mutating func process(_ event: MarketEvent) {
         lastTs = event.ts

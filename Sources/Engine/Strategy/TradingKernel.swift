@@ -112,6 +112,12 @@ public struct TradingKernel: Sendable {
         return minutes
     }
 
+    /// Data is missing from `from` to `to`: its minutes count as missing in the window, not quiet
+    /// (`FeaturePipeline.markMissing`). Nothing with precomputed features (they were computed with the gaps).
+    public mutating func markMissing(from: Millis, to: Millis) {
+        pipeline?.markMissing(from: from, to: to)
+    }
+
     // MARK: - 2. Decisions
 
     /// Step 2: the trader's decision at `f`'s close, with the driver's entry veto (nil in a backtest); its orders

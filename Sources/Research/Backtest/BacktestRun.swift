@@ -24,11 +24,13 @@ public func runBacktest(
     features: FeatureConfig,
     strategy: StrategyConfig,
     instrument: Instrument,
+    gaps: [RecordedGap] = [],
     keepFeatures: Bool = true,
     progress: ((Double) -> Void)? = nil
 ) -> BacktestResult {
     var bt = Backtester(features: features, strategy: strategy, instrument: instrument)
     bt.keepFeatures = keepFeatures
+    for g in gaps { bt.markMissing(from: g.from, to: g.to) }
     let total = trades.count + quotes.count
     var done = 0
     mergeEvents(trades: trades, quotes: quotes) { event in
@@ -57,6 +59,7 @@ public func runBacktest(
 ) throws(DataFileError) -> BacktestResult {
     var bt = Backtester(features: features, strategy: strategy, instrument: instrument)
     bt.keepFeatures = keepFeatures
+    for g in market.gaps { bt.markMissing(from: g.from, to: g.to) }
     var done = 0
     while let event = try market.next() {
         bt.process(event)

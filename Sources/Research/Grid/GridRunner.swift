@@ -3,6 +3,7 @@ import AgentSupport
 import Charts
 public import Engine
 import Foundation
+public import MarketData
 import Synchronization
 
 /// One finished grid run.
@@ -310,6 +311,7 @@ public func runGrid(
     base: ResolvedConfig,
     trades: [TradeEvent],
     quotes: [QuoteEvent],
+    gaps: [RecordedGap] = [],
     workers: Int,
     runs: [Int]? = nil,
     onFinish: @escaping @Sendable (GridOutcome) -> Void = { _ in },
@@ -317,8 +319,8 @@ public func runGrid(
     shouldStop: @escaping @Sendable () -> Bool = { false }
 ) throws -> [GridOutcome] {
     try runGrid(
-        GridPlan(spec, base: base), trades: trades, quotes: quotes, workers: workers, runs: runs, onFinish: onFinish,
-        progress: progress, shouldStop: shouldStop)
+        GridPlan(spec, base: base), trades: trades, quotes: quotes, gaps: gaps, workers: workers, runs: runs,
+        onFinish: onFinish, progress: progress, shouldStop: shouldStop)
 }
 
 /// Runs a planned grid; see `runGrid(_:base:trades:quotes:workers:runs:onFinish:progress:shouldStop:)`.
@@ -326,6 +328,7 @@ public func runGrid(
     _ plan: GridPlan,
     trades: [TradeEvent],
     quotes: [QuoteEvent],
+    gaps: [RecordedGap] = [],
     workers: Int,
     runs: [Int]? = nil,
     onFinish: @escaping @Sendable (GridOutcome) -> Void = { _ in },
@@ -340,6 +343,7 @@ public func runGrid(
     DispatchQueue.concurrentPerform(iterations: max(1, min(workers, sets.count))) { _ in
         while !shouldStop(), let i = featureState.take() {
             var pipeline = FeaturePipeline(config: plan.featureKeys[neededSets[i]].features)
+            for g in gaps { pipeline.markMissing(from: g.from, to: g.to) }
             var rows: [MinuteFeatures] = []
             mergeEvents(trades: trades, quotes: quotes) { e in
                 pipeline.process(e)

@@ -32,6 +32,10 @@ public func runGridStreaming(
     let rows = Shared(Array(repeating: [MinuteFeatures](), count: sets.count))
     var hash = DataHasher()
     var market = try makeMarket()
+    let gaps = market.gaps
+    for i in 0..<sets.count {
+        pipelines.update(i) { p in for g in gaps { p.markMissing(from: g.from, to: g.to) } }
+    }
     var chunk: [MarketEvent] = []
     chunk.reserveCapacity(chunkSize)
     func fill() throws -> Bool {

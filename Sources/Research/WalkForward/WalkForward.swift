@@ -3,6 +3,7 @@ import AgentSupport
 import Charts
 public import Engine
 import Foundation
+public import MarketData
 
 /// Walk-forward evaluation of a grid: on each window the grid is ranked on the training span and its best parameter
 /// set is run on the test span that follows; the test spans, chained, are the out-of-sample record.
@@ -107,7 +108,7 @@ public struct WalkForwardResult: Sendable {
 /// Runs the walk-forward over events in memory (sorted by time).
 public func runWalkForward(
     _ spec: GridSpec, base: ResolvedConfig, plan: WalkForwardPlan, trades: [TradeEvent], quotes: [QuoteEvent],
-    workers: Int, onWindow: (WalkForwardWindow) -> Void = { _ in }
+    gaps: [RecordedGap] = [], workers: Int, onWindow: (WalkForwardWindow) -> Void = { _ in }
 ) throws -> WalkForwardResult {
     let grid = try GridPlan(spec, base: base)
     let combinations = spec.combinations
@@ -134,7 +135,7 @@ public func runWalkForward(
     for w in plan.windows {
         let trainTrades = Array(slice(trades, w.trainFrom, w.trainTo, \.ts))
         let trainQuotes = Array(slice(quotes, w.trainFrom, w.trainTo, \.ts))
-        let outcomes = try runGrid(grid, trades: trainTrades, quotes: trainQuotes, workers: workers)
+        let outcomes = try runGrid(grid, trades: trainTrades, quotes: trainQuotes, gaps: gaps, workers: workers)
         guard let best = rank(outcomes.map(\.row), by: spec.rankBy).first else {
             throw CommandError("walkforward: window \(w.number): no grid run finished")
         }
@@ -146,7 +147,7 @@ public func runWalkForward(
         let result = runBacktest(
             trades: Array(slice(trades, w.testFrom - lead, w.testTo, \.ts)),
             quotes: Array(slice(quotes, w.testFrom - lead, w.testTo, \.ts)), features: config.features,
-            strategy: config.strategy, instrument: config.instrument)
+            strategy: config.strategy, instrument: config.instrument, gaps: gaps)
         // The lead-in only warms the test run: its minutes, flat and before the span, are not part of the record.
         let spanRows = result.equity.filter { $0.ts > w.testFrom }
         let spanMinutes = result.features.filter { $0.ts >= w.testFrom }
