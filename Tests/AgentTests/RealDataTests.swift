@@ -125,6 +125,16 @@ import Testing
         let compared = try #require(replay.stdout.firstMatch(of: /: ([0-9,]+) minutes and ([0-9,]+) orders/))
         #expect(Int(compared.2.replacing(",", with: ""))! >= orders.count - 2)
 
+        // From a time after the restart: the replay starts at the restart and compares from then on.
+        let later = try #require(try store.runLog().last { $0.cause == "start" }).marketTs + 20 * 60_000
+        let part = try agent(
+            [
+                "replay", "--env", "sim", "--config-dir", Self.configDir, "--state-dir", first.stateDir, "--from",
+                "\(later)", "--out", "out-part",
+            ], in: first.directory)
+        #expect(part.status == 0, "\(part.stdout) \(part.stderr)")
+        #expect(part.stdout.contains("compared from \(isoTime(later))"), "\(part.stdout)")
+
         // A decision the agent never made: the replay finds it and has no cause for it.
         let runs = try store.runLog()
         let signals = try store.signals(from: runs[1].marketTs + 10 * 60_000, to: .max)

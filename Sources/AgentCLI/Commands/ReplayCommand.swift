@@ -23,7 +23,7 @@ struct ReplayCommand: ParsableCommand {
             applied as it recorded them. The last line printed is the verdict; the exit status is 0 when every \
             difference is explained, 1 otherwise.
 
-            The replay starts at the agent's start (or command) at or before --from and compares the minutes in \
+            The replay starts at the agent's last start at or before --from and compares the minutes in \
             [--from, --to). Raw data is kept for agent.raw_retention_hours (0 keeps it): replay before it is purged. \
             The state directory is found as for `export`.
             """
@@ -92,8 +92,9 @@ enum Replay {
         }
         let compareFrom = range.from ?? .min
         let compareTo = range.to ?? .max
-        // Start at the last start or command at or before the range, or the first one.
-        let first = runs.lastIndex { $0.marketTs <= compareFrom } ?? 0
+        // Start where the agent last started at or before the range (its window rebuilt there as the agent rebuilt
+        // it), or at its first start.
+        let first = runs.lastIndex { $0.cause == "start" && $0.marketTs <= compareFrom } ?? 0
 
         // Market time of each run row; the spans that excuse a difference.
         var excuses: [Excuse] = []
