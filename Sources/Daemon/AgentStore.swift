@@ -662,6 +662,8 @@ public final class AgentStore: Sendable {
     /// writes are never held up long). Returns the rows deleted.
     @discardableResult
     public func purgeRaw(before ts: Int64, batch: Int = 5_000) throws -> Int {
+        // Said first, so that `replay` never takes a window this purge is emptying for a whole one.
+        if ts > (try rawPurgedBefore() ?? .min) { try setMeta("raw_purged_before", "\(ts)") }
         var total = 0
         for table in ["trades", "quotes", "kline_minutes"] {
             while true {
@@ -676,6 +678,11 @@ public final class AgentStore: Sendable {
             }
         }
         return total
+    }
+
+    /// Raw data before this market time was purged (nil: never purged).
+    public func rawPurgedBefore() throws -> Int64? {
+        try meta("raw_purged_before").flatMap { Int64($0) }
     }
 
     // MARK: - The engine's records

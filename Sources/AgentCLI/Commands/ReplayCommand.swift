@@ -95,6 +95,23 @@ enum Replay {
         // Start where the agent last started at or before the range (its window rebuilt there as the agent rebuilt
         // it), or at its first start.
         let first = runs.lastIndex { $0.cause == "start" && $0.marketTs <= compareFrom } ?? 0
+        if let purged = try store.rawPurgedBefore() {
+            let r = runs[first]
+            let config = try configuration(of: r, store: store, environment: environment)
+            let needed = max(config.features.rollingWindowMinutes, config.strategy.warmupMinutes) + 2
+            let windowFrom = minuteStart(of: r.marketTs) - Int64(needed) * millisPerMinute
+            if r.marketTs > 0 && purged > windowFrom {
+                let later = runs.first {
+                    $0.cause == "start" && minuteStart(of: $0.marketTs) - Int64(needed) * millisPerMinute >= purged
+                }
+                throw CommandError(
+                    "\(store.path): the raw data of the window the agent started with at \(isoTime(r.wallTs)) was purged "
+                        + "(before \(isoTime(purged)); agent.raw_retention_hours, 0 keeps it): "
+                        + (later.map { "give --from \(isoTime($0.marketTs)) or later (a start whose window is kept)" }
+                            ?? "no start of the agent has its window kept; keep raw data and replay after the next start")
+                )
+            }
+        }
 
         // Market time of each run row; the spans that excuse a difference.
         var excuses: [Excuse] = []
@@ -134,12 +151,7 @@ enum Replay {
         var features: FeatureConfig?
         for k in first..<runs.count {
             let r = runs[k]
-            let source = "\(store.path) run_log (\(r.cause) at \(isoTime(r.wallTs)))"
-            guard let texts = try? JSONDecoder().decode([String: String].self, from: Data(r.config.utf8)) else {
-                throw CommandError("\(source): the configuration is not a JSON object of parameter values")
-            }
-            let config = try ConfigLoader.fromValueTexts(texts, source: source, environment: environment)
-            let settings = AgentConfiguration(config, environment: environment)
+            let settings = try configuration(of: r, store: store, environment: environment)
             mode = settings.mode
             var kern =
                 kernel
@@ -253,6 +265,18 @@ enum Replay {
                 : "\(result.differences.count) differences, \(explained) explained, \(result.unexplained) unexplained "
                     + "(\(target))")
         return result
+    }
+
+    /// The configuration the agent ran with from `run` on.
+    private static func configuration(of run: RunRow, store: AgentStore, environment: String) throws
+        -> AgentConfiguration
+    {
+        let source = "\(store.path) run_log (\(run.cause) at \(isoTime(run.wallTs)))"
+        guard let texts = try? JSONDecoder().decode([String: String].self, from: Data(run.config.utf8)) else {
+            throw CommandError("\(source): the configuration is not a JSON object of parameter values")
+        }
+        let config = try ConfigLoader.fromValueTexts(texts, source: source, environment: environment)
+        return AgentConfiguration(config, environment: environment)
     }
 
     /// The window as the agent rebuilt it at `run`: the stored trades, quotes and candle minutes of the window's span
