@@ -70,7 +70,7 @@ let package = Package(
             name: "Research",
             dependencies: [
                 "Engine", "MarketData", "AgentSupport", "AgentConfig", "Charts",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -100,7 +100,6 @@ let package = Package(
                 "Engine", "MarketData", "Simulator", "Exchange", "ExchangeStreams", "ControlProtocol", "AgentSupport",
                 "AgentConfig", "Research", "Daemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -141,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "AgentCLI", "Daemon", "Research", "AgentConfig", "AgentSupport", "Charts", "Engine", "MarketData",
+                "AgentCLI", "Daemon", "Research", "AgentConfig", "AgentSupport", "Engine", "MarketData",
                 "Agent", "Control", "Simulator", "Exchange", "ExchangeStreams",
                 "ControlProtocol",
                 // A headless browser driven over the DevTools protocol (the dashboard's test).

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Writes bytes to `path` through a temporary file in the same directory and a rename.
 public func writeAtomically(_ bytes: [UInt8], to path: String) throws {

@@ -1,4 +1,4 @@
-public import Engine
+package import Engine
 import Foundation
 
 // How times, numbers, prices, sizes and a minute's detections are written in logs, replies, files and reports.

@@ -1,6 +1,5 @@
 public import AgentConfig
 import AgentSupport
-import Charts
 import ControlProtocol
 import Engine
 import Exchange

@@ -1,7 +1,6 @@
 import AgentConfig
 import AgentSupport
 import CSystemd
-import Charts
 import Engine
 import Exchange
 public import Foundation

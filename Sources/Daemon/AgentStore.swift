@@ -1,9 +1,8 @@
 import AgentConfig
 import AgentSupport
-import Charts
 import Dispatch
 public import Engine
-public import Foundation
+import Foundation
 import GRDB
 public import Logging
 import Synchronization

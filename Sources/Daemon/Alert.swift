@@ -1,6 +1,5 @@
 import AgentConfig
 import AgentSupport
-import Charts
 import Engine
 
 /// Every kind of alert the agent raises. The raw value is the string stored in the `alerts` table, logged as

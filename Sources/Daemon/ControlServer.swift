@@ -1,7 +1,6 @@
 import AgentConfig
 import AgentSupport
 import CSystemd
-import Charts
 public import ControlProtocol
 import Engine
 import ExchangeStreams

@@ -1,6 +1,5 @@
 import AgentConfig
 import AgentSupport
-import Charts
 public import Engine
 
 /// What the dashboard draws besides the status (issue 12): the window's last minutes, their footprints, the

@@ -1,6 +1,5 @@
 import AgentConfig
 import AgentSupport
-import Charts
 import Foundation
 
 /// Market time from the wall clock: `anchorMarket + (wall − anchorWall) × speed`. Live and paper run at speed 1

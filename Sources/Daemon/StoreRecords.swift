@@ -1,8 +1,7 @@
 import AgentConfig
 import AgentSupport
-import Charts
 public import Engine
-public import Foundation
+import Foundation
 import GRDB
 
 // The rows of the agent's database (docs/DESIGN.md, "Recovery and persistence") as GRDB records: each type is

@@ -1,6 +1,5 @@
 import AgentConfig
 import AgentSupport
-import Charts
 import Engine
 
 /// The lifecycle states of the agent (docs/DESIGN.md, "Modes").

@@ -1,7 +1,6 @@
 import AgentConfig
 import AgentSupport
 import CSystemd
-import Charts
 public import Foundation
 
 /// systemd's notification protocol through libsystemd: `READY=1`, `STATUS=...`, `WATCHDOG=1`, `STOPPING=1`.

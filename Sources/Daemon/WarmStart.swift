@@ -1,6 +1,5 @@
 import AgentConfig
 import AgentSupport
-import Charts
 public import Engine
 public import Exchange
 import Foundation

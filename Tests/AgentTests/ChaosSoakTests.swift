@@ -7,7 +7,6 @@ import Testing
 @testable import AgentCLI
 @testable import AgentConfig
 @testable import AgentSupport
-@testable import Charts
 @testable import Daemon
 @testable import Research
 @testable import Simulator

@@ -8,7 +8,6 @@ import Testing
 @testable import AgentCLI
 @testable import AgentConfig
 @testable import AgentSupport
-@testable import Charts
 @testable import Daemon
 @testable import Research
 

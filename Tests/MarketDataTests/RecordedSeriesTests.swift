@@ -35,7 +35,7 @@ struct DailyFiles {
             _ = text.withCString { gzwrite(gz, $0, UInt32(strlen($0))) }
             gzclose(gz)
         } else {
-            FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         }
         return path
     }

@@ -1,7 +1,6 @@
 import AgentConfig
 import AgentSupport
-import Charts
-public import ControlProtocol
+import ControlProtocol
 import CoreMetrics
 import Foundation
 import Prometheus

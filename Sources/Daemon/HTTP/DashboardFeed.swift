@@ -1,7 +1,7 @@
 import AgentConfig
 import AgentSupport
 import Charts
-public import ControlProtocol
+import ControlProtocol
 public import Engine
 public import Exchange
 import Foundation

@@ -1,6 +1,5 @@
 import AgentConfig
 import AgentSupport
-import Charts
 package import Engine
 import Foundation
 

@@ -1,6 +1,5 @@
 public import AgentConfig
 import AgentSupport
-import Charts
 public import Engine
 import Foundation
 public import MarketData

@@ -1,6 +1,5 @@
 public import AgentConfig
 import AgentSupport
-import Charts
 package import Engine
 import Foundation
 import Yams

@@ -1,6 +1,5 @@
 import AgentConfig
 import AgentSupport
-import Charts
 import Foundation
 import GRDB
 

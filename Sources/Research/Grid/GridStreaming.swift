@@ -1,6 +1,6 @@
-public import AgentConfig
+import AgentConfig
 import AgentSupport
-public import Engine
+import Engine
 import Foundation
 public import MarketData
 
