@@ -52,8 +52,14 @@ public final class ControlServer: Service, Sendable {
     private let state = Mutex(State())
     /// Every accepted connection until it is served. NIO drops a connection accepted while the listener closes
     /// without handing it to `run()`; its writer then dies unfinished, which NIO treats as a fatal error (it crashed
-    /// the test process once). Holding it here keeps it alive, and `serve` closes those never handed over.
-    private let accepted = Mutex([ObjectIdentifier: NIOAsyncChannel<ControlFrame, ByteBuffer>]())
+    /// the test process twice). Holding it here keeps it alive, and `serve` closes those never handed over. Once
+    /// `serve` has closed them (`closed`), a connection still accepted is refused before any writer exists: one
+    /// registered after that sweep would be released unfinished when the server goes away.
+    private let accepted = Mutex(Accepted())
+    private struct Accepted {
+        var connections: [ObjectIdentifier: NIOAsyncChannel<ControlFrame, ByteBuffer>] = [:]
+        var closed = false
+    }
 
     public init(
         path: String, board: StatusBoard, store: AgentStore, queue: EventQueue, logger: Logger,
@@ -71,6 +77,19 @@ public final class ControlServer: Service, Sendable {
         self.idleTimeoutMs = idleTimeoutMs
         self.maxConnections = maxConnections
         self.engineTimeoutMs = engineTimeoutMs
+    }
+
+    deinit {
+        // A server started but never run (tests, tools) may still hold connections it accepted: finished properly.
+        let left = accepted.withLock { a in
+            defer {
+                a.connections.removeAll()
+                a.closed = true
+            }
+            return Array(a.connections.values)
+        }
+        guard !left.isEmpty else { return }
+        Task { for c in left { try? await c.executeThenClose { _, _ in } } }
     }
 
     /// Binds the socket. A socket file left by a dead agent is replaced; a live agent's socket, or a file that is
@@ -100,10 +119,13 @@ public final class ControlServer: Service, Sendable {
                         try child.pipeline.syncOperations.addHandlers(
                             ByteToMessageHandler(ControlLineDecoder(maxLineBytes: maxLine)),
                             ControlIdleTimeout(timeout: .milliseconds(idle)))
-                        let connection = try NIOAsyncChannel<ControlFrame, ByteBuffer>(
-                            wrappingChannelSynchronously: child)
-                        self.accepted.withLock { $0[ObjectIdentifier(child)] = connection }
-                        return connection
+                        return try self.accepted.withLock { a in
+                            guard !a.closed else { throw ChannelError.ioOnClosedChannel }
+                            let connection = try NIOAsyncChannel<ControlFrame, ByteBuffer>(
+                                wrappingChannelSynchronously: child)
+                            a.connections[ObjectIdentifier(child)] = connection
+                            return connection
+                        }
                     }
                 }
         } catch {
@@ -153,7 +175,11 @@ public final class ControlServer: Service, Sendable {
             }
             // Connections accepted as the listener closed, never handed over: finished and closed properly.
             for connection in self.accepted.withLock({ a in
-                defer { a.removeAll() }; return Array(a.values)
+                defer {
+                    a.connections.removeAll()
+                    a.closed = true
+                }
+                return Array(a.connections.values)
             }) {
                 try? await connection.executeThenClose { _, _ in }
             }
@@ -231,7 +257,7 @@ public final class ControlServer: Service, Sendable {
     /// One connection: the peer is checked, then each line answered in order until the peer closes, stays idle
     /// past the timeout, or the server stops.
     private func serve(_ connection: NIOAsyncChannel<ControlFrame, ByteBuffer>) async {
-        _ = accepted.withLock { $0.removeValue(forKey: ObjectIdentifier(connection.channel)) }
+        _ = accepted.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(connection.channel)) }
         let peer = await Self.peerCredentials(connection.channel)
         try? await connection.executeThenClose { inbound, outbound in
             guard let peer else { return }
