@@ -81,6 +81,20 @@ struct ConfigOptions: ParsableArguments {
     }
 }
 
+/// `config.yaml` in a research run's output directory: every parameter with its value and where it came from, and
+/// the version that ran; `--config DIR/config.yaml` on the same inputs runs it again.
+func writeRunConfiguration(_ resolved: ResolvedConfig, to directory: String, command: String) throws {
+    let text =
+        "# auction-agent \(agentVersion) \(command): the configuration of this run. Run it again on the same inputs\n"
+        + "# with --config config.yaml (comments say where each value came from).\n" + ConfigLoader.render(resolved)
+    let path = (directory as NSString).appendingPathComponent("config.yaml")
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw CommandError(description: "\(path): cannot be written: \(error.localizedDescription)")
+    }
+}
+
 /// `--from` / `--to` of the research commands: a date, an ISO 8601 time or epoch milliseconds; `to` after `from`.
 /// The state directory of an environment's agent for the commands that open its database while it is stopped or
 /// beside it (backfill, export, flatten-direct): --state-dir, else agent.state_dir, else the systemd and local rules

@@ -328,6 +328,12 @@ public enum ConfigLoader {
         }
     }
 
+    /// A value as YAML that reads back as the same value: text double-quoted (an empty text, a URL, `host:port`).
+    static func yamlScalar(_ v: ParameterValue) -> String {
+        guard case .text(let s) = v else { return v.description }
+        return "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
     /// Every parameter's value as text, keyed `group.name`: the form the agent keeps in its run log.
     public static func valueTexts(_ config: ResolvedConfig) -> [String: String] {
         config.values.mapValues(\.description)
@@ -361,7 +367,7 @@ public enum ConfigLoader {
         for group in ConfigSchema.groups {
             out += "\(group):\n"
             for p in ConfigSchema.parameters where p.group == group {
-                let value = config.values[p.key]!.description
+                let value = yamlScalar(config.values[p.key]!)
                 let origin: String
                 switch config.origins[p.key]! {
                 case .defaulted: origin = "default"

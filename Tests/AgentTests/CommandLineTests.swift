@@ -324,13 +324,29 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.contains("backtest: 180 minutes"))
             var files: [String: Data] = [:]
-            for name in ["trades.csv", "fills.csv", "signals.csv", "equity.csv", "metrics.json", "report.html"] {
+            for name in [
+                "trades.csv", "fills.csv", "signals.csv", "equity.csv", "metrics.json", "report.html", "config.yaml",
+            ] {
                 files[name] = FileManager.default.contents(atPath: "\(out)/\(name)")
                 #expect(files[name] != nil, "\(name) missing")
             }
             outputs.append(files)
         }
         #expect(outputs[0] == outputs[1], "same inputs, same bytes")
+        // The run's config.yaml runs it again: every output the same, without the --set options.
+        let config = String(decoding: outputs[0]["config.yaml"]!, as: UTF8.self)
+        #expect(config.contains("rolling_window_minutes: 60") && config.contains("[--set]"), "\(config)")
+        let again = dir.appendingPathComponent("c").path
+        let rerun = try agent(
+            [
+                "backtest", "--trades", dir.appendingPathComponent("trades.csv").path,
+                "--quotes", dir.appendingPathComponent("quotes.csv").path, "--out", again, "--config",
+                dir.appendingPathComponent("a/config.yaml").path,
+            ])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        for name in ["trades.csv", "fills.csv", "signals.csv", "equity.csv", "metrics.json", "report.html"] {
+            #expect(FileManager.default.contents(atPath: "\(again)/\(name)") == outputs[0][name], "\(name) differs")
+        }
         let signals = String(decoding: outputs[0]["signals.csv"]!, as: UTF8.self).split(separator: "\n")
         #expect(signals.count == 181)
         #expect(

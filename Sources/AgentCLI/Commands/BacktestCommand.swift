@@ -16,7 +16,8 @@ struct BacktestCommand: ParsableCommand {
             Runs the same Engine the agent runs (features, setups, sizing, position management) with the paper fill \
             model of docs/SPEC.md §10 and writes into --out: trades.csv (one row per round trip), fills.csv (every fill), \
             signals.csv (per minute: the six setup flags, action, reason code, acceptance state), equity.csv (per \
-            minute), metrics.json (docs/SPEC.md §12, overall and per setup) and report.html (a self-contained page). \
+            minute), metrics.json (docs/SPEC.md §12, overall and per setup), report.html (a self-contained page) and \
+            config.yaml (every parameter and where it came from; --config OUT/config.yaml runs it again). \
             A position still open at the end is closed at the last quote (exit reason end_of_data). \
             --bars-only --features FILE replays a stored features file without ticks: market orders fill at the \
             decision's close quote, stops and targets at their level when a later bar reaches it (the stop first when \
@@ -106,6 +107,7 @@ struct BacktestCommand: ParsableCommand {
             try writeBacktest(
                 result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
                 title: "auction-trader backtest (bars only): \(URL(fileURLWithPath: features).lastPathComponent)")
+            try writeRunConfiguration(resolved, to: out, command: "backtest --bars-only")
             let summary =
                 result.render(directory: out) + String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))
             FileHandle.standardError.write(Data((summary + "\n").utf8))
@@ -143,6 +145,7 @@ struct BacktestCommand: ParsableCommand {
         try writeBacktest(
             result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
             title: "auction-trader backtest: \(name)", coverage: coverage)
+        try writeRunConfiguration(resolved, to: out, command: "backtest")
         var summary = ([result.render(directory: out)] + coverage.lines).joined(separator: "\n")
         if warmFromKlines {
             summary +=

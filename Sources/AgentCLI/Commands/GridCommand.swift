@@ -114,6 +114,8 @@ struct GridRunCommand: ParsableCommand {
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw CommandError(description: "\(out): cannot create the directory: \(error.localizedDescription)")
         }
+        // The base every run's grid parameters override.
+        try writeRunConfiguration(base, to: out, command: "grid")
         let plan = try GridPlan(spec, base: base)
         let slice =
             try shard.map { try GridShard.parse($0, environment: ProcessInfo.processInfo.environment) } ?? .whole

@@ -113,6 +113,7 @@ struct WalkForwardCommand: ParsableCommand {
             result, spec: spec, plan: plan, instrument: base.instrument,
             title: "Walk-forward: \(URL(fileURLWithPath: grid).lastPathComponent), train \(train), test \(test)",
             to: out)
+        try writeRunConfiguration(base, to: out, command: "walkforward")
         let s = result.stitched
         FileHandle.standardError.write(
             Data(
