@@ -99,6 +99,11 @@ public final class AgentEngine: @unchecked Sendable {
     var batch = StoreBatch()
     var rawTrades: [TradeEvent] = []
     var rawQuotes: [QuoteEvent] = []
+    /// Each market event's place in the order received, one count over trades and quotes, stored with the raw
+    /// data: `replay` steps the kernel in this order and closes minutes on the clock where the agent did.
+    var rawSeq: Int64 = 0
+    var rawTradeSeqs: [Int64] = []
+    var rawQuoteSeqs: [Int64] = []
     var lastRawFlushWall: Int64 = 0
     var lastPurgeWall: Int64 = 0
     var lastSnapshotWall: Int64 = 0
@@ -201,6 +206,8 @@ public final class AgentEngine: @unchecked Sendable {
             restored.append(
                 "snapshot \(s.id) from \(isoTime(s.wallTs, milliseconds: true)) (state \(s.state.rawValue))")
         }
+        // The arrival order goes on from the last stored event (raw data a crash did not flush is not counted).
+        rawSeq = try store.lastRawSeq()
         let window = try rebuildWindow(wall: wall)
         restored.append(window)
         let warm = isWarm
@@ -385,7 +392,9 @@ public final class AgentEngine: @unchecked Sendable {
     /// trader and the book.
     func onTrade(_ t: TradeEvent, wall: Int64) {
         marketEvent(ts: t.ts, wall: wall)
+        rawSeq += 1
         rawTrades.append(t)
+        rawTradeSeqs.append(rawSeq)
         lastTrade = t
         decide(kernel.take(.trade(t)), wall: wall)
         handle(kernel.deliver(.trade(t)), wall: wall)
@@ -393,7 +402,9 @@ public final class AgentEngine: @unchecked Sendable {
 
     func onQuote(_ q: QuoteEvent, wall: Int64) {
         marketEvent(ts: q.ts, wall: wall)
+        rawSeq += 1
         rawQuotes.append(q)
+        rawQuoteSeqs.append(rawSeq)
         lastQuote = q
         lastQuoteWall = wall
         decide(kernel.take(.quote(q)), wall: wall)
@@ -447,7 +458,7 @@ public final class AgentEngine: @unchecked Sendable {
         case .gap(let from, let to):
             gapCount += 1
             metrics.streamGap("public")
-            batch.gaps.append(GapRow(wallTs: wall, fromTs: from, toTs: to))
+            batch.gaps.append(GapRow(wallTs: wall, fromTs: from, toTs: to, seq: rawSeq))
             kernel.markMissing(from: from, to: to)
             logger.warning(
                 "market data gap",
@@ -465,7 +476,10 @@ public final class AgentEngine: @unchecked Sendable {
         let now = clock.now(wall: wall)
         // Minutes close on the clock too, so a quiet or dead feed still produces decisions (which then veto
         // entries on stale data).
-        decide(kernel.advanceClock(to: now - clock.deliveryAllowanceMs), wall: wall)
+        let through = now - clock.deliveryAllowanceMs
+        let closed = kernel.advanceClock(to: through)
+        if !closed.isEmpty { batch.clockCloses.append((rawSeq, through)) }
+        decide(closed, wall: wall)
         // Stale feed: no quote for stale_feed_seconds.
         if isStale(wall: wall), !staleAlerted, supervisor.state != .recovering {
             staleAlerted = true
@@ -502,9 +516,11 @@ public final class AgentEngine: @unchecked Sendable {
 
     func flushRaw(wall: Int64) {
         lastRawFlushWall = wall
-        store.appendRaw(trades: rawTrades, quotes: rawQuotes)
+        store.appendRaw(trades: rawTrades, quotes: rawQuotes, seqs: (rawTradeSeqs, rawQuoteSeqs))
         rawTrades.removeAll(keepingCapacity: true)
         rawQuotes.removeAll(keepingCapacity: true)
+        rawTradeSeqs.removeAll(keepingCapacity: true)
+        rawQuoteSeqs.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Minute close
@@ -802,7 +818,7 @@ public final class AgentEngine: @unchecked Sendable {
     func runRow(cause: String, wall: Int64) -> RunRow {
         RunRow(
             wallTs: wall, marketTs: lastMarketTs,
-            openMinute: kernel.pipeline?.hasStarted == true ? pipeline.openMinute : nil,
+            openMinute: kernel.pipeline?.hasStarted == true ? pipeline.openMinute : nil, seq: rawSeq,
             cause: cause, config: runConfigText, trader: trader, venue: kernel.book)
     }
 

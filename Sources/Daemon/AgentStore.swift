@@ -68,6 +68,8 @@ public struct RunRow: Sendable {
     public var wallTs: Int64
     public var marketTs: Int64
     public var openMinute: Int64?
+    /// The last event of the agent's arrival order before this row (nil: none recorded).
+    public var seq: Int64?
     /// `start`, `reload`, or `command <name>`.
     public var cause: String
     public var config: String
@@ -75,10 +77,10 @@ public struct RunRow: Sendable {
     public var venue: PaperFillModel
 
     public init(
-        wallTs: Int64, marketTs: Int64, openMinute: Int64?, cause: String, config: String, trader: Trader,
-        venue: PaperFillModel
+        wallTs: Int64, marketTs: Int64, openMinute: Int64?, seq: Int64? = nil, cause: String, config: String,
+        trader: Trader, venue: PaperFillModel
     ) {
-        (self.wallTs, self.marketTs, self.openMinute, self.cause) = (wallTs, marketTs, openMinute, cause)
+        (self.wallTs, self.marketTs, self.openMinute, self.seq, self.cause) = (wallTs, marketTs, openMinute, seq, cause)
         (self.config, self.trader, self.venue) = (config, trader, venue)
     }
 }
@@ -90,6 +92,7 @@ struct RunRecord: Codable, FetchableRecord, PersistableRecord {
     var wallTs: Int64
     var marketTs: Int64
     var openMinute: Int64?
+    var seq: Int64?
     var cause: String
     var config: String
     var trader: Data
@@ -97,7 +100,7 @@ struct RunRecord: Codable, FetchableRecord, PersistableRecord {
     var format: Int
 
     enum CodingKeys: String, CodingKey {
-        case id, cause, config, trader, venue, format
+        case id, seq, cause, config, trader, venue, format
         case wallTs = "wall_ts"
         case marketTs = "market_ts"
         case openMinute = "open_minute"
@@ -105,7 +108,9 @@ struct RunRecord: Codable, FetchableRecord, PersistableRecord {
 
     init(_ r: RunRow) throws {
         let encoder = JSONEncoder()
-        (wallTs, marketTs, openMinute, cause, config) = (r.wallTs, r.marketTs, r.openMinute, r.cause, r.config)
+        (wallTs, marketTs, openMinute, seq, cause, config) = (
+            r.wallTs, r.marketTs, r.openMinute, r.seq, r.cause, r.config
+        )
         trader = try encoder.encode(r.trader)
         venue = try encoder.encode(r.venue)
         format = SnapshotFormat.current
@@ -116,8 +121,8 @@ struct RunRecord: Codable, FetchableRecord, PersistableRecord {
         let (t, v) = try SnapshotFormat.decode(
             trader: trader, venue: venue, format: format, row: "run_log row \(id ?? 0) in \(path)")
         return RunRow(
-            wallTs: wallTs, marketTs: marketTs, openMinute: openMinute, cause: cause, config: config, trader: t,
-            venue: v)
+            wallTs: wallTs, marketTs: marketTs, openMinute: openMinute, seq: seq, cause: cause, config: config,
+            trader: t, venue: v)
     }
 }
 
@@ -207,6 +212,8 @@ public struct StoreBatch: Sendable {
     /// The configuration and the state the agent ran with from this step on (a start, a reload, an operator's
     /// command): where `replay` takes over the agent's state.
     public var runs: [RunRow] = []
+    /// Minutes the clock closed in this step: after the event `seq` of the arrival order, through `through`.
+    public var clockCloses: [(seq: Int64, through: Int64)] = []
 
     public init() {}
 
@@ -214,6 +221,7 @@ public struct StoreBatch: Sendable {
         orders.isEmpty && orderUpdates.isEmpty && fills.isEmpty && features.isEmpty && signals.isEmpty
             && transitions.isEmpty && alerts.isEmpty
             && commands.isEmpty && gaps.isEmpty && executions.isEmpty && snapshot == nil && runs.isEmpty
+            && clockCloses.isEmpty
     }
 }
 
@@ -393,6 +401,18 @@ public final class AgentStore: Sendable {
                 t.column("format", .integer).notNull()
             }
         }
+        m.registerMigration("v6_arrival_order") { db in
+            // The order the agent received its market data in (`seq`, one count over trades and quotes), and the
+            // points in it where its clock closed minutes: `replay` steps the kernel exactly as the agent did.
+            try db.alter(table: "trades") { t in t.add(column: "seq", .integer) }
+            try db.alter(table: "quotes") { t in t.add(column: "seq", .integer) }
+            try db.alter(table: "gaps") { t in t.add(column: "seq", .integer) }
+            try db.alter(table: "run_log") { t in t.add(column: "seq", .integer) }
+            try db.create(table: "clock_closes") { t in
+                t.column("seq", .integer).notNull()
+                t.column("through_ts", .integer).notNull()
+            }
+        }
         return m
     }
 
@@ -414,13 +434,16 @@ public final class AgentStore: Sendable {
     // MARK: - Raw market data
 
     /// Queues raw events for writing off the caller's thread. A failure is kept and reported by `takeRawError`.
-    public func appendRaw(trades: [TradeEvent], quotes: [QuoteEvent]) {
+    /// `seqs`: each event's place in the order the agent received them (`replay`), trades' then quotes'.
+    public func appendRaw(
+        trades: [TradeEvent], quotes: [QuoteEvent], seqs: (trades: [Int64], quotes: [Int64])? = nil
+    ) {
         guard !trades.isEmpty || !quotes.isEmpty else { return }
         raw.withLock { $0.pending += 1 }
         rawQueue.async { [self] in
             var failure: String?
             do {
-                try writeRaw(trades: trades, quotes: quotes)
+                try writeRaw(trades: trades, quotes: quotes, seqs: seqs)
             } catch {
                 failure = "\(error)"
             }
@@ -432,24 +455,94 @@ public final class AgentStore: Sendable {
     }
 
     /// Writes raw events now, on the caller's thread.
-    public func writeRaw(trades: [TradeEvent], quotes: [QuoteEvent]) throws {
+    public func writeRaw(
+        trades: [TradeEvent], quotes: [QuoteEvent], seqs: (trades: [Int64], quotes: [Int64])? = nil
+    ) throws {
         try pool.write { db in
-            try Self.insert(trades, db)
-            try Self.insert(quotes, db)
+            try Self.insert(trades, seqs: seqs?.trades, db)
+            try Self.insert(quotes, seqs: seqs?.quotes, db)
         }
     }
 
-    private static func insert(_ trades: [TradeEvent], _ db: Database) throws {
+    private static func insert(_ trades: [TradeEvent], seqs: [Int64]? = nil, _ db: Database) throws {
         guard !trades.isEmpty else { return }
-        let s = try db.makeStatement(sql: "INSERT INTO trades (ts, price, size, side) VALUES (?, ?, ?, ?)")
-        for t in trades { try s.execute(arguments: [t.ts, t.price, t.size, Int(t.side.rawValue)]) }
+        let s = try db.makeStatement(sql: "INSERT INTO trades (ts, price, size, side, seq) VALUES (?, ?, ?, ?, ?)")
+        for (i, t) in trades.enumerated() {
+            try s.execute(arguments: [t.ts, t.price, t.size, Int(t.side.rawValue), seqs?[i]])
+        }
     }
 
-    private static func insert(_ quotes: [QuoteEvent], _ db: Database) throws {
+    /// The last place in the agent's arrival order anything refers to (0: none recorded): the raw data, and the
+    /// clock closes, gaps and run-log rows committed with the steps (a crash can lose the last second of raw data
+    /// but not those, and their places are never given again).
+    public func lastRawSeq() throws -> Int64 {
+        try pool.read { db in
+            var last: Int64 = 0
+            for table in ["trades", "quotes", "clock_closes", "gaps", "run_log"] {
+                last = max(last, try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM \(table)") ?? 0)
+            }
+            return last
+        }
+    }
+
+    /// The stored trades and quotes with `after < seq <= through` in the order the agent received them; `from` and
+    /// `to` bound their times (any event of the span lies inside). Returns how many.
+    public func replayArrivals(
+        after: Int64, through: Int64, from: Int64, to: Int64, _ body: (_ seq: Int64, MarketEvent) throws -> Void
+    ) throws -> Int {
+        try pool.read { db in
+            let tc = try Row.fetchCursor(
+                db,
+                sql: "SELECT seq, ts, price, size, side FROM trades WHERE ts >= ? AND ts < ? AND seq > ? AND seq <= ? "
+                    + "ORDER BY seq", arguments: [from, to, after, through])
+            let qc = try Row.fetchCursor(
+                db,
+                sql: "SELECT seq, ts, bid, bid_size, ask, ask_size FROM quotes WHERE ts >= ? AND ts < ? AND seq > ? "
+                    + "AND seq <= ? ORDER BY seq", arguments: [from, to, after, through])
+            func nextTrade() throws -> (Int64, MarketEvent)? {
+                try tc.next().map {
+                    (
+                        $0[0],
+                        .trade(
+                            TradeEvent(
+                                ts: $0[1], price: $0[2], size: $0[3], side: TakerSide(rawValue: $0[4]) ?? .unknown))
+                    )
+                }
+            }
+            func nextQuote() throws -> (Int64, MarketEvent)? {
+                try qc.next().map {
+                    (
+                        $0[0],
+                        .quote(QuoteEvent(ts: $0[1], bidPrice: $0[2], bidSize: $0[3], askPrice: $0[4], askSize: $0[5]))
+                    )
+                }
+            }
+            var t = try nextTrade()
+            var q = try nextQuote()
+            var n = 0
+            while let next = [t, q].compactMap({ $0 }).min(by: { $0.0 < $1.0 }) {
+                try body(next.0, next.1)
+                n += 1
+                if case .trade = next.1 { t = try nextTrade() } else { q = try nextQuote() }
+            }
+            return n
+        }
+    }
+
+    /// Where the agent's clock closed minutes: after the event `seq`, through the market time `through_ts`.
+    public func clockCloses() throws -> [(seq: Int64, through: Int64)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, through_ts FROM clock_closes ORDER BY rowid").map { ($0[0], $0[1]) }
+        }
+    }
+
+    private static func insert(_ quotes: [QuoteEvent], seqs: [Int64]? = nil, _ db: Database) throws {
         guard !quotes.isEmpty else { return }
         let s = try db.makeStatement(
-            sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size) VALUES (?, ?, ?, ?, ?)")
-        for q in quotes { try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize]) }
+            sql: "INSERT INTO quotes (ts, bid, bid_size, ask, ask_size, seq) VALUES (?, ?, ?, ?, ?, ?)")
+        for (i, q) in quotes.enumerated() {
+            try s.execute(arguments: [q.ts, q.bidPrice, q.bidSize, q.askPrice, q.askSize, seqs?[i]])
+        }
     }
 
     /// Queues a purge behind the raw writes (off the engine's thread); the outcome is logged.
@@ -713,6 +806,10 @@ public final class AgentStore: Sendable {
             for g in b.gaps { try g.insert(db) }
             for e in b.executions { try e.insert(db, onConflict: .ignore) }
             for r in b.runs { try RunRecord(r).insert(db) }
+            for c in b.clockCloses {
+                try db.execute(
+                    sql: "INSERT INTO clock_closes (seq, through_ts) VALUES (?, ?)", arguments: [c.seq, c.through])
+            }
             if let s = b.snapshot {
                 try SnapshotRecord(s).insert(db)
                 // Keep the recent history of snapshots, not every minute's forever.

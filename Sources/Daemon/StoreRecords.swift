@@ -116,11 +116,14 @@ public struct GapRow: Sendable, Hashable, Codable {
     public var wallTs: Int64
     public var fromTs: Int64
     public var toTs: Int64
+    /// The last event of the agent's arrival order before it heard of the gap (nil: not recorded).
+    public var seq: Int64?
 
-    public init(wallTs: Int64, fromTs: Int64, toTs: Int64) {
+    public init(wallTs: Int64, fromTs: Int64, toTs: Int64, seq: Int64? = nil) {
         self.wallTs = wallTs
         self.fromTs = fromTs
         self.toTs = toTs
+        self.seq = seq
     }
 }
 

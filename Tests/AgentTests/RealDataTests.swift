@@ -125,6 +125,25 @@ import Testing
         let compared = try #require(replay.stdout.firstMatch(of: /: ([0-9,]+) minutes and ([0-9,]+) orders/))
         #expect(Int(compared.2.replacing(",", with: ""))! >= orders.count - 2)
 
+        // The same market from the files `export` writes.
+        let export = try agent(
+            [
+                "export", "--env", "sim", "--config-dir", Self.configDir, "--state-dir", first.stateDir, "--out",
+                "files",
+            ],
+            in: first.directory)
+        #expect(export.status == 0, "\(export.stderr)")
+        let fromFiles = try agent(
+            [
+                "replay", "--env", "sim", "--config-dir", Self.configDir, "--state-dir", first.stateDir, "--data",
+                "files", "--out", "out-files",
+            ], in: first.directory)
+        // Files keep time order, not the agent's arrival order: they agree exactly when nothing arrived late.
+        if !replay.stdout.contains("arrived after the agent's clock") {
+            #expect(fromFiles.status == 0, "\(fromFiles.stdout) \(fromFiles.stderr)")
+            #expect(fromFiles.stdout.contains("agree exactly"), "\(fromFiles.stdout) vs \(replay.stdout)")
+        }
+
         // From a time after the restart: the replay starts at the restart and compares from then on.
         let later = try #require(try store.runLog().last { $0.cause == "start" }).marketTs + 20 * 60_000
         let part = try agent(
@@ -132,7 +151,10 @@ import Testing
                 "replay", "--env", "sim", "--config-dir", Self.configDir, "--state-dir", first.stateDir, "--from",
                 "\(later)", "--out", "out-part",
             ], in: first.directory)
-        #expect(part.status == 0, "\(part.stdout) \(part.stderr)")
+        #expect(
+            part.status == 0,
+            "\(part.stdout) \(part.stderr) \((try? String(contentsOf: first.directory.appendingPathComponent("out-part/replay.csv"), encoding: .utf8)) ?? "")"
+        )
         #expect(part.stdout.contains("compared from \(isoTime(later))"), "\(part.stdout)")
 
         // A decision the agent never made: the replay finds it and has no cause for it.
@@ -145,7 +167,10 @@ import Testing
             ["replay", "--env", "sim", "--config-dir", Self.configDir, "--state-dir", first.stateDir, "--out", "out2"],
             in: first.directory)
         #expect(tampered.status == 1, "\(tampered.stdout) \(tampered.stderr)")
-        #expect(tampered.stdout.contains(", 1 unexplained"), "\(tampered.stdout)")
+        #expect(
+            tampered.stdout.contains(", 1 unexplained"),
+            "\(tampered.stdout) \((try? String(contentsOf: first.directory.appendingPathComponent("out2/replay.csv"), encoding: .utf8)) ?? "")"
+        )
         let diff = try String(contentsOf: first.directory.appendingPathComponent("out2/replay.csv"), encoding: .utf8)
         #expect(
             diff.contains(

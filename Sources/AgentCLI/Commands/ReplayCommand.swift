@@ -23,6 +23,10 @@ struct ReplayCommand: ParsableCommand {
             applied as it recorded them. The last line printed is the verdict; the exit status is 0 when every \
             difference is explained, 1 otherwise.
 
+            --data DIR takes the trades and quotes from daily files instead of the database (what `record` or \
+            `export` wrote; the agent's decisions still come from its database): a replay beyond the agent's raw \
+            retention, or a check that the files hold what the agent saw.
+
             The replay starts at the agent's last start at or before --from and compares the minutes in \
             [--from, --to). Raw data is kept for agent.raw_retention_hours (0 keeps it): replay before it is purged. \
             The state directory is found as for `export`.
@@ -41,6 +45,12 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The agent's state directory.", valueName: "dir"))
     var stateDir: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Daily files of trades and quotes (record, export) to replay instead of the stored ones.", valueName: "dir")
+    )
+    var data: String?
+
     @OptionGroup var config: ConfigOptions
 
     func run() throws {
@@ -48,8 +58,15 @@ struct ReplayCommand: ParsableCommand {
         let resolved = try ConfigLoader.load(config.selection)
         let envName = config.environment ?? resolved.environment ?? "custom"
         let dir = agentStateDirectory(explicit: stateDir, resolved: resolved, environment: envName)
+        let source: Replay.Source =
+            try data.map {
+                .files(
+                    trades: try RecordedInputs.expand([$0], what: "--data (trades)"),
+                    quotes: try RecordedInputs.expand([$0], what: "--data (quotes)"))
+            } ?? .store
         let result = try Replay.run(
-            stateDirectory: dir, environment: envName, instrument: resolved.instrument, range: range, out: out)
+            stateDirectory: dir, environment: envName, instrument: resolved.instrument, range: range, out: out,
+            source: source)
         print(result.verdict)
         if result.unexplained > 0 { throw ExitCode(1) }
     }
@@ -60,6 +77,8 @@ enum Replay {
     struct Result {
         var minutes = 0
         var orders = 0
+        /// Events that arrived after the agent's clock had closed their minute (replayed where they arrived).
+        var lateArrivals = 0
         var differences: [Difference] = []
         var unexplained: Int { differences.filter { $0.cause.isEmpty }.count }
         var verdict = ""
@@ -73,6 +92,30 @@ enum Replay {
         var cause: String
     }
 
+    /// Where the trades and quotes come from.
+    enum Source {
+        /// The agent's own raw tables.
+        case store
+        /// Daily files (`record`, `export`): the trades files, the quotes files.
+        case files(trades: [String], quotes: [String])
+
+        /// The events with `from <= ts < to`, in the Engine's order.
+        func each(
+            from: Millis, to: Millis, store: AgentStore, instrument: Instrument, _ body: (MarketEvent) throws -> Void
+        ) throws {
+            switch self {
+            case .store:
+                _ = try store.replayRaw(from: from, to: to, body)
+            case .files(let trades, let quotes):
+                let range = TimeRange(from: from, to: to == .max ? nil : to)
+                var market = RecordedMarket(
+                    trades: try .trades(trades, instrument: instrument, range: range),
+                    quotes: try .quotes(quotes, instrument: instrument, range: range))
+                while let e = try market.next() { try body(e) }
+            }
+        }
+    }
+
     /// A span of market time in which a difference has a known cause.
     private struct Excuse {
         var from: Int64
@@ -81,7 +124,8 @@ enum Replay {
     }
 
     static func run(
-        stateDirectory dir: String, environment: String, instrument: Instrument, range: TimeRange, out: String
+        stateDirectory dir: String, environment: String, instrument: Instrument, range: TimeRange, out: String,
+        source: Source = .store
     ) throws -> Result {
         let store = try openAgentStore(directory: dir, environment: environment, instrument: instrument)
         let runs = try store.runLog()
@@ -95,7 +139,7 @@ enum Replay {
         // Start where the agent last started at or before the range (its window rebuilt there as the agent rebuilt
         // it), or at its first start.
         let first = runs.lastIndex { $0.cause == "start" && $0.marketTs <= compareFrom } ?? 0
-        if let purged = try store.rawPurgedBefore() {
+        if case .store = source, let purged = try store.rawPurgedBefore() {
             let r = runs[first]
             let config = try configuration(of: r, store: store, environment: environment)
             let needed = max(config.features.rollingWindowMinutes, config.strategy.warmupMinutes) + 2
@@ -144,7 +188,11 @@ enum Replay {
         for s in agentSignals { agentSignal[s.ts] = s }
         let agentOrders = try store.orders().map(\.intent)
 
+        // The agent's arrival order (stores written by this version): clock closes and gaps at their places.
+        var closes = try store.clockCloses()[...]
+        var seqGaps = try store.gaps(from: .min, to: .max).filter { $0.seq != nil }.sorted { $0.seq! < $1.seq! }[...]
         var replaySignals: [Int64: SignalRecord] = [:]
+        var lateArrivals = 0
         var replayOrders: [OrderIntent] = []
         var mode = AgentMode.paper
         var kernel: TradingKernel?
@@ -158,7 +206,7 @@ enum Replay {
                 ?? TradingKernel(features: settings.features, strategy: settings.strategy, instrument: instrument)
             // A start rebuilds the window from stored data, as the agent did; a reload that changed the features too.
             if kernel == nil || r.cause == "start" || (r.cause == "reload" && features != settings.features) {
-                kern.pipeline = try rebuiltWindow(store: store, settings: settings, at: r)
+                kern.pipeline = try rebuiltWindow(store: store, source: source, settings: settings, at: r)
             }
             features = settings.features
             kern.trader = r.trader
@@ -179,10 +227,40 @@ enum Replay {
                 for case .submitted(let intent, _) in outcomes { replayOrders.append(intent) }
             }
             let stop = min(end, compareTo)
+            if case .store = source, let after = r.seq {
+                // The agent's own order: each event where it arrived, each clock close and gap where it happened.
+                let through = k + 1 < runs.count ? (runs[k + 1].seq ?? .max) : .max
+                func atPoint(_ seq: Int64) {
+                    while let c = closes.first, c.seq <= seq {
+                        closes.removeFirst()
+                        if c.seq == seq { decide(kern.advanceClock(to: c.through)) }
+                    }
+                    while let g = seqGaps.first, g.seq ?? .min <= seq {
+                        seqGaps.removeFirst()
+                        if g.seq == seq { kern.markMissing(from: g.fromTs, to: g.toTs) }
+                    }
+                }
+                atPoint(after)
+                let lateBefore = kern.pipeline?.lateEvents ?? 0
+                _ = try store.replayArrivals(
+                    after: after, through: through, from: minuteStart(of: r.marketTs) - 60 * millisPerMinute,
+                    to: stop == .max ? .max : stop + 1
+                ) { seq, e in
+                    decide(kern.take(e))
+                    record(kern.deliver(e))
+                    atPoint(seq)
+                }
+                lateArrivals += (kern.pipeline?.lateEvents ?? 0) - lateBefore
+                kernel = kern
+                continue
+            }
             // The stream gaps of the span: marked missing where the agent heard of them, before the first trade
             // after the reconnection.
             var gaps = try store.gaps(from: r.marketTs + 1, to: .max).filter { $0.toTs > r.marketTs }[...]
-            _ = try store.replayRaw(from: r.marketTs + 1, to: stop == .max ? .max : stop + 1) { e in
+            try source.each(
+                from: r.marketTs + 1, to: stop == .max ? .max : stop + 1, store: store, instrument: instrument
+            ) {
+                e in
                 guard e.ts <= end else { return }
                 if case .trade = e {
                     while let g = gaps.first, e.ts >= g.toTs {
@@ -204,6 +282,7 @@ enum Replay {
 
         // Compare the minutes both could have decided.
         var result = Result()
+        result.lateArrivals = lateArrivals
         func excuse(_ ts: Int64) -> String {
             if mode == .live { return "live: the exchange's executions are the fills, the replay fills on paper" }
             return excuses.first { $0.from <= ts && ts < $0.to }?.cause ?? ""
@@ -260,6 +339,10 @@ enum Replay {
         result.verdict =
             "replay of \(store.path): \(grouped(result.minutes)) minutes and \(grouped(result.orders)) orders compared "
             + "from \(isoTime(max(startTs, compareFrom == .min ? startTs : compareFrom))); "
+            + (lateArrivals == 0
+                ? ""
+                : "\(grouped(lateArrivals)) events arrived after the agent's clock had closed their minute (replayed "
+                    + "as they arrived); ")
             + (result.differences.isEmpty
                 ? "the agent and the replay agree exactly"
                 : "\(result.differences.count) differences, \(explained) explained, \(result.unexplained) unexplained "
@@ -281,7 +364,8 @@ enum Replay {
 
     /// The window as the agent rebuilt it at `run`: the stored trades, quotes and candle minutes of the window's span
     /// before it, then the minutes up to the one it had open.
-    private static func rebuiltWindow(store: AgentStore, settings: AgentConfiguration, at run: RunRow) throws
+    private static func rebuiltWindow(store: AgentStore, source: Source, settings: AgentConfiguration, at run: RunRow)
+        throws
         -> FeaturePipeline
     {
         var p = FeaturePipeline(config: settings.features)
@@ -291,7 +375,7 @@ enum Replay {
             p.markMissing(from: g.fromTs, to: g.toTs)
         }
         var klines = try store.klines(from: from).filter { $0.ts <= run.marketTs }[...]
-        _ = try store.replayRaw(from: from, to: run.marketTs + 1) { e in
+        try source.each(from: from, to: run.marketTs + 1, store: store, instrument: settings.instrument) { e in
             while let k = klines.first, k.ts <= e.ts {
                 p.addKline(k)
                 klines.removeFirst()
