@@ -461,6 +461,14 @@ public final class AgentStore: Sendable {
         try pool.write { db in
             try Self.insert(trades, seqs: seqs?.trades, db)
             try Self.insert(quotes, seqs: seqs?.quotes, db)
+            // The high-water mark of the arrival order, with the rows (a start reads it instead of scanning them).
+            let last = max(seqs?.trades.last ?? 0, seqs?.quotes.last ?? 0)
+            if last > 0 {
+                try db.execute(
+                    sql: "INSERT INTO meta (key, value) VALUES ('raw_seq', ?) "
+                        + "ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), excluded.value)",
+                    arguments: [last])
+            }
         }
     }
 
@@ -472,14 +480,18 @@ public final class AgentStore: Sendable {
         }
     }
 
-    /// The last place in the agent's arrival order anything refers to (0: none recorded): the raw data, and the
+    /// The last place in the agent's arrival order anything refers to (0: none recorded): the raw data's mark, and the
     /// clock closes, gaps and run-log rows committed with the steps (a crash can lose the last second of raw data
     /// but not those, and their places are never given again).
     public func lastRawSeq() throws -> Int64 {
         try pool.read { db in
-            var last: Int64 = 0
-            for table in ["trades", "quotes", "clock_closes", "gaps", "run_log"] {
-                last = max(last, try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM \(table)") ?? 0)
+            var last =
+                try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'raw_seq'").flatMap { Int64($0) } ?? 0
+            // Each of these grows with the arrival order: its newest row holds its largest seq.
+            for table in ["clock_closes", "gaps", "run_log"] {
+                let seq = try Int64.fetchOne(
+                    db, sql: "SELECT seq FROM \(table) WHERE seq IS NOT NULL ORDER BY rowid DESC LIMIT 1")
+                last = max(last, seq ?? 0)
             }
             return last
         }
