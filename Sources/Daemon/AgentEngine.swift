@@ -226,7 +226,7 @@ public final class AgentEngine: @unchecked Sendable {
     /// (`warmFromExchange`). Minutes closed by the replay are not decided again; those without a stored features
     /// row (a backfill, a warm start) get one.
     func rebuildWindow(wall: Int64) throws -> String {
-        let needed = max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2
+        let needed = Self.windowMinutes(settings)
         let storedEnd = [try store.lastRawTs(), try store.lastKlineTs().map { $0 + millisPerMinute - 1 }].compactMap {
             $0
         }.max()
@@ -237,7 +237,7 @@ public final class AgentEngine: @unchecked Sendable {
         var report: [String] = []
         var newRows: [FeatureRow] = []
         var knownRows: Set<Int64> = []
-        func take() {
+        func take(_ replayed: inout FeaturePipeline) {
             tape.add(replayed.takeFootprints())
             for f in replayed.takeClosed() {
                 lastF = f
@@ -250,24 +250,15 @@ public final class AgentEngine: @unchecked Sendable {
             }
         }
         if let end = storedEnd {
-            var from = minuteStart(of: end) - Int64(needed) * millisPerMinute
+            var from = Self.windowStart(end: end, settings: settings)
             // A backfill asks for its whole span to be replayed once, so that its minutes get their features rows.
             if let backfilled = replayFrom { from = min(from, minuteStart(of: backfilled)) }
             knownRows = try store.featureMinutes(from: from)
-            // The stream gaps recorded in the span are missing data, as they were when they happened.
-            for g in try store.gaps(from: from, to: .max) { replayed.markMissing(from: g.fromTs, to: g.toTs) }
-            var klines = try store.klines(from: from)[...]
-            let storedKlines = klines.count
-            let counts = try store.replayRaw(from: from) { e in
-                while let k = klines.first, k.ts <= e.ts {
-                    replayed.addKline(k)
-                    klines.removeFirst()
-                }
-                replayed.process(e)
-                if !replayed.closed.isEmpty { take() }
-            }
-            for k in klines { replayed.addKline(k) }
-            take()
+            var counts = (trades: 0, quotes: 0, lastTrade: TradeEvent?.none, lastQuote: QuoteEvent?.none)
+            let storedKlines = try store.feedWindow(
+                &replayed, from: from, events: { body in counts = try store.replayRaw(from: from, body) },
+                closed: take)
+            take(&replayed)
             lastQuote = counts.lastQuote
             lastTrade = counts.lastTrade
             lastMarketTs = end
@@ -286,17 +277,15 @@ public final class AgentEngine: @unchecked Sendable {
                 warmFromExchange(
                     history, gap: gap, neededMinutes: needed, now: now, storedEnd: storedEnd, pipeline: &replayed,
                     wall: wall))
-            take()
+            take(&replayed)
         } else if storedEnd == nil {
             report.append("warming up from live data")
         }
         // Close what lies between the data and now: the agent was down, so those minutes are missing data, not a
         // quiet market (docs/FEATURES.md, "Gaps"); with no data at all there is no window yet.
         replayed.advanceClock(to: now)
-        if lastMarketTs > 0 && replayed.hasStarted {
-            replayed.markMissing(from: lastMarketTs + 1, to: max(replayed.openMinute, lastMarketTs + 1))
-        }
-        take()
+        replayed.markMissingSince(lastMarketTs)
+        take(&replayed)
         pipeline = replayed
         lastFeatures = lastF
         batch.features.append(contentsOf: newRows)
@@ -351,6 +340,16 @@ public final class AgentEngine: @unchecked Sendable {
             raise(alerts.warmStartFailed("\(error)"), wall: wall)
             return "warm start failed: \(error)"
         }
+    }
+
+    /// Minutes a start replays from the store: the window or the warm-up, whichever is longer, and two more.
+    package static func windowMinutes(_ settings: AgentConfiguration) -> Int {
+        max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2
+    }
+
+    /// Where a start whose stored data ends at `end` replays its window from (`rebuildWindow`, `replay`).
+    package static func windowStart(end: Int64, settings: AgentConfiguration) -> Int64 {
+        minuteStart(of: end) - Int64(windowMinutes(settings)) * millisPerMinute
     }
 
     /// Whether the window holds the warm-up's minutes.
@@ -408,8 +407,7 @@ public final class AgentEngine: @unchecked Sendable {
         lastQuote = q
         lastQuoteWall = wall
         decide(kernel.take(.quote(q)), wall: wall)
-        let outcomes = kernel.deliver(.quote(q))
-        if !outcomes.isEmpty { handle(outcomes, wall: wall) }
+        handle(kernel.deliver(.quote(q)), wall: wall)
         if staleAlerted {
             staleAlerted = false
             logger.notice("market data is back", metadata: ["event": "feed.fresh"])

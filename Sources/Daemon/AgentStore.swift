@@ -653,6 +653,33 @@ public final class AgentStore: Sendable {
         }
     }
 
+    /// A start's window as the agent rebuilds it, and `replay` after it: the stream gaps stored from `from` marked
+    /// missing in `pipeline`, then the raw events `events` yields (from `from`, in time order) with the stored candle
+    /// minutes put in at their times, and the candles after the last event; `closed` takes the minutes as they close.
+    /// Gaps and candles after `through` (later than the start) are left out. Returns the candle minutes fed.
+    package func feedWindow(
+        _ pipeline: inout FeaturePipeline, from: Int64, through: Int64 = .max,
+        events: ((MarketEvent) throws -> Void) throws -> Void, closed: (inout FeaturePipeline) -> Void
+    ) throws -> Int {
+        for g in try gaps(from: from, to: .max) where g.fromTs <= through {
+            pipeline.markMissing(from: g.fromTs, to: g.toTs)
+        }
+        let candles = try klines(from: from).filter { $0.ts <= through }
+        var rest = candles[...]
+        try withoutActuallyEscaping(closed) { closed in
+            try events { e in
+                while let k = rest.first, k.ts <= e.ts {
+                    pipeline.addKline(k)
+                    rest.removeFirst()
+                }
+                pipeline.process(e)
+                if !pipeline.closed.isEmpty { closed(&pipeline) }
+            }
+        }
+        for k in rest { pipeline.addKline(k) }
+        return candles.count
+    }
+
     /// The public stream's gaps the agent recorded, overlapping `[from, to)`, in time order.
     public func gaps(from: Int64, to: Int64) throws -> [GapRow] {
         try pool.read { db in

@@ -233,6 +233,13 @@ public struct FeaturePipeline: Sendable {
         missingSpans.insert((first, last), at: at)
     }
 
+    /// After a start closed the minutes up to now (`advanceClock`): nothing was received from the last data known
+    /// (`lastData`, 0: none) to the open minute, so that time is missing.
+    public mutating func markMissingSince(_ lastData: Millis) {
+        guard lastData > 0, started else { return }
+        markMissing(from: lastData + 1, to: max(minute, lastData + 1))
+    }
+
     /// Whether the open minute lies in a span of `markMissing`; spans it has passed are dropped.
     private mutating func openMinuteIsMissing() -> Bool {
         while let s = missingSpans.first, s.to < minute { missingSpans.removeFirst() }

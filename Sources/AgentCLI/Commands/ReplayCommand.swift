@@ -142,11 +142,10 @@ enum Replay {
         if case .store = source, let purged = try store.rawPurgedBefore() {
             let r = runs[first]
             let config = try configuration(of: r, store: store, environment: environment)
-            let needed = max(config.features.rollingWindowMinutes, config.strategy.warmupMinutes) + 2
-            let windowFrom = minuteStart(of: r.marketTs) - Int64(needed) * millisPerMinute
+            let windowFrom = AgentEngine.windowStart(end: r.marketTs, settings: config)
             if r.marketTs > 0 && purged > windowFrom {
                 let later = runs.first {
-                    $0.cause == "start" && minuteStart(of: $0.marketTs) - Int64(needed) * millisPerMinute >= purged
+                    $0.cause == "start" && AgentEngine.windowStart(end: $0.marketTs, settings: config) >= purged
                 }
                 throw CommandError(
                     "\(store.path): the raw data of the window the agent started with at \(isoTime(r.wallTs)) was purged "
@@ -369,27 +368,16 @@ enum Replay {
         -> FeaturePipeline
     {
         var p = FeaturePipeline(config: settings.features)
-        let needed = max(settings.features.rollingWindowMinutes, settings.strategy.warmupMinutes) + 2
-        let from = minuteStart(of: run.marketTs) - Int64(needed) * millisPerMinute
-        for g in try store.gaps(from: from, to: .max) where g.fromTs <= run.marketTs {
-            p.markMissing(from: g.fromTs, to: g.toTs)
-        }
-        var klines = try store.klines(from: from).filter { $0.ts <= run.marketTs }[...]
-        try source.each(from: from, to: run.marketTs + 1, store: store, instrument: settings.instrument) { e in
-            while let k = klines.first, k.ts <= e.ts {
-                p.addKline(k)
-                klines.removeFirst()
-            }
-            p.process(e)
-            _ = p.takeClosed()
-        }
-        for k in klines { p.addKline(k) }
+        let from = AgentEngine.windowStart(end: run.marketTs, settings: settings)
+        _ = try store.feedWindow(
+            &p, from: from, through: run.marketTs,
+            events: { body in
+                try source.each(from: from, to: run.marketTs + 1, store: store, instrument: settings.instrument, body)
+            }, closed: { _ = $0.takeClosed() })
         // The agent was down from its last data to the minute it opened: missing, as the agent marked it.
         if let open = run.openMinute {
             p.advanceClock(to: open + settings.features.closeGraceMs)
-            if run.marketTs > 0 && p.hasStarted {
-                p.markMissing(from: run.marketTs + 1, to: max(open, run.marketTs + 1))
-            }
+            p.markMissingSince(run.marketTs)
         }
         _ = p.takeClosed()
         return p
