@@ -36,6 +36,8 @@ public struct AgentConfiguration: Sendable {
         /// `agent.record_dir`: the public market also recorded into daily files there (`record`'s); nil when empty.
         public var recordDirectory: String?
         public var gracefulStopSeconds: Int
+        /// `agent.log_level`: `debug`, `info` or `warning`.
+        public var logLevel: String
         public var ambiguousAlertFrac: Double
         /// `agent.warm_start`: fill a short window from the exchange's klines and recent trades at start.
         public var warmFromExchange: Bool
@@ -99,7 +101,7 @@ public struct AgentConfiguration: Sendable {
             requireManualActivation: c.boolean("agent.require_manual_activation"),
             rawRetentionHours: c.integer("agent.raw_retention_hours"),
             recordDirectory: c.text("agent.record_dir").isEmpty ? nil : c.text("agent.record_dir"),
-            gracefulStopSeconds: c.integer("agent.graceful_stop_seconds"),
+            gracefulStopSeconds: c.integer("agent.graceful_stop_seconds"), logLevel: c.text("agent.log_level"),
             ambiguousAlertFrac: c.real("agent.ambiguous_alert_frac"),
             warmFromExchange: c.text("agent.warm_start") == "exchange",
             maxApproximateVAShare: c.real("agent.max_approximate_va_share"),

@@ -10,6 +10,17 @@ public enum ValueOrigin: Sendable, Hashable {
     case override
 }
 
+extension ValueOrigin {
+    /// Precedence: a default, then a file, then `--set`.
+    var rank: Int {
+        switch self {
+        case .defaulted: 0
+        case .file: 1
+        case .override: 2
+        }
+    }
+}
+
 /// A validated configuration: every parameter with its value and where it came from.
 public struct ResolvedConfig: Sendable {
     /// The file read, or nil for built-in defaults only.
@@ -28,6 +39,14 @@ public struct ResolvedConfig: Sendable {
     mutating func set(_ key: String, _ value: ParameterValue, origin: ValueOrigin) {
         values[key] = value
         origins[key] = origin
+        // TP2 closes what TP1 left: sizing.tp2_pct follows sizing.tp1_pct unless it was given at the same level or a
+        // later one (a `--set sizing.tp1_pct` over a file that lists both, as a grid over tp1_pct does, moves both).
+        if key == "sizing.tp1_pct", let tp2Origin = origins["sizing.tp2_pct"], tp2Origin.rank < origin.rank,
+            case .real(let tp1) = value
+        {
+            values["sizing.tp2_pct"] = .real(1 - tp1)
+            origins["sizing.tp2_pct"] = origin
+        }
     }
 
     public func integer(_ key: String) -> Int {
@@ -38,6 +57,15 @@ public struct ResolvedConfig: Sendable {
     public func real(_ key: String) -> Double {
         guard case .real(let v) = values[key] else { preconditionFailure("\(key) is not a real parameter") }
         return v
+    }
+
+    /// A `realOrOff` parameter: nil when it is `off`.
+    public func realOrOff(_ key: String) -> Double? {
+        switch values[key] {
+        case .real(let v): return v
+        case .text("off"): return nil
+        default: preconditionFailure("\(key) is not a real-or-off parameter")
+        }
     }
 
     public func boolean(_ key: String) -> Bool {
@@ -110,7 +138,8 @@ public struct ResolvedConfig: Sendable {
         s.maxLeverage = real("sizing.max_leverage")
         s.tp1Pct = real("sizing.tp1_pct")
         s.moveStopToBreakevenAfterTP1 = boolean("sizing.move_stop_to_breakeven_after_tp1")
-        s.maxDailyLossPct = real("risk.max_daily_loss_pct")
+        s.maxDailyLoss = realOrOff("risk.max_daily_loss")
+        s.maxDailyLossPct = realOrOff("risk.max_daily_loss_pct")
         s.cooldownMinutes = integer("risk.cooldown_minutes")
         s.maxHoldMinutes = integer("risk.max_hold_minutes")
         s.extendIfProfitable = boolean("risk.extend_if_profitable")
@@ -260,7 +289,8 @@ public enum ConfigLoader {
                 guard case .scalar(let scalar) = valueNode else {
                     throw ConfigError(source: source, line: line, key: key, message: "expected a single value")
                 }
-                if scalar.style == .plain && (scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null")
+                if scalar.style == .plain && (scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null"),
+                    !parameter.mayBeOff
                 {
                     throw ConfigError(source: source, line: line, key: key, message: "has no value")
                 }
@@ -321,6 +351,14 @@ public enum ConfigLoader {
                 "agent.raw_retention_hours",
                 "\(retention) keeps less than the rolling window and an hour (a restart replays the window from it); "
                     + "0 keeps everything")
+        }
+        let tp1 = config.real("sizing.tp1_pct")
+        let tp2 = config.real("sizing.tp2_pct")
+        if abs(tp1 + tp2 - 1) > 1e-9 {
+            throw fail(
+                "sizing.tp2_pct",
+                "sizing.tp1_pct (\(formatNumber(tp1))) and sizing.tp2_pct (\(formatNumber(tp2))) must add up to 1: "
+                    + "TP2 closes what TP1 left")
         }
         if config.integer("value_area.warmup_minutes") < config.integer("value_area.rolling_window_minutes") {
             throw fail(

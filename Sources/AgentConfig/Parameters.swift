@@ -7,6 +7,8 @@ public enum ParameterKind: Sendable {
     case integer(ClosedRange<Int>)
     /// A real number in `lower...upper`; an open end excludes its bound.
     case real(lower: Double, upper: Double, openLower: Bool = false, openUpper: Bool = false)
+    /// A real number as `.real`, or `off` (also YAML's `null` and `~`) for a rule that is switched off.
+    case realOrOff(lower: Double, upper: Double, openLower: Bool = false)
     case boolean
     case choice([String])
     /// An exact positive decimal (tick size, quantity step).
@@ -49,6 +51,12 @@ public struct Parameter: Sendable {
         self.summary = summary
     }
 
+    /// Whether `off` (YAML `null`) is a value of this parameter.
+    public var mayBeOff: Bool {
+        if case .realOrOff = kind { return true }
+        return false
+    }
+
     /// The group (`value_area`) and the name (`va_fraction`).
     public var group: Substring { key.split(separator: ".")[0] }
     public var name: Substring { key.split(separator: ".")[1] }
@@ -77,6 +85,15 @@ public struct Parameter: Sendable {
                 return .failure(.outOfRange(trimmed, range))
             }
             return .success(.real(v))
+        case .realOrOff(let lower, let upper, let openLower):
+            if ["off", "null", "~", ""].contains(trimmed.lowercased()) { return .success(.text("off")) }
+            switch Parameter(key, .real(lower: lower, upper: upper, openLower: openLower), defaultValue, summary)
+                .parse(trimmed)
+            {
+            case .success(let v): return .success(v)
+            case .failure(.wrongType(_, let got)): return .failure(.wrongType("a number or off", got))
+            case .failure(let problem): return .failure(problem)
+            }
         case .boolean:
             switch trimmed.lowercased() {
             case "true": return .success(.boolean(true))

@@ -64,7 +64,7 @@ public enum ConfigSchema {
         Parameter(
             "signal.stop_buffer_ticks", .integer(0...100_000), .integer(2), "stop distance beyond the structure (ticks)"
         ),
-        Parameter("signal.enable_retest_mode", .boolean, .boolean(false), "breakouts wait for a retest of the level"),
+        Parameter("signal.enable_retest_mode", .boolean, .boolean(true), "breakouts wait for a retest of the level"),
         Parameter(
             "signal.retest_timeout_minutes", .integer(1...10_080), .integer(30),
             "how long a breakout waits for its retest"),
@@ -84,10 +84,10 @@ public enum ConfigSchema {
         Parameter(
             "signal.of_breakout_min", .real(lower: 0, upper: 1e9), .real(0), "breakout: order flow above this (BTC)"),
         Parameter(
-            "signal.of_breakout_min_norm", .real(lower: -1, upper: 1), .real(0.15),
+            "signal.of_breakout_min_norm", .real(lower: -1, upper: 1), .real(0.1),
             "breakout: or normalised order flow above this"),
         Parameter(
-            "signal.qimb_breakout_min", .real(lower: -1, upper: 1), .real(0.15),
+            "signal.qimb_breakout_min", .real(lower: -1, upper: 1), .real(0.1),
             "breakout: or quote imbalance above this"),
         Parameter(
             "signal.of_fail_min", .real(lower: -1e9, upper: 1e9), .real(0),
@@ -107,14 +107,20 @@ public enum ConfigSchema {
             "sizing.max_leverage", .real(lower: 0, upper: 100, openLower: true), .real(10),
             "notional cap as a multiple of available margin"),
         Parameter(
-            "sizing.tp1_pct", .real(lower: 0, upper: 1, openLower: true), .real(0.5),
+            "sizing.tp1_pct", .real(lower: 0, upper: 1, openLower: true), .real(0.3),
             "share of the position closed at TP1"),
+        Parameter(
+            "sizing.tp2_pct", .real(lower: 0, upper: 1), .real(0.7),
+            "share closed at TP2: the rest, 1 - tp1_pct (checked)"),
         Parameter("sizing.move_stop_to_breakeven_after_tp1", .boolean, .boolean(true), "stop to entry after TP1"),
 
         // risk (docs/SPEC.md §11, DESIGN)
         Parameter(
-            "risk.max_daily_loss_pct", .real(lower: 0, upper: 1, openLower: true), .real(0.05),
-            "kill switch: day loss over equity at 00:00 UTC"),
+            "risk.max_daily_loss", .realOrOff(lower: 0, upper: 1e12, openLower: true), .text("off"),
+            "kill switch (USDT): the UTC day's realised loss that blocks entries until 00:00 | off"),
+        Parameter(
+            "risk.max_daily_loss_pct", .realOrOff(lower: 0, upper: 1, openLower: true), .text("off"),
+            "kill switch: day loss with unrealised over equity at 00:00 UTC; flattens, halts | off"),
         Parameter(
             "risk.cooldown_minutes", .integer(0...10_080), .integer(3), "no entries this long after a position closes"),
         Parameter("risk.max_hold_minutes", .integer(1...100_000), .integer(60), "time stop"),
@@ -126,7 +132,7 @@ public enum ConfigSchema {
 
         // execution (docs/SPEC.md §10, §1)
         Parameter(
-            "execution.use_limit_for_entry", .boolean, .boolean(false), "enter with a limit at the trigger bar's close"),
+            "execution.use_limit_for_entry", .boolean, .boolean(true), "enter with a limit at the trigger bar's close"),
         Parameter(
             "execution.limit_order_timeout_minutes", .integer(1...1_440), .integer(1),
             "unfilled entry limit becomes a market order"),
@@ -181,7 +187,10 @@ public enum ConfigSchema {
             "agent.graceful_stop_seconds", .integer(1...600), .integer(20),
             "SIGTERM: budget for cancelling and the last snapshot"),
         Parameter(
-            "agent.ambiguous_alert_frac", .real(lower: 0, upper: 1), .real(0.6),
+            "agent.log_level", .choice(["debug", "info", "warning"]), .text("info"),
+            "lowest level logged; debug adds each order's steps and each veto's inputs (reloadable)"),
+        Parameter(
+            "agent.ambiguous_alert_frac", .real(lower: 0, upper: 1), .real(0.35),
             "alert when a minute's ambiguous share exceeds this"),
         Parameter(
             "agent.warm_start", .choice(["exchange", "off"]), .text("exchange"),

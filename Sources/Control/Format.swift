@@ -92,9 +92,9 @@ func renderStatus(_ s: StatusReport) -> String {
     row("orders", "\(s.workingOrders) working")
     row(
         "P&L today",
-        "\(Style.money(s.pnl.todayPnL)) USDT (equity \(String(format: "%.2f", s.pnl.equity)); kill switch "
-            + (s.pnl.killSwitchActive
-                ? Style.red("ACTIVE") : "in \(String(format: "%.2f", s.pnl.killSwitchDistance)) USDT") + ")")
+        "\(Style.money(s.pnl.todayPnL)) USDT (equity \(String(format: "%.2f", s.pnl.equity))"
+            + (s.pnl.realizedToday.map { ", realised \(Style.money($0))" } ?? "") + "); "
+            + killSwitchSummary(s.pnl))
     row(
         "heat",
         s.heat.map { String(format: "%.1f%% of available margin at risk to the stop", $0 * 100) }
@@ -126,6 +126,24 @@ func renderStatus(_ s: StatusReport) -> String {
         Style.health(s.health.status)
             + (s.health.reasons.isEmpty ? "" : ": " + s.health.reasons.joined(separator: "; ")))
     return out
+}
+
+/// Both kill switches in one phrase: the daily loss limit (`risk.max_daily_loss`, realised, blocks entries until
+/// 00:00 UTC) and the halting one (`risk.max_daily_loss_pct`), each `off`, the distance left, or reached.
+func killSwitchSummary(_ p: PnLReport) -> String {
+    var daily = "daily loss limit off"
+    if p.dailyLossLimitReached == true {
+        daily = "daily loss limit " + Style.red("REACHED") + " (no entries until 00:00 UTC)"
+    } else if let left = p.dailyLossDistance {
+        daily = "daily loss limit in \(String(format: "%.2f", left)) USDT realised"
+    }
+    var halting = "kill switch off"
+    if p.killSwitchActive {
+        halting = "kill switch " + Style.red("ACTIVE")
+    } else if let left = p.killSwitchDistance {
+        halting = "kill switch in \(String(format: "%.2f", left)) USDT"
+    }
+    return daily + ", " + halting
 }
 
 func renderHealth(_ h: HealthReport) -> String {

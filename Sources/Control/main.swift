@@ -206,11 +206,19 @@ extension ATCtl {
                         ["equity", String(format: "%.2f", p.equity)], ["today", Style.money(p.todayPnL)],
                         ["unrealized", Style.money(p.unrealizedPnL)],
                         ["day start equity", String(format: "%.2f", p.dayStartEquity)],
-                        ["kill switch at", String(format: "%.2f", p.killSwitchLoss)],
+                        ["realised today", p.realizedToday.map(Style.money) ?? "-"],
+                        ["daily loss limit", p.dailyLossLimit.map { String(format: "%.2f", $0) } ?? "off"],
+                        [
+                            "daily loss limit left",
+                            p.dailyLossLimitReached == true
+                                ? Style.red("REACHED, no entries until 00:00 UTC")
+                                : p.dailyLossDistance.map { String(format: "%.2f", $0) } ?? "-",
+                        ],
+                        ["kill switch at", p.killSwitchLoss.map { String(format: "%.2f", $0) } ?? "off"],
                         [
                             "kill switch",
                             p.killSwitchActive
-                                ? Style.red("ACTIVE") : "in \(String(format: "%.2f", p.killSwitchDistance))",
+                                ? Style.red("ACTIVE") : p.killSwitchDistance.map { "in " + String(format: "%.2f", $0) } ?? "off",
                         ],
                         ["fees paid", String(format: "%.2f", p.feesPaid)],
                         ["funding paid", String(format: "%.2f", p.fundingPaid)],

@@ -72,11 +72,19 @@ public struct PnLReport: Codable, Sendable, Hashable {
     /// Equity now less equity at 00:00 UTC (fees and funding included).
     public var todayPnL: Double
     public var dayStartEquity: Double
-    /// The loss at which the kill switch fires today (a negative number).
-    public var killSwitchLoss: Double
-    /// How much more may be lost today before the kill switch fires.
-    public var killSwitchDistance: Double
+    /// The loss at which the halting kill switch (`risk.max_daily_loss_pct`) fires today (a negative number); nil: off.
+    public var killSwitchLoss: Double?
+    /// How much more may be lost today before it fires; nil: off.
+    public var killSwitchDistance: Double?
     public var killSwitchActive: Bool
+    /// The UTC day's realised P&L, fees and funding included (what `risk.max_daily_loss` measures).
+    public var realizedToday: Double?
+    /// `risk.max_daily_loss` as a negative number; nil: off.
+    public var dailyLossLimit: Double?
+    /// How much more may be realised as loss today before entries stop; nil: off.
+    public var dailyLossDistance: Double?
+    /// The daily loss limit was reached: no new entries until 00:00 UTC.
+    public var dailyLossLimitReached: Bool?
     public var feesPaid: Double
     public var fundingPaid: Double
     public var roundTrips: Int
@@ -85,9 +93,9 @@ public struct PnLReport: Codable, Sendable, Hashable {
 
     public init(
         equity: Double, cash: Double, unrealizedPnL: Double, todayPnL: Double, dayStartEquity: Double,
-        killSwitchLoss: Double,
-        killSwitchDistance: Double, killSwitchActive: Bool, feesPaid: Double, fundingPaid: Double, roundTrips: Int,
-        winningRoundTrips: Int, netPnLAllTime: Double
+        killSwitchLoss: Double?, killSwitchDistance: Double?, killSwitchActive: Bool, realizedToday: Double,
+        dailyLossLimit: Double?, dailyLossDistance: Double?, dailyLossLimitReached: Bool, feesPaid: Double,
+        fundingPaid: Double, roundTrips: Int, winningRoundTrips: Int, netPnLAllTime: Double
     ) {
         self.equity = equity
         self.cash = cash
@@ -97,6 +105,10 @@ public struct PnLReport: Codable, Sendable, Hashable {
         self.killSwitchLoss = killSwitchLoss
         self.killSwitchDistance = killSwitchDistance
         self.killSwitchActive = killSwitchActive
+        self.realizedToday = realizedToday
+        self.dailyLossLimit = dailyLossLimit
+        self.dailyLossDistance = dailyLossDistance
+        self.dailyLossLimitReached = dailyLossLimitReached
         self.feesPaid = feesPaid
         self.fundingPaid = fundingPaid
         self.roundTrips = roundTrips

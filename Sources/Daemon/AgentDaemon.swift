@@ -57,6 +57,7 @@ public final class AgentDaemon: Sendable {
         let settings = AgentConfiguration(resolved, environment: envName)
         sink.setContext([("env", envName), ("mode", settings.mode.rawValue)])
         sink.setState(AgentState.starting.rawValue)
+        sink.level = LogSink.level(named: settings.agent.logLevel)
         try checkMode(settings, sink: sink)
 
         let stateDir = StateLock.stateDirectory(

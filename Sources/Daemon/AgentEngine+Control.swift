@@ -129,6 +129,7 @@ extension AgentEngine {
         settings = next
         trader.reconfigure(next.strategy)
         kernel.book.reconfigure(next.strategy)
+        sink.level = LogSink.level(named: next.agent.logLevel)
         var steps = live.map { "\($0) = \(fresh.values[$0]!)" }
         if !flat.isEmpty {
             steps += flat.map { "\($0) = \(fresh.values[$0]!)" }
@@ -206,6 +207,7 @@ extension AgentEngine {
         if store.rawBacklog > 10 { degraded.append("raw data writes behind (\(store.rawBacklog) batches)") }
         if loopLagMs > 1_000 { degraded.append("engine loop lag \(loopLagMs) ms") }
         if trader.killSwitchActive { degraded.append("kill switch active") }
+        if trader.dailyLossLimitReached { degraded.append("daily loss limit reached (no entries until 00:00 UTC)") }
         if settings.mode != .sim, let off = clockOffsetMs, abs(off) > 2_000 {
             degraded.append("clock offset \(off) ms against market time")
         }
@@ -220,12 +222,18 @@ extension AgentEngine {
 
     func pnlReport() -> PnLReport {
         let today = trader.equity - trader.dayStartEquity
-        let limit = -settings.strategy.maxDailyLossPct * trader.dayStartEquity
+        let limit = settings.strategy.maxDailyLossPct.map { -$0 * trader.dayStartEquity }
+        let realized = trader.dayRealizedPnL
+        let dailyLimit = settings.strategy.maxDailyLoss.map { -$0 }
         let trips = trader.roundTrips
         return PnLReport(
             equity: trader.equity, cash: trader.cash, unrealizedPnL: trader.unrealized, todayPnL: today,
-            dayStartEquity: trader.dayStartEquity, killSwitchLoss: limit, killSwitchDistance: max(0, today - limit),
-            killSwitchActive: trader.killSwitchActive, feesPaid: trader.feesPaid, fundingPaid: trader.fundingPaid,
+            dayStartEquity: trader.dayStartEquity, killSwitchLoss: limit,
+            killSwitchDistance: limit.map { max(0, today - $0) }, killSwitchActive: trader.killSwitchActive,
+            realizedToday: realized, dailyLossLimit: dailyLimit,
+            dailyLossDistance: dailyLimit.map { max(0, realized - $0) },
+            dailyLossLimitReached: trader.dailyLossLimitReached, feesPaid: trader.feesPaid,
+            fundingPaid: trader.fundingPaid,
             roundTrips: trips.count, winningRoundTrips: trips.filter { $0.netPnL > 0 }.count,
             netPnLAllTime: trader.cash - settings.strategy.initialEquity
         )

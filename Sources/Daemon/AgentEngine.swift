@@ -600,6 +600,7 @@ public final class AgentEngine: @unchecked Sendable {
         let detected = detectedNames(r.detections)
         if !detected.isEmpty { m["detected"] = "\(detected.joined(separator: " "))" }
         logger.info("minute \(isoTime(f.ts)) closed: \(r.action) (\(r.reason))", metadata: m)
+        if r.action == .hold && !detected.isEmpty { logVetoInputs(f, r, detected: detected) }
         if r.action != .hold {
             logger.notice(
                 "signal \(r.action) \(r.reason)",
@@ -608,6 +609,35 @@ public final class AgentEngine: @unchecked Sendable {
                     "minute": "\(isoTime(f.ts))",
                 ])
         }
+    }
+
+    /// Debug (`agent.log_level: debug`): a setup that fired without an order, with what decided it: the reason, the
+    /// agent's veto, the quote's age, the confirmation inputs against their thresholds, the window's quality and the
+    /// position rules in force.
+    private func logVetoInputs(_ f: MinuteFeatures, _ r: SignalRecord, detected: [String]) {
+        let s = settings.strategy
+        var m: Logger.Metadata = [
+            "event": "signal.veto", "minute": "\(isoTime(f.ts))", "detected": "\(detected.joined(separator: " "))",
+            "reason": "\(r.reason)", "entry_veto": "\(trader.entryVeto?.rawValue ?? "none")",
+            "of_1m": "\(formatNumber(settings.instrument.size(f.orderFlow.signedVolume)))",
+            "of_norm": "\(formatNumber(f.ofNorm))", "ambiguous_frac": "\(formatNumber(f.ambiguousFraction))",
+            "ambiguous_frac_max": "\(formatNumber(s.ambiguousTradeFracMax))",
+            "entry_thresholds": "of \(formatNumber(s.entry.ofMin)) | norm \(formatNumber(s.entry.ofMinNorm)) | qimb \(formatNumber(s.entry.qimbMin))",
+            "breakout_thresholds":
+                "of \(formatNumber(s.breakout.ofMin)) | norm \(formatNumber(s.breakout.ofMinNorm)) | qimb \(formatNumber(s.breakout.qimbMin))",
+            "position": "\(trader.position.map { "\($0.direction) \(sizeText($0.qty))" } ?? "flat")",
+            "entry_working": "\(trader.hasWorkingEntry)", "kill_switch": "\(trader.killSwitchActive)",
+            "daily_loss_limit_reached": "\(trader.dailyLossLimitReached)",
+            "approximate_share": "\(formatNumber((f.approximateShare * 10_000).rounded() / 10_000))",
+            "max_approximate_va_share": "\(formatNumber(settings.agent.maxApproximateVAShare))",
+            "missing_minutes": "\(f.missingMinutes)", "va_valid": "\(f.valueAreaValid)",
+        ]
+        if let q = f.quote {
+            m["quote_age_ms"] = "\(f.decisionTs - q.ts)"
+            m["stale_feed_ms"] = "\(s.staleFeedSeconds * 1000)"
+        }
+        if let q = f.qimbEma { m["qimb_ema"] = "\(formatNumber(q))" }
+        logger.debug("minute \(isoTime(f.ts)): \(detected.joined(separator: " ")) without an order (\(r.reason))", metadata: m)
     }
 
     // MARK: - Orders and fills (paper venue)
@@ -636,7 +666,16 @@ public final class AgentEngine: @unchecked Sendable {
                 // Live: the book only keeps the working orders (the snapshot restores them); the exchange fills.
                 logger.notice("order submitted", metadata: orderMetadata(intent, event: "order.submitted"))
                 venue.submitted(intent, wall: wall)
+                logger.debug(
+                    "order \(intent.id): recorded in this step's batch and handed to the \(settings.mode.rawValue) venue",
+                    metadata: ["event": "order.step", "step": "handed_to_venue", "order_link_id": "\(intent.id)"])
             case .cancelled(let id, let removed):
+                logger.debug(
+                    "order \(id): cancel \(removed ? "taken off the paper book" : "sent to the venue")",
+                    metadata: [
+                        "event": "order.step", "step": "cancel_requested", "order_link_id": "\(id)",
+                        "removed_from_book": "\(removed)",
+                    ])
                 venue.cancel(id, removedFromBook: removed, wall: wall)
             case .refused(let fill, .nothingToReduce):
                 changed = true
@@ -666,6 +705,12 @@ public final class AgentEngine: @unchecked Sendable {
                 }
                 logger.notice("order filled", metadata: m)
                 venue.filled(fill, wall: wall)
+                logger.debug(
+                    "order \(fill.orderId): fill booked; position \(trader.position.map { "\($0.direction) \(sizeText($0.qty))" } ?? "flat")",
+                    metadata: [
+                        "event": "order.step", "step": "booked", "order_link_id": "\(fill.orderId)",
+                        "position_qty": "\(sizeText(trader.signedQty))", "cash": "\(formatNumber(trader.cash))",
+                    ])
             }
         }
         if changed { batch.snapshot = makeSnapshot(wall: wall) }

@@ -22,6 +22,7 @@ public final class LogSink: Sendable {
         var context: [(String, String)] = []
         var secrets: [String] = []
         var state = ""
+        var level = Logger.Level.info
     }
     private let shared = Mutex(Shared())
     /// Held while one line is written, so lines from different threads never interleave.
@@ -49,6 +50,21 @@ public final class LogSink: Sendable {
 
     /// Fields on every line (`env`, `mode`).
     public func setContext(_ fields: [(String, String)]) { shared.withLock { $0.context = fields } }
+
+    /// The lowest level written (`agent.log_level`); a reload changes it for every logger at once.
+    public var level: Logger.Level {
+        get { shared.withLock { $0.level } }
+        set { shared.withLock { $0.level = newValue } }
+    }
+
+    /// The level `agent.log_level` names (`debug`, `info`, `warning`).
+    public static func level(named name: String) -> Logger.Level {
+        switch name {
+        case "debug": .debug
+        case "warning": .warning
+        default: .info
+        }
+    }
 
     /// The supervisor's state, on every line.
     public func setState(_ value: String) { shared.withLock { $0.state = value } }
@@ -166,7 +182,11 @@ public final class LogSink: Sendable {
 /// swift-log's handler over a `LogSink`.
 public struct AgentLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+    /// The sink's level: one setting for every logger, changed by a reload.
+    public var logLevel: Logger.Level {
+        get { sink.level }
+        set { sink.level = newValue }
+    }
     private let sink: LogSink
     private let label: String
 

@@ -13,6 +13,8 @@ enum AlertKind: String, CaseIterable, Sendable {
     case invalidValueArea = "invalid_value_area"
     case killSwitch = "kill_switch"
     case killSwitchReset = "kill_switch_reset"
+    case dailyLossLimit = "daily_loss_limit"
+    case dailyLossLimitLifted = "daily_loss_limit_lifted"
     case leverageCapHit = "leverage_cap_hit"
     case venueUnreachable = "venue_unreachable"
     case positionMismatch = "position_mismatch"
@@ -32,6 +34,8 @@ enum AlertKind: String, CaseIterable, Sendable {
         switch kind {
         case .killSwitch: self = .killSwitch
         case .leverageCapHit: self = .leverageCapHit
+        case .dailyLossLimit: self = .dailyLossLimit
+        case .dailyLossLimitLifted: self = .dailyLossLimitLifted
         }
     }
 }
@@ -107,7 +111,13 @@ struct AlertWording: Sendable {
 
     /// The Engine's own alerts (kill switch, leverage cap), worded by the Engine.
     func engine(_ a: EngineAlert) -> Alert {
-        Alert(kind: AlertKind(a.kind), severity: a.kind == .killSwitch ? .critical : .warning, message: a.message)
+        let severity: Alert.Severity =
+            switch a.kind {
+            case .killSwitch, .dailyLossLimit: .critical
+            case .leverageCapHit: .warning
+            case .dailyLossLimitLifted: .info
+            }
+        return Alert(kind: AlertKind(a.kind), severity: severity, message: a.message)
     }
 
     func killSwitchReset(uid: UInt32, equity: Double) -> Alert {

@@ -34,10 +34,22 @@ package enum VenueRules {
             + "switch \(hedge[0].symbol) to one-way mode"
     }
 
-    /// Reads both and throws what disagrees.
+    /// Why the account's margin mode does not fit the agent (cross margin, `REGULAR_MARGIN`), or nil. Isolated margin
+    /// would cap the position's loss at its own margin and liquidate it long before the sizing's stop; portfolio
+    /// margin changes the margin the sizing assumes. The original system trades cross, always.
+    package static func marginModeProblem(_ account: AccountInfo) -> String? {
+        guard account.marginMode != .regular else { return nil }
+        let name = account.marginMode.map { "\($0.displayName), \($0.rawValue)" } ?? account.marginModeText
+        return "the account's margin mode is \(name); the agent trades cross margin only: set the unified trading "
+            + "account's margin mode to Cross Margin (REGULAR_MARGIN; on the website under Derivatives, Margin Mode, or "
+            + "POST /v5/account/set-margin-mode with setMarginMode=REGULAR_MARGIN)"
+    }
+
+    /// Reads them all and throws what disagrees.
     static func check(_ client: BybitRESTClient, _ instrument: Instrument, venue: String) throws {
         let info = try client.instrumentInfo()
         var problems = differences(info, instrument)
+        if let mode = marginModeProblem(try client.accountInfo()) { problems.append(mode) }
         if let mode = positionModeProblem(try client.positions()) { problems.append(mode) }
         guard problems.isEmpty else {
             throw CommandError(

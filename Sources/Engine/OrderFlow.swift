@@ -80,13 +80,22 @@ public struct OrderFlowClassifier: Sendable {
         self.config = config
     }
 
-    /// Records the latest L1 quote; prints after it align to it.
+    /// Records the latest L1 quote; prints after it align to it. At equal timestamps the quote goes before the trade
+    /// (docs/SPEC.md §1): a quote that arrives after trades of its own millisecond (the live streams do not order
+    /// their topics) realigns the print still open at that millisecond, so arrival order and file order classify
+    /// alike.
     @inline(__always)
     public mutating func onQuote(_ q: QuoteEvent) {
         quoteBid = q.bidPrice
         quoteAsk = q.askPrice
         quoteTs = q.ts
         hasQuote = true
+        if printOpen && printTs == q.ts {
+            printHasQuote = true
+            printBid = q.bidPrice
+            printAsk = q.askPrice
+            printQuoteTs = q.ts
+        }
     }
 
     /// Adds a trade; a trade with a new timestamp first finishes the print before it.

@@ -349,6 +349,27 @@ extension AgentProcess {
         #expect(agent.terminate() == 0)
     }
 
+    /// The daily loss limit in the agent: the first entry's fee is a realised loss above a limit of one cent; at the
+    /// next close entries stop, the operator is told (alert, status, health), and the agent stays active with the
+    /// position managed as usual.
+    @Test func dailyLossLimitBlocksEntriesAndTellsTheOperator() throws {
+        let agent = try AgentProcess()
+        try agent.start(env: "sim", quickSim + ["--set", "risk.max_daily_loss=0.01", "--set", "agent.log_level=debug"])
+        #expect(agent.wait { agent.status()?.pnl.dailyLossLimitReached == true }, "\(agent.log.suffix(3_000))")
+        let s = try #require(agent.status())
+        #expect(s.state == "active" && s.pnl.realizedToday.map { $0 <= -0.01 } == true)
+        #expect(s.health.reasons.contains("daily loss limit reached (no entries until 00:00 UTC)"), "\(s.health.reasons)")
+        let status = try agent.ctl(["status"])
+        #expect(status.stdout.contains("daily loss limit REACHED (no entries until 00:00 UTC)"), "\(status.stdout)")
+        let alerts = try agent.ctl(["alerts"])
+        #expect(alerts.stdout.contains("daily_loss_limit"), "\(alerts.stdout)")
+        let pnl = try agent.ctl(["pnl"])
+        #expect(pnl.stdout.contains("daily loss limit") && pnl.stdout.contains("-0.01"), "\(pnl.stdout)")
+        // Debug: the entry's steps are in the log.
+        #expect(agent.log.contains("\"step\":\"handed_to_venue\""), "\(agent.log.suffix(2_000))")
+        #expect(agent.terminate() == 0)
+    }
+
     @Test func killSwitchResetReloadAndVersionEndToEnd() throws {
         // Run from a copy of sim.yaml, so the test can change the file and reload it.
         let agent = try AgentProcess()
@@ -366,11 +387,13 @@ extension AgentProcess {
         #expect(reset.status == 0 && reset.stdout.contains("not active"), "\(reset.stdout)")
         let same = try agent.ctl(["reload"])
         #expect(same.status == 0 && same.stdout.contains("unchanged"), "\(same.stdout) \(same.stderr)")
-        try original.replacingOccurrences(of: "cooldown_minutes: 3", with: "cooldown_minutes: 5").write(
-            to: config, atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "cooldown_minutes: 3", with: "cooldown_minutes: 5")
+            .replacingOccurrences(of: "log_level: info", with: "log_level: debug").write(
+                to: config, atomically: true, encoding: .utf8)
         let applied = try agent.ctl(["reload"])
         #expect(
-            applied.status == 0 && applied.stdout.contains("risk.cooldown_minutes = 5"),
+            applied.status == 0 && applied.stdout.contains("risk.cooldown_minutes = 5")
+                && applied.stdout.contains("agent.log_level = debug"),
             "\(applied.stdout) \(applied.stderr)")
         try original.replacingOccurrences(of: "tick_size: 0.1", with: "tick_size: 0.5").write(
             to: config, atomically: true, encoding: .utf8)

@@ -68,6 +68,9 @@ let quickSim = [
     "--set", "value_area.min_va_bins=5", "--set", "sim.speed=60",
     // The window comes from the simulator's klines at start: trade on it at once (WarmStartTests pins the veto).
     "--set", "agent.max_approximate_va_share=1",
+    // Breakouts enter on their trigger bar (retest mode off), so that positions open within the tests' waits; entries
+    // stay limits with the market fallback (the default). The kernel's retest rule is pinned by BreakoutTests.
+    "--set", "signal.enable_retest_mode=false",
 ]
 
 /// An `auction-agent run` process in a temporary directory, driven through its control socket with atctl.

@@ -30,6 +30,8 @@ import Testing
                 w.engine(
                     .killSwitch(ts: minute, dayPnL: -312.456789, maxDailyLossPct: 0.03, dayStartEquity: 10_000.123)),
                 w.engine(.leverageCapHit(ts: minute, setup: .breakIn, direction: .long, maxLeverage: 10)),
+                w.engine(.dailyLossLimit(ts: minute, realized: -512.345678, limit: 500)),
+                w.engine(.dailyLossLimitLifted(ts: minute + 86_400_000)),
                 w.killSwitchReset(uid: 1000, equity: 9_687.666666),
                 w.walletMismatch(agentEquity: 10_250.555, wallet: 9_999.994, sizedFrom: 9_999.994),
                 w.venueUnreachableAtStart(seconds: 31, error: "connection refused"),

@@ -47,12 +47,18 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
         let dir = packageRoot.appendingPathComponent("config/environments").path
         let base = try ConfigLoader.load(ConfigSelection(environment: "backtest", directory: dir))
         let allowed: Set<String> = ["agent.mode", "agent.require_manual_activation"]
+        // The agents that trade the real market set both kill switches; research and sim keep the original's (off).
+        let killSwitches: Set<String> = ["risk.max_daily_loss", "risk.max_daily_loss_pct"]
         for env in ["sim", "paper", "shadow", "live"] {
             let c = try ConfigLoader.load(ConfigSelection(environment: env, directory: dir))
             #expect(c.text("agent.mode") == env, "\(env)")
             let differing = ConfigSchema.parameters.map(\.key).filter { c.values[$0] != base.values[$0] }
-            #expect(Set(differing).isSubset(of: allowed), "\(env): \(differing)")
+            #expect(Set(differing).isSubset(of: env == "sim" ? allowed : allowed.union(killSwitches)), "\(env): \(differing)")
+            if env != "sim" {
+                #expect(c.realOrOff("risk.max_daily_loss") != nil && c.realOrOff("risk.max_daily_loss_pct") != nil, "\(env)")
+            }
         }
+        #expect(base.realOrOff("risk.max_daily_loss") == nil && base.realOrOff("risk.max_daily_loss_pct") == nil)
         #expect(
             try ConfigLoader.load(ConfigSelection(environment: "live", directory: dir)).boolean("live.armed") == false)
     }

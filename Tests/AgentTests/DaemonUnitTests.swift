@@ -176,6 +176,25 @@ import Testing
         #expect(obj["ts"]?.hasSuffix("Z") == true)
     }
 
+    /// `agent.log_level`: one level for every logger, changed at once (a reload sets it on the sink).
+    @Test func theSinksLevelFiltersEveryLoggerAndChangesAtOnce() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let sink = LogSink(output: .jsonLines, fd: fds[1], environment: [:])
+        let logger = Logger(label: "t") { AgentLogHandler(label: $0, sink: sink) }
+        #expect(LogSink.level(named: "debug") == .debug && LogSink.level(named: "warning") == .warning)
+        logger.debug("hidden at info", metadata: ["event": "a"])
+        sink.level = LogSink.level(named: "warning")
+        logger.info("hidden at warning", metadata: ["event": "b"])
+        logger.warning("shown at warning", metadata: ["event": "c"])
+        sink.level = LogSink.level(named: "debug")
+        logger.debug("shown at debug", metadata: ["event": "d"])
+        close(fds[1])
+        let lines = String(decoding: FileHandle(fileDescriptor: fds[0]).readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].contains("\"event\":\"c\"") && lines[1].contains("\"event\":\"d\""), "\(lines)")
+    }
+
     @Test func journalDetectionNeedsStdoutToBeTheNamedStream() {
         #expect(!LogSink.stdoutIsJournal([:]))
         #expect(!LogSink.stdoutIsJournal(["JOURNAL_STREAM": "1:2"]))
@@ -245,7 +264,8 @@ final class ServerFixture: Sendable {
 func sampleStatus() -> StatusReport {
     let pnl = PnLReport(
         equity: 1, cash: 1, unrealizedPnL: 0, todayPnL: 0, dayStartEquity: 1, killSwitchLoss: -1, killSwitchDistance: 1,
-        killSwitchActive: false, feesPaid: 0, fundingPaid: 0, roundTrips: 0, winningRoundTrips: 0, netPnLAllTime: 0)
+        killSwitchActive: false, realizedToday: 0, dailyLossLimit: -1, dailyLossDistance: 1, dailyLossLimitReached: false,
+        feesPaid: 0, fundingPaid: 0, roundTrips: 0, winningRoundTrips: 0, netPnLAllTime: 0)
     let health = HealthReport(
         status: "healthy", reasons: [], marketDataAgeMs: 1, publicStream: "ready", lastVenueSuccessAgoMs: nil,
         databaseWritable: true, loopLagMs: 0, clockOffsetMs: 0, reconnects: 0, gaps: 0, watchdog: "none")

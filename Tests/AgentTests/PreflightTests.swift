@@ -50,8 +50,8 @@ func exchangeSettings(port: Int) -> [String] {
         let names = (json["checks"] as! [[String: Any]]).map { $0["name"] as! String }
         #expect(
             names == [
-                "config", "venue", "keys", "rest", "clock", "instrument", "wallet", "position mode", "position",
-                "orders",
+                "config", "venue", "keys", "rest", "clock", "instrument", "wallet", "margin mode", "position mode",
+                "position", "orders",
                 "public stream", "private stream",
             ])
         #expect(!run.stdout.contains("sim-secret"), "the secret is never printed")
@@ -84,6 +84,35 @@ func exchangeSettings(port: Int) -> [String] {
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         #expect(run.stdout.contains("ok   venue: testnet (mode shadow): http://127.0.0.1:\(sim.port)"), "\(run.stdout)")
         #expect(run.stdout.contains("ok   position mode: one-way"))
+        #expect(run.stdout.contains("ok   margin mode: cross (REGULAR_MARGIN)"), "\(run.stdout)")
+    }
+
+    /// An account in isolated or portfolio margin fails preflight, and live refuses to start on it, naming the
+    /// setting and how to change it (the agent trades cross margin only, as the original system does).
+    @Test func marginModeOtherThanCrossIsRefused() throws {
+        let sim = try InProcessVenue()
+        for mode in ["ISOLATED_MARGIN", "PORTFOLIO_MARGIN"] {
+            let reply = try CurlTransport().send(
+                method: "POST", url: "http://127.0.0.1:\(sim.port)/sim/account", headers: [],
+                body: Array(#"{"marginMode":"\#(mode)"}"#.utf8))
+            #expect(reply.status == 200)
+            let run = try agent(
+                ["preflight", "--env", "backtest", "--stream-timeout", "3"] + sim.settings,
+                environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+            #expect(run.status == 1)
+            #expect(
+                run.stdout.contains("FAIL margin mode: the account's margin mode is")
+                    && run.stdout.contains(mode) && run.stdout.contains("set the unified trading account's margin mode to Cross Margin"),
+                "\(run.stdout)")
+        }
+        let dir = NSTemporaryDirectory() + "margin-\(UUID())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let live = try agent(
+            ["run", "--env", "live", "--state-dir", dir, "--socket", dir + "/c.sock", "--set", "live.armed=true"]
+                + sim.settings,
+            environment: ["BYBIT_API_KEY": "sim-key", "BYBIT_API_SECRET": "sim-secret"])
+        #expect(live.status == 1)
+        #expect(live.stderr.contains("margin mode is Portfolio Margin, PORTFOLIO_MARGIN"), "\(live.stderr)")
     }
 
     /// Hedge mode and instrument rules that differ from the configuration fail, naming what differs.

@@ -47,7 +47,7 @@ import Testing
         let qty = try #require(bt.trader.position?.qty)
         bt.process(bar(warm + 2, o: "49960", h: "50010", l: "49950", c: "50000"))
         #expect(bt.fills.last?.purpose == .exit(.tp1))
-        #expect(bt.trader.position?.qty == qty - Sizing.tp1Lots(qty, pct: 0.5)!)
+        #expect(bt.trader.position?.qty == qty - Sizing.tp1Lots(qty, pct: 0.3)!)
         bt.process(bar(warm + 3, o: "50000", h: "50120", l: "49990", c: "50110"))
         #expect(bt.fills.last?.purpose == .exit(.tp2))
         #expect(bt.trader.position == nil && bt.trader.roundTrips.count == 1)

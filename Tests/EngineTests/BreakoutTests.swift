@@ -14,8 +14,16 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
 }
 
 @Suite(.tags(.unit)) struct BreakoutTests {
+    /// Retest mode off: a breakout enters on its accepting bar (docs/SPEC.md §8); the default waits for the retest.
+    var enteringOnTheAcceptingBar: StrategyConfig {
+        var c = StrategyConfig()
+        c.enableRetestMode = false
+        return c
+    }
+
+
     @Test func breakoutEntersOnTheAcceptingBarWithItsStopUnderTheSequence() throws {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: enteringOnTheAcceptingBar, instrument: btc)
         let (record, actions) = acceptedAbove(&trader)
         #expect(record.detections.breakoutLong && record.action == .enterLong && record.reason == .entry(.breakout))
         let entry = try #require(submitted(actions).first)
@@ -27,7 +35,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     }
 
     @Test func breakoutFiresOncePerSequenceOnTheFirstConfirmedBar() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: enteringOnTheAcceptingBar, instrument: btc)
         let (unconfirmed, _) = acceptedAbove(&trader, confirmLast: false)
         #expect(!unconfirmed.detections.breakoutLong && trader.above.isAccepted(k: 3))
         let (later, _) = trader.onMinuteClose(
@@ -39,7 +47,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     }
 
     @Test func breakoutExitsOnTheFirstCloseBackInside() throws {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: enteringOnTheAcceptingBar, instrument: btc)
         let (_, actions) = acceptedAbove(&trader)
         trader.onFill(fill(submitted(actions)[0], at: "50210.1", ts: t0 + Millis(warm + 3) * 60_000 + 3))
         _ = trader.onMinuteClose(bar(warm + 3, o: "50210", h: "50230", l: "50150", c: "50160"))

@@ -34,6 +34,29 @@ import Testing
         #expect(rows[0].orderFlow.signedVolume == 0)
     }
 
+    /// docs/SPEC.md §1: at equal timestamps the quote goes before the trade, in whatever order they arrive (the live
+    /// streams deliver trades and the book on separate topics).
+    @Test func aQuoteArrivingAfterTradesOfItsMillisecondStillGoesFirst() {
+        let inOrder = run([
+            quote(t0, bid: "50000", "1", ask: "50000.4", "1"),
+            quote(t0 + 5, bid: "50000.3", "1", ask: "50000.5", "1"),
+            trade(t0 + 5, "50000.1", "0.1"),
+            trade(t0 + 5, "50000.2", "0.1"),
+            trade(t0 + 9, "50000.5", "0.2"),
+        ])
+        let arrived = run([
+            quote(t0, bid: "50000", "1", ask: "50000.4", "1"),
+            trade(t0 + 5, "50000.1", "0.1"),
+            quote(t0 + 5, bid: "50000.3", "1", ask: "50000.5", "1"),
+            trade(t0 + 5, "50000.2", "0.1"),
+            trade(t0 + 9, "50000.5", "0.2"),
+        ])
+        // The print at t0 + 5 (50000.15) is a sell against the quote of its millisecond (bid 50000.3), ambiguous
+        // against the one before.
+        #expect(inOrder[0].orderFlow == arrived[0].orderFlow)
+        #expect(inOrder[0].orderFlow.signedVolume == 0 && inOrder[0].orderFlow.ambiguousVolume == 0)
+    }
+
     @Test func printPriceIsTheSizeWeightedMean() {
         // 50000 x 0.3 + 50001 x 0.1 → 50000.25 < ask 50001, > bid 50000: ambiguous. Against a quote whose ask is
         // 50000.2 it is a buy (price >= ask), compared exactly in integers.

@@ -84,7 +84,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         var trader = longBreakIn()
         let qty = try #require(trader.position?.qty)
         let tp1 = submitted(trader.onTrade(TradeEvent(ts: t0 + 20_000_000, price: px("50000"), size: 1)))
-        #expect(tp1.count == 1 && tp1[0].purpose == .exit(.tp1) && tp1[0].qty == Sizing.tp1Lots(qty, pct: 0.5))
+        #expect(tp1.count == 1 && tp1[0].purpose == .exit(.tp1) && tp1[0].qty == Sizing.tp1Lots(qty, pct: 0.3))
         trader.onFill(fill(tp1[0], at: "49999.9", ts: t0 + 20_000_010))
         let p = try #require(trader.position)
         #expect(p.qty == qty - tp1[0].qty && p.tp1Done)
@@ -307,5 +307,96 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         let buying = bar(warm, o: "1", h: "1", l: "1", c: "1", of: "0.5", qimb: 0)
         #expect(!Confirmation.confirmsFailure(.short, buying, config: config, instrument: btc))
         #expect(Confirmation.confirmsFailure(.long, buying, config: config, instrument: btc))
+    }
+}
+
+/// The original's kill switch (`risk.max_daily_loss`, docs/STRATEGY.md): the UTC day's realised P&L with fees and
+/// funding; entries blocked until 00:00 UTC, the open position managed as always.
+@Suite(.tags(.unit)) struct DailyLossLimitTests {
+    /// A break-in setup on bar `index` (a long entry when allowed).
+    func setup(_ index: Int) -> MinuteFeatures {
+        bar(index, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3)
+    }
+
+    @Test func offByDefault() {
+        #expect(StrategyConfig().maxDailyLoss == nil && StrategyConfig().maxDailyLossPct == nil)
+    }
+
+    @Test func blocksEntriesWhileThePositionKeepsItsStopAndTimeStop() throws {
+        var config = StrategyConfig()
+        config.maxDailyLoss = 10
+        config.maxHoldMinutes = 3
+        var trader = longBreakIn(config: config)
+        // The entry's taker fee alone is a realised loss of more than 10 USDT.
+        #expect(isClose(trader.dayRealizedPnL, -trader.feesPaid, tolerance: 1e-9) && trader.feesPaid > 10)
+        let (blocked, none) = trader.onMinuteClose(bar(warm + 1, o: "49940", h: "49950", l: "49930", c: "49940"))
+        #expect(trader.dailyLossLimitReached && blocked.action == .hold && none.isEmpty, "the position is kept")
+        let alert = try #require(trader.takeAlerts().first { $0.kind == .dailyLossLimit })
+        #expect(alert.message.contains("reached the daily loss limit of -10 USDT"), "\(alert.message)")
+        #expect(alert.message.firstMatch(of: /\d\.\d{3,}/) == nil, "\(alert.message)")
+        // A setup is recorded and vetoed.
+        let (vetoed, nothing) = trader.onMinuteClose(
+            bar(warm + 2, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
+        #expect(vetoed.detections.breakInLong && vetoed.reason == .hold(.dailyLossLimit) && nothing.isEmpty)
+        // The time stop still runs (the clock started at warm + 1).
+        _ = trader.onMinuteClose(bar(warm + 3, o: "49940", h: "49950", l: "49930", c: "49940"))
+        let (timeStop, exit) = trader.onMinuteClose(bar(warm + 4, o: "49940", h: "49950", l: "49930", c: "49940"))
+        #expect(timeStop.reason == .exit(.timeStop) && submitted(exit).count == 1)
+        // And so does the stop, on a position that is not closing yet.
+        var other = longBreakIn(config: config)
+        _ = other.onMinuteClose(bar(warm + 1, o: "49940", h: "49950", l: "49930", c: "49940"))
+        #expect(other.dailyLossLimitReached)
+        let stop = submitted(other.onTrade(TradeEvent(ts: t0 + 20_000_000, price: px("49819.8"), size: 1)))
+        #expect(stop.count == 1 && stop[0].purpose == .exit(.stop) && stop[0].reduceOnly)
+    }
+
+    @Test func unrealisedLossDoesNotCount() {
+        var config = StrategyConfig()
+        config.maxDailyLoss = 100
+        var trader = longBreakIn(config: config)
+        // 120 USDT under the entry on ~1.5 BTC: unrealised about -180, realised only the entry fee.
+        _ = trader.onMinuteClose(bar(warm + 1, o: "49840", h: "49850", l: "49830", c: "49830"))
+        #expect(trader.unrealized < -100 && trader.dayRealizedPnL > -100 && !trader.dailyLossLimitReached)
+    }
+
+    @Test func fundingCountsAsRealised() {
+        var config = StrategyConfig()
+        var trader = longBreakIn(config: config)
+        let fee = trader.feesPaid
+        // A limit just above the entry fee: not reached until the 08:00 UTC funding is paid.
+        config.maxDailyLoss = fee + 1
+        trader.reconfigure(config)
+        trader.advanceTime(to: t0 + Millis(warm + 1) * 60_000)
+        _ = trader.onMinuteClose(bar(warm + 1, o: "49940", h: "49950", l: "49930", c: "49940"))
+        #expect(!trader.dailyLossLimitReached)
+        trader.advanceTime(to: t0 + 8 * 3_600_000 + 1)
+        #expect(trader.fundingPaid > 1)
+        _ = trader.onMinuteClose(bar(8 * 60 + 1, o: "49940", h: "49950", l: "49930", c: "49940"))
+        #expect(trader.dailyLossLimitReached && isClose(trader.dayRealizedPnL, -fee - trader.fundingPaid, tolerance: 1e-9))
+    }
+
+    @Test func liftsItselfAtMidnightUTCAndSaysSo() throws {
+        var config = StrategyConfig()
+        config.maxDailyLoss = 10
+        var trader = longBreakIn(config: config)
+        trader.advanceTime(to: t0 + Millis(warm + 1) * 60_000)
+        _ = trader.onMinuteClose(bar(warm + 1, o: "49940", h: "49950", l: "49930", c: "49940"))
+        #expect(trader.dailyLossLimitReached)
+        // Close the position so that a new entry is possible.
+        let exit = submitted(trader.closeAll(.timeStop, at: t0 + Millis(warm + 2) * 60_000))
+        trader.onFill(fill(exit[0], at: "49940", ts: t0 + Millis(warm + 2) * 60_000 + 1, config: config))
+        #expect(trader.position == nil)
+        let (stillBlocked, _) = trader.onMinuteClose(setup(warm + 10))
+        #expect(stillBlocked.reason == .hold(.dailyLossLimit))
+        _ = trader.takeAlerts()
+        let day: Millis = 86_400_000
+        let midnight = (t0 / day + 1) * day
+        trader.advanceTime(to: midnight - 1)
+        #expect(trader.dailyLossLimitReached, "still the same UTC day")
+        trader.advanceTime(to: midnight)
+        #expect(!trader.dailyLossLimitReached && trader.dayRealizedPnL == 0)
+        #expect(trader.takeAlerts().map(\.kind) == [.dailyLossLimitLifted])
+        let (entered, entry) = trader.onMinuteClose(setup(Int((midnight - t0) / 60_000) + 5))
+        #expect(entered.action == .enterLong && submitted(entry).count == 1)
     }
 }

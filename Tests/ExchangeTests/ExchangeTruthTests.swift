@@ -155,6 +155,21 @@ import Testing
         }
     }
 
+    @Test func accountInfoNamesTheMarginModeAndAPositionWithoutStopReadsAsNone() throws {
+        let sim = try SimFixture()
+        let client = sim.client()
+        let cross = try client.accountInfo()
+        #expect(cross.marginMode == .regular && cross.unifiedMarginStatus == 5)
+        // Bybit lists a flat position, or one without a stop, with stopLoss "0".
+        #expect(try client.positions().first?.stopLoss == nil)
+        let reply = try CurlTransport().send(
+            method: "POST", url: sim.baseURL + "/sim/account", headers: [],
+            body: Array(#"{"marginMode":"ISOLATED_MARGIN"}"#.utf8))
+        #expect(reply.status == 200)
+        let isolated = try client.accountInfo()
+        #expect(isolated.marginMode == .isolated && isolated.marginModeText == "ISOLATED_MARGIN")
+    }
+
     @Test func lostCreateReplyIsFoundByItsLinkId() throws {
         let sim = try SimFixture()
         let client = sim.client(timeoutMs: 500)

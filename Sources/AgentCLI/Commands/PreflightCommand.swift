@@ -141,6 +141,16 @@ struct PreflightCommand: ParsableCommand {
                 add("wallet", false, "\(error)")
             }
             do {
+                let account = try client.accountInfo()
+                if let problem = VenueRules.marginModeProblem(account) {
+                    add("margin mode", false, problem)
+                } else {
+                    add("margin mode", true, "cross (REGULAR_MARGIN)")
+                }
+            } catch {
+                add("margin mode", false, "\(error)")
+            }
+            do {
                 let all = try client.positions()
                 if let problem = VenueRules.positionModeProblem(all) {
                     add("position mode", false, problem)

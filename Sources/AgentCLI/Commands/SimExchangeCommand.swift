@@ -31,7 +31,8 @@ struct SimExchangeCommand: ParsableCommand {
             clockSkewMs, stallWebSockets, dropWebSockets, dropPrivateWebSockets, cutPrivateStreams, \
             stallPrivateStreams, failPrivateAuth, thinBookLots/thinBookCount); POST /sim/restart makes the next \
             book message say u=1; POST /sim/adl {"qty":"0.1","execType":"AdlTrade"|"BustTrade"} makes the exchange \
-            close part of the position; POST /sim/account {"hedgeMode":true} switches the position mode. GET \
+            close part of the position; POST /sim/account {"hedgeMode":true} switches the position mode and \
+            {"marginMode":"ISOLATED_MARGIN"} the margin mode (GET /v5/account/info; --margin-mode at start). GET \
             /sim/state shows the venue. The venue does what Bybit documents: the position's stop is a conditional \
             order (listed, pushed, triggered), trading-stop needs tpslMode and answers 34040 when unchanged, market \
             orders stop at a slippage band and end Cancelled with their fills, lists are paged (docs/EXCHANGE.md).
@@ -46,6 +47,11 @@ struct SimExchangeCommand: ParsableCommand {
         help: ArgumentHelp(
             "Write the bound port to this file once serving (for scripts and tests with --port 0).", valueName: "file"))
     var portFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The account's margin mode: REGULAR_MARGIN (cross), ISOLATED_MARGIN or PORTFOLIO_MARGIN.", valueName: "mode"))
+    var marginMode = "REGULAR_MARGIN"
 
     @Option(help: "Market generator seed.")
     var seed: UInt64 = 1
@@ -64,6 +70,9 @@ struct SimExchangeCommand: ParsableCommand {
 
     func validate() throws {
         guard speed > 0 else { throw ValidationError("--speed must be positive") }
+        guard ["REGULAR_MARGIN", "ISOLATED_MARGIN", "PORTFOLIO_MARGIN"].contains(marginMode) else {
+            throw ValidationError("--margin-mode must be REGULAR_MARGIN, ISOLATED_MARGIN or PORTFOLIO_MARGIN")
+        }
         guard (replayTrades == nil) == (replayQuotes == nil) else {
             throw ValidationError("give both --replay-trades and --replay-quotes")
         }
@@ -73,7 +82,9 @@ struct SimExchangeCommand: ParsableCommand {
         // A parent may start us with SIGTERM/SIGINT blocked (Foundation's Process does); threads inherit the mask,
         // so unblock before any is created, or a stop request would stay pending forever.
         unblockStopSignals()
-        let venue = SimVenue()
+        var venueConfig = SimVenueConfig()
+        venueConfig.marginMode = marginMode
+        let venue = SimVenue(config: venueConfig)
         let source: any SimEventSource
         if let replayTrades, let replayQuotes {
             let (t, _) = try readTrades(path: replayTrades, instrument: venue.config.instrument)

@@ -102,7 +102,10 @@ public final class AgentMetrics: Sendable {
         meter("auction_agent_unrealized_pnl_usdt").set(p.unrealizedPnL)
         meter("auction_agent_daily_pnl_usdt").set(p.todayPnL)
         meter("auction_agent_equity_usdt").set(p.equity)
-        meter("auction_agent_kill_switch_distance_usdt").set(p.killSwitchDistance)
+        meter("auction_agent_kill_switch_distance_usdt").set(p.killSwitchDistance ?? .nan)
+        meter("auction_agent_daily_loss_distance_usdt").set(p.dailyLossDistance ?? .nan)
+        meter("auction_agent_daily_loss_limit_reached").set(p.dailyLossLimitReached == true ? 1.0 : 0.0)
+        meter("auction_agent_realized_pnl_today_usdt").set(p.realizedToday ?? .nan)
         meter("auction_agent_kill_switch_active").set(p.killSwitchActive ? 1.0 : 0.0)
         meter("auction_agent_heat").set(status.heat ?? .nan)
         let h = status.health

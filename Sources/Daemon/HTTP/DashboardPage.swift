@@ -156,9 +156,12 @@ enum DashboardPage {
           $('targets').textContent = p ? [p.tp1 && 'TP1 ' + p.tp1, p.tp2 && 'TP2 ' + p.tp2].filter(Boolean).join(', ') || '–' : '–';
           $('upnl').textContent = money(s.pnl.unrealizedPnL);
           $('today').textContent = money(s.pnl.todayPnL);
-          $('kill').textContent = `${money(s.pnl.killSwitchLoss)} (${money(s.pnl.killSwitchDistance)} left)` + (s.pnl.killSwitchActive ? ' ACTIVE' : '');
-          const limit = Math.abs(s.pnl.killSwitchLoss) || 1;
-          $('killbar').value = Math.min(1, Math.max(0, -Math.min(0, s.pnl.todayPnL) / limit));
+          const dl = s.pnl.dailyLossLimit, ks = s.pnl.killSwitchLoss, kill = [];
+          if (dl != null) kill.push(`daily ${money(dl)} realised (${money(s.pnl.dailyLossDistance)} left)` + (s.pnl.dailyLossLimitReached ? ' REACHED' : ''));
+          if (ks != null) kill.push(`halt ${money(ks)} (${money(s.pnl.killSwitchDistance)} left)` + (s.pnl.killSwitchActive ? ' ACTIVE' : ''));
+          $('kill').textContent = kill.join('; ') || 'off';
+          const used = dl != null ? -Math.min(0, s.pnl.realizedToday ?? 0) / Math.abs(dl) : ks != null ? -Math.min(0, s.pnl.todayPnL) / Math.abs(ks) : 0;
+          $('killbar').value = Math.min(1, Math.max(0, used || 0));
           $('heat').textContent = s.heat == null ? '–' : (s.heat * 100).toFixed(2) + ' %';
           $('equity').textContent = money(s.pnl.equity);
           $('trips').textContent = `${s.pnl.roundTrips} (${s.pnl.winningRoundTrips} won), net ${money(s.pnl.netPnLAllTime)}`;

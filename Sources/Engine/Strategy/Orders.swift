@@ -120,6 +120,8 @@ public struct EngineAlert: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
         case killSwitch = "kill_switch"
         case leverageCapHit = "leverage_cap_hit"
+        case dailyLossLimit = "daily_loss_limit"
+        case dailyLossLimitLifted = "daily_loss_limit_lifted"
     }
 
     public var ts: Millis
@@ -136,6 +138,19 @@ public struct EngineAlert: Sendable, Hashable, Codable {
             message: "day P&L \(money(dayPnL)) USDT reached the daily loss limit of "
                 + "\(money(-limit)) USDT (\(formatNumber(maxDailyLossPct * 100))% of \(money(dayStartEquity)) USDT); position closed, trading halted"
         )
+    }
+
+    /// The UTC day's realised P&L reached `risk.max_daily_loss` (docs/SPEC.md §11): no new entry until 00:00 UTC.
+    public static func dailyLossLimit(ts: Millis, realized: Double, limit: Double) -> EngineAlert {
+        EngineAlert(
+            ts: ts, kind: .dailyLossLimit,
+            message: "realised P&L today \(money(realized)) USDT (fees and funding included) reached the daily loss "
+                + "limit of \(money(-limit)) USDT; no new entries until 00:00 UTC, the open position keeps its exits")
+    }
+
+    /// 00:00 UTC lifted the daily loss limit.
+    public static func dailyLossLimitLifted(ts: Millis) -> EngineAlert {
+        EngineAlert(ts: ts, kind: .dailyLossLimitLifted, message: "a new UTC day: the daily loss limit is lifted, entries allowed")
     }
 
     /// An entry's risk-based size was cut to `max_leverage` (docs/SPEC.md §11).

@@ -32,6 +32,7 @@ public enum HoldReason: String, Sendable, Hashable, CaseIterable {
     case retestPending = "retest_pending"
     case conflictingSignals = "conflicting_signals"
     case killSwitch = "kill_switch"
+    case dailyLossLimit = "daily_loss_limit"
     case staleData = "stale_data"
     case entryWorking = "entry_working"
     case inPosition = "in_position"

@@ -25,7 +25,7 @@ public struct StrategyConfig: Sendable, Hashable, Codable {
     // §8
     public var acceptOutsideK = 3
     public var stopBufferTicks: Int64 = 2
-    public var enableRetestMode = false
+    public var enableRetestMode = true
     public var retestTimeoutMinutes = 30
     public var enableFlipOnSignal = true
     public var warmupMinutes = 240
@@ -34,21 +34,26 @@ public struct StrategyConfig: Sendable, Hashable, Codable {
     public var useQimb = true
     public var ambiguousTradeFracMax = 0.35
     public var entry = ConfirmationThresholds(ofMin: 0, ofMinNorm: 0.1, qimbMin: 0.1)
-    public var breakout = ConfirmationThresholds(ofMin: 0, ofMinNorm: 0.15, qimbMin: 0.15)
+    public var breakout = ConfirmationThresholds(ofMin: 0, ofMinNorm: 0.1, qimbMin: 0.1)
     /// Stated for the reversal's direction: a failed-breakout short needs OF at or below these.
     public var fail = ConfirmationThresholds(ofMin: 0, ofMinNorm: -0.1, qimbMin: -0.1)
     // §11
     public var riskPct = 0.02
     public var maxLeverage = 10.0
-    public var tp1Pct = 0.5
+    public var tp1Pct = 0.3
     public var moveStopToBreakevenAfterTP1 = true
-    public var maxDailyLossPct = 0.05
+    /// The original's kill switch (docs/SPEC.md §11): the UTC day's realised loss (fees and funding included), in
+    /// USDT, at which new entries stop until 00:00 UTC; the open position keeps its exits. nil: off.
+    public var maxDailyLoss: Double?
+    /// The halting kill switch: the day's loss with unrealised P&L over the equity at 00:00 UTC at which the
+    /// position is closed and trading halts until the operator resets it. nil: off.
+    public var maxDailyLossPct: Double?
     public var cooldownMinutes = 3
     public var maxHoldMinutes = 60
     public var extendIfProfitable = true
     public var staleFeedSeconds = 10
     // §10
-    public var useLimitForEntry = false
+    public var useLimitForEntry = true
     public var limitOrderTimeoutMinutes = 1
     public var takerFeeBps = 5.5
     public var makerFeeBps = 2.0

@@ -129,6 +129,11 @@ public struct Trader: Sendable, Codable {
     private var cooldownUntil: Millis = .min
     public private(set) var killSwitchActive = false
     public private(set) var dayStartEquity: Double
+    /// Cash at 00:00 UTC: the UTC day's realised P&L (fees and funding included) is `cash` less this. Optional so that
+    /// a snapshot written before it existed reads back (nil: measured from `dayStartEquity`).
+    private var dayStartCashValue: Double?
+    /// `risk.max_daily_loss` reached today: entries are blocked until 00:00 UTC.
+    private var dailyLossBlocked: Bool?
     private var lastTs: Millis?
     private var orderSeq = 0
 
@@ -194,6 +199,15 @@ public struct Trader: Sendable, Codable {
     /// Signed open quantity (positive long).
     public var signedQty: Lots { position.map { $0.qty * $0.direction.sign } ?? 0 }
 
+    /// Cash at 00:00 UTC (or at the start): the reference of the day's realised P&L.
+    public var dayStartCash: Double { dayStartCashValue ?? dayStartEquity }
+
+    /// The UTC day's realised P&L, fees and funding included (the original kill switch's measure).
+    public var dayRealizedPnL: Double { cash - dayStartCash }
+
+    /// Whether `risk.max_daily_loss` blocks entries (until 00:00 UTC).
+    public var dailyLossLimitReached: Bool { dailyLossBlocked == true }
+
     // MARK: - Time
 
     /// Applies what happens at fixed UTC times up to `ts` (exclusive of events at `ts`): funding at 00:00, 08:00,
@@ -209,7 +223,12 @@ public struct Trader: Sendable, Codable {
         while boundary <= ts {
             if floorDiv(boundary, 86_400_000) * 86_400_000 == boundary {
                 dayStartEquity = equity
+                dayStartCashValue = cash
                 killSwitchActive = false
+                if dailyLossBlocked == true {
+                    dailyLossBlocked = false
+                    alerts.append(.dailyLossLimitLifted(ts: boundary))
+                }
             }
             if fundingFromVenue != true, var p = position, let mid = markMidTwice {
                 // Long pays when the rate is positive.
@@ -362,7 +381,7 @@ public struct Trader: Sendable, Codable {
     public mutating func onOrderGone(id: String) -> [OrderAction] {
         if let w = workingEntry, w.intent.id == id {
             workingEntry = nil
-            if w.replaceOnceGone == true, position == nil, entryVeto == nil, !killSwitchActive {
+            if w.replaceOnceGone == true, position == nil, entryVeto == nil, !killSwitchActive, dailyLossBlocked != true {
                 return [.submit(replacement(of: w, at: lastTs ?? w.submittedAt))]
             }
         }
@@ -383,13 +402,23 @@ public struct Trader: Sendable, Codable {
         var actions: [OrderAction] = []
         var exitReason: ExitReason?
 
-        // Kill switch: day P&L against equity at 00:00 UTC, fees and funding included.
-        if !killSwitchActive && equity - dayStartEquity <= -config.maxDailyLossPct * dayStartEquity {
+        // The original's kill switch: the UTC day's realised loss blocks new entries until 00:00 UTC; the open
+        // position keeps its stop, targets and time stop. A working entry, not yet a position, is cancelled.
+        if let limit = config.maxDailyLoss, dailyLossBlocked != true, dayRealizedPnL <= -limit {
+            dailyLossBlocked = true
+            alerts.append(.dailyLossLimit(ts: now, realized: dayRealizedPnL, limit: limit))
+            if let w = workingEntry, w.replaceOnceGone != true {
+                actions.append(.cancel(id: w.intent.id))
+                workingEntry = nil
+            }
+        }
+
+        // The halting kill switch: day P&L with unrealised against equity at 00:00 UTC, fees and funding included.
+        if let pct = config.maxDailyLossPct, !killSwitchActive, equity - dayStartEquity <= -pct * dayStartEquity {
             killSwitchActive = true
             alerts.append(
                 .killSwitch(
-                    ts: now, dayPnL: equity - dayStartEquity, maxDailyLossPct: config.maxDailyLossPct,
-                    dayStartEquity: dayStartEquity))
+                    ts: now, dayPnL: equity - dayStartEquity, maxDailyLossPct: pct, dayStartEquity: dayStartEquity))
             if let w = workingEntry {
                 actions.append(.cancel(id: w.intent.id))
                 workingEntry = nil
@@ -587,6 +616,7 @@ public struct Trader: Sendable, Codable {
         var c = group[0]
         let now = f.decisionTs
         if killSwitchActive { return (nil, .hold(.killSwitch), []) }
+        if dailyLossBlocked == true { return (nil, .hold(.dailyLossLimit), []) }
         if let veto = entryVeto { return (nil, .vetoed(veto), []) }
         guard let q = f.quote, now - q.ts <= Millis(config.staleFeedSeconds) * 1000 else {
             return (nil, .hold(.staleData), [])
@@ -670,6 +700,9 @@ public struct Trader: Sendable, Codable {
         killSwitchActive = false
         dayStartEquity = equity
     }
+
+    /// Whether either kill switch keeps entries out.
+    public var killSwitchBlocksEntries: Bool { killSwitchActive || dailyLossBlocked == true }
 
     /// New parameters (a config reload, or a restart that restores a snapshot); the state is kept.
     public mutating func reconfigure(_ config: StrategyConfig) { self.config = config }

@@ -247,6 +247,11 @@ public final class BybitRESTClient: Sendable {
         return try WalletBalance(w)
     }
 
+    /// The account's settings; the agent reads its margin mode (docs/EXCHANGE.md).
+    public func accountInfo() throws(BybitError) -> AccountInfo {
+        try AccountInfo(try call("GET", "/v5/account/info", [], signed: true))
+    }
+
     public func positions() throws(BybitError) -> [PositionInfo] {
         let r = try call(
             "GET", "/v5/position/list", [("category", config.category), ("symbol", config.symbol)], signed: true)

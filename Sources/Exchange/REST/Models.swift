@@ -67,6 +67,32 @@ public struct WalletBalance: Sendable, Hashable {
     public var totalAvailableBalance: ScaledDecimal
 }
 
+/// A unified account's margin mode (`marginMode` of `GET /v5/account/info`).
+public enum MarginMode: String, Sendable, Hashable, CaseIterable {
+    /// Cross margin: the whole balance backs every position. The only mode the agent trades.
+    case regular = "REGULAR_MARGIN"
+    case isolated = "ISOLATED_MARGIN"
+    case portfolio = "PORTFOLIO_MARGIN"
+
+    /// The name Bybit's web interface gives it.
+    public var displayName: String {
+        switch self {
+        case .regular: "Cross Margin"
+        case .isolated: "Isolated Margin"
+        case .portfolio: "Portfolio Margin"
+        }
+    }
+}
+
+/// `GET /v5/account/info`.
+public struct AccountInfo: Sendable, Hashable {
+    /// nil when the exchange names a mode this client does not know (its text is in `marginModeText`).
+    public var marginMode: MarginMode?
+    public var marginModeText: String
+    /// 1 classic, 3 and 4 UTA 1.0, 5 and 6 UTA 2.0.
+    public var unifiedMarginStatus: Int64?
+}
+
 /// One entry of `GET /v5/position/list`.
 public struct PositionInfo: Sendable, Hashable {
     public var symbol: String
@@ -204,7 +230,17 @@ extension WalletBalance {
     }
 }
 
+extension AccountInfo {
+    public init(_ a: JSONFields) throws(BybitError) {
+        let text = try a.string("marginMode")
+        self.init(
+            marginMode: MarginMode(rawValue: text), marginModeText: text,
+            unifiedMarginStatus: a.optionalString("unifiedMarginStatus").flatMap { Int64($0) })
+    }
+}
+
 extension PositionInfo {
+    /// Bybit reports a position without a stop or target as `"0"` (an empty string on some accounts): both read as nil.
     public init(_ p: JSONFields) throws(BybitError) {
         let sideText = p.optionalString("side")
         self.init(
@@ -213,7 +249,8 @@ extension PositionInfo {
             size: try p.decimal("size"), avgPrice: try p.optionalDecimal("avgPrice"),
             markPrice: try p.optionalDecimal("markPrice"),
             unrealisedPnl: try p.optionalDecimal("unrealisedPnl"), positionIdx: try p.int64("positionIdx"),
-            stopLoss: try p.optionalDecimal("stopLoss"), takeProfit: try p.optionalDecimal("takeProfit")
+            stopLoss: try p.optionalDecimal("stopLoss").flatMap { $0.mantissa == 0 ? nil : $0 },
+            takeProfit: try p.optionalDecimal("takeProfit").flatMap { $0.mantissa == 0 ? nil : $0 }
         )
     }
 }

@@ -183,6 +183,12 @@ extension SimVenue {
             return ok(["category": "linear", "symbol": i.symbol, "list": rows])
         case ("GET", "/v5/account/wallet-balance"):
             return ok(["list": [walletJSON()]])
+        case ("GET", "/v5/account/info"):
+            return ok([
+                "unifiedMarginStatus": 5, "marginMode": marginMode, "isMasterTrader": false,
+                "spotHedgingStatus": "OFF", "updatedTime": String(marketTime), "dcpStatus": "OFF", "timeWindow": 10,
+                "smpGroup": 0,
+            ])
         case ("GET", "/v5/position/list"):
             if hedgeMode {
                 // Hedge mode lists one row per side (1 long, 2 short); this venue keeps them flat.
@@ -395,10 +401,16 @@ extension SimVenue {
                 "qty": formatScaled(e.qty * config.instrument.qtyStep.mantissa, scale: config.instrument.qtyStep.scale),
             ])
         case ("POST", "/sim/account"):
-            // {"hedgeMode": true}: the account's position mode.
+            // {"hedgeMode": true}: the account's position mode; {"marginMode": "ISOLATED_MARGIN"}: its margin mode.
             let p = parseBody(r.body)
             if let h = p["hedgeMode"] { hedgeMode = h == "true" }
-            return json(["ok": true, "hedgeMode": hedgeMode])
+            if let m = p["marginMode"] {
+                guard ["REGULAR_MARGIN", "ISOLATED_MARGIN", "PORTFOLIO_MARGIN"].contains(m) else {
+                    return json(["ok": false, "error": "marginMode must be REGULAR_MARGIN, ISOLATED_MARGIN or PORTFOLIO_MARGIN"])
+                }
+                marginMode = m
+            }
+            return json(["ok": true, "hedgeMode": hedgeMode, "marginMode": marginMode])
         case ("POST", "/sim/restart"):
             restartPending = true
             bookUpdateId = 0

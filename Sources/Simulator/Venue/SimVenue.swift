@@ -91,6 +91,9 @@ public struct SimVenueConfig: Sendable {
     /// Slippage protection of market orders: they take liquidity at most this many ticks beyond the best price;
     /// what cannot fill there is cancelled (`Cancelled` with `cumExecQty` > 0), as Bybit does.
     public var marketProtectionTicks: Ticks = 200
+    /// The account's margin mode at start (`GET /v5/account/info`): `REGULAR_MARGIN` (cross), `ISOLATED_MARGIN` or
+    /// `PORTFOLIO_MARGIN`.
+    public var marginMode = "REGULAR_MARGIN"
 
     public init() {}
 }
@@ -139,10 +142,14 @@ public final class SimVenue: @unchecked Sendable {
     public internal(set) var privateDropGeneration = 0
     /// The account's position mode: one-way (`positionIdx` 0) unless switched to hedge mode (`/sim/account`).
     public internal(set) var hedgeMode = false
+    /// The account's margin mode as `GET /v5/account/info` names it: cross (`REGULAR_MARGIN`) unless switched
+    /// (`/sim/account`) or configured.
+    public internal(set) var marginMode = "REGULAR_MARGIN"
 
     public init(config: SimVenueConfig = SimVenueConfig()) {
         self.config = config
         balance = config.initialBalance
+        marginMode = config.marginMode
     }
 
     // MARK: - Market
