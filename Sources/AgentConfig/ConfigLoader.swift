@@ -109,6 +109,8 @@ public struct ResolvedConfig: Sendable {
         f.useTickRuleFallback = boolean("order_flow.use_tick_rule_fallback")
         f.maxQuoteStalenessMs = Millis(integer("order_flow.max_quote_staleness_ms"))
         f.qimbEmaSpanSeconds = real("order_flow.qimb_ema_span_seconds")
+        f.orderFlowMethod = OrderFlowMethod(rawValue: text("order_flow.method"))!
+        f.bvcLookbackMinutes = integer("order_flow.bvc_lookback_minutes")
         f.closeGraceMs = Millis(integer("execution.close_grace_ms"))
         return f
     }

@@ -56,6 +56,12 @@ public enum ConfigSchema {
             "order_flow.max_quote_staleness_ms", .integer(0...3_600_000), .integer(250),
             "older aligned quote counts as stale"),
         Parameter(
+            "order_flow.method", .choice(["quote_rule", "bvc"]), .text("quote_rule"),
+            "how of_1m is measured: each print's side, or bulk volume classification of the bar (manual fallback)"),
+        Parameter(
+            "order_flow.bvc_lookback_minutes", .integer(2...10_080), .integer(240),
+            "BVC: close-to-close changes in its standard deviation"),
+        Parameter(
             "order_flow.qimb_ema_span_seconds", .real(lower: 0, upper: 86_400, openLower: true), .real(60),
             "quote imbalance EMA time constant"),
 

@@ -233,13 +233,17 @@ extension ATCtl {
         static let configuration = CommandConfiguration(
             commandName: "va",
             abstract:
-                "The value area of the last closed minute: POC, VAH, VAL, validity, and how much of it is from klines.")
+                "The value area of the last closed minute: POC, VAH, VAL, validity, how much of it is from klines, and "
+                    + "how its order flow was measured (quote_rule or bvc).")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try global.show("va", ValueAreaReport.self) { v in
                 guard let v else { return "" }
                 return table(
-                    ["MINUTE", "CLOSE", "POC", "VAH", "VAL", "VALID", "BIN", "COVERAGE", "WINDOW", "FROM KLINES"],
+                    [
+                        "MINUTE", "CLOSE", "POC", "VAH", "VAL", "VALID", "BIN", "COVERAGE", "WINDOW", "FROM KLINES",
+                        "ORDER FLOW",
+                    ],
                     [
                         [
                             v.minute, v.close, v.poc ?? "-", v.vah ?? "-", v.val ?? "-",
@@ -248,6 +252,7 @@ extension ATCtl {
                             v.approximateShare > 0
                                 ? String(format: "%.1f%% (%d min)", v.approximateShare * 100, v.approximateMinutes)
                                 : "none",
+                            v.orderFlowMethod ?? "-",
                         ]
                     ])
             }

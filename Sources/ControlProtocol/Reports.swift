@@ -135,10 +135,13 @@ public struct ValueAreaReport: Codable, Sendable, Hashable {
     public var approximateShare: Double
     /// Minutes of the window known only from candles.
     public var approximateMinutes: Int
+    /// How the minute's order flow was measured: `quote_rule` or `bvc` (nil from an agent before it was reported).
+    public var orderFlowMethod: String?
 
     public init(
         minute: String, close: String, poc: String?, vah: String?, val: String?, valid: Bool, binWidth: String,
-        coverage: Double?, minutesInWindow: Int, approximateShare: Double = 0, approximateMinutes: Int = 0
+        coverage: Double?, minutesInWindow: Int, approximateShare: Double = 0, approximateMinutes: Int = 0,
+        orderFlowMethod: String? = nil
     ) {
         self.minute = minute
         self.close = close
@@ -151,6 +154,7 @@ public struct ValueAreaReport: Codable, Sendable, Hashable {
         self.minutesInWindow = minutesInWindow
         self.approximateShare = approximateShare
         self.approximateMinutes = approximateMinutes
+        self.orderFlowMethod = orderFlowMethod
     }
 }
 

@@ -273,7 +273,8 @@ extension AgentEngine {
             valid: f.valueAreaValid,
             binWidth: priceText(f.binTicks), coverage: f.valueArea?.coverage,
             minutesInWindow: min(f.index + 1, settings.features.rollingWindowMinutes),
-            approximateShare: f.approximateShare, approximateMinutes: f.approximateMinutes
+            approximateShare: f.approximateShare, approximateMinutes: f.approximateMinutes,
+            orderFlowMethod: f.orderFlowMethod.rawValue
         )
     }
 

@@ -586,7 +586,7 @@ public final class AgentEngine: @unchecked Sendable {
             "of_1m": "\(formatNumber(settings.instrument.size(f.orderFlow.signedVolume)))",
             "of_norm": "\(formatNumber(f.ofNorm))",
             "ambiguous_frac": "\(formatNumber(f.ambiguousFraction))", "action": "\(r.action)", "reason": "\(r.reason)",
-            "window_minutes": "\(f.index + 1)", "source": "\(f.source)",
+            "window_minutes": "\(f.index + 1)", "source": "\(f.source)", "of_method": "\(f.orderFlowMethod.rawValue)",
         ]
         if f.approximateLots > 0 {
             m["approximate_share"] = "\(formatNumber((f.approximateShare * 10_000).rounded() / 10_000))"

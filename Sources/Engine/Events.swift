@@ -37,7 +37,7 @@ public struct QuoteEvent: Sendable, Hashable, Codable {
         self.askSize = askSize
     }
 
-    /// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (docs/SPEC.md §4).
+    /// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (docs/SPEC.md §3).
     @inlinable
     public var imbalance: Double { quoteImbalance(bidSize: bidSize, askSize: askSize) }
 }
@@ -75,7 +75,7 @@ public func mergeEvents(
     }
 }
 
-/// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (docs/SPEC.md §4).
+/// `(bid_sz - ask_sz) / (bid_sz + ask_sz)`, 0 when both are 0 (docs/SPEC.md §3).
 @inlinable
 public func quoteImbalance(bidSize: Lots, askSize: Lots) -> Double {
     let total = bidSize + askSize

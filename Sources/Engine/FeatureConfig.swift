@@ -8,6 +8,15 @@ public enum SideSource: String, Sendable, Hashable, CaseIterable {
     case exchange
 }
 
+/// How a minute's order flow (`of_1m`) is measured (docs/SPEC.md §3).
+public enum OrderFlowMethod: String, Sendable, Hashable, CaseIterable {
+    /// Each print signed by the quote rule (tick-rule fallback) or the feed's side: the default.
+    case quoteRule = "quote_rule"
+    /// Bulk volume classification from the bar alone: the original's manual fallback (its §5.9), never engaged by
+    /// itself.
+    case bvc
+}
+
 /// The parameters of the feature pipeline (docs/SPEC.md §1–§7). Defaults are the spec's.
 public struct FeatureConfig: Sendable, Hashable {
     /// Bars in the rolling profile window, the current one included (240).
@@ -36,6 +45,10 @@ public struct FeatureConfig: Sendable, Hashable {
     public var sideSource: SideSource = .auto
     /// Time constant of the quote-imbalance EMA in seconds (60).
     public var qimbEmaSpanSeconds = 60.0
+    /// How `of_1m` is measured (quote_rule).
+    public var orderFlowMethod: OrderFlowMethod = .quoteRule
+    /// BVC: close-to-close changes in the standard deviation (240).
+    public var bvcLookbackMinutes = 240
     /// Live: a minute closes when the clock passes its end by this much (250 ms).
     public var closeGraceMs: Millis = 250
 

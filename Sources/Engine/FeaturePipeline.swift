@@ -1,3 +1,5 @@
+import Foundation
+
 /// The feature pipeline of docs/SPEC.md §1–§7 as an incremental state machine: feed it one event at a time in the
 /// Engine's order (timestamp, quote before trade) and collect each minute's features as it closes.
 ///
@@ -45,6 +47,10 @@ public struct FeaturePipeline: Sendable {
     private var spreadCount = 0
     private var aggregated: [Lots] = []
     private var barsClosed = 0
+    /// BVC: the last `bvc_lookback_minutes` close-to-close changes (ticks) and the previous close.
+    private var bvcChanges: [Int64] = []
+    private var bvcNext = 0
+    private var bvcPreviousClose: Ticks?
 
     /// Minutes closed and not yet taken.
     public private(set) var closed: [MinuteFeatures] = []
@@ -272,6 +278,35 @@ public struct FeaturePipeline: Sendable {
     }
 
     /// Closes the open minute and every empty minute after it that starts before `next`, then opens `next`.
+    /// BVC (docs/SPEC.md §3, the original's §5.9): the minute's buy share is the normal distribution function at the
+    /// close-to-close change over the sample standard deviation of the last `bvc_lookback_minutes` changes (this
+    /// one included); `of_1m = volume × (2 × buy share − 1)`, rounded to the nearest lot. Fewer than two changes, or
+    /// a deviation of 0: a share of one half (no order flow).
+    private mutating func bvcSignedVolume() -> Lots {
+        defer { bvcPreviousClose = barClose }
+        guard let previous = bvcPreviousClose else { return 0 }
+        let change = barClose - previous
+        if bvcChanges.count < config.bvcLookbackMinutes {
+            bvcChanges.append(change)
+        } else {
+            bvcChanges[bvcNext] = change
+            bvcNext = (bvcNext + 1) % config.bvcLookbackMinutes
+        }
+        let buyShare = Self.bvcBuyShare(change: change, changes: bvcChanges)
+        return Lots((Double(barVolume) * (2 * buyShare - 1)).rounded())
+    }
+
+    /// The BVC buy share of a close-to-close `change` among `changes` (ticks; this one included).
+    public static func bvcBuyShare(change: Int64, changes: [Int64]) -> Double {
+        guard changes.count >= 2 else { return 0.5 }
+        let n = Double(changes.count)
+        let mean = changes.reduce(0.0) { $0 + Double($1) } / n
+        let variance = changes.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / (n - 1)
+        guard variance > 0 else { return 0.5 }
+        // Φ(z) = erfc(−z/√2) / 2.
+        return 0.5 * erfc(-Double(change) / variance.squareRoot() / 2.0.squareRoot())
+    }
+
     private mutating func closeMinutes(before next: Millis) {
         while minute < next {
             closeOpenMinute()
@@ -286,7 +321,8 @@ public struct FeaturePipeline: Sendable {
             barHigh = barClose
             barLow = barClose
         }
-        let flow = orderFlow.takeTotals()
+        var flow = orderFlow.takeTotals()
+        if config.orderFlowMethod == .bvc { flow.signedVolume = bvcSignedVolume() }
         runOrderFlow.add(flow)
         if orderFlow.recordsTrades {
             closedFootprints.append(
@@ -366,7 +402,7 @@ public struct FeaturePipeline: Sendable {
                 approximate: barApproximate,
                 approximateLots: approximateInWindow + (barApproximate ? barVolume : 0),
                 approximateMinutes: approximateMinutesInWindow + (barApproximate ? 1 : 0),
-                missing: missing, missingMinutes: missingMinutes
+                missing: missing, missingMinutes: missingMinutes, orderFlowMethod: config.orderFlowMethod
             )
         )
         barsClosed += 1

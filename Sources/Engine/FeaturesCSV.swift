@@ -8,7 +8,16 @@ public enum FeaturesCSV {
         "of_norm_1m", "ambiguous_frac_1m", "qimb_close", "qimb_ema_60s",
     ]
 
+    /// The column a file made with `order_flow.method: bvc` adds after the spec's, so that every row says its order
+    /// flow is BVC's; the default (quote rule) file is the spec's byte for byte.
+    public static let methodColumn = "of_method"
+
     public static var header: String { columns.joined(separator: ",") }
+
+    /// The header of a file made with `method`.
+    public static func header(method: OrderFlowMethod) -> String {
+        method == .quoteRule ? header : header + "," + methodColumn
+    }
 
     /// One row (without the line break). Quote fields are empty until the first quote; value-area prices are
     /// empty while the window holds no volume.
@@ -57,6 +66,7 @@ public enum FeaturesCSV {
         fields.append(formatNumber(f.ambiguousFraction))
         fields.append(f.quote.map { formatNumber($0.imbalance) } ?? "")
         fields.append(f.qimbEma.map { formatNumber($0) } ?? "")
+        if f.orderFlowMethod != .quoteRule { fields.append(f.orderFlowMethod.rawValue) }
         return fields.joined(separator: ",")
     }
 }

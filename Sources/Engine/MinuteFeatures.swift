@@ -70,6 +70,8 @@ public struct MinuteFeatures: Sendable, Hashable {
     /// Minutes of the window (this one included) with missing data; above `value_area.max_missing_share` of the
     /// window the value area is not valid.
     public var missingMinutes: Int
+    /// How `orderFlow.signedVolume` was measured: the quote rule, or BVC (`order_flow.method`).
+    public var orderFlowMethod: OrderFlowMethod = .quoteRule
 
     public init(
         ts: Millis, index: Int, open: Ticks, high: Ticks, low: Ticks, close: Ticks, volume: Lots, tickLots: Int64,
@@ -77,7 +79,8 @@ public struct MinuteFeatures: Sendable, Hashable {
         binTicks: Int64,
         valueArea: ValueArea?, valueAreaValid: Bool, crossesVAH: Bool, crossesVAL: Bool, orderFlow: OrderFlowTotals,
         qimbEma: Double?, approximate: Bool = false, approximateLots: Lots = 0,
-        approximateMinutes: Int = 0, missing: Bool = false, missingMinutes: Int = 0
+        approximateMinutes: Int = 0, missing: Bool = false, missingMinutes: Int = 0,
+        orderFlowMethod: OrderFlowMethod = .quoteRule
     ) {
         self.ts = ts
         self.index = index
@@ -104,6 +107,7 @@ public struct MinuteFeatures: Sendable, Hashable {
         self.approximateMinutes = approximateMinutes
         self.missing = missing
         self.missingMinutes = missingMinutes
+        self.orderFlowMethod = orderFlowMethod
     }
 
     /// Share of the window's volume (the profile the value area is drawn from) that came from candles: 0 when

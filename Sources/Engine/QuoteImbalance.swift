@@ -1,6 +1,6 @@
 import Foundation
 
-/// The quote-imbalance EMA as a step function of time (docs/SPEC.md §4).
+/// The quote-imbalance EMA as a step function of time (docs/SPEC.md §3).
 ///
 /// The first quote sets it; each later quote moves it towards the previous quote's imbalance by
 /// `1 - exp(-dt / tau)`, `dt` being the seconds the previous quote was in force.

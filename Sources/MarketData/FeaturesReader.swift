@@ -114,6 +114,14 @@ public func readFeatures(path: String, instrument: Instrument) throws(DataFileEr
             binTicks: binTicks, valueArea: va, valueAreaValid: text("va_valid") == "1", crossesVAH: false,
             crossesVAL: false, orderFlow: flow, qimbEma: try double("qimb_ema_60s")
         )
+        if let column = index[FeaturesCSV.methodColumn] {
+            let name = fields[column]
+            guard let method = OrderFlowMethod(rawValue: String(name)) else {
+                throw DataFileError(
+                    file: path, line: lineNumber, reason: "\(FeaturesCSV.methodColumn) '\(name)' is not quote_rule or bvc")
+            }
+            f.orderFlowMethod = method
+        }
         if let va {
             // The range reaches within N of the level.
             f.crossesVAH =

@@ -57,7 +57,7 @@ public func runFeatures(
     var summary = FeatureRunSummary(trades: [], quotes: market.quotes == nil ? nil : [])
     var out: [UInt8] = []
     out.reserveCapacity(1 << 20)
-    out.append(contentsOf: FeaturesCSV.header.utf8)
+    out.append(contentsOf: FeaturesCSV.header(method: features.orderFlowMethod).utf8)
     out.append(0x0A)
     var flowOut: [UInt8] = []
     if orderFlowPath != nil {

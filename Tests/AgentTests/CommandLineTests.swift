@@ -307,7 +307,8 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
     @Test func backtestWritesEveryOutputAndTheSameBytesTwice() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let sim = try agent(["simulate", "--hours", "3", "--seed", "8", "--out", dir.path])
+        // Three hours in which the default strategy trades, some of its limit entries filling as maker.
+        let sim = try agent(["simulate", "--hours", "3", "--seed", "2", "--out", dir.path])
         #expect(sim.status == 0, "\(sim.stderr)")
         let settings = [
             "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
@@ -333,6 +334,7 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
             outputs.append(files)
         }
         #expect(outputs[0] == outputs[1], "same inputs, same bytes")
+        #expect(String(decoding: outputs[0]["fills.csv"]!, as: UTF8.self).contains(",maker,"), "a limit entry filled")
         // The run's config.yaml runs it again: every output the same, without the --set options.
         let config = String(decoding: outputs[0]["config.yaml"]!, as: UTF8.self)
         #expect(config.contains("rolling_window_minutes: 60") && config.contains("[--set]"), "\(config)")

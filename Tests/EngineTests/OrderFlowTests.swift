@@ -262,3 +262,43 @@ struct FootprintTests {
         #expect(recorded == traded)
     }
 }
+
+/// BVC, the original's manual fallback (docs/SPEC.md §3): worked example with a three-minute lookback.
+@Suite(.tags(.unit)) struct BVCTests {
+    @Test func workedExample() {
+        // Closes 50000.0, 50000.2, 50000.1, 50000.4, 50000.0: changes +2, -1, +3, -4 ticks.
+        var config = FeatureConfig()
+        config.orderFlowMethod = .bvc
+        config.bvcLookbackMinutes = 3
+        let rows = run(
+            [
+                quote(t0, bid: "49999.9", "1", ask: "50000", "1"),
+                trade(t0 + 1, "50000", "1"),
+                trade(t0 + 60_001, "50000.2", "1"),
+                trade(t0 + 120_001, "50000.1", "1"),
+                trade(t0 + 180_001, "50000.4", "10"),
+                trade(t0 + 240_001, "50000", "2"),
+                trade(t0 + 300_001, "50000", "1"),
+            ], config: config)
+        let of = rows.map { $0.orderFlow.signedVolume }
+        // Minute 0: no change yet; minute 1: one change, no deviation: a share of one half.
+        #expect(of[0] == 0 && of[1] == 0)
+        // Minute 2: changes {+2, -1}, sd 2.1213; z = -0.4714, Φ = 0.31868; 1 BTC × (2Φ - 1) = -0.36265 → -0.363.
+        #expect(of[2] == sz("-0.363"))
+        // Minute 3: changes {+2, -1, +3}, sd 2.0817; z = 1.44115, Φ = 0.92523; 10 BTC × 0.85046 = 8.50459 → 8.505.
+        #expect(of[3] == sz("8.505"))
+        // Minute 4: the oldest change leaves: {-1, +3, -4}, sd 3.5119; z = -1.13899, Φ = 0.12736; 2 BTC → -1.491.
+        #expect(of[4] == sz("-1.491"))
+        #expect(rows.allSatisfy { $0.orderFlowMethod == .bvc })
+        #expect(FeaturesCSV.row(rows[3], instrument: btc).hasSuffix(",bvc"))
+        #expect(FeaturesCSV.header(method: .bvc) == FeaturesCSV.header + ",of_method")
+        #expect(FeaturesCSV.header(method: .quoteRule) == FeaturesCSV.header)
+    }
+
+    @Test func buyShareIsTheNormalDistributionOfTheStandardisedChange() {
+        #expect(FeaturePipeline.bvcBuyShare(change: 0, changes: [1, -1]) == 0.5)
+        #expect(FeaturePipeline.bvcBuyShare(change: 5, changes: [5]) == 0.5, "one change: no deviation")
+        #expect(FeaturePipeline.bvcBuyShare(change: 0, changes: [0, 0, 0]) == 0.5, "a flat market")
+        #expect(isClose(FeaturePipeline.bvcBuyShare(change: 3, changes: [2, -1, 3]), 0.9252293227076924, tolerance: 1e-12))
+    }
+}
