@@ -34,7 +34,7 @@ let package = Package(
         // Pure, deterministic core: no I/O, no clock, Foundation only for basics.
         .target(name: "Engine", swiftSettings: swiftSettings),
         // Reading recorded trades and quotes (CSV, optionally gzip) into Engine events.
-        .target(name: "MarketData", dependencies: ["Engine", "CZlib"], swiftSettings: swiftSettings),
+        .target(name: "MarketData", dependencies: ["Engine", "CZlib", "COpenSSL"], swiftSettings: swiftSettings),
         // Bybit v5: the REST client over libcurl (signing with OpenSSL's HMAC-SHA256, time sync, retries, paging,
         // typed replies) and the WebSocket auth signature.
         .target(name: "Exchange", dependencies: ["Engine", "COpenSSL", "CCurl"], swiftSettings: swiftSettings),

@@ -84,10 +84,25 @@ struct ConfigOptions: ParsableArguments {
 /// `config.yaml` in a research run's output directory: every parameter with its value and where it came from, and
 /// the version that ran; `--config DIR/config.yaml` on the same inputs runs it again.
 func writeRunConfiguration(_ resolved: ResolvedConfig, to directory: String, command: String) throws {
+    try writeRunConfiguration(
+        resolved, toFile: (directory as NSString).appendingPathComponent("config.yaml"), command: command)
+}
+
+/// The configuration of a run written to `path` (`features` writes it beside its file).
+func writeRunConfiguration(_ resolved: ResolvedConfig, toFile path: String, command: String) throws {
+    let name = (path as NSString).lastPathComponent
     let text =
         "# auction-agent \(agentVersion) \(command): the configuration of this run. Run it again on the same inputs\n"
-        + "# with --config config.yaml (comments say where each value came from).\n" + ConfigLoader.render(resolved)
-    let path = (directory as NSString).appendingPathComponent("config.yaml")
+        + "# with --config \(name) (comments say where each value came from).\n" + ConfigLoader.render(resolved)
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw CommandError(description: "\(path): cannot be written: \(error.localizedDescription)")
+    }
+}
+
+/// `inputs.csv` (docs/SPEC.md §12): every input file with its size and SHA-256, written to `path`.
+func writeInputIdentity(_ text: String, to path: String) throws {
     do {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     } catch {

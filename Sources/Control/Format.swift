@@ -97,7 +97,7 @@ func renderStatus(_ s: StatusReport) -> String {
             + killSwitchSummary(s.pnl))
     row(
         "heat",
-        s.heat.map { String(format: "%.1f%% of available margin at risk to the stop", $0 * 100) }
+        s.heat.map { String(format: "%.1f%% of the margin it was sized from at risk to the stop", $0 * 100) }
             ?? "no free margin (the position uses all of it)")
     if let va = s.valueArea {
         row(

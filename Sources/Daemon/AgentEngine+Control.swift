@@ -169,7 +169,7 @@ extension AgentEngine {
             activated: supervisor.activated,
             requireManualActivation: settings.agent.requireManualActivation,
             marketTime: lastMarketTs > 0 ? isoTime(lastMarketTs, milliseconds: true) : nil, position: position,
-            workingOrders: kernel.book.workingOrders.count, pnl: pnl, heat: trader.heat.isFinite ? trader.heat : nil,
+            workingOrders: kernel.book.workingOrders.count, pnl: pnl, heat: trader.position == nil ? nil : trader.heat,
             valueArea: va, lastSignal: lastSignal.map(signalReport),
             lastTrade: lastTrade.map {
                 "\(priceText($0.price)) × \(sizeText($0.size)) at \(isoTime($0.ts, milliseconds: true))"

@@ -44,10 +44,11 @@ public enum RecordedInputs {
     }
 
     /// The files a directory or pattern gives: CSV (plain or gzipped) and Bybit's order-book archives (`.zip`, or
-    /// their `.data` JSON lines); never `gaps.csv` or `inputs.csv`, which describe data rather than hold it.
+    /// their `.data` JSON lines); never `gaps.csv` or `inputs.csv` (nor `features`'s `FILE.inputs.csv`), which
+    /// describe data rather than hold it.
     static func isDataFile(_ path: String) -> Bool {
         let name = (path as NSString).lastPathComponent
-        guard name != "gaps.csv", name != "inputs.csv" else { return false }
+        guard name != "gaps.csv", name != "inputs.csv", !name.hasSuffix(".inputs.csv") else { return false }
         return [".csv", ".csv.gz", ".zip", ".data", ".data.gz"].contains { name.hasSuffix($0) }
     }
 
@@ -351,18 +352,6 @@ public struct Coverage: Sendable, Equatable {
         var out = a ?? []
         for g in b ?? [] where !out.contains(g) { out.append(g) }
         return out.sorted { ($0.from, $0.to) < ($1.from, $1.to) }
-    }
-
-    /// `inputs.csv`: one row per file read, in reading order.
-    public var csv: String {
-        var out = "kind,file,first,last,rows\n"
-        for (kind, spans) in [("trades", trades), ("quotes", quotes ?? [])] {
-            for s in spans {
-                out +=
-                    "\(kind),\(s.file),\(isoTime(s.first, milliseconds: true)),\(isoTime(s.last, milliseconds: true)),\(s.rows)\n"
-            }
-        }
-        return out
     }
 }
 

@@ -41,6 +41,19 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
     )
 }
 
+/// Runs a system tool and returns its standard output.
+func runTool(_ path: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
 @Suite(.tags(.e2e), .serialized) struct CommandLineTests {
     @Test func simulateThenFeaturesEndToEnd() throws {
         let dir = try temporaryDirectory()
@@ -59,6 +72,16 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         let text = try String(contentsOfFile: out, encoding: .utf8)
         let lines = text.split(separator: "\n")
         #expect(lines.count == 61)
+        // Beside the file: its configuration, which makes it again, and its inputs with their hashes.
+        let inputs = try String(contentsOfFile: out + ".inputs.csv", encoding: .utf8).split(separator: "\n")
+        #expect(inputs.count == 3 && inputs[0] == "kind,file,first,last,rows,bytes,sha256", "\(inputs)")
+        let remade = dir.appendingPathComponent("remade.csv").path
+        let rerun = try agent([
+            "features", "--trades", dir.appendingPathComponent("trades.csv").path,
+            "--quotes", dir.appendingPathComponent("quotes.csv").path, "--config", out + ".config.yaml", "--out", remade,
+        ])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(try String(contentsOfFile: remade, encoding: .utf8) == text)
         // From another directory, with no environment files anywhere: the built-in defaults, said on stderr; the
         // same features as the backtest environment's (whose values are the defaults).
         if !FileManager.default.fileExists(atPath: "/etc/auction-agent/environments/backtest.yaml") {
@@ -250,6 +273,11 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         #expect(results[0] != nil && results[0] == results[1])
         let inputs = try String(contentsOf: dir.appendingPathComponent("daily/inputs.csv"), encoding: .utf8)
         #expect(inputs.split(separator: "\n").count == 5 && inputs.contains("BTCUSDT2026-01-02.csv.gz"))
+        // The inputs' identity: each file's SHA-256, as sha256sum computes it.
+        let day2 = dir.appendingPathComponent("trades/BTCUSDT2026-01-02.csv.gz").path
+        let sum = try runTool("/usr/bin/sha256sum", [day2])
+        let hex = try #require(sum.split(separator: " ").first.map(String.init))
+        #expect(hex.count == 64 && inputs.contains(",\(hex)"), "\(inputs)")
 
         // A day of the range without a file: reported.
         try FileManager.default.removeItem(at: dir.appendingPathComponent("trades/BTCUSDT2026-01-01.csv"))
@@ -621,7 +649,7 @@ func agent(_ arguments: [String], environment: [String: String] = [:], in direct
         func withoutNames(_ run: String) throws -> [String] {
             try String(contentsOf: dir.appendingPathComponent("\(run)/inputs.csv"), encoding: .utf8)
                 .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
-                .map { ($0.prefix(1) + $0.dropFirst(2)).joined(separator: ",") }
+                .map { ([$0[0]] + $0[2...4]).joined(separator: ",") }
         }
         #expect(try withoutNames("csv") == withoutNames("archive"))
     }

@@ -400,3 +400,24 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         #expect(entered.action == .enterLong && submitted(entry).count == 1)
     }
 }
+
+@Suite(.tags(.unit)) struct HeatTests {
+    /// docs/SPEC.md §11: heat is the risk to the stop over the margin the position was sized from, a number also when
+    /// a leverage-capped position has used all the available margin (which made the quotient infinite before).
+    @Test func heatIsANumberInEveryRow() throws {
+        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        #expect(trader.heat == 0, "flat")
+        // Break-in with a stop half a dollar from the entry: the risk-based size is capped at 10x.
+        let (_, actions) = trader.onMinuteClose(
+            bar(warm, o: "49950", h: "49960", l: "49899.9", c: "49900.1", crossVAL: true, of: "3", qimb: 0.3))
+        let entry = try #require(submitted(actions).first)
+        trader.onFill(fill(entry, at: "49900.2", ts: t0 + Millis(warm + 1) * 60_000 + 5))
+        let p = try #require(trader.position)
+        let sizing = try #require(p.entrySizing)
+        #expect(sizing.leverageCapHit && trader.availableMargin <= 1, "the cap used the margin: \(trader.availableMargin)")
+        // Mark 49900.05 (bid 49900.0, ask 49900.1), stop 49899.7: 0.35 USDT per BTC at risk.
+        let expected = 0.35 * btc.size(p.qty) / sizing.availableMargin
+        #expect(trader.heat.isFinite && isClose(trader.heat, expected, tolerance: 1e-9), "\(trader.heat) vs \(expected)")
+        #expect(trader.equityRow(at: t0 + Millis(warm + 2) * 60_000).heat == trader.heat)
+    }
+}

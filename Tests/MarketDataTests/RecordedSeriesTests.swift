@@ -116,7 +116,15 @@ func drain(_ series: inout RecordedSeries<TradeEvent>) throws -> [TradeEvent] {
         #expect(ranged.spans.map(\.rows) == [0, 3, 5], "day 0 is read and dropped; day 5 starts at --to, not read")
         coverage = Coverage(trades: ranged.spans, quotes: nil, range: range)
         #expect(coverage.missingTradeDays == ["2026-01-03..2026-01-04"])
-        #expect(coverage.csv.split(separator: "\n").count == 4)
+        let identity = try InputIdentity.csv(coverage).split(separator: "\n")
+        #expect(identity.count == 4 && identity[0] == "kind,file,first,last,rows,bytes,sha256")
+        // Each row ends with the file's size and SHA-256 (64 hex digits).
+        #expect(identity.dropFirst().allSatisfy { $0.split(separator: ",").last?.count == 64 })
+        // FIPS 180-2's example: SHA-256("abc").
+        let abc = f.dir.appendingPathComponent("abc.txt").path
+        try Data("abc".utf8).write(to: URL(fileURLWithPath: abc))
+        #expect(
+            try fileSHA256(abc) == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3))
     }
 
     @Test func timesOnTheCommandLine() {

@@ -116,6 +116,8 @@ struct GridRunCommand: ParsableCommand {
         }
         // The base every run's grid parameters override.
         try writeRunConfiguration(base, to: out, command: "grid")
+        try writeInputIdentity(
+            try InputIdentity.csv(trades: files.trades, quotes: files.quotes), to: "\(out)/inputs.csv")
         let plan = try GridPlan(spec, base: base)
         let slice =
             try shard.map { try GridShard.parse($0, environment: ProcessInfo.processInfo.environment) } ?? .whole

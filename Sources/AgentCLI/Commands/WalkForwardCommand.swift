@@ -114,6 +114,9 @@ struct WalkForwardCommand: ParsableCommand {
             title: "Walk-forward: \(URL(fileURLWithPath: grid).lastPathComponent), train \(train), test \(test)",
             to: out)
         try writeRunConfiguration(base, to: out, command: "walkforward")
+        let files = try inputs.files()
+        try writeInputIdentity(
+            try InputIdentity.csv(trades: files.trades, quotes: files.quotes), to: "\(out)/inputs.csv")
         let s = result.stitched
         FileHandle.standardError.write(
             Data(

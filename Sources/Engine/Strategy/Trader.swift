@@ -175,12 +175,15 @@ public struct Trader: Sendable, Codable {
         return notional / config.maxLeverage
     }
 
-    /// Sum of `|mark - stop| * qty` over open positions, over available margin.
+    /// Heat (docs/SPEC.md §11): `|mark − stop| × qty` of the open position over the available margin it was sized
+    /// from (the original's `sum(position_risk) / available_margin`, taken before the position reserved its own
+    /// margin). Always a number: 0 when flat or before a quote; the margin is positive by construction (sizing refuses
+    /// without it); a position restored without its sizing is measured against the equity.
     public var heat: Double {
         guard let p = position, let mid = markMidTwice else { return 0 }
-        let margin = availableMargin
-        guard margin > 0 else { return .infinity }
-        return Double(abs(mid - p.stopTwice)) / 2 * lotTickValue * Double(p.qty) / margin
+        let risk = Double(abs(mid - p.stopTwice)) / 2 * lotTickValue * Double(p.qty)
+        let base = p.entrySizing?.availableMargin ?? equity
+        return base > 0 ? risk / base : 0
     }
 
     private var lotTickValue: Double { instrument.tick.doubleValue * instrument.qtyStep.doubleValue }

@@ -70,7 +70,7 @@ package enum BacktestOutputs {
             let fields: [String] = [
                 String(r.ts), formatNumber(r.equity), formatNumber(r.cash), formatNumber(r.unrealized),
                 formatNumber(i.size(r.positionLots)), formatNumber(r.fees), formatNumber(r.funding),
-                r.heat.isFinite ? formatNumber(r.heat) : "inf", formatNumber(peak - r.equity),
+                formatNumber(r.heat), formatNumber(peak - r.equity),
             ]
             out += fields.joined(separator: ",") + "\n"
         }

@@ -89,7 +89,7 @@ public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig
 }
 
 /// Writes trades.csv, fills.csv, signals.csv, equity.csv, metrics.json and report.html into `directory`, and
-/// inputs.csv (the files read, in order, with their spans) when `coverage` is given.
+/// inputs.csv (the files read, in order, with their spans, sizes and SHA-256) when `coverage` is given.
 public func writeBacktest(
     _ r: BacktestResult, to directory: String, instrument: Instrument, initialEquity: Double, title: String,
     coverage: Coverage? = nil
@@ -112,7 +112,7 @@ public func writeBacktest(
                 title: title)
         ),
     ]
-    if let coverage { files.append(("inputs.csv", coverage.csv)) }
+    if let coverage { files.append(("inputs.csv", try InputIdentity.csv(coverage))) }
     for (name, text) in files {
         try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)")
     }
