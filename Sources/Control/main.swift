@@ -218,7 +218,8 @@ extension ATCtl {
                         [
                             "kill switch",
                             p.killSwitchActive
-                                ? Style.red("ACTIVE") : p.killSwitchDistance.map { "in " + String(format: "%.2f", $0) } ?? "off",
+                                ? Style.red("ACTIVE")
+                                : p.killSwitchDistance.map { "in " + String(format: "%.2f", $0) } ?? "off",
                         ],
                         ["fees paid", String(format: "%.2f", p.feesPaid)],
                         ["funding paid", String(format: "%.2f", p.fundingPaid)],
@@ -234,7 +235,7 @@ extension ATCtl {
             commandName: "va",
             abstract:
                 "The value area of the last closed minute: POC, VAH, VAL, validity, how much of it is from klines, and "
-                    + "how its order flow was measured (quote_rule or bvc).")
+                + "how its order flow was measured (quote_rule or bvc).")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try global.show("va", ValueAreaReport.self) { v in

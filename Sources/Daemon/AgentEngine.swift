@@ -622,7 +622,8 @@ public final class AgentEngine: @unchecked Sendable {
             "of_1m": "\(formatNumber(settings.instrument.size(f.orderFlow.signedVolume)))",
             "of_norm": "\(formatNumber(f.ofNorm))", "ambiguous_frac": "\(formatNumber(f.ambiguousFraction))",
             "ambiguous_frac_max": "\(formatNumber(s.ambiguousTradeFracMax))",
-            "entry_thresholds": "of \(formatNumber(s.entry.ofMin)) | norm \(formatNumber(s.entry.ofMinNorm)) | qimb \(formatNumber(s.entry.qimbMin))",
+            "entry_thresholds":
+                "of \(formatNumber(s.entry.ofMin)) | norm \(formatNumber(s.entry.ofMinNorm)) | qimb \(formatNumber(s.entry.qimbMin))",
             "breakout_thresholds":
                 "of \(formatNumber(s.breakout.ofMin)) | norm \(formatNumber(s.breakout.ofMinNorm)) | qimb \(formatNumber(s.breakout.qimbMin))",
             "position": "\(trader.position.map { "\($0.direction) \(sizeText($0.qty))" } ?? "flat")",
@@ -637,7 +638,8 @@ public final class AgentEngine: @unchecked Sendable {
             m["stale_feed_ms"] = "\(s.staleFeedSeconds * 1000)"
         }
         if let q = f.qimbEma { m["qimb_ema"] = "\(formatNumber(q))" }
-        logger.debug("minute \(isoTime(f.ts)): \(detected.joined(separator: " ")) without an order (\(r.reason))", metadata: m)
+        logger.debug(
+            "minute \(isoTime(f.ts)): \(detected.joined(separator: " ")) without an order (\(r.reason))", metadata: m)
     }
 
     // MARK: - Orders and fills (paper venue)

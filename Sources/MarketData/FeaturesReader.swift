@@ -118,7 +118,8 @@ public func readFeatures(path: String, instrument: Instrument) throws(DataFileEr
             let name = fields[column]
             guard let method = OrderFlowMethod(rawValue: String(name)) else {
                 throw DataFileError(
-                    file: path, line: lineNumber, reason: "\(FeaturesCSV.methodColumn) '\(name)' is not quote_rule or bvc")
+                    file: path, line: lineNumber,
+                    reason: "\(FeaturesCSV.methodColumn) '\(name)' is not quote_rule or bvc")
             }
             f.orderFlowMethod = method
         }

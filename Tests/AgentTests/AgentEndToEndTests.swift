@@ -358,7 +358,8 @@ extension AgentProcess {
         #expect(agent.wait { agent.status()?.pnl.dailyLossLimitReached == true }, "\(agent.log.suffix(3_000))")
         let s = try #require(agent.status())
         #expect(s.state == "active" && s.pnl.realizedToday.map { $0 <= -0.01 } == true)
-        #expect(s.health.reasons.contains("daily loss limit reached (no entries until 00:00 UTC)"), "\(s.health.reasons)")
+        #expect(
+            s.health.reasons.contains("daily loss limit reached (no entries until 00:00 UTC)"), "\(s.health.reasons)")
         let status = try agent.ctl(["status"])
         #expect(status.stdout.contains("daily loss limit REACHED (no entries until 00:00 UTC)"), "\(status.stdout)")
         let alerts = try agent.ctl(["alerts"])

@@ -78,7 +78,8 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
         let remade = dir.appendingPathComponent("remade.csv").path
         let rerun = try agent([
             "features", "--trades", dir.appendingPathComponent("trades.csv").path,
-            "--quotes", dir.appendingPathComponent("quotes.csv").path, "--config", out + ".config.yaml", "--out", remade,
+            "--quotes", dir.appendingPathComponent("quotes.csv").path, "--config", out + ".config.yaml", "--out",
+            remade,
         ])
         #expect(rerun.status == 0, "\(rerun.stderr)")
         #expect(try String(contentsOfFile: remade, encoding: .utf8) == text)

@@ -53,9 +53,13 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
             let c = try ConfigLoader.load(ConfigSelection(environment: env, directory: dir))
             #expect(c.text("agent.mode") == env, "\(env)")
             let differing = ConfigSchema.parameters.map(\.key).filter { c.values[$0] != base.values[$0] }
-            #expect(Set(differing).isSubset(of: env == "sim" ? allowed : allowed.union(killSwitches)), "\(env): \(differing)")
+            #expect(
+                Set(differing).isSubset(of: env == "sim" ? allowed : allowed.union(killSwitches)),
+                "\(env): \(differing)")
             if env != "sim" {
-                #expect(c.realOrOff("risk.max_daily_loss") != nil && c.realOrOff("risk.max_daily_loss_pct") != nil, "\(env)")
+                #expect(
+                    c.realOrOff("risk.max_daily_loss") != nil && c.realOrOff("risk.max_daily_loss_pct") != nil, "\(env)"
+                )
             }
         }
         #expect(base.realOrOff("risk.max_daily_loss") == nil && base.realOrOff("risk.max_daily_loss_pct") == nil)

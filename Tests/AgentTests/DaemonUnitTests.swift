@@ -192,7 +192,9 @@ import Testing
         close(fds[1])
         let lines = String(decoding: FileHandle(fileDescriptor: fds[0]).readDataToEndOfFile(), as: UTF8.self)
             .split(separator: "\n")
-        #expect(lines.count == 2 && lines[0].contains("\"event\":\"c\"") && lines[1].contains("\"event\":\"d\""), "\(lines)")
+        #expect(
+            lines.count == 2 && lines[0].contains("\"event\":\"c\"") && lines[1].contains("\"event\":\"d\""), "\(lines)"
+        )
     }
 
     @Test func journalDetectionNeedsStdoutToBeTheNamedStream() {
@@ -264,7 +266,8 @@ final class ServerFixture: Sendable {
 func sampleStatus() -> StatusReport {
     let pnl = PnLReport(
         equity: 1, cash: 1, unrealizedPnL: 0, todayPnL: 0, dayStartEquity: 1, killSwitchLoss: -1, killSwitchDistance: 1,
-        killSwitchActive: false, realizedToday: 0, dailyLossLimit: -1, dailyLossDistance: 1, dailyLossLimitReached: false,
+        killSwitchActive: false, realizedToday: 0, dailyLossLimit: -1, dailyLossDistance: 1,
+        dailyLossLimitReached: false,
         feesPaid: 0, fundingPaid: 0, roundTrips: 0, winningRoundTrips: 0, netPnLAllTime: 0)
     let health = HealthReport(
         status: "healthy", reasons: [], marketDataAgeMs: 1, publicStream: "ready", lastVenueSuccessAgoMs: nil,

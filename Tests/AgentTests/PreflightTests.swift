@@ -102,7 +102,8 @@ func exchangeSettings(port: Int) -> [String] {
             #expect(run.status == 1)
             #expect(
                 run.stdout.contains("FAIL margin mode: the account's margin mode is")
-                    && run.stdout.contains(mode) && run.stdout.contains("set the unified trading account's margin mode to Cross Margin"),
+                    && run.stdout.contains(mode)
+                    && run.stdout.contains("set the unified trading account's margin mode to Cross Margin"),
                 "\(run.stdout)")
         }
         let dir = NSTemporaryDirectory() + "margin-\(UUID())"

@@ -21,7 +21,6 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
         return c
     }
 
-
     @Test func breakoutEntersOnTheAcceptingBarWithItsStopUnderTheSequence() throws {
         var trader = Trader(config: enteringOnTheAcceptingBar, instrument: btc)
         let (record, actions) = acceptedAbove(&trader)

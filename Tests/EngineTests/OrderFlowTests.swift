@@ -299,6 +299,7 @@ struct FootprintTests {
         #expect(FeaturePipeline.bvcBuyShare(change: 0, changes: [1, -1]) == 0.5)
         #expect(FeaturePipeline.bvcBuyShare(change: 5, changes: [5]) == 0.5, "one change: no deviation")
         #expect(FeaturePipeline.bvcBuyShare(change: 0, changes: [0, 0, 0]) == 0.5, "a flat market")
-        #expect(isClose(FeaturePipeline.bvcBuyShare(change: 3, changes: [2, -1, 3]), 0.9252293227076924, tolerance: 1e-12))
+        #expect(
+            isClose(FeaturePipeline.bvcBuyShare(change: 3, changes: [2, -1, 3]), 0.9252293227076924, tolerance: 1e-12))
     }
 }

@@ -372,7 +372,8 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         trader.advanceTime(to: t0 + 8 * 3_600_000 + 1)
         #expect(trader.fundingPaid > 1)
         _ = trader.onMinuteClose(bar(8 * 60 + 1, o: "49940", h: "49950", l: "49930", c: "49940"))
-        #expect(trader.dailyLossLimitReached && isClose(trader.dayRealizedPnL, -fee - trader.fundingPaid, tolerance: 1e-9))
+        #expect(
+            trader.dailyLossLimitReached && isClose(trader.dayRealizedPnL, -fee - trader.fundingPaid, tolerance: 1e-9))
     }
 
     @Test func liftsItselfAtMidnightUTCAndSaysSo() throws {
@@ -414,10 +415,12 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         trader.onFill(fill(entry, at: "49900.2", ts: t0 + Millis(warm + 1) * 60_000 + 5))
         let p = try #require(trader.position)
         let sizing = try #require(p.entrySizing)
-        #expect(sizing.leverageCapHit && trader.availableMargin <= 1, "the cap used the margin: \(trader.availableMargin)")
+        #expect(
+            sizing.leverageCapHit && trader.availableMargin <= 1, "the cap used the margin: \(trader.availableMargin)")
         // Mark 49900.05 (bid 49900.0, ask 49900.1), stop 49899.7: 0.35 USDT per BTC at risk.
         let expected = 0.35 * btc.size(p.qty) / sizing.availableMargin
-        #expect(trader.heat.isFinite && isClose(trader.heat, expected, tolerance: 1e-9), "\(trader.heat) vs \(expected)")
+        #expect(
+            trader.heat.isFinite && isClose(trader.heat, expected, tolerance: 1e-9), "\(trader.heat) vs \(expected)")
         #expect(trader.equityRow(at: t0 + Millis(warm + 2) * 60_000).heat == trader.heat)
     }
 }

@@ -50,7 +50,8 @@ struct SimExchangeCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "The account's margin mode: REGULAR_MARGIN (cross), ISOLATED_MARGIN or PORTFOLIO_MARGIN.", valueName: "mode"))
+            "The account's margin mode: REGULAR_MARGIN (cross), ISOLATED_MARGIN or PORTFOLIO_MARGIN.", valueName: "mode"
+        ))
     var marginMode = "REGULAR_MARGIN"
 
     @Option(help: "Market generator seed.")

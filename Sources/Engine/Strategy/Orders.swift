@@ -150,7 +150,9 @@ public struct EngineAlert: Sendable, Hashable, Codable {
 
     /// 00:00 UTC lifted the daily loss limit.
     public static func dailyLossLimitLifted(ts: Millis) -> EngineAlert {
-        EngineAlert(ts: ts, kind: .dailyLossLimitLifted, message: "a new UTC day: the daily loss limit is lifted, entries allowed")
+        EngineAlert(
+            ts: ts, kind: .dailyLossLimitLifted,
+            message: "a new UTC day: the daily loss limit is lifted, entries allowed")
     }
 
     /// An entry's risk-based size was cut to `max_leverage` (docs/SPEC.md §11).

@@ -406,7 +406,9 @@ extension SimVenue {
             if let h = p["hedgeMode"] { hedgeMode = h == "true" }
             if let m = p["marginMode"] {
                 guard ["REGULAR_MARGIN", "ISOLATED_MARGIN", "PORTFOLIO_MARGIN"].contains(m) else {
-                    return json(["ok": false, "error": "marginMode must be REGULAR_MARGIN, ISOLATED_MARGIN or PORTFOLIO_MARGIN"])
+                    return json([
+                        "ok": false, "error": "marginMode must be REGULAR_MARGIN, ISOLATED_MARGIN or PORTFOLIO_MARGIN",
+                    ])
                 }
                 marginMode = m
             }
