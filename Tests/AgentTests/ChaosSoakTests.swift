@@ -26,9 +26,12 @@ struct ChaosSoakTests {
         let speed = Double(env["AUCTION_CHAOS_SPEED"] ?? "") ?? 120
         let seed = UInt64(env["AUCTION_CHAOS_SEED"] ?? "") ?? 11
         let limitSeconds = 30
-        // The soak is about the exchange's books, not the strategy: the kill switch is out of the way.
+        // The soak is about the exchange's books, not the strategy: both kill switches are out of the way.
         let h = try LiveHarness(
-            seed: seed, overrides: ["live.max_unprotected_seconds=\(limitSeconds)", "risk.max_daily_loss_pct=1"])
+            seed: seed,
+            overrides: [
+                "live.max_unprotected_seconds=\(limitSeconds)", "risk.max_daily_loss_pct=off", "risk.max_daily_loss=off",
+            ])
         var rng = SplitMix(seed: seed)
         let started = wallClockMillis()
         try h.start()

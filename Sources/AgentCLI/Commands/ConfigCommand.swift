@@ -15,12 +15,13 @@ struct ConfigCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate an environment's configuration and print the effective values.",
+            abstract: "Validate an environment's configuration and print the effective values (also: config show).",
             discussion: """
                 Exits 0 and prints every parameter with its value and origin (file line, --set or default) when \
                 the configuration is valid; otherwise prints the file, line and key at fault and exits 1. \
                 Secrets are never printed.
-                """
+                """,
+            aliases: ["show"]
         )
 
         @OptionGroup var config: ConfigOptions
