@@ -188,11 +188,13 @@ final class LiveHarness: @unchecked Sendable {
     }
 
     /// Steps the engine with the venue's reports until nothing of ours is on its way (at most 20 s).
+    /// Steps the engine until no call to the venue is waiting for its answer (a resting limit order waits for the
+    /// market, not for a reply: settling on it would stop the market it waits for), at most 20 s.
     func settle() async {
         let deadline = wallClockMillis() + 20_000
         while wallClockMillis() < deadline {
             let busy =
-                exchange.state.book.hasOrdersInFlight || exchange.state.stopInFlight
+                exchange.state.book.hasUnansweredOrders || exchange.state.stopInFlight
                 || exchange.state.resyncInFlight
                 || exchange.state.flattenAsked && exchange.state.flattenResult == nil
             let got = queue.takeAll(timeoutMs: 0)

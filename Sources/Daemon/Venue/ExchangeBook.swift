@@ -77,6 +77,10 @@ struct ExchangeBook: Sendable {
     /// Whether any order of ours is in flight.
     var hasOrdersInFlight: Bool { !orders.isEmpty }
 
+    /// Orders whose create call has no answer yet (`sending`, `unknown`); a `working` one rests at the exchange (a
+    /// limit entry waiting for its price) and waits for the market, not for a reply.
+    var hasUnansweredOrders: Bool { orders.values.contains { $0.state != .working } }
+
     /// Orders whose create outcome is unknown.
     var unknownIds: [String] { orders.values.filter { $0.state == .unknown }.map(\.intent.id).sorted() }
 
