@@ -30,7 +30,8 @@ struct ChaosSoakTests {
         let h = try LiveHarness(
             seed: seed,
             overrides: [
-                "live.max_unprotected_seconds=\(limitSeconds)", "risk.max_daily_loss_pct=off", "risk.max_daily_loss=off",
+                "live.max_unprotected_seconds=\(limitSeconds)", "risk.max_daily_loss_pct=off",
+                "risk.max_daily_loss=off",
             ])
         var rng = SplitMix(seed: seed)
         let started = wallClockMillis()
