@@ -28,7 +28,7 @@ struct BacktestCommand: ParsableCommand {
             files) and quoted glob patterns ('data/trades/*.csv.gz'), daily dumps in any order. They are read as one \
             time-ordered stream, one file of each kind in memory at a time, so memory does not grow with the number \
             of days. A file overlapping the one before it stops the run naming both; days in the range with no file \
-            are listed in the summary; inputs.csv lists every file read with its first and last time and rows. \
+            are listed in the summary; inputs.csv lists every file read with its first and last time, rows, size and SHA-256. \
             --from and --to (a date, ISO 8601 time or epoch milliseconds; --to exclusive) select a time range.
             """
     )

@@ -23,6 +23,9 @@ struct FeaturesCommand: ParsableCommand {
             order; a file overlapping another stops the run naming both, and days without a file are reported. \
             --from/--to select a time range.
             A malformed row stops the run naming the file and line, unless --skip-bad-rows.
+            Beside the output: FILE.config.yaml (every parameter and where it came from; --config FILE.config.yaml \
+            makes the same file again) and FILE.inputs.csv (each input file with its span, size and SHA-256). \
+            --set order_flow.method=bvc measures order flow by bulk volume classification (a last column of_method).
             A summary goes to standard error.
             """
     )
