@@ -94,20 +94,7 @@ func writeRunConfiguration(_ resolved: ResolvedConfig, toFile path: String, comm
     let text =
         "# auction-agent \(agentVersion) \(command): the configuration of this run. Run it again on the same inputs\n"
         + "# with --config \(name) (comments say where each value came from).\n" + ConfigLoader.render(resolved)
-    do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw CommandError(description: "\(path): cannot be written: \(error.localizedDescription)")
-    }
-}
-
-/// `inputs.csv` (docs/SPEC.md §12): every input file with its size and SHA-256, written to `path`.
-func writeInputIdentity(_ text: String, to path: String) throws {
-    do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw CommandError(description: "\(path): cannot be written: \(error.localizedDescription)")
-    }
+    try writeAtomically(Array(text.utf8), to: path)
 }
 
 /// `--from` / `--to` of the research commands: a date, an ISO 8601 time or epoch milliseconds; `to` after `from`.

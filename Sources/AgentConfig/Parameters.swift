@@ -74,26 +74,10 @@ public struct Parameter: Sendable {
             }
             return .success(.integer(v))
         case .real(let lower, let upper, let openLower, let openUpper):
-            guard let v = Double(trimmed.replacingOccurrences(of: "_", with: "")), v.isFinite else {
-                return .failure(.wrongType("a number", trimmed))
-            }
-            let aboveLower = openLower ? v > lower : v >= lower
-            let belowUpper = openUpper ? v < upper : v <= upper
-            guard aboveLower && belowUpper else {
-                let range =
-                    "\(openLower ? "(" : "[")\(formatNumber(lower)), \(formatNumber(upper))\(openUpper ? ")" : "]")"
-                return .failure(.outOfRange(trimmed, range))
-            }
-            return .success(.real(v))
+            return Self.real(trimmed, lower, upper, openLower, openUpper, expected: "a number")
         case .realOrOff(let lower, let upper, let openLower):
             if ["off", "null", "~", ""].contains(trimmed.lowercased()) { return .success(.text("off")) }
-            switch Parameter(key, .real(lower: lower, upper: upper, openLower: openLower), defaultValue, summary)
-                .parse(trimmed)
-            {
-            case .success(let v): return .success(v)
-            case .failure(.wrongType(_, let got)): return .failure(.wrongType("a number or off", got))
-            case .failure(let problem): return .failure(problem)
-            }
+            return Self.real(trimmed, lower, upper, openLower, false, expected: "a number or off")
         case .boolean:
             switch trimmed.lowercased() {
             case "true": return .success(.boolean(true))
@@ -117,6 +101,23 @@ public struct Parameter: Sendable {
             }
             return .success(.text(trimmed))
         }
+    }
+
+    /// A real number in `lower...upper` (an open end excludes its bound); `expected` names what a non-number should
+    /// have been.
+    private static func real(
+        _ text: String, _ lower: Double, _ upper: Double, _ openLower: Bool, _ openUpper: Bool, expected: String
+    ) -> Result<ParameterValue, ParameterProblem> {
+        guard let v = Double(text.replacingOccurrences(of: "_", with: "")), v.isFinite else {
+            return .failure(.wrongType(expected, text))
+        }
+        let aboveLower = openLower ? v > lower : v >= lower
+        let belowUpper = openUpper ? v < upper : v <= upper
+        guard aboveLower && belowUpper else {
+            let range = "\(openLower ? "(" : "[")\(formatNumber(lower)), \(formatNumber(upper))\(openUpper ? ")" : "]")"
+            return .failure(.outOfRange(text, range))
+        }
+        return .success(.real(v))
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The features file of docs/SPEC.md §7: one row per minute, a header, numbers in shortest round-trip form.
 public enum FeaturesCSV {
     /// The header, byte for byte.
@@ -69,6 +71,11 @@ public enum FeaturesCSV {
         if f.orderFlowMethod != .quoteRule { fields.append(f.orderFlowMethod.rawValue) }
         return fields.joined(separator: ",")
     }
+}
+
+/// A CSV field: as it is, or double-quoted with its quotes doubled when it holds a comma or a quote (RFC 4180).
+public func csvField(_ s: String) -> String {
+    s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
 }
 
 /// Shortest text that reads back as the same `Double`; integral values without a trailing `.0`, no negative zero.

@@ -63,8 +63,4 @@ public enum InputIdentity {
         }
         return out
     }
-
-    private static func csvField(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
 }

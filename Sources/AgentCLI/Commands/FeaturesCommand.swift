@@ -85,7 +85,7 @@ struct FeaturesCommand: ParsableCommand {
         let summary = try runFeatures(market: &market, outPath: out, config: resolved, orderFlowPath: orderFlowOut)
         // Beside the file: the configuration that made it and the inputs' identity (docs/SPEC.md §12).
         try writeRunConfiguration(resolved, toFile: out + ".config.yaml", command: "features")
-        try writeInputIdentity(try InputIdentity.csv(market.coverage), to: out + ".inputs.csv")
+        try writeAtomically(Array(try InputIdentity.csv(market.coverage).utf8), to: out + ".inputs.csv")
         FileHandle.standardError.write(
             Data((summary.render(outPath: out, instrument: resolved.instrument) + "\n").utf8))
     }

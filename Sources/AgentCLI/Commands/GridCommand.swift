@@ -116,8 +116,8 @@ struct GridRunCommand: ParsableCommand {
         }
         // The base every run's grid parameters override.
         try writeRunConfiguration(base, to: out, command: "grid")
-        try writeInputIdentity(
-            try InputIdentity.csv(trades: files.trades, quotes: files.quotes), to: "\(out)/inputs.csv")
+        try writeAtomically(
+            Array(try InputIdentity.csv(trades: files.trades, quotes: files.quotes).utf8), to: "\(out)/inputs.csv")
         let plan = try GridPlan(spec, base: base)
         let slice =
             try shard.map { try GridShard.parse($0, environment: ProcessInfo.processInfo.environment) } ?? .whole

@@ -382,8 +382,4 @@ enum Replay {
         _ = p.takeClosed()
         return p
     }
-
-    private static func csvField(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
 }

@@ -115,8 +115,8 @@ struct WalkForwardCommand: ParsableCommand {
             to: out)
         try writeRunConfiguration(base, to: out, command: "walkforward")
         let files = try inputs.files()
-        try writeInputIdentity(
-            try InputIdentity.csv(trades: files.trades, quotes: files.quotes), to: "\(out)/inputs.csv")
+        try writeAtomically(
+            Array(try InputIdentity.csv(trades: files.trades, quotes: files.quotes).utf8), to: "\(out)/inputs.csv")
         let s = result.stitched
         FileHandle.standardError.write(
             Data(

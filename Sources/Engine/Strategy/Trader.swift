@@ -384,8 +384,7 @@ public struct Trader: Sendable, Codable {
     public mutating func onOrderGone(id: String) -> [OrderAction] {
         if let w = workingEntry, w.intent.id == id {
             workingEntry = nil
-            if w.replaceOnceGone == true, position == nil, entryVeto == nil, !killSwitchActive, dailyLossBlocked != true
-            {
+            if w.replaceOnceGone == true, position == nil, entryVeto == nil, !killSwitchBlocksEntries {
                 return [.submit(replacement(of: w, at: lastTs ?? w.submittedAt))]
             }
         }
