@@ -611,6 +611,9 @@ public final class AgentEngine: @unchecked Sendable {
         }
     }
 
+    /// The Trader's position as the debug lines name it: `long 0.5`, or `flat`.
+    private var positionText: String { trader.position.map { "\($0.direction) \(sizeText($0.qty))" } ?? "flat" }
+
     /// Debug (`agent.log_level: debug`): a setup that fired without an order, with what decided it: the reason, the
     /// agent's veto, the quote's age, the confirmation inputs against their thresholds, the window's quality and the
     /// position rules in force.
@@ -626,7 +629,7 @@ public final class AgentEngine: @unchecked Sendable {
                 "of \(formatNumber(s.entry.ofMin)) | norm \(formatNumber(s.entry.ofMinNorm)) | qimb \(formatNumber(s.entry.qimbMin))",
             "breakout_thresholds":
                 "of \(formatNumber(s.breakout.ofMin)) | norm \(formatNumber(s.breakout.ofMinNorm)) | qimb \(formatNumber(s.breakout.qimbMin))",
-            "position": "\(trader.position.map { "\($0.direction) \(sizeText($0.qty))" } ?? "flat")",
+            "position": "\(positionText)",
             "entry_working": "\(trader.hasWorkingEntry)", "kill_switch": "\(trader.killSwitchActive)",
             "daily_loss_limit_reached": "\(trader.dailyLossLimitReached)",
             "approximate_share": "\(formatNumber((f.approximateShare * 10_000).rounded() / 10_000))",
@@ -708,7 +711,7 @@ public final class AgentEngine: @unchecked Sendable {
                 logger.notice("order filled", metadata: m)
                 venue.filled(fill, wall: wall)
                 logger.debug(
-                    "order \(fill.orderId): fill booked; position \(trader.position.map { "\($0.direction) \(sizeText($0.qty))" } ?? "flat")",
+                    "order \(fill.orderId): fill booked; position \(positionText)",
                     metadata: [
                         "event": "order.step", "step": "booked", "order_link_id": "\(fill.orderId)",
                         "position_qty": "\(sizeText(trader.signedQty))", "cash": "\(formatNumber(trader.cash))",
