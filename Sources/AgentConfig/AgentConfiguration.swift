@@ -33,6 +33,8 @@ public struct AgentConfiguration: Sendable {
         public var stateDirectory: String?
         public var requireManualActivation: Bool
         public var rawRetentionHours: Int
+        /// `agent.min_free_disk_mb`: below this much free space on the state directory's disk, a warning (0: off).
+        public var minFreeDiskMB: Int
         /// `agent.record_dir`: the public market also recorded into daily files there (`record`'s); nil when empty.
         public var recordDirectory: String?
         public var gracefulStopSeconds: Int
@@ -100,6 +102,7 @@ public struct AgentConfiguration: Sendable {
             mode: AgentMode(rawValue: c.text("agent.mode"))!, stateDirectory: stateDir.isEmpty ? nil : stateDir,
             requireManualActivation: c.boolean("agent.require_manual_activation"),
             rawRetentionHours: c.integer("agent.raw_retention_hours"),
+            minFreeDiskMB: c.integer("agent.min_free_disk_mb"),
             recordDirectory: c.text("agent.record_dir").isEmpty ? nil : c.text("agent.record_dir"),
             gracefulStopSeconds: c.integer("agent.graceful_stop_seconds"), logLevel: c.text("agent.log_level"),
             ambiguousAlertFrac: c.real("agent.ambiguous_alert_frac"),

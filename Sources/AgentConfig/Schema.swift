@@ -187,6 +187,9 @@ public enum ConfigSchema {
             "agent.raw_retention_hours", .integer(0...100_000), .integer(48),
             "raw trades and quotes kept this long (0: kept; ~265 MB of SQLite a busy day)"),
         Parameter(
+            "agent.min_free_disk_mb", .integer(0...10_000_000), .integer(2048),
+            "warn when the state directory's disk has less free (0: off; a week of raw data at 265 MB a busy day)"),
+        Parameter(
             "agent.record_dir", .text, .text(""),
             "also record the public market into daily files here, as `record` does (empty: off)"),
         Parameter(

@@ -22,3 +22,11 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         throw CommandError(description: "\(path): cannot be written: \(error.localizedDescription)")
     }
 }
+
+/// Free space of the filesystem holding `directory` for an unprivileged writer (`statvfs`'s `f_bavail`), bytes; nil
+/// when it cannot be read.
+public func freeDiskBytes(_ directory: String) -> Int64? {
+    var s = statvfs()
+    guard statvfs(directory, &s) == 0 else { return nil }
+    return Int64(s.f_bavail) * Int64(s.f_frsize)
+}

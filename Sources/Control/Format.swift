@@ -154,7 +154,10 @@ func renderHealth(_ h: HealthReport) -> String {
     out +=
         "venue          "
         + (h.lastVenueSuccessAgoMs.map { "last success \(ageText($0)) ago" } ?? "none (orders stay local)") + "\n"
-    out += "database       \(h.databaseWritable ? "writable" : Style.red("NOT writable"))\n"
+    out += "database       \(h.databaseWritable ? "writable" : Style.red("NOT writable"))"
+    if let held = h.heldRecords, held > 0 { out += " (\(held) records held in memory)" }
+    out += "\n"
+    if let free = h.diskFreeBytes { out += "disk free      \(free / 1_048_576) MB (state directory)\n" }
     out += "engine loop    lag \(h.loopLagMs) ms\n"
     out += "clock offset   " + (h.clockOffsetMs.map { "\($0) ms" } ?? "-") + "\n"
     out += "watchdog       \(h.watchdog)\n"

@@ -202,10 +202,15 @@ public struct HealthReport: Codable, Sendable, Hashable {
     public var reconnects: Int
     public var gaps: Int
     public var watchdog: String
+    /// Records the database refused, held in memory until it takes them (nil from an agent before this field).
+    public var heldRecords: Int?
+    /// Free space on the state directory's disk, bytes (nil: not read yet).
+    public var diskFreeBytes: Int64?
 
     public init(
         status: String, reasons: [String], marketDataAgeMs: Int64?, publicStream: String, lastVenueSuccessAgoMs: Int64?,
-        databaseWritable: Bool, loopLagMs: Int64, clockOffsetMs: Int64?, reconnects: Int, gaps: Int, watchdog: String
+        databaseWritable: Bool, loopLagMs: Int64, clockOffsetMs: Int64?, reconnects: Int, gaps: Int, watchdog: String,
+        heldRecords: Int? = nil, diskFreeBytes: Int64? = nil
     ) {
         self.status = status
         self.reasons = reasons
@@ -218,6 +223,8 @@ public struct HealthReport: Codable, Sendable, Hashable {
         self.reconnects = reconnects
         self.gaps = gaps
         self.watchdog = watchdog
+        self.heldRecords = heldRecords
+        self.diskFreeBytes = diskFreeBytes
     }
 }
 

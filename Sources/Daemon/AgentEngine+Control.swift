@@ -199,7 +199,16 @@ extension AgentEngine {
         var unhealthy: [String] = []
         var degraded: [String] = []
         let age = lastMessageWall.map { wall - $0 }
-        if !databaseWritable { unhealthy.append("database not writable") }
+        if let since = journal.failingSince {
+            unhealthy.append(
+                "database not writable since \(isoTime(since)) (\(journal.error)): \(journal.rows) records held in memory, "
+                    + (journal.full ? "flattened and halted at the bound" : "entries vetoed"))
+        } else if !databaseWritable {
+            unhealthy.append("database not writable (raw market data refused)")
+        }
+        if settings.agent.minFreeDiskMB > 0, let free = diskFreeBytes, free < Int64(settings.agent.minFreeDiskMB) * 1_048_576 {
+            degraded.append("\(free / 1_048_576) MB free on the state directory's disk (under \(settings.agent.minFreeDiskMB) MB)")
+        }
         if isStale(wall: wall) {
             degraded.append("stale market data (no quote for over \(settings.strategy.staleFeedSeconds) s)")
         }
@@ -217,7 +226,8 @@ extension AgentEngine {
             status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: "\(streamState)",
             lastVenueSuccessAgoMs: venue.lastSuccessWall.map { wall - $0 }, databaseWritable: databaseWritable,
             loopLagMs: loopLagMs,
-            clockOffsetMs: clockOffsetMs, reconnects: reconnects, gaps: gapCount, watchdog: watchdogDescription)
+            clockOffsetMs: clockOffsetMs, reconnects: reconnects, gaps: gapCount, watchdog: watchdogDescription,
+            heldRecords: journal.rows, diskFreeBytes: diskFreeBytes)
     }
 
     func pnlReport() -> PnLReport {

@@ -92,6 +92,13 @@ public final class AgentEngine: @unchecked Sendable {
     var staleAlerted = false
     var loopLagMs: Int64 = 0
     var databaseWritable = true
+    /// Records the database refused, held until it takes them (StoreJournal.swift).
+    var journal = StoreJournal()
+    var lastDiskCheckWall: Int64 = 0
+    /// Free space on the state directory's disk at the last check (nil: not read yet, or unreadable).
+    var diskFreeBytes: Int64?
+    var diskLowAlerted = false
+    var lastRawErrorLogWall: Int64 = 0
     var clockOffsetMs: Int64?
     let startedWall: Int64
 
@@ -215,7 +222,7 @@ public final class AgentEngine: @unchecked Sendable {
         venue.reconcile(wall: wall)
         if supervisor.state == .flattening { startFlatten(nil, wall: wall) }
         batch.runs.append(runRow(cause: "start", wall: wall))
-        try writeBatch(snapshot: true, wall: wall)
+        try writeBatchOrThrow(snapshot: true, wall: wall)
         publish(wall: wall)
         return restored.joined(separator: "; ")
     }
@@ -378,12 +385,7 @@ public final class AgentEngine: @unchecked Sendable {
             }
         }
         board.beat(wall)
-        do {
-            try writeBatch(snapshot: false, wall: wall)
-        } catch {
-            databaseWritable = false
-            logger.critical("cannot write to the database", metadata: ["event": "store.failed", "error": "\(error)"])
-        }
+        writeBatch(snapshot: false, wall: wall)
         return running
     }
 
@@ -492,15 +494,27 @@ public final class AgentEngine: @unchecked Sendable {
         // Raw data off the engine thread, once a second; purge hourly.
         if wall - lastRawFlushWall >= 1_000 { flushRaw(wall: wall) }
         // agent.raw_retention_hours 0 keeps everything (export and replay read it).
-        if wall - lastPurgeWall >= 3_600_000 && settings.agent.rawRetentionHours > 0 {
+        if wall - lastPurgeWall >= 3_600_000 {
             lastPurgeWall = wall
-            store.purgeRawLater(
-                before: lastMarketTs - Int64(settings.agent.rawRetentionHours) * 3_600_000, logger: logger)
+            if settings.agent.rawRetentionHours > 0 {
+                store.purgeRawLater(
+                    before: lastMarketTs - Int64(settings.agent.rawRetentionHours) * 3_600_000, logger: logger)
+            }
+            // The write-ahead log back into the database, so that it cannot grow without bound.
+            store.checkpointLater()
         }
         if let e = store.takeRawError() {
             databaseWritable = false
-            logger.critical("raw market data write failed", metadata: ["event": "store.failed", "error": "\(e)"])
+            // Once a minute at most: a full disk refuses every second's batch.
+            if wall - lastRawErrorLogWall >= millisPerMinute {
+                lastRawErrorLogWall = wall
+                logger.critical(
+                    "raw market data write failed; the span is recorded as a gap once the database takes writes",
+                    metadata: ["event": "store.raw_failed", "error": "\(e)"])
+            }
         }
+        noteRawDrops(wall: wall)
+        checkDisk(wall: wall)
         if wall - lastSnapshotWall >= 300_000 { batch.snapshot = makeSnapshot(wall: wall) }
         publish(wall: wall)
     }
@@ -527,6 +541,7 @@ public final class AgentEngine: @unchecked Sendable {
     var entryVeto: EntryVeto? {
         switch supervisor.state {
         case .active:
+            if !journal.isEmpty { return .database }
             if staleAlerted { return .staleFeed }
             // A value area mostly drawn from candles (a warm start) is not traded on.
             if let f = lastFeatures, f.approximateShare > settings.agent.maxApproximateVAShare { return .approximateVA }
@@ -818,10 +833,12 @@ public final class AgentEngine: @unchecked Sendable {
         flushRaw(wall: wall)
         store.flushRaw()
         batch.snapshot = makeSnapshot(wall: wall)
-        do {
-            try writeBatch(snapshot: true, wall: wall)
-        } catch {
-            logger.critical("last snapshot not written", metadata: ["event": "store.failed", "error": "\(error)"])
+        journal.lastAttemptWall = 0
+        writeBatch(snapshot: true, wall: wall)
+        if !journal.isEmpty {
+            logger.critical(
+                "stopping with records the database refused: they are lost with the process",
+                metadata: ["event": "store.lost", "held_records": "\(journal.rows)", "error": "\(journal.error)"])
         }
         logger.notice("stopped; snapshot written", metadata: ["event": "agent.stopped"])
         for w in flattenWaiters { replyError(w.call, ControlFailure(ControlFailure.failed, "the agent is stopping")) }
@@ -852,6 +869,7 @@ public final class AgentEngine: @unchecked Sendable {
     func raise(_ alert: Alert, wall: Int64) {
         let kind = alert.kind.rawValue, severity = alert.severity.rawValue, message = alert.message
         batch.alerts.append(AlertRow(wallTs: wall, kind: kind, severity: severity, message: message))
+        metrics.alert(kind: kind, severity: severity)
         let m: Logger.Metadata = ["event": "alert.raised", "alert.kind": "\(kind)", "alert.severity": "\(severity)"]
         switch alert.severity {
         case .info: logger.info("alert: \(message)", metadata: m)
@@ -886,21 +904,8 @@ public final class AgentEngine: @unchecked Sendable {
             activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: kernel.book)
     }
 
-    func writeBatch(snapshot: Bool, wall: Int64) throws {
-        if snapshot && batch.snapshot == nil { batch.snapshot = makeSnapshot(wall: wall) }
-        guard !batch.isEmpty else { return }
-        let b = batch
-        batch = StoreBatch()
-        try store.record(b)
-        if b.snapshot != nil { lastSnapshotWall = wall }
-        databaseWritable = true
-        countRecords(b)
-        // Orders leave for the venue only once their record is committed.
-        venue.committed(b)
-    }
-
-    /// Metrics of what a committed batch recorded: orders by outcome, fills, alerts.
-    private func countRecords(_ b: StoreBatch) {
+    /// Metrics of what a committed batch recorded: orders by outcome, fills, commands (alerts count when raised).
+    func countRecords(_ b: StoreBatch) {
         for _ in b.orders { metrics.order(.submitted) }
         for u in b.orderUpdates { metrics.order(u.status) }
         for c in b.commands { metrics.command(c.cmd, result: c.ok ? "ok" : "error") }
@@ -908,7 +913,6 @@ public final class AgentEngine: @unchecked Sendable {
             let slip = f.referenceMidTwice.map { Double(2 * f.price - $0) / 2 * Double(f.side.sign) }
             metrics.fill(liquidity: f.liquidity.rawValue, slippageTicks: slip)
         }
-        for a in b.alerts { metrics.alert(kind: a.kind, severity: a.severity) }
     }
 
     // MARK: - Formatting

@@ -238,6 +238,8 @@ public final class AgentStore: Sendable {
     private struct RawWrites {
         var pending = 0
         var error: String?
+        /// The market-time spans of raw batches the database refused (dropped), oldest first.
+        var dropped: [(from: Int64, to: Int64)] = []
     }
     private let raw = Mutex(RawWrites())
 
@@ -255,8 +257,12 @@ public final class AgentStore: Sendable {
             // cut could make matter.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(pool)
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreOpenError.classify(error, path: path)
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -413,7 +419,96 @@ public final class AgentStore: Sendable {
                 t.column("through_ts", .integer).notNull()
             }
         }
+        m.registerMigration("v7_storage_gaps") { db in
+            // Spans whose records a storage fault dropped (raw data refused by a full disk) are gaps too.
+            try db.alter(table: "gaps") { t in t.add(column: "cause", .text) }
+        }
         return m
+    }
+
+    // MARK: - Storage health (docs/OPERATIONS.md, "Storage faults")
+
+    /// `PRAGMA quick_check` (the agent's start): throws, naming the file and the runbook, unless the database is
+    /// sound. Reads every page: seconds for a database of gigabytes (docs/BENCHMARKS.md).
+    public func quickCheck() throws {
+        let problems: [String]
+        do {
+            problems = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+        } catch {
+            throw StoreOpenError.classify(error, path: path)
+        }
+        guard problems != ["ok"] else { return }
+        throw StoreOpenError.corrupt(
+            path: path, detail: problems.prefix(3).joined(separator: "; ") + (problems.count > 3 ? "; …" : ""))
+    }
+
+    /// The most pages the database may grow to (`PRAGMA max_page_count` of the writing connection); nil lifts the
+    /// limit. A way to fill the database without filling a disk (tests, `make chaos`).
+    public func setPageLimit(_ pages: Int?) throws {
+        try pool.write { db in
+            if let pages {
+                try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+            } else {
+                try db.execute(sql: "PRAGMA max_page_count = 4294967294")
+            }
+        }
+    }
+
+    /// Refuses every write from now on (`PRAGMA query_only` of the writing connection), as a filesystem remounted
+    /// read-only would; false takes writes again (tests, `make chaos`).
+    public func setRefusingWrites(_ refusing: Bool) throws {
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = \(refusing ? 1 : 0)") }
+    }
+
+    /// Pages the database holds now.
+    public func pageCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+    }
+
+    /// Moves the write-ahead log into the database and truncates it, off the caller's thread (after the raw writes
+    /// queued before it), so the WAL cannot grow without bound. A failure is reported like a raw write's.
+    public func checkpointLater() {
+        raw.withLock { $0.pending += 1 }
+        rawQueue.async { [self] in
+            var failure: String?
+            do {
+                try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+            } catch {
+                failure = "checkpoint: \(error)"
+            }
+            raw.withLock {
+                if let failure { $0.error = failure }
+                $0.pending -= 1
+            }
+        }
+    }
+
+    /// Bytes of the write-ahead log file now (0 when there is none).
+    public var walBytes: Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.int64Value ?? 0
+    }
+
+    /// A consistent copy of the database at `destination` (SQLite's online backup: safe while the agent writes;
+    /// the copy is written beside and renamed, so a failure leaves no half file). Returns the pages copied.
+    @discardableResult
+    public func backup(to destination: String) throws -> Int {
+        let partial = destination + ".partial"
+        try? FileManager.default.removeItem(atPath: partial)
+        do {
+            let copy = try DatabaseQueue(path: partial)
+            try pool.backup(to: copy)
+            let pages = try copy.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+            // One file: the copy leaves WAL mode's side files behind.
+            try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            try copy.close()
+            guard rename(partial, destination) == 0 else {
+                throw CommandError("cannot move \(partial) to \(destination): \(String(cString: strerror(errno)))")
+            }
+            return pages
+        } catch {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error
+        }
     }
 
     // MARK: - Meta
@@ -448,7 +543,11 @@ public final class AgentStore: Sendable {
                 failure = "\(error)"
             }
             raw.withLock {
-                if let failure { $0.error = failure }
+                if let failure {
+                    $0.error = failure
+                    let times = trades.map(\.ts) + quotes.map(\.ts)
+                    if let from = times.min(), let to = times.max() { $0.dropped.append((from, to)) }
+                }
                 $0.pending -= 1
             }
         }
@@ -574,6 +673,14 @@ public final class AgentStore: Sendable {
 
     /// Batches queued and not yet written (backlog shows as degraded health).
     public var rawBacklog: Int { raw.withLock { $0.pending } }
+
+    /// The market-time spans of raw batches the database refused since the last call, oldest first (each once).
+    public func takeRawDrops() -> [(from: Int64, to: Int64)] {
+        raw.withLock { r in
+            defer { r.dropped = [] }
+            return r.dropped
+        }
+    }
 
     /// The last failure of a raw write, once (its description).
     public func takeRawError() -> String? {

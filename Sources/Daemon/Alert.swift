@@ -29,6 +29,9 @@ enum AlertKind: String, CaseIterable, Sendable {
     case privateStream = "private_stream"
     case rateLimitedOrBanned = "rate_limited_or_banned"
     case flattenFailed = "flatten_failed"
+    case databaseUnwritable = "database_unwritable"
+    case databaseRecovered = "database_recovered"
+    case diskSpaceLow = "disk_space_low"
 
     init(_ kind: EngineAlert.Kind) {
         switch kind {
@@ -105,6 +108,45 @@ struct AlertWording: Sendable {
             message:
                 "value area invalid at \(isoTime(minute)): too few bins with volume; no entries until it is valid again"
         )
+    }
+
+    // MARK: Storage
+
+    /// The database refused a commit: the step's records wait in the journal (`rows` of them), entries are vetoed.
+    func databaseUnwritable(_ error: String, rows: Int) -> Alert {
+        Alert(
+            kind: .databaseUnwritable, severity: .critical,
+            message:
+                "the database cannot be written (\(error)); \(rows) records held in memory and retried, new entries "
+                + "vetoed, exits and stops still sent (runbooks/storage-full.md)")
+    }
+
+    /// The journal reached its bound: the agent flattens and halts rather than trade without records.
+    func databaseJournalFull(rows: Int, minutes: Int64) -> Alert {
+        Alert(
+            kind: .databaseUnwritable, severity: .critical,
+            message:
+                "the database has refused writes for \(minutes) min and \(rows) records wait in memory (the bound); "
+                + "flattening and halting; market records from now on are dropped and recorded as a gap")
+    }
+
+    /// The journal is flushed: every held record is in the database.
+    func databaseRecovered(rows: Int, seconds: Int64, droppedMinutes: Int) -> Alert {
+        Alert(
+            kind: .databaseRecovered, severity: .info,
+            message:
+                "the database takes writes again after \(seconds) s; \(rows) held records written"
+                + (droppedMinutes > 0 ? ", \(droppedMinutes) minutes of market records were dropped (recorded as a gap)" : "")
+                + "; entries allowed again")
+    }
+
+    /// Free space on the state directory's disk under `agent.min_free_disk_mb`.
+    func diskSpaceLow(freeBytes: Int64, limitMB: Int, directory: String) -> Alert {
+        Alert(
+            kind: .diskSpaceLow, severity: .warning,
+            message:
+                "\(freeBytes / 1_048_576) MB free on the disk of \(directory) (warning under \(limitMB) MB); free space "
+                + "before the database fills it (runbooks/storage-full.md)")
     }
 
     // MARK: Risk

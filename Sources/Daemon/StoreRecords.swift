@@ -110,7 +110,8 @@ public struct CommandRow: Sendable, Hashable, Codable {
     }
 }
 
-/// A span of market time the public stream may have missed (`gaps`).
+/// A span of market time missing from the store (`gaps`): one the public stream may have missed, or one whose
+/// records a storage fault lost (`cause` "storage": the database refused them and they were dropped).
 public struct GapRow: Sendable, Hashable, Codable {
     public var id: Int64?
     public var wallTs: Int64
@@ -118,12 +119,15 @@ public struct GapRow: Sendable, Hashable, Codable {
     public var toTs: Int64
     /// The last event of the agent's arrival order before it heard of the gap (nil: not recorded).
     public var seq: Int64?
+    /// Why the span is missing: nil for the public stream, `storage` for records a storage fault dropped.
+    public var cause: String?
 
-    public init(wallTs: Int64, fromTs: Int64, toTs: Int64, seq: Int64? = nil) {
+    public init(wallTs: Int64, fromTs: Int64, toTs: Int64, seq: Int64? = nil, cause: String? = nil) {
         self.wallTs = wallTs
         self.fromTs = fromTs
         self.toTs = toTs
         self.seq = seq
+        self.cause = cause
     }
 }
 

@@ -20,6 +20,8 @@ public enum HaltCause: String, Sendable, CaseIterable {
     case unprotectedPosition = "unprotected_position"
     case operatorFlatten = "operator_flatten"
     case operatorFlattenDirect = "operator_flatten_direct"
+    /// The database refused writes until the journal of held records reached its bound.
+    case databaseUnwritable = "database_unwritable"
 
     /// The exchange itself closed (part of) the position for `reason`: auto-deleveraging, liquidation or delivery.
     init?(closedByExchange reason: ExitReason) {

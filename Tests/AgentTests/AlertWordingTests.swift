@@ -59,6 +59,11 @@ import Testing
                 w.restRefused("retCode 10006: rate limited (403)"),
                 w.flattenFailed(steps: ["venue: cancelled 1 order(s)", "venue: not flat after close attempt 3"]),
                 w.flattenFailed(steps: []),
+                w.databaseUnwritable("SQLite error 13: database or disk is full", rows: 42),
+                w.databaseJournalFull(rows: 50_000, minutes: 1_440),
+                w.databaseRecovered(rows: 42, seconds: 615, droppedMinutes: 0),
+                w.databaseRecovered(rows: 50_000, seconds: 90_000, droppedMinutes: 12),
+                w.diskSpaceLow(freeBytes: 1_500_000_000, limitMB: 2048, directory: "/var/lib/auction-agent/live"),
             ]
         }
         return all

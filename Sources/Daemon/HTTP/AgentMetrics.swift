@@ -115,6 +115,9 @@ public final class AgentMetrics: Sendable {
         meter("auction_agent_loop_lag_seconds").set(Double(h.loopLagMs) / 1000)
         meter("auction_agent_clock_offset_seconds").set(h.clockOffsetMs.map { Double($0) / 1000 } ?? .nan)
         meter("auction_agent_unprotected_seconds").set(Double(state?.unprotectedMs ?? 0) / 1000)
+        meter("auction_agent_disk_free_bytes").set(h.diskFreeBytes.map(Double.init) ?? .nan)
+        meter("auction_agent_database_held_records").set(Double(h.heldRecords ?? 0))
+        meter("auction_agent_database_writable").set(h.databaseWritable ? 1.0 : 0.0)
         meter("auction_agent_health_status", [("status", "healthy")]).set(h.status == "healthy" ? 1.0 : 0.0)
         meter("auction_agent_health_status", [("status", "degraded")]).set(h.status == "degraded" ? 1.0 : 0.0)
         meter("auction_agent_health_status", [("status", "unhealthy")]).set(h.status == "unhealthy" ? 1.0 : 0.0)
@@ -233,6 +236,11 @@ struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
         "auction_agent_data_age_seconds": "Age of the newest market-data message (NaN before the first).",
         "auction_agent_loop_lag_seconds": "How late the engine loop's last 100 ms tick ran.",
         "auction_agent_clock_offset_seconds": "Market time minus the newest event's timestamp (NaN before the first).",
+        "auction_agent_disk_free_bytes":
+            "Free space on the disk of the agent's state directory (statvfs, unprivileged), bytes; read every 10 s.",
+        "auction_agent_database_held_records":
+            "Records the database refused, held in memory until it takes them (0 while it takes writes).",
+        "auction_agent_database_writable": "1 while the agent's database takes its writes, 0 while it refuses them.",
         "auction_agent_unprotected_seconds":
             "How long the open position has had no exchange-held stop (0 when protected).",
         "auction_agent_value_area_price":

@@ -114,6 +114,12 @@ struct ExchangeBook: Sendable {
         orders[id] = o
     }
 
+    /// An order withdrawn before it was sent: forgotten, as if never tracked (a later report of it is not news).
+    mutating func forget(_ id: String) {
+        guard orders.removeValue(forKey: id) != nil else { return }
+        _ = doneIds.insert(id)
+    }
+
     /// The exchange refused the order (a definite answer, or not found long after a lost reply).
     mutating func rejected(_ id: String, reason: String) -> [BookOutcome] {
         guard var o = orders[id] else { return [] }

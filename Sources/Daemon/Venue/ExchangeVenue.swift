@@ -299,6 +299,22 @@ class ExchangeVenue: TradingVenue {
     }
 
     func cancel(_ id: String, removedFromBook: Bool, wall: Int64) {
+        // An order not sent yet is cancelled by not sending it (an entry withdrawn while the database refuses
+        // writes): over, nothing executed.
+        let unsent = state.held.firstIndex {
+            if case .submit(let i) = $0 { i.id == id } else { false }
+        }
+        if let index = unsent, case .submit(let intent) = state.held[index] {
+            state.held.remove(at: index)
+            state.book.forget(id)
+            engine.logger.notice(
+                "order cancelled before it was sent to the \(name)",
+                metadata: ["event": "order.cancelled", "order_link_id": "\(id)", "venue": "\(name)"])
+            orderOver(
+                intent, lots: 0, tickLots: 0, fee: 0, isMaker: false, ts: engine.lastMarketTs, status: "Cancelled",
+                reason: "not sent", wall: wall)
+            return
+        }
         if state.book.isTracked(id) { state.held.append(.cancel(id)) }
     }
 
@@ -307,6 +323,15 @@ class ExchangeVenue: TradingVenue {
         guard !state.held.isEmpty else { return }
         for job in state.held { gateway.send(job) }
         state.held.removeAll()
+    }
+
+    /// The database refuses writes: what protects or reduces the position (exits, cancels) leaves now, its record
+    /// held in the journal; entries wait (the engine withdraws them).
+    func sendProtective(wall: Int64) {
+        let now = state.held.filter(\.isProtective)
+        guard !now.isEmpty else { return }
+        for job in now { gateway.send(job) }
+        state.held.removeAll { $0.isProtective }
     }
 
     /// A fill booked: the stop follows the position; the positions must agree.

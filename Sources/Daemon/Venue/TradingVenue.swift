@@ -35,6 +35,9 @@ protocol TradingVenue: AnyObject {
     func filled(_ fill: Fill, wall: Int64)
     /// The step's records are committed: what was held for them may leave.
     func committed(_ batch: StoreBatch)
+    /// The database refuses writes: what protects or reduces the position leaves now, before its record is
+    /// committed (it waits in the journal); entries stay held.
+    func sendProtective(wall: Int64)
     /// A report from the exchange (shadow and live).
     func report(_ r: VenueReport, wall: Int64)
     /// Every tick: the venue's own clocks.
@@ -114,6 +117,8 @@ final class PaperVenue: TradingVenue {
         // The order reaches its venue (the paper book) once recorded.
         for o in batch.orders { engine.metrics.onWire(o.intent.id) }
     }
+    /// The paper book takes every order at once; nothing is held.
+    func sendProtective(wall: Int64) {}
     func report(_ r: VenueReport, wall: Int64) {}
     func tick(wall: Int64) {}
 

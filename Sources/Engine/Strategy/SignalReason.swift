@@ -49,6 +49,9 @@ public enum EntryVeto: String, Sendable, Hashable, Codable, CaseIterable {
     case staleFeed = "stale_feed"
     case approximateVA = "approximate_va"
     case privateStream = "private_stream"
+    /// The agent's database refuses writes: its records wait in memory and no new position is opened until they
+    /// are written.
+    case database
     case warmup
     case observing
     case paused
