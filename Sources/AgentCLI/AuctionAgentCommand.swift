@@ -20,6 +20,7 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
               record     Bybit's public trades and quotes into daily files, with their gaps (the recorder's service)
               export     the trades and quotes an agent stored, as daily files (Bybit's dump format, quotes-DAY.csv.gz)
               replay     the backtest on what an agent stored, compared minute by minute with what it did
+              backup     a consistent copy of an environment's database, also while its agent trades
 
             Offline tools on recorded or simulated market data:
               simulate   write a synthetic market (trades.csv, quotes.csv)
@@ -39,7 +40,7 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, RecordCommand.self, FeaturesCommand.self,
             BacktestCommand.self, GridCommand.self, WalkForwardCommand.self, ExportCommand.self, ReplayCommand.self,
-            SimulateCommand.self,
+            BackupCommand.self, SimulateCommand.self,
             SimExchangeCommand.self,
             PreflightCommand.self, ConfigCommand.self,
         ]

@@ -67,6 +67,8 @@ public final class AgentDaemon: Sendable {
         let lock = try StateLock.acquire(directory: stateDir, holder: "auction-agent run --env \(envName)")
         defer { withExtendedLifetime(lock) {} }
         let store = try AgentStore(directory: stateDir, instrument: settings.instrument)
+        // A damaged database (a power cut mid-write, a bad disk) is not traded on.
+        try store.quickCheck()
         try checkEnvironmentSwitch(store: store, settings: settings)
         logger.notice(
             "starting",

@@ -442,6 +442,30 @@ public final class AgentStore: Sendable {
             path: path, detail: problems.prefix(3).joined(separator: "; ") + (problems.count > 3 ? "; …" : ""))
     }
 
+    /// A copy made by `backup`, read without changing it: `PRAGMA quick_check` (throws as `quickCheck` does) and
+    /// its newest snapshot's wall time and state (nil: none).
+    public static func checkCopy(_ path: String) throws -> (wallTs: Int64, state: String)? {
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let q = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? q.close() }
+            return try q.read { db in
+                let problems = try String.fetchAll(db, sql: "PRAGMA quick_check")
+                guard problems == ["ok"] else {
+                    throw StoreOpenError.corrupt(path: path, detail: problems.prefix(3).joined(separator: "; "))
+                }
+                return try Row.fetchOne(db, sql: "SELECT wall_ts, state FROM snapshots ORDER BY id DESC LIMIT 1").map {
+                    (wallTs: $0["wall_ts"], state: $0["state"])
+                }
+            }
+        } catch let e as StoreOpenError {
+            throw e
+        } catch {
+            throw StoreOpenError.classify(error, path: path)
+        }
+    }
+
     /// The most pages the database may grow to (`PRAGMA max_page_count` of the writing connection); nil lifts the
     /// limit. A way to fill the database without filling a disk (tests, `make chaos`).
     public func setPageLimit(_ pages: Int?) throws {
