@@ -5,7 +5,7 @@
 SWIFT ?= swift
 
 .PHONY: run demo test test-fast lint format build release bench soak chaos setup clean install uninstall systemd-e2e \
-	cluster-e2e
+	cluster-e2e storage-e2e
 
 setup:
 	bash scripts/setup
@@ -74,6 +74,11 @@ systemd-e2e: setup
 # and merge of deploy/slurm/ against a single-machine grid, byte for byte (runbooks/research-cluster.md).
 cluster-e2e: setup
 	bash scripts/cluster-e2e
+
+# Storage faults on a real filesystem (root; a loop device under device-mapper): a full disk, then a device that
+# fails and an ext4 that remounts itself read-only, under the sim agent (runbooks/storage-full.md).
+storage-e2e: setup
+	bash scripts/storage-e2e
 
 clean:
 	rm -rf .build .build-static data/demo state/sim run/sim

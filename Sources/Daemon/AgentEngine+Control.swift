@@ -206,8 +206,11 @@ extension AgentEngine {
         } else if !databaseWritable {
             unhealthy.append("database not writable (raw market data refused)")
         }
-        if settings.agent.minFreeDiskMB > 0, let free = diskFreeBytes, free < Int64(settings.agent.minFreeDiskMB) * 1_048_576 {
-            degraded.append("\(free / 1_048_576) MB free on the state directory's disk (under \(settings.agent.minFreeDiskMB) MB)")
+        if settings.agent.minFreeDiskMB > 0, let free = diskFreeBytes,
+            free < Int64(settings.agent.minFreeDiskMB) * 1_048_576
+        {
+            degraded.append(
+                "\(free / 1_048_576) MB free on the state directory's disk (under \(settings.agent.minFreeDiskMB) MB)")
         }
         if isStale(wall: wall) {
             degraded.append("stale market data (no quote for over \(settings.strategy.staleFeedSeconds) s)")

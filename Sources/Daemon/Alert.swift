@@ -136,7 +136,8 @@ struct AlertWording: Sendable {
             kind: .databaseRecovered, severity: .info,
             message:
                 "the database takes writes again after \(seconds) s; \(rows) held records written"
-                + (droppedMinutes > 0 ? ", \(droppedMinutes) minutes of market records were dropped (recorded as a gap)" : "")
+                + (droppedMinutes > 0
+                    ? ", \(droppedMinutes) minutes of market records were dropped (recorded as a gap)" : "")
                 + "; entries allowed again")
     }
 

@@ -38,7 +38,8 @@ public enum StoreOpenError: Error, CustomStringConvertible {
         case .SQLITE_CORRUPT, .SQLITE_NOTADB: return StoreOpenError.corrupt(path: path, detail: detail)
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             return StoreOpenError.locked(path: path, holders: openers(of: path), detail: detail)
-        case .SQLITE_READONLY, .SQLITE_CANTOPEN where !isWritable(path):
+        case .SQLITE_READONLY,
+            .SQLITE_CANTOPEN where !isWritable(path):
             return StoreOpenError.readOnly(path: path, detail: detail)
         case .SQLITE_FULL: return StoreOpenError.full(path: path, detail: detail)
         default: return error

@@ -13,8 +13,8 @@ import Testing
 
 /// The chaos soak (`make chaos`; not part of `make test`): live against the simulated venue for a market day at
 /// speed, with private-stream cuts, stalls and refused auths, partial fills, lost create replies, 429 storms, one
-/// ADL and ten crashes (kill -9: the engine and its venue worker abandoned mid-run, a new one recovering from the
-/// database) at random moments. After every quiet market minute it records whether the agent's position equals the
+/// ADL, ten crashes (kill -9: the engine and its venue worker abandoned mid-run, a new one recovering from the
+/// database) and full databases (the page limit, `PRAGMA max_page_count`) at random moments. After every quiet market minute it records whether the agent's position equals the
 /// exchange's and whether the exchange holds a stop; it times every stretch the exchange held a position without
 /// a stop. The report goes to standard output and to `AUCTION_CHAOS_REPORT` (default .build/chaos-report.md);
 /// docs/RELIABILITY.md keeps the last one.
@@ -60,9 +60,20 @@ struct ChaosSoakTests {
         var beyondLimitMs: Int64 = 0
         var lastCheckMinute: Int64 = 0
         var adlDone = false
+        // Full-database phases: when each began and ended (market time), and the most records held at once.
+        var diskFullSince: Int64?
+        var diskFullWindows: [(from: Int64, to: Int64)] = []
+        var mostHeld = 0
+        func liftDiskFull(_ h: LiveHarness) {
+            guard let since = diskFullSince else { return }
+            try? h.engine.store.setPageLimit(nil)
+            diskFullWindows.append((since, h.marketTs))
+            diskFullSince = nil
+        }
 
         func measure(_ h: LiveHarness) {
             let now = wallClockMillis()
+            mostHeld = max(mostHeld, h.engine.journal.rows)
             if h.venuePosition != 0 && h.venueStop == nil {
                 unprotectedSince = unprotectedSince ?? now
             } else if let since = unprotectedSince {
@@ -94,11 +105,12 @@ struct ChaosSoakTests {
             let now = wallClockMillis()
             if let clear = faultClearWall, now >= clear {
                 try? h.fault("{}")
+                liftDiskFull(h)
                 faultClearWall = nil
             }
             guard h.marketTs >= nextFault, faultClearWall == nil else { return }
             nextFault = h.marketTs + Int64(8 + rng.next() % 13) * 60_000
-            let kinds = ["cut", "stall", "auth", "drop", "partial", "lost_reply", "storm_429"]
+            let kinds = ["cut", "stall", "auth", "drop", "partial", "lost_reply", "storm_429", "disk_full"]
             let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
             counts[kind, default: 0] += 1
             let hold = Int64(4_000 + rng.next() % 12_000)
@@ -110,6 +122,11 @@ struct ChaosSoakTests {
             case "drop": try? h.fault(#"{"dropPrivateWebSockets":true}"#)
             case "partial": try? h.fault(#"{"thinBookLots":"\#(1 + rng.next() % 4)","thinBookCount":"1"}"#)
             case "lost_reply": try? h.fault(#"{"dropCreateRepliesCount":"10"}"#)
+            case "disk_full":
+                // The database may not grow: each step's records wait in the engine's journal.
+                try? h.engine.store.setPageLimit(try h.engine.store.pageCount())
+                diskFullSince = h.marketTs
+                faultClearWall = now + hold
             default: try? h.fault(#"{"failNextHTTPStatus":429,"failNextHTTPCount":"\#(5 + rng.next() % 20)"}"#)
             }
         }
@@ -136,6 +153,12 @@ struct ChaosSoakTests {
             await h.run(minutes: Double(until - h.marketTs) / 60_000 + 1.0 / 60)
             if let c = crashes.first, h.marketTs >= c {
                 crashes.removeFirst()
+                // Records held in memory die with a process: the crash waits for the database to take them.
+                if diskFullSince != nil {
+                    liftDiskFull(h)
+                    faultClearWall = nil
+                    _ = await h.wait(seconds: 30) { h in h.engine.journal.isEmpty }
+                }
                 counts["kill -9", default: 0] += 1
                 log.append(
                     "kill -9 at \(isoTime(h.marketTs)) (position \(h.venuePosition) lots, \(h.exchange.state.book.trackedIds.count) in flight)"
@@ -145,6 +168,8 @@ struct ChaosSoakTests {
             }
         }
         try? h.fault("{}")
+        liftDiskFull(h)
+        _ = await h.wait(seconds: 60) { h in h.engine.journal.isEmpty }
         _ = await h.wait(seconds: 60) { h in
             h.exchange.state.streamState == .ready && !h.exchange.state.book.hasOrdersInFlight
                 && h.engine.trader.signedQty == h.venuePosition
@@ -176,6 +201,20 @@ struct ChaosSoakTests {
             $0.orderLinkId.hasPrefix("at-") && !$0.orderLinkId.hasPrefix("at-f-")
         }.count
 
+        // Every minute of the full-database phases has its features and its signal in the database.
+        var minutesChecked = 0
+        var minutesLost: [String] = []
+        for w in diskFullWindows {
+            let stored = try h.engine.store.featureMinutes(from: w.from / 60_000 * 60_000)
+            let signals = Set(try h.engine.store.signals(from: w.from, to: w.to).map(\.ts))
+            var m = w.from / 60_000 * 60_000 + 60_000
+            while m + 60_000 <= w.to {
+                minutesChecked += 1
+                if !stored.contains(m) || !signals.contains(m) { minutesLost.append(isoTime(m)) }
+                m += 60_000
+            }
+        }
+
         let report = """
             # Chaos soak
 
@@ -198,6 +237,8 @@ struct ChaosSoakTests {
             | halts | \(halts.count) (\(halts.map { $0.prefix(40) }.joined(separator: "; "))) |
             | halts other than the ADL's | \(otherHalts.count) |
             | ADL injected | \(adlDone ? "yes" : "no (no position at the time)") |
+            | full-database phases | \(diskFullWindows.count), \(minutesChecked) market minutes; most records held in memory at once: \(mostHeld) |
+            | minutes of those phases missing features or signals | \(minutesLost.count) |
             | faults | \(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |
             | final position: agent / exchange | \(h.engine.trader.signedQty) / \(h.venuePosition) lots |
 
@@ -214,6 +255,7 @@ struct ChaosSoakTests {
         #expect(foreignOrders.isEmpty)
         #expect(beyondLimitMs == 0)
         #expect(otherHalts.isEmpty, "\(otherHalts)")
+        #expect(minutesLost.isEmpty, "\(minutesLost)")
         #expect(h.engine.trader.signedQty == h.venuePosition)
     }
 }

@@ -1,7 +1,7 @@
 import ControlProtocol
+import Engine
 import Foundation
 import GRDB
-import Engine
 import Testing
 
 @testable import Daemon

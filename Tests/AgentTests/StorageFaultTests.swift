@@ -180,7 +180,8 @@ import Testing
         _ = out.fileHandleForReading.availableData  // "locked"
         let holders = StoreOpenError.openers(of: path)
         #expect(holders.contains("pid \(sqlite.processIdentifier) (python3)"), "\(holders)")
-        let e = StoreOpenError.classify(DatabaseError(resultCode: .SQLITE_BUSY, message: "database is locked"), path: path)
+        let e = StoreOpenError.classify(
+            DatabaseError(resultCode: .SQLITE_BUSY, message: "database is locked"), path: path)
         #expect("\(e)".contains("pid \(sqlite.processIdentifier) (python3)") && "\(e)".contains(path), "\(e)")
     }
 
