@@ -70,7 +70,10 @@ final class LiveHarness: @unchecked Sendable {
 
     deinit {
         server.stop()
-        try? FileManager.default.removeItem(atPath: dir)
+        // AUCTION_KEEP_HARNESS keeps the database and the log for reading after a failed soak.
+        if ProcessInfo.processInfo.environment["AUCTION_KEEP_HARNESS"] == nil {
+            try? FileManager.default.removeItem(atPath: dir)
+        }
     }
 
     var restURL: String { "http://127.0.0.1:\(server.port)" }
