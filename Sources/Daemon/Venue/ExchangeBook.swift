@@ -86,6 +86,9 @@ struct ExchangeBook: Sendable {
 
     func isTracked(_ id: String) -> Bool { orders[id] != nil }
 
+    /// The stop an order in flight carries to the exchange (an entry's `stopLoss`), if any.
+    func attachedStop(of id: String) -> Ticks? { orders[id]?.intent.stopLoss }
+
     /// Whether this execution was counted already (in this run, or booked before a restart).
     func hasSeen(_ execId: String) -> Bool { seenExecIds.contains(execId) }
 

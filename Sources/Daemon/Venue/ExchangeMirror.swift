@@ -271,7 +271,10 @@ public final class ExchangeMirror: @unchecked Sendable {
                 side: intent.side, orderType: price == nil ? "Market" : "Limit",
                 qty: ScaledDecimal(mantissa: intent.qty * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
                 price: price, timeInForce: price == nil ? nil : "GTC", orderLinkId: intent.id,
-                reduceOnly: intent.reduceOnly)
+                reduceOnly: intent.reduceOnly,
+                stopLoss: intent.stopLoss.map {
+                    ScaledDecimal(mantissa: $0 * instrument.tick.mantissa, scale: instrument.tick.scale)
+                })
             let t0 = wallClockMillis()
             onSubmit(intent.id)
             do {

@@ -372,6 +372,22 @@ class ExchangeVenue: TradingVenue {
         case .order(let info):
             handleOutcomes(state.book.onOrder(info), wall: wall)
         case .execution(let e):
+            // An entry that carried its stop (`stopLoss` on create) opens the position: the exchange sets that stop in
+            // the same matching step. Held from now; a REST re-read verifies it, and the stop is corrected with
+            // trading-stop if the exchange holds another.
+            let opening = state.book.position == 0 && !state.book.hasSeen(e.execId)
+            if let sl = state.book.attachedStop(of: e.orderLinkId), opening, state.stopHeld == nil,
+                !state.stopInFlight
+            {
+                state.stopHeld = sl
+                engine.logger.info(
+                    "the entry's attached stop protects the position from its first fill",
+                    metadata: [
+                        "event": "venue.stop_attached", "order_link_id": "\(e.orderLinkId)",
+                        "stop": "\(engine.priceText(sl))", "venue": "\(name)",
+                    ])
+                requestResync("verify the entry's attached stop", wall: wall)
+            }
             handleOutcomes(state.book.onExecution(e), wall: wall)
         case .stopSet(let ticks, let changed):
             state.stopInFlight = false
@@ -495,9 +511,28 @@ class ExchangeVenue: TradingVenue {
             intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status,
             reason: reason, wall: wall)
         if lots == 0 && status == "Rejected" {
+            if Self.isExpectedFlattenRefusal(
+                mode: engine.settings.mode, flattening: engine.supervisor.state == .flattening, intent: intent,
+                reason: reason)
+            {
+                // Shadow's flatten: the testnet's own flatten closed its position first, so the mirrored close finds
+                // nothing to reduce. The expected end, not a divergence.
+                engine.logger.notice(
+                    "the testnet was already flat: its copy of the close was refused (110017), as a flatten expects",
+                    metadata: ["event": "shadow.flatten_close_refused", "order_link_id": "\(intent.id)"])
+                return
+            }
             engine.raise(
                 engine.alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason), wall: wall)
         }
+    }
+
+    /// Shadow, flattening: a reduce-only close the testnet refuses with 110017 (nothing to reduce: the testnet position
+    /// is already flat) is how a flatten ends there.
+    static func isExpectedFlattenRefusal(mode: AgentMode, flattening: Bool, intent: OrderIntent, reason: String) -> Bool
+    {
+        mode == .shadow && flattening && intent.reduceOnly
+            && reason.contains(String(BybitRetCode.reduceOnlyNotSatisfied))
     }
 
     // MARK: - Re-reads

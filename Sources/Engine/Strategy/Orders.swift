@@ -55,10 +55,14 @@ public struct OrderIntent: Sendable, Hashable, Codable {
     public var purpose: OrderPurpose
     /// When the Engine decided it.
     public var decisionTs: Millis
+    /// An entry's initial stop (whole ticks), which a venue that can attach it sends with the order (Bybit's
+    /// `stopLoss` on create), so that a fill is protected by the exchange in the same matching step. nil for exits
+    /// and for an entry that flips a position (whose stop is set once the old one is closed).
+    public var stopLoss: Ticks?
 
     public init(
         id: String, side: Direction, qty: Lots, type: OrderType, reduceOnly: Bool, purpose: OrderPurpose,
-        decisionTs: Millis
+        decisionTs: Millis, stopLoss: Ticks? = nil
     ) {
         self.id = id
         self.side = side
@@ -67,6 +71,7 @@ public struct OrderIntent: Sendable, Hashable, Codable {
         self.reduceOnly = reduceOnly
         self.purpose = purpose
         self.decisionTs = decisionTs
+        self.stopLoss = stopLoss
     }
 }
 

@@ -666,7 +666,7 @@ public struct Trader: Sendable, Codable {
         }
         let intent = OrderIntent(
             id: nextId("e", now), side: c.direction, qty: size.lots, type: useLimit ? .limit(f.close) : .market,
-            reduceOnly: false, purpose: .entry(c.setup), decisionTs: now
+            reduceOnly: false, purpose: .entry(c.setup), decisionTs: now, stopLoss: flip ? nil : c.stop
         )
         workingEntry = WorkingEntry(intent: intent, candidate: c, submittedAt: now, isLimit: useLimit)
         actions.append(.submit(intent))

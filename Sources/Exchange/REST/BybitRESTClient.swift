@@ -278,6 +278,13 @@ public final class BybitRESTClient: Sendable {
         body.append(("orderLinkId", .string(o.orderLinkId)))
         body.append(("reduceOnly", .bool(o.reduceOnly)))
         if o.closeOnTrigger { body.append(("closeOnTrigger", .bool(true))) }
+        if let sl = o.stopLoss {
+            // The same stop `setTradingStop` keeps: the whole position, last price, market on trigger.
+            body += [
+                ("stopLoss", .string(sl.description)), ("tpslMode", .string("Full")),
+                ("slTriggerBy", .string(Self.stopTrigger)), ("slOrderType", .string("Market")),
+            ]
+        }
         body.append(("positionIdx", .int(0)))
         do {
             let r = try call("POST", "/v5/order/create", body: body)
@@ -350,6 +357,10 @@ public final class BybitRESTClient: Sendable {
         return out.sorted { ($0.execTime, $0.execId) < ($1.execTime, $1.execId) }
     }
 
+    /// What triggers the position's stop, on `trading-stop` and on an order's attached `stopLoss`: the last traded price
+    /// (the price the agent's own stop rule watches, docs/SPEC.md §10).
+    public static let stopTrigger = "LastPrice"
+
     /// The protective stop (and optional take-profit) held by the exchange on the whole position, in Full mode on a
     /// one-way position (`tpslMode=Full`, `positionIdx=0`, both required). The same levels again (34040, not
     /// modified) is success. Returns false when nothing changed.
@@ -358,7 +369,7 @@ public final class BybitRESTClient: Sendable {
         let body: [(String, JSONScalar)] = [
             ("category", .string(config.category)), ("symbol", .string(config.symbol)), ("tpslMode", .string("Full")),
             ("positionIdx", .int(0)), ("stopLoss", .string(stopLoss?.description ?? "0")),
-            ("takeProfit", .string(takeProfit?.description ?? "0")), ("slTriggerBy", .string("LastPrice")),
+            ("takeProfit", .string(takeProfit?.description ?? "0")), ("slTriggerBy", .string(Self.stopTrigger)),
         ]
         do {
             _ = try call("POST", "/v5/position/trading-stop", body: body)

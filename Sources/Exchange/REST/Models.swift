@@ -179,11 +179,15 @@ public struct OrderRequest: Sendable, Hashable {
     public var orderLinkId: String
     public var reduceOnly: Bool
     public var closeOnTrigger: Bool
+    /// The position's stop the exchange sets when the order fills (`stopLoss`, `tpslMode` Full, triggered by the last
+    /// price, closed at market): the whole position, in the same matching step as the fill.
+    public var stopLoss: ScaledDecimal?
 
     public init(
         side: Direction, orderType: String, qty: ScaledDecimal, price: ScaledDecimal? = nil, timeInForce: String? = nil,
-        orderLinkId: String, reduceOnly: Bool = false, closeOnTrigger: Bool = false
+        orderLinkId: String, reduceOnly: Bool = false, closeOnTrigger: Bool = false, stopLoss: ScaledDecimal? = nil
     ) {
+        self.stopLoss = stopLoss
         self.side = side
         self.orderType = orderType
         self.qty = qty

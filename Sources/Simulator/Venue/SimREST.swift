@@ -223,12 +223,22 @@ extension SimVenue {
             }
             let link = params["orderLinkId"] ?? ""
             guard link.count <= 36 else { return fail(10001, "orderLinkId too long") }
+            // The position's stop and target carried by the order (Full mode only: the agent's kind).
+            var levels: [String: Ticks] = [:]
+            for key in ["stopLoss", "takeProfit"] {
+                guard let text = params[key], !text.isEmpty, text != "0" else { continue }
+                guard let d = ScaledDecimal(text), let t = i.ticks(d) else { return fail(10001, "\(key) invalid") }
+                levels[key] = t
+            }
+            if !levels.isEmpty, let mode = params["tpslMode"], mode != "Full" {
+                return fail(10001, "tpslMode \(mode): the simulator keeps Full-mode levels only")
+            }
             guard positionIdxFits(params) else { return fail(10001, "position idx not match position mode") }
             do {
                 let o = try place(
                     linkId: link.isEmpty ? "auto-\(orderSeq + 1)" : link, side: side, type: type, qty: qty,
                     price: type == .limit ? px : nil, reduceOnly: params["reduceOnly"] == "true",
-                    timeInForce: params["timeInForce"])
+                    timeInForce: params["timeInForce"], stopLoss: levels["stopLoss"], takeProfit: levels["takeProfit"])
                 return ok(["orderId": o.orderId, "orderLinkId": o.orderLinkId])
             } catch {
                 return fail(error.retCode, error.message)
@@ -527,6 +537,9 @@ extension SimVenue {
             "positionIdx": 0,
             "stopOrderType": o.stopOrderType,
             "triggerPrice": o.triggerPrice.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "",
+            "stopLoss": o.attachedStopLoss.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "",
+            "takeProfit": o.attachedTakeProfit.map { formatScaled($0 * i.tick.mantissa, scale: i.tick.scale) } ?? "",
+            "tpslMode": o.attachedStopLoss != nil || o.attachedTakeProfit != nil ? "Full" : "",
             "cancelType": o.cancelType.isEmpty ? "UNKNOWN" : o.cancelType, "rejectReason": "EC_NoError",
             "createdTime": String(o.createdAt), "updatedTime": String(o.updatedAt),
         ]

@@ -44,6 +44,10 @@ public struct SimOrder: Sendable, Hashable {
     public var closeOnTrigger = false
     /// Why the exchange cancelled it (`""` when it did not).
     public var cancelType = ""
+    /// The position's stop and target this order carries (`stopLoss`, `takeProfit` on create, `tpslMode` Full):
+    /// set on the whole position when it fills, in the same matching step.
+    public var attachedStopLoss: Ticks?
+    public var attachedTakeProfit: Ticks?
 
     public var leaves: Lots { status == .new || status == .partiallyFilled ? qty - filled : 0 }
     /// `New`, `PartiallyFilled`, `Untriggered`: what `/v5/order/realtime` lists by default.
@@ -259,7 +263,7 @@ public final class SimVenue: @unchecked Sendable {
     /// Places an order (the REST handler's `order/create`).
     func place(
         linkId: String, side: Direction, type: SimOrderType, qty: Lots, price: Ticks?, reduceOnly: Bool,
-        timeInForce: String?
+        timeInForce: String?, stopLoss sl: Ticks? = nil, takeProfit tp: Ticks? = nil
     ) throws(Rejection) -> SimOrder {
         if let existing = orderIdsByLink[linkId], !linkId.isEmpty {
             throw Rejection(retCode: 110072, message: "OrderLinkedID is duplicate (existing orderId \(existing))")
@@ -270,6 +274,29 @@ public final class SimVenue: @unchecked Sendable {
         }
         if type == .limit && price == nil {
             throw Rejection(retCode: 10001, message: "price is required for a limit order")
+        }
+        // An attached stop or target must lie on the protective side of the base price (the limit price, else the
+        // last trade), as Bybit checks at creation.
+        if sl != nil || tp != nil {
+            let base = price ?? recentTrades.last?.price ?? quote.map { side == .long ? $0.askPrice : $0.bidPrice }
+            if let base, let sl, (side == .long ? sl >= base : sl <= base) {
+                let i = config.instrument
+                throw Rejection(
+                    retCode: 10001,
+                    message:
+                        "StopLoss:\(formatScaled(sl * i.tick.mantissa, scale: i.tick.scale)) set for \(side == .long ? "Buy" : "Sell") position should be "
+                        + "\(side == .long ? "lower" : "higher") than base_price:\(formatScaled(base * i.tick.mantissa, scale: i.tick.scale))??LastPrice"
+                )
+            }
+            if let base, let tp, (side == .long ? tp <= base : tp >= base) {
+                let i = config.instrument
+                throw Rejection(
+                    retCode: 10001,
+                    message:
+                        "TakeProfit:\(formatScaled(tp * i.tick.mantissa, scale: i.tick.scale)) set for \(side == .long ? "Buy" : "Sell") position should be "
+                        + "\(side == .long ? "higher" : "lower") than base_price:\(formatScaled(base * i.tick.mantissa, scale: i.tick.scale))??LastPrice"
+                )
+            }
         }
         var qty = qty
         if reduceOnly {
@@ -293,6 +320,8 @@ public final class SimVenue: @unchecked Sendable {
             createdAt: marketTime,
             updatedAt: marketTime
         )
+        order.attachedStopLoss = sl
+        order.attachedTakeProfit = tp
         orderIdsByLink[linkId] = id
         emit(.order(order))
         if let q = quote {
@@ -421,6 +450,16 @@ public final class SimVenue: @unchecked Sendable {
         if executions.count > 20_000 { executions.removeFirst(10_000) }
         emit(.execution(e))
         if faults.duplicateExecutions { emit(.execution(e)) }
+        // The order's attached stop and target now hold the whole position (Full mode), in this matching step.
+        if o.attachedStopLoss != nil || o.attachedTakeProfit != nil, positionLots * o.side.sign > 0 {
+            let sl = o.attachedStopLoss ?? stopLoss
+            let tp = o.attachedTakeProfit ?? takeProfit
+            if !setPositionLevels(stopLoss: sl, takeProfit: tp) {
+                // Same levels: the conditional orders follow the grown position.
+                updateConditional("StopLoss", trigger: sl)
+                updateConditional("TakeProfit", trigger: tp)
+            }
+        }
         emit(.position)
         emit(.wallet)
     }
@@ -468,7 +507,7 @@ public final class SimVenue: @unchecked Sendable {
         let existing = conditional(type)
         if let id = existing, var o = orders[id] {
             if let trigger {
-                guard o.triggerPrice != trigger else { return }
+                guard o.triggerPrice != trigger || o.qty != abs(positionLots) else { return }
                 o.triggerPrice = trigger
                 o.qty = abs(positionLots)
             } else {
