@@ -228,7 +228,7 @@ extension AgentProcess {
         #expect(
             agent.wait { agent.events("order.filled").contains { $0["venue"] as? String == "testnet" } },
             "\(agent.log.suffix(3_000))")
-        #expect(agent.wait { !agent.events("venue.stop_set").isEmpty })
+        #expect(agent.wait { !agent.events("venue.stop_attached").isEmpty || !agent.events("venue.stop_set").isEmpty })
         #expect(agent.status()?.health.lastVenueSuccessAgoMs != nil)
         #expect(agent.terminate() == 0)
     }
@@ -237,7 +237,10 @@ extension AgentProcess {
         let agent = try AgentProcess(environment: Self.shadowKeys)
         try agent.start(env: "shadow", Self.shadowSim)
         #expect(
-            agent.wait { agent.events("venue.stop_set").count >= 1 && agent.status()?.position != nil },
+            agent.wait {
+                agent.events("venue.stop_attached").count + agent.events("venue.stop_set").count >= 1
+                    && agent.status()?.position != nil
+            },
             "\(agent.log.suffix(3_000))")
         try agent.simFault(#"{"failNextRetCode":10001,"failNextCount":1}"#)
         let run = try agent.ctl(["flatten", "--yes"])
@@ -320,9 +323,10 @@ extension AgentProcess {
         #expect(!agent.events("reconcile.ok").isEmpty)
         #expect(try agent.ctl(["activate"]).status == 0)
         #expect(agent.wait { agent.status()?.position != nil }, "\(agent.log.suffix(3_000))")
-        // The fill came from the exchange: acknowledged by it, then an exchange-held stop on the position.
+        // The fill came from the exchange: acknowledged by it, with the exchange-held stop the entry carried (or,
+        // after a flip, one set by trading-stop).
         #expect(agent.events("order.acknowledged").allSatisfy { $0["venue"] as? String == "exchange" })
-        #expect(agent.wait { !agent.events("venue.stop_set").isEmpty })
+        #expect(agent.wait { !agent.events("venue.stop_attached").isEmpty || !agent.events("venue.stop_set").isEmpty })
         let run = try agent.ctl(["flatten", "--yes"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         #expect(run.stdout.contains("venue: flat confirmed"))

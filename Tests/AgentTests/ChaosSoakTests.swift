@@ -215,6 +215,14 @@ struct ChaosSoakTests {
             }
         }
 
+        // Each position the exchange opened: wall seconds from its first fill to an exchange-held stop.
+        let delays = h.venue.lock.withLock { h.venue.protectionDelaysMs }.sorted()
+        func quantile(_ q: Double) -> String {
+            guard !delays.isEmpty else { return "-" }
+            let i = min(delays.count - 1, Int((Double(delays.count - 1) * q).rounded(.up)))
+            return formatNumber(Double(delays[i]) / 1000)
+        }
+
         let report = """
             # Chaos soak
 
@@ -233,6 +241,7 @@ struct ChaosSoakTests {
             | checks where positions differed | \(positionMismatches) |
             | checks with a position and no exchange stop | \(unstopped) |
             | longest stretch unprotected | \(formatNumber(Double(longestUnprotectedMs) / 1000)) s (limit \(limitSeconds) s) |
+            | positions opened at the exchange: first fill → exchange-held stop, s (p50 / p99 / max) | \(delays.count): \(quantile(0.5)) / \(quantile(0.99)) / \(delays.last.map { formatNumber(Double($0) / 1000) } ?? "-") |
             | seconds unprotected beyond the limit | \(formatNumber(Double(beyondLimitMs) / 1000)) |
             | halts | \(halts.count) (\(halts.map { $0.prefix(40) }.joined(separator: "; "))) |
             | halts other than the ADL's | \(otherHalts.count) |
@@ -256,6 +265,7 @@ struct ChaosSoakTests {
         #expect(beyondLimitMs == 0)
         #expect(otherHalts.isEmpty, "\(otherHalts)")
         #expect(minutesLost.isEmpty, "\(minutesLost)")
+        #expect(delays.allSatisfy { $0 <= 1_000 }, "an entry fill waited more than 1 s for its stop: \(delays)")
         #expect(h.engine.trader.signedQty == h.venuePosition)
     }
 }

@@ -126,6 +126,10 @@ public final class SimVenue: @unchecked Sendable {
     var positionTickLots: Int64 = 0
     var stopLoss: Ticks?
     var takeProfit: Ticks?
+    /// Wall ms between each position opening from flat and its stop being set (0: set in the same matching step, by
+    /// the opening order's attached stop), the soak's measure of time without protection (`make chaos`).
+    public internal(set) var protectionDelaysMs: [Int64] = []
+    private var openedUnprotectedAtWall: Int64?
     var balance: Double
     var fundingHistory: [(ts: Int64, rate: Double)] = []
     var lastFundingBoundary: Int64?
@@ -418,6 +422,7 @@ public final class SimVenue: @unchecked Sendable {
             execType == "AdlTrade"
             ? 0 : i.price(price) * i.size(lots) * (maker ? config.makerFeeBps : config.takerFeeBps) / 10_000
         balance -= fee
+        let wasFlat = positionLots == 0
         // Position: a fill against the position realises P&L on the closed part at the average entry.
         let signed = lots * o.side.sign
         if positionLots != 0 && (positionLots > 0) != (signed > 0) {
@@ -460,6 +465,13 @@ public final class SimVenue: @unchecked Sendable {
                 updateConditional("TakeProfit", trigger: tp)
             }
         }
+        if wasFlat && positionLots != 0 {
+            if stopLoss != nil {
+                protectionDelaysMs.append(0)
+            } else {
+                openedUnprotectedAtWall = Int64(Date().timeIntervalSince1970 * 1000)
+            }
+        }
         emit(.position)
         emit(.wallet)
     }
@@ -491,6 +503,10 @@ public final class SimVenue: @unchecked Sendable {
     /// Returns false when nothing changed (the exchange answers 34040).
     func setPositionLevels(stopLoss sl: Ticks?, takeProfit tp: Ticks?) -> Bool {
         guard sl != stopLoss || tp != takeProfit else { return false }
+        if sl != nil, let since = openedUnprotectedAtWall {
+            protectionDelaysMs.append(Int64(Date().timeIntervalSince1970 * 1000) - since)
+            openedUnprotectedAtWall = nil
+        }
         stopLoss = sl
         takeProfit = tp
         updateConditional("StopLoss", trigger: sl)
@@ -533,6 +549,11 @@ public final class SimVenue: @unchecked Sendable {
 
     /// The position is flat: its conditional orders are deactivated and its levels cleared.
     private func positionClosed() {
+        if let since = openedUnprotectedAtWall {
+            // Closed before any stop was set: unprotected all along.
+            protectionDelaysMs.append(Int64(Date().timeIntervalSince1970 * 1000) - since)
+            openedUnprotectedAtWall = nil
+        }
         stopLoss = nil
         takeProfit = nil
         for id in orders.keys.sorted() {
