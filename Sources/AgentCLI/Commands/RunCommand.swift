@@ -12,7 +12,8 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run the trading agent for one environment until SIGTERM (the systemd service's command).",
         discussion: """
             Start-up: load the configuration, open the environment's database (agent.state_dir, else \
-            $STATE_DIRECTORY under systemd, else ./state/ENV), load the last snapshot, rebuild the 240-minute window \
+            $STATE_DIRECTORY under systemd, else ./state/ENV; a damaged one, PRAGMA quick_check, or one another \
+            process holds locked is refused, naming the file and the runbook), load the last snapshot, rebuild the 240-minute window \
             from stored trades, quotes and kline minutes, fill what it lacks from the exchange's 1-minute klines and \
             recent trades (agent.warm_start: exchange; entries wait while more than agent.max_approximate_va_share \
             of the value area's volume is from klines, reason approximate_va), then report READY (sd_notify) and serve the control socket \
@@ -31,7 +32,8 @@ struct RunCommand: AsyncParsableCommand {
             keeps an exchange-held stop, and reconciles at start (a mismatch halts). live sends orders to \
             exchange.rest_url and keeps the exchange's books: each order enters the books when the exchange says \
             it is over, at what executed; REST re-reads after every private-stream reconnect and every minute; \
-            the position's stop held by the exchange (tpslMode Full), retried when refused, the position \
+            every entry carries its stop (stopLoss on the order), so the exchange protects the first fill; the \
+            position's stop held by the exchange (tpslMode Full), moved and corrected by trading-stop, retried when refused, the position \
             flattened after live.max_unprotected_seconds without one; ADL, liquidation and funding booked as \
             reported (ADL and liquidation halt); sizing from the smaller of live.allocated_equity and the wallet \
             (docs/EXCHANGE.md). It needs live.armed: true and the keys in exchange.api_key_env/api_secret_env, \
@@ -46,6 +48,12 @@ struct RunCommand: AsyncParsableCommand {
 
             Logs: one JSON object per line on stdout; under journald native fields (EVENT=, ORDER_LINK_ID=, ...). \
             SIGTERM or SIGINT: no new orders, a working entry cancelled, the last snapshot written, exit 0.
+
+            Storage (docs/OPERATIONS.md, "Storage faults"): when the database refuses writes (a full disk, a \
+            read-only filesystem), records wait in memory in order and are written when it takes them again; \
+            exits, stops and cancels still go out, entries are vetoed (database), alert database_unwritable; at \
+            50 000 held records the agent flattens and halts. agent.min_free_disk_mb warns before. Copy the \
+            database while the agent runs with `auction-agent backup`.
 
             Example:  auction-agent run --env sim        then, in another shell:  atctl --env sim status
             """
