@@ -280,26 +280,19 @@ public final class SimVenue: @unchecked Sendable {
             throw Rejection(retCode: 10001, message: "price is required for a limit order")
         }
         // An attached stop or target must lie on the protective side of the base price (the limit price, else the
-        // last trade), as Bybit checks at creation.
-        if sl != nil || tp != nil {
-            let base = price ?? recentTrades.last?.price ?? quote.map { side == .long ? $0.askPrice : $0.bidPrice }
-            if let base, let sl, (side == .long ? sl >= base : sl <= base) {
+        // last trade), as Bybit checks at creation: a Buy's stop below it and its target above, a Sell's the reverse.
+        if sl != nil || tp != nil,
+            let base = price ?? recentTrades.last?.price ?? quote.map({ side == .long ? $0.askPrice : $0.bidPrice })
+        {
+            for (name, level, below) in [("StopLoss", sl, side == .long), ("TakeProfit", tp, side != .long)] {
+                guard let level, below ? level >= base : level <= base else { continue }
                 let i = config.instrument
+                func text(_ t: Ticks) -> String { formatScaled(t * i.tick.mantissa, scale: i.tick.scale) }
                 throw Rejection(
                     retCode: 10001,
                     message:
-                        "StopLoss:\(formatScaled(sl * i.tick.mantissa, scale: i.tick.scale)) set for \(side == .long ? "Buy" : "Sell") position should be "
-                        + "\(side == .long ? "lower" : "higher") than base_price:\(formatScaled(base * i.tick.mantissa, scale: i.tick.scale))??LastPrice"
-                )
-            }
-            if let base, let tp, (side == .long ? tp <= base : tp >= base) {
-                let i = config.instrument
-                throw Rejection(
-                    retCode: 10001,
-                    message:
-                        "TakeProfit:\(formatScaled(tp * i.tick.mantissa, scale: i.tick.scale)) set for \(side == .long ? "Buy" : "Sell") position should be "
-                        + "\(side == .long ? "higher" : "lower") than base_price:\(formatScaled(base * i.tick.mantissa, scale: i.tick.scale))??LastPrice"
-                )
+                        "\(name):\(text(level)) set for \(side == .long ? "Buy" : "Sell") position should be "
+                        + "\(below ? "lower" : "higher") than base_price:\(text(base))??LastPrice")
             }
         }
         var qty = qty
