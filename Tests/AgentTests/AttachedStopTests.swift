@@ -56,6 +56,25 @@ import Testing
         h.stop()
     }
 
+    /// A storm of 10006 (rate limit) on every call right after the fill: the position stays protected (its stop came
+    /// with the entry) and is not flattened, even with an unprotected limit shorter than the storm.
+    @Test func aRateLimitStormAfterTheFillLeavesThePositionProtectedAndOpen() async throws {
+        let h = try LiveHarness(overrides: ["live.max_unprotected_seconds=3"])
+        try h.start()
+        try h.fault(#"{"rejectTradingStop":true}"#)
+        let first = await firstPosition(h)
+        #expect(first.lots != 0 && first.stop != nil)
+        try h.fault(#"{"failNextRetCode":10006,"failNextCount":"100000"}"#)
+        // Ten wall seconds of storm, three times the unprotected limit, the market going on.
+        let end = wallClockMillis() + 10_000
+        while wallClockMillis() < end { await h.run(minutes: 0.1) }
+        #expect(h.venuePosition == first.lots && h.venueStop != nil, "still open and protected at the exchange")
+        #expect(h.alerts("unprotected_position").isEmpty)
+        #expect(h.state != "flattening" && h.state != "halted", "\(h.engine.supervisor.reason)")
+        try h.fault("{}")
+        h.stop()
+    }
+
     @Test func theSimulatorRefusesAStopOnTheWrongSideAsBybitDoes() throws {
         let venue = SimVenue()
         venue.onMarket(.quote(QuoteEvent(ts: 1_000, bidPrice: 500_000, bidSize: 100, askPrice: 500_001, askSize: 100)))
