@@ -17,7 +17,8 @@ struct ExportCommand: ParsableCommand {
             Reads the environment's database (also while its agent runs: reading takes no lock) and writes into DIR \
             one file per UTC day and kind, as `record` does: trades as Bybit's daily dumps \
             (SYMBOLYYYY-MM-DD.csv.gz; trdMatchID is empty, the store keeps no trade ids) and quotes as \
-            quotes-YYYY-MM-DD.csv.gz, plus gaps.csv with the public stream's gaps the agent recorded. `backtest`, \
+            quotes-YYYY-MM-DD.csv.gz, plus gaps.csv with the gaps the agent recorded (the public stream's, and \
+            market data a full disk made it drop). `backtest`, \
             `features`, `grid` and `walkforward` take DIR as both --trades and --quotes.
 
             The agent keeps raw data for agent.raw_retention_hours (48 by default; 0 keeps it): export before it \
@@ -102,12 +103,14 @@ enum Export {
         }
         try files.close()
         let gaps = try store.gaps(from: from, to: to).map {
-            RecordedGap(from: max($0.fromTs, from), to: min($0.toTs, to), cause: "public stream gap (agent)")
+            RecordedGap(
+                from: max($0.fromTs, from), to: min($0.toTs, to),
+                cause: $0.cause == "storage" ? "records lost to a storage fault (agent)" : "public stream gap (agent)")
         }
         try GapsFile.append(gaps, to: out)
         return "export: \(grouped(counts.trades)) trades and \(grouped(counts.quotes)) quotes of \(store.path) "
             + "(environment \(environment)) into \(files.opened.count) files in \(out), \(days.count) day"
             + (days.count == 1 ? "" : "s") + " (\(days.min()!) .. \(days.max()!))"
-            + (gaps.isEmpty ? "" : "; \(gaps.count) stream gaps in \(out)/gaps.csv")
+            + (gaps.isEmpty ? "" : "; \(gaps.count) gaps in \(out)/gaps.csv")
     }
 }
