@@ -206,9 +206,7 @@ extension AgentEngine {
         } else if !databaseWritable {
             unhealthy.append("database not writable (raw market data refused)")
         }
-        if settings.agent.minFreeDiskMB > 0, let free = diskFreeBytes,
-            free < Int64(settings.agent.minFreeDiskMB) * 1_048_576
-        {
+        if isDiskLow, let free = diskFreeBytes {
             degraded.append(
                 "\(free / 1_048_576) MB free on the state directory's disk (under \(settings.agent.minFreeDiskMB) MB)")
         }

@@ -431,12 +431,19 @@ public final class AgentStore: Sendable {
     /// `PRAGMA quick_check` (the agent's start): throws, naming the file and the runbook, unless the database is
     /// sound. Reads every page: seconds for a database of gigabytes (docs/BENCHMARKS.md).
     public func quickCheck() throws {
-        let problems: [String]
+        let path = path
         do {
-            problems = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            try pool.read { db in try Self.requireSound(db, path: path) }
+        } catch let e as StoreOpenError {
+            throw e
         } catch {
             throw StoreOpenError.classify(error, path: path)
         }
+    }
+
+    /// `PRAGMA quick_check` on `db`: throws `corrupt` with its first problems unless it answers `ok`.
+    private static func requireSound(_ db: Database, path: String) throws {
+        let problems = try String.fetchAll(db, sql: "PRAGMA quick_check")
         guard problems != ["ok"] else { return }
         throw StoreOpenError.corrupt(
             path: path, detail: problems.prefix(3).joined(separator: "; ") + (problems.count > 3 ? "; …" : ""))
@@ -451,10 +458,7 @@ public final class AgentStore: Sendable {
             let q = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? q.close() }
             return try q.read { db in
-                let problems = try String.fetchAll(db, sql: "PRAGMA quick_check")
-                guard problems == ["ok"] else {
-                    throw StoreOpenError.corrupt(path: path, detail: problems.prefix(3).joined(separator: "; "))
-                }
+                try requireSound(db, path: path)
                 return try Row.fetchOne(db, sql: "SELECT wall_ts, state FROM snapshots ORDER BY id DESC LIMIT 1").map {
                     (wallTs: $0["wall_ts"], state: $0["state"])
                 }
@@ -492,24 +496,27 @@ public final class AgentStore: Sendable {
     /// Moves the write-ahead log into the database and truncates it, off the caller's thread (after the raw writes
     /// queued before it), so the WAL cannot grow without bound. A failure is reported like a raw write's.
     public func checkpointLater() {
-        raw.withLock { $0.pending += 1 }
-        rawQueue.async { [self] in
-            var failure: String?
-            do {
-                try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
-            } catch {
-                failure = "checkpoint: \(error)"
-            }
-            raw.withLock {
-                if let failure { $0.error = failure }
-                $0.pending -= 1
-            }
+        onRawQueue { [self] in
+            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        } failed: {
+            $0.error = "checkpoint: \($1)"
         }
     }
 
-    /// Bytes of the write-ahead log file now (0 when there is none).
-    public var walBytes: Int64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.int64Value ?? 0
+    /// Runs `work` on the raw writer's queue, counted as pending until done; a failure is kept by `failed` (for
+    /// `takeRawError`, `takeRawDrops`).
+    private func onRawQueue(
+        _ work: @escaping @Sendable () throws -> Void, failed: @escaping @Sendable (inout RawWrites, any Error) -> Void
+    ) {
+        raw.withLock { $0.pending += 1 }
+        rawQueue.async { [self] in
+            var failure: (any Error)?
+            do { try work() } catch { failure = error }
+            raw.withLock {
+                if let failure { failed(&$0, failure) }
+                $0.pending -= 1
+            }
+        }
     }
 
     /// A consistent copy of the database at `destination` (SQLite's online backup: safe while the agent writes;
@@ -558,22 +565,12 @@ public final class AgentStore: Sendable {
         trades: [TradeEvent], quotes: [QuoteEvent], seqs: (trades: [Int64], quotes: [Int64])? = nil
     ) {
         guard !trades.isEmpty || !quotes.isEmpty else { return }
-        raw.withLock { $0.pending += 1 }
-        rawQueue.async { [self] in
-            var failure: String?
-            do {
-                try writeRaw(trades: trades, quotes: quotes, seqs: seqs)
-            } catch {
-                failure = "\(error)"
-            }
-            raw.withLock {
-                if let failure {
-                    $0.error = failure
-                    let times = trades.map(\.ts) + quotes.map(\.ts)
-                    if let from = times.min(), let to = times.max() { $0.dropped.append((from, to)) }
-                }
-                $0.pending -= 1
-            }
+        onRawQueue { [self] in
+            try writeRaw(trades: trades, quotes: quotes, seqs: seqs)
+        } failed: { r, error in
+            r.error = "\(error)"
+            let times = trades.map(\.ts) + quotes.map(\.ts)
+            if let from = times.min(), let to = times.max() { r.dropped.append((from, to)) }
         }
     }
 

@@ -51,7 +51,7 @@ struct StoreJournal {
             for i in batches.indices where batches[i].snapshot != nil {
                 batches[i].snapshot = nil
                 rows -= 1
-                heldThisOutage -= failingSince == nil ? 0 : 1
+                if failingSince != nil { heldThisOutage -= 1 }
             }
         }
         guard !b.isEmpty else { return }
@@ -122,15 +122,12 @@ extension AgentEngine {
         journal.lastAttemptWall = wall
         while let b = journal.batches.first {
             do {
-                try store.record(b)
+                try commit(b)
             } catch {
                 storeRefused(error, wall: wall)
                 return
             }
             journal.removeFirst()
-            databaseWritable = true
-            countRecords(b)
-            venue.committed(b)
         }
         if journal.failingSince != nil { storeRecovered(wall: wall) }
     }
@@ -139,11 +136,17 @@ extension AgentEngine {
     func writeBatchOrThrow(snapshot: Bool, wall: Int64) throws {
         if snapshot && batch.snapshot == nil { batch.snapshot = makeSnapshot(wall: wall) }
         guard !batch.isEmpty else { return }
-        try store.record(batch)
+        try commit(batch)
         if batch.snapshot != nil { lastSnapshotWall = wall }
-        countRecords(batch)
-        let b = batch
         batch = StoreBatch()
+    }
+
+    /// Writes one batch; once committed, its metrics count and what the venue held for it leaves (an order leaves
+    /// only once recorded).
+    private func commit(_ b: StoreBatch) throws {
+        try store.record(b)
+        databaseWritable = true
+        countRecords(b)
         venue.committed(b)
     }
 
@@ -213,9 +216,7 @@ extension AgentEngine {
     /// Everything held is written: the gaps of what was dropped, the recovery alert, entries allowed again.
     private func storeRecovered(wall: Int64) {
         let since = journal.failingSince ?? wall
-        for d in journal.takeDropped() {
-            batch.gaps.append(GapRow(wallTs: wall, fromTs: d.from, toTs: d.to, seq: nil, cause: "storage"))
-        }
+        recordDroppedSpans(wall: wall)
         raise(
             alerts.databaseRecovered(
                 rows: journal.heldThisOutage, seconds: (wall - since) / 1000, droppedMinutes: journal.droppedMinutes),
@@ -235,10 +236,13 @@ extension AgentEngine {
         let drops = store.takeRawDrops()
         guard !drops.isEmpty else { return }
         for d in drops { journal.drop(from: d.from, to: d.to) }
-        if journal.failingSince == nil && journal.isEmpty {
-            for d in journal.takeDropped() {
-                batch.gaps.append(GapRow(wallTs: wall, fromTs: d.from, toTs: d.to, seq: nil, cause: "storage"))
-            }
+        if journal.failingSince == nil && journal.isEmpty { recordDroppedSpans(wall: wall) }
+    }
+
+    /// The spans the journal dropped, as gaps with cause `storage` in the step's records.
+    private func recordDroppedSpans(wall: Int64) {
+        for d in journal.takeDropped() {
+            batch.gaps.append(GapRow(wallTs: wall, fromTs: d.from, toTs: d.to, seq: nil, cause: "storage"))
         }
     }
 
@@ -249,14 +253,19 @@ extension AgentEngine {
         lastDiskCheckWall = wall
         let dir = (store.path as NSString).deletingLastPathComponent
         diskFreeBytes = freeDiskBytes(dir)
-        let limitMB = settings.agent.minFreeDiskMB
-        guard limitMB > 0, let free = diskFreeBytes else { return }
-        let low = free < Int64(limitMB) * 1_048_576
-        if low && !diskLowAlerted {
+        guard settings.agent.minFreeDiskMB > 0, let free = diskFreeBytes else { return }
+        if isDiskLow && !diskLowAlerted {
             diskLowAlerted = true
-            raise(alerts.diskSpaceLow(freeBytes: free, limitMB: limitMB, directory: dir), wall: wall)
-        } else if !low {
+            raise(
+                alerts.diskSpaceLow(freeBytes: free, limitMB: settings.agent.minFreeDiskMB, directory: dir), wall: wall)
+        } else if !isDiskLow {
             diskLowAlerted = false
         }
+    }
+
+    /// Whether the last reading of the state directory's disk is under `agent.min_free_disk_mb` (never when 0).
+    var isDiskLow: Bool {
+        guard settings.agent.minFreeDiskMB > 0, let free = diskFreeBytes else { return false }
+        return free < Int64(settings.agent.minFreeDiskMB) * 1_048_576
     }
 }
