@@ -110,7 +110,9 @@ struct ChaosSoakTests {
             }
             guard h.marketTs >= nextFault, faultClearWall == nil else { return }
             nextFault = h.marketTs + Int64(8 + rng.next() % 13) * 60_000
-            let kinds = ["cut", "stall", "auth", "drop", "partial", "lost_reply", "storm_429", "disk_full"]
+            let kinds = [
+                "cut", "stall", "auth", "drop", "partial", "lost_reply", "hung_reply", "storm_429", "disk_full",
+            ]
             let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
             counts[kind, default: 0] += 1
             let hold = Int64(4_000 + rng.next() % 12_000)
@@ -122,6 +124,9 @@ struct ChaosSoakTests {
             case "drop": try? h.fault(#"{"dropPrivateWebSockets":true}"#)
             case "partial": try? h.fault(#"{"thinBookLots":"\#(1 + rng.next() % 4)","thinBookCount":"1"}"#)
             case "lost_reply": try? h.fault(#"{"dropCreateRepliesCount":"10"}"#)
+            case "hung_reply":
+                // The next creates are made at once and answered 15 s later (after the client's 10 s timeout).
+                try? h.fault(#"{"holdCreateRepliesCount":"3","holdReplyMs":"15000"}"#)
             case "disk_full":
                 // The database may not grow: each step's records wait in the engine's journal.
                 try? h.engine.store.setPageLimit(try h.engine.store.pageCount())

@@ -106,8 +106,15 @@ final class LiveHarness: @unchecked Sendable {
             version: "test", startedWall: wallClockMillis())
         var rest = BybitRESTConfig(baseURL: restURL)
         rest.backoffBaseMs = 10
+        // As the daemon has them: the order lane's client waits 10 s for a reply, the protective lane's (stops, cancels,
+        // exits, flatten) has its own connection and a short timeout.
         let client = BybitRESTClient(
             config: rest, credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
+            transport: CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 10_000))
+        var protectiveRest = rest
+        protectiveRest.maxAttempts = 3
+        let protective = BybitRESTClient(
+            config: protectiveRest, credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
             transport: CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 1_000))
         var stream = StreamSettings(url: "ws://127.0.0.1:\(port)/v5/private")
         stream.pingIntervalMs = 500
@@ -115,7 +122,7 @@ final class LiveHarness: @unchecked Sendable {
         stream.reconnectBaseMs = 100
         stream.reconnectCapMs = 500
         mirror = ExchangeMirror(
-            client: client, instrument: settings.instrument, privateSettings: stream,
+            client: client, protectiveClient: protective, instrument: settings.instrument, privateSettings: stream,
             credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"), queue: queue, logger: logger)
         mirror.notReceivedAfterMs = 2_000
         engine.trade(on: mirror)

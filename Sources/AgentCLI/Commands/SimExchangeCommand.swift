@@ -29,7 +29,9 @@ struct SimExchangeCommand: ParsableCommand {
             (fields: failNextRetCode/failNextCount, failNextHTTPStatus/failNextHTTPCount, replyDelayMs, \
             dropRepliesCount, dropCreateRepliesCount, rejectOrders, rejectTradingStop, duplicateExecutions, \
             clockSkewMs, stallWebSockets, dropWebSockets, dropPrivateWebSockets, cutPrivateStreams, \
-            stallPrivateStreams, failPrivateAuth, thinBookLots/thinBookCount); POST /sim/restart makes the next \
+            stallPrivateStreams, failPrivateAuth, thinBookLots/thinBookCount, holdCreateRepliesCount/holdReplyMs: \
+            the order is made at once, its reply waits up to holdReplyMs (15000) or until POST /sim/release); \
+            POST /sim/restart makes the next \
             book message say u=1; POST /sim/adl {"qty":"0.1","execType":"AdlTrade"|"BustTrade"} makes the exchange \
             close part of the position; POST /sim/account {"hedgeMode":true} switches the position mode and \
             {"marginMode":"ISOLATED_MARGIN"} the margin mode (GET /v5/account/info; --margin-mode at start). GET \

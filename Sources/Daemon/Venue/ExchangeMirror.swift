@@ -55,12 +55,17 @@ public enum VenueReport: Sendable {
     case stream(StreamStatus)
 }
 
-/// Orders sent to a Bybit account (the testnet in shadow mode, the exchange in live) through the REST client on a
-/// worker thread, and that account's `order` and `execution` reports from the private stream. Nothing here blocks
-/// the engine: jobs queue, results come back as `EngineInput.venue` reports. Protective calls (stops, cancels,
-/// reduce-only exits, flatten) go ahead of entries and re-reads. Order ids are the Engine's deterministic ids, so
-/// a retry after a timeout or a restart can never place an order twice; a create whose reply was lost is queried
-/// by its id until the exchange says whether it exists.
+/// Orders sent to a Bybit account (the testnet in shadow mode, the exchange in live) through the REST client, and
+/// that account's `order` and `execution` reports from the private stream. Nothing here blocks the engine: jobs
+/// queue, results come back as `EngineInput.venue` reports.
+///
+/// Calls run on two lanes, each its own thread and connection (docs/EXCHANGE.md, "Protective calls never wait"):
+/// the protective lane (stops, cancels, reduce-only exits, flatten) and the order lane (entries, the queries that
+/// resolve them, re-reads, the wallet). A hung entry create therefore never holds up a stop or a flatten. The one
+/// exception is a cancel of an entry whose create is still queued or on its way: it follows that create on the
+/// order lane, since the exchange cannot cancel what it has not received. Order ids are the Engine's deterministic
+/// ids, so a retry after a timeout or a restart can never place an order twice; a create whose reply was lost is
+/// queried by its id until the exchange says whether it exists.
 public final class ExchangeMirror: @unchecked Sendable {
     enum Job {
         case submit(OrderIntent)
@@ -68,16 +73,97 @@ public final class ExchangeMirror: @unchecked Sendable {
         case stop(Int64?)
         case flatten(Int64)
         /// Query an order whose create outcome is unknown; `since` is when that began (wall ms).
-        case resolve(String, since: Int64)
+        case resolve(String, since: Int64, protective: Bool)
         case resync(ids: [String], since: Int64, reason: String)
         case wallet
 
-        /// Protective calls go first.
+        /// Protective calls run on their own lane (and, within the order lane, go first).
         var isProtective: Bool {
             switch self {
             case .submit(let i): i.reduceOnly
             case .cancel, .stop, .flatten: true
-            case .resolve, .resync, .wallet: false
+            case .resolve(_, _, let protective): protective
+            case .resync, .wallet: false
+            }
+        }
+    }
+
+    /// One worker thread and its queue of jobs. Due jobs run in order; protective ones go ahead of the rest.
+    final class Lane: @unchecked Sendable {
+        let name: String
+        private let condition = NSCondition()
+        // Guarded by `condition`.
+        private var jobs: [(job: Job, notBefore: Int64)] = []
+        private var stopping = false
+        private var idle = true
+        private let done = DispatchSemaphore(value: 0)
+
+        init(name: String) { self.name = name }
+
+        /// Queues a job; `after` (an entry's id) keeps a cancel behind that entry's own create.
+        func enqueue(_ job: Job, notBefore: Int64 = 0, after linkId: String? = nil) {
+            condition.lock()
+            var at = jobs.count
+            if job.isProtective, let i = jobs.firstIndex(where: { !$0.job.isProtective }) { at = i }
+            if let linkId,
+                let i = jobs.lastIndex(where: { if case .submit(let s) = $0.job { s.id == linkId } else { false } })
+            {
+                at = max(at, i + 1)
+            }
+            jobs.insert((job, notBefore), at: at)
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func start(_ run: @escaping @Sendable (Job) -> Void) {
+            let t = Thread { [self] in work(run) }
+            t.name = name
+            t.start()
+        }
+
+        /// Waits until no due job is queued or running (or `end`, wall ms), then stops the worker.
+        func drainAndStop(until end: Int64) {
+            condition.lock()
+            while (jobs.contains { $0.notBefore <= wallClockMillis() } || !idle) && wallClockMillis() < end {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05))
+            }
+            stopping = true
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        /// Waits for the worker's end (at most until `end`, wall ms).
+        func join(until end: Int64) {
+            _ = done.wait(timeout: .now() + .milliseconds(Int(max(100, end - wallClockMillis()))))
+        }
+
+        private func work(_ run: @Sendable (Job) -> Void) {
+            defer { done.signal() }
+            while true {
+                condition.lock()
+                var next: Job?
+                while next == nil {
+                    if stopping { break }
+                    let now = wallClockMillis()
+                    if let i = jobs.firstIndex(where: { $0.notBefore <= now }) {
+                        next = jobs.remove(at: i).job
+                    } else if let soonest = jobs.map(\.notBefore).min() {
+                        _ = condition.wait(until: Date(timeIntervalSince1970: Double(soonest) / 1000))
+                    } else {
+                        condition.wait()
+                    }
+                }
+                guard let job = next else {
+                    condition.unlock()
+                    return
+                }
+                idle = false
+                condition.unlock()
+                run(job)
+                condition.lock()
+                idle = true
+                condition.broadcast()
+                condition.unlock()
             }
         }
     }
@@ -92,16 +178,16 @@ public final class ExchangeMirror: @unchecked Sendable {
     let logger: Logger
     /// How long an order not found after a lost create reply may still appear (Bybit: 110001 for a while).
     var notReceivedAfterMs: Int64 = 10_000
-    private let condition = NSCondition()
-    // Guarded by `condition`.
-    private var jobs: [(job: Job, notBefore: Int64)] = []
-    private var stopping = false
-    private var idle = true
+    let protectiveLane = Lane(name: "venue-protective")
+    let orderLane = Lane(name: "venue-orders")
+    private let lock = NSLock()
+    // Guarded by `lock`.
     private var lastSuccess: Int64?
+    /// Entries queued or on their way on the order lane, by id: a cancel of one of them follows its create.
+    private var entriesOnTheirWay: Set<String> = []
     private var streamTask: Task<Void, Never>?
     /// The private stream runs on its own thread: the account's news must not wait for the shared pool.
     private let streamExecutor = DedicatedExecutor(label: "venue-private-stream")
-    private let done = DispatchSemaphore(value: 0)
 
     /// Told when an order's create request is about to leave (metrics: bar close → order on the wire).
     let onSubmit: @Sendable (String) -> Void
@@ -123,7 +209,7 @@ public final class ExchangeMirror: @unchecked Sendable {
     }
 
     /// Wall time of the last REST call that succeeded.
-    public var lastSuccessWall: Int64? { condition.lock(); defer { condition.unlock() }; return lastSuccess }
+    public var lastSuccessWall: Int64? { lock.withLock { lastSuccess } }
 
     // MARK: - Start-up reconciliation (synchronous, before the engine runs)
 
@@ -140,10 +226,11 @@ public final class ExchangeMirror: @unchecked Sendable {
             executions: executions, asked: [], openOrders: open, position: position, stopTicks: stop, reason: "start")
     }
 
-    private func readPosition() throws(BybitError) -> (Lots, Ticks?) {
+    /// The position (signed lots) and its stop, read through `via` (the order lane's client unless given).
+    private func readPosition(via: BybitRESTClient? = nil) throws(BybitError) -> (Lots, Ticks?) {
         var signed: Lots = 0
         var stop: Ticks?
-        for p in try client.positions() where p.symbol == instrument.symbol {
+        for p in try (via ?? client).positions() where p.symbol == instrument.symbol {
             guard let side = p.side, let lots = instrument.lots(p.size) else { continue }
             signed += lots * side.sign
             if let s = p.stopLoss, s.mantissa != 0 { stop = instrument.ticks(s) }
@@ -161,9 +248,8 @@ public final class ExchangeMirror: @unchecked Sendable {
     // MARK: - Running
 
     public func start() {
-        let t = Thread { [self] in work() }
-        t.name = "venue-mirror"
-        t.start()
+        protectiveLane.start { [self] in run($0) }
+        orderLane.start { [self] in run($0) }
         let settings = privateSettings
         let credentials = credentials
         let queue = queue
@@ -187,29 +273,32 @@ public final class ExchangeMirror: @unchecked Sendable {
         }
     }
 
-    /// Finishes the queued jobs that are due (up to `deadlineMs`), then stops the worker and the stream.
+    /// Finishes the queued jobs that are due on both lanes (up to `deadlineMs`), then stops the workers and the
+    /// stream.
     public func stop(deadlineMs: Int64) {
         let end = wallClockMillis() + deadlineMs
-        condition.lock()
-        while (jobs.contains { $0.notBefore <= wallClockMillis() } || !idle) && wallClockMillis() < end {
-            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05))
-        }
-        stopping = true
-        condition.broadcast()
-        condition.unlock()
-        _ = done.wait(timeout: .now() + .milliseconds(Int(max(100, end - wallClockMillis()))))
+        protectiveLane.drainAndStop(until: end)
+        orderLane.drainAndStop(until: end)
+        protectiveLane.join(until: end)
+        orderLane.join(until: end)
         streamTask?.cancel()
     }
 
+    /// Queues a call on its lane: protective calls on theirs, except a cancel of an entry still on its way.
     func enqueue(_ job: Job, notBefore: Int64 = 0) {
-        condition.lock()
-        if job.isProtective, let i = jobs.firstIndex(where: { !$0.job.isProtective }) {
-            jobs.insert((job, notBefore), at: i)
-        } else {
-            jobs.append((job, notBefore))
+        let lane: Lane
+        var after: String?
+        switch job {
+        case .submit(let intent) where !intent.reduceOnly:
+            lock.withLock { _ = entriesOnTheirWay.insert(intent.id) }
+            lane = orderLane
+        case .cancel(let id) where lock.withLock({ entriesOnTheirWay.contains(id) }):
+            lane = orderLane
+            after = id
+        default:
+            lane = job.isProtective ? protectiveLane : orderLane
         }
-        condition.broadcast()
-        condition.unlock()
+        lane.enqueue(job, notBefore: notBefore, after: after)
     }
 
     /// The exchange-held stop on the whole position (nil clears it).
@@ -223,46 +312,15 @@ public final class ExchangeMirror: @unchecked Sendable {
     public func readWallet() { enqueue(.wallet) }
 
     private func markSuccess() {
-        condition.lock()
-        lastSuccess = wallClockMillis()
-        condition.unlock()
+        lock.withLock { lastSuccess = wallClockMillis() }
     }
 
     private func report(_ r: VenueReport) { queue.put(.venue(r, wall: wallClockMillis())) }
 
-    private func work() {
-        defer { done.signal() }
-        while true {
-            condition.lock()
-            var next: Job?
-            while next == nil {
-                if stopping { break }
-                let now = wallClockMillis()
-                if let i = jobs.firstIndex(where: { $0.notBefore <= now }) {
-                    next = jobs.remove(at: i).job
-                } else if let soonest = jobs.map(\.notBefore).min() {
-                    _ = condition.wait(until: Date(timeIntervalSince1970: Double(soonest) / 1000))
-                } else {
-                    condition.wait()
-                }
-            }
-            guard let job = next else {
-                condition.unlock()
-                return
-            }
-            idle = false
-            condition.unlock()
-            run(job)
-            condition.lock()
-            idle = true
-            condition.broadcast()
-            condition.unlock()
-        }
-    }
-
     private func run(_ job: Job) {
         switch job {
         case .submit(let intent):
+            defer { if !intent.reduceOnly { lock.withLock { _ = entriesOnTheirWay.remove(intent.id) } } }
             var price: ScaledDecimal?
             if case .limit(let p) = intent.type {
                 price = ScaledDecimal(mantissa: p * instrument.tick.mantissa, scale: instrument.tick.scale)
@@ -286,11 +344,13 @@ public final class ExchangeMirror: @unchecked Sendable {
             } catch {
                 // No answer: the order may have reached the matching engine. Never a rejection until the exchange says.
                 report(.outcomeUnknown(id: intent.id, reason: "\(error)"))
-                enqueue(.resolve(intent.id, since: wallClockMillis()), notBefore: wallClockMillis() + 250)
+                enqueue(
+                    .resolve(intent.id, since: wallClockMillis(), protective: intent.reduceOnly),
+                    notBefore: wallClockMillis() + 250)
             }
-        case .resolve(let id, let since):
+        case .resolve(let id, let since, let onProtectiveLane):
             do {
-                if let info = try client.order(linkId: id) {
+                if let info = try (onProtectiveLane ? protective : client).order(linkId: id) {
                     markSuccess()
                     report(.acknowledged(id: id, orderId: info.orderId, latencyMs: wallClockMillis() - since))
                     report(.order(info))
@@ -304,11 +364,12 @@ public final class ExchangeMirror: @unchecked Sendable {
                         ))
                 } else {
                     markSuccess()
-                    enqueue(.resolve(id, since: since), notBefore: wallClockMillis() + 500)
+                    enqueue(
+                        .resolve(id, since: since, protective: onProtectiveLane), notBefore: wallClockMillis() + 500)
                 }
             } catch {
                 // The query itself failed: keep asking (the periodic re-read asks too).
-                enqueue(.resolve(id, since: since), notBefore: wallClockMillis() + 1_000)
+                enqueue(.resolve(id, since: since, protective: onProtectiveLane), notBefore: wallClockMillis() + 1_000)
             }
         case .cancel(let id):
             do {
@@ -317,7 +378,7 @@ public final class ExchangeMirror: @unchecked Sendable {
             } catch {
                 // Already filled or gone: the order's own report says which.
                 report(.cancelFailed(id: id, reason: "\(error)"))
-                enqueue(.resolve(id, since: wallClockMillis() - notReceivedAfterMs + 2_000))
+                enqueue(.resolve(id, since: wallClockMillis() - notReceivedAfterMs + 2_000, protective: true))
             }
         case .stop(let ticks):
             do {
@@ -384,7 +445,7 @@ public final class ExchangeMirror: @unchecked Sendable {
         }
         for attempt in 1...5 {
             do {
-                let (position, _) = try readPosition()
+                let (position, _) = try readPosition(via: protective)
                 if position == 0 {
                     steps.append("venue: flat confirmed")
                     return .flattened(ok: true, steps: steps)
@@ -401,7 +462,7 @@ public final class ExchangeMirror: @unchecked Sendable {
                 markSuccess()
                 steps.append("venue: close order \(id): \(side) \(instrument.sizeText(qty)) market reduce-only")
                 for _ in 0..<10 {
-                    if try readPosition().0 == 0 {
+                    if try readPosition(via: protective).0 == 0 {
                         steps.append("venue: flat confirmed")
                         return .flattened(ok: true, steps: steps)
                     }

@@ -119,6 +119,7 @@ public final class SimHTTPServer: @unchecked Sendable {
             }
             let reply = handler(req)
             if reply.delayMs > 0 { sleepMillis(reply.delayMs) }
+            reply.hold?.wait()
             if reply.drop { return }
             var head = "HTTP/1.1 \(reply.status) \(reasonPhrase(reply.status))\r\n"
             for (k, v) in reply.headers { head += "\(k): \(v)\r\n" }

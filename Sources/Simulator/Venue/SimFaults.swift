@@ -26,6 +26,10 @@ public struct SimFaults: Sendable, Hashable {
     public var stallPrivateStreams = false
     /// Process the next N order creates but drop their replies (every other call answers).
     public var dropCreateRepliesCount = 0
+    /// Process the next N order creates at once but hold their replies (a hung reply: the order is live at the
+    /// exchange while its create call waits), until `POST /sim/release` or `holdReplyMs` has passed.
+    public var holdCreateRepliesCount = 0
+    public var holdReplyMs: Int64 = 15_000
     /// Refuse every `trading-stop` (retCode 10001), as the exchange does for a stop it will not take.
     public var rejectTradingStop = false
     /// Private `auth` is refused; the socket stays open and silent, as Bybit's does.

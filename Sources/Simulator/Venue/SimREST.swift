@@ -30,6 +30,39 @@ public struct SimReply: Sendable {
     public var delayMs: Int64 = 0
     /// Do not reply at all: close the connection (fault injection).
     public var drop = false
+    /// Hold the reply until released or its time has passed (fault injection: a hung reply).
+    public var hold: ReplyHold?
+}
+
+/// A reply held back (`SimFaults.holdCreateRepliesCount`): the server's connection thread waits on it until
+/// `POST /sim/release` or `ms` has passed.
+public final class ReplyHold: @unchecked Sendable {
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var released = false
+    private var over = false
+    let ms: Int64
+
+    init(ms: Int64) { self.ms = ms }
+
+    /// Blocks the calling (connection) thread until released or timed out.
+    public func wait() {
+        condition.lock()
+        let end = Date(timeIntervalSinceNow: Double(ms) / 1000)
+        while !released && Date() < end { _ = condition.wait(until: end) }
+        over = true
+        condition.unlock()
+    }
+
+    public func release() {
+        condition.lock()
+        released = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Not yet sent.
+    public var isPending: Bool { condition.withLock { !released && !over } }
 }
 
 extension SimVenue {
@@ -51,6 +84,12 @@ extension SimVenue {
         } else if faults.dropCreateRepliesCount > 0 && r.path == "/v5/order/create" {
             faults.dropCreateRepliesCount -= 1
             reply.drop = true
+        } else if faults.holdCreateRepliesCount > 0 && r.path == "/v5/order/create" {
+            faults.holdCreateRepliesCount -= 1
+            let hold = ReplyHold(ms: faults.holdReplyMs)
+            heldReplies.removeAll { !$0.isPending }
+            heldReplies.append(hold)
+            reply.hold = hold
         }
         return reply
     }
@@ -385,6 +424,8 @@ extension SimVenue {
             f.dropCreateRepliesCount = p["dropCreateRepliesCount"].flatMap { Int($0) } ?? 0
             f.thinBookLots = p["thinBookLots"].flatMap { Int64($0) }
             f.thinBookCount = p["thinBookCount"].flatMap { Int($0) } ?? 0
+            f.holdCreateRepliesCount = p["holdCreateRepliesCount"].flatMap { Int($0) } ?? 0
+            f.holdReplyMs = p["holdReplyMs"].flatMap { Int64($0) } ?? 15_000
             if p["dropWebSockets"] == "true" { webSocketDropGeneration += 1 }
             if p["dropPrivateWebSockets"] == "true" { privateDropGeneration += 1 }
             faults = f
@@ -427,8 +468,15 @@ extension SimVenue {
             restartPending = true
             bookUpdateId = 0
             return json(["ok": true])
+        case ("POST", "/sim/release"):
+            // Sends every held reply now.
+            let n = heldReplies.filter(\.isPending).count
+            for h in heldReplies { h.release() }
+            heldReplies.removeAll()
+            return json(["ok": true, "released": n])
         case ("GET", "/sim/state"):
             return json([
+                "heldReplies": heldReplies.filter(\.isPending).count,
                 "marketTime": marketTime, "positionLots": positionLots, "orders": orders.count,
                 "openOrders": orders.values.filter(\.isOpen).count, "executions": executions.count, "balance": balance,
                 "stopLoss": stopLoss.map {

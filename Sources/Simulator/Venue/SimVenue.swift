@@ -140,6 +140,10 @@ public final class SimVenue: @unchecked Sendable {
     /// The venue's clock: market time (event timestamps), advanced by the driver.
     public private(set) var marketTime: Int64 = 0
     public var faults = SimFaults()
+    /// Replies held by the hung-reply fault (`holdCreateRepliesCount`).
+    var heldReplies: [ReplyHold] = []
+    /// Held replies not yet sent.
+    public var pendingHeldReplies: Int { heldReplies.filter(\.isPending).count }
     /// Set when a restart was injected: the next order-book message carries `u = 1`.
     public internal(set) var restartPending = false
     /// Order-book update id.
