@@ -146,6 +146,25 @@ func killSwitchSummary(_ p: PnLReport) -> String {
     return daily + ", " + halting
 }
 
+/// The exchange's rate limits in one line: the endpoint with the fewest calls left, and the last wait for a reset
+/// within the last ten minutes, if any.
+func rateLimitLine(_ limits: [RateLimitReport]) -> String {
+    var out = "rate limits    "
+    if let low = limits.min(by: {
+        Double($0.remaining) / Double(max(1, $0.limit)) < Double($1.remaining) / Double(max(1, $1.limit))
+    }) {
+        out += "fewest left \(low.endpoint) \(low.remaining)/\(low.limit)"
+    }
+    let recent = limits.filter { ($0.lastWaitAgoMs ?? .max) < 600_000 }.min {
+        ($0.lastWaitAgoMs ?? 0) < ($1.lastWaitAgoMs ?? 0)
+    }
+    if let w = recent, let reason = w.lastWait {
+        let text = "last wait \(w.endpoint) \(w.lastWaitMs ?? 0) ms (\(reason)) \(ageText(w.lastWaitAgoMs)) ago"
+        out += ", " + (reason == "refused" ? Style.yellow(text) : text)
+    }
+    return out + "\n"
+}
+
 func renderHealth(_ h: HealthReport) -> String {
     var out = "status         \(Style.health(h.status))\n"
     for r in h.reasons { out += "  - \(r)\n" }
@@ -158,6 +177,7 @@ func renderHealth(_ h: HealthReport) -> String {
     if let held = h.heldRecords, held > 0 { out += " (\(held) records held in memory)" }
     out += "\n"
     if let free = h.diskFreeBytes { out += "disk free      \(free / 1_048_576) MB (state directory)\n" }
+    if let limits = h.rateLimits, !limits.isEmpty { out += rateLimitLine(limits) }
     out += "engine loop    lag \(h.loopLagMs) ms\n"
     out += "clock offset   " + (h.clockOffsetMs.map { "\($0) ms" } ?? "-") + "\n"
     out += "watchdog       \(h.watchdog)\n"

@@ -185,6 +185,32 @@ public struct SignalReport: Codable, Sendable, Hashable {
 }
 
 /// Health (`health`, and its summary inside `status`).
+/// One endpoint's rate limit at the exchange (Bybit counts per endpoint and account, per second).
+public struct RateLimitReport: Codable, Sendable, Hashable {
+    /// The endpoint's path (`/v5/order/create`).
+    public var endpoint: String
+    /// Calls left in the current window (the window's size once it has reset) and the window's size.
+    public var remaining: Int
+    public var limit: Int
+    /// The last wait for the window's reset: `refused` (the exchange answered 10006 or 429), `exhausted` (no call
+    /// left) or `reserve` (the last calls are kept for protective ones); nil: none since the start.
+    public var lastWait: String?
+    public var lastWaitMs: Int64?
+    public var lastWaitAgoMs: Int64?
+
+    public init(
+        endpoint: String, remaining: Int, limit: Int, lastWait: String? = nil, lastWaitMs: Int64? = nil,
+        lastWaitAgoMs: Int64? = nil
+    ) {
+        self.endpoint = endpoint
+        self.remaining = remaining
+        self.limit = limit
+        self.lastWait = lastWait
+        self.lastWaitMs = lastWaitMs
+        self.lastWaitAgoMs = lastWaitAgoMs
+    }
+}
+
 public struct HealthReport: Codable, Sendable, Hashable {
     /// `healthy`, `degraded` or `unhealthy`.
     public var status: String
@@ -206,12 +232,15 @@ public struct HealthReport: Codable, Sendable, Hashable {
     public var heldRecords: Int?
     /// Free space on the state directory's disk, bytes (nil: not read yet).
     public var diskFreeBytes: Int64?
+    /// The exchange's rate limits per endpoint, as its replies state them (shadow and live; nil: none).
+    public var rateLimits: [RateLimitReport]?
 
     public init(
         status: String, reasons: [String], marketDataAgeMs: Int64?, publicStream: String, lastVenueSuccessAgoMs: Int64?,
         databaseWritable: Bool, loopLagMs: Int64, clockOffsetMs: Int64?, reconnects: Int, gaps: Int, watchdog: String,
-        heldRecords: Int? = nil, diskFreeBytes: Int64? = nil
+        heldRecords: Int? = nil, diskFreeBytes: Int64? = nil, rateLimits: [RateLimitReport]? = nil
     ) {
+        self.rateLimits = rateLimits
         self.status = status
         self.reasons = reasons
         self.marketDataAgeMs = marketDataAgeMs

@@ -149,7 +149,19 @@ public final class AgentDaemon: Sendable {
             let alert: @Sendable (String) -> Void = { message in
                 queue.put(.venue(.failed(what: .rest, reason: message), wall: wallClockMillis()))
             }
-            let client = BybitRESTClient(config: rest, credentials: credentials, onAlert: alert, observer: observeREST)
+            // Both lanes' clients count against one budget (Bybit limits per account and endpoint); the order lane
+            // leaves the last calls of each window to the protective lane.
+            let budget = RateBudget()
+            let waits = RateLimitLog(logger: restLogger)
+            let onWait: @Sendable (RateLimitWait) -> Void = { w in
+                metrics.rateLimitWait(endpoint: w.path, reason: w.reason.rawValue)
+                waits.note(w)
+            }
+            var orderRest = rest
+            orderRest.reserveCalls = RateLimitLog.protectiveReserve
+            let client = BybitRESTClient(
+                config: orderRest, credentials: credentials, onAlert: alert, observer: observeREST, budget: budget,
+                onRateLimitWait: onWait)
             // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.
             do {
                 try VenueRules.check(
@@ -166,7 +178,7 @@ public final class AgentDaemon: Sendable {
             let protective = BybitRESTClient(
                 config: protectiveRest, credentials: credentials,
                 transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert,
-                observer: observeREST)
+                observer: observeREST, budget: budget, onRateLimitWait: onWait)
             let mirror = ExchangeMirror(
                 client: client, protectiveClient: protective, instrument: settings.instrument,
                 privateSettings: StreamSettings(url: venuePrivate), credentials: credentials, queue: queue,

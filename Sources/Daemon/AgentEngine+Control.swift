@@ -222,13 +222,14 @@ extension AgentEngine {
             degraded.append("clock offset \(off) ms against market time")
         }
         degraded += venue.degradedReasons(wall: wall)
+        let rateLimits = venue.rateLimits(wall: wall)
         let status = !unhealthy.isEmpty ? "unhealthy" : (!degraded.isEmpty ? "degraded" : "healthy")
         return HealthReport(
             status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: "\(streamState)",
             lastVenueSuccessAgoMs: venue.lastSuccessWall.map { wall - $0 }, databaseWritable: databaseWritable,
             loopLagMs: loopLagMs,
             clockOffsetMs: clockOffsetMs, reconnects: reconnects, gaps: gapCount, watchdog: watchdogDescription,
-            heldRecords: journal.rows, diskFreeBytes: diskFreeBytes)
+            heldRecords: journal.rows, diskFreeBytes: diskFreeBytes, rateLimits: rateLimits.isEmpty ? nil : rateLimits)
     }
 
     func pnlReport() -> PnLReport {

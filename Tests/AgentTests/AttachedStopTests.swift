@@ -56,21 +56,35 @@ import Testing
         h.stop()
     }
 
-    /// A storm of 10006 (rate limit) on every call right after the fill: the position stays protected (its stop came
-    /// with the entry) and is not flattened, even with an unprotected limit shorter than the storm.
-    @Test func aRateLimitStormAfterTheFillLeavesThePositionProtectedAndOpen() async throws {
-        let h = try LiveHarness(overrides: ["live.max_unprotected_seconds=3"])
+    /// A 60 s storm of 10006 (rate limit) on every call right after the fill: the position stays protected (its stop
+    /// came with the entry) and is not flattened, though the storm lasts twice `live.max_unprotected_seconds`; the
+    /// clients wait for each reset timestamp, and the log, `health` and the rate-limit report say so.
+    @Test func aMinuteOfRateLimitStormAfterTheFillLeavesThePositionProtectedAndOpen() async throws {
+        let h = try LiveHarness()
         try h.start()
+        #expect(h.engine.settings.live.maxUnprotectedSeconds == 30)
         try h.fault(#"{"rejectTradingStop":true}"#)
         let first = await firstPosition(h)
         #expect(first.lots != 0 && first.stop != nil)
         try h.fault(#"{"failNextRetCode":10006,"failNextCount":"100000"}"#)
-        // Ten wall seconds of storm, three times the unprotected limit, the market going on.
-        let end = wallClockMillis() + 10_000
-        while wallClockMillis() < end { await h.run(minutes: 0.1) }
+        // Sixty wall seconds of storm, the market going on.
+        var sawRefusalInHealth = false
+        let end = wallClockMillis() + 60_000
+        while wallClockMillis() < end {
+            // A market second at a time: each may wait for the venue (the harness settles up to 20 s).
+            await h.run(minutes: 1.0 / 60)
+            let health = h.engine.healthReport(wall: wallClockMillis())
+            sawRefusalInHealth =
+                sawRefusalInHealth || health.reasons.contains { $0.contains("for its rate limit") }
+        }
         #expect(h.venuePosition == first.lots && h.venueStop != nil, "still open and protected at the exchange")
         #expect(h.alerts("unprotected_position").isEmpty)
         #expect(h.state != "flattening" && h.state != "halted", "\(h.engine.supervisor.reason)")
+        #expect(sawRefusalInHealth, "atctl health said the exchange refused calls for its rate limit")
+        let waits = h.events("rest.rate_limit_wait")
+        #expect(!waits.isEmpty && waits.allSatisfy { $0["reason"] as? String == "refused" })
+        let refused = h.engine.healthReport(wall: wallClockMillis()).rateLimits ?? []
+        #expect(refused.contains { $0.lastWait == "refused" })
         try h.fault("{}")
         h.stop()
     }

@@ -62,6 +62,11 @@ public final class AgentMetrics: Sendable {
         recorder("auction_agent_rest_latency_seconds").record(seconds)
     }
 
+    /// A REST call waited for its endpoint's rate-limit window to reset (`refused`, `exhausted`, `reserve`).
+    public func rateLimitWait(endpoint: String, reason: String) {
+        counter("auction_agent_rate_limit_waits_total", [("endpoint", endpoint), ("reason", reason)]).increment()
+    }
+
     /// An operator command on the control socket, `ok` or its error code.
     public func command(_ name: String, result: String) {
         counter("auction_agent_commands_total", [("command", name), ("result", result)]).increment()
@@ -118,6 +123,9 @@ public final class AgentMetrics: Sendable {
         meter("auction_agent_disk_free_bytes").set(h.diskFreeBytes.map(Double.init) ?? .nan)
         meter("auction_agent_database_held_records").set(Double(h.heldRecords ?? 0))
         meter("auction_agent_database_writable").set(h.databaseWritable ? 1.0 : 0.0)
+        for r in h.rateLimits ?? [] {
+            meter("auction_agent_rate_limit_remaining", [("endpoint", r.endpoint)]).set(Double(r.remaining))
+        }
         meter("auction_agent_health_status", [("status", "healthy")]).set(h.status == "healthy" ? 1.0 : 0.0)
         meter("auction_agent_health_status", [("status", "degraded")]).set(h.status == "degraded" ? 1.0 : 0.0)
         meter("auction_agent_health_status", [("status", "unhealthy")]).set(h.status == "unhealthy" ? 1.0 : 0.0)

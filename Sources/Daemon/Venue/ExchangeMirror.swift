@@ -1,5 +1,6 @@
 import AgentConfig
 import AgentSupport
+public import ControlProtocol
 public import Engine
 public import Exchange
 public import ExchangeStreams
@@ -210,6 +211,20 @@ public final class ExchangeMirror: @unchecked Sendable {
 
     /// Wall time of the last REST call that succeeded.
     public var lastSuccessWall: Int64? { lock.withLock { lastSuccess } }
+
+    /// The account's rate limits (the budget both lanes' clients share), each endpoint's remaining calls as of now
+    /// (a window whose reset has passed is whole again), with its last wait.
+    public func rateLimits(wall: Int64) -> [RateLimitReport] {
+        let serverNow = wall + client.clockOffsetMs
+        let waits = Dictionary(client.budget.waits.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        return client.budget.all.sorted { $0.key < $1.key }.map { path, status in
+            let w = waits[path]
+            return RateLimitReport(
+                endpoint: path, remaining: serverNow >= status.resetAt ? status.limit : status.remaining,
+                limit: status.limit, lastWait: w?.reason.rawValue, lastWaitMs: w?.waitMs,
+                lastWaitAgoMs: w.map { wall - $0.at })
+        }
+    }
 
     // MARK: - Start-up reconciliation (synchronous, before the engine runs)
 

@@ -69,6 +69,12 @@ protocol ExchangeGateway: AnyObject {
     func readWallet()
     /// Wall time of the last call that succeeded.
     var lastSuccessWall: Int64? { get }
+    /// The account's rate limits per endpoint, and the last waits for them.
+    func rateLimits(wall: Int64) -> [RateLimitReport]
+}
+
+extension ExchangeGateway {
+    func rateLimits(wall: Int64) -> [RateLimitReport] { [] }
 }
 
 extension ExchangeMirror: ExchangeGateway {
@@ -167,8 +173,19 @@ class ExchangeVenue: TradingVenue {
         }
         let unknown = state.book.unknownIds
         if !unknown.isEmpty { degraded.append("order outcome unknown: \(unknown.joined(separator: ", "))") }
+        for r in rateLimits(wall: wall) where r.lastWait == RateLimitWait.Reason.refused.rawValue {
+            guard let ago = r.lastWaitAgoMs, ago < Self.rateLimitRefusalShownMs else { continue }
+            degraded.append(
+                "the \(name) refused \(r.endpoint) for its rate limit \(ago / 1000) s ago "
+                    + "(waited \(r.lastWaitMs ?? 0) ms for the reset; runbooks/rate-limits.md)")
+        }
         return degraded
     }
+
+    /// How long `health` mentions a rate-limit refusal.
+    static let rateLimitRefusalShownMs: Int64 = 60_000
+
+    func rateLimits(wall: Int64) -> [RateLimitReport] { gateway.rateLimits(wall: wall) }
 
     var lastSuccessWall: Int64? { gateway.lastSuccessWall }
     func unprotectedMs(wall: Int64) -> Int64? { state.unprotectedSince.map { wall - $0 } }

@@ -69,6 +69,8 @@ protocol TradingVenue: AnyObject {
     func outcomeUnknown(_ id: String) -> Bool
     /// The position's own conditional orders the venue holds.
     var heldOrders: [OrderReport] { get }
+    /// The exchange's rate limits per endpoint and the last waits for them (empty: a paper venue).
+    func rateLimits(wall: Int64) -> [RateLimitReport]
 }
 
 /// The venue's own side of a flatten.
@@ -139,6 +141,7 @@ final class PaperVenue: TradingVenue {
     func unprotectedMs(wall: Int64) -> Int64? { nil }
     func outcomeUnknown(_ id: String) -> Bool { false }
     var heldOrders: [OrderReport] { [] }
+    func rateLimits(wall: Int64) -> [RateLimitReport] { [] }
 }
 
 /// Who fills decides two of the trader's rules: with the exchange's fills (live), funding is booked as the exchange

@@ -54,6 +54,9 @@ public struct BybitRESTConfig: Sendable {
     public var banBackoffMs: Int64 = 10 * 60_000
     /// Longest wait for a rate-limit reset before the call fails.
     public var maxRateLimitWaitMs: Int64 = 30_000
+    /// Calls of each endpoint's window this client leaves to others (the protective lane's): when only these are
+    /// left, it waits for the window's reset (`RateBudget`). 0: it may spend the last call.
+    public var reserveCalls = 0
 
     public init(baseURL: String) { self.baseURL = baseURL }
 }
@@ -68,6 +71,8 @@ public struct RateLimitStatus: Sendable, Hashable {
 /// Bybit v5 REST over libcurl: signing, server-time sync, retries and back-off, idempotent orders, typed calls.
 ///
 /// - 10002 (timestamp outside the recv window): resync the clock offset, retry once.
+/// - Every reply's `X-Bapi-Limit*` headers go into the account's `RateBudget`; a call whose endpoint has no calls
+///   left (or only the reserve this client leaves to protective calls) waits for the window's reset before it leaves.
 /// - 10006 and HTTP 429: wait until `X-Bapi-Limit-Reset-Timestamp`, retry.
 /// - HTTP 403: the IP is banned; every call fails fast for `banBackoffMs` and `onAlert` is told.
 /// - 5xx, 10016 and transport errors: exponential back-off with jitter, bounded attempts.
@@ -79,7 +84,6 @@ public final class BybitRESTClient: Sendable {
     private struct Shared {
         var offsetMs: Int64 = 0
         var bannedUntil: Int64 = 0
-        var limits: [String: RateLimitStatus] = [:]
         var rng: UInt64 = 0x9E37_79B9_7F4A_7C15
         var lastSuccessAt: Int64?
     }
@@ -90,6 +94,9 @@ public final class BybitRESTClient: Sendable {
     private let now: @Sendable () -> Int64
     private let sleep: @Sendable (Int64) -> Void
     private let onAlert: @Sendable (String) -> Void
+    private let onRateLimitWait: @Sendable (RateLimitWait) -> Void
+    /// The account's rate limits as the replies state them (shared with the account's other clients).
+    public let budget: RateBudget
     /// When a call last succeeded (local ms).
     public var lastSuccessAt: Int64? { shared.withLock { $0.lastSuccessAt } }
 
@@ -100,8 +107,12 @@ public final class BybitRESTClient: Sendable {
         now: @escaping @Sendable () -> Int64 = wallClockMillis,
         sleep: @escaping @Sendable (Int64) -> Void = sleepMillis,
         onAlert: @escaping @Sendable (String) -> Void = { _ in },
-        observer: (@Sendable (RESTObservation) -> Void)? = nil
+        observer: (@Sendable (RESTObservation) -> Void)? = nil,
+        budget: RateBudget = RateBudget(),
+        onRateLimitWait: @escaping @Sendable (RateLimitWait) -> Void = { _ in }
     ) {
+        self.budget = budget
+        self.onRateLimitWait = onRateLimitWait
         self.config = config
         self.credentials = credentials
         self.transport = transport
@@ -118,7 +129,7 @@ public final class BybitRESTClient: Sendable {
     public var clockOffsetMs: Int64 { shared.withLock { $0.offsetMs } }
 
     /// The last rate-limit status seen for an endpoint path.
-    public func rateLimit(for path: String) -> RateLimitStatus? { shared.withLock { $0.limits[path] } }
+    public func rateLimit(for path: String) -> RateLimitStatus? { budget.status(path) }
 
     // MARK: - Calls
 
@@ -418,6 +429,8 @@ public final class BybitRESTClient: Sendable {
         let queryString = query.map { "\($0.0)=\(percentEncode($0.1))" }.joined(separator: "&")
         var resynced = !allowResync
         var attempt = 0
+        /// Set after waiting for a refusal's reset: the retry leaves without asking the budget again.
+        var waitedForReset = false
         while true {
             attempt += 1
             let banned = shared.withLock { $0.bannedUntil }
@@ -426,6 +439,8 @@ public final class BybitRESTClient: Sendable {
                     .ipBanned(until: banned), endpoint: endpoint,
                     message: "IP banned (HTTP 403); no calls until \(banned)")
             }
+            if !waitedForReset { try pace(path, endpoint) }
+            waitedForReset = false
             var headers = ["Content-Type: application/json"]
             if signed {
                 guard let credentials else {
@@ -475,7 +490,11 @@ public final class BybitRESTClient: Sendable {
                 )
                 throw BybitError(.ipBanned(until: until), endpoint: endpoint, message: "HTTP 403: IP rate limit or ban")
             case 429:
-                if attempt < config.maxAttempts, try waitForReset(reply, endpoint) { continue }
+                let reset = refused(reply, path)
+                if attempt < config.maxAttempts, waitForReset(reset, path) {
+                    waitedForReset = true
+                    continue
+                }
                 throw BybitError(.http(429), endpoint: endpoint, message: "too many requests")
             case 500...599:
                 if attempt < config.maxAttempts {
@@ -513,8 +532,12 @@ public final class BybitRESTClient: Sendable {
                 attempt -= 1
                 _ = try syncTime()
                 continue
-            case BybitRetCode.tooManyVisits where attempt < config.maxAttempts:
-                if try waitForReset(reply, endpoint) { continue }
+            case BybitRetCode.tooManyVisits:
+                let reset = refused(reply, path)
+                if attempt < config.maxAttempts, waitForReset(reset, path) {
+                    waitedForReset = true
+                    continue
+                }
             case BybitRetCode.serverError where attempt < config.maxAttempts:
                 sleep(backoff(attempt))
                 continue
@@ -525,13 +548,48 @@ public final class BybitRESTClient: Sendable {
         }
     }
 
-    /// Waits until the reply's rate-limit reset time; false when it is too far away to wait for.
-    private func waitForReset(_ reply: HTTPReply, _ endpoint: String) throws(BybitError) -> Bool {
-        let reset = reply.headers["x-bapi-limit-reset-timestamp"].flatMap { Int64($0) } ?? (now() + 1_000)
+    /// The exchange refused a call for its rate limit (10006, 429): no call of the endpoint leaves before the reply's
+    /// reset time (the exchange's ms), the account's other clients included.
+    private func refused(_ reply: HTTPReply, _ path: String) -> Int64 {
+        let reset =
+            reply.headers["x-bapi-limit-reset-timestamp"].flatMap { Int64($0) } ?? (now() + clockOffsetMs + 1_000)
+        budget.exhausted(path, until: reset)
+        return reset
+    }
+
+    /// Waits until a refusal's reset time; false when it is too far away to wait for.
+    private func waitForReset(_ reset: Int64, _ path: String) -> Bool {
         let wait = max(0, reset - now() - clockOffsetMs)
         guard wait <= config.maxRateLimitWaitMs else { return false }
+        noteWait(path, .refused, wait)
         sleep(wait + 1)
         return true
+    }
+
+    /// Before a call leaves: takes one from its endpoint's budget, or waits for the window's reset when none is left
+    /// (or only this client's reserve). A wait beyond `maxRateLimitWaitMs` fails the call unsent, as 10006 would.
+    private func pace(_ path: String, _ endpoint: String) throws(BybitError) {
+        let wait = budget.take(path, reserve: config.reserveCalls, now: now() + clockOffsetMs)
+        guard wait > 0 else { return }
+        guard wait <= config.maxRateLimitWaitMs else {
+            throw BybitError(
+                .api(retCode: BybitRetCode.tooManyVisits, retMsg: "rate-limit budget spent"), endpoint: endpoint,
+                message: "not sent: the endpoint's rate limit resets in \(wait) ms")
+        }
+        let left = budget.status(path)?.remaining ?? 0
+        noteWait(path, left > 0 ? .reserve : .exhausted, wait)
+        sleep(wait + 1)
+        // The window has reset: this call is its first.
+        _ = budget.take(path, reserve: 0, now: now() + clockOffsetMs)
+    }
+
+    private func noteWait(_ path: String, _ reason: RateLimitWait.Reason, _ waitMs: Int64) {
+        let status = budget.status(path)
+        let wait = RateLimitWait(
+            path: path, reason: reason, waitMs: waitMs, at: now(), remaining: status?.remaining ?? 0,
+            limit: status?.limit ?? 0)
+        budget.noteWait(wait)
+        onRateLimitWait(wait)
     }
 
     private func recordLimits(_ reply: HTTPReply, path: String) {
@@ -539,7 +597,7 @@ public final class BybitRESTClient: Sendable {
             let limit = reply.headers["x-bapi-limit"].flatMap({ Int($0) }),
             let reset = reply.headers["x-bapi-limit-reset-timestamp"].flatMap({ Int64($0) })
         else { return }
-        shared.withLock { $0.limits[path] = RateLimitStatus(remaining: remaining, limit: limit, resetAt: reset) }
+        budget.record(path, RateLimitStatus(remaining: remaining, limit: limit, resetAt: reset))
     }
 
     /// `base × 2^(attempt-1)`, capped, with up to 50 % jitter.
