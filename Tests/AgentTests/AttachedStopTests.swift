@@ -5,6 +5,7 @@ import Foundation
 import Testing
 
 @testable import AgentConfig
+@testable import Control
 @testable import Daemon
 @testable import Simulator
 
@@ -83,8 +84,11 @@ import Testing
         #expect(sawRefusalInHealth, "atctl health said the exchange refused calls for its rate limit")
         let waits = h.events("rest.rate_limit_wait")
         #expect(!waits.isEmpty && waits.allSatisfy { $0["reason"] as? String == "refused" })
-        let refused = h.engine.healthReport(wall: wallClockMillis()).rateLimits ?? []
-        #expect(refused.contains { $0.lastWait == "refused" })
+        let report = h.engine.healthReport(wall: wallClockMillis())
+        #expect((report.rateLimits ?? []).contains { $0.lastWait == "refused" })
+        // What `atctl health` prints of it.
+        let text = renderHealth(report)
+        #expect(text.contains("rate limits    fewest left /v5/") && text.contains("(refused)"), "\(text)")
         try h.fault("{}")
         h.stop()
     }

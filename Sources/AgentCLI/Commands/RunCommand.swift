@@ -34,7 +34,10 @@ struct RunCommand: AsyncParsableCommand {
             it is over, at what executed; REST re-reads after every private-stream reconnect and every minute; \
             every entry carries its stop (stopLoss on the order), so the exchange protects the first fill; the \
             position's stop held by the exchange (tpslMode Full), moved and corrected by trading-stop, retried when refused, the position \
-            flattened after live.max_unprotected_seconds without one; ADL, liquidation and funding booked as \
+            flattened after live.max_unprotected_seconds without one; stops, cancels, exits and flatten run on \
+            their own connection and never wait behind an entry's call; REST calls pace to the exchange's rate-limit \
+            headers, keep the last calls of each window for protective ones and wait for the reset timestamp after \
+            a refusal (runbooks/rate-limits.md); ADL, liquidation and funding booked as \
             reported (ADL and liquidation halt); sizing from the smaller of live.allocated_equity and the wallet \
             (docs/EXCHANGE.md). It needs live.armed: true and the keys in exchange.api_key_env/api_secret_env, \
             refuses to start when the exchange's instrument rules or position mode disagree with the \

@@ -225,6 +225,11 @@ struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
             "HTTP exchanges with the exchange's REST API by result and Bybit retCode (each attempt).",
         "auction_agent_rest_latency_seconds": "Round trip of one REST exchange with the exchange.",
         "auction_agent_commands_total": "Operator commands on the control socket by command and result.",
+        "auction_agent_rate_limit_waits_total":
+            "REST calls that waited for their endpoint's rate-limit window to reset, by endpoint and reason (refused: "
+            + "the exchange answered 10006/429; exhausted: none left; reserve: the last calls kept for protective ones).",
+        "auction_agent_rate_limit_remaining":
+            "Calls left in the endpoint's current rate-limit window at the exchange, as its replies state them.",
         "auction_agent_minute_close_seconds":
             "Engine time for one closed minute: features, decision, orders, records queued.",
         "auction_agent_bar_close_to_wire_seconds":
