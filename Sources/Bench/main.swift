@@ -671,7 +671,7 @@ if CommandLine.arguments.contains("--soak") || ProcessInfo.processInfo.environme
     for n in 0..<10_000 {
         _ = try client.createOrder(
             OrderRequest(
-                side: n % 2 == 0 ? .long : .short, orderType: "Market", qty: ScaledDecimal("0.001")!,
+                side: n % 2 == 0 ? .long : .short, orderType: .market, qty: ScaledDecimal("0.001")!,
                 orderLinkId: "soak-\(n)"))
     }
     let orderSeconds = now() - t0

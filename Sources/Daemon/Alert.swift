@@ -32,6 +32,7 @@ enum AlertKind: String, CaseIterable, Sendable {
     case databaseUnwritable = "database_unwritable"
     case databaseRecovered = "database_recovered"
     case diskSpaceLow = "disk_space_low"
+    case exchangeUnknownValue = "exchange_unknown_value"
 
     init(_ kind: EngineAlert.Kind) {
         switch kind {
@@ -142,6 +143,16 @@ struct AlertWording: Sendable {
     }
 
     /// Free space on the state directory's disk under `agent.min_free_disk_mb`.
+    /// A value of one of Bybit's enumerations (`orderStatus`, `execType`, ...) this agent does not know.
+    func exchangeUnknownValue(field: String, value: String, of what: String) -> Alert {
+        Alert(
+            kind: .exchangeUnknownValue, severity: .warning,
+            message:
+                "the \(venue) sent \(field) \"\(value)\" (\(what)), a value this agent does not know: an order in it is "
+                + "taken as neither open nor over and read again, an execution as unexplained; see docs/BYBIT.md and "
+                + "whether a newer agent knows it")
+    }
+
     func diskSpaceLow(freeBytes: Int64, limitMB: Int, directory: String) -> Alert {
         Alert(
             kind: .diskSpaceLow, severity: .warning,

@@ -64,6 +64,7 @@ import Testing
                 w.databaseRecovered(rows: 42, seconds: 615, droppedMinutes: 0),
                 w.databaseRecovered(rows: 50_000, seconds: 90_000, droppedMinutes: 12),
                 w.diskSpaceLow(freeBytes: 1_500_000_000, limitMB: 2048, directory: "/var/lib/auction-agent/live"),
+                w.exchangeUnknownValue(field: "orderStatus", value: "Suspended", of: "order at-e-7-1"),
             ]
         }
         return all

@@ -63,7 +63,7 @@ import Testing
             Issue.record("not done: \(out)")
             return
         }
-        #expect(i.id == "at-e-1-1" && lots == 4 && status == "Cancelled")
+        #expect(i.id == "at-e-1-1" && lots == 4 && status == .cancelled)
         #expect(tickLots == 500_000 * 3 + 500_004, "the volume-weighted price comes from the executions")
         #expect(abs(fee - 0.02) < 1e-12)
         #expect(!book.hasOrdersInFlight && book.position == 4)
@@ -84,7 +84,7 @@ import Testing
             Issue.record("not done: \(out)")
             return
         }
-        #expect(lots == 10 && status == "Filled")
+        #expect(lots == 10 && status == .filled)
     }
 
     @Test func anExecutionReadTwiceCountsOnce() throws {
@@ -111,7 +111,7 @@ import Testing
             Issue.record("expected a foreign execution: \(out)")
             return
         }
-        #expect(e.stopOrderType == "StopLoss" && lots == 10 && ticks == 489_990)
+        #expect(e.stopOrderType == .stopLoss && lots == 10 && ticks == 489_990)
         _ = try book.onOrder(
             order("", "Filled", cum: "0.010", orderId: "sl-1", stopOrderType: "StopLoss", trigger: "49000.0"))
         #expect(book.heldStopTicks == nil && book.position == 0)
@@ -131,7 +131,7 @@ import Testing
             Issue.record("expected a foreign execution: \(adl)")
             return
         }
-        #expect(e.execType == "AdlTrade" && book.position == 6)
+        #expect(e.execType == .adlTrade && book.position == 6)
     }
 
     @Test func rejectedWithNothingExecutedIsDoneAtZero() throws {
@@ -142,7 +142,7 @@ import Testing
             Issue.record("not done: \(out)")
             return
         }
-        #expect(lots == 0 && status == "Rejected" && reason.contains("110007"))
+        #expect(lots == 0 && status == .rejected && reason.contains("110007"))
     }
 
     @Test func anUnknownOutcomeStaysInFlightUntilTheExchangeSays() throws {

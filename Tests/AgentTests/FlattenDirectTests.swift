@@ -18,11 +18,11 @@ import Testing
             credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"))
         _ = try client.createOrder(
             OrderRequest(
-                side: .long, orderType: "Market", qty: ScaledDecimal(mantissa: 250, scale: 3), orderLinkId: "manual-1"))
+                side: .long, orderType: .market, qty: ScaledDecimal(mantissa: 250, scale: 3), orderLinkId: "manual-1"))
         _ = try client.createOrder(
             OrderRequest(
-                side: .long, orderType: "Limit", qty: ScaledDecimal(mantissa: 100, scale: 3),
-                price: ScaledDecimal(mantissa: 100_000, scale: 1), timeInForce: "GTC", orderLinkId: "manual-2"))
+                side: .long, orderType: .limit, qty: ScaledDecimal(mantissa: 100, scale: 3),
+                price: ScaledDecimal(mantissa: 100_000, scale: 1), timeInForce: .gtc, orderLinkId: "manual-2"))
         #expect(try client.positions().contains { $0.size.mantissa > 0 })
         let run = try agent(
             [

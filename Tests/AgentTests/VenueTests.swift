@@ -211,6 +211,30 @@ final class ScriptedGateway: ExchangeGateway {
             engine.orderReports().contains { $0.id == close.id && $0.purpose.hasSuffix("(outcome unknown: querying)") })
     }
 
+    /// A value of Bybit's enumerations this agent does not know: alerted once, never mapped. An execution of an
+    /// unknown kind is unexplained (a halt in live, nothing booked); an order in an unknown state stays in flight.
+    @Test func anUnknownExchangeValueIsAlertedOnceAndNeverMapped() throws {
+        let gateway = ScriptedGateway(position: 1984, stopTicks: 499_319)
+        let (engine, dir) = try engine("live", gateway: gateway)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let w = wall + 1_000
+        engine.startFlatten(.operatorFlatten, wall: w)
+        _ = engine.step([], wall: w)
+        let close = try #require(gateway.submitted.first)
+        let odd = try order(close.id, side: "Sell", status: "PendingReview", qty: "1.984", cum: "0")
+        _ = engine.step([.venue(.order(odd), wall: w + 100), .venue(.order(odd), wall: w + 200)], wall: w + 200)
+        #expect(try alertKinds(engine).filter { $0 == "exchange_unknown_value" }.count == 1)
+        let alert = try #require(try engine.store.recentAlerts(50).first { $0.kind == "exchange_unknown_value" })
+        #expect(alert.message.contains(#"orderStatus "PendingReview""#) && alert.message.contains(close.id))
+        #expect(
+            (engine.venue as! ExchangeVenue).state.book.isTracked(close.id), "neither open nor over: still in flight")
+        #expect(engine.trader.position?.qty == 1984)
+        let strange = try execution("x-new", link: "", side: "Sell", qty: "0.500", type: "Liquidation2026")
+        _ = engine.step([.venue(.execution(strange), wall: w + 300)], wall: w + 300)
+        #expect(try alertKinds(engine).filter { $0 == "exchange_unknown_value" }.count == 2)
+        #expect(engine.trader.position?.qty == 1984, "an unknown kind of execution is not booked as any known one")
+    }
+
     @Test func shadowComparesThePaperFillWithTheTestnets() throws {
         let gateway = ScriptedGateway(position: 1984, stopTicks: 499_319)
         let (engine, dir) = try engine("shadow", gateway: gateway)

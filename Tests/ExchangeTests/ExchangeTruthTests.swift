@@ -9,7 +9,7 @@ import Testing
 @Suite(.tags(.integration), .serialized) struct ExchangeTruthTests {
     func long(_ client: BybitRESTClient, _ qty: String, id: String) throws(BybitError) {
         _ = try client.createOrder(
-            OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal(qty)!, orderLinkId: id))
+            OrderRequest(side: .long, orderType: .market, qty: ScaledDecimal(qty)!, orderLinkId: id))
     }
 
     @Test func positionStopIsAConditionalOrderAndTheSameStopAgainIsNotModified() throws {
@@ -22,18 +22,18 @@ import Testing
             try client.setTradingStop(stopLoss: stop, takeProfit: nil) == false, "34040 is success: nothing changed")
         let open = try client.orders(openOnly: true)
         let conditional = try #require(open.first { $0.isConditional })
-        #expect(conditional.stopOrderType == "StopLoss" && conditional.orderLinkId.isEmpty)
-        #expect(conditional.orderStatus == "Untriggered" && conditional.triggerPrice == stop)
+        #expect(conditional.stopOrderType == .stopLoss && conditional.orderLinkId.isEmpty)
+        #expect(conditional.orderStatus == .untriggered && conditional.triggerPrice == stop)
         #expect(conditional.reduceOnly && conditional.closeOnTrigger)
         // Closing the position deactivates it.
         _ = try client.createOrder(
             OrderRequest(
-                side: .short, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "at-x-1-2",
+                side: .short, orderType: .market, qty: ScaledDecimal("0.2")!, orderLinkId: "at-x-1-2",
                 reduceOnly: true))
         #expect(try client.orders(openOnly: true).isEmpty)
         #expect(
             try client.orders(openOnly: false).contains {
-                $0.orderId == conditional.orderId && $0.orderStatus == "Deactivated"
+                $0.orderId == conditional.orderId && $0.orderStatus == .deactivated
             })
     }
 
@@ -59,10 +59,10 @@ import Testing
         let t = sim.venue.marketTime + 1
         sim.venue.onMarket(.trade(TradeEvent(ts: t, price: bid - 10, size: 1)))
         #expect(try client.positions().first?.side == nil)
-        let stopFills = try client.executions(startTime: t - 60_000).filter { $0.stopOrderType == "StopLoss" }
-        #expect(stopFills.count >= 1 && stopFills.allSatisfy { $0.orderLinkId.isEmpty && $0.execType == "Trade" })
+        let stopFills = try client.executions(startTime: t - 60_000).filter { $0.stopOrderType == .stopLoss }
+        #expect(stopFills.count >= 1 && stopFills.allSatisfy { $0.orderLinkId.isEmpty && $0.execType == .trade })
         let order = try #require(try client.orders(openOnly: false).first { $0.orderId == stopFills[0].orderId })
-        #expect(order.orderStatus == "Filled" && order.stopOrderType == "StopLoss")
+        #expect(order.orderStatus == .filled && order.stopOrderType == .stopLoss)
     }
 
     @Test func marketOrderOnAThinBookPartlyFillsAndEndsCancelled() throws {
@@ -71,12 +71,12 @@ import Testing
         try sim.setFaults(#"{"thinBookLots":"300","thinBookCount":"1"}"#)
         try long(client, "1", id: "at-e-1-1")
         let order = try #require(try client.order(linkId: "at-e-1-1"))
-        #expect(order.orderStatus == "Cancelled", "derivatives: Cancelled, not PartiallyFilledCanceled")
+        #expect(order.orderStatus == .cancelled, "derivatives: Cancelled, not PartiallyFilledCanceled")
         #expect(order.cumExecQty == ScaledDecimal("0.3") && order.isFinal)
         #expect(try client.positions().first?.size == ScaledDecimal("0.3"))
         // The fault was for one order: the next fills in full.
         try long(client, "0.5", id: "at-e-1-2")
-        #expect(try client.order(linkId: "at-e-1-2")?.orderStatus == "Filled")
+        #expect(try client.order(linkId: "at-e-1-2")?.orderStatus == .filled)
     }
 
     @Test func listsArePagedAndTheClientReadsEveryPage() throws {
@@ -88,8 +88,8 @@ import Testing
         for n in 0..<55 {
             _ = try client.createOrder(
                 OrderRequest(
-                    side: .long, orderType: "Limit", qty: ScaledDecimal("0.001")!,
-                    price: ScaledDecimal(mantissa: bid - 5_000 - Int64(n), scale: 1), timeInForce: "GTC",
+                    side: .long, orderType: .limit, qty: ScaledDecimal("0.001")!,
+                    price: ScaledDecimal(mantissa: bid - 5_000 - Int64(n), scale: 1), timeInForce: .gtc,
                     orderLinkId: "lim-\(n)"))
         }
         #expect(try client.orders(openOnly: true).count == 55, "two pages of at most 50")
@@ -97,7 +97,7 @@ import Testing
         for n in 0..<105 {
             _ = try client.createOrder(
                 OrderRequest(
-                    side: n % 2 == 0 ? .long : .short, orderType: "Market", qty: ScaledDecimal("0.001")!,
+                    side: n % 2 == 0 ? .long : .short, orderType: .market, qty: ScaledDecimal("0.001")!,
                     orderLinkId: "m-\(n)"))
         }
         let executions = try client.executions(startTime: start)
@@ -115,12 +115,12 @@ import Testing
         #expect(reply.status == 200)
         #expect(try client.positions().first?.size == ScaledDecimal("0.3"))
         let adl = try #require(
-            try client.executions(startTime: sim.venue.marketTime - 60_000).first { $0.execType == "AdlTrade" })
+            try client.executions(startTime: sim.venue.marketTime - 60_000).first { $0.execType == .adlTrade })
         #expect(
             adl.orderLinkId.isEmpty && adl.execQty == ScaledDecimal("0.1") && adl.side == .short && adl.changesPosition)
         _ = sim.venue.forceClose(lots: nil, execType: "BustTrade")
         #expect(try client.positions().first?.side == nil)
-        #expect(try client.executions(startTime: sim.venue.marketTime - 60_000).contains { $0.execType == "BustTrade" })
+        #expect(try client.executions(startTime: sim.venue.marketTime - 60_000).contains { $0.execType == .bustTrade })
     }
 
     @Test func fundingIsAnExecutionThatLeavesThePositionAlone() throws {
@@ -135,7 +135,7 @@ import Testing
                     ts: boundary + 1, bidPrice: q.bidPrice, bidSize: q.bidSize, askPrice: q.askPrice, askSize: q.askSize
                 )))
         let funding = try #require(
-            try client.executions(startTime: boundary - 1_000).first { $0.execType == "Funding" })
+            try client.executions(startTime: boundary - 1_000).first { $0.execType == .funding })
         #expect(!funding.changesPosition && funding.execFee.doubleValue > 0 && funding.orderLinkId.isEmpty)
         #expect(try client.positions().first?.size == ScaledDecimal("0.1"))
     }
@@ -182,7 +182,7 @@ import Testing
             #expect(error.retCode != BybitRetCode.insufficientBalance)
         }
         let found = try #require(try client.order(linkId: "at-e-1-1"))
-        #expect(found.orderStatus == "Filled")
+        #expect(found.orderStatus == .filled)
         #expect(
             try client.orders(openOnly: false).filter { $0.orderLinkId == "at-e-1-1" }.count == 1, "one order, not two")
     }
@@ -192,7 +192,7 @@ import Testing
         let client = sim.client()
         try long(client, "0.1", id: "at-e-1-1")
         #expect(
-            try client.orders(openOnly: false).contains { $0.orderLinkId == "at-e-1-1" && $0.orderStatus == "Filled" })
+            try client.orders(openOnly: false).contains { $0.orderLinkId == "at-e-1-1" && $0.orderStatus == .filled })
         let history = try client.orderHistory()
         #expect(history.map(\.orderLinkId) == ["at-e-1-1"] && history[0].isFinal)
         #expect(try client.orderHistory(linkId: "at-e-1-1").first?.cumExecQty == ScaledDecimal("0.1"))

@@ -84,7 +84,7 @@ final class SimFixture: @unchecked Sendable {
         #expect(wallet.totalEquity.doubleValue == 100_000)
         #expect(try client.positions().first?.side == nil)
         let ack = try client.createOrder(
-            OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-e-1-1"))
+            OrderRequest(side: .long, orderType: .market, qty: ScaledDecimal("0.5")!, orderLinkId: "at-e-1-1"))
         #expect(ack.orderLinkId == "at-e-1-1")
         let position = try #require(client.positions().first)
         #expect(position.side == .long && position.size == ScaledDecimal("0.5"))
@@ -98,17 +98,17 @@ final class SimFixture: @unchecked Sendable {
         // Close reduce-only; a second reduce-only close has nothing to reduce (110017).
         _ = try client.createOrder(
             OrderRequest(
-                side: .short, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-x-1-2", reduceOnly: true
+                side: .short, orderType: .market, qty: ScaledDecimal("0.5")!, orderLinkId: "at-x-1-2", reduceOnly: true
             ))
         #expect(try client.positions().first?.side == nil)
         #expect(throws: BybitError.self) {
             _ = try client.createOrder(
                 OrderRequest(
-                    side: .short, orderType: "Market", qty: ScaledDecimal("0.5")!, orderLinkId: "at-x-1-3",
+                    side: .short, orderType: .market, qty: ScaledDecimal("0.5")!, orderLinkId: "at-x-1-3",
                     reduceOnly: true))
         }
         let order = try #require(try client.order(linkId: "at-x-1-2"))
-        #expect(order.orderStatus == "Filled" && order.reduceOnly)
+        #expect(order.orderStatus == .filled && order.reduceOnly)
     }
 
     @Test func limitOrdersRestAndCancel() throws {
@@ -118,11 +118,11 @@ final class SimFixture: @unchecked Sendable {
         let price = ScaledDecimal(mantissa: bid - 2_000, scale: 1)  // 200 USDT under the bid: rests
         _ = try client.createOrder(
             OrderRequest(
-                side: .long, orderType: "Limit", qty: ScaledDecimal("0.01")!, price: price, timeInForce: "GTC",
+                side: .long, orderType: .limit, qty: ScaledDecimal("0.01")!, price: price, timeInForce: .gtc,
                 orderLinkId: "lim-1"))
         _ = try client.createOrder(
             OrderRequest(
-                side: .long, orderType: "Limit", qty: ScaledDecimal("0.01")!, price: price, timeInForce: "GTC",
+                side: .long, orderType: .limit, qty: ScaledDecimal("0.01")!, price: price, timeInForce: .gtc,
                 orderLinkId: "lim-2"))
         let open = try client.orders(openOnly: true)
         #expect(Set(open.map(\.orderLinkId)) == ["lim-1", "lim-2"] && open.allSatisfy(\.isOpen))
@@ -208,7 +208,7 @@ final class SimFixture: @unchecked Sendable {
         // orderLinkId; the venue answers 110072 and the client reports the existing order.
         try sim.setFaults(#"{"dropRepliesCount": 1}"#)
         let ack = try client.createOrder(
-            OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.1")!, orderLinkId: "at-e-9-1"))
+            OrderRequest(side: .long, orderType: .market, qty: ScaledDecimal("0.1")!, orderLinkId: "at-e-9-1"))
         #expect(ack.orderLinkId == "at-e-9-1")
         let all = try client.orders(openOnly: false)
         #expect(all.filter { $0.orderLinkId == "at-e-9-1" }.count == 1)
@@ -251,7 +251,7 @@ final class SimFixture: @unchecked Sendable {
         try sim.setFaults(#"{"rejectOrders": true}"#)
         do {
             _ = try sim.client().createOrder(
-                OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.1")!, orderLinkId: "x-1"))
+                OrderRequest(side: .long, orderType: .market, qty: ScaledDecimal("0.1")!, orderLinkId: "x-1"))
             Issue.record("rejected")
         } catch {
             #expect(error.retCode == BybitRetCode.insufficientBalance)
@@ -263,7 +263,7 @@ final class SimFixture: @unchecked Sendable {
         let client = BybitRESTClient(config: BybitRESTConfig(baseURL: "http://127.0.0.1:9"), credentials: nil)
         #expect(throws: BybitError.self) {
             _ = try client.createOrder(
-                OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("1")!, orderLinkId: "has space"))
+                OrderRequest(side: .long, orderType: .market, qty: ScaledDecimal("1")!, orderLinkId: "has space"))
         }
     }
 }

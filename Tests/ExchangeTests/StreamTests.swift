@@ -156,7 +156,7 @@ func startPrivateStream(
         defer { task.cancel() }
         #expect(await inbox.wait { $0.allStatuses.contains(.ready) })
         _ = try sim.client().createOrder(
-            OrderRequest(side: .long, orderType: "Market", qty: ScaledDecimal("0.2")!, orderLinkId: "ws-1"))
+            OrderRequest(side: .long, orderType: .market, qty: ScaledDecimal("0.2")!, orderLinkId: "ws-1"))
         let got = await inbox.wait { box in
             box.all.contains { if case .positions(let p) = $0 { p.first?.size == ScaledDecimal("0.2") } else { false } }
         }
@@ -169,7 +169,7 @@ func startPrivateStream(
             await inbox.wait { box in
                 box.all.contains {
                     if case .orders(let o) = $0 {
-                        o.contains { $0.orderLinkId == "ws-1" && $0.orderStatus == "Filled" }
+                        o.contains { $0.orderLinkId == "ws-1" && $0.orderStatus == .filled }
                     } else {
                         false
                     }

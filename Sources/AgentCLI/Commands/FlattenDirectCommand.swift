@@ -94,7 +94,7 @@ struct FlattenDirectCommand: ParsableCommand {
             do {
                 _ = try client.createOrder(
                     OrderRequest(
-                        side: side, orderType: "Market",
+                        side: side, orderType: .market,
                         qty: ScaledDecimal(
                             mantissa: abs(pos) * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
                         orderLinkId: id, reduceOnly: true))

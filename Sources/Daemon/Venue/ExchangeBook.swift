@@ -29,7 +29,7 @@ struct TrackedOrder: Sendable {
     var executions: [(execId: String, execTime: Int64)] = []
     /// The exchange said the order is over (`Filled`, `Cancelled`, `Rejected`, `Deactivated`) with this many lots
     /// executed (`cumExecQty`); the order is done once its executions add up to it.
-    var finalStatus: String?
+    var finalStatus: BybitOrderStatus?
     var finalLots: Lots?
     var rejectReason = ""
 }
@@ -39,7 +39,8 @@ enum BookOutcome: Sendable {
     /// One of our orders is over: it executed `lots` (0: nothing) at `tickLots / lots`, with the exchange's fees.
     /// Its status is the exchange's (`Filled`, `Cancelled`, `Rejected`, ...).
     case done(
-        OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String, reason: String,
+        OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: BybitOrderStatus,
+        reason: String,
         executions: [(execId: String, execTime: Int64)])
     /// An execution of no order in flight: the position's own stop, the exchange acting on its own (ADL,
     /// liquidation, delivery), the venue flatten's close, or a hand on the account.
@@ -126,7 +127,7 @@ struct ExchangeBook: Sendable {
     /// The exchange refused the order (a definite answer, or not found long after a lost reply).
     mutating func rejected(_ id: String, reason: String) -> [BookOutcome] {
         guard var o = orders[id] else { return [] }
-        o.finalStatus = "Rejected"
+        o.finalStatus = .rejected
         o.finalLots = o.lots
         o.rejectReason = reason
         orders[id] = o
@@ -146,7 +147,7 @@ struct ExchangeBook: Sendable {
         // Any report of it means the exchange has it.
         o.state = .working
         if info.isFinal {
-            o.finalStatus = info.orderStatus == "PartiallyFilledCanceled" ? "Cancelled" : info.orderStatus
+            o.finalStatus = info.orderStatus == .partiallyFilledCanceled ? .cancelled : info.orderStatus
             o.finalLots = instrument.lots(info.cumExecQty) ?? o.lots
             o.rejectReason = info.rejectReason == "EC_NoError" ? "" : info.rejectReason
         }
@@ -173,7 +174,7 @@ struct ExchangeBook: Sendable {
             ]
         }
         position += lots * e.side.sign
-        guard e.execType == "Trade", !e.orderLinkId.isEmpty, var o = orders[e.orderLinkId] else {
+        guard e.execType == .trade, !e.orderLinkId.isEmpty, var o = orders[e.orderLinkId] else {
             return [.foreign(e, lots: lots, ticks: ticks)]
         }
         o.lots += lots
@@ -196,7 +197,7 @@ struct ExchangeBook: Sendable {
         guard complete || reported else { return [] }
         orders.removeValue(forKey: id)
         _ = doneIds.insert(id)
-        let status = complete ? "Filled" : (o.finalStatus ?? "Cancelled")
+        let status: BybitOrderStatus = complete ? .filled : (o.finalStatus ?? .cancelled)
         return [
             .done(
                 o.intent, lots: o.lots, tickLots: o.tickLots, fee: o.fee, isMaker: o.isMaker, ts: o.lastExecTime,
@@ -222,7 +223,7 @@ struct ExchangeBook: Sendable {
 
     /// The conditional stop order the exchange holds for the position, if any (its trigger in ticks).
     var heldStopTicks: Ticks? {
-        conditionals.values.first { $0.stopOrderType == "StopLoss" || $0.stopOrderType == "PartialStopLoss" }?
+        conditionals.values.first { $0.stopOrderType.isStopLoss }?
             .triggerPrice.flatMap { instrument.ticks($0) }
     }
 }

@@ -341,9 +341,9 @@ public final class ExchangeMirror: @unchecked Sendable {
                 price = ScaledDecimal(mantissa: p * instrument.tick.mantissa, scale: instrument.tick.scale)
             }
             let request = OrderRequest(
-                side: intent.side, orderType: price == nil ? "Market" : "Limit",
+                side: intent.side, orderType: price == nil ? .market : .limit,
                 qty: ScaledDecimal(mantissa: intent.qty * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
-                price: price, timeInForce: price == nil ? nil : "GTC", orderLinkId: intent.id,
+                price: price, timeInForce: price == nil ? nil : .gtc, orderLinkId: intent.id,
                 reduceOnly: intent.reduceOnly,
                 stopLoss: intent.stopLoss.map {
                     ScaledDecimal(mantissa: $0 * instrument.tick.mantissa, scale: instrument.tick.scale)
@@ -470,7 +470,7 @@ public final class ExchangeMirror: @unchecked Sendable {
                 let id = "at-f-\(wall)-\(attempt)"
                 _ = try protective.createOrder(
                     OrderRequest(
-                        side: side, orderType: "Market",
+                        side: side, orderType: .market,
                         qty: ScaledDecimal(
                             mantissa: qty * instrument.qtyStep.mantissa, scale: instrument.qtyStep.scale),
                         orderLinkId: id, reduceOnly: true))

@@ -49,6 +49,8 @@ struct MirrorState {
     var flattenAsked = false
     /// Calls waiting for the step's records to be committed (an order is recorded before it is sent).
     var held: [ExchangeMirror.Job] = []
+    /// Values of Bybit's enumerations this agent does not know, alerted once each (`field value`).
+    var unknownValuesAlerted: Set<String> = []
 
     init(instrument: Instrument) { book = ExchangeBook(instrument: instrument) }
 }
@@ -120,7 +122,8 @@ class ExchangeVenue: TradingVenue {
     /// One of our orders is over at the exchange, `lots` of it executed at `tickLots` (logged already; a rejection
     /// is alerted after it).
     func orderOver(
-        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String,
+        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64,
+        status: BybitOrderStatus,
         reason: String, wall: Int64
     ) {}
     /// The agent's and the exchange's positions differ with nothing in flight (alerted already).
@@ -233,6 +236,8 @@ class ExchangeVenue: TradingVenue {
             state.book.alreadyBooked(
                 try engine.store.bookedExecutionIds(since: (since ?? engine.lastMarketTs) - 8 * 86_400_000))
             state.stopHeld = venue.stopTicks
+            for e in venue.executions { noteUnknownValues(e, wall: wall) }
+            for o in venue.openOrders { noteUnknownValues(o, wall: wall) }
             for w in book.workingOrders {
                 state.book.track(w)
                 state.book.acknowledged(w.id)
@@ -328,7 +333,7 @@ class ExchangeVenue: TradingVenue {
                 "order cancelled before it was sent to the \(name)",
                 metadata: ["event": "order.cancelled", "order_link_id": "\(id)", "venue": "\(name)"])
             orderOver(
-                intent, lots: 0, tickLots: 0, fee: 0, isMaker: false, ts: engine.lastMarketTs, status: "Cancelled",
+                intent, lots: 0, tickLots: 0, fee: 0, isMaker: false, ts: engine.lastMarketTs, status: .cancelled,
                 reason: "not sent", wall: wall)
             return
         }
@@ -387,8 +392,10 @@ class ExchangeVenue: TradingVenue {
                     "reason": "\(reason)",
                 ])
         case .order(let info):
+            noteUnknownValues(info, wall: wall)
             handleOutcomes(state.book.onOrder(info), wall: wall)
         case .execution(let e):
+            noteUnknownValues(e, wall: wall)
             // An entry that carried its stop (`stopLoss` on create) opens the position: the exchange sets that stop in
             // the same matching step. Held from now; a REST re-read verifies it, and the stop is corrected with
             // trading-stop if the exchange holds another.
@@ -505,13 +512,14 @@ class ExchangeVenue: TradingVenue {
 
     /// One of our orders is over at the exchange.
     private func orderDone(
-        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String,
+        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64,
+        status: BybitOrderStatus,
         reason: String, wall: Int64
     ) {
         let partial = lots > 0 && lots < intent.qty
         if lots == 0 || partial {
             let m: Logger.Metadata = [
-                "event": "order.\(lots == 0 ? status.lowercased() : "partially_filled")",
+                "event": "order.\(lots == 0 ? status.text.lowercased() : "partially_filled")",
                 "order_link_id": "\(intent.id)",
                 "venue": "\(name)", "status": "\(status)", "filled": "\(engine.sizeText(lots))",
                 "qty": "\(engine.sizeText(intent.qty))", "reason": "\(reason)",
@@ -521,13 +529,13 @@ class ExchangeVenue: TradingVenue {
                     "order filled \(engine.sizeText(lots)) of \(engine.sizeText(intent.qty)) before the \(name) ended it (\(status))",
                     metadata: m)
             } else {
-                engine.logger.notice("order \(status.lowercased()) by the \(name)", metadata: m)
+                engine.logger.notice("order \(status.text.lowercased()) by the \(name)", metadata: m)
             }
         }
         orderOver(
             intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status,
             reason: reason, wall: wall)
-        if lots == 0 && status == "Rejected" {
+        if lots == 0 && status == .rejected {
             if Self.isExpectedFlattenRefusal(
                 mode: engine.settings.mode, flattening: engine.supervisor.state == .flattening, intent: intent,
                 reason: reason)
@@ -552,6 +560,27 @@ class ExchangeVenue: TradingVenue {
             && reason.contains(String(BybitRetCode.reduceOnlyNotSatisfied))
     }
 
+    // MARK: - Values this agent does not know
+
+    /// An order report's enumerations: one this agent does not know is logged and alerted the first time.
+    func noteUnknownValues(_ o: OrderInfo, wall: Int64) {
+        let what = "order \(o.orderLinkId.isEmpty ? o.orderId : o.orderLinkId)"
+        noteUnknown("orderStatus", o.orderStatus.unknownText, what, wall: wall)
+        noteUnknown("orderType", o.orderType.unknownText, what, wall: wall)
+        noteUnknown("stopOrderType", o.stopOrderType.unknownText, what, wall: wall)
+    }
+
+    func noteUnknownValues(_ e: Execution, wall: Int64) {
+        let what = "execution \(e.execId)"
+        noteUnknown("execType", e.execType.unknownText, what, wall: wall)
+        noteUnknown("stopOrderType", e.stopOrderType.unknownText, what, wall: wall)
+    }
+
+    private func noteUnknown(_ field: String, _ value: String?, _ what: String, wall: Int64) {
+        guard let value, state.unknownValuesAlerted.insert("\(field) \(value)").inserted else { return }
+        engine.raise(engine.alerts.exchangeUnknownValue(field: field, value: value, of: what), wall: wall)
+    }
+
     // MARK: - Re-reads
 
     func requestResync(_ reason: String, wall: Int64) {
@@ -572,6 +601,8 @@ class ExchangeVenue: TradingVenue {
     /// the position the executions add up to must equal the exchange's (twice in a row unexplained: halt).
     private func onResync(_ r: VenueResync, wall: Int64) {
         state.resyncInFlight = false
+        for e in r.executions { noteUnknownValues(e, wall: wall) }
+        for o in r.asked + r.openOrders { noteUnknownValues(o, wall: wall) }
         if state.resyncAskedAt > 0 { state.resyncFrom = state.resyncAskedAt }
         if state.reconcilePending {
             state.book.position = r.position

@@ -91,14 +91,15 @@ final class LiveVenue: ExchangeVenue {
 
     /// The order leaves the book; what executed is the fill.
     override func orderOver(
-        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String,
+        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64,
+        status: BybitOrderStatus,
         reason: String, wall: Int64
     ) {
         let partial = lots > 0 && lots < intent.qty
         _ = book.cancel(id: intent.id)
         if lots == 0 {
             engine.batch.orderUpdates.append(
-                OrderUpdate(id: intent.id, status: status == "Rejected" ? .rejected : .cancelled, wallTs: wall))
+                OrderUpdate(id: intent.id, status: status == .rejected ? .rejected : .cancelled, wallTs: wall))
             // A timed-out limit entry confirmed gone with nothing filled: its market replacement goes now.
             engine.execute(engine.trader.onOrderGone(id: intent.id), at: max(engine.lastMarketTs, ts), wall: wall)
             return
@@ -163,21 +164,22 @@ final class LiveVenue: ExchangeVenue {
     func applyForeign(_ e: Execution, lots: Lots, ticks: Ticks, wall: Int64) {
         let reason: ExitReason?
         switch e.execType {
-        case "AdlTrade": reason = .adl
-        case "BustTrade": reason = .liquidation
-        case "Delivery", "Settle": reason = .delivery
-        case "Trade":
+        case .adlTrade: reason = .adl
+        case .bustTrade: reason = .liquidation
+        case .delivery, .settle: reason = .delivery
+        case .trade:
             if e.orderLinkId.hasPrefix("at-f-") {
                 reason = .flatten
-            } else if !e.stopOrderType.isEmpty {
-                reason = e.stopOrderType.contains("TakeProfit") ? .tp2 : .stop
+            } else if e.stopOrderType.isConditional {
+                reason = e.stopOrderType.isTakeProfit ? .tp2 : .stop
             } else {
                 reason = nil
             }
-        default: reason = nil
+        // A block trade, a moved position or a kind this client does not know: unexplained, a mismatch.
+        case .blockTrade, .movePosition, .funding, .unknown: reason = nil
         }
         let text =
-            "\(e.execType)\(e.stopOrderType.isEmpty ? "" : " (\(e.stopOrderType))") \(e.side) \(engine.sizeText(lots)) at \(engine.priceText(ticks))"
+            "\(e.execType)\(e.stopOrderType.isConditional ? " (\(e.stopOrderType))" : "") \(e.side) \(engine.sizeText(lots)) at \(engine.priceText(ticks))"
         if let reason, let p = engine.trader.position, e.side != p.direction {
             let booked = min(lots, p.qty)
             engine.logger.warning(

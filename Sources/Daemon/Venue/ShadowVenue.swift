@@ -64,7 +64,8 @@ final class ShadowVenue: ExchangeVenue {
 
     /// The testnet's fill is compared with the paper one; the paper books are not changed.
     override func orderOver(
-        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64, status: String,
+        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64,
+        status: BybitOrderStatus,
         reason: String, wall: Int64
     ) {
         if lots > 0 {

@@ -282,10 +282,10 @@ public final class BybitRESTClient: Sendable {
         var body: [(String, JSONScalar)] = [
             ("category", .string(config.category)), ("symbol", .string(config.symbol)),
             ("side", .string(o.side.bybitSide)),
-            ("orderType", .string(o.orderType)), ("qty", .string(o.qty.description)),
+            ("orderType", .string(o.orderType.text)), ("qty", .string(o.qty.description)),
         ]
         if let p = o.price { body.append(("price", .string(p.description))) }
-        if let tif = o.timeInForce { body.append(("timeInForce", .string(tif))) }
+        if let tif = o.timeInForce { body.append(("timeInForce", .string(tif.text))) }
         body.append(("orderLinkId", .string(o.orderLinkId)))
         body.append(("reduceOnly", .bool(o.reduceOnly)))
         if o.closeOnTrigger { body.append(("closeOnTrigger", .bool(true))) }

@@ -119,31 +119,29 @@ public struct OrderInfo: Sendable, Hashable {
     public var orderLinkId: String
     public var symbol: String
     public var side: Direction
-    public var orderType: String
-    public var orderStatus: String
+    public var orderType: BybitOrderType
+    public var orderStatus: BybitOrderStatus
     public var price: ScaledDecimal?
     public var qty: ScaledDecimal
     public var cumExecQty: ScaledDecimal
     public var leavesQty: ScaledDecimal
     public var avgPrice: ScaledDecimal?
     public var reduceOnly: Bool
-    /// Empty for an ordinary order; `StopLoss`, `TakeProfit`, `TrailingStop`, ... for a conditional order, such as
+    /// `.none` for an ordinary order; `StopLoss`, `TakeProfit`, `TrailingStop`, ... for a conditional order, such as
     /// the ones the exchange creates for a position's `trading-stop` (with an empty `orderLinkId`).
-    public var stopOrderType: String = ""
+    public var stopOrderType: BybitStopOrderType = .none
     public var triggerPrice: ScaledDecimal?
     public var closeOnTrigger: Bool = false
     public var cancelType: String = ""
     public var rejectReason: String = ""
     public var updatedTime: Int64 = 0
 
-    /// `New`, `PartiallyFilled`, `Untriggered`.
-    public var isOpen: Bool { ["New", "PartiallyFilled", "Untriggered"].contains(orderStatus) }
+    /// `New`, `PartiallyFilled`, `Untriggered`, `Triggered`, `Active`.
+    public var isOpen: Bool { orderStatus.isOpen }
     /// Filled, cancelled (possibly with fills), rejected or deactivated: nothing more will execute.
-    public var isFinal: Bool {
-        ["Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled"].contains(orderStatus)
-    }
+    public var isFinal: Bool { orderStatus.isFinal }
     /// A conditional order (the position's stop or target, or another stop order).
-    public var isConditional: Bool { !stopOrderType.isEmpty }
+    public var isConditional: Bool { stopOrderType.isConditional }
 }
 
 /// One execution from `GET /v5/execution/list` (and the private `execution` stream).
@@ -155,26 +153,24 @@ public struct Execution: Sendable, Hashable {
     public var execPrice: ScaledDecimal
     public var execQty: ScaledDecimal
     public var execFee: ScaledDecimal
-    /// `Trade`, `Funding`, `AdlTrade`, `BustTrade`, `Delivery`, `Settle`, `BlockTrade`, `MovePosition`.
-    public var execType: String
+    public var execType: BybitExecType
     public var isMaker: Bool
     public var execTime: Int64
     /// Set when a conditional order (a position's stop) executed.
-    public var stopOrderType: String = ""
+    public var stopOrderType: BybitStopOrderType = .none
 
     /// Every kind but `Funding` changes the position.
-    public var changesPosition: Bool { execType != "Funding" }
+    public var changesPosition: Bool { execType != .funding }
 }
 
 /// An order to place.
 public struct OrderRequest: Sendable, Hashable {
     public var side: Direction
-    /// `Market` or `Limit`.
-    public var orderType: String
+    public var orderType: BybitOrderType
     public var qty: ScaledDecimal
     public var price: ScaledDecimal?
-    /// `GTC`, `IOC`, `PostOnly`; nil lets the exchange choose (IOC for market).
-    public var timeInForce: String?
+    /// nil lets the exchange choose (IOC for market).
+    public var timeInForce: BybitTimeInForce?
     /// Deterministic client id (≤ 36 of `[A-Za-z0-9_-]`): a retry re-sends the same one.
     public var orderLinkId: String
     public var reduceOnly: Bool
@@ -184,7 +180,8 @@ public struct OrderRequest: Sendable, Hashable {
     public var stopLoss: ScaledDecimal?
 
     public init(
-        side: Direction, orderType: String, qty: ScaledDecimal, price: ScaledDecimal? = nil, timeInForce: String? = nil,
+        side: Direction, orderType: BybitOrderType, qty: ScaledDecimal, price: ScaledDecimal? = nil,
+        timeInForce: BybitTimeInForce? = nil,
         orderLinkId: String, reduceOnly: Bool = false, closeOnTrigger: Bool = false, stopLoss: ScaledDecimal? = nil
     ) {
         self.stopLoss = stopLoss
@@ -263,11 +260,13 @@ extension OrderInfo {
     public init(_ o: JSONFields) throws(BybitError) {
         self.init(
             orderId: try o.string("orderId"), orderLinkId: try o.string("orderLinkId"), symbol: try o.string("symbol"),
-            side: try parseSide(try o.string("side"), o, "side"), orderType: try o.string("orderType"),
-            orderStatus: try o.string("orderStatus"), price: try o.optionalDecimal("price"), qty: try o.decimal("qty"),
+            side: try parseSide(try o.string("side"), o, "side"),
+            orderType: BybitOrderType(bybit: try o.string("orderType")),
+            orderStatus: BybitOrderStatus(bybit: try o.string("orderStatus")), price: try o.optionalDecimal("price"),
+            qty: try o.decimal("qty"),
             cumExecQty: try o.decimal("cumExecQty"), leavesQty: try o.decimal("leavesQty"),
             avgPrice: try o.optionalDecimal("avgPrice"), reduceOnly: (try? o.bool("reduceOnly")) ?? false,
-            stopOrderType: stopOrderTypeValue(o.optionalString("stopOrderType")),
+            stopOrderType: BybitStopOrderType(field: o.optionalString("stopOrderType")),
             triggerPrice: try o.optionalDecimal("triggerPrice").flatMap { $0.mantissa == 0 ? nil : $0 },
             closeOnTrigger: (try? o.bool("closeOnTrigger")) ?? false, cancelType: o.optionalString("cancelType") ?? "",
             rejectReason: o.optionalString("rejectReason") ?? "",
@@ -282,15 +281,10 @@ extension Execution {
             execId: try e.string("execId"), orderId: try e.string("orderId"),
             orderLinkId: e.optionalString("orderLinkId") ?? "",
             side: try parseSide(try e.string("side"), e, "side"), execPrice: try e.decimal("execPrice"),
-            execQty: try e.decimal("execQty"), execFee: try e.decimal("execFee"), execType: try e.string("execType"),
+            execQty: try e.decimal("execQty"), execFee: try e.decimal("execFee"),
+            execType: BybitExecType(bybit: try e.string("execType")),
             isMaker: (try? e.bool("isMaker")) ?? false, execTime: try e.int64("execTime"),
-            stopOrderType: stopOrderTypeValue(e.optionalString("stopOrderType"))
+            stopOrderType: BybitStopOrderType(field: e.optionalString("stopOrderType"))
         )
     }
-}
-
-/// Bybit sends `""` or `"UNKNOWN"` where an order is not conditional.
-func stopOrderTypeValue(_ s: String?) -> String {
-    guard let s, s != "UNKNOWN" else { return "" }
-    return s
 }
