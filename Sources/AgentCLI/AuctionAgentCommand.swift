@@ -12,37 +12,27 @@ public struct AuctionAgentCommand: AsyncParsableCommand {
         commandName: "auction-agent",
         abstract: "Auction Market Theory trading agent for Bybit BTC perpetuals.",
         discussion: """
-            The daemon:
-              run        trade an environment (sim, paper, shadow, live): recovery, market data, engine, control socket
-                         (atctl), systemd notify and watchdog, JSON or journald logs
-              flatten-direct  emergency: cancel and close at the exchange without the agent (unit stopped)
-              backfill   import recorded trades (Bybit dumps) and quotes into an environment's database (unit stopped)
-              record     Bybit's public trades and quotes into daily files, with their gaps (the recorder's service)
-              export     the trades and quotes an agent stored, as daily files (Bybit's dump format, quotes-DAY.csv.gz)
-              replay     the backtest on what an agent stored, compared minute by minute with what it did
-              backup     a consistent copy of an environment's database, also while its agent trades
-
-            Offline tools on recorded or simulated market data:
-              simulate   write a synthetic market (trades.csv, quotes.csv)
-              sim-exchange  the Bybit-compatible venue on loopback (REST), for tests and demos
-              features   one row of bars, order flow and rolling value area per minute (docs/SPEC.md §7)
-              backtest   the strategy on recorded data: trades, fills, signals, equity, metrics, report
-              grid       the backtest over a grid of parameters, ranked, stored in SQLite
-              walkforward  the grid ranked on each training span, its best set run on the test span after
-              preflight  check keys, REST, clock, instrument, wallet, position, orders and streams
-              config     validate and print an environment's configuration
-
-            Configuration: --env NAME finds NAME.yaml in --config-dir, $AUCTION_CONFIG_DIR,
-            /etc/auction-agent/environments, then ./config/environments; --config FILE names a file;
-            --set group.key=value overrides any parameter (repeatable).
+            Configuration: --env NAME finds NAME.yaml in --config-dir, $AUCTION_CONFIG_DIR, \
+            /etc/auction-agent/environments, then ./config/environments; --config FILE names a file; \
+            --set group.key=value overrides any parameter (repeatable). Each command's --help says more; the \
+            operator's pages are in runbooks/.
             """,
         version: agentVersion,
-        subcommands: [
-            RunCommand.self, FlattenDirectCommand.self, BackfillCommand.self, RecordCommand.self, FeaturesCommand.self,
-            BacktestCommand.self, GridCommand.self, WalkForwardCommand.self, ExportCommand.self, ReplayCommand.self,
-            BackupCommand.self, SimulateCommand.self,
-            SimExchangeCommand.self,
-            PreflightCommand.self, ConfigCommand.self,
+        // The parser lists each group's commands with their own abstracts, wrapped to the terminal.
+        groupedSubcommands: [
+            CommandGroup(
+                name: "Agent",
+                subcommands: [
+                    RunCommand.self, FlattenDirectCommand.self, PreflightCommand.self, ConfigCommand.self,
+                    BackupCommand.self, RecordCommand.self, BackfillCommand.self, ExportCommand.self,
+                    ReplayCommand.self,
+                ]),
+            CommandGroup(
+                name: "Research",
+                subcommands: [
+                    FeaturesCommand.self, BacktestCommand.self, GridCommand.self, WalkForwardCommand.self,
+                    SimulateCommand.self, SimExchangeCommand.self,
+                ]),
         ]
     )
 

@@ -55,6 +55,21 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
 }
 
 @Suite(.tags(.e2e), .serialized) struct CommandLineTests {
+    /// The top-level help is the parser's: every command listed under its group with its own abstract, wrapped to the
+    /// terminal's width (no hand-indented table to fall out of step).
+    @Test func topLevelHelpListsEveryCommandWrapped() throws {
+        let run = try agent(["--help"], environment: ["COLUMNS": "60"])
+        #expect(run.status == 0)
+        for name in [
+            "run", "flatten-direct", "preflight", "config", "backup", "record", "backfill", "export", "replay",
+            "features", "backtest", "grid", "walkforward", "simulate", "sim-exchange",
+        ] {
+            #expect(run.stdout.contains("\n  \(name) "), "\(name) is listed")
+        }
+        #expect(run.stdout.contains("AGENT SUBCOMMANDS:") && run.stdout.contains("RESEARCH SUBCOMMANDS:"))
+        #expect(run.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 })
+    }
+
     @Test func simulateThenFeaturesEndToEnd() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
