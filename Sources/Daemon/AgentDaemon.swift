@@ -50,8 +50,28 @@ public final class AgentDaemon: Sendable {
         }
     }
 
+    /// The start, one named step after the other (docs/DESIGN.md, "Start-up"), then the services until a stop.
     private func runChecked(sink: LogSink, logger: Logger) async throws -> Int32 {
         let started = wallClockMillis()
+        let (envName, settings, source) = try loadSettings(sink: sink)
+        let (store, lock) = try openState(settings, envName: envName, source: source, logger: logger)
+        defer { withExtendedLifetime(lock) {} }
+        let parts = try makeParts(settings, store: store, sink: sink)
+        let endpoints = try MarketEndpoints.resolve(settings) {
+            try InProcessSimulator.start(settings: settings, store: store, logger: logger)
+        }
+        let engine = makeEngine(settings, parts, endpoints, started: started, sink: sink, logger: logger)
+        let exchange = try await connectAccount(settings, parts, endpoints, engine: engine)
+        try await recover(engine, parts, logger: logger, started: started)
+        let http = try await startHTTP(parts.http, logger: logger)
+        return try await serve(
+            settings, envName: envName, parts, endpoints, engine: engine, exchange: exchange, http: http,
+            started: started, logger: logger)
+    }
+
+    /// Step 1: the configuration, the log's context and level, the mode's keys.
+    /// Returns the environment's name, its settings and the file they came from.
+    func loadSettings(sink: LogSink) throws -> (String, AgentConfiguration, String?) {
         let resolved = try ConfigLoader.load(options.selection)
         let envName = options.selection.environment ?? resolved.environment ?? "custom"
         let settings = AgentConfiguration(resolved, environment: envName)
@@ -59,13 +79,18 @@ public final class AgentDaemon: Sendable {
         sink.setState(AgentState.starting.rawValue)
         sink.level = LogSink.level(named: settings.agent.logLevel)
         try checkMode(settings, sink: sink)
+        return (envName, settings, resolved.source)
+    }
 
+    /// Step 2: the state directory (one agent each), its database checked sound, the environment switch rule.
+    func openState(
+        _ settings: AgentConfiguration, envName: String, source: String?, logger: Logger
+    ) throws -> (AgentStore, StateLock) {
         let stateDir = StateLock.stateDirectory(
             explicit: options.stateDirectory, configured: settings.agent.stateDirectory, environment: envName,
             processEnvironment: env)
         // One agent per state directory; offline tools that change it (backfill) wait for it to stop.
         let lock = try StateLock.acquire(directory: stateDir, holder: "auction-agent run --env \(envName)")
-        defer { withExtendedLifetime(lock) {} }
         let store = try AgentStore(directory: stateDir, instrument: settings.instrument)
         // A damaged database (a power cut mid-write, a bad disk) is not traded on.
         try store.quickCheck()
@@ -74,17 +99,28 @@ public final class AgentDaemon: Sendable {
             "starting",
             metadata: [
                 "event": "agent.starting", "version": "\(agentVersion)", "state_dir": "\(stateDir)",
-                "config": "\(resolved.source ?? "defaults")", "pid": "\(getpid())",
+                "config": "\(source ?? "defaults")", "pid": "\(getpid())",
             ])
+        return (store, lock)
+    }
 
-        let notifier = SystemdNotifier(environment: env)
+    /// What the steps share: the board, metrics, the engine's queue, the systemd notifier, the webhook and the HTTP
+    /// server (refused now, before anything starts, when it would listen beyond loopback without a token).
+    struct Parts {
+        let store: AgentStore
+        let board: StatusBoard
+        let metrics: AgentMetrics
+        let queue = EventQueue()
+        let notifier: SystemdNotifier
+        let webhook: WebhookDelivery?
+        let http: OperatorHTTP?
+        let observeREST: @Sendable (RESTObservation) -> Void
+    }
+
+    /// Step 3.
+    func makeParts(_ settings: AgentConfiguration, store: AgentStore, sink: LogSink) throws -> Parts {
+        let metrics = AgentMetrics(environment: settings.environment, mode: settings.mode.rawValue)
         let board = StatusBoard()
-        let metrics = AgentMetrics(environment: envName, mode: settings.mode.rawValue)
-        let observeREST: @Sendable (RESTObservation) -> Void = { o in
-            metrics.restCall(result: o.result.rawValue, retCode: o.retCode, seconds: o.seconds)
-        }
-        // The read-only HTTP server: refused now (before anything starts) when it would listen beyond loopback
-        // without a token.
         var http: OperatorHTTP?
         if settings.agent.httpListen != "off", let address = ListenAddress(settings.agent.httpListen) {
             let token = env[settings.agent.httpTokenEnv]
@@ -93,166 +129,181 @@ public final class AgentDaemon: Sendable {
                 address: address, token: token, board: board, store: store, metrics: metrics,
                 instrument: settings.instrument, logger: Logger(label: "http"))
         }
-        let queue = EventQueue()
         var webhook: WebhookDelivery?
         if let url = env[settings.agent.alertWebhookEnv], !url.isEmpty {
             webhook = WebhookDelivery(url: url, logger: Logger(label: "alerts"))
         }
+        return Parts(
+            store: store, board: board, metrics: metrics, notifier: SystemdNotifier(environment: env),
+            webhook: webhook, http: http,
+            observeREST: { o in metrics.restCall(result: o.result.rawValue, retCode: o.retCode, seconds: o.seconds) })
+    }
 
-        // The market: the built-in simulator for mode sim, or wherever a URL says "sim"; else the configured ones.
-        var clock = MarketClock.realTime()
-        var sim: InProcessSimulator?
-        var publicURL = settings.exchange.publicStreamURL
-        // The public market history for a warm start: the same venue as the public stream.
-        var marketREST = settings.exchange.account.restURL
-        // The account orders go to: the testnet in shadow, the exchange in live.
-        let account = settings.account(for: settings.mode)
-        var venueREST = account.restURL
-        var venuePrivate = account.privateStreamURL
-        if settings.mode == .sim || [publicURL, venueREST, venuePrivate].contains("sim") {
-            let s = try InProcessSimulator.start(settings: settings, store: store, logger: logger)
-            clock = s.clock
-            if settings.mode == .sim || publicURL == "sim" {
-                publicURL = s.publicURL
-                marketREST = "http://127.0.0.1:\(s.server.port)"
-            }
-            if venueREST == "sim" { venueREST = "http://127.0.0.1:\(s.server.port)" }
-            if venuePrivate == "sim" { venuePrivate = "ws://127.0.0.1:\(s.server.port)/v5/private" }
-            sim = s
-        }
-
+    /// Step 5: the engine, its public market history for the warm start, its configuration reload.
+    func makeEngine(
+        _ settings: AgentConfiguration, _ parts: Parts, _ endpoints: MarketEndpoints, started: Int64, sink: LogSink,
+        logger: Logger
+    ) -> AgentEngine {
         let engine = AgentEngine(
-            settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: webhook,
-            clock: clock, version: agentVersion, startedWall: started, metrics: metrics)
-        if settings.agent.warmFromExchange && marketREST != "sim" {
-            var rest = BybitRESTConfig(baseURL: marketREST)
+            settings: settings, store: parts.store, board: parts.board, logger: logger, sink: sink,
+            webhook: parts.webhook, clock: endpoints.clock, version: agentVersion, startedWall: started,
+            metrics: parts.metrics)
+        if settings.agent.warmFromExchange && endpoints.marketREST != "sim" {
+            var rest = BybitRESTConfig(baseURL: endpoints.marketREST)
             rest.symbol = settings.instrument.symbol
             rest.maxAttempts = 2
             // Public data only: a slow or unreachable exchange delays the start by seconds, not minutes.
             let client = BybitRESTClient(
                 config: rest, credentials: BybitCredentials(apiKey: "", apiSecret: ""),
-                transport: CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 5_000), observer: observeREST)
+                transport: CurlTransport(connectTimeoutMs: 2_000, totalTimeoutMs: 5_000), observer: parts.observeREST)
             engine.marketHistory = BybitMarketHistory(client: client, instrument: settings.instrument)
         }
         let selection = options.selection
         engine.reloadSource = { try ConfigLoader.load(selection) }
-        // Shadow and live: the Bybit account the orders go to.
-        var exchange: ExchangeMirror?
-        if settings.mode == .shadow || settings.mode == .live {
-            let credentials = BybitCredentials(
-                apiKey: env[account.apiKeyEnv] ?? "", apiSecret: env[account.apiSecretEnv] ?? "")
-            var rest = BybitRESTConfig(baseURL: venueREST)
-            rest.symbol = settings.instrument.symbol
-            rest.recvWindowMs = settings.exchange.recvWindowMs
-            let restLogger = Logger(label: "venue")
-            // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
-            let alert: @Sendable (String) -> Void = { message in
-                queue.put(.venue(.failed(what: .rest, reason: message), wall: wallClockMillis()))
-            }
-            // Both lanes' clients count against one budget (Bybit limits per account and endpoint); the order lane
-            // leaves the last calls of each window to the protective lane.
-            let budget = RateBudget()
-            let waits = RateLimitLog(logger: restLogger)
-            let onWait: @Sendable (RateLimitWait) -> Void = { w in
-                metrics.rateLimitWait(endpoint: w.path, reason: w.reason.rawValue)
-                waits.note(w)
-            }
-            var orderRest = rest
-            orderRest.reserveCalls = RateLimitLog.protectiveReserve
-            let client = BybitRESTClient(
-                config: orderRest, credentials: credentials, onAlert: alert, observer: observeREST, budget: budget,
-                onRateLimitWait: onWait)
-            // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.
+        if let usec = parts.notifier.watchdogUsec {
+            engine.watchdogDescription = "systemd watchdog every \(usec / 1000) ms"
+        } else if parts.notifier.enabled {
+            engine.watchdogDescription = "under systemd, no watchdog"
+        }
+        return engine
+    }
+
+    /// Step 6 (shadow and live): the Bybit account the orders go to, its instrument rules and position mode checked
+    /// (REST, off the cooperative pool), the exchange mirror's two lanes on one rate-limit budget.
+    func connectAccount(
+        _ settings: AgentConfiguration, _ parts: Parts, _ endpoints: MarketEndpoints, engine: AgentEngine
+    ) async throws -> ExchangeMirror? {
+        guard settings.mode == .shadow || settings.mode == .live else { return nil }
+        let account = settings.account(for: settings.mode)
+        let queue = parts.queue
+        let metrics = parts.metrics
+        let credentials = BybitCredentials(
+            apiKey: env[account.apiKeyEnv] ?? "", apiSecret: env[account.apiSecretEnv] ?? "")
+        var rest = BybitRESTConfig(baseURL: endpoints.venueREST)
+        rest.symbol = settings.instrument.symbol
+        rest.recvWindowMs = settings.exchange.recvWindowMs
+        let restLogger = Logger(label: "venue")
+        // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
+        let alert: @Sendable (String) -> Void = { message in
+            queue.put(.venue(.failed(what: .rest, reason: message), wall: wallClockMillis()))
+        }
+        // Both lanes' clients count against one budget (Bybit limits per account and endpoint); the order lane
+        // leaves the last calls of each window to the protective lane.
+        let budget = RateBudget()
+        let waits = RateLimitLog(logger: restLogger)
+        let onWait: @Sendable (RateLimitWait) -> Void = { w in
+            metrics.rateLimitWait(endpoint: w.path, reason: w.reason.rawValue)
+            waits.note(w)
+        }
+        var orderRest = rest
+        orderRest.reserveCalls = RateLimitLog.protectiveReserve
+        let client = BybitRESTClient(
+            config: orderRest, credentials: credentials, onAlert: alert, observer: parts.observeREST, budget: budget,
+            onRateLimitWait: onWait)
+        // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.
+        let venue = settings.mode == .live ? "exchange" : "testnet"
+        try await offPool("venue-rules") {
             do {
-                try VenueRules.check(
-                    client, settings.instrument, venue: settings.mode == .live ? "exchange" : "testnet")
+                try VenueRules.check(client, settings.instrument, venue: venue)
             } catch let error as CommandError {
                 throw error
             } catch {
-                throw CommandError("cannot read the instrument's rules from \(venueREST): \(error)")
+                throw CommandError("cannot read the instrument's rules from \(endpoints.venueREST): \(error)")
             }
-            // Protective calls (stops, cancels, exits, flatten) on their own connection, with shorter timeouts.
-            var protectiveRest = rest
-            protectiveRest.maxAttempts = 3
-            protectiveRest.backoffBaseMs = 100
-            let protective = BybitRESTClient(
-                config: protectiveRest, credentials: credentials,
-                transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert,
-                observer: observeREST, budget: budget, onRateLimitWait: onWait)
-            let mirror = ExchangeMirror(
-                client: client, protectiveClient: protective, instrument: settings.instrument,
-                privateSettings: StreamSettings(url: venuePrivate), credentials: credentials, queue: queue,
-                logger: restLogger, onSubmit: { metrics.onWire($0) })
-            engine.trade(on: mirror)
-            exchange = mirror
         }
-        if let usec = notifier.watchdogUsec {
-            engine.watchdogDescription = "systemd watchdog every \(usec / 1000) ms"
-        } else if notifier.enabled {
-            engine.watchdogDescription = "under systemd, no watchdog"
-        }
-        notifier.notify("STATUS=recovering")
-        let restored = try engine.recover(wall: wallClockMillis())
+        // Protective calls (stops, cancels, exits, flatten) on their own connection, with shorter timeouts.
+        var protectiveRest = rest
+        protectiveRest.maxAttempts = 3
+        protectiveRest.backoffBaseMs = 100
+        let protective = BybitRESTClient(
+            config: protectiveRest, credentials: credentials,
+            transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert,
+            observer: parts.observeREST, budget: budget, onRateLimitWait: onWait)
+        let mirror = ExchangeMirror(
+            client: client, protectiveClient: protective, instrument: settings.instrument,
+            privateSettings: StreamSettings(url: endpoints.venuePrivate), credentials: credentials, queue: queue,
+            logger: restLogger, onSubmit: { metrics.onWire($0) })
+        engine.trade(on: mirror)
+        return mirror
+    }
+
+    /// Step 7: the last snapshot, the window rebuilt, the warm start and the venue's reconciliation (REST and the
+    /// database, off the cooperative pool).
+    func recover(_ engine: AgentEngine, _ parts: Parts, logger: Logger, started: Int64) async throws {
+        parts.notifier.notify("STATUS=recovering")
+        let restored = try await offPool("recovery") { try engine.recover(wall: wallClockMillis()) }
         logger.notice(
             "recovered: \(restored)",
             metadata: ["event": "agent.recovered", "recovery_ms": "\(wallClockMillis() - started)"])
+    }
 
-        // The HTTP server listens before the market and venue connections start (its own service group, stopped
-        // after the main one): a port it cannot bind refuses the start, and its channel set-up never races the
-        // WebSocket clients' first connections on the shared event loops.
-        var httpGroup: ServiceGroup?
-        // The HTTP group's end: its error ("" when none).
-        var httpEnded: Task<String, Never>?
-        if let http {
-            let g = ServiceGroup(
-                configuration: ServiceGroupConfiguration(
-                    services: [.init(service: http.service(), serviceName: "http")],
-                    logger: Logger(label: "lifecycle")))
-            let ended = Task {
-                do {
-                    try await g.run()
-                    return ""
-                } catch {
-                    return "\(error)"
-                }
+    /// The HTTP server, running in its own service group (stopped after the main one).
+    struct RunningHTTP {
+        let server: OperatorHTTP
+        let group: ServiceGroup
+        /// The group's end: its error ("" when none).
+        let ended: Task<String, Never>
+    }
+
+    /// Step 8: the HTTP server listens before the market and venue connections start: a port it cannot bind refuses
+    /// the start, and its channel set-up never races the WebSocket clients' first connections on the shared event
+    /// loops. Waits for the server to say it listens, or for its group to end, whichever is first.
+    func startHTTP(_ http: OperatorHTTP?, logger: Logger) async throws -> RunningHTTP? {
+        guard let http else { return nil }
+        let g = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: http.service(), serviceName: "http")], logger: Logger(label: "lifecycle")))
+        let ended = Task {
+            do {
+                try await g.run()
+                return ""
+            } catch {
+                return "\(error)"
             }
-            let stopped = StoppedFlag()
-            Task {
-                _ = await ended.value
-                stopped.set()
-            }
-            // Listening, or the group ended (a port it cannot bind): whichever comes first.
-            while http.port == nil && !stopped.isSet { try await Task.sleep(for: .milliseconds(5)) }
-            guard let port = http.port else {
-                let why = await ended.value
-                throw CommandError(
-                    "the HTTP server cannot listen on \(http.address) (agent.http_listen): \(why.isEmpty ? "it stopped" : why)"
-                )
-            }
-            httpGroup = g
-            httpEnded = ended
-            logger.notice(
-                "dashboard at \(http.url), metrics at \(http.url)metrics",
-                metadata: [
-                    "event": "http.listening", "address": "\(http.address)", "port": "\(port)", "url": "\(http.url)",
-                    "token_required": "\(!http.address.isLoopback)",
-                ])
         }
+        let settled = http.listening
+        Task {
+            _ = await ended.value
+            settled.finish()
+        }
+        await settled.wait()
+        guard let port = http.port else {
+            let why = await ended.value
+            throw CommandError(
+                "the HTTP server cannot listen on \(http.address) (agent.http_listen): \(why.isEmpty ? "it stopped" : why)"
+            )
+        }
+        logger.notice(
+            "dashboard at \(http.url), metrics at \(http.url)metrics",
+            metadata: [
+                "event": "http.listening", "address": "\(http.address)", "port": "\(port)", "url": "\(http.url)",
+                "token_required": "\(!http.address.isLoopback)",
+            ])
+        return RunningHTTP(server: http, group: g, ended: ended)
+    }
 
+    /// Step 9: the control socket, then the services under swift-service-lifecycle until SIGTERM or SIGINT; READY
+    /// once they run. Returns the exit status.
+    func serve(
+        _ settings: AgentConfiguration, envName: String, _ parts: Parts, _ endpoints: MarketEndpoints,
+        engine: AgentEngine, exchange: ExchangeMirror?, http: RunningHTTP?, started: Int64, logger: Logger
+    ) async throws -> Int32 {
+        let (board, store, queue, notifier) = (parts.board, parts.store, parts.queue, parts.notifier)
         let socketPath = options.socketPath ?? ControlSocketPath.forAgent(environment: envName, processEnvironment: env)
         let server = ControlServer(
             path: socketPath, board: board, store: store, queue: queue, logger: Logger(label: "control"),
             versionInfo: VersionReport(
                 version: agentVersion, environment: envName, mode: settings.mode.rawValue,
-                pid: getpid()), metrics: metrics)
+                pid: getpid()), metrics: parts.metrics)
         try await server.start()
+        let sim = endpoints.simulator
         if let sim { engine.clock = sim.startPacing() }
 
         // Graceful shutdown runs in reverse order: the engine first (no new orders, a working entry cancelled, the
         // last snapshot), then market data, the venue (its queued calls, the cancel included, finish), the control
         // socket, the watchdog, persistence (raw data flushed) and alert delivery last.
         let engineService = EngineService(engine: engine, queue: queue, notifier: notifier, logger: logger)
-        var market = MarketDataService(url: publicURL, instrument: settings.instrument, queue: queue)
+        var market = MarketDataService(url: endpoints.publicURL, instrument: settings.instrument, queue: queue)
         if let dir = settings.agent.recordDirectory {
             market.recorder = try MarketRecorder(
                 directory: dir, instrument: settings.instrument, logger: Logger(label: "recorder"))
@@ -260,7 +311,7 @@ public final class AgentDaemon: Sendable {
         let watchdog = WatchdogService(board: board, notifier: notifier)
         let stopBudgetMs = Int64(settings.agent.gracefulStopSeconds) * 500
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let webhook {
+        if let webhook = parts.webhook {
             services.append(.init(service: AlertDeliveryService(webhook: webhook), serviceName: "alerts"))
         }
         services += [
@@ -293,14 +344,14 @@ public final class AgentDaemon: Sendable {
         var readyMeta: Logger.Metadata = [
             "event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)",
         ]
-        if let http { readyMeta["dashboard"] = "\(http.url)" }
-        let text = "ready" + (http.map { "; dashboard at \($0.url)" } ?? "")
+        if let http { readyMeta["dashboard"] = "\(http.server.url)" }
+        let text = "ready" + (http.map { "; dashboard at \($0.server.url)" } ?? "")
         logger.notice("\(text)", metadata: readyMeta)
         let failure = await stoppedOn
         // The HTTP server goes last: pages see the agent stopping until the end.
-        if let httpGroup, let httpEnded {
-            await httpGroup.triggerGracefulShutdown()
-            _ = await httpEnded.value
+        if let http {
+            await http.group.triggerGracefulShutdown()
+            _ = await http.ended.value
         }
         sim?.stop()
         if let f = failure {
@@ -368,4 +419,68 @@ public enum AgentTestHooks {
     }
 
     static var watchdogSuppressed: Bool { suppressWatchdog != 0 }
+}
+
+/// Step 4 of the start: where the market and the account are. The built-in simulator serves mode sim and any URL
+/// set to "sim" (its public stream, REST and private stream on one loopback port, and its market clock); otherwise
+/// the configured URLs, the real clock.
+struct MarketEndpoints {
+    var publicURL: String
+    /// The public market history for a warm start: the same venue as the public stream.
+    var marketREST: String
+    /// The account orders go to: the testnet in shadow, the exchange in live.
+    var venueREST: String
+    var venuePrivate: String
+    var clock: MarketClock
+    var simulator: InProcessSimulator?
+
+    /// `startSimulator` runs only when the mode or a URL asks for it.
+    static func resolve(
+        _ settings: AgentConfiguration, startSimulator: () throws -> InProcessSimulator
+    ) throws -> MarketEndpoints {
+        let account = settings.account(for: settings.mode)
+        var e = MarketEndpoints(
+            publicURL: settings.exchange.publicStreamURL, marketREST: settings.exchange.account.restURL,
+            venueREST: account.restURL, venuePrivate: account.privateStreamURL, clock: .realTime(), simulator: nil)
+        guard settings.mode == .sim || [e.publicURL, e.venueREST, e.venuePrivate].contains("sim") else { return e }
+        let sim = try startSimulator()
+        e.apply(simulatorPort: Int(sim.server.port), publicURL: sim.publicURL, simOnly: settings.mode == .sim)
+        e.clock = sim.clock
+        e.simulator = sim
+        return e
+    }
+
+    /// The URLs the simulator on `port` replaces: every one in mode sim (`simOnly`), else those set to "sim".
+    mutating func apply(simulatorPort port: Int, publicURL simPublic: String, simOnly: Bool) {
+        if simOnly || publicURL == "sim" {
+            publicURL = simPublic
+            marketREST = "http://127.0.0.1:\(port)"
+        }
+        if venueREST == "sim" { venueREST = "http://127.0.0.1:\(port)" }
+        if venuePrivate == "sim" { venuePrivate = "ws://127.0.0.1:\(port)/v5/private" }
+    }
+}
+
+/// Runs blocking work (REST over libcurl, SQLite, sleeps between retries) on a thread of its own and awaits it, so
+/// that the cooperative pool's two threads on this machine keep serving the async parts of the start.
+func offPool<T>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    let box = UncheckedBox<T>()
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+        let thread = Thread {
+            do {
+                box.value = try body()
+                c.resume()
+            } catch {
+                c.resume(throwing: error)
+            }
+        }
+        thread.name = name
+        thread.start()
+    }
+    return box.value!
+}
+
+/// Carries a value from the thread that made it to the task that awaited it (the continuation orders the two).
+private final class UncheckedBox<T>: @unchecked Sendable {
+    var value: T?
 }

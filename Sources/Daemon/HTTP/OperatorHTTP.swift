@@ -26,6 +26,9 @@ public final class OperatorHTTP: Sendable {
     public let feed: DashboardFeed
     let logger: Logger
     private let bound = OneShot<Int>()
+    /// Finished when the server listens (`port` is then set); the daemon also finishes it when the server's group
+    /// ends first, so a start that waits on it never hangs.
+    let listening = Completion()
 
     /// `token` is required (non-empty) unless `address` is loopback.
     public init(
@@ -62,7 +65,10 @@ public final class OperatorHTTP: Sendable {
         let app = Application(
             router: router(),
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
-            onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? 0) }, logger: logger)
+            onServerRunning: { [bound, listening] channel in
+                bound.set(channel.localAddress?.port ?? 0)
+                listening.finish()
+            }, logger: logger)
         return HTTPService(app: app, feed: feed, executor: executor)
     }
 
