@@ -19,6 +19,13 @@ extension ValueOrigin {
         case .override: 2
         }
     }
+
+    /// Whether this origin is a level below `other`: a lower rank, or another file (the one `other`'s file extends;
+    /// a file is always read after the file it extends).
+    func isEarlierLevel(than other: ValueOrigin) -> Bool {
+        if case .file(let a, _) = self, case .file(let b, _) = other { return a != b }
+        return rank < other.rank
+    }
 }
 
 /// A validated configuration: every parameter with its value and where it came from.
@@ -36,12 +43,21 @@ public struct ResolvedConfig: Sendable {
         origins = Dictionary(uniqueKeysWithValues: ConfigSchema.parameters.map { ($0.key, ValueOrigin.defaulted) })
     }
 
+    /// This configuration read from `source`, over `base` (the file it extends).
+    init(source: String, environment: String?, over base: ResolvedConfig) {
+        self.source = source
+        self.environment = environment
+        values = base.values
+        origins = base.origins
+    }
+
     mutating func set(_ key: String, _ value: ParameterValue, origin: ValueOrigin) {
         values[key] = value
         origins[key] = origin
         // TP2 closes what TP1 left: sizing.tp2_pct follows sizing.tp1_pct unless it was given at the same level or a
-        // later one (a `--set sizing.tp1_pct` over a file that lists both, as a grid over tp1_pct does, moves both).
-        if key == "sizing.tp1_pct", let tp2Origin = origins["sizing.tp2_pct"], tp2Origin.rank < origin.rank,
+        // later one (a `--set sizing.tp1_pct` over a file that lists both, as a grid over tp1_pct does, moves both; so
+        // does a file's tp1_pct over the file it extends).
+        if key == "sizing.tp1_pct", let tp2Origin = origins["sizing.tp2_pct"], tp2Origin.isEarlierLevel(than: origin),
             case .real(let tp1) = value
         {
             values["sizing.tp2_pct"] = .real(1 - tp1)
@@ -234,8 +250,15 @@ public enum ConfigLoader {
         return config
     }
 
-    /// Reads one YAML file over the defaults.
+    /// Reads one YAML file over the defaults (or over the file it `extends`).
     public static func loadFile(_ path: String, environment: String?) throws(ConfigError) -> ResolvedConfig {
+        try loadFile(path, environment: environment, extendedBy: [])
+    }
+
+    /// `extendedBy`: the files that extend this one, to refuse a cycle.
+    static func loadFile(_ path: String, environment: String?, extendedBy: [String]) throws(ConfigError)
+        -> ResolvedConfig
+    {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -243,12 +266,26 @@ public enum ConfigLoader {
             throw ConfigError(
                 source: path, message: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
         }
-        return try parse(yaml: text, source: path, environment: environment)
+        return try parse(yaml: text, source: path, environment: environment, extendedBy: extendedBy)
     }
 
     /// Parses YAML text (`source` names it in errors) over the defaults.
     public static func parse(yaml text: String, source: String, environment: String?) throws(ConfigError)
         -> ResolvedConfig
+    {
+        try parse(yaml: text, source: source, environment: environment, extendedBy: [])
+    }
+
+    /// The file an `extends:` names: `NAME` (NAME.yaml beside the extending file) or a path, relative to that file's
+    /// directory unless absolute.
+    static func extendedPath(_ name: String, from source: String) -> String {
+        let file = name.hasSuffix(".yaml") || name.hasSuffix(".yml") ? name : name + ".yaml"
+        if file.hasPrefix("/") { return file }
+        return ((source as NSString).deletingLastPathComponent as NSString).appendingPathComponent(file)
+    }
+
+    static func parse(yaml text: String, source: String, environment: String?, extendedBy: [String])
+        throws(ConfigError) -> ResolvedConfig
     {
         var config = ResolvedConfig(source: source, environment: environment)
         let root: Node?
@@ -263,7 +300,36 @@ public enum ConfigLoader {
                 source: source, line: root.mark?.line,
                 message: "expected a mapping of groups (\(ConfigSchema.groups.joined(separator: ", ")))")
         }
-        for (groupNode, body) in groups {
+        // `extends: NAME` first: this file's values go over that file's.
+        if let (keyNode, value) = groups.first(where: { $0.0.string == "extends" }) {
+            guard case .scalar(let scalar) = value, !scalar.string.isEmpty else {
+                throw ConfigError(
+                    source: source, line: keyNode.mark?.line, key: "extends",
+                    message: "expected the name of the file this one extends (extends: backtest)")
+            }
+            let basePath = extendedPath(scalar.string, from: source)
+            let chain = extendedBy + [source]
+            if chain.contains(where: {
+                ($0 as NSString).standardizingPath == (basePath as NSString).standardizingPath
+            }) {
+                throw ConfigError(
+                    source: source, line: keyNode.mark?.line, key: "extends",
+                    message: "\(basePath) extends, directly or not, this file (\(chain.joined(separator: " → ")))")
+            }
+            let base: ResolvedConfig
+            do {
+                base = try loadFile(basePath, environment: nil, extendedBy: chain)
+            } catch {
+                if error.source == basePath && error.line == nil {
+                    throw ConfigError(
+                        source: source, line: keyNode.mark?.line, key: "extends",
+                        message: "\(basePath): \(error.message)")
+                }
+                throw error
+            }
+            config = ResolvedConfig(source: source, environment: environment, over: base)
+        }
+        for (groupNode, body) in groups where groupNode.string != "extends" {
             guard let group = groupNode.string else {
                 throw ConfigError(source: source, line: groupNode.mark?.line, message: "a group name must be text")
             }
@@ -399,19 +465,32 @@ public enum ConfigLoader {
 
     /// The effective configuration as YAML, each value annotated with where it came from. No value is a secret: keys
     /// live in the environment, and the configuration only names their variables.
-    public static func render(_ config: ResolvedConfig) -> String {
-        var out = "# effective configuration"
+    ///
+    /// `differencesOnly`: only the parameters whose value is not the built-in default (which backtest.yaml lists):
+    /// what makes this environment what it is (`config show --diff`).
+    public static func render(_ config: ResolvedConfig, differencesOnly: Bool = false) -> String {
+        var out =
+            differencesOnly
+            ? "# differences from the built-in defaults (config/environments/backtest.yaml)"
+            : "# effective configuration"
         if let env = config.environment { out += " of environment '\(env)'" }
         if let source = config.source { out += " (\(source))" } else { out += " (built-in defaults)" }
         out += "\n"
         for group in ConfigSchema.groups {
+            let shown = ConfigSchema.parameters.filter {
+                $0.group == group && (!differencesOnly || config.values[$0.key] != $0.defaultValue)
+            }
+            if differencesOnly && shown.isEmpty { continue }
             out += "\(group):\n"
-            for p in ConfigSchema.parameters where p.group == group {
+            for p in shown {
                 let value = yamlScalar(config.values[p.key]!)
                 let origin: String
                 switch config.origins[p.key]! {
                 case .defaulted: origin = "default"
-                case .file(_, let line): origin = line.map { "line \($0)" } ?? "file"
+                case .file(let path, let line):
+                    // A value from the file this one extends names that file.
+                    let file = path == config.source ? "" : (path as NSString).lastPathComponent + " "
+                    origin = file + (line.map { "line \($0)" } ?? "file")
                 case .override: origin = "--set"
                 }
                 let left = "  \(p.name): \(value)"

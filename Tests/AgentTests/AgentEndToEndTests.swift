@@ -376,11 +376,17 @@ extension AgentProcess {
     }
 
     @Test func killSwitchResetReloadAndVersionEndToEnd() throws {
-        // Run from a copy of sim.yaml, so the test can change the file and reload it.
+        // Run from a whole file of sim's values (backtest.yaml's, with sim.yaml's differences), so the test can change
+        // any line and reload it.
         let agent = try AgentProcess()
         let config = agent.directory.appendingPathComponent("sim.yaml")
         let original = try String(
-            contentsOf: packageRoot.appendingPathComponent("config/environments/sim.yaml"), encoding: .utf8)
+            contentsOf: packageRoot.appendingPathComponent("config/environments/backtest.yaml"), encoding: .utf8
+        )
+        .replacingOccurrences(of: "  mode: paper ", with: "  mode: sim   ")
+        .replacingOccurrences(of: "  require_manual_activation: true", with: "  require_manual_activation: false")
+        .replacingOccurrences(of: "  min_free_disk_mb: 2048", with: "  min_free_disk_mb: 0   ")
+        #expect(original.contains("mode: sim") && original.contains("cooldown_minutes: 3"))
         try original.write(to: config, atomically: true, encoding: .utf8)
         try agent.start(env: nil, ["--config", config.path] + quickSim)
         #expect(agent.waitForState("active"), "\(agent.log.suffix(2_000))")

@@ -69,6 +69,60 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
             try ConfigLoader.load(ConfigSelection(environment: "live", directory: dir)).boolean("live.armed") == false)
     }
 
+    /// The environments extend backtest.yaml and hold only what differs (two lines aside: each file names its mode,
+    /// and live's `armed: false` is the line an operator flips on purpose); every other value comes from
+    /// backtest.yaml, named as such.
+    @Test func environmentsExtendBacktestAndHoldOnlyTheirDifferences() throws {
+        let dir = packageRoot.appendingPathComponent("config/environments").path
+        for env in ["sim", "paper", "shadow", "live"] {
+            let c = try ConfigLoader.load(ConfigSelection(environment: env, directory: dir))
+            let own = ConfigSchema.parameters.filter {
+                if case .file(let path, _) = c.origins[$0.key] { path.hasSuffix("/\(env).yaml") } else { false }
+            }
+            for p in own where !["live.armed", "agent.mode"].contains(p.key) {
+                #expect(c.values[p.key] != p.defaultValue, "\(env).yaml sets \(p.key) to its default")
+            }
+            let inherited = ConfigSchema.parameters.filter {
+                if case .file(let path, _) = c.origins[$0.key] { path.hasSuffix("/backtest.yaml") } else { false }
+            }
+            #expect(inherited.count + own.count == ConfigSchema.parameters.count, "\(env)")
+            let diff = ConfigLoader.render(c, differencesOnly: true)
+            #expect(diff.contains("mode: \"\(env)\"") || env == "paper", "\(diff)")
+            #expect(!diff.contains("rolling_window_minutes"), "only what differs")
+            #expect(ConfigLoader.render(c).contains("[backtest.yaml line "))
+        }
+    }
+
+    @Test func extendsNamesItsBaseAndRefusesCyclesAndMissingFiles() throws {
+        let dir = NSTemporaryDirectory() + "extends-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func write(_ name: String, _ text: String) throws {
+            try text.write(toFile: "\(dir)/\(name).yaml", atomically: true, encoding: .utf8)
+        }
+        try write("base", "risk:\n  cooldown_minutes: 7\nsizing:\n  tp1_pct: 0.4\n  tp2_pct: 0.6\n")
+        // TP1 set over a base that sets both: TP2 follows (a file is a level above the file it extends).
+        try write("child", "extends: base\nsizing:\n  tp1_pct: 0.3\n")
+        let c = try ConfigLoader.load(ConfigSelection(environment: "child", directory: dir))
+        #expect(
+            c.integer("risk.cooldown_minutes") == 7
+                && c.origins["risk.cooldown_minutes"] == .file("\(dir)/base.yaml", line: 2))
+        #expect(c.real("sizing.tp1_pct") == 0.3 && abs(c.real("sizing.tp2_pct") - 0.7) < 1e-12)
+        // A chain of two.
+        try write("grandchild", "extends: child.yaml\nrisk:\n  cooldown_minutes: 9\n")
+        let g = try ConfigLoader.load(ConfigSelection(environment: "grandchild", directory: dir))
+        #expect(g.integer("risk.cooldown_minutes") == 9 && g.real("sizing.tp1_pct") == 0.3)
+        try write("a", "extends: b\n")
+        try write("b", "extends: a\n")
+        expectConfigError("extends, directly or not, this file") {
+            _ = try ConfigLoader.load(ConfigSelection(environment: "a", directory: dir))
+        }
+        try write("orphan", "\nextends: nowhere\n")
+        expectConfigError("orphan.yaml:2: extends: \(dir)/nowhere.yaml: no such file") {
+            _ = try ConfigLoader.load(ConfigSelection(environment: "orphan", directory: dir))
+        }
+    }
+
     @Test func unknownKeysNameFileLineAndKey() {
         expectConfigError("x.yaml:3: value_area.va_fractoin: unknown key") {
             _ = try ConfigLoader.parse(

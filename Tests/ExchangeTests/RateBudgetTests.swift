@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Pacing to the exchange's rate limits (docs/BYBIT.md, "Rate limits"): the budget per endpoint from the replies'
+/// Pacing to the exchange's rate limits (runbooks/rate-limits.md): the budget per endpoint from the replies'
 /// headers, the reserve the order lane leaves to protective calls, and the wait for the reset timestamp after a
 /// refusal, shared by both lanes' clients. A scripted exchange and a clock that only moves when the client sleeps make
 /// every wait exact.

@@ -425,6 +425,18 @@ class ExchangeVenue: TradingVenue {
             syncVenueStop(wall: wall)
         case .stopFailed(let ticks, let reason):
             state.stopInFlight = false
+            if engine.supervisor.state == .flattening {
+                // The flatten is closing the position: a stop refused meanwhile (Bybit: 10001, "can not set tp/sl/ts
+                // for zero position") is how a flatten goes, not a failure to protect. Tried again while it lasts.
+                state.stopRetryWall = wall + 1_000
+                engine.logger.notice(
+                    "stop refused while flattening (the position is being closed)",
+                    metadata: [
+                        "event": "venue.stop_refused_flattening", "stop": "\(ticks.map(engine.priceText) ?? "none")",
+                        "venue": "\(name)", "reason": "\(reason)",
+                    ])
+                break
+            }
             state.stopFailures += 1
             let n = state.stopFailures
             state.stopRetryWall = wall + min(30_000, 1_000 << min(n - 1, 5))
