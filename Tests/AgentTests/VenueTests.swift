@@ -179,13 +179,19 @@ final class ScriptedGateway: ExchangeGateway {
         #expect(statuses.contains("\(second.id) \(OrderStatus.filled)"))
     }
 
-    @Test func liveRejectedCloseIsAlertedAndSentAgain() throws {
+    /// Live, holding the fixture's long, an operator's flatten begun a second after the start (its close sent).
+    func liveFlattening() throws -> (AgentEngine, ScriptedGateway, URL) {
         let gateway = ScriptedGateway(position: 1984, stopTicks: 499_319)
         let (engine, dir) = try engine("live", gateway: gateway)
+        engine.startFlatten(.operatorFlatten, wall: wall + 1_000)
+        _ = engine.step([], wall: wall + 1_000)
+        return (engine, gateway, dir)
+    }
+
+    @Test func liveRejectedCloseIsAlertedAndSentAgain() throws {
+        let (engine, gateway, dir) = try liveFlattening()
         defer { try? FileManager.default.removeItem(at: dir) }
         var w = wall + 1_000
-        engine.startFlatten(.operatorFlatten, wall: w)
-        _ = engine.step([], wall: w)
         let first = try #require(gateway.submitted.first)
         w += 100
         _ = engine.step([.venue(.rejected(id: first.id, reason: "10006 too many visits"), wall: w)], wall: w)
@@ -198,12 +204,9 @@ final class ScriptedGateway: ExchangeGateway {
     }
 
     @Test func anUnknownCreateOutcomeIsShownUntilTheExchangeAnswers() throws {
-        let gateway = ScriptedGateway(position: 1984, stopTicks: 499_319)
-        let (engine, dir) = try engine("live", gateway: gateway)
+        let (engine, gateway, dir) = try liveFlattening()
         defer { try? FileManager.default.removeItem(at: dir) }
         let w = wall + 1_000
-        engine.startFlatten(.operatorFlatten, wall: w)
-        _ = engine.step([], wall: w)
         let close = try #require(gateway.submitted.first)
         _ = engine.step([.venue(.outcomeUnknown(id: close.id, reason: "timeout"), wall: w + 100)], wall: w + 100)
         #expect(engine.healthReport(wall: w + 100).reasons.contains("order outcome unknown: \(close.id)"))
@@ -214,12 +217,9 @@ final class ScriptedGateway: ExchangeGateway {
     /// A value of Bybit's enumerations this agent does not know: alerted once, never mapped. An execution of an
     /// unknown kind is unexplained (a halt in live, nothing booked); an order in an unknown state stays in flight.
     @Test func anUnknownExchangeValueIsAlertedOnceAndNeverMapped() throws {
-        let gateway = ScriptedGateway(position: 1984, stopTicks: 499_319)
-        let (engine, dir) = try engine("live", gateway: gateway)
+        let (engine, gateway, dir) = try liveFlattening()
         defer { try? FileManager.default.removeItem(at: dir) }
         let w = wall + 1_000
-        engine.startFlatten(.operatorFlatten, wall: w)
-        _ = engine.step([], wall: w)
         let close = try #require(gateway.submitted.first)
         let odd = try order(close.id, side: "Sell", status: "PendingReview", qty: "1.984", cum: "0")
         _ = engine.step([.venue(.order(odd), wall: w + 100), .venue(.order(odd), wall: w + 200)], wall: w + 200)
