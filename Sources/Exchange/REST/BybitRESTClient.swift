@@ -293,7 +293,7 @@ public final class BybitRESTClient: Sendable {
             // The same stop `setTradingStop` keeps: the whole position, last price, market on trigger.
             body += [
                 ("stopLoss", .string(sl.description)), ("tpslMode", .string("Full")),
-                ("slTriggerBy", .string(Self.stopTrigger)), ("slOrderType", .string("Market")),
+                ("slTriggerBy", .string(Self.stopTrigger)), ("slOrderType", .string(BybitOrderType.market.text)),
             ]
         }
         body.append(("positionIdx", .int(0)))
