@@ -67,17 +67,23 @@ import Testing
             #expect(reply.status == 200)
         }
 
-        /// Takes reports until one satisfies `match` (at most 30 s).
+        /// Takes reports until one satisfies `match` (at most 60 s; the last look is after the deadline, so a test
+        /// task resumed late on a busy machine still sees what arrived).
         func await(_ match: (VenueReport) -> Bool) async -> Bool {
-            let deadline = wallClockMillis() + 30_000
-            while wallClockMillis() < deadline {
+            await until { reports.contains(where: match) }
+        }
+
+        /// Takes reports until `condition` holds (at most 60 s, looked at once more after the deadline).
+        func until(_ condition: () -> Bool) async -> Bool {
+            let deadline = wallClockMillis() + 60_000
+            while true {
                 for input in queue.takeAll(timeoutMs: 0) {
                     if case .venue(let r, _) = input { reports.append(r) }
                 }
-                if reports.contains(where: match) { return true }
+                if condition() { return true }
+                if wallClockMillis() >= deadline { return false }
                 try? await Task.sleep(for: .milliseconds(10))
             }
-            return false
         }
 
         var heldReplies: Int { venue.lock.withLock { venue.pendingHeldReplies } }
@@ -103,7 +109,7 @@ import Testing
         // The next entry's create is made at the exchange and its reply held for a minute.
         try f.setFaults(#"{"holdCreateRepliesCount":"1","holdReplyMs":"60000"}"#)
         f.mirror.send(.submit(f.entry("at-e-2-1", qty: 5, stop: f.bid - 2_000)))
-        let held = await f.await { _ in f.heldReplies == 1 }
+        let held = await f.until { f.heldReplies == 1 }
         #expect(held, "the simulator holds the create's reply")
         #expect(f.venue.lock.withLock { f.venue.positionLots } == 15, "the held entry executed")
         // The stop correction and the flatten go out on the protective lane and come back while the create hangs.
@@ -126,7 +132,7 @@ import Testing
         // A resting limit entry, its create's reply held.
         let price = f.bid - 3_000
         f.mirror.send(.submit(f.entry("at-e-3-1", qty: 5, type: .limit(price), stop: price - 2_000)))
-        #expect(await f.await { _ in f.heldReplies == 1 })
+        #expect(await f.until { f.heldReplies == 1 })
         f.mirror.send(.cancel("at-e-3-1"))
         // A stop call still goes ahead of both.
         f.mirror.setStop(ticks: nil)
@@ -142,7 +148,7 @@ import Testing
         #expect(await f.await(Self.acknowledged("at-e-3-1")))
         // The cancel left after the create's answer: the exchange cancelled the order, no failed cancel.
         #expect(
-            await f.await { _ in
+            await f.until {
                 f.venue.lock.withLock { f.venue.orders.values.first { $0.orderLinkId == "at-e-3-1" }?.status }
                     == .cancelled
             })
