@@ -187,19 +187,13 @@ public final class AgentDaemon: Sendable {
         let alert: @Sendable (String) -> Void = { message in
             queue.put(.venue(.failed(what: .rest, reason: message), wall: wallClockMillis()))
         }
-        // Both lanes' clients count against one budget (Bybit limits per account and endpoint); the order lane
-        // leaves the last calls of each window to the protective lane.
-        let budget = RateBudget()
-        let waits = RateLimitLog(logger: restLogger)
-        let onWait: @Sendable (RateLimitWait) -> Void = { w in
-            metrics.rateLimitWait(endpoint: w.path, reason: w.reason.rawValue)
-            waits.note(w)
-        }
-        var orderRest = rest
-        orderRest.reserveCalls = RateLimitLog.protectiveReserve
-        let client = BybitRESTClient(
-            config: orderRest, credentials: credentials, onAlert: alert, observer: parts.observeREST, budget: budget,
-            onRateLimitWait: onWait)
+        // The order lane's client and the protective lane's (stops, cancels, exits, flatten: its own connection,
+        // shorter timeouts), on one rate-limit budget.
+        let (client, protective) = ExchangeMirror.laneClients(
+            rest: rest, credentials: credentials, orderTransport: CurlTransport(),
+            protectiveTransport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), logger: restLogger,
+            onAlert: alert, observer: parts.observeREST,
+            onWait: { metrics.rateLimitWait(endpoint: $0.path, reason: $0.reason.rawValue) })
         // Instrument rules and the position mode come from the exchange: a configuration that disagrees refuses to start.
         let venue = settings.mode == .live ? "exchange" : "testnet"
         try await offPool("venue-rules") {
@@ -211,14 +205,6 @@ public final class AgentDaemon: Sendable {
                 throw CommandError("cannot read the instrument's rules from \(endpoints.venueREST): \(error)")
             }
         }
-        // Protective calls (stops, cancels, exits, flatten) on their own connection, with shorter timeouts.
-        var protectiveRest = rest
-        protectiveRest.maxAttempts = 3
-        protectiveRest.backoffBaseMs = 100
-        let protective = BybitRESTClient(
-            config: protectiveRest, credentials: credentials,
-            transport: CurlTransport(connectTimeoutMs: 1_500, totalTimeoutMs: 3_000), onAlert: alert,
-            observer: parts.observeREST, budget: budget, onRateLimitWait: onWait)
         let mirror = ExchangeMirror(
             client: client, protectiveClient: protective, instrument: settings.instrument,
             privateSettings: StreamSettings(url: endpoints.venuePrivate), credentials: credentials, queue: queue,

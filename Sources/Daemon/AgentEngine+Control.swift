@@ -195,6 +195,9 @@ extension AgentEngine {
         return supervisor.reason
     }
 
+    /// How long `health` mentions a rate-limit refusal by the exchange.
+    static let rateLimitRefusalShownMs: Int64 = 60_000
+
     func healthReport(wall: Int64) -> HealthReport {
         var unhealthy: [String] = []
         var degraded: [String] = []
@@ -223,6 +226,12 @@ extension AgentEngine {
         }
         degraded += venue.degradedReasons(wall: wall)
         let rateLimits = venue.rateLimits(wall: wall)
+        for r in rateLimits where r.lastWait == RateLimitWait.Reason.refused.rawValue {
+            guard let ago = r.lastWaitAgoMs, ago < Self.rateLimitRefusalShownMs else { continue }
+            degraded.append(
+                "the \(venue.name) refused \(r.endpoint) for its rate limit \(ago / 1000) s ago "
+                    + "(waited \(r.lastWaitMs ?? 0) ms for the reset; runbooks/rate-limits.md)")
+        }
         let status = !unhealthy.isEmpty ? "unhealthy" : (!degraded.isEmpty ? "degraded" : "healthy")
         return HealthReport(
             status: status, reasons: unhealthy + degraded, marketDataAgeMs: age, publicStream: "\(streamState)",

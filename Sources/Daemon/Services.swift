@@ -156,13 +156,6 @@ struct AlertDeliveryService: Service {
     }
 }
 
-/// Set once, read from any thread (the HTTP group ended while the daemon waits for it to listen).
-final class StoppedFlag: Sendable {
-    private let flag = Mutex(false)
-    func set() { flag.withLock { $0 = true } }
-    var isSet: Bool { flag.withLock { $0 } }
-}
-
 /// A one-shot completion an async caller can await.
 final class Completion: Sendable {
     private struct State {

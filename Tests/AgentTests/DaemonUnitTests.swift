@@ -2,6 +2,7 @@ import ControlProtocol
 import Engine
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import AgentCLI
@@ -202,6 +203,13 @@ import Testing
         #expect(!LogSink.stdoutIsJournal(["JOURNAL_STREAM": "1:2"]))
         #expect(!LogSink.stdoutIsJournal(["JOURNAL_STREAM": "garbage"]))
     }
+}
+
+/// Set once, read from any thread.
+final class StoppedFlag: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
 }
 
 /// A control server with no engine behind it except a stub that refuses every changing command.

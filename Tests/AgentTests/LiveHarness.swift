@@ -108,21 +108,11 @@ final class LiveHarness: @unchecked Sendable {
         rest.backoffBaseMs = 10
         // As the daemon has them: the order lane's client waits 10 s for a reply, the protective lane's (stops, cancels,
         // exits, flatten) has its own connection and a short timeout.
-        // One rate-limit budget for both; the order lane leaves the reserve to the protective lane.
-        let budget = RateBudget()
-        let waits = RateLimitLog(logger: logger)
-        var orderRest = rest
-        orderRest.reserveCalls = RateLimitLog.protectiveReserve
-        let client = BybitRESTClient(
-            config: orderRest, credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
-            transport: CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 10_000), budget: budget,
-            onRateLimitWait: { waits.note($0) })
-        var protectiveRest = rest
-        protectiveRest.maxAttempts = 3
-        let protective = BybitRESTClient(
-            config: protectiveRest, credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
-            transport: CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 1_000), budget: budget,
-            onRateLimitWait: { waits.note($0) })
+        let (client, protective) = ExchangeMirror.laneClients(
+            rest: rest, credentials: BybitCredentials(apiKey: "sim-key", apiSecret: "sim-secret"),
+            orderTransport: CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 10_000),
+            protectiveTransport: CurlTransport(connectTimeoutMs: 1_000, totalTimeoutMs: 1_000), logger: logger,
+            onAlert: { _ in })
         var stream = StreamSettings(url: "ws://127.0.0.1:\(port)/v5/private")
         stream.pingIntervalMs = 500
         stream.deadAfterMs = streamDeadAfterMs

@@ -212,6 +212,36 @@ public final class ExchangeMirror: @unchecked Sendable {
     /// Wall time of the last REST call that succeeded.
     public var lastSuccessWall: Int64? { lock.withLock { lastSuccess } }
 
+    /// The account's two REST clients, as the agent runs them: one rate-limit budget for both (Bybit counts per
+    /// account and endpoint), its waits logged (`RateLimitLog`) and told to `onWait`; the order lane leaves the last
+    /// calls of each window to the protective lane, which retries 3 times from a 100 ms back-off on its own connection.
+    public static func laneClients(
+        rest: BybitRESTConfig, credentials: BybitCredentials, orderTransport: any HTTPTransport,
+        protectiveTransport: any HTTPTransport, logger: Logger, onAlert: @escaping @Sendable (String) -> Void,
+        observer: (@Sendable (RESTObservation) -> Void)? = nil,
+        onWait: @escaping @Sendable (RateLimitWait) -> Void = { _ in }
+    ) -> (orders: BybitRESTClient, protective: BybitRESTClient) {
+        let budget = RateBudget()
+        let waits = RateLimitLog(logger: logger)
+        let onRateLimitWait: @Sendable (RateLimitWait) -> Void = { w in
+            onWait(w)
+            waits.note(w)
+        }
+        var orderRest = rest
+        orderRest.reserveCalls = RateLimitLog.protectiveReserve
+        var protectiveRest = rest
+        protectiveRest.maxAttempts = 3
+        protectiveRest.backoffBaseMs = 100
+        return (
+            BybitRESTClient(
+                config: orderRest, credentials: credentials, transport: orderTransport, onAlert: onAlert,
+                observer: observer, budget: budget, onRateLimitWait: onRateLimitWait),
+            BybitRESTClient(
+                config: protectiveRest, credentials: credentials, transport: protectiveTransport, onAlert: onAlert,
+                observer: observer, budget: budget, onRateLimitWait: onRateLimitWait)
+        )
+    }
+
     /// The account's rate limits (the budget both lanes' clients share), each endpoint's remaining calls as of now
     /// (a window whose reset has passed is whole again), with its last wait.
     public func rateLimits(wall: Int64) -> [RateLimitReport] {
@@ -220,7 +250,7 @@ public final class ExchangeMirror: @unchecked Sendable {
         return client.budget.all.sorted { $0.key < $1.key }.map { path, status in
             let w = waits[path]
             return RateLimitReport(
-                endpoint: path, remaining: serverNow >= status.resetAt ? status.limit : status.remaining,
+                endpoint: path, remaining: status.left(at: serverNow),
                 limit: status.limit, lastWait: w?.reason.rawValue, lastWaitMs: w?.waitMs,
                 lastWaitAgoMs: w.map { wall - $0.at })
         }

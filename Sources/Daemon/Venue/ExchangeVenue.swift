@@ -176,17 +176,8 @@ class ExchangeVenue: TradingVenue {
         }
         let unknown = state.book.unknownIds
         if !unknown.isEmpty { degraded.append("order outcome unknown: \(unknown.joined(separator: ", "))") }
-        for r in rateLimits(wall: wall) where r.lastWait == RateLimitWait.Reason.refused.rawValue {
-            guard let ago = r.lastWaitAgoMs, ago < Self.rateLimitRefusalShownMs else { continue }
-            degraded.append(
-                "the \(name) refused \(r.endpoint) for its rate limit \(ago / 1000) s ago "
-                    + "(waited \(r.lastWaitMs ?? 0) ms for the reset; runbooks/rate-limits.md)")
-        }
         return degraded
     }
-
-    /// How long `health` mentions a rate-limit refusal.
-    static let rateLimitRefusalShownMs: Int64 = 60_000
 
     func rateLimits(wall: Int64) -> [RateLimitReport] { gateway.rateLimits(wall: wall) }
 

@@ -39,14 +39,9 @@ public final class RateBudget: Sendable {
     public func take(_ path: String, reserve: Int, now: Int64) -> Int64 {
         state.withLock { s in
             guard var status = s.limits[path] else { return 0 }
-            if now >= status.resetAt {
-                // A new window: its size is known, its count is not until the reply says.
-                if status.limit > 0 { status.remaining = status.limit - 1 }
-                s.limits[path] = status
-                return 0
-            }
-            guard status.remaining > reserve else { return status.resetAt - now }
-            status.remaining -= 1
+            // In a new window the reserve does not hold the call back: its count is not known until the reply says.
+            guard now >= status.resetAt || status.remaining > reserve else { return status.resetAt - now }
+            status.remaining = max(0, status.left(at: now) - 1)
             s.limits[path] = status
             return 0
         }
@@ -65,6 +60,11 @@ public final class RateBudget: Sendable {
 
     /// The last wait of each endpoint.
     public var waits: [RateLimitWait] { state.withLock { Array($0.waits.values) } }
+}
+
+extension RateLimitStatus {
+    /// Calls left at `now` (the exchange's ms): the window's size once its reset has passed (when known).
+    public func left(at now: Int64) -> Int { now >= resetAt && limit > 0 ? limit : remaining }
 }
 
 /// A call that waited for its endpoint's window to reset.

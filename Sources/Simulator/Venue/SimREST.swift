@@ -470,13 +470,13 @@ extension SimVenue {
             return json(["ok": true])
         case ("POST", "/sim/release"):
             // Sends every held reply now.
-            let n = heldReplies.filter(\.isPending).count
+            let n = pendingHeldReplies
             for h in heldReplies { h.release() }
             heldReplies.removeAll()
             return json(["ok": true, "released": n])
         case ("GET", "/sim/state"):
             return json([
-                "heldReplies": heldReplies.filter(\.isPending).count,
+                "heldReplies": pendingHeldReplies,
                 "marketTime": marketTime, "positionLots": positionLots, "orders": orders.count,
                 "openOrders": orders.values.filter(\.isOpen).count, "executions": executions.count, "balance": balance,
                 "stopLoss": stopLoss.map {

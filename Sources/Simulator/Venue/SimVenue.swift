@@ -1,4 +1,5 @@
 public import Engine
+import Exchange
 import Foundation
 
 /// Bybit's `orderStatus` values, as the simulated venue moves its orders through them.
@@ -466,7 +467,7 @@ public final class SimVenue: @unchecked Sendable {
             if stopLoss != nil {
                 protectionDelaysMs.append(0)
             } else {
-                openedUnprotectedAtWall = Int64(Date().timeIntervalSince1970 * 1000)
+                openedUnprotectedAtWall = wallClockMillis()
             }
         }
         emit(.position)
@@ -501,7 +502,7 @@ public final class SimVenue: @unchecked Sendable {
     func setPositionLevels(stopLoss sl: Ticks?, takeProfit tp: Ticks?) -> Bool {
         guard sl != stopLoss || tp != takeProfit else { return false }
         if sl != nil, let since = openedUnprotectedAtWall {
-            protectionDelaysMs.append(Int64(Date().timeIntervalSince1970 * 1000) - since)
+            protectionDelaysMs.append(wallClockMillis() - since)
             openedUnprotectedAtWall = nil
         }
         stopLoss = sl
@@ -548,7 +549,7 @@ public final class SimVenue: @unchecked Sendable {
     private func positionClosed() {
         if let since = openedUnprotectedAtWall {
             // Closed before any stop was set: unprotected all along.
-            protectionDelaysMs.append(Int64(Date().timeIntervalSince1970 * 1000) - since)
+            protectionDelaysMs.append(wallClockMillis() - since)
             openedUnprotectedAtWall = nil
         }
         stopLoss = nil
