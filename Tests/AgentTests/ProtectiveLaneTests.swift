@@ -54,9 +54,10 @@ import Testing
             server.stop()
         }
 
-        func fault(_ json: String) throws {
+        /// A control call of the simulator (`/sim/release`).
+        func post(_ path: String) throws {
             let reply = try CurlTransport().send(
-                method: "POST", url: "http://127.0.0.1:\(server.port)" + json, headers: [], body: nil)
+                method: "POST", url: "http://127.0.0.1:\(server.port)" + path, headers: [], body: nil)
             #expect(reply.status == 200)
         }
 
@@ -122,7 +123,7 @@ import Testing
         #expect(!f.reports.contains(where: Self.acknowledged("at-e-2-1")))
         #expect(f.venue.lock.withLock { f.venue.positionLots } == 0)
         // Released, the entry's call ends as it would have.
-        try f.fault("/sim/release")
+        try f.post("/sim/release")
         #expect(await f.await(Self.acknowledged("at-e-2-1")))
     }
 
@@ -144,7 +145,7 @@ import Testing
                 }
             }, "answered (refused: no position) with the create still held")
         #expect(f.heldReplies == 1)
-        try f.fault("/sim/release")
+        try f.post("/sim/release")
         #expect(await f.await(Self.acknowledged("at-e-3-1")))
         // The cancel left after the create's answer: the exchange cancelled the order, no failed cancel.
         #expect(

@@ -215,6 +215,10 @@ public final class ExchangeMirror: @unchecked Sendable {
     /// The account's two REST clients, as the agent runs them: one rate-limit budget for both (Bybit counts per
     /// account and endpoint), its waits logged (`RateLimitLog`) and told to `onWait`; the order lane leaves the last
     /// calls of each window to the protective lane, which retries 3 times from a 100 ms back-off on its own connection.
+    /// Calls of each endpoint's window the order lane leaves to the protective lane (stops, cancels, exits,
+    /// flatten): with Bybit's default 10 a second for orders, entries and reads use 8.
+    static let protectiveReserve = 2
+
     public static func laneClients(
         rest: BybitRESTConfig, credentials: BybitCredentials, orderTransport: any HTTPTransport,
         protectiveTransport: any HTTPTransport, logger: Logger, onAlert: @escaping @Sendable (String) -> Void,
@@ -228,7 +232,7 @@ public final class ExchangeMirror: @unchecked Sendable {
             waits.note(w)
         }
         var orderRest = rest
-        orderRest.reserveCalls = RateLimitLog.protectiveReserve
+        orderRest.reserveCalls = protectiveReserve
         var protectiveRest = rest
         protectiveRest.maxAttempts = 3
         protectiveRest.backoffBaseMs = 100

@@ -8,9 +8,6 @@ import Synchronization
 /// endpoint and reason every `intervalMs`, with how many waits that line stands for. A refusal by the exchange
 /// (10006, 429) is a warning; pacing within the budget is a notice.
 final class RateLimitLog: Sendable {
-    /// Calls of each endpoint's window the order lane leaves to the protective lane (stops, cancels, exits,
-    /// flatten): with Bybit's default 10 a second for orders, entries and reads use 8.
-    static let protectiveReserve = 2
     static let intervalMs: Int64 = 10_000
 
     private struct Entry {
