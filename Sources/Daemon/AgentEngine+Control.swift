@@ -229,7 +229,7 @@ extension AgentEngine {
         for r in rateLimits where r.lastWait == RateLimitWait.Reason.refused.rawValue {
             guard let ago = r.lastWaitAgoMs, ago < Self.rateLimitRefusalShownMs else { continue }
             degraded.append(
-                "the \(venue.name) refused \(r.endpoint) for its rate limit \(ago / 1000) s ago "
+                "the \(venue.role.name) refused \(r.endpoint) for its rate limit \(ago / 1000) s ago "
                     + "(waited \(r.lastWaitMs ?? 0) ms for the reset; runbooks/rate-limits.md)")
         }
         let status = !unhealthy.isEmpty ? "unhealthy" : (!degraded.isEmpty ? "degraded" : "healthy")

@@ -132,7 +132,11 @@ public final class AgentEngine: @unchecked Sendable {
     var flattenWaiters: [(call: ControlCall, deadlineWall: Int64)] = []
     var flattenSteps: [String] = []
     /// Where the orders go: the paper model until `trade(on:)` attaches an exchange (shadow, live).
-    lazy var venue: any TradingVenue = PaperVenue(engine: self)
+    lazy var venue: any TradingVenue = PaperVenue(metrics: metrics)
+    /// When the current flatten began (wall ms).
+    var flattenStartedWall: Int64?
+    /// Live: the agent's equity was found above the wallet's (alerted once until it is not).
+    var walletAlerted = false
 
     /// Re-reads the configuration for `reload` (nil: reload is refused).
     public var reloadSource: (@Sendable () throws -> ResolvedConfig)?
@@ -168,20 +172,6 @@ public final class AgentEngine: @unchecked Sendable {
             requireManualActivation: settings.agent.requireManualActivation || settings.mode == .live)
     }
 
-    // MARK: - Venue
-
-    /// Shadow and live: the orders go to the Bybit account behind `gateway` (the testnet in shadow, the exchange in
-    /// live), before `recover`.
-    public func trade(on gateway: ExchangeMirror) { attach(gateway) }
-
-    func attach(_ gateway: any ExchangeGateway) {
-        venue =
-            settings.mode == .live
-            ? LiveVenue(engine: self, gateway: gateway) : ShadowVenue(engine: self, gateway: gateway)
-        kernel.fillsOnBook = venue.fillsOnPaperBook
-        venue.adapt(&trader)
-    }
-
     // MARK: - Recovery
 
     /// Loads the last snapshot, rebuilds the window from stored trades and quotes, and moves the supervisor to the
@@ -204,11 +194,11 @@ public final class AgentEngine: @unchecked Sendable {
             }
             t.reconfigure(settings.strategy)
             v.reconfigure(settings.strategy)
-            venue.adapt(&t)
+            applyFillRules(&t, exchangeFills: venue.role.exchangeFills)
             trader = t
             kernel.book = v
             // Live asks the operator again after every start; the other modes resume as they were.
-            if venue.keepsActivationAcrossRestarts { supervisor.restoreActivation(s.activated) }
+            if venue.role.keepsActivationAcrossRestarts { supervisor.restoreActivation(s.activated) }
             lastMinute = s.lastMinute
             restored.append(
                 "snapshot \(s.id) from \(isoTime(s.wallTs, milliseconds: true)) (state \(s.state.rawValue))")
@@ -219,7 +209,7 @@ public final class AgentEngine: @unchecked Sendable {
         restored.append(window)
         let warm = isWarm
         note(supervisor.recovered(previous: snapshot?.state, previousReason: snapshot?.reason, warm: warm), wall: wall)
-        venue.reconcile(wall: wall)
+        reconcileVenue(wall: wall)
         if supervisor.state == .flattening { startFlatten(nil, wall: wall) }
         batch.runs.append(runRow(cause: "start", wall: wall))
         try writeBatchOrThrow(snapshot: true, wall: wall)
@@ -377,7 +367,7 @@ public final class AgentEngine: @unchecked Sendable {
             case .stream(let s, let w): onStream(s, wall: w)
             case .tick(let w): onTick(wall: w)
             case .command(let call): onCommand(call, wall: wall)
-            case .venue(let r, let w): venue.report(r, wall: w)
+            case .venue(let r, let w): onVenueReport(r, wall: w)
             case .stop(let reason, let done):
                 stop(reason: reason, wall: wall)
                 done()
@@ -489,7 +479,7 @@ public final class AgentEngine: @unchecked Sendable {
                     secondsSinceStart: (wall - startedWall) / 1000,
                     limitSeconds: settings.strategy.staleFeedSeconds), wall: wall)
         }
-        venue.tick(wall: wall)
+        applyVenue(venue.tick(venueView, wall: wall), wall: wall)
         progressFlatten(wall: wall)
         // Raw data off the engine thread, once a second; purge hourly.
         if wall - lastRawFlushWall >= 1_000 { flushRaw(wall: wall) }
@@ -685,6 +675,7 @@ public final class AgentEngine: @unchecked Sendable {
                 // The record is written before the order can fill: writeBatch runs before the next input.
                 // Live: the book only keeps the working orders (the snapshot restores them); the exchange fills.
                 logger.notice("order submitted", metadata: orderMetadata(intent, event: "order.submitted"))
+                if venue.role.fillsOnPaperBook { acknowledgedOnPaper(intent) }
                 venue.submitted(intent, wall: wall)
                 logger.debug(
                     "order \(intent.id): recorded in this step's batch and handed to the \(settings.mode.rawValue) venue",
@@ -696,7 +687,8 @@ public final class AgentEngine: @unchecked Sendable {
                         "event": "order.step", "step": "cancel_requested", "order_link_id": "\(id)",
                         "removed_from_book": "\(removed)",
                     ])
-                venue.cancel(id, removedFromBook: removed, wall: wall)
+                applyVenue(venue.cancel(id, view: venueView, wall: wall), wall: wall)
+                if removed { cancelledOnPaper(id, wall: wall) }
             case .refused(let fill, .nothingToReduce):
                 changed = true
                 logger.warning(
@@ -724,7 +716,7 @@ public final class AgentEngine: @unchecked Sendable {
                     m["slippage_ticks"] = "\(formatNumber(slip))"
                 }
                 logger.notice("order filled", metadata: m)
-                venue.filled(fill, wall: wall)
+                applyVenue(venue.filled(fill, view: venueView, wall: wall), wall: wall)
                 logger.debug(
                     "order \(fill.orderId): fill booked; position \(positionText)",
                     metadata: [
@@ -767,6 +759,7 @@ public final class AgentEngine: @unchecked Sendable {
                 }
             }
         }
+        flattenStartedWall = wall
         venue.startFlatten(wall: wall)
         progressFlatten(wall: wall)
     }
@@ -776,7 +769,7 @@ public final class AgentEngine: @unchecked Sendable {
             answerFlattenWaiters(wall: wall, done: supervisor.state == .halted)
             return
         }
-        venue.progressFlatten(wall: wall)
+        progressVenueFlatten(wall: wall)
         let flat = trader.position == nil && kernel.book.workingOrders.isEmpty && trader.workingEntryOrder == nil
         let outcome = venue.flattenOutcome
         if flat && outcome != .pending {
@@ -800,7 +793,7 @@ public final class AgentEngine: @unchecked Sendable {
         for w in flattenWaiters {
             if done && venue.flattenOutcome == .failed {
                 replyError(
-                    w.call, ControlFailure(ControlFailure.failed, venue.unconfirmedFlattenText(steps: flattenSteps)))
+                    w.call, ControlFailure(ControlFailure.failed, unconfirmedFlattenText(steps: flattenSteps)))
             } else if done {
                 reply(
                     w.call,

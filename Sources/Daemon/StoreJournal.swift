@@ -187,7 +187,7 @@ extension AgentEngine {
             journal.append(batch)
             batch = StoreBatch()
         }
-        venue.sendProtective(wall: wall)
+        venue.sendProtective()
         if wall - journal.lastLogWall >= millisPerMinute {
             journal.lastLogWall = wall
             logger.warning(

@@ -43,7 +43,6 @@ struct MirrorState {
     var lastWalletWall: Int64 = 0
     /// The start-up reconciliation could not reach the venue: the first re-read that answers does it.
     var reconcilePending = false
-    var walletAlerted = false
     /// The mirror's flatten: nil while running (or not asked), then its outcome.
     var flattenResult: Bool?
     var flattenAsked = false
@@ -84,61 +83,46 @@ extension ExchangeMirror: ExchangeGateway {
 }
 
 /// Shadow and live: the orders go to a Bybit account through an `ExchangeGateway`; its reports keep the exchange's
-/// books (`ExchangeBook`), the stop it holds and the private stream's state. What differs is who is right:
-/// `ShadowVenue` (the paper model fills, the testnet is compared and divergences alerted) and `LiveVenue` (the
-/// exchange's executions are the fills; what stays unexplained halts). The methods marked "Shadow and live differ"
-/// are the ones the two override.
-class ExchangeVenue: TradingVenue {
-    unowned let engine: AgentEngine
+/// books (`ExchangeBook`), the stop it holds and the private stream's state, and come back to the engine as
+/// `VenueEvent`s. What differs between shadow (the paper model fills, the testnet is compared and divergences
+/// alerted) and live (the exchange's executions are the fills; what stays unexplained halts) is the `VenueRole`; the
+/// engine decides what each event does to its books (`AgentEngine+Venue.swift`).
+final class ExchangeVenue: TradingVenue {
+    let role: VenueRole
     let gateway: any ExchangeGateway
     var state: MirrorState
-    /// When the engine's flatten began (wall ms).
-    var flattenStartedWall: Int64?
+    let instrument: Instrument
+    let mode: AgentMode
+    /// Shadow: a testnet fill further than this from the paper one is a divergence (ticks).
+    let priceToleranceTicks: Int
+    let logger: Logger
+    let metrics: AgentMetrics
+    /// The start-up reconciliation's read, for `finishReconcile`.
+    private var startRead: VenueResync?
+    private var startSince: Int64?
 
-    init(engine: AgentEngine, gateway: any ExchangeGateway) {
-        self.engine = engine
+    init(
+        role: VenueRole, gateway: any ExchangeGateway, settings: AgentConfiguration, logger: Logger,
+        metrics: AgentMetrics
+    ) {
+        self.role = role
         self.gateway = gateway
-        state = MirrorState(instrument: engine.settings.instrument)
+        instrument = settings.instrument
+        mode = settings.mode
+        priceToleranceTicks = settings.shadow.priceToleranceTicks
+        self.logger = logger
+        self.metrics = metrics
+        state = MirrorState(instrument: settings.instrument)
     }
 
-    // MARK: - Shadow and live differ
-
-    var name: String { "exchange" }
-    func adapt(_ trader: inout Trader) {}
-    var keepsActivationAcrossRestarts: Bool { false }
-    var fillsOnPaperBook: Bool { false }
-    func progressFlatten(wall: Int64) {}
-    func unconfirmedFlattenText(steps: [String]) -> String { "" }
-    /// At start, after the working orders' reports: what the exchange did on its own while the agent was down.
-    func reconcileOwnExecutions(_ venue: VenueResync, workingIds: Set<String>, wall: Int64) {}
-    /// At start, the wallet.
-    func readWalletAtStart(wall: Int64) throws(BybitError) {}
-    /// Whether the `n`-th refusal in a row to set the stop is alerted.
-    func alertsStopRefusal(_ n: Int) -> Bool { n == 1 }
-    /// An execution of no order in flight.
-    func foreignExecution(_ e: Execution, lots: Lots, ticks: Ticks, wall: Int64) {}
-    /// A funding charge (or payment) the exchange booked.
-    func funding(_ e: Execution, paid: Double, wall: Int64) {}
-    /// One of our orders is over at the exchange, `lots` of it executed at `tickLots` (logged already; a rejection
-    /// is alerted after it).
-    func orderOver(
-        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64,
-        status: BybitOrderStatus,
-        reason: String, wall: Int64
-    ) {}
-    /// The agent's and the exchange's positions differ with nothing in flight (alerted already).
-    func positionsDisagree(_ text: String, wall: Int64) {}
-    /// The exchange's position has been without a stop since `since` (wall ms).
-    func unprotected(since: Int64, wall: Int64) {}
-    /// The wallet's equity, reported.
-    func onWallet(_ equity: Double, wall: Int64) { state.lastWalletWall = wall }
-    /// Every tick, after the re-read: the wallet's own clock.
-    func tickWallet(wall: Int64) {}
+    var name: String { role.name }
+    private var alerts: AlertWording { AlertWording(instrument: instrument, isLive: role.exchangeFills) }
+    private func priceText(_ ticks: Int64) -> String { instrument.priceText(ticks) }
+    private func sizeText(_ lots: Int64) -> String { instrument.sizeText(lots) }
 
     // MARK: - Flatten
 
     func startFlatten(wall: Int64) {
-        flattenStartedWall = wall
         // After the trader's close above: cancel everything on the venue, close its own position, confirm flat.
         state.flattenResult = nil
         gateway.flatten(wall: wall)
@@ -156,6 +140,8 @@ class ExchangeVenue: TradingVenue {
     func flattenFinished() { state.flattenAsked = false }
 
     // MARK: - What the engine reads
+
+    var hasOrdersInFlight: Bool { state.book.hasOrdersInFlight }
 
     var entryVeto: EntryVeto? {
         // No entry while the exchange's private stream is not authenticated.
@@ -197,14 +183,18 @@ class ExchangeVenue: TradingVenue {
     // MARK: - Start-up reconciliation
 
     /// Before READY: the venue's position, stop and open orders against the restored state. What the exchange's
-    /// own reports explain (executions of orders that were working when the agent stopped, the position's stop or
-    /// an ADL while it was down) is booked; a mismatch that stays is alerted and halts trading, never fixed.
-    func reconcile(wall: Int64) {
+    /// own reports explain (executions of orders that were working when the agent stopped; live: the position's
+    /// stop or an ADL while it was down) is reported for the engine to book; `finishReconcile` then compares what
+    /// is left. A venue that does not answer within `retryForMs` is reported unreachable (the engine halts).
+    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: Int64)
+        -> [VenueEvent]
+    {
+        startRead = nil
         do {
             // Executions since the last market data the agent stored (less a margin) may explain a difference; the
             // exchange's own time runs in its market data, so the span is measured there.
-            let since: Int64? = engine.lastMarketTs > 0 ? engine.lastMarketTs - 5 * 60_000 : nil
-            // A rate-limit storm or a short outage at start is waited out (up to `startRetryMs`), not a halt.
+            let since: Int64? = view.lastMarketTs > 0 ? view.lastMarketTs - 5 * 60_000 : nil
+            // A rate-limit storm or a short outage at start is waited out (up to `retryForMs`), not a halt.
             var attempt = 0
             var venue: VenueResync
             while true {
@@ -213,8 +203,8 @@ class ExchangeVenue: TradingVenue {
                     venue = try gateway.snapshot(executionsSince: since)
                     break
                 } catch {
-                    guard wallClockMillis() - wall < engine.startRetryMs else { throw error }
-                    engine.logger.warning(
+                    guard wallClockMillis() - wall < retryForMs else { throw error }
+                    logger.warning(
                         "\(name) not answering at start; retrying",
                         metadata: [
                             "event": "reconcile.retry", "attempt": "\(attempt)", "reason": "\(error)",
@@ -222,86 +212,102 @@ class ExchangeVenue: TradingVenue {
                     sleepMillis(min(5_000, 500 * Int64(attempt)))
                 }
             }
+            var events: [VenueEvent] = []
             state.book.reconciled(position: venue.position, openOrders: venue.openOrders)
             // What was booked before the restart is never booked again (the ids are written with their fills).
-            state.book.alreadyBooked(
-                try engine.store.bookedExecutionIds(since: (since ?? engine.lastMarketTs) - 8 * 86_400_000))
+            state.book.alreadyBooked(try bookedIds((since ?? view.lastMarketTs) - 8 * 86_400_000))
             state.stopHeld = venue.stopTicks
-            for e in venue.executions { noteUnknownValues(e, wall: wall) }
-            for o in venue.openOrders { noteUnknownValues(o, wall: wall) }
-            for w in book.workingOrders {
+            for e in venue.executions { events += unknownValues(e) }
+            for o in venue.openOrders { events += unknownValues(o) }
+            for w in view.workingOrders {
                 state.book.track(w)
                 state.book.acknowledged(w.id)
             }
             // Orders that were working: their executions and final state, as the exchange has them.
-            let workingIds = Set(book.workingOrders.map(\.id))
+            let workingIds = Set(view.workingOrders.map(\.id))
             for e in venue.executions where workingIds.contains(e.orderLinkId) {
-                handleOutcomes(state.book.onExecution(e), wall: wall)
+                events += outcomes(state.book.onExecution(e), view: view, wall: wall)
             }
             for o in venue.openOrders where workingIds.contains(o.orderLinkId) {
-                handleOutcomes(state.book.onOrder(o), wall: wall)
+                events += outcomes(state.book.onOrder(o), view: view, wall: wall)
             }
             state.book.position = venue.position
-            reconcileOwnExecutions(venue, workingIds: workingIds, wall: wall)
-            let problems = reconciliationProblems(position: venue.position, openOrders: venue.openOrders)
-            try readWalletAtStart(wall: wall)
-            if problems.isEmpty {
-                let held = state.stopHeld.map { ", stop \(engine.priceText($0)) held" } ?? ""
-                let own = venue.openOrders.filter(\.isConditional).count
-                let text =
-                    "reconciled with the \(name): position \(engine.sizeText(venue.position))\(held), "
-                    + "\(venue.openOrders.count) open order(s) (\(own) the position's own)"
-                engine.logger.notice("\(text)", metadata: ["event": "reconcile.ok"])
-            } else {
-                haltOnMismatch(problems, wall: wall)
+            let own = venue.executions.filter {
+                !workingIds.contains($0.orderLinkId) && $0.changesPosition && !state.book.hasSeen($0.execId)
             }
-            state.lastResyncWall = wall
-            state.resyncFrom = since ?? 0
-            state.streamDownSince = wall
-            syncVenueStop(wall: wall)
+            if !own.isEmpty { events.append(.executionsWhileDown(own, venuePosition: venue.position)) }
+            startRead = venue
+            startSince = since
+            return events
         } catch {
-            // Nothing is known to be wrong, only nothing is known: halted until a re-read answers and agrees.
-            state.reconcilePending = true
-            engine.raise(
-                engine.alerts.venueUnreachableAtStart(seconds: (wallClockMillis() - wall) / 1000, error: "\(error)"),
-                wall: wall)
-            engine.note(engine.supervisor.halt(.venueUnreachable, "\(error)"), wall: wall)
+            return unreachable(error, wall: wall)
         }
     }
 
-    /// After a start that could not reconcile: the first re-read that answers does it.
-    private func reconcileLate(_ r: VenueResync, wall: Int64) {
-        state.reconcilePending = false
-        let problems = reconciliationProblems(position: r.position, openOrders: r.openOrders)
-        if problems.isEmpty {
-            engine.raise(engine.alerts.venueAnswersAgain(position: r.position), wall: wall)
-        } else {
-            haltOnMismatch(problems, wall: wall)
+    /// Nothing is known to be wrong, only nothing is known: the engine halts until a re-read answers and agrees.
+    private func unreachable(_ error: any Error, wall: Int64) -> [VenueEvent] {
+        state.reconcilePending = true
+        return [.unreachableAtStart(seconds: (wallClockMillis() - wall) / 1000, error: "\(error)")]
+    }
+
+    func claimExecution(_ execId: String) -> Bool {
+        guard !state.book.hasSeen(execId) else { return false }
+        state.book.alreadyBooked([execId])
+        return true
+    }
+
+    func finishReconcile(_ view: VenueView, wall: Int64) -> [VenueEvent] {
+        guard let venue = startRead else { return [] }
+        startRead = nil
+        var events: [VenueEvent] = []
+        let problems = reconciliationProblems(view, position: venue.position, openOrders: venue.openOrders)
+        if role.readsWallet {
+            do {
+                events.append(.wallet(equity: try gateway.walletEquity()))
+                state.lastWalletWall = wall
+            } catch {
+                return events + unreachable(error, wall: wall)
+            }
         }
+        if problems.isEmpty {
+            let held = state.stopHeld.map { ", stop \(priceText($0)) held" } ?? ""
+            let own = venue.openOrders.filter(\.isConditional).count
+            let text =
+                "reconciled with the \(name): position \(sizeText(venue.position))\(held), "
+                + "\(venue.openOrders.count) open order(s) (\(own) the position's own)"
+            logger.notice("\(text)", metadata: ["event": "reconcile.ok"])
+        } else {
+            events.append(.reconciliationFailed(problems))
+        }
+        state.lastResyncWall = wall
+        state.resyncFrom = startSince ?? 0
+        state.streamDownSince = wall
+        syncVenueStop(view, wall: wall)
+        return events
+    }
+
+    /// After a start that could not reconcile: the first re-read that answers does it.
+    private func reconcileLate(_ r: VenueResync, view: VenueView) -> [VenueEvent] {
+        state.reconcilePending = false
+        let problems = reconciliationProblems(view, position: r.position, openOrders: r.openOrders)
+        return problems.isEmpty
+            ? [.alert(alerts.venueAnswersAgain(position: r.position))] : [.reconciliationFailed(problems)]
     }
 
     /// What the venue's position and open orders say that the agent's books do not: a position that differs with
     /// nothing in flight, open orders that are neither the agent's nor the position's own conditional ones.
-    private func reconciliationProblems(position: Lots, openOrders: [OrderInfo]) -> [String] {
-        let known = Set(book.workingOrders.map(\.id))
+    private func reconciliationProblems(_ view: VenueView, position: Lots, openOrders: [OrderInfo]) -> [String] {
+        let known = Set(view.workingOrders.map(\.id))
         let foreign = openOrders.filter { !$0.isConditional && !known.contains($0.orderLinkId) }
         var problems: [String] = []
-        if position != engine.trader.signedQty && !state.book.hasOrdersInFlight {
-            problems.append(engine.alerts.positionProblem(agent: engine.trader.signedQty, venue: position))
+        if position != view.signedQty && !state.book.hasOrdersInFlight {
+            problems.append(alerts.positionProblem(agent: view.signedQty, venue: position))
         }
         if !foreign.isEmpty {
             problems.append(
-                engine.alerts.unknownOrdersProblem(foreign.map { $0.orderLinkId.isEmpty ? $0.orderId : $0.orderLinkId })
-            )
+                alerts.unknownOrdersProblem(foreign.map { $0.orderLinkId.isEmpty ? $0.orderId : $0.orderLinkId }))
         }
         return problems
-    }
-
-    /// A reconciliation that found problems: alerted, halted, nothing changed.
-    private func haltOnMismatch(_ problems: [String], wall: Int64) {
-        let text = problems.joined(separator: "; ")
-        engine.raise(engine.alerts.reconciliationMismatch(problems), wall: wall)
-        engine.note(engine.supervisor.halt(.positionMismatch, text), wall: wall)
     }
 
     // MARK: - Orders out
@@ -311,7 +317,7 @@ class ExchangeVenue: TradingVenue {
         state.held.append(.submit(intent))
     }
 
-    func cancel(_ id: String, removedFromBook: Bool, wall: Int64) {
+    func cancel(_ id: String, view: VenueView, wall: Int64) -> [VenueEvent] {
         // An order not sent yet is cancelled by not sending it (an entry withdrawn while the database refuses
         // writes): over, nothing executed.
         let unsent = state.held.firstIndex {
@@ -320,15 +326,18 @@ class ExchangeVenue: TradingVenue {
         if let index = unsent, case .submit(let intent) = state.held[index] {
             state.held.remove(at: index)
             state.book.forget(id)
-            engine.logger.notice(
+            logger.notice(
                 "order cancelled before it was sent to the \(name)",
                 metadata: ["event": "order.cancelled", "order_link_id": "\(id)", "venue": "\(name)"])
-            orderOver(
-                intent, lots: 0, tickLots: 0, fee: 0, isMaker: false, ts: engine.lastMarketTs, status: .cancelled,
-                reason: "not sent", wall: wall)
-            return
+            return [
+                .orderOver(
+                    VenueOrderOver(
+                        intent: intent, lots: 0, tickLots: 0, fee: 0, isMaker: false, ts: view.lastMarketTs,
+                        status: .cancelled, reason: "not sent"))
+            ]
         }
         if state.book.isTracked(id) { state.held.append(.cancel(id)) }
+        return []
     }
 
     /// Hands the held calls to the venue worker (after the batch that records them is committed).
@@ -340,53 +349,60 @@ class ExchangeVenue: TradingVenue {
 
     /// The database refuses writes: what protects or reduces the position (exits, cancels) leaves now, its record
     /// held in the journal; entries wait (the engine withdraws them).
-    func sendProtective(wall: Int64) {
+    func sendProtective() {
         let now = state.held.filter(\.isProtective)
         guard !now.isEmpty else { return }
         for job in now { gateway.send(job) }
         state.held.removeAll { $0.isProtective }
     }
 
-    /// A fill booked: the stop follows the position; the positions must agree.
-    func filled(_ fill: Fill, wall: Int64) {
-        syncVenueStop(wall: wall)
-        checkPositionDivergence(wall: wall)
+    /// A fill booked by the trader: shadow compares a paper fill with the testnet's; the stop follows the position;
+    /// the positions must agree.
+    func filled(_ fill: Fill, view: VenueView, wall: Int64) -> [VenueEvent] {
+        var events: [VenueEvent] = []
+        if role.fillsOnPaperBook {
+            state.paperFills[fill.orderId] = fill
+            events += compareFill(fill.orderId)
+        }
+        return events + settle(view, wall: wall)
     }
 
     // MARK: - Reports in
 
-    func report(_ r: VenueReport, wall: Int64) {
+    func report(_ r: VenueReport, view: VenueView, wall: Int64) -> [VenueEvent] {
         switch r {
         case .acknowledged(let id, let orderId, let latency):
             state.book.acknowledged(id)
-            engine.logger.info(
+            logger.info(
                 "order acknowledged by the \(name)",
                 metadata: [
                     "event": "order.acknowledged", "order_link_id": "\(id)",
                     "order_id": "\(orderId)", "venue": "\(name)",
                     "latency_ms": "\(latency)",
                 ])
+            return []
         case .rejected(let id, let reason):
-            handleOutcomes(state.book.rejected(id, reason: reason), wall: wall)
+            return outcomes(state.book.rejected(id, reason: reason), view: view, wall: wall)
         case .outcomeUnknown(let id, let reason):
             state.book.outcomeUnknown(id)
-            engine.logger.warning(
+            logger.warning(
                 "order create got no answer; querying it by its id",
                 metadata: [
                     "event": "order.unknown", "order_link_id": "\(id)", "venue": "\(name)", "reason": "\(reason)",
                 ])
+            return []
         case .cancelFailed(let id, let reason):
-            engine.logger.info(
+            logger.info(
                 "cancel not done (filled or gone already?); its state is read back",
                 metadata: [
                     "event": "order.cancel_failed", "order_link_id": "\(id)", "venue": "\(name)",
                     "reason": "\(reason)",
                 ])
+            return []
         case .order(let info):
-            noteUnknownValues(info, wall: wall)
-            handleOutcomes(state.book.onOrder(info), wall: wall)
+            return unknownValues(info) + outcomes(state.book.onOrder(info), view: view, wall: wall)
         case .execution(let e):
-            noteUnknownValues(e, wall: wall)
+            let events = unknownValues(e)
             // An entry that carried its stop (`stopLoss` on create) opens the position: the exchange sets that stop in
             // the same matching step. Held from now; a REST re-read verifies it, and the stop is corrected with
             // trading-stop if the exchange holds another.
@@ -395,89 +411,94 @@ class ExchangeVenue: TradingVenue {
                 !state.stopInFlight
             {
                 state.stopHeld = sl
-                engine.logger.info(
+                logger.info(
                     "the entry's attached stop protects the position from its first fill",
                     metadata: [
                         "event": "venue.stop_attached", "order_link_id": "\(e.orderLinkId)",
-                        "stop": "\(engine.priceText(sl))", "venue": "\(name)",
+                        "stop": "\(priceText(sl))", "venue": "\(name)",
                     ])
-                requestResync("verify the entry's attached stop", wall: wall)
+                requestResync("verify the entry's attached stop", view: view, wall: wall)
             }
-            handleOutcomes(state.book.onExecution(e), wall: wall)
+            return events + outcomes(state.book.onExecution(e), view: view, wall: wall)
         case .stopSet(let ticks, let changed):
             state.stopInFlight = false
             state.stopHeld = ticks
             state.stopFailures = 0
-            engine.logger.info(
+            logger.info(
                 changed ? "exchange-held stop set" : "exchange-held stop already in place (34040)",
                 metadata: [
-                    "event": "venue.stop_set", "stop": "\(ticks.map(engine.priceText) ?? "none")", "venue": "\(name)",
+                    "event": "venue.stop_set", "stop": "\(ticks.map(priceText) ?? "none")", "venue": "\(name)",
                 ])
-            syncVenueStop(wall: wall)
+            return []
         case .stopFailed(let ticks, let reason):
             state.stopInFlight = false
-            if engine.supervisor.state == .flattening {
+            if view.flattening {
                 // The flatten is closing the position: a stop refused meanwhile (Bybit: 10001, "can not set tp/sl/ts
                 // for zero position") is how a flatten goes, not a failure to protect. Tried again while it lasts.
                 state.stopRetryWall = wall + 1_000
-                engine.logger.notice(
+                logger.notice(
                     "stop refused while flattening (the position is being closed)",
                     metadata: [
-                        "event": "venue.stop_refused_flattening", "stop": "\(ticks.map(engine.priceText) ?? "none")",
+                        "event": "venue.stop_refused_flattening", "stop": "\(ticks.map(priceText) ?? "none")",
                         "venue": "\(name)", "reason": "\(reason)",
                     ])
-                break
+                return []
             }
             state.stopFailures += 1
             let n = state.stopFailures
             state.stopRetryWall = wall + min(30_000, 1_000 << min(n - 1, 5))
-            if alertsStopRefusal(n) {
-                engine.raise(engine.alerts.stopRefused(stop: ticks, attempt: n, reason: reason), wall: wall)
-            }
+            return role.alertsStopRefusal(n)
+                ? [.alert(alerts.stopRefused(stop: ticks, attempt: n, reason: reason))] : []
         case .resync(let r):
-            onResync(r, wall: wall)
+            return onResync(r, view: view, wall: wall)
         case .resyncFailed(let reason):
             state.resyncInFlight = false
             // Try again in 10 s rather than a minute.
             state.lastResyncWall = wall - 50_000
-            engine.logger.warning(
-                "\(name) re-read failed", metadata: ["event": "venue.resync_failed", "reason": "\(reason)"])
+            logger.warning("\(name) re-read failed", metadata: ["event": "venue.resync_failed", "reason": "\(reason)"])
+            return []
         case .wallet(let equity):
-            onWallet(equity, wall: wall)
+            state.lastWalletWall = wall
+            return [.wallet(equity: equity)]
         case .failed(let what, let reason):
-            engine.logger.warning(
+            logger.warning(
                 "\(name) call failed: \(what)",
                 metadata: ["event": "venue.failed", "what": "\(what)", "reason": "\(reason)"])
-            if what == .rest { engine.raise(engine.alerts.restRefused(reason), wall: wall) }
+            return what == .rest ? [.alert(alerts.restRefused(reason))] : []
         case .flattened(let ok, let steps):
             state.flattenResult = ok
-            engine.flattenSteps.append(contentsOf: steps)
-            engine.progressFlatten(wall: wall)
+            return [.flattened(steps: steps)]
         case .stream(let s):
-            onPrivateStream(s, wall: wall)
+            onPrivateStream(s, view: view, wall: wall)
+            return []
         }
-        checkPositionDivergence(wall: wall)
     }
 
-    private func onPrivateStream(_ s: StreamStatus, wall: Int64) {
+    /// After the engine applied a report's events (or booked a fill): the stop follows the position, and with
+    /// nothing in flight the positions must agree.
+    func settle(_ view: VenueView, wall: Int64) -> [VenueEvent] {
+        syncVenueStop(view, wall: wall)
+        return checkPositionDivergence(view)
+    }
+
+    private func onPrivateStream(_ s: StreamStatus, view: VenueView, wall: Int64) {
         switch s {
         case .ready:
             state.streamState = .ready
             state.streamDownSince = nil
             if state.streamAlerted {
                 state.streamAlerted = false
-                engine.logger.notice(
-                    "\(name) private stream authenticated again", metadata: ["event": "venue.stream_ready"])
+                logger.notice("\(name) private stream authenticated again", metadata: ["event": "venue.stream_ready"])
             }
             // The stream does not replay: whatever happened while it was down is only in REST.
-            requestResync("private stream (re)connected", wall: wall)
+            requestResync("private stream (re)connected", view: view, wall: wall)
         case .connected: setStreamDown(.unauthenticated, wall: wall)
         case .connecting(let n):
-            if n > 1 { engine.metrics.streamReconnect("private") }
+            if n > 1 { metrics.streamReconnect("private") }
             setStreamDown(.connecting(attempt: n), wall: wall)
         case .disconnected(let reason):
             setStreamDown(.disconnected, wall: wall)
-            engine.logger.warning(
+            logger.warning(
                 "\(name) private stream down", metadata: ["event": "venue.stream_down", "reason": "\(reason)"])
         case .gap, .malformed: break
         }
@@ -488,71 +509,83 @@ class ExchangeVenue: TradingVenue {
         if state.streamDownSince == nil { state.streamDownSince = wall }
     }
 
-    /// What the exchange's reports mean for the agent's books.
-    func handleOutcomes(_ outcomes: [BookOutcome], wall: Int64) {
+    /// What the exchange's reports mean for the agent's books, as events.
+    private func outcomes(_ outcomes: [BookOutcome], view: VenueView, wall: Int64) -> [VenueEvent] {
+        var events: [VenueEvent] = []
         for o in outcomes {
             switch o {
             case .done(
                 let intent, let lots, let tickLots, let fee, let isMaker, let ts, let status, let reason, let executions
             ):
-                engine.batch.executions += executions.map { ExecutionRow(execId: $0.execId, execTime: $0.execTime) }
-                orderDone(
-                    intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status,
-                    reason: reason, wall: wall)
+                events.append(
+                    .executionsSeen(executions.map { ExecutionRow(execId: $0.execId, execTime: $0.execTime) }))
+                events += orderDone(
+                    VenueOrderOver(
+                        intent: intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts,
+                        status: status, reason: reason),
+                    view: view)
             case .foreign(let e, let lots, let ticks):
-                engine.batch.executions.append(ExecutionRow(execId: e.execId, execTime: e.execTime))
-                foreignExecution(e, lots: lots, ticks: ticks, wall: wall)
+                events.append(.executionsSeen([ExecutionRow(execId: e.execId, execTime: e.execTime)]))
+                events.append(.foreignExecution(e, lots: lots, ticks: ticks))
             case .funding(let e):
-                engine.batch.executions.append(ExecutionRow(execId: e.execId, execTime: e.execTime))
-                let paid = Double(e.execFee.description) ?? 0
-                funding(e, paid: paid, wall: wall)
+                events.append(.executionsSeen([ExecutionRow(execId: e.execId, execTime: e.execTime)]))
+                events.append(.funding(e, paid: Double(e.execFee.description) ?? 0))
             case .missingExecutions(let id):
-                requestResync("executions of \(id) missing", wall: wall)
+                requestResync("executions of \(id) missing", view: view, wall: wall)
             }
         }
-        syncVenueStop(wall: wall)
+        return events
     }
 
-    /// One of our orders is over at the exchange.
-    private func orderDone(
-        _ intent: OrderIntent, lots: Lots, tickLots: Int64, fee: Double, isMaker: Bool, ts: Int64,
-        status: BybitOrderStatus,
-        reason: String, wall: Int64
-    ) {
+    /// One of our orders is over at the exchange: logged; shadow compares its fill with the paper one; a rejection
+    /// is alerted after the event.
+    private func orderDone(_ over: VenueOrderOver, view: VenueView) -> [VenueEvent] {
+        let (intent, lots, status, reason) = (over.intent, over.lots, over.status, over.reason)
         let partial = lots > 0 && lots < intent.qty
         if lots == 0 || partial {
             let m: Logger.Metadata = [
                 "event": "order.\(lots == 0 ? status.text.lowercased() : "partially_filled")",
                 "order_link_id": "\(intent.id)",
-                "venue": "\(name)", "status": "\(status)", "filled": "\(engine.sizeText(lots))",
-                "qty": "\(engine.sizeText(intent.qty))", "reason": "\(reason)",
+                "venue": "\(name)", "status": "\(status)", "filled": "\(sizeText(lots))",
+                "qty": "\(sizeText(intent.qty))", "reason": "\(reason)",
             ]
             if partial {
-                engine.logger.warning(
-                    "order filled \(engine.sizeText(lots)) of \(engine.sizeText(intent.qty)) before the \(name) ended it (\(status))",
+                logger.warning(
+                    "order filled \(sizeText(lots)) of \(sizeText(intent.qty)) before the \(name) ended it (\(status))",
                     metadata: m)
             } else {
-                engine.logger.notice("order \(status.text.lowercased()) by the \(name)", metadata: m)
+                logger.notice("order \(status.text.lowercased()) by the \(name)", metadata: m)
             }
         }
-        orderOver(
-            intent, lots: lots, tickLots: tickLots, fee: fee, isMaker: isMaker, ts: ts, status: status,
-            reason: reason, wall: wall)
+        var events: [VenueEvent] = [.orderOver(over)]
+        if role.fillsOnPaperBook && lots > 0 {
+            // Shadow: the testnet's fill is compared with the paper one once both are known.
+            let priceTwice = roundedDiv(2 * over.tickLots, lots)
+            state.venueAverages[intent.id] = (lots, priceTwice)
+            logger.notice(
+                "order filled on the testnet",
+                metadata: [
+                    "event": "order.filled", "venue": "testnet", "order_link_id": "\(intent.id)",
+                    "qty": "\(sizeText(lots))",
+                    "price": "\(instrument.halfTickText(priceTwice))", "latency_ms": "\(over.ts - intent.decisionTs)",
+                ])
+            events += compareFill(intent.id)
+        }
         if lots == 0 && status == .rejected {
             if Self.isExpectedFlattenRefusal(
-                mode: engine.settings.mode, flattening: engine.supervisor.state == .flattening, intent: intent,
-                reason: reason)
+                mode: mode, flattening: view.flattening, intent: intent, reason: reason)
             {
                 // Shadow's flatten: the testnet's own flatten closed its position first, so the mirrored close finds
                 // nothing to reduce. The expected end, not a divergence.
-                engine.logger.notice(
+                logger.notice(
                     "the testnet was already flat: its copy of the close was refused (110017), as a flatten expects",
                     metadata: ["event": "shadow.flatten_close_refused", "order_link_id": "\(intent.id)"])
-                return
+            } else {
+                events.append(
+                    .alert(alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason)))
             }
-            engine.raise(
-                engine.alerts.orderRejected(id: intent.id, isExit: !intent.purpose.isEntry, reason: reason), wall: wall)
         }
+        return events
     }
 
     /// Shadow, flattening: a reduce-only close the testnet refuses with 110017 (nothing to reduce: the testnet position
@@ -565,55 +598,60 @@ class ExchangeVenue: TradingVenue {
 
     // MARK: - Values this agent does not know
 
-    /// An order report's enumerations: one this agent does not know is logged and alerted the first time.
-    func noteUnknownValues(_ o: OrderInfo, wall: Int64) {
+    /// An order report's enumerations: one this agent does not know is alerted the first time.
+    func unknownValues(_ o: OrderInfo) -> [VenueEvent] {
         let what = "order \(o.orderLinkId.isEmpty ? o.orderId : o.orderLinkId)"
-        noteUnknown("orderStatus", o.orderStatus.unknownText, what, wall: wall)
-        noteUnknown("orderType", o.orderType.unknownText, what, wall: wall)
-        noteUnknown("stopOrderType", o.stopOrderType.unknownText, what, wall: wall)
+        return [
+            unknown("orderStatus", o.orderStatus.unknownText, what),
+            unknown("orderType", o.orderType.unknownText, what),
+            unknown("stopOrderType", o.stopOrderType.unknownText, what),
+        ].compactMap { $0 }
     }
 
-    func noteUnknownValues(_ e: Execution, wall: Int64) {
+    func unknownValues(_ e: Execution) -> [VenueEvent] {
         let what = "execution \(e.execId)"
-        noteUnknown("execType", e.execType.unknownText, what, wall: wall)
-        noteUnknown("stopOrderType", e.stopOrderType.unknownText, what, wall: wall)
+        return [
+            unknown("execType", e.execType.unknownText, what),
+            unknown("stopOrderType", e.stopOrderType.unknownText, what),
+        ].compactMap { $0 }
     }
 
-    private func noteUnknown(_ field: String, _ value: String?, _ what: String, wall: Int64) {
-        guard let value, state.unknownValuesAlerted.insert("\(field) \(value)").inserted else { return }
-        engine.raise(engine.alerts.exchangeUnknownValue(field: field, value: value, of: what), wall: wall)
+    private func unknown(_ field: String, _ value: String?, _ what: String) -> VenueEvent? {
+        guard let value, state.unknownValuesAlerted.insert("\(field) \(value)").inserted else { return nil }
+        return .alert(alerts.exchangeUnknownValue(field: field, value: value, of: what))
     }
 
     // MARK: - Re-reads
 
-    func requestResync(_ reason: String, wall: Int64) {
+    func requestResync(_ reason: String, view: VenueView, wall: Int64) {
         guard !state.resyncInFlight else { return }
         state.resyncInFlight = true
         state.lastResyncWall = wall
-        state.resyncAskedAt = engine.lastMarketTs
+        state.resyncAskedAt = view.lastMarketTs
         let ids = state.book.trackedIds
         // From the last successful re-read (or the last execution seen, if earlier), less a minute; never before a day
         // ago in the market's time.
-        var from = state.resyncFrom > 0 ? state.resyncFrom : engine.lastMarketTs - 10 * 60_000
+        var from = state.resyncFrom > 0 ? state.resyncFrom : view.lastMarketTs - 10 * 60_000
         if state.book.lastExecTime > 0 { from = min(from, state.book.lastExecTime) }
-        from = max(from - 60_000, engine.lastMarketTs - 86_400_000)
+        from = max(from - 60_000, view.lastMarketTs - 86_400_000)
         gateway.resync(ids: ids, since: from, reason: reason)
     }
 
     /// A REST re-read: every execution (de-duplicated), the asked orders and the open ones through the book; then
-    /// the position the executions add up to must equal the exchange's (twice in a row unexplained: halt).
-    private func onResync(_ r: VenueResync, wall: Int64) {
+    /// the position the executions add up to must equal the exchange's (twice in a row unexplained: reported).
+    private func onResync(_ r: VenueResync, view: VenueView, wall: Int64) -> [VenueEvent] {
         state.resyncInFlight = false
-        for e in r.executions { noteUnknownValues(e, wall: wall) }
-        for o in r.asked + r.openOrders { noteUnknownValues(o, wall: wall) }
+        var events: [VenueEvent] = []
+        for e in r.executions { events += unknownValues(e) }
+        for o in r.asked + r.openOrders { events += unknownValues(o) }
         if state.resyncAskedAt > 0 { state.resyncFrom = state.resyncAskedAt }
         if state.reconcilePending {
             state.book.position = r.position
-            reconcileLate(r, wall: wall)
+            events += reconcileLate(r, view: view)
         }
-        for e in r.executions { handleOutcomes(state.book.onExecution(e), wall: wall) }
-        for o in r.asked { handleOutcomes(state.book.onOrder(o), wall: wall) }
-        for o in r.openOrders { handleOutcomes(state.book.onOrder(o), wall: wall) }
+        for e in r.executions { events += outcomes(state.book.onExecution(e), view: view, wall: wall) }
+        for o in r.asked { events += outcomes(state.book.onOrder(o), view: view, wall: wall) }
+        for o in r.openOrders { events += outcomes(state.book.onOrder(o), view: view, wall: wall) }
         // The stop as the exchange holds it.
         if r.position == 0 {
             state.stopHeld = nil
@@ -624,12 +662,11 @@ class ExchangeVenue: TradingVenue {
             state.positionStrikes += 1
             if state.positionStrikes >= 2 {
                 let text =
-                    "the \(name) holds \(engine.sizeText(r.position)), its executions add up to \(engine.sizeText(state.book.position))"
-                engine.raise(
-                    engine.alerts.executionsDisagree(held: r.position, executionsSum: state.book.position), wall: wall)
+                    "the \(name) holds \(sizeText(r.position)), its executions add up to \(sizeText(state.book.position))"
+                events.append(.alert(alerts.executionsDisagree(held: r.position, executionsSum: state.book.position)))
                 state.book.position = r.position
                 state.positionStrikes = 0
-                positionsDisagree(text, wall: wall)
+                events.append(.positionsDisagree(text))
             } else {
                 // Once more shortly: an execution may have landed between the reads.
                 state.lastResyncWall = wall - 58_000
@@ -637,86 +674,96 @@ class ExchangeVenue: TradingVenue {
         } else {
             state.positionStrikes = 0
         }
-        engine.logger.info(
+        logger.info(
             "\(name) re-read (\(r.reason))",
             metadata: [
                 "event": "venue.resync", "executions": "\(r.executions.count)", "open_orders": "\(r.openOrders.count)",
-                "position": "\(engine.sizeText(r.position))", "stop": "\(r.stopTicks.map(engine.priceText) ?? "none")",
+                "position": "\(sizeText(r.position))", "stop": "\(r.stopTicks.map(priceText) ?? "none")",
             ])
-        syncVenueStop(wall: wall)
+        return events
     }
 
     // MARK: - Every tick
 
     /// The venue's clocks: the stop's retries and the unprotected limit, the private stream's alert, the periodic
     /// re-read and the wallet.
-    func tick(wall: Int64) {
-        syncVenueStop(wall: wall)
+    func tick(_ view: VenueView, wall: Int64) -> [VenueEvent] {
+        var events: [VenueEvent] = []
+        syncVenueStop(view, wall: wall)
         // Unprotected: the exchange holds a position and no stop.
         if state.book.position != 0 && state.stopHeld == nil {
             let since = state.unprotectedSince ?? wall
             state.unprotectedSince = since
-            unprotected(since: since, wall: wall)
+            if let limit = role.maxUnprotectedMs, wall - since >= limit, !state.unprotectedAlerted {
+                state.unprotectedAlerted = true
+                events.append(.unprotectedTooLong(position: state.book.position, seconds: (wall - since) / 1000))
+            }
         } else {
             state.unprotectedSince = nil
             state.unprotectedAlerted = false
         }
         if let since = state.streamDownSince, wall - since >= 10_000, !state.streamAlerted {
             state.streamAlerted = true
-            engine.raise(
-                engine.alerts.privateStream(seconds: (wall - since) / 1000, state: "\(state.streamState)"), wall: wall)
+            events.append(
+                .alert(alerts.privateStream(seconds: (wall - since) / 1000, state: "\(state.streamState)")))
         }
         // Every minute while quiet; every 5 s while the private stream is down (REST is then the only news).
         let quietFor = state.streamState == .ready ? 60_000 : 5_000
-        if wall - state.lastResyncWall >= Int64(quietFor) { requestResync("periodic", wall: wall) }
-        tickWallet(wall: wall)
+        if wall - state.lastResyncWall >= Int64(quietFor) { requestResync("periodic", view: view, wall: wall) }
+        // The wallet is read every minute.
+        if role.readsWallet && wall - state.lastWalletWall >= 60_000 {
+            state.lastWalletWall = wall
+            gateway.readWallet()
+        }
+        return events
     }
 
     // MARK: - Comparisons
 
     /// Shadow: both fills of one order known: a price or quantity difference beyond the tolerance is a divergence.
-    func compareFill(_ id: String, wall: Int64) {
-        guard let paperFill = state.paperFills[id], let venue = state.venueAverages[id] else { return }
+    private func compareFill(_ id: String) -> [VenueEvent] {
+        guard let paperFill = state.paperFills[id], let venue = state.venueAverages[id] else { return [] }
         state.paperFills.removeValue(forKey: id)
         state.venueAverages.removeValue(forKey: id)
         let diffTwice = abs(venue.priceTwice - 2 * paperFill.price)
-        let tolerance = Int64(engine.settings.shadow.priceToleranceTicks)
-        if diffTwice > 2 * tolerance || venue.lots != paperFill.qty {
-            engine.raise(
-                engine.alerts.fillDiverges(
+        let tolerance = Int64(priceToleranceTicks)
+        guard diffTwice > 2 * tolerance || venue.lots != paperFill.qty else { return [] }
+        return [
+            .alert(
+                alerts.fillDiverges(
                     id: id, paperQty: paperFill.qty, paperPrice: paperFill.price, testnetQty: venue.lots,
-                    testnetPriceTwice: venue.priceTwice, toleranceTicks: engine.settings.shadow.priceToleranceTicks),
-                wall: wall
-            )
-        }
+                    testnetPriceTwice: venue.priceTwice, toleranceTicks: priceToleranceTicks))
+        ]
     }
 
     /// With nothing in flight on either side, the positions must agree.
-    func checkPositionDivergence(wall: Int64) {
-        guard !state.book.hasOrdersInFlight, book.workingOrders.isEmpty else { return }
-        let agentQty = engine.trader.signedQty
+    private func checkPositionDivergence(_ view: VenueView) -> [VenueEvent] {
+        guard !state.book.hasOrdersInFlight, view.workingOrders.isEmpty else { return [] }
         let venueQty = state.book.position
-        if agentQty != venueQty {
+        if view.signedQty != venueQty {
             if !state.positionDivergent {
                 state.positionDivergent = true
-                engine.raise(engine.alerts.positionsDiffer(agent: agentQty, venue: venueQty), wall: wall)
-                positionsDisagree("agent and exchange positions differ", wall: wall)
+                return [
+                    .alert(alerts.positionsDiffer(agent: view.signedQty, venue: venueQty)),
+                    .positionsDisagree("agent and exchange positions differ"),
+                ]
             }
         } else if state.positionDivergent {
             state.positionDivergent = false
-            engine.logger.notice("agent and \(name) positions agree again", metadata: ["event": "shadow.converged"])
+            logger.notice("agent and \(name) positions agree again", metadata: ["event": "shadow.converged"])
         }
+        return []
     }
 
     /// The venue holds the position's stop (rounded away from the position to a whole tick), set again whenever it
     /// moves, retried with back-off after a refusal.
-    func syncVenueStop(wall: Int64) {
+    private func syncVenueStop(_ view: VenueView, wall: Int64) {
         let venueQty = state.book.position
         guard venueQty != 0 else {
             state.stopHeld = nil
             return
         }
-        guard let p = engine.trader.position, p.direction.sign * venueQty > 0 else { return }
+        guard let p = view.position, p.direction.sign * venueQty > 0 else { return }
         let ticks = p.direction == .long ? floorDiv(p.stopTwice, 2) : -floorDiv(-p.stopTwice, 2)
         guard ticks != state.stopHeld, !state.stopInFlight, wall >= state.stopRetryWall else {
             return

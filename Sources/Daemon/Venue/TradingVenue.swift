@@ -2,59 +2,60 @@ import AgentConfig
 import AgentSupport
 import ControlProtocol
 import Engine
+import Exchange
 import Logging
 
-/// Where the engine's orders go (docs/DESIGN.md, "Venues"). The engine loop steps its inputs and calls its venue at
-/// fixed points; it never asks which mode it runs in. `PaperVenue` fills orders on the paper model (sim and paper);
-/// `ShadowVenue` does the same and mirrors every order to the testnet, comparing the two; `LiveVenue` sends the
-/// orders to the exchange, whose executions are the fills.
+/// Where the engine's orders go (docs/DESIGN.md, "Venues"). A venue takes commands (an order submitted, a cancel, a
+/// flatten) and reports what happened as `VenueEvent` values; the engine applies them and alone changes the trader,
+/// the paper book or the supervisor. A venue never holds the engine: what it needs of the engine's books comes with
+/// each call as a `VenueView`, and what it knows of its own (the stop it holds, whether it is confirmed flat) the
+/// engine reads through the queries below.
 ///
-/// A venue is created for one engine and steps on its thread: it reads and changes the engine's books through
-/// `engine` (the trader, the records of the step, the supervisor, alerts).
+/// `PaperVenue` (sim and paper): the kernel's paper book fills the orders and there is nothing to report.
+/// `ExchangeVenue` (shadow and live): the orders also go to a Bybit account. What differs between shadow and live is
+/// data, `VenueRole`, not a subclass.
 protocol TradingVenue: AnyObject {
-    var engine: AgentEngine { get }
-    /// "paper", "testnet" or "exchange": how logs and alerts name it.
-    var name: String { get }
-    /// Whether the kernel's paper book fills the orders at market data (sim, paper, shadow); live: the exchange's
-    /// executions are the fills.
-    var fillsOnPaperBook: Bool { get }
-    /// The trader's rules that depend on who fills (live: the exchange's funding, cancels confirmed before a
-    /// timed-out entry is replaced).
-    func adapt(_ trader: inout Trader)
-    /// Whether the operator's activation survives a restart (live asks again after every start).
-    var keepsActivationAcrossRestarts: Bool { get }
+    /// Who fills and what the differences between modes are.
+    var role: VenueRole { get }
 
-    /// Before READY: the venue's books against the restored state (halts on a mismatch).
-    func reconcile(wall: Int64)
+    /// Before READY: the venue's books against the restored state. The engine applies the events (executions of
+    /// orders that were working, and, live, what the exchange did while the agent was down), then calls
+    /// `finishReconcile` with its books as they are then.
+    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: Int64)
+        -> [VenueEvent]
+    /// After `reconcile`'s events were applied: what still disagrees (alerted, halted), the wallet, the stop.
+    func finishReconcile(_ view: VenueView, wall: Int64) -> [VenueEvent]
+    /// An execution the exchange made while the agent was down is booked by the engine: true the first time (the
+    /// venue never reports it again), false if it was booked already.
+    func claimExecution(_ execId: String) -> Bool
+
     /// An order entered the book and its record is in the step's batch; it leaves once the batch is committed.
     func submitted(_ intent: OrderIntent, wall: Int64)
-    /// The trader cancels a working order; `removedFromBook`: the paper book took it off already (sim, paper,
-    /// shadow).
-    func cancel(_ id: String, removedFromBook: Bool, wall: Int64)
-    /// A fill was booked by the trader.
-    func filled(_ fill: Fill, wall: Int64)
+    /// The trader cancels a working order.
+    func cancel(_ id: String, view: VenueView, wall: Int64) -> [VenueEvent]
+    /// A fill was booked by the trader (the stop follows the position; shadow compares it with the testnet's).
+    func filled(_ fill: Fill, view: VenueView, wall: Int64) -> [VenueEvent]
     /// The step's records are committed: what was held for them may leave.
     func committed(_ batch: StoreBatch)
     /// The database refuses writes: what protects or reduces the position leaves now, before its record is
     /// committed (it waits in the journal); entries stay held.
-    func sendProtective(wall: Int64)
+    func sendProtective()
     /// A report from the exchange (shadow and live).
-    func report(_ r: VenueReport, wall: Int64)
+    func report(_ r: VenueReport, view: VenueView, wall: Int64) -> [VenueEvent]
+    /// After the engine applied a report's events: the stop follows the position, the positions are compared.
+    func settle(_ view: VenueView, wall: Int64) -> [VenueEvent]
     /// Every tick: the venue's own clocks.
-    func tick(wall: Int64)
+    func tick(_ view: VenueView, wall: Int64) -> [VenueEvent]
 
     /// The engine's flatten began (after the trader's close orders were handed over).
     func startFlatten(wall: Int64)
-    /// While flattening: whatever the venue does to finish (a close filled at the last quote, the rest of a
-    /// partly filled exit, books corrected to an exchange confirmed flat).
-    func progressFlatten(wall: Int64)
     /// The venue's own side of the flatten.
     var flattenOutcome: VenueFlattenOutcome { get }
     /// The flatten is over.
     func flattenFinished()
-    /// The reply to an operator whose flatten ended with the venue not confirmed flat.
-    func unconfirmedFlattenText(steps: [String]) -> String
 
+    /// Whether orders sent are not yet known to be over or acknowledged (their reports still to come).
+    var hasOrdersInFlight: Bool { get }
     /// Why entries are vetoed now because of the venue (nil: not vetoed).
     var entryVeto: EntryVeto? { get }
     /// Why `resume` is refused because of the venue (nil: not refused).
@@ -73,6 +74,107 @@ protocol TradingVenue: AnyObject {
     func rateLimits(wall: Int64) -> [RateLimitReport]
 }
 
+/// What differs between the modes, as data: who fills, how loudly a refused stop is repeated, whether the wallet is
+/// read, how long a position may stay without an exchange-held stop.
+struct VenueRole: Equatable {
+    /// "paper", "testnet" or "exchange": how logs and alerts name the venue.
+    var name: String
+    /// The kernel's paper book fills the orders at market data (sim, paper, shadow); false (live): the exchange's
+    /// executions are the fills, and what the exchange does on its own is booked.
+    var fillsOnPaperBook: Bool
+    /// Whether the operator's activation survives a restart (live asks again after every start).
+    var keepsActivationAcrossRestarts: Bool
+    /// A refused stop is alerted the first time, then every `stopRefusalAlertEvery`-th time (0: only the first).
+    var stopRefusalAlertEvery: Int
+    /// Whether the wallet's equity is read (at start and every minute) to cap sizing.
+    var readsWallet: Bool
+    /// A position without an exchange-held stop this long is alerted and flattened (nil: never).
+    var maxUnprotectedMs: Int64?
+
+    /// Whether the exchange's executions are the fills (live).
+    var exchangeFills: Bool { !fillsOnPaperBook }
+
+    static let paper = VenueRole(
+        name: "paper", fillsOnPaperBook: true, keepsActivationAcrossRestarts: true, stopRefusalAlertEvery: 0,
+        readsWallet: false, maxUnprotectedMs: nil)
+    /// Shadow: the paper book fills; the testnet gets the same orders, and its fills and position are compared.
+    static let shadow = VenueRole(
+        name: "testnet", fillsOnPaperBook: true, keepsActivationAcrossRestarts: true, stopRefusalAlertEvery: 0,
+        readsWallet: false, maxUnprotectedMs: nil)
+
+    /// Live: the exchange fills; the operator activates after every start; a refused stop is repeated every fifth
+    /// time; the wallet caps sizing; an unprotected position is flattened after `live.max_unprotected_seconds`.
+    static func live(maxUnprotectedSeconds: Int) -> VenueRole {
+        VenueRole(
+            name: "exchange", fillsOnPaperBook: false, keepsActivationAcrossRestarts: false, stopRefusalAlertEvery: 5,
+            readsWallet: true, maxUnprotectedMs: Int64(maxUnprotectedSeconds) * 1000)
+    }
+
+    /// Whether the `n`-th refusal in a row to set the stop is alerted.
+    func alertsStopRefusal(_ n: Int) -> Bool {
+        n == 1 || (stopRefusalAlertEvery > 0 && n % stopRefusalAlertEvery == 0)
+    }
+}
+
+/// What a venue reads of the engine's books, handed over with each call (a value, taken when the call is made).
+struct VenueView {
+    /// The trader's position (nil: flat) and its signed quantity.
+    var position: Position?
+    var signedQty: Lots
+    /// The working orders (the kernel's book).
+    var workingOrders: [OrderIntent]
+    /// The market time of the last market event.
+    var lastMarketTs: Int64
+    /// The supervisor is flattening.
+    var flattening: Bool
+}
+
+/// What a venue reports, as values. Facts, not orders to the engine: which of them change the books depends on
+/// `VenueRole` (shadow compares and alerts; live books), and the engine decides.
+enum VenueEvent {
+    /// Something the operator must hear about the venue's own books (a stream down, a stop refused, a fill that
+    /// diverges, a value the decoder does not know).
+    case alert(Alert)
+    /// Executions the venue has now taken into account: recorded with the step, so a restart never books them again.
+    case executionsSeen([ExecutionRow])
+    /// One of the agent's orders is over at the exchange: `lots` of it executed at `tickLots` (the sum of price ×
+    /// lots over its executions).
+    case orderOver(VenueOrderOver)
+    /// An execution of no order in flight: the position's own stop, the venue's flatten, ADL, liquidation, delivery,
+    /// or something unexplained.
+    case foreignExecution(Execution, lots: Lots, ticks: Ticks)
+    /// Funding the exchange booked (paid: positive is a cost).
+    case funding(Execution, paid: Double)
+    /// The account's equity.
+    case wallet(equity: Double)
+    /// The venue's and the agent's positions differ with nothing in flight (alerted already); the text says how.
+    case positionsDisagree(String)
+    /// At start: executions the exchange made on its own while the agent was down (not of a working order, not
+    /// booked before), and the position it holds now.
+    case executionsWhileDown([Execution], venuePosition: Lots)
+    /// At start: the venue's books disagree with the restored state (each problem a sentence).
+    case reconciliationFailed([String])
+    /// At start: the venue did not answer (retried until the limit).
+    case unreachableAtStart(seconds: Int64, error: String)
+    /// The venue's own flatten ended; its steps for the operator.
+    case flattened(steps: [String])
+    /// A position has been without an exchange-held stop longer than `VenueRole.maxUnprotectedMs`.
+    case unprotectedTooLong(position: Lots, seconds: Int64)
+}
+
+/// An order of the agent's that the exchange ended (filled, cancelled, rejected or expired).
+struct VenueOrderOver {
+    var intent: OrderIntent
+    var lots: Lots
+    var tickLots: Int64
+    var fee: Double
+    var isMaker: Bool
+    /// The exchange's time of the last execution (or of the report).
+    var ts: Int64
+    var status: BybitOrderStatus
+    var reason: String
+}
+
 /// The venue's own side of a flatten.
 enum VenueFlattenOutcome: Equatable {
     /// Not asked, or confirmed flat.
@@ -82,58 +184,35 @@ enum VenueFlattenOutcome: Equatable {
     case failed
 }
 
-extension TradingVenue {
-    /// The working orders, in every mode; in sim, paper and shadow also the fill model (the kernel's book).
-    /// Snapshotted and restored with the trader.
-    var book: PaperFillModel {
-        get { engine.kernel.book }
-        set { engine.kernel.book = newValue }
-    }
-}
-
-/// Sim and paper: orders fill on the paper model (docs/SPEC.md §9), at the market data the agent receives.
+/// Sim and paper: orders fill on the paper model (docs/SPEC.md §9), at the market data the agent receives; nothing to
+/// report. The engine acknowledges and cancels on the paper book itself.
 final class PaperVenue: TradingVenue {
-    unowned let engine: AgentEngine
-    /// When no quote arrives to fill a flatten's close, it fills at the last quote after this long (wall ms; paper
-    /// and shadow).
-    static let flattenQuoteWaitMs: Int64 = 2_000
-    private var flattenStartedWall: Int64?
+    let metrics: AgentMetrics
 
-    init(engine: AgentEngine) {
-        self.engine = engine
-    }
+    init(metrics: AgentMetrics) { self.metrics = metrics }
 
-    var name: String { "paper" }
-    func adapt(_ trader: inout Trader) { applyFillRules(&trader, exchangeFills: false) }
-    var keepsActivationAcrossRestarts: Bool { true }
-    func reconcile(wall: Int64) {}
-    var fillsOnPaperBook: Bool { true }
-
-    func submitted(_ intent: OrderIntent, wall: Int64) { engine.acknowledgedOnPaper(intent) }
-
-    func cancel(_ id: String, removedFromBook: Bool, wall: Int64) {
-        if removedFromBook { engine.cancelledOnPaper(id, wall: wall) }
-    }
-    func filled(_ fill: Fill, wall: Int64) {}
+    var role: VenueRole { .paper }
+    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: Int64)
+        -> [VenueEvent]
+    { [] }
+    func finishReconcile(_ view: VenueView, wall: Int64) -> [VenueEvent] { [] }
+    func claimExecution(_ execId: String) -> Bool { false }
+    func submitted(_ intent: OrderIntent, wall: Int64) {}
+    func cancel(_ id: String, view: VenueView, wall: Int64) -> [VenueEvent] { [] }
+    func filled(_ fill: Fill, view: VenueView, wall: Int64) -> [VenueEvent] { [] }
     func committed(_ batch: StoreBatch) {
         // The order reaches its venue (the paper book) once recorded.
-        for o in batch.orders { engine.metrics.onWire(o.intent.id) }
+        for o in batch.orders { metrics.onWire(o.intent.id) }
     }
     /// The paper book takes every order at once; nothing is held.
-    func sendProtective(wall: Int64) {}
-    func report(_ r: VenueReport, wall: Int64) {}
-    func tick(wall: Int64) {}
-
-    func startFlatten(wall: Int64) { flattenStartedWall = wall }
-
-    func progressFlatten(wall: Int64) {
-        // The close fills at the next quote; with market data down, at the last quote known.
-        fillAtLastQuote(engine: engine, startedWall: flattenStartedWall, wall: wall)
-    }
+    func sendProtective() {}
+    func report(_ r: VenueReport, view: VenueView, wall: Int64) -> [VenueEvent] { [] }
+    func settle(_ view: VenueView, wall: Int64) -> [VenueEvent] { [] }
+    func tick(_ view: VenueView, wall: Int64) -> [VenueEvent] { [] }
+    func startFlatten(wall: Int64) {}
     var flattenOutcome: VenueFlattenOutcome { .confirmed }
     func flattenFinished() {}
-    func unconfirmedFlattenText(steps: [String]) -> String { "" }
-
+    var hasOrdersInFlight: Bool { false }
     var entryVeto: EntryVeto? { nil }
     var resumeBlocker: String? { nil }
     func degradedReasons(wall: Int64) -> [String] { [] }
@@ -150,33 +229,4 @@ final class PaperVenue: TradingVenue {
 func applyFillRules(_ trader: inout Trader, exchangeFills: Bool) {
     trader.fundingFromVenue = exchangeFills ? true : nil
     trader.confirmCancelBeforeReplacing = exchangeFills ? true : nil
-}
-
-extension AgentEngine {
-    /// An order on the paper book (paper and shadow) is acknowledged at once.
-    func acknowledgedOnPaper(_ intent: OrderIntent) {
-        logger.info(
-            "order acknowledged by the paper venue", metadata: orderMetadata(intent, event: "order.acknowledged"))
-    }
-
-    /// A cancel on the paper book (paper and shadow): the order is gone at once (the kernel told the trader).
-    func cancelledOnPaper(_ id: String, wall: Int64) {
-        batch.orderUpdates.append(OrderUpdate(id: id, status: .cancelled, wallTs: wall))
-        logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
-    }
-}
-
-/// A flatten's close that no fresh quote filled within `PaperVenue.flattenQuoteWaitMs` fills at the last quote
-/// known (paper and shadow).
-func fillAtLastQuote(engine: AgentEngine, startedWall: Int64?, wall: Int64) {
-    guard let started = startedWall, wall - started >= PaperVenue.flattenQuoteWaitMs, let q = engine.lastQuote else {
-        return
-    }
-    let ts = max(engine.lastMarketTs, engine.clock.now(wall: wall)) + 1
-    let outcomes = engine.kernel.fillAtLatestQuote(q, ts: ts)
-    guard !outcomes.isEmpty else { return }
-    engine.flattenSteps.append(
-        "no fresh quote: paper close filled at the last quote (\(isoTime(q.ts, milliseconds: true)))")
-    engine.logger.warning("flatten filled at the last known quote", metadata: ["event": "flatten.stale_quote"])
-    engine.handle(outcomes, wall: wall)
 }
