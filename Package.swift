@@ -127,7 +127,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
-        .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: swiftSettings),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "AgentConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MarketDataTests",
             dependencies: ["MarketData", "Engine", "CZlib"],
@@ -136,7 +136,8 @@ let package = Package(
         .testTarget(
             name: "ExchangeTests", dependencies: ["Exchange", "ExchangeStreams", "Simulator", "Engine"],
             swiftSettings: swiftSettings),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Engine"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SimulatorTests", dependencies: ["Simulator", "Engine", "AgentConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentTests",
             dependencies: [

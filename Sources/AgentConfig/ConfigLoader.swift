@@ -109,68 +109,69 @@ public struct ResolvedConfig: Sendable {
         )
     }
 
+    /// Every parameter at its default: the schema's values, nothing read.
+    public static let defaults = ResolvedConfig(source: nil, environment: nil)
+
     /// The feature pipeline's parameters.
     public var features: FeatureConfig {
-        var f = FeatureConfig()
-        f.rollingWindowMinutes = integer("value_area.rolling_window_minutes")
-        f.vaFraction = real("value_area.va_fraction")
-        f.minVABins = integer("value_area.min_va_bins")
-        f.maxMissingShare = real("value_area.max_missing_share")
-        f.alphaBin = real("value_area.alpha_bin")
-        f.baseBinTicks = Int64(integer("value_area.base_bin_ticks"))
-        f.binWidthMaxTicks = Int64(integer("value_area.bin_width_max_ticks"))
-        f.rebucketChangePct = real("value_area.rebucket_change_pct")
-        f.rebucketIntervalMinutes = integer("value_area.rebucket_interval_minutes")
-        f.sideSource = SideSource(rawValue: text("order_flow.side_source"))!
-        f.useTickRuleFallback = boolean("order_flow.use_tick_rule_fallback")
-        f.maxQuoteStalenessMs = Millis(integer("order_flow.max_quote_staleness_ms"))
-        f.qimbEmaSpanSeconds = real("order_flow.qimb_ema_span_seconds")
-        f.orderFlowMethod = OrderFlowMethod(rawValue: text("order_flow.method"))!
-        f.bvcLookbackMinutes = integer("order_flow.bvc_lookback_minutes")
-        f.closeGraceMs = Millis(integer("execution.close_grace_ms"))
-        return f
+        FeatureConfig(
+            rollingWindowMinutes: integer("value_area.rolling_window_minutes"),
+            vaFraction: real("value_area.va_fraction"),
+            minVABins: integer("value_area.min_va_bins"),
+            maxMissingShare: real("value_area.max_missing_share"),
+            alphaBin: real("value_area.alpha_bin"),
+            baseBinTicks: Int64(integer("value_area.base_bin_ticks")),
+            binWidthMaxTicks: Int64(integer("value_area.bin_width_max_ticks")),
+            rebucketChangePct: real("value_area.rebucket_change_pct"),
+            rebucketIntervalMinutes: integer("value_area.rebucket_interval_minutes"),
+            maxQuoteStalenessMs: Millis(integer("order_flow.max_quote_staleness_ms")),
+            useTickRuleFallback: boolean("order_flow.use_tick_rule_fallback"),
+            sideSource: SideSource(rawValue: text("order_flow.side_source"))!,
+            qimbEmaSpanSeconds: real("order_flow.qimb_ema_span_seconds"),
+            orderFlowMethod: OrderFlowMethod(rawValue: text("order_flow.method"))!,
+            bvcLookbackMinutes: integer("order_flow.bvc_lookback_minutes"),
+            closeGraceMs: Millis(integer("execution.close_grace_ms")))
     }
 
     /// The strategy's parameters (signals, sizing, risk, execution, backtest).
     public var strategy: StrategyConfig {
-        var s = StrategyConfig()
-        s.acceptOutsideK = integer("signal.accept_outside_k")
-        s.stopBufferTicks = Int64(integer("signal.stop_buffer_ticks"))
-        s.enableRetestMode = boolean("signal.enable_retest_mode")
-        s.retestTimeoutMinutes = integer("signal.retest_timeout_minutes")
-        s.enableFlipOnSignal = boolean("signal.enable_flip_on_signal")
-        s.warmupMinutes = integer("value_area.warmup_minutes")
-        s.qimbSignal = QimbSignal(rawValue: text("signal.qimb_signal"))!
-        s.useQimb = boolean("signal.use_qimb")
-        s.ambiguousTradeFracMax = real("signal.ambiguous_trade_frac_max")
-        s.entry = ConfirmationThresholds(
-            ofMin: real("signal.of_entry_min"), ofMinNorm: real("signal.of_entry_min_norm"),
-            qimbMin: real("signal.qimb_entry_min"))
-        s.breakout = ConfirmationThresholds(
-            ofMin: real("signal.of_breakout_min"), ofMinNorm: real("signal.of_breakout_min_norm"),
-            qimbMin: real("signal.qimb_breakout_min"))
-        s.fail = ConfirmationThresholds(
-            ofMin: real("signal.of_fail_min"), ofMinNorm: real("signal.of_fail_min_norm"),
-            qimbMin: real("signal.qimb_fail_min"))
-        s.riskPct = real("sizing.risk_pct")
-        s.maxLeverage = real("sizing.max_leverage")
-        s.tp1Pct = real("sizing.tp1_pct")
-        s.moveStopToBreakevenAfterTP1 = boolean("sizing.move_stop_to_breakeven_after_tp1")
-        s.maxDailyLoss = realOrOff("risk.max_daily_loss")
-        s.maxDailyLossPct = realOrOff("risk.max_daily_loss_pct")
-        s.cooldownMinutes = integer("risk.cooldown_minutes")
-        s.maxHoldMinutes = integer("risk.max_hold_minutes")
-        s.extendIfProfitable = boolean("risk.extend_if_profitable")
-        s.staleFeedSeconds = integer("risk.stale_feed_seconds")
-        s.useLimitForEntry = boolean("execution.use_limit_for_entry")
-        s.limitOrderTimeoutMinutes = integer("execution.limit_order_timeout_minutes")
-        s.takerFeeBps = real("execution.taker_fee_bps")
-        s.makerFeeBps = real("execution.maker_fee_bps")
-        s.initialEquity = real("backtest.initial_equity")
-        s.entrySlippageTicks = Int64(integer("backtest.entry_slippage_ticks"))
-        s.exitSlippageTicks = Int64(integer("backtest.exit_slippage_ticks"))
-        s.fundingRate8hBps = real("backtest.funding_rate_8h_bps")
-        return s
+        StrategyConfig(
+            acceptOutsideK: integer("signal.accept_outside_k"),
+            stopBufferTicks: Int64(integer("signal.stop_buffer_ticks")),
+            enableRetestMode: boolean("signal.enable_retest_mode"),
+            retestTimeoutMinutes: integer("signal.retest_timeout_minutes"),
+            enableFlipOnSignal: boolean("signal.enable_flip_on_signal"),
+            warmupMinutes: integer("value_area.warmup_minutes"),
+            qimbSignal: QimbSignal(rawValue: text("signal.qimb_signal"))!,
+            useQimb: boolean("signal.use_qimb"),
+            ambiguousTradeFracMax: real("signal.ambiguous_trade_frac_max"),
+            entry: ConfirmationThresholds(
+                ofMin: real("signal.of_entry_min"), ofMinNorm: real("signal.of_entry_min_norm"),
+                qimbMin: real("signal.qimb_entry_min")),
+            breakout: ConfirmationThresholds(
+                ofMin: real("signal.of_breakout_min"), ofMinNorm: real("signal.of_breakout_min_norm"),
+                qimbMin: real("signal.qimb_breakout_min")),
+            fail: ConfirmationThresholds(
+                ofMin: real("signal.of_fail_min"), ofMinNorm: real("signal.of_fail_min_norm"),
+                qimbMin: real("signal.qimb_fail_min")),
+            riskPct: real("sizing.risk_pct"),
+            maxLeverage: real("sizing.max_leverage"),
+            tp1Pct: real("sizing.tp1_pct"),
+            moveStopToBreakevenAfterTP1: boolean("sizing.move_stop_to_breakeven_after_tp1"),
+            maxDailyLoss: realOrOff("risk.max_daily_loss"),
+            maxDailyLossPct: realOrOff("risk.max_daily_loss_pct"),
+            cooldownMinutes: integer("risk.cooldown_minutes"),
+            maxHoldMinutes: integer("risk.max_hold_minutes"),
+            extendIfProfitable: boolean("risk.extend_if_profitable"),
+            staleFeedSeconds: integer("risk.stale_feed_seconds"),
+            useLimitForEntry: boolean("execution.use_limit_for_entry"),
+            limitOrderTimeoutMinutes: integer("execution.limit_order_timeout_minutes"),
+            takerFeeBps: real("execution.taker_fee_bps"),
+            makerFeeBps: real("execution.maker_fee_bps"),
+            initialEquity: real("backtest.initial_equity"),
+            entrySlippageTicks: Int64(integer("backtest.entry_slippage_ticks")),
+            exitSlippageTicks: Int64(integer("backtest.exit_slippage_ticks")),
+            fundingRate8hBps: real("backtest.funding_rate_8h_bps"))
     }
 }
 
@@ -501,4 +502,14 @@ public enum ConfigLoader {
         }
         return out
     }
+}
+
+extension FeatureConfig {
+    /// The feature pipeline at the schema's defaults (the one home of every default: `ConfigSchema`).
+    public static let defaults = ResolvedConfig.defaults.features
+}
+
+extension StrategyConfig {
+    /// The strategy at the schema's defaults (the one home of every default: `ConfigSchema`).
+    public static let defaults = ResolvedConfig.defaults.strategy
 }

@@ -214,9 +214,9 @@ if dashboardOnly {
 // for the bar, profile update, rebucket and value area. Both with the default value-area parameters (alpha_bin
 // 0.25, base_bin_ticks 1, bin_width_max_ticks 200) and with the coarser 0.1 / 5 / 500 of docs/FEATURES.md's tuning
 // note, whose base histogram has a fifth of the bins.
-var coarse = FeatureConfig()
+var coarse = FeatureConfig.defaults
 (coarse.alphaBin, coarse.baseBinTicks, coarse.binWidthMaxTicks) = (0.1, 5, 500)
-for (label, featureConfig) in [("", FeatureConfig()), (", value area 0.1 / 5 / 500", coarse)] {
+for (label, featureConfig) in [("", FeatureConfig.defaults), (", value area 0.1 / 5 / 500", coarse)] {
     var best = Double.infinity
     var widths: [Int64] = []
     for _ in 0..<repeats {
@@ -299,7 +299,7 @@ report("CSV to features file, whole run", String(format: "%.2f s wall (best of %
 var bestBacktest = Double.infinity
 var roundTrips = 0
 for _ in 0..<repeats {
-    var bt = Backtester(features: FeatureConfig(), strategy: StrategyConfig(), instrument: .btcusdt)
+    var bt = Backtester(features: FeatureConfig.defaults, strategy: StrategyConfig.defaults, instrument: .btcusdt)
     let t0 = now()
     for e in events { bt.process(e) }
     bt.finish()
@@ -318,7 +318,8 @@ for _ in 0..<repeats {
     let t = try readTrades(path: tradesPath, instrument: .btcusdt)
     let q = try readQuotes(path: quotesPath, instrument: .btcusdt)
     let result = runBacktest(
-        trades: t.trades, quotes: q.quotes, features: FeatureConfig(), strategy: StrategyConfig(), instrument: .btcusdt)
+        trades: t.trades, quotes: q.quotes, features: FeatureConfig.defaults, strategy: StrategyConfig.defaults,
+        instrument: .btcusdt)
     try writeBacktest(
         result, to: dir.appendingPathComponent("bt").path, instrument: .btcusdt, initialEquity: 10_000, title: "bench")
     bestBacktestDay = min(bestBacktestDay, now() - t0)

@@ -40,7 +40,7 @@ func expectConfigError(_ expected: String, _ body: () throws -> Void) {
             #expect(config.values[p.key] == p.defaultValue, "\(p.key)")
         }
         #expect(config.instrument == Instrument.btcusdt)
-        #expect(config.features == FeatureConfig())
+        #expect(config.features == FeatureConfig.defaults)
     }
 
     @Test func everyEnvironmentValidatesAndDiffersFromBacktestOnlyWhereItMust() throws {

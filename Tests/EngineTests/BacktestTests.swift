@@ -1,9 +1,10 @@
+import AgentConfig
 import Engine
 import Foundation
 import Testing
 
 @Suite(.tags(.unit)) struct FillModelTests {
-    let config = StrategyConfig()
+    let config = StrategyConfig.defaults
 
     func intent(
         _ side: Direction, _ type: OrderType = .market, purpose: OrderPurpose = .entry(.breakIn), at ts: Millis = 1_000
@@ -101,10 +102,12 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
 }
 
 @Suite(.tags(.unit)) struct BacktestTests {
-    func backtest(_ market: (trades: [TradeEvent], quotes: [QuoteEvent]), strategy: StrategyConfig = StrategyConfig())
+    func backtest(
+        _ market: (trades: [TradeEvent], quotes: [QuoteEvent]), strategy: StrategyConfig = StrategyConfig.defaults
+    )
         -> Backtester
     {
-        var features = FeatureConfig()
+        var features = FeatureConfig.defaults
         features.minVABins = 10
         var bt = Backtester(features: features, strategy: strategy, instrument: btc)
         mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
@@ -132,10 +135,10 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
     /// filled by the end-of-data quote: nothing stays open and the curve ends at the round trips. On this market the
     /// last minute's decision is a time stop of a short opened an hour earlier.
     @Test func anExitDecidedAtTheLastCloseIsFilledAtTheEnd() throws {
-        var features = FeatureConfig()
+        var features = FeatureConfig.defaults
         (features.alphaBin, features.baseBinTicks, features.binWidthMaxTicks) = (0.25, 1, 200)
         features.minVABins = 10
-        var bt = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        var bt = Backtester(features: features, strategy: StrategyConfig.defaults, instrument: btc)
         let market = syntheticMarket(minutes: 600, seed: 13)
         mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
         bt.finish()
@@ -157,13 +160,13 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
 
     @Test func featuresOfAMinuteUseNothingAfterIt() {
         let market = syntheticMarket(minutes: 300, seed: 14)
-        var full = FeaturePipeline(config: FeatureConfig())
+        var full = FeaturePipeline(config: FeatureConfig.defaults)
         mergeEvents(trades: market.trades, quotes: market.quotes) { full.process($0) }
         full.finish()
         let all = full.takeClosed()
         // Cut the stream at the first event of minute 200: minutes 0...199 must come out the same.
         let cut = t0 + 200 * 60_000
-        var partial = FeaturePipeline(config: FeatureConfig())
+        var partial = FeaturePipeline(config: FeatureConfig.defaults)
         mergeEvents(trades: market.trades.filter { $0.ts <= cut }, quotes: market.quotes.filter { $0.ts <= cut }) {
             partial.process($0)
         }
@@ -189,13 +192,13 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
     @Test func replayingPrecomputedFeaturesGivesTheSameBacktest() {
         // A market where the default strategy trades, resting limit entries filling among its entries.
         let market = syntheticMarket(minutes: 900, seed: 6)
-        var features = FeatureConfig()
+        var features = FeatureConfig.defaults
         features.minVABins = 10
-        var live = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        var live = Backtester(features: features, strategy: StrategyConfig.defaults, instrument: btc)
         mergeEvents(trades: market.trades, quotes: market.quotes) { live.process($0) }
         live.finish()
         expectCurveEndsAtTheRoundTrips(live.equity, live.trader)
-        var replayed = Backtester(precomputed: live.features, strategy: StrategyConfig(), instrument: btc)
+        var replayed = Backtester(precomputed: live.features, strategy: StrategyConfig.defaults, instrument: btc)
         mergeEvents(trades: market.trades, quotes: market.quotes) { replayed.process($0) }
         replayed.finish()
         expectCurveEndsAtTheRoundTrips(replayed.equity, replayed.trader)
@@ -209,10 +212,10 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
     /// snapshotted and restored midway must decide exactly as one that never stopped.
     @Test func restoredStateDecidesAsIfNeverStopped() throws {
         let market = syntheticMarket(minutes: 1_500, seed: 11)
-        var features = FeatureConfig()
+        var features = FeatureConfig.defaults
         features.minVABins = 10
-        var straight = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
-        var restored = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        var straight = Backtester(features: features, strategy: StrategyConfig.defaults, instrument: btc)
+        var restored = Backtester(features: features, strategy: StrategyConfig.defaults, instrument: btc)
         var n = 0
         var snapshots = 0
         mergeEvents(trades: market.trades, quotes: market.quotes) { e in
@@ -244,9 +247,9 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
 
     @Test func entryVetoRecordsTheSignalAndTakesNoEntry() {
         let market = syntheticMarket(minutes: 1_500, seed: 11)
-        var features = FeatureConfig()
+        var features = FeatureConfig.defaults
         features.minVABins = 10
-        var bt = Backtester(features: features, strategy: StrategyConfig(), instrument: btc)
+        var bt = Backtester(features: features, strategy: StrategyConfig.defaults, instrument: btc)
         bt.entryVeto = .observing
         mergeEvents(trades: market.trades, quotes: market.quotes) { bt.process($0) }
         bt.finish()

@@ -1,10 +1,11 @@
+import AgentConfig
 import Engine
 import Testing
 
 @Suite(.tags(.unit)) struct BarBacktestTests {
     /// Enters long with the break-in example; the entry fills 1 ms after the close at that close's ask + 1 tick.
     func enteredLong() -> BarBacktester {
-        var bt = BarBacktester(strategy: StrategyConfig(), instrument: btc)
+        var bt = BarBacktester(strategy: StrategyConfig.defaults, instrument: btc)
         bt.process(bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         bt.process(bar(warm + 1, o: "49950", h: "49960", l: "49940", c: "49955"))
         return bt
@@ -54,7 +55,7 @@ import Testing
     }
 
     @Test func limitEntryFillsOnlyThroughItsPrice() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.useLimitForEntry = true
         config.limitOrderTimeoutMinutes = 5
         var bt = BarBacktester(strategy: config, instrument: btc)
@@ -72,7 +73,7 @@ import Testing
     /// Live: a timed-out limit entry is cancelled first; the market order replaces it only once the venue confirms
     /// the cancel with nothing filled, and a partial fill of the limit becomes the position instead.
     @Test func timedOutLimitIsReplacedOnlyOnceItsCancelIsConfirmed() throws {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.useLimitForEntry = true
         config.limitOrderTimeoutMinutes = 1
         func started() throws -> (Trader, OrderIntent) {

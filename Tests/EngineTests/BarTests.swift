@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Testing
 
@@ -25,7 +26,7 @@ import Testing
     }
 
     @Test func barIsFinalOnTheFirstEventOfALaterMinute() {
-        var p = FeaturePipeline(config: FeatureConfig())
+        var p = FeaturePipeline(config: FeatureConfig.defaults)
         p.process(trade(t0 + 10, "50000", "1"))
         p.process(trade(t0 + 59_999, "50001", "1"))
         #expect(p.takeClosed().isEmpty)
@@ -100,7 +101,7 @@ import Testing
     }
 
     @Test func lateEventsAreDroppedAndCounted() {
-        var p = FeaturePipeline(config: FeatureConfig())
+        var p = FeaturePipeline(config: FeatureConfig.defaults)
         p.process(trade(t0 + 10, "50000", "1"))
         p.process(trade(t0 + 60_010, "50001", "1"))
         p.process(trade(t0 + 20, "49000", "5"))
@@ -111,7 +112,7 @@ import Testing
     }
 
     @Test func liveClockClosesAfterTheGrace() {
-        var p = FeaturePipeline(config: FeatureConfig())
+        var p = FeaturePipeline(config: FeatureConfig.defaults)
         p.process(trade(t0 + 10, "50000", "1"))
         p.advanceClock(to: t0 + 60_000 + 249)
         #expect(p.takeClosed().isEmpty)

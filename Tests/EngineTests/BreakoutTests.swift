@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Testing
 
@@ -16,7 +17,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
 @Suite(.tags(.unit)) struct BreakoutTests {
     /// Retest mode off: a breakout enters on its accepting bar (docs/SPEC.md §8); the default waits for the retest.
     var enteringOnTheAcceptingBar: StrategyConfig {
-        var c = StrategyConfig()
+        var c = StrategyConfig.defaults
         c.enableRetestMode = false
         return c
     }
@@ -59,7 +60,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     }
 
     @Test func retestEntersOnAPullbackToTheLevel() throws {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.enableRetestMode = true
         var trader = Trader(config: config, instrument: btc)
         let (accepting, none) = acceptedAbove(&trader)
@@ -77,7 +78,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     }
 
     @Test func retestIsCancelledByACloseInside() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.enableRetestMode = true
         var trader = Trader(config: config, instrument: btc)
         _ = acceptedAbove(&trader)
@@ -87,7 +88,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     }
 
     @Test func retestTimesOut() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.enableRetestMode = true
         config.retestTimeoutMinutes = 2
         var trader = Trader(config: config, instrument: btc)
@@ -100,7 +101,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     }
 
     @Test func failedBreakoutShort() throws {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50150", l: "50080", c: "50140", crossVAH: true))
         _ = trader.onMinuteClose(bar(warm + 1, o: "50140", h: "50250", l: "50120", c: "50170"))
         // Closes back at or below L with a high above it, order flow selling.
@@ -117,7 +118,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     }
 
     @Test func failedBreakoutNeedsTheHighAboveTheLevel() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50150", l: "50080", c: "50140", crossVAH: true))
         let (record, _) = trader.onMinuteClose(
             bar(warm + 1, o: "50100", h: "50100", l: "50040", c: "50060", of: "-2", qimb: -0.3))
@@ -125,7 +126,7 @@ func acceptedAbove(_ trader: inout Trader, from index: Int = warm, confirmLast: 
     }
 
     @Test func priorityBreakInOverFailedBreakout() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         // A sequence above runs; then one bar both breaks in from below VAL (A long)... and fails above (C short):
         // opposite directions, but A wins by priority and C is not taken.
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50150", l: "50080", c: "50140", crossVAH: true))

@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Testing
 
@@ -5,7 +6,7 @@ import Testing
 /// no order flow, closes for mids, and a window that says how much of it is approximate.
 @Suite(.tags(.unit)) struct KlineWarmupTests {
     static var narrow: FeatureConfig {
-        var c = FeatureConfig()
+        var c = FeatureConfig.defaults
         c.rollingWindowMinutes = 3
         c.baseBinTicks = 1
         c.binWidthMaxTicks = 1

@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 @Suite(.tags(.unit)) struct MissingDataTests {
     /// A 10-minute window, one trade a minute at the same five prices, a valid value area from the first minute.
     func config(maxMissingShare: Double = 0.1) -> FeatureConfig {
-        var c = FeatureConfig()
+        var c = FeatureConfig.defaults
         c.rollingWindowMinutes = 10
         c.baseBinTicks = 1
         c.binWidthMaxTicks = 1
@@ -71,10 +72,10 @@ import Testing
 
     @Test func theBacktestHoldsOnAWindowWithTooMuchMissing() {
         let market = syntheticMarket(minutes: 600, seed: 5)
-        var features = FeatureConfig()
+        var features = FeatureConfig.defaults
         features.minVABins = 10
         features.rollingWindowMinutes = 120
-        var strategy = StrategyConfig()
+        var strategy = StrategyConfig.defaults
         strategy.warmupMinutes = 120
         var gapped = Backtester(features: features, strategy: strategy, instrument: btc)
         let start = market.trades[0].ts

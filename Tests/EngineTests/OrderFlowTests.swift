@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Testing
 
@@ -118,7 +119,7 @@ import Testing
     }
 
     @Test func withoutFallbackAmbiguousPrintsStayUnsigned() {
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.useTickRuleFallback = false
         let rows = run(
             [
@@ -144,7 +145,7 @@ import Testing
     }
 
     @Test func quoteWithTheSameTimestampComesFirst() {
-        var p = FeaturePipeline(config: FeatureConfig())
+        var p = FeaturePipeline(config: FeatureConfig.defaults)
         let quotes = [
             QuoteEvent(ts: t0, bidPrice: px("50000"), bidSize: 1, askPrice: px("50000.1"), askSize: 1),
             QuoteEvent(ts: t0 + 7, bidPrice: px("50001"), bidSize: 1, askPrice: px("50001.1"), askSize: 1),
@@ -163,7 +164,7 @@ import Testing
             trade(t0 + 2, "50000", "2", .buy),  // inferred -1, disagrees
             trade(t0 + 3, "50000", "3", .sell),  // inferred -1, agrees
         ]
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.sideSource = .inferred
         let inferred = run(events, config: config)[0]
         #expect(inferred.orderFlow.signedVolume == sz("1") - sz("5"))
@@ -191,7 +192,7 @@ import Testing
 @Suite("Footprint", .tags(.unit))
 struct FootprintTests {
     private func config(_ source: SideSource) -> FeatureConfig {
-        var c = FeatureConfig()
+        var c = FeatureConfig.defaults
         c.sideSource = source
         c.baseBinTicks = 5
         return c
@@ -267,7 +268,7 @@ struct FootprintTests {
 @Suite(.tags(.unit)) struct BVCTests {
     @Test func workedExample() {
         // Closes 50000.0, 50000.2, 50000.1, 50000.4, 50000.0: changes +2, -1, +3, -4 ticks.
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.orderFlowMethod = .bvc
         config.bvcLookbackMinutes = 3
         let rows = run(

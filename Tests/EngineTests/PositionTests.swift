@@ -1,9 +1,10 @@
+import AgentConfig
 import Engine
 import Foundation
 import Testing
 
 /// Enters long with the break-in example and fills it at 49950.1; returns the trader.
-func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -> Trader {
+func longBreakIn(config: StrategyConfig = StrategyConfig.defaults, index: Int = warm) -> Trader {
     var trader = Trader(config: config, instrument: btc)
     let (_, actions) = trader.onMinuteClose(
         bar(index, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
@@ -17,7 +18,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         let r = try #require(
             Sizing.size(
                 direction: .long, entry: px("50000"), stop: px("49500"), availableMargin: 10_000,
-                config: StrategyConfig(), instrument: btc))
+                config: StrategyConfig.defaults, instrument: btc))
         #expect(r.lots == sz("0.4") && !r.leverageCapHit)
     }
 
@@ -26,7 +27,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         let r = try #require(
             Sizing.size(
                 direction: .long, entry: px("50000"), stop: px("49990"), availableMargin: 10_000,
-                config: StrategyConfig(), instrument: btc))
+                config: StrategyConfig.defaults, instrument: btc))
         #expect(r.lots == sz("2") && r.leverageCapHit)
     }
 
@@ -35,16 +36,16 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
         let r = try #require(
             Sizing.size(
                 direction: .short, entry: px("50000"), stop: px("50333"), availableMargin: 10_000,
-                config: StrategyConfig(), instrument: btc))
+                config: StrategyConfig.defaults, instrument: btc))
         #expect(r.lots == 600)
         #expect(
             Sizing.size(
                 direction: .long, entry: px("50000"), stop: px("50001"), availableMargin: 10_000,
-                config: StrategyConfig(), instrument: btc) == nil)
+                config: StrategyConfig.defaults, instrument: btc) == nil)
     }
 
     @Test func belowMinimumQuantityHolds() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.riskPct = 0.000001
         var trader = Trader(config: config, instrument: btc)
         let (record, actions) = trader.onMinuteClose(
@@ -53,7 +54,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func leverageCapRaisesAnAlert() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.riskPct = 0.5
         var trader = Trader(config: config, instrument: btc)
         _ = trader.onMinuteClose(
@@ -98,7 +99,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func oneStepPositionSkipsTP1() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.riskPct = 0.0014  // 14 USDT over a 130.3 USDT stop: 0.107 BTC... scaled below to one step
         config.initialEquity = 100
         var trader = Trader(config: config, instrument: btc)
@@ -116,7 +117,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func timeStopAfterMaxHoldUnlessProfitAboveFees() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.maxHoldMinutes = 3
         // Losing position: exits at the third close after the clock started.
         var losing = longBreakIn(config: config)
@@ -159,7 +160,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func noFlipWhenDisabled() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.enableFlipOnSignal = false
         var trader = longBreakIn(config: config)
         let (r, a) = trader.onMinuteClose(
@@ -168,7 +169,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func signalIsIgnoredWhileAnEntryIsWorking() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         _ = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         let (r, a) = trader.onMinuteClose(
@@ -195,7 +196,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func targetAlreadyPassedIsNoTrade() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         // VAH (TP2) below the close: the target is behind the entry.
         let (r, a) = trader.onMinuteClose(
             bar(
@@ -231,7 +232,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func killSwitchFlattensAndHoldsUntilTheNextUTCDay() throws {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.maxDailyLossPct = 0.01
         var trader = longBreakIn(config: config)
         let day: Millis = 86_400_000
@@ -264,7 +265,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     let f = bar(warm, o: "1", h: "1", l: "1", c: "1", of: "1", volume: "10", ambiguous: "5", qimb: 0.05)
 
     @Test func ofOrQimbConfirms() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.ambiguousTradeFracMax = 0.6
         let t = ConfirmationThresholds(ofMin: 0.5, ofMinNorm: 0.5, qimbMin: 0.1)
         #expect(Confirmation.confirms(.long, f, thresholds: t, config: config, instrument: btc), "of 1 > 0.5")
@@ -275,7 +276,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func highAmbiguityNeedsBoth() {
-        let config = StrategyConfig()  // 0.35 < 5 / 10
+        let config = StrategyConfig.defaults  // 0.35 < 5 / 10
         let ofOnly = ConfirmationThresholds(ofMin: 0.5, ofMinNorm: 0.5, qimbMin: 0.1)
         #expect(!Confirmation.confirms(.long, f, thresholds: ofOnly, config: config, instrument: btc))
         let both = ConfirmationThresholds(ofMin: 0.5, ofMinNorm: 0.5, qimbMin: 0.01)
@@ -283,14 +284,14 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func withoutQimbOnlyOrderFlowCounts() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.useQimb = false
         let t = ConfirmationThresholds(ofMin: 2, ofMinNorm: 0.5, qimbMin: -1)
         #expect(!Confirmation.confirms(.long, f, thresholds: t, config: config, instrument: btc))
     }
 
     @Test func qimbSignalCanBeTheClose() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.qimbSignal = .close
         config.ambiguousTradeFracMax = 1
         let g = bar(warm, o: "1", h: "1", l: "1", c: "1", of: "0", qimb: 0.9, qimbClose: ("1", "3"))
@@ -300,7 +301,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func failThresholdsAreForTheReversal() {
-        let config = StrategyConfig()
+        let config = StrategyConfig.defaults
         let selling = bar(warm, o: "1", h: "1", l: "1", c: "1", of: "-0.5", qimb: 0)
         #expect(Confirmation.confirmsFailure(.short, selling, config: config, instrument: btc))
         #expect(!Confirmation.confirmsFailure(.long, selling, config: config, instrument: btc))
@@ -319,11 +320,11 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func offByDefault() {
-        #expect(StrategyConfig().maxDailyLoss == nil && StrategyConfig().maxDailyLossPct == nil)
+        #expect(StrategyConfig.defaults.maxDailyLoss == nil && StrategyConfig.defaults.maxDailyLossPct == nil)
     }
 
     @Test func blocksEntriesWhileThePositionKeepsItsStopAndTimeStop() throws {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.maxDailyLoss = 10
         config.maxHoldMinutes = 3
         var trader = longBreakIn(config: config)
@@ -351,7 +352,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func unrealisedLossDoesNotCount() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.maxDailyLoss = 100
         var trader = longBreakIn(config: config)
         // 120 USDT under the entry on ~1.5 BTC: unrealised about -180, realised only the entry fee.
@@ -360,7 +361,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func fundingCountsAsRealised() {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         var trader = longBreakIn(config: config)
         let fee = trader.feesPaid
         // A limit just above the entry fee: not reached until the 08:00 UTC funding is paid.
@@ -377,7 +378,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     }
 
     @Test func liftsItselfAtMidnightUTCAndSaysSo() throws {
-        var config = StrategyConfig()
+        var config = StrategyConfig.defaults
         config.maxDailyLoss = 10
         var trader = longBreakIn(config: config)
         trader.advanceTime(to: t0 + Millis(warm + 1) * 60_000)
@@ -406,7 +407,7 @@ func longBreakIn(config: StrategyConfig = StrategyConfig(), index: Int = warm) -
     /// docs/SPEC.md §11: heat is the risk to the stop over the margin the position was sized from, a number also when
     /// a leverage-capped position has used all the available margin (which made the quotient infinite before).
     @Test func heatIsANumberInEveryRow() throws {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         #expect(trader.heat == 0, "flat")
         // Break-in with a stop half a dollar from the entry: the risk-based size is capped at 10x.
         let (_, actions) = trader.onMinuteClose(

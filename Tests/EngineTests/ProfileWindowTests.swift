@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Testing
 
@@ -26,7 +27,7 @@ struct SplitMix: RandomNumberGenerator {
 
 @Suite(.tags(.unit)) struct ProfileWindowTests {
     @Test func minutesLeaveTheWindow() {
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.rollingWindowMinutes = 3
         config.baseBinTicks = 1
         config.binWidthMaxTicks = 1
@@ -49,7 +50,7 @@ struct SplitMix: RandomNumberGenerator {
     }
 
     @Test func emptyWindowHasNoValueArea() {
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.rollingWindowMinutes = 2
         let rows = run([trade(t0 + 1, "100", "1"), trade(t0 + 180_001, "100", "1")], config: config)
         #expect(rows[1].valueArea != nil)
@@ -60,7 +61,7 @@ struct SplitMix: RandomNumberGenerator {
 
     @Test func rebuiltProfileEqualsReaggregatingAtTheNewWidth() {
         // Rebucketing at minute 15: the profile of that minute must equal a from-scratch profile at the new width.
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.baseBinTicks = 2
         config.alphaBin = 1
         config.binWidthMaxTicks = 400
@@ -98,7 +99,7 @@ struct SplitMix: RandomNumberGenerator {
     /// the window from scratch.
     @Test(arguments: [1 as UInt64, 2, 3])
     func incrementalProfileEqualsRecomputation(seed: UInt64) {
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.rollingWindowMinutes = 30
         config.baseBinTicks = 3
         config.binWidthMaxTicks = 60

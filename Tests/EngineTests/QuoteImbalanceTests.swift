@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Foundation
 import Testing
@@ -38,7 +39,7 @@ import Testing
     }
 
     @Test func spanIsConfigurable() {
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.qimbEmaSpanSeconds = 10
         let rows = run(
             [

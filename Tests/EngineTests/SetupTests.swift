@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Foundation
 import Testing
@@ -6,7 +7,7 @@ import Testing
     /// The example: VAL 49900, VAH 50100, POC 50000; bar O 49850 H 49920 L 49820 C 49950 with positive OF and
     /// qimb → long, stop 49819.8 (2 ticks of 0.1), TP1 POC, TP2 VAH.
     @Test func breakInLongExample() throws {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         let (record, actions) = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(record.detections.breakInLong)
@@ -22,28 +23,28 @@ import Testing
     }
 
     @Test func breakInNeedsCrossing() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         let (record, actions) = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: false, of: "3", qimb: 0.3))
         #expect(!record.detections.breakInLong && actions.isEmpty && record.reason == .hold(.noSignal))
     }
 
     @Test func breakInNeedsConfirmation() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         let (record, _) = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "-3", qimb: -0.3))
         #expect(!record.detections.breakInLong)
     }
 
     @Test func breakInNeedsTheCloseBackInside() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         let (record, _) = trader.onMinuteClose(
             bar(warm, o: "49850", h: "49920", l: "49820", c: "49900", crossVAL: true, of: "3", qimb: 0.3))
         #expect(!record.detections.breakInLong, "close == VAL is not above it")
     }
 
     @Test func breakInShortMirrors() throws {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         let (record, actions) = trader.onMinuteClose(
             bar(warm, o: "50150", h: "50180", l: "50080", c: "50050", crossVAH: true, of: "-3", qimb: -0.3))
         #expect(record.detections.breakInShort && record.action == .enterShort)
@@ -54,7 +55,7 @@ import Testing
     }
 
     @Test func noBreakInWhileASequenceBelowRuns() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         // Sequence below starts: close < VAL with a crossing.
         _ = trader.onMinuteClose(bar(warm, o: "49910", h: "49910", l: "49850", c: "49860", crossVAL: true))
         #expect(trader.below.running && trader.below.count == 1)
@@ -67,7 +68,7 @@ import Testing
     }
 
     @Test func warmUpAndInvalidValueAreaVeto() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         let early = trader.onMinuteClose(
             bar(238, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3))
         #expect(early.0.reason == .hold(.warmup) && early.1.isEmpty && !early.0.detections.breakInLong)
@@ -81,7 +82,7 @@ import Testing
     }
 
     @Test func staleDataVetoesEntries() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         let (record, actions) = trader.onMinuteClose(
             bar(
                 warm, o: "49850", h: "49920", l: "49820", c: "49950", crossVAL: true, of: "3", qimb: 0.3,
@@ -92,7 +93,7 @@ import Testing
 
 @Suite(.tags(.unit)) struct AcceptanceTests {
     @Test func sequenceStartsOnlyWithACrossing() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         // Gap above VAH without a crossing: nothing starts.
         _ = trader.onMinuteClose(bar(warm, o: "50150", h: "50200", l: "50140", c: "50190"))
         #expect(!trader.above.running)
@@ -101,7 +102,7 @@ import Testing
     }
 
     @Test func lockedLevelIgnoresAMovingValueArea() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50200", l: "50090", c: "50150", crossVAH: true))
         // The VA moves up (VAH 50300): the close 50200 is below the new VAH but above the locked 50100.
         _ = trader.onMinuteClose(
@@ -113,7 +114,7 @@ import Testing
     }
 
     @Test func closeAtTheLevelEndsTheSequenceAndStartsNothing() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50200", l: "50090", c: "50150", crossVAH: true))
         _ = trader.onMinuteClose(bar(warm + 1, o: "50150", h: "50160", l: "50090", c: "50100", crossVAH: true))
         #expect(!trader.above.running && trader.above.count == 0 && trader.above.level == 0)
@@ -123,14 +124,14 @@ import Testing
     }
 
     @Test func invalidValueAreaLeavesTheStateAsItWas() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         _ = trader.onMinuteClose(bar(warm, o: "50090", h: "50200", l: "50090", c: "50150", crossVAH: true))
         _ = trader.onMinuteClose(bar(warm + 1, o: "50150", h: "50160", l: "50000", c: "50050", valid: false))
         #expect(trader.above.running && trader.above.count == 1)
     }
 
     @Test func acceptanceIsTrackedDuringWarmUp() {
-        var trader = Trader(config: StrategyConfig(), instrument: btc)
+        var trader = Trader(config: StrategyConfig.defaults, instrument: btc)
         _ = trader.onMinuteClose(bar(5, o: "50090", h: "50200", l: "50090", c: "50150", crossVAH: true))
         #expect(trader.above.running)
     }

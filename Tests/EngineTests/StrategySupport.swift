@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Testing
 
@@ -38,7 +39,8 @@ func submitted(_ actions: [OrderAction]) -> [OrderIntent] {
 }
 
 /// A market fill of `intent` at `price`, with the fee the default taker rate gives.
-func fill(_ intent: OrderIntent, at price: String, ts: Millis, config: StrategyConfig = StrategyConfig()) -> Fill {
+func fill(_ intent: OrderIntent, at price: String, ts: Millis, config: StrategyConfig = StrategyConfig.defaults) -> Fill
+{
     let notional = btc.price(px(price)) * btc.size(intent.qty)
     return Fill(
         orderId: intent.id, side: intent.side, qty: intent.qty, price: px(price), ts: ts, decisionTs: intent.decisionTs,

@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 
 /// BTCUSDT rules: tick 0.1, step 0.001.
@@ -17,7 +18,7 @@ func quote(_ ts: Millis, bid: String, _ bidSize: String, ask: String, _ askSize:
 }
 
 /// Runs events through a pipeline and returns every closed minute, the last one included.
-func run(_ events: [MarketEvent], config: FeatureConfig = FeatureConfig()) -> [MinuteFeatures] {
+func run(_ events: [MarketEvent], config: FeatureConfig = FeatureConfig.defaults) -> [MinuteFeatures] {
     var p = FeaturePipeline(config: config)
     for e in events { p.process(e) }
     p.finish()

@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Foundation
 import Testing
@@ -42,7 +43,7 @@ import Testing
     }
 
     @Test func binWidthClampsAndRoundsToTheBase() {
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.alphaBin = 0.1
         config.baseBinTicks = 5
         config.binWidthMaxTicks = 500
@@ -62,7 +63,7 @@ import Testing
     }
 
     @Test func rebucketsOnAQuarterChangeOrEveryFifteenMinutes() {
-        var config = FeatureConfig()
+        var config = FeatureConfig.defaults
         config.baseBinTicks = 1
         var policy = BinWidthPolicy(config: config)
         let m1 = t0 + 60_000  // t0 is on the 15-minute schedule, t0 + 1..14 min are not

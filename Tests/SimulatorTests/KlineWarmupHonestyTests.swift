@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Foundation
 import Simulator
@@ -11,7 +12,7 @@ import Testing
         market.seed = 21
         market.hours = 24
         var source = GeneratedMarket(config: market)
-        let config = FeatureConfig()
+        let config = FeatureConfig.defaults
         var pipeline = FeaturePipeline(config: config)
         var check = KlineWarmupCheck(config: config, everyMinutes: 10)
         var bins: [Int64] = []

@@ -1,3 +1,4 @@
+import AgentConfig
 import Engine
 import Simulator
 import Testing
@@ -41,7 +42,7 @@ import Testing
 
     @Test func someTradesPrintInsideTheSpread() {
         let (trades, quotes) = market(seed: 5, hours: 3)
-        var pipeline = FeaturePipeline(config: FeatureConfig())
+        var pipeline = FeaturePipeline(config: FeatureConfig.defaults)
         mergeEvents(trades: trades, quotes: quotes) { pipeline.process($0) }
         pipeline.finish()
         let flow = pipeline.runOrderFlow
