@@ -82,15 +82,15 @@ FileHandle.standardOutput.write(
         case .trade(let t): pendingTrades.append(t)
         case .quote(let q):
             if !pendingTrades.isEmpty {
-                batch.append(.trades(pendingTrades, wall: 0)); pendingTrades.removeAll(keepingCapacity: true)
+                batch.append(.trades(pendingTrades, wall: .zero)); pendingTrades.removeAll(keepingCapacity: true)
             }
-            batch.append(.quote(q, wall: wallClockMillis()))
+            batch.append(.quote(q, wall: .now))
         }
         if batch.count >= 8 {
             if let engine, now() - lastTick >= 0.1 {
                 lastTick = now()
-                engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
-                batch.append(.tick(wall: wallClockMillis()))
+                engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: .now)
+                batch.append(.tick(wall: .now))
             }
             body(batch, e)
             batch.removeAll(keepingCapacity: true)
@@ -123,7 +123,7 @@ FileHandle.standardOutput.write(
         let board = StatusBoard()
         let (engine, store, logger) = try benchEngine(
             dir, overrides: ["agent.mode=paper", "agent.require_manual_activation=false"], board: board)
-        try engine.recover(wall: wallClockMillis())
+        try engine.recover(wall: .now)
         var http: OperatorHTTP?
         var server: Task<Void, any Error>?
         var readers: [Thread] = []
@@ -158,7 +158,7 @@ FileHandle.standardOutput.write(
         daemonBatches(ticking: engine) { batch, _ in
             let minute = engine.lastMinute
             let s = now()
-            _ = engine.step(batch, wall: wallClockMillis())
+            _ = engine.step(batch, wall: .now)
             if engine.lastMinute != minute { closeTimes.append(now() - s) }
         }
         let seconds = now() - t0
@@ -193,7 +193,7 @@ FileHandle.standardOutput.write(
         }
         for fd in fds { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
         server?.cancel()
-        _ = engine.step([.stop(reason: "bench", done: {})], wall: wallClockMillis())
+        _ = engine.step([.stop(reason: "bench", done: {})], wall: .now)
         store.flushRaw()
         try? FileManager.default.removeItem(atPath: dir)
     }
@@ -416,8 +416,8 @@ do {
     let store = try AgentStore(directory: dir, instrument: settings.instrument)
     let engine = AgentEngine(
         settings: settings, store: store, board: board, logger: logger, sink: sink, webhook: nil,
-        clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: wallClockMillis()),
-        version: agentVersion, startedWall: wallClockMillis())
+        clock: MarketClock(speed: 1, anchorMarket: events.last?.ts ?? 0, anchorWall: .now),
+        version: agentVersion, startedWall: .now)
     return (engine, store, logger)
 }
 
@@ -431,7 +431,7 @@ do {
     let overrides = ["agent.mode=paper", "agent.require_manual_activation=false"]
     let board = StatusBoard()
     let (engine, store, logger) = try benchEngine(dir, overrides: overrides, board: board)
-    try engine.recover(wall: wallClockMillis())
+    try engine.recover(wall: .now)
     var closeTimes: [Double] = []
     var orderTimes: [Double] = []
     let t0 = now()
@@ -439,7 +439,7 @@ do {
         let minute = engine.lastMinute
         let submitted = engine.trader.workingEntryOrder?.id
         let s = now()
-        _ = engine.step(batch, wall: wallClockMillis())
+        _ = engine.step(batch, wall: .now)
         let dt = now() - s
         if engine.lastMinute != minute {
             closeTimes.append(dt)
@@ -472,10 +472,10 @@ do {
     }
 
     // Restart: a new engine on the same database, as after kill -9.
-    _ = engine.step([.stop(reason: "bench", done: {})], wall: wallClockMillis())
+    _ = engine.step([.stop(reason: "bench", done: {})], wall: .now)
     let r0 = now()
     let (restarted, _, _) = try benchEngine(dir, overrides: overrides)
-    let restored = try restarted.recover(wall: wallClockMillis())
+    let restored = try restarted.recover(wall: .now)
     report(
         "agent restart: snapshot + window rebuilt from the store → ready",
         String(format: "%.0f ms (%@)", (now() - r0) * 1e3, restored))
@@ -559,7 +559,7 @@ do {
         privateSettings: StreamSettings(url: "ws://127.0.0.1:\(server.port)/v5/private"),
         credentials: credentials, queue: queue, logger: logger)
     engine.trade(on: mirror)
-    try engine.recover(wall: wallClockMillis())
+    try engine.recover(wall: .now)
     mirror.start()
     usleep(300_000)  // the private stream authenticates
     var closeStarts: [Double] = []
@@ -569,13 +569,13 @@ do {
         let batch = inputs + queue.takeAll(timeoutMs: 0)
         let minute = engine.lastMinute
         let s = now()
-        _ = engine.step(batch, wall: wallClockMillis())
+        _ = engine.step(batch, wall: .now)
         if engine.lastMinute != minute { closeStarts.append(s) }
         // Live waits for the operator once warm.
         if engine.supervisor.state == .observing {
             let activate = ControlCall(
                 request: ControlRequest(id: 0, cmd: "activate"), command: .activate, peerUid: 0, reply: { _ in })
-            _ = engine.step([.command(activate)], wall: wallClockMillis())
+            _ = engine.step([.command(activate)], wall: .now)
         }
         // Every position: the operator's flatten, timed from the command's arrival at the engine to the close order's
         // request on the wire; then resume.
@@ -586,15 +586,15 @@ do {
             let call = ControlCall(
                 request: ControlRequest(id: 1, cmd: "flatten", args: ["timeout": .number(5)]), command: .flatten,
                 peerUid: 0, reply: { _ in })
-            _ = engine.step([.command(call)], wall: wallClockMillis())
+            _ = engine.step([.command(call)], wall: .now)
             // The daemon's clock ticks drive the flatten to its end; here market time stands at the current event.
-            engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: wallClockMillis())
+            engine.clock = MarketClock(speed: 1, anchorMarket: e.ts, anchorWall: .now)
             var spins = 0
             while spins < 2_000, engine.supervisor.state != .halted {
                 usleep(500)
                 spins += 1
                 let reports = queue.takeAll(timeoutMs: 0)
-                _ = engine.step(reports + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
+                _ = engine.step(reports + [.tick(wall: .now)], wall: .now)
             }
             if let sent = transport.times.withLock({
                 $0.allCreates.count > mark ? $0.allCreates[mark] : nil
@@ -603,7 +603,7 @@ do {
             }
             let resume = ControlCall(
                 request: ControlRequest(id: 2, cmd: "resume"), command: .resume, peerUid: 0, reply: { _ in })
-            _ = engine.step([.command(resume)], wall: wallClockMillis())
+            _ = engine.step([.command(resume)], wall: .now)
         }
         // Let the venue answer an order in flight before the market moves on (the daemon's market is live).
         if engine.trader.workingEntryOrder != nil || !engine.trader.workingExitOrders.isEmpty {
@@ -612,7 +612,7 @@ do {
                 usleep(1_000)
                 spins += 1
                 let reports = queue.takeAll(timeoutMs: 0)
-                if !reports.isEmpty { _ = engine.step(reports, wall: wallClockMillis()) }
+                if !reports.isEmpty { _ = engine.step(reports, wall: .now) }
             }
         }
     }

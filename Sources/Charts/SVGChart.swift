@@ -280,7 +280,7 @@ package enum SVGChart {
         let colWidth = (width - left - 14) / Double(max(prints.count, 1))
         let rowHeight = (bottom - top) / Double(rows)
         func rowY(_ row: Int64) -> Double { bottom - Double(row - firstRow + 1) * rowHeight }
-        func priceY(_ ticksTwice: Int64) -> Double {
+        func priceY(_ ticksTwice: HalfTicks) -> Double {
             bottom - (Double(ticksTwice) / 2 / Double(rowTicks) - Double(firstRow)) * rowHeight
         }
         var cells: [[Int64: (buy: Lots, sell: Lots, unsigned: Lots)]] = []

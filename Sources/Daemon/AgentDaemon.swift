@@ -52,7 +52,7 @@ public final class AgentDaemon: Sendable {
 
     /// The start, one named step after the other (docs/DESIGN.md, "Start-up"), then the services until a stop.
     private func runChecked(sink: LogSink, logger: Logger) async throws -> Int32 {
-        let started = wallClockMillis()
+        let started = WallTime.now
         let (envName, settings, source) = try loadSettings(sink: sink)
         let (store, lock) = try openState(settings, envName: envName, source: source, logger: logger)
         defer { withExtendedLifetime(lock) {} }
@@ -141,7 +141,7 @@ public final class AgentDaemon: Sendable {
 
     /// Step 5: the engine, its public market history for the warm start, its configuration reload.
     func makeEngine(
-        _ settings: AgentConfiguration, _ parts: Parts, _ endpoints: MarketEndpoints, started: Int64, sink: LogSink,
+        _ settings: AgentConfiguration, _ parts: Parts, _ endpoints: MarketEndpoints, started: WallTime, sink: LogSink,
         logger: Logger
     ) -> AgentEngine {
         let engine = AgentEngine(
@@ -185,7 +185,7 @@ public final class AgentDaemon: Sendable {
         let restLogger = Logger(label: "venue")
         // A ban or a rate-limit storm: alerted through the engine (logged, stored, webhook).
         let alert: @Sendable (String) -> Void = { message in
-            queue.put(.venue(.failed(what: .rest, reason: message), wall: wallClockMillis()))
+            queue.put(.venue(.failed(what: .rest, reason: message), wall: .now))
         }
         // The order lane's client and the protective lane's (stops, cancels, exits, flatten: its own connection,
         // shorter timeouts), on one rate-limit budget.
@@ -215,12 +215,12 @@ public final class AgentDaemon: Sendable {
 
     /// Step 7: the last snapshot, the window rebuilt, the warm start and the venue's reconciliation (REST and the
     /// database, off the cooperative pool).
-    func recover(_ engine: AgentEngine, _ parts: Parts, logger: Logger, started: Int64) async throws {
+    func recover(_ engine: AgentEngine, _ parts: Parts, logger: Logger, started: WallTime) async throws {
         parts.notifier.notify("STATUS=recovering")
-        let restored = try await offPool("recovery") { try engine.recover(wall: wallClockMillis()) }
+        let restored = try await offPool("recovery") { try engine.recover(wall: .now) }
         logger.notice(
             "recovered: \(restored)",
-            metadata: ["event": "agent.recovered", "recovery_ms": "\(wallClockMillis() - started)"])
+            metadata: ["event": "agent.recovered", "recovery_ms": "\(WallTime.now - started)"])
     }
 
     /// The HTTP server, running in its own service group (stopped after the main one).
@@ -272,7 +272,7 @@ public final class AgentDaemon: Sendable {
     /// once they run. Returns the exit status.
     func serve(
         _ settings: AgentConfiguration, envName: String, _ parts: Parts, _ endpoints: MarketEndpoints,
-        engine: AgentEngine, exchange: ExchangeMirror?, http: RunningHTTP?, started: Int64, logger: Logger
+        engine: AgentEngine, exchange: ExchangeMirror?, http: RunningHTTP?, started: WallTime, logger: Logger
     ) async throws -> Int32 {
         let (board, store, queue, notifier) = (parts.board, parts.store, parts.queue, parts.notifier)
         let socketPath = options.socketPath ?? ControlSocketPath.forAgent(environment: envName, processEnvironment: env)
@@ -328,7 +328,7 @@ public final class AgentDaemon: Sendable {
         }()
         notifier.notify("READY=1\nSTATUS=\(board.systemdStatus)")
         var readyMeta: Logger.Metadata = [
-            "event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(wallClockMillis() - started)",
+            "event": "agent.ready", "socket": "\(socketPath)", "ready_ms": "\(WallTime.now - started)",
         ]
         if let http { readyMeta["dashboard"] = "\(http.server.url)" }
         let text = "ready" + (http.map { "; dashboard at \($0.server.url)" } ?? "")

@@ -1,5 +1,5 @@
 import AgentConfig
-import AgentSupport
+public import AgentSupport
 import ControlProtocol
 import Engine
 import Exchange
@@ -9,7 +9,7 @@ import Logging
 extension AgentEngine {
     // MARK: - Commands that change something (they run on the engine thread, in order with market data)
 
-    func onCommand(_ call: ControlCall, wall: Int64) {
+    func onCommand(_ call: ControlCall, wall: WallTime) {
         let cmd = call.command
         var outcome: (ok: Bool, text: String)
         switch cmd {
@@ -63,7 +63,8 @@ extension AgentEngine {
         let args = (try? String(decoding: JSONEncoder().encode(call.request.args ?? [:]), as: UTF8.self)) ?? "{}"
         batch.commands.append(
             CommandRow(
-                wallTs: wall, uid: call.peerUid, cmd: cmd.rawValue, args: args, ok: outcome.ok, result: outcome.text))
+                wallTs: wall.millis, uid: call.peerUid, cmd: cmd.rawValue, args: args, ok: outcome.ok,
+                result: outcome.text))
         // Every command the engine handles changes how it trades: `replay` takes over the agent's state here.
         if outcome.ok {
             batch.runs.append(runRow(cause: cmd == .reload ? "reload" : "command \(cmd.rawValue)", wall: wall))
@@ -78,7 +79,7 @@ extension AgentEngine {
     }
 
     private func transition(
-        _ call: ControlCall, wall: Int64,
+        _ call: ControlCall, wall: WallTime,
         _ body: (inout Supervisor) throws(SupervisorRefusal) -> Transition?
     ) -> (Bool, String) {
         var s = supervisor
@@ -95,7 +96,7 @@ extension AgentEngine {
         }
     }
 
-    private func reload(_ call: ControlCall, wall: Int64) -> (Bool, String) {
+    private func reload(_ call: ControlCall, wall: WallTime) -> (Bool, String) {
         guard let load = reloadSource else {
             replyError(
                 call,
@@ -157,7 +158,7 @@ extension AgentEngine {
 
     // MARK: - Published state
 
-    func publish(wall: Int64) {
+    func publish(wall: WallTime) {
         let health = healthReport(wall: wall)
         let pnl = pnlReport()
         let va = valueAreaReport()
@@ -165,7 +166,7 @@ extension AgentEngine {
         let orders = orderReports()
         let status = StatusReport(
             environment: settings.environment, mode: settings.mode.rawValue, state: supervisor.state.rawValue,
-            stateReason: stateReason, stateSince: isoTime(stateSinceWall, milliseconds: true),
+            stateReason: stateReason, stateSince: isoTime(stateSinceWall.millis, milliseconds: true),
             activated: supervisor.activated,
             requireManualActivation: settings.agent.requireManualActivation,
             marketTime: lastMarketTs > 0 ? isoTime(lastMarketTs, milliseconds: true) : nil, position: position,
@@ -198,13 +199,13 @@ extension AgentEngine {
     /// How long `health` mentions a rate-limit refusal by the exchange.
     static let rateLimitRefusalShownMs: Int64 = 60_000
 
-    func healthReport(wall: Int64) -> HealthReport {
+    func healthReport(wall: WallTime) -> HealthReport {
         var unhealthy: [String] = []
         var degraded: [String] = []
         let age = lastMessageWall.map { wall - $0 }
         if let since = journal.failingSince {
             unhealthy.append(
-                "database not writable since \(isoTime(since)) (\(journal.error)): \(journal.rows) records held in memory, "
+                "database not writable since \(isoTime(since.millis)) (\(journal.error)): \(journal.rows) records held in memory, "
                     + (journal.full ? "flattened and halted at the bound" : "entries vetoed"))
         } else if !databaseWritable {
             unhealthy.append("database not writable (raw market data refused)")

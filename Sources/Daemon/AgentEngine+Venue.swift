@@ -1,5 +1,5 @@
 import AgentConfig
-import AgentSupport
+public import AgentSupport
 import Engine
 import Exchange
 import Logging
@@ -28,14 +28,14 @@ extension AgentEngine {
     }
 
     /// A report from the exchange: its events applied, then the venue settles against the books as they are now.
-    func onVenueReport(_ r: VenueReport, wall: Int64) {
+    func onVenueReport(_ r: VenueReport, wall: WallTime) {
         applyVenue(venue.report(r, view: venueView, wall: wall), wall: wall)
         applyVenue(venue.settle(venueView, wall: wall), wall: wall)
     }
 
     /// Before READY: the venue reconciled against the restored state, its events applied in two steps (what the
     /// exchange's reports explain, then what still disagrees).
-    func reconcileVenue(wall: Int64) {
+    func reconcileVenue(wall: WallTime) {
         let store = store
         applyVenue(
             venue.reconcile(
@@ -45,7 +45,7 @@ extension AgentEngine {
     }
 
     /// What the venue reported, applied in order.
-    func applyVenue(_ events: [VenueEvent], wall: Int64) {
+    func applyVenue(_ events: [VenueEvent], wall: WallTime) {
         for e in events {
             switch e {
             case .alert(let a):
@@ -115,13 +115,14 @@ extension AgentEngine {
     // MARK: - Live: the exchange's books are the truth
 
     /// One of our orders is over at the exchange (live): it leaves the book, and what executed is the fill.
-    private func bookOrderOver(_ over: VenueOrderOver, wall: Int64) {
+    private func bookOrderOver(_ over: VenueOrderOver, wall: WallTime) {
         let intent = over.intent
         let partial = over.lots > 0 && over.lots < intent.qty
         _ = kernel.book.cancel(id: intent.id)
         if over.lots == 0 {
             batch.orderUpdates.append(
-                OrderUpdate(id: intent.id, status: over.status == .rejected ? .rejected : .cancelled, wallTs: wall))
+                OrderUpdate(
+                    id: intent.id, status: over.status == .rejected ? .rejected : .cancelled, wallTs: wall.millis))
             // A timed-out limit entry confirmed gone with nothing filled: its market replacement goes now.
             execute(trader.onOrderGone(id: intent.id), at: max(lastMarketTs, over.ts), wall: wall)
             return
@@ -133,13 +134,14 @@ extension AgentEngine {
             purpose: intent.purpose, referenceMidTwice: lastQuote.map { $0.bidPrice + $0.askPrice })
         apply([fill], wall: wall)
         if partial {
-            batch.orderUpdates.append(OrderUpdate(id: intent.id, status: .partiallyFilledCancelled, wallTs: wall))
+            batch.orderUpdates.append(
+                OrderUpdate(id: intent.id, status: .partiallyFilledCancelled, wallTs: wall.millis))
         }
     }
 
     /// At start (live): what the exchange did on its own while the agent was down, as far as it explains the gap
     /// between the restored position and the exchange's.
-    private func bookWhileDown(_ executions: [Execution], venuePosition: Lots, wall: Int64) {
+    private func bookWhileDown(_ executions: [Execution], venuePosition: Lots, wall: WallTime) {
         for e in executions {
             guard trader.signedQty != venuePosition, let lots = settings.instrument.lots(e.execQty),
                 let ticks = settings.instrument.ticks(e.execPrice), let p = trader.position, e.side != p.direction,
@@ -154,7 +156,7 @@ extension AgentEngine {
     /// An execution of no order in flight (live). A reduction of the position by the position's stop, the venue
     /// flatten's close, ADL, liquidation or delivery is booked as the exchange reports it; ADL, liquidation and
     /// delivery halt entries until `atctl resume`. Anything else is a mismatch that halts.
-    func bookForeign(_ e: Execution, lots: Lots, ticks: Ticks, wall: Int64) {
+    func bookForeign(_ e: Execution, lots: Lots, ticks: Ticks, wall: WallTime) {
         let reason: ExitReason?
         switch e.execType {
         case .adlTrade: reason = .adl
@@ -216,7 +218,7 @@ extension AgentEngine {
     }
 
     /// The wallet's equity caps sizing (with `live.allocated_equity`); an agent richer than the wallet is alerted.
-    private func walletRead(_ equity: Double, wall: Int64) {
+    private func walletRead(_ equity: Double, wall: WallTime) {
         let live = settings.live
         let cap = live.allocatedEquity > 0 ? min(live.allocatedEquity, equity) : equity
         trader.sizingEquityCap = cap
@@ -235,7 +237,7 @@ extension AgentEngine {
     /// While flattening, what the books need beyond the trader's close. Paper fills: a close no fresh quote filled
     /// within `flattenQuoteWaitMs` fills at the last quote known. Exchange fills: books the exchange confirmed flat
     /// are corrected, and an exit that filled only in part is closed.
-    func progressVenueFlatten(wall: Int64) {
+    func progressVenueFlatten(wall: WallTime) {
         if venue.role.fillsOnPaperBook {
             fillAtLastQuote(wall: wall)
             return
@@ -271,7 +273,7 @@ extension AgentEngine {
     static let flattenQuoteWaitMs: Int64 = 2_000
 
     /// A flatten's close that no fresh quote filled within `flattenQuoteWaitMs` fills at the last quote known.
-    private func fillAtLastQuote(wall: Int64) {
+    private func fillAtLastQuote(wall: WallTime) {
         guard let started = flattenStartedWall, wall - started >= Self.flattenQuoteWaitMs, let q = lastQuote else {
             return
         }
@@ -302,8 +304,8 @@ extension AgentEngine {
     }
 
     /// A cancel on the paper book (sim, paper and shadow): the order is gone at once (the kernel told the trader).
-    func cancelledOnPaper(_ id: String, wall: Int64) {
-        batch.orderUpdates.append(OrderUpdate(id: id, status: .cancelled, wallTs: wall))
+    func cancelledOnPaper(_ id: String, wall: WallTime) {
+        batch.orderUpdates.append(OrderUpdate(id: id, status: .cancelled, wallTs: wall.millis))
         logger.notice("order cancelled", metadata: ["event": "order.cancelled", "order_link_id": "\(id)"])
     }
 }

@@ -1,5 +1,5 @@
 public import AgentConfig
-import AgentSupport
+public import AgentSupport
 public import ControlProtocol
 public import Engine
 import Exchange
@@ -26,7 +26,7 @@ public struct PublishedState: Sendable {
 public final class StatusBoard: Sendable {
     private struct Contents {
         var published: PublishedState?
-        var heartbeatWall: Int64 = 0
+        var heartbeatWall = WallTime.zero
         var statusLine = ""
     }
     private let contents = Mutex(Contents())
@@ -41,12 +41,12 @@ public final class StatusBoard: Sendable {
         }
     }
     /// The engine loop ran at this wall time.
-    public func beat(_ wall: Int64) { contents.withLock { $0.heartbeatWall = wall } }
-    public var lastBeat: Int64 { contents.withLock { $0.heartbeatWall } }
+    public func beat(_ wall: WallTime) { contents.withLock { $0.heartbeatWall = wall } }
+    public var lastBeat: WallTime { contents.withLock { $0.heartbeatWall } }
     /// How long ago the engine loop ran (ms); nil before its first step.
-    public func engineSilentMs(wall: Int64) -> Int64? {
+    public func engineSilentMs(wall: WallTime) -> Int64? {
         let beat = lastBeat
-        return beat == 0 ? nil : wall - beat
+        return beat == .zero ? nil : wall - beat
     }
     /// `STATUS=` for systemd: state, mode, position.
     public var systemdStatus: String { contents.withLock { $0.statusLine } }
@@ -82,8 +82,8 @@ public final class AgentEngine: @unchecked Sendable {
 
     // Market data and health.
     var lastQuote: QuoteEvent?
-    var lastQuoteWall: Int64?
-    var lastMessageWall: Int64?
+    var lastQuoteWall: WallTime?
+    var lastMessageWall: WallTime?
     var lastMarketTs: Int64 = 0
     var lastTrade: TradeEvent?
     var streamState = StreamState.notStarted
@@ -94,13 +94,13 @@ public final class AgentEngine: @unchecked Sendable {
     var databaseWritable = true
     /// Records the database refused, held until it takes them (StoreJournal.swift).
     var journal = StoreJournal()
-    var lastDiskCheckWall: Int64 = 0
+    var lastDiskCheckWall = WallTime.zero
     /// Free space on the state directory's disk at the last check (nil: not read yet, or unreadable).
     var diskFreeBytes: Int64?
     var diskLowAlerted = false
-    var lastRawErrorLogWall: Int64 = 0
+    var lastRawErrorLogWall = WallTime.zero
     var clockOffsetMs: Int64?
-    let startedWall: Int64
+    let startedWall: WallTime
 
     // Records of the current step, written together.
     var batch = StoreBatch()
@@ -111,15 +111,15 @@ public final class AgentEngine: @unchecked Sendable {
     var rawSeq: Int64 = 0
     var rawTradeSeqs: [Int64] = []
     var rawQuoteSeqs: [Int64] = []
-    var lastRawFlushWall: Int64 = 0
-    var lastPurgeWall: Int64 = 0
-    var lastSnapshotWall: Int64 = 0
+    var lastRawFlushWall = WallTime.zero
+    var lastPurgeWall = WallTime.zero
+    var lastSnapshotWall = WallTime.zero
     var lastFeatures: MinuteFeatures?
     public internal(set) var lastSignal: SignalRecord?
     public internal(set) var lastMinute: Int64?
     var lastAmbiguousAlertTs: Int64?
     var invalidVAAlerted = false
-    var stateSinceWall: Int64
+    var stateSinceWall: WallTime
     /// What the dashboard draws, kept at each minute close.
     var tape = DashboardTape()
     var publishSequence: UInt64 = 0
@@ -129,12 +129,12 @@ public final class AgentEngine: @unchecked Sendable {
     var minuteCloseStarted: UInt64?
 
     // Flatten: who waits for it, since when, and what was done.
-    var flattenWaiters: [(call: ControlCall, deadlineWall: Int64)] = []
+    var flattenWaiters: [(call: ControlCall, deadlineWall: WallTime)] = []
     var flattenSteps: [String] = []
     /// Where the orders go: the paper model until `trade(on:)` attaches an exchange (shadow, live).
     lazy var venue: any TradingVenue = PaperVenue(metrics: metrics)
     /// When the current flatten began (wall ms).
-    var flattenStartedWall: Int64?
+    var flattenStartedWall: WallTime?
     /// Live: the agent's equity was found above the wallet's (alerted once until it is not).
     var walletAlerted = false
 
@@ -151,7 +151,8 @@ public final class AgentEngine: @unchecked Sendable {
 
     public init(
         settings: AgentConfiguration, store: AgentStore, board: StatusBoard, logger: Logger, sink: LogSink,
-        webhook: WebhookDelivery?, clock: MarketClock, version: String, startedWall: Int64, metrics: AgentMetrics? = nil
+        webhook: WebhookDelivery?, clock: MarketClock, version: String, startedWall: WallTime,
+        metrics: AgentMetrics? = nil
     ) {
         self.settings = settings
         self.metrics = metrics ?? AgentMetrics(environment: settings.environment, mode: settings.mode.rawValue)
@@ -177,7 +178,7 @@ public final class AgentEngine: @unchecked Sendable {
     /// Loads the last snapshot, rebuilds the window from stored trades and quotes, and moves the supervisor to the
     /// state it may resume. Returns what was restored, for the log.
     @discardableResult
-    public func recover(wall: Int64) throws -> String {
+    public func recover(wall: WallTime) throws -> String {
         if settings.mode == .shadow || settings.mode == .live, venue is PaperVenue {
             throw CommandError("mode \(settings.mode.rawValue) needs an exchange to trade on; none is attached")
         }
@@ -222,7 +223,7 @@ public final class AgentEngine: @unchecked Sendable {
     /// with `agent.warm_start: exchange`, the minutes missing up to now come from the exchange's history
     /// (`warmFromExchange`). Minutes closed by the replay are not decided again; those without a stored features
     /// row (a backfill, a warm start) get one.
-    func rebuildWindow(wall: Int64) throws -> String {
+    func rebuildWindow(wall: WallTime) throws -> String {
         let needed = Self.windowMinutes(settings)
         let storedEnd = [try store.lastRawTs(), try store.lastKlineTs().map { $0 + millisPerMinute - 1 }].compactMap {
             $0
@@ -301,9 +302,9 @@ public final class AgentEngine: @unchecked Sendable {
     /// it; a failure is alerted and the window warms from live data as it would have.
     func warmFromExchange(
         _ history: any MarketHistory, gap: (from: Int64, to: Int64), neededMinutes: Int, now: Int64, storedEnd: Int64?,
-        pipeline p: inout FeaturePipeline, wall: Int64
+        pipeline p: inout FeaturePipeline, wall: WallTime
     ) -> String {
-        let started = wallClockMillis()
+        let started = WallTime.now
         do {
             let bars = try history.klines(from: gap.from, to: gap.to)
             let recent = try history.recentTrades()
@@ -328,7 +329,7 @@ public final class AgentEngine: @unchecked Sendable {
                     "klines": "\(plan.klines.count)",
                     "recent_trades": "\(plan.trades.count)",
                     "first_exact_minute": "\(plan.firstExactMinute.map { isoTime($0) } ?? "-")",
-                    "missing_klines": "\(max(0, missingBars))", "ms": "\(wallClockMillis() - started)",
+                    "missing_klines": "\(max(0, missingBars))", "ms": "\(WallTime.now - started)",
                 ])
             return
                 "warm start: \(plan.klines.count) minutes from klines since \(isoTime(gap.from)), \(plan.trades.count) recent trades"
@@ -358,7 +359,7 @@ public final class AgentEngine: @unchecked Sendable {
     // MARK: - The loop
 
     /// Steps every input of one batch, then writes what they recorded. Returns false once stopped.
-    public func step(_ inputs: [EngineInput], wall: Int64) -> Bool {
+    public func step(_ inputs: [EngineInput], wall: WallTime) -> Bool {
         var running = true
         for input in inputs {
             switch input {
@@ -381,7 +382,7 @@ public final class AgentEngine: @unchecked Sendable {
 
     /// A trade, in the kernel's order (`TradingKernel`): the minutes it closes are decided, then it reaches the
     /// trader and the book.
-    func onTrade(_ t: TradeEvent, wall: Int64) {
+    func onTrade(_ t: TradeEvent, wall: WallTime) {
         marketEvent(ts: t.ts, wall: wall)
         rawSeq += 1
         rawTrades.append(t)
@@ -391,7 +392,7 @@ public final class AgentEngine: @unchecked Sendable {
         handle(kernel.deliver(.trade(t)), wall: wall)
     }
 
-    func onQuote(_ q: QuoteEvent, wall: Int64) {
+    func onQuote(_ q: QuoteEvent, wall: WallTime) {
         marketEvent(ts: q.ts, wall: wall)
         rawSeq += 1
         rawQuotes.append(q)
@@ -406,7 +407,7 @@ public final class AgentEngine: @unchecked Sendable {
         }
     }
 
-    private func marketEvent(ts: Int64, wall: Int64) {
+    private func marketEvent(ts: Int64, wall: WallTime) {
         lastMessageWall = wall
         if ts > lastMarketTs { lastMarketTs = ts }
         clockOffsetMs = clock.now(wall: wall) - ts
@@ -414,7 +415,7 @@ public final class AgentEngine: @unchecked Sendable {
 
     /// Decides the minutes the kernel closed (an event of a later minute closes the ones before it), before the
     /// event itself reaches the trader and the venue, as in the backtest.
-    private func decide(_ closed: [MinuteFeatures], wall: Int64) {
+    private func decide(_ closed: [MinuteFeatures], wall: WallTime) {
         guard !closed.isEmpty else { return }
         tape.add(pipeline.takeFootprints())
         for f in closed {
@@ -426,7 +427,7 @@ public final class AgentEngine: @unchecked Sendable {
         }
     }
 
-    func onStream(_ s: StreamStatus, wall: Int64) {
+    func onStream(_ s: StreamStatus, wall: WallTime) {
         switch s {
         case .connecting(let attempt):
             streamState = .connecting(attempt: attempt)
@@ -448,7 +449,7 @@ public final class AgentEngine: @unchecked Sendable {
         case .gap(let from, let to):
             gapCount += 1
             metrics.streamGap("public")
-            batch.gaps.append(GapRow(wallTs: wall, fromTs: from, toTs: to, seq: rawSeq))
+            batch.gaps.append(GapRow(wallTs: wall.millis, fromTs: from, toTs: to, seq: rawSeq))
             kernel.markMissing(from: from, to: to)
             logger.warning(
                 "market data gap",
@@ -462,7 +463,7 @@ public final class AgentEngine: @unchecked Sendable {
         }
     }
 
-    func onTick(wall: Int64) {
+    func onTick(wall: WallTime) {
         let now = clock.now(wall: wall)
         // Minutes close on the clock too, so a quiet or dead feed still produces decisions (which then veto
         // entries on stale data).
@@ -509,14 +510,14 @@ public final class AgentEngine: @unchecked Sendable {
         publish(wall: wall)
     }
 
-    func isStale(wall: Int64) -> Bool {
+    func isStale(wall: WallTime) -> Bool {
         guard let w = lastQuoteWall else {
             return wall - startedWall > Int64(settings.strategy.staleFeedSeconds) * 1000
         }
         return wall - w > Int64(settings.strategy.staleFeedSeconds) * 1000
     }
 
-    func flushRaw(wall: Int64) {
+    func flushRaw(wall: WallTime) {
         lastRawFlushWall = wall
         store.appendRaw(trades: rawTrades, quotes: rawQuotes, seqs: (rawTradeSeqs, rawQuoteSeqs))
         rawTrades.removeAll(keepingCapacity: true)
@@ -546,7 +547,7 @@ public final class AgentEngine: @unchecked Sendable {
         }
     }
 
-    func onMinuteClosed(_ f: MinuteFeatures, wall: Int64) {
+    func onMinuteClosed(_ f: MinuteFeatures, wall: WallTime) {
         lastFeatures = f
         tape.add(f)
         if f.index >= settings.strategy.warmupMinutes - 1 { note(supervisor.windowWarm(), wall: wall) }
@@ -653,22 +654,22 @@ public final class AgentEngine: @unchecked Sendable {
     // MARK: - Orders and fills (paper venue)
 
     /// The trader's orders (a flatten, a replacement the exchange's cancel confirms) through the kernel.
-    func execute(_ actions: [OrderAction], at ts: Int64, wall: Int64) {
+    func execute(_ actions: [OrderAction], at ts: Int64, wall: WallTime) {
         handle(kernel.execute(actions, at: ts), wall: wall)
     }
 
     /// Fills from outside the market data (the exchange's executions, a flatten's close at the last quote).
-    func apply(_ fills: [Fill], wall: Int64) {
+    func apply(_ fills: [Fill], wall: WallTime) {
         handle(kernel.book(fills), wall: wall)
     }
 
     /// What the kernel did with orders and fills: recorded in the step's batch, logged, handed to the venue.
-    func handle(_ outcomes: [KernelOutcome], wall: Int64) {
+    func handle(_ outcomes: [KernelOutcome], wall: WallTime) {
         var changed = false
         for o in outcomes {
             switch o {
             case .submitted(let intent, _):
-                batch.orders.append(OrderRow(intent: intent, status: .submitted, wallTs: wall))
+                batch.orders.append(OrderRow(intent: intent, status: .submitted, wallTs: wall.millis))
                 if let closing = minuteCloseStarted, intent.purpose.isEntry {
                     metrics.decidedAtBarClose(intent.id, closedAt: closing)
                 }
@@ -702,7 +703,7 @@ public final class AgentEngine: @unchecked Sendable {
             case .filled(let fill):
                 changed = true
                 batch.fills.append(fill)
-                batch.orderUpdates.append(OrderUpdate(id: fill.orderId, status: .filled, wallTs: wall))
+                batch.orderUpdates.append(OrderUpdate(id: fill.orderId, status: .filled, wallTs: wall.millis))
                 var m: Logger.Metadata = [
                     "event": "order.filled", "order_link_id": "\(fill.orderId)", "side": "\(fill.side)",
                     "qty": "\(sizeText(fill.qty))",
@@ -742,7 +743,7 @@ public final class AgentEngine: @unchecked Sendable {
 
     /// Closes everything, on the venue too, then halts. `cause` nil: the flatten the supervisor is already in (one
     /// interrupted by a restart).
-    func startFlatten(_ cause: HaltCause?, wall: Int64) {
+    func startFlatten(_ cause: HaltCause?, wall: WallTime) {
         if let cause { note(supervisor.beginFlatten(cause), wall: wall) }
         let now = max(lastMarketTs, clock.now(wall: wall))
         let actions = trader.closeAll(.flatten, at: now)
@@ -764,7 +765,7 @@ public final class AgentEngine: @unchecked Sendable {
         progressFlatten(wall: wall)
     }
 
-    func progressFlatten(wall: Int64) {
+    func progressFlatten(wall: WallTime) {
         guard supervisor.state == .flattening else {
             answerFlattenWaiters(wall: wall, done: supervisor.state == .halted)
             return
@@ -787,9 +788,9 @@ public final class AgentEngine: @unchecked Sendable {
         answerFlattenWaiters(wall: wall, done: false)
     }
 
-    private func answerFlattenWaiters(wall: Int64, done: Bool) {
+    private func answerFlattenWaiters(wall: WallTime, done: Bool) {
         guard !flattenWaiters.isEmpty else { return }
-        var keep: [(call: ControlCall, deadlineWall: Int64)] = []
+        var keep: [(call: ControlCall, deadlineWall: WallTime)] = []
         for w in flattenWaiters {
             if done && venue.flattenOutcome == .failed {
                 replyError(
@@ -816,7 +817,7 @@ public final class AgentEngine: @unchecked Sendable {
 
     // MARK: - Stop
 
-    func stop(reason: String, wall: Int64) {
+    func stop(reason: String, wall: WallTime) {
         note(supervisor.stop(reason), wall: wall)
         // No new orders; a working entry is cancelled. The position keeps its protection (the venue's stop in shadow
         // and live) and is restored on the next start.
@@ -826,7 +827,7 @@ public final class AgentEngine: @unchecked Sendable {
         flushRaw(wall: wall)
         store.flushRaw()
         batch.snapshot = makeSnapshot(wall: wall)
-        journal.lastAttemptWall = 0
+        journal.lastAttemptWall = .zero
         writeBatch(snapshot: true, wall: wall)
         if !journal.isEmpty {
             logger.critical(
@@ -841,9 +842,9 @@ public final class AgentEngine: @unchecked Sendable {
 
     // MARK: - Records
 
-    func note(_ t: Transition?, wall: Int64) {
+    func note(_ t: Transition?, wall: WallTime) {
         guard let t else { return }
-        batch.transitions.append(TransitionRow(wallTs: wall, t))
+        batch.transitions.append(TransitionRow(wallTs: wall.millis, t))
         stateSinceWall = wall
         sink.setState(t.to.rawValue)
         logger.notice(
@@ -859,9 +860,9 @@ public final class AgentEngine: @unchecked Sendable {
     var alerts: AlertWording { AlertWording(instrument: settings.instrument, isLive: settings.mode == .live) }
 
     /// An alert: recorded with the batch, logged, sent to the webhook.
-    func raise(_ alert: Alert, wall: Int64) {
+    func raise(_ alert: Alert, wall: WallTime) {
         let kind = alert.kind.rawValue, severity = alert.severity.rawValue, message = alert.message
-        batch.alerts.append(AlertRow(wallTs: wall, kind: kind, severity: severity, message: message))
+        batch.alerts.append(AlertRow(wallTs: wall.millis, kind: kind, severity: severity, message: message))
         metrics.alert(kind: kind, severity: severity)
         let m: Logger.Metadata = ["event": "alert.raised", "alert.kind": "\(kind)", "alert.severity": "\(severity)"]
         switch alert.severity {
@@ -869,14 +870,15 @@ public final class AgentEngine: @unchecked Sendable {
         case .warning: logger.warning("alert: \(message)", metadata: m)
         case .critical: logger.critical("alert: \(message)", metadata: m)
         }
-        webhook?.send(environment: settings.environment, kind: kind, severity: severity, message: message, wallTs: wall)
+        webhook?.send(
+            environment: settings.environment, kind: kind, severity: severity, message: message, wallTs: wall.millis)
     }
 
     /// A row of the run log: the configuration and the state the agent goes on with from now (`replay` takes over
     /// from it).
-    func runRow(cause: String, wall: Int64) -> RunRow {
+    func runRow(cause: String, wall: WallTime) -> RunRow {
         RunRow(
-            wallTs: wall, marketTs: lastMarketTs,
+            wallTs: wall.millis, marketTs: lastMarketTs,
             openMinute: kernel.pipeline?.hasStarted == true ? pipeline.openMinute : nil, seq: rawSeq,
             cause: cause, config: runConfigText, trader: trader, venue: kernel.book)
     }
@@ -890,10 +892,10 @@ public final class AgentEngine: @unchecked Sendable {
         } ?? "{}"
     }
 
-    func makeSnapshot(wall: Int64) -> SnapshotRow {
+    func makeSnapshot(wall: WallTime) -> SnapshotRow {
         let kept = supervisor.persistentState
         return SnapshotRow(
-            id: 0, wallTs: wall, marketTs: lastMarketTs, state: kept.state, reason: kept.reason,
+            id: 0, wallTs: wall.millis, marketTs: lastMarketTs, state: kept.state, reason: kept.reason,
             activated: supervisor.activated, lastMinute: lastMinute, trader: trader, venue: kernel.book)
     }
 

@@ -307,7 +307,8 @@ struct AlertWording: Sendable {
 
     /// Shadow: the testnet filled an order differently from the paper venue.
     func fillDiverges(
-        id: String, paperQty: Lots, paperPrice: Ticks, testnetQty: Lots, testnetPriceTwice: Int64, toleranceTicks: Int
+        id: String, paperQty: Lots, paperPrice: Ticks, testnetQty: Lots, testnetPriceTwice: HalfTicks,
+        toleranceTicks: Int
     ) -> Alert {
         Alert(
             kind: .shadowDivergence, severity: .warning,

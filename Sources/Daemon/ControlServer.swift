@@ -11,6 +11,10 @@ import NIOPosix
 public import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The control socket (docs/DESIGN.md, "Control socket"): a Unix stream socket, mode 0660, one JSON request per line and
 /// one reply per line. Peers are checked by their credentials (`SO_PEERCRED`): root, the agent's own uid, or a member
 /// of its group.

@@ -1,3 +1,4 @@
+package import AgentSupport
 package import Engine
 package import Exchange
 import Foundation
@@ -16,7 +17,7 @@ extension AgentStore {
     /// halted with `operator_flatten_direct`, so that the next start reconciles cleanly and stays halted until
     /// `atctl resume`. Nil when the database holds no snapshot.
     package func bookDirectFlatten(
-        closedOrderId: String, side: Direction, executions: () -> [Execution], wall: Int64
+        closedOrderId: String, side: Direction, executions: () -> [Execution], wall: WallTime
     ) throws -> DirectFlattenBooking? {
         guard let snap = try lastSnapshot() else { return nil }
         var (trader, venue) = (snap.trader, snap.venue)
@@ -37,17 +38,21 @@ extension AgentStore {
                 fee += Double(e.execFee.description) ?? 0
             }
             let price = lots > 0 ? roundedDiv(tickLots, lots) : position.entryPrice
+            // With the agent stopped there is no market clock: live runs at market time = wall time.
             let fill = Fill(
-                orderId: closedOrderId, side: side, qty: position.qty, price: price, ts: wall, decisionTs: wall,
+                orderId: closedOrderId, side: side, qty: position.qty, price: price, ts: wall.millis,
+                decisionTs: wall.millis,
                 liquidity: .taker, fee: fee, purpose: .exit(.flatten), referenceMidTwice: nil)
             trader.onFill(fill)
             batch.fills.append(fill)
             booking = DirectFlattenBooking(exitPrice: price, fromExecutions: lots > 0)
         }
         let reason = HaltCause.operatorFlattenDirect.reason()
-        batch.transitions.append(TransitionRow(wallTs: wall, Transition(from: snap.state, to: .halted, reason: reason)))
+        batch.transitions.append(
+            TransitionRow(wallTs: wall.millis, Transition(from: snap.state, to: .halted, reason: reason)))
         batch.snapshot = SnapshotRow(
-            id: 0, wallTs: wall, marketTs: snap.marketTs, state: .halted, reason: reason, activated: snap.activated,
+            id: 0, wallTs: wall.millis, marketTs: snap.marketTs, state: .halted, reason: reason,
+            activated: snap.activated,
             lastMinute: snap.lastMinute, trader: trader, venue: venue)
         try record(batch)
         return booking

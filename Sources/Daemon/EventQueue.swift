@@ -1,5 +1,5 @@
 import AgentConfig
-import AgentSupport
+public import AgentSupport
 public import ControlProtocol
 public import Engine
 public import ExchangeStreams
@@ -25,13 +25,13 @@ public struct ControlCall: Sendable {
 
 /// What enters the engine: every input on one ordered stream (docs/DESIGN.md, "Data flow").
 public enum EngineInput: Sendable {
-    case trades([TradeEvent], wall: Int64)
-    case quote(QuoteEvent, wall: Int64)
-    case stream(StreamStatus, wall: Int64)
-    case tick(wall: Int64)
+    case trades([TradeEvent], wall: WallTime)
+    case quote(QuoteEvent, wall: WallTime)
+    case stream(StreamStatus, wall: WallTime)
+    case tick(wall: WallTime)
     case command(ControlCall)
     /// What the exchange said (shadow mode's testnet mirror).
-    case venue(VenueReport, wall: Int64)
+    case venue(VenueReport, wall: WallTime)
     /// Graceful stop: cancel working entries, write the last snapshot, then call back.
     case stop(reason: String, done: @Sendable () -> Void)
 }

@@ -68,7 +68,7 @@ final class InProcessSimulator: Sendable {
         let server = venue.makeServer()
         try server.start(port: 0)
         let firstPaced = source.peek()?.ts ?? warmEnd
-        let clock = MarketClock(speed: settings.sim.speed, anchorMarket: firstPaced, anchorWall: wallClockMillis())
+        let clock = MarketClock(speed: settings.sim.speed, anchorMarket: firstPaced, anchorWall: .now)
         logger.notice(
             "simulator listening on loopback",
             metadata: [
@@ -81,7 +81,7 @@ final class InProcessSimulator: Sendable {
     /// Starts the paced market; returns the market clock anchored at this moment.
     func startPacing() -> MarketClock {
         driver.start()
-        return MarketClock(speed: clock.speed, anchorMarket: clock.anchorMarket, anchorWall: wallClockMillis())
+        return MarketClock(speed: clock.speed, anchorMarket: clock.anchorMarket, anchorWall: .now)
     }
 
     func stop() {

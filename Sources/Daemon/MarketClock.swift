@@ -1,23 +1,24 @@
 import AgentConfig
-import AgentSupport
+public import AgentSupport
+public import Engine
 import Foundation
 
 /// Market time from the wall clock: `anchorMarket + (wall − anchorWall) × speed`. Live and paper run at speed 1
 /// with the anchors equal (market time is wall time); the simulator runs faster.
 public struct MarketClock: Sendable {
     public var speed: Double
-    public var anchorMarket: Int64
-    public var anchorWall: Int64
+    public var anchorMarket: Millis
+    public var anchorWall: WallTime
 
-    public init(speed: Double, anchorMarket: Int64, anchorWall: Int64) {
+    public init(speed: Double, anchorMarket: Millis, anchorWall: WallTime) {
         self.speed = speed
         self.anchorMarket = anchorMarket
         self.anchorWall = anchorWall
     }
 
-    public static func realTime() -> MarketClock { MarketClock(speed: 1, anchorMarket: 0, anchorWall: 0) }
+    public static func realTime() -> MarketClock { MarketClock(speed: 1, anchorMarket: 0, anchorWall: .zero) }
 
-    public func now(wall: Int64) -> Int64 { anchorMarket + Int64((Double(wall - anchorWall) * speed).rounded()) }
+    public func now(wall: WallTime) -> Millis { anchorMarket + Int64((Double(wall - anchorWall) * speed).rounded()) }
 
     /// How far behind the market clock a minute may close: 250 ms of delivery delay in wall time, in market time.
     public var deliveryAllowanceMs: Int64 { speed > 1 ? Int64(speed * 250) : 0 }

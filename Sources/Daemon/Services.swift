@@ -22,11 +22,11 @@ struct EngineService: Service {
     func run() async throws {
         let finished = Completion()
         let thread = Thread {
-            var lastTick = wallClockMillis()
+            var lastTick = WallTime.now
             var running = true
             while running {
                 var inputs = queue.takeAll(timeoutMs: 100)
-                let wall = wallClockMillis()
+                let wall = WallTime.now
                 if wall - lastTick >= 100 {
                     engine.loopLagMs = max(0, wall - lastTick - 100)
                     lastTick = wall
@@ -75,14 +75,14 @@ struct MarketDataService: Service {
                 await stream.run(
                     onMessage: { m in
                         switch m {
-                        case .trades(let t, _): queue.put(.trades(t, wall: wallClockMillis()))
-                        case .quote(let q, _): queue.put(.quote(q, wall: wallClockMillis()))
+                        case .trades(let t, _): queue.put(.trades(t, wall: .now))
+                        case .quote(let q, _): queue.put(.quote(q, wall: .now))
                         case .control: break
                         }
                         recorder?.onMessage(m)
                     },
                     onStatus: { s in
-                        queue.put(.stream(s, wall: wallClockMillis()))
+                        queue.put(.stream(s, wall: .now))
                         recorder?.onStatus(s)
                     }
                 )
@@ -113,7 +113,7 @@ struct WatchdogService: Service {
                     notifier.notify("STATUS=\(status)")
                     last = status
                 }
-                if halfMs > 0, !AgentTestHooks.watchdogSuppressed, wallClockMillis() - board.lastBeat < halfMs {
+                if halfMs > 0, !AgentTestHooks.watchdogSuppressed, WallTime.now - board.lastBeat < halfMs {
                     notifier.notify("WATCHDOG=1")
                 }
                 try await Task.sleep(for: .milliseconds(periodMs))

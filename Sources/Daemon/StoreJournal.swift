@@ -18,11 +18,11 @@ struct StoreJournal {
     private(set) var rows = 0
     var limitRows = Self.defaultLimitRows
     /// Wall time of the first refused commit of this outage (nil: the database takes writes).
-    var failingSince: Int64?
+    var failingSince: WallTime?
     /// What the database said, the first time.
     var error = ""
-    var lastAttemptWall: Int64 = 0
-    var lastLogWall: Int64 = 0
+    var lastAttemptWall = WallTime.zero
+    var lastLogWall = WallTime.zero
     /// Records this outage held (written once the database is back).
     var heldThisOutage = 0
     /// The bound was reached in this outage: the agent flattened and market records are dropped.
@@ -107,7 +107,7 @@ extension AgentEngine {
 
     /// Commits the step's records after those the journal holds, in order; once committed, what they hold for the
     /// venue leaves (orders leave only once recorded). A refused commit keeps them (`storeRefused`).
-    func writeBatch(snapshot: Bool, wall: Int64) {
+    func writeBatch(snapshot: Bool, wall: WallTime) {
         if snapshot && batch.snapshot == nil { batch.snapshot = makeSnapshot(wall: wall) }
         if !batch.isEmpty {
             if batch.snapshot != nil { lastSnapshotWall = wall }
@@ -133,7 +133,7 @@ extension AgentEngine {
     }
 
     /// The start's commit: it must succeed (a database that cannot be written at start is not started on).
-    func writeBatchOrThrow(snapshot: Bool, wall: Int64) throws {
+    func writeBatchOrThrow(snapshot: Bool, wall: WallTime) throws {
         if snapshot && batch.snapshot == nil { batch.snapshot = makeSnapshot(wall: wall) }
         guard !batch.isEmpty else { return }
         try commit(batch)
@@ -153,7 +153,7 @@ extension AgentEngine {
     /// A commit refused: said once (log, journald, webhook, metrics; the alert itself waits in the journal), new
     /// entries vetoed and any not yet sent withdrawn, what protects or reduces the position sent at once, and past
     /// the journal's bound, a flatten and a halt.
-    private func storeRefused(_ error: any Error, wall: Int64) {
+    private func storeRefused(_ error: any Error, wall: WallTime) {
         databaseWritable = false
         if journal.failingSince == nil {
             journal.failingSince = wall
@@ -169,7 +169,7 @@ extension AgentEngine {
     }
 
     /// While the journal waits: no entry leaves, protective calls do, the bound is watched, and a line a minute.
-    private func storeStillRefusing(wall: Int64) {
+    private func storeStillRefusing(wall: WallTime) {
         // No replacement entry either, before the next decision sets the veto.
         trader.entryVeto = .database
         withdrawUnsentEntries(wall: wall)
@@ -194,14 +194,14 @@ extension AgentEngine {
                 "the database still refuses writes",
                 metadata: [
                     "event": "store.retry", "held_records": "\(journal.rows)",
-                    "since": "\(isoTime(journal.failingSince ?? wall, milliseconds: true))",
+                    "since": "\(isoTime((journal.failingSince ?? wall).millis, milliseconds: true))",
                 ])
         }
     }
 
     /// Entries whose record is not committed and that are still working are cancelled before they leave: nothing
     /// opens a position the database does not know of.
-    private func withdrawUnsentEntries(wall: Int64) {
+    private func withdrawUnsentEntries(wall: WallTime) {
         let unsent = Set(journal.batches.flatMap { $0.orders.map(\.intent.id) } + batch.orders.map(\.intent.id))
         let working = kernel.book.workingOrders.filter { $0.purpose.isEntry && unsent.contains($0.id) }
         guard !working.isEmpty else { return }
@@ -214,7 +214,7 @@ extension AgentEngine {
     }
 
     /// Everything held is written: the gaps of what was dropped, the recovery alert, entries allowed again.
-    private func storeRecovered(wall: Int64) {
+    private func storeRecovered(wall: WallTime) {
         let since = journal.failingSince ?? wall
         recordDroppedSpans(wall: wall)
         raise(
@@ -232,7 +232,7 @@ extension AgentEngine {
     }
 
     /// Raw batches the database refused: their spans become gaps once it takes writes (at once if it does now).
-    func noteRawDrops(wall: Int64) {
+    func noteRawDrops(wall: WallTime) {
         let drops = store.takeRawDrops()
         guard !drops.isEmpty else { return }
         for d in drops { journal.drop(from: d.from, to: d.to) }
@@ -240,15 +240,15 @@ extension AgentEngine {
     }
 
     /// The spans the journal dropped, as gaps with cause `storage` in the step's records.
-    private func recordDroppedSpans(wall: Int64) {
+    private func recordDroppedSpans(wall: WallTime) {
         for d in journal.takeDropped() {
-            batch.gaps.append(GapRow(wallTs: wall, fromTs: d.from, toTs: d.to, seq: nil, cause: "storage"))
+            batch.gaps.append(GapRow(wallTs: wall.millis, fromTs: d.from, toTs: d.to, seq: nil, cause: "storage"))
         }
     }
 
     /// Free space on the state directory's disk, read every 10 s; a warning under `agent.min_free_disk_mb`,
     /// once until it is above again.
-    func checkDisk(wall: Int64) {
+    func checkDisk(wall: WallTime) {
         guard wall - lastDiskCheckWall >= 10_000 else { return }
         lastDiskCheckWall = wall
         let dir = (store.path as NSString).deletingLastPathComponent

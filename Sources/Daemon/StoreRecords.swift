@@ -203,7 +203,7 @@ struct FillRecord: Codable {
     var fee: Double
     var liquidity: String
     var purpose: String
-    var referenceMidTwice: Int64?
+    var referenceMidTwice: HalfTicks?
 
     init(_ f: Fill) {
         orderId = f.orderId

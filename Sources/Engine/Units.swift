@@ -6,6 +6,11 @@ public typealias Millis = Int64
 /// A price counted in whole ticks of the instrument (`round(price / tick)`).
 public typealias Ticks = Int64
 
+/// A price counted in half ticks (`2 × price / tick`): where a price can fall between two ticks (a mid, a
+/// value-area edge, a stop half a bin away, an average fill), it is kept exactly this way. Names ending in `Twice`
+/// hold one.
+public typealias HalfTicks = Int64
+
 /// A size counted in whole quantity steps of the instrument (`round(size / qty_step)`).
 public typealias Lots = Int64
 

@@ -5,7 +5,7 @@ public struct MidReturnVolatility: Sendable, Hashable {
     public let capacity: Int
     private var returns: [Double] = []
     private var next = 0
-    private var previousMidTwice: Int64?
+    private var previousMidTwice: HalfTicks?
 
     public init(capacity: Int = FeatureConfig.sigmaReturns) {
         self.capacity = capacity

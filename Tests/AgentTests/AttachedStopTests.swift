@@ -5,6 +5,7 @@ import Foundation
 import Testing
 
 @testable import AgentConfig
+@testable import AgentSupport
 @testable import Control
 @testable import Daemon
 @testable import Simulator
@@ -34,7 +35,7 @@ import Testing
         #expect(await h.wait { $0.engine.trader.position != nil && !$0.exchange.state.book.hasOrdersInFlight })
         #expect(h.engine.trader.position.map { Int64($0.stopTwice / 2) } == stop, "the agent's stop is the exchange's")
         #expect(h.exchange.state.stopHeld == stop)
-        #expect(h.engine.venue.unprotectedMs(wall: wallClockMillis()) == nil)
+        #expect(h.engine.venue.unprotectedMs(wall: .now) == nil)
         #expect(h.alerts("stop_refused").isEmpty, "no trading-stop was needed")
         #expect(!h.events("venue.stop_attached").isEmpty)
         // The REST re-read asked for by the fill confirms it.
@@ -74,7 +75,7 @@ import Testing
         while wallClockMillis() < end {
             // A market second at a time: each may wait for the venue (the harness settles up to 20 s).
             await h.run(minutes: 1.0 / 60)
-            let health = h.engine.healthReport(wall: wallClockMillis())
+            let health = h.engine.healthReport(wall: .now)
             sawRefusalInHealth =
                 sawRefusalInHealth || health.reasons.contains { $0.contains("for its rate limit") }
         }
@@ -84,7 +85,7 @@ import Testing
         #expect(sawRefusalInHealth, "atctl health said the exchange refused calls for its rate limit")
         let waits = h.events("rest.rate_limit_wait")
         #expect(!waits.isEmpty && waits.allSatisfy { $0["reason"] as? String == "refused" })
-        let report = h.engine.healthReport(wall: wallClockMillis())
+        let report = h.engine.healthReport(wall: .now)
         #expect((report.rateLimits ?? []).contains { $0.lastWait == "refused" })
         // What `atctl health` prints of it.
         let text = renderHealth(report)

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 
+@testable import AgentSupport
+@testable import Daemon
+
 /// The boundaries docs/ARCHITECTURE.md draws, read from the sources: a venue reports and never reaches into the
 /// engine, and Bybit's enumerations are read in one place.
 @Suite(.tags(.unit)) struct BoundaryTests {
@@ -46,5 +49,21 @@ import Testing
             }
         }
         #expect(checked > 50)
+    }
+}
+
+/// Wall time and market time are distinct types (docs/ARCHITECTURE.md, "Units"); the market clock is where one
+/// becomes the other.
+@Suite(.tags(.unit)) struct WallTimeTests {
+    @Test func aDifferenceOfWallTimesIsADurationAndTheClockMapsWallToMarket() {
+        let start = WallTime(1_767_230_100_000)
+        let later = start + 1_500
+        #expect(later - start == 1_500)
+        #expect(later - 500 == WallTime(1_767_230_101_000))
+        #expect(start < later && WallTime.zero < start)
+        // The simulator's clock at 120x: 1.5 s of wall time is 3 minutes of market time from the anchor.
+        let clock = MarketClock(speed: 120, anchorMarket: 1_700_000_000_000, anchorWall: start)
+        #expect(clock.now(wall: later) == 1_700_000_000_000 + 180_000)
+        #expect(MarketClock.realTime().now(wall: later) == later.millis)
     }
 }

@@ -157,7 +157,7 @@ import Testing
         // The exchange loses the stop (cleared by hand, say) and refuses every new one.
         _ = h.venue.lock.withLock { h.venue.setPositionLevels(stopLoss: nil, takeProfit: nil) }
         try h.fault(#"{"rejectTradingStop":true}"#)
-        h.exchange.state.lastResyncWall = 0
+        h.exchange.state.lastResyncWall = .zero
         #expect(await h.wait { !$0.alerts("unprotected_position").isEmpty }, "\(h.events("venue.resync").count)")
         #expect(
             await h.wait { $0.venuePosition == 0 && $0.engine.trader.position == nil && $0.state == "halted" },

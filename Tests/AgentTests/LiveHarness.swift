@@ -102,8 +102,8 @@ final class LiveHarness: @unchecked Sendable {
         queue = EventQueue()
         engine = AgentEngine(
             settings: settings, store: store, board: StatusBoard(), logger: logger, sink: sink, webhook: nil,
-            clock: MarketClock(speed: 1, anchorMarket: marketTs == 0 ? 0 : marketTs, anchorWall: wallClockMillis()),
-            version: "test", startedWall: wallClockMillis())
+            clock: MarketClock(speed: 1, anchorMarket: marketTs == 0 ? 0 : marketTs, anchorWall: .now),
+            version: "test", startedWall: .now)
         var rest = BybitRESTConfig(baseURL: restURL)
         rest.backoffBaseMs = 10
         // As the daemon has them: the order lane's client waits 10 s for a reply, the protective lane's (stops, cancels,
@@ -124,14 +124,14 @@ final class LiveHarness: @unchecked Sendable {
         mirror.notReceivedAfterMs = 2_000
         engine.trade(on: mirror)
         if let startRetryMs { engine.startRetryMs = startRetryMs }
-        try engine.recover(wall: wallClockMillis())
+        try engine.recover(wall: .now)
         mirror.start()
     }
 
     /// Graceful stop (snapshot written), as SIGTERM does.
     func stop() {
         let stopped = OneShot<Data>()
-        _ = engine.step([.stop(reason: "test", done: { stopped.set(Data()) })], wall: wallClockMillis())
+        _ = engine.step([.stop(reason: "test", done: { stopped.set(Data()) })], wall: .now)
         #expect(stopped.value != nil)
         mirror.stop(deadlineMs: 2_000)
         close(logFD)
@@ -158,14 +158,14 @@ final class LiveHarness: @unchecked Sendable {
             switch e {
             case .trade(let t): trades.append(t)
             case .quote(let q):
-                if !trades.isEmpty { inputs.append(.trades(trades, wall: wallClockMillis())); trades = [] }
-                inputs.append(.quote(q, wall: wallClockMillis()))
+                if !trades.isEmpty { inputs.append(.trades(trades, wall: .now)); trades = [] }
+                inputs.append(.quote(q, wall: .now))
             }
             if e.ts / 1000 != second {
                 second = e.ts / 1000
-                if !trades.isEmpty { inputs.append(.trades(trades, wall: wallClockMillis())); trades = [] }
-                inputs.append(.tick(wall: wallClockMillis()))
-                _ = engine.step(inputs + queue.takeAll(timeoutMs: 0), wall: wallClockMillis())
+                if !trades.isEmpty { inputs.append(.trades(trades, wall: .now)); trades = [] }
+                inputs.append(.tick(wall: .now))
+                _ = engine.step(inputs + queue.takeAll(timeoutMs: 0), wall: .now)
                 inputs = []
                 await settle()
                 await pace()
@@ -176,8 +176,8 @@ final class LiveHarness: @unchecked Sendable {
                 await Task.yield()
             }
         }
-        if !trades.isEmpty { inputs.append(.trades(trades, wall: wallClockMillis())) }
-        _ = engine.step(inputs + queue.takeAll(timeoutMs: 0), wall: wallClockMillis())
+        if !trades.isEmpty { inputs.append(.trades(trades, wall: .now)) }
+        _ = engine.step(inputs + queue.takeAll(timeoutMs: 0), wall: .now)
         await settle()
     }
 
@@ -189,7 +189,7 @@ final class LiveHarness: @unchecked Sendable {
         paceAnchor = anchor
         let due = anchor.wall + Int64(Double(marketTs - anchor.market) / speed)
         while wallClockMillis() < due {
-            _ = engine.step(queue.takeAll(timeoutMs: 0) + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
+            _ = engine.step(queue.takeAll(timeoutMs: 0) + [.tick(wall: .now)], wall: .now)
             try? await Task.sleep(for: .milliseconds(min(20, max(1, due - wallClockMillis()))))
         }
     }
@@ -205,7 +205,7 @@ final class LiveHarness: @unchecked Sendable {
                 || exchange.state.resyncInFlight
                 || exchange.state.flattenAsked && exchange.state.flattenResult == nil
             let got = queue.takeAll(timeoutMs: 0)
-            _ = engine.step(got + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
+            _ = engine.step(got + [.tick(wall: .now)], wall: .now)
             if !busy && got.isEmpty { return }
             if got.isEmpty { try? await Task.sleep(for: .milliseconds(5)) }
         }
@@ -216,7 +216,7 @@ final class LiveHarness: @unchecked Sendable {
         let deadline = wallClockMillis() + Int64(seconds * 1000)
         while wallClockMillis() < deadline {
             if condition(self) { return true }
-            _ = engine.step(queue.takeAll(timeoutMs: 0) + [.tick(wall: wallClockMillis())], wall: wallClockMillis())
+            _ = engine.step(queue.takeAll(timeoutMs: 0) + [.tick(wall: .now)], wall: .now)
             try? await Task.sleep(for: .milliseconds(10))
         }
         return condition(self)
@@ -228,7 +228,7 @@ final class LiveHarness: @unchecked Sendable {
         let box = OneShot<Data>()
         let call = ControlCall(request: ControlRequest(id: 1, cmd: cmd.rawValue, args: args), command: cmd, peerUid: 0)
         { box.set($0) }
-        _ = engine.step([.command(call)], wall: wallClockMillis())
+        _ = engine.step([.command(call)], wall: .now)
         _ = await wait(seconds: 30) { _ in box.value != nil }
         return box.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
     }

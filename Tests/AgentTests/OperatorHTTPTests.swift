@@ -27,8 +27,8 @@ import Testing
             let (history, end) = WarmStartTests.recorded(
                 minutes: 60, recentFrom: WarmStartTests.base + 50 * WarmStartTests.m + 30_000)
             engine = try WarmStartTests.engine(dir: dir, now: end + 10_000, history: history)
-            try engine.recover(wall: wallClockMillis())
-            engine.board.beat(wallClockMillis())
+            try engine.recover(wall: .now)
+            engine.board.beat(.now)
             http = try OperatorHTTP(
                 address: ListenAddress(listen)!, token: token, board: engine.board, store: engine.store,
                 metrics: engine.metrics, instrument: engine.settings.instrument, logger: .init(label: "http-test"))

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Testing
 
+@testable import AgentSupport
 @testable import Daemon
 @testable import Simulator
 
@@ -116,7 +117,7 @@ import Testing
         // The stop correction and the flatten go out on the protective lane and come back while the create hangs.
         let corrected = f.bid - 1_000
         f.mirror.setStop(ticks: corrected)
-        f.mirror.flatten(wall: wallClockMillis())
+        f.mirror.flatten(wall: .now)
         #expect(await f.await { if case .stopSet(let t, _) = $0 { t == corrected } else { false } })
         #expect(await f.await { if case .flattened(let ok, _) = $0 { ok } else { false } })
         #expect(f.heldReplies == 1, "both were done with the entry's reply still held")

@@ -14,7 +14,7 @@ import Testing
 /// what protects the position at once, makes no entry, says so, and writes everything once the limit is lifted.
 @Suite(.tags(.unit)) struct StorageFaultTests {
     let venue = VenueTests()
-    var wall: Int64 { venue.wall }
+    var wall: WallTime { venue.wall }
     var market: Int64 { venue.market }
 
     /// One trade and one quote in each of `minutes` minutes after the fixture's market time, stepped one minute

@@ -32,10 +32,10 @@ final class ScriptedGateway: ExchangeGateway {
     func walletEquity() throws(BybitError) -> Double { 10_000 }
     func send(_ job: ExchangeMirror.Job) { sent.append(job) }
     func setStop(ticks: Int64?) { stops.append(ticks) }
-    func flatten(wall: Int64) { flattens += 1 }
+    func flatten(wall: WallTime) { flattens += 1 }
     func resync(ids: [String], since: Int64, reason: String) { resyncs += 1 }
     func readWallet() {}
-    var lastSuccessWall: Int64? { nil }
+    var lastSuccessWall: WallTime? { nil }
 
     /// The orders sent, in order.
     var submitted: [OrderIntent] { sent.compactMap { if case .submit(let i) = $0 { i } else { nil } } }
@@ -45,7 +45,7 @@ final class ScriptedGateway: ExchangeGateway {
 /// as the daemon's queue delivers them, and the books, the state and the alerts are checked, in milliseconds. The
 /// restored state is the fixture's: long 1.984 BTC at 49988.6 with its stop at 49931.9 (SnapshotFormatTests).
 @Suite(.tags(.unit)) struct VenueTests {
-    let wall: Int64 = 1_767_230_100_000
+    let wall = WallTime(1_767_230_100_000)
     let market: Int64 = 1_767_230_040_022
 
     /// An engine in `mode` over the fixture's state directory, on `gateway` (nil: no exchange attached), recovered.

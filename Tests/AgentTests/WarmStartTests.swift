@@ -138,8 +138,8 @@ import Testing
         let store = try AgentStore(directory: dir, instrument: settings.instrument)
         let engine = AgentEngine(
             settings: settings, store: store, board: StatusBoard(), logger: logger, sink: sink, webhook: nil,
-            clock: MarketClock(speed: 1, anchorMarket: now, anchorWall: wallClockMillis()), version: "test",
-            startedWall: wallClockMillis())
+            clock: MarketClock(speed: 1, anchorMarket: now, anchorWall: .now), version: "test",
+            startedWall: .now)
         engine.marketHistory = history
         return engine
     }
@@ -181,7 +181,7 @@ import Testing
         let (history, end) = Self.recorded(minutes: 60, recentFrom: base + 50 * m + 30_000)
         let now = end + 10_000
         let engine = try Self.engine(dir: dir, now: now, history: history)
-        let restored = try engine.recover(wall: wallClockMillis())
+        let restored = try engine.recover(wall: .now)
         #expect(restored.contains("warm start: "), "\(restored)")
         // Minutes 28–50 from candles (50 is only partly in the recent trades), 51–59 from trades: warm at once.
         #expect(engine.supervisor.state == .active)
@@ -201,7 +201,7 @@ import Testing
         #expect(try engine.store.count("trades") == history.trades.filter { $0.ts >= base + 51 * m }.count)
 
         let again = try Self.engine(dir: dir, now: now + 1_000, history: nil)
-        let second = try again.recover(wall: wallClockMillis())
+        let second = try again.recover(wall: .now)
         #expect(second.contains("23 stored kline minutes"), "\(second)")
         #expect(again.lastFeatures?.approximateShare == f.approximateShare)
         #expect(again.lastFeatures?.valueArea == f.valueArea)
@@ -209,7 +209,7 @@ import Testing
         // A higher limit lets entries through.
         let lenient = try Self.engine(
             dir: dir, now: now + 2_000, history: nil, overrides: ["agent.max_approximate_va_share=0.9"])
-        try lenient.recover(wall: wallClockMillis())
+        try lenient.recover(wall: .now)
         #expect(lenient.entryVeto == nil)
     }
 
@@ -217,7 +217,7 @@ import Testing
         let dir = NSTemporaryDirectory() + "warm-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let engine = try Self.engine(dir: dir, now: Self.base, history: Unreachable())
-        let restored = try engine.recover(wall: wallClockMillis())
+        let restored = try engine.recover(wall: .now)
         #expect(restored.contains("warm start failed"), "\(restored)")
         #expect(engine.supervisor.state == .warming)
         #expect(try engine.store.count("alerts") == 1)

@@ -131,7 +131,7 @@ struct FlattenDirectCommand: ParsableCommand {
         guard
             let booked = try store.bookDirectFlatten(
                 closedOrderId: closed.id, side: closed.side,
-                executions: { (try? client.executions(linkId: closed.id)) ?? [] }, wall: wallClockMillis())
+                executions: { (try? client.executions(linkId: closed.id)) ?? [] }, wall: .now)
         else { return }
         if let exit = booked.exitPrice {
             print(

@@ -1,5 +1,5 @@
 import AgentConfig
-import AgentSupport
+public import AgentSupport
 import ControlProtocol
 import CoreMetrics
 import Foundation
@@ -90,7 +90,7 @@ public final class AgentMetrics: Sendable {
     // MARK: - Read at scrape time
 
     /// Sets the gauges from what the engine last published.
-    public func refresh(from board: StatusBoard, wall: Int64) {
+    public func refresh(from board: StatusBoard, wall: WallTime) {
         let state = board.current
         let silent = board.engineSilentMs(wall: wall)
         let heartbeatAgeMs = silent ?? 0

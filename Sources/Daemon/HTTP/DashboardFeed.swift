@@ -1,5 +1,5 @@
 import AgentConfig
-import AgentSupport
+public import AgentSupport
 import Charts
 import ControlProtocol
 public import Engine
@@ -19,7 +19,7 @@ public final class DashboardFeed: Sendable {
     /// The events built last, and the pages.
     private struct Built {
         var statusEvent: [UInt8] = []
-        var statusBuiltWall: Int64 = 0
+        var statusBuiltWall = WallTime.zero
         var chartsEvent: [UInt8] = []
         var chartsKey: ChartsKey?
         var chartsVersion = 0
@@ -43,7 +43,7 @@ public final class DashboardFeed: Sendable {
     func disconnect() { built.withLock { $0.clients -= 1 } }
 
     /// The current `status` event and the `charts` event with its version, rebuilt when over a second old.
-    public func events(wall: Int64 = wallClockMillis()) -> (status: [UInt8], charts: [UInt8], chartsVersion: Int) {
+    public func events(wall: WallTime = .now) -> (status: [UInt8], charts: [UInt8], chartsVersion: Int) {
         built.withLock { b in
             if wall - b.statusBuiltWall >= 1_000 || b.statusEvent.isEmpty {
                 b.statusBuiltWall = wall
@@ -61,7 +61,7 @@ public final class DashboardFeed: Sendable {
     }
 
     /// The `status` payload alone (for `/api/status`).
-    public func statusJSON(wall: Int64 = wallClockMillis()) -> [UInt8] { statusJSON(board.current, wall: wall) }
+    public func statusJSON(wall: WallTime = .now) -> [UInt8] { statusJSON(board.current, wall: wall) }
 
     // MARK: - Payloads
 
@@ -85,12 +85,12 @@ public final class DashboardFeed: Sendable {
         var equity: String
     }
 
-    private func statusJSON(_ state: PublishedState?, wall: Int64) -> [UInt8] {
+    private func statusJSON(_ state: PublishedState?, wall: WallTime) -> [UInt8] {
         let silentMs = board.engineSilentMs(wall: wall)
         let silent = silentMs ?? 0
         // Engine silent too long: the page says so instead of showing the last numbers as current.
         var frame = StatusFrame(
-            generated: isoTime(wall, milliseconds: true), engineSilentMs: silent,
+            generated: isoTime(wall.millis, milliseconds: true), engineSilentMs: silent,
             engineStalled: silent > Readiness.engineSilentLimitMs,
             status: state?.status, orders: state?.orders ?? [], signals: [], alerts: [],
             ready: Readiness.reasons(state, engineSilentMs: silentMs).isEmpty)

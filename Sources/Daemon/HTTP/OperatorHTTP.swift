@@ -115,7 +115,7 @@ public final class OperatorHTTP: Sendable {
         }
         router.get("/readyz") { request, _ in
             let state = board.current
-            let reasons = Readiness.reasons(state, engineSilentMs: board.engineSilentMs(wall: wallClockMillis()))
+            let reasons = Readiness.reasons(state, engineSilentMs: board.engineSilentMs(wall: .now))
             let ready = reasons.isEmpty
             let authorized =
                 token == nil || BearerTokenMiddleware<BasicRequestContext>.authorized(request, token: token!)
@@ -129,7 +129,7 @@ public final class OperatorHTTP: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: DashboardFeed.encode(body))))
         }
         router.get("/metrics") { _, _ in
-            metrics.refresh(from: board, wall: wallClockMillis())
+            metrics.refresh(from: board, wall: .now)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))

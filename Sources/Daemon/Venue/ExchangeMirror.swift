@@ -1,5 +1,5 @@
 import AgentConfig
-import AgentSupport
+public import AgentSupport
 public import ControlProtocol
 public import Engine
 public import Exchange
@@ -72,7 +72,7 @@ public final class ExchangeMirror: @unchecked Sendable {
         case submit(OrderIntent)
         case cancel(String)
         case stop(Int64?)
-        case flatten(Int64)
+        case flatten(WallTime)
         /// Query an order whose create outcome is unknown; `since` is when that began (wall ms).
         case resolve(String, since: Int64, protective: Bool)
         case resync(ids: [String], since: Int64, reason: String)
@@ -210,7 +210,7 @@ public final class ExchangeMirror: @unchecked Sendable {
     }
 
     /// Wall time of the last REST call that succeeded.
-    public var lastSuccessWall: Int64? { lock.withLock { lastSuccess } }
+    public var lastSuccessWall: WallTime? { lock.withLock { lastSuccess.map(WallTime.init) } }
 
     /// The account's two REST clients, as the agent runs them: one rate-limit budget for both (Bybit counts per
     /// account and endpoint), its waits logged (`RateLimitLog`) and told to `onWait`; the order lane leaves the last
@@ -248,15 +248,15 @@ public final class ExchangeMirror: @unchecked Sendable {
 
     /// The account's rate limits (the budget both lanes' clients share), each endpoint's remaining calls as of now
     /// (a window whose reset has passed is whole again), with its last wait.
-    public func rateLimits(wall: Int64) -> [RateLimitReport] {
-        let serverNow = wall + client.clockOffsetMs
+    public func rateLimits(wall: WallTime) -> [RateLimitReport] {
+        let serverNow = wall.millis + client.clockOffsetMs
         let waits = Dictionary(client.budget.waits.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         return client.budget.all.sorted { $0.key < $1.key }.map { path, status in
             let w = waits[path]
             return RateLimitReport(
                 endpoint: path, remaining: status.left(at: serverNow),
                 limit: status.limit, lastWait: w?.reason.rawValue, lastWaitMs: w?.waitMs,
-                lastWaitAgoMs: w.map { wall - $0.at })
+                lastWaitAgoMs: w.map { wall.millis - $0.at })
         }
     }
 
@@ -312,12 +312,12 @@ public final class ExchangeMirror: @unchecked Sendable {
                 onMessage: { m in
                     switch m {
                     case .executions(let list):
-                        for e in list { queue.put(.venue(.execution(e), wall: wallClockMillis())) }
-                    case .orders(let list): for o in list { queue.put(.venue(.order(o), wall: wallClockMillis())) }
+                        for e in list { queue.put(.venue(.execution(e), wall: .now)) }
+                    case .orders(let list): for o in list { queue.put(.venue(.order(o), wall: .now)) }
                     default: break
                     }
                 },
-                onStatus: { s in queue.put(.venue(.stream(s), wall: wallClockMillis())) }
+                onStatus: { s in queue.put(.venue(.stream(s), wall: .now)) }
             )
         }
     }
@@ -353,7 +353,7 @@ public final class ExchangeMirror: @unchecked Sendable {
     /// The exchange-held stop on the whole position (nil clears it).
     public func setStop(ticks: Int64?) { enqueue(.stop(ticks)) }
     /// Cancel everything, close the venue's position by its own size, confirm flat.
-    public func flatten(wall: Int64) { enqueue(.flatten(wall)) }
+    public func flatten(wall: WallTime) { enqueue(.flatten(wall)) }
     /// Read executions since `since` (the exchange's ms), the orders `ids` and the open orders and position.
     public func resync(ids: [String], since: Int64, reason: String) {
         enqueue(.resync(ids: ids, since: since, reason: reason))
@@ -364,7 +364,7 @@ public final class ExchangeMirror: @unchecked Sendable {
         lock.withLock { lastSuccess = wallClockMillis() }
     }
 
-    private func report(_ r: VenueReport) { queue.put(.venue(r, wall: wallClockMillis())) }
+    private func report(_ r: VenueReport) { queue.put(.venue(r, wall: .now)) }
 
     private func run(_ job: Job) {
         switch job {
@@ -484,7 +484,7 @@ public final class ExchangeMirror: @unchecked Sendable {
 
     /// Cancels every order, closes the position with a reduce-only market order for the venue's own size, and
     /// confirms flat from the venue; a failed or partial close is retried (five attempts, each with its own id).
-    private func flattenVenue(wall: Int64) -> VenueReport {
+    private func flattenVenue(wall: WallTime) -> VenueReport {
         var steps: [String] = []
         do {
             let cancelled = try protective.cancelAll()

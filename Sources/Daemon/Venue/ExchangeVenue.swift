@@ -17,22 +17,22 @@ struct MirrorState {
     var book: ExchangeBook
     /// Shadow: paper fills and testnet averages waiting for their counterpart, by order id.
     var paperFills: [String: Fill] = [:]
-    var venueAverages: [String: (lots: Int64, priceTwice: Int64)] = [:]
+    var venueAverages: [String: (lots: Int64, priceTwice: HalfTicks)] = [:]
     var positionDivergent = false
     /// The stop the exchange holds (ticks), as last confirmed; nil: none.
     var stopHeld: Ticks?
     /// A trading-stop call is on its way.
     var stopInFlight = false
     var stopFailures = 0
-    var stopRetryWall: Int64 = 0
+    var stopRetryWall = WallTime.zero
     /// Since when the exchange's position has had no stop (wall ms).
-    var unprotectedSince: Int64?
+    var unprotectedSince: WallTime?
     var unprotectedAlerted = false
     var streamState = StreamState.notStarted
     /// Since when the private stream has not been ready (wall ms).
-    var streamDownSince: Int64?
+    var streamDownSince: WallTime?
     var streamAlerted = false
-    var lastResyncWall: Int64 = 0
+    var lastResyncWall = WallTime.zero
     var resyncInFlight = false
     /// Re-reads ask for executions from here (the exchange's time): the market time of the last successful one,
     /// less a margin.
@@ -40,7 +40,7 @@ struct MirrorState {
     var resyncAskedAt: Int64 = 0
     /// Consecutive re-reads whose position differed from the executions' sum.
     var positionStrikes = 0
-    var lastWalletWall: Int64 = 0
+    var lastWalletWall = WallTime.zero
     /// The start-up reconciliation could not reach the venue: the first re-read that answers does it.
     var reconcilePending = false
     /// The mirror's flatten: nil while running (or not asked), then its outcome.
@@ -65,17 +65,17 @@ protocol ExchangeGateway: AnyObject {
     /// Queues a call; its outcome comes back as a report.
     func send(_ job: ExchangeMirror.Job)
     func setStop(ticks: Int64?)
-    func flatten(wall: Int64)
+    func flatten(wall: WallTime)
     func resync(ids: [String], since: Int64, reason: String)
     func readWallet()
     /// Wall time of the last call that succeeded.
-    var lastSuccessWall: Int64? { get }
+    var lastSuccessWall: WallTime? { get }
     /// The account's rate limits per endpoint, and the last waits for them.
-    func rateLimits(wall: Int64) -> [RateLimitReport]
+    func rateLimits(wall: WallTime) -> [RateLimitReport]
 }
 
 extension ExchangeGateway {
-    func rateLimits(wall: Int64) -> [RateLimitReport] { [] }
+    func rateLimits(wall: WallTime) -> [RateLimitReport] { [] }
 }
 
 extension ExchangeMirror: ExchangeGateway {
@@ -122,7 +122,7 @@ final class ExchangeVenue: TradingVenue {
 
     // MARK: - Flatten
 
-    func startFlatten(wall: Int64) {
+    func startFlatten(wall: WallTime) {
         // After the trader's close above: cancel everything on the venue, close its own position, confirm flat.
         state.flattenResult = nil
         gateway.flatten(wall: wall)
@@ -153,7 +153,7 @@ final class ExchangeVenue: TradingVenue {
             ? "the \(name) has not answered since the start; trading resumes only once it is reconciled" : nil
     }
 
-    func degradedReasons(wall: Int64) -> [String] {
+    func degradedReasons(wall: WallTime) -> [String] {
         var degraded: [String] = []
         if state.streamState != .ready { degraded.append("\(name) private stream \(state.streamState)") }
         if state.positionDivergent { degraded.append("agent and \(name) positions differ") }
@@ -165,10 +165,10 @@ final class ExchangeVenue: TradingVenue {
         return degraded
     }
 
-    func rateLimits(wall: Int64) -> [RateLimitReport] { gateway.rateLimits(wall: wall) }
+    func rateLimits(wall: WallTime) -> [RateLimitReport] { gateway.rateLimits(wall: wall) }
 
-    var lastSuccessWall: Int64? { gateway.lastSuccessWall }
-    func unprotectedMs(wall: Int64) -> Int64? { state.unprotectedSince.map { wall - $0 } }
+    var lastSuccessWall: WallTime? { gateway.lastSuccessWall }
+    func unprotectedMs(wall: WallTime) -> Int64? { state.unprotectedSince.map { wall - $0 } }
     func outcomeUnknown(_ id: String) -> Bool { state.book.unknownIds.contains(id) }
 
     var heldOrders: [OrderReport] {
@@ -186,7 +186,7 @@ final class ExchangeVenue: TradingVenue {
     /// own reports explain (executions of orders that were working when the agent stopped; live: the position's
     /// stop or an ADL while it was down) is reported for the engine to book; `finishReconcile` then compares what
     /// is left. A venue that does not answer within `retryForMs` is reported unreachable (the engine halts).
-    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: Int64)
+    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: WallTime)
         -> [VenueEvent]
     {
         startRead = nil
@@ -203,7 +203,7 @@ final class ExchangeVenue: TradingVenue {
                     venue = try gateway.snapshot(executionsSince: since)
                     break
                 } catch {
-                    guard wallClockMillis() - wall < retryForMs else { throw error }
+                    guard WallTime.now - wall < retryForMs else { throw error }
                     logger.warning(
                         "\(name) not answering at start; retrying",
                         metadata: [
@@ -245,9 +245,9 @@ final class ExchangeVenue: TradingVenue {
     }
 
     /// Nothing is known to be wrong, only nothing is known: the engine halts until a re-read answers and agrees.
-    private func unreachable(_ error: any Error, wall: Int64) -> [VenueEvent] {
+    private func unreachable(_ error: any Error, wall: WallTime) -> [VenueEvent] {
         state.reconcilePending = true
-        return [.unreachableAtStart(seconds: (wallClockMillis() - wall) / 1000, error: "\(error)")]
+        return [.unreachableAtStart(seconds: (WallTime.now - wall) / 1000, error: "\(error)")]
     }
 
     func claimExecution(_ execId: String) -> Bool {
@@ -256,7 +256,7 @@ final class ExchangeVenue: TradingVenue {
         return true
     }
 
-    func finishReconcile(_ view: VenueView, wall: Int64) -> [VenueEvent] {
+    func finishReconcile(_ view: VenueView, wall: WallTime) -> [VenueEvent] {
         guard let venue = startRead else { return [] }
         startRead = nil
         var events: [VenueEvent] = []
@@ -312,12 +312,12 @@ final class ExchangeVenue: TradingVenue {
 
     // MARK: - Orders out
 
-    func submitted(_ intent: OrderIntent, wall: Int64) {
+    func submitted(_ intent: OrderIntent, wall: WallTime) {
         state.book.track(intent)
         state.held.append(.submit(intent))
     }
 
-    func cancel(_ id: String, view: VenueView, wall: Int64) -> [VenueEvent] {
+    func cancel(_ id: String, view: VenueView, wall: WallTime) -> [VenueEvent] {
         // An order not sent yet is cancelled by not sending it (an entry withdrawn while the database refuses
         // writes): over, nothing executed.
         let unsent = state.held.firstIndex {
@@ -358,7 +358,7 @@ final class ExchangeVenue: TradingVenue {
 
     /// A fill booked by the trader: shadow compares a paper fill with the testnet's; the stop follows the position;
     /// the positions must agree.
-    func filled(_ fill: Fill, view: VenueView, wall: Int64) -> [VenueEvent] {
+    func filled(_ fill: Fill, view: VenueView, wall: WallTime) -> [VenueEvent] {
         var events: [VenueEvent] = []
         if role.fillsOnPaperBook {
             state.paperFills[fill.orderId] = fill
@@ -369,7 +369,7 @@ final class ExchangeVenue: TradingVenue {
 
     // MARK: - Reports in
 
-    func report(_ r: VenueReport, view: VenueView, wall: Int64) -> [VenueEvent] {
+    func report(_ r: VenueReport, view: VenueView, wall: WallTime) -> [VenueEvent] {
         switch r {
         case .acknowledged(let id, let orderId, let latency):
             state.book.acknowledged(id)
@@ -476,12 +476,12 @@ final class ExchangeVenue: TradingVenue {
 
     /// After the engine applied a report's events (or booked a fill): the stop follows the position, and with
     /// nothing in flight the positions must agree.
-    func settle(_ view: VenueView, wall: Int64) -> [VenueEvent] {
+    func settle(_ view: VenueView, wall: WallTime) -> [VenueEvent] {
         syncVenueStop(view, wall: wall)
         return checkPositionDivergence(view)
     }
 
-    private func onPrivateStream(_ s: StreamStatus, view: VenueView, wall: Int64) {
+    private func onPrivateStream(_ s: StreamStatus, view: VenueView, wall: WallTime) {
         switch s {
         case .ready:
             state.streamState = .ready
@@ -504,13 +504,13 @@ final class ExchangeVenue: TradingVenue {
         }
     }
 
-    private func setStreamDown(_ down: StreamState, wall: Int64) {
+    private func setStreamDown(_ down: StreamState, wall: WallTime) {
         state.streamState = down
         if state.streamDownSince == nil { state.streamDownSince = wall }
     }
 
     /// What the exchange's reports mean for the agent's books, as events.
-    private func outcomes(_ outcomes: [BookOutcome], view: VenueView, wall: Int64) -> [VenueEvent] {
+    private func outcomes(_ outcomes: [BookOutcome], view: VenueView, wall: WallTime) -> [VenueEvent] {
         var events: [VenueEvent] = []
         for o in outcomes {
             switch o {
@@ -623,7 +623,7 @@ final class ExchangeVenue: TradingVenue {
 
     // MARK: - Re-reads
 
-    func requestResync(_ reason: String, view: VenueView, wall: Int64) {
+    func requestResync(_ reason: String, view: VenueView, wall: WallTime) {
         guard !state.resyncInFlight else { return }
         state.resyncInFlight = true
         state.lastResyncWall = wall
@@ -639,7 +639,7 @@ final class ExchangeVenue: TradingVenue {
 
     /// A REST re-read: every execution (de-duplicated), the asked orders and the open ones through the book; then
     /// the position the executions add up to must equal the exchange's (twice in a row unexplained: reported).
-    private func onResync(_ r: VenueResync, view: VenueView, wall: Int64) -> [VenueEvent] {
+    private func onResync(_ r: VenueResync, view: VenueView, wall: WallTime) -> [VenueEvent] {
         state.resyncInFlight = false
         var events: [VenueEvent] = []
         for e in r.executions { events += unknownValues(e) }
@@ -687,7 +687,7 @@ final class ExchangeVenue: TradingVenue {
 
     /// The venue's clocks: the stop's retries and the unprotected limit, the private stream's alert, the periodic
     /// re-read and the wallet.
-    func tick(_ view: VenueView, wall: Int64) -> [VenueEvent] {
+    func tick(_ view: VenueView, wall: WallTime) -> [VenueEvent] {
         var events: [VenueEvent] = []
         syncVenueStop(view, wall: wall)
         // Unprotected: the exchange holds a position and no stop.
@@ -757,7 +757,7 @@ final class ExchangeVenue: TradingVenue {
 
     /// The venue holds the position's stop (rounded away from the position to a whole tick), set again whenever it
     /// moves, retried with back-off after a refusal.
-    private func syncVenueStop(_ view: VenueView, wall: Int64) {
+    private func syncVenueStop(_ view: VenueView, wall: WallTime) {
         let venueQty = state.book.position
         guard venueQty != 0 else {
             state.stopHeld = nil

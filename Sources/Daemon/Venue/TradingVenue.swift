@@ -21,34 +21,34 @@ protocol TradingVenue: AnyObject {
     /// Before READY: the venue's books against the restored state. The engine applies the events (executions of
     /// orders that were working, and, live, what the exchange did while the agent was down), then calls
     /// `finishReconcile` with its books as they are then.
-    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: Int64)
+    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: WallTime)
         -> [VenueEvent]
     /// After `reconcile`'s events were applied: what still disagrees (alerted, halted), the wallet, the stop.
-    func finishReconcile(_ view: VenueView, wall: Int64) -> [VenueEvent]
+    func finishReconcile(_ view: VenueView, wall: WallTime) -> [VenueEvent]
     /// An execution the exchange made while the agent was down is booked by the engine: true the first time (the
     /// venue never reports it again), false if it was booked already.
     func claimExecution(_ execId: String) -> Bool
 
     /// An order entered the book and its record is in the step's batch; it leaves once the batch is committed.
-    func submitted(_ intent: OrderIntent, wall: Int64)
+    func submitted(_ intent: OrderIntent, wall: WallTime)
     /// The trader cancels a working order.
-    func cancel(_ id: String, view: VenueView, wall: Int64) -> [VenueEvent]
+    func cancel(_ id: String, view: VenueView, wall: WallTime) -> [VenueEvent]
     /// A fill was booked by the trader (the stop follows the position; shadow compares it with the testnet's).
-    func filled(_ fill: Fill, view: VenueView, wall: Int64) -> [VenueEvent]
+    func filled(_ fill: Fill, view: VenueView, wall: WallTime) -> [VenueEvent]
     /// The step's records are committed: what was held for them may leave.
     func committed(_ batch: StoreBatch)
     /// The database refuses writes: what protects or reduces the position leaves now, before its record is
     /// committed (it waits in the journal); entries stay held.
     func sendProtective()
     /// A report from the exchange (shadow and live).
-    func report(_ r: VenueReport, view: VenueView, wall: Int64) -> [VenueEvent]
+    func report(_ r: VenueReport, view: VenueView, wall: WallTime) -> [VenueEvent]
     /// After the engine applied a report's events: the stop follows the position, the positions are compared.
-    func settle(_ view: VenueView, wall: Int64) -> [VenueEvent]
+    func settle(_ view: VenueView, wall: WallTime) -> [VenueEvent]
     /// Every tick: the venue's own clocks.
-    func tick(_ view: VenueView, wall: Int64) -> [VenueEvent]
+    func tick(_ view: VenueView, wall: WallTime) -> [VenueEvent]
 
     /// The engine's flatten began (after the trader's close orders were handed over).
-    func startFlatten(wall: Int64)
+    func startFlatten(wall: WallTime)
     /// The venue's own side of the flatten.
     var flattenOutcome: VenueFlattenOutcome { get }
     /// The flatten is over.
@@ -61,17 +61,17 @@ protocol TradingVenue: AnyObject {
     /// Why `resume` is refused because of the venue (nil: not refused).
     var resumeBlocker: String? { get }
     /// The venue's part of `health`.
-    func degradedReasons(wall: Int64) -> [String]
+    func degradedReasons(wall: WallTime) -> [String]
     /// Wall time of the venue's last successful call (nil: none, or a paper venue).
-    var lastSuccessWall: Int64? { get }
+    var lastSuccessWall: WallTime? { get }
     /// How long the position has been without an exchange-held stop (ms; nil: protected, or a paper venue).
-    func unprotectedMs(wall: Int64) -> Int64?
+    func unprotectedMs(wall: WallTime) -> Int64?
     /// Whether the outcome of an order's create call is unknown (being queried).
     func outcomeUnknown(_ id: String) -> Bool
     /// The position's own conditional orders the venue holds.
     var heldOrders: [OrderReport] { get }
     /// The exchange's rate limits per endpoint and the last waits for them (empty: a paper venue).
-    func rateLimits(wall: Int64) -> [RateLimitReport]
+    func rateLimits(wall: WallTime) -> [RateLimitReport]
 }
 
 /// What differs between the modes, as data: who fills, how loudly a refused stop is repeated, whether the wallet is
@@ -192,35 +192,35 @@ final class PaperVenue: TradingVenue {
     init(metrics: AgentMetrics) { self.metrics = metrics }
 
     var role: VenueRole { .paper }
-    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: Int64)
+    func reconcile(_ view: VenueView, bookedIds: (Int64) throws -> [String], retryForMs: Int64, wall: WallTime)
         -> [VenueEvent]
     { [] }
-    func finishReconcile(_ view: VenueView, wall: Int64) -> [VenueEvent] { [] }
+    func finishReconcile(_ view: VenueView, wall: WallTime) -> [VenueEvent] { [] }
     func claimExecution(_ execId: String) -> Bool { false }
-    func submitted(_ intent: OrderIntent, wall: Int64) {}
-    func cancel(_ id: String, view: VenueView, wall: Int64) -> [VenueEvent] { [] }
-    func filled(_ fill: Fill, view: VenueView, wall: Int64) -> [VenueEvent] { [] }
+    func submitted(_ intent: OrderIntent, wall: WallTime) {}
+    func cancel(_ id: String, view: VenueView, wall: WallTime) -> [VenueEvent] { [] }
+    func filled(_ fill: Fill, view: VenueView, wall: WallTime) -> [VenueEvent] { [] }
     func committed(_ batch: StoreBatch) {
         // The order reaches its venue (the paper book) once recorded.
         for o in batch.orders { metrics.onWire(o.intent.id) }
     }
     /// The paper book takes every order at once; nothing is held.
     func sendProtective() {}
-    func report(_ r: VenueReport, view: VenueView, wall: Int64) -> [VenueEvent] { [] }
-    func settle(_ view: VenueView, wall: Int64) -> [VenueEvent] { [] }
-    func tick(_ view: VenueView, wall: Int64) -> [VenueEvent] { [] }
-    func startFlatten(wall: Int64) {}
+    func report(_ r: VenueReport, view: VenueView, wall: WallTime) -> [VenueEvent] { [] }
+    func settle(_ view: VenueView, wall: WallTime) -> [VenueEvent] { [] }
+    func tick(_ view: VenueView, wall: WallTime) -> [VenueEvent] { [] }
+    func startFlatten(wall: WallTime) {}
     var flattenOutcome: VenueFlattenOutcome { .confirmed }
     func flattenFinished() {}
     var hasOrdersInFlight: Bool { false }
     var entryVeto: EntryVeto? { nil }
     var resumeBlocker: String? { nil }
-    func degradedReasons(wall: Int64) -> [String] { [] }
-    var lastSuccessWall: Int64? { nil }
-    func unprotectedMs(wall: Int64) -> Int64? { nil }
+    func degradedReasons(wall: WallTime) -> [String] { [] }
+    var lastSuccessWall: WallTime? { nil }
+    func unprotectedMs(wall: WallTime) -> Int64? { nil }
     func outcomeUnknown(_ id: String) -> Bool { false }
     var heldOrders: [OrderReport] { [] }
-    func rateLimits(wall: Int64) -> [RateLimitReport] { [] }
+    func rateLimits(wall: WallTime) -> [RateLimitReport] { [] }
 }
 
 /// Who fills decides two of the trader's rules: with the exchange's fills (live), funding is booked as the exchange

@@ -99,11 +99,11 @@ public struct Fill: Sendable, Hashable, Codable {
     public var fee: Double
     public var purpose: OrderPurpose
     /// `bid + ask` of the quote the fill was measured against, for the spread paid.
-    public var referenceMidTwice: Int64?
+    public var referenceMidTwice: HalfTicks?
 
     public init(
         orderId: String, side: Direction, qty: Lots, price: Ticks, ts: Millis, decisionTs: Millis, liquidity: Liquidity,
-        fee: Double, purpose: OrderPurpose, referenceMidTwice: Int64?
+        fee: Double, purpose: OrderPurpose, referenceMidTwice: HalfTicks?
     ) {
         self.orderId = orderId
         self.side = side

@@ -10,9 +10,9 @@ public struct Position: Sendable, Hashable, Codable {
     public var entryPrice: Ticks
     public var entryTs: Millis
     public var entryDecisionTs: Millis
-    public var stopTwice: Int64
-    public var tp1Twice: Int64?
-    public var tp2Twice: Int64?
+    public var stopTwice: HalfTicks
+    public var tp1Twice: HalfTicks?
+    public var tp2Twice: HalfTicks?
     /// Lots to close at TP1 (nil: a one-step position, or a breakout).
     public var tp1Lots: Lots?
     /// The breakout's locked level, for the close-inside exit.
@@ -33,7 +33,7 @@ public struct Position: Sendable, Hashable, Codable {
     public var exitReasons: [ExitReason] = []
     public var lastExitTs: Millis = 0
     /// The stop at entry (before any move to breakeven); nil in positions restored from before it was kept.
-    public var initialStopTwice: Int64?
+    public var initialStopTwice: HalfTicks?
     /// How the entry was sized (docs/SPEC.md §11), for the audit columns of trades.csv.
     public var entrySizing: EntrySizing?
 }
@@ -70,10 +70,10 @@ public struct RoundTrip: Sendable, Hashable, Codable {
     public var grossPnL: Double
     /// The plan, for auditing the trade: the stop at entry, the targets, the stop when it ended (after a move to
     /// breakeven) and how it was sized. nil where not known (positions from older snapshots, no target).
-    public var initialStopTwice: Int64? = nil
-    public var tp1Twice: Int64? = nil
-    public var tp2Twice: Int64? = nil
-    public var exitStopTwice: Int64? = nil
+    public var initialStopTwice: HalfTicks? = nil
+    public var tp1Twice: HalfTicks? = nil
+    public var tp2Twice: HalfTicks? = nil
+    public var exitStopTwice: HalfTicks? = nil
     public var entrySizing: EntrySizing? = nil
     /// Gross minus fees minus funding.
     public var netPnL: Double { grossPnL - fees - funding }

@@ -70,8 +70,8 @@ struct Candidate: Sendable, Codable {
     var setup: Setup
     var direction: Direction
     var stop: Ticks
-    var tp1Twice: Int64?
-    var tp2Twice: Int64?
+    var tp1Twice: HalfTicks?
+    var tp2Twice: HalfTicks?
     var breakoutLevel: Ticks?
     var fromRetest = false
     /// Set when the entry is sized.
@@ -125,7 +125,7 @@ public struct Trader: Sendable, Codable {
     /// partial fill becomes the position instead). nil or false: replaced at once, as the paper venue allows.
     public var confirmCancelBeforeReplacing: Bool?
 
-    private var markMidTwice: Int64?
+    private var markMidTwice: HalfTicks?
     private var cooldownUntil: Millis = .min
     public private(set) var killSwitchActive = false
     public private(set) var dayStartEquity: Double
