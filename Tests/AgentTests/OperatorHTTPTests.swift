@@ -97,6 +97,11 @@ import Testing
         #expect(script.status == 200 && Self.text(script).contains("fetch('events'"))
         #expect(!Self.text(script).contains("http"))
 
+        // The chart library, served by the agent itself (vendor/lightweight-charts/).
+        let library = try s.get("/assets/lightweight-charts.js")
+        #expect(library.status == 200 && library.headers["content-type"]?.hasPrefix("text/javascript") == true)
+        #expect(Data(library.body) == Data(ChartLibrary.script.utf8))
+
         let status = try JSONSerialization.jsonObject(with: Data(try s.get("/api/status").body)) as? [String: Any]
         #expect((status?["status"] as? [String: Any])?["state"] as? String == "active")
         #expect(try s.get("/nothing-here").status == 404)

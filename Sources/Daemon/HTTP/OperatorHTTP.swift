@@ -153,6 +153,13 @@ public final class OperatorHTTP: Sendable {
                 status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(string: DashboardPage.script)))
         }
+        // The chart library (vendor/lightweight-charts/), from the agent itself: the pages need no other host.
+        router.get("/assets/lightweight-charts.js") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=86400"],
+                body: .init(byteBuffer: ByteBuffer(string: ChartLibrary.script)))
+        }
         router.get("/events") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
