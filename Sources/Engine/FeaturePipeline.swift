@@ -46,11 +46,18 @@ public struct FeaturePipeline: Sendable {
     private var spreadSum: Int64 = 0
     private var spreadCount = 0
     private var aggregated: [Lots] = []
+    private var aggregatedFirstBin: Int64 = 0
+    private var aggregatedBinTicks: Int64 = 1
     private var barsClosed = 0
     /// BVC: the last `bvc_lookback_minutes` close-to-close changes (ticks) and the previous close.
     private var bvcChanges: [Int64] = []
     private var bvcNext = 0
     private var bvcPreviousClose: Ticks?
+
+    /// The window's volume per bin at the last close (empty before the first): the bins its value area came from.
+    public var profile: VolumeProfile {
+        VolumeProfile(firstBin: aggregatedFirstBin, binTicks: aggregatedBinTicks, volumes: aggregated)
+    }
 
     /// Minutes closed and not yet taken.
     public private(set) var closed: [MinuteFeatures] = []
@@ -355,6 +362,8 @@ public struct FeaturePipeline: Sendable {
         // Profile and value area of the window, this minute included.
         let k = applied / config.baseBinTicks
         let firstBin = histogram.aggregate(binsOf: k, into: &aggregated)
+        aggregatedFirstBin = firstBin
+        aggregatedBinTicks = applied
         let va = ValueArea.compute(bins: aggregated, firstBin: firstBin, binTicks: applied, fraction: config.vaFraction)
         let missing = openMinuteIsMissing()
         let missingMinutes = missingMinutesInWindow + (missing ? 1 : 0)

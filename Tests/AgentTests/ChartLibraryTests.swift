@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Daemon
+@testable import Charts
 
 /// The chart library the agent serves is the vendored file, byte for byte, at the hash recorded beside it
 /// (vendor/lightweight-charts/README.md); its license and notice are kept.

@@ -8,6 +8,7 @@ import Testing
 @testable import AgentCLI
 @testable import AgentConfig
 @testable import AgentSupport
+@testable import Charts
 @testable import Daemon
 @testable import Research
 

@@ -141,3 +141,40 @@ struct SplitMix: RandomNumberGenerator {
         #expect(checked > 500)
     }
 }
+
+/// The volume profile the dashboard draws is the value area's own bins (docs/SPEC.md §5–§6).
+@Suite(.tags(.unit)) struct VolumeProfileTests {
+    @Test func theProfileAtACloseIsTheBinsItsValueAreaCameFrom() {
+        var config = FeatureConfig.defaults
+        config.rollingWindowMinutes = 5
+        config.minVABins = 1
+        var rng = SplitMix(state: 7)
+        var p = FeaturePipeline(config: config)
+        var checked = 0
+        for minute in 0..<8 {
+            let start = t0 + Int64(minute) * 60_000
+            for i in 0..<40 {
+                let tenths = 50_000 + Int(rng.next() % 400) - 200
+                let price = "\(tenths / 10).\(tenths % 10)"
+                p.process(trade(start + Int64(i) * 1_000 + 1, price, "0.00\(1 + rng.next() % 9)"))
+            }
+            p.process(quote(start + 59_000, bid: "4999.9", "1", ask: "5000.1", "1"))
+            p.process(trade(start + 60_001, "5000.0", "0.001"))
+            let closed = p.takeClosed()
+            guard let f = closed.last, let va = f.valueArea else { continue }
+            let profile = p.profile
+            // One bar per bin of the value area's profile, its volume the window's, its POC the heaviest bin.
+            #expect(profile.binTicks == va.binTicks)
+            #expect(profile.volumes.reduce(0, +) == va.total)
+            #expect(profile.volumes.filter { $0 > 0 }.count == va.profileBins)
+            #expect(profile.valueArea(fraction: config.vaFraction) == va)
+            let poc = profile.pocBin(of: va)
+            #expect(poc != nil)
+            if let poc { #expect(profile.volumes[poc] == profile.volumes.max()) }
+            #expect(profile.lowTicks(ofBin: 0) <= va.valTicks)
+            #expect(profile.lowTicks(ofBin: profile.volumes.count - 1) + profile.binTicks >= va.vahTicks)
+            checked += 1
+        }
+        #expect(checked >= 6)
+    }
+}

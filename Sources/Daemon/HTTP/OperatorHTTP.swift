@@ -1,5 +1,6 @@
 public import AgentConfig
 import AgentSupport
+import Charts
 import ControlProtocol
 public import Engine
 import Exchange
