@@ -18,7 +18,7 @@ struct GridCommand: ParsableCommand {
         discussion: """
             `grid [run] --trades ... --quotes ... --grid GRID.yaml --out DIR` runs the grid (see `grid run --help`); \
             `grid run --shard K/N` runs shard K of N and `grid merge DIR...` combines the shards' databases into one \
-            ranked results.csv and grid.sqlite.
+            ranked results.csv, results.html and grid.sqlite.
             """,
         subcommands: [GridRunCommand.self, GridMergeCommand.self],
         defaultSubcommand: GridRunCommand.self
@@ -41,8 +41,9 @@ struct GridRunCommand: ParsableCommand {
             Features are computed once per distinct set of feature parameters and shared by the runs that differ \
             only in strategy parameters. Each finished run is stored at once in --db (SQLite table grid_results: \
             run id, params JSON, metrics JSON, summary, created at; grid_meta describes the grid); results.csv in \
-            --out ranks the runs. Ctrl-C stops taking new runs, keeps the finished ones and writes results.csv for \
-            them (exit status 130).
+            --out ranks the runs, and results.html beside it browses them (a table that sorts on any column, a heat \
+            map of any metric over any two parameters; one file, no network). Ctrl-C stops taking new runs, keeps \
+            the finished ones and writes results.csv and results.html for them (exit status 130).
 
             --shard K/N runs the K-th of N deterministic slices, balanced by run count (the runs sharing a feature \
             set stay in one slice unless the set alone exceeds a slice); --shard auto takes K and N from a Slurm job \
@@ -170,11 +171,14 @@ struct GridRunCommand: ParsableCommand {
         try store.finish(at: now(), interrupted: gridInterrupted != 0)
         let ranked = rank(outcomes.map(\.row), by: spec.rankBy)
         try writeAtomically(Array(gridResultsCSV(ranked, spec: spec).utf8), to: "\(out)/results.csv")
+        try writeAtomically(
+            Array(gridResultsHTML(ranked, spec: spec, rankBy: spec.rankBy, title: "grid \(gridId)").utf8),
+            to: "\(out)/results.html")
         let lines =
             [
                 "grid: \(outcomes.count) of \(total) runs finished in "
                     + String(format: "%.1f s", Date().timeIntervalSince(started))
-                    + "; results in \(out)/results.csv and \(dbPath) (grid_results, grid_id \(gridId))"
+                    + "; results in \(out)/results.csv, \(out)/results.html and \(dbPath) (grid_results, grid_id \(gridId))"
             ] + gridTopLines(ranked, rankBy: spec.rankBy)
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         if gridInterrupted != 0 {
@@ -188,13 +192,14 @@ struct GridRunCommand: ParsableCommand {
 struct GridMergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Combine the shards of a grid into one ranked results.csv and grid.sqlite.",
+        abstract: "Combine the shards of a grid into one ranked results.csv, results.html and grid.sqlite.",
         discussion: """
             Each input is a shard's --out directory (its grid.sqlite is read) or a database; the latest grid in \
             each is taken. Shards of different grids, configurations or data are refused, naming the first \
             difference, as is a shard given twice. Missing shards and shards without all their runs (interrupted or \
             still running) are reported: the runs found are merged and written, and the exit status is 3. The \
-            merged results.csv has the bytes a single `grid` run of the same grid would write.
+            merged results.csv has the bytes a single `grid` run of the same grid would write; results.html browses \
+            the merged runs.
             """
     )
 
@@ -227,11 +232,16 @@ struct GridMergeCommand: ParsableCommand {
         let ranked = rank(merge.rows, by: metric)
         try writeAtomically(Array(gridResultsCSV(ranked, spec: merge.spec).utf8), to: "\(out)/results.csv")
         let gridId = "merge-\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())"
+        try writeAtomically(
+            Array(gridResultsHTML(ranked, spec: merge.spec, rankBy: metric, title: "grid \(gridId)").utf8),
+            to: "\(out)/results.html")
         try merge.write(
             to: GridStore(path: dbPath, gridId: gridId),
             at: isoTime(Int64(Date().timeIntervalSince1970 * 1000), milliseconds: true))
         let lines =
-            merge.lines + ["grid merge: results in \(out)/results.csv and \(dbPath) (grid_id \(gridId))"]
+            merge.lines + [
+                "grid merge: results in \(out)/results.csv, \(out)/results.html and \(dbPath) (grid_id \(gridId))"
+            ]
             + gridTopLines(ranked, rankBy: metric)
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         if !merge.isComplete { throw ExitCode(3) }
