@@ -146,6 +146,7 @@ import Testing
         // The probes and the page's static files stay open; /readyz then gives no reasons.
         #expect(try s.get("/healthz").status == 200)
         #expect(try s.get("/").status == 200 && s.get("/dashboard.js").status == 200)
+        #expect(try s.get("/assets/lightweight-charts.js").status == 200, "a page's script tag sends no header")
         let anonymous = try JSONSerialization.jsonObject(with: Data(try s.get("/readyz").body)) as? [String: Any]
         #expect(anonymous?["reasons"] == nil && anonymous?["ready"] as? Bool == false)
         let told =

@@ -198,7 +198,7 @@ public final class OperatorHTTP: Sendable {
 /// `Authorization: Bearer TOKEN` on every path but the probes and the page's static files.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
-    static var open: Set<String> { ["/healthz", "/readyz", "/", "/dashboard.js"] }
+    static var open: Set<String> { ["/healthz", "/readyz", "/", "/dashboard.js", "/assets/lightweight-charts.js"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
