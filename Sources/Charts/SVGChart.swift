@@ -436,7 +436,8 @@ package enum SVGChart {
         return out
     }
 
-    static func escape(_ s: String) -> String {
+    /// Text for HTML or SVG content and attribute values (the reports and results.html use it too).
+    package static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }

@@ -52,11 +52,12 @@ enum ReportHTML {
                     "\(st.trades) trades, win \(pct(st.winRate)), net \(money(st.netPnL)), PF \(num(st.profitFactor))"
                 ))
         }
-        let table = rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")
+        let table = rows.map { "<tr><th>\(SVGChart.escape($0.0))</th><td>\(SVGChart.escape($0.1))</td></tr>" }.joined(
+            separator: "\n")
 
         return """
             <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
+            <html lang="en"><head><meta charset="utf-8"><title>\(SVGChart.escape(title))</title>
             <style>
             body{font:14px system-ui,sans-serif;margin:24px;color:#222;background:#fff}
             h1{font-size:20px}h2{font-size:15px;margin:18px 0 4px}
@@ -64,7 +65,7 @@ enum ReportHTML {
             table{border-collapse:collapse;margin-top:8px}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
             .legend span{margin-right:14px}
             </style></head><body>
-            <h1>\(escape(title))</h1>
+            <h1>\(SVGChart.escape(title))</h1>
             <p>\(features.count) minutes, \(isoTime(features.first?.ts ?? 0)) to \(isoTime(features.last?.ts ?? 0)).</p>
             <h2>Price, value area and trades</h2>
             <p class="legend"><span>— close</span><span style="color:#1f77b4">- - VAH / VAL</span><span style="color:#ff7f0e">— POC</span><span style="color:#2ca02c">▲ long entry</span><span style="color:#d62728">▼ short entry</span><span>○ exit (green win, red loss)</span></p>
@@ -85,10 +86,5 @@ enum ReportHTML {
 
     static func timeAxisTicks(from t0: Int64, to t1: Int64) -> [(ts: Int64, label: String)] {
         SVGChart.timeAxisTicks(from: t0, to: t1)
-    }
-
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }
