@@ -132,7 +132,8 @@ FileHandle.standardOutput.write(
         if pages > 0 {
             let h = try OperatorHTTP(
                 address: ListenAddress("127.0.0.1:0")!, token: nil, board: board, store: store, metrics: engine.metrics,
-                instrument: engine.settings.instrument, logger: logger)
+                instrument: engine.settings.instrument,
+                thresholds: DashboardThresholds(strategy: engine.settings.strategy), logger: logger)
             server = h.serveInBackground()
             guard let port = h.waitUntilListening(ms: 10_000) else {
                 throw CommandError("the bench's HTTP server did not listen")

@@ -127,7 +127,8 @@ public final class AgentDaemon: Sendable {
             if let token, !token.isEmpty { sink.redact([token]) }
             http = try OperatorHTTP(
                 address: address, token: token, board: board, store: store, metrics: metrics,
-                instrument: settings.instrument, logger: Logger(label: "http"))
+                instrument: settings.instrument, thresholds: DashboardThresholds(strategy: settings.strategy),
+                logger: Logger(label: "http"))
         }
         var webhook: WebhookDelivery?
         if let url = env[settings.agent.alertWebhookEnv], !url.isEmpty {

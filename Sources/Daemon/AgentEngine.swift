@@ -285,6 +285,7 @@ public final class AgentEngine: @unchecked Sendable {
         replayed.markMissingSince(lastMarketTs)
         take(&replayed)
         pipeline = replayed
+        if lastF != nil { tape.set(profile: replayed.profile) }
         lastFeatures = lastF
         batch.features.append(contentsOf: newRows)
         if replayFrom != nil { try store.setMeta("replay_from", "") }
@@ -418,6 +419,7 @@ public final class AgentEngine: @unchecked Sendable {
     private func decide(_ closed: [MinuteFeatures], wall: WallTime) {
         guard !closed.isEmpty else { return }
         tape.add(pipeline.takeFootprints())
+        tape.set(profile: pipeline.profile)
         for f in closed {
             let started = DispatchTime.now().uptimeNanoseconds
             minuteCloseStarted = started

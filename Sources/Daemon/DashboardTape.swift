@@ -21,12 +21,31 @@ public struct DashboardTape: Sendable {
     public internal(set) var trips: [RoundTrip] = []
     /// The open position (entry, stop, targets), if any.
     public internal(set) var position: Position?
+    /// The window's volume profile at the last minute's close (the bins its value area came from).
+    public internal(set) var profile: VolumeProfile?
+    /// Every round trip since the agent started, overall and per setup.
+    public internal(set) var performance = Performance(trips: [])
+    /// The deepest fall of the equity from its running peak since the agent started (USDT), and that peak.
+    public internal(set) var maxDrawdown = 0.0
+    public internal(set) var peakEquity: Double?
 
     public init() {}
 
     public struct EquitySample: Sendable, Hashable {
         public var ts: Int64
         public var equity: Double
+    }
+
+    /// Round trips since the agent started: all of them and per setup.
+    public struct Performance: Sendable, Hashable {
+        public var overall: TradeStats
+        public var bySetup: [Setup: TradeStats]
+
+        init(trips: [RoundTrip]) {
+            overall = TradeStats(trips)
+            bySetup = Dictionary(
+                uniqueKeysWithValues: Setup.allCases.map { s in (s, TradeStats(trips.filter { $0.setup == s })) })
+        }
     }
 
     mutating func add(_ f: MinuteFeatures) {
@@ -45,10 +64,18 @@ public struct DashboardTape: Sendable {
             equity = equity.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
         }
         equity.append(EquitySample(ts: ts, equity: value))
+        let peak = max(peakEquity ?? value, value)
+        peakEquity = peak
+        maxDrawdown = max(maxDrawdown, peak - value)
     }
 
+    mutating func set(profile p: VolumeProfile) { profile = p }
+
     mutating func update(trips all: [RoundTrip], position p: Position?) {
-        if trips.last != all.last { trips = Array(all.suffix(50)) }
+        if trips.last != all.last || performance.overall.trades != all.count {
+            trips = Array(all.suffix(50))
+            performance = Performance(trips: all)
+        }
         if position != p { position = p }
     }
 }

@@ -525,3 +525,29 @@ func fuzz(socket path: String, total: Int, workers: Int, seed: UInt64, maxLineBy
     group.wait()
     return replies.value
 }
+
+@Suite(.tags(.unit)) struct SignalFeedTests {
+    static func row(_ minute: Int64, _ action: String, _ reason: String, _ detected: String = "") throws -> SignalRow {
+        let json =
+            #"{"ts":\#(minute * 60_000),"action":"\#(action)","reason":"\#(reason)","detected":"\#(detected)","above":"","below":""}"#
+        return try JSONDecoder().decode(SignalRow.self, from: Data(json.utf8))
+    }
+
+    /// The dashboard's signal feed: entries, exits and vetoes each on a line; quiet minutes folded, newest first.
+    @Test func quietMinutesFoldAndEntriesExitsAndVetoesStand() throws {
+        let rows = try [
+            Self.row(20, "HOLD", "no_signal"), Self.row(19, "HOLD", "no_signal"), Self.row(18, "EXIT", "close_inside"),
+            Self.row(17, "HOLD", "no_signal"), Self.row(16, "HOLD", "no_signal"), Self.row(15, "HOLD", "no_signal"),
+            Self.row(14, "HOLD", "ambiguous_needs_both", "breakin_long"), Self.row(13, "HOLD", "no_signal"),
+            Self.row(12, "ENTER_LONG", "breakin_long"), Self.row(11, "HOLD", "cooldown"),
+            Self.row(10, "HOLD", "cooldown"),
+        ]
+        let lines = DashboardFeed.fold(rows, lines: 15)
+        #expect(lines.map(\.kind) == ["hold", "exit", "hold", "veto", "hold", "entry", "hold"])
+        #expect(lines.map(\.count) == [2, 1, 3, 1, 1, 1, 2])
+        #expect(lines[2].minute == isoTime(15 * 60_000) && lines[2].until == isoTime(17 * 60_000))
+        #expect(lines[3].reason == "ambiguous_needs_both" && lines[3].detected == ["breakin_long"])
+        #expect(lines[6].reason == "cooldown", "a HOLD of another reason is its own line")
+        #expect(DashboardFeed.fold(rows, lines: 3).count == 3)
+    }
+}

@@ -32,7 +32,8 @@ import Testing
             engine.board.beat(.now)
             http = try OperatorHTTP(
                 address: ListenAddress(listen)!, token: token, board: engine.board, store: engine.store,
-                metrics: engine.metrics, instrument: engine.settings.instrument, logger: .init(label: "http-test"))
+                metrics: engine.metrics, instrument: engine.settings.instrument,
+                thresholds: DashboardThresholds(strategy: engine.settings.strategy), logger: .init(label: "http-test"))
             task = http.serveInBackground()
             guard let p = http.waitUntilListening(ms: 10_000) else {
                 throw BrowserError("the HTTP server did not listen")
@@ -92,16 +93,25 @@ import Testing
         #expect(page.status == 200)
         let html = Self.text(page)
         #expect(html.contains(#"<script type="module" src="dashboard.js">"#))
-        #expect(!html.contains("http"), "the page loads nothing from another host")
+        // The page loads nothing from another host: every src is the agent's own; the one link out is the chart
+        // library's attribution.
+        let sources = html.matches(of: /src="([^"]*)"/).map { String($0.1) }
+        #expect(sources == ["assets/lightweight-charts.js", "assets/auction-charts.js", "dashboard.js"], "\(sources)")
+        #expect(!html.contains("<link") && html.matches(of: /href="http/).count == 1)
         #expect(page.headers["content-security-policy"]?.contains("default-src 'none'") == true)
         let script = try s.get("/dashboard.js")
         #expect(script.status == 200 && Self.text(script).contains("fetch('events'"))
         #expect(!Self.text(script).contains("http"))
 
-        // The chart library, served by the agent itself (vendor/lightweight-charts/).
+        // The chart library and the layer on it, served by the agent itself (vendor/lightweight-charts/).
         let library = try s.get("/assets/lightweight-charts.js")
         #expect(library.status == 200 && library.headers["content-type"]?.hasPrefix("text/javascript") == true)
         #expect(Data(library.body) == Data(ChartLibrary.script.utf8))
+        let layer = try s.get("/assets/auction-charts.js")
+        #expect(layer.status == 200 && Data(layer.body) == Data(ChartLayer.script.utf8))
+        // The budget (issue 27): the page with every script it loads under 400 kB.
+        let pageBytes = page.body.count + script.body.count + library.body.count + layer.body.count
+        #expect(pageBytes < 400_000, "the dashboard weighs \(pageBytes) bytes")
 
         let status = try JSONSerialization.jsonObject(with: Data(try s.get("/api/status").body)) as? [String: Any]
         #expect((status?["status"] as? [String: Any])?["state"] as? String == "active")
@@ -118,11 +128,15 @@ import Testing
         #expect(text.components(separatedBy: "event: charts").count == 2, "charts only once while nothing changed")
         let charts = try #require(
             text.components(separatedBy: "event: charts\ndata: ").last?.components(separatedBy: "\n\n").first)
-        let obj = try #require(try JSONSerialization.jsonObject(with: Data(charts.utf8)) as? [String: String])
-        #expect(obj["price"]?.contains(#"class="vaband""#) == true, "the value area is drawn")
-        #expect(obj["price"]?.contains(#"class="poc""#) == true)
-        #expect(obj["footprint"]?.contains(#"class="buy""#) == true, "footprint from the recent trades")
-        #expect(obj["flow"]?.contains("<svg") == true && obj["equity"]?.contains("<svg") == true)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(charts.utf8)) as? [String: Any])
+        let bars = try #require(obj["bars"] as? [[String: Any]])
+        #expect(bars.count == s.engine.tape.minutes.count && bars.contains { $0["vah"] != nil }, "the value area")
+        let profile = try #require(obj["profile"] as? [String: Any])
+        #expect((profile["volumes"] as? [Double])?.count == s.engine.tape.profile?.volumes.count)
+        #expect(profile["pocBin"] is Int, "the POC's bin")
+        let footprint = try #require(obj["footprint"] as? [[String: Any]])
+        #expect(footprint.contains { ($0["levels"] as? [[Double]])?.contains { $0[2] > 0 } == true }, "recent trades")
+        #expect(obj["equity"] is [Any] && obj["performance"] is [String: Any])
         // The server learns of the closed page at its next write (within a second).
         let deadline = Date(timeIntervalSinceNow: 15)
         while s.http.feed.connectedPages != 0 && Date() < deadline { usleep(100_000) }
@@ -277,6 +291,75 @@ import Testing
 
     // MARK: - The page in a real browser
 
+    /// The volume profile and the footprint in Chromium against the engine that fed them (issue 27): one bar per bin of
+    /// the profile the value area was computed on, the value area's bins shaded and the POC's marked; the footprint's
+    /// cells for a chosen minute are the Engine's footprint of that minute, summed per row.
+    @Test func theProfileAndTheFootprintShowTheEnginesNumbers() throws {
+        let s = try Served()
+        let browser = try HeadlessBrowser()
+        try browser.open("http://127.0.0.1:\(s.port)/")
+        #expect(browser.waitFor("document.querySelectorAll('#profile .ac-bin').length > 0", seconds: 60))
+        #expect(browser.waitFor("document.querySelector('#footprint td[data-buy]') !== null", seconds: 60))
+        let tape = s.engine.tape
+        let i = s.engine.settings.instrument
+        let profile = try #require(tape.profile)
+        let va = try #require(tape.minutes.last?.valueArea)
+
+        func js(_ e: String) throws -> String { try browser.evaluate(e) as? String ?? "?" }
+        let bins = try js(
+            "[...document.querySelectorAll('#profile .ac-bin')].map(b => b.dataset.bin + ':' + b.dataset.volume).join(' ')"
+        )
+        let expected = profile.volumes.enumerated().map { "\($0.offset):\(i.size($0.element))" }.joined(separator: " ")
+        #expect(bins == expected, "one bar per bin, the Engine's volumes")
+        let poc = try js("[...document.querySelectorAll('#profile .ac-bin.ac-poc')].map(b => b.dataset.bin).join()")
+        #expect(poc == "\(try #require(profile.pocBin(of: va)))")
+        let inside = profile.volumes.indices.filter {
+            profile.lowTicks(ofBin: $0) >= va.valTicks && profile.lowTicks(ofBin: $0) + profile.binTicks <= va.vahTicks
+        }
+        let shaded = try js("[...document.querySelectorAll('#profile .ac-bin.ac-va')].map(b => b.dataset.bin).join()")
+        #expect(shaded == inside.map(String.init).joined(separator: ","), "the value area's bins")
+        #expect(inside.count == va.binCount)
+
+        // The footprint: the last traded minute, row by row.
+        let chosen = try #require(tape.footprints.last { !$0.levels.isEmpty })
+        let k = try #require(Int64(try js("document.querySelector('#footprint table').dataset.rowBins")))
+        var rows: [Int64: (sell: Lots, buy: Lots)] = [:]
+        for l in chosen.levels {
+            let r = floorDiv(l.bin, k)
+            rows[r, default: (0, 0)].sell += l.sell
+            rows[r, default: (0, 0)].buy += l.buy
+        }
+        let cells = try js(
+            "JSON.stringify([...document.querySelectorAll('#footprint td[data-minute=\"\(chosen.ts / 1_000)\"][data-buy]')]"
+                + ".map(td => [Number(td.dataset.row), Number(td.dataset.sell), Number(td.dataset.buy)]))")
+        let shown = try #require(try JSONSerialization.jsonObject(with: Data(cells.utf8)) as? [[Double]])
+        #expect(shown.count == rows.count, "one cell per row with volume")
+        for c in shown {
+            let want = try #require(rows[Int64(c[0])], "row \(c[0])")
+            #expect(abs(c[1] - i.size(want.sell)) < 1e-9 && abs(c[2] - i.size(want.buy)) < 1e-9, "row \(c[0])")
+        }
+        // What a reader sees is those numbers.
+        #expect(
+            try browser.evaluate(
+                "[...document.querySelectorAll('#footprint td[data-buy]')].every(td => td.textContent === "
+                    + "AuctionCharts.volume(Number(td.dataset.sell)) + '×' + AuctionCharts.volume(Number(td.dataset.buy)))"
+            )
+                as? Bool == true)
+
+        // Imbalances, on a footprint of its own: buyers at 102 against sellers at 101 (3 ≥ 3 × 1), sellers at 100
+        // against buyers at 101 (0.9 ≥ 3 × 0.3); buyers at 101 against sellers at 100 are not (0.3 < 3 × 0.9).
+        let marked = """
+            (() => { const d = document.createElement('div'); document.body.append(d);
+              const f = AuctionCharts.footprintTable(d, { ratio: 3 });
+              f.set([{ t: 0, width: 1, levels: [[100, 0.9, 0.5, 0], [101, 1, 0.3, 0], [102, 0.2, 3, 0]] }]);
+              const mark = (p, side) => d.querySelector(`td[data-row="${p}"] .ac-${side}`).classList.contains('ac-imbalance');
+              const r = [mark(102, 'buy'), mark(100, 'sell'), mark(101, 'buy')];
+              f.setRatio(4); r.push(mark(102, 'buy'));
+              d.remove(); return r.join(); })()
+            """
+        #expect(try js(marked) == "true,true,false,false", "and none at 4×")
+    }
+
     @Test func theDashboardRendersInChromiumAndFollowsAFlattenWithoutReload() throws {
         let agent = try AgentProcess()
         try agent.start(env: "sim", quickSim)
@@ -290,8 +373,9 @@ import Testing
                 as? String ?? "?"
         }
         #expect(
-            browser.waitFor("document.querySelector('#price svg .vaband') !== null", seconds: 60),
-            "the value area is drawn: \(seen())")
+            browser.waitFor("document.querySelectorAll('#profile .ac-bin.ac-poc').length === 1", seconds: 60),
+            "the volume profile is drawn: \(seen())")
+        #expect(browser.waitFor("document.querySelector('#price canvas') !== null"), "the price chart")
         #expect(browser.waitFor("document.getElementById('va').textContent.includes('POC')", seconds: 60), "\(seen())")
         #expect(
             browser.waitFor("/^(long|short) /.test(document.getElementById('position').textContent)"),
@@ -300,7 +384,7 @@ import Testing
         #expect(browser.waitFor("document.querySelectorAll('#signals tr').length > 0"), "the signal feed")
         #expect(
             browser.waitFor(
-                "document.querySelector('#footprint svg') !== null && document.querySelector('#equityChart svg') !== null"
+                "document.querySelector('#footprint td[data-buy]') !== null && document.querySelector('#equityChart canvas') !== null"
             ))
         #expect(try browser.evaluate("document.getElementById('state').textContent") as? String == "active")
         // Marks the document: a reload would lose it.

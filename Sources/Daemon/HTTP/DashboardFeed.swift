@@ -15,6 +15,7 @@ public final class DashboardFeed: Sendable {
     let board: StatusBoard
     let store: AgentStore
     let instrument: Instrument
+    let thresholds: DashboardThresholds
 
     /// The events built last, and the pages.
     private struct Built {
@@ -28,10 +29,11 @@ public final class DashboardFeed: Sendable {
     }
     private let built = Mutex(Built())
 
-    public init(board: StatusBoard, store: AgentStore, instrument: Instrument) {
+    public init(board: StatusBoard, store: AgentStore, instrument: Instrument, thresholds: DashboardThresholds) {
         self.board = board
         self.store = store
         self.instrument = instrument
+        self.thresholds = thresholds
     }
 
     /// Pages connected now.
@@ -73,16 +75,50 @@ public final class DashboardFeed: Sendable {
         /// nil while the agent is starting (recovery not finished).
         var status: StatusReport?
         var orders: [OrderReport]
-        var signals: [SignalReport]
+        var signals: [SignalLine]
         var alerts: [AlertReport]
         var ready: Bool
+        var thresholds: DashboardThresholds
+    }
+
+    /// One line of the signal feed: an entry, an exit, a veto (a setup detected and not taken, with the reason),
+    /// or a run of quiet minutes folded into one (`count` HOLDs from `minute` to `until`).
+    struct SignalLine: Encodable, Equatable {
+        var minute: String
+        var until: String?
+        var count: Int
+        var action: String
+        var reason: String
+        var detected: [String]
+        /// entry, exit, veto or hold.
+        var kind: String
     }
 
     struct ChartsFrame: Encodable {
-        var price: String
-        var flow: String
-        var footprint: String
-        var equity: String
+        var decimals: Int
+        var bars: [ChartData.Bar]
+        var trips: [ChartData.Trip]
+        var position: ChartData.OpenPosition?
+        var profile: ChartData.Profile?
+        var footprint: [ChartData.FootprintColumn]
+        var equity: [[Double]]
+        var performance: PerformanceFrame
+    }
+
+    struct SetupFigures: Encodable {
+        var setup: String
+        var trips: Int
+        var wins: Int
+        var winRate: Double?
+        var profitFactor: Double?
+        var net: Double
+    }
+
+    struct PerformanceFrame: Encodable {
+        var overall: SetupFigures
+        var bySetup: [SetupFigures]
+        var maxDrawdown: Double
+        var peakEquity: Double?
     }
 
     private func statusJSON(_ state: PublishedState?, wall: WallTime) -> [UInt8] {
@@ -93,14 +129,9 @@ public final class DashboardFeed: Sendable {
             generated: isoTime(wall.millis, milliseconds: true), engineSilentMs: silent,
             engineStalled: silent > Readiness.engineSilentLimitMs,
             status: state?.status, orders: state?.orders ?? [], signals: [], alerts: [],
-            ready: Readiness.reasons(state, engineSilentMs: silentMs).isEmpty)
+            ready: Readiness.reasons(state, engineSilentMs: silentMs).isEmpty, thresholds: thresholds)
         if state != nil {
-            frame.signals = ((try? store.recentSignals(15)) ?? []).map {
-                SignalReport(
-                    minute: isoTime($0.ts), action: $0.action, reason: $0.reason,
-                    detected: $0.detected.split(separator: " ").map(String.init), acceptanceAbove: $0.above,
-                    acceptanceBelow: $0.below)
-            }
+            frame.signals = Self.fold((try? store.recentSignals(Self.signalRowsRead)) ?? [], lines: Self.signalLines)
             frame.alerts = ((try? store.recentAlerts(8)) ?? []).map {
                 AlertReport(
                     time: isoTime($0.wallTs, milliseconds: true), kind: $0.kind, severity: $0.severity,
@@ -110,26 +141,64 @@ public final class DashboardFeed: Sendable {
         return Self.encode(frame)
     }
 
+    /// Signal rows read for the feed (newest first), and the lines shown after folding.
+    static let signalRowsRead = 240
+    static let signalLines = 15
+
+    /// The feed's lines from the newest signal rows (newest first): each entry, exit and veto on its own line;
+    /// consecutive HOLDs with nothing detected folded into one line.
+    static func fold(_ rows: [SignalRow], lines: Int) -> [SignalLine] {
+        var out: [SignalLine] = []
+        for r in rows {
+            let detected = r.detected.split(separator: " ").map(String.init)
+            let kind: String
+            switch r.action {
+            case "HOLD": kind = detected.isEmpty ? "hold" : "veto"
+            case "EXIT": kind = "exit"
+            default: kind = "entry"
+            }
+            // Rows come newest first: a quiet minute extends the line above it back in time.
+            if kind == "hold", var last = out.last, last.kind == "hold", last.reason == r.reason {
+                last.count += 1
+                last.until = last.until ?? last.minute
+                last.minute = isoTime(r.ts)
+                out[out.count - 1] = last
+                continue
+            }
+            if out.count == lines { break }
+            out.append(
+                SignalLine(
+                    minute: isoTime(r.ts), until: nil, count: 1, action: r.action, reason: r.reason,
+                    detected: detected, kind: kind))
+        }
+        return out
+    }
+
     private func chartsJSON(_ state: PublishedState) -> [UInt8] {
         let t = state.tape
-        let last = t.minutes.last?.ts ?? 0
-        let frame = SVGChart.Frame(
-            from: last - Int64(DashboardTape.priceMinutes - 1) * millisPerMinute, to: last + millisPerMinute,
-            width: 1200)
-        let equity = t.equity.map { (ts: $0.ts, value: $0.equity) }
-        let eqFrame = SVGChart.Frame(
-            from: equity.first?.ts ?? 0, to: max(equity.last?.ts ?? 1, (equity.first?.ts ?? 0) + millisPerMinute),
-            width: 480)
-        let charts = ChartsFrame(
-            price: SVGChart.price(
-                minutes: t.minutes, trips: t.trips, position: t.position, instrument: instrument, frame: frame,
-                height: 380),
-            flow: SVGChart.flow(minutes: t.minutes, frame: frame, height: 120),
-            footprint: SVGChart.footprint(
-                t.footprints, minutes: t.minutes.suffix(DashboardTape.footprintMinutes), instrument: instrument,
-                width: 480, height: 320),
-            equity: SVGChart.line(equity, frame: eqFrame, height: 320, cssClass: "eq", decimals: 2))
-        return Self.encode(charts)
+        let i = instrument
+        let byTs = Dictionary(t.minutes.map { ($0.ts, $0) }, uniquingKeysWith: { _, b in b })
+        // The tape keeps the last trips: number them as trades since the start.
+        let first = max(0, t.performance.overall.trades - t.trips.count)
+        func figures(_ name: String, _ s: TradeStats) -> SetupFigures {
+            SetupFigures(
+                setup: name, trips: s.trades, wins: s.wins, winRate: s.winRate, profitFactor: s.profitFactor,
+                net: s.netPnL)
+        }
+        let perf = PerformanceFrame(
+            overall: figures("all", t.performance.overall),
+            bySetup: Setup.allCases.map { figures($0.rawValue, t.performance.bySetup[$0] ?? TradeStats([])) },
+            maxDrawdown: t.maxDrawdown, peakEquity: t.peakEquity)
+        let frame = ChartsFrame(
+            decimals: i.tick.scale,
+            bars: t.minutes.map { ChartData.Bar($0, i) },
+            trips: t.trips.enumerated().map { ChartData.Trip($0.element, n: first + $0.offset + 1, i) },
+            position: t.position.map { ChartData.OpenPosition($0, i) },
+            profile: t.profile.flatMap { p in t.minutes.last.flatMap { ChartData.Profile(p, minute: $0, i) } },
+            footprint: t.footprints.map { ChartData.FootprintColumn($0, minute: byTs[$0.ts], i) },
+            equity: ChartData.points(t.equity.map { (ts: $0.ts, value: $0.equity) }),
+            performance: perf)
+        return Self.encode(frame)
     }
 
     static func encode<T: Encodable>(_ value: T) -> [UInt8] {
@@ -141,6 +210,19 @@ public final class DashboardFeed: Sendable {
     /// One server-sent event: `event: NAME`, the JSON on one `data:` line, a blank line.
     static func event(_ name: String, _ json: [UInt8]) -> [UInt8] {
         Array("event: \(name)\ndata: ".utf8) + json + Array("\n\n".utf8)
+    }
+}
+
+/// What the page needs of the configuration to colour its numbers.
+public struct DashboardThresholds: Sendable, Encodable {
+    /// `signal.ambiguous_trade_frac_max`: above it a setup needs both order flow and quote imbalance.
+    public var ambiguousMax: Double
+    /// `sizing.risk_pct`: the heat of a position just entered.
+    public var riskPct: Double
+
+    public init(strategy: StrategyConfig) {
+        ambiguousMax = strategy.ambiguousTradeFracMax
+        riskPct = strategy.riskPct
     }
 }
 

@@ -2,8 +2,9 @@ import AgentConfig
 import AgentSupport
 import Charts
 
-/// The dashboard's page and its one script (issue 12): self-contained, no CDN, fonts or other hosts. The charts
-/// come drawn (SVG, `SVGChart`, the backtest report's code); the script only places them and fills in the numbers.
+/// The dashboard's page and its script (issues 12, 27): self-contained, no CDN, fonts or other hosts. The charts are
+/// drawn in the page by the chart layer (`ChartLayer`, on the vendored Lightweight Charts), both served by the agent
+/// under `/assets/`; the script feeds them the `charts` events and fills in the numbers of the `status` events.
 enum DashboardPage {
     static let contentSecurityPolicy =
         "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
@@ -22,17 +23,25 @@ enum DashboardPage {
         .h-healthy{color:#7d7}.h-degraded{color:#fc3}.h-unhealthy{color:#f66}
         #banner{display:none;padding:8px 14px;font-weight:600}
         #banner.warn{display:block;background:#fff3cd;color:#7a5b00}#banner.down{display:block;background:#d62728;color:#fff}
-        main{display:grid;grid-template-columns:minmax(0,1fr) 330px;gap:12px;padding:12px}
+        main{display:grid;grid-template-columns:minmax(0,1fr) 340px;gap:12px;padding:12px}
         section{background:#fff;border:1px solid #ddd;border-radius:4px;padding:8px 10px;min-width:0}
-        h2{font-size:13px;margin:0 0 6px;color:#456}
-        .wide{grid-column:1 / -1}.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+        h2{font-size:13px;margin:0 0 6px;color:#456}h2 .note{font-weight:normal;color:#789}
+        .wide{grid-column:1 / -1}.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:12px}
+        .side{display:flex;flex-direction:column;gap:12px;min-width:0}
         table{border-collapse:collapse;width:100%}td,th{padding:2px 6px;border-bottom:1px solid #eee;text-align:left;font-size:12px}
         dl{display:grid;grid-template-columns:auto 1fr;gap:3px 10px;margin:0}dt{color:#567}dd{margin:0;font-variant-numeric:tabular-nums}
-        meter{width:100%}.legend span{margin-right:12px;font-size:11px}
+        meter{width:100%}.legend span{margin-right:12px;font-size:11px}.tools{float:right;font-size:11px;color:#567}
+        .tools label{margin-left:10px}.tools input[type=number]{width:48px}
         .sev-critical{color:#d62728;font-weight:600}.sev-warning{color:#a66a00}
-        svg.chart{width:100%;height:auto}
+        .level-ok{color:#1a7f1a}.level-warn{color:#a66a00;font-weight:600}.level-high{color:#fff;background:#d62728;padding:0 4px;border-radius:3px;font-weight:700}
+        .big{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}
+        .pricebox{display:flex;gap:0}.pricebox>#price{flex:1;min-width:0}.pricebox>#profile{width:170px;flex:none;height:380px}
+        body.no-profile #profile{display:none}
+        tr.k-entry td{color:#146414;font-weight:600}tr.k-exit td{color:#1f4e9c;font-weight:600}tr.k-veto td{color:#a66a00}
+        tr.k-hold td{color:#888}
+        footer{padding:4px 14px 12px;font-size:11px;color:#789}footer a{color:#567}
         body.offline .live,body.stalled .live{visibility:hidden}
-        \(SVGChart.css)
+        \(ChartLayer.css)
         </style></head>
         <body>
         <header>
@@ -42,6 +51,8 @@ enum DashboardPage {
           <span id="state" class="badge live">–</span>
           <span><span class="k">health</span> <span id="health" class="live">–</span></span>
           <span><span class="k">data age</span> <span id="dataAge" class="live">–</span></span>
+          <span><span class="k">ambiguous</span> <span id="ambHeader" class="live">–</span></span>
+          <span><span class="k">heat</span> <span id="heatHeader" class="live">–</span></span>
           <span><span class="k">uptime</span> <span id="uptime" class="live">–</span></span>
           <span><span class="k">version</span> <span id="version" class="live">–</span></span>
           <span><span class="k">updated</span> <span id="updated">–</span></span>
@@ -49,11 +60,17 @@ enum DashboardPage {
         </header>
         <div id="banner"></div>
         <main>
-          <section class="live"><h2>Price, value area and trades (4 h, 1-minute bars)</h2>
-            <p class="legend"><span style="color:#1f77b4">▭ value area, - - VAH / VAL</span><span style="color:#ff7f0e">— POC</span>
-            <span style="color:#2ca02c">▲ long</span><span style="color:#d62728">▼ short</span><span>○ exit</span><span style="color:#d62728">┄ stop</span>
-            <span style="color:#2ca02c">┄ target</span></p>
-            <div id="va">–</div><div id="price"></div></section>
+          <section class="live"><h2>Price, value area and trades <span class="note">(4 h of 1-minute candles: drag to pan, wheel to zoom)</span>
+            <span class="tools"><label><input type="checkbox" id="showProfile" checked> volume profile</label>
+            <label><input type="checkbox" id="showLevels" checked> VAH / VAL / POC lines</label></span></h2>
+            <p class="legend"><span style="color:#1f77b4">▭ value area</span><span style="color:#ff7f0e">— POC</span>
+            <span style="color:#2ca02c">▲ long</span><span style="color:#d62728">▼ short</span><span>● exit (green win, red loss)</span>
+            <span style="color:#d62728">┄ stop</span><span style="color:#2ca02c">┄ target</span></p>
+            <div id="va">–</div>
+            <div class="pricebox"><div id="price"></div><div id="profile"></div></div>
+            <h2 style="margin-top:8px">Order flow per minute: normalised delta (bars) and quote imbalance EMA (line)</h2>
+            <div id="flow"></div></section>
+          <div class="side">
           <section class="live"><h2>Position</h2>
             <dl>
               <dt>position</dt><dd id="position">–</dd>
@@ -63,26 +80,48 @@ enum DashboardPage {
               <dt>today</dt><dd id="today">–</dd>
               <dt>kill switch at</dt><dd id="kill">–</dd>
               <dt></dt><dd><meter id="killbar" min="0" max="1" low="0.5" high="0.8" optimum="0" value="0"></meter></dd>
-              <dt>heat</dt><dd id="heat">–</dd>
+              <dt>heat</dt><dd><span id="heat" class="big">–</span> <span id="heatNote"></span></dd>
               <dt>equity</dt><dd id="equity">–</dd>
-              <dt>round trips</dt><dd id="trips">–</dd>
               <dt>working orders</dt><dd id="ordersCount">–</dd>
             </dl>
-            <h2 style="margin-top:10px">Health</h2><ul id="reasons"></ul>
-            <h2>Orders</h2><table><tbody id="orders"></tbody></table>
+            <h2 style="margin-top:10px">Orders</h2><table><tbody id="orders"></tbody></table>
           </section>
-          <section class="live wide"><h2>Order flow per minute: normalised delta (bars) and quote imbalance EMA (line)</h2><div id="flow"></div></section>
+          <section class="live"><h2>Data quality</h2>
+            <dl>
+              <dt>ambiguous</dt><dd><span id="amb" class="big">–</span> <span id="ambNote"></span></dd>
+              <dt>last 60 min</dt><dd id="amb60">–</dd>
+              <dt>stale-aligned</dt><dd id="stale">–</dd>
+              <dt>side accuracy</dt><dd id="accuracy">–</dd>
+              <dt>window</dt><dd id="windowQuality">–</dd>
+            </dl>
+            <h2 style="margin-top:10px">Health</h2><ul id="reasons"></ul>
+          </section>
+          <section class="live"><h2>Performance since the agent started</h2>
+            <dl>
+              <dt>round trips</dt><dd id="trips">–</dd>
+              <dt>win rate</dt><dd id="winRate">–</dd>
+              <dt>profit factor</dt><dd id="profitFactor">–</dd>
+              <dt>net</dt><dd id="net">–</dd>
+              <dt>max drawdown</dt><dd id="maxDrawdown">–</dd>
+            </dl>
+            <table><thead><tr><th>setup</th><th>trips</th><th>win</th><th>PF</th><th>net</th></tr></thead><tbody id="bySetup"></tbody></table>
+          </section>
+          </div>
+          <section class="live wide"><h2>Footprint, last 30 minutes: sell × buy (BTC) per price, delta coloured, imbalances bold
+            <span class="tools"><label>imbalance ≥ <input type="number" id="ratio" value="3" min="1" step="0.5">× diagonally</label></span></h2>
+            <div id="footprint"></div></section>
           <div class="pair wide">
-            <section class="live"><h2>Footprint, last 30 minutes: sellers ◀ | ▶ buyers per price bin, value area over it</h2><div id="footprint"></div></section>
             <section class="live"><h2>Equity since the agent started</h2><div id="equityChart"></div></section>
-          </div>
-          <div class="pair wide">
-            <section class="live"><h2>Signals</h2><table><thead><tr><th>minute</th><th>action</th><th>reason</th><th>detected</th></tr></thead>
+            <section class="live"><h2>Signals <span class="note">(entries, exits and vetoes; quiet minutes folded)</span></h2>
+              <table><thead><tr><th>minute</th><th>action</th><th>reason</th><th>detected</th></tr></thead>
               <tbody id="signals"></tbody></table></section>
-            <section class="live"><h2>Alerts</h2><table><thead><tr><th>time</th><th>kind</th><th>message</th></tr></thead>
-              <tbody id="alerts"></tbody></table></section>
           </div>
+          <section class="live wide"><h2>Alerts</h2><table><thead><tr><th>time</th><th>kind</th><th>message</th></tr></thead>
+            <tbody id="alerts"></tbody></table></section>
         </main>
+        <footer>Charts: <a href="https://www.tradingview.com/">TradingView Lightweight Charts™</a> v\(ChartLibrary.version), served by the agent itself (Apache-2.0, vendor/lightweight-charts/NOTICE).</footer>
+        <script src="assets/lightweight-charts.js"></script>
+        <script src="assets/auction-charts.js"></script>
         <script type="module" src="dashboard.js"></script>
         </body></html>
 
@@ -91,11 +130,36 @@ enum DashboardPage {
     static let script = #"""
         // The dashboard's script: one event stream (/events), a `status` event every second and a `charts` event when a
         // chart changed. Nothing it shows outlives its source: without a frame for 5 s, or when the agent's engine is
-        // silent, the numbers are hidden behind a banner that says why.
+        // silent, the numbers are hidden behind a banner that says why. The charts are the chart layer's
+        // (window.AuctionCharts, /assets/auction-charts.js).
         const token = new URLSearchParams(location.hash.slice(1)).get('token');
         const $ = (id) => document.getElementById(id);
+        const AC = window.AuctionCharts;
         let lastFrameAt = 0;
         let lastError = '';
+        let thresholds = { ambiguousMax: 0.35, riskPct: 0.02 };
+        let charts = null;
+        const pct = (v, d = 1) => (v == null || Number.isNaN(v) ? '–' : (v * 100).toFixed(d) + ' %');
+
+        // Heat: normal up to twice the risk a position is sized to, a warning above, high from five times.
+        function heatLevel(h) {
+          if (h == null) return ['', ''];
+          if (h >= 5 * thresholds.riskPct) return ['level-high', `over 5× the ${pct(thresholds.riskPct, 0)} sized risk`];
+          if (h > 2 * thresholds.riskPct) return ['level-warn', `over 2× the ${pct(thresholds.riskPct, 0)} sized risk`];
+          return ['level-ok', ''];
+        }
+        // Ambiguous fraction: above signal.ambiguous_trade_frac_max a setup needs both confirmations.
+        function ambiguousLevel(a) {
+          if (a == null) return ['', ''];
+          if (a > thresholds.ambiguousMax) return ['level-high', `above ${pct(thresholds.ambiguousMax, 0)}: setups need OF and qimb`];
+          if (a > 0.8 * thresholds.ambiguousMax) return ['level-warn', `near the ${pct(thresholds.ambiguousMax, 0)} threshold`];
+          return ['level-ok', ''];
+        }
+        function levelled(id, text, [cls, note], noteId) {
+          $(id).textContent = text;
+          $(id).className = (id === 'heat' || id === 'amb' ? 'big ' : 'live ') + cls;
+          if (noteId) $(noteId).textContent = note;
+        }
 
         const money = (v) => (v == null || Number.isNaN(v) ? '–' : Number(v).toFixed(2) + ' USDT');
         const duration = (s) => {
@@ -126,6 +190,7 @@ enum DashboardPage {
 
         function renderStatus(f) {
           lastFrameAt = Date.now();
+          thresholds = f.thresholds || thresholds;
           document.body.classList.remove('offline');
           $('conn').textContent = 'live';
           $('updated').textContent = f.generated.slice(11, 19) + ' UTC';
@@ -162,12 +227,16 @@ enum DashboardPage {
           $('kill').textContent = kill.join('; ') || 'off';
           const used = dl != null ? -Math.min(0, s.pnl.realizedToday ?? 0) / Math.abs(dl) : ks != null ? -Math.min(0, s.pnl.todayPnL) / Math.abs(ks) : 0;
           $('killbar').value = Math.min(1, Math.max(0, used || 0));
-          $('heat').textContent = s.heat == null ? '–' : (s.heat * 100).toFixed(2) + ' %';
+          const heat = s.heat == null ? '–' : pct(s.heat, 2);
+          levelled('heat', heat, heatLevel(s.heat), 'heatNote');
+          levelled('heatHeader', heat, heatLevel(s.heat));
           $('equity').textContent = money(s.pnl.equity);
-          $('trips').textContent = `${s.pnl.roundTrips} (${s.pnl.winningRoundTrips} won), net ${money(s.pnl.netPnLAllTime)}`;
           $('ordersCount').textContent = String(s.workingOrders);
 
           const va = s.valueArea;
+          $('windowQuality').textContent = va
+            ? `${va.minutesInWindow} min` + (va.approximateMinutes > 0 ? `, ${va.approximateMinutes} from klines (${pct(va.approximateShare, 0)} of volume)` : ', all from trades')
+            : '–';
           $('va').textContent = va
             ? `POC ${va.poc ?? '–'}  VAH ${va.vah ?? '–'}  VAL ${va.val ?? '–'}  ${va.valid ? 'valid' : 'INVALID'}, bin ${va.binWidth}, ` +
               `${va.minutesInWindow} min` + (va.approximateMinutes > 0 ? `, ${Math.round(va.approximateShare * 100)}% from klines` : '') +
@@ -180,7 +249,11 @@ enum DashboardPage {
             return li;
           }));
           rows('orders', f.orders, (o) => [[`${o.side} ${o.qty} ${o.type}${o.price ? ' @ ' + o.price : ''}`], [o.purpose]]);
-          rows('signals', f.signals, (g) => [[g.minute.slice(11, 16)], [g.action, g.action === 'HOLD' ? '' : 'sev-warning'], [g.reason], [g.detected.join(' ')]]);
+          rows('signals', f.signals, (g) => [
+            [g.count > 1 ? `${g.minute.slice(11, 16)}–${g.until.slice(11, 16)}` : g.minute.slice(11, 16)],
+            [g.count > 1 ? `${g.action} ×${g.count}` : g.action], [g.reason], [g.detected.join(' ')],
+          ]);
+          $('signals').querySelectorAll('tr').forEach((tr, n) => { tr.className = 'k-' + f.signals[n].kind; });
           rows('alerts', f.alerts, (a) => [[a.time.slice(5, 19).replace('T', ' ')], [a.kind, 'sev-' + a.severity], [a.message]]);
 
           const stale = s.health.reasons.filter((r) => /stale|stream|gap|behind/.test(r));
@@ -188,11 +261,60 @@ enum DashboardPage {
           else banner('', '');
         }
 
+        function makeCharts(decimals) {
+          const price = AC.priceChart($('price'), { height: 380, decimals });
+          const made = {
+            price,
+            profile: AC.profilePanel($('profile'), price),
+            flow: AC.flowChart($('flow'), price, { height: 130 }),
+            footprint: AC.footprintTable($('footprint'), { maxRows: 40, ratio: Number($('ratio').value) || 3 }),
+            equity: AC.lineChart($('equityChart'), { height: 260, title: 'equity' }),
+          };
+          $('showProfile').addEventListener('change', (e) => { document.body.classList.toggle('no-profile', !e.target.checked); made.profile.layout(); });
+          $('showLevels').addEventListener('change', (e) => price.showLevels(e.target.checked));
+          $('ratio').addEventListener('change', (e) => { const r = Number(e.target.value); if (r >= 1) made.footprint.setRatio(r); });
+          return made;
+        }
+
+        // Data quality from the minutes: the last closed minute, and the last hour (volume-weighted).
+        function renderQuality(bars) {
+          const last = [...bars].reverse().find((b) => b.vol > 0);
+          const hour = bars.slice(-60).filter((b) => b.vol > 0);
+          const weighted = (key, only) => {
+            const use = hour.filter((b) => only == null || b[only] != null);
+            const vol = use.reduce((a, b) => a + b.vol, 0);
+            return vol > 0 ? use.reduce((a, b) => a + b[key] * b.vol, 0) / vol : null;
+          };
+          const a = last ? last.amb : null;
+          levelled('amb', pct(a), ambiguousLevel(a), 'ambNote');
+          levelled('ambHeader', pct(a), ambiguousLevel(a));
+          const a60 = weighted('amb');
+          $('amb60').textContent = pct(a60) + (a60 != null && a60 > thresholds.ambiguousMax ? ' (above the threshold)' : '');
+          $('amb60').className = ambiguousLevel(a60)[0];
+          $('stale').textContent = last ? `${pct(last.stale)} of prints (hour ${pct(weighted('stale'))})` : '–';
+          const acc = weighted('acc', 'acc');
+          $('accuracy').textContent = acc == null ? 'no exchange side in the feed' : `${pct(acc)} of sided volume (hour)`;
+        }
+
+        function renderPerformance(p) {
+          const o = p.overall;
+          $('trips').textContent = `${o.trips} (${o.wins} won)`;
+          $('winRate').textContent = pct(o.winRate);
+          $('profitFactor').textContent = o.profitFactor == null ? (o.trips ? 'no loss yet' : '–') : o.profitFactor.toFixed(2);
+          $('net').textContent = money(o.net);
+          $('maxDrawdown').textContent = money(p.maxDrawdown) + (p.peakEquity ? ` (${pct(p.maxDrawdown / p.peakEquity)} of the peak)` : '');
+          rows('bySetup', p.bySetup, (x) => [[x.setup], [String(x.trips)], [pct(x.winRate, 0)], [x.profitFactor == null ? '–' : x.profitFactor.toFixed(2)], [money(x.net)]]);
+        }
+
         function renderCharts(c) {
-          $('price').innerHTML = c.price;
-          $('flow').innerHTML = c.flow;
-          $('footprint').innerHTML = c.footprint;
-          $('equityChart').innerHTML = c.equity;
+          if (!charts) charts = makeCharts(c.decimals);
+          charts.price.set({ bars: c.bars, trips: c.trips, position: c.position });
+          charts.flow.set(c.bars);
+          charts.profile.set(c.profile);
+          charts.footprint.set(c.footprint);
+          charts.equity.set(c.equity);
+          renderQuality(c.bars);
+          renderPerformance(c.performance);
         }
 
         function handle(block) {

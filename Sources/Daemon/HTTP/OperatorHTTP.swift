@@ -11,12 +11,12 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 
-/// The agent's read-only HTTP server (issue 12; docs/OPERATIONS.md): the dashboard (`/`, `/dashboard.js`,
-/// `/events`), `/metrics`, `/healthz`, `/readyz` and `/api/status`. Nothing here changes the agent: control stays
+/// The agent's read-only HTTP server (issue 12; docs/OPERATIONS.md): the dashboard (`/`, `/dashboard.js`, the chart
+/// library and layer under `/assets/`, `/events`), `/metrics`, `/healthz`, `/readyz` and `/api/status`. Nothing here changes the agent: control stays
 /// on the Unix socket. Pages read the published board and the database, as the control socket does.
 ///
 /// Listening beyond loopback needs a bearer token (`agent.http_token_env`); every path but `/healthz`, `/readyz`
-/// and the page's own two static files then asks for `Authorization: Bearer TOKEN` (the page takes it from its
+/// and the page's own static files then asks for `Authorization: Bearer TOKEN` (the page takes it from its
 /// URL's `#token=` fragment, which the browser never sends). `/readyz` without the token answers its verdict
 /// without the reasons.
 public final class OperatorHTTP: Sendable {
@@ -34,7 +34,7 @@ public final class OperatorHTTP: Sendable {
     /// `token` is required (non-empty) unless `address` is loopback.
     public init(
         address: ListenAddress, token: String?, board: StatusBoard, store: AgentStore, metrics: AgentMetrics,
-        instrument: Instrument, logger: Logger
+        instrument: Instrument, thresholds: DashboardThresholds, logger: Logger
     ) throws {
         let token = token.flatMap { $0.isEmpty ? nil : $0 }
         if !address.isLoopback && token == nil {
@@ -46,7 +46,7 @@ public final class OperatorHTTP: Sendable {
         self.token = token
         self.board = board
         self.metrics = metrics
-        feed = DashboardFeed(board: board, store: store, instrument: instrument)
+        feed = DashboardFeed(board: board, store: store, instrument: instrument, thresholds: thresholds)
         self.logger = logger
     }
 
@@ -161,6 +161,12 @@ public final class OperatorHTTP: Sendable {
                 headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=86400"],
                 body: .init(byteBuffer: ByteBuffer(string: ChartLibrary.script)))
         }
+        // The chart layer on it (Sources/Charts/ChartLayer.swift): changes with the agent, so never cached stale.
+        router.get("/assets/auction-charts.js") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(string: ChartLayer.script)))
+        }
         router.get("/events") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
@@ -198,7 +204,11 @@ public final class OperatorHTTP: Sendable {
 /// `Authorization: Bearer TOKEN` on every path but the probes and the page's static files.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
-    static var open: Set<String> { ["/healthz", "/readyz", "/", "/dashboard.js", "/assets/lightweight-charts.js"] }
+    static var open: Set<String> {
+        [
+            "/healthz", "/readyz", "/", "/dashboard.js", "/assets/lightweight-charts.js", "/assets/auction-charts.js",
+        ]
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
