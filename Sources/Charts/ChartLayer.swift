@@ -189,6 +189,17 @@ package enum ChartLayer {
     let priceLines = [];
     let bars = [];
     let trips = [];
+    const lines = (list) => {
+      for (const p of priceLines) candles.removePriceLine(p);
+      priceLines = list.filter(([price]) => price != null).map(([price, color, title, style]) => candles.createPriceLine({ price, color, title, lineStyle: style, lineWidth: 1, axisLabelVisible: true }));
+    };
+    // Entry, stop and targets of a position or a trip.
+    const levelsOf = (x, entryTitle) => [
+      [x.entry, colour.entry, entryTitle, LC.LineStyle.Solid],
+      [x.stop, colour.stop, 'stop', LC.LineStyle.Dashed],
+      [x.tp1, colour.target, 'TP1', LC.LineStyle.Dashed],
+      [x.tp2, colour.target, 'TP2', LC.LineStyle.Dashed],
+    ];
 
     const api = {
       chart, candles,
@@ -207,17 +218,15 @@ package enum ChartLayer {
         poc.setData(line('poc'));
         overlay.set(b, tripSegments(t));
         candles.setMarkers(tripMarkers(t, labelled));
-        for (const p of priceLines) candles.removePriceLine(p);
-        priceLines = [];
-        if (position) {
-          const add = (price, color, title, style) => priceLines.push(candles.createPriceLine({ price, color, title, lineStyle: style, lineWidth: 1, axisLabelVisible: true }));
-          add(position.entry, colour.entry, `${position.side} entry`, LC.LineStyle.Solid);
-          add(position.stop, colour.stop, 'stop', LC.LineStyle.Dashed);
-          if (position.tp1 != null) add(position.tp1, colour.target, 'TP1', LC.LineStyle.Dashed);
-          if (position.tp2 != null) add(position.tp2, colour.target, 'TP2', LC.LineStyle.Dashed);
-        }
+        lines(position ? levelsOf(position, `${position.side} entry`) : []);
         if (first && b.length) chart.timeScale().fitContent();
       },
+      /** One trade's entry, stop, targets and exit as price lines (nil: none). */
+      highlight(trip) {
+        lines(trip ? levelsOf(trip, `#${trip.n} ${trip.side} entry`).concat([[trip.exit, trip.net > 0 ? colour.up : colour.down, `#${trip.n} exit`, LC.LineStyle.Solid]]) : []);
+      },
+      /** The price lines shown now: `[price, colour, title]`. */
+      get lines() { return priceLines.map((p) => { const o = p.options(); return [o.price, o.color, o.title]; }); },
       /** Shows the value area's VAH/VAL/POC lines (the band stays). */
       showLevels(on) { for (const s of [vah, val, poc]) s.applyOptions({ visible: on }); },
       /** Zooms to [from, to] (s), with a margin of `pad` minutes either side. */

@@ -67,6 +67,10 @@ public struct FeaturePipeline: Sendable {
     public private(set) var droppedKlines = 0
     /// Order-flow totals of the whole run.
     public private(set) var runOrderFlow = OrderFlowTotals()
+    /// Keep every minute's profile in `profileHistory` (report.html's profile at any minute); off unless asked.
+    public var recordsProfiles = false
+    /// Each closed minute's profile, while `recordsProfiles`.
+    public private(set) var profileHistory = ProfileHistory()
     /// Footprints of the minutes closed and not yet taken, while `recordsFootprint`.
     public private(set) var closedFootprints: [FootprintMinute] = []
 
@@ -364,6 +368,7 @@ public struct FeaturePipeline: Sendable {
         let firstBin = histogram.aggregate(binsOf: k, into: &aggregated)
         aggregatedFirstBin = firstBin
         aggregatedBinTicks = applied
+        if recordsProfiles { profileHistory.append(ts: minute, profile) }
         let va = ValueArea.compute(bins: aggregated, firstBin: firstBin, binTicks: applied, fraction: config.vaFraction)
         let missing = openMinuteIsMissing()
         let missingMinutes = missingMinutesInWindow + (missing ? 1 : 0)

@@ -177,4 +177,33 @@ struct SplitMix: RandomNumberGenerator {
         }
         #expect(checked >= 6)
     }
+
+    /// `ProfileHistory` keeps every minute's profile as key frames and changes; each rebuilds exactly.
+    @Test func theHistoryRebuildsEveryMinutesProfile() {
+        var config = FeatureConfig.defaults
+        config.rollingWindowMinutes = 10
+        config.minVABins = 1
+        var rng = SplitMix(state: 11)
+        var p = FeaturePipeline(config: config)
+        p.recordsProfiles = true
+        var snapshots: [VolumeProfile] = []
+        for minute in 0..<150 {
+            let start = t0 + Int64(minute) * 60_000
+            // A drift, so that bins leave the window at one end and join at the other.
+            let centre = 50_000 + minute * 7
+            for i in 0..<(minute % 13 == 0 ? 0 : 30) {
+                let tenths = centre + Int(rng.next() % 300) - 150
+                p.process(
+                    trade(start + Int64(i) * 1_000 + 1, "\(tenths / 10).\(tenths % 10)", "0.00\(1 + rng.next() % 9)"))
+            }
+            p.process(quote(start + 59_000, bid: "\(centre / 10 - 1).9", "1", ask: "\(centre / 10).1", "1"))
+            p.advanceClock(to: start + 60_000)
+            if !p.takeClosed().isEmpty { snapshots.append(p.profile) }
+        }
+        let h = p.profileHistory
+        #expect(h.frames.count == snapshots.count && snapshots.count >= 140)
+        #expect(h.frames.filter(\.isKey).count >= snapshots.count / ProfileHistory.keyEvery)
+        #expect(h.frames.filter { !$0.isKey }.allSatisfy { $0.values.count < 2 * 60 }, "changes are small")
+        for (k, want) in snapshots.enumerated() { #expect(h.profile(at: k) == want, "minute \(k)") }
+    }
 }

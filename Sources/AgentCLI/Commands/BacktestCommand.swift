@@ -106,7 +106,8 @@ struct BacktestCommand: ParsableCommand {
             let result = runBarBacktest(minutes, strategy: resolved.strategy, instrument: instrument)
             try writeBacktest(
                 result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
-                title: "auction-trader backtest (bars only): \(URL(fileURLWithPath: features).lastPathComponent)")
+                title: "auction-trader backtest (bars only): \(URL(fileURLWithPath: features).lastPathComponent)",
+                parameters: ConfigLoader.researchParameters(resolved))
             try writeRunConfiguration(resolved, to: out, command: "backtest --bars-only")
             let summary =
                 result.render(directory: out) + String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))
@@ -124,7 +125,7 @@ struct BacktestCommand: ParsableCommand {
         let bar = ProgressBar("backtest")
         let result = try runBacktest(
             market: &market, features: resolved.features, strategy: resolved.strategy, instrument: instrument,
-            progress: bar.update)
+            keepProfiles: true, progress: bar.update)
         let coverage = market.coverage
         guard coverage.trades.contains(where: { $0.rows > 0 }) else {
             throw CommandError(
@@ -144,7 +145,8 @@ struct BacktestCommand: ParsableCommand {
             ? URL(fileURLWithPath: trades[0]).lastPathComponent : "\(coverage.trades.count) trades files"
         try writeBacktest(
             result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
-            title: "auction-trader backtest: \(name)", coverage: coverage)
+            title: "auction-trader backtest: \(name)", coverage: coverage,
+            parameters: ConfigLoader.researchParameters(resolved))
         try writeRunConfiguration(resolved, to: out, command: "backtest")
         var summary = ([result.render(directory: out)] + coverage.lines).joined(separator: "\n")
         if warmFromKlines {

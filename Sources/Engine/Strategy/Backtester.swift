@@ -23,6 +23,13 @@ public struct Backtester: Sendable {
     public private(set) var equity: [EquityRow] = []
     /// Keep every minute's features (the report needs them; a grid run does not).
     public var keepFeatures = true
+    /// Keep every minute's volume profile (report.html shows the profile at any minute); off unless asked.
+    public var keepProfiles: Bool {
+        get { kernel.pipeline?.recordsProfiles ?? false }
+        set { kernel.pipeline?.recordsProfiles = newValue }
+    }
+    /// Every closed minute's profile, while `keepProfiles`.
+    public var profiles: ProfileHistory? { kernel.pipeline?.profileHistory }
     /// A veto on entries from outside the rules at every decision (the agent's state), nil in a plain backtest.
     public var entryVeto: EntryVeto?
     private var lastTs: Millis = 0

@@ -123,14 +123,17 @@ public struct BacktestMetrics: Sendable, Hashable {
             let variance = returns.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(returns.count - 1)
             sharpe = variance > 0 ? mean / variance.squareRoot() * (525_600.0).squareRoot() : nil
         }
-        spreadPaidBps = Distribution(
-            fills.compactMap { f in
-                guard f.liquidity == .taker, let mid = f.referenceMidTwice, mid > 0 else { return nil }
-                return Double(abs(2 * f.price - mid)) / Double(mid) * 10_000
-            }
-        )
+        spreadPaidBps = Distribution(Self.spreadPaidBps(fills))
         ambiguousFraction = Distribution(ambiguous)
         minutes = minuteCount ?? equity.count
         self.fills = fills.count
+    }
+
+    /// The spread each taker fill paid, in bps of its reference mid: `|price - mid| / mid`.
+    public static func spreadPaidBps(_ fills: [Fill]) -> [Double] {
+        fills.compactMap { f in
+            guard f.liquidity == .taker, let mid = f.referenceMidTwice, mid > 0 else { return nil }
+            return Double(abs(2 * f.price - mid)) / Double(mid) * 10_000
+        }
     }
 }

@@ -1,4 +1,4 @@
-import AgentConfig
+public import AgentConfig
 import AgentSupport
 public import Engine
 import Foundation
@@ -14,6 +14,8 @@ public struct BacktestResult: Sendable {
     public var equity: [EquityRow]
     public var alerts: [EngineAlert]
     public var features: [MinuteFeatures]
+    /// Every minute's volume profile, when the run kept them (`keepProfiles`).
+    public var profiles: ProfileHistory? = nil
 }
 
 /// Runs the Engine over events already in memory.
@@ -25,10 +27,12 @@ public func runBacktest(
     instrument: Instrument,
     gaps: [RecordedGap] = [],
     keepFeatures: Bool = true,
+    keepProfiles: Bool = false,
     progress: ((Double) -> Void)? = nil
 ) -> BacktestResult {
     var bt = Backtester(features: features, strategy: strategy, instrument: instrument)
     bt.keepFeatures = keepFeatures
+    bt.keepProfiles = keepProfiles
     for g in gaps { bt.markMissing(from: g.from, to: g.to) }
     let total = trades.count + quotes.count
     var done = 0
@@ -42,7 +46,7 @@ public func runBacktest(
     let metrics = BacktestMetrics(trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: bt.features)
     return BacktestResult(
         metrics: metrics, roundTrips: bt.trader.roundTrips, fills: bt.fills, signals: bt.signals, equity: bt.equity,
-        alerts: bt.trader.alerts, features: bt.features
+        alerts: bt.trader.alerts, features: bt.features, profiles: bt.keepProfiles ? bt.profiles : nil
     )
 }
 
@@ -54,10 +58,12 @@ public func runBacktest(
     strategy: StrategyConfig,
     instrument: Instrument,
     keepFeatures: Bool = true,
+    keepProfiles: Bool = false,
     progress: ((Double) -> Void)? = nil
 ) throws(DataFileError) -> BacktestResult {
     var bt = Backtester(features: features, strategy: strategy, instrument: instrument)
     bt.keepFeatures = keepFeatures
+    bt.keepProfiles = keepProfiles
     for g in market.gaps { bt.markMissing(from: g.from, to: g.to) }
     var done = 0
     while let event = try market.next() {
@@ -70,7 +76,7 @@ public func runBacktest(
     let metrics = BacktestMetrics(trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: bt.features)
     return BacktestResult(
         metrics: metrics, roundTrips: bt.trader.roundTrips, fills: bt.fills, signals: bt.signals, equity: bt.equity,
-        alerts: bt.trader.alerts, features: bt.features
+        alerts: bt.trader.alerts, features: bt.features, profiles: bt.keepProfiles ? bt.profiles : nil
     )
 }
 
@@ -90,9 +96,10 @@ public func runBarBacktest(_ minutes: [MinuteFeatures], strategy: StrategyConfig
 
 /// Writes trades.csv, fills.csv, signals.csv, equity.csv, metrics.json and report.html into `directory`, and
 /// inputs.csv (the files read, in order, with their spans, sizes and SHA-256) when `coverage` is given.
+/// `parameters` (`ConfigLoader.researchParameters`) are listed in the report.
 public func writeBacktest(
     _ r: BacktestResult, to directory: String, instrument: Instrument, initialEquity: Double, title: String,
-    coverage: Coverage? = nil
+    coverage: Coverage? = nil, parameters: [ResearchParameter] = []
 ) throws {
     do {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -109,7 +116,7 @@ public func writeBacktest(
             "report.html",
             ReportHTML.render(
                 features: r.features, equity: r.equity, trips: r.roundTrips, metrics: r.metrics, instrument: instrument,
-                title: title)
+                title: title, extras: .init(profiles: r.profiles, fills: r.fills, parameters: parameters))
         ),
     ]
     if let coverage { files.append(("inputs.csv", try InputIdentity.csv(coverage))) }

@@ -43,7 +43,7 @@ public func gridResultsHTML(_ ranked: [GridRow], spec: GridSpec, rankBy: RankMet
     let json = JSONValue.object(data).render(indent: 0).replacingOccurrences(of: "</", with: "<\\/")
     return """
         <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>\(SVGChart.escape(title))</title>
+        <html lang="en"><head><meta charset="utf-8"><title>\(HTML.escape(title))</title>
         <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <style>
@@ -56,8 +56,8 @@ public func gridResultsHTML(_ ranked: [GridRow], spec: GridSpec, rankBy: RankMet
         label{margin-right:14px}.note{color:#667}
         </style></head>
         <body>
-        <h1>\(SVGChart.escape(title))</h1>
-        <p class="note"><span id="count"></span> runs, ranked by \(SVGChart.escape(rankBy.rawValue)) (results.csv holds the same rows).
+        <h1>\(HTML.escape(title))</h1>
+        <p class="note"><span id="count"></span> runs, ranked by \(HTML.escape(rankBy.rawValue)) (results.csv holds the same rows).
         Click a column to sort; the heat map shows, for each pair of values of the two parameters chosen, the best run
         with those values by the metric chosen.</p>
         <h2>Heat map</h2>

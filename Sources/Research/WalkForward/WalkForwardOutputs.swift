@@ -26,7 +26,7 @@ public func writeWalkForward(
             "report.html",
             ReportHTML.render(
                 features: r.minutes, equity: r.equity, trips: r.trips, metrics: r.stitched, instrument: instrument,
-                title: title, sections: WalkForwardOutputs.windowsHTML(r, spec: spec, plan: plan))
+                title: title, extras: .init(sections: WalkForwardOutputs.windowsHTML(r, spec: spec, plan: plan)))
         ),
     ]
     for (name, text) in files { try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)") }
@@ -107,9 +107,9 @@ enum WalkForwardOutputs {
         var html = """
             <h2>Windows (train \(plan.train / 86_400_000 > 0 && plan.train % 86_400_000 == 0 ? "\(plan.train / 86_400_000) d" : "\(plan.train / millisPerMinute) min"), \
             test \(plan.test % 86_400_000 == 0 ? "\(plan.test / 86_400_000) d" : "\(plan.test / millisPerMinute) min"), \
-            ranked by \(SVGChart.escape(spec.rankBy.rawValue)) in sample)</h2>
+            ranked by \(HTML.escape(spec.rankBy.rawValue)) in sample)</h2>
             <table>
-            <tr><th>#</th><th>train</th><th>test</th><th>run</th>\(keys.map { "<th>\(SVGChart.escape($0))</th>" }.joined())\
+            <tr><th>#</th><th>train</th><th>test</th><th>run</th>\(keys.map { "<th>\(HTML.escape($0))</th>" }.joined())\
             <th>IS trades</th><th>IS net</th><th>IS Sharpe</th><th>OOS trades</th><th>OOS net</th><th>OOS win</th>\
             <th>OOS Sharpe</th><th>OOS max DD</th><th>equity after</th></tr>
 
@@ -127,7 +127,7 @@ enum WalkForwardOutputs {
                     String(m.overall.trades), money(m.overall.netPnL), pct(m.overall.winRate), num(m.sharpe),
                     pct(m.maxDrawdownPct), money(m.finalEquity),
                 ]
-            html += "<tr>" + cells.map { "<td>\(SVGChart.escape($0))</td>" }.joined() + "</tr>\n"
+            html += "<tr>" + cells.map { "<td>\(HTML.escape($0))</td>" }.joined() + "</tr>\n"
         }
         html += "</table>\n"
         html +=
