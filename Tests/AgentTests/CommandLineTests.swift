@@ -474,7 +474,7 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
         let run = try agent([
             "grid", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
             dir.appendingPathComponent("quotes.csv").path,
-            "--grid", grid.path, "--workers", "2", "--out", out,
+            "--grid", grid.path, "--workers", "2", "--out", out, "--keep-reports", "2",
             "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
         ])
         #expect(run.status == 0, "\(run.stderr)")
@@ -485,6 +485,22 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
         let finals = csv.dropFirst().map { Double($0.split(separator: ",").last!)! }
         #expect(finals == finals.sorted(by: >))
         #expect(FileManager.default.fileExists(atPath: "\(out)/grid.sqlite"))
+        // --keep-reports 2: the best two runs again with every output, linked from results.html; each is the run
+        // the grid ranked (its final equity the grid's).
+        let html = try String(contentsOfFile: "\(out)/results.html", encoding: .utf8)
+        for row in csv.dropFirst().prefix(2) {
+            let run = row.split(separator: ",")[1]
+            let metrics =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: URL(fileURLWithPath: "\(out)/runs/\(run)/metrics.json"))) as? [String: Any]
+            #expect(metrics?["final_equity"] as? Double == Double(row.split(separator: ",").last!), "run \(run)")
+            for file in ["report.html", "trades.csv", "config.yaml"] {
+                #expect(FileManager.default.fileExists(atPath: "\(out)/runs/\(run)/\(file)"), "run \(run) \(file)")
+            }
+            #expect(html.contains(#""report": "runs/\#(run)/report.html""#), "run \(run) linked")
+        }
+        #expect(html.components(separatedBy: #""report": "#).count == 3, "the best two only")
+        #expect(run.stderr.contains("the best 2 runs' reports in \(out)/runs/"))
     }
 
     /// Three shards (one through a Slurm array's variables) merge into the bytes of the single-machine grid; missing
@@ -511,7 +527,9 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
         #expect(whole.status == 0, "\(whole.stderr)")
         for k in 1...2 {
             // Shard 2 streams the files: the same runs, the same data identity, so the merge takes it.
-            let shard = try gridRun("s\(k)", ["--shard", "\(k)/3"] + (k == 2 ? ["--stream"] : []))
+            // Shard 2 also keeps its best run's report (from the stream): the merged results.html links it.
+            let shard = try gridRun(
+                "s\(k)", ["--shard", "\(k)/3"] + (k == 2 ? ["--stream", "--keep-reports", "1"] : []))
             #expect(shard.status == 0 && shard.stderr.contains("(shard \(k)/3 of a grid of 6)"), "\(shard.stderr)")
         }
         let slurm = ["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "3"]
@@ -524,6 +542,11 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
         let single = FileManager.default.contents(atPath: path("whole/results.csv"))
         #expect(single != nil && single == FileManager.default.contents(atPath: path("merged/results.csv")))
         #expect(FileManager.default.fileExists(atPath: path("merged/grid.sqlite")))
+        let mergedPage = try String(contentsOfFile: path("merged/results.html"), encoding: .utf8)
+        #expect(
+            mergedPage.components(separatedBy: #""report": ""#).count == 2
+                && mergedPage.contains(URL(fileURLWithPath: path("s2")).standardizedFileURL.path + "/runs/"),
+            "the streamed shard's kept report, linked")
         // The merged database merges again (a grid of one shard), to the same bytes.
         let again = try agent(["grid", "merge", path("merged"), "--out", path("again")])
         #expect(again.status == 0, "\(again.stderr)")

@@ -31,7 +31,10 @@ import Testing
             rows.append(GridRow(index: i, parameters: combination, summary: summary))
         }
         let ranked = rank(rows, by: .netPnL)
-        return (gridResultsHTML(ranked, spec: spec, rankBy: .netPnL, title: "grid test"), ranked)
+        // The best run kept its report (grid --keep-reports 1).
+        let html = gridResultsHTML(
+            ranked, spec: spec, rankBy: .netPnL, title: "grid test", reports: [12: "runs/12/report.html"])
+        return (html, ranked)
     }
 
     @Test func thePageHoldsEveryRunAndLoadsNothing() throws {
@@ -52,6 +55,11 @@ import Testing
         #expect(try browser.evaluate("document.querySelectorAll('#runs tbody tr').length") as? Int == 12)
         // Ranked best first: run 12 (a 0.03, b 2, c close) on top.
         #expect(try browser.evaluate("document.querySelector('#runs tbody tr').id") as? String == "run-12")
+        #expect(
+            try browser.evaluate(
+                "document.querySelectorAll('#runs a').length === 1 && "
+                    + "document.querySelector('#run-12 a').getAttribute('href') === 'runs/12/report.html'") as? Bool
+                == true, "the kept report, linked")
         // A click on net_pnl sorts it ascending, a second descending.
         let click = "[...document.querySelectorAll('#runs th')].find(t => t.dataset.key === 'net_pnl').click()"
         _ = try browser.evaluate(click)
@@ -65,7 +73,7 @@ import Testing
             "[...document.querySelectorAll('#heat td.cell')].map(td => td.textContent + ' ' + td.title).join('|')"
         #expect(
             try browser.evaluate(cells) as? String
-                == "111 run 2 (rank 11)|211 run 6 (rank 7)|311 run 10 (rank 3)|121 run 4 (rank 9)|221 run 8 (rank 5)|321 run 12 (rank 1)"
+                == "111 run 2 (rank 11)|211 run 6 (rank 7)|311 run 10 (rank 3)|121 run 4 (rank 9)|221 run 8 (rank 5)|321 run 12 (rank 1), report kept"
         )
         // Another pair of parameters: qimb_signal across, risk down: 2 × 3 cells.
         _ = try browser.evaluate(

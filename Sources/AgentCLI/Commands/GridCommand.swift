@@ -42,8 +42,10 @@ struct GridRunCommand: ParsableCommand {
             only in strategy parameters. Each finished run is stored at once in --db (SQLite table grid_results: \
             run id, params JSON, metrics JSON, summary, created at; grid_meta describes the grid); results.csv in \
             --out ranks the runs, and results.html beside it browses them (a table that sorts on any column, a heat \
-            map of any metric over any two parameters; one file, no network). Ctrl-C stops taking new runs, keeps \
-            the finished ones and writes results.csv and results.html for them (exit status 130).
+            map of any metric over any two parameters; one file, no network). --keep-reports N runs the best N again \
+            with every output of `backtest` (report.html, trades.csv, ...) in --out/runs/RUN/ and links each from \
+            results.html. Ctrl-C stops taking new runs, keeps the finished ones and writes results.csv and \
+            results.html for them (exit status 130).
 
             --shard K/N runs the K-th of N deterministic slices, balanced by run count (the runs sharing a feature \
             set stay in one slice unless the set alone exceeds a slice); --shard auto takes K and N from a Slurm job \
@@ -86,10 +88,17 @@ struct GridRunCommand: ParsableCommand {
                 + "slower when they fit; Ctrl-C keeps no run)."))
     var stream = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Run the best N runs again with every output of a backtest (report.html, trades.csv, ...) in "
+                + "<out>/runs/RUN/, linked from results.html.", valueName: "N"))
+    var keepReports = 0
+
     @OptionGroup var config: ConfigOptions
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if keepReports < 0 { throw ValidationError("--keep-reports must be 0 or more") }
         if let shard {
             do { _ = try GridShard.parse(shard, environment: ProcessInfo.processInfo.environment) } catch {
                 throw ValidationError("\(error)")
@@ -171,8 +180,25 @@ struct GridRunCommand: ParsableCommand {
         try store.finish(at: now(), interrupted: gridInterrupted != 0)
         let ranked = rank(outcomes.map(\.row), by: spec.rankBy)
         try writeAtomically(Array(gridResultsCSV(ranked, spec: spec).utf8), to: "\(out)/results.csv")
+        // The best runs again, with every output (an interrupted grid keeps none: its ranking is partial).
+        var reports: [Int: String] = [:]
+        if keepReports > 0 && gridInterrupted == 0 {
+            reports = try keepGridReports(ranked, count: keepReports, plan: plan, directory: out) { c in
+                if let inMemory {
+                    return runBacktest(
+                        trades: inMemory.trades, quotes: inMemory.quotes, features: c.features, strategy: c.strategy,
+                        instrument: c.instrument, gaps: inMemory.gaps, keepProfiles: true)
+                }
+                var market = try makeMarket()
+                return try runBacktest(
+                    market: &market, features: c.features, strategy: c.strategy, instrument: c.instrument,
+                    keepProfiles: true)
+            }
+        }
         try writeAtomically(
-            Array(gridResultsHTML(ranked, spec: spec, rankBy: spec.rankBy, title: "grid \(gridId)").utf8),
+            Array(
+                gridResultsHTML(ranked, spec: spec, rankBy: spec.rankBy, title: "grid \(gridId)", reports: reports).utf8
+            ),
             to: "\(out)/results.html")
         let lines =
             [
@@ -180,6 +206,8 @@ struct GridRunCommand: ParsableCommand {
                     + String(format: "%.1f s", Date().timeIntervalSince(started))
                     + "; results in \(out)/results.csv, \(out)/results.html and \(dbPath) (grid_results, grid_id \(gridId))"
             ] + gridTopLines(ranked, rankBy: spec.rankBy)
+            + (reports.isEmpty
+                ? [] : ["grid: the best \(reports.count) runs' reports in \(out)/runs/ (linked from results.html)"])
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         if gridInterrupted != 0 {
             FileHandle.standardError.write(Data("grid: interrupted; the finished runs are kept\n".utf8))
@@ -199,7 +227,7 @@ struct GridMergeCommand: ParsableCommand {
             difference, as is a shard given twice. Missing shards and shards without all their runs (interrupted or \
             still running) are reported: the runs found are merged and written, and the exit status is 3. The \
             merged results.csv has the bytes a single `grid` run of the same grid would write; results.html browses \
-            the merged runs.
+            the merged runs and links the reports the shards kept (--keep-reports) where they lie.
             """
     )
 
@@ -232,8 +260,12 @@ struct GridMergeCommand: ParsableCommand {
         let ranked = rank(merge.rows, by: metric)
         try writeAtomically(Array(gridResultsCSV(ranked, spec: merge.spec).utf8), to: "\(out)/results.csv")
         let gridId = "merge-\(Int64(Date().timeIntervalSince1970 * 1000))-\(getpid())"
+        // Reports the shards kept (grid --keep-reports) are linked where they lie.
+        let reports = keptGridReports(inShards: merge.inputPaths, runs: ranked.map { $0.index + 1 })
         try writeAtomically(
-            Array(gridResultsHTML(ranked, spec: merge.spec, rankBy: metric, title: "grid \(gridId)").utf8),
+            Array(
+                gridResultsHTML(ranked, spec: merge.spec, rankBy: metric, title: "grid \(gridId)", reports: reports)
+                    .utf8),
             to: "\(out)/results.html")
         try merge.write(
             to: GridStore(path: dbPath, gridId: gridId),

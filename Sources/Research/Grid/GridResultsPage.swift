@@ -8,13 +8,16 @@ import Foundation
 /// a table of every run that sorts on any column, and a heat map of any metric over any two of the grid's
 /// parameters (one cell per combination of the two; each cell the best run with those values, whatever the other
 /// parameters were). The runs are the same as results.csv's, in its rank order.
-public func gridResultsHTML(_ ranked: [GridRow], spec: GridSpec, rankBy: RankMetric, title: String) -> String {
+public func gridResultsHTML(
+    _ ranked: [GridRow], spec: GridSpec, rankBy: RankMetric, title: String, reports: [Int: String] = [:]
+) -> String {
     let keys = spec.parameters.map(\.key)
     var runs: [JSONValue] = []
     for (n, row) in ranked.enumerated() {
         var o = JSONObject()
         o["rank"] = .integer(n + 1)
         o["run"] = .integer(row.index + 1)
+        if let report = reports[row.index + 1] { o["report"] = .string(report) }
         var p = JSONObject()
         for (key, value) in row.parameters { p[key] = .string(value.description) }
         o["parameters"] = .object(p)
@@ -59,7 +62,7 @@ public func gridResultsHTML(_ ranked: [GridRow], spec: GridSpec, rankBy: RankMet
         <h1>\(HTML.escape(title))</h1>
         <p class="note"><span id="count"></span> runs, ranked by \(HTML.escape(rankBy.rawValue)) (results.csv holds the same rows).
         Click a column to sort; the heat map shows, for each pair of values of the two parameters chosen, the best run
-        with those values by the metric chosen.</p>
+        with those values by the metric chosen. Runs kept with <code>grid --keep-reports N</code> link their report.</p>
         <h2>Heat map</h2>
         <p><label>across <select id="x"></select></label><label>down <select id="y"></select></label>
         <label>metric <select id="metric"></select></label></p>
@@ -82,8 +85,8 @@ private let gridResultsScript = #"""
       'max_drawdown', 'gross_pnl', 'fees', 'funding'];
     // Smaller is better for these; larger for the others.
     const lowerIsBetter = new Set(['max_drawdown', 'max_drawdown_pct', 'fees']);
-    const columns = ['rank', 'run', ...data.parameters, ...metrics];
-    const value = (r, key) => key === 'rank' || key === 'run' ? r[key]
+    const columns = ['rank', 'run', ...data.parameters, ...metrics, 'report'];
+    const value = (r, key) => key === 'rank' || key === 'run' || key === 'report' ? r[key]
       : (key in r.parameters ? r.parameters[key] : r.metrics[key]);
     const numeric = v => v !== null && v !== '' && !isNaN(Number(v));
     const show = v => v === null || v === undefined ? '' : (typeof v === 'number' ? String(Math.round(v * 1e4) / 1e4) : v);
@@ -111,7 +114,14 @@ private let gridResultsScript = #"""
         tr.id = 'run-' + r.run;
         for (const key of columns) {
           const td = document.createElement('td');
-          td.textContent = show(value(r, key));
+          if (key === 'report' && r.report) {
+            const a = document.createElement('a');
+            a.href = r.report;
+            a.textContent = 'report';
+            td.appendChild(a);
+          } else {
+            td.textContent = show(value(r, key));
+          }
           tr.appendChild(td);
         }
         return tr;
@@ -178,7 +188,7 @@ private let gridResultsScript = #"""
           if (r) {
             const v = r.metrics[metric];
             td.textContent = show(v);
-            td.title = 'run ' + r.run + ' (rank ' + r.rank + ')';
+            td.title = 'run ' + r.run + ' (rank ' + r.rank + ')' + (r.report ? ', report kept' : '');
             if (v !== null && hi > lo) {
               let t = (v - lo) / (hi - lo);
               if (lowerIsBetter.has(metric)) t = 1 - t;
