@@ -27,6 +27,11 @@ while let flag = arguments.popFirst() {
         dashboardOnly = true
         continue
     }
+    if flag == "--report-month" {
+        // Only the report budget (issue 27): a month of minutes in report.html, opened in Chromium.
+        try reportMonthBench(days: 30)
+        exit(0)
+    }
     guard let value = arguments.popFirst() else {
         FileHandle.standardError.write(Data("bench: \(flag) needs a value\n".utf8))
         exit(2)
@@ -36,7 +41,8 @@ while let flag = arguments.popFirst() {
     case "--seed": seed = UInt64(value) ?? seed
     case "--repeat": repeats = max(1, Int(value) ?? repeats)
     default:
-        FileHandle.standardError.write(Data("usage: bench [--hours H] [--seed S] [--repeat N] [--dashboard]\n".utf8))
+        FileHandle.standardError.write(
+            Data("usage: bench [--hours H] [--seed S] [--repeat N] [--dashboard | --report-month]\n".utf8))
         exit(2)
     }
 }

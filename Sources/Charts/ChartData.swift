@@ -41,16 +41,20 @@ package enum ChartData {
                 val = i.price(va.valTicks)
                 poc = i.price(va.pocTwiceTicks, over: 2)
             }
-            of = f.ofNorm
-            qimb = f.qimbEma
+            // Ratios to four decimals: what a chart can show, and a month of minutes a third smaller.
+            of = Self.ratio(f.ofNorm)
+            qimb = f.qimbEma.map(Self.ratio)
             vol = i.size(f.volume)
-            amb = f.ambiguousFraction
-            stale = f.orderFlow.prints == 0 ? 0 : Double(f.orderFlow.staleAlignedPrints) / Double(f.orderFlow.prints)
-            acc = f.orderFlow.inferenceAccuracy
+            amb = Self.ratio(f.ambiguousFraction)
+            stale = Self.ratio(
+                f.orderFlow.prints == 0 ? 0 : Double(f.orderFlow.staleAlignedPrints) / Double(f.orderFlow.prints))
+            acc = f.orderFlow.inferenceAccuracy.map(Self.ratio)
             spread = f.quote.map { i.price($0.spreadTicks) }
             approx = f.approximate ? true : nil
             missing = f.missing ? true : nil
         }
+
+        static func ratio(_ x: Double) -> Double { (x * 10_000).rounded() / 10_000 }
     }
 
     /// One round trip, with the levels it was traded between. `n` counts from 1 as trades.csv's `trade_id`.

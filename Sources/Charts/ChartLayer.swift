@@ -17,11 +17,12 @@ package enum ChartLayer {
         .ac-caption{position:absolute;bottom:2px;right:4px;font:10px system-ui,sans-serif;color:#777}
         .ac-empty{color:#888;padding:12px;font-size:12px}
         .ac-footprint{overflow-x:auto}
-        .ac-footprint table{border-collapse:collapse;table-layout:fixed;width:100%;font:9px ui-monospace,monospace}
+        .ac-footprint table{border-collapse:collapse;table-layout:fixed;width:100%;font:9px ui-monospace,"DejaVu Sans Mono",monospace;letter-spacing:-0.4px}
+        .ac-footprint td,.ac-footprint th{font-size:9px}
         .ac-footprint th{font-weight:normal;color:#666;padding:0 2px;white-space:nowrap;text-align:center}
         .ac-footprint th.ac-price{text-align:right;width:56px}
-        .ac-footprint td{padding:0 1px;height:14px;text-align:center;white-space:nowrap;border:1px solid #f2f2f2;overflow:hidden}
-        .ac-footprint .ac-sell{color:#a31515}.ac-footprint .ac-buy{color:#146414}.ac-footprint .ac-x{color:#999}
+        .ac-footprint td{padding:0;height:14px;text-align:center;white-space:nowrap;border:1px solid #f2f2f2;overflow:hidden}
+        .ac-footprint .ac-sell{color:#a31515}.ac-footprint .ac-buy{color:#146414}.ac-footprint .ac-x{color:#999;font-size:7px}
         .ac-footprint .ac-imbalance{font-weight:700;text-decoration:underline}
         .ac-footprint td.ac-vah{border-top:2px solid #1f77b4}.ac-footprint td.ac-val{border-bottom:2px solid #1f77b4}
         .ac-footprint td.ac-pocrow{box-shadow:inset 0 0 0 1px #ff7f0e}

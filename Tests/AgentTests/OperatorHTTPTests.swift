@@ -300,6 +300,12 @@ import Testing
         try browser.open("http://127.0.0.1:\(s.port)/")
         #expect(browser.waitFor("document.querySelectorAll('#profile .ac-bin').length > 0", seconds: 60))
         #expect(browser.waitFor("document.querySelector('#footprint td[data-buy]') !== null", seconds: 60))
+        // Everything the page loaded came from the agent: it works with no other network.
+        let origin = "http://127.0.0.1:\(s.port)/"
+        #expect(
+            try browser.evaluate(
+                "performance.getEntriesByType('resource').every(e => e.name.startsWith('\(origin)'))"
+                    + " && performance.getEntriesByType('resource').length >= 3") as? Bool == true)
         let tape = s.engine.tape
         let i = s.engine.settings.instrument
         let profile = try #require(tape.profile)
@@ -338,6 +344,12 @@ import Testing
             let want = try #require(rows[Int64(c[0])], "row \(c[0])")
             #expect(abs(c[1] - i.size(want.sell)) < 1e-9 && abs(c[2] - i.size(want.buy)) < 1e-9, "row \(c[0])")
         }
+        // Readable at 1400 px (the browser's window): 30 columns, and no cell's numbers cut off.
+        #expect(try browser.evaluate("document.querySelectorAll('#footprint tr:first-child th').length") as? Int == 31)
+        let cut = try js(
+            "[...document.querySelectorAll('#footprint td[data-buy]')].filter(td => td.scrollWidth > td.clientWidth)"
+                + ".map(td => td.textContent + ' ' + td.scrollWidth + '>' + td.clientWidth).join(', ')")
+        #expect(cut == "", "cells too narrow for their numbers: \(cut)")
         // What a reader sees is those numbers.
         #expect(
             try browser.evaluate(

@@ -290,7 +290,8 @@ enum ReportHTML {
           });
           document.getElementById('spreadNote').textContent = `${spread.length} taker fills, 0 to ${top.toFixed(2)} bps in ${bins} bins`;
         }
-        // For a reader's console and the tests.
+        // For a reader's console and the tests; when the charts were built (bench --report-month reads it).
         window.report = { price, profile, profileAt, selectTrade, data };
+        document.documentElement.dataset.readyMs = performance.now().toFixed(0);
         """#
 }
