@@ -271,15 +271,23 @@ struct RowReader {
     }
 }
 
+/// The taker's side: `Buy`/`Sell`, `B`/`S` or `unknown`, in any case. Every trade row has one: compared byte by byte,
+/// without making a string.
 @inline(__always)
 func parseSide(_ f: UnsafeBufferPointer<UInt8>) throws(RowProblem) -> TakerSide {
     if f.isEmpty { return .unknown }
-    let first = f[0] | 0x20  // ASCII lower case
-    let text = String(decoding: f, as: UTF8.self).lowercased()
-    if first == UInt8(ascii: "b") && (f.count == 1 || text == "buy") { return .buy }
-    if first == UInt8(ascii: "s") && (f.count == 1 || text == "sell") { return .sell }
+    @inline(__always) func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c | 0x20 : c }
+    @inline(__always) func spells(_ word: StaticString) -> Bool {
+        guard f.count == word.utf8CodeUnitCount else { return false }
+        let w = word.utf8Start
+        for i in 0..<f.count where lower(f[i]) != w[i] { return false }
+        return true
+    }
+    let first = lower(f[0])
+    if first == UInt8(ascii: "b") && (f.count == 1 || spells("buy")) { return .buy }
+    if first == UInt8(ascii: "s") && (f.count == 1 || spells("sell")) { return .sell }
     // tardis.dev's trades say `unknown` where the exchange gave no aggressor.
-    if text == "unknown" { return .unknown }
+    if spells("unknown") { return .unknown }
     throw .field("side", String(decoding: f, as: UTF8.self), "is not Buy or Sell")
 }
 

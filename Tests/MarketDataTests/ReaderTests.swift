@@ -97,6 +97,23 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
         expectError("t.csv: the file is empty") { _ = try trades("") }
     }
 
+    /// The taker side in the spellings the dumps use, in any case; anything else names the row.
+    @Test func takerSidesInAnyCase() throws {
+        let rows = ["Buy", "BUY", "buy", "b", "B", "Sell", "SELL", "s", "S", "unknown", "UNKNOWN", ""]
+        let text =
+            "ts,price,size,side\n"
+            + rows.enumerated().map { "\(1_767_225_600_000 + $0.offset),50000,1,\($0.element)" }
+            .joined(separator: "\n") + "\n"
+        let t = try trades(text).trades
+        #expect(
+            t.map(\.side) == [.buy, .buy, .buy, .buy, .buy, .sell, .sell, .sell, .sell, .unknown, .unknown, .unknown])
+        for bad in ["bu", "Buyer", "sel", "x", "Unknowns"] {
+            expectError("t.csv:2: side '\(bad)' is not Buy or Sell") {
+                _ = try trades("ts,price,size,side\n1767225600000,50000,1,\(bad)\n")
+            }
+        }
+    }
+
     @Test func skipBadRowsCountsAndReports() throws {
         let (t, report) = try trades(
             "ts,price,size\n1767225600000,50000,1\nx,1,1\n1767225600001,50000,1\n1767225600002,,1\n", skip: true)
