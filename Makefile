@@ -4,8 +4,8 @@
 #   make test   set up, build and run every test
 SWIFT ?= swift
 
-.PHONY: run demo test test-fast lint format build release bench soak chaos setup clean install uninstall systemd-e2e \
-	cluster-e2e storage-e2e
+.PHONY: run demo test test-fast lint format build release bench bench-scale soak chaos setup clean install uninstall \
+	systemd-e2e cluster-e2e storage-e2e
 
 setup:
 	bash scripts/setup
@@ -44,6 +44,11 @@ format:
 bench: setup
 	$(SWIFT) build -c release --product bench
 	.build/release/bench
+
+# Whole-process features and backtest over 1, 7 and 30 generated days of daily .csv.gz: events/s and peak RSS
+# (docs/BENCHMARKS.md; about 15 minutes, the first run also generates the days into /tmp/auction-bench-scale)
+bench-scale: release
+	bash scripts/bench-scale
 
 # bench plus the loopback soak (10,000 orders, 1,000 WebSocket reconnects)
 soak: setup
