@@ -54,7 +54,7 @@ private func readGzip(_ path: String) throws(DataFileError) -> [UInt8] {
 }
 
 /// The decompressed size a gzip file's trailer states (ISIZE, the size mod 2^32, of its last member), or 0.
-private func gzipSizeHint(_ path: String) -> Int {
+func gzipSizeHint(_ path: String) -> Int {
     guard let handle = FileHandle(forReadingAtPath: path) else { return 0 }
     defer { try? handle.close() }
     guard let end = try? handle.seekToEnd(), end >= 18, (try? handle.seek(toOffset: end - 4)) != nil,

@@ -501,6 +501,25 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
         }
         #expect(html.components(separatedBy: #""report": "#).count == 3, "the best two only")
         #expect(run.stderr.contains("the best 2 runs' reports in \(out)/runs/"))
+        // The events fit the default budget: held in memory. Under a budget they do not fit, the files are streamed,
+        // said so, and the results are the same.
+        #expect(run.stderr.contains("in memory, within the budget of"), "\(run.stderr)")
+        let tight = dir.appendingPathComponent("tight").path
+        let streamed = try agent([
+            "grid", "--trades", dir.appendingPathComponent("trades.csv").path, "--quotes",
+            dir.appendingPathComponent("quotes.csv").path,
+            "--grid", grid.path, "--workers", "2", "--out", tight, "--memory-budget", "1M",
+            "--set", "value_area.rolling_window_minutes=60", "--set", "value_area.warmup_minutes=60",
+        ])
+        #expect(streamed.status == 0, "\(streamed.stderr)")
+        #expect(streamed.stderr.contains("over the budget of 1 MB (--memory-budget): streaming the files instead"))
+        #expect(
+            FileManager.default.contents(atPath: "\(tight)/results.csv")
+                == FileManager.default.contents(atPath: "\(out)/results.csv"))
+        let refused = try agent([
+            "grid", "--trades", "t", "--quotes", "q", "--grid", "g", "--out", tight, "--memory-budget", "lots",
+        ])
+        #expect(refused.status != 0 && refused.stderr.contains("--memory-budget lots: expected a size"))
     }
 
     /// Three shards (one through a Slurm array's variables) merge into the bytes of the single-machine grid; missing

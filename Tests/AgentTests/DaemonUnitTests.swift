@@ -551,3 +551,15 @@ func fuzz(socket path: String, total: Int, workers: Int, seed: UInt64, maxLineBy
         #expect(DashboardFeed.fold(rows, lines: 3).count == 3)
     }
 }
+
+@Suite(.tags(.unit)) struct MemoryBudgetTests {
+    @Test func sizesParseInPowersOf1024() {
+        #expect(MemoryBudget.parse("512M") == 512 << 20)
+        #expect(MemoryBudget.parse("8G") == 8 << 30 && MemoryBudget.parse("8GB") == 8 << 30)
+        #expect(MemoryBudget.parse("8gib") == 8 << 30 && MemoryBudget.parse("1.5G") == 3 << 29)
+        #expect(MemoryBudget.parse("65536") == 65_536 && MemoryBudget.parse("2T") == 2 << 40)
+        for bad in ["", "G", "-1G", "0", "lots", "1.5X", "nanG"] { #expect(MemoryBudget.parse(bad) == nil, "\(bad)") }
+        #expect(MemoryBudget.available() > 0 && MemoryBudget.standard == MemoryBudget.available() / 2)
+        #expect(MemoryBudget.text(3 << 29) == "1.5 GB" && MemoryBudget.text(640 << 20) == "640 MB")
+    }
+}

@@ -206,3 +206,38 @@ func expectError(_ expected: String, _ body: () throws -> Void) {
         #expect(try readTrades(path: dir.appendingPathComponent("t.csv").path, instrument: btc).trades == tradesIn)
     }
 }
+
+/// `EventMemory.estimate`: what the grid's events will take in memory, before reading them.
+@Suite(.tags(.unit)) struct EventMemoryTests {
+    @Test func theEstimateFollowsTheRowsOfPlainAndGzipFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mem-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // 40 000 trades (about 1.2 MB, beyond the 256 kB sample) and as many quotes, the quotes gzipped.
+        var trades = "ts,price,size,side\n"
+        var quotes = "ts,bid_px,bid_sz,ask_px,ask_sz\n"
+        for i in 0..<40_000 {
+            let price = 50_000 + (i * 7) % 300
+            trades +=
+                "\(1_767_225_600_000 + Int64(i)),\(price).\(i % 10),0.\(String(format: "%03d", 1 + i % 900)),\(i % 2 == 0 ? "Buy" : "Sell")\n"
+            quotes += "\(1_767_225_600_000 + Int64(i)),\(price),1.\(i % 1000),\(price).1,2.\(i % 100)\n"
+        }
+        let t = dir.appendingPathComponent("t.csv").path
+        try trades.write(toFile: t, atomically: true, encoding: .utf8)
+        let q = dir.appendingPathComponent("q.csv.gz").path
+        let gz = gzopen(q, "wb")
+        _ = quotes.withCString { gzwrite(gz, $0, UInt32(strlen($0))) }
+        gzclose(gz)
+        let exact = 40_001 * Int64(MemoryLayout<TradeEvent>.stride) + 40_001 * Int64(MemoryLayout<QuoteEvent>.stride)
+        let estimate = try EventMemory.estimate(trades: [t], quotes: [q])
+        #expect(
+            Double(estimate) > 0.9 * Double(exact) && Double(estimate) < 1.1 * Double(exact), "\(estimate) vs \(exact)")
+        // A small file is counted, not estimated.
+        let small = dir.appendingPathComponent("s.csv").path
+        try "ts,price,size\n1,2,3\n4,5,6".write(toFile: small, atomically: true, encoding: .utf8)
+        #expect(try EventMemory.estimate(trades: [small], quotes: []) == 3 * Int64(MemoryLayout<TradeEvent>.stride))
+        #expect(throws: DataFileError.self) {
+            _ = try EventMemory.estimate(trades: [dir.path + "/none.csv"], quotes: [])
+        }
+    }
+}

@@ -54,8 +54,10 @@ struct GridRunCommand: ParsableCommand {
 
             --trades and --quotes take files, directories and quoted glob patterns as for `backtest`, and --from/--to \
             select a time range; the grid holds the selected events in memory (every run reads them: 32 bytes a \
-            trade, 40 a quote), unless --stream: then the files are read twice (features, then every run at once), \
-            one chunk and one file of each kind in memory, and the same results.csv comes out.
+            trade, 40 a quote) when they fit --memory-budget (default: half the machine's memory, or of its cgroup's \
+            limit; estimated from the files' sizes and first rows, before reading), else, or with --stream, the files \
+            are read twice (features, then every run at once), one chunk and one file of each kind in memory, and the \
+            same results.csv comes out. The summary says which.
             """
     )
 
@@ -90,6 +92,12 @@ struct GridRunCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Hold the events in memory only up to this size (512M, 8G; default: half the machine's memory, or of "
+                + "its cgroup's limit); data that need more are streamed as with --stream.", valueName: "size"))
+    var memoryBudget: String?
+
+    @Option(
+        help: ArgumentHelp(
             "Run the best N runs again with every output of a backtest (report.html, trades.csv, ...) in "
                 + "<out>/runs/RUN/, linked from results.html.", valueName: "N"))
     var keepReports = 0
@@ -99,6 +107,9 @@ struct GridRunCommand: ParsableCommand {
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if keepReports < 0 { throw ValidationError("--keep-reports must be 0 or more") }
+        if let memoryBudget, MemoryBudget.parse(memoryBudget) == nil {
+            throw ValidationError("--memory-budget \(memoryBudget): expected a size such as 512M, 8G or 1.5G")
+        }
         if let shard {
             do { _ = try GridShard.parse(shard, environment: ProcessInfo.processInfo.environment) } catch {
                 throw ValidationError("\(error)")
@@ -115,7 +126,19 @@ struct GridRunCommand: ParsableCommand {
         var inMemory: (trades: [TradeEvent], quotes: [QuoteEvent], gaps: [RecordedGap])?
         let files = try inputs.files()
         let makeMarket = { try inputs.market(files, instrument: instrument) }
-        if stream {
+        // Held in memory when the events fit the budget; otherwise streamed (the same results, read twice).
+        let need = try EventMemory.estimate(trades: files.trades, quotes: files.quotes)
+        let budget = memoryBudget.flatMap(MemoryBudget.parse) ?? MemoryBudget.standard
+        let streaming = stream || need > budget
+        let memoryLine =
+            stream
+            ? "grid: streaming the files (--stream)"
+            : "grid: the events need about \(MemoryBudget.text(need)) in memory, "
+                + (streaming
+                    ? "over the budget of \(MemoryBudget.text(budget)) (--memory-budget): streaming the files instead"
+                    : "within the budget of \(MemoryBudget.text(budget)): held in memory")
+        FileHandle.standardError.write(Data((memoryLine + "\n").utf8))
+        if streaming {
             var probe = try makeMarket()
             guard try probe.next() != nil else { throw try inputs.nothingSelected() }
         } else {
@@ -204,7 +227,8 @@ struct GridRunCommand: ParsableCommand {
             [
                 "grid: \(outcomes.count) of \(total) runs finished in "
                     + String(format: "%.1f s", Date().timeIntervalSince(started))
-                    + "; results in \(out)/results.csv, \(out)/results.html and \(dbPath) (grid_results, grid_id \(gridId))"
+                    + "; results in \(out)/results.csv, \(out)/results.html and \(dbPath) (grid_results, grid_id \(gridId))",
+                memoryLine,
             ] + gridTopLines(ranked, rankBy: spec.rankBy)
             + (reports.isEmpty
                 ? [] : ["grid: the best \(reports.count) runs' reports in \(out)/runs/ (linked from results.html)"])
