@@ -128,6 +128,11 @@ public struct FileSpan: Sendable, Equatable {
 /// `range.to`, reading stops.
 public struct RecordedSeries<Event: Sendable>: Sendable {
     private let files: [String]
+    /// Each file's first timestamp, in reading order.
+    private let firstTimes: [Millis]
+    /// Files whose rows all lie before the range are passed over unread (a walk-forward window late in a year
+    /// reads its days, not the year before them); they then appear in no span.
+    public var skipsFilesBeforeRange = false
     private let load: @Sendable (String) throws(DataFileError) -> ([Event], LoadReport)
     private let time: @Sendable (Event) -> Millis
     public let range: TimeRange
@@ -158,6 +163,7 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
         }
         probed.sort { ($0.ts, $0.path) < ($1.ts, $1.path) }
         self.files = probed.map(\.path)
+        firstTimes = probed.map(\.ts)
         self.range = range
         gaps = try GapsFile.beside(files, range: range)
         self.load = load
@@ -182,6 +188,11 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
     }
 
     private mutating func readNextFile() throws(DataFileError) {
+        // Files do not overlap (checked as they are read): one that starts before the next file's first row, which
+        // itself is before the range, holds nothing in it.
+        if skipsFilesBeforeRange, let from = range.from {
+            while nextFile + 1 < files.count && firstTimes[nextFile + 1] < from { nextFile += 1 }
+        }
         let path = files[nextFile]
         nextFile += 1
         // The previous file's events go before the next file is read: one file of this kind in memory, not two.

@@ -617,12 +617,21 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
         let one = try walk("one", ["--train", "2h", "--test", "1h", "--workers", "1"])
         #expect(one.status == 0, "\(one.stderr)")
         #expect(one.stderr.contains("3 windows of 2h + 1h every 1h"), "\(one.stderr)")
+        #expect(one.stderr.contains("in memory, within the budget of"), "\(one.stderr)")
         let two = try walk("two", ["--train", "2h", "--test", "1h", "--workers", "2"])
         #expect(two.status == 0, "\(two.stderr)")
+        // Streamed (asked, or because the events do not fit the budget): each window reads its spans from the files,
+        // and the outputs are the same bytes.
+        let streamed = try walk("streamed", ["--train", "2h", "--test", "1h", "--workers", "2", "--stream"])
+        #expect(streamed.status == 0 && streamed.stderr.contains("(--stream)"), "\(streamed.stderr)")
+        let tight = try walk("tight", ["--train", "2h", "--test", "1h", "--memory-budget", "1M"])
+        #expect(tight.status == 0 && tight.stderr.contains("over the budget of 1 MB"), "\(tight.stderr)")
         for name in ["windows.csv", "equity.csv", "trades.csv", "walkforward.json", "report.html"] {
             let a = FileManager.default.contents(atPath: dir.appendingPathComponent("one/\(name)").path)
-            let b = FileManager.default.contents(atPath: dir.appendingPathComponent("two/\(name)").path)
-            #expect(a != nil && a == b, "\(name): the same bytes")
+            for other in ["two", "streamed", "tight"] {
+                let b = FileManager.default.contents(atPath: dir.appendingPathComponent("\(other)/\(name)").path)
+                #expect(a != nil && a == b, "\(name): the same bytes in \(other)")
+            }
         }
         let windows = try String(contentsOf: dir.appendingPathComponent("one/windows.csv"), encoding: .utf8)
             .split(separator: "\n")

@@ -127,6 +127,27 @@ func drain(_ series: inout RecordedSeries<TradeEvent>) throws -> [TradeEvent] {
             try fileSHA256(abc) == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3))
     }
 
+    /// A walk-forward window late in the data reads its days, not the days before them.
+    @Test func filesBeforeTheRangeCanBePassedOverUnread() throws {
+        let f = try DailyFiles()
+        let files = (0..<5).map { f.trades("d\($0).csv.gz", day: $0, newestFirst: $0 == 3) }
+        let range = TimeRange(from: DailyFiles.ts(day: 3, row: 2), to: DailyFiles.ts(day: 4, row: 3))
+        var all = try RecordedSeries.trades(files, instrument: .btcusdt, range: range)
+        var skipping = try RecordedSeries.trades(files, instrument: .btcusdt, range: range)
+        skipping.skipsFilesBeforeRange = true
+        let read = try drain(&all)
+        #expect(try drain(&skipping) == read && read.count == 3 + 3)
+        // Day 3 runs newest first: the time its first row gives is its last, so day 2 cannot be ruled out and is read
+        // (finding nothing in the range); days 0 and 1 are passed over.
+        #expect(all.spans.count == 5 && skipping.spans.map(\.file) == [files[2], files[3], files[4]])
+        #expect(skipping.spans.map(\.rows) == [0, 3, 3])
+        // A range starting at a file's first row keeps the file before it: its last row may be at that time too.
+        var atStart = try RecordedSeries.trades(
+            files, instrument: .btcusdt, range: TimeRange(from: DailyFiles.ts(day: 2, row: 0)))
+        atStart.skipsFilesBeforeRange = true
+        #expect(try drain(&atStart).count == 15 && atStart.spans.first?.file == files[1])
+    }
+
     @Test func timesOnTheCommandLine() {
         #expect(TimeRange.parseTime("2026-01-02") == DailyFiles.day0 + 86_400_000)
         #expect(TimeRange.parseTime("2026-01-01T00:01:00Z") == DailyFiles.day0 + 60_000)

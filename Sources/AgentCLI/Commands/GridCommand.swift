@@ -351,6 +351,51 @@ struct RecordedInputOptions: ParsableArguments {
         return RecordedMarket(trades: s.trades, quotes: s.quotes)
     }
 
+    /// The files as one merged stream over `from..<to` inside the selected range, passing over the files before it
+    /// unread (a walk-forward window).
+    func market(_ files: (trades: [String], quotes: [String]), instrument: Instrument, from: Millis, to: Millis)
+        throws -> RecordedMarket
+    {
+        let selected = try range()
+        var span = TimeRange()
+        span.from = max(from, selected.from ?? from)
+        span.to = min(to, selected.to ?? to)
+        var trades = try RecordedSeries.trades(files.trades, instrument: instrument, range: span)
+        var quotes = try RecordedSeries.quotes(files.quotes, instrument: instrument, range: span)
+        trades.skipsFilesBeforeRange = true
+        quotes.skipsFilesBeforeRange = true
+        return RecordedMarket(trades: trades, quotes: quotes)
+    }
+
+    /// The first and last event times of the selection, reading the files from each end only as far as the first
+    /// with an event in the range.
+    func firstAndLastTimes(_ files: (trades: [String], quotes: [String]), instrument: Instrument) throws -> (
+        first: Millis, last: Millis
+    ) {
+        let selected = try range()
+        var trades = try RecordedSeries.trades(files.trades, instrument: instrument, range: selected)
+        var quotes = try RecordedSeries.quotes(files.quotes, instrument: instrument, range: selected)
+        trades.skipsFilesBeforeRange = true
+        quotes.skipsFilesBeforeRange = true
+        guard let firstTrade = try trades.next()?.ts, let firstQuote = try quotes.next()?.ts else {
+            throw try nothingSelected()
+        }
+        func last<E>(_ ordered: [String], _ open: (String) throws -> RecordedSeries<E>, _ time: (E) -> Millis) throws
+            -> Millis
+        {
+            for f in ordered.reversed() {
+                var one = try open(f)
+                if let e = try one.readAll().last { return time(e) }
+            }
+            throw try nothingSelected()
+        }
+        let lastTrade = try last(
+            trades.orderedFiles, { try RecordedSeries.trades([$0], instrument: instrument, range: selected) }, \.ts)
+        let lastQuote = try last(
+            quotes.orderedFiles, { try RecordedSeries.quotes([$0], instrument: instrument, range: selected) }, \.ts)
+        return (min(firstTrade, firstQuote), max(lastTrade, lastQuote))
+    }
+
     /// The error for a selection without trades or quotes, naming the inputs.
     func nothingSelected() throws -> CommandError {
         CommandError(

@@ -21,6 +21,11 @@ struct WalkForwardCommand: ParsableCommand {
             --out receives windows.csv (per window: spans, chosen run and parameters, in-sample and out-of-sample \
             figures), equity.csv and trades.csv (the test spans chained: the out-of-sample record), walkforward.json \
             and report.html. The same inputs write the same bytes. Durations: 14d, 36h, 90m, 1w, or sums (1d12h).
+
+            The events are held in memory when they fit --memory-budget (default: half the machine's memory, or of \
+            its cgroup's limit; estimated from the files before reading); else, or with --stream, each window's \
+            training grid streams its span from the files (read twice, as `grid --stream`) and its test run reads \
+            the span after it: the same outputs, one file of each kind in memory. The summary says which.
             """
     )
 
@@ -47,6 +52,17 @@ struct WalkForwardCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Directory for the outputs (created if missing).", valueName: "dir"))
     var out: String
 
+    @Flag(
+        help: ArgumentHelp(
+            "Read each window's spans from the files instead of holding every event in memory (the same outputs)."))
+    var stream = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Hold the events in memory only up to this size (512M, 8G; default: half the machine's memory, or of "
+                + "its cgroup's limit); data that need more are streamed as with --stream.", valueName: "size"))
+    var memoryBudget: String?
+
     @OptionGroup var config: ConfigOptions
 
     func durations() throws -> (train: Millis, test: Millis, step: Millis) {
@@ -58,6 +74,9 @@ struct WalkForwardCommand: ParsableCommand {
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if let memoryBudget, MemoryBudget.parse(memoryBudget) == nil {
+            throw ValidationError("--memory-budget \(memoryBudget): expected a size such as 512M, 8G or 1.5G")
+        }
         let d: (train: Millis, test: Millis, step: Millis)
         do { d = try durations() } catch { throw ValidationError("\(error)") }
         if d.step < d.test {
@@ -73,10 +92,33 @@ struct WalkForwardCommand: ParsableCommand {
         let base = try ConfigLoader.load(config.selection)
         let spec = try loadGridSpec(grid, rankBy: rankBy)
         let range = try inputs.range()
-        let (tradeEvents, quoteEvents, gaps) = try inputs.readIntoMemory(instrument: base.instrument)
+        let files = try inputs.files()
+        let instrument = base.instrument
+        // Held in memory when the events fit the budget; otherwise each window's spans are read from the files.
+        let need = try EventMemory.estimate(trades: files.trades, quotes: files.quotes)
+        let budget = memoryBudget.flatMap(MemoryBudget.parse) ?? MemoryBudget.standard
+        let streaming = stream || need > budget
+        let memoryLine =
+            stream
+            ? "walkforward: reading each window's spans from the files (--stream)"
+            : "walkforward: the events need about \(MemoryBudget.text(need)) in memory, "
+                + (streaming
+                    ? "over the budget of \(MemoryBudget.text(budget)) (--memory-budget): reading each window's spans "
+                        + "from the files instead"
+                    : "within the budget of \(MemoryBudget.text(budget)): held in memory")
+        FileHandle.standardError.write(Data((memoryLine + "\n").utf8))
+        var inMemory: (trades: [TradeEvent], quotes: [QuoteEvent], gaps: [RecordedGap])?
+        let first: Millis
+        let last: Millis
+        if streaming {
+            (first, last) = try inputs.firstAndLastTimes(files, instrument: instrument)
+        } else {
+            let events = try inputs.readIntoMemory(instrument: instrument)
+            inMemory = events
+            first = min(events.trades[0].ts, events.quotes[0].ts)
+            last = max(events.trades[events.trades.count - 1].ts, events.quotes[events.quotes.count - 1].ts)
+        }
         let day: Millis = 86_400_000
-        let first = min(tradeEvents[0].ts, quoteEvents[0].ts)
-        let last = max(tradeEvents[tradeEvents.count - 1].ts, quoteEvents[quoteEvents.count - 1].ts)
         let d = try durations()
         let plan = WalkForwardPlan(
             start: range.from ?? (first - ((first % day) + day) % day),
@@ -97,9 +139,7 @@ struct WalkForwardCommand: ParsableCommand {
                     + "\(spec.combinations.count) runs each, ranked by \(spec.rankBy.rawValue), \(workerCount) "
                     + (workerCount == 1 ? "worker\n" : "workers\n"))
                     .utf8))
-        let result = try runWalkForward(
-            spec, base: base, plan: plan, trades: tradeEvents, quotes: quoteEvents, gaps: gaps, workers: workerCount
-        ) { w in
+        let onWindow = { (w: WalkForwardWindow) in
             let params = w.parameters.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             FileHandle.standardError.write(
                 Data(
@@ -109,12 +149,22 @@ struct WalkForwardCommand: ParsableCommand {
                         + "\(w.outOfSample.overall.trades) trades, net \(String(format: "%.2f", w.outOfSample.overall.netPnL))\n")
                         .utf8))
         }
+        let result: WalkForwardResult
+        if let inMemory {
+            result = try runWalkForward(
+                spec, base: base, plan: plan, trades: inMemory.trades, quotes: inMemory.quotes, gaps: inMemory.gaps,
+                workers: workerCount, onWindow: onWindow)
+        } else {
+            result = try runWalkForwardStreaming(
+                spec, base: base, plan: plan,
+                market: { from, to in try inputs.market(files, instrument: instrument, from: from, to: to) },
+                workers: workerCount, onWindow: onWindow)
+        }
         try writeWalkForward(
             result, spec: spec, plan: plan, instrument: base.instrument,
             title: "Walk-forward: \(URL(fileURLWithPath: grid).lastPathComponent), train \(train), test \(test)",
             to: out)
         try writeRunConfiguration(base, to: out, command: "walkforward")
-        let files = try inputs.files()
         try writeAtomically(
             Array(try InputIdentity.csv(trades: files.trades, quotes: files.quotes).utf8), to: "\(out)/inputs.csv")
         let s = result.stitched
@@ -124,6 +174,6 @@ struct WalkForwardCommand: ParsableCommand {
                     + String(format: "%.2f", s.overall.netPnL) + ", max drawdown "
                     + String(format: "%.1f %%", s.maxDrawdownPct * 100) + ", Sharpe "
                     + (s.sharpe.map { String(format: "%.2f", $0) } ?? "–") + "; written to \(out) in "
-                    + String(format: "%.1f s", Date().timeIntervalSince(started)) + "\n").utf8))
+                    + String(format: "%.1f s", Date().timeIntervalSince(started)) + "\n" + memoryLine + "\n").utf8))
     }
 }

@@ -110,7 +110,6 @@ public func runWalkForward(
     gaps: [RecordedGap] = [], workers: Int, onWindow: (WalkForwardWindow) -> Void = { _ in }
 ) throws -> WalkForwardResult {
     let grid = try GridPlan(spec, base: base)
-    let combinations = spec.combinations
     func slice<T>(_ events: [T], _ from: Millis, _ to: Millis, _ ts: (T) -> Millis) -> ArraySlice<T> {
         func lower(_ t: Millis) -> Int {
             var lo = 0
@@ -123,6 +122,51 @@ public func runWalkForward(
         }
         return events[lower(from)..<lower(to)]
     }
+    return try walkForward(
+        spec, base: base, grid: grid, plan: plan,
+        train: { from, to in
+            try runGrid(
+                grid, trades: Array(slice(trades, from, to, \.ts)), quotes: Array(slice(quotes, from, to, \.ts)),
+                gaps: gaps, workers: workers)
+        },
+        test: { config, from, to in
+            runBacktest(
+                trades: Array(slice(trades, from, to, \.ts)), quotes: Array(slice(quotes, from, to, \.ts)),
+                features: config.features, strategy: config.strategy, instrument: config.instrument, gaps: gaps)
+        }, onWindow: onWindow)
+}
+
+/// Runs the walk-forward over recorded files without holding their events: each window's training grid streams its
+/// span (`runGridStreaming`, the files read twice) and its test run reads the span after it, each from the files
+/// afresh (`market(from, to)` opens them over that range). The same results as `runWalkForward` on the same events;
+/// memory: one file of each kind and the runs' state, whatever the number of days.
+public func runWalkForwardStreaming(
+    _ spec: GridSpec, base: ResolvedConfig, plan: WalkForwardPlan,
+    market: @escaping (Millis, Millis) throws -> RecordedMarket,
+    workers: Int, onWindow: (WalkForwardWindow) -> Void = { _ in }
+) throws -> WalkForwardResult {
+    let grid = try GridPlan(spec, base: base)
+    return try walkForward(
+        spec, base: base, grid: grid, plan: plan,
+        train: { from, to in
+            try runGridStreaming(grid, makeMarket: { try market(from, to) }, workers: workers).outcomes
+        },
+        test: { config, from, to in
+            var m = try market(from, to)
+            return try runBacktest(
+                market: &m, features: config.features, strategy: config.strategy, instrument: config.instrument)
+        }, onWindow: onWindow)
+}
+
+/// The walk-forward's windows, whatever holds the events: `train(from, to)` runs the grid on a span, `test(config,
+/// from, to)` backtests one configuration on a span.
+func walkForward(
+    _ spec: GridSpec, base: ResolvedConfig, grid: GridPlan, plan: WalkForwardPlan,
+    train: (Millis, Millis) throws -> [GridOutcome],
+    test: (ResolvedConfig, Millis, Millis) throws -> BacktestResult,
+    onWindow: (WalkForwardWindow) -> Void
+) throws -> WalkForwardResult {
+    let combinations = spec.combinations
     var equity = base.strategy.initialEquity
     var out: [WalkForwardWindow] = []
     var rows: [EquityRow] = []
@@ -132,9 +176,7 @@ public func runWalkForward(
     var fees = 0.0
     var funding = 0.0
     for w in plan.windows {
-        let trainTrades = Array(slice(trades, w.trainFrom, w.trainTo, \.ts))
-        let trainQuotes = Array(slice(quotes, w.trainFrom, w.trainTo, \.ts))
-        let outcomes = try runGrid(grid, trades: trainTrades, quotes: trainQuotes, gaps: gaps, workers: workers)
+        let outcomes = try train(w.trainFrom, w.trainTo)
         guard let best = rank(outcomes.map(\.row), by: spec.rankBy).first else {
             throw CommandError("walkforward: window \(w.number): no grid run finished")
         }
@@ -143,10 +185,7 @@ public func runWalkForward(
             combinations[best.index].map { "\($0.key)=\($0.value)" } + ["backtest.initial_equity=\(equity)"],
             to: &config)
         let lead = Millis(config.strategy.warmupMinutes) * millisPerMinute
-        let result = runBacktest(
-            trades: Array(slice(trades, w.testFrom - lead, w.testTo, \.ts)),
-            quotes: Array(slice(quotes, w.testFrom - lead, w.testTo, \.ts)), features: config.features,
-            strategy: config.strategy, instrument: config.instrument, gaps: gaps)
+        let result = try test(config, w.testFrom - lead, w.testTo)
         // The lead-in only warms the test run: its minutes, flat and before the span, are not part of the record.
         let spanRows = result.equity.filter { $0.ts > w.testFrom }
         let spanMinutes = result.features.filter { $0.ts >= w.testFrom }
