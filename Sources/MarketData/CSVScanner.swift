@@ -89,3 +89,69 @@ func findColumn(_ names: [String], _ candidates: [String]) -> Int? {
     }
     return nil
 }
+
+/// The lines of a CSV, numbered from 1: empty lines are passed over (and counted), a UTF-8 byte-order mark before the
+/// header is not part of it.
+protocol CSVLines {
+    /// Calls `body` with each non-empty line (without its line break) and its number, to the end. The line's bytes
+    /// are valid only inside `body`.
+    mutating func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws(DataFileError) -> Void)
+        throws(DataFileError)
+}
+
+/// The lines of bytes in memory.
+struct BufferLines: CSVLines {
+    private var scanner: CSVScanner
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { scanner = CSVScanner(bytes: bytes) }
+
+    mutating func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws(DataFileError) -> Void)
+        throws(DataFileError)
+    {
+        while let line = scanner.nextLine() { try body(line, scanner.lineNumber) }
+    }
+}
+
+/// The lines of a file read in fixed chunks (a `.gz` inflated as it is read): memory holds one chunk, never the file.
+struct FileLines: CSVLines {
+    private var plain: LineReader<PlainFileSource>?
+    private var gzip: LineReader<GzipFileSource>?
+    /// Rows to make room for: the (decompressed) size over 40 bytes a row.
+    let rowsHint: Int
+
+    init(path: String) throws(DataFileError) {
+        if path.hasSuffix(".gz") {
+            gzip = LineReader(try GzipFileSource(path: path))
+            rowsHint = gzipSizeHint(path) / 40
+        } else {
+            plain = LineReader(try PlainFileSource(path: path))
+            rowsHint = Int(EventMemory.fileSize(path) / 40)
+        }
+    }
+
+    mutating func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws(DataFileError) -> Void)
+        throws(DataFileError)
+    {
+        if plain != nil { try Self.lines(&plain!, body) } else { try Self.lines(&gzip!, body) }
+    }
+
+    private static func lines<S: ByteSource>(
+        _ reader: inout LineReader<S>, _ body: (UnsafeBufferPointer<UInt8>, Int) throws(DataFileError) -> Void
+    ) throws(DataFileError) {
+        var more = true
+        while more {
+            more = try reader.next { (line, number) throws(DataFileError) in
+                var l = line
+                if number == 1 && l.count >= 3 && l[0] == 0xEF && l[1] == 0xBB && l[2] == 0xBF {
+                    l = UnsafeBufferPointer(rebasing: l[3...])
+                }
+                if !l.isEmpty { try body(l, number) }
+            }
+        }
+    }
+
+    func close() {
+        plain?.close()
+        gzip?.close()
+    }
+}

@@ -55,7 +55,9 @@ public func readTrades(
             reason: "is a zip archive, not a trades CSV: trades are read from CSV or .csv.gz files (Bybit's trade "
                 + "dumps as they are); a Bybit order-book archive is a source of quotes (--quotes)")
     }
-    return try readTrades(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
+    var lines = try FileLines(path: path)
+    defer { lines.close() }
+    return try parseTrades(&lines, name: path, instrument: instrument, options: options, rows: lines.rowsHint)
 }
 
 /// Reads quotes: a CSV (timestamp, bid price, bid size, ask price, ask size), or Bybit's order-book archive (a zip
@@ -68,7 +70,9 @@ public func readQuotes(
     if isOrderBookArchive(path) {
         return try readOrderBookArchive(path: path, instrument: instrument, options: options)
     }
-    return try readQuotes(bytes: readFileBytes(path), name: path, instrument: instrument, options: options)
+    var lines = try FileLines(path: path)
+    defer { lines.close() }
+    return try parseQuotes(&lines, name: path, instrument: instrument, options: options, rows: lines.rowsHint)
 }
 
 /// Reads trades from bytes already in memory; `name` appears in errors.
@@ -78,50 +82,10 @@ public func readTrades(
     instrument: Instrument,
     options: ReadOptions = ReadOptions()
 ) throws(DataFileError) -> (trades: [TradeEvent], report: LoadReport) {
-    var reader = RowReader(name: name, options: options)
-    var trades: [TradeEvent] = []
-    trades.reserveCapacity(bytes.count / 40)
     try bytes.withUnsafeBufferPointer { (buffer) throws(DataFileError) in
-        var scanner = CSVScanner(bytes: buffer)
-        guard let headerLine = scanner.nextLine() else { throw DataFileError(file: name, reason: "the file is empty") }
-        try refuseBinary(headerLine, name: name)
-        let names = headerNames(headerLine)
-        let ts = try reader.column(names, ColumnNames.timestamp, "timestamp")
-        let price = try reader.column(names, ColumnNames.price, "price")
-        let size = try reader.column(names, ColumnNames.size, "size")
-        let side = findColumn(names, ColumnNames.side)
-        reader.report.hasSide = side != nil
-        let expected = options.expectedSymbol.map { Array($0.utf8) }
-        let symbol = expected == nil ? nil : findColumn(names, ["symbol"])
-        var fields = [Range<Int>](repeating: 0..<0, count: max(ts, price, size, side ?? 0, symbol ?? 0) + 1)
-        while let line = scanner.nextLine() {
-            let found = splitFields(line, into: &fields)
-            do throws(RowProblem) {
-                guard found == fields.count else { throw .fieldCount(found, fields.count) }
-                let t = try reader.timestamp(line, fields[ts])
-                let p = try reader.decimal(line, fields[price], "price")
-                let s = try reader.decimal(line, fields[size], "size")
-                guard let ticks = instrument.ticks(p), ticks > 0 else {
-                    throw .value("price", p.description, "must be positive")
-                }
-                guard let lots = instrument.lots(s), lots > 0 else {
-                    throw .value("size", s.description, "is below one qty step (\(instrument.qtyStep))")
-                }
-                if let symbol, let expected, !line[fields[symbol]].elementsEqual(expected) {
-                    let found = String(decoding: UnsafeBufferPointer(rebasing: line[fields[symbol]]), as: UTF8.self)
-                    throw .value("symbol", found, "is not the instrument's symbol \(options.expectedSymbol!)")
-                }
-                var takerSide = TakerSide.unknown
-                if let side { takerSide = try parseSide(UnsafeBufferPointer(rebasing: line[fields[side]])) }
-                trades.append(TradeEvent(ts: t, price: ticks, size: lots, side: takerSide))
-                reader.report.rows += 1
-            } catch {
-                try reader.bad(error, line: scanner.lineNumber, text: line)
-            }
-        }
+        var lines = BufferLines(buffer)
+        return try parseTrades(&lines, name: name, instrument: instrument, options: options, rows: bytes.count / 40)
     }
-    (reader.report.reordered, reader.report.reversed) = putInTimeOrder(&trades, by: \.ts)
-    return (trades, reader.report)
 }
 
 /// Reads quotes from bytes already in memory; `name` appears in errors.
@@ -131,49 +95,124 @@ public func readQuotes(
     instrument: Instrument,
     options: ReadOptions = ReadOptions()
 ) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
-    var reader = RowReader(name: name, options: options)
-    var quotes: [QuoteEvent] = []
-    quotes.reserveCapacity(bytes.count / 40)
     try bytes.withUnsafeBufferPointer { (buffer) throws(DataFileError) in
-        var scanner = CSVScanner(bytes: buffer)
-        guard let headerLine = scanner.nextLine() else { throw DataFileError(file: name, reason: "the file is empty") }
-        try refuseBinary(headerLine, name: name)
-        let names = headerNames(headerLine)
-        let ts = try reader.column(names, ColumnNames.timestamp, "timestamp")
-        let bidPx = try reader.column(names, ColumnNames.bidPrice, "bid price")
-        let bidSz = try reader.column(names, ColumnNames.bidSize, "bid size")
-        let askPx = try reader.column(names, ColumnNames.askPrice, "ask price")
-        let askSz = try reader.column(names, ColumnNames.askSize, "ask size")
-        var fields = [Range<Int>](repeating: 0..<0, count: max(ts, bidPx, bidSz, askPx, askSz) + 1)
-        while let line = scanner.nextLine() {
-            let found = splitFields(line, into: &fields)
-            do throws(RowProblem) {
-                guard found == fields.count else { throw .fieldCount(found, fields.count) }
-                let t = try reader.timestamp(line, fields[ts])
-                let bp = try reader.decimal(line, fields[bidPx], "bid price")
-                let bs = try reader.decimal(line, fields[bidSz], "bid size")
-                let ap = try reader.decimal(line, fields[askPx], "ask price")
-                let asz = try reader.decimal(line, fields[askSz], "ask size")
-                guard let bidTicks = instrument.ticks(bp), bidTicks > 0 else {
-                    throw .value("bid price", bp.description, "must be positive")
-                }
-                guard let askTicks = instrument.ticks(ap), askTicks > 0 else {
-                    throw .value("ask price", ap.description, "must be positive")
-                }
-                guard let bidLots = instrument.lots(bs), bidLots >= 0 else {
-                    throw .value("bid size", bs.description, "must not be negative")
-                }
-                guard let askLots = instrument.lots(asz), askLots >= 0 else {
-                    throw .value("ask size", asz.description, "must not be negative")
-                }
-                quotes.append(
-                    QuoteEvent(ts: t, bidPrice: bidTicks, bidSize: bidLots, askPrice: askTicks, askSize: askLots))
-                reader.report.rows += 1
-            } catch {
-                try reader.bad(error, line: scanner.lineNumber, text: line)
+        var lines = BufferLines(buffer)
+        return try parseQuotes(&lines, name: name, instrument: instrument, options: options, rows: bytes.count / 40)
+    }
+}
+
+/// The trades of a CSV's lines (the header first), put in time order. `rows`: how many to make room for.
+func parseTrades(
+    _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions, rows: Int
+) throws(DataFileError) -> (trades: [TradeEvent], report: LoadReport) {
+    var reader = RowReader(name: name, options: options)
+    var trades: [TradeEvent] = []
+    trades.reserveCapacity(rows)
+    var header = false
+    var ts = 0
+    var price = 0
+    var size = 0
+    var side: Int?
+    var symbol: Int?
+    let expected = options.expectedSymbol.map { Array($0.utf8) }
+    var fields: [Range<Int>] = []
+    try lines.forEachLine { (line, number) throws(DataFileError) in
+        guard header else {
+            header = true
+            try refuseBinary(line, name: name)
+            let names = headerNames(line)
+            ts = try reader.column(names, ColumnNames.timestamp, "timestamp")
+            price = try reader.column(names, ColumnNames.price, "price")
+            size = try reader.column(names, ColumnNames.size, "size")
+            side = findColumn(names, ColumnNames.side)
+            reader.report.hasSide = side != nil
+            symbol = expected == nil ? nil : findColumn(names, ["symbol"])
+            fields = [Range<Int>](repeating: 0..<0, count: max(ts, price, size, side ?? 0, symbol ?? 0) + 1)
+            return
+        }
+        let found = splitFields(line, into: &fields)
+        do throws(RowProblem) {
+            guard found == fields.count else { throw .fieldCount(found, fields.count) }
+            let t = try reader.timestamp(line, fields[ts])
+            let p = try reader.decimal(line, fields[price], "price")
+            let s = try reader.decimal(line, fields[size], "size")
+            guard let ticks = instrument.ticks(p), ticks > 0 else {
+                throw .value("price", p.description, "must be positive")
             }
+            guard let lots = instrument.lots(s), lots > 0 else {
+                throw .value("size", s.description, "is below one qty step (\(instrument.qtyStep))")
+            }
+            if let symbol, let expected, !line[fields[symbol]].elementsEqual(expected) {
+                let found = String(decoding: UnsafeBufferPointer(rebasing: line[fields[symbol]]), as: UTF8.self)
+                throw .value("symbol", found, "is not the instrument's symbol \(options.expectedSymbol!)")
+            }
+            var takerSide = TakerSide.unknown
+            if let side { takerSide = try parseSide(UnsafeBufferPointer(rebasing: line[fields[side]])) }
+            trades.append(TradeEvent(ts: t, price: ticks, size: lots, side: takerSide))
+            reader.report.rows += 1
+        } catch {
+            try reader.bad(error, line: number, text: line)
         }
     }
+    guard header else { throw DataFileError(file: name, reason: "the file is empty") }
+    (reader.report.reordered, reader.report.reversed) = putInTimeOrder(&trades, by: \.ts)
+    return (trades, reader.report)
+}
+
+/// The quotes of a CSV's lines (the header first), put in time order. `rows`: how many to make room for.
+func parseQuotes(
+    _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions, rows: Int
+) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
+    var reader = RowReader(name: name, options: options)
+    var quotes: [QuoteEvent] = []
+    quotes.reserveCapacity(rows)
+    var header = false
+    var ts = 0
+    var bidPx = 0
+    var bidSz = 0
+    var askPx = 0
+    var askSz = 0
+    var fields: [Range<Int>] = []
+    try lines.forEachLine { (line, number) throws(DataFileError) in
+        guard header else {
+            header = true
+            try refuseBinary(line, name: name)
+            let names = headerNames(line)
+            ts = try reader.column(names, ColumnNames.timestamp, "timestamp")
+            bidPx = try reader.column(names, ColumnNames.bidPrice, "bid price")
+            bidSz = try reader.column(names, ColumnNames.bidSize, "bid size")
+            askPx = try reader.column(names, ColumnNames.askPrice, "ask price")
+            askSz = try reader.column(names, ColumnNames.askSize, "ask size")
+            fields = [Range<Int>](repeating: 0..<0, count: max(ts, bidPx, bidSz, askPx, askSz) + 1)
+            return
+        }
+        let found = splitFields(line, into: &fields)
+        do throws(RowProblem) {
+            guard found == fields.count else { throw .fieldCount(found, fields.count) }
+            let t = try reader.timestamp(line, fields[ts])
+            let bp = try reader.decimal(line, fields[bidPx], "bid price")
+            let bs = try reader.decimal(line, fields[bidSz], "bid size")
+            let ap = try reader.decimal(line, fields[askPx], "ask price")
+            let asz = try reader.decimal(line, fields[askSz], "ask size")
+            guard let bidTicks = instrument.ticks(bp), bidTicks > 0 else {
+                throw .value("bid price", bp.description, "must be positive")
+            }
+            guard let askTicks = instrument.ticks(ap), askTicks > 0 else {
+                throw .value("ask price", ap.description, "must be positive")
+            }
+            guard let bidLots = instrument.lots(bs), bidLots >= 0 else {
+                throw .value("bid size", bs.description, "must not be negative")
+            }
+            guard let askLots = instrument.lots(asz), askLots >= 0 else {
+                throw .value("ask size", asz.description, "must not be negative")
+            }
+            quotes.append(QuoteEvent(ts: t, bidPrice: bidTicks, bidSize: bidLots, askPrice: askTicks, askSize: askLots))
+            reader.report.rows += 1
+        } catch {
+            try reader.bad(error, line: number, text: line)
+        }
+    }
+    guard header else { throw DataFileError(file: name, reason: "the file is empty") }
     (reader.report.reordered, reader.report.reversed) = putInTimeOrder(&quotes, by: \.ts)
     return (quotes, reader.report)
 }
