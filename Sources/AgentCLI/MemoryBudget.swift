@@ -1,4 +1,6 @@
+import ArgumentParser
 import Foundation
+import MarketData
 
 /// `grid --memory-budget`: how much memory the grid may fill with events before it streams the files instead.
 enum MemoryBudget {
@@ -48,5 +50,34 @@ enum MemoryBudget {
         bytes >= 1 << 30
             ? String(format: "%.1f GB", Double(bytes) / Double(1 << 30))
             : String(format: "%.0f MB", Double(bytes) / Double(1 << 20))
+    }
+}
+
+/// `--memory-budget` of the research commands that hold every event (grid, walkforward).
+struct MemoryBudgetOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Hold the events in memory only up to this size (512M, 8G; default: half the machine's memory, or of "
+                + "its cgroup's limit); data that need more are streamed as with --stream.", valueName: "size"))
+    var memoryBudget: String?
+
+    func validate() throws {
+        if let memoryBudget, MemoryBudget.parse(memoryBudget) == nil {
+            throw ValidationError("--memory-budget \(memoryBudget): expected a size such as 512M, 8G or 1.5G")
+        }
+    }
+
+    /// Whether `command` streams `files` (asked with --stream, or their events over the budget), and the line that
+    /// says so for its summary. `streamed` describes what streaming does for this command.
+    func decide(
+        _ files: (trades: [String], quotes: [String]), stream: Bool, command: String, streamed: String
+    ) throws -> (streaming: Bool, line: String) {
+        if stream { return (true, "\(command): \(streamed) (--stream)") }
+        let need = try EventMemory.estimate(trades: files.trades, quotes: files.quotes)
+        let budget = memoryBudget.flatMap(MemoryBudget.parse) ?? MemoryBudget.standard
+        let line = "\(command): the events need about \(MemoryBudget.text(need)) in memory, "
+        return need > budget
+            ? (true, line + "over the budget of \(MemoryBudget.text(budget)) (--memory-budget): \(streamed) instead")
+            : (false, line + "within the budget of \(MemoryBudget.text(budget)): held in memory")
     }
 }

@@ -90,11 +90,7 @@ struct GridRunCommand: ParsableCommand {
                 + "slower when they fit; Ctrl-C keeps no run)."))
     var stream = false
 
-    @Option(
-        help: ArgumentHelp(
-            "Hold the events in memory only up to this size (512M, 8G; default: half the machine's memory, or of "
-                + "its cgroup's limit); data that need more are streamed as with --stream.", valueName: "size"))
-    var memoryBudget: String?
+    @OptionGroup var budget: MemoryBudgetOption
 
     @Option(
         help: ArgumentHelp(
@@ -107,9 +103,6 @@ struct GridRunCommand: ParsableCommand {
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if keepReports < 0 { throw ValidationError("--keep-reports must be 0 or more") }
-        if let memoryBudget, MemoryBudget.parse(memoryBudget) == nil {
-            throw ValidationError("--memory-budget \(memoryBudget): expected a size such as 512M, 8G or 1.5G")
-        }
         if let shard {
             do { _ = try GridShard.parse(shard, environment: ProcessInfo.processInfo.environment) } catch {
                 throw ValidationError("\(error)")
@@ -127,16 +120,8 @@ struct GridRunCommand: ParsableCommand {
         let files = try inputs.files()
         let makeMarket = { try inputs.market(files, instrument: instrument) }
         // Held in memory when the events fit the budget; otherwise streamed (the same results, read twice).
-        let need = try EventMemory.estimate(trades: files.trades, quotes: files.quotes)
-        let budget = memoryBudget.flatMap(MemoryBudget.parse) ?? MemoryBudget.standard
-        let streaming = stream || need > budget
-        let memoryLine =
-            stream
-            ? "grid: streaming the files (--stream)"
-            : "grid: the events need about \(MemoryBudget.text(need)) in memory, "
-                + (streaming
-                    ? "over the budget of \(MemoryBudget.text(budget)) (--memory-budget): streaming the files instead"
-                    : "within the budget of \(MemoryBudget.text(budget)): held in memory")
+        let (streaming, memoryLine) = try budget.decide(
+            files, stream: stream, command: "grid", streamed: "streaming the files")
         FileHandle.standardError.write(Data((memoryLine + "\n").utf8))
         if streaming {
             var probe = try makeMarket()

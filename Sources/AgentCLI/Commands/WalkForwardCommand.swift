@@ -57,11 +57,7 @@ struct WalkForwardCommand: ParsableCommand {
             "Read each window's spans from the files instead of holding every event in memory (the same outputs)."))
     var stream = false
 
-    @Option(
-        help: ArgumentHelp(
-            "Hold the events in memory only up to this size (512M, 8G; default: half the machine's memory, or of "
-                + "its cgroup's limit); data that need more are streamed as with --stream.", valueName: "size"))
-    var memoryBudget: String?
+    @OptionGroup var budget: MemoryBudgetOption
 
     @OptionGroup var config: ConfigOptions
 
@@ -74,9 +70,6 @@ struct WalkForwardCommand: ParsableCommand {
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
-        if let memoryBudget, MemoryBudget.parse(memoryBudget) == nil {
-            throw ValidationError("--memory-budget \(memoryBudget): expected a size such as 512M, 8G or 1.5G")
-        }
         let d: (train: Millis, test: Millis, step: Millis)
         do { d = try durations() } catch { throw ValidationError("\(error)") }
         if d.step < d.test {
@@ -95,17 +88,8 @@ struct WalkForwardCommand: ParsableCommand {
         let files = try inputs.files()
         let instrument = base.instrument
         // Held in memory when the events fit the budget; otherwise each window's spans are read from the files.
-        let need = try EventMemory.estimate(trades: files.trades, quotes: files.quotes)
-        let budget = memoryBudget.flatMap(MemoryBudget.parse) ?? MemoryBudget.standard
-        let streaming = stream || need > budget
-        let memoryLine =
-            stream
-            ? "walkforward: reading each window's spans from the files (--stream)"
-            : "walkforward: the events need about \(MemoryBudget.text(need)) in memory, "
-                + (streaming
-                    ? "over the budget of \(MemoryBudget.text(budget)) (--memory-budget): reading each window's spans "
-                        + "from the files instead"
-                    : "within the budget of \(MemoryBudget.text(budget)): held in memory")
+        let (streaming, memoryLine) = try budget.decide(
+            files, stream: stream, command: "walkforward", streamed: "reading each window's spans from the files")
         FileHandle.standardError.write(Data((memoryLine + "\n").utf8))
         var inMemory: (trades: [TradeEvent], quotes: [QuoteEvent], gaps: [RecordedGap])?
         let first: Millis
