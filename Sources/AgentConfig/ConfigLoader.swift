@@ -30,7 +30,7 @@ extension ValueOrigin {
 
 /// A validated configuration: every parameter with its value and where it came from.
 /// One parameter of a research run as its report shows it.
-public struct ResearchParameter: Sendable, Hashable, Encodable {
+public struct ResearchParameter: Sendable, Hashable {
     public var key: String
     public var value: String
     /// The value differs from the built-in default.
@@ -478,18 +478,6 @@ public enum ConfigLoader {
     ///
     /// `differencesOnly`: only the parameters whose value is not the built-in default (which backtest.yaml lists):
     /// what makes this environment what it is (`config show --diff`).
-    /// Where a value came from, as config.yaml's comments say it: `default`, `line 12`, `backtest.yaml line 33`, `--set`.
-    static func originText(_ config: ResolvedConfig, _ key: String) -> String {
-        switch config.origins[key]! {
-        case .defaulted: return "default"
-        case .file(let path, let line):
-            // A value from the file this one extends names that file.
-            let file = path == config.source ? "" : (path as NSString).lastPathComponent + " "
-            return file + (line.map { "line \($0)" } ?? "file")
-        case .override: return "--set"
-        }
-    }
-
     /// The parameters a research run depends on (the groups from `instrument` to `backtest`; not the agent's
     /// operations), each with its value as config.yaml writes it and whether it differs from the built-in default:
     /// report.html's "Parameters" (where each came from is config.yaml's to say: a re-run from it writes the same
@@ -519,7 +507,15 @@ public enum ConfigLoader {
             out += "\(group):\n"
             for p in shown {
                 let value = yamlScalar(config.values[p.key]!)
-                let origin = originText(config, p.key)
+                let origin: String
+                switch config.origins[p.key]! {
+                case .defaulted: origin = "default"
+                case .file(let path, let line):
+                    // A value from the file this one extends names that file.
+                    let file = path == config.source ? "" : (path as NSString).lastPathComponent + " "
+                    origin = file + (line.map { "line \($0)" } ?? "file")
+                case .override: origin = "--set"
+                }
                 let left = "  \(p.name): \(value)"
                 out +=
                     left.padding(toLength: max(left.count, 44), withPad: " ", startingAt: 0)

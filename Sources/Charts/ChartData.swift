@@ -24,11 +24,6 @@ package enum ChartData {
         var amb: Double
         var stale: Double
         var acc: Double?
-        /// Spread at the close, in ticks' price (absent without a quote).
-        var spread: Double?
-        /// From a candle, or in a recorded gap.
-        var approx: Bool?
-        var missing: Bool?
 
         package init(_ f: MinuteFeatures, _ i: Instrument) {
             t = f.ts / 1_000
@@ -36,11 +31,7 @@ package enum ChartData {
             h = i.price(f.high)
             l = i.price(f.low)
             c = i.price(f.close)
-            if let va = f.valueArea, f.valueAreaValid {
-                vah = i.price(va.vahTicks)
-                val = i.price(va.valTicks)
-                poc = i.price(va.pocTwiceTicks, over: 2)
-            }
+            (vah, val, poc) = ChartData.valueAreaPrices(f.valueAreaValid ? f.valueArea : nil, i)
             // Ratios to four decimals: what a chart can show, and a month of minutes a third smaller.
             of = Self.ratio(f.ofNorm)
             qimb = f.qimbEma.map(Self.ratio)
@@ -49,9 +40,6 @@ package enum ChartData {
             stale = Self.ratio(
                 f.orderFlow.prints == 0 ? 0 : Double(f.orderFlow.staleAlignedPrints) / Double(f.orderFlow.prints))
             acc = f.orderFlow.inferenceAccuracy.map(Self.ratio)
-            spread = f.quote.map { i.price($0.spreadTicks) }
-            approx = f.approximate ? true : nil
-            missing = f.missing ? true : nil
         }
 
         static func ratio(_ x: Double) -> Double { (x * 10_000).rounded() / 10_000 }
@@ -62,18 +50,14 @@ package enum ChartData {
         var n: Int
         var setup: String
         var side: String
-        /// Entry and exit times (ms, exact) and their minutes (s, where the markers go).
-        var entryMs: Int64
-        var exitMs: Int64
+        /// The minutes (s) of the entry and the exit: where the markers go.
         var entryT: Int64
         var exitT: Int64
         var entry: Double
         var exit: Double
-        var qty: Double
         var stop: Double?
         var tp1: Double?
         var tp2: Double?
-        var exitStop: Double?
         var net: Double
         var reason: String
 
@@ -81,17 +65,13 @@ package enum ChartData {
             self.n = n
             setup = t.setup.rawValue
             side = t.direction.description
-            entryMs = t.entryTs
-            exitMs = t.exitTs
             entryT = floorDiv(t.entryTs, millisPerMinute) * 60
             exitT = floorDiv(t.exitTs, millisPerMinute) * 60
             entry = i.price(t.entryPrice)
             exit = i.price(t.exitTickLots, over: t.qty)
-            qty = i.size(t.qty)
             stop = t.initialStopTwice.map { i.price($0, over: 2) }
             tp1 = t.tp1Twice.map { i.price($0, over: 2) }
             tp2 = t.tp2Twice.map { i.price($0, over: 2) }
-            exitStop = t.exitStopTwice.map { i.price($0, over: 2) }
             net = t.netPnL
             reason = t.exitReasons.map(\.rawValue).joined(separator: "+")
         }
@@ -100,9 +80,6 @@ package enum ChartData {
     /// The open position: its price lines.
     package struct OpenPosition: Encodable, Sendable {
         var side: String
-        var setup: String
-        var qty: Double
-        var entryT: Int64
         var entry: Double
         var stop: Double
         var tp1: Double?
@@ -110,9 +87,6 @@ package enum ChartData {
 
         package init(_ p: Position, _ i: Instrument) {
             side = p.direction.description
-            setup = p.setup.rawValue
-            qty = i.size(p.qty)
-            entryT = floorDiv(p.entryTs, millisPerMinute) * 60
             entry = i.price(p.entryPrice)
             stop = i.price(p.stopTwice, over: 2)
             tp1 = p.tp1Twice.map { i.price($0, over: 2) }
@@ -141,12 +115,8 @@ package enum ChartData {
             width = i.price(p.binTicks)
             volumes = p.volumes.map { i.size($0) }
             valid = f.valueAreaValid
-            if let va = f.valueArea {
-                vah = i.price(va.vahTicks)
-                val = i.price(va.valTicks)
-                poc = i.price(va.pocTwiceTicks, over: 2)
-                pocBin = p.pocBin(of: va)
-            }
+            (vah, val, poc) = ChartData.valueAreaPrices(f.valueArea, i)
+            pocBin = f.valueArea.flatMap(p.pocBin(of:))
         }
     }
 
@@ -165,12 +135,14 @@ package enum ChartData {
             levels = p.levels.map {
                 [i.price($0.bin * p.baseBinTicks), i.size($0.sell), i.size($0.buy), i.size($0.unsigned)]
             }
-            if let f, let va = f.valueArea, f.valueAreaValid {
-                vah = i.price(va.vahTicks)
-                val = i.price(va.valTicks)
-                poc = i.price(va.pocTwiceTicks, over: 2)
-            }
+            (vah, val, poc) = ChartData.valueAreaPrices(f?.valueAreaValid == true ? f?.valueArea : nil, i)
         }
+    }
+
+    /// VAH, VAL and POC as prices (nil without a value area).
+    static func valueAreaPrices(_ va: ValueArea?, _ i: Instrument) -> (vah: Double?, val: Double?, poc: Double?) {
+        guard let va else { return (nil, nil, nil) }
+        return (i.price(va.vahTicks), i.price(va.valTicks), i.price(va.pocTwiceTicks, over: 2))
     }
 
     /// `[t (s), value]`.

@@ -188,8 +188,7 @@ package enum ChartLayer {
     const overlay = new Overlay(() => listeners.forEach((f) => f()));
     candles.attachPrimitive(overlay);
     let priceLines = [];
-    let bars = [];
-    let trips = [];
+    let hasBars = false;
     const lines = (list) => {
       for (const p of priceLines) candles.removePriceLine(p);
       priceLines = list.filter(([price]) => price != null).map(([price, color, title, style]) => candles.createPriceLine({ price, color, title, lineStyle: style, lineWidth: 1, axisLabelVisible: true }));
@@ -204,14 +203,11 @@ package enum ChartLayer {
 
     const api = {
       chart, candles,
-      get bars() { return bars; },
-      get trips() { return trips; },
       /** Calls `f` after each frame (the scales may have moved). */
       onDraw(f) { listeners.push(f); },
       set({ bars: b = [], trips: t = [], position = null }) {
-        const first = bars.length === 0;
-        bars = b;
-        trips = t;
+        const first = !hasBars;
+        hasBars = hasBars || b.length > 0;
         candles.setData(b.map((x) => ({ time: x.t, open: x.o, high: x.h, low: x.l, close: x.c })));
         const line = (key) => b.map((x) => (x[key] == null ? { time: x.t } : { time: x.t, value: x[key] }));
         vah.setData(line('vah'));
@@ -324,7 +320,6 @@ package enum ChartLayer {
     };
     price.onDraw(layout);
     return {
-      get profile() { return profile; },
       set(p) {
         profile = p;
         el.replaceChildren();
@@ -431,11 +426,10 @@ package enum ChartLayer {
     return {
       set(cols) { columns = cols; draw(); },
       setRatio(r) { ratio = r; draw(); },
-      get ratio() { return ratio; },
     };
   }
 
-  window.AuctionCharts = { priceChart, flowChart, lineChart, drawdownChart, profilePanel, footprintTable, rowSize, utc, volume };
+  window.AuctionCharts = { priceChart, flowChart, lineChart, drawdownChart, profilePanel, footprintTable, utc, volume };
 })();
 """#
 }

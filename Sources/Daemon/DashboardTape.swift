@@ -43,8 +43,7 @@ public struct DashboardTape: Sendable {
 
         init(trips: [RoundTrip]) {
             overall = TradeStats(trips)
-            bySetup = Dictionary(
-                uniqueKeysWithValues: Setup.allCases.map { s in (s, TradeStats(trips.filter { $0.setup == s })) })
+            bySetup = TradeStats.bySetup(trips)
         }
     }
 

@@ -34,6 +34,11 @@ public struct TradeStats: Sendable, Hashable {
     public var averageLoss: Double? { losses == 0 ? nil : -grossLosses / Double(losses) }
     /// Net winnings over net losings; nil without losses.
     public var profitFactor: Double? { grossLosses == 0 ? nil : grossWins / grossLosses }
+
+    /// The figures of each setup's round trips (every setup present, with none as zero).
+    public static func bySetup(_ trips: [RoundTrip]) -> [Setup: TradeStats] {
+        Dictionary(uniqueKeysWithValues: Setup.allCases.map { s in (s, TradeStats(trips.filter { $0.setup == s })) })
+    }
 }
 
 /// Distribution summary: mean, median, 90th percentile.
@@ -98,9 +103,7 @@ public struct BacktestMetrics: Sendable, Hashable {
         self.initialEquity = initialEquity
         self.finalEquity = finalEquity
         overall = TradeStats(trips)
-        var by: [Setup: TradeStats] = [:]
-        for s in Setup.allCases { by[s] = TradeStats(trips.filter { $0.setup == s }) }
-        bySetup = by
+        bySetup = TradeStats.bySetup(trips)
         self.fees = fees
         self.funding = funding
         var peak = initialEquity

@@ -67,9 +67,7 @@ enum ReportHTML {
             })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = String(decoding: (try? encoder.encode(payload)) ?? Data("{}".utf8), as: UTF8.self)
-            // Inside a script element the text must not close it.
-            .replacingOccurrences(of: "</", with: "<\\/")
+        let json = HTML.scriptJSON(String(decoding: (try? encoder.encode(payload)) ?? Data("{}".utf8), as: UTF8.self))
 
         return """
             <!doctype html>

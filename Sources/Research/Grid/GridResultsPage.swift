@@ -42,8 +42,7 @@ public func gridResultsHTML(
     data["rank_by"] = .string(rankBy.rawValue)
     data["parameters"] = .array(keys.map { .string($0) })
     data["runs"] = .array(runs)
-    // Inside a script element, "</" would end it: JSON allows "<\/" for the same text.
-    let json = JSONValue.object(data).render(indent: 0).replacingOccurrences(of: "</", with: "<\\/")
+    let json = HTML.scriptJSON(JSONValue.object(data).render(indent: 0))
     return """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>\(HTML.escape(title))</title>
