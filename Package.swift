@@ -34,7 +34,8 @@ let package = Package(
         // Pure, deterministic core: no I/O, no clock, Foundation only for basics.
         .target(name: "Engine", swiftSettings: swiftSettings),
         // Reading recorded trades and quotes (CSV, optionally gzip) into Engine events.
-        .target(name: "MarketData", dependencies: ["Engine", "CZlib", "COpenSSL"], swiftSettings: swiftSettings),
+        .target(
+            name: "MarketData", dependencies: ["Engine", "CZlib", "CIsal", "COpenSSL"], swiftSettings: swiftSettings),
         // Bybit v5: the REST client over libcurl (signing with OpenSSL's HMAC-SHA256, time sync, retries, paging,
         // typed replies) and the WebSocket auth signature.
         .target(name: "Exchange", dependencies: ["Engine", "COpenSSL", "CCurl"], swiftSettings: swiftSettings),
@@ -124,6 +125,7 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 

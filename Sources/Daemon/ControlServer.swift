@@ -11,6 +11,10 @@ import NIOPosix
 public import ServiceLifecycle
 import Synchronization
 
+// `stat`'s members are attributed to CDispatch by some incremental builds (MemberImportVisibility): import it too.
+#if canImport(CDispatch)
+    import CDispatch
+#endif
 #if canImport(Glibc)
     import Glibc
 #endif

@@ -1,3 +1,4 @@
+import CIsal
 import CZlib
 import Foundation
 
@@ -35,32 +36,124 @@ final class PlainFileSource: ByteSource {
     func close() { fclose(file) }
 }
 
-/// A gzip file (any number of members) read with zlib's `gzread`.
+/// A gzip file (any number of members, as the recorder writes them) inflated with ISA-L as it is read, from a fixed
+/// input buffer. As zlib's `gzread` did before it: a file that does not start as gzip is read as it is, and bytes after
+/// the last member that are not another member are ignored; a member cut short or corrupt is an error naming the file.
 final class GzipFileSource: ByteSource {
-    private let gz: gzFile
+    private let file: UnsafeMutablePointer<FILE>
     private let path: String
+    private let state = UnsafeMutablePointer<inflate_state>.allocate(capacity: 1)
+    private let input: UnsafeMutableBufferPointer<UInt8>
+    /// The file is not gzip: its bytes are passed through.
+    private var plain = false
+    private var inputEnded = false
+    /// The current member's end was reached (its checksum verified).
+    private var memberFinished = false
+    private var finished = false
 
     init(path: String) throws(DataFileError) {
         guard FileManager.default.fileExists(atPath: path) else {
             throw DataFileError(file: path, reason: "no such file")
         }
-        guard let gz = gzopen(path, "rb") else { throw DataFileError(file: path, reason: "cannot be opened") }
-        _ = gzbuffer(gz, 1 << 20)
-        self.gz = gz
+        guard let file = fopen(path, "rb") else { throw DataFileError(file: path, reason: "cannot be opened") }
+        self.file = file
         self.path = path
+        input = .allocate(capacity: 1 << 20)
+        isal_inflate_init(state)
+        state.pointee.crc_flag = UInt32(ISAL_GZIP)
+        try refillInput()
+        plain = !startsMember()
+    }
+
+    deinit {
+        state.deallocate()
+        input.deallocate()
     }
 
     func read(into buffer: UnsafeMutablePointer<UInt8>, count: Int) throws(DataFileError) -> Int {
-        let n = gzread(gz, buffer, UInt32(min(count, Int(Int32.max))))
-        var code: Int32 = 0
-        let message = gzerror(gz, &code).map { String(cString: $0) } ?? "unknown zlib error"
-        if n < 0 || (n == 0 && code != Z_OK && code != Z_STREAM_END) {
-            throw DataFileError(file: path, reason: "gzip data is corrupt or truncated: \(message)")
+        if plain { return try passThrough(into: buffer, count: count) }
+        while !finished {
+            if state.pointee.avail_in == 0 && !inputEnded { try refillInput() }
+            if memberFinished {
+                // Another member follows, or the file ends (anything else after a member is ignored, as gzread does).
+                if state.pointee.avail_in < 2 && !inputEnded { try keepAndRefill() }
+                guard startsMember() else {
+                    finished = true
+                    return 0
+                }
+                isal_inflate_reset(state)
+                state.pointee.crc_flag = UInt32(ISAL_GZIP)
+                memberFinished = false
+            }
+            state.pointee.next_out = buffer
+            state.pointee.avail_out = UInt32(min(count, Int(UInt32.max)))
+            let code = isal_inflate(state)
+            guard code >= 0 else { throw corrupt(Self.reason(code)) }
+            let produced = count - Int(state.pointee.avail_out)
+            if state.pointee.block_state == ISAL_BLOCK_FINISH { memberFinished = true }
+            if produced > 0 { return produced }
+            if state.pointee.avail_in == 0 && inputEnded && !memberFinished {
+                throw corrupt("unexpected end of file")
+            }
         }
-        return Int(n)
+        return 0
     }
 
-    func close() { gzclose(gz) }
+    func close() { fclose(file) }
+
+    private func corrupt(_ why: String) -> DataFileError {
+        DataFileError(file: path, reason: "gzip data is corrupt or truncated: \(why)")
+    }
+
+    private static func reason(_ code: Int32) -> String {
+        switch code {
+        case ISAL_INVALID_BLOCK: "invalid block"
+        case ISAL_INVALID_SYMBOL: "invalid code"
+        case ISAL_INVALID_LOOKBACK: "invalid distance too far back"
+        case ISAL_INVALID_WRAPPER: "incorrect header"
+        case ISAL_UNSUPPORTED_METHOD: "unknown compression method"
+        case ISAL_INCORRECT_CHECKSUM: "incorrect data check"
+        default: "inflate error \(code)"
+        }
+    }
+
+    private func startsMember() -> Bool {
+        state.pointee.avail_in >= 2 && state.pointee.next_in[0] == 0x1F && state.pointee.next_in[1] == 0x8B
+    }
+
+    /// Reads the next input chunk (the previous one is used up).
+    private func refillInput() throws(DataFileError) {
+        let n = fread(input.baseAddress!, 1, input.count, file)
+        if n == 0 && ferror(file) != 0 { throw DataFileError(file: path, reason: "read failed") }
+        if n == 0 { inputEnded = true }
+        state.pointee.next_in = input.baseAddress!
+        state.pointee.avail_in = UInt32(n)
+    }
+
+    /// Moves the unread input (under two bytes) to the front and reads more behind it.
+    private func keepAndRefill() throws(DataFileError) {
+        let kept = Int(state.pointee.avail_in)
+        if kept > 0 { memmove(input.baseAddress!, state.pointee.next_in, kept) }
+        let n = fread(input.baseAddress! + kept, 1, input.count - kept, file)
+        if n == 0 && ferror(file) != 0 { throw DataFileError(file: path, reason: "read failed") }
+        if n == 0 { inputEnded = true }
+        state.pointee.next_in = input.baseAddress!
+        state.pointee.avail_in = UInt32(kept + n)
+    }
+
+    private func passThrough(into buffer: UnsafeMutablePointer<UInt8>, count: Int) throws(DataFileError) -> Int {
+        let buffered = Int(state.pointee.avail_in)
+        if buffered > 0 {
+            let n = min(buffered, count)
+            memcpy(buffer, state.pointee.next_in, n)
+            state.pointee.next_in += n
+            state.pointee.avail_in -= UInt32(n)
+            return n
+        }
+        let n = fread(buffer, 1, count, file)
+        if n == 0 && ferror(file) != 0 { throw DataFileError(file: path, reason: "read failed") }
+        return n
+    }
 }
 
 /// Cuts a byte source into lines (without their line break; a final line without one counts), numbered from 1.

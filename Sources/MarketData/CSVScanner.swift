@@ -58,6 +58,41 @@ func splitFields(_ line: UnsafeBufferPointer<UInt8>, into fields: inout [Range<I
     return found
 }
 
+/// The ranges of a line's first `wanted` fields, in one buffer for the whole file (no array to check or copy per row).
+final class Fields {
+    private(set) var wanted = 0
+    private var ranges = UnsafeMutableBufferPointer<Range<Int>>(start: nil, count: 0)
+
+    /// Makes room for the first `count` fields (once, after the header).
+    func want(_ count: Int) {
+        ranges.deallocate()
+        ranges = .allocate(capacity: count)
+        ranges.initialize(repeating: 0..<0)
+        wanted = count
+    }
+
+    deinit { ranges.deallocate() }
+
+    @inline(__always) subscript(_ i: Int) -> Range<Int> { ranges[i] }
+
+    /// Finds the fields of `line`; returns how many of the wanted ones it has.
+    @inline(__always) func split(_ line: UnsafeBufferPointer<UInt8>) -> Int {
+        var found = 0
+        var start = 0
+        var i = 0
+        let n = line.count
+        while found < wanted {
+            while i < n && line[i] != 0x2C { i += 1 }
+            ranges[found] = trim(line, start..<i)
+            found += 1
+            if i >= n { break }
+            i += 1
+            start = i
+        }
+        return found
+    }
+}
+
 @inline(__always)
 func trim(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
     var lo = range.lowerBound

@@ -49,15 +49,27 @@ public func readTrades(
     instrument: Instrument,
     options: ReadOptions = ReadOptions()
 ) throws(DataFileError) -> (trades: [TradeEvent], report: LoadReport) {
-    if ZipArchive.hasSignature(path) {
-        throw DataFileError(
-            file: path,
-            reason: "is a zip archive, not a trades CSV: trades are read from CSV or .csv.gz files (Bybit's trade "
-                + "dumps as they are); a Bybit order-book archive is a source of quotes (--quotes)")
-    }
+    if ZipArchive.hasSignature(path) { throw zipIsNotTrades(path) }
     var lines = try FileLines(path: path)
     defer { lines.close() }
     return try parseTrades(&lines, name: path, instrument: instrument, options: options, rows: lines.rowsHint)
+}
+
+/// Reads a trades file row by row into `sink`, in the file's order; the report's order flags are left to the sink.
+func readTrades(
+    path: String, instrument: Instrument, options: ReadOptions, into sink: inout some EventSink<TradeEvent>
+) throws(DataFileError) -> LoadReport {
+    if ZipArchive.hasSignature(path) { throw zipIsNotTrades(path) }
+    var lines = try FileLines(path: path)
+    defer { lines.close() }
+    return try parseTrades(&lines, name: path, instrument: instrument, options: options, into: &sink)
+}
+
+private func zipIsNotTrades(_ path: String) -> DataFileError {
+    DataFileError(
+        file: path,
+        reason: "is a zip archive, not a trades CSV: trades are read from CSV or .csv.gz files (Bybit's trade "
+            + "dumps as they are); a Bybit order-book archive is a source of quotes (--quotes)")
 }
 
 /// Reads quotes: a CSV (timestamp, bid price, bid size, ask price, ask size), or Bybit's order-book archive (a zip
@@ -73,6 +85,22 @@ public func readQuotes(
     var lines = try FileLines(path: path)
     defer { lines.close() }
     return try parseQuotes(&lines, name: path, instrument: instrument, options: options, rows: lines.rowsHint)
+}
+
+/// Reads a quotes file (CSV or order-book archive) row by row into `sink`, in the file's order.
+func readQuotes(
+    path: String, instrument: Instrument, options: ReadOptions, into sink: inout some EventSink<QuoteEvent>
+) throws(DataFileError) -> LoadReport {
+    if isOrderBookArchive(path) {
+        // An archive's best levels come out of a book rebuilt from the whole file.
+        let (quotes, report) = try readOrderBookArchive(path: path, instrument: instrument, options: options)
+        sink.begin(report)
+        for q in quotes { try sink.add(q, line: 0) }
+        return report
+    }
+    var lines = try FileLines(path: path)
+    defer { lines.close() }
+    return try parseQuotes(&lines, name: path, instrument: instrument, options: options, into: &sink)
 }
 
 /// Reads trades from bytes already in memory; `name` appears in errors.
@@ -101,13 +129,53 @@ public func readQuotes(
     }
 }
 
+/// Where a reader puts each row's event, with its line number (0 when the event has no line of its own).
+protocol EventSink<Event> {
+    associatedtype Event
+    /// The header was read: what the report knows so far (its columns).
+    mutating func begin(_ report: LoadReport)
+    mutating func add(_ event: Event, line: Int) throws(DataFileError)
+}
+
+extension EventSink {
+    mutating func begin(_ report: LoadReport) {}
+}
+
+/// Every event, in the file's order.
+struct ArraySink<Event>: EventSink {
+    var events: [Event] = []
+
+    init(capacity: Int) { events.reserveCapacity(capacity) }
+
+    @inline(__always) mutating func add(_ event: Event, line: Int) { events.append(event) }
+}
+
 /// The trades of a CSV's lines (the header first), put in time order. `rows`: how many to make room for.
 func parseTrades(
     _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions, rows: Int
 ) throws(DataFileError) -> (trades: [TradeEvent], report: LoadReport) {
+    var sink = ArraySink<TradeEvent>(capacity: rows)
+    var report = try parseTrades(&lines, name: name, instrument: instrument, options: options, into: &sink)
+    (report.reordered, report.reversed) = putInTimeOrder(&sink.events, by: \.ts)
+    return (sink.events, report)
+}
+
+/// The quotes of a CSV's lines (the header first), put in time order. `rows`: how many to make room for.
+func parseQuotes(
+    _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions, rows: Int
+) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
+    var sink = ArraySink<QuoteEvent>(capacity: rows)
+    var report = try parseQuotes(&lines, name: name, instrument: instrument, options: options, into: &sink)
+    (report.reordered, report.reversed) = putInTimeOrder(&sink.events, by: \.ts)
+    return (sink.events, report)
+}
+
+/// The trades of a CSV's lines (the header first), into `sink` in the file's order.
+func parseTrades(
+    _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions,
+    into sink: inout some EventSink<TradeEvent>
+) throws(DataFileError) -> LoadReport {
     var reader = RowReader(name: name, options: options)
-    var trades: [TradeEvent] = []
-    trades.reserveCapacity(rows)
     var header = false
     var ts = 0
     var price = 0
@@ -115,7 +183,8 @@ func parseTrades(
     var side: Int?
     var symbol: Int?
     let expected = options.expectedSymbol.map { Array($0.utf8) }
-    var fields: [Range<Int>] = []
+    let (tick, step) = (instrument.tick, instrument.qtyStep)
+    let fields = Fields()
     try lines.forEachLine { (line, number) throws(DataFileError) in
         guard header else {
             header = true
@@ -127,20 +196,22 @@ func parseTrades(
             side = findColumn(names, ColumnNames.side)
             reader.report.hasSide = side != nil
             symbol = expected == nil ? nil : findColumn(names, ["symbol"])
-            fields = [Range<Int>](repeating: 0..<0, count: max(ts, price, size, side ?? 0, symbol ?? 0) + 1)
+            fields.want(max(ts, price, size, side ?? 0, symbol ?? 0) + 1)
+            sink.begin(reader.report)
             return
         }
-        let found = splitFields(line, into: &fields)
+        let found = fields.split(line)
+        let trade: TradeEvent
         do throws(RowProblem) {
-            guard found == fields.count else { throw .fieldCount(found, fields.count) }
+            guard found == fields.wanted else { throw .fieldCount(found, fields.wanted) }
             let t = try reader.timestamp(line, fields[ts])
             let p = try reader.decimal(line, fields[price], "price")
             let s = try reader.decimal(line, fields[size], "size")
-            guard let ticks = instrument.ticks(p), ticks > 0 else {
+            guard let ticks = p.count(of: tick), ticks > 0 else {
                 throw .value("price", p.description, "must be positive")
             }
-            guard let lots = instrument.lots(s), lots > 0 else {
-                throw .value("size", s.description, "is below one qty step (\(instrument.qtyStep))")
+            guard let lots = s.count(of: step), lots > 0 else {
+                throw .value("size", s.description, "is below one qty step (\(step))")
             }
             if let symbol, let expected, !line[fields[symbol]].elementsEqual(expected) {
                 let found = String(decoding: UnsafeBufferPointer(rebasing: line[fields[symbol]]), as: UTF8.self)
@@ -148,31 +219,32 @@ func parseTrades(
             }
             var takerSide = TakerSide.unknown
             if let side { takerSide = try parseSide(UnsafeBufferPointer(rebasing: line[fields[side]])) }
-            trades.append(TradeEvent(ts: t, price: ticks, size: lots, side: takerSide))
-            reader.report.rows += 1
+            trade = TradeEvent(ts: t, price: ticks, size: lots, side: takerSide)
         } catch {
             try reader.bad(error, line: number, text: line)
+            return
         }
+        try sink.add(trade, line: number)
+        reader.report.rows += 1
     }
     guard header else { throw DataFileError(file: name, reason: "the file is empty") }
-    (reader.report.reordered, reader.report.reversed) = putInTimeOrder(&trades, by: \.ts)
-    return (trades, reader.report)
+    return reader.report
 }
 
-/// The quotes of a CSV's lines (the header first), put in time order. `rows`: how many to make room for.
+/// The quotes of a CSV's lines (the header first), into `sink` in the file's order.
 func parseQuotes(
-    _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions, rows: Int
-) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
+    _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions,
+    into sink: inout some EventSink<QuoteEvent>
+) throws(DataFileError) -> LoadReport {
     var reader = RowReader(name: name, options: options)
-    var quotes: [QuoteEvent] = []
-    quotes.reserveCapacity(rows)
     var header = false
     var ts = 0
     var bidPx = 0
     var bidSz = 0
     var askPx = 0
     var askSz = 0
-    var fields: [Range<Int>] = []
+    let (tick, step) = (instrument.tick, instrument.qtyStep)
+    let fields = Fields()
     try lines.forEachLine { (line, number) throws(DataFileError) in
         guard header else {
             header = true
@@ -183,38 +255,41 @@ func parseQuotes(
             bidSz = try reader.column(names, ColumnNames.bidSize, "bid size")
             askPx = try reader.column(names, ColumnNames.askPrice, "ask price")
             askSz = try reader.column(names, ColumnNames.askSize, "ask size")
-            fields = [Range<Int>](repeating: 0..<0, count: max(ts, bidPx, bidSz, askPx, askSz) + 1)
+            fields.want(max(ts, bidPx, bidSz, askPx, askSz) + 1)
+            sink.begin(reader.report)
             return
         }
-        let found = splitFields(line, into: &fields)
+        let found = fields.split(line)
+        let quote: QuoteEvent
         do throws(RowProblem) {
-            guard found == fields.count else { throw .fieldCount(found, fields.count) }
+            guard found == fields.wanted else { throw .fieldCount(found, fields.wanted) }
             let t = try reader.timestamp(line, fields[ts])
             let bp = try reader.decimal(line, fields[bidPx], "bid price")
             let bs = try reader.decimal(line, fields[bidSz], "bid size")
             let ap = try reader.decimal(line, fields[askPx], "ask price")
             let asz = try reader.decimal(line, fields[askSz], "ask size")
-            guard let bidTicks = instrument.ticks(bp), bidTicks > 0 else {
+            guard let bidTicks = bp.count(of: tick), bidTicks > 0 else {
                 throw .value("bid price", bp.description, "must be positive")
             }
-            guard let askTicks = instrument.ticks(ap), askTicks > 0 else {
+            guard let askTicks = ap.count(of: tick), askTicks > 0 else {
                 throw .value("ask price", ap.description, "must be positive")
             }
-            guard let bidLots = instrument.lots(bs), bidLots >= 0 else {
+            guard let bidLots = bs.count(of: step), bidLots >= 0 else {
                 throw .value("bid size", bs.description, "must not be negative")
             }
-            guard let askLots = instrument.lots(asz), askLots >= 0 else {
+            guard let askLots = asz.count(of: step), askLots >= 0 else {
                 throw .value("ask size", asz.description, "must not be negative")
             }
-            quotes.append(QuoteEvent(ts: t, bidPrice: bidTicks, bidSize: bidLots, askPrice: askTicks, askSize: askLots))
-            reader.report.rows += 1
+            quote = QuoteEvent(ts: t, bidPrice: bidTicks, bidSize: bidLots, askPrice: askTicks, askSize: askLots)
         } catch {
             try reader.bad(error, line: number, text: line)
+            return
         }
+        try sink.add(quote, line: number)
+        reader.report.rows += 1
     }
     guard header else { throw DataFileError(file: name, reason: "the file is empty") }
-    (reader.report.reordered, reader.report.reversed) = putInTimeOrder(&quotes, by: \.ts)
-    return (quotes, reader.report)
+    return reader.report
 }
 
 /// Stops at a header that is not text (a zip, a gzip without `.gz` in its name, any binary file) instead of printing

@@ -119,42 +119,46 @@ public struct FileSpan: Sendable, Equatable {
     public var source: String? = nil
 }
 
-/// One kind of recorded data (trades or quotes) over many files, read in time order one file at a time.
+/// One kind of recorded data (trades or quotes) over many files, read in time order.
 ///
-/// Files are ordered by the time of their first data row (read without loading the file), then each is read whole
-/// when its turn comes (sorted in itself as a single file is). A file whose first row is earlier than the last row
-/// of the file before it overlaps it (a day given twice, or two sources for one day) and stops the run, naming both:
-/// nothing is merged silently. Rows outside `range` are dropped as each file is read; once a file starts at or after
-/// `range.to`, reading stops.
-public struct RecordedSeries<Event: Sendable>: Sendable {
-    private let files: [String]
-    /// Each file's first timestamp, in reading order.
-    private let firstTimes: [Millis]
+/// Files are ordered by the time of their first data row (read without loading the file), then read in turn on a
+/// thread of their own, ahead of the consumer (SeriesReader.swift): a file that runs forward in time streams through in
+/// chunks, one written newest first or out of order is held and put in order as a whole. A file whose first row is
+/// earlier than the last row of the file before it overlaps it (a day given twice, or two sources for one day) and
+/// stops the run, naming both: nothing is merged silently. Rows outside `range` are dropped as they are read; once a
+/// file starts at or after `range.to`, reading stops.
+///
+/// The reading starts at the first `next()`; a copy made after that shares it.
+public struct RecordedSeries<Event: RecordedEvent>: Sendable {
+    private var plan: SeriesPlan<Event>
     /// Files whose rows all lie before the range are passed over unread (a walk-forward window late in a year
     /// reads its days, not the year before them); they then appear in no span.
-    public var skipsFilesBeforeRange = false
-    private let load: @Sendable (String) throws(DataFileError) -> ([Event], LoadReport)
-    private let time: @Sendable (Event) -> Millis
-    public let range: TimeRange
+    public var skipsFilesBeforeRange: Bool {
+        get { plan.skipsFilesBeforeRange }
+        set { plan.skipsFilesBeforeRange = newValue }
+    }
+    public var range: TimeRange { plan.range }
     /// The gaps `gaps.csv` lists beside the files (their directories'), inside the range; nil when there is none.
     public let gaps: [RecordedGap]?
+    private var reading: SeriesReading<Event>?
     private var current: [Event] = []
     private var index = 0
-    private var nextFile = 0
     private var finished = false
+    /// A file has started and its report is the provisional one.
+    private var fileOpen = false
+    private var filesRead = 0
     /// The files read so far, in the order read (rows: those kept within the range).
     public private(set) var spans: [FileSpan] = []
     public private(set) var reports: [LoadReport] = []
 
     /// The files to read, in reading order.
-    public var orderedFiles: [String] { files }
+    public var orderedFiles: [String] { plan.files }
     /// Files read so far / all files (progress).
-    public var fractionRead: Double { files.isEmpty ? 1 : Double(nextFile) / Double(files.count) }
+    public var fractionRead: Double { plan.files.isEmpty ? 1 : Double(filesRead) / Double(plan.files.count) }
 
     init(
         files: [String], range: TimeRange,
-        load: @escaping @Sendable (String) throws(DataFileError) -> ([Event], LoadReport),
-        time: @escaping @Sendable (Event) -> Millis
+        readFile: @escaping @Sendable (String, inout SeriesFileSink<Event>) throws(DataFileError) -> LoadReport
     ) throws(DataFileError) {
         var probed: [(path: String, ts: Millis)] = []
         for f in files {
@@ -162,12 +166,10 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
             probed.append((f, try firstRowTimestamp(f) ?? Int64.min))
         }
         probed.sort { ($0.ts, $0.path) < ($1.ts, $1.path) }
-        self.files = probed.map(\.path)
-        firstTimes = probed.map(\.ts)
-        self.range = range
+        plan = SeriesPlan(
+            files: probed.map(\.path), firstTimes: probed.map(\.ts), skipsFilesBeforeRange: false, range: range,
+            readFile: readFile)
         gaps = try GapsFile.beside(files, range: range)
-        self.load = load
-        self.time = time
     }
 
     /// Every remaining event, in one array (for tools that need them all in memory at once, such as the grid).
@@ -178,46 +180,48 @@ public struct RecordedSeries<Event: Sendable>: Sendable {
     }
 
     /// The next event in time order, nil at the end.
+    @inline(__always)
     public mutating func next() throws(DataFileError) -> Event? {
-        while index == current.count {
-            guard !finished, nextFile < files.count else { return nil }
-            try readNextFile()
+        if index < current.count {
+            defer { index += 1 }
+            return current[index]
         }
-        defer { index += 1 }
-        return current[index]
+        return try nextChunk()
     }
 
-    private mutating func readNextFile() throws(DataFileError) {
-        // Files do not overlap (checked as they are read): one that starts before the next file's first row, which
-        // itself is before the range, holds nothing in it.
-        if skipsFilesBeforeRange, let from = range.from {
-            while nextFile + 1 < files.count && firstTimes[nextFile + 1] < from { nextFile += 1 }
+    private mutating func nextChunk() throws(DataFileError) -> Event? {
+        guard !finished else { return nil }
+        if reading == nil { reading = SeriesReading(plan: plan) }
+        while true {
+            switch reading!.pipe.take() {
+            case .events(let chunk):
+                current = chunk
+                index = 1
+                return chunk[0]
+            case .started(let report):
+                reports.append(report)
+                fileOpen = true
+            case .ended(let report, let span):
+                if fileOpen { reports[reports.count - 1] = report } else { reports.append(report) }
+                fileOpen = false
+                if let span { spans.append(span) }
+                filesRead += 1
+            case .finished:
+                return end()
+            case .failed(let error):
+                _ = end()
+                throw error
+            }
         }
-        let path = files[nextFile]
-        nextFile += 1
-        // The previous file's events go before the next file is read: one file of this kind in memory, not two.
+    }
+
+    private mutating func end() -> Event? {
+        finished = true
         current = []
         index = 0
-        var (events, report) = try load(path)
-        guard let first = events.first.map(time), let last = events.last.map(time) else {
-            reports.append(report)
-            return
-        }
-        if let previous = spans.last, first < previous.last {
-            throw DataFileError(
-                file: path,
-                reason:
-                    "overlaps \(previous.file) (this file starts \(isoTime(first, milliseconds: true)), that one ends \(isoTime(previous.last, milliseconds: true))): "
-                    + "a day given twice? Give each time once")
-        }
-        if let to = range.to, first >= to {
-            finished = true
-            return
-        }
-        if range != .all { events.removeAll { !range.contains(time($0)) } }
-        reports.append(report)
-        spans.append(FileSpan(file: path, first: first, last: last, rows: events.count, source: report.source))
-        current = events
+        reading = nil
+        filesRead = plan.files.count
+        return nil
     }
 }
 
@@ -228,10 +232,9 @@ extension RecordedSeries where Event == TradeEvent {
     ) throws(DataFileError) -> RecordedSeries<TradeEvent> {
         try RecordedSeries(
             files: files, range: range,
-            load: { (path: String) throws(DataFileError) in
-                let r = try readTrades(path: path, instrument: instrument, options: options)
-                return (r.trades, r.report)
-            }, time: { $0.ts })
+            readFile: { (path, sink) throws(DataFileError) in
+                try readTrades(path: path, instrument: instrument, options: options, into: &sink)
+            })
     }
 }
 
@@ -242,10 +245,9 @@ extension RecordedSeries where Event == QuoteEvent {
     ) throws(DataFileError) -> RecordedSeries<QuoteEvent> {
         try RecordedSeries(
             files: files, range: range,
-            load: { (path: String) throws(DataFileError) in
-                let r = try readQuotes(path: path, instrument: instrument, options: options)
-                return (r.quotes, r.report)
-            }, time: { $0.ts })
+            readFile: { (path, sink) throws(DataFileError) in
+                try readQuotes(path: path, instrument: instrument, options: options, into: &sink)
+            })
     }
 }
 

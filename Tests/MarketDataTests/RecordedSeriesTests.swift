@@ -1,8 +1,9 @@
 import CZlib
 import Engine
 import Foundation
-import MarketData
 import Testing
+
+@testable import MarketData
 
 /// Daily files written to a temporary directory: day `d` (days since 2026-01-01) holds a trade every `step` ms of
 /// its first `count` rows, oldest first unless `newestFirst` (Bybit's dumps), gzip when the name ends in `.gz`.
@@ -169,5 +170,77 @@ func drain(_ series: inout RecordedSeries<TradeEvent>) throws -> [TradeEvent] {
             if case .quote = e { kinds.append("q") } else { kinds.append("t") }
         }
         #expect(kinds == ["q", "t", "q", "t", "q", "t"])
+    }
+
+    /// One file of `count` trades written as `rows(i) -> timestamp`, price and size telling rows apart.
+    func oneFile(_ f: DailyFiles, count: Int, _ ts: (Int) -> Int64) -> String {
+        let rows = (0..<count).map { "\(ts($0)),50000.\($0 % 10),\($0 % 7 + 1)" }
+        return f.write("t.csv.gz", "timestamp,price,size\n" + rows.joined(separator: "\n") + "\n")
+    }
+
+    @Test func aFileRunningForwardStreamsInTheOrderOfAStableSort() throws {
+        // 200 000 rows (past the first look and over many chunks), three at each timestamp, every 1000th moved 30 s
+        // back: put in place as it streams, equal timestamps in file order, as the whole-file reader sorts them.
+        let f = try DailyFiles()
+        let path = oneFile(f, count: 200_000) {
+            DailyFiles.ts(day: 0, row: $0 / 3, step: 10) - ($0 % 1000 == 999 ? 30_000 : 0)
+        }
+        var series = try RecordedSeries.trades([path], instrument: .btcusdt)
+        let streamed = try drain(&series)
+        let whole = try readTrades(path: path, instrument: .btcusdt)
+        #expect(streamed.count == 200_000)
+        #expect(streamed == whole.trades)
+        #expect(series.reports.count == 1 && series.reports[0].reordered && !series.reports[0].reversed)
+        #expect(series.reports[0].rows == 200_000 && series.spans[0].rows == 200_000)
+        #expect(series.spans[0].first == whole.trades.first!.ts && series.spans[0].last == whole.trades.last!.ts)
+    }
+
+    @Test func aStreamedFileThatGoesBackFurtherStopsAtTheLine() throws {
+        // Forward for 80 000 rows, then one row five minutes back: line 80 002 (the header is line 1).
+        let f = try DailyFiles()
+        let path = oneFile(f, count: 100_000) {
+            DailyFiles.ts(day: 0, row: $0, step: 10) - ($0 == 80_000 ? 300_000 : 0)
+        }
+        var series = try RecordedSeries.trades([path], instrument: .btcusdt)
+        expectError("\(path):80002: 2026-01-01T00:08:20.000Z is more than 60 s before line 80001") {
+            _ = try drain(&series)
+        }
+        // The whole-file reader (one file, in memory) still sorts it.
+        #expect(try readTrades(path: path, instrument: .btcusdt).report.reordered)
+    }
+
+    @Test func aLongNewestFirstFileOrOneThatJumpsBackEarlyIsHeldAndPutInOrderWhole() throws {
+        let f = try DailyFiles()
+        // Bybit's dumps: newest first, prints sharing a timestamp, longer than the first look.
+        let dump = oneFile(f, count: 100_000) { DailyFiles.ts(day: 0, row: (99_999 - $0) / 2, step: 10) }
+        var series = try RecordedSeries.trades([dump], instrument: .btcusdt)
+        #expect(try drain(&series) == (try readTrades(path: dump, instrument: .btcusdt).trades))
+        #expect(series.reports[0].reversed)
+        // Forward, but an early row an hour ahead: sorted whole, as a single file always was.
+        let f2 = try DailyFiles()
+        let jumpy = oneFile(f2, count: 100_000) {
+            DailyFiles.ts(day: 0, row: $0, step: 10) + ($0 == 10 ? 3_600_000 : 0)
+        }
+        var sorted = try RecordedSeries.trades([jumpy], instrument: .btcusdt)
+        let read = try drain(&sorted)
+        #expect(read == (try readTrades(path: jumpy, instrument: .btcusdt).trades))
+        #expect(zip(read, read.dropFirst()).allSatisfy { $0.ts <= $1.ts } && sorted.reports[0].reordered)
+    }
+
+    @Test func aSeriesLeftBeforeItsEndStopsItsReader() throws {
+        // The reader fills its queue and waits; letting go of the reading must end its thread (a hang here is the bug).
+        let f = try DailyFiles()
+        let path = oneFile(f, count: 200_000) { DailyFiles.ts(day: 0, row: $0, step: 10) }
+        let plan = SeriesPlan<TradeEvent>(
+            files: [path], firstTimes: [DailyFiles.day0], skipsFilesBeforeRange: false, range: .all,
+            readFile: { (path, sink) throws(DataFileError) in
+                try readTrades(path: path, instrument: .btcusdt, options: ReadOptions(), into: &sink)
+            })
+        var reading: SeriesReading<TradeEvent>? = SeriesReading(plan: plan)
+        let pipe = reading!.pipe
+        guard case .started = pipe.take() else { Issue.record("no file started"); return }
+        reading = nil
+        pipe.waitForProducer()
+        #expect(pipe.isCancelled)
     }
 }
