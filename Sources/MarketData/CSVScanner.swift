@@ -58,36 +58,75 @@ func splitFields(_ line: UnsafeBufferPointer<UInt8>, into fields: inout [Range<I
     return found
 }
 
-/// The ranges of a line's first `wanted` fields, in one buffer for the whole file (no array to check or copy per row).
+/// A field read as plain digits on the way through the line: its value with the point removed and its decimals.
+struct PlainNumber {
+    var value: Int64 = 0
+    /// Digits after the point; -1 without a point.
+    var decimals: Int32 = -1
+    /// Only digits and at most one point, 1 to 18 digits: `value` is exact.
+    var ok = false
+}
+
+/// The fields of a line in one pass: each wanted field's range (trimmed of spaces and quotes) and, for fields that are
+/// plain numbers, their value, kept in buffers made once per file (nothing allocated or checked per row).
 final class Fields {
     private(set) var wanted = 0
     private var ranges = UnsafeMutableBufferPointer<Range<Int>>(start: nil, count: 0)
+    private var numbers = UnsafeMutableBufferPointer<PlainNumber>(start: nil, count: 0)
 
     /// Makes room for the first `count` fields (once, after the header).
     func want(_ count: Int) {
         ranges.deallocate()
+        numbers.deallocate()
         ranges = .allocate(capacity: count)
         ranges.initialize(repeating: 0..<0)
+        numbers = .allocate(capacity: count)
+        numbers.initialize(repeating: PlainNumber())
         wanted = count
     }
 
-    deinit { ranges.deallocate() }
+    deinit {
+        ranges.deallocate()
+        numbers.deallocate()
+    }
 
     @inline(__always) subscript(_ i: Int) -> Range<Int> { ranges[i] }
+
+    /// Field `i` as a plain number (`ok` false when it is not one).
+    @inline(__always) func number(_ i: Int) -> PlainNumber { numbers[i] }
 
     /// Finds the fields of `line`; returns how many of the wanted ones it has.
     @inline(__always) func split(_ line: UnsafeBufferPointer<UInt8>) -> Int {
         var found = 0
-        var start = 0
         var i = 0
         let n = line.count
         while found < wanted {
-            while i < n && line[i] != 0x2C { i += 1 }
-            ranges[found] = trim(line, start..<i)
+            let start = i
+            var value: Int64 = 0
+            var digits = 0
+            var decimals: Int32 = -1
+            var plain = true
+            while i < n {
+                let c = line[i]
+                if c == 0x2C { break }
+                let d = c &- 48
+                if d < 10 {
+                    value = value &* 10 &+ Int64(d)
+                    digits += 1
+                    if decimals >= 0 { decimals += 1 }
+                } else if c == 0x2E && decimals < 0 {
+                    decimals = 0
+                } else {
+                    plain = false
+                }
+                i += 1
+            }
+            let ok = plain && digits > 0 && digits <= 18
+            ranges[found] = ok ? start..<i : trim(line, start..<i)
+            numbers[found] = PlainNumber(value: value, decimals: decimals, ok: ok)
             found += 1
             if i >= n { break }
             i += 1
-            start = i
         }
         return found
     }

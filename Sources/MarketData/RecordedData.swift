@@ -183,7 +183,8 @@ func parseTrades(
     var side: Int?
     var symbol: Int?
     let expected = options.expectedSymbol.map { Array($0.utf8) }
-    let (tick, step) = (instrument.tick, instrument.qtyStep)
+    let (ticks, lots) = (UnitCounter(instrument.tick), UnitCounter(instrument.qtyStep))
+    let belowStep = "is below one qty step (\(instrument.qtyStep))"
     let fields = Fields()
     try lines.forEachLine { (line, number) throws(DataFileError) in
         guard header else {
@@ -204,22 +205,17 @@ func parseTrades(
         let trade: TradeEvent
         do throws(RowProblem) {
             guard found == fields.wanted else { throw .fieldCount(found, fields.wanted) }
-            let t = try reader.timestamp(line, fields[ts])
-            let p = try reader.decimal(line, fields[price], "price")
-            let s = try reader.decimal(line, fields[size], "size")
-            guard let ticks = p.count(of: tick), ticks > 0 else {
-                throw .value("price", p.description, "must be positive")
-            }
-            guard let lots = s.count(of: step), lots > 0 else {
-                throw .value("size", s.description, "is below one qty step (\(step))")
-            }
+            let t = try reader.timestamp(line, fields[ts], fields.number(ts))
+            let p = try reader.count(
+                line, fields[price], fields.number(price), ticks, "price", positive: true, "must be positive")
+            let s = try reader.count(line, fields[size], fields.number(size), lots, "size", positive: true, belowStep)
             if let symbol, let expected, !line[fields[symbol]].elementsEqual(expected) {
                 let found = String(decoding: UnsafeBufferPointer(rebasing: line[fields[symbol]]), as: UTF8.self)
                 throw .value("symbol", found, "is not the instrument's symbol \(options.expectedSymbol!)")
             }
             var takerSide = TakerSide.unknown
             if let side { takerSide = try parseSide(UnsafeBufferPointer(rebasing: line[fields[side]])) }
-            trade = TradeEvent(ts: t, price: ticks, size: lots, side: takerSide)
+            trade = TradeEvent(ts: t, price: p, size: s, side: takerSide)
         } catch {
             try reader.bad(error, line: number, text: line)
             return
@@ -243,7 +239,7 @@ func parseQuotes(
     var bidSz = 0
     var askPx = 0
     var askSz = 0
-    let (tick, step) = (instrument.tick, instrument.qtyStep)
+    let (ticks, lots) = (UnitCounter(instrument.tick), UnitCounter(instrument.qtyStep))
     let fields = Fields()
     try lines.forEachLine { (line, number) throws(DataFileError) in
         guard header else {
@@ -263,23 +259,15 @@ func parseQuotes(
         let quote: QuoteEvent
         do throws(RowProblem) {
             guard found == fields.wanted else { throw .fieldCount(found, fields.wanted) }
-            let t = try reader.timestamp(line, fields[ts])
-            let bp = try reader.decimal(line, fields[bidPx], "bid price")
-            let bs = try reader.decimal(line, fields[bidSz], "bid size")
-            let ap = try reader.decimal(line, fields[askPx], "ask price")
-            let asz = try reader.decimal(line, fields[askSz], "ask size")
-            guard let bidTicks = bp.count(of: tick), bidTicks > 0 else {
-                throw .value("bid price", bp.description, "must be positive")
-            }
-            guard let askTicks = ap.count(of: tick), askTicks > 0 else {
-                throw .value("ask price", ap.description, "must be positive")
-            }
-            guard let bidLots = bs.count(of: step), bidLots >= 0 else {
-                throw .value("bid size", bs.description, "must not be negative")
-            }
-            guard let askLots = asz.count(of: step), askLots >= 0 else {
-                throw .value("ask size", asz.description, "must not be negative")
-            }
+            let t = try reader.timestamp(line, fields[ts], fields.number(ts))
+            let bidTicks = try reader.count(
+                line, fields[bidPx], fields.number(bidPx), ticks, "bid price", positive: true, "must be positive")
+            let bidLots = try reader.count(
+                line, fields[bidSz], fields.number(bidSz), lots, "bid size", positive: false, "must not be negative")
+            let askTicks = try reader.count(
+                line, fields[askPx], fields.number(askPx), ticks, "ask price", positive: true, "must be positive")
+            let askLots = try reader.count(
+                line, fields[askSz], fields.number(askSz), lots, "ask size", positive: false, "must not be negative")
             quote = QuoteEvent(ts: t, bidPrice: bidTicks, bidSize: bidLots, askPrice: askTicks, askSize: askLots)
         } catch {
             try reader.bad(error, line: number, text: line)
@@ -355,7 +343,14 @@ struct RowReader {
     }
 
     @inline(__always)
-    mutating func timestamp(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(RowProblem) -> Int64 {
+    mutating func timestamp(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ number: PlainNumber)
+        throws(RowProblem) -> Int64
+    {
+        // Milliseconds once detected, thirteen digits (2001 to 2286): the value as split read it; the rest by the
+        // timestamp reader.
+        if timestamps.unit == .milliseconds && number.ok && number.decimals < 0 && range.count == 13 {
+            return number.value
+        }
         let field = UnsafeBufferPointer(rebasing: line[range])
         do {
             let ms = try timestamps.parse(field)
@@ -377,11 +372,52 @@ struct RowReader {
         return d
     }
 
+    /// A price or size as a whole number of the unit (ticks, lots): `UnitCounter` for plain digits, else the exact
+    /// decimal and its rounding (`ScaledDecimal.count(of:)`); `positive` or at least zero, else `why`.
+    @inline(__always)
+    func count(
+        _ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ number: PlainNumber, _ unit: UnitCounter,
+        _ what: String, positive: Bool, _ why: String
+    ) throws(RowProblem) -> Int64 {
+        if let n = unit.count(number), positive ? n > 0 : n >= 0 { return n }
+        let d = try decimal(line, range, what)
+        guard let n = d.count(of: unit.unit), positive ? n > 0 : n >= 0 else { throw .value(what, d.description, why) }
+        return n
+    }
+
     mutating func bad(_ problem: RowProblem, line: Int, text: UnsafeBufferPointer<UInt8>) throws(DataFileError) {
         let error = DataFileError(file: name, line: line, reason: problem.reason)
         guard options.skipBadRows else { throw error }
         report.skippedRows += 1
         if report.skippedExamples.count < 5 { report.skippedExamples.append(error) }
+    }
+}
+
+/// Counts a field in a unit whose mantissa is 1 (a tick of 0.1, a step of 0.001) when the field is plain digits with
+/// at most the unit's decimals: the value is then exact without a decimal or a division. Nil for anything else (a
+/// sign, an exponent, more decimals, over 18 digits, another unit), which the general parse then reads: the same
+/// count, or the same error.
+struct UnitCounter {
+    let unit: ScaledDecimal
+    private let plain: Bool
+
+    init(_ unit: ScaledDecimal) {
+        self.unit = unit
+        plain = unit.mantissa == 1
+    }
+
+    @inline(__always) func count(_ number: PlainNumber) -> Int64? {
+        guard plain && number.ok else { return nil }
+        var missing = unit.scale - Int(max(number.decimals, 0))
+        guard missing >= 0 else { return nil }
+        var value = number.value
+        while missing > 0 {
+            let (next, overflow) = value.multipliedReportingOverflow(by: 10)
+            if overflow { return nil }
+            value = next
+            missing -= 1
+        }
+        return value
     }
 }
 
