@@ -55,6 +55,10 @@ public func runFeatures(
     let instrument = config.instrument
     let features = config.features
     var summary = FeatureRunSummary(trades: [], quotes: market.quotes == nil ? nil : [])
+    // Rows go to the files as each batch of minutes closes (memory stays flat over any number of days); the files
+    // are put in place at the end, and a failed run leaves what stood there before.
+    let file = try AtomicFile(path: outPath)
+    let flowFile = try orderFlowPath.map { try AtomicFile(path: $0) }
     var out: [UInt8] = []
     out.reserveCapacity(1 << 20)
     out.append(contentsOf: FeaturesCSV.header(method: features.orderFlowMethod).utf8)
@@ -66,7 +70,7 @@ public func runFeatures(
     }
     var pipeline = FeaturePipeline(config: features)
     for g in market.gaps { pipeline.markMissing(from: g.from, to: g.to) }
-    func drain() {
+    func drain() throws {
         for f in pipeline.takeClosed() {
             out.append(contentsOf: FeaturesCSV.row(f, instrument: instrument).utf8)
             out.append(0x0A)
@@ -80,6 +84,12 @@ public func runFeatures(
             summary.volume += f.volume
             if f.valueAreaValid { summary.validMinutes += 1 }
             summary.last = f
+        }
+        try file.write(out)
+        out.removeAll(keepingCapacity: true)
+        if let flowFile {
+            try flowFile.write(flowOut)
+            flowOut.removeAll(keepingCapacity: true)
         }
     }
     var sinceDrain = 0
@@ -100,7 +110,7 @@ public func runFeatures(
         sinceDrain += 1
         if sinceDrain == 65_536 {
             sinceDrain = 0
-            drain()
+            try drain()
         }
     }
     guard tradesSeen > 0 else {
@@ -109,7 +119,7 @@ public func runFeatures(
             description: "\(files.count == 1 ? files[0] : "\(files.count) trades files"): no trades to build bars from")
     }
     pipeline.finish()
-    drain()
+    try drain()
     summary.trades = market.trades.reports
     summary.quotes = market.quotes?.reports
     let coverage = market.coverage
@@ -118,8 +128,8 @@ public func runFeatures(
     summary.gaps = coverage.gaps
     summary.lateEvents = pipeline.lateEvents
     summary.orderFlow = pipeline.runOrderFlow
-    try writeAtomically(out, to: outPath)
-    if let orderFlowPath { try writeAtomically(flowOut, to: orderFlowPath) }
+    try file.commit()
+    try flowFile?.commit()
     summary.seconds = Date().timeIntervalSince(started)
     return summary
 }

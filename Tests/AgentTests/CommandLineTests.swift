@@ -160,6 +160,8 @@ func runTool(_ path: String, _ arguments: [String]) throws -> String {
         #expect(run.status != 0)
         #expect(run.stderr.contains("\(trades.path):3: price '5O000' is not a decimal number"), "\(run.stderr)")
         #expect(try String(contentsOf: out, encoding: .utf8) == "previous results\n")
+        // The rows written before the bad one went to a temporary file, removed when the run failed.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["f.csv", "t.csv"])
 
         let skipping = try agent(["features", "--trades", trades.path, "--out", out.path, "--skip-bad-rows"])
         #expect(skipping.status == 0, "\(skipping.stderr)")

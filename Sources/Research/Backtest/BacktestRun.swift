@@ -112,17 +112,18 @@ public func writeBacktest(
         ("signals.csv", BacktestOutputs.signalsCSV(r.signals, instrument)),
         ("equity.csv", BacktestOutputs.equityCSV(r.equity, instrument, initial: initialEquity)),
         ("metrics.json", BacktestOutputs.metricsJSON(r.metrics, alerts: r.alerts)),
-        (
-            "report.html",
-            ReportHTML.render(
-                features: r.features, equity: r.equity, trips: r.roundTrips, metrics: r.metrics, instrument: instrument,
-                title: title, extras: .init(profiles: r.profiles, fills: r.fills, parameters: parameters))
-        ),
     ]
     if let coverage { files.append(("inputs.csv", try InputIdentity.csv(coverage))) }
     for (name, text) in files {
         try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)")
     }
+    // The report goes out in parts: a month of minutes is tens of MB of page.
+    let report = try AtomicFile(path: "\(directory)/report.html")
+    try ReportHTML.write(
+        features: r.features, equity: r.equity, trips: r.roundTrips, metrics: r.metrics, instrument: instrument,
+        title: title, extras: .init(profiles: r.profiles, fills: r.fills, parameters: parameters)
+    ) { try report.write($0) }
+    try report.commit()
 }
 
 /// A one-line progress bar on standard error, drawn only when standard error is a terminal.

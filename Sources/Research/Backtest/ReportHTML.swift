@@ -23,53 +23,92 @@ enum ReportHTML {
         var sections = ""
     }
 
-    struct Payload: Encodable {
-        var decimals: Int
-        var bars: [ChartData.Bar]
-        var trips: [ChartData.Trip]
-        var equity: [[Double]]
-        var initialEquity: Double
-        var tradeColumns: [String]
-        var tradeRows: [[String]]
-        var spreadBps: [Double]
-        var profiles: Profiles?
-    }
-
-    /// `ProfileHistory` for the page: `[t (s), key (1) or change (0), first bin, bin ticks, bins, values...]` per
-    /// minute, in ticks and lots; `tick` and `lot` turn them into prices and BTC.
-    struct Profiles: Encodable {
-        var tick: Double
-        var lot: Double
-        var frames: [[Int64]]
-    }
-
+    /// The report as one string (a walk-forward's, a test's); `write` sends it out in parts.
     static func render(
         features: [MinuteFeatures], equity: [EquityRow], trips: [RoundTrip], metrics: BacktestMetrics,
         instrument i: Instrument, title: String, extras: Extras = Extras()
     ) -> String {
+        var page = ""
+        // Appending to a string cannot fail.
+        try? write(
+            features: features, equity: equity, trips: trips, metrics: metrics, instrument: i, title: title,
+            extras: extras
+        ) { page += $0 }
+        return page
+    }
+
+    /// Writes the report through `out` in parts: the page around the data, and the data's JSON a few thousand
+    /// minutes at a time, so that a long run's report is never held whole (nor its JSON tree).
+    static func write(
+        features: [MinuteFeatures], equity: [EquityRow], trips: [RoundTrip], metrics: BacktestMetrics,
+        instrument i: Instrument, title: String, extras: Extras = Extras(), to out: (String) throws -> Void
+    ) throws {
+        let page = pageAround(
+            features: features, trips: trips, metrics: metrics, title: title, extras: extras)
+        try out(page.before)
+        try writeData(
+            features: features, equity: equity, trips: trips, metrics: metrics, instrument: i, extras: extras, to: out)
+        try out(page.after)
+    }
+
+    /// The data's JSON, the bytes `JSONEncoder` gives with sorted keys (an object's keys in order, arrays as their
+    /// elements' encodings joined by commas), each array encoded in slices. `</` is written `<\/` (HTML.scriptJSON).
+    static func writeData(
+        features: [MinuteFeatures], equity: [EquityRow], trips: [RoundTrip], metrics: BacktestMetrics,
+        instrument i: Instrument, extras: Extras, to out: (String) throws -> Void
+    ) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func encoded(_ value: some Encodable) throws -> String {
+            HTML.scriptJSON(String(decoding: try encoder.encode(value), as: UTF8.self))
+        }
+        /// `[a,b,...]` from slices of `count` elements made by `element`.
+        func array<T: Encodable>(_ count: Int, _ element: (Int) -> T) throws {
+            try out("[")
+            var start = 0
+            while start < count {
+                let end = min(start + 2_048, count)
+                let part = try encoded((start..<end).map(element))
+                try out((start > 0 ? "," : "") + part.dropFirst().dropLast())
+                start = end
+            }
+            try out("]")
+        }
+        /// A scalar as JSONEncoder writes it inside an array.
+        func scalar(_ value: some Encodable) throws -> String { String(try encoded([value]).dropFirst().dropLast()) }
+
         let trades = BacktestOutputs.tradesCSV(trips, i).split(separator: "\n").map {
             $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         }
-        let payload = Payload(
-            decimals: i.tick.scale,
-            bars: features.map { ChartData.Bar($0, i) },
-            trips: trips.enumerated().map { ChartData.Trip($0.element, n: $0.offset + 1, i) },
-            equity: ChartData.points(equity.map { (ts: $0.ts, value: $0.equity) }),
-            initialEquity: metrics.initialEquity,
-            tradeColumns: trades.first ?? [], tradeRows: Array(trades.dropFirst()),
-            spreadBps: BacktestMetrics.spreadPaidBps(extras.fills),
-            profiles: extras.profiles.map { h in
-                Profiles(
-                    tick: i.tick.doubleValue, lot: i.qtyStep.doubleValue,
-                    frames: h.frames.map {
-                        [$0.ts / 1_000, $0.isKey ? 1 : 0, $0.firstBin, $0.binTicks, Int64($0.count)] + $0.values
-                    })
-            })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = HTML.scriptJSON(String(decoding: (try? encoder.encode(payload)) ?? Data("{}".utf8), as: UTF8.self))
+        let points = ChartData.points(equity.map { (ts: $0.ts, value: $0.equity) })
+        try out("{\"bars\":")
+        try array(features.count) { ChartData.Bar(features[$0], i) }
+        try out(",\"decimals\":" + scalar(i.tick.scale))
+        try out(",\"equity\":")
+        try array(points.count) { points[$0] }
+        try out(",\"initialEquity\":" + scalar(metrics.initialEquity))
+        if let h = extras.profiles {
+            try out(",\"profiles\":{\"frames\":")
+            try array(h.frames.count) { n in
+                let f = h.frames[n]
+                return [f.ts / 1_000, f.isKey ? 1 : 0, f.firstBin, f.binTicks, Int64(f.count)] + f.values
+            }
+            try out(",\"lot\":" + scalar(i.qtyStep.doubleValue) + ",\"tick\":" + scalar(i.tick.doubleValue) + "}")
+        }
+        try out(",\"spreadBps\":" + encoded(BacktestMetrics.spreadPaidBps(extras.fills)))
+        try out(",\"tradeColumns\":" + encoded(trades.first ?? []))
+        try out(",\"tradeRows\":")
+        try array(max(trades.count - 1, 0)) { trades[$0 + 1] }
+        try out(",\"trips\":")
+        try array(trips.count) { ChartData.Trip(trips[$0], n: $0 + 1, i) }
+        try out("}")
+    }
 
-        return """
+    /// The page before and after the data's JSON.
+    private static func pageAround(
+        features: [MinuteFeatures], trips: [RoundTrip], metrics: BacktestMetrics, title: String, extras: Extras
+    ) -> (before: String, after: String) {
+        let page = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>\(HTML.escape(title))</title>
             <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -117,7 +156,7 @@ enum ReportHTML {
             \(parametersTable(extras.parameters))
             </div></div>
             <footer>Charts: TradingView Lightweight Charts™ v\(ChartLibrary.version) (Apache-2.0), embedded in this file.</footer>
-            <script type="application/json" id="report-data">\(json)</script>
+            <script type="application/json" id="report-data">\u{0}</script>
             <script>
             \(ChartLibrary.script)
             </script>
@@ -130,6 +169,8 @@ enum ReportHTML {
             </body></html>
 
             """
+        let parts = page.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
+        return (String(parts[0]), String(parts[1]))
     }
 
     static func metricsTable(_ metrics: BacktestMetrics) -> String {
