@@ -24,9 +24,10 @@ public final class AtomicFile {
             throw CommandError(description: "\(path): the directory \(directory.path) does not exist")
         }
         self.path = path
-        temporary = directory.appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        ).path
+        temporary =
+            directory.appendingPathComponent(
+                ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)"
+            ).path
         guard let file = fopen(temporary, "wb") else { throw Self.failure(path) }
         self.file = file
     }
