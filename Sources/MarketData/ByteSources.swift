@@ -17,6 +17,8 @@ protocol ByteSource: AnyObject {
 final class PlainFileSource: ByteSource {
     private let file: UnsafeMutablePointer<FILE>
     private let path: String
+    /// Hashes the bytes as they are read, when set.
+    var digest: FileDigest?
 
     init(path: String) throws(DataFileError) {
         guard let file = fopen(path, "rb") else {
@@ -30,7 +32,15 @@ final class PlainFileSource: ByteSource {
     func read(into buffer: UnsafeMutablePointer<UInt8>, count: Int) throws(DataFileError) -> Int {
         let n = fread(buffer, 1, count, file)
         if n == 0 && ferror(file) != 0 { throw DataFileError(file: path, reason: "read failed") }
+        digest?.update(buffer, count: n)
         return n
+    }
+
+    /// The file's SHA-256 and size (what was not read yet is read for it).
+    func finishDigest() throws(DataFileError) -> (hex: String, bytes: Int64)? {
+        guard let digest else { return nil }
+        try digest.readRest(of: file)
+        return try digest.finish()
     }
 
     func close() { fclose(file) }
@@ -50,8 +60,11 @@ final class GzipFileSource: ByteSource {
     /// The current member's end was reached (its checksum verified).
     private var memberFinished = false
     private var finished = false
+    /// Hashes the file's bytes (compressed, as stored) as they are read, when given.
+    private let digest: FileDigest?
 
-    init(path: String) throws(DataFileError) {
+    init(path: String, digest: FileDigest? = nil) throws(DataFileError) {
+        self.digest = digest
         guard FileManager.default.fileExists(atPath: path) else {
             throw DataFileError(file: path, reason: "no such file")
         }
@@ -99,6 +112,13 @@ final class GzipFileSource: ByteSource {
         return 0
     }
 
+    /// The file's SHA-256 and size (what was not read yet is read for it).
+    func finishDigest() throws(DataFileError) -> (hex: String, bytes: Int64)? {
+        guard let digest else { return nil }
+        try digest.readRest(of: file)
+        return try digest.finish()
+    }
+
     func close() { fclose(file) }
 
     private func corrupt(_ why: String) -> DataFileError {
@@ -126,6 +146,7 @@ final class GzipFileSource: ByteSource {
         let n = fread(input.baseAddress!, 1, input.count, file)
         if n == 0 && ferror(file) != 0 { throw DataFileError(file: path, reason: "read failed") }
         if n == 0 { inputEnded = true }
+        digest?.update(input.baseAddress!, count: n)
         state.pointee.next_in = input.baseAddress!
         state.pointee.avail_in = UInt32(n)
     }
@@ -137,6 +158,7 @@ final class GzipFileSource: ByteSource {
         let n = fread(input.baseAddress! + kept, 1, input.count - kept, file)
         if n == 0 && ferror(file) != 0 { throw DataFileError(file: path, reason: "read failed") }
         if n == 0 { inputEnded = true }
+        digest?.update(input.baseAddress! + kept, count: n)
         state.pointee.next_in = input.baseAddress!
         state.pointee.avail_in = UInt32(kept + n)
     }
@@ -152,13 +174,14 @@ final class GzipFileSource: ByteSource {
         }
         let n = fread(buffer, 1, count, file)
         if n == 0 && ferror(file) != 0 { throw DataFileError(file: path, reason: "read failed") }
+        digest?.update(buffer, count: n)
         return n
     }
 }
 
 /// Cuts a byte source into lines (without their line break; a final line without one counts), numbered from 1.
 struct LineReader<Source: ByteSource> {
-    private let source: Source
+    let source: Source
     private var buffer: [UInt8]
     private var start = 0
     private var end = 0

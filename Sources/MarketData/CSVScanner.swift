@@ -193,14 +193,24 @@ struct FileLines: CSVLines {
     /// Rows to make room for: the (decompressed) size over 40 bytes a row.
     let rowsHint: Int
 
-    init(path: String) throws(DataFileError) {
+    /// `hashing`: the file's SHA-256 is taken over its bytes as they are read (`finishDigest`).
+    init(path: String, hashing: Bool = false) throws(DataFileError) {
+        let digest = hashing ? try FileDigest(path: path) : nil
         if path.hasSuffix(".gz") {
-            gzip = LineReader(try GzipFileSource(path: path))
+            gzip = LineReader(try GzipFileSource(path: path, digest: digest))
             rowsHint = gzipSizeHint(path) / 40
         } else {
-            plain = LineReader(try PlainFileSource(path: path))
+            let source = try PlainFileSource(path: path)
+            source.digest = digest
+            plain = LineReader(source)
             rowsHint = Int(EventMemory.fileSize(path) / 40)
         }
+    }
+
+    /// The SHA-256 and size of the file as stored, when it was opened `hashing` (call after the last line).
+    func finishDigest() throws(DataFileError) -> (hex: String, bytes: Int64)? {
+        if let plain { return try plain.source.finishDigest() }
+        return try gzip?.source.finishDigest()
     }
 
     mutating func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws(DataFileError) -> Void)

@@ -7,30 +7,58 @@ import Foundation
 public func fileSHA256(_ path: String) throws(DataFileError) -> (hex: String, bytes: Int64) {
     guard let file = fopen(path, "rb") else { throw DataFileError(file: path, reason: "cannot be opened to hash it") }
     defer { fclose(file) }
-    guard let ctx = EVP_MD_CTX_new() else { throw DataFileError(file: path, reason: "libcrypto has no digest context") }
-    defer { EVP_MD_CTX_free(ctx) }
-    guard EVP_DigestInit_ex(ctx, EVP_sha256(), nil) == 1 else {
-        throw DataFileError(file: path, reason: "libcrypto refused SHA-256")
-    }
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    var total: Int64 = 0
-    while true {
-        let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-        if n > 0 {
-            _ = buffer.withUnsafeBytes { EVP_DigestUpdate(ctx, $0.baseAddress, n) }
-            total += Int64(n)
+    let digest = try FileDigest(path: path)
+    try digest.readRest(of: file)
+    return try digest.finish()
+}
+
+/// A SHA-256 over a file's bytes as they are read (the readers hash what they read, so that `inputs.csv` costs no
+/// second pass over the data).
+final class FileDigest {
+    private let path: String
+    private let context: OpaquePointer
+    private(set) var bytes: Int64 = 0
+
+    init(path: String) throws(DataFileError) {
+        self.path = path
+        guard let context = EVP_MD_CTX_new() else {
+            throw DataFileError(file: path, reason: "libcrypto has no digest context")
         }
-        if n < buffer.count {
-            if ferror(file) != 0 { throw DataFileError(file: path, reason: "read error while hashing") }
-            break
+        self.context = context
+        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else {
+            throw DataFileError(file: path, reason: "libcrypto refused SHA-256")
         }
     }
-    var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-    var length: UInt32 = 0
-    guard EVP_DigestFinal_ex(ctx, &digest, &length) == 1, length == 32 else {
-        throw DataFileError(file: path, reason: "libcrypto could not finish SHA-256")
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    func update(_ bytes: UnsafeRawPointer, count: Int) {
+        guard count > 0 else { return }
+        _ = EVP_DigestUpdate(context, bytes, count)
+        self.bytes += Int64(count)
     }
-    return (digest.prefix(32).map { String(format: "%02x", $0) }.joined(), total)
+
+    /// Hashes what is left of `file` (a reader that stopped before the end of the file).
+    func readRest(of file: UnsafeMutablePointer<FILE>) throws(DataFileError) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            buffer.withUnsafeBytes { update($0.baseAddress!, count: n) }
+            if n < buffer.count {
+                if ferror(file) != 0 { throw DataFileError(file: path, reason: "read error while hashing") }
+                return
+            }
+        }
+    }
+
+    func finish() throws(DataFileError) -> (hex: String, bytes: Int64) {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        guard EVP_DigestFinal_ex(context, &digest, &length) == 1, length == 32 else {
+            throw DataFileError(file: path, reason: "libcrypto could not finish SHA-256")
+        }
+        return (digest.prefix(32).map { String(format: "%02x", $0) }.joined(), bytes)
+    }
 }
 
 /// `inputs.csv`: one row per input file in reading order, `kind,file,first,last,rows,bytes,sha256`; the span columns
@@ -43,7 +71,9 @@ public enum InputIdentity {
         var out = header + "\n"
         for (kind, spans) in [("trades", coverage.trades), ("quotes", coverage.quotes ?? [])] {
             for s in spans {
-                let (hex, bytes) = try fileSHA256(s.file)
+                // Hashed as it was read, or now (an order-book archive, read by its own reader).
+                var (hex, bytes) = (s.sha256 ?? "", s.bytes ?? 0)
+                if s.sha256 == nil { (hex, bytes) = try fileSHA256(s.file) }
                 out +=
                     "\(kind),\(csvField(s.file)),\(isoTime(s.first, milliseconds: true)),"
                     + "\(isoTime(s.last, milliseconds: true)),\(s.rows),\(bytes),\(hex)\n"

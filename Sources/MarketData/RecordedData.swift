@@ -17,6 +17,9 @@ public struct LoadReport: Sendable, Equatable {
     public var skippedExamples: [DataFileError] = []
     /// What the file was when it is not a plain CSV (an order-book archive: its messages and snapshots).
     public var source: String?
+    /// The file's SHA-256 and size as stored, when it was hashed as it was read (a series' files).
+    public var sha256: String?
+    public var storedBytes: Int64?
 }
 
 /// Options of the readers.
@@ -60,9 +63,11 @@ func readTrades(
     path: String, instrument: Instrument, options: ReadOptions, into sink: inout some EventSink<TradeEvent>
 ) throws(DataFileError) -> LoadReport {
     if ZipArchive.hasSignature(path) { throw zipIsNotTrades(path) }
-    var lines = try FileLines(path: path)
+    var lines = try FileLines(path: path, hashing: true)
     defer { lines.close() }
-    return try parseTrades(&lines, name: path, instrument: instrument, options: options, into: &sink)
+    var report = try parseTrades(&lines, name: path, instrument: instrument, options: options, into: &sink)
+    (report.sha256, report.storedBytes) = try lines.finishDigest().map { ($0.hex, $0.bytes) } ?? (nil, nil)
+    return report
 }
 
 private func zipIsNotTrades(_ path: String) -> DataFileError {
@@ -98,9 +103,11 @@ func readQuotes(
         for q in quotes { try sink.add(q, line: 0) }
         return report
     }
-    var lines = try FileLines(path: path)
+    var lines = try FileLines(path: path, hashing: true)
     defer { lines.close() }
-    return try parseQuotes(&lines, name: path, instrument: instrument, options: options, into: &sink)
+    var report = try parseQuotes(&lines, name: path, instrument: instrument, options: options, into: &sink)
+    (report.sha256, report.storedBytes) = try lines.finishDigest().map { ($0.hex, $0.bytes) } ?? (nil, nil)
+    return report
 }
 
 /// Reads trades from bytes already in memory; `name` appears in errors.

@@ -117,6 +117,9 @@ public struct FileSpan: Sendable, Equatable {
     public var rows: Int
     /// What the file was when not a CSV (an order-book archive: its messages and snapshots).
     public var source: String? = nil
+    /// The file's SHA-256 and size as stored, when it was hashed as it was read.
+    public var sha256: String? = nil
+    public var bytes: Int64? = nil
 }
 
 /// One kind of recorded data (trades or quotes) over many files, read in time order.

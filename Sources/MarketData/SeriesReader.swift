@@ -144,7 +144,7 @@ struct SeriesPlan<Event: RecordedEvent>: Sendable {
                 var report = try readFile(path, &sink)
                 (report.reordered, report.reversed) = try sink.finish()
                 if sink.startsAfterRange { break }
-                let span = sink.span(source: report.source)
+                let span = sink.span(report)
                 guard pipe.put(.ended(report, span)) else { return }
                 if let span { previous = span }
             }
@@ -275,8 +275,12 @@ struct SeriesFileSink<Event: RecordedEvent>: EventSink {
     }
 
     /// The file's span, nil when it had no events.
-    func span(source: String?) -> FileSpan? {
-        first.map { FileSpan(file: path, first: $0, last: last, rows: kept, source: source) }
+    func span(_ report: LoadReport) -> FileSpan? {
+        first.map {
+            FileSpan(
+                file: path, first: $0, last: last, rows: kept, source: report.source, sha256: report.sha256,
+                bytes: report.storedBytes)
+        }
     }
 
     private mutating func emit(_ events: ArraySlice<Event>) throws(DataFileError) {

@@ -243,4 +243,22 @@ func drain(_ series: inout RecordedSeries<TradeEvent>) throws -> [TradeEvent] {
         pipe.waitForProducer()
         #expect(pipe.isCancelled)
     }
+
+    @Test func eachFileIsHashedAsItIsRead() throws {
+        // A plain file, a gzip file, and a gzip file with bytes after its member (ignored by the reader, hashed).
+        let f = try DailyFiles()
+        let plain = f.trades("BTCUSDT2026-01-01.csv", day: 0)
+        let gz = f.trades("BTCUSDT2026-01-02.csv.gz", day: 1)
+        let tail = f.trades("BTCUSDT2026-01-03.csv.gz", day: 2)
+        let handle = try #require(FileHandle(forWritingAtPath: tail))
+        handle.seekToEndOfFile()
+        handle.write(Data("not gzip".utf8))
+        try handle.close()
+        var series = try RecordedSeries.trades([plain, gz, tail], instrument: .btcusdt)
+        #expect(try drain(&series).count == 15)
+        for span in series.spans {
+            let stored = try fileSHA256(span.file)
+            #expect(span.sha256 == stored.hex && span.bytes == stored.bytes, "\(span.file)")
+        }
+    }
 }
