@@ -147,6 +147,9 @@ package enum ChartData {
 
     /// `[t (s), value]`.
     package static func points(_ samples: [(ts: Int64, value: Double)]) -> [[Double]] {
-        samples.map { [Double($0.ts / 1_000), $0.value] }
+        samples.map { point(ts: $0.ts, value: $0.value) }
     }
+
+    /// One sample of a line: `[t (s), value]`.
+    package static func point(ts: Int64, value: Double) -> [Double] { [Double(ts / 1_000), value] }
 }

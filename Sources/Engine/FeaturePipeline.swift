@@ -71,6 +71,9 @@ public struct FeaturePipeline: Sendable {
     public var recordsProfiles = false
     /// Each closed minute's profile, while `recordsProfiles`.
     public private(set) var profileHistory = ProfileHistory()
+
+    /// The profile frames recorded since the last call (`ProfileHistory.takeFrames`).
+    public mutating func takeProfileFrames() -> [ProfileHistory.Frame] { profileHistory.takeFrames() }
     /// Footprints of the minutes closed and not yet taken, while `recordsFootprint`.
     public private(set) var closedFootprints: [FootprintMinute] = []
 

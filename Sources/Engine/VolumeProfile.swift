@@ -56,6 +56,12 @@ public struct ProfileHistory: Sendable, Hashable {
 
     public init() {}
 
+    /// Hands over the frames so far and forgets them (the next frame still follows from the last profile).
+    public mutating func takeFrames() -> [Frame] {
+        defer { frames = [] }
+        return frames
+    }
+
     public mutating func append(ts: Millis, _ p: VolumeProfile) {
         defer { last = p }
         guard let old = last, old.binTicks == p.binTicks, sinceKey + 1 < Self.keyEvery else {

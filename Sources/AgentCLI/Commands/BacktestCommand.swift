@@ -26,8 +26,9 @@ struct BacktestCommand: ParsableCommand {
 
             Months of data: --trades and --quotes each take several files, directories (their .csv and .csv.gz \
             files) and quoted glob patterns ('data/trades/*.csv.gz'), daily dumps in any order. They are read as one \
-            time-ordered stream, one file of each kind in memory at a time, so memory does not grow with the number \
-            of days. A file overlapping the one before it stops the run naming both; days in the range with no file \
+            time-ordered stream (each kind on its own thread, a file that runs forward in time streamed in chunks) \
+            and each minute's signals, equity and report data are written to DIR as they are produced, so memory \
+            does not grow with the number of days. A file overlapping the one before it stops the run naming both; days in the range with no file \
             are listed in the summary; inputs.csv lists every file read with its first and last time, rows, size and SHA-256. \
             --from and --to (a date, ISO 8601 time or epoch milliseconds; --to exclusive) select a time range.
             """
@@ -123,9 +124,13 @@ struct BacktestCommand: ParsableCommand {
                 RecordedInputs.expand(quotes, what: "--quotes"), instrument: instrument, options: options, range: range)
         )
         let bar = ProgressBar("backtest")
-        let result = try runBacktest(
+        // Each minute's records go to the output directory as the run goes: memory stays flat over any number of days.
+        let spill = try BacktestSpill(
+            directory: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity, profiles: true,
+            keepFeatures: warmFromKlines)
+        let result = try runSpilledBacktest(
             market: &market, features: resolved.features, strategy: resolved.strategy, instrument: instrument,
-            keepProfiles: true, progress: bar.update)
+            spill: spill, progress: bar.update)
         let coverage = market.coverage
         guard coverage.trades.contains(where: { $0.rows > 0 }) else {
             throw CommandError(
@@ -143,17 +148,16 @@ struct BacktestCommand: ParsableCommand {
         let name =
             trades.count == 1 && coverage.trades.count == 1
             ? URL(fileURLWithPath: trades[0]).lastPathComponent : "\(coverage.trades.count) trades files"
-        try writeBacktest(
-            result, to: out, instrument: instrument, initialEquity: resolved.strategy.initialEquity,
-            title: "auction-trader backtest: \(name)", coverage: coverage,
-            parameters: ConfigLoader.researchParameters(resolved))
+        try writeSpilledBacktest(
+            result, spill: spill, to: out, instrument: instrument, title: "auction-trader backtest: \(name)",
+            coverage: coverage, parameters: ConfigLoader.researchParameters(resolved))
         try writeRunConfiguration(resolved, to: out, command: "backtest")
         var summary = ([result.render(directory: out)] + coverage.lines).joined(separator: "\n")
         if warmFromKlines {
             summary +=
                 "\n"
                 + (try WarmFromKlinesReport.write(
-                    minutes: result.features, config: resolved.features, everyMinutes: warmEvery,
+                    minutes: spill.keptFeatures ?? [], config: resolved.features, everyMinutes: warmEvery,
                     instrument: instrument, directory: out))
         }
         summary += String(format: "\ntime: %.2f s", Date().timeIntervalSince(started))

@@ -10,6 +10,14 @@ public struct EquityRow: Sendable, Hashable {
     public var heat: Double
 }
 
+/// What a backtest recorded since it was last asked (`Backtester.takeRecords`).
+public struct BacktestRecords: Sendable {
+    public var features: [MinuteFeatures]
+    public var signals: [SignalRecord]
+    public var equity: [EquityRow]
+    public var profileFrames: [ProfileHistory.Frame]
+}
+
 /// The backtest loop: the trading kernel (`TradingKernel`) fed from one ordered event stream, exactly as the agent
 /// feeds it live, with every minute, fill and equity row kept. Deterministic: the same events and config give the
 /// same records.
@@ -70,6 +78,19 @@ public struct Backtester: Sendable {
         if let q = kernel.latestQuote { record(kernel.fillAtLatestQuote(q, ts: lastTs + 1)) }
         // The curve ends after the close: its last equity is the initial equity plus the round trips' net P&L.
         if open { equity.append(kernel.trader.equityRow(at: lastTs + 1)) }
+    }
+
+    /// Hands over the minutes recorded since the last call (kept features, signals, equity rows, profile frames) and
+    /// forgets them, so that a long run writes them out as it goes; the fills and trips stay.
+    public mutating func takeRecords() -> BacktestRecords {
+        defer {
+            features = []
+            signals = []
+            equity = []
+        }
+        return BacktestRecords(
+            features: features, signals: signals, equity: equity,
+            profileFrames: kernel.pipeline?.takeProfileFrames() ?? [])
     }
 
     private mutating func close(_ f: MinuteFeatures) {

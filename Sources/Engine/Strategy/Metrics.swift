@@ -100,6 +100,17 @@ public struct BacktestMetrics: Sendable, Hashable {
         initialEquity: Double, finalEquity: Double, equity: [EquityRow], trips: [RoundTrip], fills: [Fill],
         ambiguous: [Double], fees: Double, funding: Double, instrument: Instrument, minuteCount: Int? = nil
     ) {
+        self.init(
+            initialEquity: initialEquity, finalEquity: finalEquity, equityValues: equity.map(\.equity), trips: trips,
+            fills: fills, ambiguous: ambiguous, fees: fees, funding: funding, instrument: instrument,
+            minuteCount: minuteCount)
+    }
+
+    /// The same from the equity curve's values alone (a run that wrote its rows out as it went).
+    public init(
+        initialEquity: Double, finalEquity: Double, equityValues equity: [Double], trips: [RoundTrip], fills: [Fill],
+        ambiguous: [Double], fees: Double, funding: Double, instrument: Instrument, minuteCount: Int? = nil
+    ) {
         self.initialEquity = initialEquity
         self.finalEquity = finalEquity
         overall = TradeStats(trips)
@@ -112,12 +123,12 @@ public struct BacktestMetrics: Sendable, Hashable {
         var previous = initialEquity
         var returns: [Double] = []
         returns.reserveCapacity(equity.count)
-        for row in equity {
-            peak = max(peak, row.equity)
-            ddAbs = max(ddAbs, peak - row.equity)
-            if peak > 0 { ddPct = max(ddPct, (peak - row.equity) / peak) }
-            if previous != 0 { returns.append(row.equity / previous - 1) }
-            previous = row.equity
+        for value in equity {
+            peak = max(peak, value)
+            ddAbs = max(ddAbs, peak - value)
+            if peak > 0 { ddPct = max(ddPct, (peak - value) / peak) }
+            if previous != 0 { returns.append(value / previous - 1) }
+            previous = value
         }
         maxDrawdown = ddAbs
         maxDrawdownPct = ddPct

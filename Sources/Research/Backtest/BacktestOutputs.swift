@@ -41,10 +41,17 @@ package enum BacktestOutputs {
         return out
     }
 
+    static let signalsHeader =
+        "ts_min,breakin_long,breakin_short,failbreak_long,failbreak_short,breakout_long,breakout_short,action,reason,"
+        + "above_running,above_level,above_count,below_running,below_level,below_count,retest_pending,retest_level\n"
+
     static func signalsCSV(_ signals: [SignalRecord], _ i: Instrument) -> String {
-        var out =
-            "ts_min,breakin_long,breakin_short,failbreak_long,failbreak_short,breakout_long,breakout_short,action,reason,"
-            + "above_running,above_level,above_count,below_running,below_level,below_count,retest_pending,retest_level\n"
+        signalsHeader + signalRows(signals, i)
+    }
+
+    /// signals.csv's rows for these signals (a run writes them a batch at a time).
+    static func signalRows(_ signals: [SignalRecord], _ i: Instrument) -> String {
+        var out = ""
         func flag(_ b: Bool) -> String { b ? "1" : "0" }
         func level(_ s: AcceptanceSide) -> String { s.running ? formatNumber(i.price(s.level)) : "" }
         for s in signals {
@@ -62,9 +69,16 @@ package enum BacktestOutputs {
         return out
     }
 
+    static let equityHeader = "ts,equity,cash,unrealized,position_qty,fees,funding,heat,drawdown\n"
+
     static func equityCSV(_ rows: [EquityRow], _ i: Instrument, initial: Double) -> String {
-        var out = "ts,equity,cash,unrealized,position_qty,fees,funding,heat,drawdown\n"
         var peak = initial
+        return equityHeader + equityRows(rows, i, peak: &peak)
+    }
+
+    /// equity.csv's rows; `peak` (the initial equity before the first row) carries the drawdown across batches.
+    static func equityRows(_ rows: [EquityRow], _ i: Instrument, peak: inout Double) -> String {
+        var out = ""
         for r in rows {
             peak = max(peak, r.equity)
             let fields: [String] = [

@@ -120,8 +120,9 @@ public func writeBacktest(
     // The report goes out in parts: a month of minutes is tens of MB of page.
     let report = try AtomicFile(path: "\(directory)/report.html")
     try ReportHTML.write(
-        features: r.features, equity: r.equity, trips: r.roundTrips, metrics: r.metrics, instrument: instrument,
-        title: title, extras: .init(profiles: r.profiles, fills: r.fills, parameters: parameters)
+        minutes: MinutesInMemory(features: r.features, equity: r.equity, profiles: r.profiles, instrument: instrument),
+        trips: r.roundTrips, metrics: r.metrics, instrument: instrument, title: title,
+        extras: .init(profiles: r.profiles, fills: r.fills, parameters: parameters)
     ) { try report.write($0) }
     try report.commit()
 }

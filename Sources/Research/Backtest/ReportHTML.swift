@@ -31,8 +31,8 @@ enum ReportHTML {
         var page = ""
         // Appending to a string cannot fail.
         try? write(
-            features: features, equity: equity, trips: trips, metrics: metrics, instrument: i, title: title,
-            extras: extras
+            minutes: MinutesInMemory(features: features, equity: equity, profiles: extras.profiles, instrument: i),
+            trips: trips, metrics: metrics, instrument: i, title: title, extras: extras
         ) { page += $0 }
         return page
     }
@@ -40,73 +40,49 @@ enum ReportHTML {
     /// Writes the report through `out` in parts: the page around the data, and the data's JSON a few thousand
     /// minutes at a time, so that a long run's report is never held whole (nor its JSON tree).
     static func write(
-        features: [MinuteFeatures], equity: [EquityRow], trips: [RoundTrip], metrics: BacktestMetrics,
-        instrument i: Instrument, title: String, extras: Extras = Extras(), to out: (String) throws -> Void
+        minutes: some ReportMinutes, trips: [RoundTrip], metrics: BacktestMetrics, instrument i: Instrument,
+        title: String, extras: Extras = Extras(), to out: (String) throws -> Void
     ) throws {
-        let page = pageAround(
-            features: features, trips: trips, metrics: metrics, title: title, extras: extras)
+        let page = pageAround(minutes: minutes, trips: trips, metrics: metrics, title: title, extras: extras)
         try out(page.before)
-        try writeData(
-            features: features, equity: equity, trips: trips, metrics: metrics, instrument: i, extras: extras, to: out)
+        try writeData(minutes: minutes, trips: trips, metrics: metrics, instrument: i, extras: extras, to: out)
         try out(page.after)
     }
 
     /// The data's JSON, the bytes `JSONEncoder` gives with sorted keys (an object's keys in order, arrays as their
-    /// elements' encodings joined by commas), each array encoded in slices. `</` is written `<\/` (HTML.scriptJSON).
+    /// elements' encodings joined by commas, which is why they can be encoded a slice at a time).
     static func writeData(
-        features: [MinuteFeatures], equity: [EquityRow], trips: [RoundTrip], metrics: BacktestMetrics,
-        instrument i: Instrument, extras: Extras, to out: (String) throws -> Void
+        minutes: some ReportMinutes, trips: [RoundTrip], metrics: BacktestMetrics, instrument i: Instrument,
+        extras: Extras, to out: (String) throws -> Void
     ) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        func encoded(_ value: some Encodable) throws -> String {
-            HTML.scriptJSON(String(decoding: try encoder.encode(value), as: UTF8.self))
-        }
-        /// `[a,b,...]` from slices of `count` elements made by `element`.
-        func array<T: Encodable>(_ count: Int, _ element: (Int) -> T) throws {
-            try out("[")
-            var start = 0
-            while start < count {
-                let end = min(start + 2_048, count)
-                let part = try encoded((start..<end).map(element))
-                try out((start > 0 ? "," : "") + part.dropFirst().dropLast())
-                start = end
-            }
-            try out("]")
-        }
-        /// A scalar as JSONEncoder writes it inside an array.
-        func scalar(_ value: some Encodable) throws -> String { String(try encoded([value]).dropFirst().dropLast()) }
-
+        let json = ReportJSON()
         let trades = BacktestOutputs.tradesCSV(trips, i).split(separator: "\n").map {
             $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         }
-        let points = ChartData.points(equity.map { (ts: $0.ts, value: $0.equity) })
         try out("{\"bars\":")
-        try array(features.count) { ChartData.Bar(features[$0], i) }
-        try out(",\"decimals\":" + scalar(i.tick.scale))
+        try minutes.writeBars(out)
+        try out(",\"decimals\":" + json.scalar(i.tick.scale))
         try out(",\"equity\":")
-        try array(points.count) { points[$0] }
-        try out(",\"initialEquity\":" + scalar(metrics.initialEquity))
-        if let h = extras.profiles {
+        try minutes.writeEquity(out)
+        try out(",\"initialEquity\":" + json.scalar(metrics.initialEquity))
+        if minutes.hasProfiles {
             try out(",\"profiles\":{\"frames\":")
-            try array(h.frames.count) { n in
-                let f = h.frames[n]
-                return [f.ts / 1_000, f.isKey ? 1 : 0, f.firstBin, f.binTicks, Int64(f.count)] + f.values
-            }
-            try out(",\"lot\":" + scalar(i.qtyStep.doubleValue) + ",\"tick\":" + scalar(i.tick.doubleValue) + "}")
+            try minutes.writeProfileFrames(out)
+            try out(
+                ",\"lot\":" + json.scalar(i.qtyStep.doubleValue) + ",\"tick\":" + json.scalar(i.tick.doubleValue) + "}")
         }
-        try out(",\"spreadBps\":" + encoded(BacktestMetrics.spreadPaidBps(extras.fills)))
-        try out(",\"tradeColumns\":" + encoded(trades.first ?? []))
+        try out(",\"spreadBps\":" + json.encoded(BacktestMetrics.spreadPaidBps(extras.fills)))
+        try out(",\"tradeColumns\":" + json.encoded(trades.first ?? []))
         try out(",\"tradeRows\":")
-        try array(max(trades.count - 1, 0)) { trades[$0 + 1] }
+        try json.array(max(trades.count - 1, 0), out) { trades[$0 + 1] }
         try out(",\"trips\":")
-        try array(trips.count) { ChartData.Trip(trips[$0], n: $0 + 1, i) }
+        try json.array(trips.count, out) { ChartData.Trip(trips[$0], n: $0 + 1, i) }
         try out("}")
     }
 
     /// The page before and after the data's JSON.
     private static func pageAround(
-        features: [MinuteFeatures], trips: [RoundTrip], metrics: BacktestMetrics, title: String, extras: Extras
+        minutes: some ReportMinutes, trips: [RoundTrip], metrics: BacktestMetrics, title: String, extras: Extras
     ) -> (before: String, after: String) {
         let page = """
             <!doctype html>
@@ -130,7 +106,7 @@ enum ReportHTML {
             \(ChartLayer.css)
             </style></head><body>
             <h1>\(HTML.escape(title))</h1>
-            <p>\(features.count) minutes, \(isoTime(features.first?.ts ?? 0)) to \(isoTime(features.last?.ts ?? 0)),
+            <p>\(minutes.count) minutes, \(isoTime(minutes.first ?? 0)) to \(isoTime(minutes.last ?? 0)),
             \(trips.count) round trips. <span class="note">Drag to pan, wheel to zoom; the profile follows the pointer;
             a click on a trade zooms to it.</span></p>
             <h2>Price, value area and trades</h2>
@@ -333,4 +309,84 @@ enum ReportHTML {
         window.report = { price, profile, profileAt, selectTrade, data };
         document.documentElement.dataset.readyMs = performance.now().toFixed(0);
         """#
+}
+
+/// JSON as `JSONEncoder` writes it with sorted keys, `</` written `<\/` for a page's script element (HTML.scriptJSON).
+struct ReportJSON {
+    private let encoder: JSONEncoder
+
+    init() {
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    }
+
+    func encoded(_ value: some Encodable) throws -> String {
+        HTML.scriptJSON(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// The elements' encodings joined by commas: an array's JSON without its brackets.
+    func elements(_ values: [some Encodable]) throws -> String {
+        values.isEmpty ? "" : String(try encoded(values).dropFirst().dropLast())
+    }
+
+    /// A scalar as it is written inside an array.
+    func scalar(_ value: some Encodable) throws -> String { try elements([value]) }
+
+    /// `[a,b,...]` from `count` elements made by `element`, encoded a slice at a time.
+    func array<T: Encodable>(_ count: Int, _ out: (String) throws -> Void, _ element: (Int) -> T) throws {
+        try out("[")
+        var start = 0
+        while start < count {
+            let end = min(start + 2_048, count)
+            try out((start > 0 ? "," : "") + elements((start..<end).map(element)))
+            start = end
+        }
+        try out("]")
+    }
+}
+
+/// A report's per-minute arrays (the bars, the equity curve, the profile frames), from memory or from the parts a
+/// long run wrote as it went (`BacktestSpill`).
+protocol ReportMinutes {
+    var count: Int { get }
+    var first: Millis? { get }
+    var last: Millis? { get }
+    var hasProfiles: Bool { get }
+    func writeBars(_ out: (String) throws -> Void) throws
+    func writeEquity(_ out: (String) throws -> Void) throws
+    func writeProfileFrames(_ out: (String) throws -> Void) throws
+}
+
+/// A run's minutes held in memory.
+struct MinutesInMemory: ReportMinutes {
+    var features: [MinuteFeatures]
+    var equity: [EquityRow]
+    var profiles: ProfileHistory?
+    var instrument: Instrument
+
+    var count: Int { features.count }
+    var first: Millis? { features.first?.ts }
+    var last: Millis? { features.last?.ts }
+    var hasProfiles: Bool { profiles != nil }
+
+    func writeBars(_ out: (String) throws -> Void) throws {
+        try ReportJSON().array(features.count, out) { ChartData.Bar(features[$0], instrument) }
+    }
+
+    func writeEquity(_ out: (String) throws -> Void) throws {
+        try ReportJSON().array(equity.count, out) { ChartData.point(ts: equity[$0].ts, value: equity[$0].equity) }
+    }
+
+    func writeProfileFrames(_ out: (String) throws -> Void) throws {
+        let frames = profiles?.frames ?? []
+        try ReportJSON().array(frames.count, out) { ReportMinuteData.frame(frames[$0]) }
+    }
+}
+
+/// One minute's data as the page reads it.
+enum ReportMinuteData {
+    /// `[t (s), key (1) or change (0), first bin, bin ticks, bins, values...]`, in ticks and lots.
+    static func frame(_ f: ProfileHistory.Frame) -> [Int64] {
+        [f.ts / 1_000, f.isKey ? 1 : 0, f.firstBin, f.binTicks, Int64(f.count)] + f.values
+    }
 }
