@@ -161,18 +161,26 @@ struct ArraySink<Event>: EventSink {
 func parseTrades(
     _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions, rows: Int
 ) throws(DataFileError) -> (trades: [TradeEvent], report: LoadReport) {
-    var sink = ArraySink<TradeEvent>(capacity: rows)
-    var report = try parseTrades(&lines, name: name, instrument: instrument, options: options, into: &sink)
-    (report.reordered, report.reversed) = putInTimeOrder(&sink.events, by: \.ts)
-    return (sink.events, report)
+    try inTimeOrder(rows) { (sink) throws(DataFileError) in
+        try parseTrades(&lines, name: name, instrument: instrument, options: options, into: &sink)
+    }
 }
 
 /// The quotes of a CSV's lines (the header first), put in time order. `rows`: how many to make room for.
 func parseQuotes(
     _ lines: inout some CSVLines, name: String, instrument: Instrument, options: ReadOptions, rows: Int
 ) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
-    var sink = ArraySink<QuoteEvent>(capacity: rows)
-    var report = try parseQuotes(&lines, name: name, instrument: instrument, options: options, into: &sink)
+    try inTimeOrder(rows) { (sink) throws(DataFileError) in
+        try parseQuotes(&lines, name: name, instrument: instrument, options: options, into: &sink)
+    }
+}
+
+/// A whole file's events, parsed into an array and put in time order (`putInTimeOrder`), the report saying how.
+private func inTimeOrder<Event: RecordedEvent>(
+    _ rows: Int, _ parse: (inout ArraySink<Event>) throws(DataFileError) -> LoadReport
+) throws(DataFileError) -> ([Event], LoadReport) {
+    var sink = ArraySink<Event>(capacity: rows)
+    var report = try parse(&sink)
     (report.reordered, report.reversed) = putInTimeOrder(&sink.events, by: \.ts)
     return (sink.events, report)
 }

@@ -106,22 +106,34 @@ public func writeBacktest(
     } catch {
         throw CommandError(description: "\(directory): cannot create the directory: \(error.localizedDescription)")
     }
-    var files: [(String, String)] = [
-        ("trades.csv", BacktestOutputs.tradesCSV(r.roundTrips, instrument)),
-        ("fills.csv", BacktestOutputs.fillsCSV(r.fills, instrument)),
-        ("signals.csv", BacktestOutputs.signalsCSV(r.signals, instrument)),
-        ("equity.csv", BacktestOutputs.equityCSV(r.equity, instrument, initial: initialEquity)),
-        ("metrics.json", BacktestOutputs.metricsJSON(r.metrics, alerts: r.alerts)),
-    ]
+    try writeOutputs(
+        r,
+        minutes: MinutesInMemory(features: r.features, equity: r.equity, profiles: r.profiles, instrument: instrument),
+        csv: [
+            ("signals.csv", BacktestOutputs.signalsCSV(r.signals, instrument)),
+            ("equity.csv", BacktestOutputs.equityCSV(r.equity, instrument, initial: initialEquity)),
+        ], to: directory, instrument: instrument, title: title, coverage: coverage, parameters: parameters)
+}
+
+/// The files every backtest writes: trades.csv, fills.csv, metrics.json, inputs.csv with `coverage`, the files in
+/// `csv`, and report.html from `minutes`, written in parts (a month of minutes is tens of MB of page).
+func writeOutputs(
+    _ r: BacktestResult, minutes: some ReportMinutes, csv: [(String, String)], to directory: String,
+    instrument: Instrument, title: String, coverage: Coverage?, parameters: [ResearchParameter]
+) throws {
+    var files: [(String, String)] =
+        [
+            ("trades.csv", BacktestOutputs.tradesCSV(r.roundTrips, instrument)),
+            ("fills.csv", BacktestOutputs.fillsCSV(r.fills, instrument)),
+            ("metrics.json", BacktestOutputs.metricsJSON(r.metrics, alerts: r.alerts)),
+        ] + csv
     if let coverage { files.append(("inputs.csv", try InputIdentity.csv(coverage))) }
     for (name, text) in files {
         try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)")
     }
-    // The report goes out in parts: a month of minutes is tens of MB of page.
     let report = try AtomicFile(path: "\(directory)/report.html")
     try ReportHTML.write(
-        minutes: MinutesInMemory(features: r.features, equity: r.equity, profiles: r.profiles, instrument: instrument),
-        trips: r.roundTrips, metrics: r.metrics, instrument: instrument, title: title,
+        minutes: minutes, trips: r.roundTrips, metrics: r.metrics, instrument: instrument, title: title,
         extras: .init(profiles: r.profiles, fills: r.fills, parameters: parameters)
     ) { try report.write($0) }
     try report.commit()

@@ -192,20 +192,8 @@ public func writeSpilledBacktest(
     coverage: Coverage? = nil, parameters: [ResearchParameter] = []
 ) throws {
     try spill.commit()
-    var files: [(String, String)] = [
-        ("trades.csv", BacktestOutputs.tradesCSV(r.roundTrips, instrument)),
-        ("fills.csv", BacktestOutputs.fillsCSV(r.fills, instrument)),
-        ("metrics.json", BacktestOutputs.metricsJSON(r.metrics, alerts: r.alerts)),
-    ]
-    if let coverage { files.append(("inputs.csv", try InputIdentity.csv(coverage))) }
-    for (name, text) in files {
-        try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)")
-    }
-    let report = try AtomicFile(path: "\(directory)/report.html")
-    try ReportHTML.write(
-        minutes: spill, trips: r.roundTrips, metrics: r.metrics, instrument: instrument, title: title,
-        extras: .init(fills: r.fills, parameters: parameters)
-    ) { try report.write($0) }
-    try report.commit()
+    try writeOutputs(
+        r, minutes: spill, csv: [], to: directory, instrument: instrument, title: title, coverage: coverage,
+        parameters: parameters)
     spill.removeParts()
 }
