@@ -459,9 +459,29 @@ public struct FeaturePipeline: Sendable {
         return crossingDistanceHolds(distance, spreadSum, spreadCount)
     }
 
+    /// A minute's prints as (base bin, lots) per bin present, bins ascending.
     private func compact(_ trades: [(price: Ticks, lots: Lots)]) -> [(key: Int64, lots: Lots)] {
         let entries = trades.map { (key: floorDiv($0.price, config.baseBinTicks), lots: $0.lots) }
         guard entries.count > 1 else { return entries }
+        var low = Int64.max
+        var high = Int64.min
+        for e in entries {
+            low = min(low, e.key)
+            high = max(high, e.key)
+        }
+        // A minute spans a few bins: summed in place by bin, no sort (the same bins and sums as the sort below).
+        if high - low < 4_096 {
+            var lots = [Lots](repeating: 0, count: Int(high - low) + 1)
+            var present = [Bool](repeating: false, count: lots.count)
+            for e in entries {
+                lots[Int(e.key - low)] += e.lots
+                present[Int(e.key - low)] = true
+            }
+            var out: [(key: Int64, lots: Lots)] = []
+            out.reserveCapacity(16)
+            for i in lots.indices where present[i] { out.append((key: low + Int64(i), lots: lots[i])) }
+            return out
+        }
         let sorted = entries.sorted { $0.key < $1.key }
         var out: [(key: Int64, lots: Lots)] = []
         out.reserveCapacity(16)

@@ -10,10 +10,27 @@ public struct QuoteImbalanceEMA: Sendable, Hashable {
     private var lastImbalance = 0.0
     private var lastTs: Millis = 0
     public private(set) var started = false
+    /// The weight of each gap under `weights.count` ms, computed once (the same expression, so the same values):
+    /// quotes mostly come milliseconds apart, and `expm1` per quote was a visible share of a month's run.
+    private let weights: [Double]
 
     public init(tauSeconds: Double) {
         precondition(tauSeconds > 0)
         self.tauSeconds = tauSeconds
+        weights = (0..<2_048).map { Self.weight(ms: Int64($0), tauSeconds: tauSeconds) }
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        (a.tauSeconds, a.value, a.lastImbalance, a.lastTs, a.started)
+            == (b.tauSeconds, b.value, b.lastImbalance, b.lastTs, b.started)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(tauSeconds)
+        hasher.combine(value)
+        hasher.combine(lastImbalance)
+        hasher.combine(lastTs)
+        hasher.combine(started)
     }
 
     /// Feeds a quote's imbalance at its timestamp.
@@ -38,7 +55,12 @@ public struct QuoteImbalanceEMA: Sendable, Hashable {
 
     @inline(__always)
     private func weight(from a: Millis, to b: Millis) -> Double {
-        let dt = Double(b - a) / 1000
+        let gap = b - a
+        return gap < weights.count ? weights[Int(gap)] : Self.weight(ms: gap, tauSeconds: tauSeconds)
+    }
+
+    private static func weight(ms: Int64, tauSeconds: Double) -> Double {
+        let dt = Double(ms) / 1000
         return -expm1(-dt / tauSeconds)
     }
 }

@@ -52,4 +52,30 @@ import Testing
         let expected = 1 + (1 - exp(-1.0)) * (-1 - 1)
         #expect(isClose(rows[0].qimbEma!, expected))
     }
+
+    /// The weights kept for short gaps are the formula's own values: the EMA is bit for bit the direct computation,
+    /// over gaps both shorter and longer than the table.
+    @Test func theEMAEqualsTheFormulaBitForBit() {
+        let tau = 60.0
+        var ema = QuoteImbalanceEMA(tauSeconds: tau)
+        var value = 0.0
+        var last = 0.0
+        var ts: Millis = 1_767_225_600_000
+        var random = SystemRandomNumberGenerator()
+        for n in 0..<20_000 {
+            let imbalance = Double.random(in: -1...1, using: &random)
+            let gap = Int64([1, 7, 23, 2_047, 2_048, 2_049, 9_000, Int64.random(in: 1...3_000, using: &random)][n % 8])
+            ts += gap
+            if n == 0 {
+                value = imbalance
+            } else {
+                value += -expm1(-(Double(gap) / 1000) / tau) * (last - value)
+            }
+            last = imbalance
+            ema.update(imbalance: imbalance, at: ts)
+            #expect(ema.value.bitPattern == value.bitPattern)
+        }
+        // Copies compare by state, not by the table they carry.
+        #expect(QuoteImbalanceEMA(tauSeconds: tau) == QuoteImbalanceEMA(tauSeconds: tau))
+    }
 }
