@@ -79,12 +79,18 @@ public func runGridStreaming(
         })
     market = try makeMarket()
     let runCount = selected.count
+    // Of each run's per-minute records only the equity stays (its metrics' drawdown and Sharpe), 8 bytes a minute.
+    let equity = Shared(Array(repeating: [Double](), count: runCount))
     while try fill() {
         if shouldStop() { return ([], hash.text, coverage) }
         let events = chunk
         DispatchQueue.concurrentPerform(iterations: min(workerCount, runCount)) { w in
             for n in stride(from: w, to: runCount, by: workerCount) {
-                testers.update(n) { bt in for e in events { bt.process(e) } }
+                testers.update(n) { bt in
+                    for e in events { bt.process(e) }
+                    let records = bt.takeRecords()
+                    equity.update(n) { $0 += records.equity.map(\.equity) }
+                }
             }
         }
     }
@@ -92,9 +98,14 @@ public func runGridStreaming(
     for (n, run) in selected.enumerated() {
         var bt = testers.value(n)
         bt.finish()
+        let minutes = rows.value(slot[plan.featureSetOfRun[run]]!)
+        let trader = bt.trader
         let metrics = BacktestMetrics(
-            trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: rows.value(slot[plan.featureSetOfRun[run]]!)
-        )
+            initialEquity: trader.config.initialEquity, finalEquity: trader.equity,
+            equityValues: equity.value(n) + bt.takeRecords().equity.map(\.equity), trips: trader.roundTrips,
+            fills: bt.fills, ambiguous: minutes.filter { $0.volume > 0 }.map(\.ambiguousFraction),
+            fees: trader.feesPaid, funding: trader.fundingPaid, instrument: trader.instrument,
+            minuteCount: minutes.count)
         let outcome = GridOutcome(index: run, parameters: plan.combinations[run], metrics: metrics)
         onFinish(outcome)
         outcomes.append(outcome)
