@@ -17,10 +17,11 @@ protocol ByteSource: AnyObject {
 final class PlainFileSource: ByteSource {
     private let file: UnsafeMutablePointer<FILE>
     private let path: String
-    /// Hashes the bytes as they are read, when set.
-    var digest: FileDigest?
+    /// Hashes the bytes as they are read, when given.
+    private let digest: FileDigest?
 
-    init(path: String) throws(DataFileError) {
+    init(path: String, digest: FileDigest? = nil) throws(DataFileError) {
+        self.digest = digest
         guard let file = fopen(path, "rb") else {
             throw DataFileError(
                 file: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
@@ -38,9 +39,7 @@ final class PlainFileSource: ByteSource {
 
     /// The file's SHA-256 and size (what was not read yet is read for it).
     func finishDigest() throws(DataFileError) -> (hex: String, bytes: Int64)? {
-        guard let digest else { return nil }
-        try digest.readRest(of: file)
-        return try digest.finish()
+        try digest?.finish(readingRestOf: file)
     }
 
     func close() { fclose(file) }
@@ -114,9 +113,7 @@ final class GzipFileSource: ByteSource {
 
     /// The file's SHA-256 and size (what was not read yet is read for it).
     func finishDigest() throws(DataFileError) -> (hex: String, bytes: Int64)? {
-        guard let digest else { return nil }
-        try digest.readRest(of: file)
-        return try digest.finish()
+        try digest?.finish(readingRestOf: file)
     }
 
     func close() { fclose(file) }

@@ -39,25 +39,6 @@ struct CSVScanner {
     }
 }
 
-/// Fills `fields` with the ranges of the first `fields.count` fields of `line`; returns how many were found.
-@inline(__always)
-func splitFields(_ line: UnsafeBufferPointer<UInt8>, into fields: inout [Range<Int>]) -> Int {
-    var found = 0
-    var start = 0
-    let wanted = fields.count
-    var i = 0
-    let n = line.count
-    while found < wanted {
-        while i < n && line[i] != 0x2C { i += 1 }
-        fields[found] = trim(line, start..<i)
-        found += 1
-        if i >= n { break }
-        i += 1
-        start = i
-    }
-    return found
-}
-
 /// A field read as plain digits on the way through the line: its value with the point removed and its decimals.
 struct PlainNumber {
     var value: Int64 = 0
@@ -200,17 +181,16 @@ struct FileLines: CSVLines {
             gzip = LineReader(try GzipFileSource(path: path, digest: digest))
             rowsHint = gzipSizeHint(path) / 40
         } else {
-            let source = try PlainFileSource(path: path)
-            source.digest = digest
-            plain = LineReader(source)
+            plain = LineReader(try PlainFileSource(path: path, digest: digest))
             rowsHint = Int(EventMemory.fileSize(path) / 40)
         }
     }
 
-    /// The SHA-256 and size of the file as stored, when it was opened `hashing` (call after the last line).
-    func finishDigest() throws(DataFileError) -> (hex: String, bytes: Int64)? {
-        if let plain { return try plain.source.finishDigest() }
-        return try gzip?.source.finishDigest()
+    /// Puts the SHA-256 and size of the file as stored in `report`, when it was opened `hashing` (after the last line).
+    func recordDigest(in report: inout LoadReport) throws(DataFileError) {
+        var digest = try plain?.source.finishDigest()
+        if let gzip { digest = try gzip.source.finishDigest() }
+        (report.sha256, report.storedBytes) = (digest?.hex, digest?.bytes)
     }
 
     mutating func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws(DataFileError) -> Void)

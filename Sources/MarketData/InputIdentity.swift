@@ -7,9 +7,7 @@ import Foundation
 public func fileSHA256(_ path: String) throws(DataFileError) -> (hex: String, bytes: Int64) {
     guard let file = fopen(path, "rb") else { throw DataFileError(file: path, reason: "cannot be opened to hash it") }
     defer { fclose(file) }
-    let digest = try FileDigest(path: path)
-    try digest.readRest(of: file)
-    return try digest.finish()
+    return try FileDigest(path: path).finish(readingRestOf: file)
 }
 
 /// A SHA-256 over a file's bytes as they are read (the readers hash what they read, so that `inputs.csv` costs no
@@ -38,20 +36,18 @@ final class FileDigest {
         self.bytes += Int64(count)
     }
 
-    /// Hashes what is left of `file` (a reader that stopped before the end of the file).
-    func readRest(of file: UnsafeMutablePointer<FILE>) throws(DataFileError) {
+    /// Hashes what is left of `file` (all of it, or what a reader left after its last read), then the digest and
+    /// the bytes hashed.
+    func finish(readingRestOf file: UnsafeMutablePointer<FILE>) throws(DataFileError) -> (hex: String, bytes: Int64) {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
             buffer.withUnsafeBytes { update($0.baseAddress!, count: n) }
             if n < buffer.count {
                 if ferror(file) != 0 { throw DataFileError(file: path, reason: "read error while hashing") }
-                return
+                break
             }
         }
-    }
-
-    func finish() throws(DataFileError) -> (hex: String, bytes: Int64) {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         guard EVP_DigestFinal_ex(context, &digest, &length) == 1, length == 32 else {

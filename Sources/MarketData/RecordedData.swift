@@ -66,7 +66,7 @@ func readTrades(
     var lines = try FileLines(path: path, hashing: true)
     defer { lines.close() }
     var report = try parseTrades(&lines, name: path, instrument: instrument, options: options, into: &sink)
-    (report.sha256, report.storedBytes) = try lines.finishDigest().map { ($0.hex, $0.bytes) } ?? (nil, nil)
+    try lines.recordDigest(in: &report)
     return report
 }
 
@@ -106,7 +106,7 @@ func readQuotes(
     var lines = try FileLines(path: path, hashing: true)
     defer { lines.close() }
     var report = try parseQuotes(&lines, name: path, instrument: instrument, options: options, into: &sink)
-    (report.sha256, report.storedBytes) = try lines.finishDigest().map { ($0.hex, $0.bytes) } ?? (nil, nil)
+    try lines.recordDigest(in: &report)
     return report
 }
 

@@ -397,8 +397,9 @@ func firstRowTimestamp(_ path: String) throws(DataFileError) -> Millis? {
         guard let header = scanner.nextLine(), let column = findColumn(headerNames(header), ColumnNames.timestamp),
             let line = scanner.nextLine()
         else { return nil }
-        var fields = [Range<Int>](repeating: 0..<0, count: column + 1)
-        guard splitFields(line, into: &fields) == fields.count else { return nil }
+        let fields = Fields()
+        fields.want(column + 1)
+        guard fields.split(line) == fields.wanted else { return nil }
         var reader = TimestampReader()
         return try? reader.parse(UnsafeBufferPointer(rebasing: line[fields[column]]))
     }
