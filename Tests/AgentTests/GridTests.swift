@@ -285,10 +285,41 @@ final class Counter: @unchecked Sendable {
         #expect(streamed.outcomes.map(\.metrics) == memory.map(\.metrics))
         #expect(streamed.data == GridIdentity.dataText(trades: read.0, quotes: read.1))
         #expect(streamed.coverage.trades.count == 1)
+        // What the metrics need of every minute spilled to a file in blocks of 50 values: the same metrics, and the
+        // file gone (it is unlinked as soon as it is opened).
+        let spill = dir.appendingPathComponent("spill")
+        try FileManager.default.createDirectory(at: spill, withIntermediateDirectories: true)
+        let spilled = try runGridStreaming(
+            plan, makeMarket: makeMarket, workers: 2, chunkSize: 7_777, spillDirectory: spill.path, spillBlock: 50)
+        #expect(spilled.outcomes.map(\.metrics) == memory.map(\.metrics))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spill.path).isEmpty)
         // One shard's runs only.
         let shard = plan.runs(of: GridShard(index: 1, count: 2))
         let part = try runGridStreaming(plan, makeMarket: makeMarket, workers: 1, runs: shard, chunkSize: 50_000)
         #expect(part.outcomes.map(\.index) == shard)
         #expect(part.outcomes.map(\.metrics) == shard.map { memory[$0].metrics })
+    }
+}
+
+@Suite(.tags(.unit)) struct DoubleSequencesTests {
+    @Test func valuesComeBackInOrderFromMemoryOrFromTheFile() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for directory in [nil, dir.path] {
+            let sequences = try DoubleSequences(count: 5, directory: directory, name: "t", blockSize: 7)
+            // Five sequences appended to at once from four threads, each sequence by one thread at a time.
+            DispatchQueue.concurrentPerform(iterations: 4) { w in
+                for i in stride(from: w, to: 5, by: 4) {
+                    for k in 0..<40 { sequences.append((0..<k % 6).map { Double(i * 10_000 + k * 10 + $0) }, to: i) }
+                }
+            }
+            for i in 0..<5 {
+                let expected = (0..<40).flatMap { k in (0..<k % 6).map { Double(i * 10_000 + k * 10 + $0) } }
+                #expect(try sequences.values(i) == expected, "sequence \(i), \(directory ?? "in memory")")
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+        let missing = dir.appendingPathComponent("none").path
+        #expect(throws: CommandError.self) { try DoubleSequences(count: 1, directory: missing, name: "t") }
     }
 }

@@ -205,6 +205,34 @@ func syntheticMarket(minutes: Int, seed: UInt64) -> (trades: [TradeEvent], quote
         #expect(live.trader.roundTrips.count > 0 && live.fills.contains { $0.liquidity == .maker })
         #expect(live.fills == replayed.fills && live.signals == replayed.signals && live.equity == replayed.equity)
     }
+
+    /// The streamed grid computes a chunk's minutes and supplies them just before its runs take the chunk: any chunk
+    /// size gives the backtest of the minutes supplied all at once.
+    @Test func minutesSuppliedChunkByChunkGiveTheSameBacktest() {
+        let market = syntheticMarket(minutes: 900, seed: 6)
+        var features = FeatureConfig.defaults
+        features.minVABins = 10
+        var events: [MarketEvent] = []
+        mergeEvents(trades: market.trades, quotes: market.quotes) { events.append($0) }
+        var live = Backtester(features: features, strategy: StrategyConfig.defaults, instrument: btc)
+        for e in events { live.process(e) }
+        live.finish()
+        for chunkSize in [1, 97, 5_000] {
+            var pipeline = FeaturePipeline(config: features)
+            var run = Backtester(precomputed: [], strategy: StrategyConfig.defaults, instrument: btc)
+            for start in stride(from: 0, to: events.count, by: chunkSize) {
+                let chunk = events[start..<min(start + chunkSize, events.count)]
+                for e in chunk { pipeline.process(e) }
+                run.supply(pipeline.takeClosed())
+                for e in chunk { run.process(e) }
+            }
+            pipeline.finish()
+            run.supply(pipeline.takeClosed())
+            run.finish()
+            #expect(live.fills == run.fills && live.signals == run.signals, "chunks of \(chunkSize)")
+            #expect(live.equity == run.equity, "chunks of \(chunkSize)")
+        }
+    }
 }
 
 @Suite(.tags(.unit)) struct SnapshotTests {

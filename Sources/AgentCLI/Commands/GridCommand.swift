@@ -56,8 +56,8 @@ struct GridRunCommand: ParsableCommand {
             select a time range; the grid holds the selected events in memory (every run reads them: 32 bytes a \
             trade, 40 a quote) when they fit --memory-budget (default: half the machine's memory, or of its cgroup's \
             limit; estimated from the files' sizes and first rows, before reading), else, or with --stream, the files \
-            are read twice (features, then every run at once), one chunk and one file of each kind in memory, and the \
-            same results.csv comes out. The summary says which.
+            are read once in chunks, each chunk going through every feature set and then every run at once: one \
+            chunk and one file of each kind in memory, and the same results.csv comes out. The summary says which.
             """
     )
 
@@ -86,8 +86,8 @@ struct GridRunCommand: ParsableCommand {
 
     @Flag(
         help: ArgumentHelp(
-            "Read the files twice in chunks instead of holding every event in memory (for more days than fit; "
-                + "slower when they fit; Ctrl-C keeps no run)."))
+            "Read the files in chunks, every run at once, instead of holding every event in memory (for more "
+                + "days than fit; Ctrl-C keeps no run)."))
     var stream = false
 
     @OptionGroup var budget: MemoryBudgetOption
@@ -119,7 +119,7 @@ struct GridRunCommand: ParsableCommand {
         var inMemory: (trades: [TradeEvent], quotes: [QuoteEvent], gaps: [RecordedGap])?
         let files = try inputs.files()
         let makeMarket = { try inputs.market(files, instrument: instrument) }
-        // Held in memory when the events fit the budget; otherwise streamed (the same results, read twice).
+        // Held in memory when the events fit the budget; otherwise streamed (the same results, read once in chunks).
         let (streaming, memoryLine) = try budget.decide(
             files, stream: stream, command: "grid", streamed: "streaming the files")
         FileHandle.standardError.write(Data((memoryLine + "\n").utf8))
@@ -179,8 +179,8 @@ struct GridRunCommand: ParsableCommand {
                 shouldStop: { gridInterrupted != 0 })
         } else {
             let streamed = try runGridStreaming(
-                plan, makeMarket: makeMarket, workers: workerCount, runs: runs, onFinish: onFinish,
-                shouldStop: { gridInterrupted != 0 })
+                plan, makeMarket: makeMarket, workers: workerCount, runs: runs, spillDirectory: out,
+                onFinish: onFinish, shouldStop: { gridInterrupted != 0 })
             outcomes = streamed.outcomes
             try store.setData(streamed.data)
             FileHandle.standardError.write(Data((streamed.coverage.lines.joined(separator: "\n") + "\n").utf8))

@@ -16,6 +16,16 @@ public struct BacktestRecords: Sendable {
     public var signals: [SignalRecord]
     public var equity: [EquityRow]
     public var profileFrames: [ProfileHistory.Frame]
+
+    public init(
+        features: [MinuteFeatures], signals: [SignalRecord], equity: [EquityRow],
+        profileFrames: [ProfileHistory.Frame]
+    ) {
+        self.features = features
+        self.signals = signals
+        self.equity = equity
+        self.profileFrames = profileFrames
+    }
 }
 
 /// The backtest loop: the trading kernel (`TradingKernel`) fed from one ordered event stream, exactly as the agent
@@ -49,6 +59,12 @@ public struct Backtester: Sendable {
     /// Replays features computed earlier from the same events (`TradingKernel.init(precomputed:strategy:instrument:)`).
     public init(precomputed: [MinuteFeatures], strategy: StrategyConfig, instrument: Instrument) {
         kernel = TradingKernel(precomputed: precomputed, strategy: strategy, instrument: instrument)
+    }
+
+    /// Adds minutes to replay (`TradingKernel.supply`): a run built with `init(precomputed:...)` fed its minutes a
+    /// chunk at a time, ahead of the events that close them.
+    public mutating func supply(_ minutes: [MinuteFeatures]) {
+        kernel.supply(minutes)
     }
 
     /// The trader and the paper book together: what the agent snapshots and restores. Setting it replaces both.

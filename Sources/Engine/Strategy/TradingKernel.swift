@@ -68,6 +68,18 @@ public struct TradingKernel: Sendable {
         book = PaperFillModel(config: strategy, instrument: instrument)
     }
 
+    /// Adds minutes to replay, computed from events not taken yet (a streamed grid computes each chunk's minutes
+    /// just before its runs take the chunk): every minute that an event about to be taken closes must be here
+    /// before it is taken. The minutes already replayed are let go of.
+    public mutating func supply(_ minutes: [MinuteFeatures]) {
+        precondition(pipeline == nil, "minutes supplied to a kernel that computes its own")
+        if precomputedNext > 0 {
+            precomputed.removeFirst(precomputedNext)
+            precomputedNext = 0
+        }
+        precomputed += minutes
+    }
+
     // MARK: - 1. Market time and minutes
 
     /// Step 1: market time moves to the event and the pipeline takes it. Returns the minutes it closed, to decide.
