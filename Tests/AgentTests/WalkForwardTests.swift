@@ -44,7 +44,13 @@ import Testing
             start: start, end: start + 4 * 60 * Self.minute, train: 90 * Self.minute, test: 60 * Self.minute,
             step: 60 * Self.minute)
         #expect(plan.windows.count == 2)
-        let result = try runWalkForward(spec, base: base, plan: plan, trades: trades, quotes: quotes, workers: 2)
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let record = try BacktestSpill(
+            directory: dir.path, instrument: base.instrument, initialEquity: base.strategy.initialEquity,
+            profiles: false, keepFeatures: false, signals: false)
+        let result = try runWalkForward(
+            spec, base: base, plan: plan, trades: trades, quotes: quotes, workers: 2, record: record)
         #expect(result.windows.count == 2)
         var equity = base.strategy.initialEquity
         for w in result.windows {
@@ -73,7 +79,15 @@ import Testing
         }
         #expect(result.stitched.finalEquity == equity)
         #expect(result.stitched.overall.trades == result.windows.map(\.outOfSample.overall.trades).reduce(0, +))
+        // The stitched record: the test spans' minutes and equity rows only, written out as the windows ended.
+        try writeWalkForward(
+            result, record: record, spec: spec, plan: plan, instrument: base.instrument, title: "t", to: dir.path)
+        let rows = try String(contentsOf: dir.appendingPathComponent("equity.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { Millis($0.prefix { $0 != "," })! }
+        #expect(rows.first! > plan.windows[0].testFrom && rows.last! <= plan.windows[1].testTo + 1)
         #expect(
-            result.equity.first!.ts > plan.windows[0].testFrom && result.equity.last!.ts <= plan.windows[1].testTo + 1)
+            (record.count...record.count + 2).contains(rows.count),
+            "a row a minute, and one after a window's end-of-data close when a position was open")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { !$0.hasPrefix(".") })
     }
 }

@@ -24,7 +24,7 @@ struct WalkForwardCommand: ParsableCommand {
 
             The events are held in memory when they fit --memory-budget (default: half the machine's memory, or of \
             its cgroup's limit; estimated from the files before reading); else, or with --stream, each window's \
-            training grid streams its span from the files (read twice, as `grid --stream`) and its test run reads \
+            training grid streams its span from the files (as `grid --stream`) and its test run reads \
             the span after it: the same outputs, one file of each kind in memory. The summary says which.
             """
     )
@@ -133,19 +133,24 @@ struct WalkForwardCommand: ParsableCommand {
                         + "\(w.outOfSample.overall.trades) trades, net \(String(format: "%.2f", w.outOfSample.overall.netPnL))\n")
                         .utf8))
         }
+        // The stitched test spans' minutes and equity rows go to --out as the windows end (equity.csv, the report's
+        // parts), whether the events are held or streamed.
+        let record = try BacktestSpill(
+            directory: out, instrument: base.instrument, initialEquity: base.strategy.initialEquity, profiles: false,
+            keepFeatures: false, signals: false)
         let result: WalkForwardResult
         if let inMemory {
             result = try runWalkForward(
                 spec, base: base, plan: plan, trades: inMemory.trades, quotes: inMemory.quotes, gaps: inMemory.gaps,
-                workers: workerCount, onWindow: onWindow)
+                workers: workerCount, record: record, onWindow: onWindow)
         } else {
             result = try runWalkForwardStreaming(
                 spec, base: base, plan: plan,
                 market: { from, to in try inputs.market(files, instrument: instrument, from: from, to: to) },
-                workers: workerCount, onWindow: onWindow)
+                workers: workerCount, record: record, spillDirectory: out, onWindow: onWindow)
         }
         try writeWalkForward(
-            result, spec: spec, plan: plan, instrument: base.instrument,
+            result, record: record, spec: spec, plan: plan, instrument: base.instrument,
             title: "Walk-forward: \(URL(fileURLWithPath: grid).lastPathComponent), train \(train), test \(test)",
             to: out)
         try writeRunConfiguration(base, to: out, command: "walkforward")

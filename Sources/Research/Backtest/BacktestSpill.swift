@@ -7,22 +7,22 @@ public import MarketData
 
 /// A backtest's per-minute records written out as the run goes (docs/FEATURES.md, "Many files"): signals.csv and
 /// equity.csv rows to their files, the report's bars, equity samples and profile frames as JSON parts in hidden
-/// files beside them, and for the metrics only each minute's equity and ambiguous fraction. Memory holds the trips
-/// and the fills, not the minutes: a backtest of months peaks where one of a week does. The same bytes as the
-/// in-memory outputs (`writeBacktest`).
+/// files beside them, and for the metrics each minute's equity and ambiguous fraction, in blocks to a hidden file
+/// (`DoubleSequences`). Memory holds the trips and the fills, not the minutes: a backtest of months peaks where one
+/// of a week does. The same bytes as the in-memory outputs (`writeBacktest`). A walk-forward's stitched test spans
+/// go through one too, without signals.csv.
 public final class BacktestSpill: ReportMinutes {
     private let instrument: Instrument
-    private let signals: AtomicFile
+    private let signals: AtomicFile?
     private let equityFile: AtomicFile
     private let bars: JSONPart
     private let points: JSONPart
     private let frames: JSONPart
     private let json = ReportJSON()
     private var peak: Double
-    /// Each equity row's equity, in order (the metrics' drawdown and Sharpe).
-    private(set) var equityValues: [Double] = []
-    /// The ambiguous fraction of each minute that traded (the metrics' distribution).
-    private(set) var ambiguous: [Double] = []
+    /// Each equity row's equity, in order (the metrics' drawdown and Sharpe), then the ambiguous fraction of each
+    /// minute that traded (the metrics' distribution).
+    private let metricsValues: DoubleSequences
     private(set) var count = 0
     private(set) var first: Millis?
     private(set) var last: Millis?
@@ -30,9 +30,10 @@ public final class BacktestSpill: ReportMinutes {
     /// Every minute's features, when asked for at the start (`backtest --warm-from-klines` reads them all).
     public private(set) var keptFeatures: [MinuteFeatures]?
 
-    /// Opens the files in `directory` (created when missing).
+    /// Opens the files in `directory` (created when missing); signals.csv only with `signals`.
     public init(
-        directory: String, instrument: Instrument, initialEquity: Double, profiles: Bool, keepFeatures: Bool
+        directory: String, instrument: Instrument, initialEquity: Double, profiles: Bool, keepFeatures: Bool,
+        signals: Bool = true
     ) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -43,33 +44,41 @@ public final class BacktestSpill: ReportMinutes {
         peak = initialEquity
         hasProfiles = profiles
         keptFeatures = keepFeatures ? [] : nil
-        signals = try AtomicFile(path: "\(directory)/signals.csv")
+        self.signals = signals ? try AtomicFile(path: "\(directory)/signals.csv") : nil
         equityFile = try AtomicFile(path: "\(directory)/equity.csv")
+        metricsValues = try DoubleSequences(count: 2, directory: directory, name: "metrics")
         bars = try JSONPart(directory: directory, name: "report-bars")
         points = try JSONPart(directory: directory, name: "report-equity")
         frames = try JSONPart(directory: directory, name: "report-profiles")
-        try signals.write(BacktestOutputs.signalsHeader)
+        try self.signals?.write(BacktestOutputs.signalsHeader)
         try equityFile.write(BacktestOutputs.equityHeader)
     }
 
     /// Writes out one batch of records (in run order).
     func add(_ r: BacktestRecords) throws {
-        try signals.write(BacktestOutputs.signalRows(r.signals, instrument))
+        try signals?.write(BacktestOutputs.signalRows(r.signals, instrument))
         try equityFile.write(BacktestOutputs.equityRows(r.equity, instrument, peak: &peak))
         try bars.append(try json.elements(r.features.map { ChartData.Bar($0, instrument) }))
         try points.append(try json.elements(r.equity.map { ChartData.point(ts: $0.ts, value: $0.equity) }))
         if hasProfiles { try frames.append(try json.elements(r.profileFrames.map(ReportMinuteData.frame))) }
-        equityValues += r.equity.map(\.equity)
-        for f in r.features where f.volume > 0 { ambiguous.append(f.ambiguousFraction) }
+        metricsValues.append(r.equity.lazy.map(\.equity), to: 0)
+        metricsValues.append(r.features.lazy.filter { $0.volume > 0 }.map(\.ambiguousFraction), to: 1)
+        try metricsValues.check()
         count += r.features.count
         if first == nil { first = r.features.first?.ts }
         if let l = r.features.last?.ts { last = l }
         keptFeatures? += r.features
     }
 
+    /// Every equity row's equity, in order.
+    func equityValues() throws -> [Double] { try metricsValues.values(0) }
+
+    /// The ambiguous fraction of every minute that traded, in order.
+    func ambiguous() throws -> [Double] { try metricsValues.values(1) }
+
     /// Puts signals.csv and equity.csv in place.
     func commit() throws {
-        try signals.commit()
+        try signals?.commit()
         try equityFile.commit()
     }
 
@@ -159,30 +168,44 @@ public func runSpilledBacktest(
     market: inout RecordedMarket, features: FeatureConfig, strategy: StrategyConfig, instrument: Instrument,
     spill: BacktestSpill, progress: ((Double) -> Void)? = nil
 ) throws -> BacktestResult {
+    let bt = try runBacktestInBatches(
+        market: &market, features: features, strategy: strategy, instrument: instrument,
+        keepProfiles: spill.hasProfiles, progress: progress, each: spill.add)
+    let trader = bt.trader
+    let metrics = BacktestMetrics(
+        initialEquity: trader.config.initialEquity, finalEquity: trader.equity,
+        equityValues: try spill.equityValues(), trips: trader.roundTrips, fills: bt.fills,
+        ambiguous: try spill.ambiguous(), fees: trader.feesPaid,
+        funding: trader.fundingPaid, instrument: trader.instrument, minuteCount: spill.count)
+    return BacktestResult(
+        metrics: metrics, roundTrips: trader.roundTrips, fills: bt.fills, signals: [], equity: [],
+        alerts: trader.alerts, features: [])
+}
+
+/// Runs the Engine over recorded files read as a stream, handing its per-minute records (features, signals,
+/// equity rows, profile frames while `keepProfiles`) to `each` every 262 144 events and at the end. Returns the
+/// finished backtester (its trader, fills and trips).
+func runBacktestInBatches(
+    market: inout RecordedMarket, features: FeatureConfig, strategy: StrategyConfig, instrument: Instrument,
+    keepProfiles: Bool, progress: ((Double) -> Void)? = nil, each: (BacktestRecords) throws -> Void
+) throws -> Backtester {
     var bt = Backtester(features: features, strategy: strategy, instrument: instrument)
     bt.keepFeatures = true
-    bt.keepProfiles = spill.hasProfiles
+    bt.keepProfiles = keepProfiles
     for g in market.gaps { bt.markMissing(from: g.from, to: g.to) }
     var done = 0
     while let event = try market.next() {
         bt.process(event)
         done += 1
         if done & 0x3FFFF == 0 {
-            try spill.add(bt.takeRecords())
+            try each(bt.takeRecords())
             progress?(market.fractionRead)
         }
     }
     bt.finish()
-    try spill.add(bt.takeRecords())
+    try each(bt.takeRecords())
     progress?(1)
-    let trader = bt.trader
-    let metrics = BacktestMetrics(
-        initialEquity: trader.config.initialEquity, finalEquity: trader.equity, equityValues: spill.equityValues,
-        trips: trader.roundTrips, fills: bt.fills, ambiguous: spill.ambiguous, fees: trader.feesPaid,
-        funding: trader.fundingPaid, instrument: trader.instrument, minuteCount: spill.count)
-    return BacktestResult(
-        metrics: metrics, roundTrips: trader.roundTrips, fills: bt.fills, signals: [], equity: [],
-        alerts: trader.alerts, features: [])
+    return bt
 }
 
 /// The outputs of `runSpilledBacktest` in `directory`: signals.csv and equity.csv put in place, then the rest as

@@ -94,20 +94,20 @@ public struct WalkForwardWindow: Sendable {
     public var runsRanked: Int
 }
 
-/// A finished walk-forward: each window, and the test spans stitched into one record.
+/// A finished walk-forward: each window, and the figures of the test spans stitched into one record (their minutes
+/// and equity rows went to the `BacktestSpill` the run was given).
 public struct WalkForwardResult: Sendable {
     public var windows: [WalkForwardWindow]
     public var stitched: BacktestMetrics
-    public var equity: [EquityRow]
     public var trips: [RoundTrip]
-    public var minutes: [MinuteFeatures]
     public var initialEquity: Double
 }
 
-/// Runs the walk-forward over events in memory (sorted by time).
+/// Runs the walk-forward over events in memory (sorted by time); the stitched out-of-sample minutes and equity rows
+/// go to `record` as each window ends (`writeWalkForward` writes them out).
 public func runWalkForward(
     _ spec: GridSpec, base: ResolvedConfig, plan: WalkForwardPlan, trades: [TradeEvent], quotes: [QuoteEvent],
-    gaps: [RecordedGap] = [], workers: Int, onWindow: (WalkForwardWindow) -> Void = { _ in }
+    gaps: [RecordedGap] = [], workers: Int, record: BacktestSpill, onWindow: (WalkForwardWindow) -> Void = { _ in }
 ) throws -> WalkForwardResult {
     let grid = try GridPlan(spec, base: base)
     func slice<T>(_ events: [T], _ from: Millis, _ to: Millis, _ ts: (T) -> Millis) -> ArraySlice<T> {
@@ -123,56 +123,78 @@ public func runWalkForward(
         return events[lower(from)..<lower(to)]
     }
     return try walkForward(
-        spec, base: base, grid: grid, plan: plan,
+        spec, base: base, grid: grid, plan: plan, record: record,
         train: { from, to in
             try runGrid(
                 grid, trades: Array(slice(trades, from, to, \.ts)), quotes: Array(slice(quotes, from, to, \.ts)),
                 gaps: gaps, workers: workers)
         },
-        test: { config, from, to in
-            runBacktest(
+        test: { config, from, to, each in
+            let result = runBacktest(
                 trades: Array(slice(trades, from, to, \.ts)), quotes: Array(slice(quotes, from, to, \.ts)),
                 features: config.features, strategy: config.strategy, instrument: config.instrument, gaps: gaps)
+            try each(BacktestRecords(features: result.features, signals: [], equity: result.equity, profileFrames: []))
+            return TestRun(
+                finalEquity: result.metrics.finalEquity, fees: result.metrics.fees, funding: result.metrics.funding,
+                trips: result.roundTrips, fills: result.fills)
         }, onWindow: onWindow)
 }
 
 /// Runs the walk-forward over recorded files without holding their events: each window's training grid streams its
-/// span (`runGridStreaming`, the files read twice) and its test run reads the span after it, each from the files
-/// afresh (`market(from, to)` opens them over that range). The same results as `runWalkForward` on the same events;
-/// memory: one file of each kind and the runs' state, whatever the number of days.
+/// span (`runGridStreaming`, what its metrics need of every minute spilled to `spillDirectory`) and its test run
+/// reads the span after it, each from the files afresh (`market(from, to)` opens them over that range), handing
+/// its minutes to `record` as it goes. The same results as `runWalkForward` on the same events; memory: one file of
+/// each kind and the runs' state, whatever the number of days.
 public func runWalkForwardStreaming(
     _ spec: GridSpec, base: ResolvedConfig, plan: WalkForwardPlan,
     market: @escaping (Millis, Millis) throws -> RecordedMarket,
-    workers: Int, onWindow: (WalkForwardWindow) -> Void = { _ in }
+    workers: Int, record: BacktestSpill, spillDirectory: String? = nil,
+    onWindow: (WalkForwardWindow) -> Void = { _ in }
 ) throws -> WalkForwardResult {
     let grid = try GridPlan(spec, base: base)
     return try walkForward(
-        spec, base: base, grid: grid, plan: plan,
+        spec, base: base, grid: grid, plan: plan, record: record,
         train: { from, to in
-            try runGridStreaming(grid, makeMarket: { try market(from, to) }, workers: workers).outcomes
+            try runGridStreaming(
+                grid, makeMarket: { try market(from, to) }, workers: workers, spillDirectory: spillDirectory
+            ).outcomes
         },
-        test: { config, from, to in
+        test: { config, from, to, each in
             var m = try market(from, to)
-            return try runBacktest(
-                market: &m, features: config.features, strategy: config.strategy, instrument: config.instrument)
+            let bt = try runBacktestInBatches(
+                market: &m, features: config.features, strategy: config.strategy, instrument: config.instrument,
+                keepProfiles: false, each: each)
+            let trader = bt.trader
+            return TestRun(
+                finalEquity: trader.equity, fees: trader.feesPaid, funding: trader.fundingPaid,
+                trips: trader.roundTrips, fills: bt.fills)
         }, onWindow: onWindow)
 }
 
+/// What a window's test run gives besides its minutes: the account after its end-of-data close, and its trades.
+struct TestRun {
+    var finalEquity: Double
+    var fees: Double
+    var funding: Double
+    var trips: [RoundTrip]
+    var fills: [Fill]
+}
+
 /// The walk-forward's windows, whatever holds the events: `train(from, to)` runs the grid on a span, `test(config,
-/// from, to)` backtests one configuration on a span.
+/// from, to, each)` backtests one configuration on a span, handing its minutes to `each` in order as it goes.
+/// Of each test run's minutes, those of its span (not its warm-up lead) go to `record`, which keeps nothing per
+/// minute in memory; a window's own metrics keep its span's equity and ambiguous fractions until it ends.
 func walkForward(
-    _ spec: GridSpec, base: ResolvedConfig, grid: GridPlan, plan: WalkForwardPlan,
+    _ spec: GridSpec, base: ResolvedConfig, grid: GridPlan, plan: WalkForwardPlan, record: BacktestSpill,
     train: (Millis, Millis) throws -> [GridOutcome],
-    test: (ResolvedConfig, Millis, Millis) throws -> BacktestResult,
+    test: (ResolvedConfig, Millis, Millis, (BacktestRecords) throws -> Void) throws -> TestRun,
     onWindow: (WalkForwardWindow) -> Void
 ) throws -> WalkForwardResult {
     let combinations = spec.combinations
     var equity = base.strategy.initialEquity
     var out: [WalkForwardWindow] = []
-    var rows: [EquityRow] = []
     var trips: [RoundTrip] = []
     var fills: [Fill] = []
-    var minutes: [MinuteFeatures] = []
     var fees = 0.0
     var funding = 0.0
     for w in plan.windows {
@@ -185,33 +207,38 @@ func walkForward(
             combinations[best.index].map { "\($0.key)=\($0.value)" } + ["backtest.initial_equity=\(equity)"],
             to: &config)
         let lead = Millis(config.strategy.warmupMinutes) * millisPerMinute
-        let result = try test(config, w.testFrom - lead, w.testTo)
         // The lead-in only warms the test run: its minutes, flat and before the span, are not part of the record.
-        let spanRows = result.equity.filter { $0.ts > w.testFrom }
-        let spanMinutes = result.features.filter { $0.ts >= w.testFrom }
+        var spanEquity: [Double] = []
+        var spanAmbiguous: [Double] = []
+        var spanMinutes = 0
+        let result = try test(config, w.testFrom - lead, w.testTo) { records in
+            let span = BacktestRecords(
+                features: records.features.filter { $0.ts >= w.testFrom }, signals: [],
+                equity: records.equity.filter { $0.ts > w.testFrom }, profileFrames: [])
+            spanEquity += span.equity.map(\.equity)
+            for f in span.features where f.volume > 0 { spanAmbiguous.append(f.ambiguousFraction) }
+            spanMinutes += span.features.count
+            try record.add(span)
+        }
         let metrics = BacktestMetrics(
-            initialEquity: equity, finalEquity: result.metrics.finalEquity, equity: spanRows,
-            trips: result.roundTrips, fills: result.fills,
-            ambiguous: spanMinutes.filter { $0.volume > 0 }.map(\.ambiguousFraction), fees: result.metrics.fees,
-            funding: result.metrics.funding, instrument: config.instrument, minuteCount: spanMinutes.count)
+            initialEquity: equity, finalEquity: result.finalEquity, equityValues: spanEquity, trips: result.trips,
+            fills: result.fills, ambiguous: spanAmbiguous, fees: result.fees, funding: result.funding,
+            instrument: config.instrument, minuteCount: spanMinutes)
         let window = WalkForwardWindow(
             window: w, run: best.index, parameters: best.parameters, inSample: best.summary, outOfSample: metrics,
             runsRanked: outcomes.count)
         onWindow(window)
         out.append(window)
-        rows += spanRows
-        trips += result.roundTrips
+        trips += result.trips
         fills += result.fills
-        minutes += spanMinutes
-        fees += result.metrics.fees
-        funding += result.metrics.funding
-        equity = result.metrics.finalEquity
+        fees += result.fees
+        funding += result.funding
+        equity = result.finalEquity
     }
     let initial = base.strategy.initialEquity
     let stitched = BacktestMetrics(
-        initialEquity: initial, finalEquity: equity, equity: rows, trips: trips, fills: fills,
-        ambiguous: minutes.filter { $0.volume > 0 }.map(\.ambiguousFraction), fees: fees, funding: funding,
-        instrument: base.instrument, minuteCount: minutes.count)
-    return WalkForwardResult(
-        windows: out, stitched: stitched, equity: rows, trips: trips, minutes: minutes, initialEquity: initial)
+        initialEquity: initial, finalEquity: equity, equityValues: try record.equityValues(), trips: trips,
+        fills: fills, ambiguous: try record.ambiguous(), fees: fees, funding: funding, instrument: base.instrument,
+        minuteCount: record.count)
+    return WalkForwardResult(windows: out, stitched: stitched, trips: trips, initialEquity: initial)
 }

@@ -6,30 +6,31 @@ import Foundation
 
 /// The files of a walk-forward: windows.csv (one row per window: spans, the chosen run and its parameters, in-sample
 /// and out-of-sample figures), equity.csv and trades.csv (the stitched out-of-sample record), walkforward.json
-/// (everything, with each window's full out-of-sample metrics and the stitched metrics) and report.html. Every
-/// number goes through `formatNumber`: the same inputs give the same bytes.
+/// (everything, with each window's full out-of-sample metrics and the stitched metrics) and report.html. equity.csv
+/// and the report's minutes come from `record`, the spill the run wrote them to. Every number goes through
+/// `formatNumber`: the same inputs give the same bytes.
 public func writeWalkForward(
-    _ r: WalkForwardResult, spec: GridSpec, plan: WalkForwardPlan, instrument: Instrument, title: String,
-    to directory: String
+    _ r: WalkForwardResult, record: BacktestSpill, spec: GridSpec, plan: WalkForwardPlan, instrument: Instrument,
+    title: String, to directory: String
 ) throws {
     do {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
         throw CommandError(description: "\(directory): cannot create the directory: \(error.localizedDescription)")
     }
-    let files: [(String, String)] = [
-        ("windows.csv", WalkForwardOutputs.windowsCSV(r, spec: spec)),
-        ("equity.csv", BacktestOutputs.equityCSV(r.equity, instrument, initial: r.initialEquity)),
-        ("trades.csv", BacktestOutputs.tradesCSV(r.trips, instrument)),
-        ("walkforward.json", WalkForwardOutputs.json(r, spec: spec, plan: plan)),
-        (
-            "report.html",
-            ReportHTML.render(
-                features: r.minutes, equity: r.equity, trips: r.trips, metrics: r.stitched, instrument: instrument,
-                title: title, extras: .init(sections: WalkForwardOutputs.windowsHTML(r, spec: spec, plan: plan)))
-        ),
-    ]
-    for (name, text) in files { try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)") }
+    try writeAtomically(Array(WalkForwardOutputs.windowsCSV(r, spec: spec).utf8), to: "\(directory)/windows.csv")
+    try record.commit()
+    try writeAtomically(
+        Array(BacktestOutputs.tradesCSV(r.trips, instrument).utf8), to: "\(directory)/trades.csv")
+    try writeAtomically(
+        Array(WalkForwardOutputs.json(r, spec: spec, plan: plan).utf8), to: "\(directory)/walkforward.json")
+    let report = try AtomicFile(path: "\(directory)/report.html")
+    try ReportHTML.write(
+        minutes: record, trips: r.trips, metrics: r.stitched, instrument: instrument, title: title,
+        extras: .init(sections: WalkForwardOutputs.windowsHTML(r, spec: spec, plan: plan))
+    ) { try report.write($0) }
+    try report.commit()
+    record.removeParts()
 }
 
 enum WalkForwardOutputs {
