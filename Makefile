@@ -45,8 +45,9 @@ bench: setup
 	$(SWIFT) build -c release --product bench
 	.build/release/bench
 
-# Whole-process features and backtest over 1, 7 and 30 generated days of daily .csv.gz: events/s and peak RSS
-# (docs/BENCHMARKS.md; about 15 minutes, the first run also generates the days into /tmp/auction-bench-scale)
+# Whole-process features, backtest, streamed grid and streamed walk-forward over 1, 7 and 30 generated days of daily
+# .csv.gz: events/s and peak RSS (docs/BENCHMARKS.md; about 15 minutes, the first run also generates the days into
+# /tmp/auction-bench-scale)
 bench-scale: release
 	bash scripts/bench-scale
 

@@ -368,9 +368,12 @@ struct RecordedInputOptions: ParsableArguments {
         func last<E>(_ ordered: [String], _ open: (String) throws -> RecordedSeries<E>, _ time: (E) -> Millis) throws
             -> Millis
         {
+            // The last file with an event in the range, read through (in time order) keeping only the latest time.
             for f in ordered.reversed() {
                 var one = try open(f)
-                if let e = try one.readAll().last { return time(e) }
+                var latest: Millis?
+                while let e = try one.next() { latest = time(e) }
+                if let latest { return latest }
             }
             throw try nothingSelected()
         }
