@@ -1,12 +1,12 @@
 /// The aggressor (taker) side of a trade as the feed reports it.
-public enum TakerSide: Int8, Sendable, Hashable {
+public enum TakerSide: Int8, Sendable, Hashable, BitwiseCopyable {
     case sell = -1
     case unknown = 0
     case buy = 1
 }
 
 /// One trade: a fill between an aggressive order and a resting one.
-public struct TradeEvent: Sendable, Hashable {
+public struct TradeEvent: Sendable, Hashable, BitwiseCopyable {
     public var ts: Millis
     public var price: Ticks
     public var size: Lots
@@ -22,7 +22,7 @@ public struct TradeEvent: Sendable, Hashable {
 }
 
 /// One top-of-book (L1) quote.
-public struct QuoteEvent: Sendable, Hashable, Codable {
+public struct QuoteEvent: Sendable, Hashable, Codable, BitwiseCopyable {
     public var ts: Millis
     public var bidPrice: Ticks
     public var bidSize: Lots

@@ -1,5 +1,6 @@
 public import Engine
 import Foundation
+import Synchronization
 
 // The reading behind `RecordedSeries` (docs/FEATURES.md, "Many files"): one thread per series inflates and parses its
 // files ahead of the Engine and hands over events in chunks through a bounded queue, so reading and the Engine run on
@@ -7,12 +8,14 @@ import Foundation
 //
 // A file is streamed in time order as it is parsed when its first rows run forward in time: rows that go back by up to
 // `OrderingSink.window` are put in place (the same order as a stable sort of the whole file), a row further back than
-// that stops the run naming its line. A file whose first rows never rise (Bybit's newest-first dumps) or go back
-// further is held whole and put in order as one file always was: reversed, or sorted keeping the file order of equal
-// timestamps.
+// that stops the run naming its line. A file whose first rows never rise (Bybit's newest-first dumps) goes, as it is
+// parsed, to a temporary file (`ReversedEvents`) that is then read back from its end: reversed, as one file always
+// was, without holding it; should it rise later after all, it is held and sorted. A file whose first rows go back
+// further than the window is held whole and sorted keeping the file order of equal timestamps.
 
-/// An event of a recorded series: what the series orders it by.
-public protocol RecordedEvent: Sendable {
+/// An event of a recorded series: what the series orders it by. Plain bytes (a newest-first file's events are
+/// written to a temporary file and read back as they are).
+public protocol RecordedEvent: Sendable, BitwiseCopyable {
     var ts: Millis { get }
 }
 
@@ -165,7 +168,7 @@ struct SeriesFileSink<Event: RecordedEvent>: EventSink {
     /// Rows per chunk handed over.
     static var chunkRows: Int { 16_384 }
 
-    private enum Mode { case deciding, streaming, holding }
+    private enum Mode { case deciding, streaming, reversing, holding }
 
     let path: String
     let range: TimeRange
@@ -173,6 +176,10 @@ struct SeriesFileSink<Event: RecordedEvent>: EventSink {
     let pipe: SeriesPipe<Event>
     private var mode = Mode.deciding
     private var pending: [Event] = []
+    /// A newest-first file's rows parsed so far, but the last `pending`, while `reversing`.
+    private var reversed: ReversedEvents<Event>?
+    /// Whether a newest-first file went down in time at all (one whose rows all share a time keeps its order).
+    private var falls = false
     private var inOrder = true
     private var rises = 0
     private var farBack = false
@@ -221,13 +228,54 @@ struct SeriesFileSink<Event: RecordedEvent>: EventSink {
             }
             pending.append(event)
             if pending.count >= Self.decisionRows { try decide() }
+        case .reversing:
+            let before = pending.last?.ts ?? latest
+            if t > before {
+                try hold()
+            } else if t < before {
+                falls = true
+            }
+            latest = t
+            pending.append(event)
+            if pending.count >= Self.chunkRows && reversed != nil { try spill() }
         case .holding:
             pending.append(event)
         }
     }
 
+    /// The rows of a newest-first file so far go to its temporary file; held instead should it fail.
+    private mutating func spill() throws(DataFileError) {
+        if !reversed!.append(pending) {
+            try hold()
+            return
+        }
+        latest = pending.last!.ts
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// A newest-first file that rose after all (or whose temporary file could not be written) is held whole.
+    private mutating func hold() throws(DataFileError) {
+        if let store = reversed {
+            guard let written = store.readAll() else {
+                throw DataFileError(file: path, reason: "its rows could not be read back from \(store.path)")
+            }
+            pending = written + pending
+        }
+        reversed = nil
+        mode = .holding
+    }
+
     /// A file that runs forward (and goes back by less than the window) is streamed; any other is held whole.
     private mutating func decide() throws(DataFileError) {
+        if rises == 0, let store = ReversedEvents<Event>() {
+            // Newest first so far: to the temporary file as parsed, read back from its end at the file's end.
+            mode = .reversing
+            reversed = store
+            falls = zip(pending, pending.dropFirst()).contains { $0.ts > $1.ts }
+            latest = pending.last!.ts
+            try spill()
+            return
+        }
         guard rises > 0 && !farBack else {
             mode = .holding
             return
@@ -262,6 +310,26 @@ struct SeriesFileSink<Event: RecordedEvent>: EventSink {
         if mode == .streaming {
             try flush(before: .max)
             return (moved, false)
+        }
+        if mode == .reversing, let store = reversed {
+            // Never rose: in time order it is the file backwards (all at one time: the file as it is).
+            guard falls else {
+                try hold()
+                return try finish()
+            }
+            try emit(ArraySlice(pending.reversed()))
+            pending = []
+            var end = store.count
+            while end > 0 {
+                let start = max(0, end - Self.chunkRows)
+                guard let chunk = store.read(start..<end) else {
+                    throw DataFileError(file: path, reason: "its rows could not be read back from \(store.path)")
+                }
+                try emit(ArraySlice(chunk.reversed()))
+                end = start
+            }
+            reversed = nil
+            return (true, true)
         }
         let order = putInTimeOrder(&pending, by: \.ts)
         var start = 0
@@ -327,4 +395,56 @@ struct SeriesFileSink<Event: RecordedEvent>: EventSink {
 func stableSortByTime<Event: RecordedEvent>(_ events: inout [Event]) {
     let order = events.indices.sorted { (events[$0].ts, $0) < (events[$1].ts, $1) }
     events = order.map { events[$0] }
+}
+
+/// How many temporary files of newest-first events were opened (the tests check that a dump is not held).
+enum ReversedFiles {
+    static let opened = Atomic<Int>(0)
+}
+
+/// A newest-first file's events, written as they are parsed to a temporary file (in TMPDIR, default /tmp; unlinked
+/// as soon as it is opened, so nothing is left behind) and read back a range at a time: the file in time order
+/// without holding it. Nil or false where the file cannot be opened or written (the reader then holds the file).
+final class ReversedEvents<Event: RecordedEvent> {
+    let path: String
+    private let fd: Int32
+    private(set) var count = 0
+
+    init?() {
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(directory)/auction-reversed-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return nil }
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        self.fd = fd
+        unlink(path)
+        ReversedFiles.opened.add(1, ordering: .relaxed)
+    }
+
+    deinit { close(fd) }
+
+    /// Appends events; false when the write failed (a full disk).
+    func append(_ events: [Event]) -> Bool {
+        let bytes = events.count * MemoryLayout<Event>.stride
+        let offset = off_t(count * MemoryLayout<Event>.stride)
+        let written = events.withUnsafeBytes { pwrite(fd, $0.baseAddress, bytes, offset) }
+        guard written == bytes else { return false }
+        count += events.count
+        return true
+    }
+
+    /// The events at `range` (indices in the order written), nil when they cannot be read.
+    func read(_ range: Range<Int>) -> [Event]? {
+        let bytes = range.count * MemoryLayout<Event>.stride
+        var ok = false
+        let events = [Event](unsafeUninitializedCapacity: range.count) { buffer, initialized in
+            let got = pread(fd, buffer.baseAddress, bytes, off_t(range.lowerBound * MemoryLayout<Event>.stride))
+            ok = got == bytes
+            initialized = ok ? range.count : 0
+        }
+        return ok ? events : nil
+    }
+
+    /// Every event written, in order.
+    func readAll() -> [Event]? { read(0..<count) }
 }

@@ -1,6 +1,7 @@
 import CZlib
 import Engine
 import Foundation
+import Synchronization
 import Testing
 
 @testable import MarketData
@@ -225,6 +226,37 @@ func drain(_ series: inout RecordedSeries<TradeEvent>) throws -> [TradeEvent] {
         let read = try drain(&sorted)
         #expect(read == (try readTrades(path: jumpy, instrument: .btcusdt).trades))
         #expect(zip(read, read.dropFirst()).allSatisfy { $0.ts <= $1.ts } && sorted.reports[0].reordered)
+    }
+
+    @Test func aNewestFirstFileIsReadBackwardsFromATemporaryFileOrHeldWhenItRisesAfterAll() throws {
+        let f = try DailyFiles()
+        let spillsBefore = ReversedFiles.opened.load(ordering: .relaxed)
+        // Newest first over 150 000 rows, three prints to a time: written to the temporary file as parsed and read
+        // back from its end, the order of the whole-file reader (the file reversed), cut to a range as well.
+        let dump = oneFile(f, count: 150_000) { DailyFiles.ts(day: 0, row: (149_999 - $0) / 3, step: 10) }
+        let whole = try readTrades(path: dump, instrument: .btcusdt).trades
+        var series = try RecordedSeries.trades([dump], instrument: .btcusdt)
+        #expect(try drain(&series) == whole)
+        #expect(series.reports[0].reversed && series.reports[0].reordered && series.spans[0].rows == 150_000)
+        #expect(ReversedFiles.opened.load(ordering: .relaxed) > spillsBefore, "not held in memory")
+        let range = TimeRange(from: whole[20_000].ts, to: whole[130_000].ts)
+        var ranged = try RecordedSeries.trades([dump], instrument: .btcusdt, range: range)
+        #expect(try drain(&ranged) == whole.filter { range.contains($0.ts) })
+        // Newest first for 100 000 rows, then one row later than the row before: held and sorted after all.
+        let f2 = try DailyFiles()
+        let rises = oneFile(f2, count: 120_000) {
+            DailyFiles.ts(day: 0, row: 120_000 - $0, step: 10) + ($0 == 100_000 ? 500 : 0)
+        }
+        var held = try RecordedSeries.trades([rises], instrument: .btcusdt)
+        #expect(try drain(&held) == (try readTrades(path: rises, instrument: .btcusdt).trades))
+        #expect(held.reports[0].reordered && !held.reports[0].reversed)
+        // Every row at one time: never rises nor falls, and keeps the file's order.
+        let f3 = try DailyFiles()
+        let flat = oneFile(f3, count: 70_000) { _ in DailyFiles.ts(day: 0, row: 0) }
+        var same = try RecordedSeries.trades([flat], instrument: .btcusdt)
+        let kept = try drain(&same)
+        #expect(kept == (try readTrades(path: flat, instrument: .btcusdt).trades))
+        #expect(kept.map(\.size) == (0..<70_000).map { Int64($0 % 7 + 1) * 1_000 } && !same.reports[0].reversed)
     }
 
     @Test func aSeriesLeftBeforeItsEndStopsItsReader() throws {
