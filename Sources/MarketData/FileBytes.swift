@@ -64,3 +64,29 @@ func gzipSizeHint(_ path: String) -> Int {
     // A wrapped or foreign trailer: no hint rather than a wrong one far too large.
     return size >= Int(end) && size < 1 << 32 ? size : 0
 }
+
+/// Writes all of `bytes` at `offset` of `fd`, again where a write stops short or is interrupted. Nil when written,
+/// else why not (errno's text: a full disk says so).
+package func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> String? {
+    var done = 0
+    while done < bytes.count {
+        let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return n < 0 ? String(cString: strerror(errno)) : "nothing written" }
+        done += n
+    }
+    return nil
+}
+
+/// Reads `bytes.count` bytes at `offset` of `fd` into `bytes`, again where a read stops short or is interrupted. Nil
+/// when read, else why not.
+package func readFully(_ fd: Int32, _ bytes: UnsafeMutableRawBufferPointer, at offset: Int64) -> String? {
+    var done = 0
+    while done < bytes.count {
+        let n = pread(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return n < 0 ? String(cString: strerror(errno)) : "the file ends early" }
+        done += n
+    }
+    return nil
+}

@@ -229,10 +229,10 @@ struct SeriesFileSink<Event: RecordedEvent>: EventSink {
             pending.append(event)
             if pending.count >= Self.decisionRows { try decide() }
         case .reversing:
-            let before = pending.last?.ts ?? latest
-            if t > before {
+            // `latest` is the row before.
+            if t > latest {
                 try hold()
-            } else if t < before {
+            } else if t < latest {
                 falls = true
             }
             latest = t
@@ -249,7 +249,6 @@ struct SeriesFileSink<Event: RecordedEvent>: EventSink {
             try hold()
             return
         }
-        latest = pending.last!.ts
         pending.removeAll(keepingCapacity: true)
     }
 
@@ -425,21 +424,18 @@ final class ReversedEvents<Event: RecordedEvent> {
 
     /// Appends events; false when the write failed (a full disk).
     func append(_ events: [Event]) -> Bool {
-        let bytes = events.count * MemoryLayout<Event>.stride
-        let offset = off_t(count * MemoryLayout<Event>.stride)
-        let written = events.withUnsafeBytes { pwrite(fd, $0.baseAddress, bytes, offset) }
-        guard written == bytes else { return false }
+        let offset = Int64(count * MemoryLayout<Event>.stride)
+        guard events.withUnsafeBytes({ writeFully(fd, $0, at: offset) }) == nil else { return false }
         count += events.count
         return true
     }
 
     /// The events at `range` (indices in the order written), nil when they cannot be read.
     func read(_ range: Range<Int>) -> [Event]? {
-        let bytes = range.count * MemoryLayout<Event>.stride
         var ok = false
         let events = [Event](unsafeUninitializedCapacity: range.count) { buffer, initialized in
-            let got = pread(fd, buffer.baseAddress, bytes, off_t(range.lowerBound * MemoryLayout<Event>.stride))
-            ok = got == bytes
+            let bytes = UnsafeMutableRawBufferPointer(buffer)
+            ok = readFully(fd, bytes, at: Int64(range.lowerBound * MemoryLayout<Event>.stride)) == nil
             initialized = ok ? range.count : 0
         }
         return ok ? events : nil

@@ -1,5 +1,6 @@
 import AgentSupport
 import Foundation
+import MarketData
 import Synchronization
 
 /// Numbered sequences of doubles that grow a minute at a time (each streamed grid run's equity, each feature set's
@@ -57,9 +58,7 @@ final class DoubleSequences: @unchecked Sendable {
             defer { s.end += bytes }
             return s.end
         }
-        let written = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
-        if written != Int(bytes) {
-            let why = written < 0 ? String(cString: strerror(errno)) : "short write"
+        if let why = block.withUnsafeBytes({ writeFully(fd, $0, at: offset) }) {
             shared.withLock { s in if s.error == nil { s.error = "\(path): cannot be written: \(why)" } }
         }
         blocks.update(i) { $0.append(Block(offset: offset, count: block.count)) }
@@ -77,10 +76,7 @@ final class DoubleSequences: @unchecked Sendable {
         out.reserveCapacity(blocks.value(i).reduce(0) { $0 + $1.count } + pending.value(i).count)
         for b in blocks.value(i) {
             var block = [Double](repeating: 0, count: b.count)
-            let bytes = b.count * MemoryLayout<Double>.size
-            let read = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, bytes, off_t(b.offset)) }
-            guard read == bytes else {
-                let why = read < 0 ? String(cString: strerror(errno)) : "short read"
+            if let why = block.withUnsafeMutableBytes({ readFully(fd, $0, at: b.offset) }) {
                 throw CommandError(description: "\(path): cannot be read back: \(why)")
             }
             out += block
