@@ -93,17 +93,31 @@ public func readOrderBookArchive(
     instrument: Instrument,
     options: ReadOptions = ReadOptions()
 ) throws(DataFileError) -> (quotes: [QuoteEvent], report: LoadReport) {
-    var quotes: [QuoteEvent] = []
-    var reader = OrderBookMessageReader(instrument: instrument, expectedSymbol: options.expectedSymbol)
-    try forEachArchiveLine(path) { (name, lineNumber, line) throws(DataFileError) in
-        if let q = try reader.apply(line, file: name, line: lineNumber) { quotes.append(q) }
+    let (quotes, report) = try inTimeOrder(0) { (sink) throws(DataFileError) in
+        try readOrderBookArchive(path: path, instrument: instrument, options: options, into: &sink)
     }
-    var report = LoadReport(file: path)
-    report.rows = quotes.count
-    report.timestampUnit = .milliseconds
-    report.source = reader.report.description
-    (report.reordered, report.reversed) = putInTimeOrder(&quotes, by: \.ts)
     return (quotes, report)
+}
+
+/// Reads an order-book archive into `sink`: each change of the best levels as the message that made it is applied,
+/// in the archive's order (the series' reader streams it; nothing of the day is held here but the book).
+func readOrderBookArchive(
+    path: String, instrument: Instrument, options: ReadOptions, into sink: inout some EventSink<QuoteEvent>
+) throws(DataFileError) -> LoadReport {
+    var reader = OrderBookMessageReader(instrument: instrument, expectedSymbol: options.expectedSymbol)
+    var report = LoadReport(file: path)
+    report.timestampUnit = .milliseconds
+    sink.begin(report)
+    var rows = 0
+    try forEachArchiveLine(path) { (name, lineNumber, line) throws(DataFileError) in
+        if let q = try reader.apply(line, file: name, line: lineNumber) {
+            rows += 1
+            try sink.add(q, line: lineNumber)
+        }
+    }
+    report.rows = rows
+    report.source = reader.report.description
+    return report
 }
 
 /// The time of an archive's first message (`cts`, else `ts`), read without reading the rest; nil when it has none.

@@ -97,11 +97,8 @@ func readQuotes(
     path: String, instrument: Instrument, options: ReadOptions, into sink: inout some EventSink<QuoteEvent>
 ) throws(DataFileError) -> LoadReport {
     if isOrderBookArchive(path) {
-        // An archive's best levels come out of a book rebuilt from the whole file.
-        let (quotes, report) = try readOrderBookArchive(path: path, instrument: instrument, options: options)
-        sink.begin(report)
-        for q in quotes { try sink.add(q, line: 0) }
-        return report
+        // An archive's best levels come out of a book rebuilt message by message, each change handed on as it comes.
+        return try readOrderBookArchive(path: path, instrument: instrument, options: options, into: &sink)
     }
     var lines = try FileLines(path: path, hashing: true)
     defer { lines.close() }
@@ -176,7 +173,7 @@ func parseQuotes(
 }
 
 /// A whole file's events, parsed into an array and put in time order (`putInTimeOrder`), the report saying how.
-private func inTimeOrder<Event: RecordedEvent>(
+func inTimeOrder<Event: RecordedEvent>(
     _ rows: Int, _ parse: (inout ArraySink<Event>) throws(DataFileError) -> LoadReport
 ) throws(DataFileError) -> ([Event], LoadReport) {
     var sink = ArraySink<Event>(capacity: rows)

@@ -218,6 +218,28 @@ func bookMessage(
         expectError("\(binary):1: is binary data, not a CSV file") { _ = try readTrades(path: binary, instrument: btc) }
     }
 
+    @Test func aLongArchiveStreamsTheQuotesOfTheWholeFileReader() throws {
+        // 70 000 messages (past the reader's first look): each best-level change handed on as its message is
+        // applied, the quotes and the report of the reader that holds the file.
+        let dir = try temporaryDirectory()
+        let path = dir + "/2026-01-01_BTCUSDT_ob500.data.zip"
+        var writer = try OrderBookArchiveWriter(path: path, memberName: "x.data", instrument: btc)
+        for i in 0..<70_000 {
+            let step = Int64(i % 50)
+            try writer.write(
+                QuoteEvent(
+                    ts: 1_767_225_600_000 + Int64(i) * 100, bidPrice: 500_000 + step, bidSize: 1 + Int64(i % 3),
+                    askPrice: 500_001 + step, askSize: 2))
+        }
+        try writer.close()
+        let whole = try readOrderBookArchive(path: path, instrument: btc)
+        var series = try RecordedSeries.quotes([path], instrument: btc)
+        #expect(try series.readAll() == whole.quotes)
+        #expect(whole.quotes.count > 65_536)
+        #expect(series.reports[0].rows == whole.report.rows && series.reports[0].source == whole.report.source)
+        #expect(!series.reports[0].reordered && series.spans[0].rows == whole.quotes.count)
+    }
+
     @Test func dailyArchivesReadAsOneSeriesAndADayGivenTwiceIsRefused() throws {
         let dir = try temporaryDirectory()
         var paths: [String] = []
