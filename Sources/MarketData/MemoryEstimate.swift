@@ -1,4 +1,4 @@
-public import Engine
+import Engine
 import Foundation
 
 /// How much memory the events of some files take once read (the grid and the walk-forward hold them all), estimated
