@@ -26,8 +26,9 @@ struct BacktestCommand: ParsableCommand {
 
             Months of data: --trades and --quotes each take several files, directories (their .csv and .csv.gz \
             files) and quoted glob patterns ('data/trades/*.csv.gz'), daily dumps in any order. They are read as one \
-            time-ordered stream (each kind on its own thread, a file that runs forward in time streamed in chunks) \
-            and each minute's signals, equity and report data are written to DIR as they are produced, so memory \
+            time-ordered stream (each kind on its own thread, a file that runs forward in time streamed in chunks, \
+            a newest-first one such as Bybit's dumps reversed through a temporary file in TMPDIR, default /tmp, 32 \
+            bytes a trade) and each minute's signals, equity and report data are written to DIR as they are produced, so memory \
             does not grow with the number of days. A file overlapping the one before it stops the run naming both; days in the range with no file \
             are listed in the summary; inputs.csv lists every file read with its first and last time, rows, size and SHA-256. \
             --from and --to (a date, ISO 8601 time or epoch milliseconds; --to exclusive) select a time range.
