@@ -68,24 +68,27 @@ func gzipSizeHint(_ path: String) -> Int {
 /// Writes all of `bytes` at `offset` of `fd`, again where a write stops short or is interrupted. Nil when written,
 /// else why not (errno's text: a full disk says so).
 package func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> String? {
-    var done = 0
-    while done < bytes.count {
-        let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return n < 0 ? String(cString: strerror(errno)) : "nothing written" }
-        done += n
+    untilDone(bytes.count, stopped: "nothing written") { done in
+        pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
     }
-    return nil
 }
 
 /// Reads `bytes.count` bytes at `offset` of `fd` into `bytes`, again where a read stops short or is interrupted. Nil
 /// when read, else why not.
 package func readFully(_ fd: Int32, _ bytes: UnsafeMutableRawBufferPointer, at offset: Int64) -> String? {
+    untilDone(bytes.count, stopped: "the file ends early") { done in
+        pread(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
+    }
+}
+
+/// Calls `transfer` (given the bytes done so far; it returns how many it moved, or -1 with errno) until `count` are
+/// done. Nil when done, else errno's text, or `stopped` when a call moved nothing.
+private func untilDone(_ count: Int, stopped: String, _ transfer: (Int) -> Int) -> String? {
     var done = 0
-    while done < bytes.count {
-        let n = pread(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
+    while done < count {
+        let n = transfer(done)
         if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return n < 0 ? String(cString: strerror(errno)) : "the file ends early" }
+        guard n > 0 else { return n < 0 ? String(cString: strerror(errno)) : stopped }
         done += n
     }
     return nil
