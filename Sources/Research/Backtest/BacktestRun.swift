@@ -60,19 +60,10 @@ public func runBacktest(
     keepFeatures: Bool = true,
     keepProfiles: Bool = false,
     progress: ((Double) -> Void)? = nil
-) throws(DataFileError) -> BacktestResult {
-    var bt = Backtester(features: features, strategy: strategy, instrument: instrument)
-    bt.keepFeatures = keepFeatures
-    bt.keepProfiles = keepProfiles
-    for g in market.gaps { bt.markMissing(from: g.from, to: g.to) }
-    var done = 0
-    while let event = try market.next() {
-        bt.process(event)
-        done += 1
-        if let progress, done & 0x3FFFF == 0 { progress(market.fractionRead) }
-    }
-    bt.finish()
-    progress?(1)
+) throws -> BacktestResult {
+    let bt = try runBacktestInBatches(
+        market: &market, features: features, strategy: strategy, instrument: instrument, keepFeatures: keepFeatures,
+        keepProfiles: keepProfiles, progress: progress, each: nil)
     let metrics = BacktestMetrics(trader: bt.trader, equity: bt.equity, fills: bt.fills, minutes: bt.features)
     return BacktestResult(
         metrics: metrics, roundTrips: bt.trader.roundTrips, fills: bt.fills, signals: bt.signals, equity: bt.equity,

@@ -182,15 +182,17 @@ public func runSpilledBacktest(
         alerts: trader.alerts, features: [])
 }
 
-/// Runs the Engine over recorded files read as a stream, handing its per-minute records (features, signals,
-/// equity rows, profile frames while `keepProfiles`) to `each` every 262 144 events and at the end. Returns the
-/// finished backtester (its trader, fills and trips).
+/// Runs the Engine over recorded files read as a stream, handing its per-minute records (features while
+/// `keepFeatures`, signals, equity rows, profile frames while `keepProfiles`) to `each` every 262 144 events and at
+/// the end; with `each` nil they stay in the backtester. Returns the finished backtester (its trader, fills and
+/// trips).
 func runBacktestInBatches(
     market: inout RecordedMarket, features: FeatureConfig, strategy: StrategyConfig, instrument: Instrument,
-    keepProfiles: Bool, progress: ((Double) -> Void)? = nil, each: (BacktestRecords) throws -> Void
+    keepFeatures: Bool = true, keepProfiles: Bool, progress: ((Double) -> Void)? = nil,
+    each: ((BacktestRecords) throws -> Void)?
 ) throws -> Backtester {
     var bt = Backtester(features: features, strategy: strategy, instrument: instrument)
-    bt.keepFeatures = true
+    bt.keepFeatures = keepFeatures
     bt.keepProfiles = keepProfiles
     for g in market.gaps { bt.markMissing(from: g.from, to: g.to) }
     var done = 0
@@ -198,12 +200,12 @@ func runBacktestInBatches(
         bt.process(event)
         done += 1
         if done & 0x3FFFF == 0 {
-            try each(bt.takeRecords())
+            try each?(bt.takeRecords())
             progress?(market.fractionRead)
         }
     }
     bt.finish()
-    try each(bt.takeRecords())
+    try each?(bt.takeRecords())
     progress?(1)
     return bt
 }

@@ -23,20 +23,6 @@ enum ReportHTML {
         var sections = ""
     }
 
-    /// The report as one string (a walk-forward's, a test's); `write` sends it out in parts.
-    static func render(
-        features: [MinuteFeatures], equity: [EquityRow], trips: [RoundTrip], metrics: BacktestMetrics,
-        instrument i: Instrument, title: String, extras: Extras = Extras()
-    ) -> String {
-        var page = ""
-        // Appending to a string cannot fail.
-        try? write(
-            minutes: MinutesInMemory(features: features, equity: equity, profiles: extras.profiles, instrument: i),
-            trips: trips, metrics: metrics, instrument: i, title: title, extras: extras
-        ) { page += $0 }
-        return page
-    }
-
     /// Writes the report through `out` in parts: the page around the data, and the data's JSON a few thousand
     /// minutes at a time, so that a long run's report is never held whole (nor its JSON tree).
     static func write(

@@ -187,7 +187,7 @@ struct TestRun {
 func walkForward(
     _ spec: GridSpec, base: ResolvedConfig, grid: GridPlan, plan: WalkForwardPlan, record: BacktestSpill,
     train: (Millis, Millis) throws -> [GridOutcome],
-    test: (ResolvedConfig, Millis, Millis, (BacktestRecords) throws -> Void) throws -> TestRun,
+    test: (ResolvedConfig, Millis, Millis, @escaping (BacktestRecords) throws -> Void) throws -> TestRun,
     onWindow: (WalkForwardWindow) -> Void
 ) throws -> WalkForwardResult {
     let combinations = spec.combinations

@@ -18,12 +18,13 @@ public func writeWalkForward(
     } catch {
         throw CommandError(description: "\(directory): cannot create the directory: \(error.localizedDescription)")
     }
-    try writeAtomically(Array(WalkForwardOutputs.windowsCSV(r, spec: spec).utf8), to: "\(directory)/windows.csv")
+    let files: [(String, String)] = [
+        ("windows.csv", WalkForwardOutputs.windowsCSV(r, spec: spec)),
+        ("trades.csv", BacktestOutputs.tradesCSV(r.trips, instrument)),
+        ("walkforward.json", WalkForwardOutputs.json(r, spec: spec, plan: plan)),
+    ]
+    for (name, text) in files { try writeAtomically(Array(text.utf8), to: "\(directory)/\(name)") }
     try record.commit()
-    try writeAtomically(
-        Array(BacktestOutputs.tradesCSV(r.trips, instrument).utf8), to: "\(directory)/trades.csv")
-    try writeAtomically(
-        Array(WalkForwardOutputs.json(r, spec: spec, plan: plan).utf8), to: "\(directory)/walkforward.json")
     let report = try AtomicFile(path: "\(directory)/report.html")
     try ReportHTML.write(
         minutes: record, trips: r.trips, metrics: r.stitched, instrument: instrument, title: title,
